@@ -1,0 +1,33 @@
+# graphviz_bp: `make gallery` (set up, render the gallery) and `make test` (set up, run the tests).
+# Each target does its own idempotent set-up: a virtual environment with the Python packages, and
+# Debian's graphviz + fonts-dejavu-core when `dot` or the font is missing.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup system-deps test gallery bench clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@bash tools/ensure-system-deps.sh
+
+$(STAMP): pyproject.toml
+	@bash tools/ensure-venv.sh "$(PYTHON)" "$(VENV)"
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest
+
+gallery: setup
+	$(PY) gallery/build.py
+
+bench: setup
+	$(PY) bench/bench_mlp.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,35 @@
+"""graphviz_bp: backpropagation diagrams from plain NumPy code, with the message on every edge."""
+
+from __future__ import annotations
+
+from .api import Graph, trace
+from .backward import Contribution
+from .errors import (
+    GraphvizBPError,
+    NonScalarOutputError,
+    PathLimitError,
+    ShapeError,
+    TraceError,
+    UnsupportedOpError,
+)
+from .graph import Edge, Node, UnknownNodeError
+from .tracer import name
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Contribution",
+    "Edge",
+    "Graph",
+    "GraphvizBPError",
+    "Node",
+    "NonScalarOutputError",
+    "PathLimitError",
+    "ShapeError",
+    "TraceError",
+    "UnknownNodeError",
+    "UnsupportedOpError",
+    "__version__",
+    "name",
+    "trace",
+]

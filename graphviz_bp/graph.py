@@ -1,0 +1,208 @@
+"""The traced DAG: ``Node`` and ``Edge`` records and ``DAG``, its structure and queries."""
+
+from __future__ import annotations
+
+import linecache
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+
+from .errors import GraphvizBPError
+
+if TYPE_CHECKING:
+    from .ops import Op
+
+__all__ = ["DAG", "Edge", "Node", "Source", "UnknownNodeError"]
+
+
+class UnknownNodeError(GraphvizBPError, KeyError):
+    """No node of the graph has the name asked for."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class Source:
+    """Where in the user's code a node was made: file, line and function."""
+
+    __slots__ = ("filename", "lineno", "function")
+
+    def __init__(self, filename: str, lineno: int, function: str) -> None:
+        self.filename = filename
+        self.lineno = lineno
+        self.function = function
+
+    @property
+    def line(self) -> str:
+        """The source line's text, stripped ('' when the file cannot be read)."""
+        return linecache.getline(self.filename, self.lineno).strip()
+
+    def __str__(self) -> str:
+        where = f"{self.filename}:{self.lineno} in {self.function}"
+        return f"{where}: {self.line}" if self.line else where
+
+    def __repr__(self) -> str:
+        return f"Source({self.filename!r}, {self.lineno}, {self.function!r})"
+
+
+class Node:
+    """A value in the graph: an input, a constant, or the result of an op.
+
+    ``adjoint`` is ∂output/∂(this value), the sum of the messages on the node's outgoing edges
+    (the seed at the output); it is None for values that do not depend on a differentiable input.
+    """
+
+    __slots__ = ("index", "name", "kind", "op", "params", "value", "in_edges", "out_edges",
+                 "adjoint", "differentiable", "source", "user_named")
+
+    def __init__(self, kind: str, value: np.ndarray, op: Op | None = None,
+                 params: dict[str, Any] | None = None, name: str | None = None,
+                 differentiable: bool = False, source: Source | None = None) -> None:
+        self.index = -1
+        self.name = name
+        self.kind = kind  # "input", "const" or "op"
+        self.op = op
+        self.params = params or {}
+        self.value = value
+        self.in_edges: list[Edge] = []
+        self.out_edges: list[Edge] = []
+        self.adjoint: np.ndarray | None = None
+        self.differentiable = differentiable
+        self.source = source
+        self.user_named = False
+
+    @property
+    def id(self) -> str:
+        """Stable identifier, from the node's position in trace order (``n0``, ``n1``, ...)."""
+        return f"n{self.index}"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.value.dtype
+
+    @property
+    def inputs(self) -> list[Node]:
+        """The nodes this one was computed from, in argument order."""
+        return [e.src for e in self.in_edges]
+
+    @property
+    def is_shared(self) -> bool:
+        """True when the value feeds two or more edges (its adjoint is a sum of messages)."""
+        return len(self.out_edges) >= 2
+
+    def __repr__(self) -> str:
+        what = self.op.name if self.op is not None else self.kind
+        return f"<Node {self.id} {self.name!r} {what} shape={self.shape}>"
+
+
+class Edge:
+    """``src`` is argument ``argnum`` of ``dst``; ``message`` is the VJP sent back from dst to src.
+
+    ``message`` has src's shape; it is None when src does not depend on a differentiable input
+    (constants), since no gradient flows there.
+    """
+
+    __slots__ = ("src", "dst", "argnum", "message")
+
+    def __init__(self, src: Node, dst: Node, argnum: int) -> None:
+        self.src = src
+        self.dst = dst
+        self.argnum = argnum
+        self.message: np.ndarray | None = None
+
+    @property
+    def jacobian_shape(self) -> tuple[int, ...]:
+        """Shape of the local Jacobian ∂dst/∂src: dst's shape followed by src's shape."""
+        return self.dst.shape + self.src.shape
+
+    def __repr__(self) -> str:
+        return f"<Edge {self.src.name!r} -> {self.dst.name!r} arg {self.argnum}>"
+
+
+class DAG:
+    """Nodes in topological (trace) order, the output last among them, and queries over them."""
+
+    def __init__(self, nodes: Iterable[Node], output: Node) -> None:
+        self.nodes: tuple[Node, ...] = tuple(nodes)
+        self.output = output
+        self.edges: tuple[Edge, ...] = tuple(e for n in self.nodes for e in n.in_edges)
+        self._by_name = {n.name: n for n in self.nodes}
+        self.inputs: dict[str, Node] = {n.name: n for n in self.nodes if n.kind == "input"}
+
+    def node(self, name: str | Node) -> Node:
+        """The node called ``name`` (a Node is returned as is)."""
+        if isinstance(name, Node):
+            return name
+        try:
+            return self._by_name[name]
+        except (KeyError, TypeError):
+            named = [n.name for n in self.nodes if n.kind == "input" or n.user_named]
+            raise UnknownNodeError(
+                f"no node named {name!r}; inputs and named values: {', '.join(named) or 'none'}"
+            ) from None
+
+    def shared_nodes(self) -> list[Node]:
+        """Nodes whose value feeds two or more edges, in topological order."""
+        return [n for n in self.nodes if n.is_shared]
+
+    def descendants(self, node: Node) -> set[Node]:
+        """``node`` and every node computed from it."""
+        seen = {node}
+        stack = [node]
+        while stack:
+            for e in stack.pop().out_edges:
+                if e.dst not in seen:
+                    seen.add(e.dst)
+                    stack.append(e.dst)
+        return seen
+
+    def count_paths(self, node: Node) -> int:
+        """How many distinct edge paths lead from ``node`` to the output."""
+        counts = {node: 1}
+        for n in self.nodes[node.index + 1:]:
+            c = sum(counts.get(e.src, 0) for e in n.in_edges)
+            if c:
+                counts[n] = c
+        return counts.get(self.output, 0)
+
+
+def finish(nodes: list[Node], output: Node) -> DAG:
+    """Keep the inputs and the nodes the output depends on, number them, link outgoing edges, name them."""
+    needed = {output}
+    stack = [output]
+    while stack:
+        for e in stack.pop().in_edges:
+            if e.src not in needed:
+                needed.add(e.src)
+                stack.append(e.src)
+    kept = [n for n in nodes if n in needed or n.kind == "input"]
+    for i, n in enumerate(kept):
+        n.index = i
+        n.out_edges = []
+    for n in kept:
+        for e in n.in_edges:
+            e.src.out_edges.append(e)
+    _assign_names(kept)
+    return DAG(kept, output)
+
+
+def _assign_names(nodes: list[Node]) -> None:
+    """Inputs keep their keyword, named values their name (made unique with #2, #3...); others get op#index."""
+    taken: set[str] = {n.name for n in nodes if n.kind == "input"}
+    for n in nodes:
+        if n.kind == "input":
+            continue
+        if n.user_named and n.name is not None:
+            base = n.name
+        else:
+            base = f"{n.op.name if n.op is not None else n.kind}#{n.index}"
+        name, k = base, 1
+        while name in taken:
+            k += 1
+            name = f"{base}#{k}"
+        taken.add(name)
+        n.name = name

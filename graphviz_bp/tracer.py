@@ -1,0 +1,252 @@
+"""Tracing: ``Traced`` stands in for an array, records every op it meets, and ``record`` builds a DAG."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from . import ops
+from .errors import ShapeError, TraceError, UnsupportedOpError
+from .graph import DAG, Edge, Node, Source, finish
+from .ops import Op
+
+__all__ = ["Traced", "apply", "name", "record"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _SUM, _MEAN, _RESHAPE, _DOT = (
+    ops.get(n) for n in ("add", "subtract", "multiply", "divide", "power", "negative", "matmul",
+                         "transpose", "sum", "mean", "reshape", "dot")
+)
+
+
+def _caller() -> Source | None:
+    """The innermost frame outside graphviz_bp and NumPy: the user's line that made the op."""
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
+        f = f.f_back
+    if f is None:
+        return None
+    return Source(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
+
+
+class _Tape:
+    """The nodes of one trace, in the order they were made (a topological order)."""
+
+    __slots__ = ("nodes", "active")
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.active = True
+
+    def leaf(self, kind: str, value: Any, name: str | None = None, source: Source | None = None) -> Node:
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biufc":
+            raise TraceError(f"cannot use {type(value).__name__} value {value!r} as an array "
+                             f"(dtype {arr.dtype}); only numbers and numeric arrays can be traced")
+        differentiable = kind == "input" and arr.dtype.kind in "fc"
+        node = Node(kind, arr, name=name, differentiable=differentiable, source=source)
+        self.nodes.append(node)
+        return node
+
+
+def _describe(op: Op, shapes: list[tuple[int, ...]]) -> str:
+    shown = " and ".join(str(s) for s in shapes) if len(shapes) > 1 else str(shapes[0])
+    return f"{op.name} ({op.symbol}) on shape{'s' if len(shapes) > 1 else ''} {shown}"
+
+
+def apply(op: Op, *operands: Any, **params: Any) -> Any:
+    """Record ``op`` on ``operands`` (Traced values, arrays or numbers) and return the Traced result.
+
+    Plain arrays and numbers become constant leaves. If no operand is traced, the op is just computed.
+    """
+    tape = None
+    for a in operands:
+        if type(a) is Traced:
+            if tape is None:
+                tape = a._tape
+            elif a._tape is not tape:
+                raise TraceError(f"{op.name}: operands come from two different traces")
+    if tape is None:
+        return op.forward(*operands, **params)
+    if not tape.active:
+        raise TraceError(f"{op.name}: a traced value was used after its trace finished")
+
+    source = _caller()
+    srcs = [a._node if type(a) is Traced else tape.leaf("const", a, source=source) for a in operands]
+    values = [n.value for n in srcs]
+    shapes = [v.shape for v in values]
+    try:
+        shape = op.shape(shapes, params)
+    except ValueError as exc:
+        where = f"\n  at {source}" if source is not None else ""
+        raise ShapeError(f"{_describe(op, shapes)}: {exc}{where}") from None
+    out = np.asarray(op.forward(*values, **params))
+    if out.shape != shape:  # a shape rule that disagrees with NumPy is a bug in its declaration
+        raise AssertionError(f"shape rule of {op.name} gave {shape}, NumPy gave {out.shape}")
+    node = Node("op", out, op=op, params=params, source=source,
+                differentiable=any(n.differentiable for n in srcs) and out.dtype.kind in "fc")
+    node.in_edges = [Edge(src, node, i) for i, src in enumerate(srcs)]
+    tape.nodes.append(node)
+    return Traced(node, tape)
+
+
+def _refuse(what: str) -> Callable[..., Any]:
+    def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
+        raise TraceError(f"{what} of a traced value would drop it from the graph "
+                         f"(its gradient would be lost); keep it an array and use NumPy functions")
+    return method
+
+
+class Traced:
+    """Stands in for an array during tracing; NumPy operators and functions on it are recorded."""
+
+    __slots__ = ("_node", "_tape")
+    __array_priority__ = 1000.0
+
+    def __init__(self, node: Node, tape: _Tape) -> None:
+        self._node = node
+        self._tape = tape
+
+    # array-like attributes ---------------------------------------------------------------------
+    @property
+    def value(self) -> np.ndarray:
+        """The forward value this stands for."""
+        return self._node.value
+
+    shape = property(lambda self: self._node.value.shape)
+    ndim = property(lambda self: self._node.value.ndim)
+    size = property(lambda self: self._node.value.size)
+    dtype = property(lambda self: self._node.value.dtype)
+    T = property(lambda self: apply(_TRANSPOSE, self, axes=None))
+
+    def __len__(self) -> int:
+        return len(self._node.value)
+
+    def __repr__(self) -> str:
+        v = self._node.value
+        return f"Traced({self._node.name or self._node.kind}, shape={v.shape}, dtype={v.dtype})"
+
+    # operators -------------------------------------------------------------------------------------
+    def __add__(self, o): return apply(_ADD, self, o)
+    def __radd__(self, o): return apply(_ADD, o, self)
+    def __sub__(self, o): return apply(_SUB, self, o)
+    def __rsub__(self, o): return apply(_SUB, o, self)
+    def __mul__(self, o): return apply(_MUL, self, o)
+    def __rmul__(self, o): return apply(_MUL, o, self)
+    def __truediv__(self, o): return apply(_DIV, self, o)
+    def __rtruediv__(self, o): return apply(_DIV, o, self)
+    def __pow__(self, o): return apply(_POW, self, o)
+    def __rpow__(self, o): return apply(_POW, o, self)
+    def __matmul__(self, o): return apply(_MATMUL, self, o)
+    def __rmatmul__(self, o): return apply(_MATMUL, o, self)
+    def __neg__(self): return apply(_NEG, self)
+    def __pos__(self): return self
+
+    # comparisons give plain boolean arrays: they are not differentiable and not recorded
+    def __lt__(self, o): return self._node.value < _plain(o)
+    def __le__(self, o): return self._node.value <= _plain(o)
+    def __gt__(self, o): return self._node.value > _plain(o)
+    def __ge__(self, o): return self._node.value >= _plain(o)
+    def __eq__(self, o): return self._node.value == _plain(o)  # type: ignore[override]
+    def __ne__(self, o): return self._node.value != _plain(o)  # type: ignore[override]
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        return bool(self._node.value)
+
+    __float__ = _refuse("float()")
+    __int__ = _refuse("int()")
+    __complex__ = _refuse("complex()")
+    __index__ = _refuse("Using as an index")
+    __iter__ = _refuse("Iterating (or unpacking)")
+    __getitem__ = _refuse("Indexing")
+    __setitem__ = _refuse("Assigning into")
+    __iadd__ = _refuse("In-place +=")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TraceError("converting a traced value to a NumPy array (np.asarray, np.array or a "
+                         "function graphviz_bp does not support) would drop it from the graph")
+
+    # methods ---------------------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False): return apply(_SUM, self, axis=axis, keepdims=bool(keepdims))
+    def mean(self, axis=None, keepdims=False): return apply(_MEAN, self, axis=axis, keepdims=bool(keepdims))
+    def dot(self, o): return apply(_DOT, self, o)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], (int, np.integer))):
+            axes = axes[0]
+        return apply(_TRANSPOSE, self, axes=tuple(axes) if axes else None)
+
+    def reshape(self, *shape, order="C"):
+        operands, params = _RESHAPE.bind(self, *shape, order=order)
+        return apply(_RESHAPE, *operands, **params)
+
+    # NumPy protocols -------------------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method != "__call__":
+            raise UnsupportedOpError(
+                f"np.{ufunc.__name__}.{method} (a ufunc method) is not supported; call "
+                f"np.{ufunc.__name__}(...) or a function such as np.sum")
+        if "out" in kwargs:
+            raise UnsupportedOpError(f"np.{ufunc.__name__}(..., out=...) is not supported: graphviz_bp "
+                                     f"records new values and never writes into existing arrays")
+        if kwargs:
+            raise UnsupportedOpError(f"np.{ufunc.__name__}(...) with {', '.join(sorted(kwargs))}= "
+                                     f"is not supported")
+        return apply(ops.lookup(ufunc), *inputs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        op = ops.lookup(func)
+        if op.bind is not None:
+            args, kwargs = op.bind(*args, **kwargs)
+        return apply(op, *args, **kwargs)
+
+
+def _plain(o: Any) -> Any:
+    return o._node.value if type(o) is Traced else o
+
+
+def name(value: Any, label: str) -> Any:
+    """Give a traced intermediate a display name (``z = name(W1 @ x + b1, "z")``); returns ``value``.
+
+    Plain arrays are returned unchanged, so the function still runs outside ``trace``.
+    """
+    if not isinstance(label, str) or not label:
+        raise TypeError(f"name() needs a non-empty string label, got {label!r}")
+    if type(value) is Traced:
+        node = value._node
+        if node.kind == "input":
+            if label != node.name:
+                raise TraceError(f"input {node.name!r} is named by its keyword; it cannot be renamed "
+                                 f"to {label!r}")
+        else:
+            node.name = label
+            node.user_named = True
+    return value
+
+
+def record(fn: Callable[..., Any], inputs: Mapping[str, Any]) -> DAG:
+    """Call ``fn(**traced_inputs)`` and return the DAG of everything the output depends on."""
+    tape = _Tape()
+    traced = {}
+    for key, value in inputs.items():
+        if type(value) is Traced:
+            raise TraceError(f"input {key!r} is already a traced value; pass its array instead")
+        arr = np.asarray(value)
+        if arr.dtype.kind in "biu" and not isinstance(value, np.ndarray):
+            arr = arr.astype(float)  # Python numbers and lists: differentiate as floats
+        traced[key] = Traced(tape.leaf("input", arr, name=key), tape)
+    try:
+        out = fn(**traced)
+    finally:
+        tape.active = False
+    if type(out) is not Traced:
+        raise TraceError(
+            f"{getattr(fn, '__name__', 'the function')} returned {type(out).__name__}, not a value "
+            f"computed from its inputs ({', '.join(inputs) or 'none given'}); return one array "
+            f"computed with NumPy operations on them")
+    return finish(tape.nodes, out._node)
