@@ -14,12 +14,20 @@ from .ops._broadcast import unbroadcast
 __all__ = ["Contribution", "backward", "contributions", "message"]
 
 
-def message(edge: Edge, g: np.ndarray) -> np.ndarray:
-    """The VJP that ``edge.dst`` sends to ``edge.src`` when its own cotangent is ``g``."""
+def message(edge: Edge, g: np.ndarray, args: list[np.ndarray] | None = None) -> np.ndarray:
+    """The VJP that ``edge.dst`` sends to ``edge.src`` when its own cotangent is ``g``.
+
+    ``args`` (the values of dst's operands) may be passed when the caller already has them.
+    """
     dst, src = edge.dst, edge.src
     rule = dst.op.vjps[edge.argnum]  # type: ignore[union-attr]
-    args = [e.src.value for e in dst.in_edges]
-    m = unbroadcast(np.asarray(rule(g, dst.value, args, dst.params)), src.shape)
+    if args is None:
+        args = [e.src.value for e in dst.in_edges]
+    m = rule(g, dst.value, args, dst.params)
+    if type(m) is not np.ndarray:
+        m = np.asarray(m)
+    if m.shape != src.shape:
+        m = unbroadcast(m, src.shape)
     if m.dtype != src.dtype and src.dtype.kind == "f":
         m = m.astype(src.dtype)
     return m
@@ -63,9 +71,10 @@ def backward(dag: DAG, seed: Any = None) -> None:
                     g = g + m
         n.adjoint = g
         if n.kind == "op":
+            args = [e.src.value for e in n.in_edges]
             for e in n.in_edges:
                 if e.src.differentiable:
-                    e.message = message(e, g)
+                    e.message = message(e, g, args)
 
 
 @dataclass(frozen=True)

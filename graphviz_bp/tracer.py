@@ -58,6 +58,19 @@ def _describe(op: Op, shapes: list[tuple[int, ...]]) -> str:
     return f"{op.name} ({op.symbol}) on shape{'s' if len(shapes) > 1 else ''} {shown}"
 
 
+def _shape_error(op: Op, values: list[np.ndarray], params: dict[str, Any], source: Source | None,
+                 numpy_error: ValueError) -> ShapeError:
+    """The ShapeError for an op NumPy refused: the op's shape rule says why, else NumPy's words."""
+    shapes = [v.shape for v in values]
+    try:
+        op.shape(shapes, params)
+        reason = str(numpy_error)
+    except ValueError as exc:
+        reason = str(exc)
+    where = f"\n  at {source}" if source is not None else ""
+    return ShapeError(f"{_describe(op, shapes)}: {reason}{where}")
+
+
 def apply(op: Op, *operands: Any, **params: Any) -> Any:
     """Record ``op`` on ``operands`` (Traced values, arrays or numbers) and return the Traced result.
 
@@ -76,22 +89,34 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
         raise TraceError(f"{op.name}: a traced value was used after its trace finished")
 
     source = _caller()
-    srcs = [a._node if type(a) is Traced else tape.leaf("const", a, source=source) for a in operands]
-    values = [n.value for n in srcs]
-    shapes = [v.shape for v in values]
+    srcs = []
+    values = []
+    differentiable = False
+    for a in operands:
+        n = a._node if type(a) is Traced else tape.leaf("const", _constant(a, operands), source=source)
+        srcs.append(n)
+        values.append(n.value)
+        differentiable = differentiable or n.differentiable
     try:
-        shape = op.shape(shapes, params)
-    except ValueError as exc:
-        where = f"\n  at {source}" if source is not None else ""
-        raise ShapeError(f"{_describe(op, shapes)}: {exc}{where}") from None
-    out = np.asarray(op.forward(*values, **params))
-    if out.shape != shape:  # a shape rule that disagrees with NumPy is a bug in its declaration
-        raise AssertionError(f"shape rule of {op.name} gave {shape}, NumPy gave {out.shape}")
+        out = op.forward(*values, **params)
+    except ValueError as exc:  # NumPy's reason is terse; the shape rule gives one that names axes
+        raise _shape_error(op, values, params, source, exc) from None
+    if type(out) is not np.ndarray:
+        out = np.asarray(out)
     node = Node("op", out, op=op, params=params, source=source,
-                differentiable=any(n.differentiable for n in srcs) and out.dtype.kind in "fc")
+                differentiable=differentiable and out.dtype.kind in "fc")
     node.in_edges = [Edge(src, node, i) for i, src in enumerate(srcs)]
     tape.nodes.append(node)
     return Traced(node, tape)
+
+
+def _constant(value: Any, operands: tuple[Any, ...]) -> Any:
+    """A Python number takes the dtype NumPy would give it beside the traced operands (so a float32
+    array times 2.0 stays float32, as in NumPy); anything else is used as it is."""
+    if type(value) in (int, float, complex, bool):
+        return np.asarray(value, dtype=np.result_type(value, *(a._node.value for a in operands
+                                                               if type(a) is Traced)))
+    return value
 
 
 def _refuse(what: str) -> Callable[..., Any]:

@@ -36,6 +36,8 @@ def _as_matrices(g, a, b):
 
 def _matmul_vjp0(g, ans, args, params):
     a, b = args
+    if a.ndim == 2 and b.ndim == 2:
+        return g @ b.T
     g2, a2, b2 = _as_matrices(g, a, b)
     out = g2 @ np.swapaxes(b2, -1, -2)
     return out[..., 0, :] if a.ndim == 1 else out
@@ -43,6 +45,8 @@ def _matmul_vjp0(g, ans, args, params):
 
 def _matmul_vjp1(g, ans, args, params):
     a, b = args
+    if a.ndim == 2 and b.ndim == 2:
+        return a.T @ g
     g2, a2, b2 = _as_matrices(g, a, b)
     out = np.swapaxes(a2, -1, -2) @ g2
     return out[..., 0] if b.ndim == 1 else out
@@ -75,7 +79,7 @@ def _dot_shape(shapes, params):
         which_b = "its only axis" if len(b) == 1 else "its axis -2"
         raise ValueError(f"inner dimensions differ: {a[-1]} (last axis of the left operand) != {k_b} "
                          f"({which_b} of the right operand)")
-    return a[:-1] + b[:-2] + b[-1:]
+    return a[:-1] if len(b) == 1 else a[:-1] + b[:-2] + b[-1:]
 
 
 def _dot_vjp0(g, ans, args, params):

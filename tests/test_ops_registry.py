@@ -1,0 +1,81 @@
+"""Every op in the registry: VJP rules against central finite differences, shape rule against NumPy."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+import graphviz_bp as gb
+from graphviz_bp import ops
+from graphviz_bp.tracer import apply
+
+from .numerics import numerical_grad
+
+CASES = [(op, i, ex) for op in ops.all_ops() for i, ex in enumerate(op.examples)]
+
+
+def _case_id(case):
+    op, i, ex = case
+    return f"{op.name}-{i}-{'x'.join(str(s) for s in ex.shapes)}"
+
+
+def _operands(op, i, ex):
+    rng = np.random.default_rng(zlib.crc32(f"{op.name}/{i}".encode()))
+    return {f"a{k}": rng.uniform(ex.low, ex.high, size=shape) for k, shape in enumerate(ex.shapes)
+            if k not in ex.consts}, rng
+
+
+def _call(op, ex, kw, use_numpy):
+    args = [ex.consts[k] if k in ex.consts else kw[f"a{k}"] for k in range(len(ex.shapes))]
+    if use_numpy and op.numpy:
+        return op.numpy[0](*args, **ex.params)  # through NumPy's dispatch, as user code calls it
+    return apply(op, *args, **ex.params)
+
+
+def test_every_op_has_examples_and_one_rule_per_argument():
+    for op in ops.all_ops():
+        assert op.examples, f"{op.name} has no examples, so nothing tests its VJP rules"
+        for ex in op.examples:
+            assert len(ex.shapes) == op.arity, f"{op.name}: example arity {len(ex.shapes)} != {op.arity}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_vjp_matches_central_differences(case):
+    op, i, ex = case
+    inputs, rng = _operands(op, i, ex)
+    expected_out = op.forward(*[ex.consts.get(k, inputs.get(f"a{k}")) for k in range(len(ex.shapes))],
+                              **ex.params)
+    seed = rng.normal(size=np.shape(expected_out))
+    g = gb.trace(lambda **kw: _call(op, ex, kw, use_numpy=False), seed=seed, **inputs)
+    np.testing.assert_allclose(g.value, expected_out, rtol=1e-12, atol=1e-12)
+    shapes = [np.shape(ex.consts[k]) if k in ex.consts else ex.shapes[k] for k in range(len(ex.shapes))]
+    assert op.shape(shapes, ex.params) == np.shape(expected_out), f"{op.name}: shape rule disagrees"
+    for key, value in inputs.items():
+        def f(v, key=key):
+            args = {**inputs, key: v}
+            out = op.forward(*[ex.consts.get(k, args.get(f"a{k}")) for k in range(len(ex.shapes))],
+                             **ex.params)
+            return float(np.sum(seed * out))
+        fd = numerical_grad(f, value)
+        assert g.grad(key).shape == value.shape
+        np.testing.assert_allclose(g.grad(key), fd, rtol=1e-5, atol=1e-7,
+                                   err_msg=f"{op.name} VJP for {key} disagrees with finite differences")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_numpy_callable_dispatches_to_op(case):
+    op, i, ex = case
+    inputs, _ = _operands(op, i, ex)
+    out_shape = np.shape(op.forward(*[ex.consts.get(k, inputs.get(f"a{k}")) for k in range(len(ex.shapes))],
+                                    **ex.params))
+    g = gb.trace(lambda **kw: _call(op, ex, kw, use_numpy=True), seed=np.ones(out_shape), **inputs)
+    assert g.output.op is op
+    assert g.output.shape == out_shape
+    assert [e.argnum for e in g.output.in_edges] == list(range(op.arity))
+
+
+def test_registry_rejects_duplicates():
+    with pytest.raises(ValueError, match="already registered"):
+        ops.register(ops.get("add"))

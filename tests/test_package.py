@@ -1,0 +1,47 @@
+"""The public surface: what ``graphviz_bp`` exports, and that the package ships its type marker."""
+
+from __future__ import annotations
+
+import doctest
+import pathlib
+import re
+
+import pytest
+
+import graphviz_bp
+from graphviz_bp import api
+from graphviz_bp.ops import _broadcast
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_exported_names_are_what_we_mean_to_export():
+    assert graphviz_bp.__all__ == sorted(graphviz_bp.__all__)
+    assert set(graphviz_bp.__all__) == {
+        "Contribution", "Edge", "Graph", "GraphvizBPError", "Node", "NonScalarOutputError",
+        "PathLimitError", "ShapeError", "TraceError", "UnknownNodeError", "UnsupportedOpError",
+        "__version__", "name", "trace",
+    }
+    for name in graphviz_bp.__all__:
+        assert hasattr(graphviz_bp, name)
+
+
+def test_errors_share_one_base_and_a_builtin():
+    for name, builtin in [("ShapeError", ValueError), ("UnsupportedOpError", NotImplementedError),
+                          ("TraceError", TypeError), ("NonScalarOutputError", ValueError),
+                          ("PathLimitError", ValueError), ("UnknownNodeError", KeyError)]:
+        cls = getattr(graphviz_bp, name)
+        assert issubclass(cls, graphviz_bp.GraphvizBPError) and issubclass(cls, builtin)
+
+
+def test_version_matches_pyproject_and_py_typed_ships():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1) == graphviz_bp.__version__
+    assert (ROOT / "graphviz_bp" / "py.typed").is_file()
+    assert 'graphviz_bp = ["py.typed"]' in pyproject
+
+
+@pytest.mark.parametrize("module", [api, _broadcast], ids=lambda m: m.__name__)
+def test_doctests(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,0 +1,143 @@
+"""Tracing plain NumPy code: what is recorded, how it is named, and the errors users see."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphviz_bp as gb
+
+
+def _ops(g):
+    return [n.op.name for n in g.nodes if n.kind == "op"]
+
+
+def test_operators_ufuncs_and_functions_are_all_recorded():
+    def f(A, x):
+        y = -(A.T @ x) / 2.0 + 1
+        y = np.exp(np.tanh(y)) - np.sqrt(np.square(y) + 1) * np.log(1 + y ** 2)
+        y = np.maximum(y, 0)
+        return np.mean(np.transpose(np.reshape(y, (1, -1)))) + np.dot(x, x) + x.sum() + A.mean(axis=0).sum()
+
+    g = gb.trace(f, A=np.ones((3, 4)) * 0.1, x=np.arange(3.0))
+    assert set(_ops(g)) == {"transpose", "matmul", "negative", "divide", "add", "tanh", "exp",
+                            "square", "sqrt", "log", "power", "multiply", "subtract", "maximum",
+                            "reshape", "mean", "dot", "sum"}
+
+
+def test_plain_arrays_and_numbers_become_constant_leaves():
+    g = gb.trace(lambda x: np.sum(x * np.array([1.0, 2.0]) + 3), x=np.ones(2))
+    consts = [n for n in g.nodes if n.kind == "const"]
+    assert [n.shape for n in consts] == [(2,), ()]
+    assert all(not n.in_edges for n in consts)
+
+
+def test_inputs_are_named_by_keyword_and_intermediates_by_name():
+    def f(W, x):
+        z = gb.name(W @ x, "z")
+        return np.sum(gb.name(np.tanh(z), "h"))
+
+    g = gb.trace(f, W=np.ones((2, 3)), x=np.ones(3))
+    assert list(g.inputs) == ["W", "x"]
+    assert g.node("z").op.name == "matmul" and g.node("h").op.name == "tanh"
+    assert g.node("W").kind == "input"
+    # unnamed ops get an op#index name, stable across runs
+    assert g.output.name == f"sum#{g.output.index}"
+
+
+def test_name_returns_its_argument_and_leaves_plain_arrays_alone():
+    a = np.ones(3)
+    assert gb.name(a, "a") is a
+    with pytest.raises(TypeError):
+        gb.name(a, "")
+
+
+def test_repeated_names_are_made_unique():
+    def rnn(h, W):
+        for _ in range(3):
+            h = gb.name(np.tanh(W @ h), "h")
+        return np.sum(h)
+
+    g = gb.trace(rnn, h=np.ones(2), W=np.eye(2) * 0.5)
+    assert [n.name for n in g.nodes if n.user_named] == ["h#2", "h#3", "h#4"]  # "h" is the input
+
+
+def test_unknown_node_name_lists_what_exists():
+    g = gb.trace(lambda W, x: np.sum(gb.name(W @ x, "z")), W=np.ones((2, 3)), x=np.ones(3))
+    with pytest.raises(gb.UnknownNodeError, match="no node named 'q'.*W, x, z") as err:
+        g.node("q")
+    assert isinstance(err.value, KeyError)
+
+
+def test_shape_mismatch_names_the_op_the_shapes_and_the_users_line():
+    def loss(W, x):
+        return np.sum(W @ x)  # the offending line
+
+    with pytest.raises(gb.ShapeError) as err:
+        gb.trace(loss, W=np.ones((3, 5)), x=np.ones(3))
+    msg = str(err.value)
+    assert isinstance(err.value, ValueError)
+    assert "matmul (@)" in msg and "(3, 5) and (3,)" in msg
+    assert "5 (last axis of the left operand) != 3" in msg
+    assert "test_tracer.py" in msg and "in loss" in msg and "return np.sum(W @ x)  # the offending line" in msg
+
+
+def test_broadcast_mismatch_is_a_shape_error():
+    with pytest.raises(gb.ShapeError, match=r"add \(\+\) on shapes \(3,\) and \(4,\).*do not broadcast"):
+        gb.trace(lambda a, b: np.sum(a + b), a=np.ones(3), b=np.ones(4))
+
+
+def test_bad_reduction_axis_is_a_shape_error():
+    with pytest.raises(gb.ShapeError, match=r"sum \(Σ\) on shape \(3,\): axis 1 is out of bounds"):
+        gb.trace(lambda a: np.sum(a, axis=1), a=np.ones(3))
+
+
+def test_reshape_to_a_wrong_size_is_a_shape_error():
+    with pytest.raises(gb.ShapeError, match=r"cannot reshape 6 elements into shape \(4, -1\)"):
+        gb.trace(lambda a: np.sum(a.reshape(4, -1)), a=np.ones((2, 3)))
+
+
+def test_unsupported_function_names_the_function():
+    with pytest.raises(gb.UnsupportedOpError, match=r"np\.cumsum is not supported") as err:
+        gb.trace(lambda a: np.sum(np.cumsum(a)), a=np.ones(3))
+    assert isinstance(err.value, NotImplementedError)
+    with pytest.raises(gb.UnsupportedOpError, match=r"np\.fft\.fft is not supported"):
+        gb.trace(lambda a: np.sum(np.fft.fft(a)), a=np.ones(4))
+    with pytest.raises(gb.UnsupportedOpError, match=r"np\.arccosh is not supported"):
+        gb.trace(lambda a: np.sum(np.arccosh(a)), a=np.ones(4))
+
+
+def test_ufunc_methods_and_out_arguments_are_refused():
+    with pytest.raises(gb.UnsupportedOpError, match=r"np\.add\.reduce \(a ufunc method\)"):
+        gb.trace(lambda a: np.add.reduce(a), a=np.ones(3))
+    with pytest.raises(gb.UnsupportedOpError, match=r"out="):
+        gb.trace(lambda a: np.exp(a, out=np.empty(3)).sum(), a=np.ones(3))
+    with pytest.raises(gb.UnsupportedOpError, match=r"out="):
+        gb.trace(lambda a: np.sum(a, out=np.empty(())), a=np.ones(3))
+
+
+@pytest.mark.parametrize("misuse", [float, int, np.asarray, lambda a: [v for v in a], lambda a: a[0]],
+                         ids=["float", "int", "asarray", "iterate", "index"])
+def test_leaving_the_graph_silently_is_refused(misuse):
+    with pytest.raises(gb.TraceError, match="drop it from the graph"):
+        gb.trace(lambda a: misuse(a), a=np.ones(3))
+
+
+def test_function_must_return_a_traced_value():
+    with pytest.raises(gb.TraceError, match="returned float, not a value computed from its inputs"):
+        gb.trace(lambda a: 1.0, a=np.ones(3))
+
+
+def test_comparisons_give_plain_arrays_and_control_flow_works():
+    def f(a):
+        mask = a > 0
+        assert isinstance(mask, np.ndarray)
+        return np.sum(a * mask) if mask.any() else np.sum(a)
+
+    g = gb.trace(f, a=np.array([-1.0, 2.0]))
+    np.testing.assert_array_equal(g.grad("a"), [0.0, 1.0])
+
+
+def test_non_numeric_constants_are_refused():
+    with pytest.raises(gb.TraceError, match="only numbers and numeric arrays"):
+        gb.trace(lambda a: np.sum(a + "x"), a=np.ones(3))
