@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .api import Graph, trace
+from .api import Drawing, Graph, trace
 from .backward import Contribution
 from .errors import (
     GraphvizBPError,
@@ -13,18 +13,22 @@ from .errors import (
     UnsupportedOpError,
 )
 from .graph import Edge, Node, UnknownNodeError
+from .render import GraphvizNotFoundError, RenderError
 from .tracer import name
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Contribution",
+    "Drawing",
     "Edge",
     "Graph",
     "GraphvizBPError",
+    "GraphvizNotFoundError",
     "Node",
     "NonScalarOutputError",
     "PathLimitError",
+    "RenderError",
     "ShapeError",
     "TraceError",
     "UnknownNodeError",

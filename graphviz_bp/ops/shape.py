@@ -28,7 +28,7 @@ def _bind_transpose(a, axes=None):
 
 
 register(Op(
-    name="transpose", symbol="ᵀ",
+    name="transpose", symbol="(·)ᵀ",
     forward=lambda x, axes=None: np.transpose(x, axes),
     vjps=(lambda g, ans, a, p: np.transpose(g, np.argsort(_axes(p, a[0].ndim))),),
     shape=_transpose_shape, numpy=(np.transpose,), bind=_bind_transpose, family="shape",

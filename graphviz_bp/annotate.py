@@ -1,0 +1,476 @@
+"""Annotate: turn a differentiated DAG into a Scene, a plain description of what to draw.
+
+Everything a reader sees is decided here (texts, number formatting, colours, which edges are
+highlighted); ``render`` only turns the Scene into DOT. No Graphviz here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .graph import DAG, Edge, Node
+
+__all__ = ["DrawOptions", "Line", "Scene", "SceneEdge", "SceneNode", "Span", "annotate",
+           "format_number", "format_shape", "summarize"]
+
+DIRECTIONS = {"LR": "LR", "TB": "TB", "left-right": "LR", "top-bottom": "TB", "RL": "RL", "BT": "BT"}
+DETAILS = ("structure", "shapes", "values")
+THEMES = ("color", "grey")
+
+
+@dataclass(frozen=True)
+class DrawOptions:
+    """How to draw. ``data`` names inputs that are data rather than parameters: drawn muted, with no
+    gradient shown for them."""
+
+    direction: str = "TB"
+    detail: str = "values"
+    theme: str = "color"
+    data: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}; got {self.direction!r}")
+        object.__setattr__(self, "direction", DIRECTIONS[self.direction])
+        if self.detail not in DETAILS:
+            raise ValueError(f"detail must be one of {', '.join(DETAILS)}; got {self.detail!r}")
+        if self.theme not in THEMES:
+            raise ValueError(f"theme must be one of {', '.join(THEMES)}; got {self.theme!r}")
+        data = (self.data,) if isinstance(self.data, str) else tuple(self.data)
+        object.__setattr__(self, "data", data)
+
+    @property
+    def shows_shapes(self) -> bool:
+        return self.detail in ("shapes", "values")
+
+    @property
+    def shows_values(self) -> bool:
+        return self.detail == "values"
+
+
+# ------------------------------------------------------------------------------------------------
+# Scene: plain data. Texts are unescaped user-visible strings; render escapes them.
+
+@dataclass(frozen=True)
+class Span:
+    """A run of text in one style."""
+
+    text: str
+    color: str | None = None
+    bold: bool = False
+    italic: bool = False
+    size: float | None = None
+    sup: bool = False
+
+
+Line = tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class SceneNode:
+    id: str
+    classes: tuple[str, ...]
+    lines: tuple[Line, ...]
+    shape: str
+    fill: str
+    border: str
+    tooltip: str
+    style: str = "filled"
+    peripheries: int = 1
+    penwidth: float = 1.0
+
+
+@dataclass(frozen=True)
+class SceneEdge:
+    id: str
+    src: str
+    dst: str
+    classes: tuple[str, ...]
+    lines: tuple[Line, ...]
+    color: str
+    tooltip: str
+    style: str = "solid"
+    penwidth: float = 1.2
+
+
+@dataclass(frozen=True)
+class Scene:
+    nodes: tuple[SceneNode, ...]
+    edges: tuple[SceneEdge, ...]
+    legend: SceneNode | None
+    direction: str
+    font: str
+    background: str
+    text_color: str
+
+
+# ------------------------------------------------------------------------------------------------
+# Number and shape formatting
+
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+_VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(c: str) -> str:
+    o = ord(c)
+    return _VISIBLE.get(c) or (f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+
+
+def visible(text: str) -> str:
+    r"""``text`` with unprintable characters written as escapes, so a name shows as it was typed.
+
+    >>> print(visible("a\nb\x1f c"))
+    a\nb\x1f c
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape_char(c) for c in text)
+
+
+def shown(node: Node) -> str:
+    """A node's name as displayed."""
+    return visible(node.name)
+
+
+def subscript(k: int) -> str:
+    """``k`` in subscript digits.
+
+    >>> subscript(12)
+    '₁₂'
+    """
+    return str(k).translate(_SUBSCRIPTS)
+
+
+def format_shape(shape: Sequence[int]) -> str:
+    """A shape as a reader writes it.
+
+    >>> format_shape((3, 5)), format_shape((5,)), format_shape(())
+    ('3×5', '5', 'scalar')
+    """
+    return "×".join(str(d) for d in shape) if len(shape) else "scalar"
+
+
+def shape_spans(shape: Sequence[int], color: str, size: float) -> Line:
+    """A node's shape as the space it lives in: ℝ with the shape as exponent (ℝ³ˣ⁵), ℝ for a scalar."""
+    if not len(shape):
+        return (Span("ℝ", color=color, size=size),)
+    return (Span("ℝ", color=color, size=size), Span(format_shape(shape), color=color, size=size, sup=True))
+
+
+def format_number(x: float) -> str:
+    """Three significant digits, a true minus sign, no trailing noise.
+
+    >>> format_number(-0.000123456), format_number(2.0), format_number(1234567.0)
+    ('−0.000123', '2', '1.23e+06')
+    """
+    x = complex(x)
+    if x.imag:
+        return f"{format_number(x.real)}{'+' if x.imag >= 0 else '−'}{format_number(abs(x.imag))}j"
+    v = x.real
+    if v != v:
+        return "nan"
+    if v in (float("inf"), float("-inf")):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:.3g}".replace("-", "−")
+
+
+def summarize(value: np.ndarray) -> str:
+    """A value in a few characters: its numbers when there are few (up to 5 in a vector, 4 in a
+    matrix), else its norm and range.
+
+    >>> summarize(np.float64(0.5)), summarize(np.array([1.0, -2.0]))
+    ('0.5', '[1, −2]')
+    >>> summarize(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    '[[1, 2], [3, 4]]'
+    >>> summarize(np.arange(12.0).reshape(3, 4))
+    'norm 22.5, range [0, 11]'
+    """
+    a = np.asarray(value)
+    if a.size == 0:
+        return "[]"
+    if a.ndim == 0:
+        return format_number(a[()])
+    if a.size <= (5 if a.ndim == 1 else 4):
+        return _nested(a.tolist())
+    if a.dtype.kind == "c":
+        return f"complex, norm {format_number(float(np.linalg.norm(a)))}"
+    flat = a.astype(float, copy=False)
+    if not np.isfinite(flat).all():
+        return f"{np.isnan(flat).sum()} nan, {np.isinf(flat).sum()} ∞ of {flat.size}"
+    return (f"norm {format_number(float(np.linalg.norm(flat)))}, "
+            f"range [{format_number(float(flat.min()))}, {format_number(float(flat.max()))}]")
+
+
+def _nested(x: object) -> str:
+    if isinstance(x, list):
+        return "[" + ", ".join(_nested(v) for v in x) + "]"
+    return format_number(x)  # type: ignore[arg-type]
+
+
+def full_text(value: np.ndarray) -> str:
+    """The whole value, for a tooltip (very large arrays are elided by NumPy's own summariser)."""
+    return np.array2string(np.asarray(value), precision=4, suppress_small=True, max_line_width=100,
+                           threshold=400)
+
+
+# ------------------------------------------------------------------------------------------------
+# Palettes
+
+@dataclass(frozen=True)
+class Palette:
+    text: str
+    muted_text: str
+    background: str
+    edge: str
+    const_edge: str
+    message: str          # messages on edges out of values with one consumer
+    fanout: tuple[str, ...]  # one per outgoing edge of a shared value
+    fanout_styles: tuple[str, ...]
+    param_fill: str
+    param_border: str
+    data_fill: str
+    data_border: str
+    op_fill: str
+    op_border: str
+    output_fill: str
+    output_border: str
+    shared_border: str
+    jacobian: str
+
+
+# Okabe–Ito colours (distinguishable with the common colour-vision deficiencies), red kept for
+# single messages so that every backward message reads as "red = gradient", CS231n-style.
+COLOR = Palette(
+    text="#1a1a1a", muted_text="#808080", background="white", edge="#555555", const_edge="#b0b0b0",
+    message="#c0392b",
+    fanout=("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#8c564b", "#7f7f00"),
+    fanout_styles=("solid",),
+    param_fill="#dbeafe", param_border="#1d4ed8", data_fill="#f1f1f1", data_border="#a0a0a0",
+    op_fill="#ffffff", op_border="#404040", output_fill="#fff4c2", output_border="#a16207",
+    shared_border="#7c3aed", jacobian="#6b7280",
+)
+GREY = Palette(
+    text="#000000", muted_text="#707070", background="white", edge="#404040", const_edge="#a8a8a8",
+    message="#000000",
+    fanout=("#000000", "#505050", "#000000", "#505050", "#000000", "#505050", "#000000"),
+    fanout_styles=("solid", "dashed", "dotted", "bold", "dashed", "dotted", "bold"),
+    param_fill="#e8e8e8", param_border="#000000", data_fill="#ffffff", data_border="#a0a0a0",
+    op_fill="#ffffff", op_border="#000000", output_fill="#d0d0d0", output_border="#000000",
+    shared_border="#000000", jacobian="#505050",
+)
+
+
+# ------------------------------------------------------------------------------------------------
+# The scene
+
+def _display_symbol(node: Node) -> str:
+    """The op's symbol, specialised where a textbook would write it differently."""
+    op = node.op
+    assert op is not None
+    if op.name == "power":
+        exp = node.in_edges[1].src
+        if exp.kind == "const" and exp.shape == () and float(exp.value) == int(exp.value) and 0 <= exp.value < 10:
+            return "(·)" + str(int(exp.value)).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+        return "(·)^(·)"
+    if op.name == "sum" and node.params.get("axis") is not None:
+        return f"Σ axis {node.params['axis']}"
+    if op.name == "mean" and node.params.get("axis") is not None:
+        return f"mean axis {node.params['axis']}"
+    if op.name == "transpose" and node.params.get("axes") is not None:
+        return f"(·)ᵀ axes {tuple(node.params['axes'])}"
+    if op.name == "reshape":
+        return f"reshape {format_shape(node.params['shape'])}"
+    return op.symbol
+
+
+def _output_name(dag: DAG) -> str:
+    out = dag.output
+    return shown(out) if out.user_named or out.kind == "input" else "L"
+
+
+def _source_tip(node: Node) -> str:
+    return f"\n{node.source}" if node.source is not None else ""
+
+
+def annotate(dag: DAG, options: DrawOptions | None = None) -> Scene:
+    """The Scene for ``dag`` (already differentiated) under ``options``."""
+    opts = options or DrawOptions()
+    unknown = [d for d in opts.data if d not in dag.inputs]
+    if unknown:
+        raise ValueError(f"data={unknown!r} names no input; inputs are {', '.join(dag.inputs)}")
+    pal = COLOR if opts.theme == "color" else GREY
+    data = set(opts.data)
+    L = _output_name(dag)
+    arrow = {"LR": "◀", "RL": "▶", "TB": "▲", "BT": "▼"}[opts.direction]
+
+    # Messages on the edges out of a shared value are numbered m₁, m₂, ... in edge order, each in
+    # its own colour; the node then shows their sum.
+    edge_tag: dict[Edge, tuple[str, str, str]] = {}
+    for n in dag.nodes:
+        if n.is_shared:
+            for k, e in enumerate(n.out_edges):
+                edge_tag[e] = (f"m{subscript(k + 1)}", pal.fanout[k % len(pal.fanout)],
+                               pal.fanout_styles[k % len(pal.fanout_styles)])
+
+    nodes = tuple(_scene_node(n, dag, opts, pal, data, L, edge_tag) for n in dag.nodes)
+    edges = tuple(_scene_edge(e, opts, pal, data, L, arrow, edge_tag) for e in dag.edges)
+    legend = _legend(dag, opts, pal, arrow) if opts.detail != "structure" or dag.shared_nodes() else None
+    return Scene(nodes=nodes, edges=edges, legend=legend, direction=opts.direction,
+                 font="DejaVu Sans", background=pal.background, text_color=pal.text)
+
+
+def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
+                    edge_tag: dict[Edge, tuple[str, str, str]]) -> list[Line]:
+    """∂L/∂v, written as the sum of its messages at a shared node, with its value."""
+    lines: list[Line] = []
+    head = Span(f"∂{L}/∂{shown(n)}", color=pal.text, bold=True)
+    if n.is_shared:
+        terms: list[Span] = [head, Span(" = ")]
+        for k, e in enumerate(n.out_edges):
+            if e.message is None:
+                continue
+            tag, color, _ = edge_tag[e]
+            if k:
+                terms.append(Span(" + "))
+            terms.append(Span(tag, color=color, bold=True))
+        lines.append(tuple(terms))
+        if opts.shows_values and n.adjoint is not None:
+            lines.append((Span("= " + summarize(n.adjoint), color=pal.message),))
+    elif opts.shows_values and n.adjoint is not None:
+        lines.append((head, Span(" = " + summarize(n.adjoint), color=pal.message)))
+    return lines
+
+
+def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, data: set[str], L: str,
+                edge_tag: dict[Edge, tuple[str, str, str]]) -> SceneNode:
+    is_out = n is dag.output
+    role = "output" if is_out and n.kind == "op" else n.kind
+    classes = ["op", "output"] if role == "output" else [role]
+    if n.kind == "input":
+        classes.append("data" if n.name in data else "parameter")
+    if n.is_shared:
+        classes.append("shared")
+    lines: list[Line] = []
+    tip = [f"{shown(n)}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape {format_shape(n.shape)}, "
+           f"{n.dtype}"]
+
+    if n.kind == "const":
+        text = summarize(n.value) if n.value.size <= 4 else f"const {format_shape(n.shape)}"
+        lines.append((Span(text, color=pal.muted_text),))
+        tip.append(full_text(n.value))
+        return SceneNode(id=n.id, classes=tuple(classes), lines=tuple(lines), shape="plaintext",
+                         fill="none", border=pal.const_edge, tooltip="\n".join(tip), style="solid")
+
+    muted = n.name in data
+    text_color = pal.muted_text if muted else pal.text
+    if n.kind == "input":
+        lines.append((Span(shown(n), color=text_color, bold=True, size=16),))
+    else:
+        lines.append((Span(_display_symbol(n), color=text_color, bold=True, size=16),))
+        if n.user_named or is_out:
+            name = shown(n) if n.user_named else L
+            lines.append((Span(name, color=text_color, italic=True),))
+    if opts.shows_shapes:
+        lines.append(shape_spans(n.shape, pal.muted_text, 11))
+    if opts.shows_values:
+        lines.append((Span(summarize(n.value), color=text_color, size=11),))
+    tip.append("value =\n" + full_text(n.value))
+    if n.adjoint is not None and not muted:
+        if is_out:
+            if opts.shows_values:
+                lines.append((Span(f"∂{L}/∂{L} = " + summarize(n.adjoint), color=pal.message, size=11),))
+        elif n.kind == "input" or n.is_shared:
+            lines.extend(_gradient_lines(n, opts, pal, L, edge_tag))
+        tip.append(f"∂{L}/∂{shown(n)} =\n" + full_text(n.adjoint))
+    if n.source is not None:
+        tip.append(str(n.source))
+
+    if n.kind == "input":
+        fill, border = (pal.data_fill, pal.data_border) if muted else (pal.param_fill, pal.param_border)
+        shape = "box"
+    elif is_out:
+        fill, border, shape = pal.output_fill, pal.output_border, "box"
+    else:
+        fill, border, shape = pal.op_fill, pal.op_border, "ellipse"
+    if n.is_shared and not muted:
+        border = pal.shared_border
+    return SceneNode(
+        id=n.id, classes=tuple(classes), lines=tuple(lines), shape=shape, fill=fill, border=border,
+        tooltip="\n".join(tip), style="filled,rounded" if shape == "box" else "filled",
+        peripheries=2 if is_out else 1, penwidth=2.0 if n.is_shared and not muted else 1.0,
+    )
+
+
+def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, data: set[str], L: str, arrow: str,
+                edge_tag: dict[Edge, tuple[str, str, str]]) -> SceneEdge:
+    src, dst = e.src, e.dst
+    classes = ["fanout"] if src.is_shared else []
+    from_const = src.kind == "const"
+    muted = from_const or src.name in data
+    if from_const:
+        classes.append("const")
+    tag = edge_tag.get(e)
+    color, style, penwidth = pal.edge, "solid", 1.2
+    if muted:
+        color = pal.const_edge
+    elif tag is not None:
+        color, style, penwidth = tag[1], tag[2], 2.2
+    lines: list[Line] = []
+    if opts.shows_shapes and not from_const:
+        lines.append((Span(f"J {format_shape(e.jacobian_shape)}", color=pal.jacobian, size=10),))
+    if opts.shows_values and e.message is not None and not muted:
+        name = f"{tag[0]} " if tag else ""
+        msg_color = tag[1] if tag else pal.message
+        lines.append((Span(f"{arrow} {name}", color=msg_color, bold=True, size=11),
+                      Span(summarize(e.message), color=msg_color, size=11)))
+    elif opts.shows_shapes and tag is not None and not muted:
+        lines.append((Span(f"{arrow} {tag[0]}", color=tag[1], bold=True, size=11),))
+    tip = [f"{shown(src)} → {shown(dst)} (argument {e.argnum})", f"Jacobian ∂{shown(dst)}/∂{shown(src)}: "
+           f"{format_shape(e.jacobian_shape)}"]
+    if e.message is not None:
+        tip.append(f"message {tag[0] if tag else ''} (∂{L}/∂{shown(dst)} pulled back to {shown(src)}) =\n"
+                   + full_text(e.message))
+    return SceneEdge(id=f"e{src.index}_{dst.index}_{e.argnum}", src=src.id, dst=dst.id,
+                     classes=tuple(classes), lines=tuple(lines), color=color, tooltip="\n".join(tip),
+                     style=style, penwidth=penwidth)
+
+
+def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str) -> SceneNode:
+    L = _output_name(dag)
+    rows: list[Line] = [(Span("How to read this graph", bold=True, color=pal.text),)]
+    rows.append((Span("■ ", color=pal.param_border), Span("input (parameter): name, shape, value, "
+                                                           f"gradient ∂{L}/∂·", color=pal.text)))
+    if opts.data:
+        rows.append((Span("■ ", color=pal.data_border), Span("input (data): no gradient shown",
+                                                              color=pal.text)))
+    rows.append((Span("◯ ", color=pal.op_border), Span("operation: symbol, shape, forward value",
+                                                       color=pal.text)))
+    rows.append((Span("▣ ", color=pal.output_border), Span(f"output {L}, where the backward pass "
+                                                            f"starts (∂{L}/∂{L} = 1)", color=pal.text)))
+    if opts.shows_shapes:
+        rows.append((Span("J ", color=pal.jacobian, bold=True),
+                     Span("local Jacobian's shape: consumer's shape × input's shape", color=pal.text)))
+        rows.append((Span("ℝ", color=pal.muted_text, bold=True), Span("3×5", color=pal.muted_text, sup=True),
+                     Span(" the value's shape", color=pal.text)))
+    if opts.shows_values:
+        rows.append((Span(f"{arrow} ", color=pal.message, bold=True),
+                     Span(f"backward message: ∂{L}/∂(consumer) pulled back along the edge (a VJP), "
+                          "shaped like the edge's input", color=pal.text)))
+    if dag.shared_nodes():
+        k = max(len(n.out_edges) for n in dag.shared_nodes())
+        tags = [Span(f"m{subscript(i + 1)} ", color=pal.fanout[i % len(pal.fanout)], bold=True)
+                for i in range(min(k, 3))]
+        rows.append(tuple(tags) + (Span("a value used by several operations gets one message per use; "
+                                        "its gradient is their sum", color=pal.text),))
+    if opts.shows_values:
+        rows.append((Span("norm, range ", color=pal.muted_text, bold=True),
+                     Span("summary of a larger array; hover over it (SVG) for every entry",
+                          color=pal.text),))
+    return SceneNode(id="legend", classes=("legend",), lines=tuple(rows), shape="box", fill="#fafafa",
+                     border="#c8c8c8", tooltip="legend", style="filled,rounded")
+

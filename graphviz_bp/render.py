@@ -1,0 +1,175 @@
+"""Render: Scene -> DOT source -> SVG / PDF / PNG through Graphviz. The only module importing graphviz."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import graphviz
+
+from .annotate import Line, Scene, SceneEdge, SceneNode, Span, visible
+from .errors import GraphvizBPError
+
+__all__ = ["FORMATS", "GraphvizNotFoundError", "RenderError", "pipe", "render", "to_dot"]
+
+FORMATS = ("svg", "pdf", "png", "dot")
+_RENDERERS = {"pdf": "cairo", "png": "cairo"}  # cairo embeds fonts in PDF and antialiases PNG
+
+
+class GraphvizNotFoundError(GraphvizBPError, RuntimeError):
+    """Graphviz's ``dot`` executable is not installed (or not on PATH)."""
+
+
+class RenderError(GraphvizBPError, RuntimeError):
+    """``dot`` ran but failed."""
+
+
+_INSTALL_HINT = ("Graphviz's 'dot' executable was not found on PATH; graphviz_bp needs it to draw. "
+                 "Install Graphviz: 'sudo apt-get install graphviz fonts-dejavu-core' (Debian/Ubuntu), "
+                 "'brew install graphviz' (macOS), 'conda install -c conda-forge graphviz', or see "
+                 "https://graphviz.org/download/ — then check that 'dot -V' works. "
+                 "to_dot() needs no Graphviz.")
+
+def _text(s: str) -> str:
+    """Text for an HTML-like label: markup escaped, control characters shown as escapes."""
+    return html.escape(visible(s), quote=True)
+
+
+def _span(span: Span, default_size: float) -> str:
+    text = _text(span.text)
+    if span.bold:
+        text = f"<B>{text}</B>"
+    if span.italic:
+        text = f"<I>{text}</I>"
+    if span.sup:
+        text = f"<SUP>{text}</SUP>"
+    attrs = []
+    if span.color:
+        attrs.append(f'COLOR="{span.color}"')
+    if span.size and span.size != default_size:
+        attrs.append(f'POINT-SIZE="{span.size:g}"')
+    return f"<FONT {' '.join(attrs)}>{text}</FONT>" if attrs else text
+
+
+def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") -> str:
+    rows = "".join(
+        f'<TR><TD ALIGN="{align}">{"".join(_span(s, default_size) for s in line)}</TD></TR>'
+        for line in lines
+    )
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}</TABLE>>'
+
+
+def _plain(s: str) -> str:
+    """Text for an ordinary attribute such as a tooltip: backslashes and <...> literal, line breaks kept."""
+    return graphviz.escape("\n".join(visible(line) for line in s.split("\n")))
+
+
+def _node(dot: graphviz.Digraph, n: SceneNode) -> None:
+    attrs = {
+        "shape": n.shape, "style": n.style, "fillcolor": n.fill, "color": n.border,
+        "penwidth": f"{n.penwidth:g}", "class": " ".join(n.classes), "id": n.id,
+        "tooltip": _plain(n.tooltip),
+    }
+    if n.peripheries != 1:
+        attrs["peripheries"] = str(n.peripheries)
+    if n.shape == "plaintext":
+        attrs["margin"] = "0.02"
+    align = "LEFT" if n.id == "legend" else "CENTER"
+    dot.node(n.id, label=_label(n.lines, 12, align), _attributes=attrs)
+
+
+def _edge(dot: graphviz.Digraph, e: SceneEdge) -> None:
+    attrs = {
+        "color": e.color, "style": e.style, "penwidth": f"{e.penwidth:g}", "id": e.id,
+        "tooltip": _plain(e.tooltip), "labeltooltip": _plain(e.tooltip), "arrowsize": "0.7",
+    }
+    if e.classes:
+        attrs["class"] = " ".join(e.classes)
+    if e.lines:
+        attrs["label"] = _label(e.lines, 10)
+    dot.edge(e.src, e.dst, _attributes=attrs)
+
+
+def to_dot(scene: Scene) -> str:
+    """The DOT source of ``scene``: deterministic, ready for ``dot``."""
+    dot = graphviz.Digraph("backprop", strict=False)
+    dot.attr("graph", rankdir=scene.direction, fontname=scene.font, bgcolor=scene.background,
+             nodesep="0.35", ranksep="0.45", pad="0.2", fontcolor=scene.text_color)
+    dot.attr("node", fontname=scene.font, fontsize="12", fontcolor=scene.text_color, margin="0.12,0.06")
+    dot.attr("edge", fontname=scene.font, fontsize="10", fontcolor=scene.text_color)
+    for n in scene.nodes:
+        _node(dot, n)
+    for e in scene.edges:
+        _edge(dot, e)
+    if scene.legend is not None:
+        with dot.subgraph(name="legend_rank") as legend:  # on the last rank, beside the output
+            legend.attr(rank="sink")
+            _node(legend, scene.legend)
+    return dot.source
+
+
+def pipe(source: str, fmt: str) -> bytes:
+    """Run ``dot`` on ``source`` and return the output in ``fmt`` (svg, pdf, png; dot returns the source)."""
+    fmt = _check_format(fmt)
+    if fmt == "dot":
+        return source.encode("utf-8")
+    try:
+        data = graphviz.pipe("dot", fmt, source.encode("utf-8"), renderer=_RENDERERS.get(fmt))
+        return _reproducible_pdf(data) if fmt == "pdf" else data
+    except graphviz.ExecutableNotFound:
+        raise GraphvizNotFoundError(_INSTALL_HINT) from None
+    except graphviz.CalledProcessError as exc:
+        stderr = exc.stderr.decode("utf-8", "replace").strip() if exc.stderr else ""
+        raise RenderError(f"dot -T{fmt} failed (exit {exc.returncode}): {stderr or 'no message'}") from None
+
+
+_PDF_DATE = re.compile(rb"/CreationDate \(D:(\d{14})")
+
+
+def _reproducible_pdf(data: bytes) -> bytes:
+    """Honour SOURCE_DATE_EPOCH (reproducible builds): cairo stamps the PDF with the current time."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch or not epoch.isdigit():
+        return data
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(int(epoch))).encode()
+    return _PDF_DATE.sub(lambda m: b"/CreationDate (D:" + stamp, data, count=1)
+
+
+def render(source: str, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
+    """Write ``source`` rendered to ``path`` (format from its suffix unless ``fmt``), atomically."""
+    path = Path(path)
+    fmt = _check_format(fmt or path.suffix.lstrip(".") or "", path)
+    data = pipe(source, fmt)  # fails before anything touches the disk
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _check_format(fmt: str, path: Path | None = None) -> str:
+    f = fmt.lower()
+    if f not in FORMATS:
+        what = f"the suffix of {str(path)!r}" if path is not None and fmt else f"format {fmt!r}"
+        raise ValueError(f"cannot tell the output format from {what}; use one of "
+                         f"{', '.join('.' + x for x in FORMATS)}")
+    return f

@@ -1,0 +1,272 @@
+"""Drawing: DOT parsed structurally, rendered outputs checked, options, escaping, errors, atomic files."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+
+import graphviz
+import numpy as np
+import pydot
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import graphviz_bp as gb
+from graphviz_bp import render as render_mod
+from graphviz_bp.annotate import visible
+
+from .problems import autoencoder, swish_inputs, swish_net
+
+
+@pytest.fixture
+def ae():
+    rng = np.random.default_rng(0)
+    return gb.trace(autoencoder, W=rng.normal(size=(3, 5)), x=rng.normal(size=5))
+
+
+def parse(dot_source: str) -> pydot.Dot:
+    (graph,) = pydot.graph_from_dot_data(dot_source)
+    return graph
+
+
+def nodes_of(graph: pydot.Dot) -> dict[str, pydot.Node]:
+    out = {}
+    for n in graph.get_nodes() + [n for sg in graph.get_subgraphs() for n in sg.get_nodes()]:
+        name = n.get_name().strip('"')
+        if name not in ("node", "edge", "graph"):
+            out[name] = n
+    return out
+
+
+def classes(item) -> set[str]:
+    return set((item.get("class") or "").strip('"').split())
+
+
+def label(item) -> str:
+    return item.get("label") or ""
+
+
+def text_of(html_label: str) -> str:
+    """The visible text of an HTML-like label (tags dropped, entities decoded)."""
+    import html
+    return html.unescape(re.sub(r"<[^>]+>", "", html_label))
+
+
+def test_autoencoder_dot_has_one_shared_W_with_two_fanout_edges(ae):
+    graph = parse(ae.to_dot())
+    nodes = nodes_of(graph)
+    w_id = ae.node("W").id
+    ws = [n for n in nodes.values() if "W" == text_of(label(n)).split("ℝ")[0].strip()]
+    assert len(ws) == 1 and ws[0].get_name() == w_id
+    assert {"input", "shared"} <= classes(nodes[w_id])
+    out = [e for e in graph.get_edges() if e.get_source() == w_id]
+    assert len(out) == 2 and all("fanout" in classes(e) for e in out)
+    # the accumulation at W names both messages, and each fan-out edge carries one of them
+    assert "∂L/∂W = m₁ + m₂" in text_of(label(nodes[w_id]))
+    assert sorted(re.search(r"m[₁₂]", text_of(label(e))).group(0) for e in out) == ["m₁", "m₂"]
+    assert len({e.get("color") for e in out}) == 2  # each message in its own colour
+
+
+def test_every_node_has_its_role_as_class_and_every_edge_its_jacobian(ae):
+    graph = parse(ae.to_dot())
+    nodes = nodes_of(graph)
+    for n in ae.nodes:
+        dn = nodes[n.id]
+        role = "output" if n is ae.output else n.kind
+        assert role in classes(dn), (n, classes(dn))
+        assert ("shared" in classes(dn)) == n.is_shared
+    edges = graph.get_edges()
+    assert len(edges) == len(ae.edges)
+    for e, de in zip(ae.edges, edges):
+        assert (de.get_source(), de.get_destination()) == (e.src.id, e.dst.id)
+        if e.src.kind != "const":
+            assert "J " + "×".join(map(str, e.jacobian_shape)) in text_of(label(de)) or \
+                   (e.jacobian_shape == () and "J scalar" in text_of(label(de)))
+        assert ("fanout" in classes(de)) == e.src.is_shared
+    assert "legend" in nodes and "How to read this graph" in text_of(label(nodes["legend"]))
+
+
+def test_labels_show_the_computed_numbers():
+    g = gb.trace(lambda x: np.sum(x * x) + np.sum(x), x=np.array([1.0, -2.0, 0.5]))
+    nodes = nodes_of(parse(g.to_dot()))
+    x_text = text_of(label(nodes[g.node("x").id]))
+    assert "∂L/∂x = m₁ + m₂ + m₃" in x_text and "= [3, −3, 2]" in x_text  # 2x + 1
+    assert "[1, −2, 0.5]" in x_text and "ℝ3" in x_text  # value, and shape ℝ³
+    out_text = text_of(label(nodes[g.output.id]))
+    assert "4.75" in out_text and "∂L/∂L = 1" in out_text
+
+
+def test_data_inputs_are_muted_and_show_no_gradient():
+    g = gb.trace(swish_net, **swish_inputs(np.random.default_rng(0)))
+    nodes = nodes_of(parse(g.to_dot(data=("x", "y"))))
+    x = nodes[g.node("x").id]
+    assert {"input", "data"} <= classes(x) and "∂L" not in text_of(label(x))
+    assert {"input", "parameter"} <= classes(nodes[g.node("W1").id])
+    assert "∂L/∂W1 = " in text_of(label(nodes[g.node("W1").id]))
+    assert "z" in text_of(label(nodes[g.node("z").id])) and "shared" in classes(nodes[g.node("z").id])
+    with pytest.raises(ValueError, match="names no input"):
+        g.to_dot(data=("nope",))
+
+
+def test_detail_levels(ae):
+    structure = ae.to_dot(detail="structure")
+    shapes = ae.to_dot(detail="shapes")
+    values = ae.to_dot(detail="values")
+    for src in (structure, shapes, values):
+        parse(src)
+    assert "J 3×5" not in text_of(structure) and "ℝ" not in text_of(structure)
+    assert "J 5×3×3×5" in text_of(shapes) and "▲" in text_of(shapes) and "norm" not in text_of(shapes)
+    assert "norm" in text_of(values) and "∂L/∂W = m₁ + m₂" in text_of(values)
+
+
+def test_direction_and_themes(ae):
+    assert "rankdir=TB" in ae.to_dot() and "rankdir=LR" in ae.to_dot(direction="LR")
+    grey = ae.to_dot(theme="grey")
+    colours = set(re.findall(r"#[0-9a-fA-F]{6}", grey))
+    assert colours and all(c[1:3] == c[3:5] == c[5:7] for c in colours), colours
+    # in greyscale the fan-out messages are told apart by line style instead
+    fan = [e for e in parse(grey).get_edges() if "fanout" in classes(e)]
+    assert len(fan) == 4
+    for src in {e.get_source() for e in fan}:
+        styles = [e.get("style") for e in fan if e.get_source() == src]
+        assert len(set(styles)) == len(styles) == 2
+    with pytest.raises(ValueError, match="theme must be one of"):
+        ae.to_dot(theme="neon")
+    with pytest.raises(ValueError, match="direction must be one of"):
+        ae.to_dot(direction="up")
+
+
+def test_fonts_are_set_for_nodes_and_edges(ae):
+    src = ae.to_dot()
+    for kind in ("graph", "node", "edge"):
+        assert re.search(rf'^\s*{kind} \[.*fontname="DejaVu Sans"', src, re.M), kind
+
+
+def test_dot_is_deterministic(ae):
+    rng = np.random.default_rng(0)
+    again = gb.trace(autoencoder, W=rng.normal(size=(3, 5)), x=rng.normal(size=5))
+    assert ae.to_dot() == again.to_dot()
+    assert [n.id for n in ae.nodes] == [f"n{i}" for i in range(len(ae.nodes))]
+
+
+def test_svg_is_valid_xml_with_classes_ids_and_tooltips(ae, dot_executable):
+    svg = ae.pipe("svg")
+    root = ET.fromstring(svg)
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    groups = {g.get("id"): g for g in root.iter("{http://www.w3.org/2000/svg}g")}
+    w = groups[ae.node("W").id]
+    assert set(w.get("class").split()) >= {"node", "input", "shared"}
+    fanout = [g for g in groups.values() if "fanout" in (g.get("class") or "").split()]
+    assert len(fanout) == 4  # W's two edges and x's two
+    titles = [a.get("{http://www.w3.org/1999/xlink}title") for a in root.iter("{http://www.w3.org/2000/svg}a")]
+    assert any(t and t.startswith("W: input") and "∂L/∂W =" in t for t in titles)
+    texts = "".join(t.text or "" for t in root.iterfind(".//svg:text", ns))
+    assert "∂L/∂W" in texts and "How to read this graph" in texts
+
+
+def test_pdf_and_png(ae, dot_executable):
+    pdf = ae.pipe("pdf")
+    assert pdf.startswith(b"%PDF")
+    assert b"/FontFile2" in pdf or b"/FontFile3" in pdf, "fonts are not embedded"
+    assert b"DejaVu" in pdf
+    assert ae.pipe("png").startswith(b"\x89PNG\r\n\x1a\n")
+    assert ae.pipe("dot").decode() == ae.to_dot()
+
+
+def test_dot_accepts_the_source_and_keeps_every_edge(ae, dot_executable):
+    out = subprocess.run([dot_executable, "-Tjson"], input=ae.to_dot().encode(), capture_output=True,
+                         check=True)
+    data = json.loads(out.stdout)
+    assert len(data["edges"]) == len(ae.edges)
+    names = {o["name"] for o in data["objects"]}
+    assert {n.id for n in ae.nodes} | {"legend"} <= names
+
+
+@pytest.mark.parametrize("suffix,magic", [(".svg", b"<?xml"), (".pdf", b"%PDF"), (".png", b"\x89PNG"),
+                                          (".dot", b"digraph")])
+def test_render_picks_the_format_from_the_suffix(ae, tmp_path, suffix, magic, dot_executable):
+    path = ae.render(tmp_path / f"ae{suffix}")
+    assert path == tmp_path / f"ae{suffix}"
+    assert path.read_bytes().startswith(magic)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    assert path.stat().st_mode & 0o044  # readable like any new file, not private
+
+
+def test_failed_render_leaves_no_file(ae, tmp_path, monkeypatch):
+    def failing(*args, **kwargs):
+        raise graphviz.CalledProcessError(1, ["dot"], stderr=b"Error: syntax error in line 3")
+
+    monkeypatch.setattr(render_mod.graphviz, "pipe", failing)
+    target = tmp_path / "ae.svg"
+    with pytest.raises(render_mod.RenderError, match="syntax error in line 3"):
+        ae.render(target)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError, match=r"\.svg, \.pdf, \.png, \.dot"):
+        ae.render(tmp_path / "ae.gif")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_file_is_replaced_only_when_rendering_succeeds(ae, tmp_path, monkeypatch, dot_executable):
+    target = tmp_path / "ae.svg"
+    target.write_text("old")
+    monkeypatch.setattr(render_mod.graphviz, "pipe",
+                        lambda *a, **k: (_ for _ in ()).throw(graphviz.CalledProcessError(1, ["dot"])))
+    with pytest.raises(render_mod.RenderError):
+        ae.render(target)
+    assert target.read_text() == "old"
+
+
+def test_missing_dot_is_one_named_error_with_an_install_hint(ae, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(gb.GraphvizNotFoundError, match="apt-get install graphviz") as err:
+        ae.pipe("svg")
+    assert isinstance(err.value, gb.GraphvizBPError)
+    assert ae.to_dot().startswith("digraph")  # DOT needs no Graphviz
+
+
+def test_jupyter_displays_svg(ae, dot_executable):
+    bundle = ae._repr_mimebundle_()
+    assert bundle["image/svg+xml"].lstrip().startswith("<?xml")
+    ET.fromstring(bundle["image/svg+xml"].encode())
+    assert set(ae.draw(direction="LR")._repr_mimebundle_(include=["image/svg+xml"])) == {"image/svg+xml"}
+
+
+HOSTILE = ["<lambda>", "a\nb", "a\\nb", '"q"', "{}|", "trailing\\", "&amp; & <b>x</b>", "ünï¢ødé ∂ 🙂",
+           "\\", "]]>", "'", "x;y=z", "-- comment", "\t"]
+
+
+def _named(label: str):
+    def f(x):
+        return np.sum(gb.name(x * x, label) + 1.0)
+    return gb.trace(f, x=np.array([1.0, 2.0]))
+
+
+def _svg_text(svg: bytes) -> str:
+    root = ET.fromstring(svg)
+    return "\n".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_render_literally(name, dot_executable):
+    g = _named(name)
+    src = g.to_dot()
+    parse(src)
+    shown = name.replace("\n", "\\n").replace("\t", "\\t")
+    svg_text = _svg_text(g.pipe("svg"))
+    assert shown.strip() in svg_text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(min_size=1, max_size=24))
+def test_any_name_gives_dot_that_parses_and_renders(name):
+    g = _named(name)
+    src = g.to_dot()
+    assert parse(src) is not None
+    out = subprocess.run(["dot", "-Tsvg"], input=src.encode(), capture_output=True)
+    assert out.returncode == 0, out.stderr.decode()
+    shown = visible(name).strip()
+    if shown:
+        assert shown in _svg_text(out.stdout)
