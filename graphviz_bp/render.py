@@ -35,8 +35,10 @@ _INSTALL_HINT = ("Graphviz's 'dot' executable was not found on PATH; graphviz_bp
                  "to_dot() needs no Graphviz.")
 
 def _text(s: str) -> str:
-    """Text for an HTML-like label: markup escaped, control characters shown as escapes."""
-    return html.escape(visible(s), quote=True)
+    """Text for an HTML-like label: markup escaped, control characters shown as escapes, backslashes
+    doubled (dot reads a doubled backslash in an HTML label as one, even as entities) and ``]`` as a
+    character reference (dot 2.43 rejects a text that is just ``]``)."""
+    return html.escape(visible(s), quote=True).replace("\\", "\\\\").replace("]", "&#93;")
 
 
 def _span(span: Span, default_size: float) -> str:

@@ -235,7 +235,7 @@ def test_jupyter_displays_svg(ae, dot_executable):
 
 
 HOSTILE = ["<lambda>", "a\nb", "a\\nb", '"q"', "{}|", "trailing\\", "&amp; & <b>x</b>", "ünï¢ødé ∂ 🙂",
-           "\\", "]]>", "'", "x;y=z", "-- comment", "\t"]
+           "\\", "]]>", "'", "x;y=z", "-- comment", "\t", "a\\\\b", "\\\\\\", "\\\x1f", "&#92;", "]", "[", "]]"]
 
 
 def _named(label: str):
@@ -260,7 +260,7 @@ def test_hostile_names_render_literally(name, dot_executable):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(min_size=1, max_size=24))
+@given(st.text(st.characters() | st.sampled_from('\\<>&"\'{}|;[]\n'), min_size=1, max_size=24))
 def test_any_name_gives_dot_that_parses_and_renders(name):
     g = _named(name)
     src = g.to_dot()
