@@ -151,14 +151,7 @@ class DAG:
 
     def descendants(self, node: Node) -> set[Node]:
         """``node`` and every node computed from it."""
-        seen = {node}
-        stack = [node]
-        while stack:
-            for e in stack.pop().out_edges:
-                if e.dst not in seen:
-                    seen.add(e.dst)
-                    stack.append(e.dst)
-        return seen
+        return reachable(node, downstream=True)
 
     def count_paths(self, node: Node) -> int:
         """How many distinct edge paths lead from ``node`` to the output."""
@@ -170,15 +163,22 @@ class DAG:
         return counts.get(self.output, 0)
 
 
+def reachable(start: Node, downstream: bool) -> set[Node]:
+    """``start`` and every node reached from it along edges (downstream) or against them; iterative."""
+    seen = {start}
+    stack = [start]
+    while stack:
+        n = stack.pop()
+        for nxt in ([e.dst for e in n.out_edges] if downstream else [e.src for e in n.in_edges]):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
 def finish(nodes: list[Node], output: Node) -> DAG:
     """Keep the inputs and the nodes the output depends on, number them, link outgoing edges, name them."""
-    needed = {output}
-    stack = [output]
-    while stack:
-        for e in stack.pop().in_edges:
-            if e.src not in needed:
-                needed.add(e.src)
-                stack.append(e.src)
+    needed = reachable(output, downstream=False)
     kept = [n for n in nodes if n in needed or n.kind == "input"]
     for i, n in enumerate(kept):
         n.index = i
