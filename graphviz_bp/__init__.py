@@ -12,6 +12,7 @@ from .errors import (
     TraceError,
     UnsupportedOpError,
 )
+from .functions import log_softmax, logsumexp, relu, sigmoid, softmax, swish
 from .graph import Edge, Node, UnknownNodeError
 from .render import GraphvizNotFoundError, RenderError
 from .tracer import name
@@ -34,6 +35,12 @@ __all__ = [
     "UnknownNodeError",
     "UnsupportedOpError",
     "__version__",
+    "log_softmax",
+    "logsumexp",
     "name",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "swish",
     "trace",
 ]

@@ -83,8 +83,8 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
                 tape = a._tape
             elif a._tape is not tape:
                 raise TraceError(f"{op.name}: operands come from two different traces")
-    if tape is None:
-        return op.forward(*operands, **params)
+    if tape is None:  # nothing traced: just compute (so graphviz_bp.functions work on arrays)
+        return op.forward(*[np.asarray(a) for a in operands], **params)
     if not tape.active:
         raise TraceError(f"{op.name}: a traced value was used after its trace finished")
 

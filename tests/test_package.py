@@ -9,7 +9,7 @@ import re
 import pytest
 
 import graphviz_bp
-from graphviz_bp import annotate, api
+from graphviz_bp import annotate, api, functions
 from graphviz_bp.ops import _broadcast
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ def test_exported_names_are_what_we_mean_to_export():
     assert set(graphviz_bp.__all__) == {
         "Contribution", "Drawing", "Edge", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "Node",
         "NonScalarOutputError", "PathLimitError", "RenderError", "ShapeError", "TraceError", "UnknownNodeError", "UnsupportedOpError",
-        "__version__", "name", "trace",
+        "__version__", "log_softmax", "logsumexp", "name", "relu", "sigmoid", "softmax", "swish", "trace",
     }
     for name in graphviz_bp.__all__:
         assert hasattr(graphviz_bp, name)
@@ -42,7 +42,7 @@ def test_version_matches_pyproject_and_py_typed_ships():
     assert 'graphviz_bp = ["py.typed"]' in pyproject
 
 
-@pytest.mark.parametrize("module", [annotate, api, _broadcast], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [annotate, api, functions, _broadcast], ids=lambda m: m.__name__)
 def test_doctests(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

@@ -106,4 +106,4 @@ def lookup(fn: Any) -> Op:
     return op
 
 
-from . import elementwise, linalg, reductions, shape  # noqa: E402,F401  (declarations register themselves)
+from . import activations, elementwise, linalg, reductions, shape  # noqa: E402,F401  (declarations register themselves)

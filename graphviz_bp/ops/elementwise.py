@@ -71,6 +71,7 @@ _unary("log", "log", np.log, lambda g, ans, a, p: g / a[0], low=0.2, high=3.0)
 _unary("tanh", "tanh", np.tanh, lambda g, ans, a, p: g * (1 - ans * ans))
 _unary("sqrt", "√", np.sqrt, lambda g, ans, a, p: g * 0.5 / ans, low=0.2, high=3.0)
 _unary("square", "(·)²", np.square, lambda g, ans, a, p: g * 2 * a[0])
+_unary("abs", "|·|", np.absolute, lambda g, ans, a, p: g * np.sign(a[0]))  # 0 at x = 0
 
 
 # --- piecewise ------------------------------------------------------------------------------------

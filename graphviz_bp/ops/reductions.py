@@ -69,3 +69,33 @@ register(Op(
     shape=_reduced_shape, numpy=(np.mean,), bind=_bind_reduction("mean"),
     examples=_EXAMPLES, family="reductions",
 ))
+
+
+def _bind_norm(x, ord=None, axis=None, keepdims=False):
+    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and np.ndim(x) > 1):
+        raise UnsupportedOpError(f"np.linalg.norm(..., ord={ord!r}) is not supported; graphviz_bp "
+                                 f"supports the 2-norm of vectors and the Frobenius norm")
+    if isinstance(axis, tuple) and len(axis) > 2:
+        raise UnsupportedOpError("np.linalg.norm with more than two axes is not supported")
+    return (x,), {"axis": axis, "keepdims": bool(keepdims)}
+
+
+def _norm(x, axis=None, keepdims=False):
+    """The 2-norm over ``axis`` (all axes for None: Frobenius), as np.linalg.norm computes it."""
+    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+def _norm_vjp(g, ans, args, params):
+    x = args[0]
+    n = ans if params.get("keepdims") else np.expand_dims(ans, normalize_axis(params.get("axis"), x.ndim))
+    gx = g if params.get("keepdims") else np.expand_dims(g, normalize_axis(params.get("axis"), x.ndim))
+    safe = np.where(n == 0, 1, n)
+    return gx * np.where(n == 0, 0, x / safe)
+
+
+register(Op(
+    name="norm", symbol="‖·‖", forward=_norm, vjps=(_norm_vjp,), shape=_reduced_shape,
+    numpy=(np.linalg.norm,), bind=_bind_norm, family="reductions",
+    examples=(Example(((5,),)), Example(((3, 4),)), Example(((3, 4),), {"axis": 1}),
+              Example(((2, 3, 4),), {"axis": (1, 2), "keepdims": True})),
+))
