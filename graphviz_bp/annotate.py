@@ -274,8 +274,9 @@ def _display_symbol(node: Node) -> str:
     assert op is not None
     if op.name == "power":
         exp = node.in_edges[1].src
-        if exp.kind == "const" and exp.shape == () and float(exp.value) == int(exp.value) and 0 <= exp.value < 10:
-            return "(·)" + str(int(exp.value)).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+        k = float(exp.value) if exp.kind == "const" and exp.shape == () and exp.dtype.kind in "biuf" else None
+        if k is not None and k.is_integer() and 0 <= k < 10:
+            return "(·)" + str(int(k)).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
         return "(·)^(·)"
     if op.name == "sum" and node.params.get("axis") is not None:
         return f"Σ axis {node.params['axis']}"

@@ -40,7 +40,7 @@ def _seed(dag: DAG, seed: Any) -> np.ndarray:
             raise NonScalarOutputError(
                 f"the output has shape {out.shape}, not a scalar: reverse mode needs the output's "
                 f"cotangent; pass seed=<array of shape {out.shape}> (e.g. np.ones({out.shape}) to "
-                f"differentiate the sum of the outputs)")
+                f"differentiate the sum of the outputs)", out.shape)
         return np.ones((), dtype=out.dtype if out.dtype.kind == "f" else float)
     s = np.asarray(seed, dtype=out.dtype if out.dtype.kind == "f" else float)
     if s.shape != out.shape:

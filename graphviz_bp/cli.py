@@ -1,16 +1,396 @@
-"""The ``graphviz-bp`` command line (click). Only this module imports click."""
+"""The ``graphviz-bp`` command line (click). Only this module imports click.
+
+Every failure ends in one line on stderr: usage errors exit 2, domain errors exit 1; ``--debug``
+shows the traceback instead.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import re
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
 import click
+import numpy as np
 
 from . import __version__
+from . import gallery as gallery_mod
+from .annotate import DETAILS, DIRECTIONS, THEMES, format_shape
+from .api import Graph, trace
+from .errors import GraphvizBPError, NonScalarOutputError
+from .expr import ExprError, parse
+from .render import FORMATS
+
+MAX_ELEMENTS = 1_000_000  # per input given by shape
+_SHAPE = re.compile(r"^\d+(x\d+)*$")
+_TARGET = re.compile(r"^(?P<file>.+\.py):(?P<func>[A-Za-z_]\w*)$")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="graphviz-bp")
-def main() -> None:
-    """Backpropagation diagrams from NumPy-style code."""
+class _Group(click.Group):
+    """A group whose failures are always one line on stderr (click's usage block is dropped)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        try:
+            rv = super().main(argv, prog_name or "graphviz-bp", complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except click.UsageError as exc:
+            code = _fail(2, exc.format_message() + _hint(exc), debug)
+        except click.ClickException as exc:
+            code = _fail(exc.exit_code, exc.format_message(), debug)
+        except click.Abort:
+            code = _fail(1, "aborted", debug)
+        except (GraphvizBPError, OSError, ValueError, LookupError, ArithmeticError, TypeError) as exc:
+            if debug:
+                raise
+            code = _fail(1, _one_line(exc), debug)
+        except Exception as exc:  # a bug of ours: still one line, and a way to see more
+            if debug:
+                raise
+            code = _fail(1, f"internal error: {type(exc).__name__}: {_one_line(exc)} (run with --debug "
+                            f"for the traceback, and please report it)", debug)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _hint(exc: click.UsageError) -> str:
+    ctx = exc.ctx
+    return f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _fail(code: int, message: str, debug: bool) -> int:
+    click.echo(f"graphviz-bp: error: {' '.join(message.split())}", err=True)
+    return code
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs and targets
+
+def _load_array(spec: str, name: str) -> np.ndarray:
+    """``@file.npy``, ``@file.npz`` (the array called ``name``, or the only one) or ``@file.npz:key``."""
+    path, _, key = spec[1:].partition(":") if spec.count(":") == 1 and not re.match(r"^@[A-Za-z]:\\", spec) \
+        else (spec[1:], "", "")
+    p = Path(path)
+    if not p.is_file():
+        raise click.BadParameter(f"{name}: no such file {path!r}", param_hint="-i")
+    try:
+        data = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise click.BadParameter(f"{name}: cannot read {path!r} as .npy/.npz ({_one_line(exc)})",
+                                 param_hint="-i") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            keys = list(data.keys())
+            choice = key or (name if name in keys else (keys[0] if len(keys) == 1 else None))
+            if choice not in keys:
+                raise click.BadParameter(f"{name}: {path!r} holds {', '.join(keys) or 'nothing'}; "
+                                         f"say which with -i {name}=@{path}:KEY", param_hint="-i")
+            data = data[choice]
+    elif key:
+        raise click.BadParameter(f"{name}: {path!r} is a .npy file; ':{key}' is for .npz files", param_hint="-i")
+    if data.dtype.kind not in "biuf":
+        raise click.BadParameter(f"{name}: {path!r} holds {data.dtype} values, not numbers", param_hint="-i")
+    return data
+
+
+def _parse_inputs(items: Sequence[str], seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inputs: dict[str, np.ndarray] = {}
+    for item in items:
+        name, eq, spec = item.partition("=")
+        name, spec = name.strip(), spec.strip()
+        if not eq or not name.isidentifier() or not spec:
+            raise click.BadParameter(f"{item!r} is not NAME=SHAPE (e.g. W=3x5, x=5, s=scalar) or "
+                                     f"NAME=@file.npy", param_hint="-i")
+        if name in inputs:
+            raise click.BadParameter(f"input {name!r} is given twice", param_hint="-i")
+        if spec.startswith("@"):
+            inputs[name] = _load_array(spec, name)
+            continue
+        if spec == "scalar":
+            shape: tuple[int, ...] = ()
+        elif _SHAPE.match(spec):
+            shape = tuple(int(d) for d in spec.split("x"))
+        else:
+            raise click.BadParameter(f"{name}: {spec!r} is not a shape; write dimensions joined by x "
+                                     f"(3x5, 5) or 'scalar'", param_hint="-i")
+        if any(d == 0 for d in shape):
+            raise click.BadParameter(f"{name}: shape {spec} has a zero dimension", param_hint="-i")
+        size = 1
+        for d in shape:
+            size *= d
+            if size > MAX_ELEMENTS:
+                raise click.BadParameter(f"{name}: shape {spec} has more than {MAX_ELEMENTS:,} elements; "
+                                         f"use a smaller shape or load values from a file", param_hint="-i")
+        inputs[name] = rng.normal(size=shape)
+    return inputs
+
+
+def _target(target: str) -> tuple[Callable[..., Any], list[str] | None, str]:
+    """The function to trace: a FILE.py:FUNC in the user's file, or an expression (never run as code).
+
+    Returns the function, the input names it needs (None: whatever its signature asks), and a label.
+    """
+    m = _TARGET.match(target.strip())
+    if m:
+        path = Path(m["file"])
+        if not path.is_file():
+            raise click.BadParameter(f"no such file {str(path)!r}", param_hint="TARGET")
+        spec = importlib.util.spec_from_file_location(f"graphviz_bp_user_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(path.resolve().parent))
+        try:
+            spec.loader.exec_module(module)
+        except SystemExit as exc:
+            raise click.ClickException(f"{path} called exit({exc.code}) while loading") from None
+        finally:
+            sys.path.pop(0)
+        fn = getattr(module, m["func"], None)
+        if not callable(fn):
+            raise click.BadParameter(f"{path} defines no function {m['func']!r}", param_hint="TARGET")
+        return fn, _parameters(fn), f"{path}:{m['func']}"
+    try:
+        expr = parse(target)
+    except ExprError as exc:
+        raise click.BadParameter(str(exc), param_hint="EXPR") from None
+    return expr, list(expr.names), target
+
+
+def _parameters(fn: Callable[..., Any]) -> list[str] | None:
+    import inspect
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _prepare(target: str, items: Sequence[str], seed: int) -> tuple[Callable[..., Any], dict[str, np.ndarray], str]:
+    fn, needed, label = _target(target)
+    inputs = _parse_inputs(items, seed)
+    if needed is not None:
+        missing = [n for n in needed if n not in inputs]
+        if missing:
+            raise click.UsageError(f"no input for {', '.join(missing)}: add "
+                                   + " ".join(f"-i {n}=SHAPE" for n in missing))
+    return fn, inputs, label
+
+
+def _trace(fn: Callable[..., Any], inputs: dict[str, np.ndarray]) -> Graph:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            g = trace(fn, **inputs)
+        except NonScalarOutputError as exc:
+            shape = exc.args[1] if len(exc.args) > 1 else None
+            raise click.ClickException(
+                f"the value has shape {shape}, not a scalar: the backward pass starts from a scalar "
+                f"loss; wrap it, e.g. sum(...) or mean(...)") from None
+    for message in sorted({str(w.message) for w in caught}):
+        click.echo(f"graphviz-bp: warning: {message}", err=True)
+    return g
+
+
+# --------------------------------------------------------------------------------------------------
+# commands
+
+_INPUT_HELP = ("NAME=SHAPE (3x5, 5, scalar: random normal values) or NAME=@file.npy / "
+               "@file.npz[:KEY]; repeat for each input")
+
+
+def _drawing_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--data", "data", multiple=True, metavar="NAME",
+                     help="an input that is data, not a parameter: drawn muted, no gradient (repeatable)")(f)
+    f = click.option("--theme", type=click.Choice(THEMES), default="color", show_default=True,
+                     help="grey is print-friendly")(f)
+    f = click.option("--detail", type=click.Choice(DETAILS), default="values", show_default=True,
+                     help="what labels show")(f)
+    f = click.option("--direction", type=click.Choice(sorted(DIRECTIONS)), default="TB", show_default=True,
+                     help="TB: top to bottom; LR: left to right")(f)
+    return f
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="graphviz-bp")
+@click.option("--debug", is_flag=True, help="show the traceback of an error instead of one line")
+def main(debug: bool) -> None:
+    """Backpropagation diagrams from NumPy-style code: every edge's Jacobian shape and backward message.
+
+    \b
+    Examples:
+      graphviz-bp render "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5 -o ae.svg
+      graphviz-bp check  "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5
+      graphviz-bp render model.py:loss -i W=@weights.npy -i x=5 -o loss.pdf
+      graphviz-bp gallery --all -o out/
+    """
+
+
+@main.command()
+@click.argument("target", metavar="EXPR|FILE.py:FUNC")
+@click.option("-i", "--input", "inputs", multiple=True, metavar="NAME=SHAPE|@FILE", help=_INPUT_HELP)
+@click.option("-o", "--output", required=True, metavar="PATH|-",
+              help="file to write (.svg .pdf .png .dot), or - for standard output")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="output format (default: from the suffix of -o; svg for -)")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the random input values")
+@_drawing_options
+def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, seed: int, direction: str,
+           detail: str, theme: str, data: tuple[str, ...]) -> None:
+    """Trace EXPR (or FUNC in FILE.py) and draw its backward pass.
+
+    EXPR is NumPy-style: input names, numbers, + - * / ** @, unary -, .T, parentheses, and the
+    functions sum mean exp log tanh sigmoid relu swish softmax maximum sqrt abs norm transpose
+    (bare or as np.f), with axis= where it makes sense. It is parsed, never run as Python.
+    FILE.py:FUNC imports FILE.py and calls FUNC: that is your own code, and it does run.
+
+    \b
+    Examples:
+      graphviz-bp render "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5 -o ae.svg
+      graphviz-bp render "sum(tanh(W@x + b))" -i W=4x3 -i x=3 -i b=4 --direction LR -o net.pdf
+      graphviz-bp render "mean(relu(X@W))" -i X=8x3 -i W=3x2 --data X -o - > net.svg
+      graphviz-bp render model.py:loss -i W=@weights.npz:W -i x=5 -o loss.png
+    """
+    fn, values, _ = _prepare(target, inputs, seed)
+    unknown = [d for d in data if d not in values]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} is not an input", param_hint="--data")
+    if output == "-":
+        fmt = fmt or "svg"
+    elif fmt is None:
+        suffix = Path(output).suffix.lstrip(".").lower()
+        if suffix not in FORMATS:
+            raise click.BadParameter(f"cannot tell the format from {output!r}: use a .svg, .pdf, .png "
+                                     f"or .dot file, or -f", param_hint="-o")
+        fmt = suffix
+    drawing = _trace(fn, values).draw(direction=direction, detail=detail, theme=theme, data=data)
+    if output == "-":
+        out = drawing.pipe(fmt)
+        stream = click.get_binary_stream("stdout")
+        stream.write(out)
+        stream.flush()
+    else:
+        path = drawing.render(output, fmt)
+        click.echo(f"wrote {path}", err=True)
+
+
+@main.command()
+@click.argument("target", metavar="EXPR|FILE.py:FUNC")
+@click.option("-i", "--input", "inputs", multiple=True, metavar="NAME=SHAPE|@FILE", help=_INPUT_HELP)
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the random input values")
+@click.option("--rtol", type=float, default=1e-6, show_default=True,
+              help="largest relative error ‖analytic − numeric‖ / ‖numeric‖ that passes")
+@click.option("--eps", type=float, default=1e-6, show_default=True, help="central-difference step")
+@click.option("--max-coords", type=int, default=2000, show_default=True,
+              help="per input, check at most this many randomly chosen coordinates")
+def check(target: str, inputs: tuple[str, ...], seed: int, rtol: float, eps: float, max_coords: int) -> int:
+    """Compare the gradient with central finite differences, per input.
+
+    Prints each input's analytic gradient norm, the finite-difference estimate's norm and their
+    relative error; exits 0 when every error is within --rtol, 1 otherwise. The output must be a
+    scalar. EXPR and FILE.py:FUNC are as for render.
+
+    \b
+    Examples:
+      graphviz-bp check "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5
+      graphviz-bp check model.py:loss -i W=@weights.npy -i x=5 --rtol 1e-5
+    """
+    if not (eps > 0 and rtol > 0 and max_coords > 0):
+        raise click.UsageError("--eps, --rtol and --max-coords must be positive")
+    fn, values, label = _prepare(target, inputs, seed)
+    g = _trace(fn, values)
+    rng = np.random.default_rng(seed + 1)
+
+    def f(**vals: np.ndarray) -> float:
+        return float(fn(**vals))
+
+    rows, ok = [], True
+    with np.errstate(all="ignore"):
+        for name, value in values.items():
+            node = g.node(name)
+            if node.adjoint is None:
+                rows.append((name, format_shape(value.shape), "-", "-", "not differentiated", True))
+                continue
+            analytic = np.asarray(node.adjoint, dtype=float)
+            coords = list(np.ndindex(value.shape))
+            if len(coords) > max_coords:
+                picked = rng.choice(len(coords), size=max_coords, replace=False)
+                coords = [coords[i] for i in sorted(picked)]
+            num = np.empty(len(coords))
+            base = np.array(value, dtype=float)
+            for k, idx in enumerate(coords):
+                up, down = base.copy(), base.copy()
+                up[idx] += eps
+                down[idx] -= eps
+                num[k] = (f(**{**values, name: up}) - f(**{**values, name: down})) / (2 * eps)
+            ana = np.array([analytic[idx] for idx in coords])
+            denom = max(np.linalg.norm(num), np.linalg.norm(ana), np.finfo(float).tiny)
+            err = float(np.linalg.norm(ana - num) / denom)
+            passed = bool(np.isfinite(err) and err <= rtol)
+            ok &= passed
+            note = "" if len(coords) == value.size else f" ({len(coords)} of {value.size} coords)"
+            rows.append((name, format_shape(value.shape), f"{np.linalg.norm(ana):.6g}",
+                         f"{np.linalg.norm(num):.6g}", f"{err:.2e}{note}", passed))
+    click.echo(f"{label}: value {float(g.value):.6g}; rtol {rtol:g}, eps {eps:g}")
+    widths = [max(len(str(r[i])) for r in rows + [("input", "shape", "‖analytic‖", "‖numeric‖",
+                                                    "rel. error", True)]) for i in range(5)]
+    header = ("input", "shape", "‖analytic‖", "‖numeric‖", "rel. error")
+    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  ok")
+    for r in rows:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(r[:5], widths)) + ("  yes" if r[5] else "  NO"))
+    return 0 if ok else 1
+
+
+@main.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--all", "render_all", is_flag=True, help="render every example")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="directory for the rendered files")
+@click.option("-f", "--format", "fmts", type=click.Choice(FORMATS), multiple=True,
+              help="formats to write (repeatable; default svg)")
+def gallery(names: tuple[str, ...], render_all: bool, out_dir: Path, fmts: tuple[str, ...]) -> None:
+    """List the gallery, or render examples from it.
+
+    Without NAME or --all, lists the examples with their titles. The examples are the Python files
+    in the source tree's gallery/ folder ($GRAPHVIZ_BP_GALLERY to use another).
+
+    \b
+    Examples:
+      graphviz-bp gallery
+      graphviz-bp gallery autoencoder -o figs/ -f pdf
+      graphviz-bp gallery --all -o figs/ -f svg -f pdf
+    """
+    if not names and not render_all:
+        for name in gallery_mod.EXAMPLES:
+            click.echo(f"{name:<20} {gallery_mod.load(name).title}")
+        return
+    unknown = [n for n in names if n not in gallery_mod.EXAMPLES]
+    if unknown:
+        raise click.BadParameter(f"no example named {', '.join(unknown)}; the examples are "
+                                 f"{', '.join(gallery_mod.EXAMPLES)}", param_hint="NAME")
+    chosen = list(gallery_mod.EXAMPLES) if render_all else list(dict.fromkeys(names))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fmts = fmts or ("svg",)
+    with click.progressbar(chosen, label="rendering", file=sys.stderr,
+                           item_show_func=lambda n: n or "") as bar:
+        for name in bar:
+            drawing = gallery_mod.load(name).drawing()
+            for fmt in fmts:
+                drawing.render(out_dir / f"{name}.{fmt}", fmt)
+    click.echo(f"wrote {len(chosen) * len(fmts)} file(s) to {out_dir}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

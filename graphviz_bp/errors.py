@@ -17,7 +17,15 @@ class GraphvizBPError(Exception):
 
 
 class ShapeError(GraphvizBPError, ValueError):
-    """An operation got operands whose shapes do not fit (names the op, the shapes, the line)."""
+    """An operation got operands whose shapes do not fit (names the op, the shapes, the line).
+
+    ``detail`` is the message without the location; ``location`` says where (the user's line).
+    """
+
+    def __init__(self, detail: str, location: str | None = None) -> None:
+        self.detail = detail
+        self.location = location
+        super().__init__(f"{detail}\n  at {location}" if location else detail)
 
 
 class UnsupportedOpError(GraphvizBPError, NotImplementedError):

@@ -67,8 +67,7 @@ def _shape_error(op: Op, values: list[np.ndarray], params: dict[str, Any], sourc
         reason = str(numpy_error)
     except ValueError as exc:
         reason = str(exc)
-    where = f"\n  at {source}" if source is not None else ""
-    return ShapeError(f"{_describe(op, shapes)}: {reason}{where}")
+    return ShapeError(f"{_describe(op, shapes)}: {reason}", str(source) if source is not None else None)
 
 
 def apply(op: Op, *operands: Any, **params: Any) -> Any:
