@@ -294,10 +294,6 @@ def _output_name(dag: DAG) -> str:
     return shown(out) if out.user_named or out.kind == "input" else "L"
 
 
-def _source_tip(node: Node) -> str:
-    return f"\n{node.source}" if node.source is not None else ""
-
-
 def annotate(dag: DAG, options: DrawOptions | None = None) -> Scene:
     """The Scene for ``dag`` (already differentiated) under ``options``."""
     opts = options or DrawOptions()
@@ -389,7 +385,7 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, data: set[st
             lines.extend(_gradient_lines(n, opts, pal, L, edge_tag))
         tip.append(f"∂{L}/∂{shown(n)} =\n" + full_text(n.adjoint))
     if n.source is not None:
-        tip.append(str(n.source))
+        tip.append(n.source.short())
 
     if n.kind == "input":
         fill, border = (pal.data_fill, pal.data_border) if muted else (pal.param_fill, pal.param_border)

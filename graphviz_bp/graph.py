@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import linecache
+import os
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
@@ -38,8 +39,16 @@ class Source:
         return linecache.getline(self.filename, self.lineno).strip()
 
     def __str__(self) -> str:
-        where = f"{self.filename}:{self.lineno} in {self.function}"
-        return f"{where}: {self.line}" if self.line else where
+        return self.describe(self.filename)
+
+    def short(self) -> str:
+        """As ``str`` but with the file's base name only (drawings must not depend on the machine)."""
+        return self.describe(os.path.basename(self.filename))
+
+    def describe(self, filename: str) -> str:
+        where = f"{filename}:{self.lineno} in {self.function}"
+        line = self.line
+        return f"{where}: {line}" if line else where
 
     def __repr__(self) -> str:
         return f"Source({self.filename!r}, {self.lineno}, {self.function!r})"

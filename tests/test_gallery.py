@@ -69,3 +69,10 @@ def test_every_example_is_listed_and_shown_in_the_readme():
 def test_committed_gallery_is_up_to_date(dot_executable, capsys):
     status = build.main(["--check"])
     assert status == 0, capsys.readouterr().err
+
+
+def test_committed_files_do_not_depend_on_the_machine():
+    root = str(GALLERY.parent)
+    for path in GALLERY.iterdir():
+        if path.suffix in (".dot", ".svg", ".md"):
+            assert root not in path.read_text(encoding="utf-8"), path.name
