@@ -279,9 +279,9 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
     drawing = _trace(fn, values).draw(direction=direction, detail=detail, theme=theme, data=data)
     if output == "-":
         out = drawing.pipe(fmt)
-        stream = click.get_binary_stream("stdout")
-        stream.write(out)
-        stream.flush()
+        sys.stdout.flush()
+        sys.stdout.buffer.write(out)
+        sys.stdout.buffer.flush()
     else:
         path = drawing.render(output, fmt)
         click.echo(f"wrote {path}", err=True)
