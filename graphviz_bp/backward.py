@@ -14,16 +14,18 @@ from .ops._broadcast import unbroadcast
 __all__ = ["Contribution", "backward", "contributions", "message"]
 
 
-def message(edge: Edge, g: np.ndarray, args: list[np.ndarray] | None = None) -> np.ndarray:
-    """The VJP that ``edge.dst`` sends to ``edge.src`` when its own cotangent is ``g``.
+def message(edge: Edge, g: np.ndarray, args: list[np.ndarray] | None = None) -> np.ndarray | None:
+    """The VJP that ``edge.dst`` sends to ``edge.src`` when its own cotangent is ``g`` (None when the
+    op does not differentiate that operand, e.g. the condition of ``np.where``).
 
     ``args`` (the values of dst's operands) may be passed when the caller already has them.
     """
     dst, src = edge.dst, edge.src
-    rule = dst.op.vjps[edge.argnum]  # type: ignore[union-attr]
     if args is None:
         args = [e.src.value for e in dst.in_edges]
-    m = rule(g, dst.value, args, dst.params)
+    m = dst.op.vjp(edge.argnum, g, dst.value, args, dst.params)  # type: ignore[union-attr]
+    if m is None:
+        return None
     if type(m) is not np.ndarray:
         m = np.asarray(m)
     if m.shape != src.shape:
@@ -128,6 +130,8 @@ def contributions(dag: DAG, node: Node, limit: int = 256) -> list[Contribution]:
             continue
         for e in n.in_edges:
             if e.src in on_path:
-                stack.append((e.src, message(e, g), (e, link)))
+                m = message(e, g)
+                if m is not None:
+                    stack.append((e.src, m, (e, link)))
     found.sort(key=lambda kv: kv[0])
     return [c for _, c in found]

@@ -250,3 +250,20 @@ def test_tracing_is_deterministic(rng):
                 [e.message.tobytes() for e in g.edges if e.message is not None])
 
     assert snapshot() == snapshot()
+
+
+def test_max_and_min_split_ties_evenly():
+    g = gb.trace(lambda x: np.max(x), x=np.array([1.0, 3.0, 3.0]))
+    np.testing.assert_array_equal(g.grad("x"), [0.0, 0.5, 0.5])
+    g = gb.trace(lambda x: np.sum(np.min(x, axis=1)), x=np.array([[2.0, 2.0, 5.0], [1.0, 4.0, 1.0]]))
+    np.testing.assert_array_equal(g.grad("x"), [[0.5, 0.5, 0.0], [0.5, 0.0, 0.5]])
+    g = gb.trace(lambda x: np.sum(np.maximum(x, 1.0)), x=np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(g.grad("x"), [0.5, 1.0])
+
+
+def test_prod_gradient_with_zeros():
+    x = np.array([0.0, 2.0, 3.0])
+    g = gb.trace(lambda x: np.prod(x), x=x)
+    np.testing.assert_array_equal(g.grad("x"), [6.0, 0.0, 0.0])
+    g = gb.trace(lambda x: np.prod(x), x=np.array([0.0, 0.0, 3.0]))
+    np.testing.assert_array_equal(g.grad("x"), [0.0, 0.0, 0.0])

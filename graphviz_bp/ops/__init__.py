@@ -25,8 +25,9 @@ Binder = Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]
 class Example:
     """Operand shapes (and params) on which the registry-wide finite-difference test checks an op.
 
-    Operands are drawn uniformly from ``[low, high]``; ``consts`` maps operand positions to fixed
-    values used as constants (not differentiated).
+    Operands are drawn uniformly from ``[low, high]``; ``make`` maps operand positions to functions
+    of a random generator that build that operand instead (e.g. a well-conditioned matrix);
+    ``consts`` maps operand positions to fixed values used as constants (not differentiated).
     """
 
     shapes: tuple[Shape, ...]
@@ -34,6 +35,7 @@ class Example:
     low: float = -2.0
     high: float = 2.0
     consts: Mapping[int, Any] = field(default_factory=dict)
+    make: Mapping[int, Callable[[np.random.Generator], np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,13 +51,24 @@ class Op:
     numpy: tuple[Callable[..., Any], ...] = ()
     bind: Binder | None = None
     family: str = ""
+    #: A variadic op (concatenate, stack) has one rule for all operands, called with ``argnum=``.
+    variadic: bool = False
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, symbol={self.symbol!r})"
 
     @property
-    def arity(self) -> int:
-        return len(self.vjps)
+    def arity(self) -> int | None:
+        """Number of operands (None for a variadic op)."""
+        return None if self.variadic else len(self.vjps)
+
+    def vjp(self, argnum: int, g: np.ndarray, ans: np.ndarray, args: Sequence[np.ndarray],
+            params: Params) -> np.ndarray | None:
+        """The message for operand ``argnum`` (None when that operand is not differentiable)."""
+        if self.variadic:
+            return self.vjps[0](g, ans, args, params, argnum=argnum)  # type: ignore[call-arg]
+        rule = self.vjps[argnum]
+        return None if rule is None else rule(g, ans, args, params)
 
 
 _BY_NAME: dict[str, Op] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UnsupportedOpError
 from . import Example, Op, register
 from ._broadcast import broadcast_shapes
 
@@ -72,6 +73,14 @@ _unary("tanh", "tanh", np.tanh, lambda g, ans, a, p: g * (1 - ans * ans))
 _unary("sqrt", "√", np.sqrt, lambda g, ans, a, p: g * 0.5 / ans, low=0.2, high=3.0)
 _unary("square", "(·)²", np.square, lambda g, ans, a, p: g * 2 * a[0])
 _unary("abs", "|·|", np.absolute, lambda g, ans, a, p: g * np.sign(a[0]))  # 0 at x = 0
+_unary("reciprocal", "1/(·)", np.reciprocal, lambda g, ans, a, p: -g * ans * ans, low=0.5, high=2.0)
+_unary("expm1", "exp(·)−1", np.expm1, lambda g, ans, a, p: g * (ans + 1))
+_unary("log1p", "log(1+·)", np.log1p, lambda g, ans, a, p: g / (1 + a[0]), low=-0.5, high=2.0)
+_unary("sin", "sin", np.sin, lambda g, ans, a, p: g * np.cos(a[0]))
+_unary("cos", "cos", np.cos, lambda g, ans, a, p: -g * np.sin(a[0]))
+_unary("sinh", "sinh", np.sinh, lambda g, ans, a, p: g * np.cosh(a[0]))
+_unary("cosh", "cosh", np.cosh, lambda g, ans, a, p: g * np.sinh(a[0]))
+_unary("arctan", "arctan", np.arctan, lambda g, ans, a, p: g / (1 + a[0] * a[0]))
 
 
 # --- piecewise ------------------------------------------------------------------------------------
@@ -83,3 +92,60 @@ def _winner(x, y):
 _binary("maximum", "max", np.maximum,
         lambda g, ans, a, p: g * _winner(a[0], a[1]),
         lambda g, ans, a, p: g * _winner(a[1], a[0]))
+_binary("minimum", "min", np.minimum,
+        lambda g, ans, a, p: g * _winner(a[1], a[0]),
+        lambda g, ans, a, p: g * _winner(a[0], a[1]))
+_binary("logaddexp", "log(eᵃ+eᵇ)", np.logaddexp,
+        lambda g, ans, a, p: g * np.exp(a[0] - ans),
+        lambda g, ans, a, p: g * np.exp(a[1] - ans))
+
+
+def _bind_clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **rest):
+    if out is not None or rest:
+        raise UnsupportedOpError("np.clip(..., out=...) and ufunc keywords are not supported")
+    lo = a_min if a_min is not None and a_min is not np._NoValue else min
+    hi = a_max if a_max is not None and a_max is not np._NoValue else max
+    if lo is None and hi is None:
+        raise ValueError("np.clip needs a lower or an upper bound")
+    return (a, -np.inf if lo is None else lo, np.inf if hi is None else hi), {}
+
+
+# np.clip(a, lo, hi) is minimum(maximum(a, lo), hi) (hi wins when lo > hi); the rules follow that.
+def _clip_vjp(g, ans, a, p, which):
+    x, lo, hi = a
+    below_hi = np.maximum(x, lo) <= hi
+    mask = {0: (x >= lo) & below_hi, 1: (x < lo) & below_hi, 2: ~below_hi}[which]
+    return g * mask
+
+
+register(Op(
+    name="clip", symbol="clip", forward=np.clip, shape=_broadcast, numpy=(np.clip,), bind=_bind_clip,
+    family="elementwise",
+    vjps=(lambda g, ans, a, p: _clip_vjp(g, ans, a, p, 0),
+          lambda g, ans, a, p: _clip_vjp(g, ans, a, p, 1),
+          lambda g, ans, a, p: _clip_vjp(g, ans, a, p, 2)),
+    examples=(Example(((3, 4), (), ())), Example(((3, 4), (4,), ()), consts={2: 1.0}),
+              Example(((5,), (), ()), consts={1: -0.5, 2: 0.5})),
+))
+
+
+def _bind_where(condition, x=None, y=None):
+    if x is None or y is None:
+        raise UnsupportedOpError("np.where(condition) with one argument (the indices) is not "
+                                 "supported; use np.where(condition, x, y)")
+    return (condition, x, y), {}
+
+
+def _where_shape(shapes, params):
+    return broadcast_shapes(*shapes)
+
+
+register(Op(
+    name="where", symbol="where", forward=np.where, shape=_where_shape, numpy=(np.where,),
+    bind=_bind_where, family="elementwise",
+    vjps=(None,  # the condition is not differentiated
+          lambda g, ans, a, p: g * a[0].astype(bool),
+          lambda g, ans, a, p: g * ~a[0].astype(bool)),
+    examples=(Example(((3, 4), (3, 4), (3, 4)), consts={0: np.array([[True, False, True, False]] * 3)}),
+              Example(((3, 4), (4,), ()), consts={0: np.eye(3, 4, dtype=bool)})),
+))

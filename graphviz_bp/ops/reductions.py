@@ -11,18 +11,26 @@ from . import Example, Op, register
 from ._broadcast import normalize_axis
 
 
-def _bind_reduction(name):
-    def bind(a, axis=None, dtype=None, out=None, keepdims=False, **rest):
-        if out is not None:
+def _bind_reduction(name, extra=()):
+    """Binder for np.<name>(a, axis=None, ..., keepdims=False); ``extra`` names params kept as is
+    (such as ``ddof``). ``out=``, ``dtype=``, ``where=`` and ``initial=`` are refused."""
+    def bind(a, axis=None, *args, **kwargs):
+        positional = ("out", "keepdims") if name in ("max", "min") else ("dtype", "out") + tuple(extra) + ("keepdims",)
+        kwargs.update(zip(positional, args))
+        if kwargs.get("out") is not None:
             raise UnsupportedOpError(f"np.{name}(..., out=...) is not supported: graphviz_bp records "
                                      f"new values and never writes into existing arrays")
-        if dtype is not None:
+        if kwargs.get("dtype") is not None:
             raise UnsupportedOpError(f"np.{name}(..., dtype=...) is not supported: cast the input "
                                      f"before reducing")
-        unknown = {k: v for k, v in rest.items() if v is not np._NoValue}
+        known = {"out", "dtype", "keepdims", *extra}
+        unknown = sorted(k for k, v in kwargs.items() if k not in known and v is not np._NoValue)
         if unknown:
-            raise UnsupportedOpError(f"np.{name}(...) with {', '.join(sorted(unknown))}= is not supported")
-        return (a,), {"axis": axis, "keepdims": bool(keepdims)}
+            raise UnsupportedOpError(f"np.{name}(...) with {', '.join(k + '=' for k in unknown)} is not supported")
+        keepdims = kwargs.get("keepdims", False)
+        params = {"axis": axis, "keepdims": bool(keepdims) if keepdims is not np._NoValue else False}
+        params.update({k: kwargs[k] for k in extra if k in kwargs})
+        return (a,), params
     return bind
 
 
@@ -98,4 +106,81 @@ register(Op(
     numpy=(np.linalg.norm,), bind=_bind_norm, family="reductions",
     examples=(Example(((5,),)), Example(((3, 4),)), Example(((3, 4),), {"axis": 1}),
               Example(((2, 3, 4),), {"axis": (1, 2), "keepdims": True})),
+))
+
+
+def _expand(v, x, params):
+    """``v`` (reduced over params' axes) with the reduced axes put back as length 1."""
+    if params.get("keepdims"):
+        return v
+    axes = normalize_axis(params.get("axis"), x.ndim)
+    return np.expand_dims(v, axes) if axes else v
+
+
+def _prod_vjp(g, ans, args, params):
+    """Product of all the other factors, computed without dividing (so zeros are fine)."""
+    x = args[0]
+    axes = normalize_axis(params.get("axis"), x.ndim)
+    rest = [i for i in range(x.ndim) if i not in axes]
+    perm = rest + list(axes)
+    xt = np.transpose(x, perm)
+    flat = xt.reshape(xt.shape[:len(rest)] + (-1,))
+    ones = np.ones(flat.shape[:-1] + (1,), dtype=x.dtype)
+    left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    others = np.transpose((left * right).reshape(xt.shape), np.argsort(perm))
+    return _spread(g, x, params) * others
+
+
+def _extreme_vjp(g, ans, args, params):
+    """To the entries equal to the max (min); ties share the gradient evenly."""
+    x = args[0]
+    hits = (x == _expand(ans, x, params))
+    count = np.sum(hits, axis=normalize_axis(params.get("axis"), x.ndim), keepdims=True)
+    return _spread(g, x, params) * hits / count
+
+
+def _centered(x, params):
+    return x - np.mean(x, axis=params.get("axis"), keepdims=True)
+
+
+def _dof(x, params):
+    return _count(x, params) - params.get("ddof", 0)
+
+
+def _var_vjp(g, ans, args, params):
+    x = args[0]
+    return _spread(g, x, params) * 2 * _centered(x, params) / _dof(x, params)
+
+
+def _std_vjp(g, ans, args, params):
+    x = args[0]
+    s = _expand(ans, x, params)
+    return _spread(g, x, params) * np.where(s == 0, 0, _centered(x, params) / (_dof(x, params) * np.where(s == 0, 1, s)))
+
+
+register(Op(
+    name="prod", symbol="∏", forward=lambda x, axis=None, keepdims=False: np.prod(x, axis=axis, keepdims=keepdims),
+    vjps=(_prod_vjp,), shape=_reduced_shape, numpy=(np.prod,), bind=_bind_reduction("prod"),
+    examples=_EXAMPLES + (Example(((3, 4),), {"axis": 1}, consts={}, make={0: lambda r: np.array(
+        [[0.0, 1.5, -2.0, 0.5], [1.0, 0.0, 0.0, 2.0], [0.5, -1.0, 1.5, 1.0]])}),), family="reductions",
+))
+for _name, _fn, _sym in (("max", np.max, "max"), ("min", np.min, "min")):
+    register(Op(
+        name=_name, symbol=_sym,
+        forward=(lambda f: lambda x, axis=None, keepdims=False: f(x, axis=axis, keepdims=keepdims))(_fn),
+        vjps=(_extreme_vjp,), shape=_reduced_shape, numpy=(_fn, getattr(np, "a" + _name)),
+        bind=_bind_reduction(_name), examples=_EXAMPLES, family="reductions",
+    ))
+register(Op(
+    name="var", symbol="var",
+    forward=lambda x, axis=None, keepdims=False, ddof=0: np.var(x, axis=axis, keepdims=keepdims, ddof=ddof),
+    vjps=(_var_vjp,), shape=_reduced_shape, numpy=(np.var,), bind=_bind_reduction("var", ("ddof",)),
+    examples=_EXAMPLES[:4] + (Example(((3, 4),), {"axis": 1, "ddof": 1}),), family="reductions",
+))
+register(Op(
+    name="std", symbol="std",
+    forward=lambda x, axis=None, keepdims=False, ddof=0: np.std(x, axis=axis, keepdims=keepdims, ddof=ddof),
+    vjps=(_std_vjp,), shape=_reduced_shape, numpy=(np.std,), bind=_bind_reduction("std", ("ddof",)),
+    examples=_EXAMPLES[:4] + (Example(((3, 4),), {"axis": 1, "ddof": 1}),), family="reductions",
 ))
