@@ -227,7 +227,10 @@ class Traced:
         op = ops.lookup(func)
         if op.bind is not None:
             args, kwargs = op.bind(*args, **kwargs)
-        return apply(op, *args, **kwargs)
+        out = apply(op, *args, **kwargs)
+        if op.result is not None:
+            return op.result(out, [_plain(a) for a in args])
+        return out
 
 
 def _plain(o: Any) -> Any:

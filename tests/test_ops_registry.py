@@ -29,8 +29,8 @@ def _operands(op, i, ex):
 
 def _call(op, ex, kw, use_numpy):
     args = [ex.consts[k] if k in ex.consts else kw[f"a{k}"] for k in range(len(ex.shapes))]
-    if use_numpy and op.numpy:
-        return op.numpy[0](*args, **ex.params)  # through NumPy's dispatch, as user code calls it
+    if use_numpy and op.numpy:  # through NumPy's dispatch, as user code calls it
+        return ex.call(op.numpy[0], *args) if ex.call else op.numpy[0](*args, **ex.params)
     return apply(op, *args, **ex.params)
 
 

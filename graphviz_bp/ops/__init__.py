@@ -36,6 +36,8 @@ class Example:
     high: float = 2.0
     consts: Mapping[int, Any] = field(default_factory=dict)
     make: Mapping[int, Callable[[np.random.Generator], np.ndarray]] = field(default_factory=dict)
+    #: How user code calls the NumPy function on the operands, when not ``fn(*operands, **params)``.
+    call: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +55,9 @@ class Op:
     family: str = ""
     #: A variadic op (concatenate, stack) has one rule for all operands, called with ``argnum=``.
     variadic: bool = False
+    #: What a NumPy call returns, built from the traced result and the operand values (e.g.
+    #: slogdet's ``(sign, logabsdet)``); None: the traced result itself.
+    result: Callable[[Any, Sequence[np.ndarray]], Any] | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, symbol={self.symbol!r})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import UnsupportedOpError
@@ -120,3 +122,403 @@ register(Op(
     ),
 ))
 
+
+
+# --- einsum and the products written with it ----------------------------------------------------------
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _shape_of(a):
+    return tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
+
+
+def _explicit(subscripts: str, shapes) -> tuple[tuple[str, ...], str]:
+    """Einsum subscripts in explicit form with ``...`` replaced by letters: (inputs, output)."""
+    subscripts = subscripts.replace(" ", "")
+    ins_text, arrow, out = subscripts.partition("->")
+    ins = ins_text.split(",")
+    if len(ins) != len(shapes):
+        raise ValueError(f"einsum subscripts name {len(ins)} operands, {len(shapes)} given")
+    free = [c for c in _LETTERS if c not in subscripts]
+    n_ell = max([len(s) - (len(t) - 3) for t, s in zip(ins, shapes) if "..." in t], default=0)
+    ell = "".join(free[:n_ell])
+    expanded = []
+    for t, s in zip(ins, shapes):
+        if "..." in t:
+            k = len(s) - (len(t) - 3)
+            t = t.replace("...", ell[n_ell - k:] if k else "")
+        if len(t) != len(s) or not all(c in _LETTERS for c in t):
+            raise ValueError(f"einsum subscripts {t!r} do not fit an operand of shape {s}")
+        expanded.append(t)
+    if arrow:
+        out = out.replace("...", ell)
+    else:
+        counts = {c: "".join(expanded).count(c) for c in "".join(expanded)}
+        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    return tuple(expanded), out
+
+
+def _letter_sizes(ins, shapes):
+    sizes: dict[str, int] = {}
+    for t, s in zip(ins, shapes):
+        for c, d in zip(t, s):
+            if sizes.get(c, 1) not in (1, d) and d != 1:
+                raise ValueError(f"index {c!r} has size {sizes[c]} in one operand and {d} in another")
+            if d != 1 or c not in sizes:
+                sizes[c] = d
+    return sizes
+
+
+def _einsum_shape(shapes, params):
+    ins, out = _explicit(params["subscripts"], shapes)
+    sizes = _letter_sizes(ins, shapes)
+    return tuple(sizes[c] for c in out)
+
+
+def einsum_grad(ins, out, args, g, argnum):
+    """∂(einsum)/∂(operand argnum) applied to g: an einsum of g with the other operands.
+
+    Indices that only operand ``argnum`` carries (summed within it) get the gradient broadcast along
+    them; an index repeated within the operand (a diagonal) gets it on that diagonal only.
+    """
+    mine = ins[argnum]
+    others = [(t, a) for j, (t, a) in enumerate(zip(ins, args)) if j != argnum]
+    unique = "".join(dict.fromkeys(mine))
+    available = set(out).union(*(set(t) for t, _ in others))
+    target = "".join(c for c in unique if c in available)
+    spec = ",".join([out] + [t for t, _ in others]) + "->" + target
+    r = np.einsum(spec, g, *[a for _, a in others])
+    sizes = dict(zip(mine, args[argnum].shape))
+    sizes.update({c: max(sizes[c], d) for c, d in zip(target, r.shape)})  # a broadcast length-1 axis
+    missing = [i for i, c in enumerate(unique) if c not in available]
+    if missing:
+        r = np.broadcast_to(np.expand_dims(r, tuple(missing)), tuple(sizes[c] for c in unique))
+    if len(unique) == len(mine):
+        return np.transpose(r, [unique.index(c) for c in mine]) if unique != mine else r
+    full = np.zeros(tuple(sizes[c] for c in mine), dtype=r.dtype)
+    np.einsum(f"{mine}->{unique}", full)[...] = r  # a writeable view of the diagonal
+    return full
+
+
+def _bind_einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
+    if not isinstance(subscripts, str):
+        raise UnsupportedOpError("np.einsum in the (operand, sublist, ...) form is not supported; "
+                                 "pass a subscripts string such as 'ij,jk->ik'")
+    if out is not None or kwargs:
+        raise UnsupportedOpError("np.einsum(..., out=/dtype=/casting=) is not supported")
+    ins, outs = _explicit(subscripts, [_shape_of(a) for a in operands])
+    return operands, {"subscripts": subscripts, "inputs": ins, "output": outs}
+
+
+def _einsum_forward(*operands, subscripts, inputs, output):
+    return np.einsum(subscripts, *operands)
+
+
+def _einsum_vjp(g, ans, args, params, argnum):
+    return einsum_grad(params["inputs"], params["output"], args, g, argnum)
+
+
+def _es(shapes, subscripts):
+    """An einsum example: params as the binder makes them, and the NumPy call a user writes."""
+    ins, out = _explicit(subscripts, shapes)
+    return Example(shapes, {"subscripts": subscripts, "inputs": ins, "output": out},
+                   call=lambda fn, *ops: fn(subscripts, *ops))
+
+
+def _spd(n):
+    def make(rng):
+        m = rng.normal(size=(n, n))
+        return m @ m.T + n * np.eye(n)
+    return make
+
+
+def _well_conditioned(*shape):
+    def make(rng):
+        return rng.normal(size=shape) * 0.3 + np.eye(shape[-1])
+    return make
+
+
+register(Op(
+    name="einsum", symbol="einsum", forward=_einsum_forward, vjps=(_einsum_vjp,), shape=_einsum_shape,
+    numpy=(np.einsum,), bind=_bind_einsum, family="linalg", variadic=True,
+    examples=(
+        _es(((3, 4), (4, 2)), "ij,jk->ik"),
+        _es(((3, 4),), "ij->j"),
+        _es(((3, 3),), "ii"),
+        _es(((3, 3), (3,)), "ii,i->i"),
+        _es(((2, 3, 4), (2, 4, 5)), "bij,bjk->bik"),
+        _es(((2, 3, 4), (4,)), "...j,j->..."),
+        _es(((3,), (4,), (3, 4)), "i,j,ij"),
+    ),
+))
+
+
+def _product(name, symbol, numpy_fn, spec_of, examples):
+    """A product declared as an einsum whose subscripts depend on the operands' ranks."""
+    def bind(a, b, out=None):
+        if out is not None:
+            raise UnsupportedOpError(f"np.{name}(..., out=...) is not supported")
+        ins, outs = spec_of(len(_shape_of(a)), len(_shape_of(b)))
+        return (a, b), {"inputs": ins, "output": outs}
+
+    def shape(shapes, params):
+        sizes = _letter_sizes(params["inputs"], shapes)
+        return tuple(sizes[c] for c in params["output"])
+
+    register(Op(
+        name=name, symbol=symbol, forward=lambda a, b, inputs, output: numpy_fn(a, b),
+        vjps=tuple((lambda k: lambda g, ans, args, p: einsum_grad(p["inputs"], p["output"], args, g, k))(k)
+                   for k in (0, 1)),
+        shape=shape, numpy=(numpy_fn,), bind=bind, family="linalg",
+        examples=tuple(Example(s, dict(zip(("inputs", "output"), spec_of(len(s[0]), len(s[1])))),
+                               call=lambda fn, a, b: fn(a, b)) for s in examples),
+    ))
+
+
+def _inner_spec(p, q):
+    if p == 0 or q == 0:
+        a, b = _LETTERS[:p], _LETTERS[p:p + q]
+        return (a, b), a + b
+    a, b = _LETTERS[:p - 1] + "z", _LETTERS[p - 1:p + q - 2] + "z"
+    return (a, b), a[:-1] + b[:-1]
+
+
+_product("inner", "⟨·,·⟩", np.inner, _inner_spec, (((4,), (4,)), ((3, 4), (4,)), ((3, 4), (2, 4)), ((), (3,))))
+
+
+def _tensordot_axes(axes, p, q):
+    if isinstance(axes, (int, np.integer)):
+        return list(range(p - axes, p)), list(range(axes))
+    a_axes, b_axes = axes
+    a_axes = [a_axes] if isinstance(a_axes, (int, np.integer)) else list(a_axes)
+    b_axes = [b_axes] if isinstance(b_axes, (int, np.integer)) else list(b_axes)
+    return [int(x) % p for x in a_axes], [int(x) % q for x in b_axes]
+
+
+def _bind_tensordot(a, b, axes=2):
+    p, q = len(_shape_of(a)), len(_shape_of(b))
+    a_axes, b_axes = _tensordot_axes(axes, p, q)
+    if len(a_axes) != len(b_axes):
+        raise ValueError(f"tensordot axes {axes!r} pair {len(a_axes)} axes of a with {len(b_axes)} of b")
+    la = list(_LETTERS[:p])
+    lb = list(_LETTERS[p:p + q])
+    for i, j in zip(a_axes, b_axes):
+        lb[j] = la[i]
+    out = "".join(c for i, c in enumerate(la) if i not in a_axes) + "".join(c for j, c in enumerate(lb) if j not in b_axes)
+    return (a, b), {"axes": (tuple(a_axes), tuple(b_axes)), "inputs": ("".join(la), "".join(lb)), "output": out}
+
+
+def _tensordot_shape(shapes, params):
+    sizes = _letter_sizes(params["inputs"], shapes)
+    for (t, s) in zip(params["inputs"], shapes):
+        for c, d in zip(t, s):
+            if sizes[c] != d:
+                raise ValueError(f"contracted axes differ in length ({sizes[c]} and {d})")
+    return tuple(sizes[c] for c in params["output"])
+
+
+register(Op(
+    name="tensordot", symbol="tensordot", forward=lambda a, b, axes, inputs, output: np.tensordot(a, b, axes),
+    vjps=tuple((lambda k: lambda g, ans, args, p: einsum_grad(p["inputs"], p["output"], args, g, k))(k) for k in (0, 1)),
+    shape=_tensordot_shape, numpy=(np.tensordot,), bind=_bind_tensordot, family="linalg",
+    examples=tuple(Example(s, _bind_tensordot(np.empty(s[0]), np.empty(s[1]), ax)[1],
+                           call=(lambda ax: lambda fn, a, b: fn(a, b, ax))(ax)) for s, ax in (
+        (((2, 3, 4), (3, 4, 5)), 2), (((2, 3), (3, 2)), ([1, 0], [0, 1])), (((3,), (4,)), 0),
+        (((2, 3, 4), (4, 3)), ([1, 2], [1, 0])))),
+))
+
+
+def _outer_vjp(k):
+    def rule(g, ans, args, p):
+        a, b = args
+        return (g @ b.ravel()).reshape(a.shape) if k == 0 else (a.ravel() @ g).reshape(b.shape)
+    return rule
+
+
+register(Op(
+    name="outer", symbol="⊗", forward=np.outer, vjps=(_outer_vjp(0), _outer_vjp(1)),
+    shape=lambda s, p: (math.prod(s[0]), math.prod(s[1])), numpy=(np.outer,), family="linalg",
+    bind=lambda a, b, out=None: ((a, b), {}) if out is None else _no_out("outer"),
+    examples=(Example(((3,), (4,))), Example(((2, 2), (3,))), Example(((), (2,)))),
+))
+
+
+def _vdot_shape(shapes, params):
+    if math.prod(shapes[0]) != math.prod(shapes[1]):
+        raise ValueError(f"vdot needs operands of equal size, got {math.prod(shapes[0])} and {math.prod(shapes[1])}")
+    return ()
+
+
+register(Op(
+    name="vdot", symbol="·", forward=np.vdot, shape=_vdot_shape, numpy=(np.vdot,), family="linalg",
+    vjps=(lambda g, ans, a, p: g * a[1].reshape(a[0].shape), lambda g, ans, a, p: g * a[0].reshape(a[1].shape)),
+    examples=(Example(((4,), (4,))), Example(((2, 3), (6,)))),
+))
+
+
+def _no_out(name):
+    raise UnsupportedOpError(f"np.{name}(..., out=...) is not supported")
+
+
+# --- trace and diag -------------------------------------------------------------------------------------
+def _bind_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    if dtype is not None or out is not None:
+        raise UnsupportedOpError("np.trace(..., dtype=/out=) is not supported")
+    return (a,), {"offset": int(offset), "axis1": int(axis1), "axis2": int(axis2)}
+
+
+def _trace_shape(shapes, params):
+    s = shapes[0]
+    if len(s) < 2:
+        raise ValueError("trace needs an array of at least two dimensions")
+    a1, a2 = params["axis1"] % len(s), params["axis2"] % len(s)
+    if a1 == a2:
+        raise ValueError("axis1 and axis2 must differ")
+    return tuple(d for i, d in enumerate(s) if i not in (a1, a2))
+
+
+def _trace_vjp(g, ans, args, p):
+    x = args[0]
+    a1, a2 = p["axis1"] % x.ndim, p["axis2"] % x.ndim
+    mask = np.eye(x.shape[a1], x.shape[a2], k=p["offset"], dtype=g.dtype)
+    full = g[..., np.newaxis, np.newaxis] * mask  # the two axes last
+    return np.moveaxis(full, (-2, -1), (a1, a2))
+
+
+register(Op(
+    name="trace", symbol="tr", forward=lambda a, offset, axis1, axis2: np.trace(a, offset, axis1, axis2),
+    vjps=(_trace_vjp,), shape=_trace_shape, numpy=(np.trace,), bind=_bind_trace, family="linalg",
+    examples=(Example(((3, 3),), {"offset": 0, "axis1": 0, "axis2": 1}),
+              Example(((3, 4),), {"offset": 1, "axis1": 0, "axis2": 1}),
+              Example(((2, 3, 3),), {"offset": 0, "axis1": 1, "axis2": 2})),
+))
+
+
+def _diag_shape(shapes, params):
+    s, k = shapes[0], params["k"]
+    if len(s) == 1:
+        return (s[0] + abs(k),) * 2
+    if len(s) == 2:
+        return (max(0, min(s[0] + min(k, 0), s[1] - max(k, 0))),)
+    raise ValueError("np.diag takes a 1-d or 2-d array")
+
+
+def _diag_vjp(g, ans, args, p):
+    x, k = args[0], p["k"]
+    if x.ndim == 1:
+        return np.diagonal(g, k).copy()
+    out = np.zeros(x.shape, dtype=g.dtype)
+    idx = np.arange(len(g))
+    out[idx + max(-k, 0), idx + max(k, 0)] = g
+    return out
+
+
+register(Op(
+    name="diag", symbol="diag", forward=lambda v, k: np.diag(v, k), vjps=(_diag_vjp,), shape=_diag_shape,
+    numpy=(np.diag,), bind=lambda v, k=0: ((v,), {"k": int(k)}), family="linalg",
+    examples=(Example(((3,),), {"k": 0}), Example(((3,),), {"k": -1}), Example(((3, 4),), {"k": 0}),
+              Example(((3, 4),), {"k": 1}), Example(((4, 3),), {"k": -2})),
+))
+
+
+# --- np.linalg ------------------------------------------------------------------------------------------
+def _swap(a):
+    return np.swapaxes(a, -1, -2)
+
+
+def _square(shapes, params):
+    s = shapes[0]
+    if len(s) < 2 or s[-1] != s[-2]:
+        raise ValueError(f"needs square matrices (shape (..., M, M)), got {s}")
+    return s
+
+
+def _det_shape(shapes, params):
+    return _square(shapes, params)[:-2]
+
+
+def _solve_shape(shapes, params):
+    a, b = shapes
+    _square([a], params)
+    if len(b) == 1:
+        if b[0] != a[-1]:
+            raise ValueError(f"the vector has length {b[0]}, the matrix is {a[-1]}×{a[-1]}")
+        return a[:-1]
+    if b[-2] != a[-1]:
+        raise ValueError(f"the right-hand side has {b[-2]} rows, the matrix is {a[-1]}×{a[-1]}")
+    return broadcast_shapes(a[:-2], b[:-2]) + b[-2:]
+
+
+def _solve_vjp(k):
+    def rule(g, x, args, p):
+        a, b = args
+        if b.ndim == 1:
+            gb = np.linalg.solve(_swap(a), g[..., np.newaxis])[..., 0]
+            return gb if k == 1 else -gb[..., :, np.newaxis] * x[..., np.newaxis, :]
+        gb = np.linalg.solve(_swap(a), g)
+        return gb if k == 1 else -gb @ _swap(x)
+    return rule
+
+
+def _cholesky_vjp(g, L, args, p):
+    """∂L/∂A for NumPy's cholesky, which reads only A's lower triangle (Murray 2016, arXiv:1602.07527).
+
+    With S = L⁻ᵀ Φ(Lᵀ Ḡ) L⁻¹ (Φ: lower triangle, halved diagonal), the gradient for a symmetric
+    perturbation is (S + Sᵀ)/2; for the lower triangle NumPy reads it is tril(S + Sᵀ) − diag(S).
+    """
+    if p.get("upper"):
+        L, g = _swap(L), _swap(g)
+    n = L.shape[-1]
+    phi = np.tril(_swap(L) @ g) * (1 - 0.5 * np.eye(n))
+    Linv = np.linalg.inv(L)
+    S = _swap(Linv) @ phi @ Linv
+    lower = np.tril(S + _swap(S)) - S * np.eye(n)
+    return _swap(lower) if p.get("upper") else lower
+
+
+class SlogdetResult(tuple):
+    """``(sign, logabsdet)`` like NumPy's: ``sign`` is a constant, ``logabsdet`` is traced."""
+
+    __slots__ = ()
+
+    def __new__(cls, sign, logabsdet):
+        return super().__new__(cls, (sign, logabsdet))
+
+    sign = property(lambda self: self[0])
+    logabsdet = property(lambda self: self[1])
+
+
+register(Op(
+    name="inv", symbol="(·)⁻¹", forward=np.linalg.inv, shape=_square, numpy=(np.linalg.inv,), family="linalg",
+    vjps=(lambda g, ans, a, p: -_swap(ans) @ g @ _swap(ans),),
+    examples=(Example(((3, 3),), make={0: _well_conditioned(3, 3)}),
+              Example(((2, 3, 3),), make={0: _well_conditioned(2, 3, 3)})),
+))
+register(Op(
+    name="solve", symbol="solve", forward=np.linalg.solve, shape=_solve_shape, numpy=(np.linalg.solve,),
+    family="linalg", vjps=(_solve_vjp(0), _solve_vjp(1)),
+    examples=(Example(((3, 3), (3,)), make={0: _well_conditioned(3, 3)}),
+              Example(((3, 3), (3, 2)), make={0: _well_conditioned(3, 3)}),
+              Example(((2, 3, 3), (3,)), make={0: _well_conditioned(2, 3, 3)}),
+              Example(((2, 3, 3), (2, 3, 4)), make={0: _well_conditioned(2, 3, 3)})),
+))
+register(Op(
+    name="det", symbol="det", forward=np.linalg.det, shape=_det_shape, numpy=(np.linalg.det,), family="linalg",
+    vjps=(lambda g, ans, a, p: (g * ans)[..., np.newaxis, np.newaxis] * _swap(np.linalg.inv(a[0])),),
+    examples=(Example(((3, 3),), make={0: _well_conditioned(3, 3)}),
+              Example(((2, 2, 2),), make={0: _well_conditioned(2, 2, 2)})),
+))
+register(Op(
+    name="slogdet", symbol="log|det|", forward=lambda a: np.linalg.slogdet(a)[1], shape=_det_shape,
+    numpy=(np.linalg.slogdet,), family="linalg",
+    vjps=(lambda g, ans, a, p: g[..., np.newaxis, np.newaxis] * _swap(np.linalg.inv(a[0])),),
+    result=lambda traced, values: SlogdetResult(np.linalg.slogdet(values[0])[0], traced),
+    examples=tuple(Example((s,), make={0: m}, call=lambda fn, a: fn(a)[1]) for s, m in (
+        ((3, 3), _spd(3)), ((3, 3), lambda r: -_spd(3)(r)), ((2, 3, 3), _well_conditioned(2, 3, 3)))),
+))
+register(Op(
+    name="cholesky", symbol="chol", forward=lambda a, upper=False: np.linalg.cholesky(a, upper=upper) if upper
+    else np.linalg.cholesky(a), shape=_square, numpy=(np.linalg.cholesky,), family="linalg",
+    bind=lambda a, upper=False: ((a,), {"upper": bool(upper)} if upper else {}), vjps=(_cholesky_vjp,),
+    examples=(Example(((3, 3),), make={0: _spd(3)}), Example(((4, 4),), make={0: _spd(4)})),
+))
