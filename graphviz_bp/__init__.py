@@ -14,6 +14,7 @@ from .errors import (
 )
 from .functions import log_softmax, logsumexp, relu, sigmoid, softmax, swish
 from .graph import Edge, Node, UnknownNodeError
+from .ops import supported
 from .render import GraphvizNotFoundError, RenderError
 from .tracer import name
 
@@ -41,6 +42,7 @@ __all__ = [
     "relu",
     "sigmoid",
     "softmax",
+    "supported",
     "swish",
     "trace",
 ]

@@ -284,6 +284,10 @@ def _display_symbol(node: Node) -> str:
         return f"mean axis {node.params['axis']}"
     if op.name == "transpose" and node.params.get("axes") is not None:
         return f"(·)ᵀ axes {tuple(node.params['axes'])}"
+    if op.name == "index" and node.params.get("text"):
+        return node.params["text"]
+    if op.name in ("einsum",) and node.params.get("subscripts"):
+        return f"einsum {node.params['subscripts']}"
     if op.name == "reshape":
         return f"reshape {format_shape(node.params['shape'])}"
     return op.symbol

@@ -17,9 +17,9 @@ __all__ = ["Traced", "apply", "name", "record"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
-_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _SUM, _MEAN, _RESHAPE, _DOT = (
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _SUM, _MEAN, _RESHAPE, _DOT, _INDEX = (
     ops.get(n) for n in ("add", "subtract", "multiply", "divide", "power", "negative", "matmul",
-                         "transpose", "sum", "mean", "reshape", "dot")
+                         "transpose", "sum", "mean", "reshape", "dot", "index")
 )
 
 
@@ -186,8 +186,15 @@ class Traced:
     __int__ = _refuse("int()")
     __complex__ = _refuse("complex()")
     __index__ = _refuse("Using as an index")
-    __iter__ = _refuse("Iterating (or unpacking)")
-    __getitem__ = _refuse("Indexing")
+    def __getitem__(self, key: Any) -> Traced:
+        index, text = _index_key(key)
+        return apply(_INDEX, self, index=index, text=text)
+
+    def __iter__(self) -> Any:
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced value")
+        return (self[i] for i in range(self.shape[0]))
+
     __setitem__ = _refuse("Assigning into")
     __iadd__ = _refuse("In-place +=")
 
@@ -218,12 +225,16 @@ class Traced:
         if "out" in kwargs:
             raise UnsupportedOpError(f"np.{ufunc.__name__}(..., out=...) is not supported: graphviz_bp "
                                      f"records new values and never writes into existing arrays")
+        if ufunc in ops.CONSTANT_FUNCTIONS:
+            return ufunc(*[_plain(a) for a in inputs], **kwargs)
         if kwargs:
             raise UnsupportedOpError(f"np.{ufunc.__name__}(...) with {', '.join(sorted(kwargs))}= "
                                      f"is not supported")
         return apply(ops.lookup(ufunc), *inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func in ops.CONSTANT_FUNCTIONS:  # no gradient flows through these: compute on values
+            return func(*_plain_all(args), **dict(zip(kwargs, _plain_all(kwargs.values()))))
         op = ops.lookup(func)
         if op.bind is not None:
             args, kwargs = op.bind(*args, **kwargs)
@@ -233,8 +244,43 @@ class Traced:
         return out
 
 
+def _index_key(key: Any) -> tuple[tuple[Any, ...], str]:
+    """An index as a tuple NumPy accepts (traced index arrays replaced by their values: indices are
+    not differentiated) and as text for the drawing, e.g. ``[arange(4), y]``."""
+    parts = key if isinstance(key, tuple) else (key,)
+    index, texts = [], []
+    for k in parts:
+        if type(k) is Traced:
+            if k.dtype.kind not in "biu":
+                raise TraceError(f"an index must be integers or booleans, not {k.dtype} ({k._node.name})")
+            index.append(k._node.value)
+            texts.append(k._node.name or "index")
+        elif isinstance(k, slice):
+            if any(type(v) is Traced for v in (k.start, k.stop, k.step)):
+                raise TraceError("slice bounds cannot be traced values")
+            index.append(k)
+            texts.append(":".join("" if v is None else str(v) for v in (k.start, k.stop)) +
+                         ("" if k.step is None else f":{k.step}"))
+        elif k is None or k is Ellipsis or isinstance(k, (int, np.integer)):
+            index.append(k)
+            texts.append({None: "newaxis", Ellipsis: "..."}.get(k, str(k)) if k is None or k is Ellipsis else str(k))
+        else:
+            arr = np.asarray(k)
+            if arr.dtype.kind not in "biu":
+                raise TraceError(f"an index must be integers, slices or booleans, not {arr.dtype}")
+            index.append(arr)
+            kind = "mask" if arr.dtype.kind == "b" else "indices"
+            texts.append(str(arr.tolist()) if arr.size <= 4 and arr.ndim <= 1 else f"{kind} {'×'.join(map(str, arr.shape))}")
+    return tuple(index), "[" + ", ".join(texts) + "]"
+
+
 def _plain(o: Any) -> Any:
     return o._node.value if type(o) is Traced else o
+
+
+def _plain_all(items: Any) -> list[Any]:
+    """Values with every traced value (also inside lists and tuples) replaced by its array."""
+    return [type(x)(_plain_all(x)) if isinstance(x, (list, tuple)) else _plain(x) for x in items]
 
 
 def name(value: Any, label: str) -> Any:

@@ -20,7 +20,7 @@ def test_exported_names_are_what_we_mean_to_export():
     assert set(graphviz_bp.__all__) == {
         "Contribution", "Drawing", "Edge", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "Node",
         "NonScalarOutputError", "PathLimitError", "RenderError", "ShapeError", "TraceError", "UnknownNodeError", "UnsupportedOpError",
-        "__version__", "log_softmax", "logsumexp", "name", "relu", "sigmoid", "softmax", "swish", "trace",
+        "__version__", "log_softmax", "logsumexp", "name", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
     }
     for name in graphviz_bp.__all__:
         assert hasattr(graphviz_bp, name)

@@ -105,6 +105,21 @@ def test_unsupported_function_names_the_function():
         gb.trace(lambda a: np.sum(np.fft.fft(a)), a=np.ones(4))
     with pytest.raises(gb.UnsupportedOpError, match=r"np\.arccosh is not supported"):
         gb.trace(lambda a: np.sum(np.arccosh(a)), a=np.ones(4))
+    with pytest.raises(gb.UnsupportedOpError, match=r"np\.fmax is not supported.*use np\.maximum instead"):
+        gb.trace(lambda a: np.sum(np.fmax(a, 0)), a=np.ones(4))
+    with pytest.raises(gb.UnsupportedOpError, match=r"np\.linalg\.pinv .*np\.linalg\.solve"):
+        gb.trace(lambda a: np.sum(np.linalg.pinv(a)), a=np.eye(2))
+    assert "np.linalg.slogdet" in gb.supported() and "np.einsum" in gb.supported()
+
+
+def test_functions_without_gradient_give_constants():
+    def f(x):
+        mask = np.greater(x, 0)
+        return np.sum(np.where(mask, x, np.zeros_like(x)) * np.sign(x)) + np.sum(np.ones_like(x) * x)
+
+    g = gb.trace(f, x=np.array([-1.0, 2.0]))
+    np.testing.assert_array_equal(g.grad("x"), [1.0, 2.0])
+    assert {n.op.name for n in g.nodes if n.kind == "op"} == {"where", "multiply", "sum", "add"}
 
 
 def test_ufunc_methods_and_out_arguments_are_refused():
@@ -116,11 +131,36 @@ def test_ufunc_methods_and_out_arguments_are_refused():
         gb.trace(lambda a: np.sum(a, out=np.empty(())), a=np.ones(3))
 
 
-@pytest.mark.parametrize("misuse", [float, int, np.asarray, lambda a: [v for v in a], lambda a: a[0]],
-                         ids=["float", "int", "asarray", "iterate", "index"])
+def _setitem(a):
+    a[0] = 1.0
+
+
+def _iadd(a):
+    a += 1.0
+
+
+@pytest.mark.parametrize("misuse", [float, int, np.asarray, _setitem, _iadd],
+                         ids=["float", "int", "asarray", "setitem", "in-place"])
 def test_leaving_the_graph_silently_is_refused(misuse):
     with pytest.raises(gb.TraceError, match="drop it from the graph"):
         gb.trace(lambda a: misuse(a), a=np.ones(3))
+
+
+def test_indexing_and_iteration_are_recorded():
+    x = np.arange(12.0).reshape(4, 3)
+    g = gb.trace(lambda x: np.sum(x[1:3, 0] ** 2) + sum(np.sum(row) for row in x), x=x)
+    expected = np.ones((4, 3))
+    expected[1:3, 0] += 2 * x[1:3, 0]
+    np.testing.assert_array_equal(g.grad("x"), expected)
+    labels = [n.params["text"] for n in g.nodes if n.op is not None and n.op.name == "index"]
+    assert labels == ["[1:3, 0]", "[0]", "[1]", "[2]", "[3]"]
+
+
+def test_gather_with_repeated_indices_accumulates_messages():
+    g = gb.trace(lambda p, y: np.sum(p[np.array([0, 1, 0]), y]), p=np.ones((2, 3)), y=np.array([2, 2, 2]))
+    np.testing.assert_array_equal(g.grad("p"), [[0, 0, 2], [0, 0, 1]])
+    (idx,) = [n for n in g.nodes if n.op is not None and n.op.name == "index"]
+    assert idx.params["text"] == "[[0, 1, 0], y]"
 
 
 def test_function_must_return_a_traced_value():

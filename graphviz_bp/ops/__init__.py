@@ -113,15 +113,58 @@ def numpy_name(fn: Any) -> str:
     return f"np.{name}"
 
 
+#: NumPy functions whose result carries no gradient (shapes, predicates, comparisons, rounding:
+#: derivative zero or undefined). On traced values they are computed on the values and give plain
+#: arrays, which enter the graph as constants.
+CONSTANT_FUNCTIONS = frozenset([
+    np.zeros_like, np.ones_like, np.empty_like, np.full_like, np.shape, np.ndim, np.size,
+    np.isfinite, np.isnan, np.isinf, np.signbit, np.sign, np.floor, np.ceil, np.rint, np.trunc,
+    np.round, np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.argmax, np.argmin, np.argsort,
+    np.nonzero, np.allclose, np.isclose, np.array_equal, np.any, np.all, np.count_nonzero,
+])
+
+#: Suggestions for functions a user may reach for, where the supported spelling differs.
+_ALTERNATIVES = {
+    "true_divide": "np.divide", "fmax": "np.maximum", "fmin": "np.minimum", "amax": "np.max",
+    "amin": "np.min", "negative": "unary -", "pinv": "np.linalg.solve or np.linalg.inv",
+    "lstsq": "np.linalg.solve", "matrix_power": "repeated @", "logsumexp": "graphviz_bp.logsumexp",
+    "expit": "graphviz_bp.sigmoid", "tanh": "np.tanh", "hstack": "np.concatenate(..., axis=-1)",
+    "vstack": "np.concatenate(..., axis=0)", "column_stack": "np.stack(..., axis=1)",
+    "nansum": "np.sum", "nanmean": "np.mean", "average": "np.mean", "cumsum": None,
+    "tile": "np.broadcast_to or np.concatenate", "repeat": "np.broadcast_to or indexing",
+    "arcsin": None, "arccos": None, "tan": "np.sin(x) / np.cos(x)", "log2": "np.log(x) / np.log(2)",
+    "log10": "np.log(x) / np.log(10)", "exp2": "2.0 ** x", "cbrt": "x ** (1/3)",
+    "fabs": "np.abs", "hypot": "np.sqrt(a**2 + b**2)", "matvec": "@", "vecdot": "np.sum(a * b, axis=-1)",
+    "flatten": "np.ravel",
+}
+
+
+def suggestion(fn: Any) -> str:
+    """A closest supported alternative to ``fn``, as advice ('' when there is none)."""
+    import difflib
+
+    name = getattr(fn, "__name__", "")
+    if name in _ALTERNATIVES:
+        alt = _ALTERNATIVES[name]
+        return f"; use {alt} instead" if alt else ""
+    names = {getattr(f, "__name__", ""): numpy_name(f) for f in _BY_CALLABLE}
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.75)
+    return f"; did you mean {names[close[0]]}?" if close else ""
+
+
 def lookup(fn: Any) -> Op:
     """The op recorded for the NumPy callable ``fn``; UnsupportedOpError naming it otherwise."""
     op = _BY_CALLABLE.get(fn)
     if op is None:
-        supported = ", ".join(sorted(numpy_name(f) for f in _BY_CALLABLE))
-        raise UnsupportedOpError(
-            f"{numpy_name(fn)} is not supported by graphviz_bp's tracer (supported: {supported})"
-        )
+        raise UnsupportedOpError(f"{numpy_name(fn)} is not supported by graphviz_bp's tracer"
+                                 f"{suggestion(fn)} (graphviz_bp.supported() lists what is)")
     return op
+
+
+def supported() -> list[str]:
+    """Every NumPy function the tracer records, as users spell them, sorted."""
+    return sorted({numpy_name(f) for f in _BY_CALLABLE})
 
 
 from . import activations, elementwise, linalg, reductions, shape  # noqa: E402,F401  (declarations register themselves)

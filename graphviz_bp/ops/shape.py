@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import UnsupportedOpError
 from . import Example, Op, register
+from ._broadcast import normalize_axis
 
 
 def _axes(params, ndim):
@@ -73,4 +74,180 @@ register(Op(
     shape=_reshape_shape, numpy=(np.reshape,), bind=_bind_reshape, family="shape",
     examples=(Example(((3, 4),), {"shape": (2, 6)}), Example(((3, 4),), {"shape": (-1,)}),
               Example(((6,),), {"shape": (3, -1, 1)})),
+))
+
+
+def _reshaped_back(g, ans, args, p):
+    return np.reshape(g, args[0].shape)
+
+
+register(Op(
+    name="ravel", symbol="ravel", forward=np.ravel, vjps=(_reshaped_back,), family="shape",
+    shape=lambda s, p: (math.prod(s[0]),), numpy=(np.ravel,),
+    bind=lambda a, order="C": ((a,), {}) if order == "C" else _refuse_order("ravel", order),
+    examples=(Example(((3, 4),)), Example(((2, 3, 2),))),
+))
+
+
+def _refuse_order(name, order):
+    raise UnsupportedOpError(f"{name}(order={order!r}) is not supported; only order='C' is")
+
+
+def _swapaxes_shape(shapes, params):
+    s = list(shapes[0])
+    i, j = params["axis1"], params["axis2"]
+    for a in (i, j):
+        if not -len(s) <= a < len(s):
+            raise ValueError(f"axis {a} is out of bounds for an array of dimension {len(s)}")
+    s[i], s[j] = s[j], s[i]
+    return tuple(s)
+
+
+register(Op(
+    name="swapaxes", symbol="swapaxes", forward=lambda a, axis1, axis2: np.swapaxes(a, axis1, axis2),
+    vjps=(lambda g, ans, a, p: np.swapaxes(g, p["axis1"], p["axis2"]),), shape=_swapaxes_shape,
+    numpy=(np.swapaxes,), bind=lambda a, axis1, axis2: ((a,), {"axis1": int(axis1), "axis2": int(axis2)}),
+    family="shape", examples=(Example(((2, 3, 4),), {"axis1": 0, "axis2": 2}),
+                              Example(((3, 4),), {"axis1": -1, "axis2": 0})),
+))
+
+
+def _expand_dims_shape(shapes, params):
+    axis = params["axis"]
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    n = len(shapes[0]) + len(axes)
+    norm = sorted(int(a) % n if -n <= a < n else _bad_axis(a, n) for a in axes)
+    it = iter(shapes[0])
+    return tuple(1 if i in norm else next(it) for i in range(n))
+
+
+def _bad_axis(a, n):
+    raise ValueError(f"axis {a} is out of bounds for an array of dimension {n}")
+
+
+register(Op(
+    name="expand_dims", symbol="expand_dims", forward=lambda a, axis: np.expand_dims(a, axis),
+    vjps=(_reshaped_back,), shape=_expand_dims_shape, numpy=(np.expand_dims,),
+    bind=lambda a, axis: ((a,), {"axis": axis if isinstance(axis, (int, np.integer)) else tuple(axis)}),
+    family="shape", examples=(Example(((3,),), {"axis": 0}), Example(((3, 4),), {"axis": (0, -1)})),
+))
+
+
+def _squeeze_shape(shapes, params):
+    s, axis = shapes[0], params.get("axis")
+    if axis is None:
+        return tuple(d for d in s if d != 1)
+    axes = normalize_axis(axis, len(s))
+    for a in axes:
+        if s[a] != 1:
+            raise ValueError(f"cannot squeeze axis {a}: its length is {s[a]}, not 1")
+    return tuple(d for i, d in enumerate(s) if i not in axes)
+
+
+register(Op(
+    name="squeeze", symbol="squeeze", forward=lambda a, axis=None: np.squeeze(a, axis),
+    vjps=(_reshaped_back,), shape=_squeeze_shape, numpy=(np.squeeze,),
+    bind=lambda a, axis=None: ((a,), {"axis": axis if axis is None or isinstance(axis, (int, np.integer)) else tuple(axis)}),
+    family="shape", examples=(Example(((1, 3, 1),)), Example(((1, 3, 1),), {"axis": 2})),
+))
+
+
+def _broadcast_to_shape(shapes, params):
+    s, target = shapes[0], tuple(params["shape"])
+    if len(s) > len(target) or any(d not in (1, t) for d, t in zip(s[::-1], target[::-1])):
+        raise ValueError(f"cannot broadcast shape {s} to {target}")
+    return target
+
+
+register(Op(
+    name="broadcast_to", symbol="broadcast", forward=lambda a, shape: np.broadcast_to(a, shape),
+    vjps=(lambda g, ans, a, p: g,),  # the backward pass sums over the broadcast axes
+    shape=_broadcast_to_shape, numpy=(np.broadcast_to,), family="shape",
+    bind=lambda array, shape, subok=False: ((array,), {"shape": (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)}),
+    examples=(Example(((3,),), {"shape": (2, 3)}), Example(((3, 1),), {"shape": (2, 3, 4)})),
+))
+
+
+# --- joining: variadic ops, one operand per array joined -----------------------------------------
+def _bind_join(name):
+    def bind(arrays, axis=0, out=None, **kwargs):
+        if out is not None or kwargs.get("dtype") is not None:
+            raise UnsupportedOpError(f"np.{name}(..., out=/dtype=) is not supported")
+        if axis is None:
+            raise UnsupportedOpError(f"np.{name}(..., axis=None) is not supported; ravel the arrays first")
+        arrays = tuple(arrays)
+        if not arrays:
+            raise ValueError(f"np.{name} needs at least one array")
+        return arrays, {"axis": int(axis)}
+    return bind
+
+
+def _concatenate_shape(shapes, params):
+    first = shapes[0]
+    if not first:
+        raise ValueError("zero-dimensional arrays cannot be concatenated")
+    axis = normalize_axis(params["axis"], len(first))[0]
+    for s in shapes[1:]:
+        if len(s) != len(first) or any(d != e for i, (d, e) in enumerate(zip(s, first)) if i != axis):
+            raise ValueError(f"shapes {' and '.join(map(str, shapes))} differ outside axis {params['axis']}")
+    return first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1:]
+
+
+def _concatenate_vjp(g, ans, args, p, argnum):
+    axis = normalize_axis(p["axis"], g.ndim)[0]
+    start = sum(a.shape[axis] for a in args[:argnum])
+    index = [slice(None)] * g.ndim
+    index[axis] = slice(start, start + args[argnum].shape[axis])
+    return g[tuple(index)]
+
+
+def _stack_shape(shapes, params):
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError(f"all arrays must have the same shape, got {' and '.join(map(str, shapes))}")
+    axis = normalize_axis(params["axis"], len(shapes[0]) + 1)[0]
+    return shapes[0][:axis] + (len(shapes),) + shapes[0][axis:]
+
+
+def _stack_vjp(g, ans, args, p, argnum):
+    return np.take(g, argnum, axis=normalize_axis(p["axis"], g.ndim)[0])
+
+
+register(Op(
+    name="concatenate", symbol="concat", forward=lambda *a, axis: np.concatenate(a, axis=axis),
+    vjps=(_concatenate_vjp,), shape=_concatenate_shape, numpy=(np.concatenate,),
+    bind=_bind_join("concatenate"), family="shape", variadic=True,
+    examples=(Example(((2, 3), (4, 3)), {"axis": 0}, call=lambda fn, *a: fn(a, axis=0)),
+              Example(((2, 3), (2, 1), (2, 2)), {"axis": -1}, call=lambda fn, *a: fn(a, axis=-1))),
+))
+register(Op(
+    name="stack", symbol="stack", forward=lambda *a, axis: np.stack(a, axis=axis),
+    vjps=(_stack_vjp,), shape=_stack_shape, numpy=(np.stack,),
+    bind=_bind_join("stack"), family="shape", variadic=True,
+    examples=(Example(((3,), (3,), (3,)), {"axis": 0}, call=lambda fn, *a: fn(a)),
+              Example(((2, 3), (2, 3)), {"axis": -1}, call=lambda fn, *a: fn(a, axis=-1))),
+))
+
+
+# --- indexing -------------------------------------------------------------------------------------
+def _index_shape(shapes, params):
+    return np.empty(shapes[0], dtype=np.bool_)[params["index"]].shape
+
+
+def _index_vjp(g, ans, args, p):
+    out = np.zeros(args[0].shape, dtype=g.dtype)
+    np.add.at(out, p["index"], g)  # repeated indices accumulate
+    return out
+
+
+register(Op(
+    name="index", symbol="[·]", forward=lambda a, index, text="": a[index], vjps=(_index_vjp,),
+    shape=_index_shape, family="shape",
+    examples=(
+        Example(((5,),), {"index": (slice(1, 4),)}),
+        Example(((4, 3),), {"index": (slice(None), 1)}),
+        Example(((4, 3),), {"index": (np.array([0, 2, 0]),)}),  # repeated: messages accumulate
+        Example(((4, 3),), {"index": (np.arange(4), np.array([0, 2, 1, 2]))}),  # logp[np.arange(n), y]
+        Example(((4, 3),), {"index": (np.array([[True, False, True]] * 4),)}),
+        Example(((2, 3, 4),), {"index": (Ellipsis, None, slice(None, None, -2))}),
+    ),
 ))
