@@ -189,6 +189,8 @@ def summarize(value: np.ndarray) -> str:
     '[[1, 2], [3, 4]]'
     >>> summarize(np.arange(12.0).reshape(3, 4))
     'norm 22.5, range [0, 11]'
+    >>> summarize(np.zeros((3, 3)))
+    'all 0'
     """
     a = np.asarray(value)
     if a.size == 0:
@@ -197,6 +199,8 @@ def summarize(value: np.ndarray) -> str:
         return format_number(a[()])
     if a.size <= (5 if a.ndim == 1 else 4):
         return _nested(a.tolist())
+    if a.dtype.kind in "biuf" and not a.any():
+        return "all 0"
     if a.dtype.kind == "c":
         return f"complex, norm {format_number(float(np.linalg.norm(a)))}"
     flat = a.astype(float, copy=False)
@@ -305,21 +309,26 @@ def annotate(dag: DAG, options: DrawOptions | None = None) -> Scene:
     if unknown:
         raise ValueError(f"data={unknown!r} names no input; inputs are {', '.join(dag.inputs)}")
     pal = COLOR if opts.theme == "color" else GREY
-    data = set(opts.data)
     L = _output_name(dag)
     arrow = {"LR": "◀", "RL": "▶", "TB": "▲", "BT": "▼"}[opts.direction]
+    # Values that depend on some parameter carry gradient emphasis; the rest (data, constants, and
+    # what is computed from them only) are drawn muted, without messages.
+    live: set[Node] = set()
+    for n in dag.inputs.values():
+        if n.differentiable and n.name not in opts.data:
+            live |= dag.descendants(n)
 
     # Messages on the edges out of a shared value are numbered m₁, m₂, ... in edge order, each in
     # its own colour; the node then shows their sum.
     edge_tag: dict[Edge, tuple[str, str, str]] = {}
     for n in dag.nodes:
-        if n.is_shared:
+        if n.is_shared and n in live:
             for k, e in enumerate(n.out_edges):
                 edge_tag[e] = (f"m{subscript(k + 1)}", pal.fanout[k % len(pal.fanout)],
                                pal.fanout_styles[k % len(pal.fanout_styles)])
 
-    nodes = tuple(_scene_node(n, dag, opts, pal, data, L, edge_tag) for n in dag.nodes)
-    edges = tuple(_scene_edge(e, opts, pal, data, L, arrow, edge_tag) for e in dag.edges)
+    nodes = tuple(_scene_node(n, dag, opts, pal, live, L, edge_tag) for n in dag.nodes)
+    edges = tuple(_scene_edge(e, opts, pal, live, L, arrow, edge_tag) for e in dag.edges)
     legend = _legend(dag, opts, pal, arrow) if opts.detail != "structure" or dag.shared_nodes() else None
     return Scene(nodes=nodes, edges=edges, legend=legend, direction=opts.direction,
                  font="DejaVu Sans", background=pal.background, text_color=pal.text)
@@ -347,13 +356,13 @@ def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
     return lines
 
 
-def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, data: set[str], L: str,
+def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[Node], L: str,
                 edge_tag: dict[Edge, tuple[str, str, str]]) -> SceneNode:
     is_out = n is dag.output
     role = "output" if is_out and n.kind == "op" else n.kind
     classes = ["op", "output"] if role == "output" else [role]
     if n.kind == "input":
-        classes.append("data" if n.name in data else "parameter")
+        classes.append("data" if n not in live else "parameter")
     if n.is_shared:
         classes.append("shared")
     lines: list[Line] = []
@@ -367,7 +376,7 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, data: set[st
         return SceneNode(id=n.id, classes=tuple(classes), lines=tuple(lines), shape="plaintext",
                          fill="none", border=pal.const_edge, tooltip="\n".join(tip), style="solid")
 
-    muted = n.name in data
+    muted = n not in live
     text_color = pal.muted_text if muted else pal.text
     if n.kind == "input":
         lines.append((Span(shown(n), color=text_color, bold=True, size=16),))
@@ -397,7 +406,7 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, data: set[st
     elif is_out:
         fill, border, shape = pal.output_fill, pal.output_border, "box"
     else:
-        fill, border, shape = pal.op_fill, pal.op_border, "ellipse"
+        fill, border, shape = pal.op_fill, pal.data_border if muted else pal.op_border, "ellipse"
     if n.is_shared and not muted:
         border = pal.shared_border
     return SceneNode(
@@ -407,12 +416,12 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, data: set[st
     )
 
 
-def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, data: set[str], L: str, arrow: str,
+def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: str, arrow: str,
                 edge_tag: dict[Edge, tuple[str, str, str]]) -> SceneEdge:
     src, dst = e.src, e.dst
     classes = ["fanout"] if src.is_shared else []
     from_const = src.kind == "const"
-    muted = from_const or src.name in data
+    muted = src not in live
     if from_const:
         classes.append("const")
     tag = edge_tag.get(e)
@@ -422,7 +431,7 @@ def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, data: set[str], L: str
     elif tag is not None:
         color, style, penwidth = tag[1], tag[2], 2.2
     lines: list[Line] = []
-    if opts.shows_shapes and not from_const:
+    if opts.shows_shapes and not from_const and src.dtype.kind in "fc":  # integer/boolean: no Jacobian
         lines.append((Span(f"J {format_shape(e.jacobian_shape)}", color=pal.jacobian, size=10),))
     if opts.shows_values and e.message is not None and not muted:
         name = f"{tag[0]} " if tag else ""

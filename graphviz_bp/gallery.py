@@ -20,7 +20,7 @@ from .api import Drawing
 __all__ = ["EXAMPLES", "Example", "default_dir", "load", "readme"]
 
 #: The examples, in the order the gallery shows them.
-EXAMPLES = ("autoencoder", "autoencoder_right", "swish_net", "shared_x")
+EXAMPLES = ("autoencoder", "autoencoder_right", "swish_net", "shared_x", "gplvm", "rnn", "softmax_ce")
 FORMATS = ("dot", "svg", "pdf")
 #: PDFs carry this fixed date so that re-rendering an unchanged example changes no committed byte.
 SOURCE_DATE_EPOCH = "946684800"

@@ -12,6 +12,7 @@ from . import ops
 from .errors import ShapeError, TraceError, UnsupportedOpError
 from .graph import DAG, Edge, Node, Source, finish
 from .ops import Op
+from .ops.shape import Slot
 
 __all__ = ["Traced", "apply", "name", "record"]
 
@@ -187,8 +188,8 @@ class Traced:
     __complex__ = _refuse("complex()")
     __index__ = _refuse("Using as an index")
     def __getitem__(self, key: Any) -> Traced:
-        index, text = _index_key(key)
-        return apply(_INDEX, self, index=index, text=text)
+        index, arrays, text = _index_key(key)
+        return apply(_INDEX, self, *arrays, index=index, text=text)
 
     def __iter__(self) -> Any:
         if not self.shape:
@@ -244,16 +245,20 @@ class Traced:
         return out
 
 
-def _index_key(key: Any) -> tuple[tuple[Any, ...], str]:
-    """An index as a tuple NumPy accepts (traced index arrays replaced by their values: indices are
-    not differentiated) and as text for the drawing, e.g. ``[arange(4), y]``."""
+def _index_key(key: Any) -> tuple[tuple[Any, ...], list[Traced], str]:
+    """An index as a tuple NumPy accepts, with each traced index array replaced by a ``Slot`` (those
+    arrays become operands: drawn as edges, never differentiated), and as text for the drawing,
+    e.g. ``[arange(4), y]``."""
     parts = key if isinstance(key, tuple) else (key,)
-    index, texts = [], []
+    index: list[Any] = []
+    arrays: list[Traced] = []
+    texts: list[str] = []
     for k in parts:
         if type(k) is Traced:
             if k.dtype.kind not in "biu":
                 raise TraceError(f"an index must be integers or booleans, not {k.dtype} ({k._node.name})")
-            index.append(k._node.value)
+            arrays.append(k)
+            index.append(Slot(len(arrays)))
             texts.append(k._node.name or "index")
         elif isinstance(k, slice):
             if any(type(v) is Traced for v in (k.start, k.stop, k.step)):
@@ -261,17 +266,21 @@ def _index_key(key: Any) -> tuple[tuple[Any, ...], str]:
             index.append(k)
             texts.append(":".join("" if v is None else str(v) for v in (k.start, k.stop)) +
                          ("" if k.step is None else f":{k.step}"))
-        elif k is None or k is Ellipsis or isinstance(k, (int, np.integer)):
+        elif k is None or k is Ellipsis:
             index.append(k)
-            texts.append({None: "newaxis", Ellipsis: "..."}.get(k, str(k)) if k is None or k is Ellipsis else str(k))
+            texts.append("newaxis" if k is None else "...")
+        elif isinstance(k, (int, np.integer)):
+            index.append(k)
+            texts.append(str(k))
         else:
             arr = np.asarray(k)
             if arr.dtype.kind not in "biu":
                 raise TraceError(f"an index must be integers, slices or booleans, not {arr.dtype}")
             index.append(arr)
             kind = "mask" if arr.dtype.kind == "b" else "indices"
-            texts.append(str(arr.tolist()) if arr.size <= 4 and arr.ndim <= 1 else f"{kind} {'×'.join(map(str, arr.shape))}")
-    return tuple(index), "[" + ", ".join(texts) + "]"
+            texts.append(str(arr.tolist()) if arr.size <= 4 and arr.ndim <= 1
+                         else f"{kind} {'×'.join(map(str, arr.shape))}")
+    return tuple(index), arrays, "[" + ", ".join(texts) + "]"
 
 
 def _plain(o: Any) -> Any:

@@ -43,6 +43,56 @@ def power_tower(m, a, p):
     return m.sum(a ** p + (a * 2.0) ** 0.5 - 1.0 / a)
 
 
+def softmax_cross_entropy(m, X, W, b):
+    logits = X @ W + b
+    z = logits - m.max(logits, axis=1, keepdims=True)
+    logp = z - m.log(m.sum(m.exp(z), axis=1, keepdims=True))
+    y = np.array([0, 2, 1, 2])
+    return -m.mean(logp[np.arange(4), y])
+
+
+def layer_norm(m, x, gamma, beta):
+    mu = m.mean(x, axis=-1, keepdims=True)
+    h = (x - mu) / m.sqrt(m.var(x, axis=-1, keepdims=True) + 1e-5) * gamma + beta
+    return m.sum(m.tanh(h) ** 2) + 0.01 * (m.sum(gamma ** 2) + m.linalg.norm(beta))  # weight decay
+
+
+def attention(m, Q, K, V):
+    s = Q @ K.T / np.sqrt(Q.shape[-1])
+    e = m.exp(s - m.max(s, axis=-1, keepdims=True))
+    a = e / m.sum(e, axis=-1, keepdims=True)
+    return m.sum(m.einsum("ij,jk->ik", a, V) ** 2)
+
+
+def rnn(m, W, U, h0, X):
+    h = h0
+    for t in range(3):
+        h = m.tanh(W @ h + U @ X[t])
+    return m.sum(h ** 2)
+
+
+def gplvm(m, X, Y):
+    N, D = Y.shape
+    K = X @ X.T + 0.5 * np.eye(N)
+    sign, logdet = m.linalg.slogdet(K)
+    return 0.5 * D * logdet + 0.5 * m.trace(m.linalg.solve(K, Y @ Y.T))
+
+
+def gplvm_cholesky(m, X, Y):
+    N, D = Y.shape
+    L = m.linalg.cholesky(X @ X.T + 0.5 * np.eye(N))
+    A = m.linalg.solve(L, Y)
+    return D * m.sum(m.log(m.diag(L))) + 0.5 * m.sum(A ** 2)
+
+
+def assorted(m, a, b):
+    c = m.concatenate([a, b], axis=0)
+    s = m.stack([a, b], axis=1)
+    return (m.prod(m.clip(c, -1.0, 1.5) + 2.0) + m.sum(m.where(s > 0, s, 0.1 * s))
+            + m.sum(m.logaddexp(a, b)) + m.min(m.outer(a, b)) + m.std(c) + m.sum(m.sin(a) * m.cos(b))
+            + m.inner(a, b) + m.sum(m.tensordot(m.reshape(c, (2, 4)), m.reshape(s, (4, 2)), 1)))
+
+
 CASES = {
     "autoencoder": (autoencoder, dict(W=(3, 5), x=(5,))),
     "swish_mlp": (swish_mlp, dict(W1=(4, 3), b1=(4,), W2=(2, 4), b2=(2,), x=(3,), y=(2,))),
@@ -50,6 +100,13 @@ CASES = {
     "relu_broadcast": (relu_broadcast, dict(A=(3, 4), b=(4,), c=(3, 1))),
     "shapes_and_dots": (shapes_and_dots, dict(A=(3, 4), v=(2,))),
     "power_tower": (power_tower, dict(a=(5,), p=(5,))),
+    "softmax_cross_entropy": (softmax_cross_entropy, dict(X=(4, 5), W=(5, 3), b=(3,))),
+    "layer_norm_weight_decay": (layer_norm, dict(x=(3, 6), gamma=(6,), beta=(6,))),
+    "attention": (attention, dict(Q=(4, 3), K=(5, 3), V=(5, 2))),
+    "rnn_shared_weights": (rnn, dict(W=(4, 4), U=(4, 2), h0=(4,), X=(3, 2))),
+    "gplvm_slogdet_solve": (gplvm, dict(X=(5, 2), Y=(5, 3))),
+    "gplvm_cholesky": (gplvm_cholesky, dict(X=(5, 2), Y=(5, 3))),
+    "assorted": (assorted, dict(a=(4,), b=(4,))),
 }
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import graphviz_bp as gb
 from graphviz_bp.annotate import format_number
 from graphviz_bp.cli import main
+from graphviz_bp.gallery import EXAMPLES
 
 AE = "0.5*sum((W.T@W@x - x)**2)"
 
@@ -236,12 +237,13 @@ def test_random_text_only_ever_exits_cleanly(text):
 def test_gallery_lists_and_renders_with_progress(tmp_path, dot_executable):
     r = run("gallery")
     assert r.exit_code == 0 and r.stdout.splitlines()[0].startswith("autoencoder ")
-    assert len(r.stdout.splitlines()) == 4
+    assert [line.split()[0] for line in r.stdout.splitlines()] == list(EXAMPLES)
     r = run("gallery", "--all", "-o", str(tmp_path), "-f", "svg", "-f", "pdf")
     assert r.exit_code == 0, r.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{n}.{f}" for n in ("autoencoder", "autoencoder_right", "swish_net", "shared_x") for f in ("svg", "pdf"))
-    assert "wrote 8 file(s)" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.{f}" for n in EXAMPLES for f in ("svg", "pdf"))
+    assert f"wrote {2 * len(EXAMPLES)} file(s)" in r.stderr
+    r = run("gallery", "rnn", "-o", str(tmp_path / "one"))
+    assert r.exit_code == 0 and [p.name for p in (tmp_path / "one").iterdir()] == ["rnn.svg"]
     one_line_error(run("gallery", "nope"), 2)
 
 

@@ -76,3 +76,52 @@ def test_committed_files_do_not_depend_on_the_machine():
     for path in GALLERY.iterdir():
         if path.suffix in (".dot", ".svg", ".md"):
             assert root not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_gplvm_matches_the_closed_form_and_has_two_paths_through_K():
+    module = _load("gplvm")
+    X, Y = module.inputs()["X"], module.inputs()["Y"]
+    g = module.graph()
+    N, D = Y.shape
+    Kinv = np.linalg.inv(X @ X.T + 0.5 * np.eye(N))
+    np.testing.assert_allclose(g.grad("X"), (D * Kinv - Kinv @ Y @ Y.T @ Kinv) @ X, atol=1e-10)
+    np.testing.assert_allclose(g.grad("K"), 0.5 * (D * Kinv - Kinv @ Y @ Y.T @ Kinv), atol=1e-10)
+    contribs = g.contributions("X")
+    assert len(g.out_edges("X")) == 2 and len(contribs) == 4  # (X, Xᵀ) × (log det, solve)
+    np.testing.assert_allclose(sum(c.value for c in contribs), g.grad("X"), atol=1e-12)
+
+
+def test_rnn_shares_W_across_three_steps_and_matches_autograd():
+    import autograd
+    import autograd.numpy as anp
+
+    module = _load("rnn")
+    inputs = module.inputs()
+    g = module.graph()
+    assert len(g.out_edges("W")) == 3 and len(g.out_edges("U")) == 3
+
+    def ref(W, U):
+        h = inputs["h0"]
+        for x in inputs["X"]:
+            h = anp.tanh(W @ h + U @ x)
+        return 0.5 * anp.sum(h ** 2)
+
+    for i, key in enumerate(("W", "U")):
+        np.testing.assert_allclose(g.grad(key), autograd.grad(ref, i)(inputs["W"], inputs["U"]), atol=1e-12)
+    np.testing.assert_allclose(sum(e.message for e in g.out_edges("W")), g.grad("W"), atol=1e-14)
+
+
+def test_softmax_ce_gradient_is_p_minus_onehot_over_n():
+    module = _load("softmax_ce")
+    inputs = module.inputs()
+    X, W, b, y = (inputs[k] for k in ("X", "W", "b", "y"))
+    g = module.graph()
+    logits = X @ W + b
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    expected = (p - np.eye(3)[y]) / len(y)
+    np.testing.assert_allclose(g.grad("logits"), expected, atol=1e-12)
+    np.testing.assert_allclose(g.grad("W"), X.T @ expected, atol=1e-12)
+    np.testing.assert_allclose(g.grad("b"), expected.sum(axis=0), atol=1e-12)
+    (gather,) = [e for e in g.out_edges("y")]
+    assert gather.message is None and gather.dst.params["text"] == "[[0, 1, 2, 3], y]"

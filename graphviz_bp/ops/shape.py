@@ -229,24 +229,49 @@ register(Op(
 
 
 # --- indexing -------------------------------------------------------------------------------------
+class Slot:
+    """Stands in an index for the index array that is operand ``k`` (a traced integer or mask
+    array: drawn as an edge into the indexing node, never differentiated)."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def __repr__(self) -> str:
+        return f"Slot({self.k})"
+
+
+def _fill(index, arrays):
+    return tuple(arrays[part.k - 1] if isinstance(part, Slot) else part for part in index)
+
+
+def _index_forward(a, *arrays, index, text=""):
+    return a[_fill(index, arrays)]
+
+
 def _index_shape(shapes, params):
-    return np.empty(shapes[0], dtype=np.bool_)[params["index"]].shape
+    arrays = [np.zeros(s, dtype=np.intp) for s in shapes[1:]]
+    return np.empty(shapes[0], dtype=np.bool_)[_fill(params["index"], arrays)].shape
 
 
-def _index_vjp(g, ans, args, p):
+def _index_vjp(g, ans, args, p, argnum):
+    if argnum:
+        return None  # the index arrays are not differentiated
     out = np.zeros(args[0].shape, dtype=g.dtype)
-    np.add.at(out, p["index"], g)  # repeated indices accumulate
+    np.add.at(out, _fill(p["index"], args[1:]), g)  # repeated indices accumulate
     return out
 
 
 register(Op(
-    name="index", symbol="[·]", forward=lambda a, index, text="": a[index], vjps=(_index_vjp,),
+    name="index", symbol="[·]", forward=_index_forward, vjps=(_index_vjp,), variadic=True,
     shape=_index_shape, family="shape",
     examples=(
         Example(((5,),), {"index": (slice(1, 4),)}),
         Example(((4, 3),), {"index": (slice(None), 1)}),
         Example(((4, 3),), {"index": (np.array([0, 2, 0]),)}),  # repeated: messages accumulate
         Example(((4, 3),), {"index": (np.arange(4), np.array([0, 2, 1, 2]))}),  # logp[np.arange(n), y]
+        Example(((4, 3), (4,)), {"index": (np.arange(4), Slot(1))}, consts={1: np.array([0, 2, 2, 1])}),
         Example(((4, 3),), {"index": (np.array([[True, False, True]] * 4),)}),
         Example(((2, 3, 4),), {"index": (Ellipsis, None, slice(None, None, -2))}),
     ),
