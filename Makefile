@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps test gallery bench clean
+.PHONY: setup system-deps test docs gallery bench clean
 
 setup: system-deps $(STAMP)
 
@@ -17,11 +17,17 @@ system-deps:
 $(STAMP): pyproject.toml
 	@bash tools/ensure-venv.sh "$(PYTHON)" "$(VENV)"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,docs]'
 	@touch $(STAMP)
 
+# The documentation is built too, warnings as errors, so that a broken directive fails the tests.
 test: setup
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	$(PY) -m pytest
+
+docs: setup
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
 
 gallery: setup
 	$(PY) gallery/build.py
@@ -30,4 +36,4 @@ bench: setup
 	$(PY) bench/bench_mlp.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis docs/_build

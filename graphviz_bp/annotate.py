@@ -63,7 +63,6 @@ class Span:
     bold: bool = False
     italic: bool = False
     size: float | None = None
-    sup: bool = False
 
 
 Line = tuple[Span, ...]
@@ -155,11 +154,17 @@ def format_shape(shape: Sequence[int]) -> str:
     return "×".join(str(d) for d in shape) if len(shape) else "scalar"
 
 
-def shape_spans(shape: Sequence[int], color: str, size: float) -> Line:
-    """A node's shape as the space it lives in: ℝ with the shape as exponent (ℝ³ˣ⁵), ℝ for a scalar."""
-    if not len(shape):
-        return (Span("ℝ", color=color, size=size),)
-    return (Span("ℝ", color=color, size=size), Span(format_shape(shape), color=color, size=size, sup=True))
+_SUPERSCRIPT = str.maketrans("0123456789×", "⁰¹²³⁴⁵⁶⁷⁸⁹ˣ")
+
+
+def space_of(shape: Sequence[int]) -> str:
+    """A shape as the space its value lives in, in Unicode superscripts (the same glyphs in every
+    renderer, unlike raised text).
+
+    >>> space_of((3, 5)), space_of((64,)), space_of(())
+    ('ℝ³ˣ⁵', 'ℝ⁶⁴', 'ℝ')
+    """
+    return "ℝ" + format_shape(shape).translate(_SUPERSCRIPT) if len(shape) else "ℝ"
 
 
 def format_number(x: float) -> str:
@@ -179,9 +184,45 @@ def format_number(x: float) -> str:
     return f"{v:.3g}".replace("-", "−")
 
 
+WRAP = 26  # characters: longer summaries go on two lines, which keeps nodes and labels narrow
+
+
+def summary_lines(value: np.ndarray) -> list[str]:
+    """A value in one or two short lines: its numbers when there are few (up to 5 in a vector, 4 in
+    a matrix), else its norm and range.
+
+    >>> summary_lines(np.array([-0.732, -0.544, -0.316, 0.412, 1.04]))
+    ['[−0.732, −0.544, −0.316,', '0.412, 1.04]']
+    >>> summary_lines(np.arange(12.0).reshape(3, 4))
+    ['norm 22.5,', 'range [0, 11]']
+    """
+    a = np.asarray(value)
+    if a.size == 0:
+        return ["[]"]
+    if a.ndim == 0:
+        return [format_number(a[()])]
+    if a.size <= (5 if a.ndim == 1 else 4):
+        text = _nested(a.tolist())
+        if len(text) <= WRAP:
+            return [text]
+        if a.ndim == 1:
+            items = [format_number(v) for v in a.tolist()]
+            return ["[" + ", ".join(items[:3]) + ",", ", ".join(items[3:]) + "]"]
+        rows = [_nested(r) for r in a.reshape(a.shape[0], -1).tolist()] if a.ndim == 2 else [text]
+        return ["[" + rows[0] + ","] + [r + "," for r in rows[1:-1]] + [rows[-1] + "]"] if len(rows) > 1 else rows
+    if a.dtype.kind in "biuf" and not a.any():
+        return ["all 0"]
+    if a.dtype.kind == "c":
+        return [f"complex, norm {format_number(float(np.linalg.norm(a)))}"]
+    flat = a.astype(float, copy=False)
+    if not np.isfinite(flat).all():
+        return [f"{np.isnan(flat).sum()} nan, {np.isinf(flat).sum()} ∞ of {flat.size}"]
+    return [f"norm {format_number(float(np.linalg.norm(flat)))},",
+            f"range [{format_number(float(flat.min()))}, {format_number(float(flat.max()))}]"]
+
+
 def summarize(value: np.ndarray) -> str:
-    """A value in a few characters: its numbers when there are few (up to 5 in a vector, 4 in a
-    matrix), else its norm and range.
+    """``summary_lines`` on one line.
 
     >>> summarize(np.float64(0.5)), summarize(np.array([1.0, -2.0]))
     ('0.5', '[1, −2]')
@@ -192,22 +233,7 @@ def summarize(value: np.ndarray) -> str:
     >>> summarize(np.zeros((3, 3)))
     'all 0'
     """
-    a = np.asarray(value)
-    if a.size == 0:
-        return "[]"
-    if a.ndim == 0:
-        return format_number(a[()])
-    if a.size <= (5 if a.ndim == 1 else 4):
-        return _nested(a.tolist())
-    if a.dtype.kind in "biuf" and not a.any():
-        return "all 0"
-    if a.dtype.kind == "c":
-        return f"complex, norm {format_number(float(np.linalg.norm(a)))}"
-    flat = a.astype(float, copy=False)
-    if not np.isfinite(flat).all():
-        return f"{np.isnan(flat).sum()} nan, {np.isinf(flat).sum()} ∞ of {flat.size}"
-    return (f"norm {format_number(float(np.linalg.norm(flat)))}, "
-            f"range [{format_number(float(flat.min()))}, {format_number(float(flat.max()))}]")
+    return " ".join(summary_lines(value))
 
 
 def _nested(x: object) -> str:
@@ -302,6 +328,9 @@ def _output_name(dag: DAG) -> str:
     return shown(out) if out.user_named or out.kind == "input" else "L"
 
 
+TITLE, SMALL, EDGE = 14, 10, 9  # point sizes: a node's symbol or name, its details, edge labels
+
+
 def annotate(dag: DAG, options: DrawOptions | None = None) -> Scene:
     """The Scene for ``dag`` (already differentiated) under ``options``."""
     opts = options or DrawOptions()
@@ -329,7 +358,7 @@ def annotate(dag: DAG, options: DrawOptions | None = None) -> Scene:
 
     nodes = tuple(_scene_node(n, dag, opts, pal, live, L, edge_tag) for n in dag.nodes)
     edges = tuple(_scene_edge(e, opts, pal, live, L, arrow, edge_tag) for e in dag.edges)
-    legend = _legend(dag, opts, pal, arrow) if opts.detail != "structure" or dag.shared_nodes() else None
+    legend = _legend(dag, opts, pal, arrow, live) if opts.detail != "structure" or dag.shared_nodes() else None
     return Scene(nodes=nodes, edges=edges, legend=legend, direction=opts.direction,
                  font="DejaVu Sans", background=pal.background, text_color=pal.text)
 
@@ -350,10 +379,17 @@ def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
             terms.append(Span(tag, color=color, bold=True))
         lines.append(tuple(terms))
         if opts.shows_values and n.adjoint is not None:
-            lines.append((Span("= " + summarize(n.adjoint), color=pal.message),))
+            lines += _value_lines(n.adjoint, pal.message, SMALL, prefix="= ")
     elif opts.shows_values and n.adjoint is not None:
-        lines.append((head, Span(" = " + summarize(n.adjoint), color=pal.message)))
+        first, *rest = summary_lines(n.adjoint)
+        lines.append((head, Span(" = " + first, color=pal.message)))
+        lines += [(Span(r, color=pal.message, size=SMALL),) for r in rest]
     return lines
+
+
+def _value_lines(value: np.ndarray, color: str, size: float, prefix: str = "") -> list[Line]:
+    parts = summary_lines(value)
+    return [(Span((prefix if i == 0 else "") + p, color=color, size=size),) for i, p in enumerate(parts)]
 
 
 def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[Node], L: str,
@@ -379,21 +415,21 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
     muted = n not in live
     text_color = pal.muted_text if muted else pal.text
     if n.kind == "input":
-        lines.append((Span(shown(n), color=text_color, bold=True, size=16),))
+        lines.append((Span(shown(n), color=text_color, bold=True, size=TITLE),))
     else:
-        lines.append((Span(_display_symbol(n), color=text_color, bold=True, size=16),))
+        lines.append((Span(_display_symbol(n), color=text_color, bold=True, size=TITLE),))
         if n.user_named or is_out:
             name = shown(n) if n.user_named else L
             lines.append((Span(name, color=text_color, italic=True),))
     if opts.shows_shapes:
-        lines.append(shape_spans(n.shape, pal.muted_text, 11))
+        lines.append((Span(space_of(n.shape), color=pal.muted_text, size=SMALL + 1),))
     if opts.shows_values:
-        lines.append((Span(summarize(n.value), color=text_color, size=11),))
+        lines += _value_lines(n.value, text_color, SMALL)
     tip.append("value =\n" + full_text(n.value))
     if n.adjoint is not None and not muted:
         if is_out:
             if opts.shows_values:
-                lines.append((Span(f"∂{L}/∂{L} = " + summarize(n.adjoint), color=pal.message, size=11),))
+                lines += _value_lines(n.adjoint, pal.message, SMALL, prefix=f"∂{L}/∂{L} = ")
         elif n.kind == "input" or n.is_shared:
             lines.extend(_gradient_lines(n, opts, pal, L, edge_tag))
         tip.append(f"∂{L}/∂{shown(n)} =\n" + full_text(n.adjoint))
@@ -432,14 +468,16 @@ def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: st
         color, style, penwidth = tag[1], tag[2], 2.2
     lines: list[Line] = []
     if opts.shows_shapes and not from_const and src.dtype.kind in "fc":  # integer/boolean: no Jacobian
-        lines.append((Span(f"J {format_shape(e.jacobian_shape)}", color=pal.jacobian, size=10),))
+        lines.append((Span(f"J {format_shape(e.jacobian_shape)}", color=pal.jacobian, size=EDGE - 1),))
     if opts.shows_values and e.message is not None and not muted:
         name = f"{tag[0]} " if tag else ""
         msg_color = tag[1] if tag else pal.message
-        lines.append((Span(f"{arrow} {name}", color=msg_color, bold=True, size=11),
-                      Span(summarize(e.message), color=msg_color, size=11)))
+        first, *rest = summary_lines(e.message)
+        lines.append((Span(f"{arrow} {name}", color=msg_color, bold=True, size=EDGE),
+                      Span(first, color=msg_color, size=EDGE)))
+        lines += [(Span(r, color=msg_color, size=EDGE),) for r in rest]
     elif opts.shows_shapes and tag is not None and not muted:
-        lines.append((Span(f"{arrow} {tag[0]}", color=tag[1], bold=True, size=11),))
+        lines.append((Span(f"{arrow} {tag[0]}", color=tag[1], bold=True, size=EDGE),))
     tip = [f"{shown(src)} → {shown(dst)} (argument {e.argnum})", f"Jacobian ∂{shown(dst)}/∂{shown(src)}: "
            f"{format_shape(e.jacobian_shape)}"]
     if e.message is not None:
@@ -450,37 +488,32 @@ def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: st
                      style=style, penwidth=penwidth)
 
 
-def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str) -> SceneNode:
+def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node]) -> SceneNode:
     L = _output_name(dag)
     rows: list[Line] = [(Span("How to read this graph", bold=True, color=pal.text),)]
-    rows.append((Span("■ ", color=pal.param_border), Span("input (parameter): name, shape, value, "
-                                                           f"gradient ∂{L}/∂·", color=pal.text)))
-    if opts.data:
-        rows.append((Span("■ ", color=pal.data_border), Span("input (data): no gradient shown",
-                                                              color=pal.text)))
-    rows.append((Span("◯ ", color=pal.op_border), Span("operation: symbol, shape, forward value",
-                                                       color=pal.text)))
-    rows.append((Span("▣ ", color=pal.output_border), Span(f"output {L}, where the backward pass "
-                                                            f"starts (∂{L}/∂{L} = 1)", color=pal.text)))
+
+    def row(key: str, color: str, text: str, *more: Span) -> None:
+        rows.append((Span(key + " ", color=color, bold=True), *more, Span(text, color=pal.text)))
+
+    row("■", pal.param_border, f"parameter: value and gradient ∂{L}/∂·")
+    if any(n not in live for n in dag.inputs.values()):
+        row("■", pal.data_border, "data: no gradient shown")
+    row("◯", pal.op_border, "operation: symbol and value")
+    row("▣", pal.output_border, f"output {L}: the backward pass starts at 1")
     if opts.shows_shapes:
-        rows.append((Span("J ", color=pal.jacobian, bold=True),
-                     Span("local Jacobian's shape: consumer's shape × input's shape", color=pal.text)))
-        rows.append((Span("ℝ", color=pal.muted_text, bold=True), Span("3×5", color=pal.muted_text, sup=True),
-                     Span(" the value's shape", color=pal.text)))
+        row(space_of((3, 5)), pal.muted_text, "shape of the value")
+        row("J", pal.jacobian, "shape of the local Jacobian")
     if opts.shows_values:
-        rows.append((Span(f"{arrow} ", color=pal.message, bold=True),
-                     Span(f"backward message: ∂{L}/∂(consumer) pulled back along the edge (a VJP), "
-                          "shaped like the edge's input", color=pal.text)))
+        row(arrow, pal.message, "backward message (a VJP),")
+        rows.append((Span("    shaped like the edge's input", color=pal.text),))
     if dag.shared_nodes():
         k = max(len(n.out_edges) for n in dag.shared_nodes())
-        tags = [Span(f"m{subscript(i + 1)} ", color=pal.fanout[i % len(pal.fanout)], bold=True)
-                for i in range(min(k, 3))]
-        rows.append(tuple(tags) + (Span("a value used by several operations gets one message per use; "
-                                        "its gradient is their sum", color=pal.text),))
+        tags = tuple(Span(f"m{subscript(i + 1)} ", color=pal.fanout[i % len(pal.fanout)], bold=True)
+                     for i in range(min(k, 3)))
+        rows.append(tags + (Span("one message per use of a value;", color=pal.text),))
+        rows.append((Span(f"    ∂{L}/∂v is their sum", color=pal.text),))
     if opts.shows_values:
-        rows.append((Span("norm, range ", color=pal.muted_text, bold=True),
-                     Span("summary of a larger array; hover over it (SVG) for every entry",
-                          color=pal.text),))
+        row("norm", pal.muted_text, "of a larger array; hover (SVG)")
+        rows.append((Span("    for every entry", color=pal.text),))
     return SceneNode(id="legend", classes=("legend",), lines=tuple(rows), shape="box", fill="#fafafa",
                      border="#c8c8c8", tooltip="legend", style="filled,rounded")
-

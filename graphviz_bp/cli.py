@@ -6,8 +6,6 @@ shows the traceback instead.
 
 from __future__ import annotations
 
-import importlib.util
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -21,12 +19,9 @@ from . import gallery as gallery_mod
 from .annotate import DETAILS, DIRECTIONS, THEMES, format_shape
 from .api import Graph, trace
 from .errors import GraphvizBPError, NonScalarOutputError
-from .expr import ExprError, parse
+from .frontend import InputError, parse_inputs, resolve
 from .render import FORMATS
 
-MAX_ELEMENTS = 1_000_000  # per input given by shape
-_SHAPE = re.compile(r"^\d+(x\d+)*$")
-_TARGET = re.compile(r"^(?P<file>.+\.py):(?P<func>[A-Za-z_]\w*)$")
 
 
 class _Group(click.Group):
@@ -77,117 +72,21 @@ def _fail(code: int, message: str, debug: bool) -> int:
 # --------------------------------------------------------------------------------------------------
 # inputs and targets
 
-def _load_array(spec: str, name: str) -> np.ndarray:
-    """``@file.npy``, ``@file.npz`` (the array called ``name``, or the only one) or ``@file.npz:key``."""
-    path, _, key = spec[1:].partition(":") if spec.count(":") == 1 and not re.match(r"^@[A-Za-z]:\\", spec) \
-        else (spec[1:], "", "")
-    p = Path(path)
-    if not p.is_file():
-        raise click.BadParameter(f"{name}: no such file {path!r}", param_hint="-i")
-    try:
-        data = np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise click.BadParameter(f"{name}: cannot read {path!r} as .npy/.npz ({_one_line(exc)})",
-                                 param_hint="-i") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            keys = list(data.keys())
-            choice = key or (name if name in keys else (keys[0] if len(keys) == 1 else None))
-            if choice not in keys:
-                raise click.BadParameter(f"{name}: {path!r} holds {', '.join(keys) or 'nothing'}; "
-                                         f"say which with -i {name}=@{path}:KEY", param_hint="-i")
-            data = data[choice]
-    elif key:
-        raise click.BadParameter(f"{name}: {path!r} is a .npy file; ':{key}' is for .npz files", param_hint="-i")
-    if data.dtype.kind not in "biuf":
-        raise click.BadParameter(f"{name}: {path!r} holds {data.dtype} values, not numbers", param_hint="-i")
-    return data
-
-
-def _parse_inputs(items: Sequence[str], seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    inputs: dict[str, np.ndarray] = {}
-    for item in items:
-        name, eq, spec = item.partition("=")
-        name, spec = name.strip(), spec.strip()
-        if not eq or not name.isidentifier() or not spec:
-            raise click.BadParameter(f"{item!r} is not NAME=SHAPE (e.g. W=3x5, x=5, s=scalar) or "
-                                     f"NAME=@file.npy", param_hint="-i")
-        if name in inputs:
-            raise click.BadParameter(f"input {name!r} is given twice", param_hint="-i")
-        if spec.startswith("@"):
-            inputs[name] = _load_array(spec, name)
-            continue
-        if spec == "scalar":
-            shape: tuple[int, ...] = ()
-        elif _SHAPE.match(spec):
-            shape = tuple(int(d) for d in spec.split("x"))
-        else:
-            raise click.BadParameter(f"{name}: {spec!r} is not a shape; write dimensions joined by x "
-                                     f"(3x5, 5) or 'scalar'", param_hint="-i")
-        if any(d == 0 for d in shape):
-            raise click.BadParameter(f"{name}: shape {spec} has a zero dimension", param_hint="-i")
-        size = 1
-        for d in shape:
-            size *= d
-            if size > MAX_ELEMENTS:
-                raise click.BadParameter(f"{name}: shape {spec} has more than {MAX_ELEMENTS:,} elements; "
-                                         f"use a smaller shape or load values from a file", param_hint="-i")
-        inputs[name] = rng.normal(size=shape)
-    return inputs
-
-
-def _target(target: str) -> tuple[Callable[..., Any], list[str] | None, str]:
-    """The function to trace: a FILE.py:FUNC in the user's file, or an expression (never run as code).
-
-    Returns the function, the input names it needs (None: whatever its signature asks), and a label.
-    """
-    m = _TARGET.match(target.strip())
-    if m:
-        path = Path(m["file"])
-        if not path.is_file():
-            raise click.BadParameter(f"no such file {str(path)!r}", param_hint="TARGET")
-        spec = importlib.util.spec_from_file_location(f"graphviz_bp_user_{path.stem}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(path.resolve().parent))
-        try:
-            spec.loader.exec_module(module)
-        except SystemExit as exc:
-            raise click.ClickException(f"{path} called exit({exc.code}) while loading") from None
-        finally:
-            sys.path.pop(0)
-        fn = getattr(module, m["func"], None)
-        if not callable(fn):
-            raise click.BadParameter(f"{path} defines no function {m['func']!r}", param_hint="TARGET")
-        return fn, _parameters(fn), f"{path}:{m['func']}"
-    try:
-        expr = parse(target)
-    except ExprError as exc:
-        raise click.BadParameter(str(exc), param_hint="EXPR") from None
-    return expr, list(expr.names), target
-
-
-def _parameters(fn: Callable[..., Any]) -> list[str] | None:
-    import inspect
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-
-
 def _prepare(target: str, items: Sequence[str], seed: int) -> tuple[Callable[..., Any], dict[str, np.ndarray], str]:
-    fn, needed, label = _target(target)
-    inputs = _parse_inputs(items, seed)
-    if needed is not None:
-        missing = [n for n in needed if n not in inputs]
-        if missing:
-            raise click.UsageError(f"no input for {', '.join(missing)}: add "
-                                   + " ".join(f"-i {n}=SHAPE" for n in missing))
-    return fn, inputs, label
+    try:
+        resolved = resolve(target)
+    except InputError as exc:
+        hint = "EXPR" if exc.what == "expression" else "FILE.py:FUNC"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+    try:
+        inputs = parse_inputs(items, seed)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="-i") from None
+    missing = resolved.missing(inputs)
+    if missing:
+        raise click.UsageError(f"no input for {', '.join(missing)}: add "
+                               + " ".join(f"-i {n}=SHAPE" for n in missing))
+    return resolved.fn, inputs, resolved.label
 
 
 def _trace(fn: Callable[..., Any], inputs: dict[str, np.ndarray]) -> Graph:
@@ -203,6 +102,16 @@ def _trace(fn: Callable[..., Any], inputs: dict[str, np.ndarray]) -> Graph:
     for message in sorted({str(w.message) for w in caught}):
         click.echo(f"graphviz-bp: warning: {message}", err=True)
     return g
+
+
+def markdown_image(alt: str, path: Path) -> str:
+    r"""``![alt](path)`` with the alt text's brackets and the path's spaces escaped.
+
+    >>> print(markdown_image("Two paths [to W]", Path("figs/my ae.svg")))
+    ![Two paths \[to W\]](figs/my%20ae.svg)
+    """
+    text = " ".join(alt.split()).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    return f"![{text}]({path.as_posix().replace(' ', '%20').replace('(', '%28').replace(')', '%29')})"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,9 +156,13 @@ def main(debug: bool) -> None:
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="output format (default: from the suffix of -o; svg for -)")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the random input values")
+@click.option("--markdown", is_flag=True,
+              help="after writing the file, print a Markdown image snippet for it on stdout")
+@click.option("--alt", default=None, metavar="TEXT",
+              help="alt text of the Markdown image (default: 'Backpropagation graph of EXPR')")
 @_drawing_options
-def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, seed: int, direction: str,
-           detail: str, theme: str, data: tuple[str, ...]) -> None:
+def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, seed: int, markdown: bool,
+           alt: str | None, direction: str, detail: str, theme: str, data: tuple[str, ...]) -> None:
     """Trace EXPR (or FUNC in FILE.py) and draw its backward pass.
 
     EXPR is NumPy-style: input names, numbers, + - * / ** @, unary -, .T, parentheses, and the
@@ -263,8 +176,11 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
       graphviz-bp render "sum(tanh(W@x + b))" -i W=4x3 -i x=3 -i b=4 --direction LR -o net.pdf
       graphviz-bp render "mean(relu(X@W))" -i X=8x3 -i W=3x2 --data X -o - > net.svg
       graphviz-bp render model.py:loss -i W=@weights.npz:W -i x=5 -o loss.png
+      graphviz-bp render "sum(x*x)" -i x=3 -o docs/xx.svg --markdown >> README.md
     """
-    fn, values, _ = _prepare(target, inputs, seed)
+    if markdown and output == "-":
+        raise click.BadParameter("--markdown needs a file to link to, not -", param_hint="-o")
+    fn, values, label = _prepare(target, inputs, seed)
     unknown = [d for d in data if d not in values]
     if unknown:
         raise click.BadParameter(f"{', '.join(unknown)} is not an input", param_hint="--data")
@@ -285,6 +201,8 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
     else:
         path = drawing.render(output, fmt)
         click.echo(f"wrote {path}", err=True)
+        if markdown:
+            click.echo(markdown_image(alt if alt is not None else f"Backpropagation graph of {label}", path))
 
 
 @main.command()

@@ -47,8 +47,6 @@ def _span(span: Span, default_size: float) -> str:
         text = f"<B>{text}</B>"
     if span.italic:
         text = f"<I>{text}</I>"
-    if span.sup:
-        text = f"<SUP>{text}</SUP>"
     attrs = []
     if span.color:
         attrs.append(f'COLOR="{span.color}"')
@@ -81,7 +79,7 @@ def _node(dot: graphviz.Digraph, n: SceneNode) -> None:
     if n.shape == "plaintext":
         attrs["margin"] = "0.02"
     align = "LEFT" if n.id == "legend" else "CENTER"
-    dot.node(n.id, label=_label(n.lines, 12, align), _attributes=attrs)
+    dot.node(n.id, label=_label(n.lines, 11, align), _attributes=attrs)
 
 
 def _edge(dot: graphviz.Digraph, e: SceneEdge) -> None:
@@ -92,7 +90,7 @@ def _edge(dot: graphviz.Digraph, e: SceneEdge) -> None:
     if e.classes:
         attrs["class"] = " ".join(e.classes)
     if e.lines:
-        attrs["label"] = _label(e.lines, 10)
+        attrs["label"] = _label(e.lines, 9, "LEFT")
     dot.edge(e.src, e.dst, _attributes=attrs)
 
 
@@ -101,8 +99,8 @@ def to_dot(scene: Scene) -> str:
     dot = graphviz.Digraph("backprop", strict=False)
     dot.attr("graph", rankdir=scene.direction, fontname=scene.font, bgcolor=scene.background,
              nodesep="0.35", ranksep="0.45", pad="0.2", fontcolor=scene.text_color)
-    dot.attr("node", fontname=scene.font, fontsize="12", fontcolor=scene.text_color, margin="0.12,0.06")
-    dot.attr("edge", fontname=scene.font, fontsize="10", fontcolor=scene.text_color)
+    dot.attr("node", fontname=scene.font, fontsize="11", fontcolor=scene.text_color, margin="0.08,0.04")
+    dot.attr("edge", fontname=scene.font, fontsize="9", fontcolor=scene.text_color)
     for n in scene.nodes:
         _node(dot, n)
     for e in scene.edges:
@@ -145,8 +143,10 @@ def render(source: str, path: str | os.PathLike[str], fmt: str | None = None) ->
     """Write ``source`` rendered to ``path`` (format from its suffix unless ``fmt``), atomically."""
     path = Path(path)
     fmt = _check_format(fmt or path.suffix.lstrip(".") or "", path)
-    data = pipe(source, fmt)  # fails before anything touches the disk
     directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"cannot write {str(path)!r}: there is no directory {str(directory)!r}")
+    data = pipe(source, fmt)  # fails before anything touches the disk
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -94,7 +94,7 @@ def test_labels_show_the_computed_numbers():
     nodes = nodes_of(parse(g.to_dot()))
     x_text = text_of(label(nodes[g.node("x").id]))
     assert "∂L/∂x = m₁ + m₂ + m₃" in x_text and "= [3, −3, 2]" in x_text  # 2x + 1
-    assert "[1, −2, 0.5]" in x_text and "ℝ3" in x_text  # value, and shape ℝ³
+    assert "[1, −2, 0.5]" in x_text and "ℝ³" in x_text  # value, and shape ℝ³
     out_text = text_of(label(nodes[g.output.id]))
     assert "4.75" in out_text and "∂L/∂L = 1" in out_text
 

@@ -1,0 +1,144 @@
+"""Sphinx extension: the ``backprop-graph`` directive, for reStructuredText and MyST Markdown.
+
+Add ``"graphviz_bp.sphinx"`` to ``extensions`` in conf.py. The directive traces an expression (the
+CLI's language) or a function, and hands the DOT to ``sphinx.ext.graphviz``, which renders it at
+build time: SVG (or PNG) files for HTML, PDF for LaTeX, named by a hash of the source so that
+unchanged diagrams are not rendered again. Errors become located Sphinx warnings, never a crash.
+
+.. code-block:: rst
+
+    .. backprop-graph:: 0.5*sum((W.T@W@x - x)**2)
+       :inputs: W=3x5 x=5
+       :caption: Two paths to W
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.application import Sphinx
+from sphinx.config import Config
+from sphinx.ext.graphviz import figure_wrapper, graphviz
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from . import __version__
+from .annotate import DETAILS, DIRECTIONS, THEMES
+from .api import Graph, trace
+from .errors import GraphvizBPError
+from .frontend import InputError, parse_inputs, resolve
+
+__all__ = ["BackpropGraph", "setup"]
+
+logger = logging.getLogger(__name__)
+
+
+def _choice(values: Any) -> Any:
+    """An option validator accepting ``values`` in any letter case, giving the canonical spelling."""
+    canonical = {v.lower(): v for v in values}
+
+    def validate(argument: str) -> str:
+        return canonical[directives.choice(argument, tuple(canonical))]
+    return validate
+
+
+class BackpropGraph(SphinxDirective):
+    """``.. backprop-graph:: EXPR`` or ``.. backprop-graph::`` with ``:function: module:function``."""
+
+    has_content = False
+    optional_arguments = 1
+    final_argument_whitespace = True
+    option_spec = {
+        "function": directives.unchanged_required,
+        "inputs": directives.unchanged,
+        "seed": directives.nonnegative_int,
+        "caption": directives.unchanged,
+        "alt": directives.unchanged,
+        "direction": _choice(DIRECTIONS),
+        "detail": _choice(DETAILS),
+        "theme": _choice(THEMES),
+        "data": directives.unchanged,
+        "name": directives.unchanged,
+        "class": directives.class_option,
+        "align": _choice(("left", "center", "right")),
+    }
+
+    def run(self) -> list[nodes.Node]:
+        try:
+            graph, label = self._graph()
+            data = self.options.get("data", "").replace(",", " ").split()
+            dot = graph.to_dot(direction=self.options.get("direction", "TB"),
+                               detail=self.options.get("detail", "values"),
+                               theme=self.options.get("theme", "color"), data=data)
+        except (GraphvizBPError, ValueError, TypeError, LookupError, ArithmeticError) as exc:
+            return self._warn(" ".join(str(exc).split()) or type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a directive must never stop the build
+            return self._warn(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
+
+        node = graphviz()
+        node["code"] = dot
+        node["options"] = {"docname": self.env.docname}
+        node["alt"] = html.escape(self.options.get("alt") or f"Backpropagation graph of {label}")
+        if "align" in self.options:
+            node["align"] = self.options["align"]
+        node["classes"] = ["backprop-graph", *self.options.get("class", [])]
+        if "caption" not in self.options:
+            self.add_name(node)
+            return [node]
+        figure = figure_wrapper(self, node, self.options["caption"])
+        self.add_name(figure)
+        return [figure]
+
+    def _graph(self) -> tuple[Graph, str]:
+        expression = self.arguments[0] if self.arguments else None
+        function = self.options.get("function")
+        if bool(expression) == bool(function):
+            raise InputError("give either an expression as the argument or a :function: option, not "
+                             + ("both" if expression else "neither"))
+        doc_dir = Path(self.env.doc2path(self.env.docname)).parent
+        items = self.options.get("inputs", "").split()
+        inputs = parse_inputs(items, self.options.get("seed", 0), base=doc_dir)
+        for item in items:  # a changed data file must re-read this document
+            if "=@" in item:
+                self.env.note_dependency(str(doc_dir / item.split("=@", 1)[1].split(":")[0]))
+        target = resolve(function or expression or "", allow_files=False, allow_modules=bool(function))
+        if function:
+            module = sys.modules.get(function.split(":")[0])
+            if module is not None and getattr(module, "__file__", None):
+                self.env.note_dependency(module.__file__)
+        missing = target.missing(inputs)
+        if missing:
+            raise InputError(f"no input for {', '.join(missing)}: add them to :inputs:, e.g. "
+                             + " ".join(f"{n}=3x5" for n in missing))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # inf/nan show in the drawing itself
+            if function and not inputs and target.needs == []:
+                made = target.fn()
+                if isinstance(made, Graph):
+                    return made, target.label
+                raise InputError(f"{target.label}() returned {type(made).__name__}; a function without "
+                                 f"inputs must return a graphviz_bp.Graph (else give :inputs:)")
+            return trace(target.fn, **inputs), target.label
+
+    def _warn(self, message: str) -> list[nodes.Node]:
+        logger.warning(f"backprop-graph: {message}", location=self.get_location(), type="backprop_graph")
+        return []
+
+
+def _prefer_svg(app: Sphinx, config: Config) -> None:
+    """SVG keeps the diagrams' tooltips; use it unless conf.py chose a format."""
+    if "graphviz_output_format" not in getattr(config, "_raw_config", {}):
+        config.graphviz_output_format = "svg"
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.setup_extension("sphinx.ext.graphviz")
+    app.add_directive("backprop-graph", BackpropGraph)
+    app.connect("config-inited", _prefer_svg)
+    return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,171 @@
+"""The Sphinx directive: a tiny project built in a temporary directory, from .rst and MyST .md."""
+
+from __future__ import annotations
+
+import io
+import re
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from sphinx.application import Sphinx
+from sphinx.util.docutils import docutils_namespace
+
+CONF = """
+import sys
+sys.path.insert(0, {here!r})
+extensions = ["myst_parser", "graphviz_bp.sphinx"]
+"""
+
+INDEX_RST = """
+Test
+====
+
+.. backprop-graph:: 0.5*sum((W.T@W@x - x)**2)
+   :inputs: W=3x5 x=5
+   :caption: Two paths to W
+   :alt: The autoencoder, two messages to W & their sum
+
+.. toctree::
+
+   page
+   other
+"""
+
+PAGE_MD = """
+# MyST page
+
+```{backprop-graph} sum(tanh(W@x))
+:inputs: W=2x3 x=3
+:caption: A tanh layer
+:direction: LR
+:data: x
+```
+
+```{backprop-graph}
+:function: mymodel:loss
+:inputs: A=2x2
+:alt: my own function
+```
+"""
+
+MODEL = """
+import numpy as np
+import graphviz_bp as gb
+
+def loss(A):
+    return np.sum(gb.name(A @ A, "AA") ** 2)
+"""
+
+
+def make_project(root: Path, extra_rst: str = "") -> Path:
+    src = root / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "conf.py").write_text(CONF.format(here=str(src)))
+    (src / "index.rst").write_text(textwrap.dedent(INDEX_RST) + extra_rst)
+    (src / "page.md").write_text(textwrap.dedent(PAGE_MD))
+    (src / "other.rst").write_text("Other\n=====\n\nNo diagram here.\n")
+    (src / "mymodel.py").write_text(textwrap.dedent(MODEL))
+    return src
+
+
+def build(src: Path, builder: str = "html", fresh: bool = True) -> tuple[Path, str]:
+    out = src.parent / "out" / builder
+    warnings = io.StringIO()
+    with docutils_namespace():  # several builds in one process: restore docutils' registries after each
+        app = Sphinx(str(src), str(src), str(out), str(src.parent / "doctrees" / builder), builder,
+                     status=io.StringIO(), warning=warnings, freshenv=fresh)
+        app.build()
+    assert app.statuscode == 0
+    return out, warnings.getvalue()
+
+
+def svg_files(out: Path, page: str) -> list[Path]:
+    html = (out / page).read_text(encoding="utf-8")
+    return [out / m for m in re.findall(r'<object data="([^"]+\.svg)" type="image/svg\+xml"', html)]
+
+
+def svg_text(path: Path) -> str:
+    root = ET.fromstring(path.read_bytes())
+    return "\n".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+
+
+@pytest.fixture
+def project(tmp_path, dot_executable):
+    return make_project(tmp_path)
+
+
+def test_rst_directive_renders_svg_with_caption_and_alt(project):
+    out, warnings = build(project)
+    assert "WARNING" not in warnings, warnings
+    html = (out / "index.html").read_text(encoding="utf-8")
+    (svg,) = svg_files(out, "index.html")
+    text = svg_text(svg)
+    assert "∂L/∂W" in text and "m₁" in text and "How to read this graph" in text
+    assert re.search(r'<figcaption>\s*<p><span class="caption-text">Two paths to W</span>', html)
+    assert "The autoencoder, two messages to W &amp; their sum" in html  # alt text, escaped
+
+
+def test_myst_directive_and_function_option(project):
+    out, warnings = build(project)
+    assert "WARNING" not in warnings, warnings
+    html = (out / "page.html").read_text(encoding="utf-8")
+    layer, own = svg_files(out, "page.html")
+    assert "tanh" in svg_text(layer) and "A tanh layer" in html
+    assert 'class="node input data"' in layer.read_text() or "input data" in layer.read_text()
+    assert "AA" in svg_text(own) and "my own function" in html
+
+
+def test_bad_directives_are_located_warnings_and_the_build_goes_on(tmp_path, dot_executable):
+    bad = textwrap.dedent("""
+
+    .. backprop-graph:: sum(W@@x)
+       :inputs: W=3x5 x=5
+
+    .. backprop-graph:: sum(W@x)
+       :inputs: W=3x5 x=3
+
+    .. backprop-graph:: __import__('os').system('touch CANARY')
+       :inputs: x=3
+
+    .. backprop-graph:: sum(y)
+       :inputs: x=3
+
+    .. backprop-graph::
+       :function: mymodel:nothing
+    """)
+    src = make_project(tmp_path, bad)
+    out, warnings = build(src)
+    lines = [w for w in warnings.splitlines() if "WARNING" in w]
+    assert len(lines) == 5, warnings
+    assert all(re.search(r"index\.rst:\d+: WARNING: backprop-graph: ", w) for w in lines), lines
+    assert "syntax error" in lines[0] and "matmul (@) on shapes (3, 5) and (3,)" in lines[1]
+    assert "not allowed" in lines[2] and "no input for y" in lines[3] and "defines no function" in lines[4]
+    line_numbers = [int(re.search(r"index\.rst:(\d+)", w).group(1)) for w in lines]
+    assert line_numbers == sorted(line_numbers) and len(set(line_numbers)) == 5
+    assert not (src / "CANARY").exists() and not Path("CANARY").exists()
+    assert len(svg_files(out, "index.html")) == 1  # the good diagram is still there
+
+
+def test_rebuilds_do_not_render_unchanged_diagrams_again(project):
+    out, _ = build(project)
+    images = sorted((out / "_images").glob("*.svg"))
+    stamps = {p.name: p.stat().st_mtime_ns for p in images}
+    (project / "other.rst").write_text("Other\n=====\n\nChanged text.\n")
+    build(project, fresh=False)
+    assert {p.name: p.stat().st_mtime_ns for p in sorted((out / "_images").glob("*.svg"))} == stamps
+    index = project / "index.rst"
+    index.write_text(index.read_text().replace("W=3x5 x=5", "W=2x5 x=5"))
+    build(project, fresh=False)
+    after = {p.name for p in (out / "_images").glob("*.svg")}
+    assert len(after - set(stamps)) == 1  # only the changed diagram is new
+
+
+def test_latex_builder_gets_a_pdf(project):
+    out, warnings = build(project, "latex")
+    assert "WARNING" not in warnings, warnings
+    pdfs = list(out.glob("graphviz-*.pdf"))
+    assert len(pdfs) == 3 and all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+    tex = next(out.glob("*.tex")).read_text(encoding="utf-8")
+    assert "Two paths to W" in tex and "graphviz-" in tex
