@@ -46,3 +46,29 @@ def test_version_matches_pyproject_and_py_typed_ships():
 def test_doctests(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_each_library_is_imported_by_one_stage_only():
+    """Data flows one way: only render imports graphviz, only cli click, only sphinx Sphinx/docutils,
+    and the core (graph, ops, tracer, backward) imports no front end."""
+    import ast
+
+    owners = {"graphviz": {"render.py"}, "click": {"cli.py"}, "sphinx": {"sphinx.py"},
+              "docutils": {"sphinx.py"}, "pydot": set()}
+    core = {"graph.py", "tracer.py", "backward.py", "errors.py"}
+    front = {"annotate", "render", "api", "cli", "expr", "frontend", "sphinx", "gallery"}
+    for path in (ROOT / "graphviz_bp").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            else:
+                continue
+            for name in names:
+                top = name.lstrip(".").split(".")[0]
+                if not name.startswith(".") and top in owners:
+                    assert path.name in owners[top], f"{path.name} imports {top}"
+                if (path.name in core or "ops" in path.parts) and name.startswith("."):
+                    assert top not in front, f"{path.name} (core) imports the front end {top}"

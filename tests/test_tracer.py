@@ -181,3 +181,12 @@ def test_comparisons_give_plain_arrays_and_control_flow_works():
 def test_non_numeric_constants_are_refused():
     with pytest.raises(gb.TraceError, match="only numbers and numeric arrays"):
         gb.trace(lambda a: np.sum(a + "x"), a=np.ones(3))
+
+
+def test_matrix_norms_other_than_frobenius_are_refused():
+    A = np.arange(6.0).reshape(2, 3)
+    g = gb.trace(lambda A: np.linalg.norm(A) + np.linalg.norm(A, "fro") + np.sum(np.linalg.norm(A, 2, axis=1)), A=A)
+    assert g.value == pytest.approx(2 * np.linalg.norm(A) + np.sum(np.linalg.norm(A, axis=1)))
+    for ord_, axis in ((2, None), (2, (0, 1)), (1, None), (np.inf, 0), ("nuc", None)):
+        with pytest.raises(gb.UnsupportedOpError, match="np.linalg.norm"):
+            gb.trace(lambda A: np.linalg.norm(A, ord_, axis=axis), A=A)
