@@ -6,8 +6,8 @@ highlighted); ``render`` only turns the Scene into DOT. No Graphviz here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import graphviz_bp as gb
 from graphviz_bp.gallery import EXAMPLES
 
 from .problems import swish_by_hand
@@ -63,7 +61,7 @@ def test_every_example_is_listed_and_shown_in_the_readme():
     assert on_disk == set(EXAMPLES)
     readme = (GALLERY / "README.md").read_text(encoding="utf-8")
     for name in EXAMPLES:
-        assert f"![" in readme and f"]({name}.svg)" in readme
+        assert "![" in readme and f"]({name}.svg)" in readme
 
 
 def test_committed_gallery_is_up_to_date(dot_executable, capsys):
