@@ -7,6 +7,7 @@ from .backward import Contribution
 from .errors import (
     GraphvizBPError,
     NonScalarOutputError,
+    OpError,
     PathLimitError,
     ShapeError,
     TraceError,
@@ -29,6 +30,7 @@ __all__ = [
     "GraphvizNotFoundError",
     "Node",
     "NonScalarOutputError",
+    "OpError",
     "PathLimitError",
     "RenderError",
     "ShapeError",

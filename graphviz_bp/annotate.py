@@ -370,11 +370,11 @@ def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
     head = Span(f"∂{L}/∂{shown(n)}", color=pal.text, bold=True)
     if n.is_shared:
         terms: list[Span] = [head, Span(" = ")]
-        for k, e in enumerate(n.out_edges):
+        for e in n.out_edges:
             if e.message is None:
                 continue
             tag, color, _ = edge_tag[e]
-            if k:
+            if len(terms) > 2:
                 terms.append(Span(" + "))
             terms.append(Span(tag, color=color, bold=True))
         lines.append(tuple(terms))

@@ -184,6 +184,8 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
     unknown = [d for d in data if d not in values]
     if unknown:
         raise click.BadParameter(f"{', '.join(unknown)} is not an input", param_hint="--data")
+    if output != "-" and Path(output).is_dir():
+        raise click.BadParameter(f"{output!r} is a directory; name a file in it", param_hint="-o")
     if output == "-":
         fmt = fmt or "svg"
     elif fmt is None:
@@ -236,7 +238,8 @@ def check(target: str, inputs: tuple[str, ...], seed: int, rtol: float, eps: flo
         return float(fn(**vals))
 
     rows, ok = [], True
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the user's code, evaluated 2n times: its warnings were shown once
         for name, value in values.items():
             node = g.node(name)
             if node.adjoint is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "GraphvizBPError",
     "NonScalarOutputError",
+    "OpError",
     "PathLimitError",
     "ShapeError",
     "TraceError",
@@ -21,6 +22,16 @@ class ShapeError(GraphvizBPError, ValueError):
 
     ``detail`` is the message without the location; ``location`` says where (the user's line).
     """
+
+    def __init__(self, detail: str, location: str | None = None) -> None:
+        self.detail = detail
+        self.location = location
+        super().__init__(f"{detail}\n  at {location}" if location else detail)
+
+
+class OpError(GraphvizBPError, ValueError):
+    """An operation NumPy refused for its values, not its shapes (a singular matrix, an index out
+    of range...); names the op, the shapes and the user's line."""
 
     def __init__(self, detail: str, location: str | None = None) -> None:
         self.detail = detail

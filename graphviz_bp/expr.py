@@ -153,6 +153,8 @@ def _check(text: str, tree: ast.Expression) -> tuple[str, ...]:
             if type(node.value) not in (int, float):
                 raise ExprError(f"{tok} is not allowed: only numbers and input names are values",
                                 _col(node), tok)
+            if type(node.value) is int and abs(node.value) > 10 ** 308:
+                raise ExprError("number too large (beyond the float range)", _col(node), tok[:20])
         elif isinstance(node, ast.Name):
             if node.id in FUNCTIONS or node.id in _NAMESPACES:
                 raise ExprError(f"{node.id!r} is a function, not a value: call it, e.g. {node.id}(x)"

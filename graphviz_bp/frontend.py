@@ -120,8 +120,9 @@ def resolve(target: str, allow_files: bool = True, allow_modules: bool = False) 
     if m:
         try:
             module = importlib.import_module(m["module"])
-        except ImportError as exc:
-            raise InputError(f"cannot import {m['module']!r}: {exc}", "function") from None
+        except Exception as exc:  # noqa: BLE001 - any failure to import is the target's problem
+            raise InputError(f"cannot import {m['module']!r}: {type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())}", "function") from None
         return _function(module, m["func"], m["module"])
     try:
         expr = parse(target)
@@ -141,9 +142,25 @@ def _from_file(path: Path, func: str) -> Target:
         spec.loader.exec_module(module)
     except SystemExit as exc:
         raise InputError(f"{path} called exit({exc.code}) while loading", "function") from None
+    except Exception as exc:  # the user's file does not load: their error, told as such
+        raise InputError(f"cannot load {path}: {_where(exc, path)}{type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())}", "function") from None
     finally:
         sys.path.pop(0)
     return _function(module, func, str(path))
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """``line N: `` of the user's file where ``exc`` arose, when known."""
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f"line {exc.lineno}: "
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == path.resolve():
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f"line {line}: " if line else ""
 
 
 def _function(module: Any, func: str, where: str) -> Target:

@@ -64,8 +64,11 @@ def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") 
 
 
 def _plain(s: str) -> str:
-    """Text for an ordinary attribute such as a tooltip: backslashes and <...> literal, line breaks kept."""
-    return graphviz.escape("\n".join(visible(line) for line in s.split("\n")))
+    """Text for an ordinary attribute such as a tooltip, shown literally: ``&`` as an entity (dot
+    passes entities through) and each backslash written four times (dot 2.43 unescapes tooltips
+    twice: ``\\N`` would become the node's name); line breaks kept."""
+    text = "\n".join(visible(line) for line in s.split("\n"))
+    return graphviz.nohtml(text.replace("&", "&amp;").replace("\\", "\\" * 4))
 
 
 def _node(dot: graphviz.Digraph, n: SceneNode) -> None:
@@ -146,6 +149,8 @@ def render(source: str, path: str | os.PathLike[str], fmt: str | None = None) ->
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise FileNotFoundError(f"cannot write {str(path)!r}: there is no directory {str(directory)!r}")
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {str(path)!r}: it is a directory")
     data = pipe(source, fmt)  # fails before anything touches the disk
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:

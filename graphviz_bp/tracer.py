@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import ops
-from .errors import ShapeError, TraceError, UnsupportedOpError
+from .errors import GraphvizBPError, OpError, ShapeError, TraceError, UnsupportedOpError
 from .graph import DAG, Edge, Node, Source, finish
 from .ops import Op
 from .ops.shape import Slot
@@ -34,6 +34,11 @@ def _caller() -> Source | None:
     return Source(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class _Tape:
     """The nodes of one trace, in the order they were made (a topological order)."""
 
@@ -45,10 +50,12 @@ class _Tape:
 
     def leaf(self, kind: str, value: Any, name: str | None = None, source: Source | None = None) -> Node:
         arr = np.asarray(value)
-        if arr.dtype.kind not in "biufc":
-            raise TraceError(f"cannot use {type(value).__name__} value {value!r} as an array "
-                             f"(dtype {arr.dtype}); only numbers and numeric arrays can be traced")
-        differentiable = kind == "input" and arr.dtype.kind in "fc"
+        if arr.dtype.kind not in "biuf":
+            what = "complex numbers are not supported" if arr.dtype.kind == "c" else \
+                "only real numbers and numeric arrays can be traced"
+            raise TraceError(f"cannot use {type(value).__name__} value {_short(value)} as an array "
+                             f"(dtype {arr.dtype}): {what}")
+        differentiable = kind == "input" and arr.dtype.kind == "f"
         node = Node(kind, arr, name=name, differentiable=differentiable, source=source)
         self.nodes.append(node)
         return node
@@ -59,16 +66,17 @@ def _describe(op: Op, shapes: list[tuple[int, ...]]) -> str:
     return f"{op.name} ({op.symbol}) on shape{'s' if len(shapes) > 1 else ''} {shown}"
 
 
-def _shape_error(op: Op, values: list[np.ndarray], params: dict[str, Any], source: Source | None,
-                 numpy_error: ValueError) -> ShapeError:
-    """The ShapeError for an op NumPy refused: the op's shape rule says why, else NumPy's words."""
+def _op_error(op: Op, values: list[np.ndarray], params: dict[str, Any], source: Source | None,
+              numpy_error: Exception) -> GraphvizBPError:
+    """A ShapeError when the op's shape rule refuses the shapes (its reason names the axes), else
+    an OpError with NumPy's reason (a singular matrix, say)."""
     shapes = [v.shape for v in values]
+    where = str(source) if source is not None else None
     try:
         op.shape(shapes, params)
-        reason = str(numpy_error)
-    except ValueError as exc:
-        reason = str(exc)
-    return ShapeError(f"{_describe(op, shapes)}: {reason}", str(source) if source is not None else None)
+    except (ValueError, IndexError) as exc:
+        return ShapeError(f"{_describe(op, shapes)}: {exc}", where)
+    return OpError(f"{_describe(op, shapes)} failed: {numpy_error}", where)
 
 
 def apply(op: Op, *operands: Any, **params: Any) -> Any:
@@ -99,12 +107,12 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
         differentiable = differentiable or n.differentiable
     try:
         out = op.forward(*values, **params)
-    except ValueError as exc:  # NumPy's reason is terse; the shape rule gives one that names axes
-        raise _shape_error(op, values, params, source, exc) from None
+    except (ValueError, IndexError) as exc:  # NumPy's reason is terse; the shape rule names axes
+        raise _op_error(op, values, params, source, exc) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     node = Node("op", out, op=op, params=params, source=source,
-                differentiable=differentiable and out.dtype.kind in "fc")
+                differentiable=differentiable and out.dtype.kind == "f")
     node.in_edges = [Edge(src, node, i) for i, src in enumerate(srcs)]
     tape.nodes.append(node)
     return Traced(node, tape)
@@ -258,7 +266,7 @@ def _index_key(key: Any) -> tuple[tuple[Any, ...], list[Traced], str]:
             if k.dtype.kind not in "biu":
                 raise TraceError(f"an index must be integers or booleans, not {k.dtype} ({k._node.name})")
             arrays.append(k)
-            index.append(Slot(len(arrays)))
+            index.append(Slot(len(arrays), k.dtype.kind == "b"))
             texts.append(k._node.name or "index")
         elif isinstance(k, slice):
             if any(type(v) is Traced for v in (k.start, k.stop, k.step)):

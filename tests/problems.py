@@ -38,4 +38,4 @@ def swish_by_hand(W1, b1, W2, b2, x, y):
     db2 = dz2
     dh1 = W2.T @ dz2
     dz = dh1 * s * (z - z * s + 1)
-    return {"W1": np.outer(dz, x), "b1": dz, "W2": dW2, "b2": db2}
+    return {"W1": np.outer(dz, x), "b1": dz, "W2": dW2, "b2": db2, "z": dz, "h1": dh1, "z2": dz2}

@@ -100,7 +100,7 @@ def test_swish_net_matches_the_hand_derived_backward(rng):
     inputs = swish_inputs(rng)
     g = gb.trace(swish_net, **inputs)
     expected = swish_by_hand(**inputs)
-    for key in ("W1", "b1", "W2", "b2"):
+    for key in ("W1", "b1", "W2", "b2", "z", "h1", "z2"):  # parameters and the named intermediates
         np.testing.assert_allclose(g.grad(key), expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
     fd = numerical_grads(swish_net, inputs)
     for key in inputs:
@@ -267,3 +267,10 @@ def test_prod_gradient_with_zeros():
     np.testing.assert_array_equal(g.grad("x"), [6.0, 0.0, 0.0])
     g = gb.trace(lambda x: np.prod(x), x=np.array([0.0, 0.0, 3.0]))
     np.testing.assert_array_equal(g.grad("x"), [0.0, 0.0, 0.0])
+
+
+def test_power_with_a_zero_exponent_at_zero_has_a_finite_gradient():
+    g = gb.trace(lambda x: np.sum(x[:, None] ** np.arange(3.0)), x=np.array([0.0, 1.0, 2.0]))
+    np.testing.assert_array_equal(g.grad("x"), [1.0, 3.0, 5.0])  # d/dx (1 + x + x²)
+    g = gb.trace(lambda x, y: np.sum(x ** y), x=np.array([0.0, 2.0]), y=np.array([0.0, 0.0]))
+    np.testing.assert_array_equal(g.grad("x"), [0.0, 0.0])

@@ -259,3 +259,23 @@ def test_real_subprocess(tmp_path, dot_executable):
                        capture_output=True, text=True, env=env)
     assert p.returncode == 2 and p.stdout == "" and len(p.stderr.strip().splitlines()) == 1
     assert "attribute '.__class__' is not allowed" in p.stderr
+
+
+def test_a_broken_user_file_is_a_usage_error_not_our_bug(tmp_path):
+    (tmp_path / "bad.py").write_text("def loss(x)\n    return x\n")
+    err = one_line_error(run("check", f"{tmp_path / 'bad.py'}:loss", "-i", "x=3"), 2)
+    assert "cannot load" in err and "line 1" in err and "SyntaxError" in err and "internal error" not in err
+    (tmp_path / "imp.py").write_text("import not_a_module_at_all\n\ndef loss(x):\n    return x\n")
+    err = one_line_error(run("render", f"{tmp_path / 'imp.py'}:loss", "-i", "x=3", "-o", "-"), 2)
+    assert "ModuleNotFoundError" in err and "not_a_module_at_all" in err
+
+
+def test_huge_integer_literals_are_refused_when_parsed():
+    err = one_line_error(run("check", "x * 1" + "0" * 400, "-i", "x=3"), 2)
+    assert "number too large" in err
+
+
+def test_output_that_is_a_directory_is_a_usage_error(tmp_path):
+    err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", str(tmp_path), "-f", "svg"), 2)
+    assert "is a directory" in err and ".tmp" not in err
+    assert list(tmp_path.iterdir()) == []

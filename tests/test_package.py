@@ -19,7 +19,7 @@ def test_exported_names_are_what_we_mean_to_export():
     assert graphviz_bp.__all__ == sorted(graphviz_bp.__all__)
     assert set(graphviz_bp.__all__) == {
         "Contribution", "Drawing", "Edge", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "Node",
-        "NonScalarOutputError", "PathLimitError", "RenderError", "ShapeError", "TraceError", "UnknownNodeError", "UnsupportedOpError",
+        "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "ShapeError", "TraceError", "UnknownNodeError", "UnsupportedOpError",
         "__version__", "log_softmax", "logsumexp", "name", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
     }
     for name in graphviz_bp.__all__:
@@ -28,7 +28,7 @@ def test_exported_names_are_what_we_mean_to_export():
 
 def test_errors_share_one_base_and_a_builtin():
     for name, builtin in [("ShapeError", ValueError), ("UnsupportedOpError", NotImplementedError),
-                          ("TraceError", TypeError), ("NonScalarOutputError", ValueError),
+                          ("TraceError", TypeError), ("NonScalarOutputError", ValueError), ("OpError", ValueError),
                           ("PathLimitError", ValueError), ("UnknownNodeError", KeyError),
                           ("GraphvizNotFoundError", RuntimeError), ("RenderError", RuntimeError)]:
         cls = getattr(graphviz_bp, name)
@@ -62,8 +62,10 @@ def test_each_library_is_imported_by_one_stage_only():
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [("." * node.level) + node.module]
+            elif isinstance(node, ast.ImportFrom):  # from . import annotate
+                names = [("." * node.level) + a.name for a in node.names]
             else:
                 continue
             for name in names:

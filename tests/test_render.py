@@ -111,6 +111,13 @@ def test_data_inputs_are_muted_and_show_no_gradient():
         g.to_dot(data=("nope",))
 
 
+def test_accumulation_skips_uses_that_send_no_message():
+    # c is both where()'s condition (no message) and its first value (a message): "∂L/∂c = m₂"
+    g = gb.trace(lambda c: np.sum(np.where(c, c, 0.0)) + np.sum(c), c=np.array([1.0, 0.0, 2.0]))
+    text = text_of(label(nodes_of(parse(g.to_dot()))[g.node("c").id]))
+    assert "∂L/∂c = m₂ + m₃" in text and "=  +" not in text
+
+
 def test_detail_levels(ae):
     structure = ae.to_dot(detail="structure")
     shapes = ae.to_dot(detail="shapes")
@@ -249,14 +256,23 @@ def _svg_text(svg: bytes) -> str:
     return "\n".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
 
 
-@pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_names_render_literally(name, dot_executable):
+def _svg_titles(svg: bytes) -> list[str]:
+    root = ET.fromstring(svg)
+    return [a.get("{http://www.w3.org/1999/xlink}title") or "" for a in root.iter("{http://www.w3.org/2000/svg}a")]
+
+
+@pytest.mark.parametrize("name", HOSTILE + ["x\\N\\G", "\\E\\T\\H\\L", "&amp;", "q\\\"r"])
+def test_hostile_names_render_literally_in_labels_and_tooltips(name, dot_executable):
     g = _named(name)
     src = g.to_dot()
     parse(src)
-    shown = name.replace("\n", "\\n").replace("\t", "\\t")
-    svg_text = _svg_text(g.pipe("svg"))
-    assert shown.strip() in svg_text
+    shown = visible(name)  # control characters shown as escapes: "a\nb" → a\nb
+    assert shown == name.replace("\n", "\\n").replace("\t", "\\t").replace("\x1f", "\\x1f")
+    svg = g.pipe("svg")
+    assert shown.strip() in _svg_text(svg)
+    titles = _svg_titles(svg)
+    assert any(t.startswith(f"{shown}: op (multiply)") for t in titles), titles  # the node's tooltip
+    assert any(t.startswith(f"{shown} → ") for t in titles)  # the tooltip of the edge out of it
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -270,3 +286,4 @@ def test_any_name_gives_dot_that_parses_and_renders(name):
     shown = visible(name).strip()
     if shown:
         assert shown in _svg_text(out.stdout)
+    assert any(t.startswith(f"{visible(name)}: op (multiply)") for t in _svg_titles(out.stdout))

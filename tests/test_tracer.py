@@ -179,7 +179,7 @@ def test_comparisons_give_plain_arrays_and_control_flow_works():
 
 
 def test_non_numeric_constants_are_refused():
-    with pytest.raises(gb.TraceError, match="only numbers and numeric arrays"):
+    with pytest.raises(gb.TraceError, match="only real numbers and numeric arrays"):
         gb.trace(lambda a: np.sum(a + "x"), a=np.ones(3))
 
 
@@ -190,3 +190,38 @@ def test_matrix_norms_other_than_frobenius_are_refused():
     for ord_, axis in ((2, None), (2, (0, 1)), (1, None), (np.inf, 0), ("nuc", None)):
         with pytest.raises(gb.UnsupportedOpError, match="np.linalg.norm"):
             gb.trace(lambda A: np.linalg.norm(A, ord_, axis=axis), A=A)
+
+
+def test_reductions_refuse_what_they_would_otherwise_ignore():
+    x = np.array([1.0, 2.0])
+    for call in (lambda x: np.max(x, 0, None, False, 5.0), lambda x: np.sum(x, 0, None, None, False, 10.0),
+                 lambda x: np.prod(x, initial=2.0), lambda x: np.sum(x, where=np.array([True, False]))):
+        with pytest.raises(gb.UnsupportedOpError, match=r"(initial|where)=\.\.\.\) is not supported"):
+            gb.trace(call, x=x)
+    assert gb.trace(lambda x: np.var(x, 0, None, None, 1), x=x).value == pytest.approx(0.5)  # ddof=1
+
+
+def test_complex_inputs_are_refused():
+    with pytest.raises(gb.TraceError, match="complex numbers are not supported"):
+        gb.trace(lambda z: np.sum(np.abs(z)), z=np.array([1 + 2j]))
+
+
+def test_numpy_refusing_values_is_an_op_error_and_bad_indices_a_shape_error():
+    def f(x):
+        return np.sum(np.linalg.inv(np.outer(x, x)))  # rank one: singular
+
+    with pytest.raises(gb.OpError, match=r"inv \(\(·\)⁻¹\) on shape \(3, 3\) failed: Singular matrix") as err:
+        gb.trace(f, x=np.ones(3))
+    assert isinstance(err.value, ValueError) and "in f" in str(err.value)
+    with pytest.raises(gb.ShapeError, match=r"index 10 is out of bounds"):
+        gb.trace(lambda x: x[10], x=np.ones(3))
+
+
+def test_traced_boolean_masks_index_like_numpy():
+    a = np.arange(12.0).reshape(3, 4)
+    g = gb.trace(lambda a, m: np.sum(a[m] ** 2), a=a, m=np.array([True, False, True]))
+    np.testing.assert_array_equal(g.grad("a"), 2 * a * np.array([[1], [0], [1]]))
+    (node,) = [n for n in g.nodes if n.op is not None and n.op.name == "index"]
+    assert node.shape == (2, 4)
+    with pytest.raises(gb.ShapeError, match="boolean index did not match"):  # a mask of the wrong length
+        gb.trace(lambda a, m: np.sum(a[m]), a=a, m=np.array([True, False]))

@@ -60,7 +60,7 @@ def _log_base(x):
 
 
 _binary("power", "^", np.power,
-        lambda g, ans, a, p: g * a[1] * np.power(a[0], a[1] - 1),
+        lambda g, ans, a, p: g * a[1] * np.power(a[0], np.where(a[1] == 0, 1, a[1] - 1)),  # x**0: 0, not nan
         lambda g, ans, a, p: g * ans * _log_base(a[0]),
         low=0.5, high=2.0)
 _unary("negative", "−(·)", np.negative, lambda g, ans, a, p: -g)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -12,25 +13,27 @@ from ._broadcast import normalize_axis
 
 
 def _bind_reduction(name, extra=()):
-    """Binder for np.<name>(a, axis=None, ..., keepdims=False); ``extra`` names params kept as is
-    (such as ``ddof``). ``out=``, ``dtype=``, ``where=`` and ``initial=`` are refused."""
-    def bind(a, axis=None, *args, **kwargs):
-        positional = ("out", "keepdims") if name in ("max", "min") else ("dtype", "out") + tuple(extra) + ("keepdims",)
-        kwargs.update(zip(positional, args))
-        if kwargs.get("out") is not None:
-            raise UnsupportedOpError(f"np.{name}(..., out=...) is not supported: graphviz_bp records "
-                                     f"new values and never writes into existing arrays")
-        if kwargs.get("dtype") is not None:
-            raise UnsupportedOpError(f"np.{name}(..., dtype=...) is not supported: cast the input "
-                                     f"before reducing")
-        known = {"out", "dtype", "keepdims", *extra}
-        unknown = sorted(k for k, v in kwargs.items() if k not in known and v is not np._NoValue)
-        if unknown:
-            raise UnsupportedOpError(f"np.{name}(...) with {', '.join(k + '=' for k in unknown)} is not supported")
-        keepdims = kwargs.get("keepdims", False)
-        params = {"axis": axis, "keepdims": bool(keepdims) if keepdims is not np._NoValue else False}
-        params.update({k: kwargs[k] for k in extra if k in kwargs})
-        return (a,), params
+    """Binder for np.<name>: binds the call as NumPy's own signature does, keeps ``axis``,
+    ``keepdims`` and the ``extra`` params (such as ``ddof``), and refuses the rest (``out=``,
+    ``dtype=``, ``initial=``, ``where=``...) rather than ignoring them."""
+    signature = inspect.signature(getattr(np, name))
+
+    def bind(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"np.{name}: {exc}") from None
+        given = {k: v for k, v in bound.arguments.items() if v is not np._NoValue}
+        refused = sorted(k for k, v in given.items()
+                         if k not in ("a", "axis", "keepdims", *extra) and v is not None)
+        if refused:
+            why = {"out": "graphviz_bp records new values and never writes into existing arrays",
+                   "dtype": "cast the input before reducing"}
+            raise UnsupportedOpError(f"np.{name}(..., {refused[0]}=...) is not supported"
+                                     + (f": {why[refused[0]]}" if refused[0] in why else ""))
+        params = {"axis": given.get("axis"), "keepdims": bool(given.get("keepdims", False))}
+        params.update({k: given[k] for k in extra if k in given})
+        return (given["a"],), params
     return bind
 
 

@@ -233,13 +233,14 @@ class Slot:
     """Stands in an index for the index array that is operand ``k`` (a traced integer or mask
     array: drawn as an edge into the indexing node, never differentiated)."""
 
-    __slots__ = ("k",)
+    __slots__ = ("k", "mask")
 
-    def __init__(self, k: int) -> None:
+    def __init__(self, k: int, mask: bool = False) -> None:
         self.k = k
+        self.mask = mask
 
     def __repr__(self) -> str:
-        return f"Slot({self.k})"
+        return f"Slot({self.k}{', mask' if self.mask else ''})"
 
 
 def _fill(index, arrays):
@@ -251,8 +252,15 @@ def _index_forward(a, *arrays, index, text=""):
 
 
 def _index_shape(shapes, params):
-    arrays = [np.zeros(s, dtype=np.intp) for s in shapes[1:]]
-    return np.empty(shapes[0], dtype=np.bool_)[_fill(params["index"], arrays)].shape
+    """The result's shape; for a traced boolean mask it assumes every entry True (the true length
+    depends on the mask's values), which is enough to explain a mask of the wrong shape."""
+    masks = {part.k for part in params["index"] if isinstance(part, Slot) and part.mask}
+    arrays = [np.ones(s, dtype=bool) if k in masks else np.zeros(s, dtype=np.intp)
+              for k, s in enumerate(shapes[1:], start=1)]
+    try:
+        return np.empty(shapes[0], dtype=np.bool_)[_fill(params["index"], arrays)].shape
+    except IndexError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _index_vjp(g, ans, args, p, argnum):
