@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .backward import contributions
 from .graph import DAG, Edge, Node
 
 __all__ = ["DrawOptions", "Line", "Scene", "SceneEdge", "SceneNode", "Span", "annotate",
@@ -392,6 +393,22 @@ def _value_lines(value: np.ndarray, color: str, size: float, prefix: str = "") -
     return [(Span((prefix if i == 0 else "") + p, color=color, size=size),) for i, p in enumerate(parts)]
 
 
+PATHS_IN_TOOLTIP = 16
+
+
+def _path_tips(dag: DAG, n: Node) -> list[str]:
+    """For a shared input: what each path to the output contributes (they sum to its gradient)."""
+    count = dag.count_paths(n)
+    if count > PATHS_IN_TOOLTIP:
+        return [f"{count} paths to the output (Graph.contributions lists them)"]
+    tips = [f"{count} paths to the output; their contributions sum to the gradient:"]
+    for k, c in enumerate(contributions(dag, n, PATHS_IN_TOOLTIP), 1):
+        route = " → ".join(shown(m) if m.user_named or m.kind == "input" else _display_symbol(m)
+                           for m in c.nodes)
+        tips.append(f"path {k}: {route}: {summarize(c.value)}")
+    return tips
+
+
 def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[Node], L: str,
                 edge_tag: dict[Edge, tuple[str, str, str]]) -> SceneNode:
     is_out = n is dag.output
@@ -433,6 +450,8 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
         elif n.kind == "input" or n.is_shared:
             lines.extend(_gradient_lines(n, opts, pal, L, edge_tag))
         tip.append(f"∂{L}/∂{shown(n)} =\n" + full_text(n.adjoint))
+        if n.kind == "input" and n.is_shared:
+            tip.extend(_path_tips(dag, n))
     if n.source is not None:
         tip.append(n.source.short())
 

@@ -111,6 +111,17 @@ def test_data_inputs_are_muted_and_show_no_gradient():
         g.to_dot(data=("nope",))
 
 
+def test_shared_input_tooltip_lists_each_paths_contribution(ae):
+    from graphviz_bp.annotate import summarize
+
+    tooltip = nodes_of(parse(ae.to_dot()))[ae.node("W").id].get("tooltip")
+    contribs = ae.contributions("W")
+    assert "2 paths to the output; their contributions sum to the gradient:" in tooltip
+    for k, c in enumerate(contribs, 1):
+        assert f"path {k}: W → " in tooltip and summarize(c.value) in tooltip
+    assert "path 1: W → (·)ᵀ → @" in tooltip  # the path through the transpose
+
+
 def test_accumulation_skips_uses_that_send_no_message():
     # c is both where()'s condition (no message) and its first value (a message): "∂L/∂c = m₂"
     g = gb.trace(lambda c: np.sum(np.where(c, c, 0.0)) + np.sum(c), c=np.array([1.0, 0.0, 2.0]))
