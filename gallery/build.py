@@ -15,6 +15,7 @@ GALLERY = Path(__file__).resolve().parent
 sys.path.insert(0, str(GALLERY.parent))
 
 from graphviz_bp import gallery  # noqa: E402
+from graphviz_bp.render import write_atomic  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,9 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not path.exists() or path.read_bytes() != data:
                     stale.append(path.name)
                 continue
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            write_atomic(path, data)
         if not args.check:
             print(f"[{i}/{len(names)}] gallery/{name}: {', '.join(gallery.FORMATS)}")
     text = gallery.readme([gallery.load(n, GALLERY) for n in gallery.EXAMPLES])

@@ -381,10 +381,9 @@ def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
         lines.append(tuple(terms))
         if opts.shows_values and n.adjoint is not None:
             lines += _value_lines(n.adjoint, pal.message, SMALL, prefix="= ")
-    elif opts.shows_values and n.adjoint is not None:
-        first, *rest = summary_lines(n.adjoint)
-        lines.append((head, Span(" = " + first, color=pal.message)))
-        lines += [(Span(r, color=pal.message, size=SMALL),) for r in rest]
+    elif opts.shows_values and n.adjoint is not None:  # the value under its name, as at shared nodes
+        lines.append((head, Span(" =", color=pal.text)))
+        lines += _value_lines(n.adjoint, pal.message, SMALL)
     return lines
 
 

@@ -14,7 +14,7 @@ import graphviz
 from .annotate import Line, Scene, SceneEdge, SceneNode, Span, visible
 from .errors import GraphvizBPError
 
-__all__ = ["FORMATS", "GraphvizNotFoundError", "RenderError", "pipe", "render", "to_dot"]
+__all__ = ["FORMATS", "GraphvizNotFoundError", "RenderError", "pipe", "render", "to_dot", "write_atomic"]
 
 FORMATS = ("svg", "pdf", "png", "dot")
 _RENDERERS = {"pdf": "cairo", "png": "cairo"}  # cairo embeds fonts in PDF and antialiases PNG
@@ -146,13 +146,24 @@ def render(source: str, path: str | os.PathLike[str], fmt: str | None = None) ->
     """Write ``source`` rendered to ``path`` (format from its suffix unless ``fmt``), atomically."""
     path = Path(path)
     fmt = _check_format(fmt or path.suffix.lstrip(".") or "", path)
+    _check_writable(path)
+    return write_atomic(path, pipe(source, fmt))  # dot fails before anything touches the disk
+
+
+def _check_writable(path: Path) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise FileNotFoundError(f"cannot write {str(path)!r}: there is no directory {str(directory)!r}")
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {str(path)!r}: it is a directory")
-    data = pipe(source, fmt)  # fails before anything touches the disk
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it: readers see the old file or
+    the whole new one, and a failure leaves nothing behind."""
+    path = Path(path)
+    _check_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

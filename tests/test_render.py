@@ -105,7 +105,9 @@ def test_data_inputs_are_muted_and_show_no_gradient():
     x = nodes[g.node("x").id]
     assert {"input", "data"} <= classes(x) and "∂L" not in text_of(label(x))
     assert {"input", "parameter"} <= classes(nodes[g.node("W1").id])
-    assert "∂L/∂W1 = " in text_of(label(nodes[g.node("W1").id]))
+    from graphviz_bp.annotate import summary_lines
+    w1 = text_of(label(nodes[g.node("W1").id]))
+    assert "∂L/∂W1 =" + "".join(summary_lines(g.grad("W1"))) in w1  # the gradient under its name
     assert "z" in text_of(label(nodes[g.node("z").id])) and "shared" in classes(nodes[g.node("z").id])
     with pytest.raises(ValueError, match="names no input"):
         g.to_dot(data=("nope",))
