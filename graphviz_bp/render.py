@@ -5,34 +5,22 @@ from __future__ import annotations
 import html
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import graphviz
 
+from . import dot as _dot
 from .annotate import Line, Scene, SceneEdge, SceneNode, Span, visible
-from .errors import GraphvizBPError
+from .dot import DEFAULT_TIMEOUT, GraphvizNotFoundError, RenderError, RenderTimeoutError
+from .files import check_output_path, write_atomic
 
-__all__ = ["FORMATS", "GraphvizNotFoundError", "RenderError", "pipe", "render", "to_dot", "write_atomic"]
+__all__ = ["DEFAULT_TIMEOUT", "FORMATS", "GraphvizNotFoundError", "RenderError", "RenderTimeoutError", "pipe",
+           "render", "to_dot", "write_atomic"]
 
 FORMATS = ("svg", "pdf", "png", "dot")
 _RENDERERS = {"pdf": "cairo", "png": "cairo"}  # cairo embeds fonts in PDF and antialiases PNG
-
-
-class GraphvizNotFoundError(GraphvizBPError, RuntimeError):
-    """Graphviz's ``dot`` executable is not installed (or not on PATH)."""
-
-
-class RenderError(GraphvizBPError, RuntimeError):
-    """``dot`` ran but failed."""
-
-
-_INSTALL_HINT = ("Graphviz's 'dot' executable was not found on PATH; graphviz_bp needs it to draw. "
-                 "Install Graphviz: 'sudo apt-get install graphviz fonts-dejavu-core' (Debian/Ubuntu), "
-                 "'brew install graphviz' (macOS), 'conda install -c conda-forge graphviz', or see "
-                 "https://graphviz.org/download/ — then check that 'dot -V' works. "
-                 "to_dot() needs no Graphviz.")
 
 def _text(s: str) -> str:
     """Text for an HTML-like label: markup escaped, control characters shown as escapes, backslashes
@@ -115,19 +103,27 @@ def to_dot(scene: Scene) -> str:
     return dot.source
 
 
-def pipe(source: str, fmt: str) -> bytes:
-    """Run ``dot`` on ``source`` and return the output in ``fmt`` (svg, pdf, png; dot returns the source)."""
+def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
+         progress: Callable[[str], None] | None = None) -> bytes:
+    """Run ``dot`` on ``source`` and return the output in ``fmt`` (svg, pdf, png; dot returns the source).
+
+    ``timeout``: seconds dot may take (None or 0: no limit), else RenderTimeoutError. ``progress``
+    hears about the layout of a big graph (see ``graphviz_bp.dot.run``).
+    """
     fmt = _check_format(fmt)
     if fmt == "dot":
         return source.encode("utf-8")
-    try:
-        data = graphviz.pipe("dot", fmt, source.encode("utf-8"), renderer=_RENDERERS.get(fmt))
-        return _reproducible_pdf(data) if fmt == "pdf" else data
-    except graphviz.ExecutableNotFound:
-        raise GraphvizNotFoundError(_INSTALL_HINT) from None
-    except graphviz.CalledProcessError as exc:
-        stderr = exc.stderr.decode("utf-8", "replace").strip() if exc.stderr else ""
-        raise RenderError(f"dot -T{fmt} failed (exit {exc.returncode}): {stderr or 'no message'}") from None
+    data = _dot.run(source.encode("utf-8"), fmt, renderer=_RENDERERS.get(fmt), timeout=timeout,
+                    progress=progress, size_hint=_size(source))
+    return _reproducible_pdf(data) if fmt == "pdf" else data
+
+
+_STATEMENT = re.compile(r"^\t(?!(?:graph|node|edge) \[)(?:\w+ -> \w+|\w+) \[", re.M)
+
+
+def _size(source: str) -> int:
+    """Nodes plus edges in DOT written by ``to_dot`` (one statement per line, each starting with a tab)."""
+    return len(_STATEMENT.findall(source))
 
 
 _PDF_DATE = re.compile(rb"/CreationDate \(D:(\d{14})")
@@ -142,46 +138,16 @@ def _reproducible_pdf(data: bytes) -> bytes:
     return _PDF_DATE.sub(lambda m: b"/CreationDate (D:" + stamp, data, count=1)
 
 
-def render(source: str, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
-    """Write ``source`` rendered to ``path`` (format from its suffix unless ``fmt``), atomically."""
+def render(source: str, path: str | os.PathLike[str], fmt: str | None = None, *,
+           timeout: float | None = DEFAULT_TIMEOUT, progress: Callable[[str], None] | None = None) -> Path:
+    """Write ``source`` rendered to ``path`` (format from its suffix unless ``fmt``); return ``path``.
+
+    The path is checked before dot runs, and written (atomically) only once dot's output is checked.
+    """
     path = Path(path)
     fmt = _check_format(fmt or path.suffix.lstrip(".") or "", path)
-    _check_writable(path)
-    return write_atomic(path, pipe(source, fmt))  # dot fails before anything touches the disk
-
-
-def _check_writable(path: Path) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileNotFoundError(f"cannot write {str(path)!r}: there is no directory {str(directory)!r}")
-    if path.is_dir():
-        raise IsADirectoryError(f"cannot write {str(path)!r}: it is a directory")
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file beside it: readers see the old file or
-    the whole new one, and a failure leaves nothing behind."""
-    path = Path(path)
-    _check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    check_output_path(path)
+    return write_atomic(path, pipe(source, fmt, timeout=timeout, progress=progress))
 
 
 def _check_format(fmt: str, path: Path | None = None) -> str:

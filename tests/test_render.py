@@ -1,13 +1,14 @@
-"""Drawing: DOT parsed structurally, rendered outputs checked, options, escaping, errors, atomic files."""
+"""Drawing: DOT parsed structurally, rendered outputs checked, options, escaping, errors, files on success only."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import subprocess
 import xml.etree.ElementTree as ET
 
-import graphviz
 import numpy as np
 import pydot
 import pytest
@@ -15,10 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphviz_bp as gb
+from graphviz_bp import dot as dot_mod
 from graphviz_bp import render as render_mod
 from graphviz_bp.annotate import visible
 
 from .problems import autoencoder, swish_inputs, swish_net
+from .test_dot import install_fake_dot
 
 
 @pytest.fixture
@@ -218,27 +221,74 @@ def test_render_picks_the_format_from_the_suffix(ae, tmp_path, suffix, magic, do
 
 
 def test_failed_render_leaves_no_file(ae, tmp_path, monkeypatch):
-    def failing(*args, **kwargs):
-        raise graphviz.CalledProcessError(1, ["dot"], stderr=b"Error: syntax error in line 3")
-
-    monkeypatch.setattr(render_mod.graphviz, "pipe", failing)
-    target = tmp_path / "ae.svg"
-    with pytest.raises(render_mod.RenderError, match="syntax error in line 3"):
+    install_fake_dot(tmp_path, monkeypatch, "cat > /dev/null; echo 'Error: syntax error in line 3' >&2; exit 1\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / "ae.svg"
+    with pytest.raises(render_mod.RenderError, match=r"^dot -Tsvg failed \(exit 1\): Error: syntax error in line 3$"):
         ae.render(target)
-    assert list(tmp_path.iterdir()) == []
+    assert list(out.iterdir()) == []
     with pytest.raises(ValueError, match=r"\.svg, \.pdf, \.png, \.dot"):
-        ae.render(tmp_path / "ae.gif")
-    assert list(tmp_path.iterdir()) == []
+        ae.render(out / "ae.gif")
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".pdf", ".png"])
+def test_garbage_from_dot_writes_nothing_and_keeps_the_old_file(ae, tmp_path, monkeypatch, suffix):
+    install_fake_dot(tmp_path, monkeypatch, "cat > /dev/null; echo 'not a picture'\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(render_mod.RenderError, match="produced no valid"):
+        ae.render(out / f"new{suffix}")
+    assert list(out.iterdir()) == []
+    old = out / f"old{suffix}"
+    old.write_bytes(b"old")
+    with pytest.raises(render_mod.RenderError, match="produced no valid"):
+        ae.render(old)
+    assert old.read_bytes() == b"old" and list(out.iterdir()) == [old]
 
 
 def test_existing_file_is_replaced_only_when_rendering_succeeds(ae, tmp_path, monkeypatch, dot_executable):
     target = tmp_path / "ae.svg"
     target.write_text("old")
-    monkeypatch.setattr(render_mod.graphviz, "pipe",
-                        lambda *a, **k: (_ for _ in ()).throw(graphviz.CalledProcessError(1, ["dot"])))
-    with pytest.raises(render_mod.RenderError):
-        ae.render(target)
+    os.chmod(target, 0o640)
+    with monkeypatch.context() as m:
+        install_fake_dot(tmp_path, m, "cat > /dev/null; exit 3\n")
+        with pytest.raises(render_mod.RenderError, match=r"exit 3\): no message"):
+            ae.render(target)
     assert target.read_text() == "old"
+    ae.render(target)  # the real dot
+    assert target.read_bytes().startswith(b"<?xml") and stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_bad_output_path_fails_before_dot_runs(ae, tmp_path, monkeypatch):
+    bindir = install_fake_dot(tmp_path, monkeypatch, "exec sleep 60\n")
+    (tmp_path / "dir").mkdir()
+    cases = [(tmp_path / "nodir" / "a.svg", FileNotFoundError, "there is no directory"),
+             (tmp_path / "dir", IsADirectoryError, "it is a directory")]
+    for path, kind, why in cases:
+        with pytest.raises(kind, match=f"^cannot write {re.escape(repr(str(path)))}: {why}"):
+            render_mod.render(ae.to_dot(), path, "svg", timeout=60)
+    assert not (bindir / "dot.pid").exists()  # dot never started
+
+
+def test_timeout_and_progress_reach_dot(ae, tmp_path, monkeypatch):
+    install_fake_dot(tmp_path, monkeypatch, "exec sleep 60\n")
+    heard = []
+    monkeypatch.setattr(dot_mod, "PROGRESS_THRESHOLD", 10)
+    with pytest.raises(render_mod.RenderTimeoutError, match="^dot did not finish within 0.5 s laying out 23 "):
+        render_mod.render(ae.to_dot(), tmp_path / "ae.svg", timeout=0.5, progress=heard.append)
+    assert heard == ["laying out 23 nodes and edges with dot; this may take a while (time limit 0.5 s)"]
+    assert (len(ae.nodes), len(ae.edges)) == (11, 12)
+    with pytest.raises(render_mod.RenderTimeoutError):
+        render_mod.pipe(ae.to_dot(), "png", timeout=0.5)
+    assert not (tmp_path / "ae.svg").exists()
+
+
+def test_positional_calls_keep_working(ae, tmp_path, dot_executable):
+    assert render_mod.pipe(ae.to_dot(), "svg").startswith(b"<?xml")
+    path = render_mod.render(ae.to_dot(), str(tmp_path / "x.out"), "pdf")
+    assert path == tmp_path / "x.out" and path.read_bytes().startswith(b"%PDF-")
 
 
 def test_missing_dot_is_one_named_error_with_an_install_hint(ae, tmp_path, monkeypatch):

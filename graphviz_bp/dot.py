@@ -1,0 +1,284 @@
+"""Running Graphviz's ``dot``: a time limit, checked output, progress, dying with its parent, a Sphinx wrapper."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from .errors import GraphvizBPError
+from .files import write_atomic
+
+__all__ = ["DEFAULT_TIMEOUT", "GraphvizNotFoundError", "RenderError", "RenderTimeoutError", "run",
+           "wrapper", "wrapper_main"]
+
+#: Seconds dot may take by default; None or 0 means no limit.
+DEFAULT_TIMEOUT = 300.0
+#: Nodes plus edges from which progress is reported as dot starts: with dot 2.43 a chain of 8,000
+#: nodes (16,000 items) took 6 s, one of 5,000 took 3 s.
+PROGRESS_THRESHOLD = 15_000
+#: Seconds after which a smaller graph is reported too: layout time is not size alone (50 steps
+#: sharing one weight, 254 items, took 10 s; 25 steps took 0.2 s).
+PROGRESS_DELAY = 5.0
+#: Seconds between "still laying out" reports.
+PROGRESS_INTERVAL = 20.0
+_STDERR_CHARS = 300
+
+
+class GraphvizNotFoundError(GraphvizBPError, RuntimeError):
+    """Graphviz's ``dot`` executable is not installed (or not on PATH)."""
+
+
+class RenderError(GraphvizBPError, RuntimeError):
+    """``dot`` ran but failed, or printed something that is not the asked-for format."""
+
+
+class RenderTimeoutError(RenderError):
+    """``dot`` did not finish within the time limit (and was stopped)."""
+
+
+INSTALL_HINT = ("Graphviz's 'dot' executable was not found on PATH; graphviz_bp needs it to draw. "
+                "Install Graphviz: 'sudo apt-get install graphviz fonts-dejavu-core' (Debian/Ubuntu), "
+                "'brew install graphviz' (macOS), 'conda install -c conda-forge graphviz', or see "
+                "https://graphviz.org/download/ — then check that 'dot -V' works. "
+                "to_dot() needs no Graphviz.")
+
+
+def _limit(timeout: float | None) -> float | None:
+    if timeout is None or timeout == 0:
+        return None
+    if not timeout > 0:  # also NaN
+        raise ValueError(f"timeout must be a positive number of seconds, or 0 or None for no limit; got {timeout!r}")
+    return float(timeout)
+
+
+def _seconds(limit: float | None) -> str:
+    return "no time limit" if limit is None else f"time limit {limit:g} s"
+
+
+def run(source: bytes, fmt: str, *, renderer: str | None = None, timeout: float | None = DEFAULT_TIMEOUT,
+        progress: Callable[[str], None] | None = None, size_hint: int = 0) -> bytes:
+    """Run ``dot -T{fmt}[:renderer]`` on ``source`` and return its checked output.
+
+    ``timeout`` seconds (None or 0: no limit) bound the run: past it dot is killed and
+    RenderTimeoutError raised. ``size_hint`` is the graph's number of nodes plus edges: from
+    PROGRESS_THRESHOLD on, ``progress`` is told as dot starts that layout may take a while (any
+    graph still laying out after PROGRESS_DELAY seconds is told then), and every PROGRESS_INTERVAL
+    seconds after that it goes on. dot's warnings on success are dropped; its failure is one
+    RenderError line.
+    """
+    limit = _limit(timeout)
+    exe = shutil.which("dot")  # PATH as it is now
+    if exe is None:
+        raise GraphvizNotFoundError(INSTALL_HINT)
+    flag = f"-T{fmt}:{renderer}" if renderer else f"-T{fmt}"
+    try:
+        proc = subprocess.Popen([exe, flag], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, preexec_fn=_die_with_parent())
+    except OSError as exc:
+        raise GraphvizNotFoundError(f"{INSTALL_HINT} (running {exe!r} failed: {exc.strerror or exc})") from None
+    out, err = _wait(proc, source, limit, progress, size_hint)
+    if proc.returncode != 0:
+        raise RenderError(f"dot {flag} {_failure(proc.returncode)}: {_one_line(err) or 'no message'}")
+    problem = _check_output(fmt, out)
+    if problem:
+        raise RenderError(f"dot {flag} produced no valid {problem} (it printed: {_excerpt(out, err)})")
+    return out
+
+
+def _wait(proc: subprocess.Popen[bytes], source: bytes, limit: float | None,
+          report: Callable[[str], None] | None, size_hint: int) -> tuple[bytes, bytes]:
+    """dot's stdout and stderr once it exits; killed and reaped on timeout or on any exception."""
+    start = time.monotonic()
+    deadline = None if limit is None else start + limit
+    announced = report is not None and size_hint >= PROGRESS_THRESHOLD
+    next_report = start + (PROGRESS_INTERVAL if announced else PROGRESS_DELAY)
+    data: bytes | None = source
+    try:
+        if announced:
+            report(_announcement(size_hint, limit))
+        while True:
+            now = time.monotonic()
+            waits = [t - now for t in (deadline, next_report if report else None) if t is not None]
+            try:
+                return proc.communicate(data, timeout=max(min(waits), 0.0) if waits else None)
+            except subprocess.TimeoutExpired:
+                data = None  # sent (or being sent); communicate keeps it across retries
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    raise RenderTimeoutError(
+                        f"dot did not finish within {limit:g} s laying out "
+                        f"{f'{size_hint} nodes and edges' if size_hint else 'the graph'}; raise the limit with "
+                        "--timeout (timeout= in the API, :timeout: in Sphinx) or draw less") from None
+                if report is not None and now >= next_report:
+                    report(f"still laying out: {now - start:.0f} s" if announced else _announcement(size_hint, limit))
+                    announced = True
+                    next_report = now + PROGRESS_INTERVAL
+    except BaseException:
+        _stop(proc)
+        raise
+
+
+def _announcement(size_hint: int, limit: float | None) -> str:
+    what = f"{size_hint} nodes and edges" if size_hint else "the graph"
+    return f"laying out {what} with dot; this may take a while ({_seconds(limit)})"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Kill and reap ``proc``, closing its pipes (a grandchild holding them cannot make us wait)."""
+    try:
+        proc.kill()
+    except OSError:
+        pass
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+def _failure(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"failed (exit {returncode})"
+
+
+def _one_line(stderr: bytes) -> str:
+    """dot's messages on one short line: the first lines, control characters dropped, cut at ~300 chars."""
+    head = stderr[: _STDERR_CHARS * 4].decode("utf-8", "replace")
+    lines = [" ".join("".join(c if c.isprintable() else " " for c in ln).split()) for ln in head.splitlines()]
+    text = " / ".join(ln for ln in lines if ln)
+    if len(text) > _STDERR_CHARS or len(stderr) > _STDERR_CHARS * 4:
+        text = text[:_STDERR_CHARS].rstrip() + " …"
+    return text
+
+
+def _excerpt(out: bytes, err: bytes) -> str:
+    if not out:
+        return f"nothing; {_one_line(err)}" if err.strip() else "nothing"
+    text = "".join(c if c.isprintable() else "?" for c in out[:80].decode("utf-8", "replace"))
+    return repr(text + ("..." if len(out) > 80 else ""))
+
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _check_output(fmt: str, out: bytes) -> str | None:
+    """The name of the format ``out`` fails to be, or None when it looks whole."""
+    if fmt == "svg":
+        if not out.lstrip().startswith((b"<?xml", b"<svg", b"<!DOCTYPE")) or not out.rstrip().endswith(b"</svg>"):
+            return "SVG"
+    elif fmt == "pdf":
+        if not out.startswith(b"%PDF-") or b"%%EOF" not in out[-1024:]:
+            return "PDF"
+    elif fmt == "png":
+        if not out.startswith(b"\x89PNG\r\n\x1a\n") or not out.endswith(_PNG_END):
+            return "PNG"
+    elif not out:
+        return fmt.upper()
+    return None
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn making the child get SIGKILL when our thread dies (Linux prctl), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, only called after
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def _set_own_death_signal() -> None:
+    """Make this process get SIGKILL when its parent dies (the wrapper under Sphinx), on Linux."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def wrapper(directory: Path, timeout: float | None, dot: str = "dot") -> Path:
+    """An executable in ``directory`` that runs ``dot`` with its arguments under ``timeout`` seconds.
+
+    For tools that run dot themselves (``sphinx.ext.graphviz``): set their dot command to this path.
+    Written once (atomically) per Python, dot and timeout; its name is a hash of its content.
+    """
+    lines = [
+        f"# graphviz_bp: runs {dot!r} with a time limit of {timeout!r} s (see graphviz_bp.dot.wrapper)",
+        "import sys",
+        f"sys.path.append({str(Path(__file__).resolve().parent.parent)!r})",
+        "from graphviz_bp.dot import wrapper_main",
+        f"sys.exit(wrapper_main({dot!r}, {timeout!r}, sys.argv[1:]))",
+    ]
+    python = sys.executable
+    if len(python) < 120 and not any(c.isspace() for c in python):
+        head = f"#!{python}"
+    else:  # a shebang cannot hold it: sh runs python, and python reads the exec line as a string
+        head = f"#!/bin/sh\n\"exec\" {shlex.quote(python)} \"$0\" \"$@\""
+    text = "\n".join([head, *lines, ""]).encode("utf-8")
+    path = Path(directory) / f"gbp-dot-{hashlib.sha256(text).hexdigest()[:12]}"
+    try:
+        if path.read_bytes() == text and os.access(path, os.X_OK):
+            return path
+    except OSError:
+        pass
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text, mode=0o777)
+    if not os.access(path, os.X_OK):  # an older copy with its mode kept
+        os.chmod(path, os.stat(path).st_mode | 0o111)
+    return path
+
+
+def wrapper_main(dot: str, timeout: float | None, argv: list[str]) -> int:
+    """Run ``dot`` with ``argv`` (stdin, stdout and stderr passed through) under ``timeout``; its exit status.
+
+    On timeout dot is killed and one line goes to stderr (exit 1); dot and this process die with
+    their parent.
+    """
+    _set_own_death_signal()
+    limit = _limit(timeout)
+    exe = dot if os.sep in dot else shutil.which(dot)
+    if exe is None:
+        print(f"graphviz_bp: {INSTALL_HINT}", file=sys.stderr)
+        return 127
+    try:
+        proc = subprocess.Popen([exe, *argv], preexec_fn=_die_with_parent())
+    except OSError as exc:
+        print(f"graphviz_bp: cannot run {exe!r}: {exc.strerror or exc}", file=sys.stderr)
+        return 127
+    try:
+        status = proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        print(f"dot did not finish within {limit:g} s (raise :timeout: or backprop_graph_timeout in conf.py)",
+              file=sys.stderr)
+        return 1
+    except BaseException:
+        _stop(proc)
+        raise
+    return status if status >= 0 else 128 - status
