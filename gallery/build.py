@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print("gallery is up to date")
         return 0
-    readme.write_text(text, encoding="utf-8")
+    write_atomic(readme, text.encode("utf-8"))
     print("gallery/README.md")
     return 0
 
