@@ -6,17 +6,19 @@ from .api import Drawing, Graph, trace
 from .backward import Contribution
 from .errors import (
     GraphvizBPError,
+    MemoryLimitError,
     NonScalarOutputError,
     OpError,
     PathLimitError,
     ShapeError,
     TraceError,
     UnsupportedOpError,
+    UserCodeError,
 )
 from .functions import log_softmax, logsumexp, relu, sigmoid, softmax, swish
 from .graph import Edge, Node, UnknownNodeError
 from .ops import supported
-from .render import GraphvizNotFoundError, RenderError
+from .render import GraphvizNotFoundError, RenderError, RenderTimeoutError
 from .tracer import name
 
 __version__ = "0.1.0"
@@ -28,15 +30,18 @@ __all__ = [
     "Graph",
     "GraphvizBPError",
     "GraphvizNotFoundError",
+    "MemoryLimitError",
     "Node",
     "NonScalarOutputError",
     "OpError",
     "PathLimitError",
     "RenderError",
+    "RenderTimeoutError",
     "ShapeError",
     "TraceError",
     "UnknownNodeError",
     "UnsupportedOpError",
+    "UserCodeError",
     "__version__",
     "log_softmax",
     "logsumexp",

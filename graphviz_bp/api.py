@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from . import render as _render
 from .annotate import DrawOptions, annotate
 from .backward import Contribution, backward, contributions
+from .dot import DEFAULT_TIMEOUT
 from .errors import TraceError
 from .graph import DAG, Edge, Node
+from .limits import DEFAULT_MEMORY_LIMIT, parse_size
 from .tracer import record
 
 __all__ = ["Drawing", "Graph", "trace"]
 
 
-def trace(fn: Callable[..., Any], /, *, seed: Any = None, **inputs: Any) -> Graph:
+#: trace()'s own keywords. An input with one of these names must be passed in the mapping.
+TRACE_KEYWORDS = ("seed", "memory_limit")
+
+
+def trace(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *, seed: Any = None,
+          memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, **kw_inputs: Any) -> Graph:
     """Trace ``fn(**inputs)`` written with plain NumPy, and run the backward pass keeping every message.
 
-    Each keyword becomes an input node named by it; ``fn`` is called with traced stand-ins under the
-    same keywords. For a non-scalar output, ``seed`` is the output's cotangent (same shape).
+    Inputs are given as keywords (``trace(loss, W=W, x=x)``) or as a mapping (``trace(loss, {"W": W,
+    "x": x})``), which also takes names that are trace()'s own keywords, such as ``seed``. Each
+    becomes an input node named by its key; ``fn`` is called with traced stand-ins under the same
+    keywords. For a non-scalar output, ``seed`` is the output's cotangent (same shape).
+    ``memory_limit`` (bytes, or text like ``"512M"``; None for no limit) bounds the arrays the trace
+    creates: an op whose result would go over it is refused before NumPy allocates it.
 
     >>> import numpy as np
     >>> g = trace(lambda x: np.sum(x * x), x=np.array([1.0, 2.0]))
@@ -31,9 +43,38 @@ def trace(fn: Callable[..., Any], /, *, seed: Any = None, **inputs: Any) -> Grap
     """
     if not callable(fn):
         raise TypeError(f"trace() needs a function first, got {type(fn).__name__}")
-    dag = record(fn, inputs)
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise TypeError(f"trace()'s inputs must be a mapping of names to arrays, got {type(inputs).__name__}")
+    given = dict(inputs or {})
+    twice = sorted(set(given) & set(kw_inputs))
+    if twice:
+        raise TraceError(f"input {twice[0]!r} is given both in the mapping and as a keyword")
+    given.update(kw_inputs)
+    if inputs is None:
+        _check_keyword_clash(fn, given, seed=seed, memory_limit=memory_limit)
+    limit = None if memory_limit is None else parse_size(memory_limit)
+    dag = record(fn, given, memory_limit=limit)
     backward(dag, seed)
     return Graph(dag)
+
+
+def _check_keyword_clash(fn: Callable[..., Any], inputs: dict[str, Any], **options: Any) -> None:
+    """Refuse a call where one of trace()'s keywords may have been meant as an input: ``fn`` has a
+    parameter of that name which no input fills."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return
+    for key in TRACE_KEYWORDS:
+        p = params.get(key)
+        if p is None or key in inputs or p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        how = "was given to trace()" if options[key] is not (None if key == "seed" else DEFAULT_MEMORY_LIMIT) \
+            else "is trace()'s own keyword"
+        name = getattr(fn, "__name__", "the function")
+        raise TraceError(f"{name}() takes an input named {key!r}, but {key}= {how} (its "
+                        f"{'output cotangent' if key == 'seed' else 'memory limit'}); pass the inputs "
+                        f"as a mapping instead: trace({name}, {{{key!r}: ..., ...}})")
 
 
 class Graph:
@@ -112,13 +153,19 @@ class Graph:
         """DOT source of the drawing (options as for ``draw``); needs no Graphviz installed."""
         return self.draw(**options).to_dot()
 
-    def pipe(self, format: str = "svg", **options: Any) -> bytes:
-        """The drawing rendered by Graphviz: ``format`` is svg, pdf, png or dot."""
-        return self.draw(**options).pipe(format)
+    def pipe(self, format: str = "svg", *, timeout: float | None = DEFAULT_TIMEOUT,
+             progress: Callable[[str], None] | None = None, **options: Any) -> bytes:
+        """The drawing rendered by Graphviz: ``format`` is svg, pdf, png or dot. ``timeout`` (seconds,
+        None for none) limits Graphviz's layout; ``progress`` is called with a line of text now and
+        then while a large layout runs."""
+        return self.draw(**options).pipe(format, timeout=timeout, progress=progress)
 
-    def render(self, path: str | os.PathLike[str], format: str | None = None, **options: Any) -> Path:
-        """Write the drawing to ``path`` (format from the suffix: .svg .pdf .png .dot), atomically."""
-        return self.draw(**options).render(path, format)
+    def render(self, path: str | os.PathLike[str], format: str | None = None, *,
+               timeout: float | None = DEFAULT_TIMEOUT, progress: Callable[[str], None] | None = None,
+               **options: Any) -> Path:
+        """Write the drawing to ``path`` (format from the suffix: .svg .pdf .png .dot), atomically; a
+        device, pipe or symlink's target is written in place. ``timeout`` and ``progress`` as for ``pipe``."""
+        return self.draw(**options).render(path, format, timeout=timeout, progress=progress)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, str]:
         return self.draw()._repr_mimebundle_(include, exclude)
@@ -142,11 +189,15 @@ class Drawing:
             self._source = _render.to_dot(annotate(self._dag, self.options))
         return self._source
 
-    def pipe(self, format: str = "svg") -> bytes:
-        return _render.pipe(self.to_dot(), format)
+    def pipe(self, format: str = "svg", *, timeout: float | None = DEFAULT_TIMEOUT,
+             progress: Callable[[str], None] | None = None) -> bytes:
+        """Rendered by Graphviz (see ``Graph.pipe``)."""
+        return _render.pipe(self.to_dot(), format, timeout=timeout, progress=progress)
 
-    def render(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
-        return _render.render(self.to_dot(), path, format)
+    def render(self, path: str | os.PathLike[str], format: str | None = None, *,
+               timeout: float | None = DEFAULT_TIMEOUT, progress: Callable[[str], None] | None = None) -> Path:
+        """Written to ``path`` (see ``Graph.render``)."""
+        return _render.render(self.to_dot(), path, format, timeout=timeout, progress=progress)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, str]:
         bundle = {"image/svg+xml": self.pipe("svg").decode("utf-8"), "text/plain": repr(self)}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 __all__ = [
     "GraphvizBPError",
+    "MemoryLimitError",
     "NonScalarOutputError",
     "OpError",
     "PathLimitError",
     "ShapeError",
     "TraceError",
     "UnsupportedOpError",
+    "UserCodeError",
 ]
 
 
@@ -48,8 +50,55 @@ class TraceError(GraphvizBPError, TypeError):
 
 
 class NonScalarOutputError(GraphvizBPError, ValueError):
-    """Reverse mode on a non-scalar output without a ``seed`` (the output cotangent)."""
+    """Reverse mode on a non-scalar output without a ``seed`` (the output cotangent); ``shape`` is
+    the output's shape."""
+
+    def __init__(self, message: str, shape: tuple[int, ...] = ()) -> None:
+        self.shape = tuple(shape)
+        super().__init__(message)
+
+
+class MemoryLimitError(GraphvizBPError, MemoryError):
+    """An array would take the trace past its memory limit; refused before NumPy allocates it.
+
+    ``what`` names the op, its operand shapes and the result's shape; ``needed``, ``held`` (what
+    the trace already created) and ``limit`` are in bytes; ``location`` is the user's line. The
+    message names the API's keyword ``memory_limit=``; front ends re-word it with ``explain``.
+    """
+
+    def __init__(self, what: str, needed: int, limit: int, held: int = 0, location: str | None = None) -> None:
+        self.what, self.needed, self.limit, self.held, self.location = what, needed, limit, held, location
+        super().__init__(self.explain("memory_limit="))
+
+    def explain(self, option: str) -> str:
+        """The message, naming ``option`` as the way to raise the limit."""
+        held = f" (the trace already holds {format_bytes(self.held)})" if self.held else ""
+        text = (f"{self.what} needs {format_bytes(self.needed)}{held}, over the memory limit of "
+                f"{format_bytes(self.limit)}; raise it with {option} or use smaller arrays")
+        return f"{text}\n  at {self.location}" if self.location else text
+
+
+class UserCodeError(GraphvizBPError, RuntimeError):
+    """The user's own code raised an exception (or called ``sys.exit``) while it was traced or
+    loaded; ``where`` is its file, line and function when known, ``error`` the original exception."""
+
+    def __init__(self, message: str, where: str | None = None, error: BaseException | None = None) -> None:
+        self.where = where
+        self.error = error
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 class PathLimitError(GraphvizBPError, ValueError):
     """More input-to-output paths than the ``limit`` allows enumerating."""
+
+
+def format_bytes(n: int) -> str:
+    """A byte count for people.
+
+    >>> format_bytes(512), format_bytes(3 * 2**30), format_bytes(80 * 10**9)
+    ('512 bytes', '3 GiB', '74.5 GiB')
+    """
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"

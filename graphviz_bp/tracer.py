@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+import math
 import os
 import sys
 from typing import Any, Callable, Mapping
@@ -9,12 +11,13 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import ops
-from .errors import GraphvizBPError, OpError, ShapeError, TraceError, UnsupportedOpError
+from .errors import (GraphvizBPError, MemoryLimitError, OpError, ShapeError, TraceError,
+                     UnsupportedOpError)
 from .graph import DAG, Edge, Node, Source, finish
 from .ops import Op
 from .ops.shape import Slot
 
-__all__ = ["Traced", "apply", "name", "record"]
+__all__ = ["Traced", "apply", "at", "name", "record"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
@@ -24,8 +27,34 @@ _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _SUM, _MEAN, _RESHAPE, 
 )
 
 
+#: Where ops are being made when that is not a Python line of the user's (an expression of the CLI
+#: or of a Sphinx directive, being interpreted): set by ``at``.
+_SOURCE: contextvars.ContextVar[Source | None] = contextvars.ContextVar("graphviz_bp_source", default=None)
+
+
+class at:
+    """``with at(source):`` ops recorded inside are attributed to ``source`` (an expression's part)
+    instead of the Python line that runs them."""
+
+    __slots__ = ("source", "_token")
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    def __enter__(self) -> Source:
+        self._token = _SOURCE.set(self.source)
+        return self.source
+
+    def __exit__(self, *exc: Any) -> None:
+        _SOURCE.reset(self._token)
+
+
 def _caller() -> Source | None:
-    """The innermost frame outside graphviz_bp and NumPy: the user's line that made the op."""
+    """The innermost frame outside graphviz_bp and NumPy: the user's line that made the op (or the
+    expression part set by ``at``)."""
+    source = _SOURCE.get()
+    if source is not None:
+        return source
     f = sys._getframe(2)
     while f is not None and f.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
         f = f.f_back
@@ -42,11 +71,45 @@ def _short(value: Any) -> str:
 class _Tape:
     """The nodes of one trace, in the order they were made (a topological order)."""
 
-    __slots__ = ("nodes", "active")
+    __slots__ = ("nodes", "active", "limit", "held")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.nodes: list[Node] = []
         self.active = True
+        self.limit = limit  # bytes the trace may create (None: no limit)
+        self.held = 0       # bytes created so far
+
+    def admit(self, op: Op, values: list[np.ndarray], params: dict[str, Any], source: Source | None) -> None:
+        """Refuse, before NumPy allocates it, a result that would take the trace over its limit.
+
+        The product of the operands' sizes (and of index arrays among the params) bounds the
+        result's size for every op but ``broadcast_to``; only when that bound is over the limit is
+        the op's shape rule asked for the exact size, so the common case costs a few multiplications.
+        """
+        limit = self.limit
+        if limit is None:
+            return
+        itemsize = max([8] + [v.itemsize for v in values])
+        room = limit - self.held
+        bound = 1
+        for v in values:
+            bound *= max(v.size, 1)
+        for p in params.values():
+            for part in (p if type(p) is tuple else (p,)):
+                if type(part) is np.ndarray:
+                    bound *= max(part.size, 1)
+        if bound * itemsize <= room and not op.grows:
+            return
+        try:
+            size = math.prod(op.shape([v.shape for v in values], params))
+        except Exception:  # noqa: BLE001 - the op itself will fail and explain why
+            return
+        if size * itemsize > room:
+            shape = op.shape([v.shape for v in values], params)
+            what = (f"{_describe(op, [v.shape for v in values])}: its result, of shape "
+                    f"{tuple(shape)},")
+            raise MemoryLimitError(what, size * itemsize, limit, self.held,
+                                   str(source) if source is not None else None)
 
     def leaf(self, kind: str, value: Any, name: str | None = None, source: Source | None = None) -> Node:
         arr = np.asarray(value)
@@ -105,12 +168,14 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
         srcs.append(n)
         values.append(n.value)
         differentiable = differentiable or n.differentiable
+    tape.admit(op, values, params, source)
     try:
         out = op.forward(*values, **params)
     except (ValueError, IndexError) as exc:  # NumPy's reason is terse; the shape rule names axes
         raise _op_error(op, values, params, source, exc) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
+    tape.held += out.nbytes
     node = Node("op", out, op=op, params=params, source=source,
                 differentiable=differentiable and out.dtype.kind == "f")
     node.in_edges = [Edge(src, node, i) for i, src in enumerate(srcs)]
@@ -319,9 +384,12 @@ def name(value: Any, label: str) -> Any:
     return value
 
 
-def record(fn: Callable[..., Any], inputs: Mapping[str, Any]) -> DAG:
-    """Call ``fn(**traced_inputs)`` and return the DAG of everything the output depends on."""
-    tape = _Tape()
+def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int | None = None) -> DAG:
+    """Call ``fn(**traced_inputs)`` and return the DAG of everything the output depends on.
+
+    ``memory_limit`` bounds the bytes of the arrays the trace creates (see ``_Tape.admit``).
+    """
+    tape = _Tape(memory_limit)
     traced = {}
     for key, value in inputs.items():
         if type(value) is Traced:

@@ -9,7 +9,7 @@ import re
 import pytest
 
 import graphviz_bp
-from graphviz_bp import annotate, api, functions
+from graphviz_bp import annotate, api, errors, functions, graph, limits
 from graphviz_bp.ops import _broadcast
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -18,8 +18,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def test_exported_names_are_what_we_mean_to_export():
     assert graphviz_bp.__all__ == sorted(graphviz_bp.__all__)
     assert set(graphviz_bp.__all__) == {
-        "Contribution", "Drawing", "Edge", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "Node",
-        "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "ShapeError", "TraceError", "UnknownNodeError", "UnsupportedOpError",
+        "Contribution", "Drawing", "Edge", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
+        "Node", "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "RenderTimeoutError",
+        "ShapeError", "TraceError", "UnknownNodeError", "UnsupportedOpError", "UserCodeError",
         "__version__", "log_softmax", "logsumexp", "name", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
     }
     for name in graphviz_bp.__all__:
@@ -30,7 +31,9 @@ def test_errors_share_one_base_and_a_builtin():
     for name, builtin in [("ShapeError", ValueError), ("UnsupportedOpError", NotImplementedError),
                           ("TraceError", TypeError), ("NonScalarOutputError", ValueError), ("OpError", ValueError),
                           ("PathLimitError", ValueError), ("UnknownNodeError", KeyError),
-                          ("GraphvizNotFoundError", RuntimeError), ("RenderError", RuntimeError)]:
+                          ("GraphvizNotFoundError", RuntimeError), ("RenderError", RuntimeError),
+                          ("RenderTimeoutError", RuntimeError), ("MemoryLimitError", MemoryError),
+                          ("UserCodeError", RuntimeError)]:
         cls = getattr(graphviz_bp, name)
         assert issubclass(cls, graphviz_bp.GraphvizBPError) and issubclass(cls, builtin)
 
@@ -42,7 +45,8 @@ def test_version_matches_pyproject_and_py_typed_ships():
     assert 'graphviz_bp = ["py.typed"]' in pyproject
 
 
-@pytest.mark.parametrize("module", [annotate, api, functions, _broadcast], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [annotate, api, functions, _broadcast, errors, graph, limits],
+                         ids=lambda m: m.__name__)
 def test_doctests(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

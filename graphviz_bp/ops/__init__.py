@@ -58,6 +58,9 @@ class Op:
     #: What a NumPy call returns, built from the traced result and the operand values (e.g.
     #: slogdet's ``(sign, logabsdet)``); None: the traced result itself.
     result: Callable[[Any, Sequence[np.ndarray]], Any] | None = None
+    #: The result can be larger than the product of the operands' sizes (``np.diag`` of a vector,
+    #: ``broadcast_to``): the memory limit then asks the shape rule for its size.
+    grows: bool = False
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, symbol={self.symbol!r})"

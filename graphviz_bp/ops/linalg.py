@@ -415,7 +415,7 @@ def _diag_vjp(g, ans, args, p):
 
 register(Op(
     name="diag", symbol="diag", forward=lambda v, k: np.diag(v, k), vjps=(_diag_vjp,), shape=_diag_shape,
-    numpy=(np.diag,), bind=lambda v, k=0: ((v,), {"k": int(k)}), family="linalg",
+    numpy=(np.diag,), bind=lambda v, k=0: ((v,), {"k": int(k)}), family="linalg", grows=True,
     examples=(Example(((3,),), {"k": 0}), Example(((3,),), {"k": -1}), Example(((3, 4),), {"k": 0}),
               Example(((3, 4),), {"k": 1}), Example(((4, 3),), {"k": -2})),
 ))

@@ -162,7 +162,7 @@ def _broadcast_to_shape(shapes, params):
 register(Op(
     name="broadcast_to", symbol="broadcast", forward=lambda a, shape: np.broadcast_to(a, shape),
     vjps=(lambda g, ans, a, p: g,),  # the backward pass sums over the broadcast axes
-    shape=_broadcast_to_shape, numpy=(np.broadcast_to,), family="shape",
+    shape=_broadcast_to_shape, numpy=(np.broadcast_to,), family="shape", grows=True,
     bind=lambda array, shape, subok=False: ((array,), {"shape": (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)}),
     examples=(Example(((3,),), {"shape": (2, 3)}), Example(((3, 1),), {"shape": (2, 3, 4)})),
 ))
