@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .errors import NonScalarOutputError, PathLimitError, ShapeError
-from .graph import DAG, Edge, Node
+from .graph import DAG, Edge, Node, count_text
 from .ops._broadcast import unbroadcast
 
 __all__ = ["Contribution", "backward", "contributions", "message"]
@@ -108,7 +108,7 @@ def contributions(dag: DAG, node: Node, limit: int = 256) -> list[Contribution]:
         raise ValueError(f"{node.name!r} does not depend on a differentiable input: no gradient flows")
     total = dag.count_paths(node)
     if total > limit:
-        raise PathLimitError(f"{node.name!r} reaches the output by {total} paths, more than "
+        raise PathLimitError(f"{node.name!r} reaches the output by {count_text(total)} paths, more than "
                              f"limit={limit}; pass a larger limit to enumerate them all")
     out = dag.output
     if node is out:

@@ -10,6 +10,7 @@ calls to the functions in ``FUNCTIONS`` (bare or as ``np.f`` / ``numpy.f``) with
 from __future__ import annotations
 
 import ast
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -17,6 +18,8 @@ import numpy as np
 
 from . import functions
 from .errors import GraphvizBPError, ShapeError
+from .graph import ExpressionSource
+from .tracer import at
 
 __all__ = ["ExprError", "FUNCTIONS", "Expression", "parse"]
 
@@ -72,8 +75,29 @@ _SYMBOLS = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>"
 _NAMESPACES = ("np", "numpy")
 
 
-def _col(node: ast.AST) -> int:
-    return getattr(node, "col_offset", 0) + 1
+def _chars(text: str, lineno: int | None, byte_offset: int | None) -> int:
+    """A 0-based character offset in ``text``'s line ``lineno`` from ``ast``'s UTF-8 byte offset."""
+    lines = text.split("\n")
+    line = lines[lineno - 1] if lineno and 0 < lineno <= len(lines) else ""
+    return len(line.encode("utf-8")[: byte_offset or 0].decode("utf-8", "ignore"))
+
+
+def _col(text: str, node: ast.AST) -> int:
+    """The 1-based character column where ``node`` starts."""
+    return _chars(text, getattr(node, "lineno", 1), getattr(node, "col_offset", 0)) + 1
+
+
+def _end_col(text: str, node: ast.AST) -> int:
+    """The 1-based character column just after ``node``."""
+    return _chars(text, getattr(node, "end_lineno", 1), getattr(node, "end_col_offset", 0)) + 1
+
+
+def _operator_col(text: str, node: ast.BinOp, sym: str) -> int:
+    """The column of ``node``'s operator symbol (between its operands)."""
+    start, end = _end_col(text, node.left) - 1, _col(text, node.right) - 1
+    line = text.split("\n")[(getattr(node.left, "end_lineno", 1) or 1) - 1]
+    found = line.find(sym, start, end if getattr(node.right, "lineno", 1) == getattr(node.left, "end_lineno", 1) else None)
+    return found + 1 if found >= 0 else _col(text, node)
 
 
 def _token(text: str, node: ast.AST) -> str:
@@ -96,7 +120,7 @@ class Expression:
             raise ExprError(f"no value for {', '.join(missing)}")
         return _Interpreter(values, self.text).run(self._tree.body)
 
-    def __call__(self, **values: Any) -> Any:
+    def __call__(self, /, **values: Any) -> Any:
         return self.evaluate(values)
 
     def __repr__(self) -> str:
@@ -114,7 +138,9 @@ def parse(text: str) -> Expression:
     if "\x00" in text:
         raise ExprError("expression contains a NUL character", text.index("\x00") + 1, "\\x00")
     try:
-        tree = ast.parse(text.strip() if "\n" not in text.strip() else text, mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings ("'int' object is not callable"...)
+            tree = ast.parse(text.strip() if "\n" not in text.strip() else text, mode="eval")
     except SyntaxError as exc:
         col = exc.offset if exc.lineno in (None, 1) else None
         raise ExprError(f"syntax error: {exc.msg}", col) from None
@@ -136,56 +162,56 @@ def _check(text: str, tree: ast.Expression) -> tuple[str, ...]:
         if count > MAX_NODES:
             raise ExprError(f"expression has more than {MAX_NODES} parts")
         if depth > MAX_DEPTH:
-            raise ExprError(f"expression is nested more than {MAX_DEPTH} levels deep", _col(node))
+            raise ExprError(f"expression is nested more than {MAX_DEPTH} levels deep", _col(text, node))
         tok = _token(text, node)
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _BINOPS:
                 sym = _SYMBOLS.get(type(node.op), type(node.op).__name__)
                 raise ExprError(f"operator {sym!r} is not allowed (allowed: + - * / ** @)",
-                                _col(node.right) - 1 if hasattr(node.right, "col_offset") else _col(node), sym)
-            stack += [(node.right, depth + 1, "value"), (node.left, depth + 1, "value")]
+                                _operator_col(text, node, sym), sym)
+            # a chain a + b + c + ... is flat to a reader: its left spine does not count as nesting
+            stack += [(node.right, depth + 1, "value"), (node.left, depth, "value")]
         elif isinstance(node, ast.UnaryOp):
             if not isinstance(node.op, (ast.USub, ast.UAdd)):
                 sym = _SYMBOLS.get(type(node.op), type(node.op).__name__)
-                raise ExprError(f"operator {sym!r} is not allowed", _col(node), sym)
+                raise ExprError(f"operator {sym!r} is not allowed", _col(text, node), sym)
             stack.append((node.operand, depth + 1, "value"))
         elif isinstance(node, ast.Constant):
             if type(node.value) not in (int, float):
                 raise ExprError(f"{tok} is not allowed: only numbers and input names are values",
-                                _col(node), tok)
+                                _col(text, node), tok)
             if type(node.value) is int and abs(node.value) > 10 ** 308:
-                raise ExprError("number too large (beyond the float range)", _col(node), tok[:20])
+                raise ExprError("number too large (beyond the float range)", _col(text, node), tok[:20])
         elif isinstance(node, ast.Name):
             if node.id in FUNCTIONS or node.id in _NAMESPACES:
                 raise ExprError(f"{node.id!r} is a function, not a value: call it, e.g. {node.id}(x)"
                                 if node.id in FUNCTIONS else f"{node.id!r} alone is not a value",
-                                _col(node), node.id)
+                                _col(text, node), node.id)
             if node.id.startswith("__"):
-                raise ExprError(f"name {node.id!r} is not allowed", _col(node), node.id)
+                raise ExprError(f"name {node.id!r} is not allowed", _col(text, node), node.id)
             if node.id not in names:
                 names.append(node.id)
         elif isinstance(node, ast.Attribute):
             if node.attr != "T":
                 raise ExprError(f"attribute {'.' + node.attr!r} is not allowed (only .T, the "
-                                f"transpose)", node.end_col_offset - len(node.attr) + 1 if
-                                node.end_col_offset else _col(node), "." + node.attr)
+                                f"transpose)", _end_col(text, node) - len(node.attr) - 1, "." + node.attr)
             stack.append((node.value, depth + 1, "value"))
         elif isinstance(node, ast.Call):
             fname = _function_name(text, node.func)
             spec = FUNCTIONS[fname]
             if len(node.args) != spec.nargs:
                 raise ExprError(f"{fname}() takes {spec.nargs} argument{'s' if spec.nargs > 1 else ''}, "
-                                f"got {len(node.args)}", _col(node), tok)
+                                f"got {len(node.args)}", _col(text, node), tok)
             for kw in node.keywords:
                 if kw.arg != "axis" or not spec.axis:
                     what = "**" if kw.arg is None else f"{kw.arg}="
                     allowed = "axis= is its only keyword" if spec.axis else "it takes no keywords"
                     raise ExprError(f"keyword {what} is not allowed in {fname}() ({allowed})",
-                                    _col(kw.value) - len(what) if kw.arg else _col(kw.value), what)
+                                    max(1, _col(text, kw.value) - len(what)) if kw.arg else _col(text, kw), what)
                 _check_axis(text, kw.value)
             for a in node.args:
                 if isinstance(a, ast.Starred):
-                    raise ExprError("*arguments are not allowed", _col(a), "*")
+                    raise ExprError("*arguments are not allowed", _col(text, a), "*")
             stack += [(a, depth + 1, "value") for a in reversed(node.args)]
         else:
             kind = {ast.Lambda: "lambda", ast.ListComp: "comprehension", ast.GeneratorExp: "generator",
@@ -194,7 +220,7 @@ def _check(text: str, tree: ast.Expression) -> tuple[str, ...]:
                     ast.List: "list", ast.Tuple: "tuple", ast.Dict: "dict", ast.Set: "set",
                     ast.SetComp: "comprehension", ast.DictComp: "comprehension", ast.Await: "await",
                     ast.Starred: "*"}.get(type(node), type(node).__name__)
-            raise ExprError(f"{kind} is not allowed: {tok!r}", _col(node), tok)
+            raise ExprError(f"{kind} is not allowed: {tok!r}", _col(text, node), tok)
     return tuple(names)
 
 
@@ -213,17 +239,17 @@ def _function_name(text: str, func: ast.AST) -> str:
         name = func.attr
         if isinstance(func.value, ast.Attribute) and name != "norm":
             tok = _token(text, func)
-            raise ExprError(f"{tok!r} is not an allowed function (from linalg only norm)", _col(func), tok)
+            raise ExprError(f"{tok!r} is not an allowed function (from linalg only norm)", _col(text, func), tok)
     elif isinstance(func, ast.Attribute):
         raise ExprError(f"attribute {'.' + func.attr!r} is not allowed (only .T, the transpose)",
-                        (func.end_col_offset or 0) - len(func.attr) + 1, "." + func.attr)
+                        _end_col(text, func) - len(func.attr) - 1, "." + func.attr)
     else:
         tok = _token(text, func)
         raise ExprError(f"{tok!r} cannot be called: only the functions {', '.join(sorted(FUNCTIONS))}",
-                        _col(func), tok)
+                        _col(text, func), tok)
     if name not in FUNCTIONS:
         raise ExprError(f"{name!r} is not an allowed function (allowed: {', '.join(sorted(FUNCTIONS))})",
-                        _col(func), name)
+                        _col(text, func), name)
     return name
 
 
@@ -233,7 +259,7 @@ def _check_axis(text: str, node: ast.AST) -> None:
         inner = item.operand if isinstance(item, ast.UnaryOp) and isinstance(item.op, ast.USub) else item
         if not (isinstance(inner, ast.Constant) and type(inner.value) is int and abs(inner.value) < 64):
             tok = _token(text, item)
-            raise ExprError(f"axis must be an integer or a tuple of integers, got {tok!r}", _col(item), tok)
+            raise ExprError(f"axis must be an integer or a tuple of integers, got {tok!r}", _col(text, item), tok)
 
 
 def _axis_value(node: ast.AST) -> Any:
@@ -246,11 +272,15 @@ def _axis_value(node: ast.AST) -> Any:
 
 class _Interpreter:
     """Evaluates a checked tree. Numbers become float64 NumPy scalars, so ``2 ** 10**9`` is ``inf``,
-    not a Python integer computation that never ends."""
+    not a Python integer computation that never ends. Each op is recorded as made by its part of
+    the expression (column and text), for error messages and the drawing's tooltips."""
 
     def __init__(self, values: Mapping[str, Any], text: str) -> None:
         self.values = values
         self.text = text
+
+    def _source(self, node: ast.AST) -> ExpressionSource:
+        return ExpressionSource(_col(self.text, node), _token(self.text, node))
 
     def run(self, node: ast.AST) -> Any:
         """Evaluate ``node``; a shape error is located in the expression, not in Python code."""
@@ -259,25 +289,41 @@ class _Interpreter:
         except ShapeError as exc:
             if exc.location is not None and exc.location.startswith("expression"):
                 raise
-            raise ShapeError(exc.detail, f"expression column {_col(node)}: {_token(self.text, node)}") from None
+            raise ShapeError(exc.detail, str(self._source(node))) from None
 
     def _run(self, node: ast.AST) -> Any:
-        # Depth is bounded by MAX_DEPTH, so recursion here is shallow.
+        # Nesting is bounded by MAX_DEPTH, so recursion here is shallow; a flat chain a + b + c + ...
+        # (a deep left spine in the tree) is walked in a loop.
         if isinstance(node, ast.BinOp):
-            return _BINOPS[type(node.op)](self.run(node.left), self.run(node.right))
+            spine = []
+            while isinstance(node, ast.BinOp):
+                spine.append(node)
+                node = node.left
+            acc = self.run(node)
+            for b in reversed(spine):
+                right = self.run(b.right)
+                with at(self._source(b)):
+                    acc = _BINOPS[type(b.op)](acc, right)
+            return acc
         if isinstance(node, ast.UnaryOp):
             v = self.run(node.operand)
-            return -v if isinstance(node.op, ast.USub) else v
+            if isinstance(node.op, ast.UAdd):
+                return v
+            with at(self._source(node)):
+                return -v
         if isinstance(node, ast.Constant):
             return np.float64(node.value)
         if isinstance(node, ast.Name):
             return self.values[node.id]
         if isinstance(node, ast.Attribute):  # .T, checked
             v = self.run(node.value)
-            return np.transpose(v) if isinstance(v, np.floating) else v.T
+            with at(self._source(node)):
+                return np.transpose(v) if isinstance(v, np.floating) else v.T
         if isinstance(node, ast.Call):
             name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr  # type: ignore[attr-defined]
             spec = FUNCTIONS[name]
             kwargs = {kw.arg: _axis_value(kw.value) for kw in node.keywords}
-            return spec.fn(*[self.run(a) for a in node.args], **kwargs)
+            args = [self.run(a) for a in node.args]
+            with at(self._source(node)):
+                return spec.fn(*args, **kwargs)
         raise AssertionError(f"unchecked node {type(node).__name__}")  # _check refuses these

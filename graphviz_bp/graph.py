@@ -13,7 +13,7 @@ from .errors import GraphvizBPError
 if TYPE_CHECKING:
     from .ops import Op
 
-__all__ = ["DAG", "Edge", "Node", "Source", "UnknownNodeError"]
+__all__ = ["DAG", "Edge", "ExpressionSource", "Node", "Source", "UnknownNodeError", "count_text"]
 
 
 class UnknownNodeError(GraphvizBPError, KeyError):
@@ -52,6 +52,27 @@ class Source:
 
     def __repr__(self) -> str:
         return f"Source({self.filename!r}, {self.lineno}, {self.function!r})"
+
+
+class ExpressionSource(Source):
+    """Where in an expression (the CLI's or a Sphinx directive's) a node was made: column and text."""
+
+    __slots__ = ("column", "segment")
+
+    def __init__(self, column: int, segment: str) -> None:
+        super().__init__("<expression>", 1, "<expression>")
+        self.column = column
+        self.segment = segment
+
+    @property
+    def line(self) -> str:
+        return self.segment
+
+    def describe(self, filename: str) -> str:
+        return f"expression column {self.column}: {self.segment}"
+
+    def __repr__(self) -> str:
+        return f"ExpressionSource({self.column}, {self.segment!r})"
 
 
 class Node:
@@ -170,6 +191,18 @@ class DAG:
             if c:
                 counts[n] = c
         return counts.get(self.output, 0)
+
+
+def count_text(n: int) -> str:
+    """A count for a message; astronomically large ones (path counts grow exponentially with
+    depth) as a power of ten, since Python refuses to print integers of more than 4300 digits.
+
+    >>> count_text(4096), count_text(2 ** 20000)
+    ('4096', 'about 10^6020')
+    """
+    if n.bit_length() <= 64:
+        return str(n)
+    return f"about 10^{int(n.bit_length() * 0.30102999566398120)}"
 
 
 def reachable(start: Node, downstream: bool) -> set[Node]:
