@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from .backward import contributions
-from .graph import DAG, Edge, Node
+from .graph import DAG, Edge, Node, count_text
 
 __all__ = ["DrawOptions", "Line", "Scene", "SceneEdge", "SceneNode", "Span", "annotate",
            "format_number", "format_shape", "summarize"]
@@ -132,9 +132,38 @@ def visible(text: str) -> str:
     return "".join(c if c.isprintable() else _escape_char(c) for c in text)
 
 
+NAME_LENGTH = 40  # characters of a name drawn in a label; the tooltip has the whole name
+TOOLTIP_NAME = 1000  # ... up to this many characters
+
+
+TOOLTIP_LIMIT = 15000  # dot refuses a quoted string longer than 16,384 characters, once escaped
+
+
+def tooltip(lines: Sequence[str]) -> str:
+    r"""Tooltip text from ``lines``, cut short with ``…`` when escaping it for DOT (``\`` four
+    times, ``&`` as ``&amp;``, ``"`` as ``\"``) could take it past what dot accepts.
+
+    >>> len(tooltip(["\\" * 10000])) < 4000, tooltip(["a", "b"])
+    (True, 'a\nb')
+    """
+    text = "\n".join(lines)
+    while True:
+        size = len(text) + 3 * text.count("\\") + 4 * text.count("&") + text.count('"')
+        if size <= TOOLTIP_LIMIT:
+            return text
+        text = text[: len(text) * TOOLTIP_LIMIT // size - 2] + "\n…"
+
+
 def shown(node: Node) -> str:
-    """A node's name as displayed."""
-    return visible(node.name)
+    """A node's name as displayed: visible, and shortened with … past ``NAME_LENGTH`` characters
+    (dot refuses a label longer than 16,384 characters).
+
+    >>> from graphviz_bp.graph import Node
+    >>> shown(Node("input", np.zeros(1), name="x" * 100))[-3:], len(shown(Node("input", np.zeros(1), name="x" * 100)))
+    ('xx…', 40)
+    """
+    text = visible(node.name)
+    return text if len(text) <= NAME_LENGTH else text[:NAME_LENGTH - 1] + "…"
 
 
 def subscript(k: int) -> str:
@@ -333,8 +362,13 @@ TITLE, SMALL, EDGE = 14, 10, 9  # point sizes: a node's symbol or name, its deta
 
 
 def annotate(dag: DAG, options: DrawOptions | None = None) -> Scene:
-    """The Scene for ``dag`` (already differentiated) under ``options``."""
-    opts = options or DrawOptions()
+    """The Scene for ``dag`` (already differentiated) under ``options``. Values that overflow or
+    are not finite are drawn as they are (∞, nan), without NumPy's warnings."""
+    with np.errstate(all="ignore"):
+        return _annotate(dag, options or DrawOptions())
+
+
+def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     unknown = [d for d in opts.data if d not in dag.inputs]
     if unknown:
         raise ValueError(f"data={unknown!r} names no input; inputs are {', '.join(dag.inputs)}")
@@ -364,6 +398,9 @@ def annotate(dag: DAG, options: DrawOptions | None = None) -> Scene:
                  font="DejaVu Sans", background=pal.background, text_color=pal.text)
 
 
+MAX_TERMS = 8  # messages written out in a shared node's sum
+
+
 def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
                     edge_tag: dict[Edge, tuple[str, str, str]]) -> list[Line]:
     """∂L/∂v, written as the sum of its messages at a shared node, with its value."""
@@ -371,10 +408,10 @@ def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
     head = Span(f"∂{L}/∂{shown(n)}", color=pal.text, bold=True)
     if n.is_shared:
         terms: list[Span] = [head, Span(" = ")]
-        for e in n.out_edges:
-            if e.message is None:
-                continue
-            tag, color, _ = edge_tag[e]
+        tagged = [edge_tag[e] for e in n.out_edges if e.message is not None]
+        if len(tagged) > MAX_TERMS:  # m₁ + m₂ + … + m₉₉: the label stays short
+            tagged = tagged[:MAX_TERMS - 1] + [("…", pal.text, "")] + tagged[-1:]
+        for tag, color, _ in tagged:
             if len(terms) > 2:
                 terms.append(Span(" + "))
             terms.append(Span(tag, color=color, bold=True))
@@ -399,7 +436,7 @@ def _path_tips(dag: DAG, n: Node) -> list[str]:
     """For a shared input: what each path to the output contributes (they sum to its gradient)."""
     count = dag.count_paths(n)
     if count > PATHS_IN_TOOLTIP:
-        return [f"{count} paths to the output (Graph.contributions lists them)"]
+        return [f"{count_text(count)} paths to the output (Graph.contributions lists them)"]
     tips = [f"{count} paths to the output; their contributions sum to the gradient:"]
     for k, c in enumerate(contributions(dag, n, PATHS_IN_TOOLTIP), 1):
         route = " → ".join(shown(m) if m.user_named or m.kind == "input" else _display_symbol(m)
@@ -418,15 +455,15 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
     if n.is_shared:
         classes.append("shared")
     lines: list[Line] = []
-    tip = [f"{shown(n)}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape {format_shape(n.shape)}, "
-           f"{n.dtype}"]
+    tip = [f"{visible(n.name[:TOOLTIP_NAME])}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape "
+           f"{format_shape(n.shape)}, {n.dtype}"]
 
     if n.kind == "const":
         text = summarize(n.value) if n.value.size <= 4 else f"const {format_shape(n.shape)}"
         lines.append((Span(text, color=pal.muted_text),))
         tip.append(full_text(n.value))
         return SceneNode(id=n.id, classes=tuple(classes), lines=tuple(lines), shape="plaintext",
-                         fill="none", border=pal.const_edge, tooltip="\n".join(tip), style="solid")
+                         fill="none", border=pal.const_edge, tooltip=tooltip(tip), style="solid")
 
     muted = n not in live
     text_color = pal.muted_text if muted else pal.text
@@ -465,7 +502,7 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
         border = pal.shared_border
     return SceneNode(
         id=n.id, classes=tuple(classes), lines=tuple(lines), shape=shape, fill=fill, border=border,
-        tooltip="\n".join(tip), style="filled,rounded" if shape == "box" else "filled",
+        tooltip=tooltip(tip), style="filled,rounded" if shape == "box" else "filled",
         peripheries=2 if is_out else 1, penwidth=2.0 if n.is_shared and not muted else 1.0,
     )
 
@@ -502,7 +539,7 @@ def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: st
         tip.append(f"message {tag[0] if tag else ''} (∂{L}/∂{shown(dst)} pulled back to {shown(src)}) =\n"
                    + full_text(e.message))
     return SceneEdge(id=f"e{src.index}_{dst.index}_{e.argnum}", src=src.id, dst=dst.id,
-                     classes=tuple(classes), lines=tuple(lines), color=color, tooltip="\n".join(tip),
+                     classes=tuple(classes), lines=tuple(lines), color=color, tooltip=tooltip(tip),
                      style=style, penwidth=penwidth)
 
 

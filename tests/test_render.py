@@ -348,7 +348,34 @@ def test_any_name_gives_dot_that_parses_and_renders(name):
     assert parse(src) is not None
     out = subprocess.run(["dot", "-Tsvg"], input=src.encode(), capture_output=True)
     assert out.returncode == 0, out.stderr.decode()
-    shown = visible(name).strip()
+    shown = visible(name)[:39].strip()  # a long name is drawn shortened, with its start kept
     if shown:
         assert shown in _svg_text(out.stdout)
     assert any(t.startswith(f"{visible(name)}: op (multiply)") for t in _svg_titles(out.stdout))
+
+
+@pytest.mark.parametrize("length", [5000, 20000])
+def test_very_long_names_are_shortened_in_labels_and_kept_in_tooltips(length, dot_executable):
+    name = "w" * (length - 1) + "z"
+    g = gb.trace(lambda **kw: np.sum(gb.name(kw[name] * 2.0, name + "2")), {name: np.array([1.0, 2.0])})
+    svg = g.pipe("svg")  # dot refuses labels and quoted strings past 16,384 characters
+    text = _svg_text(svg)
+    assert "w" * 30 in text and "z" not in text.replace("DejaVu", "")  # shortened, with an ellipsis
+    assert "…" in text
+    titles = _svg_titles(svg)
+    assert any(t.startswith("w" * 999) for t in titles)  # the tooltip names it at length
+    assert all(len(t) < 16384 for t in titles)
+
+
+def test_a_value_used_hundreds_of_times_writes_its_sum_short():
+    def many(x):
+        y = x
+        for _ in range(300):
+            y = y * x
+        return np.sum(y)
+
+    g = gb.trace(many, x=np.full(2, 1.001))
+    (graph,) = pydot.graph_from_dot_data(g.to_dot())
+    label = graph.get_node(g.node("x").id)[0].get("label")
+    assert "m₁" in label and "m₃₀₁" in label and "m₁₀₀" not in label and "…" in label
+    assert len(label) < 4000
