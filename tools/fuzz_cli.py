@@ -369,6 +369,14 @@ def _attacks() -> tuple[str, ...]:
         f"__import__('os').system('touch {c[0]}')",
         f"__import__(\"os\").system(\"touch {c[0]}\")",
         f"open('{c[1]}', 'w')",
+        f"__import__('os').environ.__setitem__('{CANARY_ENV}', '1')",
+        f"__import__('os').putenv('{CANARY_ENV}', '1')",
+        f"np.os.environ.update({CANARY_ENV}='1')",
+        f"[__import__('os').environ.setdefault('{CANARY_ENV}', '1') for _ in 'x']",
+        f"sum(x) if __import__('os').environ.setdefault('{CANARY_ENV}', '1') else 0",
+        f"__builtins__.__import__('subprocess').call(['touch', '{c[3]}'])",
+        f"__import__('pty').spawn(['touch', '{c[3]}'])",
+        f"__import__('ctypes').CDLL(None).system(b'touch {c[5]}')",
         f"exec(\"open('{c[2]}','w')\")",
         f"eval(\"open('{c[2]}','w')\")",
         f"eval('__import__(\"os\").system(\"touch {c[0]}\")')",
@@ -695,7 +703,7 @@ def gen_minus(rng: random.Random) -> list[str]:
     return ["--", cmd, expr, *opts] if rng.random() < 0.5 else [cmd, expr, "--", *opts]
 
 
-_LOOKALIKE = {"x": ("𝑥", "ｘ", "х", "x\u200b", "\u202ex", "x\u0301", "ⅹ", "\ufeffx", "𝐱"),
+_LOOKALIKE = {"x": ("𝑥", "ｘ", "х", "x\u200b", "\u202ex", "x\u0301", "ⅹ", "\ufeffx", "𝐱", "\u200fx", "x\u200e"),
               "sum": ("ｓｕｍ", "ѕum", "sum\u200b", "𝐬𝐮𝐦", "Sum"),
               "(": ("（", "❨", "⁽"), ")": ("）", "❩", "⁾"),
               "-": ("−", "‐", "–", "—", "－"), "*": ("×", "·", "∗", "＊"),
@@ -1093,7 +1101,11 @@ def _global_hook(event: str, args: tuple[Any, ...]) -> None:
 # running and checking one line
 
 class LineTimeout(BaseException):
-    """Raised by the alarm when a line runs too long (a BaseException: click does not catch it)."""
+    """Raised by the alarm when a line runs too long (a BaseException: click does not catch it).
+
+    The alarm counts CPU time (ITIMER_VIRTUAL, SIGVTALRM), leaving SIGALRM and the real-time timer
+    to the library (its --timeout); a line blocked without using CPU is caught by the campaign's
+    watchdog instead, which kills the worker."""
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
@@ -1136,7 +1148,8 @@ _INTERNALISH = re.compile(r"object has no attribute|takes \d+ positional argumen
 
 def normalize(text: str) -> str:
     """A failure's grouping key: numbers, quoted text and paths abstracted, cut to a length."""
-    t = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", text)
+    t = re.sub(r"\\udc[0-9a-f]{2}|[\udc80-\udcff]", lambda m: "<byte>", text)
+    t = re.sub(r"(?<!\w)'[^']*'(?!\w)|(?<!\w)\"[^\"]*\"(?!\w)", "'…'", t)
     t = re.sub(r"\d+(\.\d+)?(e[-+]?\d+)?", "N", t)
     t = re.sub(r"/[\w./-]+", "PATH", t)
     t = re.sub(r"(N[×x,]\s*)+N", "N", t)
@@ -1180,6 +1193,7 @@ class Runner:
         self.baseline = set(os.listdir(self.root))
         self.lines = 0
         self._fixture_re: re.Pattern[str] | None = None
+        self._state: dict[str, Any] | None = None
 
     def close(self) -> None:
         global _SANDBOX
@@ -1193,9 +1207,11 @@ class Runner:
     def run(self, case: Case) -> Outcome:
         sb = self.sandbox
         sb.flags = []
+        if self._state is None:
+            self._state = _process_state()
         sb.line = case.index
         before = set(os.listdir("."))
-        old = signal.signal(signal.SIGALRM, _on_alarm) if self.timeout else None
+        old = signal.signal(signal.SIGVTALRM, _on_alarm) if self.timeout else None
         t0 = time.perf_counter()
         result = None
         escaped: BaseException | None = None
@@ -1209,14 +1225,14 @@ class Runner:
                     warnings.filterwarnings("ignore", category=cat, append=True)
                 warnings.showwarning = _show_warning
                 if self.timeout:
-                    signal.setitimer(signal.ITIMER_REAL, self.timeout)
+                    signal.setitimer(signal.ITIMER_VIRTUAL, self.timeout)
                 sb.armed = True
                 try:
                     result = self.cli.invoke(self.main, case.args, catch_exceptions=True, prog_name=PROG)
                 finally:
                     sb.armed = False
                     if self.timeout:
-                        signal.setitimer(signal.ITIMER_REAL, 0)
+                        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
         except LineTimeout as exc:
             escaped = exc
         except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt is the user's
@@ -1225,7 +1241,7 @@ class Runner:
             escaped = exc
         finally:
             if old is not None:
-                signal.signal(signal.SIGALRM, old)
+                signal.signal(signal.SIGVTALRM, old)
         seconds = time.perf_counter() - t0
         self.lines += 1
         if result is not None:
@@ -1239,6 +1255,8 @@ class Runner:
             code = None
         out = Outcome(code, stdout, stderr, seconds)
         self._check(case, out, escaped, result, before)
+        del result, escaped  # a kept traceback would keep the line's frames (and files) alive
+        self._check_state(case, out)
         self._restore(case, out)
         return out
 
@@ -1270,7 +1288,7 @@ class Runner:
                 self._fail(case, out, f"raw output on fd {fd}", data.strip().splitlines()[0] if data.strip() else "",
                            data)
         if isinstance(escaped, LineTimeout):
-            self._fail(case, out, "timeout", f"still running after {self.timeout:g} s")
+            self._fail(case, out, "timeout", f"still running after {self.timeout:g} s of CPU time")
             return
         if escaped is not None:
             tb = "".join(traceback.format_exception(type(escaped), escaped, escaped.__traceback__))
@@ -1292,7 +1310,7 @@ class Runner:
         if any("\r" in l for l in lines):
             self._fail(case, out, "carriage return on stderr", next(l for l in lines if "\r" in l))
         if code in (1, 2):
-            if code == 1 and all(l.startswith(_WARNING) for l in lines) and case.args[:1] == ["check"] \
+            if code == 1 and all(l.startswith(_WARNING) for l in lines) and _command(case.args) == "check" \
                     and re.search(r"  NO$", out.stdout, re.M):
                 out.check_failed = True  # check's verdict: the table says NO; no error line
             elif len(lines) != 1:
@@ -1313,18 +1331,44 @@ class Runner:
                 if not (line.startswith("wrote ") or line.startswith(_WARNING)):
                     self._fail(case, out, "unexpected stderr on success", line)
                     break
-            if case.args[:1] == ["render"] and not out.stdout and not any(l.startswith("wrote ") for l in lines):
+            if _command(case.args) == "render" and not out.stdout and not any(l.startswith("wrote ") for l in lines):
                 self._fail(case, out, "render exit 0 without output", "nothing on stdout, no 'wrote'")
         after = set(os.listdir("."))
         new = after - before
         if new and code != 0:
             self._fail(case, out, "file left behind by a failure", ", ".join(sorted(new))[:200])
         elif new:
-            stray = [n for n in new if not any(n in a or a in n for a in case.args if a)]
+            named = [os.fsencode(a) for a in case.args if a]
+            if _command(case.args) == "gallery":
+                named += [os.fsencode(f"{n}.") for n in _gallery_names()]
+            stray = [n for n in new if not any(os.fsencode(n) in a or a in os.fsencode(n) for a in named)]
             if stray:
                 self._fail(case, out, "stray file after success", ", ".join(sorted(stray))[:200])
         if len(after) > len(self.baseline) + 40:
             self._clean(after)
+
+    def _check_state(self, case: Case, out: Outcome) -> None:
+        """The process must be as the line found it: what one line changes, the next would inherit
+        (and so would a program using the library)."""
+        now = _process_state()
+        if now == self._state:
+            return
+        if now["fds"] != self._state["fds"]:  # an unreachable cycle may still hold a file: collect it
+            import gc
+            gc.collect()
+            now = _process_state()
+        for key, was in self._state.items():
+            if now[key] != was:
+                if key == "fds" and now[key] < was:
+                    continue
+                if isinstance(was, dict):
+                    keys = sorted(k for k in set(was) | set(now[key]) if was.get(k) != now[key].get(k))
+                    change = f"{key}: {', '.join(keys)[:200]} changed"
+                else:
+                    change = f"{key}: {_short(was)} -> {_short(now[key])}"
+                self._fail(case, out, "process state changed", change)
+                _restore_state(key, was)
+        self._state = _process_state()
 
     def _clean(self, names: Iterable[str]) -> None:
         import shutil
@@ -1351,6 +1395,88 @@ class Runner:
                 if not p.exists() or (p.is_file() and _stamp(p) != stamp) or (stamp[0] and not p.is_file()):
                     self.fixtures = make_fixtures(self.root, self.bomb)
                     break
+
+
+def _process_state() -> dict[str, Any]:
+    import resource
+    import threading
+
+    import numpy as np
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return {
+        "cwd": os.getcwd(), "sys.path": list(sys.path), "environ": dict(os.environ), "umask": umask,
+        "numpy errstate": np.geterr(), "recursion limit": sys.getrecursionlimit(),
+        "rlimits": tuple(resource.getrlimit(r) for r in (resource.RLIMIT_AS, resource.RLIMIT_CPU,
+                                                         resource.RLIMIT_DATA, resource.RLIMIT_FSIZE)),
+        "signal handlers": tuple(signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM,
+                                                             signal.SIGPIPE, signal.SIGXCPU, signal.SIGCHLD)),
+        "timer": signal.getitimer(signal.ITIMER_REAL)[0] > 0,
+        "threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd")),
+        "stdio": (sys.stdin, sys.stdout, sys.stderr),
+    }
+
+
+def _restore_state(key: str, was: Any) -> None:
+    """Put back what a line changed, so that the following lines start alike."""
+    import resource
+
+    import numpy as np
+
+    if key == "cwd":
+        os.chdir(was)
+    elif key == "sys.path":
+        sys.path[:] = was
+    elif key == "environ":
+        os.environ.clear()
+        os.environ.update(was)
+    elif key == "umask":
+        os.umask(was)
+    elif key == "numpy errstate":
+        np.seterr(**was)
+    elif key == "recursion limit":
+        sys.setrecursionlimit(was)
+    elif key == "rlimits":
+        for r, lim in zip((resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_DATA, resource.RLIMIT_FSIZE),
+                          was):
+            try:
+                resource.setrlimit(r, lim)
+            except (ValueError, OSError):
+                pass
+    elif key == "signal handlers":
+        for n, h in zip((signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGPIPE, signal.SIGXCPU,
+                         signal.SIGCHLD), was):
+            signal.signal(n, h if h is not None else signal.SIG_DFL)
+    elif key == "timer":
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    elif key == "stdio":
+        sys.stdin, sys.stdout, sys.stderr = was
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict) and len(value) > 8:
+        return f"{len(value)} entries"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _command(args: list[str]) -> str | None:
+    """The subcommand click will run: the first argument that is not an option."""
+    for a in args:
+        if a in ("render", "check", "gallery"):
+            return a
+        if a != "--" and not a.startswith("-"):
+            return None
+    return None
+
+
+def _gallery_names() -> tuple[str, ...]:
+    try:
+        from graphviz_bp.gallery import EXAMPLES
+    except Exception:  # noqa: BLE001 - the library may be mid-edit
+        return ()
+    return tuple(EXAMPLES)
 
 
 def _text(result: Any, attr: str) -> str:
@@ -1458,6 +1584,8 @@ class Summary:
                 "failures": self.failure_count, "distinct_failures": len(self.signature_counts),
                 "code_executions": sum(n for s, n in self.signature_counts.items() if s.startswith("code execution")),
                 "internal_errors": sum(n for s, n in self.signature_counts.items() if s.startswith("internal error")),
+                "failures_by_kind": dict(sum((Counter({s.partition(": ")[0]: n})
+                                              for s, n in self.signature_counts.items()), Counter())),
                 "by_exit": dict(self.by_exit), "by_generator": dict(self.by_gen),
                 "by_generator_and_exit": dict(sorted(self.by_gen_exit.items())),
                 "check_verdict_no": self.check_verdict_no, "dot_calls": self.dot_calls,
@@ -1542,7 +1670,31 @@ def _worker_chunk(task: tuple[int, int, int, float, frozenset[int]]) -> Summary:
 
     summary = run_lines(_WORKER["runner"], seed, (i for i in range(lo, hi) if i not in skip), dot_fraction,
                         progress=progress)
+    fh.seek(0)
+    fh.write("        idle\n")  # not running a line: the watchdog leaves it alone
+    fh.flush()
     return summary
+
+
+def _confirm(args: argparse.Namespace, base: str, i: int) -> Summary | str:
+    """Run line ``i`` alone in a fresh worker: its Summary, or why the worker died running it."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = cf.ProcessPoolExecutor(1, mp_context=mp.get_context("fork"), initializer=_worker_init,
+                                  initargs=(base, args.timeout, args.memory_mb))
+    try:
+        fut = pool.submit(_worker_chunk, (args.seed, i, i + 1, args.dot_fraction, frozenset()))
+        return fut.result(timeout=args.timeout * 3 + 60)
+    except BrokenProcessPool:
+        return "worker died: the process crashed or was killed (e.g. out of memory) running this line"
+    except cf.TimeoutError:
+        for proc in list(getattr(pool, "_processes", {}).values()):  # our own worker, by its pid
+            os.kill(proc.pid, signal.SIGKILL)
+        return f"hang: the line did not finish in {args.timeout * 3 + 60:g} s (wall clock); worker killed"
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _campaign_pool(args: argparse.Namespace) -> Summary:
@@ -1565,7 +1717,7 @@ def _campaign_pool(args: argparse.Namespace) -> Summary:
             futures = {pool.submit(_worker_chunk, (args.seed, lo, hi, args.dot_fraction, frozenset(skip))): (lo, hi)
                        for lo, hi in pending}
             try:
-                for fut in cf.as_completed(futures):
+                for fut in _completed(futures, base, args.timeout * 3 + 60):
                     try:
                         total.merge(fut.result())
                     except BrokenProcessPool:
@@ -1584,27 +1736,59 @@ def _campaign_pool(args: argparse.Namespace) -> Summary:
                               f"({len(total.signature_counts)} distinct), exits {dict(total.by_exit)}",
                               file=sys.stderr, flush=True)
             except BrokenProcessPool:
-                # a worker died (a crash, or killed for memory): the line it was running is a failure
+                # A worker died (a crash, killed for memory, or by the watchdog). The lines the workers
+                # were running are suspects: each is run again alone; the one that dies again is a failure.
+                suspects = []
                 for p in Path(base).glob("progress-*"):
                     try:
                         i = int(p.read_text().strip() or -1)
                     except ValueError:
                         continue
+                    p.unlink()
                     if i >= 0 and i not in skip and any(lo <= i < hi for lo, hi in pending):
-                        pid = p.name.split("-")[1]
-                        if not _alive(int(pid)):
-                            skip.add(i)
-                            case = generate(args.seed, i, args.dot_fraction)
-                            out = Outcome(None, "", "", 0.0)
-                            out.failures.append(Failure(i, case.gen, "worker died", "worker died: the process "
-                                                        "crashed or was killed", command_line(case.args),
-                                                        case.args, None, ""))
-                            total.add(case, out)
-                print(f"[fuzz] a worker died; resuming ({len(pending)} chunks left)", file=sys.stderr, flush=True)
+                        suspects.append(i)
+                print(f"[fuzz] a worker died; re-running lines {sorted(suspects)} alone", file=sys.stderr,
+                      flush=True)
+                for i in sorted(suspects):
+                    skip.add(i)
+                    res = _confirm(args, base, i)
+                    if isinstance(res, Summary):
+                        total.merge(res)
+                        continue
+                    case = generate(args.seed, i, args.dot_fraction)
+                    out = Outcome(None, "", "", 0.0)
+                    kind = res.partition(":")[0]
+                    out.failures.append(Failure(i, case.gen, kind, res, command_line(case.args), case.args,
+                                                None, ""))
+                    total.add(case, out)
+                    print(f"[fuzz] line {i}: {res}", file=sys.stderr, flush=True)
     total.seconds = time.perf_counter() - t0
     import shutil
     shutil.rmtree(base, ignore_errors=True)
     return total
+
+
+def _completed(futures: dict[Any, Any], base: str, stale: float) -> Iterable[Any]:
+    """``as_completed``, and a watchdog: a worker whose current line has run ``stale`` seconds (wall
+    clock) is killed, which breaks the pool; the caller records that line."""
+    import concurrent.futures as cf
+
+    left = set(futures)
+    while left:
+        done, left = cf.wait(left, timeout=5, return_when=cf.FIRST_COMPLETED)
+        yield from done
+        now = time.time()
+        for p in Path(base).glob("progress-*"):
+            pid = int(p.name.split("-")[1])
+            try:
+                age = now - p.stat().st_mtime
+                busy = p.read_text().strip() != "idle"
+            except OSError:
+                continue
+            if busy and age > stale and _alive(pid):
+                print(f"[fuzz] worker {pid} stuck on line {p.read_text().strip()} for {age:.0f} s: killing it",
+                      file=sys.stderr, flush=True)
+                os.kill(pid, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
