@@ -81,7 +81,7 @@ def run(source: bytes, fmt: str, *, renderer: str | None = None, timeout: float 
     flag = f"-T{fmt}:{renderer}" if renderer else f"-T{fmt}"
     try:
         proc = subprocess.Popen([exe, flag], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, preexec_fn=_die_with_parent())
+                                stderr=subprocess.PIPE, preexec_fn=_die_with_parent(), start_new_session=True)
     except OSError as exc:
         raise GraphvizNotFoundError(f"{INSTALL_HINT} (running {exe!r} failed: {exc.strerror or exc})") from None
     out, err = _wait(proc, source, limit, progress, size_hint)
@@ -132,11 +132,15 @@ def _announcement(size_hint: int, limit: float | None) -> str:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Kill and reap ``proc``, closing its pipes (a grandchild holding them cannot make us wait)."""
+    """Kill and reap ``proc`` and its process group (dot runs in a session of its own, so a
+    wrapper script's children go too), closing its pipes (a grandchild holding them cannot make us wait)."""
     try:
-        proc.kill()
-    except OSError:
-        pass
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (OSError, AttributeError):
+        try:
+            proc.kill()
+        except OSError:
+            pass
     proc.wait()
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
@@ -267,7 +271,7 @@ def wrapper_main(dot: str, timeout: float | None, argv: list[str]) -> int:
         print(f"graphviz_bp: {INSTALL_HINT}", file=sys.stderr)
         return 127
     try:
-        proc = subprocess.Popen([exe, *argv], preexec_fn=_die_with_parent())
+        proc = subprocess.Popen([exe, *argv], preexec_fn=_die_with_parent(), start_new_session=True)
     except OSError as exc:
         print(f"graphviz_bp: cannot run {exe!r}: {exc.strerror or exc}", file=sys.stderr)
         return 127

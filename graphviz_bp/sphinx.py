@@ -10,11 +10,18 @@ unchanged diagrams are not rendered again. Errors become located Sphinx warnings
     .. backprop-graph:: 0.5*sum((W.T@W@x - x)**2)
        :inputs: W=3x5 x=5
        :caption: Two paths to W
+
+Graphviz runs under a time limit (``:timeout:`` seconds, default ``backprop_graph_timeout`` in
+conf.py, 300) and a trace under a memory limit (``:memory-limit:``, default
+``backprop_graph_memory_limit``, 1G). The user's code failing, or calling ``sys.exit``, is a
+located warning like any other.
 """
 
 from __future__ import annotations
 
+import ast
 import html
+import logging as std_logging
 import sys
 import warnings
 from pathlib import Path
@@ -31,12 +38,35 @@ from sphinx.util.docutils import SphinxDirective
 from . import __version__
 from .annotate import DETAILS, DIRECTIONS, THEMES
 from .api import Graph, trace
-from .errors import GraphvizBPError
-from .frontend import InputError, parse_inputs, resolve
+from .dot import DEFAULT_TIMEOUT, wrapper
+from .errors import GraphvizBPError, MemoryLimitError
+from .frontend import InputError, call_user, parse_inputs, resolve
+from .limits import DEFAULT_MEMORY_LIMIT, parse_size
 
 __all__ = ["BackpropGraph", "setup"]
 
 logger = logging.getLogger(__name__)
+
+
+def _size(argument: str | None) -> int:
+    try:
+        return parse_size(directives.unchanged_required(argument))
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _seconds(argument: str | None) -> float | None:
+    """Seconds, or 0 / none for no limit."""
+    text = directives.unchanged_required(argument).strip().lower()
+    if text in ("0", "none", "off"):
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"{text[:40]!r} is not a number of seconds") from None
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"{text[:40]!r} is not a positive number of seconds (0 for no limit)")
+    return seconds
 
 
 def _choice(values: Any) -> Any:
@@ -67,6 +97,8 @@ class BackpropGraph(SphinxDirective):
         "name": directives.unchanged,
         "class": directives.class_option,
         "align": _choice(("left", "center", "right")),
+        "timeout": _seconds,
+        "memory-limit": _size,
     }
 
     def run(self) -> list[nodes.Node]:
@@ -76,6 +108,8 @@ class BackpropGraph(SphinxDirective):
             dot = graph.to_dot(direction=self.options.get("direction", "TB"),
                                detail=self.options.get("detail", "values"),
                                theme=self.options.get("theme", "color"), data=data)
+        except MemoryLimitError as exc:
+            return self._warn(" ".join(exc.explain(":memory-limit:").split()))
         except (GraphvizBPError, ValueError, TypeError, LookupError, ArithmeticError) as exc:
             return self._warn(" ".join(str(exc).split()) or type(exc).__name__)
         except Exception as exc:  # noqa: BLE001 - a directive must never stop the build
@@ -83,7 +117,10 @@ class BackpropGraph(SphinxDirective):
 
         node = graphviz()
         node["code"] = dot
-        node["options"] = {"docname": self.env.docname}
+        timeout = self.options.get("timeout", self.config.backprop_graph_timeout)
+        # sphinx.ext.graphviz runs dot itself, with no time limit: it runs our wrapper instead
+        node["options"] = {"docname": self.env.docname, "graphviz_dot": str(wrapper(
+            Path(self.env.doctreedir) / "graphviz_bp", timeout, self.config.graphviz_dot))}
         node["alt"] = html.escape(self.options.get("alt") or f"Backpropagation graph of {label}")
         if "align" in self.options:
             node["align"] = self.options["align"]
@@ -103,7 +140,8 @@ class BackpropGraph(SphinxDirective):
                              + ("both" if expression else "neither"))
         doc_dir = Path(self.env.doc2path(self.env.docname)).parent
         items = self.options.get("inputs", "").split()
-        inputs = parse_inputs(items, self.options.get("seed", 0), base=doc_dir)
+        limit = self.options.get("memory-limit") or parse_size(self.config.backprop_graph_memory_limit)
+        inputs = parse_inputs(items, self.options.get("seed", 0), base=doc_dir, memory_limit=limit)
         for item in items:  # a changed data file must re-read this document
             if "=@" in item:
                 self.env.note_dependency(str(doc_dir / item.split("=@", 1)[1].split(":")[0]))
@@ -119,12 +157,12 @@ class BackpropGraph(SphinxDirective):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # inf/nan show in the drawing itself
             if function and not inputs and target.needs == []:
-                made = target.fn()
+                made = call_user(target.fn)
                 if isinstance(made, Graph):
                     return made, target.label
                 raise InputError(f"{target.label}() returned {type(made).__name__}; a function without "
                                  f"inputs must return a graphviz_bp.Graph (else give :inputs:)")
-            return trace(target.fn, **inputs), target.label
+            return call_user(trace, target.fn, inputs, memory_limit=limit), target.label
 
     def _warn(self, message: str) -> list[nodes.Node]:
         logger.warning(f"backprop-graph: {message}", location=self.get_location(), type="backprop_graph")
@@ -137,8 +175,39 @@ def _prefer_svg(app: Sphinx, config: Config) -> None:
         config.graphviz_output_format = "svg"
 
 
+class _ShortDotWarnings(std_logging.Filter):
+    """sphinx.ext.graphviz warns about a failed dot with the whole DOT source (kilobytes); for our
+    diagrams, keep only dot's (or our wrapper's) one-line reason."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and isinstance(args[0], str) \
+                and args[0].startswith("digraph backprop {"):
+            record.msg, record.args = "backprop-graph: %s", (_dot_reason(args[1]),)
+        return True
+
+
+def _dot_reason(error: object) -> str:
+    """The first line dot wrote on stderr, from sphinx.ext.graphviz's error text."""
+    text = str(error)
+    head, _, rest = text.partition("[stderr]\n")
+    reason = head.strip()
+    if rest:
+        try:
+            stderr = ast.literal_eval(rest.partition("\n[stdout]")[0])
+            reason = " ".join(bytes(stderr).decode("utf-8", "replace").split())
+        except (ValueError, SyntaxError, TypeError):
+            pass
+    return (reason or "dot failed")[:300]
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx.ext.graphviz")
+    app.add_config_value("backprop_graph_timeout", DEFAULT_TIMEOUT, "env", types=frozenset({int, float, type(None)}))
+    app.add_config_value("backprop_graph_memory_limit", DEFAULT_MEMORY_LIMIT, "env", types=frozenset({int, str}))
     app.add_directive("backprop-graph", BackpropGraph)
     app.connect("config-inited", _prefer_svg)
+    graphviz_logger = std_logging.getLogger("sphinx.sphinx.ext.graphviz")
+    if not any(isinstance(f, _ShortDotWarnings) for f in graphviz_logger.filters):
+        graphviz_logger.addFilter(_ShortDotWarnings())
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}

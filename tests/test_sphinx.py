@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -169,3 +170,84 @@ def test_latex_builder_gets_a_pdf(project):
     assert len(pdfs) == 3 and all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     tex = next(out.glob("*.tex")).read_text(encoding="utf-8")
     assert "Two paths to W" in tex and "graphviz-" in tex
+
+
+EXITING = """
+import sys
+import numpy as np
+
+def quits(x):
+    sys.exit(3)
+
+def fails(x):
+    return {"a": 1}["missing"]
+
+def needs_seed(seed, x):
+    return np.sum(seed * x)
+"""
+
+
+def test_user_code_that_exits_or_fails_is_a_located_warning_and_the_build_goes_on(tmp_path, dot_executable):
+    extra = textwrap.dedent("""
+
+    .. backprop-graph::
+       :function: exiting:quits
+       :inputs: x=3
+
+    .. backprop-graph::
+       :function: exiting:fails
+       :inputs: x=3
+
+    .. backprop-graph::
+       :function: exits_on_import:f
+       :inputs: x=3
+
+    .. backprop-graph::
+       :function: exiting:needs_seed
+       :inputs: seed=3 x=3
+    """)
+    src = make_project(tmp_path, extra)
+    (src / "exiting.py").write_text(textwrap.dedent(EXITING))
+    (src / "exits_on_import.py").write_text("import sys\nsys.exit(0)\n")
+    out, warnings = build(src)
+    lines = [w for w in warnings.splitlines() if "WARNING" in w]
+    assert len(lines) == 3, warnings
+    assert "exiting.py:6 in quits: called sys.exit(3)" in lines[0]
+    assert "exiting.py:9 in fails: KeyError: 'missing'" in lines[1]
+    assert "importing 'exits_on_import' called exit(0)" in lines[2]
+    assert (out / "index.html").is_file()
+    assert len(svg_files(out, "index.html")) == 2  # the autoencoder, and the input named seed
+
+
+def test_dot_runs_under_the_time_limit(tmp_path, dot_executable, monkeypatch):
+    extra = textwrap.dedent("""
+
+    .. backprop-graph:: sum(x*x)
+       :inputs: x=3
+       :timeout: 1
+    """)
+    src = make_project(tmp_path, extra)
+    (src / "conf.py").write_text(CONF.format(here=str(src)) + "backprop_graph_timeout = 1\n")
+    from .test_dot import install_fake_dot
+
+    install_fake_dot(tmp_path, monkeypatch, "sleep 60\n")  # a dot that hangs
+    started = time.monotonic()
+    out, warnings = build(src)
+    assert time.monotonic() - started < 30  # three diagrams on index.rst and page.md, 1 s each
+    lines = [w for w in warnings.splitlines() if "WARNING" in w]
+    assert lines and all("did not finish within 1 s" in w for w in lines), warnings
+
+
+def test_memory_limit_option(tmp_path, dot_executable):
+    extra = textwrap.dedent("""
+
+    .. backprop-graph:: sum(a + b)
+       :inputs: a=1000x1 b=1x1000
+       :memory-limit: 1M
+    """)
+    src = make_project(tmp_path, extra)
+    out, warnings = build(src)
+    lines = [w for w in warnings.splitlines() if "WARNING" in w]
+    assert len(lines) == 1, warnings
+    assert "add (+) on shapes (1000, 1) and (1, 1000)" in lines[0] and ":memory-limit:" in lines[0]
+    assert "expression column 5: a + b" in lines[0]
