@@ -274,3 +274,24 @@ def test_power_with_a_zero_exponent_at_zero_has_a_finite_gradient():
     np.testing.assert_array_equal(g.grad("x"), [1.0, 3.0, 5.0])  # d/dx (1 + x + x²)
     g = gb.trace(lambda x, y: np.sum(x ** y), x=np.array([0.0, 2.0]), y=np.array([0.0, 0.0]))
     np.testing.assert_array_equal(g.grad("x"), [0.0, 0.0])
+
+
+def test_non_scalar_output_error_prints_its_message_and_keeps_the_shape(rng):
+    with pytest.raises(gb.NonScalarOutputError) as err:
+        gb.trace(lambda x: x * 2.0, x=rng.normal(size=(2, 3)))
+    assert str(err.value).startswith("the output has shape (2, 3), not a scalar")
+    assert err.value.shape == (2, 3)
+
+
+def test_astronomically_many_paths_are_a_path_limit_error_not_a_formatting_crash():
+    def doubling(x):
+        y = x
+        for _ in range(15_000):
+            y = y + y  # 2**15000 paths: a number of 4516 digits
+        return y * 0.0  # messages of 0, so no overflow on the way back
+
+    g = gb.trace(doubling, x=0.0)
+    with pytest.raises(gb.PathLimitError, match=r"about 10\^451[45] paths, more than limit=256"):
+        g.contributions("x")
+    src = g.to_dot()  # the drawing's tooltip counts the paths too
+    assert "about 10^451" in src

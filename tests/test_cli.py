@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -279,3 +280,214 @@ def test_output_that_is_a_directory_is_a_usage_error(tmp_path):
     err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", str(tmp_path), "-f", "svg"), 2)
     assert "is a directory" in err and ".tmp" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+# hardening (issue 9) --------------------------------------------------------------------------------
+
+def dot_of(result) -> "pydot.Dot":
+    assert result.exit_code == 0, (result.exit_code, result.stderr)
+    (graph,) = pydot.graph_from_dot_data(result.stdout)
+    return graph
+
+
+def labels(graph) -> str:
+    return " ".join(str(n.get("label")) for n in graph.get_nodes())
+
+
+@pytest.mark.parametrize("args", [
+    ["render", "-mean(log(softmax(x)))", "-i", "x=3", "-o", "-", "-f", "dot"],
+    ["render", "-i", "x=3", "-o", "-", "-f", "dot", "-mean(log(softmax(x)))"],
+    ["render", "--", "-mean(log(softmax(x)))", "-i", "x=3", "-o", "-", "-f", "dot"],
+    ["render", "-i", "x=3", "-o", "-", "-f", "dot", "--", "-mean(log(softmax(x)))"],
+    ["render", "-ix=3", "-o-", "-fdot", "-mean(log(softmax(x)))"],
+])
+def test_an_expression_may_start_with_a_minus_sign(args):
+    graph = dot_of(run(*args))
+    ops = labels(graph)
+    assert "softmax" in ops and "log" in ops and "mean" in ops and "−" in ops  # the negation is drawn
+
+
+def test_leading_minus_in_check_and_unknown_options_still_refused():
+    r = run("check", "-sum(x*x)", "-i", "x=3")
+    assert r.exit_code == 0 and "value -" in r.stdout  # −‖x‖², checked
+    err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", "-", "--nope"), 2)
+    assert "No such option" in err and "--nope" in err
+    err = one_line_error(run("render", "-mean(x", "-i", "x=3", "-o", "-"), 2)
+    assert "syntax error" in err and "column" in err
+
+
+@pytest.mark.parametrize("name", ["seed", "memory_limit", "fn", "inputs", "self", "output", "timeout"])
+def test_any_identifier_is_an_input_name(name):
+    graph = dot_of(run("render", f"sum({name}*y)", "-i", f"{name}=3", "-i", "y=3", "-o", "-", "-f", "dot"))
+    assert f"<B>{name}</B>" in labels(graph)
+    r = run("check", f"sum({name}*{name})", "-i", f"{name}=3")
+    assert r.exit_code == 0 and r.stdout.splitlines()[2].startswith(f"{name} ")
+
+
+def test_input_names_are_normalised_like_python_identifiers():
+    graph = dot_of(run("render", "sum(𝑥)", "-i", "𝑥=3", "-o", "-", "-f", "dot"))  # NFKC: 𝑥 is x
+    assert "<B>x</B>" in labels(graph)
+
+
+def test_an_intermediate_over_the_memory_limit_is_refused_before_it_is_made():
+    import tracemalloc
+
+    tracemalloc.start()
+    err = one_line_error(run("render", "sum(a+b)", "-i", "a=100000x1", "-i", "b=1x100000", "-o", "-"), 1)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2**20  # nothing near the 74.5 GiB the sum would take was allocated
+    assert "add (+) on shapes (100000, 1) and (1, 100000)" in err and "(100000, 100000)" in err
+    assert "74.5 GiB" in err and "memory limit of 1 GiB" in err and "--memory-limit" in err
+    assert "column 5: a+b" in err and "internal error" not in err
+    r = run("render", "sum(a+b)", "-i", "a=1000x1", "-i", "b=1x1000", "-o", "-", "-f", "dot",
+            "--memory-limit", "64M")
+    assert r.exit_code == 0
+    err = one_line_error(run("render", "sum(a+b)", "-i", "a=1000x1", "-i", "b=1x1000", "-o", "-",
+                             "--memory-limit", "1M"), 1)
+    assert "7.63 MiB" in err and "1 MiB" in err
+    err = one_line_error(run("render", "sum(x)", "-i", "x=1000", "-o", "-", "--memory-limit", "1K"), 2)
+    assert "memory limit of 1 KiB" in err
+    for bad in ("0", "lots", "-5M", "1e9"):
+        err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", "-", "--memory-limit", bad), 2)
+        assert "--memory-limit" in err
+
+
+def _npy_header_only(path: Path, shape: tuple[int, ...]) -> None:
+    """A .npy file whose header claims ``shape`` but that holds no data (a lie the header check
+    must catch before reading)."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": shape})
+
+
+def test_input_files_are_checked_from_their_header_and_corrupt_ones_are_usage_errors(tmp_path):
+    import zipfile
+
+    _npy_header_only(tmp_path / "big.npy", (20000, 20000))
+    err = one_line_error(run("render", "sum(W)", "-i", f"W=@{tmp_path / 'big.npy'}", "-o", "-"), 2)
+    assert "20000×20000" in err and "2.98 GiB" in err and "memory limit of 1 GiB" in err
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("W.npy", "w") as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False,
+                                                          "shape": (150_000_000,)})
+            member.write(b"\0" * 1_000_000)
+    assert (tmp_path / "bomb.npz").stat().st_size < 10_000  # small on disk, 1.1 GiB in memory
+    err = one_line_error(run("render", "sum(W)", "-i", f"W=@{tmp_path / 'bomb.npz'}", "-o", "-"), 2)
+    assert "150000000" in err and "memory limit" in err
+    (tmp_path / "junk.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04" + b"\xff" * 100)
+    np.save(tmp_path / "short.npy", np.arange(10.0))
+    (tmp_path / "short.npy").write_bytes((tmp_path / "short.npy").read_bytes()[:-20])
+    for name in ("junk.npy", "junk.npz", "short.npy"):
+        err = one_line_error(run("render", "sum(W)", "-i", f"W=@{tmp_path / name}", "-o", "-"), 2)
+        assert "cannot read" in err and "internal error" not in err, err
+
+
+USER_CODE = """
+import sys
+import numpy as np
+
+def lookup(x):
+    table = {"a": x}
+    return np.sum(table["key"])
+
+def quits(x):
+    sys.exit(3)
+
+def divides(x):
+    return np.sum(x) / 0 if False else int("nope")
+"""
+
+
+def test_the_users_own_errors_are_located_in_their_code(tmp_path):
+    src = tmp_path / "model.py"
+    src.write_text(textwrap.dedent(USER_CODE))
+    for func, words in [("lookup", "model.py:7 in lookup: KeyError: 'key'"),
+                        ("quits", "model.py:10 in quits: called sys.exit(3)"),
+                        ("divides", "model.py:13 in divides: ValueError: invalid literal for int()")]:
+        for command in ("render", "check"):
+            args = [command, f"{src}:{func}", "-i", "x=3"] + (["-o", "-"] if command == "render" else [])
+            err = one_line_error(run(*args), 1)
+            assert words in err and "internal error" not in err, (func, command, err)
+
+
+def test_stderr_has_only_one_line_per_message():
+    r = run("render", "sum(x**x)", "-i", "x=3", "-o", "-", "-f", "dot")  # x<0: nan, warned once
+    assert r.exit_code == 0
+    lines = r.stderr.splitlines()
+    assert lines and all(line.startswith("graphviz-bp: warning: ") for line in lines), lines
+    assert not any(".py" in line for line in lines)
+    err = one_line_error(run("render", "sum(x) + 1(2)", "-i", "x=3", "-o", "-"), 2)  # a SyntaxWarning in ast
+    assert "cannot be called" in err
+
+
+def test_error_columns_count_characters_and_flat_sums_are_not_nesting():
+    err = one_line_error(run("render", "éé + y // 2", "-i", "éé=3", "-i", "y=3", "-o", "-"), 2)
+    assert "'//'" in err and "column 8" in err
+    err = one_line_error(run("render", "sum(éé.foo)", "-i", "éé=3", "-o", "-"), 2)
+    assert "'.foo'" in err and "column 7" in err
+    err = one_line_error(run("render", "sum(x, **{})", "-i", "x=3", "-o", "-"), 2)
+    assert "column 8" in err
+    flat = "+".join(["x"] * 120)
+    graph = dot_of(run("render", f"sum({flat})", "-i", "x=3", "-o", "-", "-f", "dot"))
+    assert labels(graph).count("<B>+</B>") == 119
+
+
+@pytest.mark.parametrize("args,words", [
+    (["-i", "x=" + "x".join(["1"] * 65)], "65 dimensions, more than 32"),
+    (["-i", "x=3", "--seed", "-1"], "--seed"),
+    (["-i", "x=3", "--timeout", "-2"], "--timeout"),
+    (["-i", "x=3", "--timeout", "soon"], "--timeout"),
+])
+def test_bad_numbers_are_usage_errors(args, words):
+    err = one_line_error(run("render", "sum(x)", *args, "-o", "-"), 2)
+    assert words in err
+
+
+def test_output_paths_are_checked_before_tracing_and_are_usage_errors(tmp_path):
+    err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", str(tmp_path / "no" / "a.svg")), 2)
+    assert "there is no directory" in err and str(tmp_path / "no") in err
+    err = one_line_error(run("render", "sum(y)", "-i", "x=3", "-o", str(tmp_path / "no" / "a.svg")), 2)
+    assert "there is no directory" in err  # before the expression is even looked at
+    err = one_line_error(run("gallery", "autoencoder", "-o", "/dev/null"), 2)
+    assert "'/dev/null' is not a directory" in err
+    (tmp_path / "file").write_text("")
+    err = one_line_error(run("gallery", "autoencoder", "-o", str(tmp_path / "file" / "sub")), 2)
+    assert "not a directory" in err
+
+
+def test_gallery_prints_one_line(tmp_path, dot_executable):
+    r = run("gallery", "autoencoder", "shared_x", "-o", str(tmp_path / "new" / "dir"))
+    assert r.exit_code == 0 and r.stderr.splitlines() == [f"wrote 2 file(s) to {tmp_path / 'new' / 'dir'}"]
+
+
+def test_render_writes_through_a_symlink_and_keeps_the_mode(tmp_path, dot_executable):
+    target = tmp_path / "real.svg"
+    target.write_text("old")
+    target.chmod(0o640)
+    link = tmp_path / "link.svg"
+    link.symlink_to(target)
+    r = run("render", "sum(x*x)", "-i", "x=3", "-o", str(link))
+    assert r.exit_code == 0, r.stderr
+    assert link.is_symlink() and target.read_text().lstrip().startswith("<?xml")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.svg", "real.svg"]
+
+
+def test_a_hung_dot_is_stopped_by_the_timeout(tmp_path, monkeypatch):
+    from .test_dot import alive, install_fake_dot
+
+    bindir = install_fake_dot(tmp_path, monkeypatch, "sleep 60\n")
+    out = tmp_path / "out.svg"
+    err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", str(out), "--timeout", "1"), 1)
+    assert "did not finish within 1 s" in err and "--timeout" in err
+    assert not out.exists()
+    assert not alive(int((bindir / "dot.pid").read_text()))
+
+
+def test_expression_nodes_say_where_in_the_expression_they_come_from():
+    graph = dot_of(run("render", "sum(W@x) + 1", "-i", "W=2x3", "-i", "x=3", "-o", "-", "-f", "dot"))
+    tips = [str(n.get("tooltip")) for n in graph.get_nodes() if n.get("tooltip")]
+    assert any("expression column 5: W@x" in t for t in tips)
+    assert any("expression column 1: sum(W@x) + 1" in t for t in tips)
+    assert not any("click" in t or "core.py" in t for t in tips)

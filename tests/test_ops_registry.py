@@ -84,3 +84,23 @@ def test_numpy_callable_dispatches_to_op(case):
 def test_registry_rejects_duplicates():
     with pytest.raises(ValueError, match="already registered"):
         ops.register(ops.get("add"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_only_ops_declared_to_grow_make_results_larger_than_their_operands(case):
+    """The memory limit skips the shape rule when the product of the operand sizes bounds the
+    result; an op whose result can be larger must say so (``grows=True``)."""
+    op, i, ex = case
+    if op.grows:
+        return
+    kw, _ = _operands(op, i, ex)
+    args = [np.asarray(ex.consts[k] if k in ex.consts else kw[f"a{k}"]) for k in range(len(ex.shapes))]
+    out = np.asarray(op.forward(*args, **ex.params))
+    bound = 1
+    for a in args:
+        bound *= max(a.size, 1)
+    for p in ex.params.values():
+        for part in (p if type(p) is tuple else (p,)):
+            if type(part) is np.ndarray:
+                bound *= max(part.size, 1)
+    assert out.size <= bound, (op.name, [a.shape for a in args], out.shape)

@@ -225,3 +225,73 @@ def test_traced_boolean_masks_index_like_numpy():
     assert node.shape == (2, 4)
     with pytest.raises(gb.ShapeError, match="boolean index did not match"):  # a mask of the wrong length
         gb.trace(lambda a, m: np.sum(a[m]), a=a, m=np.array([True, False]))
+
+
+# inputs by mapping, trace()'s own keywords, memory limit ----------------------------------------------
+
+def test_inputs_as_a_mapping_take_any_name_including_traces_keywords():
+    def f(seed, memory_limit, fn, x):
+        return np.sum(seed * x + memory_limit * fn)
+
+    values = {"seed": np.array([1.0, 2.0]), "memory_limit": np.array([3.0]), "fn": np.array([4.0, 5.0]),
+              "x": np.array([6.0, 7.0])}
+    g = gb.trace(f, values)
+    np.testing.assert_allclose(g.grad("seed"), [6.0, 7.0])
+    np.testing.assert_allclose(g.grad("memory_limit"), [9.0])
+    np.testing.assert_allclose(g.grad("fn"), [3.0, 3.0])
+    g = gb.trace(lambda seed: seed * 2.0, {"seed": np.ones(2)}, seed=np.array([1.0, -1.0]))
+    np.testing.assert_allclose(g.grad("seed"), [2.0, -2.0])  # the mapping's seed is an input, seed= the cotangent
+
+
+def test_a_traces_keyword_that_may_be_an_input_is_refused_with_the_alternative():
+    def f(x, seed):
+        return np.sum(x * seed)
+
+    with pytest.raises(gb.TraceError, match=r"f\(\) takes an input named 'seed'.*trace\(f, \{'seed': \.\.\."):
+        gb.trace(f, x=np.ones(2), seed=np.ones(2))
+    with pytest.raises(gb.TraceError, match="input 'x' is given both"):
+        gb.trace(f, {"x": np.ones(2), "seed": np.ones(2)}, x=np.ones(2))
+    with pytest.raises(TypeError, match="mapping"):
+        gb.trace(f, [np.ones(2)])
+
+
+def test_an_intermediate_over_the_memory_limit_is_refused_before_numpy_allocates_it():
+    import tracemalloc
+
+    a, b = np.ones((20_000, 1)), np.ones((1, 20_000))
+    tracemalloc.start()
+    with pytest.raises(gb.MemoryLimitError) as err:
+        gb.trace(lambda a, b: np.sum(a + b), a=a, b=b, memory_limit="1G")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2**20  # the 3.2 GB sum was never allocated
+    assert isinstance(err.value, MemoryError)
+    assert err.value.needed == 20_000 * 20_000 * 8 and err.value.limit == 2**30
+    assert "add (+) on shapes (20000, 1) and (1, 20000)" in str(err.value) and "memory_limit=" in str(err.value)
+    assert "test_tracer.py" in str(err.value)  # the user's line
+    g = gb.trace(lambda a, b: np.sum(a + b), a=a[:2000], b=b[:, :2000], memory_limit=None)
+    assert g.value == 2.0 * 2000 * 2000
+
+
+@pytest.mark.parametrize("fn", [
+    lambda v: np.sum(np.diag(v)),                                 # n → n×n
+    lambda v: np.sum(np.broadcast_to(v, (50_000, v.size))),       # shape from a parameter
+    lambda v: np.sum(v[np.zeros(50_000, dtype=int)][:, None] * v),  # an index array among the params
+    lambda v: np.sum(np.outer(v, v)),
+])
+def test_ops_whose_result_outgrows_their_operands_are_checked_too(fn):
+    v = np.ones(20_000)
+    with pytest.raises(gb.MemoryLimitError):
+        gb.trace(fn, v=v, memory_limit="100M")
+
+
+def test_the_limit_counts_what_the_trace_holds():
+    def many(x):
+        total = x
+        for _ in range(30):
+            total = total + x * 1.5  # each step makes two arrays of 8 MB
+        return np.sum(total)
+
+    with pytest.raises(gb.MemoryLimitError, match="the trace already holds"):
+        gb.trace(many, x=np.ones(1_000_000), memory_limit="256M")
+    assert gb.trace(many, x=np.ones(1_000_000), memory_limit="1G").value == pytest.approx(46e6)
