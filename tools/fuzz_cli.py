@@ -244,14 +244,15 @@ def _new_options(rng: random.Random) -> list[str]:
     if rng.random() < 0.5:
         out += ["--memory-limit", rng.choice(("512M", "2G", "1G", "0", "-5M", "1T", "100", "12Q", "m",
                                               "9999999999999999G", "", "1.5G", "64K", "2g", "1 G",
-                                              "4096", "1e3M"))]
+                                              "4096", "1e3M", "1K", "8", "100K", "1KiB", "2GB", "0.5M"))]
     return out
 
 
 def _drawing_options(rng: random.Random, env: dict[str, Any]) -> list[str]:
     out: list[str] = []
     if rng.random() < 0.3:
-        out += ["--direction", rng.choice(("TB", "LR", "BT", "RL", "TB", "LR", "tb", "XX", ""))]
+        out += ["--direction", rng.choice(("TB", "LR", "BT", "RL", "TB", "LR", "tb", "XX", "", "left-right",
+                                           "top-bottom", "right-left", "LEFT-RIGHT"))]
     if rng.random() < 0.4:
         out += ["--detail", rng.choice(("structure", "shapes", "values", "structure", "all", ""))]
     if rng.random() < 0.3:
