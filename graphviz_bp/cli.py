@@ -23,7 +23,7 @@ from .errors import GraphvizBPError, MemoryLimitError, NonScalarOutputError
 from .expr import ExprError, parse
 from .files import check_output_path, ensure_directory
 from .frontend import InputError, call_user, parse_inputs, resolve
-from .limits import DEFAULT_MEMORY_LIMIT, parse_size
+from .limits import DEFAULT_MEMORY_LIMIT, parse_size, size_text
 from .render import FORMATS
 
 
@@ -181,8 +181,8 @@ class _Seconds(click.ParamType):
 
 def _common_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options of every command that traces: inputs, seed, memory limit."""
-    f = click.option("--memory-limit", "memory_limit", type=_Size(), default=str(DEFAULT_MEMORY_LIMIT),
-                     show_default="1G",
+    f = click.option("--memory-limit", "memory_limit", type=_Size(), default=size_text(DEFAULT_MEMORY_LIMIT),
+                     show_default=True,
                      help="largest total size of the arrays a trace may create (and of each input), "
                           "e.g. 512M, 4G")(f)
     f = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -192,7 +192,7 @@ def _common_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _drawing_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--timeout", type=_Seconds(), default=DEFAULT_TIMEOUT, show_default="300",
+    f = click.option("--timeout", type=_Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
                      help="seconds Graphviz may take to lay out the drawing (0: no limit)")(f)
     f = click.option("--data", "data", multiple=True, metavar="NAME",
                      help="an input that is data, not a parameter: drawn muted, no gradient (repeatable)")(f)
@@ -292,6 +292,7 @@ def _parses(text: str) -> bool:
 
 @main.command(cls=_ExprCommand)
 @click.argument("target", metavar="EXPR|FILE.py:FUNC")
+@_common_options
 @click.option("-o", "--output", required=True, metavar="PATH|-",
               help="file to write (.svg .pdf .png .dot), or - for standard output")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default=None,
@@ -300,7 +301,6 @@ def _parses(text: str) -> bool:
               help="after writing the file, print a Markdown image snippet for it on stdout")
 @click.option("--alt", default=None, metavar="TEXT",
               help="alt text of the Markdown image (default: 'Backpropagation graph of EXPR')")
-@_common_options
 @_drawing_options
 def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, seed: int, memory_limit: int,
            markdown: bool, alt: str | None, direction: str, detail: str, theme: str, data: tuple[str, ...],
@@ -357,13 +357,13 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
 
 @main.command(cls=_ExprCommand)
 @click.argument("target", metavar="EXPR|FILE.py:FUNC")
+@_common_options
 @click.option("--rtol", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
               help="largest relative error ‖analytic − numeric‖ / ‖numeric‖ that passes")
 @click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-6, show_default=True,
               help="central-difference step")
 @click.option("--max-coords", type=click.IntRange(min=1), default=2000, show_default=True,
               help="per input, check at most this many randomly chosen coordinates")
-@_common_options
 def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, rtol: float, eps: float,
           max_coords: int) -> int:
     """Compare the gradient with central finite differences, per input.
@@ -434,7 +434,7 @@ def _compare(fn: Callable[..., Any], g: Graph, values: dict[str, np.ndarray], se
               show_default=True, help="directory for the rendered files (made if missing)")
 @click.option("-f", "--format", "fmts", type=click.Choice(FORMATS), multiple=True,
               help="formats to write (repeatable; default svg)")
-@click.option("--timeout", type=_Seconds(), default=DEFAULT_TIMEOUT, show_default="300",
+@click.option("--timeout", type=_Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
               help="seconds Graphviz may take to lay out each drawing (0: no limit)")
 def gallery(names: tuple[str, ...], render_all: bool, out_dir: Path, fmts: tuple[str, ...],
             timeout: float | None) -> None:

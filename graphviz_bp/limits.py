@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DEFAULT_MEMORY_LIMIT", "parse_size"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "parse_size", "size_text"]
 
 #: Bytes of arrays one trace may create (intermediates and constants; the caller's own input
 #: arrays are not counted). Checked before NumPy allocates each one.
@@ -34,3 +34,15 @@ def parse_size(text: str | int) -> int:
     if value <= 0:
         raise ValueError(f"a size must be positive, got {text!r}")
     return value
+
+
+def size_text(n: int) -> str:
+    """A byte count as ``parse_size`` reads it, in the largest unit that divides it.
+
+    >>> size_text(2**30), size_text(3 * 2**20), size_text(1000)
+    ('1G', '3M', '1000')
+    """
+    for unit in "TGMK":
+        if n % _UNITS[unit.lower()] == 0:
+            return f"{n // _UNITS[unit.lower()]}{unit}"
+    return str(n)

@@ -83,31 +83,32 @@ class _Tape:
         """Refuse, before NumPy allocates it, a result that would take the trace over its limit.
 
         The product of the operands' sizes (and of index arrays among the params) bounds the
-        result's size for every op but ``broadcast_to``; only when that bound is over the limit is
-        the op's shape rule asked for the exact size, so the common case costs a few multiplications.
+        result's size for every op not declared to grow (``Op.grows``: ``diag``, ``broadcast_to``);
+        only when that bound is over the limit is the op's shape rule asked for the exact size, so
+        the common case costs a few multiplications.
         """
         limit = self.limit
         if limit is None:
             return
-        itemsize = max([8] + [v.itemsize for v in values])
         room = limit - self.held
-        bound = 1
+        bound = 16  # bytes: the widest real dtype (float128); the exact check below uses the real one
         for v in values:
-            bound *= max(v.size, 1)
-        for p in params.values():
-            for part in (p if type(p) is tuple else (p,)):
-                if type(part) is np.ndarray:
-                    bound *= max(part.size, 1)
-        if bound * itemsize <= room and not op.grows:
+            bound *= v.size or 1
+        if params:
+            for p in params.values():
+                for part in (p if type(p) is tuple else (p,)):
+                    if type(part) is np.ndarray:
+                        bound *= part.size or 1
+        if bound <= room and not op.grows:
             return
+        itemsize = max([8] + [v.itemsize for v in values])
         try:
-            size = math.prod(op.shape([v.shape for v in values], params))
+            shape = tuple(op.shape([v.shape for v in values], params))
         except Exception:  # noqa: BLE001 - the op itself will fail and explain why
             return
+        size = math.prod(shape)
         if size * itemsize > room:
-            shape = op.shape([v.shape for v in values], params)
-            what = (f"{_describe(op, [v.shape for v in values])}: its result, of shape "
-                    f"{tuple(shape)},")
+            what = f"{_describe(op, [v.shape for v in values])}: its result, of shape {shape},"
             raise MemoryLimitError(what, size * itemsize, limit, self.held,
                                    str(source) if source is not None else None)
 
@@ -175,7 +176,8 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
         raise _op_error(op, values, params, source, exc) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
-    tape.held += out.nbytes
+    if out.flags.owndata:  # a view (transpose, reshape) takes no new memory
+        tape.held += out.nbytes
     node = Node("op", out, op=op, params=params, source=source,
                 differentiable=differentiable and out.dtype.kind == "f")
     node.in_edges = [Edge(src, node, i) for i, src in enumerate(srcs)]
