@@ -223,6 +223,8 @@ def summary_lines(value: np.ndarray) -> list[str]:
 
     >>> summary_lines(np.array([-0.732, -0.544, -0.316, 0.412, 1.04]))
     ['[−0.732, −0.544, −0.316,', '0.412, 1.04]']
+    >>> summary_lines(np.array([7.97e-10, 7.97e-10, 7.97e-10]))
+    ['[7.97e−10, 7.97e−10,', '7.97e−10]']
     >>> summary_lines(np.arange(12.0).reshape(3, 4))
     ['norm 22.5,', 'range [0, 11]']
     """
@@ -237,7 +239,8 @@ def summary_lines(value: np.ndarray) -> list[str]:
             return [text]
         if a.ndim == 1:
             items = [format_number(v) for v in a.tolist()]
-            return ["[" + ", ".join(items[:3]) + ",", ", ".join(items[3:]) + "]"]
+            half = (len(items) + 1) // 2  # never a line with just "]"
+            return ["[" + ", ".join(items[:half]) + ",", ", ".join(items[half:]) + "]"]
         rows = [_nested(r) for r in a.reshape(a.shape[0], -1).tolist()] if a.ndim == 2 else [text]
         return ["[" + rows[0] + ","] + [r + "," for r in rows[1:-1]] + [rows[-1] + "]"] if len(rows) > 1 else rows
     if a.dtype.kind in "biuf" and not a.any():
