@@ -1829,6 +1829,9 @@ def _replay(args: argparse.Namespace) -> int:
             if f.detail:
                 print("    " + f.detail.replace("\n", "\n    "))
     runner.close()
+    os.chdir(Path.home())
+    import shutil
+    shutil.rmtree(root, ignore_errors=True)
     return rc
 
 
