@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__
 from . import gallery as gallery_mod
-from .annotate import DETAILS, DIRECTIONS, THEMES, format_shape
+from .annotate import DETAILS, DIRECTIONS, THEMES, format_shape, visible
 from .api import Graph, trace
 from .dot import DEFAULT_TIMEOUT
 from .errors import GraphvizBPError, MemoryLimitError, NonScalarOutputError
@@ -71,7 +71,7 @@ _SHOWN: set[str] = set()
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
     """A warning as one line on stderr, each text once."""
-    text = " ".join(str(message).split())
+    text = _line(str(message))
     if text not in _SHOWN:
         _SHOWN.add(text)
         click.echo(f"graphviz-bp: warning: {text}", err=True)
@@ -89,8 +89,14 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _line(text: str) -> str:
+    """``text`` as one printable line: whitespace runs become one space, and control characters
+    and undecodable bytes (from a file name, say) are shown as escapes, never sent to the terminal."""
+    return visible(" ".join(str(text).split()))
+
+
 def _fail(code: int, message: str, debug: bool) -> int:
-    click.echo(f"graphviz-bp: error: {' '.join(message.split())}", err=True)
+    click.echo(f"graphviz-bp: error: {_line(message)}", err=True)
     return code
 
 
@@ -112,6 +118,10 @@ def _prepare(target: str, items: Sequence[str], seed: int,
     if missing:
         raise click.UsageError(f"no input for {', '.join(missing)}: add "
                                + " ".join(f"-i {n}=SHAPE" for n in missing))
+    unexpected = resolved.unexpected(inputs)
+    if unexpected:
+        raise click.BadParameter(f"{resolved.label} takes no input named {', '.join(unexpected)} (its "
+                                 f"inputs: {', '.join(resolved.accepts or []) or 'none'})", param_hint="-i")
     return resolved.fn, inputs, resolved.label
 
 
@@ -124,13 +134,23 @@ def _trace(fn: Callable[..., Any], inputs: dict[str, np.ndarray], memory_limit: 
             raise click.ClickException(
                 f"the value has shape {exc.shape}, not a scalar: the backward pass starts from a scalar "
                 f"loss; wrap it, e.g. sum(...) or mean(...)") from None
-    for message in sorted({" ".join(str(w.message).split()) for w in caught}):
+    for message in sorted({_line(str(w.message)) for w in caught}):
         click.echo(f"graphviz-bp: warning: {message}", err=True)
     return g
 
 
 def _progress(line: str) -> None:
-    click.echo(f"graphviz-bp: {line}", err=True)
+    click.echo(f"graphviz-bp: {_line(line)}", err=True)
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` can be written to standard output as it is set up (undecodable bytes from
+    the command line, held as surrogates, cannot)."""
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def markdown_image(alt: str, path: Path) -> str:
@@ -258,7 +278,9 @@ def _expression_last(cmd: click.Command, ctx: click.Context, args: list[str]) ->
         name = a.split("=", 1)[0] if a.startswith("--") else a
         if name in takes_value:  # -o PATH, --output PATH, --output=PATH, --debug
             rest.append(a)
-            if takes_value[name] and a == name and i < len(args):
+            if takes_value[name] and a == name:
+                if i == len(args):  # else the "--" added below would become its value
+                    raise click.UsageError(f"Option '{a}' requires an argument.", ctx)
                 rest.append(args[i])
                 i += 1
             continue
@@ -324,6 +346,9 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
     """
     if markdown and output == "-":
         raise click.BadParameter("--markdown needs a file to link to, not -", param_hint="-o")
+    if markdown and not _encodable(markdown_image(alt or target, Path(output))):
+        raise click.BadParameter("the Markdown line cannot be printed in this terminal's encoding "
+                                 f"({sys.stdout.encoding}); give plain --alt text", param_hint="--alt")
     if output == "-":
         fmt = fmt or "svg"
     else:
@@ -350,7 +375,7 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
         sys.stdout.buffer.flush()
     else:
         path = drawing.render(output, fmt, timeout=timeout, progress=_progress)
-        click.echo(f"wrote {path}", err=True)
+        click.echo(f"wrote {_line(str(path))}", err=True)
         if markdown:
             click.echo(markdown_image(alt if alt is not None else f"Backpropagation graph of {label}", path))
 
@@ -467,7 +492,7 @@ def gallery(names: tuple[str, ...], render_all: bool, out_dir: Path, fmts: tuple
         drawing = gallery_mod.load(name).drawing()
         for fmt in fmts:
             drawing.render(out_dir / f"{name}.{fmt}", fmt, timeout=timeout, progress=_progress)
-    click.echo(f"wrote {len(chosen) * len(fmts)} file(s) to {out_dir}", err=True)
+    click.echo(f"wrote {len(chosen) * len(fmts)} file(s) to {_line(str(out_dir))}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

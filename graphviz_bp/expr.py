@@ -137,6 +137,9 @@ def parse(text: str) -> Expression:
         raise ExprError("expression is empty")
     if "\x00" in text:
         raise ExprError("expression contains a NUL character", text.index("\x00") + 1, "\\x00")
+    bad = next((i for i, c in enumerate(text) if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:  # bytes that were not UTF-8 on the command line
+        raise ExprError("expression contains bytes that are not valid UTF-8", bad + 1)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarnings ("'int' object is not callable"...)

@@ -167,15 +167,23 @@ def _clip(text: str, n: int = 40) -> str:
 
 
 class Target:
-    """A function to trace, the input names it needs (None: its signature decides) and a label."""
+    """A function to trace, the input names it needs and those it accepts (None: its signature
+    does not say), and a label."""
 
-    def __init__(self, fn: Callable[..., Any], needs: list[str] | None, label: str) -> None:
+    def __init__(self, fn: Callable[..., Any], needs: list[str] | None, label: str,
+                 accepts: list[str] | None = None) -> None:
         self.fn = fn
         self.needs = needs
         self.label = label
+        self.accepts = accepts
 
     def missing(self, inputs: dict[str, Any]) -> list[str]:
+        """Inputs the function needs that ``inputs`` lacks."""
         return [n for n in (self.needs or []) if n not in inputs]
+
+    def unexpected(self, inputs: dict[str, Any]) -> list[str]:
+        """Names in ``inputs`` the function has no parameter for (an expression ignores unused ones)."""
+        return [] if self.accepts is None else [n for n in inputs if n not in self.accepts]
 
 
 def resolve(target: str, allow_files: bool = True, allow_modules: bool = False) -> Target:
@@ -238,17 +246,21 @@ def _function(module: Any, func: str, where: str) -> Target:
     fn = getattr(module, func, None)
     if not callable(fn):
         raise InputError(f"{where} defines no function {func!r}", "function")
-    return Target(fn, _required(fn), f"{where}:{func}")
+    needs, accepts = _parameters(fn)
+    return Target(fn, needs, f"{where}:{func}", accepts)
 
 
-def _required(fn: Callable[..., Any]) -> list[str] | None:
+def _parameters(fn: Callable[..., Any]) -> tuple[list[str] | None, list[str] | None]:
+    """The keyword parameters ``fn`` needs and those it accepts (None when its signature is
+    unknown or takes ``**kwargs``)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
-        return None
+        return None, None
     if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return None, None
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return [p.name for p in named if p.default is p.empty], [p.name for p in named]
 
 
 # --------------------------------------------------------------------------------------------------

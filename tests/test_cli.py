@@ -491,3 +491,40 @@ def test_expression_nodes_say_where_in_the_expression_they_come_from():
     assert any("expression column 5: W@x" in t for t in tips)
     assert any("expression column 1: sum(W@x) + 1" in t for t in tips)
     assert not any("click" in t or "core.py" in t for t in tips)
+
+
+def test_what_is_printed_stays_one_line_whatever_the_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("a\nb.dot", "a\rb.dot", "a\x1b[31mb.dot"):
+        r = run("render", "sum(x)", "-i", "x=3", "-f", "dot", "-o", name)
+        assert r.exit_code == 0 and len(r.stderr.splitlines()) == 1, repr(r.stderr)
+        assert "\x1b" not in r.stderr and "\r" not in r.stderr
+        assert (tmp_path / name).read_text().startswith("digraph")
+    err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", "no\ndir/\x1b[2Jx.svg"), 2)
+    assert "\x1b" not in err and "\\x1b" in err
+
+
+def test_an_option_without_its_value_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = one_line_error(run("render", "-f", "dot", "sum(x)", "-i", "x=3", "-o"), 2)
+    assert "'-o' requires an argument" in err
+    assert list(tmp_path.iterdir()) == []  # no file called "--"
+
+
+def test_undecodable_bytes_are_usage_errors_before_anything_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = b"x\xff".decode("utf-8", "surrogateescape")  # as Python gives argv bytes that are not UTF-8
+    err = one_line_error(run("render", f"sum({bad})", "-i", "x=3", "-o", "-"), 2)
+    assert "not valid UTF-8 at column 6" in err
+    err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", "out.dot", "--markdown", "--alt", bad), 2)
+    assert "--alt" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_input_the_function_does_not_take_is_a_usage_error(tmp_path):
+    src = tmp_path / "model.py"
+    src.write_text("import numpy as np\n\ndef loss(W, x, scale=1.0):\n    return np.sum(W @ x) * scale\n")
+    err = one_line_error(run("render", f"{src}:loss", "-i", "W=2x3", "-i", "x=3", "-i", "extra=2", "-o", "-"), 2)
+    assert "takes no input named extra (its inputs: W, x, scale)" in err
+    r = run("check", f"{src}:loss", "-i", "W=2x3", "-i", "x=3", "-i", "scale=scalar")
+    assert r.exit_code == 0 and "scale" in r.stdout
