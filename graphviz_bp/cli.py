@@ -34,6 +34,7 @@ class _Group(click.Group):
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in argv
+        _SHOWN.clear()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
@@ -47,6 +48,8 @@ class _Group(click.Group):
             code = _fail(exc.exit_code, exc.format_message(), debug)
         except click.Abort:
             code = _fail(1, "aborted", debug)
+        except KeyboardInterrupt:  # Ctrl-C: dot has been stopped, no file written
+            code = _fail(130, "interrupted", debug)
         except MemoryLimitError as exc:
             if debug:
                 raise
@@ -65,7 +68,7 @@ class _Group(click.Group):
         return code
 
 
-_SHOWN: set[str] = set()
+_SHOWN: set[str] = set()  # warning texts shown by the current command
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
