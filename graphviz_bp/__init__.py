@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .api import Drawing, Graph, trace
 from .backward import Contribution
+from .check import CheckResult, InputCheck, check
 from .errors import (
     GraphvizBPError,
     MemoryLimitError,
@@ -24,12 +25,14 @@ from .tracer import name
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckResult",
     "Contribution",
     "Drawing",
     "Edge",
     "Graph",
     "GraphvizBPError",
     "GraphvizNotFoundError",
+    "InputCheck",
     "MemoryLimitError",
     "Node",
     "NonScalarOutputError",
@@ -43,6 +46,7 @@ __all__ = [
     "UnsupportedOpError",
     "UserCodeError",
     "__version__",
+    "check",
     "log_softmax",
     "logsumexp",
     "name",

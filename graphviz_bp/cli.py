@@ -18,6 +18,7 @@ from . import __version__
 from . import gallery as gallery_mod
 from .annotate import DETAILS, DIRECTIONS, THEMES, format_shape, visible
 from .api import Graph, trace
+from .check import InputCheck, compare
 from .dot import DEFAULT_TIMEOUT
 from .errors import GraphvizBPError, MemoryLimitError, NonScalarOutputError
 from .expr import ExprError, parse
@@ -410,49 +411,29 @@ def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, rt
         raise click.UsageError("--eps and --rtol must be finite")
     fn, values, label = _prepare(target, inputs, seed, memory_limit)
     g = _trace(fn, values, memory_limit)
-    rows = call_user(_compare, fn, g, values, seed, eps, rtol, max_coords)
-    ok = all(r[5] for r in rows)
+    grads = {name: g.node(name).adjoint for name in values}
+    result = call_user(compare, fn, values, grads, rtol=rtol, eps=eps, max_coords=max_coords,
+                       coords_seed=seed + 1)
     click.echo(f"{label}: value {float(g.value):.6g}; rtol {rtol:g}, eps {eps:g}")
     header = ("input", "shape", "‖analytic‖", "‖numeric‖", "rel. error")
+    rows = [_check_row(c) for c in result.inputs]
     widths = [max(len(str(r[i])) for r in [*rows, header]) for i in range(5)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  ok")
-    for r in rows:
-        click.echo("  ".join(str(c).ljust(w) for c, w in zip(r[:5], widths)) + ("  yes" if r[5] else "  NO"))
-    return 0 if ok else 1
+    for r, c in zip(rows, result.inputs):
+        click.echo("  ".join(str(x).ljust(w) for x, w in zip(r, widths)) + ("  yes" if c.passed else "  NO"))
+    for c in result.inputs:
+        if not c.passed and c.worst is not None:
+            click.echo(f"{c.name}: worst entry {c.name}[{', '.join(map(str, c.worst))}]: analytic "
+                       f"{c.worst_analytic:.6g}, numeric {c.worst_numeric:.6g}")
+    return 0 if result.passed else 1
 
 
-def _compare(fn: Callable[..., Any], g: Graph, values: dict[str, np.ndarray], seed: int, eps: float,
-             rtol: float, max_coords: int) -> list[tuple[str, str, str, str, str, bool]]:
-    """Per input: name, shape, ‖analytic‖, ‖numeric‖, relative error, passed."""
-    rng = np.random.default_rng(seed + 1)
-    rows = []
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the user's code, evaluated 2n times: its warnings were shown once
-        for name, value in values.items():
-            node = g.node(name)
-            if node.adjoint is None:
-                rows.append((name, format_shape(value.shape), "-", "-", "not differentiated", True))
-                continue
-            analytic = np.asarray(node.adjoint, dtype=float)
-            coords = list(np.ndindex(value.shape))
-            if len(coords) > max_coords:
-                picked = rng.choice(len(coords), size=max_coords, replace=False)
-                coords = [coords[i] for i in sorted(picked)]
-            num = np.empty(len(coords))
-            base = np.array(value, dtype=float)
-            for k, idx in enumerate(coords):
-                up, down = base.copy(), base.copy()
-                up[idx] += eps
-                down[idx] -= eps
-                num[k] = (float(fn(**{**values, name: up})) - float(fn(**{**values, name: down}))) / (2 * eps)
-            ana = np.array([analytic[idx] for idx in coords])
-            denom = max(np.linalg.norm(num), np.linalg.norm(ana), np.finfo(float).tiny)
-            err = float(np.linalg.norm(ana - num) / denom)
-            passed = bool(np.isfinite(err) and err <= rtol)
-            note = "" if len(coords) == value.size else f" ({len(coords)} of {value.size} coords)"
-            rows.append((name, format_shape(value.shape), f"{np.linalg.norm(ana):.6g}",
-                         f"{np.linalg.norm(num):.6g}", f"{err:.2e}{note}", passed))
-    return rows
+def _check_row(c: InputCheck) -> tuple[str, str, str, str, str]:
+    if not c.differentiated:
+        return (c.name, format_shape(c.shape), "-", "-", "not differentiated")
+    note = "" if c.coords == c.size else f" ({c.coords} of {c.size} coords)"
+    return (c.name, format_shape(c.shape), f"{c.analytic_norm:.6g}", f"{c.numeric_norm:.6g}",
+            f"{c.error:.2e}{note}")
 
 
 @main.command()

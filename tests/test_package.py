@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def test_exported_names_are_what_we_mean_to_export():
     assert graphviz_bp.__all__ == sorted(graphviz_bp.__all__)
     assert set(graphviz_bp.__all__) == {
-        "Contribution", "Drawing", "Edge", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
+        "CheckResult", "Contribution", "Drawing", "InputCheck", "check", "Edge", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
         "Node", "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "RenderTimeoutError",
         "ShapeError", "TraceError", "UnknownNodeError", "UnsupportedOpError", "UserCodeError",
         "__version__", "log_softmax", "logsumexp", "name", "relu", "sigmoid", "softmax", "supported", "swish", "trace",

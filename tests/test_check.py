@@ -1,0 +1,59 @@
+"""Gradient checking as a core function: values against closed forms and finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphviz_bp as gb
+from graphviz_bp.check import compare
+
+
+def ae(W, x):
+    return 0.5 * np.sum((W.T @ W @ x - x) ** 2)
+
+
+@pytest.fixture
+def ae_inputs():
+    rng = np.random.default_rng(3)
+    return {"W": rng.normal(size=(3, 5)), "x": rng.normal(size=5)}
+
+
+def test_a_correct_gradient_passes_with_norms_of_the_closed_form(ae_inputs):
+    W, x = ae_inputs["W"], ae_inputs["x"]
+    r = W.T @ W @ x - x
+    closed_W = W @ np.outer(r, x) + np.outer(W @ x, r)  # one term per path to W
+    result = gb.check(ae, ae_inputs)
+    assert result.passed and result.value == pytest.approx(0.5 * r @ r)
+    assert result["W"].analytic_norm == pytest.approx(np.linalg.norm(closed_W))
+    assert result["W"].numeric_norm == pytest.approx(np.linalg.norm(closed_W), rel=1e-6)
+    assert result["W"].error < 1e-7 and result["W"].coords == 15 == result["W"].size
+    assert result["x"].shape == (5,) and result["x"].differentiated
+
+
+def test_a_gradient_missing_one_path_fails_and_names_the_worst_entry(ae_inputs):
+    W, x = ae_inputs["W"], ae_inputs["x"]
+    r = W.T @ W @ x - x
+    one_path = np.outer(W @ x, r)  # forgets W r xᵀ, the path through Wᵀ
+    result = compare(ae, ae_inputs, {"W": one_path, "x": None})
+    assert not result.passed and not result["W"].passed and result["x"].passed
+    missing = W @ np.outer(r, x)
+    worst = np.unravel_index(np.argmax(np.abs(missing)), missing.shape)
+    assert result["W"].worst == tuple(int(i) for i in worst)
+    assert result["W"].worst_numeric - result["W"].worst_analytic == pytest.approx(missing[worst], rel=1e-5)
+    assert result["W"].error == pytest.approx(np.linalg.norm(missing) / np.linalg.norm(one_path + missing), rel=1e-5)
+
+
+def test_a_kink_fails_and_integer_inputs_are_not_differentiated():
+    result = gb.check(lambda x, k: np.sum(gb.relu(x)) + 0.0 * np.sum(x[k]),
+                      {"x": np.array([0.0, 1.0]), "k": np.array([1])})
+    assert not result["x"].passed and result["x"].worst == (0,)  # relu at 0: analytic 0, numeric 1/2
+    assert result["x"].worst_numeric == pytest.approx(0.5)
+    assert not result["k"].differentiated and result["k"].passed
+
+
+def test_many_entries_are_sampled(ae_inputs):
+    result = gb.check(lambda A: np.sum(np.tanh(A)), A=np.linspace(-1, 1, 400).reshape(20, 20), max_coords=50)
+    assert result["A"].coords == 50 and result["A"].size == 400 and result.passed
+    with pytest.raises(ValueError, match="positive"):
+        gb.check(ae, ae_inputs, eps=0)
