@@ -11,7 +11,7 @@ import numpy as np
 
 from . import render as _render
 from .annotate import DrawOptions, annotate
-from .backward import Contribution, backward, contributions
+from .backward import BackwardPass, Contribution, backward
 from .dot import DEFAULT_TIMEOUT
 from .errors import TraceError
 from .graph import DAG, Edge, Node
@@ -54,8 +54,7 @@ def trace(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
         _check_keyword_clash(fn, given, seed=seed, memory_limit=memory_limit)
     limit = None if memory_limit is None else parse_size(memory_limit)
     dag = record(fn, given, memory_limit=limit)
-    backward(dag, seed)
-    return Graph(dag)
+    return Graph(dag, backward(dag, seed))
 
 
 def _check_keyword_clash(fn: Callable[..., Any], inputs: dict[str, Any], **options: Any) -> None:
@@ -78,10 +77,22 @@ def _check_keyword_clash(fn: Callable[..., Any], inputs: dict[str, Any], **optio
 
 
 class Graph:
-    """A traced computation with its backward pass: values, messages, adjoints, per-path contributions."""
+    """A traced computation with its backward pass: values, messages, adjoints, per-path contributions.
 
-    def __init__(self, dag: DAG) -> None:
+    The Graph owns one ``BackwardPass`` over its DAG and attaches it to the DAG once, here (see
+    ``DAG.attach``), so that ``Node.adjoint`` and ``Edge.message`` read it; the pass itself never
+    changes the DAG.
+    """
+
+    def __init__(self, dag: DAG, backward_pass: BackwardPass) -> None:
         self._dag = dag
+        self._pass = backward_pass
+        dag.attach(backward_pass)
+
+    @property
+    def backward_pass(self) -> BackwardPass:
+        """The backward pass: each edge's ``Message``, each node's adjoint, the ``Step``s in order."""
+        return self._pass
 
     @property
     def value(self) -> Any:
@@ -127,15 +138,16 @@ class Graph:
     def grad(self, name: str | Node) -> np.ndarray:
         """∂output/∂node (the seed-weighted VJP for a non-scalar output), shaped like the node."""
         node = self._dag.node(name)
-        if node.adjoint is None:
+        adjoint = self._pass.adjoint(node)
+        if adjoint is None:
             why = ("it has an integer or boolean dtype" if node.kind == "input"
                    else "it does not depend on a differentiable input")
             raise TraceError(f"{node.name!r} has no gradient: {why}")
-        return node.adjoint
+        return adjoint
 
     def contributions(self, name: str | Node, limit: int = 256) -> list[Contribution]:
         """One Contribution per distinct path from the node to the output; they sum to ``grad(name)``."""
-        return contributions(self._dag, self._dag.node(name), limit)
+        return self._pass.contributions(self._dag.node(name), limit)
 
     # drawing ---------------------------------------------------------------------------------------
     def draw(self, *, direction: str = "TB", detail: str = "values", theme: str = "color",
@@ -200,12 +212,10 @@ class Drawing:
         return _render.render(self.to_dot(), path, format, timeout=timeout, progress=progress)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, str]:
-        bundle = {"image/svg+xml": self.pipe("svg").decode("utf-8"), "text/plain": repr(self)}
-        if include:
-            bundle = {k: v for k, v in bundle.items() if k in include}
-        if exclude:
-            bundle = {k: v for k, v in bundle.items() if k not in exclude}
-        return bundle
+        renderers: dict[str, Callable[[], str]] = {
+            "image/svg+xml": lambda: self.pipe("svg").decode("utf-8"), "text/plain": lambda: repr(self)}
+        wanted = [k for k in renderers if (not include or k in include) and not (exclude and k in exclude)]
+        return {k: renderers[k]() for k in wanted}  # Graphviz runs only when the SVG is wanted
 
     def __repr__(self) -> str:
         o = self.options

@@ -34,7 +34,7 @@ class _Group(click.Group):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,  # type: ignore[override]
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
-        debug = "--debug" in argv
+        debug = _group_flag(argv, "--debug")
         _SHOWN.clear()
         try:
             with warnings.catch_warnings():
@@ -67,6 +67,17 @@ class _Group(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _group_flag(argv: list[str], flag: str) -> bool:
+    """Whether the group's own ``flag`` is given: before the command name, not as some option's
+    value (``render ... --alt --debug`` is alt text)."""
+    for a in argv:
+        if a == flag:
+            return True
+        if a == "--" or not a.startswith("-"):
+            return False
+    return False
 
 
 _SHOWN: set[str] = set()  # warning texts shown by the current command

@@ -69,6 +69,29 @@ def test_committed_gallery_is_up_to_date(dot_executable, capsys):
     assert status == 0, capsys.readouterr().err
 
 
+def test_the_check_compares_dot_bytes_and_svg_pdf_provenance(tmp_path, monkeypatch, capsys):
+    """SVG and PDF bytes change with the Graphviz version, so the check does not compare them; it
+    catches a changed DOT, an SVG or PDF edited or broken after rendering, or one left from an
+    older DOT."""
+    import shutil
+
+    copy = tmp_path / "gallery"
+    shutil.copytree(GALLERY, copy)
+    monkeypatch.setattr(build, "GALLERY", copy)
+    assert build.main(["--check", "rnn"]) == 0
+    svg = (copy / "rnn.svg").read_bytes()
+    (copy / "rnn.svg").write_bytes(svg.replace(b"<svg width=", b"<svg  width=", 1))  # still valid XML
+    (copy / "rnn.pdf").write_bytes(b"%PDF-1.5 truncated")
+    assert build.main(["--check", "rnn"]) == 1
+    err = capsys.readouterr().err
+    assert "rnn.svg" in err and "rnn.pdf" in err and "rnn.dot" not in err
+    shutil.copy(GALLERY / "rnn.svg", copy / "rnn.svg")
+    shutil.copy(GALLERY / "rnn.pdf", copy / "rnn.pdf")
+    (copy / "rnn.dot").write_text((GALLERY / "rnn.dot").read_text().replace("W", "V", 1))
+    assert build.main(["--check", "rnn"]) == 1
+    assert "rnn.dot, rnn.svg, rnn.pdf" in capsys.readouterr().err
+
+
 def test_committed_files_do_not_depend_on_the_machine():
     root = str(GALLERY.parent)
     for path in GALLERY.iterdir():
