@@ -219,7 +219,7 @@ def test_enormous_values_are_computed_not_hung():
     r = run("render", "sum(x ** 10 ** 10 ** 10)", "-i", "x=3", "-o", "-", "-f", "dot")
     assert r.exit_code == 0  # float arithmetic: inf, not a Python integer with 10**10 digits
     lines = r.stderr.splitlines()
-    assert "graphviz-bp: warning: overflow encountered in power" in lines
+    assert any(line.startswith("graphviz-bp: warning: overflow encountered in") for line in lines)
     assert all(line.startswith("graphviz-bp: warning: ") for line in lines)
     assert "∞" in r.stdout  # the value, drawn
     one_line_error(run("render", "sum(x)", "-i", "x=100000x100000", "-o", "-"), 2)
