@@ -23,7 +23,7 @@ GALLERY = Path(__file__).resolve().parent
 sys.path.insert(0, str(GALLERY.parent))
 
 from graphviz_bp import gallery  # noqa: E402
-from graphviz_bp.render import write_atomic  # noqa: E402
+from graphviz_bp.drawing.render import write_atomic  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from .errors import (
 from .functions import log_softmax, logsumexp, relu, sigmoid, softmax, swish
 from .graph import Edge, Node, UnknownNodeError
 from .ops import supported
-from .render import GraphvizNotFoundError, RenderError, RenderTimeoutError
+from .drawing.render import GraphvizNotFoundError, RenderError, RenderTimeoutError
 from .tracer import name
 
 __version__ = "0.1.0"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import render as _render
-from .annotate import DrawOptions, annotate
+from .drawing import render as _render
+from .drawing.annotate import annotate
+from .drawing.options import DrawOptions, describe
+from .drawing.scene import Scene
 from .backward import BackwardPass, Contribution, backward
 from .dot import DEFAULT_TIMEOUT
 from .errors import TraceError
@@ -150,16 +152,16 @@ class Graph:
         return self._pass.contributions(self._dag.node(name), limit)
 
     # drawing ---------------------------------------------------------------------------------------
-    def draw(self, *, direction: str = "TB", detail: str = "values", theme: str = "color",
-             data: Sequence[str] | str = ()) -> Drawing:
-        """A drawing of this graph with the given options (see ``Drawing``); displays in Jupyter.
+    def draw(self, **options: Any) -> Drawing:
+        return Drawing(self._dag, DrawOptions.from_keywords(self._dag.inputs, **options))
 
-        direction: "TB" (top to bottom, default) or "LR" (left to right). detail: "structure", "shapes" or
-        "values" (shapes plus forward values and backward messages). theme: "color" or "grey"
-        (print-friendly). data: inputs that are data, not parameters (drawn muted, no gradient).
+    draw.__doc__ = f"""A drawing of this graph with the given options (see ``Drawing``); displays in Jupyter.
+
+        A bad value, or a ``data`` name that is not an input, is refused here (ValueError, naming
+        what is accepted); an unknown option is a TypeError. The options, all keywords:
+
+{describe(" " * 8)}
         """
-        return Drawing(self._dag, DrawOptions(direction=direction, detail=detail, theme=theme,
-                                              data=tuple([data] if isinstance(data, str) else data)))
 
     def to_dot(self, **options: Any) -> str:
         """DOT source of the drawing (options as for ``draw``); needs no Graphviz installed."""
@@ -196,9 +198,13 @@ class Drawing:
         self.options = options
         self._source: str | None = None
 
+    def scene(self) -> Scene:
+        """What is drawn, as plain data (nodes, edges, their texts, classes and tooltips)."""
+        return annotate(self._dag, self.options)
+
     def to_dot(self) -> str:
         if self._source is None:
-            self._source = _render.to_dot(annotate(self._dag, self.options))
+            self._source = _render.to_dot(self.scene())
         return self._source
 
     def pipe(self, format: str = "svg", *, timeout: float | None = DEFAULT_TIMEOUT,

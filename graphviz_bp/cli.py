@@ -16,7 +16,6 @@ import numpy as np
 
 from . import __version__
 from . import gallery as gallery_mod
-from .annotate import DETAILS, DIRECTIONS, THEMES, format_shape, visible
 from .api import Graph, trace
 from .check import InputCheck, compare
 from .dot import DEFAULT_TIMEOUT
@@ -25,7 +24,9 @@ from .expr import ExprError, parse
 from .files import check_output_path, ensure_directory
 from .frontend import InputError, call_user, parse_inputs, resolve
 from .limits import DEFAULT_MEMORY_LIMIT, parse_size, size_text
-from .render import FORMATS
+from .drawing.options import OPTIONS as DRAWING_OPTIONS
+from .drawing.render import FORMATS
+from .drawing.text import format_shape, visible
 
 
 class _Group(click.Group):
@@ -229,14 +230,13 @@ def _common_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def _drawing_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--timeout", type=_Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
                      help="seconds Graphviz may take to lay out the drawing (0: no limit)")(f)
-    f = click.option("--data", "data", multiple=True, metavar="NAME",
-                     help="an input that is data, not a parameter: drawn muted, no gradient (repeatable)")(f)
-    f = click.option("--theme", type=click.Choice(THEMES), default="color", show_default=True,
-                     help="grey is print-friendly")(f)
-    f = click.option("--detail", type=click.Choice(DETAILS), default="values", show_default=True,
-                     help="what labels show")(f)
-    f = click.option("--direction", type=click.Choice(sorted(DIRECTIONS)), default="TB", show_default=True,
-                     help="TB: top to bottom; LR: left to right")(f)
+    for option in reversed(DRAWING_OPTIONS):  # generated from the declaration, in its order
+        if option.choices:
+            f = click.option(f"--{option.name}", option.name, type=click.Choice(option.spellings),
+                             default=option.default, show_default=True, help=option.help)(f)
+        else:  # a list of names: the option repeated
+            f = click.option(f"--{option.name}", option.name, multiple=True, metavar=option.metavar,
+                             help=f"{option.help} (repeatable)")(f)
     return f
 
 

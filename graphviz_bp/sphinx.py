@@ -36,7 +36,7 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 from . import __version__
-from .annotate import DETAILS, DIRECTIONS, THEMES
+from .drawing.options import OPTIONS as DRAWING_OPTIONS
 from .api import Graph, trace
 from .dot import DEFAULT_TIMEOUT, wrapper
 from .errors import GraphvizBPError, MemoryLimitError
@@ -90,10 +90,8 @@ class BackpropGraph(SphinxDirective):
         "seed": directives.nonnegative_int,
         "caption": directives.unchanged,
         "alt": directives.unchanged,
-        "direction": _choice(DIRECTIONS),
-        "detail": _choice(DETAILS),
-        "theme": _choice(THEMES),
-        "data": directives.unchanged,
+        # the drawing options, from their declaration (a list of names is one text: "x, y" or "x y")
+        **{o.name: _choice(o.spellings) if o.choices else directives.unchanged for o in DRAWING_OPTIONS},
         "name": directives.unchanged,
         "class": directives.class_option,
         "align": _choice(("left", "center", "right")),

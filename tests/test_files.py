@@ -13,7 +13,7 @@ import pytest
 
 from graphviz_bp import files
 from graphviz_bp.files import check_output_path, ensure_directory, write_atomic
-from graphviz_bp.render import write_atomic as reexported
+from graphviz_bp.drawing.render import write_atomic as reexported
 
 
 def test_render_reexports_write_atomic():

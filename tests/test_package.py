@@ -9,7 +9,8 @@ import re
 import pytest
 
 import graphviz_bp
-from graphviz_bp import annotate, api, errors, functions, graph, limits
+from graphviz_bp import api, errors, functions, graph, limits
+from graphviz_bp.drawing import options, scene, text
 from graphviz_bp.ops import _broadcast
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -45,7 +46,7 @@ def test_version_matches_pyproject_and_py_typed_ships():
     assert 'graphviz_bp = ["py.typed"]' in pyproject
 
 
-@pytest.mark.parametrize("module", [annotate, api, functions, _broadcast, errors, graph, limits],
+@pytest.mark.parametrize("module", [api, functions, _broadcast, errors, graph, limits, options, scene, text],
                          ids=lambda m: m.__name__)
 def test_doctests(module):
     result = doctest.testmod(module)
@@ -53,15 +54,23 @@ def test_doctests(module):
 
 
 def test_each_library_is_imported_by_one_stage_only():
-    """Data flows one way: only render imports graphviz, only cli click, only sphinx Sphinx/docutils,
-    and the core (graph, ops, tracer, backward) imports no front end."""
+    """Data flows one way: only the drawing stage's render imports graphviz, only cli click, only
+    sphinx Sphinx/docutils; the core (graph, ops, tracer, backward) imports neither the drawing stage
+    nor a front end; the drawing stage imports no tracer and no front end, and its render reads only
+    the Scene (never the graph or annotate)."""
     import ast
 
-    owners = {"graphviz": {"render.py"}, "click": {"cli.py"}, "sphinx": {"sphinx.py"},
+    owners = {"graphviz": {"drawing/render.py"}, "click": {"cli.py"}, "sphinx": {"sphinx.py"},
               "docutils": {"sphinx.py"}, "pydot": set()}
     core = {"graph.py", "tracer.py", "backward.py", "errors.py"}
-    front = {"annotate", "render", "api", "cli", "expr", "frontend", "sphinx", "gallery"}
-    for path in (ROOT / "graphviz_bp").rglob("*.py"):
+    front = {"drawing", "annotate", "render", "api", "cli", "expr", "frontend", "sphinx", "gallery", "check"}
+    drawing_may = {"graph", "backward", "ops", "errors", "dot", "files"}
+    render_may = {"scene", "text", "dot", "files", "errors"}
+    package = ROOT / "graphviz_bp"
+    drawing = sorted(p.name for p in (package / "drawing").glob("*.py"))
+    assert {"__init__.py", "annotate.py", "options.py", "render.py", "scene.py", "text.py"} <= set(drawing)
+    for path in package.rglob("*.py"):
+        where = path.relative_to(package).as_posix()
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -75,6 +84,10 @@ def test_each_library_is_imported_by_one_stage_only():
             for name in names:
                 top = name.lstrip(".").split(".")[0]
                 if not name.startswith(".") and top in owners:
-                    assert path.name in owners[top], f"{path.name} imports {top}"
-                if (path.name in core or "ops" in path.parts) and name.startswith("."):
-                    assert top not in front, f"{path.name} (core) imports the front end {top}"
+                    assert where in owners[top], f"{where} imports {top}"
+                if (path.name in core and path.parent == package or "ops" in path.parts) and name.startswith("."):
+                    assert top not in front, f"{where} (core) imports the front end {top}"
+                if where.startswith("drawing/") and name.startswith(".."):  # outside the stage
+                    assert top in drawing_may, f"{where} (drawing) imports {top}"
+                if where == "drawing/render.py" and name.startswith("."):
+                    assert top in render_may, f"{where} imports {top}: render reads only the Scene"

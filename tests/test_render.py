@@ -1,4 +1,5 @@
-"""Drawing: DOT parsed structurally, rendered outputs checked, options, escaping, errors, files on success only."""
+"""Drawing: what is drawn asserted on the Scene; DOT parsed structurally for escaping and Graphviz
+acceptance; rendered outputs checked, options, errors, files on success only."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from hypothesis import strategies as st
 
 import graphviz_bp as gb
 from graphviz_bp import dot as dot_mod
-from graphviz_bp import render as render_mod
-from graphviz_bp.annotate import visible
+from graphviz_bp.drawing import render as render_mod
+from graphviz_bp.drawing.text import summarize, summary_lines, visible
 
 from .problems import autoencoder, swish_inputs, swish_net
 from .test_dot import install_fake_dot
@@ -58,68 +59,81 @@ def text_of(html_label: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", html_label))
 
 
-def test_autoencoder_dot_has_one_shared_W_with_two_fanout_edges(ae):
-    graph = parse(ae.to_dot())
-    nodes = nodes_of(graph)
+def test_autoencoder_has_one_shared_W_with_two_fanout_edges(ae):
+    scene = ae.draw().scene()
     w_id = ae.node("W").id
-    ws = [n for n in nodes.values() if "W" == text_of(label(n)).split("ℝ")[0].strip()]
-    assert len(ws) == 1 and ws[0].get_name() == w_id
-    assert {"input", "shared"} <= classes(nodes[w_id])
-    out = [e for e in graph.get_edges() if e.get_source() == w_id]
-    assert len(out) == 2 and all("fanout" in classes(e) for e in out)
+    ws = [n for n in scene.nodes if n.lines and n.text.split("\n")[0] == "W"]
+    assert [n.id for n in ws] == [w_id]
+    w = scene.node(w_id)
+    assert {"input", "shared"} <= set(w.classes)
+    out = scene.edges_from(w_id)
+    assert len(out) == 2 and all("fanout" in e.classes for e in out)
     # the accumulation at W names both messages, and each fan-out edge carries one of them
-    assert "∂L/∂W = m₁ + m₂" in text_of(label(nodes[w_id]))
-    assert sorted(re.search(r"m[₁₂]", text_of(label(e))).group(0) for e in out) == ["m₁", "m₂"]
-    assert len({e.get("color") for e in out}) == 2  # each message in its own colour
+    assert "∂L/∂W = m₁ + m₂" in w.text
+    assert sorted(re.search(r"m[₁₂]", e.text).group(0) for e in out) == ["m₁", "m₂"]
+    assert len({e.color for e in out}) == 2  # each message in its own colour
 
 
 def test_every_node_has_its_role_as_class_and_every_edge_its_jacobian(ae):
-    graph = parse(ae.to_dot())
-    nodes = nodes_of(graph)
-    for n in ae.nodes:
-        dn = nodes[n.id]
+    scene = ae.draw().scene()
+    assert [n.id for n in scene.nodes] == [n.id for n in ae.nodes]
+    for n, sn in zip(ae.nodes, scene.nodes):
         role = "output" if n is ae.output else n.kind
-        assert role in classes(dn), (n, classes(dn))
-        assert ("shared" in classes(dn)) == n.is_shared
-    edges = graph.get_edges()
-    assert len(edges) == len(ae.edges)
-    for e, de in zip(ae.edges, edges):
-        assert (de.get_source(), de.get_destination()) == (e.src.id, e.dst.id)
+        assert role in sn.classes, (n, sn.classes)
+        assert ("shared" in sn.classes) == n.is_shared
+    assert len(scene.edges) == len(ae.edges)
+    for e, se in zip(ae.edges, scene.edges):
+        assert (se.src, se.dst) == (e.src.id, e.dst.id)
         if e.src.kind != "const":
-            assert "J " + "×".join(map(str, e.jacobian_shape)) in text_of(label(de)) or \
-                   (e.jacobian_shape == () and "J scalar" in text_of(label(de)))
-        assert ("fanout" in classes(de)) == e.src.is_shared
-    assert "legend" in nodes and "How to read this graph" in text_of(label(nodes["legend"]))
+            assert "J " + ("×".join(map(str, e.jacobian_shape)) or "scalar") in se.text
+        assert ("fanout" in se.classes) == e.src.is_shared
+    assert scene.legend is not None and scene.legend.text.startswith("How to read this graph")
 
 
 def test_labels_show_the_computed_numbers():
     g = gb.trace(lambda x: np.sum(x * x) + np.sum(x), x=np.array([1.0, -2.0, 0.5]))
-    nodes = nodes_of(parse(g.to_dot()))
-    x_text = text_of(label(nodes[g.node("x").id]))
+    scene = g.draw().scene()
+    x_text = scene.node(g.node("x").id).text
     assert "∂L/∂x = m₁ + m₂ + m₃" in x_text and "= [3, −3, 2]" in x_text  # 2x + 1
     assert "[1, −2, 0.5]" in x_text and "ℝ³" in x_text  # value, and shape ℝ³
-    out_text = text_of(label(nodes[g.output.id]))
+    out_text = scene.node(g.output.id).text
     assert "4.75" in out_text and "∂L/∂L = 1" in out_text
 
 
 def test_data_inputs_are_muted_and_show_no_gradient():
     g = gb.trace(swish_net, **swish_inputs(np.random.default_rng(0)))
-    nodes = nodes_of(parse(g.to_dot(data=("x", "y"))))
-    x = nodes[g.node("x").id]
-    assert {"input", "data"} <= classes(x) and "∂L" not in text_of(label(x))
-    assert {"input", "parameter"} <= classes(nodes[g.node("W1").id])
-    from graphviz_bp.annotate import summary_lines
-    w1 = text_of(label(nodes[g.node("W1").id]))
-    assert "∂L/∂W1 =" + "".join(summary_lines(g.grad("W1"))) in w1  # the gradient under its name
-    assert "z" in text_of(label(nodes[g.node("z").id])) and "shared" in classes(nodes[g.node("z").id])
+    scene = g.draw(data=("x", "y")).scene()
+    x = scene.node(g.node("x").id)
+    assert {"input", "data"} <= set(x.classes) and "∂L" not in x.text
+    w1 = scene.node(g.node("W1").id)
+    assert {"input", "parameter"} <= set(w1.classes)
+    assert "∂L/∂W1 =\n" + "\n".join(summary_lines(g.grad("W1"))) in w1.text  # the gradient under its name
+    z = scene.node(g.node("z").id)
+    assert "z" in z.text and "shared" in z.classes
+    assert "∂L/∂x" not in str(x.tooltip) and "∂L/∂W1 =" in str(w1.tooltip)
+
+
+def test_a_bad_option_is_refused_by_draw_with_the_choices():
+    g = gb.trace(lambda W, x: np.sum(W @ x), W=np.ones((2, 3)), x=np.ones(3))
+    with pytest.raises(ValueError, match=r"^data=\['nope'\] names no input; inputs are W, x$"):
+        g.draw(data=["nope"])
     with pytest.raises(ValueError, match="names no input"):
-        g.to_dot(data=("nope",))
+        g.to_dot(data="nope")
+    with pytest.raises(ValueError, match=r"^theme must be one of color, grey; got 'neon'$"):
+        g.draw(theme="neon")
+    with pytest.raises(ValueError, match=r"^direction must be one of TB, LR, RL, BT \(or top-bottom, left-right\)"):
+        g.draw(direction="up")
+    with pytest.raises(ValueError, match="^detail must be one of structure, shapes, values; got 3$"):
+        g.draw(detail=3)
+    with pytest.raises(ValueError, match="^data must be a name or a sequence of names; got 3$"):
+        g.draw(data=["x", 3])
+    with pytest.raises(TypeError, match="^no drawing option 'colour'; the options are direction, detail, theme, data$"):
+        g.draw(colour="grey")
+    assert g.draw(direction="left-right", data="x").options == gb.Graph.draw(g, direction="LR", data=["x"]).options
 
 
 def test_shared_input_tooltip_lists_each_paths_contribution(ae):
-    from graphviz_bp.annotate import summarize
-
-    tooltip = nodes_of(parse(ae.to_dot()))[ae.node("W").id].get("tooltip")
+    tooltip = str(ae.draw().scene().node(ae.node("W").id).tooltip)
     contribs = ae.contributions("W")
     assert "2 paths to the output; their contributions sum to the gradient:" in tooltip
     for k, c in enumerate(contribs, 1):
@@ -130,15 +144,14 @@ def test_shared_input_tooltip_lists_each_paths_contribution(ae):
 def test_accumulation_skips_uses_that_send_no_message():
     # c is both where()'s condition (no message) and its first value (a message): "∂L/∂c = m₂"
     g = gb.trace(lambda c: np.sum(np.where(c, c, 0.0)) + np.sum(c), c=np.array([1.0, 0.0, 2.0]))
-    text = text_of(label(nodes_of(parse(g.to_dot()))[g.node("c").id]))
+    text = g.draw().scene().node(g.node("c").id).text
     assert "∂L/∂c = m₂ + m₃" in text and "=  +" not in text
 
 
 def test_detail_levels(ae):
     def labels(detail):  # what is drawn, tooltips aside (they always hold the full values)
-        graph = parse(ae.to_dot(detail=detail))
-        items = list(nodes_of(graph).values()) + graph.get_edges()
-        return "\n".join(text_of(label(i)) for i in items)
+        scene = ae.draw(detail=detail).scene()
+        return "\n".join(item.text for item in scene.nodes + scene.edges)
 
     structure, shapes, values = labels("structure"), labels("shapes"), labels("values")
     assert "J " not in structure and "ℝ" not in structure and "norm" not in structure
@@ -148,20 +161,19 @@ def test_detail_levels(ae):
 
 
 def test_direction_and_themes(ae):
-    assert "rankdir=TB" in ae.to_dot() and "rankdir=LR" in ae.to_dot(direction="LR")
-    grey = ae.to_dot(theme="grey")
-    colours = set(re.findall(r"#[0-9a-fA-F]{6}", grey))
+    assert ae.draw().scene().direction == "TB" and ae.draw(direction="LR").scene().direction == "LR"
+    assert "rankdir=TB" in ae.to_dot() and "rankdir=LR" in ae.to_dot(direction="LR")  # render passes it on
+    grey = ae.draw(theme="grey").scene()
+    colours = {c for n in grey.nodes for c in (n.fill, n.border)} | {e.color for e in grey.edges} \
+        | {s.color for item in grey.nodes + grey.edges for line in item.lines for s in line}
+    colours -= {None, "none"}
     assert colours and all(c[1:3] == c[3:5] == c[5:7] for c in colours), colours
     # in greyscale the fan-out messages are told apart by line style instead
-    fan = [e for e in parse(grey).get_edges() if "fanout" in classes(e)]
+    fan = [e for e in grey.edges if "fanout" in e.classes]
     assert len(fan) == 4
-    for src in {e.get_source() for e in fan}:
-        styles = [e.get("style") for e in fan if e.get_source() == src]
+    for src in {e.src for e in fan}:
+        styles = [e.style for e in fan if e.src == src]
         assert len(set(styles)) == len(styles) == 2
-    with pytest.raises(ValueError, match="theme must be one of"):
-        ae.to_dot(theme="neon")
-    with pytest.raises(ValueError, match="direction must be one of"):
-        ae.to_dot(direction="up")
 
 
 def test_fonts_are_set_for_nodes_and_edges(ae):
@@ -375,7 +387,6 @@ def test_a_value_used_hundreds_of_times_writes_its_sum_short():
         return np.sum(y)
 
     g = gb.trace(many, x=np.full(2, 1.001))
-    (graph,) = pydot.graph_from_dot_data(g.to_dot())
-    label = graph.get_node(g.node("x").id)[0].get("label")
-    assert "m₁" in label and "m₃₀₁" in label and "m₁₀₀" not in label and "…" in label
-    assert len(label) < 4000
+    text = g.draw().scene().node(g.node("x").id).text
+    assert "m₁ + m₂" in text and "m₃₀₁" in text and "m₁₀₀" not in text and "+ … +" in text
+    assert len(text) < 400

@@ -1,284 +1,33 @@
-"""Annotate: turn a differentiated DAG into a Scene, a plain description of what to draw.
+"""Annotate: build the Scene for a differentiated DAG, a plain description of what to draw.
 
-Everything a reader sees is decided here (texts, number formatting, colours, which edges are
+Everything a reader sees is decided here (texts, colours, which values are live, which edges are
 highlighted); ``render`` only turns the Scene into DOT. No Graphviz here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-from .backward import contributions
-from .graph import DAG, Edge, Node, count_text
-
-__all__ = ["DrawOptions", "Line", "Scene", "SceneEdge", "SceneNode", "Span", "annotate",
-           "format_number", "format_shape", "summarize"]
-
-DIRECTIONS = {"LR": "LR", "TB": "TB", "left-right": "LR", "top-bottom": "TB", "RL": "RL", "BT": "BT"}
-DETAILS = ("structure", "shapes", "values")
-THEMES = ("color", "grey")
-
-
-@dataclass(frozen=True)
-class DrawOptions:
-    """How to draw. ``data`` names inputs that are data rather than parameters: drawn muted, with no
-    gradient shown for them."""
-
-    direction: str = "TB"
-    detail: str = "values"
-    theme: str = "color"
-    data: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}; got {self.direction!r}")
-        object.__setattr__(self, "direction", DIRECTIONS[self.direction])
-        if self.detail not in DETAILS:
-            raise ValueError(f"detail must be one of {', '.join(DETAILS)}; got {self.detail!r}")
-        if self.theme not in THEMES:
-            raise ValueError(f"theme must be one of {', '.join(THEMES)}; got {self.theme!r}")
-        data = (self.data,) if isinstance(self.data, str) else tuple(self.data)
-        object.__setattr__(self, "data", data)
-
-    @property
-    def shows_shapes(self) -> bool:
-        return self.detail in ("shapes", "values")
-
-    @property
-    def shows_values(self) -> bool:
-        return self.detail == "values"
-
-
-# ------------------------------------------------------------------------------------------------
-# Scene: plain data. Texts are unescaped user-visible strings; render escapes them.
-
-@dataclass(frozen=True)
-class Span:
-    """A run of text in one style."""
-
-    text: str
-    color: str | None = None
-    bold: bool = False
-    italic: bool = False
-    size: float | None = None
-
-
-Line = tuple[Span, ...]
-
-
-@dataclass(frozen=True)
-class SceneNode:
-    id: str
-    classes: tuple[str, ...]
-    lines: tuple[Line, ...]
-    shape: str
-    fill: str
-    border: str
-    tooltip: str
-    style: str = "filled"
-    peripheries: int = 1
-    penwidth: float = 1.0
-
-
-@dataclass(frozen=True)
-class SceneEdge:
-    id: str
-    src: str
-    dst: str
-    classes: tuple[str, ...]
-    lines: tuple[Line, ...]
-    color: str
-    tooltip: str
-    style: str = "solid"
-    penwidth: float = 1.2
-
-
-@dataclass(frozen=True)
-class Scene:
-    nodes: tuple[SceneNode, ...]
-    edges: tuple[SceneEdge, ...]
-    legend: SceneNode | None
-    direction: str
-    font: str
-    background: str
-    text_color: str
-
-
-# ------------------------------------------------------------------------------------------------
-# Number and shape formatting
-
-_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-_VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_char(c: str) -> str:
-    o = ord(c)
-    return _VISIBLE.get(c) or (f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
-
-
-def visible(text: str) -> str:
-    r"""``text`` with unprintable characters written as escapes, so a name shows as it was typed.
-
-    >>> print(visible("a\nb\x1f c"))
-    a\nb\x1f c
-    """
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else _escape_char(c) for c in text)
-
-
-NAME_LENGTH = 40  # characters of a name drawn in a label; the tooltip has the whole name
-TOOLTIP_NAME = 1000  # ... up to this many characters
-
-
-TOOLTIP_LIMIT = 15000  # dot refuses a quoted string longer than 16,384 characters, once escaped
-
-
-def tooltip(lines: Sequence[str]) -> str:
-    r"""Tooltip text from ``lines``, cut short with ``…`` when escaping it for DOT (``\`` four
-    times, ``&`` as ``&amp;``, ``"`` as ``\"``) could take it past what dot accepts.
-
-    >>> len(tooltip(["\\" * 10000])) < 4000, tooltip(["a", "b"])
-    (True, 'a\nb')
-    """
-    text = "\n".join(lines)
-    while True:
-        size = len(text) + 3 * text.count("\\") + 4 * text.count("&") + text.count('"')
-        if size <= TOOLTIP_LIMIT:
-            return text
-        text = text[: len(text) * TOOLTIP_LIMIT // size - 2] + "\n…"
-
-
-def shown(node: Node) -> str:
-    """A node's name as displayed: visible, and shortened with … past ``NAME_LENGTH`` characters
-    (dot refuses a label longer than 16,384 characters).
-
-    >>> from graphviz_bp.graph import Node
-    >>> shown(Node("input", np.zeros(1), name="x" * 100))[-3:], len(shown(Node("input", np.zeros(1), name="x" * 100)))
-    ('xx…', 40)
-    """
-    text = visible(node.name)
-    return text if len(text) <= NAME_LENGTH else text[:NAME_LENGTH - 1] + "…"
-
-
-def subscript(k: int) -> str:
-    """``k`` in subscript digits.
-
-    >>> subscript(12)
-    '₁₂'
-    """
-    return str(k).translate(_SUBSCRIPTS)
-
-
-def format_shape(shape: Sequence[int]) -> str:
-    """A shape as a reader writes it.
-
-    >>> format_shape((3, 5)), format_shape((5,)), format_shape(())
-    ('3×5', '5', 'scalar')
-    """
-    return "×".join(str(d) for d in shape) if len(shape) else "scalar"
-
-
-_SUPERSCRIPT = str.maketrans("0123456789×", "⁰¹²³⁴⁵⁶⁷⁸⁹ˣ")
-
-
-def space_of(shape: Sequence[int]) -> str:
-    """A shape as the space its value lives in, in Unicode superscripts (the same glyphs in every
-    renderer, unlike raised text).
-
-    >>> space_of((3, 5)), space_of((64,)), space_of(())
-    ('ℝ³ˣ⁵', 'ℝ⁶⁴', 'ℝ')
-    """
-    return "ℝ" + format_shape(shape).translate(_SUPERSCRIPT) if len(shape) else "ℝ"
-
-
-def format_number(x: float) -> str:
-    """Three significant digits, a true minus sign, no trailing noise.
-
-    >>> format_number(-0.000123456), format_number(2.0), format_number(1234567.0)
-    ('−0.000123', '2', '1.23e+06')
-    """
-    x = complex(x)
-    if x.imag:
-        return f"{format_number(x.real)}{'+' if x.imag >= 0 else '−'}{format_number(abs(x.imag))}j"
-    v = x.real
-    if v != v:
-        return "nan"
-    if v in (float("inf"), float("-inf")):
-        return "∞" if v > 0 else "−∞"
-    return f"{v:.3g}".replace("-", "−")
-
-
-WRAP = 26  # characters: longer summaries go on two lines, which keeps nodes and labels narrow
-
-
-def summary_lines(value: np.ndarray) -> list[str]:
-    """A value in one or two short lines: its numbers when there are few (up to 5 in a vector, 4 in
-    a matrix), else its norm and range.
-
-    >>> summary_lines(np.array([-0.732, -0.544, -0.316, 0.412, 1.04]))
-    ['[−0.732, −0.544, −0.316,', '0.412, 1.04]']
-    >>> summary_lines(np.array([7.97e-10, 7.97e-10, 7.97e-10]))
-    ['[7.97e−10, 7.97e−10,', '7.97e−10]']
-    >>> summary_lines(np.arange(12.0).reshape(3, 4))
-    ['norm 22.5,', 'range [0, 11]']
-    """
-    a = np.asarray(value)
-    if a.size == 0:
-        return ["[]"]
-    if a.ndim == 0:
-        return [format_number(a[()])]
-    if a.size <= (5 if a.ndim == 1 else 4):
-        text = _nested(a.tolist())
-        if len(text) <= WRAP:
-            return [text]
-        if a.ndim == 1:
-            items = [format_number(v) for v in a.tolist()]
-            half = (len(items) + 1) // 2  # never a line with just "]"
-            return ["[" + ", ".join(items[:half]) + ",", ", ".join(items[half:]) + "]"]
-        rows = [_nested(r) for r in a.reshape(a.shape[0], -1).tolist()] if a.ndim == 2 else [text]
-        return ["[" + rows[0] + ","] + [r + "," for r in rows[1:-1]] + [rows[-1] + "]"] if len(rows) > 1 else rows
-    if a.dtype.kind in "biuf" and not a.any():
-        return ["all 0"]
-    if a.dtype.kind == "c":
-        return [f"complex, norm {format_number(float(np.linalg.norm(a)))}"]
-    flat = a.astype(float, copy=False)
-    if not np.isfinite(flat).all():
-        return [f"{np.isnan(flat).sum()} nan, {np.isinf(flat).sum()} ∞ of {flat.size}"]
-    return [f"norm {format_number(float(np.linalg.norm(flat)))},",
-            f"range [{format_number(float(flat.min()))}, {format_number(float(flat.max()))}]"]
-
-
-def summarize(value: np.ndarray) -> str:
-    """``summary_lines`` on one line.
-
-    >>> summarize(np.float64(0.5)), summarize(np.array([1.0, -2.0]))
-    ('0.5', '[1, −2]')
-    >>> summarize(np.array([[1.0, 2.0], [3.0, 4.0]]))
-    '[[1, 2], [3, 4]]'
-    >>> summarize(np.arange(12.0).reshape(3, 4))
-    'norm 22.5, range [0, 11]'
-    >>> summarize(np.zeros((3, 3)))
-    'all 0'
-    """
-    return " ".join(summary_lines(value))
-
-
-def _nested(x: object) -> str:
-    if isinstance(x, list):
-        return "[" + ", ".join(_nested(v) for v in x) + "]"
-    return format_number(x)  # type: ignore[arg-type]
-
-
-def full_text(value: np.ndarray) -> str:
-    """The whole value, for a tooltip (very large arrays are elided by NumPy's own summariser)."""
-    return np.array2string(np.asarray(value), precision=4, suppress_small=True, max_line_width=100,
-                           threshold=400)
+from ..backward import contributions
+from ..graph import DAG, Edge, Node, count_text
+from .options import DrawOptions
+from .scene import Deferred, Line, Scene, SceneEdge, SceneNode, Span
+from .text import (
+    TOOLTIP_NAME,
+    format_shape,
+    full_text,
+    shown,
+    space_of,
+    subscript,
+    summarize,
+    summary_lines,
+    tooltip,
+    visible,
+)
+
+__all__ = ["PALETTES", "Palette", "annotate", "live_nodes"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -326,10 +75,11 @@ GREY = Palette(
     op_fill="#ffffff", op_border="#000000", output_fill="#d0d0d0", output_border="#000000",
     shared_border="#000000", jacobian="#505050",
 )
+PALETTES = {"color": COLOR, "grey": GREY}  # one per choice of the theme option
 
 
 # ------------------------------------------------------------------------------------------------
-# The scene
+# Building the scene
 
 def _display_symbol(node: Node) -> str:
     """The op's symbol, specialised where a textbook would write it differently."""
@@ -371,19 +121,24 @@ def annotate(dag: DAG, options: DrawOptions | None = None) -> Scene:
         return _annotate(dag, options or DrawOptions())
 
 
+def live_nodes(dag: DAG, data: tuple[str, ...] = ()) -> set[Node]:
+    """The values that depend on some parameter (a differentiable input not named in ``data``):
+    they carry gradient emphasis; the rest (data, constants, and what is computed from them only)
+    are drawn muted, without messages. One sweep in topological order."""
+    live: set[Node] = set()
+    for n in dag.nodes:
+        if (n.kind == "input" and n.differentiable and n.name not in data) \
+                or any(e.src in live for e in n.in_edges):
+            live.add(n)
+    return live
+
+
 def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
-    unknown = [d for d in opts.data if d not in dag.inputs]
-    if unknown:
-        raise ValueError(f"data={unknown!r} names no input; inputs are {', '.join(dag.inputs)}")
-    pal = COLOR if opts.theme == "color" else GREY
+    opts.check_inputs(dag.inputs)
+    pal = PALETTES[opts.theme]
     L = _output_name(dag)
     arrow = {"LR": "◀", "RL": "▶", "TB": "▲", "BT": "▼"}[opts.direction]
-    # Values that depend on some parameter carry gradient emphasis; the rest (data, constants, and
-    # what is computed from them only) are drawn muted, without messages.
-    live: set[Node] = set()
-    for n in dag.inputs.values():
-        if n.differentiable and n.name not in opts.data:
-            live |= dag.descendants(n)
+    live = live_nodes(dag, opts.data)
 
     # Messages on the edges out of a shared value are numbered m₁, m₂, ... in edge order, each in
     # its own colour; the node then shows their sum.
@@ -458,17 +213,14 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
     if n.is_shared:
         classes.append("shared")
     lines: list[Line] = []
-    tip = [f"{visible(n.name[:TOOLTIP_NAME])}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape "
-           f"{format_shape(n.shape)}, {n.dtype}"]
-
+    muted = n not in live
+    tip = Deferred(_node_tip, n, dag, muted, L)
     if n.kind == "const":
         text = summarize(n.value) if n.value.size <= 4 else f"const {format_shape(n.shape)}"
         lines.append((Span(text, color=pal.muted_text),))
-        tip.append(full_text(n.value))
         return SceneNode(id=n.id, classes=tuple(classes), lines=tuple(lines), shape="plaintext",
-                         fill="none", border=pal.const_edge, tooltip=tooltip(tip), style="solid")
+                         fill="none", border=pal.const_edge, tooltip=tip, style="solid")
 
-    muted = n not in live
     text_color = pal.muted_text if muted else pal.text
     if n.kind == "input":
         lines.append((Span(shown(n), color=text_color, bold=True, size=TITLE),))
@@ -481,18 +233,12 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
         lines.append((Span(space_of(n.shape), color=pal.muted_text, size=SMALL + 1),))
     if opts.shows_values:
         lines += _value_lines(n.value, text_color, SMALL)
-    tip.append("value =\n" + full_text(n.value))
     if n.adjoint is not None and not muted:
         if is_out:
             if opts.shows_values:
                 lines += _value_lines(n.adjoint, pal.message, SMALL, prefix=f"∂{L}/∂{L} = ")
         elif n.kind == "input" or n.is_shared:
             lines.extend(_gradient_lines(n, opts, pal, L, edge_tag))
-        tip.append(f"∂{L}/∂{shown(n)} =\n" + full_text(n.adjoint))
-        if n.kind == "input" and n.is_shared:
-            tip.extend(_path_tips(dag, n))
-    if n.source is not None:
-        tip.append(n.source.short())
 
     if n.kind == "input":
         fill, border = (pal.data_fill, pal.data_border) if muted else (pal.param_fill, pal.param_border)
@@ -505,9 +251,30 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
         border = pal.shared_border
     return SceneNode(
         id=n.id, classes=tuple(classes), lines=tuple(lines), shape=shape, fill=fill, border=border,
-        tooltip=tooltip(tip), style="filled,rounded" if shape == "box" else "filled",
+        tooltip=tip, style="filled,rounded" if shape == "box" else "filled",
         peripheries=2 if is_out else 1, penwidth=2.0 if n.is_shared and not muted else 1.0,
     )
+
+
+def _node_tip(n: Node, dag: DAG, muted: bool, L: str) -> str:
+    """A node's tooltip: what it is, its whole value and gradient, the paths to a shared input."""
+    with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
+        return _node_tip_lines(n, dag, muted, L)
+
+
+def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str) -> str:
+    tip = [f"{visible(n.name[:TOOLTIP_NAME])}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape "
+           f"{format_shape(n.shape)}, {n.dtype}"]
+    if n.kind == "const":
+        return tooltip(tip + [full_text(n.value)])
+    tip.append("value =\n" + full_text(n.value))
+    if n.adjoint is not None and not muted:
+        tip.append(f"∂{L}/∂{shown(n)} =\n" + full_text(n.adjoint))
+        if n.kind == "input" and n.is_shared:
+            tip.extend(_path_tips(dag, n))
+    if n.source is not None:
+        tip.append(n.source.short())
+    return tooltip(tip)
 
 
 def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: str, arrow: str,
@@ -536,14 +303,20 @@ def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: st
         lines += [(Span(r, color=msg_color, size=EDGE),) for r in rest]
     elif opts.shows_shapes and tag is not None and not muted:
         lines.append((Span(f"{arrow} {tag[0]}", color=tag[1], bold=True, size=EDGE),))
+    return SceneEdge(id=f"e{src.index}_{dst.index}_{e.argnum}", src=src.id, dst=dst.id,
+                     classes=tuple(classes), lines=tuple(lines), color=color,
+                     tooltip=Deferred(_edge_tip, e, tag[0] if tag else "", L), style=style, penwidth=penwidth)
+
+
+def _edge_tip(e: Edge, tag: str, L: str) -> str:
+    """An edge's tooltip: which argument it is, its Jacobian's shape, its whole message."""
+    src, dst = e.src, e.dst
     tip = [f"{shown(src)} → {shown(dst)} (argument {e.argnum})", f"Jacobian ∂{shown(dst)}/∂{shown(src)}: "
            f"{format_shape(e.jacobian_shape)}"]
     if e.message is not None:
-        tip.append(f"message {tag[0] if tag else ''} (∂{L}/∂{shown(dst)} pulled back to {shown(src)}) =\n"
-                   + full_text(e.message))
-    return SceneEdge(id=f"e{src.index}_{dst.index}_{e.argnum}", src=src.id, dst=dst.id,
-                     classes=tuple(classes), lines=tuple(lines), color=color, tooltip=tooltip(tip),
-                     style=style, penwidth=penwidth)
+        with np.errstate(all="ignore"):
+            tip.append(f"message {tag} (∂{L}/∂{shown(dst)} pulled back to {shown(src)}) =\n" + full_text(e.message))
+    return tooltip(tip)
 
 
 def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node]) -> SceneNode:

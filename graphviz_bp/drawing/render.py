@@ -1,8 +1,10 @@
-"""Render: Scene -> DOT source -> SVG / PDF / PNG through Graphviz. The only module importing graphviz."""
+"""Render: Scene -> DOT source -> SVG / PDF / PNG through Graphviz. The only module importing graphviz.
+
+Reads only the Scene (never the graph): what is drawn was decided by ``annotate``.
+"""
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import time
@@ -11,10 +13,11 @@ from typing import Callable
 
 import graphviz
 
-from . import dot as _dot
-from .annotate import Line, Scene, SceneEdge, SceneNode, Span, visible
-from .dot import DEFAULT_TIMEOUT, GraphvizNotFoundError, RenderError, RenderTimeoutError
-from .files import check_output_path, write_atomic
+from .. import dot as _dot
+from ..dot import DEFAULT_TIMEOUT, GraphvizNotFoundError, RenderError, RenderTimeoutError
+from ..files import check_output_path, write_atomic
+from .scene import Cluster, Line, Scene, SceneEdge, SceneNode, Span
+from .text import attribute_text, label_text
 
 __all__ = ["DEFAULT_TIMEOUT", "FORMATS", "GraphvizNotFoundError", "RenderError", "RenderTimeoutError", "pipe",
            "render", "to_dot", "write_atomic"]
@@ -22,15 +25,9 @@ __all__ = ["DEFAULT_TIMEOUT", "FORMATS", "GraphvizNotFoundError", "RenderError",
 FORMATS = ("svg", "pdf", "png", "dot")
 _RENDERERS = {"pdf": "cairo", "png": "cairo"}  # cairo embeds fonts in PDF and antialiases PNG
 
-def _text(s: str) -> str:
-    """Text for an HTML-like label: markup escaped, control characters shown as escapes, backslashes
-    doubled (dot reads a doubled backslash in an HTML label as one, even as entities) and ``]`` as a
-    character reference (dot 2.43 rejects a text that is just ``]``)."""
-    return html.escape(visible(s), quote=True).replace("\\", "\\\\").replace("]", "&#93;")
-
 
 def _span(span: Span, default_size: float) -> str:
-    text = _text(span.text)
+    text = label_text(span.text)
     if span.bold:
         text = f"<B>{text}</B>"
     if span.italic:
@@ -51,12 +48,9 @@ def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") 
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}</TABLE>>'
 
 
-def _plain(s: str) -> str:
-    """Text for an ordinary attribute such as a tooltip, shown literally: ``&`` as an entity (dot
-    passes entities through) and each backslash written four times (dot 2.43 unescapes tooltips
-    twice: ``\\N`` would become the node's name); line breaks kept."""
-    text = "\n".join(visible(line) for line in s.split("\n"))
-    return graphviz.nohtml(text.replace("&", "&amp;").replace("\\", "\\" * 4))
+def _plain(s: object) -> str:
+    """An ordinary attribute such as a tooltip (made now, if it was deferred), shown literally."""
+    return graphviz.nohtml(attribute_text(str(s)))
 
 
 def _node(dot: graphviz.Digraph, n: SceneNode) -> None:
@@ -74,9 +68,10 @@ def _node(dot: graphviz.Digraph, n: SceneNode) -> None:
 
 
 def _edge(dot: graphviz.Digraph, e: SceneEdge) -> None:
+    tip = _plain(e.tooltip)
     attrs = {
         "color": e.color, "style": e.style, "penwidth": f"{e.penwidth:g}", "id": e.id,
-        "tooltip": _plain(e.tooltip), "labeltooltip": _plain(e.tooltip), "arrowsize": "0.7",
+        "tooltip": tip, "labeltooltip": tip, "arrowsize": "0.7",
     }
     if e.classes:
         attrs["class"] = " ".join(e.classes)
@@ -92,8 +87,7 @@ def to_dot(scene: Scene) -> str:
              nodesep="0.35", ranksep="0.45", pad="0.2", fontcolor=scene.text_color)
     dot.attr("node", fontname=scene.font, fontsize="11", fontcolor=scene.text_color, margin="0.08,0.04")
     dot.attr("edge", fontname=scene.font, fontsize="9", fontcolor=scene.text_color)
-    for n in scene.nodes:
-        _node(dot, n)
+    _nodes(dot, scene)
     for e in scene.edges:
         _edge(dot, e)
     if scene.legend is not None:
@@ -101,6 +95,37 @@ def to_dot(scene: Scene) -> str:
             legend.attr(rank="sink")
             _node(legend, scene.legend)
     return dot.source
+
+
+def _nodes(dot: graphviz.Digraph, scene: Scene) -> None:
+    """The nodes, each inside its cluster (a ``cluster_`` subgraph, nested as the clusters are)."""
+    members: dict[str | None, list[SceneNode]] = {None: []}
+    inner: dict[str | None, list[Cluster]] = {None: []}
+    for c in scene.clusters:
+        members[c.id], inner[c.id] = [], []
+    for c in scene.clusters:
+        if c.parent not in inner:
+            raise ValueError(f"cluster {c.id!r} is inside {c.parent!r}, which is not a cluster of the scene")
+        inner[c.parent].append(c)
+    for n in scene.nodes:
+        if n.group not in members:
+            raise ValueError(f"node {n.id!r} is in {n.group!r}, which is not a cluster of the scene")
+        members[n.group].append(n)
+
+    drawn: list[Cluster] = []
+
+    def emit(graph: graphviz.Digraph, key: str | None) -> None:
+        for n in members[key]:
+            _node(graph, n)
+        for c in inner[key]:
+            drawn.append(c)
+            with graph.subgraph(name=f"cluster_{c.id}") as sub:
+                sub.attr(id=f"cluster_{c.id}", label=_label(c.lines, 11) if c.lines else "",
+                         **({"class": " ".join(c.classes)} if c.classes else {}))
+                emit(sub, c.id)
+    emit(dot, None)
+    if len(drawn) != len(scene.clusters):
+        raise ValueError("the scene's clusters are nested in a cycle")
 
 
 def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,

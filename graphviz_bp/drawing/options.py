@@ -1,0 +1,143 @@
+"""Drawing options, declared once: name, type, default, choices and help of each.
+
+``DrawOptions`` is built and checked from ``OPTIONS``; the CLI's options, the Sphinx directive's
+options and ``Graph.draw``'s documentation are generated from it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+__all__ = ["DATA", "DETAIL", "DIRECTION", "OPTIONS", "THEME", "DrawOptions", "Option", "describe"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One drawing option. ``type`` is ``str`` (one of ``choices``, or an alias of one) or ``tuple``
+    (any number of names, given as one string or a sequence of strings)."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()  # (other spelling, the choice it means)
+    metavar: str | None = None
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        """Every accepted value: the choices, then their aliases."""
+        return self.choices + tuple(a for a, _ in self.aliases)
+
+    def check(self, value: Any) -> Any:
+        """``value`` in canonical form, or ValueError naming what is accepted.
+
+        >>> DIRECTION.check("left-right"), DATA.check("x"), DATA.check(["x", "y"])
+        ('LR', ('x',), ('x', 'y'))
+        >>> DETAIL.check("all")
+        Traceback (most recent call last):
+        ValueError: detail must be one of structure, shapes, values; got 'all'
+        """
+        if self.type is tuple:
+            items = (value,) if isinstance(value, str) else value
+            try:
+                items = tuple(items)
+            except TypeError:
+                items = (items,)
+            bad = [v for v in items if not isinstance(v, str)]
+            if bad:
+                raise ValueError(f"{self.name} must be a name or a sequence of names; got {bad[0]!r}")
+            return items
+        if isinstance(value, str):
+            if value in self.choices:
+                return value
+            for alias, choice in self.aliases:
+                if value == alias:
+                    return choice
+        also = f" (or {', '.join(a for a, _ in self.aliases)})" if self.aliases else ""
+        raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}{also}; got {value!r}")
+
+
+DIRECTION = Option(
+    "direction", str, "TB", "TB: top to bottom; LR: left to right; RL and BT reverse them",
+    choices=("TB", "LR", "RL", "BT"), aliases=(("top-bottom", "TB"), ("left-right", "LR")))
+DETAIL = Option(
+    "detail", str, "values",
+    "what labels show: structure; shapes (of values and local Jacobians); values (shapes, forward "
+    "values and backward messages)",
+    choices=("structure", "shapes", "values"))
+THEME = Option(
+    "theme", str, "color", "grey is print-friendly: messages told apart by line style, not colour",
+    choices=("color", "grey"))
+DATA = Option(
+    "data", tuple, (), "an input that is data, not a parameter: drawn muted, no gradient shown",
+    metavar="NAME")
+
+#: Every drawing option, in the order they are documented.
+OPTIONS: tuple[Option, ...] = (DIRECTION, DETAIL, THEME, DATA)
+
+
+@dataclass(frozen=True)
+class DrawOptions:
+    """How to draw: each field is the option of that name in ``OPTIONS``, checked and made
+    canonical on construction (``direction="left-right"`` becomes ``"LR"``)."""
+
+    direction: str = DIRECTION.default
+    detail: str = DETAIL.default
+    theme: str = THEME.default
+    data: tuple[str, ...] = DATA.default
+
+    def __post_init__(self) -> None:
+        for option in OPTIONS:
+            object.__setattr__(self, option.name, option.check(getattr(self, option.name)))
+
+    @classmethod
+    def from_keywords(cls, inputs: Iterable[str] | None = None, **values: Any) -> DrawOptions:
+        """Options from keywords, as ``Graph.draw`` takes them: an unknown keyword is a TypeError,
+        a bad value a ValueError, both naming what is accepted; with ``inputs``, ``data`` must name
+        some of them."""
+        unknown = [k for k in values if k not in _NAMES]
+        if unknown:
+            raise TypeError(f"no drawing option {unknown[0]!r}; the options are {', '.join(_NAMES)}")
+        options = cls(**values)
+        if inputs is not None:
+            options.check_inputs(inputs)
+        return options
+
+    def check_inputs(self, inputs: Iterable[str]) -> None:
+        """ValueError unless every name in ``data`` is one of ``inputs``."""
+        names = list(inputs)
+        unknown = [d for d in self.data if d not in names]
+        if unknown:
+            raise ValueError(f"data={unknown!r} names no input; inputs are {', '.join(names) or 'none'}")
+
+    @property
+    def shows_shapes(self) -> bool:
+        return self.detail in ("shapes", "values")
+
+    @property
+    def shows_values(self) -> bool:
+        return self.detail == "values"
+
+
+_NAMES = tuple(o.name for o in OPTIONS)  # DrawOptions has one field per option (tests check it)
+
+
+def describe(indent: str = "") -> str:
+    """The options as documentation: one paragraph each, with choices and default.
+
+    >>> print(describe().splitlines()[2])
+    theme: "color", "grey"; default "color". Grey is print-friendly: messages told apart by line style, not colour.
+    """
+    out = []
+    for o in OPTIONS:
+        if o.choices:
+            what = ", ".join(f'"{c}"' for c in o.choices)
+            if o.aliases:
+                what += f" (or {', '.join(f'{chr(34)}{a}{chr(34)}' for a, _ in o.aliases)})"
+            what += f'; default "{o.default}"'
+        else:
+            what = "a name or a list of names; default none"
+        out.append(f"{indent}{o.name}: {what}. {o.help[0].upper()}{o.help[1:]}.")
+    return "\n".join(out)

@@ -1,0 +1,144 @@
+"""Scene: what to draw, as plain data (nodes, edges, their texts, classes, colours and tooltips).
+
+Texts are the unescaped strings a reader sees; ``render`` escapes them. Tooltips are ``Deferred``:
+their text is made when it is read (by ``render``, once), not when the Scene is built. Nodes may
+name a cluster (``group``) and a time step (``step``); the Scene lists its clusters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["Cluster", "Deferred", "Line", "Scene", "SceneEdge", "SceneNode", "Span", "line_text"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of text in one style."""
+
+    text: str
+    color: str | None = None
+    bold: bool = False
+    italic: bool = False
+    size: float | None = None
+
+
+Line = tuple[Span, ...]
+
+
+class Deferred:
+    """Text made when it is read: ``str(d)`` calls ``make(*args)``. Nothing is kept, so a Scene
+    stays small; equal when the texts are equal.
+
+    >>> d = Deferred(" + ".join, ["a", "b"])
+    >>> str(d), d == "a + b"
+    ('a + b', True)
+    """
+
+    __slots__ = ("_make", "_args")
+
+    def __init__(self, make: Callable[..., str], *args: Any) -> None:
+        self._make = make
+        self._args = args
+
+    def __str__(self) -> str:
+        return self._make(*self._args)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Deferred, str)):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __repr__(self) -> str:
+        return f"Deferred({str(self)!r})"
+
+
+@dataclass(frozen=True)
+class SceneNode:
+    """A box or ellipse. ``group``: the id of the Cluster it is drawn in; ``step``: its time step."""
+
+    id: str
+    classes: tuple[str, ...]
+    lines: tuple[Line, ...]
+    shape: str
+    fill: str
+    border: str
+    tooltip: Deferred | str
+    style: str = "filled"
+    peripheries: int = 1
+    penwidth: float = 1.0
+    group: str | None = None
+    step: int | None = None
+
+    @property
+    def text(self) -> str:
+        """What the label reads, one line per line, styles dropped."""
+        return "\n".join(line_text(line) for line in self.lines)
+
+
+@dataclass(frozen=True)
+class SceneEdge:
+    id: str
+    src: str
+    dst: str
+    classes: tuple[str, ...]
+    lines: tuple[Line, ...]
+    color: str
+    tooltip: Deferred | str
+    style: str = "solid"
+    penwidth: float = 1.2
+
+    @property
+    def text(self) -> str:
+        """What the label reads, one line per line, styles dropped."""
+        return "\n".join(line_text(line) for line in self.lines)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A group of nodes drawn in one frame (a function call, a ``gb.group`` block, a loop step);
+    ``parent`` is the id of the cluster it sits in."""
+
+    id: str
+    lines: tuple[Line, ...] = ()
+    parent: str | None = None
+    classes: tuple[str, ...] = ()
+    step: int | None = None
+
+
+@dataclass(frozen=True)
+class Scene:
+    nodes: tuple[SceneNode, ...]
+    edges: tuple[SceneEdge, ...]
+    legend: SceneNode | None
+    direction: str
+    font: str
+    background: str
+    text_color: str
+    clusters: tuple[Cluster, ...] = field(default=())
+
+    def node(self, id: str) -> SceneNode:
+        """The node with ``id`` (``n0``, ``n1``, ... as in the graph; ``legend``)."""
+        if self.legend is not None and self.legend.id == id:
+            return self.legend
+        for n in self.nodes:
+            if n.id == id:
+                return n
+        raise KeyError(id)
+
+    def edges_from(self, id: str) -> list[SceneEdge]:
+        """The edges leaving the node ``id``, in order."""
+        return [e for e in self.edges if e.src == id]
+
+
+def line_text(line: Line) -> str:
+    """The text of a line, styles dropped.
+
+    >>> line_text((Span("∂L/∂x", bold=True), Span(" = 1")))
+    '∂L/∂x = 1'
+    """
+    return "".join(s.text for s in line)

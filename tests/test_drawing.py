@@ -1,0 +1,107 @@
+"""The drawing stage's parts: options declared once, liveness, deferred tooltips, clusters in DOT."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+
+import click
+import numpy as np
+import pytest
+
+import graphviz_bp as gb
+from graphviz_bp import cli, sphinx
+from graphviz_bp.drawing import annotate as annotate_mod
+from graphviz_bp.drawing.options import OPTIONS, DrawOptions
+from graphviz_bp.drawing.render import to_dot
+from graphviz_bp.drawing.scene import Cluster, Deferred, Scene, SceneNode, Span
+
+from .problems import autoencoder, swish_inputs, swish_net
+
+
+def test_draw_options_have_one_field_per_declared_option_with_its_default():
+    fields = dataclasses.fields(DrawOptions)
+    assert [f.name for f in fields] == [o.name for o in OPTIONS]
+    assert [f.default for f in fields] == [o.default for o in OPTIONS]
+    for o in OPTIONS:  # every declared spelling is accepted, and the default is one of them
+        assert o.help and (o.type is tuple or o.default in o.choices)
+        for spelling in o.spellings:
+            DrawOptions(**{o.name: spelling})
+    assert set(annotate_mod.PALETTES) == set(next(o for o in OPTIONS if o.name == "theme").choices)
+
+
+def test_cli_and_sphinx_options_come_from_the_declaration():
+    params = {p.name: p for p in cli.render.params}
+    for o in OPTIONS:
+        p = params[o.name]
+        assert p.help.startswith(o.help)
+        if o.choices:
+            assert isinstance(p.type, click.Choice) and tuple(p.type.choices) == o.spellings
+            assert p.default == o.default
+        else:
+            assert p.multiple
+        assert o.name in sphinx.BackpropGraph.option_spec
+    assert sphinx.BackpropGraph.option_spec["direction"]("Left-Right") == "left-right"
+    for o in OPTIONS:  # draw()'s documentation lists them
+        assert f"{o.name}: " in gb.Graph.draw.__doc__
+
+
+def _descendants_union(g, data):
+    live = set()
+    for n in g.inputs.values():
+        if n.differentiable and n.name not in data:
+            stack, seen = [n], {n}
+            while stack:
+                m = stack.pop()
+                for e in m.out_edges:
+                    if e.dst not in seen:
+                        seen.add(e.dst)
+                        stack.append(e.dst)
+            live |= seen
+    return live
+
+
+@pytest.mark.parametrize("data", [(), ("x",), ("x", "y"), ("W1", "W2", "b1", "b2")])
+def test_liveness_in_one_sweep_is_every_value_computed_from_a_parameter(data):
+    g = gb.trace(swish_net, **swish_inputs(np.random.default_rng(0)))
+    got = annotate_mod.live_nodes(g._dag, data)
+    assert got == _descendants_union(g, data)
+    assert all(g.node(d) not in got for d in data)
+
+
+def test_tooltips_are_made_only_when_read(monkeypatch):
+    rng = np.random.default_rng(0)
+    g = gb.trace(autoencoder, W=rng.normal(size=(3, 5)), x=rng.normal(size=5))
+    calls = []
+    real = annotate_mod.full_text
+    monkeypatch.setattr(annotate_mod, "full_text", lambda v: calls.append(1) or real(v))
+    scene = g.draw().scene()
+    assert calls == [] and isinstance(scene.node("n0").tooltip, Deferred)
+    tip = str(scene.node(g.node("W").id).tooltip)
+    assert tip.startswith("W: input, shape 3×5, float64") and calls
+    calls.clear()
+    g.to_dot()
+    assert len(calls) == sum(2 if n.kind != "const" and n.adjoint is not None else 1 for n in g.nodes) \
+        + sum(1 for e in g.edges if e.message is not None)  # each tooltip made once
+
+
+def _node(id: str, group: str | None = None) -> SceneNode:
+    return SceneNode(id=id, classes=("op",), lines=((Span(id),),), shape="box", fill="white", border="black",
+                     tooltip=Deferred(str.upper, id), group=group)
+
+
+def test_clusters_are_drawn_as_nested_subgraphs(dot_executable):
+    scene = Scene(nodes=(_node("a"), _node("b", "f"), _node("c", "g")), edges=(), legend=None, direction="TB",
+                  font="DejaVu Sans", background="white", text_color="black",
+                  clusters=(Cluster("f", ((Span("f(x)"),),)), Cluster("g", parent="f", classes=("step",))))
+    src = to_dot(scene)
+    assert src.index("subgraph cluster_f") < src.index("\tb [") < src.index("subgraph cluster_g") \
+        < src.index("\tc [")
+    assert 'tooltip=A' in src
+    subprocess.run([dot_executable, "-Tsvg"], input=src.encode(), capture_output=True, check=True)
+    plain = dataclasses.replace(scene, clusters=(), nodes=(_node("a"), _node("b"), _node("c")))
+    assert "subgraph" not in to_dot(plain)
+    with pytest.raises(ValueError, match="not a cluster of the scene"):
+        to_dot(dataclasses.replace(scene, clusters=()))
+    with pytest.raises(ValueError, match="cycle"):
+        to_dot(dataclasses.replace(scene, clusters=(Cluster("f", parent="g"), Cluster("g", parent="f"))))
