@@ -1,4 +1,4 @@
-"""The op registry: one declaration per primitive (callable, symbol, forward, VJP rules, shape rule)."""
+"""The op registry: one declaration per primitive (callables, spellings, label, forward, VJP rules, shape rule)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ VJP = Callable[[np.ndarray, np.ndarray, Sequence[np.ndarray], Params], np.ndarra
 ShapeRule = Callable[[Sequence[Shape], Params], Shape]
 #: Turns a NumPy call's ``(*args, **kwargs)`` into ``(operands, params)``.
 Binder = Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]
+#: A drawing label: ``label(params, operand_constants) -> text``; ``operand_constants[i]`` is the
+#: value of operand ``i`` when it is a constant scalar (a 0-d constant leaf), else None.
+Label = Callable[[Params, Sequence[Any]], str]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,18 @@ class Op:
     #: The result can be larger than the product of the operands' sizes (``np.diag`` of a vector,
     #: ``broadcast_to``): the memory limit then asks the shape rule for its size.
     grows: bool = False
+    #: The ndarray methods that record this op (``x.sum(...)``), bound by ``bind`` with the array
+    #: first, exactly as the NumPy function is (``x.sum(axis=0)`` is ``np.sum(x, axis=0)``).
+    methods: tuple[str, ...] = ()
+    #: The expression language's name for the op: "" for its NumPy name (the op's name when it has
+    #: no NumPy callable); None when the language writes it otherwise (indexing: ``x[...]``).
+    spelling: str | None = ""
+    #: The drawing's symbol where it depends on the params or on constant operands (``Σ axis 0``,
+    #: ``(·)²``); None: always ``symbol``. See ``display_label``.
+    label: Label | None = None
+    #: ``constant(params)`` True: this call carries no gradient (``astype(int)``); the result is
+    #: computed on the values and enters the graph as a constant. None: always differentiable.
+    constant: Callable[[Params], bool] | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, symbol={self.symbol!r})"
@@ -77,6 +92,47 @@ class Op:
             return self.vjps[0](g, ans, args, params, argnum=argnum)  # type: ignore[call-arg]
         rule = self.vjps[argnum]
         return None if rule is None else rule(g, ans, args, params)
+
+    @property
+    def expr_name(self) -> str | None:
+        """How the expression language calls this op (None: it has no function spelling)."""
+        if self.spelling is None:
+            return None
+        return self.spelling or (getattr(self.numpy[0], "__name__", self.name) if self.numpy else self.name)
+
+
+def display_label(op: Op, params: Params, operand_constants: Sequence[Any] = ()) -> str:
+    """The symbol a drawing shows for ``op`` with ``params``: the op's ``label`` when it has one
+    (which may read the constant scalars among its operands), else its ``symbol``.
+
+    ``operand_constants[i]`` is operand ``i``'s value when that operand is a constant scalar, else
+    None (missing entries count as None).
+
+    >>> display_label(get("power"), {}, [None, 2.0]), display_label(get("power"), {}, [None, 0.5])
+    ('(·)²', '(·)^(·)')
+    >>> display_label(get("sum"), {"axis": 0, "keepdims": False}), display_label(get("sum"), {"axis": None})
+    ('Σ axis 0', 'Σ')
+    >>> display_label(get("reshape"), {"shape": (2, 3)}), display_label(get("exp"), {})
+    ('reshape 2×3', 'exp')
+    """
+    return op.symbol if op.label is None else op.label(params, operand_constants)
+
+
+def format_shape(shape: Sequence[int]) -> str:
+    """A shape as a reader writes it, as the drawing does: ``3×5``, ``5``, ``scalar``.
+
+    >>> format_shape((3, 5)), format_shape((5,)), format_shape(())
+    ('3×5', '5', 'scalar')
+    """
+    return "×".join(str(d) for d in shape) if len(shape) else "scalar"
+
+
+def axis_label(symbol: str) -> Label:
+    """A label ``'<symbol> axis <axis>'`` when the op has an ``axis`` param that is not None."""
+    def label(params: Params, constants: Sequence[Any]) -> str:
+        axis = params.get("axis")
+        return symbol if axis is None else f"{symbol} axis {axis}"
+    return label
 
 
 _BY_NAME: dict[str, Op] = {}
@@ -125,7 +181,14 @@ CONSTANT_FUNCTIONS = frozenset([
     np.round, np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
     np.logical_and, np.logical_or, np.logical_not, np.logical_xor, np.argmax, np.argmin, np.argsort,
     np.nonzero, np.allclose, np.isclose, np.array_equal, np.any, np.all, np.count_nonzero,
+    np.around, np.floor_divide, np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert,
+    np.left_shift, np.right_shift, np.argpartition, np.searchsorted, np.imag,
 ])
+
+#: ndarray methods whose result carries no gradient: on traced values they are computed on the
+#: values (the NumPy method of the same name) and give plain arrays.
+CONSTANT_METHODS = frozenset(["argmax", "argmin", "argsort", "argpartition", "nonzero", "any", "all",
+                              "round", "searchsorted"])
 
 #: Suggestions for functions a user may reach for, where the supported spelling differs.
 _ALTERNATIVES = {
@@ -134,12 +197,13 @@ _ALTERNATIVES = {
     "lstsq": "np.linalg.solve", "matrix_power": "repeated @", "logsumexp": "graphviz_bp.logsumexp",
     "expit": "graphviz_bp.sigmoid", "tanh": "np.tanh", "hstack": "np.concatenate(..., axis=-1)",
     "vstack": "np.concatenate(..., axis=0)", "column_stack": "np.stack(..., axis=1)",
-    "nansum": "np.sum", "nanmean": "np.mean", "average": "np.mean", "cumsum": None,
-    "tile": "np.broadcast_to or np.concatenate", "repeat": "np.broadcast_to or indexing",
+    "nansum": "np.sum", "nanmean": "np.mean", "average": "np.mean",
+    "tile": "np.broadcast_to, np.repeat or np.concatenate",
     "arcsin": None, "arccos": None, "tan": "np.sin(x) / np.cos(x)", "log2": "np.log(x) / np.log(2)",
     "log10": "np.log(x) / np.log(10)", "exp2": "2.0 ** x", "cbrt": "x ** (1/3)",
     "fabs": "np.abs", "hypot": "np.sqrt(a**2 + b**2)", "matvec": "@", "vecdot": "np.sum(a * b, axis=-1)",
-    "flatten": "np.ravel",
+    "flatten": "np.ravel", "partition": "np.sort", "real": "the array itself (values are real)",
+    "cumulative_sum": "np.cumsum", "cumulative_prod": "np.cumprod", "ptp": "np.max(x) - np.min(x)",
 }
 
 

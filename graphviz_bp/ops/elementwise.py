@@ -8,6 +8,8 @@ from ..errors import UnsupportedOpError
 from . import Example, Op, register
 from ._broadcast import broadcast_shapes
 
+_DIGITS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
 
 def _same(shapes, params):
     return shapes[0]
@@ -17,18 +19,18 @@ def _broadcast(shapes, params):
     return broadcast_shapes(*shapes)
 
 
-def _unary(name, symbol, ufunc, vjp, low=-2.0, high=2.0):
+def _unary(name, symbol, ufunc, vjp, low=-2.0, high=2.0, **more):
     register(Op(
         name=name, symbol=symbol, forward=ufunc, vjps=(vjp,), shape=_same, numpy=(ufunc,),
         examples=(Example(((),), low=low, high=high), Example(((3, 4),), low=low, high=high)),
-        family="elementwise",
+        family="elementwise", **more,
     ))
 
 
-def _binary(name, symbol, ufunc, vjp0, vjp1, low=-2.0, high=2.0):
+def _binary(name, symbol, ufunc, vjp0, vjp1, low=-2.0, high=2.0, **more):
     register(Op(
         name=name, symbol=symbol, forward=ufunc, vjps=(vjp0, vjp1), shape=_broadcast,
-        numpy=(ufunc,), family="elementwise",
+        numpy=(ufunc,), family="elementwise", **more,
         examples=(
             Example(((3, 4), (3, 4)), low=low, high=high),
             Example(((3, 4), (4,)), low=low, high=high),
@@ -59,9 +61,24 @@ def _log_base(x):
     return np.log(np.where(x == 0, 1, x))
 
 
+def _power_label(params, constants):
+    """``(·)²`` for a constant exponent 0..9, else ``(·)^(·)``."""
+    k = constants[1] if len(constants) > 1 else None
+    if k is not None and np.asarray(k).dtype.kind in "biuf":
+        k = float(k)
+        if k.is_integer() and 0 <= k < 10:
+            return "(·)" + str(int(k)).translate(_DIGITS)
+    return "(·)^(·)"
+
+
 _binary("power", "^", np.power,
         lambda g, ans, a, p: g * a[1] * np.power(a[0], np.where(a[1] == 0, 1, a[1] - 1)),  # x**0: 0, not nan
         lambda g, ans, a, p: g * ans * _log_base(a[0]),
+        low=0.5, high=2.0, label=_power_label)
+# x % y = x - floor(x/y)·y: the floor is piecewise constant, so only its two linear terms remain.
+_binary("remainder", "mod", np.remainder,
+        lambda g, ans, a, p: g,
+        lambda g, ans, a, p: -g * np.floor_divide(a[0], a[1]),
         low=0.5, high=2.0)
 _unary("negative", "−(·)", np.negative, lambda g, ans, a, p: -g)
 
@@ -81,6 +98,8 @@ _unary("cos", "cos", np.cos, lambda g, ans, a, p: -g * np.sin(a[0]))
 _unary("sinh", "sinh", np.sinh, lambda g, ans, a, p: g * np.cosh(a[0]))
 _unary("cosh", "cosh", np.cosh, lambda g, ans, a, p: g * np.sinh(a[0]))
 _unary("arctan", "arctan", np.arctan, lambda g, ans, a, p: g / (1 + a[0] * a[0]))
+_unary("conj", "conj", np.conjugate, lambda g, ans, a, p: g,  # the identity on real values
+       methods=("conj", "conjugate"))
 
 
 # --- piecewise ------------------------------------------------------------------------------------
@@ -120,7 +139,7 @@ def _clip_vjp(g, ans, a, p, which):
 
 register(Op(
     name="clip", symbol="clip", forward=np.clip, shape=_broadcast, numpy=(np.clip,), bind=_bind_clip,
-    family="elementwise",
+    family="elementwise", methods=("clip",),
     vjps=(lambda g, ans, a, p: _clip_vjp(g, ans, a, p, 0),
           lambda g, ans, a, p: _clip_vjp(g, ans, a, p, 1),
           lambda g, ans, a, p: _clip_vjp(g, ans, a, p, 2)),

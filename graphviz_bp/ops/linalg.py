@@ -113,7 +113,7 @@ def _bind_dot(a, b, out=None):
 
 register(Op(
     name="dot", symbol="·", forward=np.dot, vjps=(_dot_vjp0, _dot_vjp1), shape=_dot_shape,
-    numpy=(np.dot,), family="linalg",
+    numpy=(np.dot,), family="linalg", methods=("dot",),
     bind=_bind_dot,
     examples=_MATMUL_EXAMPLES[:4] + (
         Example(((2, 3, 4), (5, 4, 2))),
@@ -241,6 +241,7 @@ def _well_conditioned(*shape):
 register(Op(
     name="einsum", symbol="einsum", forward=_einsum_forward, vjps=(_einsum_vjp,), shape=_einsum_shape,
     numpy=(np.einsum,), bind=_bind_einsum, family="linalg", variadic=True,
+    label=lambda params, constants: f"einsum {params['subscripts']}" if params.get("subscripts") else "einsum",
     examples=(
         _es(((3, 4), (4, 2)), "ij,jk->ik"),
         _es(((3, 4),), "ij->j"),
@@ -388,6 +389,7 @@ def _trace_vjp(g, ans, args, p):
 register(Op(
     name="trace", symbol="tr", forward=lambda a, offset, axis1, axis2: np.trace(a, offset, axis1, axis2),
     vjps=(_trace_vjp,), shape=_trace_shape, numpy=(np.trace,), bind=_bind_trace, family="linalg",
+    methods=("trace",),
     examples=(Example(((3, 3),), {"offset": 0, "axis1": 0, "axis2": 1}),
               Example(((3, 4),), {"offset": 1, "axis1": 0, "axis2": 1}),
               Example(((2, 3, 3),), {"offset": 0, "axis1": 1, "axis2": 2})),

@@ -1,4 +1,4 @@
-"""Reductions over axes: sum and mean (with ``axis`` and ``keepdims``)."""
+"""Reductions over axes (sum, mean, prod, max, min, var, std, norm) and scans (cumsum, cumprod)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from . import Example, Op, register
+from . import Example, Op, axis_label, register
 from ._broadcast import normalize_axis
 
 
@@ -71,14 +71,14 @@ register(Op(
     forward=lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
     vjps=(lambda g, ans, a, p: _spread(g, a[0], p),),
     shape=_reduced_shape, numpy=(np.sum,), bind=_bind_reduction("sum"),
-    examples=_EXAMPLES, family="reductions",
+    examples=_EXAMPLES, family="reductions", methods=("sum",), label=axis_label("Σ"),
 ))
 register(Op(
     name="mean", symbol="mean",
     forward=lambda x, axis=None, keepdims=False: np.mean(x, axis=axis, keepdims=keepdims),
     vjps=(lambda g, ans, a, p: _spread(g / _count(a[0], p), a[0], p),),
     shape=_reduced_shape, numpy=(np.mean,), bind=_bind_reduction("mean"),
-    examples=_EXAMPLES, family="reductions",
+    examples=_EXAMPLES, family="reductions", methods=("mean",), label=axis_label("mean"),
 ))
 
 
@@ -171,23 +171,93 @@ register(Op(
     vjps=(_prod_vjp,), shape=_reduced_shape, numpy=(np.prod,), bind=_bind_reduction("prod"),
     examples=_EXAMPLES + (Example(((3, 4),), {"axis": 1}, consts={}, make={0: lambda r: np.array(
         [[0.0, 1.5, -2.0, 0.5], [1.0, 0.0, 0.0, 2.0], [0.5, -1.0, 1.5, 1.0]])}),), family="reductions",
+    methods=("prod",),
 ))
 for _name, _fn, _sym in (("max", np.max, "max"), ("min", np.min, "min")):
     register(Op(
         name=_name, symbol=_sym,
         forward=(lambda f: lambda x, axis=None, keepdims=False: f(x, axis=axis, keepdims=keepdims))(_fn),
         vjps=(_extreme_vjp,), shape=_reduced_shape, numpy=(_fn, getattr(np, "a" + _name)),
-        bind=_bind_reduction(_name), examples=_EXAMPLES, family="reductions",
+        bind=_bind_reduction(_name), examples=_EXAMPLES, family="reductions", methods=(_name,),
     ))
 register(Op(
     name="var", symbol="var",
     forward=lambda x, axis=None, keepdims=False, ddof=0: np.var(x, axis=axis, keepdims=keepdims, ddof=ddof),
     vjps=(_var_vjp,), shape=_reduced_shape, numpy=(np.var,), bind=_bind_reduction("var", ("ddof",)),
     examples=_EXAMPLES[:4] + (Example(((3, 4),), {"axis": 1, "ddof": 1}),), family="reductions",
+    methods=("var",),
 ))
 register(Op(
     name="std", symbol="std",
     forward=lambda x, axis=None, keepdims=False, ddof=0: np.std(x, axis=axis, keepdims=keepdims, ddof=ddof),
     vjps=(_std_vjp,), shape=_reduced_shape, numpy=(np.std,), bind=_bind_reduction("std", ("ddof",)),
-    examples=_EXAMPLES[:4] + (Example(((3, 4),), {"axis": 1, "ddof": 1}),), family="reductions",
+    examples=_EXAMPLES[:4] + (Example(((3, 4),), {"axis": 1, "ddof": 1}),), family="reductions",    methods=("std",),
+))
+
+
+# --- scans: cumsum and cumprod (axis None: over the flattened array) -----------------------------------
+def _bind_scan(name):
+    def bind(a, axis=None, dtype=None, out=None):
+        if dtype is not None or out is not None:
+            raise UnsupportedOpError(f"np.{name}(..., dtype=/out=) is not supported")
+        return (a,), {"axis": None if axis is None else int(axis)}
+    return bind
+
+
+def _scan_shape(shapes, params):
+    s, axis = shapes[0], params.get("axis")
+    if axis is None:
+        return (math.prod(s),)
+    normalize_axis(axis, len(s))  # raises for a bad axis
+    return s
+
+
+def _reverse_cumsum(g, axis):
+    return np.flip(np.cumsum(np.flip(g, axis), axis), axis)
+
+
+def _cumsum_vjp(g, ans, args, p):
+    x, axis = args[0], p.get("axis")
+    if axis is None:
+        return _reverse_cumsum(g, 0).reshape(x.shape)
+    return _reverse_cumsum(g, axis)
+
+
+def _cumprod_vjp(g, ans, args, p):
+    """∂/∂x_i of Σ_j g_j·Π_{k≤j} x_k = L_i·S_i with L_i = Π_{k<i} x_k and S_i = g_i + x_{i+1}·S_{i+1};
+    with no zeros this is the reverse cumsum of g·ans over x, otherwise the recurrence (no division)."""
+    x, axis = args[0], p.get("axis")
+    flat = axis is None
+    xs, gs, ys = (x.reshape(-1), g, ans) if flat else (x, g, ans)
+    ax = 0 if flat else normalize_axis(axis, x.ndim)[0]
+    if np.all(xs != 0):
+        out = _reverse_cumsum(gs * ys, ax) / xs
+    else:
+        xm, gm = np.moveaxis(xs, ax, 0), np.moveaxis(gs, ax, 0)
+        n = xm.shape[0]
+        left = np.concatenate([np.ones_like(xm[:1]), np.cumprod(xm[:-1], axis=0)], axis=0)
+        acc = np.zeros_like(gm)
+        s = np.zeros_like(gm[0])
+        for i in range(n - 1, -1, -1):
+            s = gm[i] + (xm[i + 1] * s if i + 1 < n else 0)
+            acc[i] = s
+        out = np.moveaxis(left * acc, 0, ax)
+    return out.reshape(x.shape) if flat else out
+
+
+_SCANS = (Example(((5,),)), Example(((3, 4),)), Example(((3, 4),), {"axis": 0}),
+          Example(((2, 3, 4),), {"axis": -1}), Example(((),)))
+
+register(Op(
+    name="cumsum", symbol="cumsum", forward=lambda a, axis=None: np.cumsum(a, axis=axis),
+    vjps=(_cumsum_vjp,), shape=_scan_shape, numpy=(np.cumsum,), bind=_bind_scan("cumsum"),
+    family="reductions", methods=("cumsum",), label=axis_label("cumsum"), examples=_SCANS,
+))
+register(Op(
+    name="cumprod", symbol="cumprod", forward=lambda a, axis=None: np.cumprod(a, axis=axis),
+    vjps=(_cumprod_vjp,), shape=_scan_shape, numpy=(np.cumprod,), bind=_bind_scan("cumprod"),
+    family="reductions", methods=("cumprod",), label=axis_label("cumprod"),
+    examples=_SCANS + (Example(((3, 4),), {"axis": 1}, make={0: lambda r: np.array(
+        [[0.0, 1.5, -2.0, 0.5], [1.0, 0.0, 0.0, 2.0], [0.5, -1.0, 1.5, 0.0]])}),
+        Example(((6,),), make={0: lambda r: np.array([1.5, 0.0, -1.0, 2.0, 0.0, 0.5])})),
 ))

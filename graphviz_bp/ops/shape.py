@@ -1,4 +1,5 @@
-"""Shape primitives: transpose (``.T``, ``np.transpose`` with axes) and reshape."""
+"""Shape primitives: transpose, reshape, joins, indexing, and the copies and gathers of values
+(copy, astype, diagonal, repeat, take, sort)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import numpy as np
 
 from ..errors import UnsupportedOpError
-from . import Example, Op, register
+from . import Example, Op, format_shape, register
 from ._broadcast import normalize_axis
 
 
@@ -24,8 +25,19 @@ def _transpose_shape(shapes, params):
     return tuple(shape[i] for i in _axes(params, len(shape)))
 
 
-def _bind_transpose(a, axes=None):
-    return (a,), {"axes": None if axes is None else tuple(axes)}
+def _bind_transpose(a, *args, axes=None):
+    """``np.transpose(a, axes)`` and the method's ``x.transpose(1, 0)`` / ``x.transpose((1, 0))``."""
+    if args:
+        if axes is not None:
+            raise TypeError("transpose: axes given twice")
+        one = len(args) == 1 and (args[0] is None or not isinstance(args[0], (int, np.integer)))
+        axes = args[0] if one else args
+    return (a,), {"axes": None if axes is None else tuple(int(x) for x in axes)}
+
+
+def _transpose_label(params, constants):
+    axes = params.get("axes")
+    return "(·)ᵀ" if axes is None else f"(·)ᵀ axes {tuple(axes)}"
 
 
 register(Op(
@@ -33,6 +45,7 @@ register(Op(
     forward=lambda x, axes=None: np.transpose(x, axes),
     vjps=(lambda g, ans, a, p: np.transpose(g, np.argsort(_axes(p, a[0].ndim))),),
     shape=_transpose_shape, numpy=(np.transpose,), bind=_bind_transpose, family="shape",
+    methods=("transpose",), label=_transpose_label,
     examples=(Example(((3, 4),)), Example(((4,),)), Example(((2, 3, 4),), {"axes": (1, 2, 0)})),
 ))
 
@@ -71,7 +84,8 @@ register(Op(
     name="reshape", symbol="reshape",
     forward=lambda x, shape: np.reshape(x, shape),
     vjps=(lambda g, ans, a, p: np.reshape(g, a[0].shape),),
-    shape=_reshape_shape, numpy=(np.reshape,), bind=_bind_reshape, family="shape",
+    shape=_reshape_shape, numpy=(np.reshape,), bind=_bind_reshape, family="shape", methods=("reshape",),
+    label=lambda params, constants: f"reshape {format_shape(params['shape'])}",
     examples=(Example(((3, 4),), {"shape": (2, 6)}), Example(((3, 4),), {"shape": (-1,)}),
               Example(((6,),), {"shape": (3, -1, 1)})),
 ))
@@ -83,7 +97,7 @@ def _reshaped_back(g, ans, args, p):
 
 register(Op(
     name="ravel", symbol="ravel", forward=np.ravel, vjps=(_reshaped_back,), family="shape",
-    shape=lambda s, p: (math.prod(s[0]),), numpy=(np.ravel,),
+    shape=lambda s, p: (math.prod(s[0]),), numpy=(np.ravel,), methods=("ravel", "flatten"),
     bind=lambda a, order="C": ((a,), {}) if order == "C" else _refuse_order("ravel", order),
     examples=(Example(((3, 4),)), Example(((2, 3, 2),))),
 ))
@@ -107,7 +121,7 @@ register(Op(
     name="swapaxes", symbol="swapaxes", forward=lambda a, axis1, axis2: np.swapaxes(a, axis1, axis2),
     vjps=(lambda g, ans, a, p: np.swapaxes(g, p["axis1"], p["axis2"]),), shape=_swapaxes_shape,
     numpy=(np.swapaxes,), bind=lambda a, axis1, axis2: ((a,), {"axis1": int(axis1), "axis2": int(axis2)}),
-    family="shape", examples=(Example(((2, 3, 4),), {"axis1": 0, "axis2": 2}),
+    family="shape", methods=("swapaxes",), examples=(Example(((2, 3, 4),), {"axis1": 0, "axis2": 2}),
                               Example(((3, 4),), {"axis1": -1, "axis2": 0})),
 ))
 
@@ -148,7 +162,8 @@ register(Op(
     name="squeeze", symbol="squeeze", forward=lambda a, axis=None: np.squeeze(a, axis),
     vjps=(_reshaped_back,), shape=_squeeze_shape, numpy=(np.squeeze,),
     bind=lambda a, axis=None: ((a,), {"axis": axis if axis is None or isinstance(axis, (int, np.integer)) else tuple(axis)}),
-    family="shape", examples=(Example(((1, 3, 1),)), Example(((1, 3, 1),), {"axis": 2})),
+    family="shape", methods=("squeeze",),
+    examples=(Example(((1, 3, 1),)), Example(((1, 3, 1),), {"axis": 2})),
 ))
 
 
@@ -273,7 +288,8 @@ def _index_vjp(g, ans, args, p, argnum):
 
 register(Op(
     name="index", symbol="[·]", forward=_index_forward, vjps=(_index_vjp,), variadic=True,
-    shape=_index_shape, family="shape",
+    shape=_index_shape, family="shape", spelling=None,
+    label=lambda params, constants: params.get("text") or "[·]",
     examples=(
         Example(((5,),), {"index": (slice(1, 4),)}),
         Example(((4, 3),), {"index": (slice(None), 1)}),
@@ -283,4 +299,204 @@ register(Op(
         Example(((4, 3),), {"index": (np.array([[True, False, True]] * 4),)}),
         Example(((2, 3, 4),), {"index": (Ellipsis, None, slice(None, None, -2))}),
     ),
+))
+
+
+# --- copies and gathers -----------------------------------------------------------------------------
+def _bind_copy(a, order="K", subok=False):
+    if order not in ("C", "F", "A", "K"):
+        raise ValueError(f"copy: order must be one of 'C', 'F', 'A', 'K', not {order!r}")
+    return (a,), {}
+
+
+register(Op(
+    name="copy", symbol="copy", forward=np.copy, vjps=(lambda g, ans, a, p: g,), shape=lambda s, p: s[0],
+    numpy=(np.copy,), bind=_bind_copy, family="shape", methods=("copy",),
+    examples=(Example(((),)), Example(((3, 4),))),
+))
+
+
+def _bind_astype(a, dtype, order="K", casting="unsafe", subok=True, copy=True, *, device=None):
+    dt = np.dtype(dtype)
+    if dt.kind not in "biuf":
+        raise UnsupportedOpError(f"astype({dt}) is not supported: graphviz_bp traces real numbers only")
+    return (a,), {"dtype": dt}
+
+
+register(Op(
+    name="astype", symbol="astype", forward=lambda a, dtype: a.astype(dtype),
+    vjps=(lambda g, ans, a, p: g.astype(a[0].dtype, copy=False),), shape=lambda s, p: s[0],
+    numpy=(np.astype,), bind=_bind_astype, family="shape", methods=("astype",),
+    label=lambda params, constants: f"astype {params['dtype']}",
+    constant=lambda params: params["dtype"].kind != "f",  # to integers or booleans: no gradient
+    examples=(Example(((3, 4),), {"dtype": np.dtype(np.float64)}, call=lambda fn, a: fn(a, np.float64)),
+              Example(((),), {"dtype": np.dtype(np.float64)}, call=lambda fn, a: fn(a, "float64"))),
+))
+
+
+def _bind_diagonal(a, offset=0, axis1=0, axis2=1):
+    return (a,), {"offset": int(offset), "axis1": int(axis1), "axis2": int(axis2)}
+
+
+def _diagonal_axes(ndim, params):
+    if ndim < 2:
+        raise ValueError("diagonal needs an array of at least two dimensions")
+    a1, a2 = normalize_axis(params["axis1"], ndim)[0], normalize_axis(params["axis2"], ndim)[0]
+    if a1 == a2:
+        raise ValueError("axis1 and axis2 cannot be the same")
+    return a1, a2
+
+
+def _diagonal_length(n1, n2, k):
+    return max(0, min(n1 + min(k, 0), n2 - max(k, 0)))
+
+
+def _diagonal_shape(shapes, params):
+    s = shapes[0]
+    a1, a2 = _diagonal_axes(len(s), params)
+    rest = tuple(d for i, d in enumerate(s) if i not in (a1, a2))
+    return rest + (_diagonal_length(s[a1], s[a2], params["offset"]),)
+
+
+def _diagonal_vjp(g, ans, args, p):
+    x, k = args[0], p["offset"]
+    a1, a2 = _diagonal_axes(x.ndim, p)
+    out = np.zeros(x.shape, dtype=g.dtype)
+    moved = np.moveaxis(out, (a1, a2), (-2, -1))  # a writeable view
+    i = np.arange(g.shape[-1])
+    moved[..., i + max(-k, 0), i + max(k, 0)] = g
+    return out
+
+
+register(Op(
+    name="diagonal", symbol="diagonal",
+    forward=lambda a, offset, axis1, axis2: np.diagonal(a, offset, axis1, axis2),
+    vjps=(_diagonal_vjp,), shape=_diagonal_shape, numpy=(np.diagonal,), bind=_bind_diagonal,
+    family="shape", methods=("diagonal",),
+    examples=(Example(((3, 3),), {"offset": 0, "axis1": 0, "axis2": 1}),
+              Example(((3, 4),), {"offset": 1, "axis1": 0, "axis2": 1}),
+              Example(((4, 3),), {"offset": -2, "axis1": 0, "axis2": 1}),
+              Example(((2, 3, 4),), {"offset": 0, "axis1": 2, "axis2": 0})),
+))
+
+
+def _bind_repeat(a, repeats, axis=None):
+    r = np.asarray(repeats)
+    if r.dtype.kind not in "iub" or r.ndim > 1:
+        raise TypeError(f"repeat: repeats must be an integer or a 1-d sequence of integers, got {repeats!r}")
+    if np.any(r < 0):
+        raise ValueError("repeat: repeats may not be negative")
+    return (a,), {"repeats": int(r) if r.ndim == 0 else tuple(int(v) for v in r),
+                  "axis": None if axis is None else int(axis)}
+
+
+def _repeat_shape(shapes, params):
+    s, r, axis = shapes[0], params["repeats"], params.get("axis")
+    n = math.prod(s) if axis is None else s[normalize_axis(axis, len(s))[0]]
+    if isinstance(r, tuple) and len(r) not in (1, n):
+        raise ValueError(f"repeats has {len(r)} entries for an axis of length {n}")
+    total = n * (r if isinstance(r, int) else r[0]) if isinstance(r, int) or len(r) == 1 else sum(r)
+    if axis is None:
+        return (total,)
+    ax = normalize_axis(axis, len(s))[0]
+    return s[:ax] + (total,) + s[ax + 1:]
+
+
+def _repeat_vjp(g, ans, args, p):
+    x, r, axis = args[0], p["repeats"], p.get("axis")
+    if axis is None:
+        out = np.zeros(x.size, dtype=g.dtype)
+        np.add.at(out, np.repeat(np.arange(x.size), r), g)
+        return out.reshape(x.shape)
+    ax = normalize_axis(axis, x.ndim)[0]
+    out = np.zeros(x.shape, dtype=g.dtype)
+    np.add.at(np.moveaxis(out, ax, 0), np.repeat(np.arange(x.shape[ax]), r), np.moveaxis(g, ax, 0))
+    return out
+
+
+register(Op(
+    name="repeat", symbol="repeat", forward=lambda a, repeats, axis: np.repeat(a, repeats, axis),
+    vjps=(_repeat_vjp,), shape=_repeat_shape, numpy=(np.repeat,), bind=_bind_repeat, family="shape",
+    methods=("repeat",), grows=True,
+    examples=(Example(((3,),), {"repeats": 2, "axis": None}),
+              Example(((2, 3),), {"repeats": (1, 0, 3), "axis": 1}),
+              Example(((2, 3),), {"repeats": 3, "axis": 0}),
+              Example(((2, 2),), {"repeats": (2, 1, 0, 1), "axis": None})),
+))
+
+
+# np.take(a, indices): the indices are an operand (an edge into the node), never differentiated.
+def _bind_take(a, indices, axis=None, out=None, mode="raise"):
+    if out is not None:
+        raise UnsupportedOpError("np.take(..., out=...) is not supported: graphviz_bp records new "
+                                 "values and never writes into existing arrays")
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', not {mode!r}")
+    if not hasattr(indices, "dtype"):
+        indices = np.asarray(indices)
+    return (a, indices), {"axis": None if axis is None else int(axis), "mode": mode}
+
+
+def _take_shape(shapes, params):
+    s, idx, axis = shapes[0], shapes[1], params.get("axis")
+    if axis is None:
+        return idx
+    ax = normalize_axis(axis, len(s))[0]
+    return s[:ax] + idx + s[ax + 1:]
+
+
+def _take_vjp(g, ans, args, p):
+    x, idx, axis = args[0], np.asarray(args[1]), p.get("axis")
+    n = x.size if axis is None else x.shape[normalize_axis(axis, x.ndim)[0]]
+    idx = np.clip(idx, 0, n - 1) if p.get("mode") == "clip" else idx % max(n, 1)
+    if axis is None:
+        out = np.zeros(x.size, dtype=g.dtype)
+        np.add.at(out, idx, g)
+        return out.reshape(x.shape)
+    ax = normalize_axis(axis, x.ndim)[0]
+    out = np.zeros(x.shape, dtype=g.dtype)
+    np.add.at(out, (slice(None),) * ax + (idx,), g)
+    return out
+
+
+register(Op(
+    name="take", symbol="take", forward=lambda a, indices, axis, mode: np.take(a, indices, axis, mode=mode),
+    vjps=(_take_vjp, None), shape=_take_shape, numpy=(np.take,), bind=_bind_take, family="shape",
+    methods=("take",),
+    examples=(Example(((5,), (4,)), {"axis": None, "mode": "raise"}, consts={1: np.array([0, 4, 4, -1])}),
+              Example(((3, 4), (2, 2)), {"axis": 1, "mode": "raise"}, consts={1: np.array([[0, 3], [3, 1]])}),
+              Example(((3, 4), (3,)), {"axis": 0, "mode": "wrap"}, consts={1: np.array([5, -1, 0])}),
+              Example(((3, 4), ()), {"axis": None, "mode": "clip"}, consts={1: np.array(20)})),
+))
+
+
+def _bind_sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    if order is not None:
+        raise UnsupportedOpError("np.sort(..., order=...) (structured arrays) is not supported")
+    return (a,), {"axis": None if axis is None else int(axis)}
+
+
+def _sort_shape(shapes, params):
+    s, axis = shapes[0], params.get("axis")
+    if axis is None:
+        return (math.prod(s),)
+    normalize_axis(axis, len(s))
+    return s
+
+
+def _sort_vjp(g, ans, args, p):
+    x, axis = args[0], p.get("axis")
+    flat = x.reshape(-1) if axis is None else x
+    ax = -1 if axis is None else axis
+    order = np.argsort(flat, axis=ax, kind="stable")  # the same order np.sort's values come in
+    out = np.zeros(flat.shape, dtype=g.dtype)
+    np.put_along_axis(out, order, g, axis=ax)
+    return out.reshape(x.shape)
+
+
+register(Op(
+    name="sort", symbol="sort", forward=lambda a, axis: np.sort(a, axis=axis), vjps=(_sort_vjp,),
+    shape=_sort_shape, numpy=(np.sort,), bind=_bind_sort, family="shape",
+    examples=(Example(((5,),), {"axis": -1}), Example(((3, 4),), {"axis": 0}),
+              Example(((3, 4),), {"axis": None})),
 ))
