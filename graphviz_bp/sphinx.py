@@ -102,10 +102,10 @@ class BackpropGraph(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         try:
             graph, label = self._graph()
-            data = self.options.get("data", "").replace(",", " ").split()
-            dot = graph.to_dot(direction=self.options.get("direction", "TB"),
-                               detail=self.options.get("detail", "values"),
-                               theme=self.options.get("theme", "color"), data=data)
+            drawing = {o.name: self.options[o.name] for o in DRAWING_OPTIONS if o.name in self.options}
+            if "data" in drawing:  # one text: "x, y" or "x y"
+                drawing["data"] = drawing["data"].replace(",", " ").split()
+            dot = graph.to_dot(**drawing)  # the declared defaults for the rest
         except MemoryLimitError as exc:
             return self._warn(" ".join(exc.explain(":memory-limit:").split()))
         except (GraphvizBPError, ValueError, TypeError, LookupError, ArithmeticError) as exc:
