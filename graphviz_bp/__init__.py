@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .api import Drawing, Graph, trace
-from .backward import Contribution
+from .backward import BackwardPass, Contribution, Message, Step
 from .check import CheckResult, InputCheck, check
 from .errors import (
     GraphvizBPError,
@@ -25,6 +25,7 @@ from .tracer import name
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackwardPass",
     "CheckResult",
     "Contribution",
     "Drawing",
@@ -34,6 +35,7 @@ __all__ = [
     "GraphvizNotFoundError",
     "InputCheck",
     "MemoryLimitError",
+    "Message",
     "Node",
     "NonScalarOutputError",
     "OpError",
@@ -41,6 +43,7 @@ __all__ = [
     "RenderError",
     "RenderTimeoutError",
     "ShapeError",
+    "Step",
     "TraceError",
     "UnknownNodeError",
     "UnsupportedOpError",

@@ -93,7 +93,7 @@ class Graph:
 
     @property
     def backward_pass(self) -> BackwardPass:
-        """The backward pass: each edge's ``Message``, each node's adjoint, the ``Step``s in order."""
+        """The backward pass: a ``Message`` per edge, an adjoint per node, the steps in order."""
         return self._pass
 
     @property

@@ -11,6 +11,7 @@ import numpy as np
 from .errors import GraphvizBPError
 
 if TYPE_CHECKING:
+    from .backward import BackwardPass
     from .ops import Op
 
 __all__ = ["DAG", "Edge", "ExpressionSource", "Node", "Source", "UnknownNodeError", "count_text"]
@@ -78,12 +79,13 @@ class ExpressionSource(Source):
 class Node:
     """A value in the graph: an input, a constant, or the result of an op.
 
-    ``adjoint`` is ∂output/∂(this value), the sum of the messages on the node's outgoing edges
-    (the seed at the output); it is None for values that do not depend on a differentiable input.
+    ``dag`` is the DAG the node belongs to (set once, when the DAG is built; None while tracing).
+    The node holds no gradient itself: ``adjoint`` reads it from the backward pass attached to
+    ``dag`` (see ``DAG.attach``).
     """
 
     __slots__ = ("index", "name", "kind", "op", "params", "value", "in_edges", "out_edges",
-                 "adjoint", "differentiable", "source", "user_named")
+                 "dag", "differentiable", "source", "user_named")
 
     def __init__(self, kind: str, value: np.ndarray, op: Op | None = None,
                  params: dict[str, Any] | None = None, name: str | None = None,
@@ -96,7 +98,7 @@ class Node:
         self.value = value
         self.in_edges: list[Edge] = []
         self.out_edges: list[Edge] = []
-        self.adjoint: np.ndarray | None = None
+        self.dag: DAG | None = None
         self.differentiable = differentiable
         self.source = source
         self.user_named = False
@@ -109,6 +111,16 @@ class Node:
     @property
     def shape(self) -> tuple[int, ...]:
         return self.value.shape
+
+    @property
+    def adjoint(self) -> np.ndarray | None:
+        """∂output/∂(this value), read from the DAG's backward pass: the sum of the messages on the
+        node's outgoing edges (the seed at the output). None for values that do not depend on a
+        differentiable input, and when no backward pass is attached to the node's DAG.
+        """
+        dag = self.dag
+        bp = None if dag is None else dag.backward_pass
+        return None if bp is None else bp.adjoint(self)
 
     @property
     def dtype(self) -> np.dtype:
@@ -132,17 +144,29 @@ class Node:
 class Edge:
     """``src`` is argument ``argnum`` of ``dst``; ``message`` is the VJP sent back from dst to src.
 
-    ``message`` has src's shape; it is None when src does not depend on a differentiable input
-    (constants), since no gradient flows there.
+    ``index`` is the edge's position in ``DAG.edges`` (-1 before the DAG is built).
     """
 
-    __slots__ = ("src", "dst", "argnum", "message")
+    __slots__ = ("src", "dst", "argnum", "index")
 
     def __init__(self, src: Node, dst: Node, argnum: int) -> None:
         self.src = src
         self.dst = dst
         self.argnum = argnum
-        self.message: np.ndarray | None = None
+        self.index = -1
+
+    @property
+    def message(self) -> np.ndarray | None:
+        """The VJP dst sends back to src, read from the DAG's backward pass (``Message.value``).
+
+        It has src's shape; it is None when src does not depend on a differentiable input
+        (constants) or the op does not differentiate this operand, and when no backward pass is
+        attached to the DAG.
+        """
+        dag = self.dst.dag
+        bp = None if dag is None else dag.backward_pass
+        m = None if bp is None else bp.message(self)
+        return None if m is None else m.value
 
     @property
     def jacobian_shape(self) -> tuple[int, ...]:
@@ -154,14 +178,41 @@ class Edge:
 
 
 class DAG:
-    """Nodes in topological (trace) order, the output last among them, and queries over them."""
+    """Nodes in topological (trace) order, the output last among them, and queries over them.
+
+    The DAG is not changed by differentiating it: ``backward(dag)`` returns a ``BackwardPass``
+    and leaves the DAG as it was. The object users hold (``api.Graph``) owns one pass and links
+    it to the DAG once with ``attach``; ``Node.adjoint`` and ``Edge.message`` read that pass
+    through ``backward_pass``, so they are None until a pass is attached.
+    """
 
     def __init__(self, nodes: Iterable[Node], output: Node) -> None:
         self.nodes: tuple[Node, ...] = tuple(nodes)
         self.output = output
         self.edges: tuple[Edge, ...] = tuple(e for n in self.nodes for e in n.in_edges)
+        for i, e in enumerate(self.edges):
+            e.index = i
+        for n in self.nodes:
+            n.dag = self
         self._by_name = {n.name: n for n in self.nodes}
         self.inputs: dict[str, Node] = {n.name: n for n in self.nodes if n.kind == "input"}
+        self._pass: BackwardPass | None = None
+
+    @property
+    def backward_pass(self) -> BackwardPass | None:
+        """The backward pass ``Node.adjoint`` and ``Edge.message`` read (None until one is attached)."""
+        return self._pass
+
+    def attach(self, backward_pass: BackwardPass) -> None:
+        """Make ``backward_pass`` (a pass over this DAG) the one its nodes and edges read; once only.
+
+        Raises ValueError when the pass belongs to another DAG or a different pass is attached already.
+        """
+        if backward_pass.dag is not self:
+            raise ValueError("this backward pass was computed for another graph")
+        if self._pass is not None and self._pass is not backward_pass:
+            raise ValueError("a backward pass is attached to this graph already; it is attached once")
+        self._pass = backward_pass
 
     def node(self, name: str | Node) -> Node:
         """The node called ``name`` (a Node is returned as is)."""

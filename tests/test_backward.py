@@ -295,3 +295,184 @@ def test_astronomically_many_paths_are_a_path_limit_error_not_a_formatting_crash
         g.contributions("x")
     src = g.to_dot()  # the drawing's tooltip counts the paths too
     assert "about 10^451" in src
+
+
+# the backward pass as a value -------------------------------------------------------------------
+
+def test_autoencoder_steps_run_in_reverse_topological_order_and_W_is_complete_after_both_messages(rng):
+    W, x = rng.normal(size=(3, 5)), rng.normal(size=5)
+    g = gb.trace(autoencoder, W=W, x=x)
+    bp = g.backward_pass
+    steps = bp.steps
+    assert [s.index for s in steps] == list(range(1, len(steps) + 1))
+    # one step per node a gradient flows to, the output first, then backwards in trace order
+    assert [s.node for s in steps] == [n for n in reversed(g.nodes) if n.differentiable]
+    assert steps[0].node is g.output and steps[0].received == () and steps[0].adjoint == 1.0
+    for s in steps:
+        assert bp.step_of(s.node) == s.index
+        # every consumer ran before: all messages the node receives were produced earlier
+        assert all(bp.step_of(e.dst) < s.index for e in s.node.out_edges)
+        assert all(m.step < s.index for m in s.received)
+        assert [m.edge for m in s.sent] == [e for e in s.node.in_edges if e.src.differentiable]
+        assert all(m.step == s.index and m.edge.dst is s.node for m in s.sent)
+    assert all(bp.step_of(n) == 0 for n in g.nodes if not n.differentiable)
+    # W is shared: its adjoint is complete only once both of its messages have arrived
+    Wn = g.node("W")
+    (w_step,) = [s for s in steps if s.node is Wn]
+    first, second = sorted(w_step.received, key=lambda m: m.step)
+    assert first.step < second.step < w_step.index == len(steps)  # W is the first input: the last step
+    assert bp.received(Wn, until=first.step - 1) == ()
+    assert bp.received(Wn, until=second.step - 1) == (first,)
+    assert set(bp.received(Wn, until=second.step)) == {first, second} == set(bp.received(Wn))
+    term_a, term_b = _ae_terms(W, x)
+    np.testing.assert_allclose(w_step.adjoint, term_a + term_b, atol=1e-12)
+    np.testing.assert_allclose(first.value + second.value, term_a + term_b, atol=1e-12)
+    assert w_step.adjoint is g.grad("W") and w_step.sent == ()
+
+
+def test_x_times_x_sends_both_messages_at_one_step():
+    g = gb.trace(lambda x: np.sum(x * x), x=np.array([1.0, -2.0, 3.0]))
+    bp = g.backward_pass
+    mul = g.out_edges("x")[0].dst
+    (step,) = [s for s in bp.steps if s.node is mul]
+    assert [m.edge.argnum for m in step.sent] == [0, 1]
+    for m in step.sent:
+        np.testing.assert_array_equal(m.value, [1.0, -2.0, 3.0])  # each factor's message is the other
+    assert bp.received(g.node("x")) == step.sent
+
+
+def test_broadcast_add_keeps_the_raw_vjp_result_and_the_summed_axes(rng):
+    A, b, c = rng.normal(size=(3, 4)), rng.normal(size=(3, 1)), rng.normal(size=4)
+    g = gb.trace(lambda A, b, c: np.sum(np.sin(A + b + c)), A=A, b=b, c=c)
+    bp = g.backward_pass
+    cos = np.cos(A + b + c)  # d/dz sum(sin z), computed independently
+    (eb,) = g.out_edges("b")
+    mb = bp.message(eb)
+    assert mb.edge is eb and mb.raw.shape == (3, 4) and mb.summed_axes == (1,)
+    np.testing.assert_allclose(mb.raw, cos, atol=1e-12)
+    np.testing.assert_array_equal(mb.value, mb.raw.sum(axis=1, keepdims=True))
+    assert mb.value.shape == (3, 1) and eb.message is mb.value
+    (ec,) = g.out_edges("c")
+    mc = bp.message(ec)
+    assert mc.raw.shape == (3, 4) and mc.summed_axes == (0,) and mc.value.shape == (4,)
+    np.testing.assert_array_equal(mc.value, mc.raw.sum(axis=0, keepdims=True).reshape(4))
+    np.testing.assert_allclose(mc.value, cos.sum(axis=0), atol=1e-12)
+    # A has the sum's shape: nothing was undone, and the raw result is the message itself
+    (ea,) = g.out_edges("A")
+    ma = bp.message(ea)
+    assert ma.summed_axes == () and ma.raw is ma.value is ea.message
+    np.testing.assert_allclose(ma.value, cos, atol=1e-12)
+    assert bp.message(ea) is ma  # one record per edge
+    assert bp.messages == tuple(bp.message(e) for e in g.edges)
+
+
+def test_backward_does_not_change_the_graph_and_two_seeds_give_two_passes(rng):
+    from graphviz_bp.backward import backward
+    from graphviz_bp.graph import Edge, Node
+    from graphviz_bp.tracer import record
+
+    W, x = rng.normal(size=(3, 5)), rng.normal(size=5)
+    dag = record(lambda W, x: np.tanh(W) @ x, {"W": W, "x": x})
+    assert "adjoint" not in Node.__slots__ and "message" not in Edge.__slots__
+
+    def state():
+        return [(s, getattr(n, s)) for n in dag.nodes for s in Node.__slots__] + \
+               [(s, getattr(e, s)) for e in dag.edges for s in Edge.__slots__]
+
+    before = state()
+    s1, s2 = rng.normal(size=3), rng.normal(size=3)
+    p1, p2 = backward(dag, s1), backward(dag, s2)
+    after = state()
+    assert len(before) == len(after) and all(a[0] == b[0] and a[1] is b[1] for a, b in zip(before, after))
+    assert dag.backward_pass is None
+    assert all(n.adjoint is None for n in dag.nodes) and all(e.message is None for e in dag.edges)
+    Wn, xn = dag.node("W"), dag.node("x")
+    sech2 = 1 - np.tanh(W) ** 2
+    for p, s in ((p1, s1), (p2, s2)):
+        np.testing.assert_allclose(p.seed, s)
+        np.testing.assert_allclose(p.adjoint(Wn), np.outer(s, x) * sech2, atol=1e-12)
+        np.testing.assert_allclose(p.adjoint(xn), np.tanh(W).T @ s, atol=1e-12)
+    assert p1.adjoint(Wn) is not p2.adjoint(Wn)
+    # the holder attaches one pass, once; the nodes and edges then read it
+    dag.attach(p2)
+    dag.attach(p2)  # the same pass again is harmless
+    with pytest.raises(ValueError, match="attached once"):
+        dag.attach(p1)
+    assert Wn.adjoint is p2.adjoint(Wn) and xn.out_edges[0].message is p2.message(xn.out_edges[0]).value
+    np.testing.assert_allclose(p1.adjoint(Wn), np.outer(s1, x) * sech2, atol=1e-12)  # p1 unchanged
+    other = record(lambda W, x: np.sum(W @ x), {"W": W, "x": x})
+    with pytest.raises(ValueError, match="another graph"):
+        other.attach(p1)
+
+
+def test_contributions_are_cached_and_reuse_the_pass_messages(rng, monkeypatch):
+    from graphviz_bp import backward as backward_module
+    from graphviz_bp.ops import Op
+
+    W, x = rng.normal(size=(3, 5)), rng.normal(size=5)
+    g = gb.trace(autoencoder, W=W, x=x)
+    calls = []
+    vjp = Op.vjp
+    monkeypatch.setattr(Op, "vjp", lambda self, *a, **k: calls.append(self.name) or vjp(self, *a, **k))
+    first = g.contributions("W")
+    n_first = len(calls)
+    second = g.contributions("W")
+    assert len(second) == 2 and all(a is b for a, b in zip(first, second))
+    assert backward_module.contributions(g._dag, g.node("W"), 2)[1] is first[1]  # what the drawing calls
+    assert len(calls) == n_first  # the second time runs no VJP rule
+    term_a, term_b = _ae_terms(W, x)
+    assert sorted([float(np.sum(c.value * term_a)) for c in first]) == \
+        pytest.approx(sorted([float(np.sum(term_a * term_a)), float(np.sum(term_b * term_a))]))
+    bp = g.backward_pass
+    for c in first:
+        assert len(c.messages) == len(c.path) and c.messages[0] is c.value
+        for e, m in zip(c.path, c.messages):
+            assert m.shape == e.src.shape
+        # the output's cotangent is the seed on every path: the last edges carry the pass's messages
+        assert c.messages[-1] is c.path[-1].message is bp.message(c.path[-1]).value
+    # every node past W has one consumer, so each path's messages are the pass's: no VJP rule ran,
+    # and the two contributions are the messages on W's two edges
+    assert n_first == 0
+    assert sorted(id(c.value) for c in first) == sorted(id(e.message) for e in g.out_edges("W"))
+
+    # exp(x) is shared: below it each path carries its own cotangent, so exp's rule runs once per path
+    calls.clear()
+    x = rng.normal(size=4)
+
+    def square_of_exp(x):
+        y = np.exp(x)
+        return np.sum(y * y)
+
+    k = gb.trace(square_of_exp, x=x)
+    calls.clear()
+    paths = k.contributions("x")
+    assert calls == ["exp", "exp"]
+    calls.clear()
+    assert all(a is b for a, b in zip(k.contributions("x"), paths)) and calls == []
+    for c in paths:
+        np.testing.assert_allclose(c.value, np.exp(2 * x), rtol=1e-12)  # each factor's path: e^x · e^x
+
+    # a chain has one path: its contribution is read from the pass, with no VJP rule run at all
+    calls.clear()
+    h = gb.trace(lambda x: np.sum(np.tanh(np.exp(x) * 2.0)), x=rng.normal(size=4))
+    n_trace = len(calls)
+    (c,) = h.contributions("x")
+    assert len(calls) == n_trace
+    assert all(m is e.message for e, m in zip(c.path, c.messages)) and c.value is h.grad("x")
+
+
+def test_the_pass_and_its_records_are_read_only(rng):
+    import dataclasses
+
+    g = gb.trace(lambda x: np.sum(x * x), x=rng.normal(size=3))
+    bp = g.backward_pass
+    m = bp.message(g.edges[0])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.value = None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bp.steps[0].node = None
+    with pytest.raises(AttributeError):
+        bp.seed = np.ones(())
+    with pytest.raises(AttributeError):
+        g.edges[0].message = None
+    assert g.backward_pass is bp and g.output.dag.backward_pass is bp

@@ -9,7 +9,7 @@ import re
 import pytest
 
 import graphviz_bp
-from graphviz_bp import api, errors, functions, graph, limits
+from graphviz_bp import api, backward, errors, functions, graph, limits
 from graphviz_bp.drawing import options, scene, text
 from graphviz_bp.ops import _broadcast
 
@@ -19,9 +19,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def test_exported_names_are_what_we_mean_to_export():
     assert graphviz_bp.__all__ == sorted(graphviz_bp.__all__)
     assert set(graphviz_bp.__all__) == {
-        "CheckResult", "Contribution", "Drawing", "InputCheck", "check", "Edge", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
-        "Node", "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "RenderTimeoutError",
-        "ShapeError", "TraceError", "UnknownNodeError", "UnsupportedOpError", "UserCodeError",
+        "BackwardPass", "CheckResult", "Contribution", "Drawing", "InputCheck", "check", "Edge", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
+        "Message", "Node", "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "RenderTimeoutError",
+        "ShapeError", "Step", "TraceError", "UnknownNodeError", "UnsupportedOpError", "UserCodeError",
         "__version__", "log_softmax", "logsumexp", "name", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
     }
     for name in graphviz_bp.__all__:
@@ -46,7 +46,8 @@ def test_version_matches_pyproject_and_py_typed_ships():
     assert 'graphviz_bp = ["py.typed"]' in pyproject
 
 
-@pytest.mark.parametrize("module", [api, functions, _broadcast, errors, graph, limits, options, scene, text],
+@pytest.mark.parametrize("module", [api, backward, functions, _broadcast, errors, graph, limits,
+                                    options, scene, text],
                          ids=lambda m: m.__name__)
 def test_doctests(module):
     result = doctest.testmod(module)
