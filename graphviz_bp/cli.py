@@ -344,11 +344,14 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
            timeout: float | None) -> None:
     """Trace EXPR (or FUNC in FILE.py) and draw its backward pass.
 
-    EXPR is NumPy-style: input names, numbers, + - * / ** @, unary -, .T, parentheses, and the
-    functions sum mean exp log tanh sigmoid relu swish softmax maximum sqrt abs norm transpose
-    (bare or as np.f), with axis= where it makes sense. It is parsed, never run as Python; it may
-    start with a minus sign. FILE.py:FUNC imports FILE.py and calls FUNC: that is your own code,
-    and it does run.
+    EXPR is NumPy-style: input names, numbers, + - * / ** @, unary -, .T, .mT, parentheses,
+    indexing (x[0], x[1:, ::-1], logp[arange(4), y], slogdet(K)[1]) and every NumPy function
+    graphviz_bp records, by its NumPy name, bare or as np.f / np.linalg.f (sum, solve, slogdet,
+    einsum, cumsum, take, ...), the activations (sigmoid, relu, softmax, ...) and eye ones zeros
+    arange full, with their keywords (axis=, keepdims=, ...) as literals. The full list is in the
+    README ("The expression language") and in graphviz_bp.expr.FUNCTIONS. It is parsed, never
+    run as Python; it may start with a minus sign. FILE.py:FUNC imports FILE.py and calls FUNC:
+    that is your own code, and it does run.
 
     \b
     Examples:

@@ -379,7 +379,9 @@ class Traced:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise TraceError("converting a traced value to a NumPy array (np.asarray, np.array or a "
-                         "function graphviz_bp does not support) would drop it from the graph")
+                         "function graphviz_bp does not support) would drop it from the graph; use "
+                         "the NumPy functions graphviz_bp records (graphviz_bp.supported()), or read "
+                         "x.value after tracing")
 
     __array_interface__ = property(__array__)
     __array_struct__ = property(__array__)

@@ -202,8 +202,17 @@ HOSTILE = [
     "(" * 1000 + "x" + ")" * 1000,
     "x" + "+x" * 10_000,
     "sum(x\x00)",
-    "np.linalg.inv(x)",
+    "np.linalg.pinv(x)",  # not a function of the language (np.linalg.inv is, since issue 10)
     "np.random.seed(0)",
+    "np.fft.fft(x)",
+    "x[x.__class__]",
+    "sum(x, axis=x)",
+    "x['a']",
+    "einsum('ij;import os', x)",
+    "sum(x, axis=10**400)",
+    "take(x, [sum])",
+    "np.inv(x)",
+    "x.shape",
 ]
 
 
@@ -539,3 +548,81 @@ def test_debug_is_the_groups_flag_not_a_word_in_a_value():
     one_line_error(r, 1)  # the shape error in one line: "--debug" here is alt text
     r = run("--debug", "render", "sum(W@x)", "-i", "W=3x5", "-i", "x=3", "-o", "-")
     assert isinstance(r.exception, gb.ShapeError)
+
+
+# one home per op (issue 10): the language says everything the registry computes ----------------------
+
+GPLVM = "0.5*slogdet(X@X.T + 0.1*eye(6))[1] + 0.5*trace(solve(X@X.T + 0.1*eye(6), Y@Y.T))"
+
+
+def test_the_gplvm_on_the_command_line_matches_its_closed_form(tmp_path):
+    r = run("check", GPLVM, "-i", "X=6x2", "-i", "Y=6x3", "--seed", "4")
+    assert r.exit_code == 0, r.stdout + r.stderr  # every gradient agrees with central differences
+    out = tmp_path / "gplvm.dot"
+    assert run("render", GPLVM, "-i", "X=6x2", "-i", "Y=6x3", "-o", str(out)).exit_code == 0
+    ops = labels(pydot.graph_from_dot_data(out.read_text())[0])
+    assert "log|det|" in ops and "solve" in ops and "tr" in ops
+    from graphviz_bp.expr import parse
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(6, 2)), rng.normal(size=(6, 3))
+    expr = parse(GPLVM)
+    g = gb.trace(lambda X, Y: expr(X=X, Y=Y), X=X, Y=Y)
+    Ki = np.linalg.inv(X @ X.T + 0.1 * np.eye(6))
+    np.testing.assert_allclose(g.grad("X"), Ki @ X - Ki @ Y @ Y.T @ Ki @ X, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("expr,inputs", [
+    ("-mean(log_softmax(z, axis=1)[arange(4), [0, 2, 1, 2]])", ["z=4x3"]),
+    ("np.sum(np.max(x, axis=0, keepdims=True)) + np.linalg.norm(x)", ["x=3x2"]),
+    ("sum(einsum('ij,jk->ik', W, x.T)) + sum(concatenate([W, W], axis=0))", ["W=2x3", "x=4x3"]),
+    ("sum(x[1:, ::-1] ** 2) + sum(x[None, ..., 0]) + sum(take(x, [0, 0], axis=1))", ["x=3x2"]),
+    ("sum(reshape(x, (2, 3)).mT @ repeat(x, 2, axis=1)[:2])", ["x=3x2"]),
+    ("sum(cumsum(x, axis=0) * cumprod(x, axis=1)) + trace(diagonal(x.T @ x) * eye(2)) + std(x) + var(x, ddof=1)",
+     ["x=3x2"]),
+    ("det(A) + sum(inv(A)) + sum(cholesky(A @ A.T + eye(3), upper=True)) + sum(sort(x)) + sum(clip(x, -1, 1))",
+     ["A=3x3", "x=3"]),
+    ("sum(transpose(x, (1, 0)) * ones((2, 3))) + sum(full((3, 2), 0.5) * abs(x)) + sum(swapaxes(x, 0, 1))",
+     ["x=3x2"]),
+])
+def test_expressions_reach_the_whole_registry(expr, inputs):
+    args = [a for spec in inputs for a in ("-i", spec)]
+    r = run("check", expr, *args, "--seed", "2")
+    assert r.exit_code == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("expr,words", [
+    ("sum(x, dtype=1)", "keyword dtype= is not allowed in sum() (it takes axis= keepdims=)"),
+    ("sum(x, axis=y)", "literals"),
+    ("np.inv(x)", "write np.linalg.inv"),
+    ("np.linalg.sum(x)", "write np.sum"),
+    ("summ(x)", "did you mean sum?"),
+    ("x['a']", "is not an index"),
+    ("x[1.5]", "is not an index"),
+    ("x[0:y]", "slice bounds must be integers"),
+    ("x.mt", "attribute '.mt'"),
+    ("ones(10**9)", "not allowed here"),
+])
+def test_what_the_language_refuses_is_named_with_its_column(expr, words):
+    err = one_line_error(run("render", expr, "-i", "x=3", "-i", "y=3", "-o", "-"), 2)
+    assert words in err and "column" in err, err
+
+
+def test_constants_made_in_an_expression_are_held_to_the_limits():
+    err = one_line_error(run("render", "sum(x) + sum(ones((2000, 2000)))", "-i", "x=3", "-o", "-"), 1)
+    assert "ones() would make 4,000,000 elements" in err
+    err = one_line_error(run("render", "sum(x) + sum(outer(arange(100000), arange(100000)))", "-i", "x=3",
+                             "-o", "-"), 1)
+    assert "outer" in err and "memory limit" in err
+    err = one_line_error(run("render", "sum(slogdet(x))", "-i", "x=3", "-o", "-"), 1)
+    assert "slogdet" in err
+    err = one_line_error(run("render", "sum(x) + slogdet(eye(2))[2]", "-i", "x=3", "-o", "-"), 1)
+    assert "has 2 items" in err
+
+
+def test_render_help_says_where_the_functions_are_listed():
+    from graphviz_bp.expr import FUNCTIONS
+
+    text = " ".join(run("render", "--help").output.split())
+    assert all(f"{name}," in text for name in ("slogdet", "solve", "einsum", "cumsum"))
+    assert "README" in text and "graphviz_bp.expr.FUNCTIONS" in text and len(FUNCTIONS) > 60
