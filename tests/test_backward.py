@@ -178,6 +178,11 @@ def test_hundred_thousand_op_chain_traces_and_differentiates_without_recursion()
     assert g.grad("x") == pytest.approx(d, rel=1e-9)
     (c,) = g.contributions("x")
     assert len(c.path) == 100_000 and c.value == pytest.approx(d, rel=1e-9)
+    # one path: its messages are the pass's, read not recomputed; one step per node, output first
+    assert c.messages[0] is c.value is g.grad("x") and c.messages[-1] is g.edges[-1].message
+    steps = g.backward_pass.steps
+    assert len(steps) == 100_001 and steps[0].node is g.output and steps[-1].node is g.node("x")
+    assert [s.sent[0].edge for s in steps[:3]] == [n.in_edges[0] for n in g.nodes[-1:-4:-1]]
 
 
 def test_exponentially_many_paths_are_counted_and_limited():
