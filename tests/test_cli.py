@@ -31,7 +31,7 @@ def one_line_error(result, code: int) -> str:
     assert result.exit_code == code, (result.exit_code, result.output, result.stderr)
     err = result.stderr.strip()
     assert err.startswith("graphviz-bp: error: ") and "\n" not in err, err
-    assert "Traceback" not in result.output + result.stderr
+    assert "Traceback (most recent call last)" not in result.output + result.stderr
     return err
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..backward import contributions
 from ..graph import DAG, Edge, Node, count_text
+from ..ops import display_label
 from .options import DrawOptions
 from .scene import Deferred, Line, Scene, SceneEdge, SceneNode, Span
 from .text import (
@@ -82,28 +83,12 @@ PALETTES = {"color": COLOR, "grey": GREY}  # one per choice of the theme option
 # Building the scene
 
 def _display_symbol(node: Node) -> str:
-    """The op's symbol, specialised where a textbook would write it differently."""
-    op = node.op
-    assert op is not None
-    if op.name == "power":
-        exp = node.in_edges[1].src
-        k = float(exp.value) if exp.kind == "const" and exp.shape == () and exp.dtype.kind in "biuf" else None
-        if k is not None and k.is_integer() and 0 <= k < 10:
-            return "(·)" + str(int(k)).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
-        return "(·)^(·)"
-    if op.name == "sum" and node.params.get("axis") is not None:
-        return f"Σ axis {node.params['axis']}"
-    if op.name == "mean" and node.params.get("axis") is not None:
-        return f"mean axis {node.params['axis']}"
-    if op.name == "transpose" and node.params.get("axes") is not None:
-        return f"(·)ᵀ axes {tuple(node.params['axes'])}"
-    if op.name == "index" and node.params.get("text"):
-        return node.params["text"]
-    if op.name in ("einsum",) and node.params.get("subscripts"):
-        return f"einsum {node.params['subscripts']}"
-    if op.name == "reshape":
-        return f"reshape {format_shape(node.params['shape'])}"
-    return op.symbol
+    """The op's symbol as its declaration draws it (``ops.display_label``), which may read the
+    constant scalars among the operands (the exponent of a power)."""
+    assert node.op is not None
+    constants = [e.src.value[()] if e.src.kind == "const" and e.src.shape == () and e.src.dtype.kind in "biuf"
+                 else None for e in node.in_edges]
+    return display_label(node.op, node.params, constants)
 
 
 def _output_name(dag: DAG) -> str:

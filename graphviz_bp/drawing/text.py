@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from ..graph import Node
+from ..ops import format_shape  # one definition, shared with the ops' drawing labels
 
 __all__ = ["NAME_LENGTH", "TOOLTIP_LIMIT", "TOOLTIP_NAME", "WRAP", "attribute_text", "format_number",
            "format_shape", "full_text", "label_text", "shown", "space_of", "subscript", "summarize",
@@ -80,15 +81,6 @@ def subscript(k: int) -> str:
     '₁₂'
     """
     return str(k).translate(_SUBSCRIPTS)
-
-
-def format_shape(shape: Sequence[int]) -> str:
-    """A shape as a reader writes it.
-
-    >>> format_shape((3, 5)), format_shape((5,)), format_shape(())
-    ('3×5', '5', 'scalar')
-    """
-    return "×".join(str(d) for d in shape) if len(shape) else "scalar"
 
 
 _SUPERSCRIPT = str.maketrans("0123456789×", "⁰¹²³⁴⁵⁶⁷⁸⁹ˣ")
