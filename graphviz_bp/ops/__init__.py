@@ -234,4 +234,5 @@ def supported() -> list[str]:
     return sorted({numpy_name(f) for f in _BY_CALLABLE})
 
 
-from . import activations, elementwise, linalg, reductions, shape  # noqa: E402,F401  (declarations register themselves)
+# the declarations register themselves; all_ops() keeps this order, so it is not alphabetical
+from . import activations, elementwise, products, linalg, reductions, shape, indexing  # noqa: E402,F401

@@ -1,0 +1,271 @@
+"""Indexing (``x[...]``, ``np.take``) and the other ops that copy or gather values: copy, astype,
+diagonal, repeat, sort."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import UnsupportedOpError
+from . import Example, Op, register
+from ._broadcast import normalize_axis
+
+
+# --- indexing -------------------------------------------------------------------------------------
+class Slot:
+    """Stands in an index for the index array that is operand ``k`` (a traced integer or mask
+    array: drawn as an edge into the indexing node, never differentiated)."""
+
+    __slots__ = ("k", "mask")
+
+    def __init__(self, k: int, mask: bool = False) -> None:
+        self.k = k
+        self.mask = mask
+
+    def __repr__(self) -> str:
+        return f"Slot({self.k}{', mask' if self.mask else ''})"
+
+
+def _fill(index, arrays):
+    return tuple(arrays[part.k - 1] if isinstance(part, Slot) else part for part in index)
+
+
+def _index_forward(a, *arrays, index, text=""):
+    return a[_fill(index, arrays)]
+
+
+def _index_shape(shapes, params):
+    """The result's shape; for a traced boolean mask it assumes every entry True (the true length
+    depends on the mask's values), which is enough to explain a mask of the wrong shape."""
+    masks = {part.k for part in params["index"] if isinstance(part, Slot) and part.mask}
+    arrays = [np.ones(s, dtype=bool) if k in masks else np.zeros(s, dtype=np.intp)
+              for k, s in enumerate(shapes[1:], start=1)]
+    try:
+        return np.empty(shapes[0], dtype=np.bool_)[_fill(params["index"], arrays)].shape
+    except IndexError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _index_vjp(g, ans, args, p, argnum):
+    if argnum:
+        return None  # the index arrays are not differentiated
+    out = np.zeros(args[0].shape, dtype=g.dtype)
+    np.add.at(out, _fill(p["index"], args[1:]), g)  # repeated indices accumulate
+    return out
+
+
+register(Op(
+    name="index", symbol="[·]", forward=_index_forward, vjps=(_index_vjp,), variadic=True,
+    shape=_index_shape, family="shape", spelling=None,
+    label=lambda params, constants: params.get("text") or "[·]",
+    examples=(
+        Example(((5,),), {"index": (slice(1, 4),)}),
+        Example(((4, 3),), {"index": (slice(None), 1)}),
+        Example(((4, 3),), {"index": (np.array([0, 2, 0]),)}),  # repeated: messages accumulate
+        Example(((4, 3),), {"index": (np.arange(4), np.array([0, 2, 1, 2]))}),  # logp[np.arange(n), y]
+        Example(((4, 3), (4,)), {"index": (np.arange(4), Slot(1))}, consts={1: np.array([0, 2, 2, 1])}),
+        Example(((4, 3),), {"index": (np.array([[True, False, True]] * 4),)}),
+        Example(((2, 3, 4),), {"index": (Ellipsis, None, slice(None, None, -2))}),
+    ),
+))
+
+
+# --- copies and gathers -----------------------------------------------------------------------------
+def _bind_copy(a, order="K", subok=False):
+    if order not in ("C", "F", "A", "K"):
+        raise ValueError(f"copy: order must be one of 'C', 'F', 'A', 'K', not {order!r}")
+    return (a,), {}
+
+
+register(Op(
+    name="copy", symbol="copy", forward=np.copy, vjps=(lambda g, ans, a, p: g,), shape=lambda s, p: s[0],
+    numpy=(np.copy,), bind=_bind_copy, family="shape", methods=("copy",),
+    examples=(Example(((),)), Example(((3, 4),))),
+))
+
+
+def _bind_astype(a, dtype, order="K", casting="unsafe", subok=True, copy=True, *, device=None):
+    dt = np.dtype(dtype)
+    if dt.kind not in "biuf":
+        raise UnsupportedOpError(f"astype({dt}) is not supported: graphviz_bp traces real numbers only")
+    return (a,), {"dtype": dt}
+
+
+register(Op(
+    name="astype", symbol="astype", forward=lambda a, dtype: a.astype(dtype),
+    vjps=(lambda g, ans, a, p: g.astype(a[0].dtype, copy=False),), shape=lambda s, p: s[0],
+    numpy=(np.astype,), bind=_bind_astype, family="shape", methods=("astype",),
+    label=lambda params, constants: f"astype {params['dtype']}",
+    constant=lambda params: params["dtype"].kind != "f",  # to integers or booleans: no gradient
+    examples=(Example(((3, 4),), {"dtype": np.dtype(np.float64)}, call=lambda fn, a: fn(a, np.float64)),
+              Example(((),), {"dtype": np.dtype(np.float64)}, call=lambda fn, a: fn(a, "float64"))),
+))
+
+
+def _bind_diagonal(a, offset=0, axis1=0, axis2=1):
+    return (a,), {"offset": int(offset), "axis1": int(axis1), "axis2": int(axis2)}
+
+
+def _diagonal_axes(ndim, params):
+    if ndim < 2:
+        raise ValueError("diagonal needs an array of at least two dimensions")
+    a1, a2 = normalize_axis(params["axis1"], ndim)[0], normalize_axis(params["axis2"], ndim)[0]
+    if a1 == a2:
+        raise ValueError("axis1 and axis2 cannot be the same")
+    return a1, a2
+
+
+def _diagonal_length(n1, n2, k):
+    return max(0, min(n1 + min(k, 0), n2 - max(k, 0)))
+
+
+def _diagonal_shape(shapes, params):
+    s = shapes[0]
+    a1, a2 = _diagonal_axes(len(s), params)
+    rest = tuple(d for i, d in enumerate(s) if i not in (a1, a2))
+    return rest + (_diagonal_length(s[a1], s[a2], params["offset"]),)
+
+
+def _diagonal_vjp(g, ans, args, p):
+    x, k = args[0], p["offset"]
+    a1, a2 = _diagonal_axes(x.ndim, p)
+    out = np.zeros(x.shape, dtype=g.dtype)
+    moved = np.moveaxis(out, (a1, a2), (-2, -1))  # a writeable view
+    i = np.arange(g.shape[-1])
+    moved[..., i + max(-k, 0), i + max(k, 0)] = g
+    return out
+
+
+register(Op(
+    name="diagonal", symbol="diagonal",
+    forward=lambda a, offset, axis1, axis2: np.diagonal(a, offset, axis1, axis2),
+    vjps=(_diagonal_vjp,), shape=_diagonal_shape, numpy=(np.diagonal,), bind=_bind_diagonal,
+    family="shape", methods=("diagonal",),
+    examples=(Example(((3, 3),), {"offset": 0, "axis1": 0, "axis2": 1}),
+              Example(((3, 4),), {"offset": 1, "axis1": 0, "axis2": 1}),
+              Example(((4, 3),), {"offset": -2, "axis1": 0, "axis2": 1}),
+              Example(((2, 3, 4),), {"offset": 0, "axis1": 2, "axis2": 0})),
+))
+
+
+def _bind_repeat(a, repeats, axis=None):
+    r = np.asarray(repeats)
+    if r.dtype.kind not in "iub" or r.ndim > 1:
+        raise TypeError(f"repeat: repeats must be an integer or a 1-d sequence of integers, got {repeats!r}")
+    if np.any(r < 0):
+        raise ValueError("repeat: repeats may not be negative")
+    return (a,), {"repeats": int(r) if r.ndim == 0 else tuple(int(v) for v in r),
+                  "axis": None if axis is None else int(axis)}
+
+
+def _repeat_shape(shapes, params):
+    s, r, axis = shapes[0], params["repeats"], params.get("axis")
+    n = math.prod(s) if axis is None else s[normalize_axis(axis, len(s))[0]]
+    if isinstance(r, tuple) and len(r) not in (1, n):
+        raise ValueError(f"repeats has {len(r)} entries for an axis of length {n}")
+    total = n * (r if isinstance(r, int) else r[0]) if isinstance(r, int) or len(r) == 1 else sum(r)
+    if axis is None:
+        return (total,)
+    ax = normalize_axis(axis, len(s))[0]
+    return s[:ax] + (total,) + s[ax + 1:]
+
+
+def _repeat_vjp(g, ans, args, p):
+    x, r, axis = args[0], p["repeats"], p.get("axis")
+    if axis is None:
+        out = np.zeros(x.size, dtype=g.dtype)
+        np.add.at(out, np.repeat(np.arange(x.size), r), g)
+        return out.reshape(x.shape)
+    ax = normalize_axis(axis, x.ndim)[0]
+    out = np.zeros(x.shape, dtype=g.dtype)
+    np.add.at(np.moveaxis(out, ax, 0), np.repeat(np.arange(x.shape[ax]), r), np.moveaxis(g, ax, 0))
+    return out
+
+
+register(Op(
+    name="repeat", symbol="repeat", forward=lambda a, repeats, axis: np.repeat(a, repeats, axis),
+    vjps=(_repeat_vjp,), shape=_repeat_shape, numpy=(np.repeat,), bind=_bind_repeat, family="shape",
+    methods=("repeat",), grows=True,
+    examples=(Example(((3,),), {"repeats": 2, "axis": None}),
+              Example(((2, 3),), {"repeats": (1, 0, 3), "axis": 1}),
+              Example(((2, 3),), {"repeats": 3, "axis": 0}),
+              Example(((2, 2),), {"repeats": (2, 1, 0, 1), "axis": None})),
+))
+
+
+# np.take(a, indices): the indices are an operand (an edge into the node), never differentiated.
+def _bind_take(a, indices, axis=None, out=None, mode="raise"):
+    if out is not None:
+        raise UnsupportedOpError("np.take(..., out=...) is not supported: graphviz_bp records new "
+                                 "values and never writes into existing arrays")
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', not {mode!r}")
+    if not hasattr(indices, "dtype"):
+        indices = np.asarray(indices)
+    return (a, indices), {"axis": None if axis is None else int(axis), "mode": mode}
+
+
+def _take_shape(shapes, params):
+    s, idx, axis = shapes[0], shapes[1], params.get("axis")
+    if axis is None:
+        return idx
+    ax = normalize_axis(axis, len(s))[0]
+    return s[:ax] + idx + s[ax + 1:]
+
+
+def _take_vjp(g, ans, args, p):
+    x, idx, axis = args[0], np.asarray(args[1]), p.get("axis")
+    n = x.size if axis is None else x.shape[normalize_axis(axis, x.ndim)[0]]
+    idx = np.clip(idx, 0, n - 1) if p.get("mode") == "clip" else idx % max(n, 1)
+    if axis is None:
+        out = np.zeros(x.size, dtype=g.dtype)
+        np.add.at(out, idx, g)
+        return out.reshape(x.shape)
+    ax = normalize_axis(axis, x.ndim)[0]
+    out = np.zeros(x.shape, dtype=g.dtype)
+    np.add.at(out, (slice(None),) * ax + (idx,), g)
+    return out
+
+
+register(Op(
+    name="take", symbol="take", forward=lambda a, indices, axis, mode: np.take(a, indices, axis, mode=mode),
+    vjps=(_take_vjp, None), shape=_take_shape, numpy=(np.take,), bind=_bind_take, family="shape",
+    methods=("take",),
+    examples=(Example(((5,), (4,)), {"axis": None, "mode": "raise"}, consts={1: np.array([0, 4, 4, -1])}),
+              Example(((3, 4), (2, 2)), {"axis": 1, "mode": "raise"}, consts={1: np.array([[0, 3], [3, 1]])}),
+              Example(((3, 4), (3,)), {"axis": 0, "mode": "wrap"}, consts={1: np.array([5, -1, 0])}),
+              Example(((3, 4), ()), {"axis": None, "mode": "clip"}, consts={1: np.array(20)})),
+))
+
+
+def _bind_sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    if order is not None:
+        raise UnsupportedOpError("np.sort(..., order=...) (structured arrays) is not supported")
+    return (a,), {"axis": None if axis is None else int(axis)}
+
+
+def _sort_shape(shapes, params):
+    s, axis = shapes[0], params.get("axis")
+    if axis is None:
+        return (math.prod(s),)
+    normalize_axis(axis, len(s))
+    return s
+
+
+def _sort_vjp(g, ans, args, p):
+    x, axis = args[0], p.get("axis")
+    flat = x.reshape(-1) if axis is None else x
+    ax = -1 if axis is None else axis
+    order = np.argsort(flat, axis=ax, kind="stable")  # the same order np.sort's values come in
+    out = np.zeros(flat.shape, dtype=g.dtype)
+    np.put_along_axis(out, order, g, axis=ax)
+    return out.reshape(x.shape)
+
+
+register(Op(
+    name="sort", symbol="sort", forward=lambda a, axis: np.sort(a, axis=axis), vjps=(_sort_vjp,),
+    shape=_sort_shape, numpy=(np.sort,), bind=_bind_sort, family="shape",
+    examples=(Example(((5,),), {"axis": -1}), Example(((3, 4),), {"axis": 0}),
+              Example(((3, 4),), {"axis": None})),
+))

@@ -1,0 +1,358 @@
+"""The traced value: ``Traced`` stands in for an array, and every operator, ndarray method and NumPy
+function on it records its op (or refuses, saying what to write instead)."""
+
+from __future__ import annotations
+
+import types
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from . import ops
+from .errors import ShapeError, TraceError, UnsupportedOpError
+from .graph import Node
+from .ops import Op
+from .ops.indexing import Slot
+
+if TYPE_CHECKING:
+    from .tracer import _Tape
+
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _MOD, _ABS, _COPY, _INDEX = (
+    ops.get(n) for n in ("add", "subtract", "multiply", "divide", "power", "negative", "matmul",
+                         "transpose", "remainder", "abs", "copy", "index")
+)
+
+
+def _refuse(what: str, instead: str = "keep it an array and use NumPy functions") -> Callable[..., Any]:
+    def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
+        raise TraceError(f"{what} of a traced value would drop it from the graph "
+                         f"(its gradient would be lost); {instead}")
+    return method
+
+
+def _in_place(symbol: str, operator: str) -> Callable[..., Any]:
+    return _refuse(f"In-place {symbol}", f"write x = x {operator} y instead (a new value, recorded)")
+
+
+def _unsupported(name: str, why: str) -> Callable[..., Any]:
+    def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
+        raise UnsupportedOpError(f"x.{name}() is not supported on traced values: {why}")
+    method.__name__ = name
+    return method
+
+
+class Traced:
+    """Stands in for an array during tracing; NumPy operators and functions on it are recorded.
+
+    Every ndarray method exists: the differentiable ones record their op (generated from the
+    registry's ``Op.methods``), the gradient-free ones (``argmax``, ``any``...) compute on the
+    values, and those that would leave the graph (``item``, ``tolist``, in-place updates) raise a
+    TraceError saying what to write instead.
+    """
+
+    __slots__ = ("_node", "_tape")
+    __array_priority__ = 1000.0
+
+    def __init__(self, node: Node, tape: _Tape) -> None:
+        self._node = node
+        self._tape = tape
+
+    # array-like attributes ---------------------------------------------------------------------
+    @property
+    def value(self) -> np.ndarray:
+        """The forward value this stands for."""
+        return self._node.value
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._node.value.shape
+
+    @shape.setter
+    def shape(self, new: Any) -> None:
+        raise TraceError("assigning x.shape reshapes in place; write x = x.reshape(...) instead")
+
+    ndim = property(lambda self: self._node.value.ndim)
+    size = property(lambda self: self._node.value.size)
+    dtype = property(lambda self: self._node.value.dtype)
+    itemsize = property(lambda self: self._node.value.itemsize)
+    nbytes = property(lambda self: self._node.value.nbytes)
+    strides = property(lambda self: self._node.value.strides)
+    flags = property(lambda self: self._node.value.flags)
+    device = property(lambda self: "cpu")
+    T = property(lambda self: apply(_TRANSPOSE, self, axes=None))
+    real = property(lambda self: self, doc="The value itself: traced values are real.")
+    imag = property(lambda self: np.zeros_like(self._node.value),
+                    doc="Zeros (traced values are real): a constant, no gradient.")
+
+    @property
+    def mT(self) -> Traced:
+        """The matrix transpose: the last two axes swapped (``.T`` for a matrix)."""
+        nd = self._node.value.ndim
+        if nd < 2:
+            raise ShapeError(f"x.mT needs at least two dimensions; this value has shape {self.shape}",
+                             str(_caller()) if _caller() is not None else None)
+        return apply(_TRANSPOSE, self, axes=None if nd == 2 else tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+    def __len__(self) -> int:
+        if not self._node.value.ndim:
+            raise TraceError("len() of a 0-d traced value (a scalar has no length)")
+        return len(self._node.value)
+
+    def __repr__(self) -> str:
+        v = self._node.value
+        return f"Traced({self._node.name or self._node.kind}, shape={v.shape}, dtype={v.dtype})"
+
+    def __format__(self, spec: str) -> str:
+        return format(self._node.value, spec) if spec else repr(self)
+
+    # operators -------------------------------------------------------------------------------------
+    def __add__(self, o): return apply(_ADD, self, o)
+    def __radd__(self, o): return apply(_ADD, o, self)
+    def __sub__(self, o): return apply(_SUB, self, o)
+    def __rsub__(self, o): return apply(_SUB, o, self)
+    def __mul__(self, o): return apply(_MUL, self, o)
+    def __rmul__(self, o): return apply(_MUL, o, self)
+    def __truediv__(self, o): return apply(_DIV, self, o)
+    def __rtruediv__(self, o): return apply(_DIV, o, self)
+    def __pow__(self, o): return apply(_POW, self, o)
+    def __rpow__(self, o): return apply(_POW, o, self)
+    def __matmul__(self, o): return apply(_MATMUL, self, o)
+    def __rmatmul__(self, o): return apply(_MATMUL, o, self)
+    def __mod__(self, o): return apply(_MOD, self, o)
+    def __rmod__(self, o): return apply(_MOD, o, self)
+    def __neg__(self): return apply(_NEG, self)
+    def __pos__(self): return self
+    def __abs__(self): return apply(_ABS, self)
+
+    # floor division, rounding and bitwise operators are piecewise constant: computed on the values,
+    # they give plain arrays (constants in the graph), as comparisons do
+    def __floordiv__(self, o): return self._node.value // _plain(o)
+    def __rfloordiv__(self, o): return _plain(o) // self._node.value
+    def __divmod__(self, o): return (self // o, self % o)
+    def __rdivmod__(self, o): return (o // self, o % self)
+    def __round__(self, ndigits=None): return np.round(self._node.value, ndigits or 0)
+    def __and__(self, o): return self._node.value & _plain(o)
+    def __rand__(self, o): return _plain(o) & self._node.value
+    def __or__(self, o): return self._node.value | _plain(o)
+    def __ror__(self, o): return _plain(o) | self._node.value
+    def __xor__(self, o): return self._node.value ^ _plain(o)
+    def __rxor__(self, o): return _plain(o) ^ self._node.value
+    def __lshift__(self, o): return self._node.value << _plain(o)
+    def __rlshift__(self, o): return _plain(o) << self._node.value
+    def __rshift__(self, o): return self._node.value >> _plain(o)
+    def __rrshift__(self, o): return _plain(o) >> self._node.value
+    def __invert__(self): return ~self._node.value
+
+    # comparisons give plain boolean arrays: they are not differentiable and not recorded
+    def __lt__(self, o): return self._node.value < _plain(o)
+    def __le__(self, o): return self._node.value <= _plain(o)
+    def __gt__(self, o): return self._node.value > _plain(o)
+    def __ge__(self, o): return self._node.value >= _plain(o)
+    def __eq__(self, o): return self._node.value == _plain(o)  # type: ignore[override]
+    def __ne__(self, o): return self._node.value != _plain(o)  # type: ignore[override]
+    __hash__ = object.__hash__
+
+    def __contains__(self, item: Any) -> bool:
+        return _plain(item) in self._node.value
+
+    def __bool__(self) -> bool:
+        return bool(self._node.value)
+
+    __float__ = _refuse("float()", "use it in array arithmetic as it is (a 0-d value), or read "
+                                   "x.value for the number, which is not traced")
+    __int__ = _refuse("int()", "read x.value for the number (not traced), or use x.astype(int) for "
+                               "an integer array (a constant)")
+    __complex__ = _refuse("complex()", "graphviz_bp traces real numbers only")
+    __index__ = _refuse("Using as an index", "index with a traced integer array, x[y], which is recorded")
+
+    def __getitem__(self, key: Any) -> Traced:
+        index, arrays, text = _index_key(key)
+        return apply(_INDEX, self, *arrays, index=index, text=text)
+
+    def __iter__(self) -> Any:
+        if not self.shape:
+            raise TraceError("iteration over a 0-d traced value (a scalar has no items)")
+        return (self[i] for i in range(self.shape[0]))
+
+    __setitem__ = _refuse("Assigning into", "build the new value with np.where, np.concatenate or "
+                                            "arithmetic instead")
+    __delitem__ = _refuse("Deleting items", "index the items to keep instead")
+    __iadd__ = _in_place("+=", "+")
+    __isub__ = _in_place("-=", "-")
+    __imul__ = _in_place("*=", "*")
+    __itruediv__ = _in_place("/=", "/")
+    __ipow__ = _in_place("**=", "**")
+    __imatmul__ = _in_place("@=", "@")
+    __imod__ = _in_place("%=", "%")
+    __ifloordiv__ = _in_place("//=", "//")
+    __iand__ = _in_place("&=", "&")
+    __ior__ = _in_place("|=", "|")
+    __ixor__ = _in_place("^=", "^")
+    __ilshift__ = _in_place("<<=", "<<")
+    __irshift__ = _in_place(">>=", ">>")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TraceError("converting a traced value to a NumPy array (np.asarray, np.array or a "
+                         "function graphviz_bp does not support) would drop it from the graph; use "
+                         "the NumPy functions graphviz_bp records (graphviz_bp.supported()), or read "
+                         "x.value after tracing")
+
+    __array_interface__ = property(__array__)
+    __array_struct__ = property(__array__)
+    __array_wrap__ = __array__
+    __array_finalize__ = __array__
+    __array_namespace__ = _refuse("The array API namespace", "call NumPy functions (np.*) on it, "
+                                                              "which graphviz_bp records")
+    __dlpack__ = _refuse("Exporting with DLPack")
+    __dlpack_device__ = _refuse("Exporting with DLPack")
+
+    # values that end tracing --------------------------------------------------------------------
+    item = _refuse("x.item()", "index it (x[i]) or keep a 0-d array; x.value.item() reads the number "
+                               "without tracing")
+    tolist = _refuse("x.tolist()", "iterate over it or index it (x[i]), which is recorded; "
+                                   "x.value.tolist() reads the numbers without tracing")
+    tobytes = _refuse("x.tobytes()", "x.value.tobytes() reads the bytes without tracing")
+    tofile = _refuse("x.tofile()", "save x.value (np.save) after tracing")
+    dump = _refuse("x.dump()", "save x.value (np.save) after tracing")
+    dumps = _refuse("x.dumps()", "pickle x.value after tracing")
+    __reduce__ = _refuse("Pickling", "pickle x.value after tracing")
+    __reduce_ex__ = _refuse("Pickling", "pickle x.value after tracing")
+    __setstate__ = _refuse("Unpickling into")
+    flat = property(_refuse("x.flat", "use x.ravel() or x.reshape(-1), which are recorded"))
+    base = property(_refuse("x.base (the array it shares memory with)", "use x itself"))
+    data = property(_refuse("x.data (its memory buffer)", "read x.value after tracing"))
+    ctypes = property(_refuse("x.ctypes (its memory)", "read x.value after tracing"))
+
+    # in-place and low-level methods ------------------------------------------------------------
+    sort = _refuse("x.sort() (sorting in place)", "write x = np.sort(x), which is recorded")
+    partition = _refuse("x.partition() (in place)", "write x = np.sort(x), which is recorded")
+    fill = _refuse("x.fill() (in place)", "use np.full_like(x, value), a constant")
+    put = _refuse("x.put() (in place)", "build the new value with np.where or np.concatenate")
+    resize = _refuse("x.resize() (in place)", "use x.reshape(...) or indexing")
+    setfield = _refuse("x.setfield() (in place)")
+    setflags = _refuse("x.setflags()")
+    byteswap = _refuse("x.byteswap()")
+    getfield = _unsupported("getfield", "it reinterprets the memory; use x.astype(...)")
+    choose = _unsupported("choose", "use np.where(condition, a, b)")
+    compress = _unsupported("compress", "index with a boolean mask, x[mask], which is recorded")
+
+    def view(self, dtype: Any = None, type: Any = None) -> Traced:
+        """The value itself (traced values are never written in place, so a view is the value)."""
+        if dtype is not None or type is not None:
+            raise UnsupportedOpError("x.view(dtype) reinterprets memory and is not supported; use "
+                                     "x.astype(dtype)")
+        return self
+
+    def to_device(self, device: Any, /, *, stream: Any = None) -> Traced:
+        if device != "cpu":
+            raise UnsupportedOpError(f"x.to_device({device!r}): traced values live on 'cpu' only")
+        return self
+
+    def __copy__(self) -> Traced:
+        return call(_COPY, (self,), {})
+
+    def __deepcopy__(self, memo: Any) -> Traced:
+        return call(_COPY, (self,), {})
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        return types.GenericAlias(cls, item)
+
+    # NumPy protocols -------------------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method != "__call__":
+            raise UnsupportedOpError(
+                f"np.{ufunc.__name__}.{method} (a ufunc method) is not supported; call "
+                f"np.{ufunc.__name__}(...) or a function such as np.sum")
+        if "out" in kwargs:
+            raise UnsupportedOpError(f"np.{ufunc.__name__}(..., out=...) is not supported: graphviz_bp "
+                                     f"records new values and never writes into existing arrays")
+        if ufunc in ops.CONSTANT_FUNCTIONS:
+            return ufunc(*[_plain(a) for a in inputs], **kwargs)
+        if kwargs:
+            raise UnsupportedOpError(f"np.{ufunc.__name__}(...) with {', '.join(sorted(kwargs))}= "
+                                     f"is not supported")
+        return apply(ops.lookup(ufunc), *inputs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func in ops.CONSTANT_FUNCTIONS:  # no gradient flows through these: compute on values
+            return func(*_plain_all(args), **dict(zip(kwargs, _plain_all(kwargs.values()))))
+        return call(ops.lookup(func), args, kwargs)
+
+
+def _op_method(op: Op, name: str) -> Callable[..., Any]:
+    def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
+        return call(op, (self, *args), kwargs)
+    spelled = ops.numpy_name(op.numpy[0]) if op.numpy else op.name
+    method.__name__ = name
+    method.__qualname__ = f"Traced.{name}"
+    method.__doc__ = f"``x.{name}(...)`` is ``{spelled}(x, ...)``: records {op.name}."
+    return method
+
+
+def _constant_method(name: str) -> Callable[..., Any]:
+    def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self._node.value, name)(*_plain_all(args), **dict(zip(kwargs, _plain_all(kwargs.values()))))
+    method.__name__ = name
+    method.__qualname__ = f"Traced.{name}"
+    method.__doc__ = f"``x.{name}(...)`` on the values: no gradient flows through it (a plain array)."
+    return method
+
+
+for _op in ops.all_ops():
+    for _name in _op.methods:
+        if _name in Traced.__dict__:
+            raise RuntimeError(f"ndarray method {_name!r} is declared by op {_op.name!r} and by Traced")
+        setattr(Traced, _name, _op_method(_op, _name))
+for _name in sorted(ops.CONSTANT_METHODS):
+    setattr(Traced, _name, _constant_method(_name))
+
+
+def _index_key(key: Any) -> tuple[tuple[Any, ...], list[Traced], str]:
+    """An index as a tuple NumPy accepts, with each traced index array replaced by a ``Slot`` (those
+    arrays become operands: drawn as edges, never differentiated), and as text for the drawing,
+    e.g. ``[arange(4), y]``."""
+    parts = key if isinstance(key, tuple) else (key,)
+    index: list[Any] = []
+    arrays: list[Traced] = []
+    texts: list[str] = []
+    for k in parts:
+        if type(k) is Traced:
+            if k.dtype.kind not in "biu":
+                raise TraceError(f"an index must be integers or booleans, not {k.dtype} ({k._node.name})")
+            arrays.append(k)
+            index.append(Slot(len(arrays), k.dtype.kind == "b"))
+            texts.append(k._node.name or "index")
+        elif isinstance(k, slice):
+            if any(type(v) is Traced for v in (k.start, k.stop, k.step)):
+                raise TraceError("slice bounds cannot be traced values")
+            index.append(k)
+            texts.append(":".join("" if v is None else str(v) for v in (k.start, k.stop)) +
+                         ("" if k.step is None else f":{k.step}"))
+        elif k is None or k is Ellipsis:
+            index.append(k)
+            texts.append("newaxis" if k is None else "...")
+        elif isinstance(k, (int, np.integer)):
+            index.append(k)
+            texts.append(str(k))
+        else:
+            arr = np.asarray(k)
+            if arr.dtype.kind not in "biu":
+                raise TraceError(f"an index must be integers, slices or booleans, not {arr.dtype}")
+            index.append(arr)
+            kind = "mask" if arr.dtype.kind == "b" else "indices"
+            texts.append(str(arr.tolist()) if arr.size <= 4 and arr.ndim <= 1
+                         else f"{kind} {'×'.join(map(str, arr.shape))}")
+    return tuple(index), arrays, "[" + ", ".join(texts) + "]"
+
+
+def _plain(o: Any) -> Any:
+    return o._node.value if type(o) is Traced else o
+
+
+def _plain_all(items: Any) -> list[Any]:
+    """Values with every traced value (also inside lists and tuples) replaced by its array."""
+    return [type(x)(_plain_all(x)) if isinstance(x, (list, tuple)) else _plain(x) for x in items]
+
+
+# The recording core, imported last: apply makes Traced values, so it imports this module.
+from .tracer import _caller, apply, call  # noqa: E402
