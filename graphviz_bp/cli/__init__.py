@@ -11,6 +11,6 @@ internals directly.
 from __future__ import annotations
 
 from .app import main
-from .commands import markdown_image
+from .commands import check, gallery, markdown_image, render
 
-__all__ = ["main", "markdown_image"]
+__all__ = ["check", "gallery", "main", "markdown_image", "render"]
