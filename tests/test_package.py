@@ -58,7 +58,8 @@ def test_each_library_is_imported_by_one_stage_only():
     """Data flows one way: only the drawing stage's render imports graphviz, only cli click, only
     sphinx Sphinx/docutils; the core (graph, ops, tracer, backward) imports neither the drawing stage
     nor a front end; the drawing stage imports no tracer and no front end, and its render reads only
-    the Scene (never the graph or annotate)."""
+    the Scene (never the graph or annotate); the expression language (a front end's, package
+    ``expr``) imports the core and the activations, never the drawing stage or another front end."""
     import ast
 
     owners = {"graphviz": {"drawing/render.py"}, "click": {"cli/app.py", "cli/params.py", "cli/commands.py"},
@@ -67,9 +68,12 @@ def test_each_library_is_imported_by_one_stage_only():
     front = {"drawing", "annotate", "render", "api", "cli", "expr", "frontend", "sphinx", "gallery", "check"}
     drawing_may = {"graph", "backward", "ops", "errors", "dot", "files"}
     render_may = {"scene", "text", "dot", "files", "errors"}
+    expr_may = {"tracer", "ops", "graph", "errors", "functions", "limits"}
     package = ROOT / "graphviz_bp"
     drawing = sorted(p.name for p in (package / "drawing").glob("*.py"))
     assert {"__init__.py", "annotate.py", "options.py", "render.py", "scene.py", "text.py"} <= set(drawing)
+    expr = sorted(p.name for p in (package / "expr").glob("*.py"))
+    assert {"__init__.py", "check.py", "interpret.py", "language.py", "source.py"} <= set(expr)
     for path in package.rglob("*.py"):
         where = path.relative_to(package).as_posix()
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -90,5 +94,7 @@ def test_each_library_is_imported_by_one_stage_only():
                     assert top not in front, f"{where} (core) imports the front end {top}"
                 if where.startswith("drawing/") and name.startswith(".."):  # outside the stage
                     assert top in drawing_may, f"{where} (drawing) imports {top}"
+                if where.startswith("expr/") and name.startswith(".."):  # outside the language
+                    assert top in expr_may, f"{where} (expr) imports {top}"
                 if where == "drawing/render.py" and name.startswith("."):
                     assert top in render_may, f"{where} imports {top}: render reads only the Scene"
