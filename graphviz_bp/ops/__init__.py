@@ -1,4 +1,12 @@
-"""The op registry: one declaration per primitive (callables, spellings, label, forward, VJP rules, shape rule)."""
+"""The op registry: one declaration per primitive (callables, spellings, label, forward, VJP rules, shape rule).
+
+Each primitive is declared once, in the module of its family (``elementwise``, ``reductions``,
+``activations``, ``products``, ``linalg``, ``shape``, ``indexing``): its NumPy callables and
+ndarray method names, its name in the expression language, its drawing label, its forward, one VJP
+rule per argument, its shape rule and the example shapes on which the registry-wide tests check it. Broadcasting is undone once,
+by ``_broadcast.unbroadcast``. The package is the core's bottom layer: it imports NumPy and
+``errors`` only, never the graph, the tracer, the drawing stage or a front end.
+"""
 
 from __future__ import annotations
 
