@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -626,3 +627,23 @@ def test_render_help_says_where_the_functions_are_listed():
     text = " ".join(run("render", "--help").output.split())
     assert all(f"{name}," in text for name in ("slogdet", "solve", "einsum", "cumsum"))
     assert "README" in text and "graphviz_bp.expr.FUNCTIONS" in text and len(FUNCTIONS) > 60
+
+
+def test_a_long_layout_reports_progress_and_a_failure_is_one_line(tmp_path, monkeypatch):
+    from graphviz_bp import dot as dot_mod
+
+    from .test_dot import install_fake_dot
+
+    monkeypatch.setattr(dot_mod, "PROGRESS_DELAY", 0.2)
+    real = shutil.which("dot")
+    install_fake_dot(tmp_path, monkeypatch, f"sleep 1\nexec {real} \"$@\"\n")  # a slow layout
+    r = run("render", "sum(x*x)", "-i", "x=3", "-o", str(tmp_path / "out.svg"))
+    assert r.exit_code == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("graphviz-bp: laying out ") and "time limit 300 s" in lines[0]
+    assert lines[-1] == f"wrote {tmp_path / 'out.svg'}"
+    # a warning (log of a negative number) and then a failure: only the failure's line
+    err = one_line_error(run("render", "sum(log(x))", "-i", "x=3", "-o", "-", "--timeout", "0.05"), 1)
+    assert "did not finish within 0.05 s" in err
+    r = run("render", "sum(log(x))", "-i", "x=3", "-o", "-", "-f", "dot")
+    assert r.exit_code == 0 and r.stderr.splitlines() == ["graphviz-bp: warning: invalid value encountered in log"]

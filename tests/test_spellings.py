@@ -128,15 +128,16 @@ def _expression(op, ex):
     return f"{op.expr_name}({', '.join(parts)})" + ("" if call.item is None else f"[{call.item!r}]")
 
 
-EXPR_CASES = [(op, i, ex) for op, i, ex in CASES if op.expr_name is not None]
+# An example whose call has no literal spelling (a dtype object, as in astype's first example) is
+# left out; test_every_op_with_a_spelling_is_reachable_from_an_expression checks that every op
+# with a spelling still has at least one example written in the language.
+EXPR_CASES = [(op, i, ex) for op, i, ex in CASES if op.expr_name is not None and _expression(op, ex) is not None]
 
 
 @pytest.mark.parametrize("case", EXPR_CASES, ids=[_case_id(c) for c in EXPR_CASES])
 def test_expression_spelling_records_the_same_graph_as_the_numpy_call(case):
     op, i, ex = case
     text = _expression(op, ex)
-    if text is None:
-        pytest.skip(f"{op.name} example {i} has a parameter with no literal")
     kw = _inputs(op, i, ex)
     consts = {f"c{k}": np.asarray(v) for k, v in ex.consts.items()}
     expr = parse(text)

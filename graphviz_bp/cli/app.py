@@ -12,7 +12,7 @@ from .. import __version__
 from ..drawing.text import visible
 from ..errors import GraphvizBPError, MemoryLimitError
 
-__all__ = ["line", "main"]
+__all__ = ["line", "main", "warn"]
 
 
 class _Group(click.Group):
@@ -22,7 +22,7 @@ class _Group(click.Group):
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = _group_flag(argv, "--debug")
-        _SHOWN.clear()
+        _PENDING.clear()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
@@ -30,6 +30,8 @@ class _Group(click.Group):
                 rv = super().main(argv, prog_name or "graphviz-bp", complete_var, standalone_mode=False,
                                   **extra)
             code = rv if isinstance(rv, int) else 0
+            for text in _PENDING:  # a failure is told in its one line alone
+                click.echo(f"graphviz-bp: warning: {text}", err=True)
         except click.UsageError as exc:
             code = _fail(2, exc.format_message() + _hint(exc), debug)
         except click.ClickException as exc:
@@ -67,16 +69,21 @@ def _group_flag(argv: list[str], flag: str) -> bool:
     return False
 
 
-_SHOWN: set[str] = set()  # warning texts shown by the current command
+_PENDING: list[str] = []  # the current command's warnings, shown once it has succeeded
+
+
+def warn(message: str) -> None:
+    """Keep a warning for the end of the command: one line each, each text once, shown only when
+    the command succeeds (a failure is one line on stderr, nothing else)."""
+    text = line(message)
+    if text not in _PENDING:
+        _PENDING.append(text)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
-    """A warning as one line on stderr, each text once."""
-    text = line(str(message))
-    if text not in _SHOWN:
-        _SHOWN.add(text)
-        click.echo(f"graphviz-bp: warning: {text}", err=True)
+                  file: Any = None, source_line: str | None = None) -> None:
+    """Python's warnings, as ``warn`` keeps them (no file paths, no source lines)."""
+    warn(str(message))
 
 
 def _hint(exc: click.UsageError) -> str:

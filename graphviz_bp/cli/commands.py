@@ -19,7 +19,7 @@ from ..drawing.text import format_shape
 from ..errors import NonScalarOutputError
 from ..files import check_output_path, ensure_directory
 from ..frontend import InputError, call_user, parse_inputs, resolve
-from .app import line, main
+from .app import line, main, warn
 from .params import ExprCommand, Seconds, common_options, drawing_options
 
 __all__ = ["check", "gallery", "main", "markdown_image", "render"]
@@ -56,13 +56,13 @@ def _trace(fn: Callable[..., Any], inputs: dict[str, np.ndarray], memory_limit: 
             raise click.ClickException(
                 f"the value has shape {exc.shape}, not a scalar: the backward pass starts from a scalar "
                 f"loss; wrap it, e.g. sum(...) or mean(...)") from None
-    for message in sorted({line(str(w.message)) for w in caught}):
-        click.echo(f"graphviz-bp: warning: {message}", err=True)
+    for message in sorted({str(w.message) for w in caught}):
+        warn(message)
     return g
 
 
-def _progress(line: str) -> None:
-    click.echo(f"graphviz-bp: {line(line)}", err=True)
+def _progress(text: str) -> None:
+    click.echo(f"graphviz-bp: {line(text)}", err=True)
 
 
 def _encodable(text: str) -> bool:
