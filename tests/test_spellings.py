@@ -5,7 +5,6 @@ with what to write instead; the drawing labels declared on the ops."""
 from __future__ import annotations
 
 import re
-import zlib
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from graphviz_bp import functions, ops
 from graphviz_bp.expr import FUNCTIONS, parse
 from graphviz_bp.tracer import apply
 
-CASES = [(op, i, ex) for op in ops.all_ops() for i, ex in enumerate(op.examples)]
+from .test_ops_registry import CASES, _operands
 
 
 def _case_id(case):
@@ -24,9 +23,8 @@ def _case_id(case):
 
 
 def _inputs(op, i, ex):
-    rng = np.random.default_rng(zlib.crc32(f"{op.name}/{i}".encode()))
-    return {f"a{k}": ex.make[k](rng) if k in ex.make else rng.uniform(ex.low, ex.high, size=shape)
-            for k, shape in enumerate(ex.shapes) if k not in ex.consts}
+    """The registry test's operands for this example (the same random values)."""
+    return _operands(op, i, ex)[0]
 
 
 def _args(ex, kw):
