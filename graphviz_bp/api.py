@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from pathlib import Path
@@ -18,17 +19,19 @@ from .dot import DEFAULT_TIMEOUT
 from .errors import TraceError
 from .graph import DAG, Edge, Node
 from .limits import DEFAULT_MEMORY_LIMIT, parse_size
-from .tracer import record
+from .tracer import pick_output, plain, record
 
 __all__ = ["Drawing", "Graph", "trace"]
 
 
 #: trace()'s own keywords. An input with one of these names must be passed in the mapping.
-TRACE_KEYWORDS = ("seed", "memory_limit")
+TRACE_KEYWORDS = ("seed", "memory_limit", "output")
+_DEFAULTS = {"seed": None, "memory_limit": DEFAULT_MEMORY_LIMIT, "output": None}
+_MEANINGS = {"seed": "output cotangent", "memory_limit": "memory limit", "output": "choice of the loss"}
 
 
 def trace(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *, seed: Any = None,
-          memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, **kw_inputs: Any) -> Graph:
+          memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, output: Any = None, **kw_inputs: Any) -> Graph:
     """Trace ``fn(**inputs)`` written with plain NumPy, and run the backward pass keeping every message.
 
     Inputs are given as keywords (``trace(loss, W=W, x=x)``) or as a mapping (``trace(loss, {"W": W,
@@ -36,7 +39,9 @@ def trace(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
     becomes an input node named by its key; ``fn`` is called with traced stand-ins under the same
     keywords. For a non-scalar output, ``seed`` is the output's cotangent (same shape).
     ``memory_limit`` (bytes, or text like ``"512M"``; None for no limit) bounds the arrays the trace
-    creates: an op whose result would go over it is refused before NumPy allocates it.
+    creates: an op whose result would go over it is refused before NumPy allocates it. When ``fn``
+    returns several values (``return loss, grads``), ``output`` (an index, or a key of a dict) says
+    which is the loss; the rest, with arrays for traced values, is kept as ``Graph.extra``.
 
     >>> import numpy as np
     >>> g = trace(lambda x: np.sum(x * x), x=np.array([1.0, 2.0]))
@@ -53,10 +58,19 @@ def trace(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
         raise TraceError(f"input {twice[0]!r} is given both in the mapping and as a keyword")
     given.update(kw_inputs)
     if inputs is None:
-        _check_keyword_clash(fn, given, seed=seed, memory_limit=memory_limit)
+        _check_keyword_clash(fn, given, seed=seed, memory_limit=memory_limit, output=output)
     limit = None if memory_limit is None else parse_size(memory_limit)
+    rest: list[Any] = [None]
+    if output is not None:
+        user_fn = fn
+
+        @functools.wraps(user_fn)
+        def fn(**values: Any) -> Any:  # the loss from what the user's function returns
+            loss, rest[0] = pick_output(user_fn(**values), output, getattr(user_fn, "__name__", "the function"))
+            return loss
+
     dag = record(fn, given, memory_limit=limit)
-    return Graph(dag, backward(dag, seed))
+    return Graph(dag, backward(dag, seed), extra=plain(rest[0]))
 
 
 def _check_keyword_clash(fn: Callable[..., Any], inputs: dict[str, Any], **options: Any) -> None:
@@ -70,12 +84,14 @@ def _check_keyword_clash(fn: Callable[..., Any], inputs: dict[str, Any], **optio
         p = params.get(key)
         if p is None or key in inputs or p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        how = "was given to trace()" if options[key] is not (None if key == "seed" else DEFAULT_MEMORY_LIMIT) \
-            else "is trace()'s own keyword"
+        given = options[key] is not _DEFAULTS[key]
+        if not given and p.default is not p.empty:
+            continue  # the function's own default is used: nothing is ambiguous
+        how = "was given to trace()" if given else "is trace()'s own keyword"
         name = getattr(fn, "__name__", "the function")
         raise TraceError(f"{name}() takes an input named {key!r}, but {key}= {how} (its "
-                        f"{'output cotangent' if key == 'seed' else 'memory limit'}); pass the inputs "
-                        f"as a mapping instead: trace({name}, {{{key!r}: ..., ...}})")
+                        f"{_MEANINGS[key]}); pass the inputs as a mapping instead: "
+                        f"trace({name}, {{{key!r}: ..., ...}})")
 
 
 class Graph:
@@ -86,10 +102,17 @@ class Graph:
     changes the DAG.
     """
 
-    def __init__(self, dag: DAG, backward_pass: BackwardPass) -> None:
+    def __init__(self, dag: DAG, backward_pass: BackwardPass, extra: Any = None) -> None:
         self._dag = dag
         self._pass = backward_pass
+        self._extra = extra
         dag.attach(backward_pass)
+
+    @property
+    def extra(self) -> Any:
+        """What the traced function returned besides the loss picked with ``trace(..., output=)``
+        (its other tuple items, or dict entries), with arrays for traced values; None otherwise."""
+        return self._extra
 
     @property
     def backward_pass(self) -> BackwardPass:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .api import trace
 from .limits import DEFAULT_MEMORY_LIMIT
+from .tracer import pick_output
 
 __all__ = ["CheckResult", "InputCheck", "check", "compare"]
 
@@ -70,34 +71,40 @@ class CheckResult:
 
 def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *, rtol: float = 1e-6,
           eps: float = 1e-6, max_coords: int = 2000, coords_seed: int = 0,
-          memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, **kw_inputs: Any) -> CheckResult:
+          memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, output: Any = None,
+          **kw_inputs: Any) -> CheckResult:
     """Trace ``fn`` (inputs as for ``trace``; the output must be a scalar) and compare each input's
     gradient with central differences of step ``eps`` on at most ``max_coords`` entries per input
-    (chosen at random with ``coords_seed`` when there are more).
+    (chosen at random with ``coords_seed`` when there are more). ``output`` picks the loss when
+    ``fn`` returns several values, as for ``trace``.
 
     >>> import numpy as np
     >>> r = check(lambda W, x: 0.5 * np.sum((W @ x) ** 2), W=np.eye(2), x=np.array([1.0, 2.0]))
     >>> r.passed, r["x"].error < 1e-8
     (True, True)
     """
-    g = trace(fn, inputs, memory_limit=memory_limit, **kw_inputs)
+    g = trace(fn, inputs, memory_limit=memory_limit, output=output, **kw_inputs)
     values = {name: node.value for name, node in g.inputs.items()}
     grads = {name: node.adjoint for name, node in g.inputs.items()}
-    return compare(fn, values, grads, rtol=rtol, eps=eps, max_coords=max_coords, coords_seed=coords_seed)
+    return compare(fn, values, grads, rtol=rtol, eps=eps, max_coords=max_coords, coords_seed=coords_seed,
+                   output=output)
 
 
 def compare(fn: Callable[..., Any], values: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray | None],
             *, rtol: float = 1e-6, eps: float = 1e-6, max_coords: int = 2000,
-            coords_seed: int = 0) -> CheckResult:
+            coords_seed: int = 0, output: Any = None) -> CheckResult:
     """Compare ``grads`` (by input name; None: not differentiated) with central differences of
-    ``fn(**values)``. ``fn`` is called with plain arrays, twice per checked entry."""
+    ``fn(**values)`` (its item ``output`` when it returns several values). ``fn`` is called with
+    plain arrays, twice per checked entry."""
     if not (eps > 0 and rtol > 0 and max_coords > 0):
         raise ValueError("eps, rtol and max_coords must be positive")
     rng = np.random.default_rng(coords_seed)
     values = dict(values)
 
+    name = getattr(fn, "__name__", "the function")
+
     def f(**vals: np.ndarray) -> float:
-        return float(fn(**vals))
+        return float(pick_output(fn(**vals), output, name)[0])
 
     results = []
     with np.errstate(all="ignore"), warnings.catch_warnings():

@@ -7,6 +7,7 @@ __all__ = [
     "MemoryLimitError",
     "NonScalarOutputError",
     "OpError",
+    "OutputChoiceError",
     "PathLimitError",
     "ShapeError",
     "TraceError",
@@ -47,6 +48,20 @@ class UnsupportedOpError(GraphvizBPError, NotImplementedError):
 
 class TraceError(GraphvizBPError, TypeError):
     """The traced function used a traced value in a way that would silently drop it from the graph."""
+
+
+class OutputChoiceError(TraceError):
+    """A traced function returned several values and ``output=`` did not pick one of them. The
+    message is written with ``{option}`` where the choice is named; ``explain`` fills it in
+    (``output=`` in the API, ``--loss`` on the command line)."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(self.explain("output="))
+
+    def explain(self, option: str) -> str:
+        """The message, naming ``option`` as the way to choose."""
+        return self.template.replace("{option}", option)
 
 
 class NonScalarOutputError(GraphvizBPError, ValueError):

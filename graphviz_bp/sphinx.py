@@ -39,7 +39,7 @@ from . import __version__
 from .drawing.options import OPTIONS as DRAWING_OPTIONS
 from .api import Graph, trace
 from .dot import DEFAULT_TIMEOUT, wrapper
-from .errors import GraphvizBPError, MemoryLimitError
+from .errors import GraphvizBPError, MemoryLimitError, OutputChoiceError
 from .frontend import InputError, call_user, parse_inputs, resolve
 from .limits import DEFAULT_MEMORY_LIMIT, parse_size
 
@@ -88,6 +88,7 @@ class BackpropGraph(SphinxDirective):
         "function": directives.unchanged_required,
         "inputs": directives.unchanged,
         "seed": directives.nonnegative_int,
+        "loss": directives.unchanged_required,
         "caption": directives.unchanged,
         "alt": directives.unchanged,
         # the drawing options, from their declaration (a list of names is one text: "x, y" or "x y")
@@ -108,6 +109,8 @@ class BackpropGraph(SphinxDirective):
             dot = graph.to_dot(**drawing)  # the declared defaults for the rest
         except MemoryLimitError as exc:
             return self._warn(" ".join(exc.explain(":memory-limit:").split()))
+        except OutputChoiceError as exc:
+            return self._warn(" ".join(exc.explain(":loss: ").split()))
         except (GraphvizBPError, ValueError, TypeError, LookupError, ArithmeticError) as exc:
             return self._warn(" ".join(str(exc).split()) or type(exc).__name__)
         except Exception as exc:  # noqa: BLE001 - a directive must never stop the build
@@ -160,7 +163,10 @@ class BackpropGraph(SphinxDirective):
                     return made, target.label
                 raise InputError(f"{target.label}() returned {type(made).__name__}; a function without "
                                  f"inputs must return a graphviz_bp.Graph (else give :inputs:)")
-            return call_user(trace, target.fn, inputs, memory_limit=limit), target.label
+            loss = self.options.get("loss")
+            if loss is not None and loss.lstrip("-").isdigit():
+                loss = int(loss)  # an index; other text is a dict key
+            return call_user(trace, target.fn, inputs, memory_limit=limit, output=loss), target.label
 
     def _warn(self, message: str) -> list[nodes.Node]:
         logger.warning(f"backprop-graph: {message}", location=self.get_location(), type="backprop_graph")

@@ -11,11 +11,11 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .errors import GraphvizBPError, MemoryLimitError, OpError, ShapeError, TraceError
+from .errors import GraphvizBPError, MemoryLimitError, OpError, OutputChoiceError, ShapeError, TraceError
 from .graph import DAG, Edge, Node, Source, finish
 from .ops import Op
 
-__all__ = ["Traced", "apply", "at", "call", "name", "record"]
+__all__ = ["Traced", "apply", "at", "call", "name", "pick_output", "plain", "record"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
@@ -240,11 +240,50 @@ def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int 
     finally:
         tape.active = False
     if type(out) is not Traced:
+        name = getattr(fn, "__name__", "the function")
+        if isinstance(out, (tuple, list, dict)):
+            which = "a key" if isinstance(out, dict) else "an index"
+            example = repr(next(iter(out), "loss")) if isinstance(out, dict) else "0"
+            raise OutputChoiceError(f"{name} returned a {type(out).__name__} of {len(out)} values; say "
+                                    f"which is the loss with {{option}} ({which}, e.g. {{option}}{example})")
         raise TraceError(
-            f"{getattr(fn, '__name__', 'the function')} returned {type(out).__name__}, not a value "
+            f"{name} returned {type(out).__name__}, not a value "
             f"computed from its inputs ({', '.join(inputs) or 'none given'}); return one array "
             f"computed with NumPy operations on them")
     return finish(tape.nodes, out._node)
+
+
+def pick_output(result: Any, output: Any, name: str) -> tuple[Any, Any]:
+    """``(loss, rest)`` from what a traced function returned: ``result[output]`` and the other
+    items of its tuple, list or dict (in their own container type). With ``output`` None, ``result``
+    is the loss and there is no rest."""
+    if output is None:
+        return result, None
+    if isinstance(result, dict):
+        if output not in result:
+            keys = ", ".join(repr(k) for k in result)
+            raise OutputChoiceError(f"{{option}}{output!r} is not a key of what {name} returned (keys: {keys})")
+        return result[output], {k: v for k, v in result.items() if k != output}
+    if isinstance(result, (tuple, list)):
+        if type(output) is not int or not -len(result) <= output < len(result):
+            raise OutputChoiceError(f"{{option}}{output!r} is not an index of the {len(result)} values "
+                                    f"{name} returned")
+        i = output % len(result)
+        return result[i], type(result)(v for k, v in enumerate(result) if k != i)
+    raise OutputChoiceError(f"{{option}}{output!r} picks the loss from a tuple, list or dict, but {name} "
+                            f"returned one {type(result).__name__}")
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every traced value in it (also inside tuples, lists and dicts) replaced by
+    its array: what a traced function returned besides its loss, kept after the trace."""
+    if type(value) is Traced:
+        return value._node.value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(plain(v) for v in value)
+    return value
 
 
 # The value type, imported last: its methods call apply and call, and apply makes Traced values.

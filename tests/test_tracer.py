@@ -295,3 +295,58 @@ def test_the_limit_counts_what_the_trace_holds():
     with pytest.raises(gb.MemoryLimitError, match="the trace already holds"):
         gb.trace(many, x=np.ones(1_000_000), memory_limit="256M")
     assert gb.trace(many, x=np.ones(1_000_000), memory_limit="1G").value == pytest.approx(46e6)
+
+
+# functions that return their loss with other values ------------------------------------------------
+
+def _with_grads(W, x):
+    """Forward and a hand-written backward in one function, as course code often is."""
+    h = W @ x
+    loss = 0.5 * np.sum(h ** 2)
+    dW = np.outer(h, x)
+    return loss, {"W": dW}
+
+
+def test_output_picks_the_loss_and_keeps_the_rest_as_arrays():
+    W, x = np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([3.0, -1.0])
+    g = gb.trace(_with_grads, W=W, x=x, output=0)
+    assert g.value == pytest.approx(0.5 * (1.0 ** 2 + 2.5 ** 2))  # h = Wx = [1, 2.5]
+    (grads,) = g.extra
+    assert type(grads["W"]) is np.ndarray  # the hand-written gradient, as an array
+    np.testing.assert_allclose(grads["W"], [[3.0, -1.0], [7.5, -2.5]])
+    np.testing.assert_allclose(g.grad("W"), grads["W"])  # the traced gradient agrees
+    g = gb.trace(lambda x: {"aux": x * 2.0, "loss": np.sum(x)}, x=x, output="loss")
+    assert list(g.extra) == ["aux"] and np.array_equal(g.extra["aux"], [6.0, -2.0])
+    assert gb.trace(lambda x: np.sum(x), x=x).extra is None
+
+
+def test_several_return_values_without_output_are_an_error_naming_it():
+    with pytest.raises(gb.TraceError, match=r"_with_grads returned a tuple of 2 values; say which is the "
+                                            r"loss with output= \(an index, e.g. output=0\)"):
+        gb.trace(_with_grads, W=np.eye(2), x=np.ones(2))
+    with pytest.raises(gb.TraceError, match=r"output=2 is not an index of the 2 values"):
+        gb.trace(_with_grads, W=np.eye(2), x=np.ones(2), output=2)
+    with pytest.raises(gb.TraceError, match=r"output='loss' is not a key .* \(keys: 'a'\)"):
+        gb.trace(lambda x: {"a": np.sum(x)}, x=np.ones(2), output="loss")
+    with pytest.raises(gb.TraceError, match="picks the loss from a tuple, list or dict"):
+        gb.trace(lambda x: np.sum(x), x=np.ones(2), output=0)
+    with pytest.raises(gb.TraceError, match=r"takes an input named 'output'.*choice of the loss"):
+        gb.trace(lambda x, output: np.sum(x * output), x=np.ones(2), output=0)
+    g = gb.trace(lambda x, output=2.0: np.sum(x) * output, x=np.ones(2))  # its own default: no ambiguity
+    assert g.value == 4.0
+
+
+def test_check_and_the_command_line_pick_the_loss_too(tmp_path):
+    from click.testing import CliRunner
+
+    from graphviz_bp.cli import main
+
+    W, x = np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([3.0, -1.0])
+    assert gb.check(_with_grads, W=W, x=x, output=0).passed
+    src = tmp_path / "course.py"
+    src.write_text("import numpy as np\n\ndef loss(W, x):\n    h = W @ x\n"
+                   "    return 0.5 * np.sum(h ** 2), np.outer(h, x)\n")
+    r = CliRunner().invoke(main, ["check", f"{src}:loss", "-i", "W=2x2", "-i", "x=2", "--loss", "0"])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["check", f"{src}:loss", "-i", "W=2x2", "-i", "x=2"])
+    assert r.exit_code == 1 and "say which is the loss with --loss (an index, e.g. --loss 0)" in r.stderr

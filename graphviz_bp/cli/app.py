@@ -10,7 +10,7 @@ import click
 
 from .. import __version__
 from ..drawing.text import visible
-from ..errors import GraphvizBPError, MemoryLimitError
+from ..errors import GraphvizBPError, MemoryLimitError, OutputChoiceError
 
 __all__ = ["line", "main", "warn"]
 
@@ -44,6 +44,10 @@ class _Group(click.Group):
             if debug:
                 raise
             code = _fail(1, exc.explain("--memory-limit"), debug)
+        except OutputChoiceError as exc:
+            if debug:
+                raise
+            code = _fail(1, exc.explain("--loss "), debug)
         except (GraphvizBPError, OSError, ValueError, LookupError, ArithmeticError, TypeError) as exc:
             if debug:
                 raise

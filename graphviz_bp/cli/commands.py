@@ -47,11 +47,11 @@ def _prepare(target: str, items: Sequence[str], seed: int,
     return resolved.fn, inputs, resolved.label
 
 
-def _trace(fn: Callable[..., Any], inputs: dict[str, np.ndarray], memory_limit: int) -> Graph:
+def _trace(fn: Callable[..., Any], inputs: dict[str, np.ndarray], memory_limit: int, loss: Any) -> Graph:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         try:
-            g = call_user(trace, fn, inputs, memory_limit=memory_limit)
+            g = call_user(trace, fn, inputs, memory_limit=memory_limit, output=loss)
         except NonScalarOutputError as exc:
             raise click.ClickException(
                 f"the value has shape {exc.shape}, not a scalar: the backward pass starts from a scalar "
@@ -102,7 +102,7 @@ def markdown_image(alt: str, path: Path) -> str:
               help="alt text of the Markdown image (default: 'Backpropagation graph of EXPR')")
 @drawing_options
 def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, seed: int, memory_limit: int,
-           markdown: bool, alt: str | None, direction: str, detail: str, theme: str, data: tuple[str, ...],
+           loss: Any, markdown: bool, alt: str | None, direction: str, detail: str, theme: str, data: tuple[str, ...],
            timeout: float | None) -> None:
     """Trace EXPR (or FUNC in FILE.py) and draw its backward pass.
 
@@ -146,7 +146,7 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
     unknown = [d for d in data if d not in values]
     if unknown:
         raise click.BadParameter(f"{', '.join(unknown)} is not an input", param_hint="--data")
-    drawing = _trace(fn, values, memory_limit).draw(direction=direction, detail=detail, theme=theme,
+    drawing = _trace(fn, values, memory_limit, loss).draw(direction=direction, detail=detail, theme=theme,
                                                     data=data)
     if output == "-":
         out = drawing.pipe(fmt, timeout=timeout, progress=_progress)
@@ -169,8 +169,8 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
               help="central-difference step")
 @click.option("--max-coords", type=click.IntRange(min=1), default=2000, show_default=True,
               help="per input, check at most this many randomly chosen coordinates")
-def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, rtol: float, eps: float,
-          max_coords: int) -> int:
+def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, loss: Any, rtol: float,
+          eps: float, max_coords: int) -> int:
     """Compare the gradient with central finite differences, per input.
 
     Prints each input's analytic gradient norm, the finite-difference estimate's norm and their
@@ -186,10 +186,10 @@ def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, rt
     if not (np.isfinite(eps) and np.isfinite(rtol)):
         raise click.UsageError("--eps and --rtol must be finite")
     fn, values, label = _prepare(target, inputs, seed, memory_limit)
-    g = _trace(fn, values, memory_limit)
+    g = _trace(fn, values, memory_limit, loss)
     grads = {name: g.node(name).adjoint for name in values}
     result = call_user(compare, fn, values, grads, rtol=rtol, eps=eps, max_coords=max_coords,
-                       coords_seed=seed + 1)
+                       coords_seed=seed + 1, output=loss)
     click.echo(f"{label}: value {float(g.value):.6g}; rtol {rtol:g}, eps {eps:g}")
     header = ("input", "shape", "‖analytic‖", "‖numeric‖", "rel. error")
     rows = [_check_row(c) for c in result.inputs]

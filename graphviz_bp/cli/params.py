@@ -49,8 +49,23 @@ class Seconds(click.ParamType):
         return seconds
 
 
+class _Key(click.ParamType):
+    """An index (an integer) or a dict key (any other text)."""
+
+    name = "INDEX|KEY"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | str:
+        if isinstance(value, int):
+            return value
+        text = str(value)
+        return int(text) if text.lstrip("-").isdigit() and len(text) < 20 else text
+
+
 def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Options of every command that traces: inputs, seed, memory limit."""
+    """Options of every command that traces: inputs, seed, memory limit, which value is the loss."""
+    f = click.option("--loss", "loss", type=_Key(), default=None, metavar="INDEX|KEY",
+                     help="when FUNC returns several values (return loss, grads), the index or dict key "
+                          "of the loss")(f)
     f = click.option("--memory-limit", "memory_limit", type=_Size(), default=size_text(DEFAULT_MEMORY_LIMIT),
                      show_default=True,
                      help="largest total size of the arrays a trace may create (and of each input), "
