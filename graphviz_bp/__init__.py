@@ -16,7 +16,7 @@ from .errors import (
     UnsupportedOpError,
     UserCodeError,
 )
-from .functions import log_softmax, logsumexp, relu, sigmoid, softmax, swish
+from .functions import log_softmax, logsumexp, put_along_axis, relu, sigmoid, softmax, swish
 from .graph import Edge, Node, UnknownNodeError
 from .ops import supported
 from .drawing.render import GraphvizNotFoundError, RenderError, RenderTimeoutError
@@ -53,6 +53,7 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "name",
+    "put_along_axis",
     "relu",
     "sigmoid",
     "softmax",

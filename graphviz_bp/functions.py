@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from . import ops
-from .tracer import apply
+from .tracer import apply, call
 
-__all__ = ["log_softmax", "logsumexp", "relu", "sigmoid", "softmax", "swish"]
+__all__ = ["log_softmax", "logsumexp", "put_along_axis", "relu", "sigmoid", "softmax", "swish"]
 
 
 def sigmoid(x: Any) -> Any:
@@ -43,3 +43,17 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
 def logsumexp(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
     """log Σ e^x over ``axis`` (all axes for None), computed stably."""
     return apply(ops.get("logsumexp"), x, axis=axis, keepdims=keepdims)
+
+
+def put_along_axis(arr: Any, indices: Any, values: Any, axis: int | None) -> Any:
+    """``arr`` with ``values`` written at ``indices`` along ``axis``, as a new array: what
+    ``np.put_along_axis(arr, indices, values, axis)`` leaves in ``arr`` (NumPy writes in place; this
+    returns the result, so write ``arr = put_along_axis(arr, ...)``). Where two values go to one
+    entry the last wins, as in NumPy; the entries written over get no gradient.
+
+    >>> import numpy as np
+    >>> put_along_axis(np.zeros((2, 3)), np.array([[2], [0]]), 1.0, axis=1)
+    array([[0., 0., 1.],
+           [1., 0., 0.]])
+    """
+    return call(ops.get("put_along_axis"), (arr, indices, values), {"axis": axis})

@@ -259,6 +259,13 @@ class Traced:
 
     # NumPy protocols -------------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method == "at":
+            raise UnsupportedOpError(
+                f"np.{ufunc.__name__}.at(a, indices, values) writes into a in place, which graphviz_bp "
+                f"does not record; build the new value instead"
+                + (": for a 1-d a, a = a + np.eye(len(a))[indices].T @ values (a one-hot matrix, a "
+                   "constant, times the values: repeated indices add up, as in np.add.at)"
+                   if ufunc is np.add else ", e.g. with np.where or graphviz_bp.put_along_axis"))
         if method != "__call__":
             raise UnsupportedOpError(
                 f"np.{ufunc.__name__}.{method} (a ufunc method) is not supported; call "
@@ -276,7 +283,11 @@ class Traced:
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         if func in ops.CONSTANT_FUNCTIONS:  # no gradient flows through these: compute on values
             return func(*_plain_all(args), **dict(zip(kwargs, _plain_all(kwargs.values()))))
-        return call(ops.lookup(func), args, kwargs)
+        op = ops.lookup(func)
+        if op.pieces is not None:  # np.split: a list of arrays, one node per piece
+            args, kwargs = op.bind(*args, **kwargs)  # type: ignore[misc]
+            return [apply(op, *args, **kwargs, piece=k) for k in range(op.pieces(kwargs))]
+        return call(op, args, kwargs)
 
 
 def _op_method(op: Op, name: str) -> Callable[..., Any]:

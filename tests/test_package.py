@@ -22,7 +22,7 @@ def test_exported_names_are_what_we_mean_to_export():
         "BackwardPass", "CheckResult", "Contribution", "Drawing", "InputCheck", "check", "Edge", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
         "Message", "Node", "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "RenderTimeoutError",
         "ShapeError", "Step", "TraceError", "UnknownNodeError", "UnsupportedOpError", "UserCodeError",
-        "__version__", "log_softmax", "logsumexp", "name", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
+        "__version__", "log_softmax", "logsumexp", "name", "put_along_axis", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
     }
     for name in graphviz_bp.__all__:
         assert hasattr(graphviz_bp, name)

@@ -114,8 +114,9 @@ class _Interpreter:
     def value(self, node: ast.AST) -> Any:
         """``run``, refusing a tuple (``slogdet``'s result) where an array is needed."""
         v = self.run(node)
-        if isinstance(v, tuple):
-            raise ExprError(f"{token(self.text, node)!r} is a tuple; index it, e.g. slogdet(K)[1]",
+        if isinstance(v, (tuple, list)):
+            raise ExprError(f"{token(self.text, node)!r} is a {type(v).__name__}; index it, e.g. "
+                            f"slogdet(K)[1] or split(x, 2)[0]",
                             column(self.text, node), token(self.text, node))
         return v
 
@@ -175,9 +176,10 @@ class _Interpreter:
         base = self.run(node.value)
         parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         key = tuple(self._index_part(p) for p in parts)
-        if isinstance(base, tuple):  # slogdet(K)[1]
+        if isinstance(base, (tuple, list)):  # slogdet(K)[1], split(x, 2)[0]
             if len(key) != 1 or type(key[0]) not in (int, slice):
-                raise ExprError(f"{token(self.text, node.value)!r} is a tuple: index it with one integer",
+                raise ExprError(f"{token(self.text, node.value)!r} is a {type(base).__name__}: index it "
+                                f"with one integer",
                                 column(self.text, node.slice), token(self.text, node.slice))
             try:
                 return base[key[0]]

@@ -37,7 +37,12 @@ class _Function:
 #: Keywords the language passes on (all take literals); others (``out=``, ``dtype=``, ``where=``...)
 #: are refused when parsed.
 _KEYWORDS = frozenset(["axis", "keepdims", "ddof", "offset", "axis1", "axis2", "k", "axes", "shape",
-                       "repeats", "ord", "upper", "mode", "M", "stop", "step", "fill_value"])
+                       "repeats", "ord", "upper", "mode", "M", "stop", "step", "fill_value",
+                       "constant_values", "shift", "nan", "posinf", "neginf"])
+
+
+#: Keywords a NumPy function takes through ``**kwargs`` (its signature does not name them).
+_MORE_KEYWORDS = {np.pad: frozenset(["constant_values"])}
 
 
 def _positional(fn: Callable[..., Any]) -> tuple[int | None, frozenset[str]]:
@@ -53,7 +58,7 @@ def _positional(fn: Callable[..., Any]) -> tuple[int | None, frozenset[str]]:
     else:
         most = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
     names = frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-    return most, names & _KEYWORDS
+    return most, (names | _MORE_KEYWORDS.get(fn, frozenset())) & _KEYWORDS
 
 
 def _spellings() -> dict[int, list[tuple[str, bool]]]:

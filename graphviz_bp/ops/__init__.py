@@ -1,7 +1,7 @@
 """The op registry: one declaration per primitive (callables, spellings, label, forward, VJP rules, shape rule).
 
 Each primitive is declared once, in the module of its family (``elementwise``, ``reductions``,
-``activations``, ``products``, ``linalg``, ``shape``, ``indexing``): its NumPy callables and
+``activations``, ``products``, ``linalg``, ``shape``, ``indexing``, ``joining``, ``moves``): its NumPy callables and
 ndarray method names, its name in the expression language, its drawing label, its forward, one VJP
 rule per argument, its shape rule and the example shapes on which the registry-wide tests check it. Broadcasting is undone once,
 by ``_broadcast.unbroadcast``. The package is the core's bottom layer: it imports NumPy and
@@ -84,6 +84,9 @@ class Op:
     #: ``constant(params)`` True: this call carries no gradient (``astype(int)``); the result is
     #: computed on the values and enters the graph as a constant. None: always differentiable.
     constant: Callable[[Params], bool] | None = None
+    #: ``pieces(params)``: the NumPy call returns a list of this many arrays (``np.split``); each
+    #: piece is its own node, recorded with the extra param ``piece=k``. None: one result.
+    pieces: Callable[[Params], int] | None = None
 
     def __repr__(self) -> str:
         return f"Op({self.name!r}, symbol={self.symbol!r})"
@@ -203,10 +206,10 @@ _ALTERNATIVES = {
     "true_divide": "np.divide", "fmax": "np.maximum", "fmin": "np.minimum", "amax": "np.max",
     "amin": "np.min", "negative": "unary -", "pinv": "np.linalg.solve or np.linalg.inv",
     "lstsq": "np.linalg.solve", "matrix_power": "repeated @", "logsumexp": "graphviz_bp.logsumexp",
-    "expit": "graphviz_bp.sigmoid", "tanh": "np.tanh", "hstack": "np.concatenate(..., axis=-1)",
-    "vstack": "np.concatenate(..., axis=0)", "column_stack": "np.stack(..., axis=1)",
+    "expit": "graphviz_bp.sigmoid", "tanh": "np.tanh",
     "nansum": "np.sum", "nanmean": "np.mean", "average": "np.mean",
-    "tile": "np.broadcast_to, np.repeat or np.concatenate",
+    "put_along_axis": "arr = graphviz_bp.put_along_axis(arr, indices, values, axis) (it returns the "
+                      "updated array; NumPy's writes into arr in place, which is not recorded)",
     "arcsin": None, "arccos": None, "tan": "np.sin(x) / np.cos(x)", "log2": "np.log(x) / np.log(2)",
     "log10": "np.log(x) / np.log(10)", "exp2": "2.0 ** x", "cbrt": "x ** (1/3)",
     "fabs": "np.abs", "hypot": "np.sqrt(a**2 + b**2)", "matvec": "@", "vecdot": "np.sum(a * b, axis=-1)",
@@ -244,3 +247,4 @@ def supported() -> list[str]:
 
 # the declarations register themselves; all_ops() keeps this order, so it is not alphabetical
 from . import activations, elementwise, products, linalg, reductions, shape, indexing  # noqa: E402,F401
+from . import joining, moves  # noqa: E402,F401

@@ -230,14 +230,14 @@ def _stack_vjp(g, ans, args, p, argnum):
 register(Op(
     name="concatenate", symbol="concat", forward=lambda *a, axis: np.concatenate(a, axis=axis),
     vjps=(_concatenate_vjp,), shape=_concatenate_shape, numpy=(np.concatenate,),
-    bind=_bind_join("concatenate"), family="shape", variadic=True,
+    bind=_bind_join("concatenate"), family="shape", variadic=True, grows=True,  # of 1-element arrays: larger than their product
     examples=(Example(((2, 3), (4, 3)), {"axis": 0}, call=lambda fn, *a: fn(a, axis=0)),
               Example(((2, 3), (2, 1), (2, 2)), {"axis": -1}, call=lambda fn, *a: fn(a, axis=-1))),
 ))
 register(Op(
     name="stack", symbol="stack", forward=lambda *a, axis: np.stack(a, axis=axis),
     vjps=(_stack_vjp,), shape=_stack_shape, numpy=(np.stack,),
-    bind=_bind_join("stack"), family="shape", variadic=True,
+    bind=_bind_join("stack"), family="shape", variadic=True, grows=True,
     examples=(Example(((3,), (3,), (3,)), {"axis": 0}, call=lambda fn, *a: fn(a)),
               Example(((2, 3), (2, 3)), {"axis": -1}, call=lambda fn, *a: fn(a, axis=-1))),
 ))

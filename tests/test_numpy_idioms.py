@@ -1,0 +1,145 @@
+"""Functions real NumPy code uses, traced unchanged: stacks, splits, pad, tile, flip, roll,
+take/put_along_axis, nan_to_num, max/min with keepdims, np.random inside the function; and the
+in-place updates that are refused (np.add.at, np.put_along_axis), each saying what to write."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphviz_bp as gb
+from graphviz_bp import ops
+
+X = np.arange(12.0).reshape(3, 4) / 7 - 0.5
+
+
+def _op_names(g):
+    return [n.op.name for n in g.nodes if n.op is not None]
+
+
+def test_max_and_min_keep_dims_as_function_and_method():
+    def f(x):
+        return np.sum((x - np.max(x, axis=1, keepdims=True)) ** 2) + np.sum(x.min(axis=0, keepdims=True) * 2)
+
+    g = gb.trace(f, x=X)
+    # X increases along both axes: the max of each row is its last entry, the min of each column its first
+    rows = 2 * (X - X[:, -1:])
+    expected = rows.copy()
+    expected[:, -1] -= rows.sum(axis=1)
+    expected[0, :] += 2
+    np.testing.assert_allclose(g.grad("x"), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_np_random_inside_the_function_is_a_constant():
+    def f(x):
+        noise = np.random.default_rng(7).normal(size=x.shape)
+        mask = np.random.RandomState(3).rand(*x.shape) > 0.5
+        return np.sum(x * noise * mask)
+
+    g = gb.trace(f, x=X)
+    expected = np.random.default_rng(7).normal(size=X.shape) * (np.random.RandomState(3).rand(*X.shape) > 0.5)
+    np.testing.assert_array_equal(g.grad("x"), expected)
+    consts = [n for n in g.nodes if n.kind == "const"]
+    assert len(consts) == 2 and not any(n.differentiable for n in consts)
+    assert _op_names(g) == ["multiply", "multiply", "sum"]
+
+
+def test_split_gives_a_list_of_pieces_one_node_each():
+    seen = {}
+
+    def f(x):
+        pieces = np.split(x, [1, 3], axis=1)
+        seen["pieces"] = pieces
+        return np.sum(pieces[0]) + 2 * np.sum(pieces[2])
+
+    g = gb.trace(f, x=X)
+    assert isinstance(seen["pieces"], list) and [p.shape for p in seen["pieces"]] == [(3, 1), (3, 2), (3, 1)]
+    assert _op_names(g).count("split") == 2  # the middle piece is not used: not in the graph
+    np.testing.assert_array_equal(g.grad("x"), np.tile([1.0, 0.0, 0.0, 2.0], (3, 1)))
+    with pytest.raises(ValueError, match="does not split into 3 equal sections"):
+        gb.trace(lambda x: np.sum(np.split(x, 3, axis=1)[0]), x=X)
+    assert [p.shape for p in np.array_split(X, 3, axis=1)] == [(3, 2), (3, 1), (3, 1)]
+
+
+@pytest.mark.parametrize("op,params,label", [
+    ("split", {"sections": 3, "axis": 0, "piece": 1}, "split[1]"),
+    ("array_split", {"sections": (1, 3), "axis": 1, "piece": 0}, "array_split[0] axis 1"),
+    ("pad", {"pad_width": ((1, 1), (2, 0)), "mode": "constant"}, "pad 1×2,0"),
+    ("pad", {"pad_width": ((3, 3),), "mode": "reflect"}, "pad 3 reflect"),
+    ("tile", {"reps": (2, 3)}, "tile 2×3"),
+    ("flip", {"axis": None}, "flip"),
+    ("flip", {"axis": (0, 1)}, "flip axis (0, 1)"),
+    ("roll", {"shift": -1, "axis": 0}, "roll -1 axis 0"),
+    ("hstack", {}, "hstack"),
+    ("column_stack", {}, "column_stack"),
+    ("take_along_axis", {"axis": 1}, "take_along axis 1"),
+    ("nan_to_num", {"nan": 0.0}, "nan_to_num"),
+])
+def test_drawing_labels(op, params, label):
+    assert ops.display_label(ops.get(op), params, [None]) == label
+
+
+def test_stacks_are_one_node_each_with_their_own_label():
+    g = gb.trace(lambda a, b: np.sum(np.hstack([a, b]) ** 2) + np.sum(np.column_stack((a, b)))
+                 + np.sum(np.vstack([a, b])) + np.sum(np.dstack([a, b])), a=np.ones(3), b=np.full(3, 2.0))
+    assert [n for n in _op_names(g) if n.endswith("stack")] == ["hstack", "column_stack", "vstack", "dstack"]
+    np.testing.assert_allclose(g.grad("a"), np.full(3, 2 + 3))
+    np.testing.assert_allclose(g.grad("b"), np.full(3, 4 + 3))
+
+
+def test_pad_refuses_what_it_cannot_differentiate_exactly():
+    with pytest.raises(gb.UnsupportedOpError, match="mode='maximum'"):
+        gb.trace(lambda x: np.sum(np.pad(x, 1, "maximum")), x=X)
+    with pytest.raises(gb.UnsupportedOpError, match="reflect_type='odd'"):
+        gb.trace(lambda x: np.sum(np.pad(x, 1, "reflect", reflect_type="odd")), x=X)
+    with pytest.raises(gb.UnsupportedOpError, match="constant"):
+        gb.trace(lambda x, c: np.sum(np.pad(x, 1, constant_values=c)), x=X, c=np.array(1.0))
+
+
+def test_nan_to_num_passes_the_gradient_where_finite_only():
+    x0 = np.array([1.0, np.nan, np.inf, -np.inf, -2.0])
+    g = gb.trace(lambda x: np.sum(np.nan_to_num(x, posinf=5.0, neginf=-5.0) * np.arange(1.0, 6.0)), x=x0)
+    assert g.value == pytest.approx(1 + 0 + 15 - 20 - 10)
+    np.testing.assert_array_equal(g.grad("x"), [1.0, 0, 0, 0, 5.0])
+    with pytest.raises(gb.UnsupportedOpError, match=r"x = np.nan_to_num\(x\)"):
+        gb.trace(lambda x: np.sum(np.nan_to_num(x, copy=False)), x=x0)
+
+
+def test_add_at_is_refused_with_a_one_hot_product_to_write_instead():
+    def scatter(v):
+        a = np.zeros(3)
+        np.add.at(a, np.array([0, 0, 2]), v)
+        return np.sum(a * np.array([1.0, 2.0, 3.0]))
+
+    with pytest.raises(gb.UnsupportedOpError, match=r"writes into a in place.*np.eye\(len\(a\)\)\[indices\].T @ values"):
+        gb.trace(scatter, v=np.ones(3))
+    with pytest.raises(gb.UnsupportedOpError, match="in place"):
+        gb.trace(lambda v: np.sum(np.add.at(v, [0], 1.0) or v), v=np.ones(3))
+
+    def instead(v):  # what the message says to write: the same values, recorded
+        a = np.zeros(3)
+        idx = np.array([0, 0, 2])
+        a = a + np.eye(len(a))[idx].T @ v
+        return np.sum(a * np.array([1.0, 2.0, 3.0]))
+
+    g = gb.trace(instead, v=np.array([0.5, 1.5, 2.5]))
+    assert g.value == pytest.approx(0.5 + 1.5 + 3 * 2.5)
+    np.testing.assert_array_equal(g.grad("v"), [1.0, 1.0, 3.0])
+
+
+def test_put_along_axis_is_refused_and_its_functional_form_is_exact():
+    idx = np.array([[0, 0], [3, 1], [2, 2]])  # repeated indices: the last write wins, as in NumPy
+    with pytest.raises(gb.UnsupportedOpError, match=r"graphviz_bp.put_along_axis\(arr, indices, values, axis\)"):
+        gb.trace(lambda x, v: (np.put_along_axis(x, idx, v, axis=1), np.sum(x))[1], x=X, v=np.ones((3, 2)))
+    v0 = np.array([[10.0, 20.0], [30.0, 40.0], [50.0, 60.0]])
+    expected = X.copy()
+    np.put_along_axis(expected, idx, v0, axis=1)
+    w = np.arange(1.0, 13.0).reshape(3, 4)
+    g = gb.trace(lambda x, v: np.sum(gb.put_along_axis(x, idx, v, axis=1) * w), x=X, v=v0)
+    assert g.value == pytest.approx(np.sum(expected * w))
+    written = np.zeros(X.shape, dtype=bool)
+    np.put_along_axis(written, idx, True, axis=1)
+    np.testing.assert_array_equal(g.grad("x"), np.where(written, 0, w))
+    # a value written over by a later one in the same row gets nothing
+    np.testing.assert_array_equal(g.grad("v"), [[0.0, 1.0], [8.0, 6.0], [0.0, 11.0]])
+    np.testing.assert_array_equal(gb.put_along_axis(X, idx, v0, axis=1), expected)  # plain arrays too
