@@ -12,14 +12,14 @@ from . import ops
 from .errors import ShapeError, TraceError, UnsupportedOpError
 from .graph import Node
 from .ops import Op
-from .ops.indexing import Slot
+from .ops.indexing import Slot, fill
 
 if TYPE_CHECKING:
     from .tracer import _Tape
 
-_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _MOD, _ABS, _COPY, _INDEX = (
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _MOD, _ABS, _COPY, _INDEX, _SETITEM, _ASTYPE = (
     ops.get(n) for n in ("add", "subtract", "multiply", "divide", "power", "negative", "matmul",
-                         "transpose", "remainder", "abs", "copy", "index")
+                         "transpose", "remainder", "abs", "copy", "index", "setitem", "astype")
 )
 
 
@@ -32,6 +32,32 @@ def _refuse(what: str, instead: str = "keep it an array and use NumPy functions"
 
 def _in_place(symbol: str, operator: str) -> Callable[..., Any]:
     return _refuse(f"In-place {symbol}", f"write x = x {operator} y instead (a new value, recorded)")
+
+
+def _update(op: Op, symbol: str) -> Callable[..., Any]:
+    """``x op= y`` as NumPy does it: ``x`` (and every value sharing its memory) now shows
+    ``x op y``, cast to ``x``'s dtype under NumPy's same-kind rule; a NumPy scalar is rebound."""
+    def method(self: Traced, o: Any) -> Traced:
+        out = apply(op, self, o)
+        if self._scalar:  # NumPy scalars are immutable: Python rebinds the name to the result
+            return out
+        where = _caller()
+        if out.shape != self.shape:
+            raise ShapeError(f"x {symbol} y: the result has shape {out.shape} but x has shape "
+                             f"{self.shape}, and an in-place update cannot change x's shape (as in "
+                             f"NumPy); write x = x {symbol[:-1]} y for a new value",
+                             str(where) if where is not None else None)
+        if out.dtype != self.dtype:
+            if not np.can_cast(out.dtype, self.dtype, casting="same_kind"):
+                raise TraceError(f"x {symbol} y: cannot cast the result from {out.dtype} to x's dtype "
+                                 f"{self.dtype} with casting rule 'same_kind' (as in NumPy); write "
+                                 f"x = x {symbol[:-1]} y for a new value"
+                                 + (f" ({where})" if where is not None else ""))
+            out = apply(_ASTYPE, out, dtype=self.dtype)
+        write(self, out, None)
+        return self
+    method.__name__ = f"__i{op.name}__"
+    return method
 
 
 def _unsupported(name: str, why: str) -> Callable[..., Any]:
@@ -50,12 +76,15 @@ class Traced:
     TraceError saying what to write instead.
     """
 
-    __slots__ = ("_node", "_tape")
+    __slots__ = ("_node", "_tape", "_view", "_views", "_scalar", "__weakref__")
     __array_priority__ = 1000.0
 
     def __init__(self, node: Node, tape: _Tape) -> None:
-        self._node = node
+        self._node = node  # what it shows now: an in-place update points it at a new node
         self._tape = tape
+        self._view: View | None = None  # whose memory it shares (see writes.py)
+        self._views: list[Any] | None = None  # weak references to the views of it, when a root
+        self._scalar = False  # a NumPy scalar (np.sum's result, a[0, 1]): += rebinds it
 
     # array-like attributes ---------------------------------------------------------------------
     @property
@@ -121,7 +150,7 @@ class Traced:
     def __mod__(self, o): return apply(_MOD, self, o)
     def __rmod__(self, o): return apply(_MOD, o, self)
     def __neg__(self): return apply(_NEG, self)
-    def __pos__(self): return self
+    def __pos__(self): return Traced(self._node, self._tape)  # +x is a copy in NumPy
     def __abs__(self): return apply(_ABS, self)
 
     # floor division, rounding and bitwise operators are piecewise constant: computed on the values,
@@ -169,21 +198,37 @@ class Traced:
         index, arrays, text = _index_key(key)
         return apply(_INDEX, self, *arrays, index=index, text=text)
 
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """``x[key] = value`` as NumPy does it, recorded as ``setitem`` (a new node that x, and every
+        value sharing x's memory, now shows)."""
+        if self._scalar:
+            raise TraceError(f"a NumPy scalar ({self.dtype}) does not support item assignment; it is "
+                             f"a copy (a[0, 1], np.sum(a)): assign into the array it came from")
+        index, arrays, text = _index_key(key, operands=2)
+        view = value._view if type(value) is Traced else None
+        if view is not None and view.base is self and view.op is _INDEX and not arrays \
+                and _same_basic_index(view.params["index"], index):
+            return  # x[i] = x[i]: the values are there already (the end of x[i] += v)
+        if type(value) in (int, float, bool):  # NumPy converts a number to x's dtype, checked
+            value = np.array(value, dtype=self.dtype)
+        if arrays or any(isinstance(k, np.ndarray) for k in index):  # a mask or indices: as written
+            text = _source_index(text)
+        new = apply(_SETITEM, self, value, *arrays, index=index, text=text)
+        write(self, new, fill(index, (None, None, *(a._node.value for a in arrays))))
+
     def __iter__(self) -> Any:
         if not self.shape:
             raise TraceError("iteration over a 0-d traced value (a scalar has no items)")
         return (self[i] for i in range(self.shape[0]))
 
-    __setitem__ = _refuse("Assigning into", "build the new value with np.where, np.concatenate or "
-                                            "arithmetic instead")
     __delitem__ = _refuse("Deleting items", "index the items to keep instead")
-    __iadd__ = _in_place("+=", "+")
-    __isub__ = _in_place("-=", "-")
-    __imul__ = _in_place("*=", "*")
-    __itruediv__ = _in_place("/=", "/")
-    __ipow__ = _in_place("**=", "**")
+    __iadd__ = _update(_ADD, "+=")
+    __isub__ = _update(_SUB, "-=")
+    __imul__ = _update(_MUL, "*=")
+    __itruediv__ = _update(_DIV, "/=")
+    __ipow__ = _update(_POW, "**=")
+    __imod__ = _update(_MOD, "%=")
     __imatmul__ = _in_place("@=", "@")
-    __imod__ = _in_place("%=", "%")
     __ifloordiv__ = _in_place("//=", "//")
     __iand__ = _in_place("&=", "&")
     __ior__ = _in_place("|=", "|")
@@ -318,10 +363,10 @@ for _name in sorted(ops.CONSTANT_METHODS):
     setattr(Traced, _name, _constant_method(_name))
 
 
-def _index_key(key: Any) -> tuple[tuple[Any, ...], list[Traced], str]:
+def _index_key(key: Any, operands: int = 1) -> tuple[tuple[Any, ...], list[Traced], str]:
     """An index as a tuple NumPy accepts, with each traced index array replaced by a ``Slot`` (those
-    arrays become operands: drawn as edges, never differentiated), and as text for the drawing,
-    e.g. ``[arange(4), y]``."""
+    arrays become operands after the op's ``operands`` others: drawn as edges, never
+    differentiated), and as text for the drawing, e.g. ``[arange(4), y]``."""
     parts = key if isinstance(key, tuple) else (key,)
     index: list[Any] = []
     arrays: list[Traced] = []
@@ -331,7 +376,7 @@ def _index_key(key: Any) -> tuple[tuple[Any, ...], list[Traced], str]:
             if k.dtype.kind not in "biu":
                 raise TraceError(f"an index must be integers or booleans, not {k.dtype} ({k._node.name})")
             arrays.append(k)
-            index.append(Slot(len(arrays), k.dtype.kind == "b"))
+            index.append(Slot(len(arrays) + operands - 1, k.dtype.kind == "b"))
             texts.append(k._node.name or "index")
         elif isinstance(k, slice):
             if any(type(v) is Traced for v in (k.start, k.stop, k.step)):
@@ -356,6 +401,49 @@ def _index_key(key: Any) -> tuple[tuple[Any, ...], list[Traced], str]:
     return tuple(index), arrays, "[" + ", ".join(texts) + "]"
 
 
+def _same_basic_index(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Whether two indices are the same basic index (ints, slices, None, ...); False when either
+    holds an array."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if isinstance(x, (bool, np.bool_)) or isinstance(y, (bool, np.bool_)):
+            return False  # a 0-d mask, not an integer
+        if isinstance(x, (int, np.integer)) and isinstance(y, (int, np.integer)):
+            if x != y:
+                return False
+        elif isinstance(x, slice) and isinstance(y, slice):
+            if x != y:
+                return False
+        elif not (x is y and (x is None or x is Ellipsis)):
+            return False  # arrays, or different kinds of index
+    return True
+
+
+def _source_index(text: str) -> str:
+    """The index as the user wrote it on the line being run, when that line is one assignment
+    ``name[...] = ...`` or ``name[...] op= ...`` (``[h < 0]``), else ``text``."""
+    import ast
+
+    source = _caller()
+    line = source.line if source is not None and not hasattr(source, "column") else ""
+    if not line:
+        return text
+    try:
+        tree = ast.parse(line)
+    except SyntaxError:
+        return text
+    if len(tree.body) != 1:
+        return text
+    stmt = tree.body[0]
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] \
+        if isinstance(stmt, ast.AugAssign) else []
+    if len(targets) != 1 or not isinstance(targets[0], ast.Subscript):
+        return text
+    segment = ast.get_source_segment(line, targets[0].slice)
+    return f"[{segment}]" if segment and len(segment) <= 40 else text
+
+
 def _plain(o: Any) -> Any:
     return o._node.value if type(o) is Traced else o
 
@@ -367,3 +455,4 @@ def _plain_all(items: Any) -> list[Any]:
 
 # The recording core, imported last: apply makes Traced values, so it imports this module.
 from .tracer import _caller, apply, call  # noqa: E402
+from .writes import View, write  # noqa: E402

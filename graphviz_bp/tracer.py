@@ -65,10 +65,12 @@ def _short(value: Any) -> str:
 class _Tape:
     """The nodes of one trace, in the order they were made (a topological order)."""
 
-    __slots__ = ("nodes", "active", "limit", "held")
+    __slots__ = ("nodes", "active", "limit", "held", "inputs", "written")
 
     def __init__(self, limit: int | None = None) -> None:
         self.nodes: list[Node] = []
+        self.inputs: dict[str, Traced] = {}  # by keyword: a write into one checks it shares no memory
+        self.written: list[tuple[str, np.ndarray]] = []  # the input arrays written into, by keyword
         self.active = True
         self.limit = limit  # bytes the trace may create (None: no limit)
         self.held = 0       # bytes created so far
@@ -113,6 +115,14 @@ class _Tape:
                 "only real numbers and numeric arrays can be traced"
             raise TraceError(f"cannot use {type(value).__name__} value {_short(value)} as an array "
                              f"(dtype {arr.dtype}): {what}")
+        if self.written and type(value) is np.ndarray:
+            for key, original in self.written:
+                if np.shares_memory(arr, original):
+                    raise TraceError(
+                        f"this NumPy array shares memory with the array passed as input {key!r}, which "
+                        f"the function wrote into; NumPy would show the write through it, which "
+                        f"graphviz_bp does not follow (the arrays passed in are never written): use the "
+                        f"traced {key} instead, or pass a copy ({key}=arr.copy())")
         differentiable = kind == "input" and arr.dtype.kind == "f"
         node = Node(kind, arr, name=name, differentiable=differentiable, source=source)
         self.nodes.append(node)
@@ -168,15 +178,22 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
         out = op.forward(*values, **params)
     except (ValueError, IndexError) as exc:  # NumPy's reason is terse; the shape rule names axes
         raise _op_error(op, values, params, source, exc) from None
-    if type(out) is not np.ndarray:
+    scalar = type(out) is not np.ndarray  # NumPy gave a scalar (np.sum, a[0, 1]): += rebinds it
+    if scalar:
         out = np.asarray(out)
-    if out.flags.owndata:  # a view (transpose, reshape) takes no new memory
+    owns = out.flags.owndata
+    if owns:  # a view (transpose, reshape) takes no new memory
         tape.held += out.nbytes
     node = Node("op", out, op=op, params=params, source=source,
                 differentiable=differentiable and out.dtype.kind == "f")
     node.in_edges = [Edge(src, node, i) for i, src in enumerate(srcs)]
     tape.nodes.append(node)
-    return Traced(node, tape)
+    result = Traced(node, tape)
+    if scalar:
+        result._scalar = True
+    elif not owns or any(out is v for v in values):  # maybe a view of an operand: writes must follow
+        note_view(result, op, operands, values, params)
+    return result
 
 
 def _constant(value: Any, operands: tuple[Any, ...]) -> Any:
@@ -235,6 +252,9 @@ def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int 
         if arr.dtype.kind in "biu" and not isinstance(value, np.ndarray):
             arr = arr.astype(float)  # Python numbers and lists: differentiate as floats
         traced[key] = Traced(tape.leaf("input", arr, name=key), tape)
+        if arr.ndim == 0 and not isinstance(value, np.ndarray):
+            traced[key]._scalar = True  # a number: x += 1 rebinds x, as it would in Python
+    tape.inputs = traced
     try:
         out = fn(**traced)
     finally:
@@ -288,3 +308,4 @@ def plain(value: Any) -> Any:
 
 # The value type, imported last: its methods call apply and call, and apply makes Traced values.
 from .traced import Traced, _plain, _plain_all  # noqa: E402
+from .writes import note_view  # noqa: E402

@@ -131,16 +131,7 @@ def test_ufunc_methods_and_out_arguments_are_refused():
         gb.trace(lambda a: np.sum(a, out=np.empty(())), a=np.ones(3))
 
 
-def _setitem(a):
-    a[0] = 1.0
-
-
-def _iadd(a):
-    a += 1.0
-
-
-@pytest.mark.parametrize("misuse", [float, int, np.asarray, _setitem, _iadd],
-                         ids=["float", "int", "asarray", "setitem", "in-place"])
+@pytest.mark.parametrize("misuse", [float, int, np.asarray], ids=["float", "int", "asarray"])
 def test_leaving_the_graph_silently_is_refused(misuse):
     with pytest.raises(gb.TraceError, match="drop it from the graph"):
         gb.trace(lambda a: misuse(a), a=np.ones(3))

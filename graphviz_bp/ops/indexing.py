@@ -1,5 +1,5 @@
-"""Indexing (``x[...]``, ``np.take``) and the other ops that copy or gather values: copy, astype,
-diagonal, repeat, sort."""
+"""Indexing (``x[...]``, ``np.take``), assignment (``x[...] = v`` as a functional update,
+``setitem``) and the other ops that copy or gather values: copy, astype, diagonal, repeat, sort."""
 
 from __future__ import annotations
 
@@ -27,22 +27,28 @@ class Slot:
         return f"Slot({self.k}{', mask' if self.mask else ''})"
 
 
-def _fill(index, arrays):
-    return tuple(arrays[part.k - 1] if isinstance(part, Slot) else part for part in index)
+def fill(index, args):
+    """``index`` with each ``Slot`` replaced by the operand it stands for (``args``: all operands)."""
+    return tuple(args[part.k] if isinstance(part, Slot) else part for part in index)
 
 
 def _index_forward(a, *arrays, index, text=""):
-    return a[_fill(index, arrays)]
+    return a[fill(index, (a,) + arrays)]
+
+
+def _stand_ins(shapes, index, first):
+    """Arrays of ``shapes`` standing in for the index operands from ``first`` on: for a traced
+    boolean mask, all True (the true length depends on the mask's values), which is enough to
+    explain a mask of the wrong shape."""
+    masks = {part.k for part in index if isinstance(part, Slot) and part.mask}
+    return [None] * first + [np.ones(s, dtype=bool) if k in masks else np.zeros(s, dtype=np.intp)
+                             for k, s in enumerate(shapes[first:], start=first)]
 
 
 def _index_shape(shapes, params):
-    """The result's shape; for a traced boolean mask it assumes every entry True (the true length
-    depends on the mask's values), which is enough to explain a mask of the wrong shape."""
-    masks = {part.k for part in params["index"] if isinstance(part, Slot) and part.mask}
-    arrays = [np.ones(s, dtype=bool) if k in masks else np.zeros(s, dtype=np.intp)
-              for k, s in enumerate(shapes[1:], start=1)]
+    """The result's shape (see ``_stand_ins`` for traced masks)."""
     try:
-        return np.empty(shapes[0], dtype=np.bool_)[_fill(params["index"], arrays)].shape
+        return np.empty(shapes[0], dtype=np.bool_)[fill(params["index"], _stand_ins(shapes, params["index"], 1))].shape
     except IndexError as exc:
         raise ValueError(str(exc)) from None
 
@@ -51,7 +57,7 @@ def _index_vjp(g, ans, args, p, argnum):
     if argnum:
         return None  # the index arrays are not differentiated
     out = np.zeros(args[0].shape, dtype=g.dtype)
-    np.add.at(out, _fill(p["index"], args[1:]), g)  # repeated indices accumulate
+    np.add.at(out, fill(p["index"], args), g)  # repeated indices accumulate
     return out
 
 
@@ -67,6 +73,63 @@ register(Op(
         Example(((4, 3), (4,)), {"index": (np.arange(4), Slot(1))}, consts={1: np.array([0, 2, 2, 1])}),
         Example(((4, 3),), {"index": (np.array([[True, False, True]] * 4),)}),
         Example(((2, 3, 4),), {"index": (Ellipsis, None, slice(None, None, -2))}),
+    ),
+))
+
+
+# --- assignment: out = a.copy(); out[index] = v ------------------------------------------------------
+# Operands: a, v, then the traced index arrays (Slot(2), Slot(3)...). NumPy itself does the
+# assignment, so broadcasting, masks, repeated indices (the last write wins) and casting are NumPy's.
+def _setitem_forward(a, v, *arrays, index, text=""):
+    out = np.array(a, copy=True)
+    out[fill(index, (a, v) + arrays)] = v
+    return out
+
+
+def _setitem_shape(shapes, params):
+    """``a``'s shape, once NumPy agrees that ``v`` fits the indexed entries (see ``_stand_ins``)."""
+    into = np.zeros(shapes[0], dtype=np.bool_)
+    try:
+        into[fill(params["index"], _stand_ins(shapes, params["index"], 2))] = np.zeros(shapes[1], dtype=np.bool_)
+    except (IndexError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
+    return tuple(shapes[0])
+
+
+def _setitem_vjp(g, ans, args, p, argnum):
+    """To ``a``: ``g`` with the overwritten entries zeroed. To ``v``: for each entry of ``v``
+    broadcast to the indexed entries, ``g`` at its target if it is the value NumPy left there (for
+    repeated indices, found by NumPy itself: the same assignment of the entries' numbers), else 0;
+    the backward pass sums it back to ``v``'s shape."""
+    index = fill(p["index"], args)
+    if argnum == 0:
+        out = np.array(g, copy=True)
+        out[index] = 0
+        return out
+    if argnum != 1:
+        return None  # the index arrays are not differentiated
+    target = g[index]
+    numbers = np.arange(target.size, dtype=np.intp).reshape(target.shape)
+    winner = np.full(g.shape, -1, dtype=np.intp)
+    winner[index] = numbers
+    out = np.where(winner[index] == numbers, target, 0).astype(g.dtype, copy=False)
+    extra = args[1].ndim - out.ndim  # NumPy drops leading length-1 axes of v: give them back
+    return out.reshape((1,) * extra + out.shape) if extra > 0 else out
+
+
+register(Op(
+    name="setitem", symbol="[·] ←", forward=_setitem_forward, vjps=(_setitem_vjp,), variadic=True,
+    shape=_setitem_shape, family="shape", spelling=None,
+    label=lambda params, constants: (params.get("text") or "[·]") + " ←",
+    examples=(
+        Example(((4, 3), (3,)), {"index": (slice(1, 3),), "text": "[1:3]"}),  # v broadcast over rows
+        Example(((4, 3), ()), {"index": (np.array([[True, False, True]] * 4),)}),  # a mask, a scalar v
+        Example(((5,), (4,)), {"index": (np.array([0, 2, 0, 4]),)}),  # repeated: the last write wins
+        Example(((3, 4), (3,)), {"index": (np.array([1, 1, 2]), np.array([0, 0, 3]))}),
+        Example(((4, 3), (2, 3), (2,)), {"index": (Slot(2),)}, consts={2: np.array([3, 3])}),
+        Example(((2, 3, 4), (1, 1, 4)), {"index": (Ellipsis, 0, slice(None))}),  # v has extra 1-axes
+        Example(((3,), ()), {"index": (1,)}),
+        Example(((), ()), {"index": ()}),
     ),
 ))
 

@@ -1,0 +1,340 @@
+"""Assignment and in-place operators: each function runs on plain arrays (NumPy's answer) and traced
+(ours); values must agree, gradients must match central differences (and autograd where it can
+write the same function), and what cannot be made exact is refused with a clear error."""
+
+from __future__ import annotations
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+import graphviz_bp as gb
+from graphviz_bp import ops
+
+from .numerics import numerical_grad
+from .test_ops_registry import CASES, _case_id, _operands
+
+
+def _numpy(f, inputs):
+    return f(**{k: np.array(v, copy=True) for k, v in inputs.items()})  # NumPy's run writes into copies
+
+
+def check(f, **inputs):
+    """Trace ``f`` and compare its value with NumPy's own run, and every float input's gradient
+    with central differences; the caller's arrays are left as they were."""
+    before = {k: np.array(v, copy=True) for k, v in inputs.items()}
+    expected = _numpy(f, inputs)
+    g = gb.trace(f, **inputs)
+    np.testing.assert_allclose(g.value, expected, rtol=1e-12, atol=1e-12)
+    for key, value in inputs.items():
+        np.testing.assert_array_equal(value, before[key])  # tracing never writes into the inputs
+        if value.dtype.kind != "f":
+            continue
+        fd = numerical_grad(lambda v, key=key: float(_numpy(f, {**inputs, key: v})), value)
+        np.testing.assert_allclose(g.grad(key), fd, rtol=1e-5, atol=1e-7, err_msg=key)
+    return g
+
+
+def ops_named(g, name):
+    return [n for n in g.nodes if n.op is not None and n.op.name == name]
+
+
+RNG = np.random.default_rng(11)
+A = RNG.normal(size=(3, 4))
+V4 = RNG.normal(size=4)
+
+
+# --- in-place operators ---------------------------------------------------------------------------
+def test_an_in_place_operator_is_seen_by_every_reference():
+    def f(z):
+        h = z
+        h += 1
+        h *= z
+        h -= 0.5
+        h /= 2.0
+        return np.sum(z * z)
+
+    g = check(f, z=A)
+    assert [n.op.name for n in g.nodes if n.op is not None][:4] == ["add", "multiply", "subtract", "divide"]
+
+
+def test_in_place_on_a_numpy_scalar_rebinds_as_in_numpy():
+    def f(x):
+        s = np.sum(x)  # a NumPy scalar: s += 1 makes a new one, t keeps the old
+        t = s
+        s += 1.0
+        c = x[0, 1]  # a copy
+        c *= 3.0
+        return t * s + c + np.sum(x)
+
+    check(f, x=A)
+
+
+def test_views_from_basic_indexing_write_into_their_base():
+    def f(x):
+        x = x * 1.0
+        row = x[0]  # a view
+        row += 1.0
+        tail = x[1:]  # a view
+        tail *= x[0]
+        return np.sum(x ** 2)
+
+    check(f, x=A)
+
+
+def test_in_place_keeps_the_dtype_and_shape_as_numpy_does():
+    def f(x):
+        y = x.astype(np.float32)
+        y += x  # float64 into float32: cast, as NumPy's same-kind rule allows
+        return np.sum(y * x)
+
+    g = gb.trace(f, x=A)  # float32 rounding: central differences would be too coarse
+    assert g.value == pytest.approx(_numpy(f, {"x": A}), rel=1e-12)
+    y = (A.astype(np.float32) + A).astype(np.float32)
+    np.testing.assert_allclose(g.grad("x"), y + 2 * A, rtol=1e-6)  # y' = 2, in float32
+    assert ops_named(g, "astype")[-1].value.dtype == np.float32
+
+    with pytest.raises(TypeError, match="Cannot cast"):
+        _numpy(lambda x: x.astype(int).__iadd__(0.5), {"x": A})
+    with pytest.raises(gb.TraceError, match=r"cannot cast the result from float64 to x's dtype int64 with "
+                                            r"casting rule 'same_kind'"):
+        gb.trace(lambda x, k: np.sum(k.__iadd__(0.5) * x), x=A, k=np.arange(4))
+    with pytest.raises(ValueError, match="non-broadcastable"):
+        _numpy(lambda x: x[0].__iadd__(x), {"x": A})
+    with pytest.raises(gb.ShapeError, match=r"the result has shape \(3, 4\) but x has shape \(4,\)"):
+        gb.trace(lambda x: np.sum(x[0].__iadd__(x)), x=A)
+
+
+# --- setitem --------------------------------------------------------------------------------------
+def test_relu_by_mask_gives_no_gradient_where_overwritten():
+    def f(x):
+        h = x * 2.0
+        h[h < 0] = 0
+        return np.sum(h ** 2)
+
+    g = check(f, x=A)
+    np.testing.assert_array_equal(g.grad("x")[A < 0], 0)
+    (s,) = ops_named(g, "setitem")
+    assert s.params["text"] == "[h < 0]"
+    scene = g.draw().scene()
+    assert scene.node(s.id).text.split("\n")[0] == "[h < 0] ←"
+
+
+def test_softmax_gradient_idiom_with_integer_arrays():
+    def f(x, y):
+        p = np.exp(x)
+        p /= np.sum(p, axis=1, keepdims=True)
+        p[np.arange(3), y] -= 1
+        return np.sum(p * x)
+
+    g = check(f, x=A, y=np.array([1, 3, 1]))
+    assert ops_named(g, "setitem")[0].params["text"] == "[np.arange(3), y]"
+
+
+def test_repeated_indices_apply_once_per_distinct_index_unlike_add_at():
+    def f(a, v):
+        a = a * 1.0
+        a[[0, 0, 1]] += v
+        return np.sum(a * np.arange(1.0, 5.0))
+
+    a, v = V4, np.array([1.0, 2.0, 4.0])
+    accumulated = np.array(a, copy=True)
+    np.add.at(accumulated, [0, 0, 1], v)
+    assert not np.allclose(_numpy(lambda a, v: a.__setitem__([0, 0, 1], a[[0, 0, 1]] + v) or a, {"a": a, "v": v}),
+                           accumulated)
+    g = check(f, a=a, v=v)
+    np.testing.assert_array_equal(g.grad("v"), [0.0, 1.0, 2.0])  # v[0] is overwritten by v[1]
+
+
+@pytest.mark.parametrize("key", [
+    (slice(None), 1), (Ellipsis, slice(1, 3)), 2, (1, 2), (np.array([True, False, True]),),
+    (np.array([2, 0, 2]), slice(None, None, -2)), (None, 0),
+], ids=["col", "ellipsis", "row", "entry", "mask", "repeated", "newaxis"])
+def test_assignment_with_every_kind_of_index(key):
+    def f(a, v):
+        a = a + 0.0
+        a[key] = np.tanh(v) if np.shape(a[key]) == (4,) or np.shape(a[key]) == (1, 4) else np.sum(v)
+        a[key] *= v[0]
+        return np.sum(a ** 3)
+
+    check(f, a=A, v=V4)
+
+
+def test_a_write_through_a_view_updates_the_base_and_its_live_views():
+    def f(a, v):
+        a = a * 1.0
+        row = a[0]
+        col = a[:, 1]  # shares a[0, 1] with row
+        row[:] = v  # NumPy: a and col change
+        at = a.T
+        at[2] += v[:3]  # through a transpose
+        flat = a.reshape(-1)
+        flat[5:7] = 9.0  # through a reshape
+        return np.sum(a * a) + np.sum(col * v[:3]) + np.sum(row ** 3)
+
+    g = check(f, a=A, v=V4)
+    assert "[transpose] ←" in [ops.display_label(n.op, n.params) for n in ops_named(g, "setitem")]
+
+
+def test_a_view_of_a_view_and_a_sibling_that_does_not_overlap():
+    def f(a):
+        a = a * 1.0
+        top, bottom = a[0], a[1:]
+        cell = bottom[0]
+        cell[1] = 7.0  # into a[1, 1]: top does not change
+        return np.sum(a ** 2) + np.sum(top) + np.sum(bottom * cell)
+
+    g = check(f, a=A)
+    # a[1, 1] = 7 through two views: one setitem per level, and top is not re-derived
+    assert len(ops_named(g, "setitem")) == 3
+
+
+def test_x_i_op_equals_v_records_one_index_one_update_one_setitem():
+    g = check(_add_to_row, a=A)  # a[0] += 5: tmp = a[0]; tmp += 5 (writes into a); a[0] = tmp (no change)
+    assert [n.op.name for n in g.nodes if n.op is not None][:3] == ["index", "add", "setitem"]
+    assert len(ops_named(g, "setitem")) == 1
+
+
+def _add_to_row(a):
+    a[0] += 5.0
+    return np.sum(a * a)
+
+
+def test_rnn_with_a_traced_buffer_matches_autograd():
+    T, n = 5, 3
+    rng = np.random.default_rng(3)
+    W, x = rng.normal(size=(n, n)) * 0.5, rng.normal(size=(T, n))
+
+    def f(W, x):
+        h = x * 0
+        h[0] = np.tanh(x[0])
+        for t in range(1, T):
+            h[t] = np.tanh(W @ h[t - 1] + x[t])
+        return np.sum(h ** 2)
+
+    def functional(W, x):  # the same function without assignment, for autograd
+        hs = [anp.tanh(x[0])]
+        for t in range(1, T):
+            hs.append(anp.tanh(anp.dot(W, hs[-1]) + x[t]))
+        return anp.sum(anp.stack(hs) ** 2)
+
+    g = check(f, W=W, x=x)
+    np.testing.assert_allclose(g.grad("W"), autograd.grad(functional, 0)(W, x), rtol=1e-10)
+    np.testing.assert_allclose(g.grad("x"), autograd.grad(functional, 1)(W, x), rtol=1e-10)
+    assert len(ops_named(g, "setitem")) == T
+
+
+# --- refused -------------------------------------------------------------------------------------
+def test_a_read_only_view_refuses_writes_as_numpy_does():
+    def f(x):
+        b = np.broadcast_to(x, (2, 4))
+        b += 1.0
+        return np.sum(b)
+
+    with pytest.raises(ValueError, match="read-only"):
+        _numpy(f, {"x": V4})
+    with pytest.raises(gb.OpError, match=r"assignment destination is read-only.*copy it first"):
+        gb.trace(f, x=V4)
+
+
+def test_item_assignment_into_a_numpy_scalar_is_refused_as_in_numpy():
+    def f(x):
+        s = np.sum(x)
+        s[()] = 1.0
+        return s
+
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        _numpy(f, {"x": V4})
+    with pytest.raises(gb.TraceError, match="does not support item assignment"):
+        gb.trace(f, x=V4)
+
+
+def test_a_write_into_an_input_that_shares_memory_with_another_is_refused():
+    def f(a, b):
+        a += 1.0
+        return np.sum(a * b)
+
+    with pytest.raises(gb.TraceError, match=r"input 'a' shares memory with input 'b'.*pass a copy"):
+        gb.trace(f, a=V4, b=V4)
+    g = gb.trace(f, a=V4, b=V4.copy())  # separate arrays: fine
+    assert g.value == pytest.approx(np.sum((V4 + 1) * V4))
+
+
+# --- every op's forward is a view, a copy or a scalar exactly when NumPy's is ----------------------
+@pytest.mark.parametrize("case", [c for c in CASES if c[0].numpy and c[0].result is None], ids=_case_id)
+def test_forward_shares_memory_and_gives_scalars_as_numpy_does(case):
+    """A write follows the views the tracer sees; that is exact only if each op's forward makes a
+    view (or a read-only view, or a scalar) exactly where the NumPy function does."""
+    op, i, ex = case
+    kw, _ = _operands(op, i, ex)
+    args = [ex.consts[k] if k in ex.consts else kw[f"a{k}"] for k in range(len(ex.shapes))]
+    ours = op.forward(*args, **ex.params)
+    theirs = ex.call(op.numpy[0], *args) if ex.call else op.numpy[0](*args, **ex.params)
+    assert isinstance(ours, np.generic) == isinstance(theirs, np.generic)
+    if isinstance(theirs, np.ndarray):
+        for a in args:
+            if isinstance(a, np.ndarray):
+                assert np.shares_memory(ours, a) == np.shares_memory(theirs, a)
+        assert ours.flags.writeable == theirs.flags.writeable
+
+
+def test_views_from_iteration_split_and_reshape_and_overlapping_assignment():
+    def rows(a):
+        a = a * 1.0
+        for row in a:  # each row a view
+            row += 1.0
+            row *= row
+        return np.sum(a)
+
+    def pieces(a):
+        a = a * 1.0
+        p, q = np.split(a, 2, axis=1)  # views
+        p += q
+        d = np.diagonal(a)  # a read-only view, live: it shows the write below
+        a[1, 1] = 3.0
+        return np.sum(a * a) + np.sum(d * p[:, 0])
+
+    def reshaped(a):
+        a = a + 0
+        b = a.T[1:]
+        c = b.reshape(-1)  # not contiguous: a copy, as in NumPy
+        c[:4] = 0.5 * c[4:8]
+        e = a[1:].reshape(-1)  # contiguous: a view
+        e[2:5] = e[5:8] * 2
+        return np.sum(a ** 3) + np.sum(b * b) + np.sum(c * c)
+
+    def overlapping(a):
+        a = a + 0
+        a[1:] = a[:-1]
+        a[:, 1:] += a[:, :-1]
+        return np.sum(a ** 2)
+
+    for f in (rows, pieces, reshaped, overlapping):
+        check(f, a=A)
+
+
+def test_zero_d_views_are_arrays_not_scalars():
+    def f(x):
+        s = x[...]
+        s += 1
+        y = x[1:2].reshape(())
+        y *= 3
+        return np.sum(x ** 2)
+
+    check(f, x=np.array([1.0, 2.0, 3.0]))
+
+
+def test_a_numpy_array_sharing_memory_with_a_written_input_is_refused():
+    X = A.copy()
+
+    def f(x):
+        x += 1.0  # NumPy: X (the same array) changes too
+        return np.sum(x * X)
+
+    with pytest.raises(gb.TraceError, match=r"shares memory with the array passed as input 'x', which the "
+                                            r"function wrote into.*pass a copy"):
+        gb.trace(f, x=X)
+    np.testing.assert_array_equal(X, A)
+    g = gb.trace(f, x=X.copy())  # another array: X keeps its values, as in NumPy
+    assert g.value == pytest.approx(np.sum((A + 1) * A))
