@@ -281,6 +281,12 @@ class Traced:
     choose = _unsupported("choose", "use np.where(condition, a, b)")
     compress = _unsupported("compress", "index with a boolean mask, x[mask], which is recorded")
 
+    def flatten(self, order: str = "C") -> Traced:
+        """``x.flatten()``: ``np.ravel(x)`` that is always a copy, as in NumPy (a write into it
+        never reaches x)."""
+        flat = call(ops.get("ravel"), (self, order), {})
+        return Traced(flat._node, flat._tape)  # the same node, but not a view of x
+
     def view(self, dtype: Any = None, type: Any = None) -> Traced:
         """The value itself (traced values are never written in place, so a view is the value)."""
         if dtype is not None or type is not None:

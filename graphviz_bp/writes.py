@@ -35,15 +35,18 @@ _INDEX = ops.get("index")
 
 class View:
     """How a traced value was made from the memory of its ``base``: ``op`` on ``args`` (the base
-    among them, the rest constants); ``op`` None when it cannot be replayed (a write then refuses)."""
+    among them, the rest constants); ``op`` None when it cannot be replayed (a write then refuses);
+    ``same``: the op returned the base's array itself (``astype(copy=False)``)."""
 
-    __slots__ = ("base", "op", "args", "params", "root")
+    __slots__ = ("base", "op", "args", "params", "root", "same")
 
-    def __init__(self, base: Traced | None, op: Op | None, args: tuple[Any, ...], params: dict[str, Any]) -> None:
+    def __init__(self, base: Traced | None, op: Op | None, args: tuple[Any, ...], params: dict[str, Any],
+                 same: bool = False) -> None:
         self.base = base
         self.op = op
         self.args = args
         self.params = params
+        self.same = same
         self.root = None if base is None else (base if base._view is None else base._view.root)
 
 
@@ -57,8 +60,10 @@ def note_view(result: Traced, op: Op, operands: tuple[Any, ...], values: list[np
     sharing = [i for i, v in enumerate(values) if v is out or np.may_share_memory(out, v)]
     if len(sharing) > 1:
         sharing = [i for i in sharing if values[i] is out or np.shares_memory(out, values[i])]
+    # a NumPy scalar has no memory to share: what NumPy makes from it (s[...], s.reshape(1)) is new
+    sharing = [i for i in sharing if not (type(operands[i]) is Traced and operands[i]._scalar)]
     if not sharing:
-        return  # made from a temporary of the op's own: a fresh array after all
+        return  # made from a temporary of the op's own, or from a scalar: a fresh array after all
     bases = [operands[i] for i in sharing if type(operands[i]) is Traced]
     replayable = (len(sharing) == 1 and len(bases) == 1
                   and sum(type(a) is Traced for a in operands) == 1)
@@ -69,7 +74,8 @@ def note_view(result: Traced, op: Op, operands: tuple[Any, ...], values: list[np
         if base._view is not None and base._view.base is None:  # a view of an untraced array's view
             result._view = base._view
             return
-        view = View(base, op if replayable else None, tuple(operands), params)
+        view = View(base, op if replayable else None, tuple(operands), params,
+                    same=any(values[i] is out for i in sharing))
         root = view.root
         if root._views is None:
             root._views = []
@@ -108,6 +114,9 @@ def _positions(member: Traced, root: Traced, known: dict[int, np.ndarray]) -> np
     view = member._view
     assert view is not None and view.op is not None and view.base is not None
     below = _positions(view.base, root, known)
+    if view.same:
+        known[id(member)] = below
+        return below
     args = [below if a is view.base else a for a in view.args]  # the others are constants
     got = np.asarray(view.op.forward(*args, **view.params))
     if got.shape != member.shape or got.dtype.kind not in "iu":
@@ -180,6 +189,9 @@ def write(target: Traced, new: Traced, where: tuple[Any, ...] | None) -> None:
     value = new
     for t in path:
         base, vw = t._view.base, t._view
+        if vw.same:  # the base's array itself: it shows the new value as it is
+            t._node = value._node
+            continue
         if vw.op is _INDEX and len(vw.args) == 1 and \
                 not any(isinstance(p, (np.ndarray, Slot)) for p in vw.params["index"]):  # basic: same index
             index, text = vw.params["index"], vw.params.get("text", "")
@@ -195,7 +207,7 @@ def write(target: Traced, new: Traced, where: tuple[Any, ...] | None) -> None:
     for m in touched:  # in the order they were made: each base is current before its views
         if id(m) not in on_path and m is not root:
             vw = m._view
-            m._node = _apply(vw.op, *vw.args, **vw.params)._node
+            m._node = vw.base._node if vw.same else _apply(vw.op, *vw.args, **vw.params)._node
 
 
 def _name(t: Traced) -> str:

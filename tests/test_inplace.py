@@ -338,3 +338,43 @@ def test_a_numpy_array_sharing_memory_with_a_written_input_is_refused():
     np.testing.assert_array_equal(X, A)
     g = gb.trace(f, x=X.copy())  # another array: X keeps its values, as in NumPy
     assert g.value == pytest.approx(np.sum((A + 1) * A))
+
+
+def test_copies_and_the_array_itself_as_numpy_gives_them():
+    def f(x):
+        x = x * 1.0
+        same = x.astype(np.float64, copy=False)  # x itself
+        same += 1.0
+        other = x.astype(np.float64)  # a copy
+        other *= 5.0
+        flat = x.flatten()  # always a copy (ravel is a view here)
+        flat -= 2.0
+        pos = +x  # a copy
+        pos /= 3.0
+        r = x.ravel()  # a view
+        r *= 2.0
+        return np.sum(x * x) + np.sum(other) + np.sum(flat * pos.ravel())
+
+    check(f, x=A)
+
+
+def test_integer_astype_without_copy_cannot_write_into_the_graph():
+    def f(x, k):
+        j = k.astype(k.dtype, copy=False)  # computed on the values: a plain array
+        j[0] = 5
+        return np.sum(x[k])
+
+    with pytest.raises(ValueError, match="read-only"):
+        gb.trace(f, x=A, k=np.array([0, 1]))
+
+
+def test_arrays_made_from_a_numpy_scalar_are_new():
+    def f(x):
+        s = np.sum(x)  # a NumPy scalar
+        v = s[...]  # a new 0-d array
+        v += 1.0
+        r = np.reshape(s, (1,))  # a new array
+        r *= 3.0
+        return s * 2.0 + v + np.sum(r)
+
+    check(f, x=A)

@@ -152,17 +152,31 @@ def _bind_astype(a, dtype, order="K", casting="unsafe", subok=True, copy=True, *
     dt = np.dtype(dtype)
     if dt.kind not in "biuf":
         raise UnsupportedOpError(f"astype({dt}) is not supported: graphviz_bp traces real numbers only")
+    if not copy and dt == a.dtype:  # NumPy returns the array itself: writes into one change the other
+        return (a,), {"dtype": dt, "same": True}
     return (a,), {"dtype": dt}
 
 
+def _astype(a, dtype, same=False):
+    if not same:
+        return a.astype(dtype)
+    if a.dtype.kind == "f":
+        return a  # the array itself, as in NumPy (the tracer follows it as a view)
+    out = a.view()  # to integers, computed on the values: this plain array must not write into the graph
+    out.flags.writeable = False
+    return out
+
+
 register(Op(
-    name="astype", symbol="astype", forward=lambda a, dtype: a.astype(dtype),
+    name="astype", symbol="astype", forward=_astype,
     vjps=(lambda g, ans, a, p: g.astype(a[0].dtype, copy=False),), shape=lambda s, p: s[0],
     numpy=(np.astype,), bind=_bind_astype, family="shape", methods=("astype",),
     label=lambda params, constants: f"astype {params['dtype']}",
     constant=lambda params: params["dtype"].kind != "f",  # to integers or booleans: no gradient
     examples=(Example(((3, 4),), {"dtype": np.dtype(np.float64)}, call=lambda fn, a: fn(a, np.float64)),
-              Example(((),), {"dtype": np.dtype(np.float64)}, call=lambda fn, a: fn(a, "float64"))),
+              Example(((),), {"dtype": np.dtype(np.float64)}, call=lambda fn, a: fn(a, "float64")),
+              Example(((3,),), {"dtype": np.dtype(np.float64), "same": True},
+                      call=lambda fn, a: fn(a, np.float64, copy=False))),
 ))
 
 

@@ -97,7 +97,7 @@ def _reshaped_back(g, ans, args, p):
 
 register(Op(
     name="ravel", symbol="ravel", forward=np.ravel, vjps=(_reshaped_back,), family="shape",
-    shape=lambda s, p: (math.prod(s[0]),), numpy=(np.ravel,), methods=("ravel", "flatten"),
+    shape=lambda s, p: (math.prod(s[0]),), numpy=(np.ravel,), methods=("ravel",),
     bind=lambda a, order="C": ((a,), {}) if order == "C" else _refuse_order("ravel", order),
     examples=(Example(((3, 4),)), Example(((2, 3, 2),))),
 ))
