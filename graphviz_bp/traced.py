@@ -108,7 +108,7 @@ class Traced:
     strides = property(lambda self: self._node.value.strides)
     flags = property(lambda self: self._node.value.flags)
     device = property(lambda self: "cpu")
-    T = property(lambda self: apply(_TRANSPOSE, self, axes=None))
+    T = property(lambda self: _of_scalar(self, apply(_TRANSPOSE, self, axes=None)))
     real = property(lambda self: self, doc="The value itself: traced values are real.")
     imag = property(lambda self: np.zeros_like(self._node.value),
                     doc="Zeros (traced values are real): a constant, no gradient.")
@@ -281,6 +281,10 @@ class Traced:
     choose = _unsupported("choose", "use np.where(condition, a, b)")
     compress = _unsupported("compress", "index with a boolean mask, x[mask], which is recorded")
 
+    def copy(self, order: str = "C") -> Traced:
+        """``x.copy()``: ``np.copy(x, order="C")`` (the method's default order, unlike np.copy's)."""
+        return _of_scalar(self, call(_COPY, (self, order), {}))
+
     def flatten(self, order: str = "C") -> Traced:
         """``x.flatten()``: ``np.ravel(x)`` that is always a copy, as in NumPy (a write into it
         never reaches x)."""
@@ -338,12 +342,18 @@ class Traced:
         if op.pieces is not None:  # np.split: a list of arrays, one node per piece
             args, kwargs = op.bind(*args, **kwargs)  # type: ignore[misc]
             return [apply(op, *args, **kwargs, piece=k) for k in range(op.pieces(kwargs))]
-        return call(op, args, kwargs)
+        out = call(op, args, kwargs)
+        return _of_scalar(args[0], out) if op in _BY_METHOD and args and type(args[0]) is Traced else out
+
+
+#: NumPy functions that call their argument's own method: on a NumPy scalar, a 0-d result is a
+#: scalar again (np.reshape(s, ()), np.transpose(s)), where on a 0-d array it is a 0-d array.
+_BY_METHOD = frozenset(ops.get(n) for n in ("reshape", "transpose", "squeeze", "astype"))
 
 
 def _op_method(op: Op, name: str) -> Callable[..., Any]:
     def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
-        return call(op, (self, *args), kwargs)
+        return _of_scalar(self, call(op, (self, *args), kwargs))
     spelled = ops.numpy_name(op.numpy[0]) if op.numpy else op.name
     method.__name__ = name
     method.__qualname__ = f"Traced.{name}"
@@ -405,6 +415,14 @@ def _index_key(key: Any, operands: int = 1) -> tuple[tuple[Any, ...], list[Trace
             texts.append(str(arr.tolist()) if arr.size <= 4 and arr.ndim <= 1
                          else f"{kind} {'×'.join(map(str, arr.shape))}")
     return tuple(index), arrays, "[" + ", ".join(texts) + "]"
+
+
+def _of_scalar(self: Traced, out: Any) -> Any:
+    """A method's result on a NumPy scalar: a scalar again when it is 0-d (NumPy's scalar methods
+    return scalars: ``s.copy()``, ``s.T``), so ``+=`` on it rebinds and ``[...] =`` is refused."""
+    if self._scalar and type(out) is Traced and not out._node.value.ndim:
+        out._scalar = True
+    return out
 
 
 def _same_basic_index(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:

@@ -152,6 +152,8 @@ def write(target: Traced, new: Traced, where: tuple[Any, ...] | None) -> None:
                       f"read-only view (as in NumPy: np.broadcast_to, np.diagonal); copy it first "
                       f"(x = x.copy())", str(where_now) if where_now is not None else None)
     view = target._view
+    if view is None and _layout(new) != _layout(target):  # NumPy writes in place: the layout stays
+        new = _apply(_SETITEM, target, new, index=(Ellipsis,), text="[...]")
     if view is None and (not target._views or not _members(target)):  # no base, no live views
         if target._node.kind == "input":
             _check_inputs(target)
@@ -187,6 +189,7 @@ def write(target: Traced, new: Traced, where: tuple[Any, ...] | None) -> None:
         path.append(t)
         t = t._view.base
     value = new
+    relayout = path and _layout(new) != _layout(target)  # then target is taken from its base again
     for t in path:
         base, vw = t._view.base, t._view
         if vw.same:  # the base's array itself: it shows the new value as it is
@@ -203,11 +206,21 @@ def write(target: Traced, new: Traced, where: tuple[Any, ...] | None) -> None:
         t._node = value._node
         value = updated
     root._node = value._node
-    on_path = set(map(id, path))
+    on_path = set(map(id, path[1:] if relayout else path))
+    if relayout:
+        again = set(map(id, touched)) | {id(target)}
+        touched = [m for m in members if id(m) in again]  # in the order they were made
     for m in touched:  # in the order they were made: each base is current before its views
         if id(m) not in on_path and m is not root:
             vw = m._view
             m._node = vw.base._node if vw.same else _apply(vw.op, *vw.args, **vw.params)._node
+
+
+def _layout(t: Traced) -> tuple[int, ...]:
+    """The strides that matter (of the axes longer than 1): NumPy's reshape makes a view or a copy
+    by them, so a written value must keep them."""
+    v = t._node.value
+    return tuple(s for n, s in zip(v.shape, v.strides) if n > 1)
 
 
 def _name(t: Traced) -> str:

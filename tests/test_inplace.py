@@ -378,3 +378,52 @@ def test_arrays_made_from_a_numpy_scalar_are_new():
         return s * 2.0 + v + np.sum(r)
 
     check(f, x=A)
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: s.copy(), lambda s: s.T, lambda s: s.reshape(()), lambda s: np.reshape(s, ()),
+    lambda s: np.transpose(s), lambda s: np.squeeze(s), lambda s: np.astype(s, np.float64),
+    lambda s: np.copy(s), lambda s: np.broadcast_to(s, ()).copy(), lambda s: s[...],
+], ids=["copy", "T", "reshape-method", "reshape", "transpose", "squeeze", "astype", "np.copy",
+        "broadcast_to", "ellipsis"])
+def test_what_numpy_makes_from_a_scalar_is_a_scalar_or_an_array_as_in_numpy(make):
+    def f(x):
+        s = np.sum(x)
+        t = make(s)
+        u = t
+        t += 1.0  # rebinds a scalar; writes into a 0-d array, which u shows
+        return s + 2.0 * t + 3.0 * u
+
+    check(f, x=A)
+
+
+def test_layouts_follow_numpy_so_a_reshape_is_a_view_exactly_when_numpy_makes_one():
+    def f(x):
+        a = x * 1.0
+        t = a.T.copy()  # C order (the method's default): its reshape is a view
+        flat_t = t.reshape(-1)
+        flat_t[:3] = 0.0
+        k = np.copy(a.T)  # K order (np.copy's default): its reshape is a copy
+        flat_k = k.reshape(-1)
+        flat_k[:3] = 0.0
+        f_ = a.copy(order="F")
+        f_[0] = 2.0
+        flat_f = f_.reshape(-1)  # a copy
+        flat_f *= 3.0
+        return np.sum(t * k) + np.sum(f_ ** 2) + np.sum(flat_f)
+
+    check(f, x=A)
+
+
+def test_a_written_input_with_negative_strides_keeps_its_layout():
+    def f(x):
+        x[0] = 1.0  # x keeps its strides, as in NumPy: its reshape below is a copy
+        r = x.reshape(-1)
+        r *= 2.0
+        return np.sum(x * np.arange(1.0, 5.0)) + np.sum(r)
+
+    big = RNG.normal(size=(3, 8))
+    expected = f(big.copy()[:, ::-2])  # NumPy, on the same layout
+    g = gb.trace(f, x=big[:, ::-2])
+    assert g.value == pytest.approx(expected, rel=1e-12)
+    assert g.value != pytest.approx(f(np.ascontiguousarray(big[:, ::-2])))  # the layout matters here

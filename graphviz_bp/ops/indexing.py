@@ -81,8 +81,27 @@ register(Op(
 # Operands: a, v, then the traced index arrays (Slot(2), Slot(3)...). NumPy itself does the
 # assignment, so broadcasting, masks, repeated indices (the last write wins) and casting are NumPy's.
 def _setitem_forward(a, v, *arrays, index, text=""):
-    out = np.array(a, copy=True)
+    out = same_layout(a)
     out[fill(index, (a, v) + arrays)] = v
+    return out
+
+
+def same_layout(a):
+    """A copy of ``a`` with its very strides (NumPy writes in place, so a written array keeps its
+    layout, which decides whether a later reshape is a view or a copy).
+
+    >>> b = same_layout(np.arange(12.0).reshape(3, 4)[:, ::-2])
+    >>> b.strides, b.tolist() == np.arange(12.0).reshape(3, 4)[:, ::-2].tolist()
+    ((32, -16), True)
+    """
+    out = np.empty_like(a)
+    if out.strides != a.strides and a.size > 1 and a.itemsize and \
+            all(s % a.itemsize == 0 for s in a.strides):
+        low = sum(min(0, (n - 1) * s) for n, s in zip(a.shape, a.strides)) // a.itemsize
+        high = sum(max(0, (n - 1) * s) for n, s in zip(a.shape, a.strides)) // a.itemsize
+        buffer = np.empty(high - low + 1, dtype=a.dtype)
+        out = np.lib.stride_tricks.as_strided(buffer[-low:], a.shape, a.strides, writeable=True)
+    out[...] = a
     return out
 
 
@@ -138,12 +157,14 @@ register(Op(
 def _bind_copy(a, order="K", subok=False):
     if order not in ("C", "F", "A", "K"):
         raise ValueError(f"copy: order must be one of 'C', 'F', 'A', 'K', not {order!r}")
-    return (a,), {}
+    return (a,), ({} if order == "K" else {"order": order})  # the layout: a reshape's view or copy
 
 
+# ``x.copy()`` is ``np.copy(x, order="C")`` (the method's default differs): see ``Traced.copy``
 register(Op(
-    name="copy", symbol="copy", forward=np.copy, vjps=(lambda g, ans, a, p: g,), shape=lambda s, p: s[0],
-    numpy=(np.copy,), bind=_bind_copy, family="shape", methods=("copy",),
+    name="copy", symbol="copy", forward=lambda a, order="K": np.copy(a, order=order),
+    vjps=(lambda g, ans, a, p: g,), shape=lambda s, p: s[0],
+    numpy=(np.copy,), bind=_bind_copy, family="shape",
     examples=(Example(((),)), Example(((3, 4),))),
 ))
 
