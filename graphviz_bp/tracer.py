@@ -191,8 +191,13 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
     result = Traced(node, tape)
     if scalar:
         result._scalar = True
-    elif not owns or any(out is v for v in values):  # maybe a view of an operand: writes must follow
+    elif not owns:  # maybe a view of an operand: writes must follow
         note_view(result, op, operands, values, params)
+    else:
+        for v in values:
+            if v is out:  # the operand's array itself (astype(copy=False))
+                note_view(result, op, operands, values, params)
+                break
     return result
 
 

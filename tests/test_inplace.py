@@ -427,3 +427,90 @@ def test_a_written_input_with_negative_strides_keeps_its_layout():
     g = gb.trace(f, x=big[:, ::-2])
     assert g.value == pytest.approx(expected, rel=1e-12)
     assert g.value != pytest.approx(f(np.ascontiguousarray(big[:, ::-2])))  # the layout matters here
+
+
+# --- random programs of views and writes, against NumPy ----------------------------------------------
+_VIEWS = (
+    lambda a, r: a[r % a.shape[0]], lambda a, r: a[r % a.shape[0]:], lambda a, r: a.T,
+    lambda a, r: a.reshape(-1), lambda a, r: a[..., ::-1], lambda a, r: a[None],
+    lambda a, r: np.split(a, [r % (a.shape[0] + 1)])[r % 2], lambda a, r: a.reshape(a.shape[::-1]),
+    lambda a, r: np.swapaxes(a, 0, -1), lambda a, r: np.expand_dims(a, -1), lambda a, r: a.ravel(),
+    lambda a, r: a.copy(order="F"), lambda a, r: np.squeeze(a), lambda a, r: np.broadcast_to(a, (2,) + a.shape),
+    lambda a, r: a.astype(np.float64, copy=False), lambda a, r: a.flatten(), lambda a, r: a[::2, ...],
+    lambda a, r: a.copy(),
+)
+_INDICES = (lambda a, r: r % a.shape[0], lambda a, r: slice(r % a.shape[0], None),
+            lambda a, r: (Ellipsis, slice(None, None, 2)), lambda a, r: a > 0,
+            lambda a, r: np.array([r % a.shape[0], 0, r % a.shape[0]]))
+
+
+def _program(rng, steps=16):
+    prog, n = [], 1
+    for _ in range(steps):
+        kind = rng.choice(["view", "view", "write", "write", "update", "del"])
+        prog.append((kind, int(rng.integers(n)), int(rng.integers(100)), int(rng.integers(n)), int(rng.integers(100))))
+        n += kind == "view"
+    return prog
+
+
+def _run(prog, x):
+    arrs = [x * 1.0]
+    for kind, i, c, j, r in prog:
+        a = arrs[i]
+        if kind == "view":
+            arrs.append(None if a is None else a[...] if a.ndim == 0 or not a.size else _VIEWS[c % len(_VIEWS)](a, r))
+        elif kind == "del":
+            arrs[i] = None
+        elif a is not None and a.size:
+            val = 0.5 * np.tanh(0.1 * np.sum(arrs[j])) + 0.01 * r if arrs[j] is not None else 0.01 * r
+            if kind == "update":  # in place on an array; a NumPy scalar is rebound, as Python does
+                if c % 4 == 0:
+                    a += val
+                elif c % 4 == 1:
+                    a -= val
+                elif c % 4 == 2:
+                    a *= val
+                else:
+                    a /= 2.0 + val
+                arrs[i] = a
+            elif a.ndim == 0:
+                a[...] = val
+            else:
+                idx = _INDICES[c % len(_INDICES)](a, r)
+                if c % 3 == 0:
+                    a[idx] += val
+                elif c % 3 == 1:
+                    a[idx] *= val
+                else:
+                    a[idx] = val
+    return 0.01 * np.sum(x) + sum(np.sum(a * np.cos(k + np.arange(a.size).reshape(a.shape)))
+                                  for k, a in enumerate(arrs) if a is not None)
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_random_programs_of_views_and_writes_match_numpy(seed):
+    """Views, copies and writes in random order, on C, F and negative-stride inputs: the traced
+    value is NumPy's (or both refuse), the gradient matches central differences."""
+    rng = np.random.default_rng(seed)
+    prog = _program(rng)
+    big = rng.normal(size=(4, 6))
+    layout = [lambda b: b[:3, :4], lambda b: b[:4, :3].T, lambda b: b[:3, ::-2][:, :3]][seed % 3]
+    x = layout(big)
+
+    def same_layout(v):  # NumPy's run gets an array of x's layout (it decides views and copies)
+        b = big.copy()
+        layout(b)[...] = v
+        return layout(b)
+
+    try:
+        expected = _run(prog, same_layout(x))
+    except (ValueError, TypeError) as exc:  # a read-only view, or a scalar: the trace refuses it too
+        words = "read-only" if isinstance(exc, ValueError) else "does not support item assignment"
+        assert words in str(exc)
+        with pytest.raises(type(exc), match=words):
+            gb.trace(lambda x: _run(prog, x), x=x)
+        return
+    g = gb.trace(lambda x: _run(prog, x), x=x)
+    np.testing.assert_allclose(g.value, expected, rtol=1e-10, atol=1e-10)
+    fd = numerical_grad(lambda v: float(_run(prog, same_layout(v))), x)
+    np.testing.assert_allclose(g.grad("x"), fd, rtol=1e-4, atol=1e-6)
