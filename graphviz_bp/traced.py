@@ -72,8 +72,10 @@ class Traced:
 
     Every ndarray method exists: the differentiable ones record their op (generated from the
     registry's ``Op.methods``), the gradient-free ones (``argmax``, ``any``...) compute on the
-    values, and those that would leave the graph (``item``, ``tolist``, in-place updates) raise a
-    TraceError saying what to write instead.
+    values, and those that would leave the graph (``item``, ``tolist``, ``x.sort()``) raise a
+    TraceError saying what to write instead. Assignment and ``+=`` (``-=``, ``*=``, ``/=``, ``**=``,
+    ``%=``) update it as NumPy does: the Traced is pointed at the new node, and the values sharing
+    its memory follow (``writes.py``).
     """
 
     __slots__ = ("_node", "_tape", "_view", "_views", "_scalar", "__weakref__")

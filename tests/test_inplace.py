@@ -514,3 +514,33 @@ def test_random_programs_of_views_and_writes_match_numpy(seed):
     np.testing.assert_allclose(g.value, expected, rtol=1e-10, atol=1e-10)
     fd = numerical_grad(lambda v: float(_run(prog, same_layout(v))), x)
     np.testing.assert_allclose(g.grad("x"), fd, rtol=1e-4, atol=1e-6)
+
+
+def test_views_an_op_makes_that_cannot_be_followed_refuse_writes_naming_both_lines():
+    """An op whose result is a view of one of two traced operands cannot be replayed on positions
+    (no registered op does that today; this one is made up): writes into the family are refused."""
+    from graphviz_bp.ops import Example, Op
+    from graphviz_bp.tracer import apply
+
+    pick = Op(name="pick", symbol="pick", forward=lambda a, b: a[0], vjps=(None, None),
+              shape=lambda s, p: s[0][1:], examples=(Example(((2, 3), (3,))),))
+    const_view = Op(name="const_view", symbol="const_view", forward=lambda a, c: c[0], vjps=(None, None),
+                    shape=lambda s, p: s[1][1:], examples=(Example(((3,), (2, 3))),))
+
+    def through(x):
+        a = x * 1.0
+        v = apply(pick, a, x[0])
+        a[0, 0] = 5.0
+        return np.sum(v)
+
+    def into(x):
+        v = apply(const_view, x[0], np.ones((2, 3)))
+        v += 1.0
+        return np.sum(v * x[0])
+
+    with pytest.raises(gb.TraceError, match=r"\(line \d+\) shares memory with .* in a way graphviz_bp does "
+                                            r"not follow; after the write \(line \d+: a\[0, 0\] = 5.0\)"):
+        gb.trace(through, x=A[:2, :3].copy())
+    with pytest.raises(gb.TraceError, match=r"is a view of a NumPy array that is not traced; the write "
+                                            r"\(line \d+: v \+= 1.0\) would change that array"):
+        gb.trace(into, x=A[:2, :3].copy())
