@@ -271,9 +271,20 @@ class Traced:
     ctypes = property(_refuse("x.ctypes (its memory)", "read x.value after tracing"))
 
     # in-place and low-level methods ------------------------------------------------------------
-    sort = _refuse("x.sort() (sorting in place)", "write x = np.sort(x), which is recorded")
+    def sort(self, axis: int = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> None:
+        """``x.sort()`` sorts in place, as NumPy does: ``x[...] = np.sort(x, axis)``."""
+        if order is not None:
+            raise UnsupportedOpError("x.sort(order=...) (structured arrays) is not supported")
+        if self._scalar or not self.ndim:
+            raise np.exceptions.AxisError(axis, 0)
+        self[...] = call(ops.get("sort"), (self, axis), {})
+
+    def fill(self, value: Any) -> None:
+        """``x.fill(value)`` sets every entry in place, as NumPy does: ``x[...] = value``."""
+        if self._scalar:
+            return  # NumPy fills a temporary array made from the scalar: the scalar does not change
+        self[...] = value
     partition = _refuse("x.partition() (in place)", "write x = np.sort(x), which is recorded")
-    fill = _refuse("x.fill() (in place)", "use np.full_like(x, value), a constant")
     put = _refuse("x.put() (in place)", "build the new value with np.where or np.concatenate")
     resize = _refuse("x.resize() (in place)", "use x.reshape(...) or indexing")
     setfield = _refuse("x.setfield() (in place)")

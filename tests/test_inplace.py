@@ -544,3 +544,20 @@ def test_views_an_op_makes_that_cannot_be_followed_refuse_writes_naming_both_lin
     with pytest.raises(gb.TraceError, match=r"is a view of a NumPy array that is not traced; the write "
                                             r"\(line \d+: v \+= 1.0\) would change that array"):
         gb.trace(into, x=A[:2, :3].copy())
+
+
+def test_sort_and_fill_in_place_as_numpy_does():
+    def f(x):
+        a = x * 1.0
+        row = a[1]
+        row.sort()  # sorts a's row 1 in place
+        a.T[0].fill(0.5)  # a's column 0
+        s = np.sum(a)
+        s.fill(9.0)  # a NumPy scalar: unchanged
+        b = a.copy()
+        b.sort(axis=0)
+        return np.sum(a * np.arange(4.0)) + s + np.sum(b * np.arange(12.0).reshape(3, 4))
+
+    check(f, x=A)
+    with pytest.raises(np.exceptions.AxisError):
+        gb.trace(lambda x: np.sum(x).sort(), x=A)
