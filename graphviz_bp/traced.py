@@ -36,7 +36,7 @@ def _in_place(symbol: str, operator: str) -> Callable[..., Any]:
 
 def _update(op: Op, symbol: str) -> Callable[..., Any]:
     """``x op= y`` as NumPy does it: ``x`` (and every value sharing its memory) now shows
-    ``x op y``, cast to ``x``'s dtype under NumPy's same-kind rule; a NumPy scalar is rebound."""
+    ``x op y`` (of x's shape), cast to ``x``'s dtype under NumPy's same-kind rule; a NumPy scalar is rebound."""
     def method(self: Traced, o: Any) -> Traced:
         out = apply(op, self, o)
         if self._scalar:  # NumPy scalars are immutable: Python rebinds the name to the result
@@ -74,7 +74,7 @@ class Traced:
     registry's ``Op.methods``), the gradient-free ones (``argmax``, ``any``...) compute on the
     values, and those that would leave the graph (``item``, ``tolist``, ``x.sort()``) raise a
     TraceError saying what to write instead. Assignment and ``+=`` (``-=``, ``*=``, ``/=``, ``**=``,
-    ``%=``) update it as NumPy does: the Traced is pointed at the new node, and the values sharing
+    ``%=``, ``@=``) update it as NumPy does: the Traced is pointed at the new node, and the values sharing
     its memory follow (``writes.py``).
     """
 
@@ -230,7 +230,7 @@ class Traced:
     __itruediv__ = _update(_DIV, "/=")
     __ipow__ = _update(_POW, "**=")
     __imod__ = _update(_MOD, "%=")
-    __imatmul__ = _in_place("@=", "@")
+    __imatmul__ = _update(_MATMUL, "@=")
     __ifloordiv__ = _in_place("//=", "//")
     __iand__ = _in_place("&=", "&")
     __ior__ = _in_place("|=", "|")

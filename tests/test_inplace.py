@@ -561,3 +561,19 @@ def test_sort_and_fill_in_place_as_numpy_does():
     check(f, x=A)
     with pytest.raises(np.exceptions.AxisError):
         gb.trace(lambda x: np.sum(x).sort(), x=A)
+
+
+def test_matmul_in_place_keeps_the_shape_as_numpy_does():
+    def f(a, W):
+        h = a * 1.0
+        g = h
+        h @= W  # g shows it too
+        v = h[0]
+        v @= W  # a row, through its view
+        return np.sum(g ** 2)
+
+    check(f, a=A[:, :3], W=RNG.normal(size=(3, 3)))
+    with pytest.raises(ValueError, match="mismatch in its core dimension"):
+        _numpy(lambda a: a.__imatmul__(np.ones((4, 2))), {"a": A})
+    with pytest.raises(gb.ShapeError, match=r"the result has shape \(3, 2\) but x has shape \(3, 4\)"):
+        gb.trace(lambda a: np.sum(a.__imatmul__(np.ones((4, 2)))), a=A)

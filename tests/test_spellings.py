@@ -162,7 +162,7 @@ _REFUSED = {"item", "tolist", "tobytes", "tofile", "dump", "dumps", "partition",
             "resize", "setfield", "setflags", "byteswap", "getfield", "choose", "compress", "__reduce__",
             "__reduce_ex__", "__setstate__", "__array_namespace__", "__dlpack__", "__dlpack_device__",
             "__float__", "__int__", "__complex__", "__index__", "__delitem__", "__array__",
-            "__array_wrap__", "__array_finalize__", "__imatmul__", "__ifloordiv__", "__iand__", "__ior__",
+            "__array_wrap__", "__array_finalize__", "__ifloordiv__", "__iand__", "__ior__",
             "__ixor__", "__ilshift__", "__irshift__"}
 #: Refused when read.
 _REFUSED_ATTRIBUTES = {"flat", "base", "data", "ctypes", "__array_interface__", "__array_struct__"}
