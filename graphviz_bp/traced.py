@@ -12,7 +12,8 @@ from . import ops
 from .errors import ShapeError, TraceError, UnsupportedOpError
 from .graph import Node
 from .ops import Op
-from .ops.indexing import Slot, fill
+from .indices import index_key, same_basic_index, source_index
+from .ops.indexing import fill
 
 if TYPE_CHECKING:
     from .tracer import _Tape
@@ -197,7 +198,7 @@ class Traced:
     __index__ = _refuse("Using as an index", "index with a traced integer array, x[y], which is recorded")
 
     def __getitem__(self, key: Any) -> Traced:
-        index, arrays, text = _index_key(key)
+        index, arrays, text = index_key(key)
         return apply(_INDEX, self, *arrays, index=index, text=text)
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -206,15 +207,15 @@ class Traced:
         if self._scalar:
             raise TraceError(f"a NumPy scalar ({self.dtype}) does not support item assignment; it is "
                              f"a copy (a[0, 1], np.sum(a)): assign into the array it came from")
-        index, arrays, text = _index_key(key, operands=2)
+        index, arrays, text = index_key(key, operands=2)
         view = value._view if type(value) is Traced else None
         if view is not None and view.base is self and view.op is _INDEX and not arrays \
-                and _same_basic_index(view.params["index"], index):
+                and same_basic_index(view.params["index"], index):
             return  # x[i] = x[i]: the values are there already (the end of x[i] += v)
         if type(value) in (int, float, bool):  # NumPy converts a number to x's dtype, checked
             value = np.array(value, dtype=self.dtype)
         if arrays or any(isinstance(k, np.ndarray) for k in index):  # a mask or indices: as written
-            text = _source_index(text)
+            text = source_index(text)
         new = apply(_SETITEM, self, value, *arrays, index=index, text=text)
         write(self, new, fill(index, (None, None, *(a._node.value for a in arrays))))
 
@@ -392,93 +393,12 @@ for _name in sorted(ops.CONSTANT_METHODS):
     setattr(Traced, _name, _constant_method(_name))
 
 
-def _index_key(key: Any, operands: int = 1) -> tuple[tuple[Any, ...], list[Traced], str]:
-    """An index as a tuple NumPy accepts, with each traced index array replaced by a ``Slot`` (those
-    arrays become operands after the op's ``operands`` others: drawn as edges, never
-    differentiated), and as text for the drawing, e.g. ``[arange(4), y]``."""
-    parts = key if isinstance(key, tuple) else (key,)
-    index: list[Any] = []
-    arrays: list[Traced] = []
-    texts: list[str] = []
-    for k in parts:
-        if type(k) is Traced:
-            if k.dtype.kind not in "biu":
-                raise TraceError(f"an index must be integers or booleans, not {k.dtype} ({k._node.name})")
-            arrays.append(k)
-            index.append(Slot(len(arrays) + operands - 1, k.dtype.kind == "b"))
-            texts.append(k._node.name or "index")
-        elif isinstance(k, slice):
-            if any(type(v) is Traced for v in (k.start, k.stop, k.step)):
-                raise TraceError("slice bounds cannot be traced values")
-            index.append(k)
-            texts.append(":".join("" if v is None else str(v) for v in (k.start, k.stop)) +
-                         ("" if k.step is None else f":{k.step}"))
-        elif k is None or k is Ellipsis:
-            index.append(k)
-            texts.append("newaxis" if k is None else "...")
-        elif isinstance(k, (int, np.integer)):
-            index.append(k)
-            texts.append(str(k))
-        else:
-            arr = np.asarray(k)
-            if arr.dtype.kind not in "biu":
-                raise TraceError(f"an index must be integers, slices or booleans, not {arr.dtype}")
-            index.append(arr)
-            kind = "mask" if arr.dtype.kind == "b" else "indices"
-            texts.append(str(arr.tolist()) if arr.size <= 4 and arr.ndim <= 1
-                         else f"{kind} {'×'.join(map(str, arr.shape))}")
-    return tuple(index), arrays, "[" + ", ".join(texts) + "]"
-
-
 def _of_scalar(self: Traced, out: Any) -> Any:
     """A method's result on a NumPy scalar: a scalar again when it is 0-d (NumPy's scalar methods
     return scalars: ``s.copy()``, ``s.T``), so ``+=`` on it rebinds and ``[...] =`` is refused."""
     if self._scalar and type(out) is Traced and not out._node.value.ndim:
         out._scalar = True
     return out
-
-
-def _same_basic_index(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    """Whether two indices are the same basic index (ints, slices, None, ...); False when either
-    holds an array."""
-    if len(a) != len(b):
-        return False
-    for x, y in zip(a, b):
-        if isinstance(x, (bool, np.bool_)) or isinstance(y, (bool, np.bool_)):
-            return False  # a 0-d mask, not an integer
-        if isinstance(x, (int, np.integer)) and isinstance(y, (int, np.integer)):
-            if x != y:
-                return False
-        elif isinstance(x, slice) and isinstance(y, slice):
-            if x != y:
-                return False
-        elif not (x is y and (x is None or x is Ellipsis)):
-            return False  # arrays, or different kinds of index
-    return True
-
-
-def _source_index(text: str) -> str:
-    """The index as the user wrote it on the line being run, when that line is one assignment
-    ``name[...] = ...`` or ``name[...] op= ...`` (``[h < 0]``), else ``text``."""
-    import ast
-
-    source = _caller()
-    line = source.line if source is not None and not hasattr(source, "column") else ""
-    if not line:
-        return text
-    try:
-        tree = ast.parse(line)
-    except SyntaxError:
-        return text
-    if len(tree.body) != 1:
-        return text
-    stmt = tree.body[0]
-    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] \
-        if isinstance(stmt, ast.AugAssign) else []
-    if len(targets) != 1 or not isinstance(targets[0], ast.Subscript):
-        return text
-    segment = ast.get_source_segment(line, targets[0].slice)
-    return f"[{segment}]" if segment and len(segment) <= 40 else text
 
 
 def _plain(o: Any) -> Any:

@@ -328,7 +328,8 @@ HOSTILE = ["<lambda>", "a\nb", "a\\nb", '"q"', "{}|", "trailing\\", "&amp; & <b>
 def _named(label: str):
     def f(x):
         return np.sum(gb.name(x * x, label) + 1.0)
-    return gb.trace(f, x=np.array([1.0, 2.0]))
+    # the input's name is one no generated label takes (a label equal to it would become "label#2")
+    return gb.trace(lambda **kw: f(kw["in put"]), {"in put": np.array([1.0, 2.0])})
 
 
 def _svg_text(svg: bytes) -> str:
