@@ -240,10 +240,7 @@ class Traced:
     __irshift__ = _in_place(">>=", ">>")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TraceError("converting a traced value to a NumPy array (np.asarray, np.array or a "
-                         "function graphviz_bp does not support) would drop it from the graph; use "
-                         "the NumPy functions graphviz_bp records (graphviz_bp.supported()), or read "
-                         "x.value after tracing")
+        raise TraceError(_conversion_advice())
 
     __array_interface__ = property(__array__)
     __array_struct__ = property(__array__)
@@ -340,6 +337,14 @@ class Traced:
                 f"np.{ufunc.__name__}.{method} (a ufunc method) is not supported; call "
                 f"np.{ufunc.__name__}(...) or a function such as np.sum")
         if "out" in kwargs:
+            if not any(type(o) is Traced for o in kwargs["out"] or ()):  # a plain array written in place
+                where = _caller()
+                raise UnsupportedOpError(
+                    "a traced value cannot be written into a plain NumPy array in place (a += x, or "
+                    f"np.{ufunc.__name__}(..., out=a)): the array is not traced, so the result would "
+                    "drop out of the graph; compute a new value instead (a = a + x), or make the array "
+                    "from a traced value (a = x * 0.0 rather than np.zeros_like(x))"
+                    + (f"\n  at {where}" if where is not None else ""))
             raise UnsupportedOpError(f"np.{ufunc.__name__}(..., out=...) is not supported: graphviz_bp "
                                      f"records new values and never writes into existing arrays")
         if ufunc in ops.CONSTANT_FUNCTIONS:
@@ -399,6 +404,38 @@ def _of_scalar(self: Traced, out: Any) -> Any:
     if self._scalar and type(out) is Traced and not out._node.value.ndim:
         out._scalar = True
     return out
+
+
+def _conversion_advice() -> str:
+    """Why a traced value cannot become a plain array, with advice for what the user's line does
+    (``X.dot(W)`` with a plain X, or a traced value written into a plain buffer) and where it is."""
+    where = _caller()
+    line = where.line if where is not None else ""
+    text = ("converting a traced value to a NumPy array (np.asarray, np.array or a function "
+            "graphviz_bp does not support) would drop it from the graph; use the NumPy functions "
+            "graphviz_bp records (graphviz_bp.supported()), or read x.value after tracing")
+    if ".dot(" in line:
+        text = ("a plain array's .dot() cannot take a traced value (NumPy converts it, dropping it from "
+                "the graph): write X @ W or np.dot(X, W), or pass X as an input")
+    elif _assigns_into_subscript(line):
+        text = ("a traced value cannot be stored into a plain NumPy array (a buffer made with "
+                "np.zeros or np.empty is not traced, so the stored value would drop out of the graph): "
+                "make the buffer from a traced value (out = x * 0.0), or "
+                "collect the pieces and join them (np.stack, np.concatenate)")
+    return text + (f"\n  at {where}" if where is not None else "")
+
+
+def _assigns_into_subscript(line: str) -> bool:
+    """Whether ``line`` is an assignment into an indexed target (``out[i, j] = ...``)."""
+    import ast
+
+    try:
+        tree = ast.parse(line.strip())
+    except SyntaxError:
+        return False
+    return any(isinstance(stmt, (ast.Assign, ast.AugAssign)) and any(
+        isinstance(t, ast.Subscript) for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]))
+        for stmt in tree.body)
 
 
 def _plain(o: Any) -> Any:

@@ -341,3 +341,39 @@ def test_check_and_the_command_line_pick_the_loss_too(tmp_path):
     assert r.exit_code == 0, r.stderr
     r = CliRunner().invoke(main, ["check", f"{src}:loss", "-i", "W=2x2", "-i", "x=2"])
     assert r.exit_code == 1 and "say which is the loss with --loss (an index, e.g. --loss 0)" in r.stderr
+
+
+# what real code does that cannot be traced says what to write instead --------------------------------
+
+_X = np.ones((3, 2))
+
+
+def _plain_dot(W):
+    return np.sum(_X.dot(W))
+
+
+def _into_plain_buffer(x):
+    out = np.zeros(3)
+    out[0:2] = x[:2] * 2
+    return np.sum(out)
+
+
+def _plain_buffer_in_place(x):
+    dW = np.zeros((3, 2))
+    dW[:, 0] += x
+    return np.sum(dW)
+
+
+@pytest.mark.parametrize("fn,words", [
+    (_plain_dot, "a plain array's .dot() cannot take a traced value (NumPy converts it, dropping it from "
+                 "the graph): write X @ W or np.dot(X, W), or pass X as an input"),
+    (_into_plain_buffer, "a traced value cannot be stored into a plain NumPy array"),
+    (_plain_buffer_in_place, "a traced value cannot be written into a plain NumPy array in place (a += x"),
+])
+def test_untraceable_patterns_name_the_line_and_what_to_write(fn, words):
+    with pytest.raises((gb.TraceError, gb.UnsupportedOpError)) as err:
+        gb.trace(fn, {"W": np.ones((2, 2))} if fn is _plain_dot else {"x": np.ones(3)})
+    assert words in str(err.value)
+    assert f"test_tracer.py" in str(err.value) and f"in {fn.__name__}" in str(err.value)
+    W = np.ones((2, 2))
+    assert gb.trace(lambda W: np.sum(_X @ W), W=W).value == np.sum(_X.dot(W))  # the advice works
