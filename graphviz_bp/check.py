@@ -103,8 +103,9 @@ def compare(fn: Callable[..., Any], values: Mapping[str, np.ndarray], grads: Map
 
     name = getattr(fn, "__name__", "the function")
 
-    def f(**vals: np.ndarray) -> float:
-        return float(pick_output(fn(**vals), output, name)[0])
+    def f(**vals: np.ndarray) -> float:  # on copies: the function may write into its inputs
+        copies = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in vals.items()}
+        return float(pick_output(fn(**copies), output, name)[0])
 
     results = []
     with np.errstate(all="ignore"), warnings.catch_warnings():

@@ -57,3 +57,17 @@ def test_many_entries_are_sampled(ae_inputs):
     assert result["A"].coords == 50 and result["A"].size == 400 and result.passed
     with pytest.raises(ValueError, match="positive"):
         gb.check(ae, ae_inputs, eps=0)
+
+
+def test_a_function_that_writes_into_its_inputs_is_checked_on_copies():
+    def f(x, w):
+        x -= np.max(x, axis=1, keepdims=True)
+        x *= 2.0
+        return np.sum(np.tanh(x @ w))
+
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+    x0 = x.copy()
+    result = gb.check(f, x=x, w=w)
+    assert result.passed and result["x"].error < 1e-7 and result["w"].error < 1e-7
+    assert np.array_equal(x, x0)  # the caller's array is left as it was
