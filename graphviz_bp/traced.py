@@ -10,7 +10,7 @@ import numpy as np
 
 from . import ops
 from .errors import ShapeError, TraceError, UnsupportedOpError
-from .graph import Node
+from .graph import Node, Source
 from .ops import Op
 from .indices import index_key, same_basic_index, source_index
 from .ops.indexing import fill
@@ -240,7 +240,7 @@ class Traced:
     __irshift__ = _in_place(">>=", ">>")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TraceError(_conversion_advice())
+        raise TraceError(conversion_advice())
 
     __array_interface__ = property(__array__)
     __array_struct__ = property(__array__)
@@ -340,10 +340,8 @@ class Traced:
             if not any(type(o) is Traced for o in kwargs["out"] or ()):  # a plain array written in place
                 where = _caller()
                 raise UnsupportedOpError(
-                    "a traced value cannot be written into a plain NumPy array in place (a += x, or "
-                    f"np.{ufunc.__name__}(..., out=a)): the array is not traced, so the result would "
-                    "drop out of the graph; compute a new value instead (a = a + x), or make the array "
-                    "from a traced value (a = x * 0.0 rather than np.zeros_like(x))"
+                    f"a traced value cannot be written in place (a += x, or np.{ufunc.__name__}(..., "
+                    f"out=a)) into this NumPy array, {MADE_OUTSIDE}, or compute a new value (a = a + x)"
                     + (f"\n  at {where}" if where is not None else ""))
             raise UnsupportedOpError(f"np.{ufunc.__name__}(..., out=...) is not supported: graphviz_bp "
                                      f"records new values and never writes into existing arrays")
@@ -355,8 +353,13 @@ class Traced:
         return apply(ops.lookup(ufunc), *inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func is _FULL_LIKE:
+            fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
+            if type(fill) is Traced:  # np.full_like(x, traced): a buffer written with it
+                return traced_full("full_like", args, kwargs, fill)
         if func in ops.CONSTANT_FUNCTIONS:  # no gradient flows through these: compute on values
-            return func(*_plain_all(args), **dict(zip(kwargs, _plain_all(kwargs.values()))))
+            out = func(*_plain_all(args), **dict(zip(kwargs, _plain_all(kwargs.values()))))
+            return buffer_like(out, func) if func in _LIKE else out
         op = ops.lookup(func)
         if op.pieces is not None:  # np.split: a list of arrays, one node per piece
             args, kwargs = op.bind(*args, **kwargs)  # type: ignore[misc]
@@ -368,6 +371,9 @@ class Traced:
 #: NumPy functions that call their argument's own method: on a NumPy scalar, a 0-d result is a
 #: scalar again (np.reshape(s, ()), np.transpose(s)), where on a 0-d array it is a 0-d array.
 _BY_METHOD = frozenset(ops.get(n) for n in ("reshape", "transpose", "squeeze", "astype"))
+#: Allocators like another array: np.zeros_like(x) of a traced x is a buffer (see buffers.py).
+_LIKE = frozenset([np.zeros_like, np.ones_like, np.empty_like, np.full_like])
+_FULL_LIKE = np.full_like  # NumPy's own (np.full_like is wrapped while a trace runs: see buffers.py)
 
 
 def _op_method(op: Op, name: str) -> Callable[..., Any]:
@@ -406,7 +412,7 @@ def _of_scalar(self: Traced, out: Any) -> Any:
     return out
 
 
-def _conversion_advice() -> str:
+def conversion_advice() -> str:
     """Why a traced value cannot become a plain array, with advice for what the user's line does
     (``X.dot(W)`` with a plain X, or a traced value written into a plain buffer) and where it is."""
     where = _caller()
@@ -418,11 +424,34 @@ def _conversion_advice() -> str:
         text = ("a plain array's .dot() cannot take a traced value (NumPy converts it, dropping it from "
                 "the graph): write X @ W or np.dot(X, W), or pass X as an input")
     elif _assigns_into_subscript(line):
-        text = ("a traced value cannot be stored into a plain NumPy array (a buffer made with "
-                "np.zeros or np.empty is not traced, so the stored value would drop out of the graph): "
-                "make the buffer from a traced value (out = x * 0.0), or "
-                "collect the pieces and join them (np.stack, np.concatenate)")
+        text = STORE_ADVICE
     return text + (f"\n  at {where}" if where is not None else "")
+
+
+#: Why a traced value cannot be stored into a plain array, and what to write instead.
+MADE_OUTSIDE = ("which was made where graphviz_bp cannot follow it (before the trace, by a function "
+                "imported with from numpy import zeros, or by a plain array's .copy() method), so the "
+                "value would drop out of the graph; make the array inside the traced function with "
+                "np.zeros, np.empty, np.ones, np.full, their _like forms, np.copy or np.array, which "
+                "become traced when a traced value is written into them")
+STORE_ADVICE = (f"a traced value cannot be stored into this NumPy array, {MADE_OUTSIDE}, or collect the "
+                f"pieces and join them (np.stack, np.concatenate)")
+
+
+def stored_outside(exc: BaseException) -> TraceError | None:
+    """NumPy's "setting an array element with a sequence" when the user's line stores a traced value
+    into one entry of a plain array (``out[i, j] = np.sum(...)``): our advice, naming the line."""
+    if type(exc) is not ValueError or str(exc) != "setting an array element with a sequence.":
+        return None
+    tb, where = exc.__traceback__, None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
+            where = Source(code.co_filename, tb.tb_lineno, code.co_name)
+        tb = tb.tb_next
+    if where is None or not _assigns_into_subscript(where.line):
+        return None
+    return TraceError(f"{STORE_ADVICE}\n  at {where}")
 
 
 def _assigns_into_subscript(line: str) -> bool:
@@ -448,5 +477,6 @@ def _plain_all(items: Any) -> list[Any]:
 
 
 # The recording core, imported last: apply makes Traced values, so it imports this module.
-from .tracer import _caller, apply, call  # noqa: E402
+from .tracer import _NUMPY_DIR, _PACKAGE_DIR, _caller, apply, call  # noqa: E402
 from .writes import View, write  # noqa: E402
+from .buffers import buffer_like, traced_full  # noqa: E402

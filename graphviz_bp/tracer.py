@@ -65,7 +65,7 @@ def _short(value: Any) -> str:
 class _Tape:
     """The nodes of one trace, in the order they were made (a topological order)."""
 
-    __slots__ = ("nodes", "active", "limit", "held", "inputs", "written")
+    __slots__ = ("nodes", "active", "limit", "held", "inputs", "written", "buffers")
 
     def __init__(self, limit: int | None = None) -> None:
         self.nodes: list[Node] = []
@@ -74,6 +74,7 @@ class _Tape:
         self.active = True
         self.limit = limit  # bytes the trace may create (None: no limit)
         self.held = 0       # bytes created so far
+        self.buffers: list[Any] = []  # the buffers written with traced values (see buffers.py)
 
     def admit(self, op: Op, values: list[np.ndarray], params: dict[str, Any], source: Source | None) -> None:
         """Refuse, before NumPy allocates it, a result that would take the trace over its limit.
@@ -108,7 +109,10 @@ class _Tape:
             raise MemoryLimitError(what, size * itemsize, limit, self.held,
                                    str(source) if source is not None else None)
 
-    def leaf(self, kind: str, value: Any, name: str | None = None, source: Source | None = None) -> Node:
+    def leaf(self, kind: str, value: Any, name: str | None = None, source: Source | None = None,
+             label: str | None = None) -> Node:
+        """A leaf node (an input or a constant; ``label``: how a constant is drawn). A constant is a
+        copy of a writable array, so that a later write into the array cannot change it."""
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             what = "complex numbers are not supported" if arr.dtype.kind == "c" else \
@@ -123,8 +127,11 @@ class _Tape:
                         f"the function wrote into; NumPy would show the write through it, which "
                         f"graphviz_bp does not follow (the arrays passed in are never written): use the "
                         f"traced {key} instead, or pass a copy ({key}=arr.copy())")
+        if kind == "const" and isinstance(value, np.ndarray) and arr.flags.writeable:
+            arr = arr.copy()
         differentiable = kind == "input" and arr.dtype.kind == "f"
-        node = Node(kind, arr, name=name, differentiable=differentiable, source=source)
+        node = Node(kind, arr, name=name, differentiable=differentiable, source=source,
+                    params={"label": label} if label else None)
         self.nodes.append(node)
         return node
 
@@ -159,6 +166,8 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
                 tape = a._tape
             elif a._tape is not tape:
                 raise TraceError(f"{op.name}: operands come from two different traces")
+        elif type(a) is Buffer:  # an array the function made: its traced value once written
+            return apply(op, *[operand(b) for b in operands], **params)
     if tape is None:  # nothing traced: just compute (so graphviz_bp.functions work on arrays)
         return op.forward(*[np.asarray(a) for a in operands], **params)
     if not tape.active:
@@ -261,7 +270,15 @@ def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int 
             traced[key]._scalar = True  # a number: x += 1 rebinds x, as it would in Python
     tape.inputs = traced
     try:
-        out = fn(**traced)
+        with allocating(tape):
+            out = fn(**traced)
+            if type(out) is Buffer:  # an array it made and wrote traced values into
+                out = traced_of(out) or out
+    except ValueError as exc:  # NumPy's own words for a traced value stored into a plain array
+        advice = stored_outside(exc)
+        if advice is None:
+            raise
+        raise advice from None
     finally:
         tape.active = False
     if type(out) is not Traced:
@@ -304,6 +321,8 @@ def plain(value: Any) -> Any:
     its array: what a traced function returned besides its loss, kept after the trace."""
     if type(value) is Traced:
         return value._node.value
+    if type(value) is Buffer:  # plain again after the trace, showing the traced values
+        return value.view(np.ndarray)
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
@@ -312,5 +331,6 @@ def plain(value: Any) -> Any:
 
 
 # The value type, imported last: its methods call apply and call, and apply makes Traced values.
-from .traced import Traced, _plain, _plain_all  # noqa: E402
+from .traced import Traced, _plain, _plain_all, stored_outside  # noqa: E402
+from .buffers import Buffer, allocating, operand, traced_of  # noqa: E402
 from .writes import note_view  # noqa: E402

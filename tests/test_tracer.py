@@ -352,14 +352,22 @@ def _plain_dot(W):
     return np.sum(_X.dot(W))
 
 
+_MADE_BEFORE = np.zeros((3, 2))  # made outside the traced function: it cannot become traced
+
+
 def _into_plain_buffer(x):
-    out = np.zeros(3)
-    out[0:2] = x[:2] * 2
+    out = _MADE_BEFORE.copy()  # a plain array's .copy() method: not intercepted
+    out[0:2, 0] = x[:2] * 2
     return np.sum(out)
 
 
+def _into_plain_buffer_entry(x):
+    _MADE_BEFORE[0, 0] = np.sum(x)  # NumPy's own words would be "setting an array element with a sequence"
+    return np.sum(x)
+
+
 def _plain_buffer_in_place(x):
-    dW = np.zeros((3, 2))
+    dW = _MADE_BEFORE.copy()
     dW[:, 0] += x
     return np.sum(dW)
 
@@ -367,8 +375,12 @@ def _plain_buffer_in_place(x):
 @pytest.mark.parametrize("fn,words", [
     (_plain_dot, "a plain array's .dot() cannot take a traced value (NumPy converts it, dropping it from "
                  "the graph): write X @ W or np.dot(X, W), or pass X as an input"),
-    (_into_plain_buffer, "a traced value cannot be stored into a plain NumPy array"),
-    (_plain_buffer_in_place, "a traced value cannot be written into a plain NumPy array in place (a += x"),
+    (_into_plain_buffer, "a traced value cannot be stored into this NumPy array, which was made where "
+                         "graphviz_bp cannot follow it (before the trace, by a function imported with from "
+                         "numpy import zeros, or by a plain array's .copy() method)"),
+    (_into_plain_buffer_entry, "a traced value cannot be stored into this NumPy array, which was made where"),
+    (_plain_buffer_in_place, "a traced value cannot be written in place (a += x, or np.add(..., out=a)) into "
+                             "this NumPy array, which was made where graphviz_bp cannot follow it"),
 ])
 def test_untraceable_patterns_name_the_line_and_what_to_write(fn, words):
     with pytest.raises((gb.TraceError, gb.UnsupportedOpError)) as err:

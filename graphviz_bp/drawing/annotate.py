@@ -201,7 +201,7 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
     muted = n not in live
     tip = Deferred(_node_tip, n, dag, muted, L)
     if n.kind == "const":
-        text = summarize(n.value) if n.value.size <= 4 else f"const {format_shape(n.shape)}"
+        text = n.params.get("label") or (summarize(n.value) if n.value.size <= 4 else f"const {format_shape(n.shape)}")
         lines.append((Span(text, color=pal.muted_text),))
         return SceneNode(id=n.id, classes=tuple(classes), lines=tuple(lines), shape="plaintext",
                          fill="none", border=pal.const_edge, tooltip=tip, style="solid")
