@@ -26,8 +26,10 @@ _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _MOD, _ABS, _COPY, _IND
 
 def _refuse(what: str, instead: str = "keep it an array and use NumPy functions") -> Callable[..., Any]:
     def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
+        where = _caller()
         raise TraceError(f"{what} of a traced value would drop it from the graph "
-                         f"(its gradient would be lost); {instead}")
+                         f"(its gradient would be lost); {instead}"
+                         + (f"\n  at {where}" if where is not None else ""))
     return method
 
 
