@@ -352,11 +352,15 @@ def _delegate(name: str) -> Any:
             return getattr(traced, name) if traced is not None else own.__get__(self, type(self))
         return property(get, doc=getattr(own, "__doc__", None))
 
+    function = getattr(np, name, None)  # the NumPy function of the same name (b.dot: np.dot)
+
     @functools.wraps(own)
     def method(self: Buffer, *args: Any, **kwargs: Any) -> Any:
         traced = traced_of(self)
         if traced is not None:
             return getattr(traced, name)(*args, **kwargs)
+        if function is not None and _holds_traced([args, list(kwargs.values())]):
+            return function(self, *args, **kwargs)  # b.dot(w) with a traced w: np.dot(b, w), recorded
         return own(self, *args, **kwargs)
     return method
 

@@ -339,6 +339,8 @@ class Traced:
                 f"np.{ufunc.__name__}.{method} (a ufunc method) is not supported; call "
                 f"np.{ufunc.__name__}(...) or a function such as np.sum")
         if "out" in kwargs:
+            if any(isinstance(o, Buffer) for o in kwargs["out"] or ()):
+                return NotImplemented  # an array the function made: the buffer writes it (buffers.py)
             if not any(type(o) is Traced for o in kwargs["out"] or ()):  # a plain array written in place
                 where = _caller()
                 raise UnsupportedOpError(
@@ -355,6 +357,8 @@ class Traced:
         return apply(ops.lookup(ufunc), *inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if isinstance(kwargs.get("out"), Buffer):
+            return NotImplemented  # np.dot(a, b, out=buffer): the buffer writes it (buffers.py)
         if func is _FULL_LIKE:
             fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
             if type(fill) is Traced:  # np.full_like(x, traced): a buffer written with it
@@ -481,4 +485,4 @@ def _plain_all(items: Any) -> list[Any]:
 # The recording core, imported last: apply makes Traced values, so it imports this module.
 from .tracer import _NUMPY_DIR, _PACKAGE_DIR, _caller, apply, call  # noqa: E402
 from .writes import View, write  # noqa: E402
-from .buffers import buffer_like, traced_full  # noqa: E402
+from .buffers import Buffer, buffer_like, traced_full  # noqa: E402

@@ -526,3 +526,39 @@ def test_rnn_in_the_dict_per_step_style(seed):
     np.testing.assert_allclose(sum(c.value for c in g.contributions("Whh", limit=10_000)), g.grad("Whh"),
                                rtol=1e-10, atol=1e-12)
     assert g.node("hprev").kind == "input" and len(g.out_edges("hprev")) == 1  # np.copy(hprev)
+
+
+def test_a_buffer_not_yet_written_takes_traced_operands_in_its_methods_and_as_out():
+    """An RNN that reads the previous state from its states buffer with the .dot() method before any
+    state was written (at t = 0 the buffer holds zeros), and results written with out= into
+    buffers the function made, the traced operand coming first."""
+    W0 = RNG.normal(size=(3, 3)) * 0.5
+
+    def states_rnn(W):
+        states = np.zeros((2, 4, 3))
+        for t in range(3):
+            states[:, t] = np.tanh(states[:, t - 1].dot(W.T) + 1.0)
+        return np.sum(states ** 2)
+
+    def states_ag(W):
+        prev, total = anp.zeros((2, 3)), 0.0
+        for _ in range(3):
+            prev = anp.tanh(anp.dot(prev, W.T) + 1.0)
+            total = total + anp.sum(prev ** 2)
+        return total
+
+    verify(states_rnn, {"W": W0}, ag=states_ag)
+
+    def written_with_out(A, W):
+        relu = np.empty_like(A)
+        np.maximum(A, 0, out=relu)
+        product = np.zeros((A.shape[0], W.shape[1]))
+        np.dot(A, W, out=product)
+        clipped = np.zeros_like(A)
+        np.clip(A, -0.5, 0.5, out=clipped)
+        return np.sum(relu * product[:, :1]) + np.sum(clipped * A)
+
+    def written_ag(A, W):
+        return anp.sum(anp.maximum(A, 0) * anp.dot(A, W)[:, :1]) + anp.sum(anp.clip(A, -0.5, 0.5) * A)
+
+    verify(written_with_out, {"A": RNG.normal(size=(3, 4)), "W": RNG.normal(size=(4, 2))}, ag=written_ag)
