@@ -125,10 +125,15 @@ def test_functions_without_gradient_give_constants():
 def test_ufunc_methods_and_out_arguments_are_refused():
     with pytest.raises(gb.UnsupportedOpError, match=r"np\.add\.reduce \(a ufunc method\)"):
         gb.trace(lambda a: np.add.reduce(a), a=np.ones(3))
+    vector, scalar = np.empty(3), np.empty(())  # made outside the function: not buffers
     with pytest.raises(gb.UnsupportedOpError, match=r"out="):
-        gb.trace(lambda a: np.exp(a, out=np.empty(3)).sum(), a=np.ones(3))
+        gb.trace(lambda a: np.exp(a, out=vector).sum(), a=np.ones(3))
     with pytest.raises(gb.UnsupportedOpError, match=r"out="):
-        gb.trace(lambda a: np.sum(a, out=np.empty(())), a=np.ones(3))
+        gb.trace(lambda a: np.sum(a, out=scalar), a=np.ones(3))
+    # into arrays the function makes itself, out= works as in NumPy
+    g = gb.trace(lambda a: np.exp(a, out=np.empty(3)).sum() + np.sum(a, out=np.empty(())), a=np.zeros(3))
+    assert g.value == 3.0
+    np.testing.assert_array_equal(g.grad("a"), [2.0, 2.0, 2.0])
 
 
 @pytest.mark.parametrize("misuse", [float, int, np.asarray], ids=["float", "int", "asarray"])
