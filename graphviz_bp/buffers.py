@@ -33,7 +33,8 @@ from .ops import format_shape
 if TYPE_CHECKING:
     from .tracer import _Tape
 
-__all__ = ["Buffer", "allocating", "buffer_like", "operand", "plain_buffer", "traced_full", "traced_of"]
+__all__ = ["Buffer", "allocating", "buffer_like", "holds_traced", "operand", "plain_buffer", "traced_full",
+           "traced_of", "tracing"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
@@ -53,6 +54,11 @@ _wrappers: dict[str, Callable[..., Any]] = {}
 
 def _tape() -> _Tape | None:
     return getattr(_local, "tape", None)
+
+
+def tracing() -> bool:
+    """Whether a trace is running in this thread."""
+    return getattr(_local, "tape", None) is not None
 
 
 def _from_user(depth: int = 2) -> bool:
@@ -94,6 +100,8 @@ def _install() -> None:
             for name in ALLOCATORS + CONVERSIONS:
                 _found[name] = getattr(np, name)
                 setattr(np, name, _wrappers[name])
+            _found["vectorize.__call__"] = np.vectorize.__dict__["__call__"]
+            np.vectorize.__call__ = vectorized_call  # type: ignore[method-assign]
         _installed += 1
 
 
@@ -103,7 +111,10 @@ def _uninstall() -> None:
         _installed -= 1
         if _installed == 0:
             for name, original in _found.items():
-                if getattr(np, name) is _wrappers[name]:  # left alone if someone replaced it meanwhile
+                if name == "vectorize.__call__":
+                    if np.vectorize.__dict__["__call__"] is vectorized_call:
+                        np.vectorize.__call__ = original  # type: ignore[method-assign]
+                elif getattr(np, name) is _wrappers[name]:  # left alone if someone replaced it meanwhile
                     setattr(np, name, original)
 
 
@@ -114,7 +125,7 @@ def _allocator(name: str) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if name in ("full", "full_like") and _tape() is not None and _from_user():
             fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
-            if _holds_traced(fill):  # np.full(shape, traced): zeros of the same kind, then written
+            if holds_traced(fill):  # np.full(shape, traced): zeros of the same kind, then written
                 return traced_full(name, args, kwargs, operand(fill))
         out = _found.get(name, original)(*args, **kwargs)
         if type(out) is not np.ndarray or _tape() is None or not _from_user():
@@ -142,7 +153,7 @@ def _conversion(name: str) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
-        if _tape() is not None and type(obj) is not np.ndarray and _holds_traced(obj):
+        if _tape() is not None and type(obj) is not np.ndarray and holds_traced(obj):
             return _traced_array(obj, name == "array", *args, **kwargs)
         if name != "array" and isinstance(obj, Buffer) and not args and not kwargs:
             return obj  # np.asarray(b): b itself, so a write into it reaches b
@@ -159,14 +170,14 @@ for _name in CONVERSIONS:
     _wrappers[_name] = _conversion(_name)
 
 
-def _holds_traced(obj: Any) -> bool:
+def holds_traced(obj: Any) -> bool:
     """Whether ``obj`` is, or (in nested lists and tuples) holds, a traced value or a traced buffer."""
     if type(obj) is Traced:
         return True
     if isinstance(obj, Buffer):
         return obj._gb_root._gb_traced is not None
     if isinstance(obj, (list, tuple)):
-        return any(_holds_traced(o) for o in obj)
+        return any(holds_traced(o) for o in obj)
     return False
 
 
@@ -194,7 +205,7 @@ def operand(obj: Any) -> Any:
     if isinstance(obj, Buffer):
         traced = traced_of(obj)
         return traced if traced is not None else _plain_view(obj)
-    if type(obj) in (list, tuple) and _holds_traced(obj):
+    if type(obj) in (list, tuple) and holds_traced(obj):
         return np.stack([operand(o) for o in obj])
     return obj
 
@@ -233,8 +244,8 @@ class Buffer(np.ndarray):
     # writes -----------------------------------------------------------------------------------------
     def __setitem__(self, key: Any, value: Any) -> None:
         root = self._gb_root
-        if root.dtype.kind not in "biuf" or (root._gb_traced is None and not _holds_traced(value)
-                                             and not _holds_traced(key)):  # numbers, or Python objects
+        if root.dtype.kind not in "biuf" or (root._gb_traced is None and not holds_traced(value)
+                                             and not holds_traced(key)):  # numbers, or Python objects
             np.ndarray.__setitem__(_plain_view(self), _plain_key(key), _plain(value))
             return
         if isinstance(value, Buffer) and value._gb_root is root and _same_memory(self, key, value):
@@ -298,7 +309,7 @@ class Buffer(np.ndarray):
         if func is np.copyto and args and isinstance(args[0], Buffer):
             dst = args[0]
             src = args[1] if len(args) > 1 else kwargs.get("src")
-            if dst._gb_root._gb_traced is not None or _holds_traced(src):
+            if dst._gb_root._gb_traced is not None or holds_traced(src):
                 if len(args) > 2 or set(kwargs) - {"src", "casting"}:
                     raise UnsupportedOpError("np.copyto(..., where=...) into a traced buffer is not "
                                              "supported; write dst[mask] = src[mask]")
@@ -308,13 +319,13 @@ class Buffer(np.ndarray):
         if isinstance(out, Buffer):  # np.dot(a, b, out=buffer), np.clip(..., out=buffer)...
             kwargs = {k: v for k, v in kwargs.items() if k != "out"}
             args2, kwargs2 = _swap(args), _swap(kwargs)
-            if out._gb_root._gb_traced is not None or _holds_traced([args2, list(kwargs2.values())]):
+            if out._gb_root._gb_traced is not None or holds_traced([args2, list(kwargs2.values())]):
                 _promote(out._gb_root, _tape_of([args2, list(kwargs2.values())]))
                 out[...] = func(*_swap(args), **_swap(kwargs))
                 return out
             return func(*args2, **kwargs2, out=_plain_view(out))
         if func in _WRITES_INTO and args and isinstance(args[0], Buffer) and \
-                (args[0]._gb_root._gb_traced is not None or _holds_traced(list(args[1:]))):
+                (args[0]._gb_root._gb_traced is not None or holds_traced(list(args[1:]))):
             raise UnsupportedOpError(f"np.{func.__name__} writes into its first argument in place, which "
                                      f"graphviz_bp does not record for a traced array; write "
                                      f"a[index] = values instead")
@@ -359,7 +370,7 @@ def _delegate(name: str) -> Any:
         traced = traced_of(self)
         if traced is not None:
             return getattr(traced, name)(*args, **kwargs)
-        if function is not None and _holds_traced([args, list(kwargs.values())]):
+        if function is not None and holds_traced([args, list(kwargs.values())]):
             return function(self, *args, **kwargs)  # b.dot(w) with a traced w: np.dot(b, w), recorded
         return own(self, *args, **kwargs)
     return method
@@ -468,6 +479,8 @@ def buffer_like(array: Any, func: Any) -> Any:
     """What ``np.zeros_like(x)`` (``func``) gives for a traced ``x``: a buffer of NumPy's result."""
     if type(array) is not np.ndarray or _tape() is None:
         return array
+    if func is np.empty_like or func is _found.get("empty_like"):
+        array.fill(0)  # NumPy leaves any numbers there; zeros keep every drawing the same
     return plain_buffer(array, f"np.{func.__name__}", _source(3))
 
 
@@ -556,3 +569,4 @@ for _attr in sorted(set(dir(np.ndarray)) - _KEPT):
 
 # The value type, imported last: traced.py makes buffers for np.zeros_like(x) and friends.
 from .traced import Traced, conversion_advice  # noqa: E402
+from .vectorized import vectorized_call  # noqa: E402

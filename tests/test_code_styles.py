@@ -562,3 +562,27 @@ def test_a_buffer_not_yet_written_takes_traced_operands_in_its_methods_and_as_ou
         return anp.sum(anp.maximum(A, 0) * anp.dot(A, W)[:, :1]) + anp.sum(anp.clip(A, -0.5, 0.5) * A)
 
     verify(written_with_out, {"A": RNG.normal(size=(3, 4)), "W": RNG.normal(size=(4, 2))}, ag=written_ag)
+
+
+_OUTSIDE_VECTORIZED = np.vectorize(lambda v, c: v * c if v > 0 else 0.0)  # made at import
+
+
+def test_np_vectorize_runs_the_python_function_on_each_entry_made_inside_or_outside_the_function():
+    numpy_call = np.vectorize.__dict__["__call__"]
+
+    def two_layer(X, W1, W2):
+        activation = np.vectorize(lambda x: x * (x > 0))  # a course's ReLU, made inside the loss
+        hidden = activation(X @ W1)
+        return np.sum((hidden @ W2) ** 2) + np.sum(_OUTSIDE_VECTORIZED(X, 3.0))
+
+    def two_layer_ag(X, W1, W2):
+        return anp.sum((anp.dot(anp.maximum(anp.dot(X, W1), 0.0), W2)) ** 2) + anp.sum(anp.maximum(X, 0.0) * 3.0)
+
+    g = verify(two_layer, {"X": RNG.normal(size=(3, 2)), "W1": RNG.normal(size=(2, 4)),
+                           "W2": RNG.normal(size=(4, 1))}, ag=two_layer_ag)
+    assert len(ops_named(g, "stack")) == 2
+    assert np.vectorize.__dict__["__call__"] is numpy_call  # NumPy's class as it was
+    assert _OUTSIDE_VECTORIZED(np.array([-1.0, 2.0]), 3.0).tolist() == [0.0, 6.0]
+
+    with pytest.raises(gb.UnsupportedOpError, match="signature= is not supported on traced values"):
+        gb.trace(lambda x: np.sum(np.vectorize(lambda r: r * 2, signature="(n)->(n)")(x)), x=np.ones((2, 2)))

@@ -64,7 +64,8 @@ def test_each_library_is_imported_by_one_stage_only():
 
     owners = {"graphviz": {"drawing/render.py"}, "click": {"cli/app.py", "cli/params.py", "cli/commands.py"},
               "sphinx": {"sphinx.py"}, "docutils": {"sphinx.py"}, "pydot": set()}
-    core = {"graph.py", "tracer.py", "traced.py", "indices.py", "writes.py", "buffers.py", "backward.py",
+    core = {"graph.py", "tracer.py", "traced.py", "indices.py", "writes.py", "buffers.py", "vectorized.py",
+            "backward.py",
             "errors.py"}
     front = {"drawing", "annotate", "render", "api", "cli", "expr", "frontend", "sphinx", "gallery", "check"}
     drawing_may = {"graph", "backward", "ops", "errors", "dot", "files"}
