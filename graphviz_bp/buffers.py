@@ -41,7 +41,7 @@ _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
 
 #: NumPy's allocators that give buffers, by their name in the ``numpy`` namespace.
 ALLOCATORS = ("zeros", "empty", "ones", "full", "zeros_like", "empty_like", "ones_like", "full_like",
-              "copy")
+              "copy", "eye", "identity", "arange", "linspace")
 #: Conversions: ``np.array`` copies (a buffer), ``np.asarray`` and ``np.asanyarray`` do not.
 CONVERSIONS = ("array", "asarray", "asanyarray")
 
@@ -303,6 +303,8 @@ class Buffer(np.ndarray):
         result = getattr(ufunc, method)(*args, **kwargs)
         if out is not None:  # NumPy returns the arrays written into: the buffers themselves
             return out[0] if len(out) == 1 else out
+        if type(result) is np.ndarray and _tape() is not None:  # made from a buffer: a buffer too
+            return plain_buffer(result, f"np.{ufunc.__name__}", _source(2))
         return result
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
@@ -329,8 +331,10 @@ class Buffer(np.ndarray):
             raise UnsupportedOpError(f"np.{func.__name__} writes into its first argument in place, which "
                                      f"graphviz_bp does not record for a traced array; write "
                                      f"a[index] = values instead")
-        result = func(*_swap(args), **_swap(kwargs))
-        return _adopt(result, args, kwargs)
+        result = _adopt(func(*_swap(args), **_swap(kwargs)), args, kwargs)
+        if type(result) is np.ndarray and _tape() is not None:  # a new array made from a buffer
+            return plain_buffer(result, f"np.{getattr(func, '__name__', 'array')}", _source(2))
+        return result
 
     # the value in Python's protocols -------------------------------------------------------------
     def __float__(self) -> float:
@@ -345,6 +349,10 @@ class Buffer(np.ndarray):
 
     def __bool__(self) -> bool:
         return bool(_plain_view(self))
+
+    def _gb_sync(self) -> None:
+        """Make the memory of this root show its traced value (after a write into it)."""
+        np.copyto(_plain_view(self), self._gb_traced._node.value, casting="unsafe")
 
     def __copy__(self) -> Any:
         traced = traced_of(self)
@@ -553,13 +561,12 @@ def _write(b: Buffer, key: Any, value: Any) -> None:
     traced = _promote(root, _tape_of(value))
     key = _plain_key(key)
     if b is root:
-        traced[key] = value
+        traced[key] = value  # writes.write keeps the memory up to date (Buffer._gb_sync)
     elif b._gb_key is not None and key is Ellipsis:  # root[i] += v: drawn as root[i] ← ...
         traced[_plain_key(b._gb_key)] = value
     else:
         where = _index_in(b, root)
         traced[tuple(i[key] for i in where)] = value
-    np.copyto(_plain_view(root), traced._node.value, casting="unsafe")
 
 
 for _attr in sorted(set(dir(np.ndarray)) - _KEPT):

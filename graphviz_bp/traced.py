@@ -33,6 +33,10 @@ def _refuse(what: str, instead: str = "keep it an array and use NumPy functions"
     return method
 
 
+_FLOAT_REFUSED = _refuse("float()", "use it in array arithmetic as it is (a 0-d value), or read "
+                                    "x.value for the number, which is not traced")
+
+
 def _in_place(symbol: str, operator: str) -> Callable[..., Any]:
     return _refuse(f"In-place {symbol}", f"write x = x {operator} y instead (a new value, recorded)")
 
@@ -192,8 +196,11 @@ class Traced:
     def __bool__(self) -> bool:
         return bool(self._node.value)
 
-    __float__ = _refuse("float()", "use it in array arithmetic as it is (a 0-d value), or read "
-                                   "x.value for the number, which is not traced")
+    def __float__(self) -> float:
+        where = _caller()
+        if where is not None and ".fill(" in where.line:  # plain.fill(traced): NumPy asks for a number
+            raise TraceError(f"{STORE_ADVICE}\n  at {where}")
+        return _FLOAT_REFUSED(self)
     __int__ = _refuse("int()", "read x.value for the number (not traced), or use x.astype(int) for "
                                "an integer array (a constant)")
     __complex__ = _refuse("complex()", "graphviz_bp traces real numbers only")
@@ -347,8 +354,12 @@ class Traced:
                     f"a traced value cannot be written in place (a += x, or np.{ufunc.__name__}(..., "
                     f"out=a)) into this NumPy array, {MADE_OUTSIDE}, or compute a new value (a = a + x)"
                     + (f"\n  at {where}" if where is not None else ""))
-            raise UnsupportedOpError(f"np.{ufunc.__name__}(..., out=...) is not supported: graphviz_bp "
-                                     f"records new values and never writes into existing arrays")
+            out = kwargs.pop("out")
+            if len(out) != 1 or type(out[0]) is not Traced or out[0]._scalar:
+                raise UnsupportedOpError(f"np.{ufunc.__name__}(..., out=...) with several outputs, or "
+                                         f"into a NumPy scalar, is not supported")
+            out[0][...] = self.__array_ufunc__(ufunc, method, *inputs, **kwargs)  # written as NumPy does
+            return out[0]
         if ufunc in ops.CONSTANT_FUNCTIONS:
             return ufunc(*[_plain(a) for a in inputs], **kwargs)
         if kwargs:
@@ -357,8 +368,14 @@ class Traced:
         return apply(ops.lookup(ufunc), *inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        if isinstance(kwargs.get("out"), Buffer):
+        out = kwargs.get("out")
+        if isinstance(out, Buffer):
             return NotImplemented  # np.dot(a, b, out=buffer): the buffer writes it (buffers.py)
+        if type(out) is Traced and not out._scalar:  # np.dot(a, b, out=t): written as NumPy does
+            out[...] = self.__array_function__(func, types, args, {k: v for k, v in kwargs.items() if k != "out"})
+            return out
+        if func is _COPYTO:
+            return _copyto(*args, **kwargs)
         if func is _FULL_LIKE:
             fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
             if type(fill) is Traced:  # np.full_like(x, traced): a buffer written with it
@@ -380,6 +397,19 @@ _BY_METHOD = frozenset(ops.get(n) for n in ("reshape", "transpose", "squeeze", "
 #: Allocators like another array: np.zeros_like(x) of a traced x is a buffer (see buffers.py).
 _LIKE = frozenset([np.zeros_like, np.ones_like, np.empty_like, np.full_like])
 _FULL_LIKE = np.full_like  # NumPy's own (np.full_like is wrapped while a trace runs: see buffers.py)
+_COPYTO = np.copyto
+
+
+def _copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) -> None:
+    """``np.copyto(dst, src)`` with a traced value: ``dst[...] = src`` into a traced ``dst``; into a
+    plain array (also inside NumPy's ``np.full_like(plain, traced)``) refused, saying why."""
+    if type(dst) is not Traced:
+        where_now = _caller()
+        raise TraceError(f"{STORE_ADVICE}" + (f"\n  at {where_now}" if where_now is not None else ""))
+    if where is not True:
+        dst[...] = call(ops.get("where"), (where, src, dst), {})
+    else:
+        dst[...] = src
 
 
 def _op_method(op: Op, name: str) -> Callable[..., Any]:
@@ -436,10 +466,11 @@ def conversion_advice() -> str:
 
 #: Why a traced value cannot be stored into a plain array, and what to write instead.
 MADE_OUTSIDE = ("which was made where graphviz_bp cannot follow it (before the trace, by a function "
-                "imported with from numpy import zeros, or by a plain array's .copy() method), so the "
-                "value would drop out of the graph; make the array inside the traced function with "
-                "np.zeros, np.empty, np.ones, np.full, their _like forms, np.copy or np.array, which "
-                "become traced when a traced value is written into them")
+                "imported with from numpy import zeros, by a plain array's .copy() method, or by a "
+                "NumPy function that does not allocate buffers), so the value would drop out of the "
+                "graph; make the array inside the traced function with np.zeros, np.empty, np.ones, "
+                "np.full, their _like forms, np.eye, np.arange, np.copy or np.array, which become "
+                "traced when a traced value is written into them")
 STORE_ADVICE = (f"a traced value cannot be stored into this NumPy array, {MADE_OUTSIDE}, or collect the "
                 f"pieces and join them (np.stack, np.concatenate)")
 
@@ -455,7 +486,7 @@ def stored_outside(exc: BaseException) -> TraceError | None:
         if not code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
             where = Source(code.co_filename, tb.tb_lineno, code.co_name)
         tb = tb.tb_next
-    if where is None or not _assigns_into_subscript(where.line):
+    if where is None or not (_assigns_into_subscript(where.line) or ".fill(" in where.line):
         return None
     return TraceError(f"{STORE_ADVICE}\n  at {where}")
 

@@ -272,8 +272,9 @@ def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int 
     try:
         with allocating(tape):
             out = fn(**traced)
-            if type(out) is Buffer:  # an array it made and wrote traced values into
-                out = traced_of(out) or out
+            if type(out) is Buffer:  # an array it made: its traced value if traced values were written
+                written = traced_of(out)
+                out = out.view(np.ndarray) if written is None else written
     except ValueError as exc:  # NumPy's own words for a traced value stored into a plain array
         advice = stored_outside(exc)
         if advice is None:

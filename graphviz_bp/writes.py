@@ -158,6 +158,9 @@ def write(target: Traced, new: Traced, where: tuple[Any, ...] | None) -> None:
         if target._node.kind == "input":
             _check_inputs(target)
         target._node = new._node
+        for buffer in target._tape.buffers:  # an array the function made shows its new numbers
+            if buffer._gb_traced is target:
+                buffer._gb_sync()
         return
     if view is not None and view.base is None:
         raise TraceError(f"{_name(target)}{_line(target)} is a view of a NumPy array that is not traced; "
@@ -206,6 +209,9 @@ def write(target: Traced, new: Traced, where: tuple[Any, ...] | None) -> None:
         t._node = value._node
         value = updated
     root._node = value._node
+    for buffer in root._tape.buffers:  # an array the function made shows its new numbers
+        if buffer._gb_traced is root:
+            buffer._gb_sync()
     on_path = set(map(id, path[1:] if relayout else path))
     if relayout:
         again = set(map(id, touched)) | {id(target)}

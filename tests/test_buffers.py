@@ -31,7 +31,7 @@ THIS_FILE = "test_buffers.py"
 
 #: The names NumPy's namespace has wrapped during a trace (a literal, so a change to buffers.py is noticed).
 WRAPPED = ("zeros", "empty", "ones", "full", "zeros_like", "empty_like", "ones_like", "full_like", "copy",
-           "array", "asarray", "asanyarray")
+           "eye", "identity", "arange", "linspace", "array", "asarray", "asanyarray")
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -1337,10 +1337,8 @@ def test_a_hand_written_rnn_backward_into_buffers_returns_its_gradients_as_plain
         np.testing.assert_allclose(grads[name], grad, rtol=1e-9, atol=1e-12, err_msg=name)  # the forward values
 
 
-# --- bugs found (strict xfail: each passes once the bug is fixed) -----------------------------------
+# --- bugs found when these tests were written, now fixed ------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="record(): `traced_of(out) or out` calls bool() on the traced value: "
-                                       "a function returning a buffer of more than one entry crashes")
 def test_a_function_may_return_its_buffer():
     def f(x):
         b = np.zeros(2)
@@ -1352,9 +1350,6 @@ def test_a_function_may_return_its_buffer():
     np.testing.assert_array_equal(g.grad("x"), [3.0, -6.0])
 
 
-@pytest.mark.xfail(strict=True, reason="record(): `traced_of(out) or out` treats a 0-d buffer whose traced "
-                                       "value is 0.0 as not traced: 'returned Buffer, not a value computed "
-                                       "from its inputs'")
 def test_a_function_may_return_a_zero_valued_accumulator():
     def f(x):
         acc = np.zeros(())
@@ -1366,8 +1361,6 @@ def test_a_function_may_return_a_zero_valued_accumulator():
     np.testing.assert_array_equal(g.grad("x"), [3.0, 0.0])
 
 
-@pytest.mark.xfail(strict=True, reason="the error for a plain array returned from the function calls it "
-                                       "'Buffer', a private class the user never made")
 def test_returning_an_unwritten_buffer_names_it_as_the_user_knows_it():
     def f(x):
         return np.zeros(2)
@@ -1392,11 +1385,6 @@ def _imported_full_like_of_a_plain_array(x):
     return np.sum(b)
 
 
-@pytest.mark.xfail(strict=True, reason="a traced value written into an array made outside the function by "
-                                       "np.copyto or by an imported full_like gets 'np.copyto is not supported by "
-                                       "graphviz_bp's tracer; did you mean np.copy?' (no line, no advice), and by "
-                                       ".fill() gets 'float() of a traced value would drop it...; use it in array "
-                                       "arithmetic', which does not say the array must be made inside the function")
 @pytest.mark.parametrize("f", [_copyto_into_module_array, _fill_module_array, _imported_full_like_of_a_plain_array],
                          ids=["np.copyto", "fill", "imported full_like"])
 def test_other_writes_into_an_array_made_outside_the_function_say_what_to_write(f):
@@ -1407,10 +1395,6 @@ def test_other_writes_into_an_array_made_outside_the_function_say_what_to_write(
     assert THIS_FILE in message and f"in {f.__name__}" in message
 
 
-@pytest.mark.xfail(strict=True, reason="a write through a view of a buffer taken AFTER its first traced write "
-                                       "(buf[1:], buf[...], np.asarray(buf), buf.reshape(-1): traced views) is "
-                                       "recorded in the graph but never copied into the buffer's memory: "
-                                       "str(buf) during the trace and the buffer after it show stale numbers")
 @pytest.mark.parametrize("alias", [lambda b: b[1:], lambda b: b[...], lambda b: np.asarray(b),
                                    lambda b: b.reshape(-1)], ids=["b[1:]", "b[...]", "np.asarray(b)", "b.reshape(-1)"])
 def test_writes_through_a_view_taken_after_the_first_write_reach_the_buffers_memory(alias):
@@ -1433,9 +1417,6 @@ def test_writes_through_a_view_taken_after_the_first_write_reach_the_buffers_mem
     np.testing.assert_array_equal(after, [1.0, 2.0, 3.0])
 
 
-@pytest.mark.xfail(strict=True, reason="out= a view of a buffer taken after its first traced write (a traced "
-                                       "view) is refused with 'graphviz_bp records new values and never writes "
-                                       "into existing arrays', though out= the buffer itself works")
 def test_out_equals_a_view_of_a_traced_buffer():
     def f(x):
         buf = np.zeros((2, 4))
@@ -1444,3 +1425,24 @@ def test_out_equals_a_view_of_a_traced_buffer():
         return np.sum(buf * K8)
 
     verify(f, {"x": normal(2, 4)}, ag=lambda x: anp.sum(anp.stack([-x[0], x[1]]) * K8))
+
+
+def test_arrays_made_inside_from_eye_arange_or_computed_from_a_buffer_become_traced_when_written():
+    def f(x):
+        identity = np.eye(3)
+        identity[0, 1] = x[0]  # np.eye: a buffer
+        steps = np.arange(3.0)
+        steps[2] = x[1] * 2.0  # np.arange: a buffer
+        halves = np.zeros(3) + 0.5  # computed from a buffer: a buffer of its own
+        halves[1] = x[2]
+        return np.sum(identity @ steps) + np.sum(halves * x)
+
+    def f_ag(x):
+        identity = anp.eye(3) + x[0] * anp.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+        steps = anp.array([0.0, 1.0, 0.0]) + x[1] * 2.0 * anp.array([0.0, 0.0, 1.0])
+        halves = anp.array([0.5, 0.0, 0.5]) + x[2] * anp.array([0.0, 1.0, 0.0])
+        return anp.sum(anp.dot(identity, steps)) + anp.sum(halves * x)
+
+    g = verify(f, {"x": normal(3)}, ag=f_ag)
+    labels = sorted(n.params.get("label") for n in g.nodes if n.kind == "const" and n.params.get("label"))
+    assert labels == ["np.add 3", "np.arange 3", "np.eye 3×3"]

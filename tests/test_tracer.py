@@ -382,7 +382,8 @@ def _plain_buffer_in_place(x):
                  "the graph): write X @ W or np.dot(X, W), or pass X as an input"),
     (_into_plain_buffer, "a traced value cannot be stored into this NumPy array, which was made where "
                          "graphviz_bp cannot follow it (before the trace, by a function imported with from "
-                         "numpy import zeros, or by a plain array's .copy() method)"),
+                         "numpy import zeros, by a plain array's .copy() method, or by a NumPy function that "
+                         "does not allocate buffers)"),
     (_into_plain_buffer_entry, "a traced value cannot be stored into this NumPy array, which was made where"),
     (_plain_buffer_in_place, "a traced value cannot be written in place (a += x, or np.add(..., out=a)) into "
                              "this NumPy array, which was made where graphviz_bp cannot follow it"),
