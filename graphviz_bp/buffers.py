@@ -286,8 +286,18 @@ class Buffer(np.ndarray):
 
     # NumPy protocols -----------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method == "at" and isinstance(inputs[0], Buffer):
+            target, root = inputs[0], inputs[0]._gb_root
+            rest = [_swap(a) for a in inputs[2:]]
+            if root._gb_traced is not None or holds_traced(rest):  # np.add.at(b, i, v): recorded
+                traced = _promote(root, _tape_of(rest))
+                key = _plain_key(inputs[1])
+                if target is not root:
+                    key = tuple(i[key] for i in _index_in(target, root))
+                ufunc.at(traced, key, *rest, **kwargs)
+                return None
         out = kwargs.pop("out", None)
-        args = [_swap(a) for a in inputs]  # np.add.at(b, i, v) with b or v traced: refused by Traced
+        args = [_swap(a) for a in inputs]
         traced = any(type(a) is Traced for a in args)
         targets = [o for o in out or () if isinstance(o, Buffer)]
         if targets and (traced or any(t._gb_root._gb_traced is not None for t in targets)):
@@ -326,6 +336,10 @@ class Buffer(np.ndarray):
                 out[...] = func(*_swap(args), **_swap(kwargs))
                 return out
             return func(*args2, **kwargs2, out=_plain_view(out))
+        if func is np.put_along_axis and args and args[0] is getattr(args[0], "_gb_root", None) and \
+                (args[0]._gb_traced is not None or holds_traced(list(args[1:]) + list(kwargs.values()))):
+            traced = _promote(args[0], _tape_of(_swap(list(args[1:]))))
+            return func(traced, *_swap(args[1:]), **_swap(kwargs))  # recorded, as NumPy writes it
         if func in _WRITES_INTO and args and isinstance(args[0], Buffer) and \
                 (args[0]._gb_root._gb_traced is not None or holds_traced(list(args[1:]))):
             raise UnsupportedOpError(f"np.{func.__name__} writes into its first argument in place, which "

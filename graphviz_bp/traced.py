@@ -18,9 +18,9 @@ from .ops.indexing import fill
 if TYPE_CHECKING:
     from .tracer import _Tape
 
-_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _MOD, _ABS, _COPY, _INDEX, _SETITEM, _ASTYPE = (
+_ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _MOD, _ABS, _COPY, _INDEX, _SETITEM, _ASTYPE, _ADD_AT = (
     ops.get(n) for n in ("add", "subtract", "multiply", "divide", "power", "negative", "matmul",
-                         "transpose", "remainder", "abs", "copy", "index", "setitem", "astype")
+                         "transpose", "remainder", "abs", "copy", "index", "setitem", "astype", "add_at")
 )
 
 
@@ -335,12 +335,7 @@ class Traced:
     # NumPy protocols -------------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if method == "at":
-            raise UnsupportedOpError(
-                f"np.{ufunc.__name__}.at(a, indices, values) writes into a in place, which graphviz_bp "
-                f"does not record; build the new value instead"
-                + (": for a 1-d a, a = a + np.eye(len(a))[indices].T @ values (a one-hot matrix, a "
-                   "constant, times the values: repeated indices add up, as in np.add.at)"
-                   if ufunc is np.add else ", e.g. with np.where or graphviz_bp.put_along_axis"))
+            return _ufunc_at(ufunc, *inputs, **kwargs)
         if method != "__call__":
             raise UnsupportedOpError(
                 f"np.{ufunc.__name__}.{method} (a ufunc method) is not supported; call "
@@ -376,6 +371,8 @@ class Traced:
             return out
         if func is _COPYTO:
             return _copyto(*args, **kwargs)
+        if func is _PUT_ALONG_AXIS:
+            return _put_along_axis(*args, **kwargs)
         if func is _FULL_LIKE:
             fill = args[1] if len(args) > 1 else kwargs.get("fill_value")
             if type(fill) is Traced:  # np.full_like(x, traced): a buffer written with it
@@ -398,6 +395,36 @@ _BY_METHOD = frozenset(ops.get(n) for n in ("reshape", "transpose", "squeeze", "
 _LIKE = frozenset([np.zeros_like, np.ones_like, np.empty_like, np.full_like])
 _FULL_LIKE = np.full_like  # NumPy's own (np.full_like is wrapped while a trace runs: see buffers.py)
 _COPYTO = np.copyto
+_PUT_ALONG_AXIS = np.put_along_axis
+
+
+def _ufunc_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
+    """``np.add.at(a, indices, b)`` (and ``np.subtract.at``) as NumPy does it: ``a`` updated in
+    place, each repeated index adding again; recorded as ``add_at``. Other ufuncs' ``at`` refused."""
+    where = _caller()
+    at = f"\n  at {where}" if where is not None else ""
+    if ufunc not in (np.add, np.subtract) or b is None:
+        raise UnsupportedOpError(f"np.{ufunc.__name__}.at(...) is not supported (np.add.at and np.subtract.at "
+                                 f"are); build the new value instead, e.g. with np.where{at}")
+    if type(a) is not Traced:
+        raise TraceError(f"a traced value cannot be added in place (np.{ufunc.__name__}.at) into this NumPy "
+                         f"array, {MADE_OUTSIDE}{at}")
+    if a._scalar:
+        raise TraceError(f"np.{ufunc.__name__}.at into a NumPy scalar (a copy) is not possible{at}")
+    index, arrays, text = index_key(indices, operands=2)
+    if arrays or any(isinstance(k, np.ndarray) for k in index):
+        text = source_index(text)
+    value = -b if ufunc is np.subtract else b
+    write(a, apply(_ADD_AT, a, value, *arrays, index=index, text=text), None)
+
+
+def _put_along_axis(arr: Any, indices: Any, values: Any, axis: Any) -> None:
+    """``np.put_along_axis(arr, indices, values, axis)`` as NumPy does it: ``arr`` updated in place."""
+    if type(arr) is not Traced or arr._scalar:
+        where = _caller()
+        raise TraceError(f"a traced value cannot be put (np.put_along_axis) into this NumPy array, "
+                         f"{MADE_OUTSIDE}" + (f"\n  at {where}" if where is not None else ""))
+    write(arr, call(ops.get("put_along_axis"), (arr, indices, values), {"axis": axis}), None)
 
 
 def _copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) -> None:

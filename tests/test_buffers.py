@@ -113,6 +113,7 @@ def test_ag_set_places_values_as_numpy_item_assignment_does():
 P = np.array([[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]])  # a plain array made before any trace
 NESTED = [[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]]
 K8 = np.arange(8.0).reshape(2, 4)  # constant weights
+K4 = np.array([1.0, -2.0, 3.0, 0.5])  # constant weights
 
 
 # --- 1. every allocator spelling, in a time-step loop ----------------------------------------------
@@ -767,7 +768,7 @@ def test_numpy_is_wrapped_only_while_a_trace_runs_and_restored_after_it_even_whe
 
     def refused(x):
         out = np.zeros(2)
-        np.add.at(out, [0, 0], x)
+        np.multiply.at(out, [0, 0], x)  # only np.add.at and np.subtract.at are recorded
         return np.sum(out)
 
     with pytest.raises(UnsupportedOpError):
@@ -961,23 +962,35 @@ PLAIN_X = np.ones((3, 4))
 
 def _add_at(x):
     buf = np.zeros(4)
-    np.add.at(buf, [0, 1, 1], x[0, :3])
-    return np.sum(buf)
+    np.add.at(buf, [0, 1, 1], x[0, :3])  # index 1 twice: both values are added, as in NumPy
+    return np.sum(buf * K4)
 
 
 def _add_at_after_a_traced_write(x):
     buf = np.zeros(4)
     buf[:] = x[1]
     np.add.at(buf, [0, 1, 1], 1.0)
-    return np.sum(buf)
+    np.subtract.at(buf, [3, 3], x[0, :2])
+    return np.sum(buf * K4)
 
 
-@pytest.mark.parametrize("f", [_add_at, _add_at_after_a_traced_write])
-def test_np_add_at_into_a_buffer_is_refused_with_the_one_hot_advice(f):
-    with pytest.raises(UnsupportedOpError) as info:
-        gb.trace(f, {"x": normal(2, 4)})
-    assert "np.add.at(a, indices, values) writes into a in place" in str(info.value)
-    assert "np.eye(len(a))[indices].T @ values" in str(info.value)
+def _add_at_through_a_view(x):
+    buf = np.zeros((2, 4))
+    row = buf[1]  # taken before the first traced write
+    np.add.at(row, [2, 2, 0], x[0, :3])
+    return np.sum(buf[1] * K4)
+
+
+@pytest.mark.parametrize("f, ag", [
+    (_add_at, lambda x: anp.sum(anp.array([1.0, 0.0, 0.0, 0.0]) * x[0, 0] * K4[0])
+     + (x[0, 1] + x[0, 2]) * K4[1]),
+    (_add_at_after_a_traced_write, lambda x: anp.sum(x[1] * K4) + K4[0] + 2.0 * K4[1]
+     - (x[0, 0] + x[0, 1]) * K4[3]),
+    (_add_at_through_a_view, lambda x: (x[0, 0] + x[0, 1]) * K4[2] + x[0, 2] * K4[0]),
+], ids=["into a buffer", "after a traced write", "through a view"])
+def test_np_add_at_into_a_buffer_adds_once_per_index_occurrence_as_numpy(f, ag):
+    g = verify(f, {"x": normal(2, 4)}, ag=ag)
+    assert [n.op.name for n in g.nodes if n.op is not None].count("add_at") >= 1
 
 
 def test_np_put_into_a_buffer_is_refused():

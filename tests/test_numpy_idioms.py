@@ -105,36 +105,47 @@ def test_nan_to_num_passes_the_gradient_where_finite_only():
         gb.trace(lambda x: np.sum(np.nan_to_num(x, copy=False)), x=x0)
 
 
-def test_add_at_is_refused_with_a_one_hot_product_to_write_instead():
+def test_add_at_adds_once_per_occurrence_of_an_index_in_place_as_numpy():
     def scatter(v):
         a = np.zeros(3)
         np.add.at(a, np.array([0, 0, 2]), v)
         return np.sum(a * np.array([1.0, 2.0, 3.0]))
 
-    with pytest.raises(gb.UnsupportedOpError, match=r"writes into a in place.*np.eye\(len\(a\)\)\[indices\].T @ values"):
-        gb.trace(scatter, v=np.ones(3))
-    with pytest.raises(gb.UnsupportedOpError, match="in place"):
-        gb.trace(lambda v: np.sum(np.add.at(v, [0], 1.0) or v), v=np.ones(3))
-
-    def instead(v):  # what the message says to write: the same values, recorded
-        a = np.zeros(3)
-        idx = np.array([0, 0, 2])
-        a = a + np.eye(len(a))[idx].T @ v
-        return np.sum(a * np.array([1.0, 2.0, 3.0]))
-
-    g = gb.trace(instead, v=np.array([0.5, 1.5, 2.5]))
+    g = gb.trace(scatter, v=np.array([0.5, 1.5, 2.5]))
     assert g.value == pytest.approx(0.5 + 1.5 + 3 * 2.5)
     np.testing.assert_array_equal(g.grad("v"), [1.0, 1.0, 3.0])
 
+    def in_place(x, v):  # into a traced array: every reference to it sees the update
+        y = x * 1.0
+        alias = y
+        np.add.at(y, (np.array([1, 1]), np.array([0, 2])), v)
+        np.subtract.at(y, (0, slice(None)), 1.0)
+        return np.sum(alias ** 2)
 
-def test_put_along_axis_is_refused_and_its_functional_form_is_exact():
+    x0, v0 = X.copy(), np.array([2.0, -3.0])
+    expected = x0.copy()
+    np.add.at(expected, (np.array([1, 1]), np.array([0, 2])), v0)
+    expected[0] -= 1.0
+    g = gb.trace(in_place, x=x0, v=v0)
+    assert g.value == pytest.approx(np.sum(expected ** 2))
+    np.testing.assert_allclose(g.grad("x"), 2 * expected)
+    np.testing.assert_allclose(g.grad("v"), [2 * expected[1, 0], 2 * expected[1, 2]])
+    with pytest.raises(gb.UnsupportedOpError, match=r"np.maximum.at\(...\) is not supported"):
+        gb.trace(lambda v: np.sum(np.maximum.at(v, [0], 1.0) or v), v=np.ones(3))
+    outside = np.zeros(3)
+    with pytest.raises(gb.TraceError, match=r"cannot be added in place \(np.add.at\) into this NumPy array"):
+        gb.trace(lambda v: np.sum(np.add.at(outside, [0], v[0]) or v), v=np.ones(3))
+
+
+def test_put_along_axis_writes_in_place_as_numpy_and_its_functional_form_is_exact():
     idx = np.array([[0, 0], [3, 1], [2, 2]])  # repeated indices: the last write wins, as in NumPy
-    with pytest.raises(gb.UnsupportedOpError, match=r"graphviz_bp.put_along_axis\(arr, indices, values, axis\)"):
-        gb.trace(lambda x, v: (np.put_along_axis(x, idx, v, axis=1), np.sum(x))[1], x=X, v=np.ones((3, 2)))
     v0 = np.array([[10.0, 20.0], [30.0, 40.0], [50.0, 60.0]])
     expected = X.copy()
     np.put_along_axis(expected, idx, v0, axis=1)
     w = np.arange(1.0, 13.0).reshape(3, 4)
+    g = gb.trace(lambda x, v: (np.put_along_axis(x, idx, v, axis=1), np.sum(x * w))[1], x=X.copy(), v=v0)
+    assert g.value == pytest.approx(np.sum(expected * w))
+    np.testing.assert_array_equal(g.grad("v"), [[0.0, 1.0], [8.0, 6.0], [0.0, 11.0]])
     g = gb.trace(lambda x, v: np.sum(gb.put_along_axis(x, idx, v, axis=1) * w), x=X, v=v0)
     assert g.value == pytest.approx(np.sum(expected * w))
     written = np.zeros(X.shape, dtype=bool)

@@ -153,6 +153,39 @@ register(Op(
 ))
 
 
+# --- add_at: np.add.at(a, index, v), recorded as a functional update ---------------------------------
+def _add_at_forward(a, v, *arrays, index, text=""):
+    out = same_layout(a)
+    np.add.at(out, fill(index, (a, v) + arrays), v)
+    return out
+
+
+def _add_at_vjp(g, ans, args, p, argnum):
+    """To ``a``: ``g`` (every entry keeps its old value in the sum). To ``v``: ``g`` at each entry's
+    target (repeated indices each get their target's ``g``: every one of them was added)."""
+    if argnum == 0:
+        return g
+    if argnum != 1:
+        return None  # the index arrays are not differentiated
+    out = g[fill(p["index"], args)]
+    extra = args[1].ndim - out.ndim  # v may have leading length-1 axes
+    return out.reshape((1,) * extra + out.shape) if extra > 0 else out
+
+
+register(Op(
+    name="add_at", symbol="add.at", forward=_add_at_forward, vjps=(_add_at_vjp,), variadic=True,
+    shape=_setitem_shape, family="shape", spelling=None,
+    label=lambda params, constants: (params.get("text") or "[·]") + " +=",
+    examples=(
+        Example(((5,), (4,)), {"index": (np.array([0, 2, 0, 4]),)}),  # repeated: each one adds
+        Example(((3, 4), (3,)), {"index": (np.array([1, 1, 2]), np.array([0, 0, 3]))}),
+        Example(((4, 3), (3,)), {"index": (slice(1, 3),)}),  # v broadcast over rows
+        Example(((4, 3), (2, 3), (2,)), {"index": (Slot(2),)}, consts={2: np.array([3, 3])}),
+        Example(((4, 3), ()), {"index": (np.array([2, 0, 2]), 1)}),
+    ),
+))
+
+
 # --- copies and gathers -----------------------------------------------------------------------------
 def _bind_copy(a, order="K", subok=False):
     if order not in ("C", "F", "A", "K"):
