@@ -26,6 +26,8 @@ import graphviz_bp as gb
 from graphviz_bp import buffers
 from graphviz_bp.errors import TraceError, UnsupportedOpError
 
+from .numerics import verify
+
 RTOL = 1e-6
 THIS_FILE = "test_buffers.py"
 
@@ -39,33 +41,6 @@ WRAPPED = ("zeros", "empty", "ones", "full", "zeros_like", "empty_like", "ones_l
 def normal(*shape, seed=0):
     """Inputs drawn the same whatever tests ran before."""
     return np.random.default_rng(seed).normal(size=shape)
-
-
-def _copies(inputs):
-    return {k: np.array(v, copy=True) for k, v in inputs.items()}
-
-
-def verify(f, inputs, output=None, ag=None):
-    """Trace ``f``; its value must be NumPy's (on copies of the inputs), every float input's gradient
-    must match central differences and autograd's gradient of ``ag`` (the same function, written
-    without item assignment)."""
-    g = gb.trace(f, inputs, output=output)
-    expected = f(**_copies(inputs))
-    if output is not None:
-        expected = expected[output]
-    np.testing.assert_allclose(np.asarray(g.value), np.asarray(expected), rtol=1e-12, atol=1e-12)
-    r = gb.check(f, inputs, output=output, rtol=RTOL)
-    assert r.passed, [(c.name, c.error) for c in r.inputs]
-    floats = [k for k, v in inputs.items() if np.asarray(v).dtype.kind == "f"]
-    for k in floats:
-        assert r[k].differentiated and r[k].coords == np.size(inputs[k])
-    if ag is not None:
-        names = list(inputs)
-        argnum = tuple(names.index(k) for k in floats)
-        grads = autograd.grad(lambda *a: ag(**dict(zip(names, a))), argnum=argnum)(*inputs.values())
-        for k, expected_grad in zip(floats, grads):
-            np.testing.assert_allclose(g.grad(k), expected_grad, rtol=1e-9, atol=1e-12, err_msg=k)
-    return g
 
 
 def ops_named(g, name):

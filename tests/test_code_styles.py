@@ -18,7 +18,7 @@ import pytest
 
 import graphviz_bp as gb
 
-from .numerics import numerical_grads
+from .numerics import numerical_grads, verify
 
 RTOL = 1e-6
 
@@ -26,28 +26,6 @@ RTOL = 1e-6
 def _plain(f, inputs, **kw):
     """NumPy's own run, on copies (the function may write into what it is given)."""
     return f(**{k: np.array(v, copy=True) for k, v in inputs.items()}, **kw)
-
-
-def verify(f, inputs, output=None, ag=None):
-    """Trace ``f``; its value must be NumPy's, every float input's gradient must match central
-    differences, and autograd's gradient of ``ag`` (the same function, written for autograd)."""
-    g = gb.trace(f, inputs, output=output)
-    expected = _plain(f, inputs)
-    if output is not None:
-        expected = expected[output]
-    assert float(g.value) == pytest.approx(float(expected), rel=1e-12, abs=1e-12)
-    r = gb.check(f, inputs, output=output, rtol=RTOL)
-    assert r.passed, [(c.name, c.error) for c in r.inputs]
-    floats = [k for k, v in inputs.items() if np.asarray(v).dtype.kind == "f"]
-    for k in floats:
-        assert r[k].differentiated and r[k].coords == np.size(inputs[k])
-    if ag is not None:
-        names = list(inputs)
-        argnum = tuple(names.index(k) for k in floats)
-        grads = autograd.grad(lambda *a: ag(**dict(zip(names, a))), argnum=argnum)(*inputs.values())
-        for k, expected_grad in zip(floats, grads):
-            np.testing.assert_allclose(g.grad(k), expected_grad, rtol=1e-9, atol=1e-12, err_msg=k)
-    return g
 
 
 def ops_named(g, name):
