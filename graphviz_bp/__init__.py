@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .api import Drawing, Graph, trace
+from .api import Drawing, Graph, evaluate, trace
 from .backward import BackwardPass, Contribution, Message, Step
 from .check import CheckResult, InputCheck, check
 from .errors import (
@@ -21,6 +21,7 @@ from .graph import Edge, Node, UnknownNodeError
 from .ops import supported
 from .drawing.render import GraphvizNotFoundError, RenderError, RenderTimeoutError
 from .tracer import name
+from .symbolic import Formula, Term
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,7 @@ __all__ = [
     "Contribution",
     "Drawing",
     "Edge",
+    "Formula",
     "Graph",
     "GraphvizBPError",
     "GraphvizNotFoundError",
@@ -44,12 +46,14 @@ __all__ = [
     "RenderTimeoutError",
     "ShapeError",
     "Step",
+    "Term",
     "TraceError",
     "UnknownNodeError",
     "UnsupportedOpError",
     "UserCodeError",
     "__version__",
     "check",
+    "evaluate",
     "log_softmax",
     "logsumexp",
     "name",

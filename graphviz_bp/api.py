@@ -14,6 +14,7 @@ from .drawing import render as _render
 from .drawing.annotate import annotate
 from .drawing.options import DrawOptions, describe
 from .drawing.scene import Scene
+from .symbolic.formulas import Formula, SymbolicPass
 from .backward import BackwardPass, Contribution, backward
 from .dot import DEFAULT_TIMEOUT
 from .errors import TraceError
@@ -21,7 +22,7 @@ from .graph import DAG, Edge, Node
 from .limits import DEFAULT_MEMORY_LIMIT, parse_size
 from .tracer import pick_output, plain, record
 
-__all__ = ["Drawing", "Graph", "trace"]
+__all__ = ["Drawing", "Graph", "evaluate", "trace"]
 
 
 #: trace()'s own keywords. An input with one of these names must be passed in the mapping.
@@ -107,6 +108,7 @@ class Graph:
         self._pass = backward_pass
         self._extra = extra
         dag.attach(backward_pass)
+        dag.attach_formulas(lambda: SymbolicPass(dag, backward_pass))
 
     @property
     def extra(self) -> Any:
@@ -159,6 +161,17 @@ class Graph:
     def shared_nodes(self) -> list[Node]:
         """Nodes whose value feeds two or more edges: where messages are accumulated."""
         return self._dag.shared_nodes()
+
+    def formula(self, name: str | Node, limit: int = 64) -> Formula:
+        """∂output/∂node as a formula with one term per path from the node to the output (``.terms``,
+        each with its ``.path``), every term evaluated and checked against the numeric contribution
+        at the traced values and at fresh inputs near them (``.verified``; ``.why`` says what
+        failed). ``.text`` is Unicode (``(Wx) rᵀ + (Wr) xᵀ``), ``.latex`` LaTeX, ``.expr`` the
+        expression language in the inputs only (``gb.evaluate(f.expr, **inputs)``), ``.where()``
+        the named intermediates it uses. Takes any name ``grad`` takes; at most ``limit`` paths."""
+        node = self._dag.node(name)
+        self.grad(node)  # the same refusal when no gradient flows
+        return self._dag.formulas.formula(node, limit)
 
     def grad(self, name: str | Node) -> np.ndarray:
         """∂output/∂node (the seed-weighted VJP for a non-scalar output), shaped like the node."""
@@ -250,3 +263,16 @@ class Drawing:
         o = self.options
         return (f"<Drawing of {len(self._dag.nodes)} nodes: direction={o.direction}, detail={o.detail}, "
                 f"theme={o.theme}, data={list(o.data)}>")
+
+
+def evaluate(expr: str, /, **inputs: Any) -> Any:
+    """The value of ``expr``, written in the CLI's expression language (``"W @ outer(r, x)"``, a
+    ``Formula.expr``), at ``inputs``; the text is parsed and interpreted, never run as Python.
+
+    >>> import numpy as np
+    >>> evaluate("W.T @ x", W=np.eye(2), x=np.array([1.0, 2.0])).tolist()
+    [1.0, 2.0]
+    """
+    from .expr import parse
+
+    return parse(expr).evaluate(inputs)

@@ -169,6 +169,15 @@ class Edge:
         return None if m is None else m.value
 
     @property
+    def formula(self) -> Any:
+        """The symbolic message on this edge (a ``Formula``: ``.text``, ``.latex``, ``.expr``,
+        ``.verified``), in terms of its consumer's cotangent ``ḡ``; None when no message flows or no
+        symbolic pass is attached."""
+        dag = self.dst.dag
+        formulas = None if dag is None else dag.formulas
+        return None if formulas is None else formulas.edge_formula(self)
+
+    @property
     def jacobian_shape(self) -> tuple[int, ...]:
         """Shape of the local Jacobian ∂dst/∂src: dst's shape followed by src's shape."""
         return self.dst.shape + self.src.shape
@@ -197,6 +206,20 @@ class DAG:
         self._by_name = {n.name: n for n in self.nodes}
         self.inputs: dict[str, Node] = {n.name: n for n in self.nodes if n.kind == "input"}
         self._pass: BackwardPass | None = None
+        self._formulas_factory: Any = None
+        self._formulas: Any = None
+
+    @property
+    def formulas(self) -> Any:
+        """The symbolic pass ``Edge.formula`` reads (made on first use by the factory the facade
+        attached with ``attach_formulas``; None when none is attached)."""
+        if self._formulas is None and self._formulas_factory is not None:
+            self._formulas = self._formulas_factory()
+        return self._formulas
+
+    def attach_formulas(self, factory: Any) -> None:
+        """Attach a zero-argument factory of the symbolic pass over this DAG (it runs on first use)."""
+        self._formulas_factory = factory
 
     @property
     def backward_pass(self) -> BackwardPass | None:

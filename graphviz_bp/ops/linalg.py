@@ -28,6 +28,8 @@ def _trace_shape(shapes, params):
 
 def _trace_vjp(g, ans, args, p):
     x = args[0]
+    if x.ndim == 2 and p["offset"] == 0 and x.shape[0] == x.shape[1]:  # tr(A): ḡ I
+        return g * np.eye(x.shape[0])
     a1, a2 = p["axis1"] % x.ndim, p["axis2"] % x.ndim
     mask = np.eye(x.shape[a1], x.shape[a2], k=p["offset"], dtype=g.dtype)
     full = g[..., np.newaxis, np.newaxis] * mask  # the two axes last
@@ -86,7 +88,7 @@ def _well_conditioned(*shape):
 
 
 def _swap(a):
-    return np.swapaxes(a, -1, -2)
+    return a.T if a.ndim == 2 else np.swapaxes(a, -1, -2)
 
 
 def _square(shapes, params):
@@ -115,6 +117,9 @@ def _solve_shape(shapes, params):
 def _solve_vjp(k):
     def rule(g, x, args, p):
         a, b = args
+        if a.ndim == 2 and b.ndim == 1:  # A⁻¹b: to b A⁻ᵀḡ, to A −(A⁻ᵀḡ) xᵀ
+            gb = np.linalg.solve(a.T, g)
+            return gb if k == 1 else -np.outer(gb, x)
         if b.ndim == 1:
             gb = np.linalg.solve(_swap(a), g[..., np.newaxis])[..., 0]
             return gb if k == 1 else -gb[..., :, np.newaxis] * x[..., np.newaxis, :]
@@ -167,14 +172,16 @@ register(Op(
 ))
 register(Op(
     name="det", symbol="det", forward=np.linalg.det, shape=_det_shape, numpy=(np.linalg.det,), family="linalg",
-    vjps=(lambda g, ans, a, p: (g * ans)[..., np.newaxis, np.newaxis] * _swap(np.linalg.inv(a[0])),),
+    vjps=(lambda g, ans, a, p: (g * ans) * np.linalg.inv(a[0]).T if a[0].ndim == 2
+          else (g * ans)[..., np.newaxis, np.newaxis] * _swap(np.linalg.inv(a[0])),),
     examples=(Example(((3, 3),), make={0: _well_conditioned(3, 3)}),
               Example(((2, 2, 2),), make={0: _well_conditioned(2, 2, 2)})),
 ))
 register(Op(
     name="slogdet", symbol="log|det|", forward=lambda a: np.linalg.slogdet(a)[1], shape=_det_shape,
     numpy=(np.linalg.slogdet,), family="linalg",
-    vjps=(lambda g, ans, a, p: g[..., np.newaxis, np.newaxis] * _swap(np.linalg.inv(a[0])),),
+    vjps=(lambda g, ans, a, p: g * np.linalg.inv(a[0]).T if a[0].ndim == 2
+          else g[..., np.newaxis, np.newaxis] * _swap(np.linalg.inv(a[0])),),
     result=lambda traced, values: SlogdetResult(np.linalg.slogdet(values[0])[0], traced),
     examples=tuple(Example((s,), make={0: m}, call=lambda fn, a: fn(a)[1]) for s, m in (
         ((3, 3), _spd(3)), ((3, 3), lambda r: -_spd(3)(r)), ((2, 3, 3), _well_conditioned(2, 3, 3)))),

@@ -42,6 +42,12 @@ def _matmul_vjp0(g, ans, args, params):
     a, b = args
     if a.ndim == 2 and b.ndim == 2:
         return g @ b.T
+    if a.ndim == 2 and b.ndim == 1:  # A v: the message to A is ḡ vᵀ
+        return np.outer(g, b)
+    if a.ndim == 1 and b.ndim == 2:  # uᵀB: the message to u is B ḡ
+        return b @ g
+    if a.ndim == 1 and b.ndim == 1:  # uᵀv: ḡ v
+        return g * b
     g2, a2, b2 = _as_matrices(g, a, b)
     out = g2 @ np.swapaxes(b2, -1, -2)
     return out[..., 0, :] if a.ndim == 1 else out
@@ -49,8 +55,12 @@ def _matmul_vjp0(g, ans, args, params):
 
 def _matmul_vjp1(g, ans, args, params):
     a, b = args
-    if a.ndim == 2 and b.ndim == 2:
+    if a.ndim == 2 and b.ndim in (1, 2):  # A B or A v: Aᵀ ḡ
         return a.T @ g
+    if a.ndim == 1 and b.ndim == 2:  # uᵀB: the message to B is u ḡᵀ
+        return np.outer(a, g)
+    if a.ndim == 1 and b.ndim == 1:  # uᵀv: ḡ u
+        return g * a
     g2, a2, b2 = _as_matrices(g, a, b)
     out = np.swapaxes(a2, -1, -2) @ g2
     return out[..., 0] if b.ndim == 1 else out

@@ -1,0 +1,394 @@
+"""The symbolic pass: a formula for every edge's message and for each path's contribution to a
+node's gradient, built by running the ops' VJP rules on expressions, simplified, and shown only
+after it was evaluated and found equal to the numeric message, at the traced values and at fresh
+inputs near them."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..backward import BackwardPass
+from ..graph import DAG, Edge, Node
+from ..ops._broadcast import unbroadcast
+from .evaluate import evaluate
+from .expr import OPAQUE, SUM_TO, Expr, SymbolicError, array_const, call, num, sym
+from .printing import expression, latex, text
+from .simplify import simplify
+
+__all__ = ["Formula", "SymbolicPass", "Term"]
+
+RTOL, ATOL = 1e-6, 1e-9
+_COTANGENT = "ḡ:"  # the environment's key prefix for a cotangent (never a user's name)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One path's contribution to a gradient: ``path`` (edges, the node first), the formula."""
+
+    path: tuple[Edge, ...]
+    tree: Expr
+    verified: bool
+    why: str | None = None
+
+    @property
+    def text(self) -> str:
+        return text(self.tree)
+
+    @property
+    def latex(self) -> str:
+        return latex(self.tree)
+
+    @property
+    def expr(self) -> str:
+        return expression(_inline(self.tree))
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A symbolic message or gradient: ``text`` (Unicode), ``latex``, ``expr`` (the expression
+    language, in the inputs and the graph's constants only), ``terms`` (one per path; their sum is
+    the gradient), and whether it was verified numerically (``why`` says what failed)."""
+
+    tree: Expr
+    terms: tuple[Term, ...] = ()
+    verified: bool = False
+    why: str | None = None
+    constants: Mapping[str, np.ndarray] = field(default_factory=dict)
+    names: Mapping[str, Expr] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return text(self.tree)
+
+    @property
+    def latex(self) -> str:
+        return latex(self.tree)
+
+    @property
+    def expr(self) -> str:
+        return expression(_inline(self.tree))
+
+    @property
+    def inlined(self) -> str:
+        """``text`` with every named intermediate written out."""
+        return text(_inline(self.tree))
+
+    def where(self) -> dict[str, str]:
+        """The named intermediates the text uses, each as its formula (``{"r": "WᵀWx − x"}``)."""
+        used: dict[str, str] = {}
+        for e in _walk(self.tree):
+            if e.kind == "sym" and e.role == "named" and e.definition is not None:
+                used[e.name] = text(e.definition)
+        return used
+
+    def evaluate(self, **inputs: Any) -> np.ndarray:
+        """The formula's value at ``inputs`` (the graph's constants are supplied)."""
+        return evaluate(_inline(self.tree), {**self.constants, **inputs})
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _walk(e: Expr) -> list[Expr]:
+    out, stack, seen = [], [e], set()
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        out.append(x)
+        stack.extend(x.args)
+        if x.definition is not None:
+            stack.append(x.definition)
+    return out
+
+
+def _inline(e: Expr) -> Expr:
+    """``e`` with named intermediates replaced by their definitions, simplified."""
+    memo: dict[int, Expr] = {}
+    stack: list[tuple[Expr, bool]] = [(e, False)]
+    while stack:
+        x, ready = stack.pop()
+        if id(x) in memo:
+            continue
+        if x.kind == "sym" and x.role == "named" and x.definition is not None:
+            if ready:
+                memo[id(x)] = memo[id(x.definition)]
+            else:
+                stack.append((x, True))
+                stack.append((x.definition, False))
+            continue
+        if x.kind != "call":
+            memo[id(x)] = x
+            continue
+        if not ready:
+            stack.append((x, True))
+            stack.extend((a, False) for a in x.args)
+            continue
+        args = tuple(memo[id(a)] for a in x.args)
+        memo[id(x)] = x if all(a is b for a, b in zip(args, x.args)) else \
+            Expr("call", x.shape, op=x.op, args=args, params=x.params)
+    return simplify(memo[id(e)])
+
+
+def _assigned_names(dag: DAG) -> dict[int, str]:
+    """Names from the user's source: the value of a line ``r = <expression>`` (the last node made on
+    that line, when that line made nodes once) is called ``r``."""
+    taken = {n.name for n in dag.nodes if n.kind == "input" or getattr(n, "user_named", False)}
+    last: dict[tuple[str, int], list[Node]] = {}
+    run: list[Node] = []
+    nodes = [n for n in dag.nodes if n.kind == "op"]
+    for n in nodes:  # consecutive nodes from one execution of a line
+        if run and (n.source is None or run[-1].source is None
+                    or (n.source.filename, n.source.lineno) != (run[-1].source.filename, run[-1].source.lineno)):
+            src = run[-1].source
+            if src is not None:
+                last.setdefault((src.filename, src.lineno), []).append(run[-1])
+            run = []
+        run.append(n)
+    if run and run[-1].source is not None:
+        last.setdefault((run[-1].source.filename, run[-1].source.lineno), []).append(run[-1])
+    names: dict[int, str] = {}
+    used: set[str] = set()
+    for (filename, lineno), made in last.items():
+        if len(made) != 1 or getattr(made[0], "user_named", False):
+            continue  # a loop's line, or a value the user named
+        target = _target(made[0].source.line)
+        if target and target not in taken and target not in used:
+            names[made[0].index] = target
+            used.add(target)
+    return names
+
+
+def _target(line: str) -> str | None:
+    try:
+        tree = ast.parse(line.strip())
+    except SyntaxError:
+        return None
+    if len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign) and len(tree.body[0].targets) == 1 \
+            and isinstance(tree.body[0].targets[0], ast.Name):
+        return tree.body[0].targets[0].id
+    return None
+
+
+class SymbolicPass:
+    """Formulas over one traced graph and its backward pass (computed on demand, cached)."""
+
+    def __init__(self, dag: DAG, bp: BackwardPass, seed: np.ndarray | None = None) -> None:
+        self.dag = dag
+        self.bp = bp
+        self._forward: dict[int, Expr] = {}
+        self._assigned = _assigned_names(dag)
+        self.constants: dict[str, np.ndarray] = {}
+        self._const_names: dict[int, str] = {}
+        out = dag.output
+        self.seed_value = bp.adjoint(out)
+        self.seed = num(1.0) if out.shape == () and float(np.asarray(self.seed_value)) == 1.0 \
+            else sym("seed", out.shape, "seed")
+        self.forward(out)  # every node's expression, so the constants are all named
+        self._edges: dict[int, Formula | None] = {}
+        self._nodes: dict[int, Formula] = {}
+
+    # forward expressions --------------------------------------------------------------------------
+    def forward(self, node: Node) -> Expr:
+        """The node's value as an expression of the inputs, constants and named intermediates."""
+        got = self._forward.get(node.index)
+        if got is not None:
+            return got
+        pending = [node]
+        while pending:
+            n = pending[-1]
+            if n.index in self._forward:
+                pending.pop()
+                continue
+            missing = [e.src for e in n.in_edges if e.src.index not in self._forward]
+            if missing:
+                pending.extend(missing)
+                continue
+            pending.pop()
+            self._forward[n.index] = self._make(n)
+        return self._forward[node.index]
+
+    def _make(self, n: Node) -> Expr:
+        if n.kind == "input":
+            return sym(n.name, n.shape, "input")
+        if n.kind == "const":
+            v = n.value
+            if v.ndim == 0 or v.dtype.kind in "biu" or (v.size and np.all(v == v.flat[0])) or \
+                    (v.ndim == 2 and v.shape[0] == v.shape[1] and np.array_equal(v, v[0, 0] * np.eye(len(v)))):
+                return array_const(v)  # a number, a mask or indices, c·I: written as they are
+            name = self._const_names.get(n.index)
+            if name is None:
+                name = self._const_names[n.index] = f"c{len(self._const_names) + 1}"
+                self.constants[name] = v
+            return sym(name, n.shape, "const")
+        expr = call(n.op, [self._forward[e.src.index] for e in n.in_edges], dict(n.params))
+        label = n.name if getattr(n, "user_named", False) else self._assigned.get(n.index)
+        if label:
+            return sym(label, n.shape, "named", definition=simplify(expr))
+        return expr
+
+    # messages ----------------------------------------------------------------------------------------
+    def _vjp(self, edge: Edge, g: Expr) -> Expr:
+        """The symbolic message along ``edge`` when dst's cotangent is ``g``: the op's VJP rule run on
+        expressions (an opaque ``vjp_op`` when the rule reads values), broadcasting undone."""
+        dst, src = edge.dst, edge.src
+        args = [self.forward(e.src) for e in dst.in_edges]
+        ans = self.forward(dst)
+        try:
+            raw = dst.op.vjp(edge.argnum, g, ans, args, dict(dst.params))
+            if not isinstance(raw, Expr):
+                raise SymbolicError("the rule gave no expression")
+        except (SymbolicError, TypeError, ValueError, IndexError, AttributeError, NotImplementedError):
+            raw = call(OPAQUE, (g, ans, *args), {"op": dst.op, "argnum": edge.argnum, "count": len(args),
+                                                 "params": dict(dst.params), "shape": _raw_shape(edge)})
+        if raw.shape != src.shape:
+            raw = call(SUM_TO, (raw,), {"shape": src.shape})
+        return simplify(raw)
+
+    def cotangent(self, node: Node) -> Expr:
+        """``node``'s cotangent as the symbol ``ḡ`` of an edge's local formula (the seed at the
+        output); evaluated as ``node``'s adjoint."""
+        if node is self.dag.output:
+            return self.seed
+        return sym(_COTANGENT + node.name, node.shape, "cotangent")
+
+    def edge_formula(self, edge: Edge) -> Formula | None:
+        """The message on ``edge`` in terms of its consumer's cotangent (``ḡ xᵀ``, ``z̄ ⊙ σ(z)…``),
+        checked against the numeric message; None when no message flows."""
+        if edge.index in self._edges:
+            return self._edges[edge.index]
+        m = self.bp.message(edge)
+        if m is None:
+            self._edges[edge.index] = None
+            return None
+        tree = self._vjp(edge, self.cotangent(edge.dst))
+        env = self._env()
+        env[_COTANGENT + edge.dst.name] = self.bp.adjoint(edge.dst)
+        ok, why = _close(tree, env, m.value)
+        formula = self._edges[edge.index] = Formula(tree, verified=ok, why=why, constants=dict(self.constants))
+        return formula
+
+    def _env(self) -> dict[str, Any]:
+        env: dict[str, Any] = dict(self.constants)
+        env.update({n.name: n.value for n in self.dag.inputs.values()})
+        if self.seed.kind == "sym":
+            env["seed"] = self.seed_value
+        return env
+
+    # gradients, one term per path ----------------------------------------------------------------
+    def term(self, path: tuple[Edge, ...]) -> Expr:
+        g = self.seed
+        for edge in reversed(path):
+            g = self._vjp(edge, g)
+        return g
+
+    def formula(self, node: Node, limit: int = 64) -> Formula:
+        """∂L/∂node as one term per path from ``node`` to the output, each checked numerically at
+        the traced values and at fresh inputs; their sum is the gradient."""
+        if node.index in self._nodes:
+            return self._nodes[node.index]
+        contributions = self.bp.contributions(node, limit)
+        env = self._env()
+        fresh = _Replay(self).fresh()
+        terms = []
+        for c in contributions:
+            tree = self.term(c.path)
+            ok, why = _close(tree, env, c.value)
+            if ok and fresh is not None:
+                ok, why = _close(tree, fresh[0], fresh[1].path_value(c.path), "at fresh inputs")
+            terms.append(Term(tuple(c.path), tree, ok, why))
+        total = terms[0].tree if terms else array_const(np.zeros(node.shape))
+        for t in terms[1:]:
+            total = call(_ADD, (total, t.tree))
+        verified = all(t.verified for t in terms)
+        why = next((t.why for t in terms if t.why), None)
+        formula = self._nodes[node.index] = Formula(total, tuple(terms), verified, why, dict(self.constants))
+        return formula
+
+
+from .. import ops  # noqa: E402
+
+_ADD = ops.get("add")
+
+
+def _raw_shape(edge: Edge) -> tuple[int, ...]:
+    bp = edge.dst.dag.backward_pass if edge.dst.dag is not None else None
+    m = None if bp is None else bp.message(edge)
+    return tuple(m.raw.shape) if m is not None else tuple(edge.src.shape)
+
+
+def _close(tree: Expr, env: Mapping[str, Any], expected: np.ndarray, where: str = "at the traced values") \
+        -> tuple[bool, str | None]:
+    try:
+        got = np.asarray(evaluate(tree, env), dtype=float)
+    except Exception as exc:  # noqa: BLE001 - a formula that cannot be evaluated is not shown
+        return False, f"the formula could not be evaluated {where}: {type(exc).__name__}: {exc}"
+    expected = np.asarray(expected, dtype=float)
+    if got.shape != expected.shape:
+        try:
+            got = np.broadcast_to(got, expected.shape)
+        except ValueError:
+            return False, f"the formula has shape {got.shape}, the message {expected.shape} ({where})"
+    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+    if np.allclose(got, expected, rtol=RTOL, atol=ATOL * scale, equal_nan=True):
+        return True, None
+    worst = float(np.max(np.abs(got - expected))) if expected.size else 0.0
+    return False, f"the formula differs from the numeric message {where} (by up to {worst:.3g})"
+
+
+class _Replay:
+    """The graph run again at inputs near the traced ones: values, and each path's numeric term."""
+
+    def __init__(self, sp: SymbolicPass) -> None:
+        self.sp = sp
+        self.values: dict[int, np.ndarray] = {}
+
+    def fresh(self) -> tuple[dict[str, Any], _Replay] | None:
+        rng = np.random.default_rng(1234)
+        sp = self.sp
+        for scale in (0.05, 0.01):
+            env = dict(sp._env())
+            values: dict[int, np.ndarray] = {}
+            ok = True
+            for n in sp.dag.nodes:
+                if n.kind == "input":
+                    v = n.value
+                    if v.dtype.kind == "f":
+                        spread = float(np.mean(np.abs(v))) if v.size else 1.0
+                        v = v * (1 + scale * rng.standard_normal(v.shape)) + \
+                            scale * (spread or 1.0) * rng.standard_normal(v.shape)
+                        env[n.name] = v
+                    values[n.index] = v
+                elif n.kind == "const":
+                    values[n.index] = n.value
+                else:
+                    try:
+                        with np.errstate(all="ignore"):
+                            out = n.op.forward(*[values[e.src.index] for e in n.in_edges], **n.params)
+                    except Exception:  # noqa: BLE001 - data-dependent ops may refuse new inputs
+                        ok = False
+                        break
+                    values[n.index] = np.asarray(out)
+                    if values[n.index].dtype.kind == "f" and not np.all(np.isfinite(values[n.index])):
+                        ok = False
+                        break
+            if ok:
+                self.values = values
+                if sp.seed.kind == "sym":
+                    env["seed"] = sp.seed_value
+                return env, self
+        return None
+
+    def path_value(self, path: tuple[Edge, ...]) -> np.ndarray:
+        g = np.asarray(self.sp.seed_value)
+        for edge in reversed(path):
+            dst = edge.dst
+            args = [self.values[e.src.index] for e in dst.in_edges]
+            raw = dst.op.vjp(edge.argnum, g, self.values[dst.index], args, dst.params)
+            g = unbroadcast(np.asarray(raw), edge.src.shape)
+        return g

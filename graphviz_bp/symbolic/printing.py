@@ -1,0 +1,466 @@
+"""Printing expressions: as mathematics in Unicode (``W r xᵀ``) and LaTeX (``W r x^\\top``), with
+1-d arrays read as columns, and in the CLI's expression language (``W @ outer(r, x)``), which
+``gb.evaluate`` runs."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Callable
+
+import numpy as np
+
+from .expr import COMPARE, OPAQUE, SIGN, SUM_TO, Expr
+
+__all__ = ["text", "latex", "expression"]
+
+# precedences: a part is parenthesised inside a tighter context
+SUM, HADAMARD, PRODUCT, UNARY, POSTFIX, ATOM = range(1, 7)
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_SUBSCRIPT = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
+_FRACTIONS = {Fraction(1, 2): "½", Fraction(1, 3): "⅓", Fraction(2, 3): "⅔", Fraction(1, 4): "¼",
+              Fraction(3, 4): "¾", Fraction(1, 5): "⅕", Fraction(1, 8): "⅛"}
+
+
+class _Style:
+    """The tokens of one notation."""
+
+    def __init__(self, latex: bool) -> None:
+        self.latex = latex
+        self.T = "^\\top" if latex else "ᵀ"
+        self.hadamard = " \\odot " if latex else " ⊙ "
+        self.hdivide = " \\oslash " if latex else " ⊘ "
+        self.minus = "-" if latex else "−"
+        self.times = " " if latex else " "
+        self.sigma = "\\sigma" if latex else "σ"
+        self.sum = "\\sum" if latex else "Σ"
+        self.inverse = "^{-1}" if latex else "⁻¹"
+        self.seed = "\\bar{g}" if latex else "ḡ"
+
+    def paren(self, s: str) -> str:
+        return f"\\left({s}\\right)" if self.latex else f"({s})"
+
+    def sup(self, k: int) -> str:
+        return f"^{{{k}}}" if self.latex else str(k).translate(_SUPERSCRIPT)
+
+    def sub(self, s: str) -> str:
+        return f"_{{{s}}}" if self.latex else s.translate(_SUBSCRIPT)
+
+    def fn(self, name: str) -> str:
+        if not self.latex:
+            return name
+        return f"\\{name}" if name in ("exp", "log", "tanh", "sin", "cos", "sinh", "cosh", "det", "max",
+                                       "min", "arctan") else f"\\operatorname{{{name}}}"
+
+    def name(self, n: str) -> str:
+        if not self.latex:
+            return n
+        if len(n) == 1:
+            return n
+        head = n.rstrip("0123456789")
+        return f"{head}_{{{n[len(head):]}}}" if head and head != n and len(head) == 1 else f"\\mathrm{{{n}}}"
+
+    def bar(self, n: str) -> str:
+        if self.latex:
+            return f"\\bar{{{self.name(n)}}}" if len(n) <= 2 else f"\\overline{{{self.name(n)}}}"
+        return n + "\u0304" if len(n) == 1 else f"∂L/∂{n}"
+
+
+_UNICODE, _LATEX = _Style(False), _Style(True)
+
+
+def text(e: Expr) -> str:
+    """``e`` in Unicode mathematics: 1-d arrays are columns (``u vᵀ`` is an outer product), ``⊙``
+    and ``⊘`` are elementwise, ``Σ₀`` sums over axis 0, ``[z > 0]`` is 1 where true.
+
+    >>> from graphviz_bp.symbolic.expr import sym
+    >>> W, x = sym("W", (2, 3), "input"), sym("x", (3,), "input")
+    >>> text(W @ x), text(0.5 * (W.T @ W @ x - x) ** 2)
+    ('Wx', '½(WᵀWx − x)²')
+    """
+    return _Printer(_UNICODE).run(e)[0]
+
+
+def latex(e: Expr) -> str:
+    """``e`` in LaTeX (``\\top`` for transposes, ``\\odot`` elementwise)."""
+    return _Printer(_LATEX).run(e)[0]
+
+
+def _number(v: float, style: _Style) -> str:
+    f = Fraction(v).limit_denominator(16)
+    negative = v < 0
+    f = abs(f)
+    exact = abs(float(f) - abs(v)) <= 1e-12 * max(1.0, abs(v))
+    if exact and f.denominator == 1:
+        body = str(f.numerator)
+    elif exact and f in _FRACTIONS:
+        body = f"\\frac{{{f.numerator}}}{{{f.denominator}}}" if style.latex else _FRACTIONS[f]
+    elif len(repr(abs(v))) <= 6:  # a short decimal: 0.1, 1.25
+        body = repr(abs(v))
+    elif exact:
+        body = f"\\frac{{{f.numerator}}}{{{f.denominator}}}" if style.latex else f"{f.numerator}/{f.denominator}"
+    else:
+        body = f"{abs(v):.4g}"
+    return (style.minus if negative else "") + body
+
+
+def _is_letter(s: str) -> bool:
+    """A single letter, maybe with a bar, a transpose or a superscript: written next to its
+    neighbours without a space in a product (``WᵀWx``)."""
+    core = s.rstrip("ᵀ⁻¹²³\u0304")
+    if core.endswith("⁻"):
+        core = core[:-1]
+    return len(core) == 1 and core.isalpha()
+
+
+class _Printer:
+    def __init__(self, style: _Style) -> None:
+        self.s = style
+
+    def run(self, e: Expr) -> tuple[str, int]:
+        s = self.s
+        if e.kind == "num":
+            return _number(float(e.value), s), (ATOM if e.value >= 0 else UNARY)
+        if e.kind == "array":
+            v = e.value
+            if not v.any():
+                return "0", ATOM
+            if np.all(v == v.flat[0]):  # one number, broadcast
+                return _number(float(v.flat[0]), s), (ATOM if v.flat[0] >= 0 else UNARY)
+            if v.ndim == 2 and v.shape[0] == v.shape[1] and v.size and \
+                    np.array_equal(v, v[0, 0] * np.eye(v.shape[0])):  # c·I
+                c = float(v[0, 0])
+                return ("I" if c == 1 else _number(c, s) + "I"), (ATOM if c == 1 else PRODUCT)
+            return "C", ATOM
+        if e.kind == "sym":
+            if e.role == "seed":
+                return s.seed, ATOM
+            if e.role == "adjoint":
+                return s.bar(e.name), ATOM
+            if e.role == "cotangent":  # the consumer's cotangent in an edge's local formula
+                return s.seed, ATOM
+            return s.name(e.name), ATOM
+        handler = _HANDLERS.get(e.op.name)
+        if handler is not None:
+            got = handler(self, e)
+            if got is not None:
+                return got
+        return self.call(e)
+
+    def wrap(self, e: Expr, at_least: int) -> str:
+        t, p = self.run(e)
+        return t if p >= at_least else self.s.paren(t)
+
+    def call(self, e: Expr, name: str | None = None) -> tuple[str, int]:
+        args = [self.run(a)[0] for a in e.args]
+        params = [f"{k}={v}" for k, v in e.params.items() if k not in ("text",) and v is not None]
+        label = name or getattr(e.op, "expr_name", None) or e.op.name
+        return f"{self.s.fn(label)}{self.s.paren(', '.join(args + params))}", POSTFIX
+
+    def product(self, parts: list[Expr]) -> tuple[str, int]:
+        """Factors side by side: single letters touch (``WᵀWx``), except in a product with an outer
+        product's row, where every factor stands apart (``W r xᵀ``, ``(Wx) rᵀ``)."""
+        texts = [self.wrap(p, PRODUCT if p.kind != "call" or p.op is not _ROW else POSTFIX) for p in parts]
+        spaced = any(p.kind == "call" and p.op is _ROW for p in parts)
+        out = texts[0]
+        for prev, t in zip(texts, texts[1:]):
+            tight = (_is_letter(prev) or prev.endswith(")")) and (_is_letter(t) or t.startswith("("))
+            out += ("" if tight and not spaced and not self.s.latex else " ") + t
+        return out, PRODUCT
+
+
+def _add(p: _Printer, e: Expr) -> tuple[str, int]:
+    a, b = e.args
+    right, prec = p.run(b)
+    if right.startswith(p.s.minus) and prec >= UNARY:
+        return f"{p.wrap(a, SUM)} {p.s.minus} {right[len(p.s.minus):]}", SUM
+    return f"{p.wrap(a, SUM)} + {right}", SUM
+
+
+def _subtract(p: _Printer, e: Expr) -> tuple[str, int]:
+    a, b = e.args
+    return f"{p.wrap(a, SUM)} {p.s.minus} {p.wrap(b, HADAMARD)}", SUM
+
+
+def _negative(p: _Printer, e: Expr) -> tuple[str, int]:
+    return f"{p.s.minus}{p.wrap(e.args[0], PRODUCT)}", UNARY
+
+
+def _multiply(p: _Printer, e: Expr) -> tuple[str, int]:
+    a, b = e.args
+    if a.kind == "num" or b.kind == "num":
+        c, x = (a, b) if a.kind == "num" else (b, a)
+        if c.value == -1:
+            return f"{p.s.minus}{p.wrap(x, PRODUCT)}", UNARY
+        coefficient = _number(float(c.value), p.s)
+        body = p.wrap(x, PRODUCT)
+        joint = "" if (_is_letter(body) or body.startswith("(")) and not p.s.latex else " "
+        if p.s.latex and body.startswith("\\left("):
+            joint = ""
+        return coefficient + joint + body, (UNARY if c.value < 0 else PRODUCT)
+    if not a.shape or not b.shape:  # a scalar times an array: juxtaposed
+        return p.product([a, b] if not a.shape else [b, a])
+    return f"{p.wrap(a, HADAMARD)}{p.s.hadamard}{p.wrap(b, HADAMARD + 1)}", HADAMARD
+
+
+def _divide(p: _Printer, e: Expr) -> tuple[str, int]:
+    a, b = e.args
+    if p.s.latex and (not b.shape):
+        return f"\\frac{{{p.run(a)[0]}}}{{{p.run(b)[0]}}}", ATOM
+    if not b.shape:
+        return f"{p.wrap(a, PRODUCT)} / {p.wrap(b, POSTFIX)}", PRODUCT
+    return f"{p.wrap(a, HADAMARD)}{p.s.hdivide}{p.wrap(b, HADAMARD + 1)}", HADAMARD
+
+
+def _power(p: _Printer, e: Expr) -> tuple[str, int] | None:
+    a, b = e.args
+    if b.kind != "num":
+        return None
+    v = float(b.value)
+    if v == 0.5:
+        return ("\\sqrt{" + p.run(a)[0] + "}" if p.s.latex else "√" + p.wrap(a, POSTFIX)), POSTFIX
+    if v.is_integer() and -9 <= v <= 9:
+        return p.wrap(a, ATOM) + p.s.sup(int(v)), POSTFIX
+    return f"{p.wrap(a, ATOM)}^{p.wrap(b, ATOM)}", POSTFIX
+
+
+def _matmul(p: _Printer, e: Expr) -> tuple[str, int]:
+    a, b = e.args
+    if a.ndim == 1 and b.ndim == 1:  # uᵀv
+        return p.product([_t(a), b])
+    if a.ndim == 1 and b.ndim == 2:  # (uᵀB)ᵀ = Bᵀu: the result is a column
+        return p.product([_t(b), a])
+    if a.ndim > 2 or b.ndim > 2:
+        return p.call(e, "matmul")
+    return p.product(_factors(a) + _factors(b))
+
+
+def _factors(e: Expr) -> list[Expr]:
+    """The factors of a matrix product, flattened (A(BC) prints as ABC)."""
+    if e.kind == "call" and e.op.name == "matmul" and e.args[0].ndim == 2 and e.args[1].ndim in (1, 2):
+        return _factors(e.args[0]) + _factors(e.args[1])
+    if e.kind == "call" and e.op.name == "outer":
+        return [_Group.of(e.args[0]), _t(e.args[1])]
+    return [e]
+
+
+class _Group:
+    """A compound column in an outer product is kept together: ``(Wx) rᵀ``."""
+
+    name = "__group__"
+
+    def shape(self, shapes: Any, params: Any) -> Any:
+        return shapes[0]
+
+    @staticmethod
+    def forward(x: np.ndarray) -> np.ndarray:
+        return x
+
+    @classmethod
+    def of(cls, e: Expr) -> Expr:
+        if e.kind == "call" and e.op.name == "matmul":
+            return Expr("call", e.shape, op=_GROUP, args=(e,))
+        return e
+
+
+_GROUP = _Group()
+
+
+def _group(p: "_Printer", e: Expr) -> tuple[str, int]:
+    return p.s.paren(p.run(e.args[0])[0]), ATOM
+
+
+class _Transposed:
+    """A marker: print the column ``e`` as a row (``vᵀ``)."""
+
+
+def _t(e: Expr) -> Expr:
+    from .expr import call
+    from .. import ops
+
+    if e.ndim <= 1:  # a column printed as a row: transpose is the identity on 1-d arrays
+        marked = Expr("call", e.shape, op=_ROW, args=(e,))
+        return marked
+    return call(ops.get("transpose"), (e,), {"axes": None})
+
+
+class _RowOp:
+    name = "__row__"
+
+    def shape(self, shapes: Any, params: Any) -> Any:
+        return shapes[0]
+
+    @staticmethod
+    def forward(x: np.ndarray) -> np.ndarray:
+        return x
+
+
+_ROW = _RowOp()
+
+
+def _row(p: _Printer, e: Expr) -> tuple[str, int]:
+    return p.wrap(e.args[0], ATOM) + p.s.T, POSTFIX
+
+
+def _outer(p: _Printer, e: Expr) -> tuple[str, int]:
+    return p.product(_factors(e))
+
+
+def _transpose(p: _Printer, e: Expr) -> tuple[str, int] | None:
+    x = e.args[0]
+    if e.params.get("axes") is not None and x.ndim > 2:
+        return None
+    if x.ndim < 2:
+        return p.run(x)
+    if x.kind == "call" and x.op.name == "inv":  # (A⁻¹)ᵀ = A⁻ᵀ
+        return p.wrap(x.args[0], ATOM) + ("^{-\\top}" if p.s.latex else "⁻ᵀ"), POSTFIX
+    return p.wrap(x, ATOM) + p.s.T, POSTFIX
+
+
+def _axes_text(axes: Any) -> str:
+    if axes is None:
+        return ""
+    axes = axes if isinstance(axes, tuple) else (axes,)
+    return ",".join(str(a) for a in axes)
+
+
+def _sum(p: _Printer, e: Expr) -> tuple[str, int]:
+    axes = _axes_text(e.params.get("axis"))
+    head = p.s.sum + (p.s.sub(axes) if axes else "")
+    return head + " " + p.wrap(e.args[0], POSTFIX) if p.s.latex else head + p.wrap(e.args[0], POSTFIX), UNARY
+
+
+def _sum_to(p: _Printer, e: Expr) -> tuple[str, int]:
+    from ..backward import summed_axes
+
+    x = e.args[0]
+    axes = summed_axes(x.shape, tuple(e.params["shape"]))
+    head = p.s.sum + p.s.sub(",".join(str(a) for a in axes))
+    return (head + " " if p.s.latex else head) + p.wrap(x, POSTFIX), UNARY
+
+
+def _function(symbol: str) -> Callable[[_Printer, Expr], tuple[str, int]]:
+    def handler(p: _Printer, e: Expr) -> tuple[str, int]:
+        name = p.s.sigma if symbol == "σ" else p.s.fn(symbol)
+        return f"{name}{p.s.paren(p.run(e.args[0])[0])}", POSTFIX
+    return handler
+
+
+def _inverse(p: _Printer, a: Expr) -> str:
+    """A⁻¹, or A⁻ᵀ for a transposed A."""
+    if a.kind == "call" and a.op.name == "transpose" and a.args[0].ndim == 2:
+        return p.wrap(a.args[0], ATOM) + ("^{-\\top}" if p.s.latex else "⁻ᵀ")
+    return p.wrap(a, ATOM) + p.s.inverse
+
+
+def _inv(p: _Printer, e: Expr) -> tuple[str, int]:
+    return _inverse(p, e.args[0]), POSTFIX
+
+
+def _solve(p: _Printer, e: Expr) -> tuple[str, int]:
+    a, b = e.args
+    right = p.wrap(b, PRODUCT)
+    return _inverse(p, a) + ("" if _is_letter(right) and not p.s.latex else " ") + right, PRODUCT
+
+
+def _trace(p: _Printer, e: Expr) -> tuple[str, int] | None:
+    if e.params:
+        return None
+    return f"{p.s.fn('tr')}{p.s.paren(p.run(e.args[0])[0])}", POSTFIX
+
+
+def _index(p: _Printer, e: Expr) -> tuple[str, int]:
+    return f"{p.wrap(e.args[0], ATOM)}{e.params.get('text') or '[·]'}", POSTFIX
+
+
+def _broadcast(p: _Printer, e: Expr) -> tuple[str, int]:
+    return p.run(e.args[0])  # broadcasting is implicit, as in NumPy
+
+
+def _compare(p: _Printer, e: Expr) -> tuple[str, int]:
+    a, b = e.args
+    sign = {"≥": "\\geq", "≤": "\\leq", "≠": "\\neq"}.get(e.op.name, e.op.name) if p.s.latex else e.op.name
+    return f"[{p.run(a)[0]} {sign} {p.run(b)[0]}]", ATOM
+
+
+def _opaque(p: _Printer, e: Expr) -> tuple[str, int]:
+    op = e.params["op"]
+    args = ", ".join(p.run(a)[0] for a in e.args)
+    return f"{p.s.fn('vjp_' + op.name)}{p.s.paren(args)}", POSTFIX
+
+
+def _abs(p: _Printer, e: Expr) -> tuple[str, int]:
+    inner = p.run(e.args[0])[0]
+    return (f"\\left|{inner}\\right|" if p.s.latex else f"|{inner}|"), ATOM
+
+
+_HANDLERS: dict[str, Callable[[_Printer, Expr], Any]] = {
+    "add": _add, "subtract": _subtract, "negative": _negative, "multiply": _multiply, "divide": _divide,
+    "power": _power, "matmul": _matmul, "outer": _outer, "transpose": _transpose, "sum": _sum,
+    SUM_TO.name: _sum_to, "sigmoid": _function("σ"), "exp": _function("exp"), "log": _function("log"),
+    "tanh": _function("tanh"), "sin": _function("sin"), "cos": _function("cos"),
+    "sinh": _function("sinh"), "cosh": _function("cosh"), "inv": _inv, "solve": _solve, "trace": _trace,
+    "index": _index, "broadcast_to": _broadcast, OPAQUE.name: _opaque, "abs": _abs, "__row__": _row,
+    "__group__": _group, "expand_dims": _broadcast, "squeeze": _broadcast,
+    SIGN.name: _function("sign"), "det": _function("det"),
+    **{c.name: _compare for c in COMPARE.values()},
+}
+
+
+# ------------------------------------------------------------------------------------------------
+def expression(e: Expr) -> str:
+    """``e`` in the CLI's expression language (``gb.evaluate`` runs it): operators and the
+    registry's function names, with every number written in full.
+
+    >>> from graphviz_bp.symbolic.expr import sym
+    >>> W, x = sym("W", (2, 3), "input"), sym("x", (3,), "input")
+    >>> expression(0.5 * (W.T @ W @ x - x))
+    '0.5 * (W.T @ W @ x - x)'
+    """
+    return _Expression().run(e)[0]
+
+
+_BINARY = {"add": (" + ", SUM), "subtract": (" - ", SUM), "multiply": (" * ", PRODUCT),
+           "divide": (" / ", PRODUCT), "matmul": (" @ ", PRODUCT), "power": (" ** ", POSTFIX)}
+
+
+class _Expression:
+    def run(self, e: Expr) -> tuple[str, int]:
+        if e.kind == "num":
+            return repr(e.value) if not isinstance(e.value, float) else repr(float(e.value)), \
+                (ATOM if e.value >= 0 else UNARY)
+        if e.kind == "sym":
+            if e.role in ("cotangent", "adjoint"):
+                raise ValueError("a cotangent has no spelling in the expression language")
+            return e.name, ATOM
+        if e.kind == "array":
+            raise ValueError("an unnamed constant array has no spelling in the expression language")
+        name = e.op.name
+        if name in _BINARY:
+            token, prec = _BINARY[name]
+            a, b = e.args
+            left = self.wrap(a, prec if name != "power" else ATOM)
+            right = self.wrap(b, prec + 1 if name not in ("add", "multiply") else prec + 1)
+            return left + token + right, prec
+        if name == "negative":
+            return "-" + self.wrap(e.args[0], POSTFIX), UNARY
+        if name == "transpose" and e.params.get("axes") is None:
+            return self.wrap(e.args[0], ATOM) + ".T", POSTFIX
+        if name == "index":
+            return self.wrap(e.args[0], ATOM) + e.params["text"], POSTFIX
+        spelled = getattr(e.op, "expr_name", None)
+        if not spelled:
+            raise ValueError(f"{name} has no spelling in the expression language")
+        args = [self.run(a)[0] for a in e.args]
+        params = [f"{k}={_literal(v)}" for k, v in e.params.items() if v is not None]
+        return f"{spelled}({', '.join(args + params)})", POSTFIX
+
+    def wrap(self, e: Expr, at_least: int) -> str:
+        t, p = self.run(e)
+        return t if p >= at_least else f"({t})"
+
+
+def _literal(v: Any) -> str:
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_literal(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+    return repr(v)

@@ -1,0 +1,264 @@
+"""Formulas: one term per path, each verified numerically, on the three problems graphviz_bp grew
+from; every op's symbolic message against its numeric one; the simplifier and the evaluator keep
+values. Expected values come from closed forms computed here with NumPy, or central differences."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import graphviz_bp as gb
+from graphviz_bp import ops
+from graphviz_bp.ops._broadcast import unbroadcast
+from graphviz_bp.symbolic.evaluate import evaluate
+from graphviz_bp.symbolic.expr import OPAQUE, SymbolicError, array_const, num, sym
+from graphviz_bp.symbolic.printing import expression, text
+from graphviz_bp.symbolic.simplify import simplify
+
+RNG = np.random.default_rng(7)
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+# --- the autoencoder: two paths to W ---------------------------------------------------------------
+
+def autoencoder_named(W, x):
+    r = W.T @ (W @ x) - x
+    return 0.5 * np.sum(r ** 2)
+
+
+def autoencoder_inline(W, x):
+    return 0.5 * np.sum((W.T @ W @ x - x) ** 2)
+
+
+@pytest.mark.parametrize("f", [autoencoder_named, autoencoder_inline])
+def test_the_autoencoders_gradient_is_two_verified_terms_one_per_path(f):
+    W, x = RNG.normal(size=(2, 3)), RNG.normal(size=3)
+    g = gb.trace(f, W=W, x=x)
+    F = g.formula("W")
+    assert F.verified and len(F.terms) == 2 and all(t.verified for t in F.terms)
+    r = W.T @ W @ x - x
+    closed = {"W r xᵀ": W @ np.outer(r, x), "(Wx) rᵀ": np.outer(W @ x, r)}  # the textbook answer
+    got = sorted((evaluate(t.tree, {"W": W, "x": x}) for t in F.terms), key=lambda v: float(v.ravel()[0]))
+    want = sorted(closed.values(), key=lambda v: float(v.ravel()[0]))
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    np.testing.assert_allclose(gb.evaluate(F.expr, W=W, x=x), g.grad("W"), rtol=1e-12)
+    for t in F.terms:  # no leftover scalars or cotangents, short enough to read
+        assert "½" not in t.text and "2" not in t.text and "ḡ" not in t.text
+        assert len(t.text) <= 30, t.text
+
+
+def test_an_assigned_name_is_used_in_the_formula_and_written_out_on_request():
+    W, x = RNG.normal(size=(2, 3)), RNG.normal(size=3)
+    F = gb.trace(autoencoder_named, W=W, x=x).formula("W")
+    assert sorted(t.text for t in F.terms) == ["(Wr) xᵀ", "(Wx) rᵀ"]
+    assert F.where() == {"r": "WᵀWx − x"}
+    assert "r" not in F.inlined.replace("rᵀ", "") or "WᵀWx − x" in F.inlined
+    x_terms = sorted(t.text for t in gb.trace(autoencoder_named, W=W, x=x).formula("x").terms)
+    assert x_terms == ["WᵀWr", "−r"]
+
+
+def test_a_gb_name_is_used_in_formulas():
+    def f(W, x):
+        h = gb.name(np.tanh(W @ x), "h")
+        return np.sum(h * h)
+
+    W, x = RNG.normal(size=(3, 2)), RNG.normal(size=2)
+    g = gb.trace(f, W=W, x=x)
+    F = g.formula("W")
+    assert F.verified and "h" in F.where()
+    h = np.tanh(W @ x)
+    both = 2 * h * (1 - h ** 2)  # two uses of h: h * h
+    np.testing.assert_allclose(F.evaluate(W=W, x=x), np.outer(both, x), rtol=1e-12)
+    assert len(F.terms) == 2
+
+
+# --- the Swish net ------------------------------------------------------------------------------------
+
+def swish_net(W1, b1, W2, b2, x, y):
+    z = W1 @ x + b1
+    h1 = z * gb.sigmoid(z)
+    z2 = W2 @ h1 + b2
+    return 0.5 * np.sum((z2 - y) ** 2)
+
+
+def test_the_swish_nets_b1_gradient_equals_the_textbook_form():
+    inputs = dict(W1=RNG.normal(size=(3, 2)), b1=RNG.normal(size=3), W2=RNG.normal(size=(2, 3)),
+                  b2=RNG.normal(size=2), x=RNG.normal(size=2), y=RNG.normal(size=2))
+    g = gb.trace(swish_net, **inputs)
+    F = g.formula("b1")
+    assert F.verified and len(F.terms) == 2  # z is used twice: z ⊙ σ(z)
+    z = inputs["W1"] @ inputs["x"] + inputs["b1"]
+    z2 = inputs["W2"] @ (z * sigmoid(z)) + inputs["b2"]
+    textbook = sigmoid(z) * (z - z * sigmoid(z) + 1) * (inputs["W2"].T @ (z2 - inputs["y"]))
+    np.testing.assert_allclose(F.evaluate(**inputs), textbook, rtol=1e-12)
+    np.testing.assert_allclose(gb.evaluate(F.expr, **inputs), textbook, rtol=1e-12)
+    for name in ("W1", "W2", "b2"):
+        assert g.formula(name).verified
+    assert g.formula("b2").text == "z2 − y" and g.formula("W2").text == "(z2 − y) h1ᵀ"
+
+
+# --- the GP latent variable model: X reaches the loss by four paths -----------------------------------
+
+def gplvm(X, Y):
+    K = X @ X.T + 0.1 * np.eye(X.shape[0])
+    return 0.5 * np.linalg.slogdet(K)[1] + 0.5 * np.trace(np.linalg.solve(K, Y @ Y.T))
+
+
+def test_the_gplvms_x_has_four_verified_terms_summing_to_the_closed_form():
+    X, Y = RNG.normal(size=(4, 2)), RNG.normal(size=(4, 3))
+    g = gb.trace(gplvm, X=X, Y=Y)
+    F = g.formula("X")
+    assert F.verified and len(F.terms) == 4
+    K = X @ X.T + 0.1 * np.eye(4)
+    Ki = np.linalg.inv(K)
+    Kbar = 0.5 * Ki - 0.5 * Ki @ Y @ Y.T @ Ki
+    np.testing.assert_allclose(F.evaluate(X=X, Y=Y), (Kbar + Kbar.T) @ X, rtol=1e-9)
+    assert F.where() == {"K": "XXᵀ + 0.1I"}
+    assert not any("vjp_" in t.text for t in F.terms)
+
+
+@pytest.mark.parametrize("f, inputs", [
+    (autoencoder_inline, lambda: dict(W=RNG.normal(size=(2, 3)), x=RNG.normal(size=3))),
+    (swish_net, lambda: dict(W1=RNG.normal(size=(3, 2)), b1=RNG.normal(size=3), W2=RNG.normal(size=(2, 3)),
+                             b2=RNG.normal(size=2), x=RNG.normal(size=2), y=RNG.normal(size=2))),
+    (gplvm, lambda: dict(X=RNG.normal(size=(4, 2)), Y=RNG.normal(size=(4, 3)))),
+], ids=["autoencoder", "swish", "gplvm"])
+def test_every_edge_of_the_seed_problems_has_a_verified_formula_with_no_opaque_map(f, inputs):
+    g = gb.trace(f, **inputs())
+    carrying = [e for e in g.edges if e.message is not None]
+    assert carrying
+    for e in carrying:
+        F = e.formula
+        assert F is not None and F.verified, (e.src.name, e.dst.name, F and F.why)
+        assert "vjp_" not in F.text, F.text
+    assert all(e.formula is None for e in g.edges if e.message is None)
+
+
+def test_a_wrong_formula_is_not_marked_verified(monkeypatch):
+    from graphviz_bp.symbolic import formulas
+
+    def drop_transposes(e):  # a broken simplifier: forgets every transpose
+        from graphviz_bp.symbolic.expr import Expr
+
+        if e.kind == "call" and e.op.name == "transpose":
+            return drop_transposes(e.args[0])
+        if e.kind == "call":
+            return Expr("call", e.shape, op=e.op, args=tuple(drop_transposes(a) for a in e.args), params=e.params)
+        return e
+
+    monkeypatch.setattr(formulas, "simplify", lambda e: simplify(drop_transposes(e)) if e.ndim == 2
+                        and e.shape[0] == e.shape[1] else simplify(e))
+    W, x = RNG.normal(size=(3, 3)), RNG.normal(size=3)
+    F = gb.trace(autoencoder_inline, W=W, x=x).formula("W")
+    assert not F.verified and "differs from the numeric message" in F.why
+
+
+# --- every op's symbolic message against its numeric one -------------------------------------------
+
+CASES = [(op, i, ex) for op in ops.all_ops() for i, ex in enumerate(op.examples)]
+
+
+def _values(op, i, ex):
+    rng = np.random.default_rng(zlib.crc32(f"{op.name}/{i}".encode()))
+    return [np.asarray(ex.consts[k]) if k in ex.consts else
+            np.asarray(ex.make[k](rng) if k in ex.make else rng.uniform(ex.low, ex.high, size=s))
+            for k, s in enumerate(ex.shapes)], rng
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0].name}-{c[1]}" for c in CASES])
+def test_each_ops_symbolic_message_equals_its_numeric_one(case):
+    """The rule run on expressions (or, where it reads values, the named opaque map) evaluates to
+    the numeric message, for every differentiated argument of every example."""
+    from graphviz_bp.symbolic.expr import call
+
+    op, i, ex = case
+    values, rng = _values(op, i, ex)
+    ans = np.asarray(op.forward(*values, **ex.params))
+    g = rng.normal(size=ans.shape)
+    env = {f"a{k}": v for k, v in enumerate(values)} | {"g": g, "ans": ans}
+    args = [array_const(v) if k in ex.consts else sym(f"a{k}", v.shape, "input") for k, v in enumerate(values)]
+    checked = 0
+    for k, v in enumerate(values):
+        if k in ex.consts or v.dtype.kind != "f":
+            continue
+        numeric = op.vjp(k, g, ans, values, dict(ex.params))
+        if numeric is None:
+            continue
+        G, A = sym("g", ans.shape, "seed"), sym("ans", ans.shape, "named")
+        try:
+            symbolic = op.vjp(k, G, A, args, dict(ex.params))
+            assert hasattr(symbolic, "kind")
+        except (SymbolicError, TypeError, ValueError, IndexError, AttributeError, AssertionError,
+                NotImplementedError):
+            symbolic = call(OPAQUE, (G, A, *args), {"op": op, "argnum": k, "count": len(args),
+                                                   "params": dict(ex.params), "shape": np.shape(numeric)})
+        got = unbroadcast(np.asarray(evaluate(simplify(symbolic), env), dtype=float), v.shape)
+        np.testing.assert_allclose(got, unbroadcast(np.asarray(numeric, dtype=float), v.shape),
+                                   rtol=1e-9, atol=1e-12)
+        checked += 1
+    assert checked or all(k in ex.consts or values[k].dtype.kind != "f" for k in range(len(values)))
+
+
+# --- the simplifier, the printers and the evaluator -----------------------------------------------
+
+def _random_expression(draw, depth=0):
+    A = sym("A", (3, 3), "input")
+    B = sym("B", (3, 3), "input")
+    v = sym("v", (3,), "input")
+    if depth > 3:
+        return draw(st.sampled_from([A, B]))
+    kind = draw(st.sampled_from(["leaf", "T", "matmul", "scale", "neg", "add", "sub", "mul", "outer"]))
+    if kind == "leaf":
+        return draw(st.sampled_from([A, B]))
+    x = _random_expression(draw, depth + 1)
+    if kind == "T":
+        return x.T
+    if kind == "scale":
+        return draw(st.sampled_from([0.5, 2.0, -1.0, 1.0, 3.0])) * x
+    if kind == "neg":
+        return -x
+    if kind == "outer":
+        return np.outer(x @ v, v)
+    y = _random_expression(draw, depth + 1)
+    return {"matmul": x @ y, "add": x + y, "sub": x - y, "mul": x * y}[kind]
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(st.data())
+def test_simplifying_keeps_the_value_and_the_expression_language_spells_it(data):
+    e = data.draw(st.builds(lambda: None).flatmap(lambda _: st.composite(lambda d: _random_expression(d))()))
+    env = {"A": RNG.normal(size=(3, 3)), "B": RNG.normal(size=(3, 3)), "v": RNG.normal(size=3)}
+    before = evaluate(e, env)
+    after = simplify(e)
+    np.testing.assert_allclose(evaluate(after, env), before, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gb.evaluate(expression(after), **env), before, rtol=1e-10, atol=1e-10)
+    assert text(after)  # every expression prints
+
+
+def test_simplifier_rules_from_the_issue():
+    A, B = sym("A", (2, 3), "input"), sym("B", (3, 2), "input")
+    u, v = sym("u", (3,), "input"), sym("v", (2,), "input")
+    assert text(simplify(A.T.T)) == "A"
+    assert text(simplify((A @ B).T)) == "BᵀAᵀ"
+    assert text(simplify(np.outer(u, v).T)) == "v uᵀ"
+    assert text(simplify(0.5 * (2 * A))) == "A"
+    assert text(simplify(num(1) * A)) == "A"
+    assert text(simplify(-(-A))) == "A"
+    assert text(simplify(B @ array_const(2.0 * np.eye(2)))) == "2B"  # c·I is a number
+
+
+def test_deep_expressions_evaluate_and_simplify_without_recursion():
+    x = sym("x", (2,), "input")
+    e = x
+    for _ in range(5000):
+        e = 1.0 * (e + 0.0)
+    np.testing.assert_allclose(evaluate(e, {"x": np.array([1.0, 2.0])}), [1.0, 2.0])
+    assert simplify(e).same(x)
