@@ -14,6 +14,7 @@ from .drawing import render as _render
 from .drawing.annotate import annotate
 from .drawing.options import DrawOptions, describe
 from .drawing.scene import Scene
+from .claims import ClaimVerdict, check_claim
 from .symbolic.formulas import Formula, SymbolicPass
 from .backward import BackwardPass, Contribution, backward
 from .dot import DEFAULT_TIMEOUT
@@ -172,6 +173,16 @@ class Graph:
         node = self._dag.node(name)
         self.grad(node)  # the same refusal when no gradient flows
         return self._dag.formulas.formula(node, limit)
+
+    def check_claim(self, name: str | Node, claim: str) -> ClaimVerdict:
+        """Check a claimed ∂output/∂node, written in the expression language in the inputs (and the
+        named intermediates, e.g. ``"W @ outer(r, x)"``), at the traced inputs and at fresh ones. The
+        verdict (``.ok``, ``.kind``, ``.message``) says it is correct, or what is wrong with it: the
+        path(s) it misses ("the path through Wᵀ adds (Wx) rᵀ"), a wrong sign, a constant factor, a
+        transpose, a wrong shape, or the entry that disagrees most."""
+        node = self._dag.node(name)
+        self.grad(node)
+        return check_claim(self._dag.formulas, node, claim, lambda text, env: evaluate(text, **env))
 
     def grad(self, name: str | Node) -> np.ndarray:
         """∂output/∂node (the seed-weighted VJP for a non-scalar output), shaped like the node."""

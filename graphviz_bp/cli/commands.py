@@ -16,7 +16,7 @@ from ..check import InputCheck, compare
 from ..dot import DEFAULT_TIMEOUT
 from ..drawing.render import FORMATS
 from ..drawing.text import format_shape
-from ..errors import NonScalarOutputError
+from ..errors import GraphvizBPError, NonScalarOutputError
 from ..files import check_output_path, ensure_directory
 from ..frontend import InputError, call_user, parse_inputs, resolve
 from .app import line, main, warn
@@ -169,8 +169,11 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
               help="central-difference step")
 @click.option("--max-coords", type=click.IntRange(min=1), default=2000, show_default=True,
               help="per input, check at most this many randomly chosen coordinates")
+@click.option("--claim", "claims", multiple=True, metavar="NAME=EXPR",
+              help="a claimed gradient to check, e.g. 'W=W@outer(r, x)' (repeatable; split at the first =); "
+                   "the verdict names a missed path, a sign, a factor or a transpose")
 def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, loss: Any, rtol: float,
-          eps: float, max_coords: int) -> int:
+          eps: float, max_coords: int, claims: tuple[str, ...]) -> int:
     """Compare the gradient with central finite differences, per input.
 
     Prints each input's analytic gradient norm, the finite-difference estimate's norm and their
@@ -182,11 +185,19 @@ def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, lo
       graphviz-bp check "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5
       graphviz-bp check "-mean(log(softmax(z)))" -i z=4
       graphviz-bp check model.py:loss -i W=@weights.npy -i x=5 --rtol 1e-5
+      graphviz-bp check "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5 --claim "W=W@outer(W.T@W@x - x, x)"
     """
+    parsed = []
+    for claim in claims:
+        name, sep, text = claim.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise click.BadParameter(f"{claim!r} is not NAME=EXPR", param_hint="--claim")
+        parsed.append((name.strip(), text.strip()))
     if not (np.isfinite(eps) and np.isfinite(rtol)):
         raise click.UsageError("--eps and --rtol must be finite")
     fn, values, label = _prepare(target, inputs, seed, memory_limit)
     g = _trace(fn, values, memory_limit, loss)
+    _check_claims_are_usable(g, parsed)
     grads = {name: g.node(name).adjoint for name in values}
     result = call_user(compare, fn, values, grads, rtol=rtol, eps=eps, max_coords=max_coords,
                        coords_seed=seed + 1, output=loss)
@@ -201,7 +212,35 @@ def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, lo
         if not c.passed and c.worst is not None:
             click.echo(f"{c.name}: worst entry {c.name}[{', '.join(map(str, c.worst))}]: analytic "
                        f"{c.worst_analytic:.6g}, numeric {c.worst_numeric:.6g}")
-    return 0 if result.passed else 1
+    held = True
+    for name, text in parsed:
+        verdict = call_user(g.check_claim, name, text)
+        click.echo(f"claim ∂L/∂{name} = {text}: {verdict.message}")
+        held = held and verdict.ok
+    return 0 if result.passed and held else 1
+
+
+def _check_claims_are_usable(g: Any, claims: list[tuple[str, str]]) -> None:
+    """Refuse, before anything is printed, a claim about a value the graph does not have, or one
+    that does not parse or uses a name with no value."""
+    from ..expr import ExprError, parse
+
+    named = {n.name for n in g.nodes if n.kind == "input" or getattr(n, "user_named", False)}
+    named |= set(g._dag.formulas.assigned_names())
+    for name, text in claims:
+        try:
+            g.grad(name)
+        except KeyError:
+            raise click.BadParameter(f"{name!r} is not an input or a named value of the graph",
+                                     param_hint="--claim") from None
+        except GraphvizBPError as exc:
+            raise click.BadParameter(str(exc), param_hint="--claim") from None
+        try:
+            unknown = sorted(set(parse(text).names) - named - set(g._dag.formulas.constants))
+        except ExprError as exc:
+            raise click.BadParameter(f"{name}={text}: {exc}", param_hint="--claim") from None
+        if unknown:
+            raise click.BadParameter(f"{name}={text}: no value for {', '.join(unknown)}", param_hint="--claim")
 
 
 def _check_row(c: InputCheck) -> tuple[str, str, str, str, str]:

@@ -19,7 +19,7 @@ from .expr import OPAQUE, SUM_TO, Expr, SymbolicError, array_const, call, num, s
 from .printing import expression, latex, text
 from .simplify import simplify
 
-__all__ = ["Formula", "SymbolicPass", "Term"]
+__all__ = ["Formula", "Replay", "SymbolicPass", "Term"]
 
 RTOL, ATOL = 1e-6, 1e-9
 _COTANGENT = "ḡ:"  # the environment's key prefix for a cotangent (never a user's name)
@@ -193,6 +193,10 @@ class SymbolicPass:
         self._edges: dict[int, Formula | None] = {}
         self._nodes: dict[int, Formula] = {}
 
+    def assigned_names(self) -> list[str]:
+        """The names taken from the user's ``r = ...`` lines."""
+        return sorted(self._assigned.values())
+
     # forward expressions --------------------------------------------------------------------------
     def forward(self, node: Node) -> Expr:
         """The node's value as an expression of the inputs, constants and named intermediates."""
@@ -294,7 +298,7 @@ class SymbolicPass:
             return self._nodes[node.index]
         contributions = self.bp.contributions(node, limit)
         env = self._env()
-        fresh = _Replay(self).fresh()
+        fresh = Replay(self).fresh()
         terms = []
         for c in contributions:
             tree = self.term(c.path)
@@ -341,17 +345,20 @@ def _close(tree: Expr, env: Mapping[str, Any], expected: np.ndarray, where: str 
     return False, f"the formula differs from the numeric message {where} (by up to {worst:.3g})"
 
 
-class _Replay:
+class Replay:
     """The graph run again at inputs near the traced ones: values, and each path's numeric term."""
 
     def __init__(self, sp: SymbolicPass) -> None:
         self.sp = sp
         self.values: dict[int, np.ndarray] = {}
 
-    def fresh(self) -> tuple[dict[str, Any], _Replay] | None:
-        rng = np.random.default_rng(1234)
+    def fresh(self, seed: int = 1234, scales: tuple[float, ...] = (0.05, 0.01)) \
+            -> tuple[dict[str, Any], Replay] | None:
+        """Inputs moved randomly by about ``scale`` of their size (the first scale at which every
+        value stays finite), the graph run on them: ``(environment, self)``, or None."""
+        rng = np.random.default_rng(seed)
         sp = self.sp
-        for scale in (0.05, 0.01):
+        for scale in scales:
             env = dict(sp._env())
             values: dict[int, np.ndarray] = {}
             ok = True
@@ -381,6 +388,10 @@ class _Replay:
                 self.values = values
                 if sp.seed.kind == "sym":
                     env["seed"] = sp.seed_value
+                for n in sp.dag.nodes:  # the named intermediates, as a claim may use them
+                    e = sp._forward.get(n.index)
+                    if e is not None and e.kind == "sym" and e.role == "named":
+                        env[e.name] = values[n.index]
                 return env, self
         return None
 
