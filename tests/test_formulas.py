@@ -262,3 +262,27 @@ def test_deep_expressions_evaluate_and_simplify_without_recursion():
         e = 1.0 * (e + 0.0)
     np.testing.assert_allclose(evaluate(e, {"x": np.array([1.0, 2.0])}), [1.0, 2.0])
     assert simplify(e).same(x)
+
+
+def test_a_formula_right_only_at_the_traced_values_fails_at_fresh_inputs(monkeypatch):
+    """The second check: a formula that froze an input's traced value into a constant agrees at the
+    traced values but not at fresh inputs, so it is not marked verified (edges and path terms)."""
+    from graphviz_bp.symbolic import formulas
+    from graphviz_bp.symbolic.expr import Expr
+
+    W, x = RNG.normal(size=(2, 3)), RNG.normal(size=3)
+
+    def freeze_x(e):
+        if e.kind == "sym" and e.name == "x" and e.role == "input":
+            return array_const(x)
+        if e.kind == "call":
+            return Expr("call", e.shape, op=e.op, args=tuple(freeze_x(a) for a in e.args), params=e.params)
+        return e
+
+    monkeypatch.setattr(formulas, "simplify", lambda e: simplify(freeze_x(e)))
+    g = gb.trace(autoencoder_inline, W=W, x=x)
+    F = g.formula("W")
+    assert not F.verified and "at fresh inputs" in F.why
+    edge = next(e for e in g.edges if e.dst.op is not None and e.dst.op.name == "matmul" and e.src.name != "x"
+                and any(i.src.name == "x" for i in e.dst.in_edges))  # its message is ḡ xᵀ
+    assert not edge.formula.verified and "at fresh inputs" in edge.formula.why

@@ -274,8 +274,20 @@ class SymbolicPass:
         env = self._env()
         env[_COTANGENT + edge.dst.name] = self.bp.adjoint(edge.dst)
         ok, why = _close(tree, env, m.value)
+        fresh = self._fresh_pass()
+        if ok and fresh is not None and edge.index in fresh[2]:
+            env, adjoints, messages = fresh
+            ok, why = _close(tree, {**env, _COTANGENT + edge.dst.name: adjoints[edge.dst.index]},
+                             messages[edge.index], "at fresh inputs")
         formula = self._edges[edge.index] = Formula(tree, verified=ok, why=why, constants=dict(self.constants))
         return formula
+
+    def _fresh_pass(self) -> tuple[dict[str, Any], dict[int, np.ndarray], dict[int, np.ndarray]] | None:
+        """The graph's backward pass at fresh inputs near the traced ones (computed once)."""
+        if not hasattr(self, "_fresh"):
+            got = Replay(self).fresh()
+            self._fresh = None if got is None else (got[0], *got[1].messages())
+        return self._fresh
 
     def _env(self) -> dict[str, Any]:
         env: dict[str, Any] = dict(self.constants)
@@ -394,6 +406,33 @@ class Replay:
                         env[e.name] = values[n.index]
                 return env, self
         return None
+
+    def messages(self) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+        """The backward pass at these inputs: (adjoints by node index, messages by edge index)."""
+        adjoints: dict[int, np.ndarray] = {}
+        messages: dict[int, np.ndarray] = {}
+        out = self.sp.dag.output
+        for n in reversed(self.sp.dag.nodes):
+            if not n.differentiable:
+                continue
+            if n is out:
+                g = np.asarray(self.sp.seed_value)
+            else:
+                parts = [messages[e.index] for e in n.out_edges if e.index in messages]
+                if not parts:
+                    continue
+                g = np.sum(parts, axis=0) if len(parts) > 1 else parts[0]
+            adjoints[n.index] = g
+            if n.kind != "op":
+                continue
+            args = [self.values[e.src.index] for e in n.in_edges]
+            for e in n.in_edges:
+                if not e.src.differentiable:
+                    continue
+                raw = n.op.vjp(e.argnum, g, self.values[n.index], args, n.params)
+                if raw is not None:
+                    messages[e.index] = unbroadcast(np.asarray(raw), e.src.shape)
+        return adjoints, messages
 
     def path_value(self, path: tuple[Edge, ...]) -> np.ndarray:
         g = np.asarray(self.sp.seed_value)
