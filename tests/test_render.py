@@ -124,7 +124,7 @@ def test_a_bad_option_is_refused_by_draw_with_the_choices():
         g.draw(theme="neon")
     with pytest.raises(ValueError, match=r"^direction must be one of TB, LR, RL, BT \(or top-bottom, left-right\)"):
         g.draw(direction="up")
-    with pytest.raises(ValueError, match="^detail must be one of structure, shapes, values; got 3$"):
+    with pytest.raises(ValueError, match="^detail must be one of structure, shapes, values, formulas; got 3$"):
         g.draw(detail=3)
     with pytest.raises(ValueError, match="^data must be a name or a sequence of names; got 3$"):
         g.draw(data=["x", 3])

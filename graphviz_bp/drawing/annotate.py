@@ -144,11 +144,37 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
 MAX_TERMS = 8  # messages written out in a shared node's sum
 
 
+FORMULA_LENGTH = 40  # characters of a formula drawn in a label; the tooltip has the whole formula
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= FORMULA_LENGTH else text[:FORMULA_LENGTH - 1] + "…"
+
+
 def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
                     edge_tag: dict[Edge, tuple[str, str, str]]) -> list[Line]:
-    """∂L/∂v, written as the sum of its messages at a shared node, with its value."""
+    """∂L/∂v, written as the sum of its messages at a shared node, with its value (or, at the
+    formulas level, each message written out as a verified formula)."""
     lines: list[Line] = []
-    head = Span(f"∂{L}/∂{shown(n)}", color=pal.text, bold=True)
+    head = Span(f"∂{L}/∂{_name(n, opts)}", color=pal.text, bold=True)
+    if opts.shows_formulas:
+        written = _written_out(n)
+        if written is not None and not n.is_shared:
+            terms = written[0][1]
+            lines.append((head, Span(" = " + _short(terms[0]), color=pal.message)))
+            lines += [(Span(_plus(t), color=pal.message),) for t in terms[1:MAX_TERMS]]
+            return lines
+        if written is not None and n.is_shared:
+            sum_line: list[Span] = [head, Span(" = ")]
+            for e, _ in written:
+                tag, color, _style = edge_tag[e]
+                sum_line += ([Span(" + ")] if len(sum_line) > 2 else []) + [Span(tag, color=color, bold=True)]
+            lines.append(tuple(sum_line))
+            for e, terms in written:
+                tag, color, _style = edge_tag[e]
+                lines.append((Span(tag, color=color, bold=True), Span(" = " + _short(terms[0]), color=color)))
+                lines += [(Span("  " + _plus(t), color=color),) for t in terms[1:MAX_TERMS]]
+            return lines
     if n.is_shared:
         terms: list[Span] = [head, Span(" = ")]
         tagged = [edge_tag[e] for e in n.out_edges if e.message is not None]
@@ -165,6 +191,53 @@ def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
         lines.append((head, Span(" =", color=pal.text)))
         lines += _value_lines(n.adjoint, pal.message, SMALL)
     return lines
+
+
+def _written_out(n: Node) -> list[tuple[Edge | None, list[str]]] | None:
+    """∂L/∂n as verified formulas: one per outgoing edge (the sum of the path terms that leave by
+    it) at a shared node, else the whole gradient; None when a formula is not verified, or there
+    are too many paths."""
+    formulas = n.dag.formulas if n.dag is not None else None
+    if formulas is None:
+        return None
+    try:
+        f = formulas.formula(n)
+    except Exception:  # noqa: BLE001 - too many paths: the drawing keeps the numbers
+        return None
+    if not f.verified:
+        return None
+    if not n.is_shared:
+        return [(None, [t.text for t in f.terms])]
+    by_edge: dict[int, list[str]] = {}
+    for t in f.terms:
+        by_edge.setdefault(t.path[0].index, []).append(t.text)
+    return [(e, by_edge[e.index]) for e in n.out_edges if e.index in by_edge]
+
+
+def _plus(term: str) -> str:
+    """A further term of a sum on its own line: ``+ a`` or ``− a``."""
+    return "− " + _short(term[1:]) if term.startswith("−") else "+ " + _short(term)
+
+
+def _name(n: Node, opts: DrawOptions) -> str:
+    """A node's name as drawn; at the formulas level a name from the user's ``r = ...`` line counts."""
+    if opts.shows_formulas and not n.user_named and n.kind == "op" and n.dag is not None and n.dag.formulas:
+        assigned = n.dag.formulas.assigned_name(n)
+        if assigned:
+            return visible(assigned)
+    return shown(n)
+
+
+def _forward_line(n: Node, pal: Palette) -> Line | None:
+    """``= Wx`` under an op's symbol: the value as a formula of the inputs and named values."""
+    formulas = n.dag.formulas if n.dag is not None else None
+    if formulas is None or n.kind != "op":
+        return None
+    from ..symbolic.printing import text as formula_text
+
+    e = formulas.forward(n)
+    body = formula_text(e.definition) if e.kind == "sym" and e.definition is not None else formula_text(e)
+    return (Span("= " + _short(body), color=pal.muted_text, size=SMALL),)
 
 
 def _value_lines(value: np.ndarray, color: str, size: float, prefix: str = "") -> list[Line]:
@@ -202,6 +275,12 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
     tip = Deferred(_node_tip, n, dag, muted, L)
     if n.kind == "const":
         text = n.params.get("label") or (summarize(n.value) if n.value.size <= 4 else f"const {format_shape(n.shape)}")
+        if opts.shows_formulas and not n.params.get("label") and n.dag is not None and n.dag.formulas is not None:
+            from ..symbolic.printing import text as formula_text
+
+            e = n.dag.formulas.forward(n)
+            if e.kind in ("num", "array") and formula_text(e) != "C":  # 0.1I, ½, 1: as formulas write it
+                text = formula_text(e)
         lines.append((Span(text, color=pal.muted_text),))
         return SceneNode(id=n.id, classes=tuple(classes), lines=tuple(lines), shape="plaintext",
                          fill="none", border=pal.const_edge, tooltip=tip, style="solid")
@@ -211,11 +290,17 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
         lines.append((Span(shown(n), color=text_color, bold=True, size=TITLE),))
     else:
         lines.append((Span(_display_symbol(n), color=text_color, bold=True, size=TITLE),))
-        if n.user_named or is_out:
-            name = shown(n) if n.user_named else L
+        assigned = n.dag.formulas.assigned_name(n) if opts.shows_formulas and n.dag is not None \
+            and n.dag.formulas is not None else None
+        if n.user_named or is_out or assigned:
+            name = shown(n) if n.user_named else (L if is_out else visible(assigned))
             lines.append((Span(name, color=text_color, italic=True),))
     if opts.shows_shapes:
         lines.append((Span(space_of(n.shape), color=pal.muted_text, size=SMALL + 1),))
+    if opts.shows_formulas and not muted:
+        forward = _forward_line(n, pal)
+        if forward is not None:
+            lines.append(forward)
     if opts.shows_values:
         lines += _value_lines(n.value, text_color, SMALL)
     if n.adjoint is not None and not muted:
@@ -279,7 +364,13 @@ def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: st
     lines: list[Line] = []
     if opts.shows_shapes and not from_const and src.dtype.kind in "fc":  # integer/boolean: no Jacobian
         lines.append((Span(f"J {format_shape(e.jacobian_shape)}", color=pal.jacobian, size=EDGE - 1),))
-    if opts.shows_values and e.message is not None and not muted:
+    formula = e.formula if opts.shows_formulas and e.message is not None and not muted else None
+    if formula is not None and formula.verified:
+        name = f"{tag[0]} = " if tag else ""
+        msg_color = tag[1] if tag else pal.message
+        lines.append((Span(f"{arrow} {name}", color=msg_color, bold=True, size=EDGE),
+                      Span(_short(formula.text), color=msg_color, size=EDGE)))
+    elif (opts.shows_values or opts.shows_formulas) and e.message is not None and not muted:
         name = f"{tag[0]} " if tag else ""
         msg_color = tag[1] if tag else pal.message
         first, *rest = summary_lines(e.message)
@@ -290,14 +381,21 @@ def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: st
         lines.append((Span(f"{arrow} {tag[0]}", color=tag[1], bold=True, size=EDGE),))
     return SceneEdge(id=f"e{src.index}_{dst.index}_{e.argnum}", src=src.id, dst=dst.id,
                      classes=tuple(classes), lines=tuple(lines), color=color,
-                     tooltip=Deferred(_edge_tip, e, tag[0] if tag else "", L), style=style, penwidth=penwidth)
+                     tooltip=Deferred(_edge_tip, e, tag[0] if tag else "", L, opts.shows_formulas),
+                     style=style, penwidth=penwidth)
 
 
-def _edge_tip(e: Edge, tag: str, L: str) -> str:
-    """An edge's tooltip: which argument it is, its Jacobian's shape, its whole message."""
+def _edge_tip(e: Edge, tag: str, L: str, formulas: bool = False) -> str:
+    """An edge's tooltip: which argument it is, its Jacobian's shape, its whole message (and, at the
+    formulas level, its formula and whether it was verified)."""
     src, dst = e.src, e.dst
     tip = [f"{shown(src)} → {shown(dst)} (argument {e.argnum})", f"Jacobian ∂{shown(dst)}/∂{shown(src)}: "
            f"{format_shape(e.jacobian_shape)}"]
+    formula = e.formula if formulas and e.message is not None else None
+    if formula is not None:
+        tip.append(f"formula: {formula.text}   (ḡ = ∂{L}/∂{shown(dst)})\n"
+                   + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
+                      else f"not shown: {formula.why}"))
     if e.message is not None:
         with np.errstate(all="ignore"):
             tip.append(f"message {tag} (∂{L}/∂{shown(dst)} pulled back to {shown(src)}) =\n" + full_text(e.message))
@@ -331,5 +429,13 @@ def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Nod
     if opts.shows_values:
         row("norm", pal.muted_text, "of a larger array; hover (SVG)")
         rows.append((Span("    for every entry", color=pal.text),))
+    if opts.shows_formulas:
+        row(arrow, pal.message, "backward message as a formula;")
+        rows.append((Span(f"    ḡ = ∂{L}/∂(the value the edge enters)", color=pal.text),))
+        row("ᵀ ⊙ ⊘", pal.text, "transpose; elementwise × and ÷")
+        row("u vᵀ", pal.text, "1-d arrays are columns (outer product)")
+        row("Σ₀", pal.text, "sum over axis 0 (broadcasting undone)")
+        rows.append((Span("every formula was checked against the numbers", color=pal.muted_text),))
+        rows.append((Span("(hover an edge in SVG for them)", color=pal.muted_text),))
     return SceneNode(id="legend", classes=("legend",), lines=tuple(rows), shape="box", fill="#fafafa",
                      border="#c8c8c8", tooltip="legend", style="filled,rounded")

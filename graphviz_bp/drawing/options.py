@@ -37,7 +37,7 @@ class Option:
         ('LR', ('x',), ('x', 'y'))
         >>> DETAIL.check("all")
         Traceback (most recent call last):
-        ValueError: detail must be one of structure, shapes, values; got 'all'
+        ValueError: detail must be one of structure, shapes, values, formulas; got 'all'
         """
         if self.type is tuple:
             items = (value,) if isinstance(value, str) else value
@@ -65,8 +65,9 @@ DIRECTION = Option(
 DETAIL = Option(
     "detail", str, "values",
     "what labels show: structure; shapes (of values and local Jacobians); values (shapes, forward "
-    "values and backward messages)",
-    choices=("structure", "shapes", "values"))
+    "values and backward messages); formulas (shapes, and each message and gradient as a formula "
+    "checked numerically; the numbers in the tooltips)",
+    choices=("structure", "shapes", "values", "formulas"))
 THEME = Option(
     "theme", str, "color", "grey is print-friendly: messages told apart by line style, not colour",
     choices=("color", "grey"))
@@ -114,7 +115,11 @@ class DrawOptions:
 
     @property
     def shows_shapes(self) -> bool:
-        return self.detail in ("shapes", "values")
+        return self.detail in ("shapes", "values", "formulas")
+
+    @property
+    def shows_formulas(self) -> bool:
+        return self.detail == "formulas"
 
     @property
     def shows_values(self) -> bool:

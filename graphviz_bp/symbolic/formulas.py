@@ -193,6 +193,10 @@ class SymbolicPass:
         self._edges: dict[int, Formula | None] = {}
         self._nodes: dict[int, Formula] = {}
 
+    def assigned_name(self, node: Node) -> str | None:
+        """The name of ``node`` taken from the user's ``r = ...`` line, if any."""
+        return self._assigned.get(node.index)
+
     def assigned_names(self) -> list[str]:
         """The names taken from the user's ``r = ...`` lines."""
         return sorted(self._assigned.values())

@@ -364,9 +364,15 @@ def _solve(p: _Printer, e: Expr) -> tuple[str, int]:
 
 
 def _trace(p: _Printer, e: Expr) -> tuple[str, int] | None:
-    if e.params:
+    if e.args[0].ndim != 2 or e.params.get("offset", 0) != 0 or \
+            sorted((e.params.get("axis1", 0) % 2, e.params.get("axis2", 1) % 2)) != [0, 1]:
         return None
     return f"{p.s.fn('tr')}{p.s.paren(p.run(e.args[0])[0])}", POSTFIX
+
+
+def _slogdet(p: _Printer, e: Expr) -> tuple[str, int]:
+    inner = p.wrap(e.args[0], POSTFIX)
+    return (f"\\log\\left|\\det {inner}\\right|" if p.s.latex else f"log|det {inner}|"), POSTFIX
 
 
 def _index(p: _Printer, e: Expr) -> tuple[str, int]:
@@ -402,7 +408,7 @@ _HANDLERS: dict[str, Callable[[_Printer, Expr], Any]] = {
     "sinh": _function("sinh"), "cosh": _function("cosh"), "inv": _inv, "solve": _solve, "trace": _trace,
     "index": _index, "broadcast_to": _broadcast, OPAQUE.name: _opaque, "abs": _abs, "__row__": _row,
     "__group__": _group, "expand_dims": _broadcast, "squeeze": _broadcast,
-    SIGN.name: _function("sign"), "det": _function("det"),
+    SIGN.name: _function("sign"), "det": _function("det"), "slogdet": _slogdet,
     **{c.name: _compare for c in COMPARE.values()},
 }
 
