@@ -293,3 +293,14 @@ def test_the_readme_lists_every_function_of_the_language():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     block = readme.split("<!-- functions:", 1)[1].split("```", 2)[1]
     assert block.strip() == function_list().strip()
+
+
+def test_comparisons_and_logic_make_masks_that_carry_no_gradient():
+    z = np.array([-1.0, 2.0, 0.5])
+    np.testing.assert_array_equal(gb.evaluate("z * greater(z, 0)", z=z), [0.0, 2.0, 0.5])
+    np.testing.assert_array_equal(gb.evaluate("logical_and(greater(z, 0), less(z, 1))", z=z),
+                                  [False, False, True])
+    g = gb.trace(parse("sum(z ** 2 * greater_equal(z, 0.5))"), z=z)
+    np.testing.assert_array_equal(g.grad("z"), [0.0, 4.0, 1.0])  # 2z where z ≥ 0.5: the mask is a constant
+    with pytest.raises(gb.GraphvizBPError, match=r"greater\(\) takes 2 arguments, got 1"):
+        parse("greater(z)")

@@ -199,7 +199,7 @@ def _check_call(text: str, node: ast.Call, depth: int, stack: list) -> None:
         if isinstance(a, ast.Starred):
             raise ExprError("*arguments are not allowed", column(text, a), "*")
     n = len(node.args)
-    least = 1 if spec.arrays is None or spec.op is None else spec.arrays
+    least = 1 if spec.arrays is None or (spec.op is None and spec.arrays == 0) else spec.arrays
     if n < least or (spec.max_args is not None and n > spec.max_args):
         if spec.max_args == least:
             want = f"{least} argument{'s' if least != 1 else ''}"

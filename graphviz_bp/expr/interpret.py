@@ -199,10 +199,14 @@ class _Interpreter:
         name = func.id if isinstance(func, ast.Name) else func.attr  # type: ignore[attr-defined]
         spec = FUNCTIONS[name]
         kwargs = {kw.arg: _literal(kw.value) for kw in node.keywords}
-        if spec.op is None:  # a constructor: literals only, size checked before it is made
+        if spec.op is None and spec.arrays == 0:  # a constructor: literals only, size checked first
             args = [_literal(a) for a in node.args]
             with at(self._source(node)):
                 return spec.fn(*args, _budget=self._budget(), **kwargs)
+        if spec.op is None:  # a comparison or logic function: a mask, no gradient
+            values = [self.value(a) for a in node.args]
+            with at(self._source(node)):
+                return spec.fn(*values)
         if spec.arrays is None:
             first = node.args[0]
             if isinstance(first, (ast.List, ast.Tuple)):

@@ -142,7 +142,15 @@ def _build_functions() -> dict[str, _Function]:
                                    in_linalg=True in where)
     for key, (fn, most, keywords) in _CONSTRUCTORS.items():
         table[key] = _Function(fn, 0, most, keywords)
+    for key, fn in _MASKS.items():
+        table[key] = _Function(fn, fn.nin, fn.nin)
     return dict(sorted(table.items()))
+
+
+#: Comparisons and logic: functions of arrays that carry no gradient (a 0/1 mask, the Iverson
+#: bracket ``[z > 0]`` of a formula); comparison operators themselves stay out of the language.
+_MASKS = {fn.__name__: fn for fn in (np.greater, np.greater_equal, np.less, np.less_equal, np.equal,
+                                      np.not_equal, np.logical_and, np.logical_or, np.logical_not)}
 
 
 FUNCTIONS: dict[str, _Function] = _build_functions()
