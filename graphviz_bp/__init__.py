@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .api import Drawing, Graph, evaluate, trace
 from .backward import BackwardPass, Contribution, Message, Step
-from .check import CheckResult, InputCheck, check
+from .check import BackwardCheck, CheckResult, InputCheck, check, check_backward
+from .claims import ClaimVerdict
 from .errors import (
     GraphvizBPError,
     MemoryLimitError,
@@ -26,8 +27,10 @@ from .symbolic import Formula, Term
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackwardCheck",
     "BackwardPass",
     "CheckResult",
+    "ClaimVerdict",
     "Contribution",
     "Drawing",
     "Edge",
@@ -53,6 +56,7 @@ __all__ = [
     "UserCodeError",
     "__version__",
     "check",
+    "check_backward",
     "evaluate",
     "log_softmax",
     "logsumexp",

@@ -14,7 +14,7 @@ from .drawing import render as _render
 from .drawing.annotate import annotate
 from .drawing.options import DrawOptions, describe
 from .drawing.scene import Scene
-from .claims import ClaimVerdict, check_claim
+from .claims import ClaimVerdict, Derivation, check_claim, derivation
 from .symbolic.formulas import Formula, SymbolicPass
 from .backward import BackwardPass, Contribution, backward
 from .dot import DEFAULT_TIMEOUT
@@ -183,6 +183,15 @@ class Graph:
         node = self._dag.node(name)
         self.grad(node)
         return check_claim(self._dag.formulas, node, claim, lambda text, env: evaluate(text, **env))
+
+    def derivation(self, name: str | Node, limit: int = 64) -> Derivation:
+        """∂output/∂node written out, as ``graphviz-bp derive`` prints it: the ``formula`` (one
+        verified term per path), the value each term's path first goes through (``through``, e.g.
+        ``"Wᵀ"``; ``through_latex``), and the named intermediates it uses with their definitions
+        (``where``, ``where_latex``: ``(("r", "WᵀWx − x"),)``). At most ``limit`` paths."""
+        node = self._dag.node(name)
+        self.grad(node)
+        return derivation(self._dag.formulas, node, limit)
 
     def grad(self, name: str | Node) -> np.ndarray:
         """∂output/∂node (the seed-weighted VJP for a non-scalar output), shaped like the node."""

@@ -1,24 +1,29 @@
-"""Gradient checking: the traced gradient of each input against central finite differences.
+"""Gradient checking: the traced gradient of each input against central finite differences, and
+a function's own hand-written gradients against the traced ones.
 
 ``check(fn, ...)`` traces ``fn`` and compares; ``compare(fn, values, grads)`` compares gradients
-obtained elsewhere (a traced graph's, or a hand-written gradient). The result is data
-(``CheckResult``, one ``InputCheck`` per input) that front ends print; later stages build claimed-
-gradient diagnosis on it.
+obtained elsewhere (a traced graph's, or a hand-written gradient). ``check_backward(fn, ...)``
+checks the gradients ``fn`` returns with its loss, each with the diagnosis of a claimed gradient
+(``claims``): correct, or the path it misses, a sign, a factor, a transpose. Results are data
+(``CheckResult``, ``BackwardCheck``) that front ends print.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .api import trace
+from .api import Graph, trace
+from .claims import ClaimVerdict, Draws, check_values
+from .errors import GraphvizBPError
 from .limits import DEFAULT_MEMORY_LIMIT
 from .tracer import pick_output
 
-__all__ = ["CheckResult", "InputCheck", "check", "compare"]
+__all__ = ["BackwardCheck", "CheckResult", "GradientMatchError", "InputCheck", "check", "check_backward",
+           "check_returned", "compare"]
 
 
 @dataclass(frozen=True)
@@ -145,3 +150,258 @@ def _compare_one(f: Callable[..., float], values: dict[str, np.ndarray], name: s
     return InputCheck(name, base.shape, True, float(np.linalg.norm(ana)), float(np.linalg.norm(numeric)),
                       error, tuple(int(i) for i in coords[k]), float(ana[k]), float(numeric[k]),
                       len(coords), base.size, bool(np.isfinite(error) and error <= rtol))
+
+
+# --------------------------------------------------------------------------------------------------
+# hand-written gradients
+
+
+class GradientMatchError(GraphvizBPError, ValueError):
+    """The gradients a function returned cannot be matched to its inputs (a key that is not an
+    input, more or fewer gradients than inputs, a wrong shape). The message is written with
+    ``{option}`` where the choice is named; ``explain`` fills it in (``grads=`` in the API,
+    ``--grads`` on the command line)."""
+
+    def __init__(self, template: str, hint: tuple[str, str] = ("", "")) -> None:
+        self.template = template
+        self.hint = hint  # how to say it: in the API, on the command line
+        super().__init__(self.explain("grads="))
+
+    def explain(self, option: str) -> str:
+        """The message, naming ``option`` (``grads=`` or ``--grads``) as the way to say which input
+        each gradient is for."""
+        hint = self.hint[1] if option.startswith("-") else self.hint[0]
+        return self.template.replace("{option}", option).replace("{hint}", hint)
+
+
+@dataclass(frozen=True)
+class BackwardCheck:
+    """The verdict on each gradient a function returned with its loss (``verdicts``, one
+    ``ClaimVerdict`` per gradient, in the order returned; ``verdict.claim`` says where in the
+    returned value it was), and the loss ``value``. Printed, one line per gradient."""
+
+    value: float
+    verdicts: tuple[ClaimVerdict, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every returned gradient is correct."""
+        return all(v.ok for v in self.verdicts)
+
+    def __getitem__(self, name: str) -> ClaimVerdict:
+        for v in self.verdicts:
+            if v.name == name:
+                return v
+        raise KeyError(f"no gradient was returned for {name!r}; returned: "
+                       f"{', '.join(v.name for v in self.verdicts) or 'none'}")
+
+    def lines(self) -> list[str]:
+        """One line per gradient: ``∂L/∂W (returned[1]['W']): correct: ...``."""
+        return [f"∂L/∂{v.name} ({v.claim}): {v.message}" for v in self.verdicts]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def __repr__(self) -> str:
+        verdict = "all correct" if self.ok else "WRONG: " + ", ".join(v.name for v in self.verdicts if not v.ok)
+        return f"<BackwardCheck {verdict}>"
+
+
+def check_backward(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *, output: Any = 0,
+                   grads: Any = None, memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, limit: int = 64,
+                   **kw_inputs: Any) -> BackwardCheck:
+    """Check the gradients ``fn`` computes by hand and returns with its loss: ``(loss, dx)``,
+    ``(loss, dW, db)``, ``(loss, {"W": dW, ...})`` (``output`` is the loss's index or key, as for
+    ``trace``). Each is compared with the traced gradient, and with each path's contribution, at
+    the inputs (given as for ``trace``) and at fresh inputs near them, where ``fn`` is called again
+    on plain arrays; the verdict says it is correct or what is wrong with it, as ``check_claim``
+    does (the path it misses, a sign, a factor, a transpose, the entry that disagrees most).
+
+    A dict is matched to the inputs by key; one array belongs to the only float input; a tuple or
+    list follows the float inputs' order. ``grads`` says otherwise: an input's name (one array),
+    names in order (a tuple; for a dict, the keys to check) or ``{key: input}`` for a dict keyed
+    differently. What cannot be matched, or has the wrong shape, raises ``GradientMatchError``.
+    Past ``limit`` paths to an input, its gradient is still compared, without naming missing paths.
+
+    >>> import numpy as np
+    >>> def f(x):
+    ...     return np.sum(x ** 2), 2 * x
+    >>> print(check_backward(f, x=np.array([1.0, 2.0])))
+    ∂L/∂x (returned[1]): correct: the hand-written gradient equals ∂L/∂x at the traced inputs and at 2 fresh ones
+    """
+    g = trace(fn, inputs, memory_limit=memory_limit, output=output, **kw_inputs)
+    return check_returned(g, fn, output=output, grads=grads, limit=limit)
+
+
+def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: Any = None,
+                   limit: int = 64) -> BackwardCheck:
+    """``check_backward`` on a graph already traced from ``fn`` with ``output=`` (its ``extra`` holds
+    the hand-written gradients at the traced inputs)."""
+    fn_name = getattr(fn, "__name__", "the function")
+    inputs = g.inputs
+    returned = _Returned(g.extra, output)
+    matched = _match(returned, inputs, grads, fn_name)
+    for name, key in matched:
+        _usable(returned.get(g.extra, key), returned.label(key), name, inputs[name].shape)
+    sp = g._dag.formulas
+    draws = Draws(sp)
+    values: dict[str, list[Any]] = {name: [] for name, _ in matched}
+
+    def call(d: int) -> Any:
+        copies = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in draws.inputs(d).items()}
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its warnings were shown when it was traced
+            return pick_output(fn(**copies), output, fn_name)[1]
+
+    again = call(0)  # the same inputs, on plain arrays: the function must give the same gradients
+    for name, key in matched:
+        first = np.asarray(returned.get(g.extra, key), dtype=float)
+        try:
+            second = np.asarray(returned.get(again, key), dtype=float)
+            same = second.shape == first.shape and bool(np.allclose(second, first, rtol=1e-8, atol=1e-12,
+                                                                    equal_nan=True))
+        except (KeyError, IndexError, TypeError, ValueError):
+            same = False
+        if not same:
+            raise GradientMatchError(f"{fn_name}'s {returned.label(key)} changed when it was called again at "
+                                     f"the same inputs: does it draw random numbers? Seed them inside "
+                                     f"{fn_name}, or pass them as inputs")
+        values[name].append(first)
+    for d in range(1, len(draws)):
+        rest = call(d)
+        for name, key in matched:
+            try:
+                values[name].append(np.asarray(returned.get(rest, key), dtype=float))
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise GradientMatchError(f"{fn_name} returned no usable {returned.label(key)} at inputs "
+                                         f"near the given ones") from None
+    verdicts = tuple(check_values(sp, draws, g.node(name), values[name], returned.label(key),
+                                  "the hand-written gradient", limit) for name, key in matched)
+    return BackwardCheck(float(g.value), verdicts)
+
+
+class _Returned:
+    """Where the gradients are in what the function returned besides its loss (``rest``, as
+    ``pick_output`` gives it): ``root`` is the container of gradients (or the one gradient), a
+    gradient is reached from ``rest`` by ``prefix + key``, and labelled by its place in the value
+    the function returned (``returned[1]['W']``)."""
+
+    def __init__(self, rest: Any, output: Any) -> None:
+        self.output = output
+        self.prefix: tuple[Any, ...] = ()
+        root = rest
+        if isinstance(rest, (tuple, list)) and len(rest) == 1:
+            self.prefix, root = (0,), rest[0]
+        elif isinstance(rest, dict) and len(rest) == 1 and isinstance(next(iter(rest.values())), dict):
+            key = next(iter(rest))
+            self.prefix, root = (key,), rest[key]
+        self.root = root
+
+    def get(self, rest: Any, key: tuple[Any, ...]) -> Any:
+        value = rest
+        for k in (*self.prefix, *key):
+            value = value[k]
+        return value
+
+    def label(self, key: tuple[Any, ...]) -> str:
+        parts = []
+        for depth, k in enumerate((*self.prefix, *key)):
+            if depth == 0 and type(k) is int and type(self.output) is int and k >= self.output >= 0:
+                k += 1  # the loss was taken out before it
+            parts.append(f"[{k!r}]")
+        return "returned" + "".join(parts)
+
+
+def _match(returned: _Returned, inputs: Mapping[str, Any], grads: Any,
+           fn_name: str) -> list[tuple[str, tuple[Any, ...]]]:
+    """``(input name, key)`` for each returned gradient to check, in the order returned."""
+    floats = [n for n, node in inputs.items() if node.differentiable]
+    root = returned.root
+    if grads is not None and not isinstance(grads, (str, Mapping, Sequence)):
+        raise TypeError(f"grads= must be an input's name, a sequence of names or a mapping of keys to "
+                        f"names, got {type(grads).__name__}")
+
+    def known(name: Any, what: str) -> str:
+        if name not in inputs:
+            raise GradientMatchError(f"{what} {name!r}, which is not an input of {fn_name} (its inputs: "
+                                     f"{', '.join(inputs) or 'none'})")
+        if name not in floats:
+            raise GradientMatchError(f"{what} {name!r}, an input with an integer or boolean dtype: it has no "
+                                     f"gradient to check")
+        return name
+
+    matched: list[tuple[str, tuple[Any, ...]]] = []
+    if isinstance(root, dict):
+        if isinstance(grads, Mapping):
+            absent = [k for k in grads if k not in root]
+            pairs = [(key, grads[key], f"{{option}} maps {key!r} to") for key in root if key in grads]
+        else:
+            chosen = None if grads is None else [grads] if isinstance(grads, str) else list(grads)
+            absent = [k for k in chosen or () if k not in root]
+            pairs = [(key, key, f"{fn_name} returned a gradient keyed") for key in root
+                     if chosen is None or key in chosen]
+        if absent:
+            raise GradientMatchError(f"{fn_name} returned no gradient keyed {absent[0]!r} (its keys: "
+                                     f"{', '.join(map(repr, root)) or 'none'})")
+        for key, name, what in pairs:
+            if name not in inputs and not isinstance(grads, Mapping):
+                example = floats[0] if floats else "NAME"
+                raise GradientMatchError(
+                    f"{fn_name} returned a gradient keyed {key!r}, which is not an input (its inputs: "
+                    f"{', '.join(inputs) or 'none'}); say which input each key is for with {{hint}}",
+                    (f"grads={{{key!r}: {example!r}, ...}}", f"--grads {key}={example},..."))
+            matched.append((known(name, what), (key,)))
+    elif isinstance(root, (tuple, list)):
+        if isinstance(grads, Mapping):
+            raise GradientMatchError(f"{{option}} is a mapping, but {fn_name} returned its gradients as a "
+                                     f"{type(root).__name__}: name their inputs in order instead")
+        names = floats if grads is None else [grads] if isinstance(grads, str) else list(grads)
+        if len(names) != len(root):
+            if grads is None:
+                example = (floats + ["NAME"] * len(root))[:len(root)]
+                raise GradientMatchError(f"{fn_name} returned {len(root)} gradients but has {len(floats)} "
+                                         f"float inputs ({', '.join(floats) or 'none'}); name the inputs "
+                                         f"they are for, in order, with {{hint}}",
+                                         (f"grads={tuple(example)!r}", f"--grads {','.join(example)}"))
+            raise GradientMatchError(f"{{option}} names {_count(len(names), 'input')} but {fn_name} "
+                                     f"returned {_count(len(root), 'gradient')}")
+        matched = [(known(name, "{option} names"), (k,)) for k, name in enumerate(names)]
+    else:
+        if grads is None:
+            if len(floats) != 1:
+                example = floats[0] if floats else "NAME"
+                raise GradientMatchError(f"{fn_name} returned one gradient but has {len(floats)} float "
+                                         f"inputs ({', '.join(floats) or 'none'}); say which it is for "
+                                         f"with {{hint}}", (f"grads={example!r}", f"--grads {example}"))
+            name = floats[0]
+        elif isinstance(grads, str) or (not isinstance(grads, Mapping) and len(grads) == 1):
+            name = known(grads if isinstance(grads, str) else list(grads)[0], "{option} names")
+        else:
+            raise GradientMatchError(f"{{option}} names {_count(len(grads), 'input')} but {fn_name} returned "
+                                     f"one gradient")
+        matched = [(name, ())]
+    seen: set[str] = set()
+    for name, _ in matched:
+        if name in seen:
+            raise GradientMatchError(f"two of the returned gradients are for {name!r}")
+        seen.add(name)
+    return matched
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _usable(value: Any, label: str, name: str, shape: tuple[int, ...]) -> None:
+    """Refuse a returned gradient that is not an array of numbers shaped like its input (its
+    transpose passes: that is a verdict)."""
+    if value is None:
+        raise GradientMatchError(f"{label}, the gradient for {name}, is None")
+    try:
+        got = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise GradientMatchError(f"{label}, the gradient for {name}, is a {type(value).__name__}, not an "
+                                 f"array of numbers") from None
+    if got.shape != shape and not (got.ndim == 2 and got.shape == shape[::-1]):
+        raise GradientMatchError(f"{label}, the gradient for {name}, has shape {got.shape} but {name} has "
+                                 f"shape {shape}")

@@ -1,33 +1,43 @@
-"""Checking a claimed gradient ("here is what I derived; is it right?"): the claim, written in the
-expression language, is evaluated at the traced inputs and at fresh inputs near them and compared
-with the gradient and with each path's contribution, and the verdict names what is wrong: a missing
-path, a sign, a constant factor, a transpose, a shape, or the entry that disagrees most."""
+"""Checking a claimed gradient ("here is what I derived; is it right?"): the claimed values at the
+traced inputs and at fresh inputs near them are compared with the gradient and with each path's
+contribution there, and the verdict names what is wrong: a missing path, a sign, a constant factor,
+a transpose, a shape, or the entry that disagrees most. The claim may be an expression
+(``check_claim``) or any values computed at those inputs (``check_values``: a function's own
+hand-written gradient). Paths are named here once ("the path through Wᵀ"), for verdicts and for
+printed derivations (``derivation``)."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .errors import PathLimitError
 from .graph import Edge, Node
-from .symbolic.formulas import Replay, SymbolicPass
-from .symbolic.printing import text
+from .symbolic.expr import Expr
+from .symbolic.formulas import Formula, Replay, SymbolicPass
+from .symbolic.printing import latex, text
 
-__all__ = ["ClaimVerdict", "check_claim"]
+__all__ = ["ClaimVerdict", "Derivation", "Draw", "Draws", "check_claim", "check_values", "derivation",
+           "diagnose", "path_labels"]
+
+Path = tuple[Edge, ...]
+Reference = tuple[np.ndarray, tuple[np.ndarray, ...]]  # at one draw: the gradient, each path's term
 
 RTOL = 1e-6
 DRAWS = 3  # the traced inputs and two fresh draws
-MOST_SUBSETS = 1 << 10
+MOST_SUBSET_TESTS = 4096  # sets of missing paths tried, fewest missing first
 
 
 @dataclass(frozen=True)
 class ClaimVerdict:
-    """What a claimed gradient is: ``kind`` is "correct", "missing paths", "extra paths", "sign",
-    "factor", "transposed", "shape" or "wrong"; ``message`` says it in a sentence; ``ok`` only when
-    correct. ``missing`` lists the paths the claim leaves out (each a ``(description, formula)``),
-    ``factor`` the constant it is off by, ``worst`` the entry that disagrees most with both values."""
+    """What a claimed gradient is: ``kind`` is "correct", "missing paths", "sign", "factor",
+    "transposed", "shape" or "wrong"; ``message`` says it in a sentence; ``ok`` only when correct.
+    ``claim`` is the claim's text (or where a hand-written gradient came from). ``missing`` lists the
+    paths the claim leaves out (each a ``(description, formula)``), ``factor`` the constant it is
+    off by, ``worst`` the entry that disagrees most with both values."""
 
     name: str
     claim: str
@@ -45,12 +55,125 @@ class ClaimVerdict:
         return self.message
 
 
-def _describe(sp: SymbolicPass, path: tuple[Edge, ...]) -> str:
-    """A path named by the value it first goes through: "the path through Wᵀ"."""
-    if not path:
-        return "the output itself"
-    first = path[0].dst
-    return f"the path through {text(sp.forward(first))}"
+@dataclass(frozen=True)
+class Draw:
+    """One point of comparison: the claimed value, the gradient, and each path's contribution
+    (empty when the paths were too many to enumerate), all at the same inputs."""
+
+    claim: np.ndarray
+    gradient: np.ndarray
+    terms: tuple[np.ndarray, ...] = ()
+
+
+# --------------------------------------------------------------------------------------------------
+# the inputs a claim is compared at
+
+
+class Draws:
+    """The traced inputs and fresh inputs near them (each float input moved randomly), the graph
+    replayed at each; a draw whose replay fails (a value turns infinite, an index goes out of
+    range) is left out. ``envs[d]`` holds draw ``d``'s inputs, the graph's constants and its named
+    intermediates (what a claim may use); ``inputs(d)`` the inputs alone."""
+
+    def __init__(self, sp: SymbolicPass, count: int = DRAWS) -> None:
+        self.sp = sp
+        env = sp._env()
+        for n in sp.dag.nodes:  # the named intermediates at the traced values
+            e = sp._forward.get(n.index)
+            if e is not None and e.kind == "sym" and e.role == "named":
+                env[e.name] = n.value
+        self.envs: list[dict[str, Any]] = [env]
+        self._replays: list[Replay | None] = [None]
+        self._adjoints: dict[int, dict[int, np.ndarray]] = {}
+        for d in range(1, count):
+            got = Replay(sp).fresh(seed=1000 + d, scales=(0.3, 0.1, 0.03))
+            if got is not None:
+                self.envs.append(got[0])
+                self._replays.append(got[1])
+
+    def __len__(self) -> int:
+        return len(self.envs)
+
+    def inputs(self, d: int) -> dict[str, np.ndarray]:
+        """The inputs of draw ``d`` (0: the traced ones), by name, in the graph's order."""
+        return {name: self.envs[d][name] for name in self.sp.dag.inputs}
+
+    def reference(self, node: Node, limit: int) -> tuple[list[Path], list[Reference]]:
+        """The paths from ``node`` to the output (none when there are more than ``limit``) and, per
+        draw, the gradient and each path's contribution."""
+        bp = self.sp.bp
+        try:
+            contributions = bp.contributions(node, limit)
+        except PathLimitError:
+            contributions = None
+        paths = [tuple(c.path) for c in contributions] if contributions is not None else []
+        out = []
+        for d, replay in enumerate(self._replays):
+            if replay is None:
+                gradient = np.asarray(bp.adjoint(node), dtype=float)
+                terms = tuple(np.asarray(c.value, dtype=float) for c in contributions or ())
+            else:
+                adjoints = self._adjoints.get(d)
+                if adjoints is None:
+                    adjoints = self._adjoints[d] = replay.messages()[0]
+                gradient = np.asarray(adjoints.get(node.index, np.zeros(node.shape)), dtype=float)
+                terms = tuple(np.asarray(replay.path_value(p), dtype=float) for p in paths)
+            out.append((gradient, terms))
+        return paths, out
+
+
+# --------------------------------------------------------------------------------------------------
+# naming paths
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth")
+
+
+def _ordinal(k: int) -> str:
+    return _ORDINALS[k] if k < len(_ORDINALS) else f"{k + 1}th"
+
+
+def path_labels(sp: SymbolicPass, paths: Sequence[tuple[Edge, ...]], math: bool = False) -> list[str]:
+    """Each path named by the value it first goes through (``Wᵀ``), in Unicode or LaTeX
+    (``math``). Paths that begin alike are told apart where they part: by the value they then go
+    through (``XXᵀ, then log|K|``), or by the operand they are (``W ⊙ W (second operand)``)."""
+    show = latex if math else text
+    cache: dict[int, str] = {}
+
+    def node(n: Node) -> str:
+        if n.index not in cache:
+            cache[n.index] = show(sp.forward(n))
+        return cache[n.index]
+
+    labels = []
+    for p in paths:
+        if not p:
+            labels.append(show(sp.forward(sp.dag.output)))
+            continue
+        parts: dict[int, str] = {0: node(p[0].dst)}
+        operand: set[int] = set()
+        for q in paths:
+            if q is p or not q or node(q[0].dst) != parts[0]:
+                continue
+            i = next((k for k in range(min(len(p), len(q))) if node(p[k].dst) != node(q[k].dst)
+                      or (p[k].dst is q[k].dst and p[k].argnum != q[k].argnum)), None)
+            if i is None:
+                continue  # written alike all the way: nothing to tell them apart by
+            parts.setdefault(i, node(p[i].dst))
+            if p[i].dst is q[i].dst:
+                operand.add(i)
+        words = []
+        for i in sorted(parts):
+            which = f"{_ordinal(p[i].argnum)} operand"
+            note = (f"\\ (\\text{{{which}}})" if math else f" ({which})") if i in operand else ""
+            words.append(parts[i] + note)
+        sep = ",\\ \\text{then}\\ " if math else ", then "
+        labels.append(sep.join(words))
+    return labels
+
+
+# --------------------------------------------------------------------------------------------------
+# the diagnosis, on numbers
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
@@ -58,100 +181,199 @@ def _close(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=1e-9 * scale))
 
 
-def check_claim(sp: SymbolicPass, node: Node, claim: str, evaluate: Any, limit: int = 64) -> ClaimVerdict:
-    """The verdict on ``claim`` (an expression in the inputs, the graph's constants and its named
-    intermediates) as ∂L/∂``node``. ``evaluate(claim, env)`` evaluates the expression language."""
-    contributions = sp.bp.contributions(node, limit)
-    paths = [tuple(c.path) for c in contributions]
-    draws: list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]] = []  # (claim, gradient, path terms)
-    replay = Replay(sp)
-    for d in range(DRAWS):
-        got = replay.fresh(seed=1000 + d, scales=(0.3, 0.1, 0.03)) if d else None
-        if d and got is None:
-            continue
-        if d:
-            env, rp = got
-            terms = [np.asarray(rp.path_value(p), dtype=float) for p in paths]
-        else:
-            env = sp._env()
-            for n in sp.dag.nodes:
-                e = sp._forward.get(n.index)
-                if e is not None and e.kind == "sym" and e.role == "named":
-                    env[e.name] = n.value
-            terms = [np.asarray(c.value, dtype=float) for c in contributions]
-        value = np.asarray(evaluate(claim, env), dtype=float)
-        gradient = np.sum(terms, axis=0) if terms else np.zeros(node.shape)
-        draws.append((value, gradient, terms))
-    name = node.name
-    value, gradient, terms = draws[0]
+def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] = (),
+             formulas: Callable[[], Sequence[str]] | None = None, subject: str = "the claim",
+             unnamed_paths: int | None = None) -> ClaimVerdict:
+    """The verdict on claimed values of ∂L/∂``name`` from numbers alone: at each draw (the traced
+    inputs first) the claimed value, the gradient and each path's contribution. ``paths`` names
+    the paths (``"Wᵀ"``: the path through Wᵀ), ``formulas()`` gives each path's formula ("" when
+    it has none), computed only when a path is missing. ``subject`` is what the message calls the
+    claim; ``unnamed_paths`` counts the paths when there were too many to enumerate.
+
+    >>> g = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> diagnose("W", "G", [Draw(-g, g)]).message
+    'wrong sign: the claim is −∂L/∂W'
+    >>> t1, t2 = np.array([1.0, 0.0]), np.array([0.5, 2.0])
+    >>> diagnose("b", "db", [Draw(t1, t1 + t2, (t1, t2))], ["z", "h"], lambda: ["u", "v"],
+    ...          subject="db").message
+    'db has the path through z but misses 1 of the 2 paths to b: the path through h, which adds v'
+    """
+    value, gradient = draws[0].claim, draws[0].gradient
     shape = gradient.shape
+    fresh = len(draws) - 1
+    where = f"at the traced inputs and at {fresh} fresh one{'s' if fresh != 1 else ''}" if fresh else \
+        "at the traced inputs"
     if value.shape != shape:
-        if value.ndim == 2 and value.shape == shape[::-1] and all(_close(v.T, g) for v, g, _ in draws):
-            return ClaimVerdict(name, claim, "transposed", f"the claim is the transpose of ∂L/∂{name}: it has "
+        if value.ndim == 2 and value.shape == shape[::-1] and all(_close(d.claim.T, d.gradient) for d in draws):
+            return ClaimVerdict(name, claim, "transposed", f"{subject} is the transpose of ∂L/∂{name}: it has "
                                 f"shape {value.shape}, the gradient {shape}; transpose it")
-        return ClaimVerdict(name, claim, "shape", f"the claim has shape {value.shape} but ∂L/∂{name} has "
+        return ClaimVerdict(name, claim, "shape", f"{subject} has shape {value.shape} but ∂L/∂{name} has "
                             f"shape {shape} (the shape of {name})")
-    if all(_close(v, g) for v, g, _ in draws):
-        return ClaimVerdict(name, claim, "correct", f"correct: the claim equals ∂L/∂{name} at the traced "
-                            f"inputs and at {len(draws) - 1} fresh ones")
-    if all(_close(v, -g) for v, g, _ in draws):
-        return ClaimVerdict(name, claim, "sign", f"wrong sign: the claim is −∂L/∂{name}", factor=-1.0)
-    if value.ndim == 2 and value.shape[0] == value.shape[1] and all(_close(v.T, g) for v, g, _ in draws):
-        return ClaimVerdict(name, claim, "transposed", f"the claim is the transpose of ∂L/∂{name}; "
+    if all(_close(d.claim, d.gradient) for d in draws):
+        return ClaimVerdict(name, claim, "correct", f"correct: {subject} equals ∂L/∂{name} {where}")
+    if all(_close(d.claim, -d.gradient) for d in draws):
+        return ClaimVerdict(name, claim, "sign", f"wrong sign: {subject} is −∂L/∂{name}", factor=-1.0)
+    if value.ndim == 2 and value.shape[0] == value.shape[1] and all(_close(d.claim.T, d.gradient)
+                                                                    for d in draws):
+        return ClaimVerdict(name, claim, "transposed", f"{subject} is the transpose of ∂L/∂{name}; "
                             f"transpose it")
-    matches = _subsets(draws, len(paths))
+    count = len(paths)
+    matches = _missing(draws, count) if all(len(d.terms) == count for d in draws) else []
     if matches:
-        found = matches[0]
-        formula_terms = None
-        try:
-            formula_terms = sp.formula(node, limit).terms
-        except Exception:  # noqa: BLE001 - the paths are named without their formulas then
-            pass
-        missing = tuple((_describe(sp, paths[k]), formula_terms[k].text if formula_terms and
-                         formula_terms[k].verified else "") for k in range(len(paths)) if k not in found)
-        have = " and ".join(_describe(sp, paths[k]) for k in sorted(found))
+        lacking = matches[0]
+        texts = list(formulas()) if formulas is not None else [""] * count
+        missing = tuple((f"the path through {paths[k]}", texts[k]) for k in lacking)
+        present = [k for k in range(count) if k not in lacking]
+        has = (" and ".join(f"the path through {paths[k]}" for k in present) + f" but misses {len(missing)} "
+               f"of the {count} paths to {name}") if len(present) <= 2 else \
+            f"{len(present)} of the {count} paths to {name} but misses {len(missing)}"
         adds = "; ".join(f"{d}, which adds {f}" if f else d for d, f in missing)
         also = (" (another choice of paths gives the same sum here: their contributions are equal)"
                 if len(matches) > 1 else "")
-        return ClaimVerdict(name, claim, "missing paths",
-                            f"the claim has {have} but misses {len(missing)} of the {len(paths)} paths to "
-                            f"{name}: {adds}{also}", missing=missing)
+        return ClaimVerdict(name, claim, "missing paths", f"{subject} has {has}: {adds}{also}", missing=missing)
     factor = _factor(draws)
     if factor is not None:
-        return ClaimVerdict(name, claim, "factor", f"off by a constant factor: the claim is {factor:.6g} "
+        return ClaimVerdict(name, claim, "factor", f"off by a constant factor: {subject} is {factor:.6g} "
                             f"times ∂L/∂{name}", factor=factor)
-
+    first = next(k for k, d in enumerate(draws) if not _close(d.claim, d.gradient))
+    value, gradient = draws[first].claim, draws[first].gradient
     diff = np.abs(value - gradient)
-    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)) if diff.size else ()
+    worst = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(diff)), diff.shape)) \
+        if diff.size and not np.all(np.isnan(diff)) else ((0,) * diff.ndim if diff.size else ())
+    at = f"at {name}{list(worst)}" if worst else "there"
+    lead = "" if first == 0 else f"{subject} equals ∂L/∂{name} at the traced inputs but not at fresh inputs " \
+                                 f"near them: "
+    gives = f"{subject} gives" if first == 0 else "it gives"
+    note = "" if unnamed_paths is None else \
+        f" ({name} reaches the loss by {unnamed_paths} paths, too many to look for a missing one)"
     return ClaimVerdict(name, claim, "wrong",
-                        f"wrong: at {name}{list(worst) if worst else ''} the claim gives "
-                        f"{float(value[worst]):.6g} but ∂L/∂{name} is {float(gradient[worst]):.6g}",
+                        f"wrong: {lead}{at} {gives} {float(value[worst]):.6g} but ∂L/∂{name} is "
+                        f"{float(gradient[worst]):.6g}{note}",
                         worst=(worst, float(value[worst]), float(gradient[worst])))
 
 
-def _factor(draws: list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]]) -> float | None:
+def _factor(draws: Sequence[Draw]) -> float | None:
     """c when the claim is c times the gradient at every draw (c the same, not 0 or ±1)."""
     cs = []
-    for v, g, _ in draws:
-        norm = float(np.vdot(g, g))
-        if norm == 0:
+    for d in draws:
+        norm = float(np.vdot(d.gradient, d.gradient))
+        if norm == 0 or not np.all(np.isfinite(d.claim)):
             return None
-        cs.append(float(np.vdot(v, g)) / norm)
+        cs.append(float(np.vdot(d.claim, d.gradient)) / norm)
     c = cs[0]
     if abs(c) < 1e-12 or abs(c - 1) < 1e-9 or abs(c + 1) < 1e-9:
         return None
-    if all(abs(x - c) <= 1e-6 * abs(c) for x in cs) and all(_close(v, c * g) for v, g, _ in draws):
+    if all(abs(x - c) <= 1e-6 * abs(c) for x in cs) and all(_close(d.claim, c * d.gradient) for d in draws):
         return c
     return None
 
 
-def _subsets(draws: list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]], count: int) -> list[set[int]]:
-    """The largest proper, non-empty sets of paths whose contributions sum to the claim at every draw."""
-    if count < 2 or (1 << count) > MOST_SUBSETS:
+def _missing(draws: Sequence[Draw], count: int) -> list[tuple[int, ...]]:
+    """The smallest non-empty sets of paths (not all of them) whose contributions the claim lacks:
+    the claim equals the sum of the others at every draw. Fewest missing paths are tried first,
+    at most ``MOST_SUBSET_TESTS`` sets in all."""
+    if count < 2:
         return []
-    for size in range(count - 1, 0, -1):
-        found = [set(subset) for subset in itertools.combinations(range(count), size)
-                 if all(_close(v, np.sum([terms[k] for k in subset], axis=0)) for v, _, terms in draws)]
+    tests = 0
+    for size in range(1, count):
+        found = []
+        for lacking in itertools.combinations(range(count), size):
+            tests += 1
+            if tests > MOST_SUBSET_TESTS:
+                return found
+            if all(_close(d.claim, np.sum([d.terms[k] for k in range(count) if k not in lacking], axis=0))
+                   for d in draws):
+                found.append(lacking)
         if found:
             return found
     return []
+
+
+# --------------------------------------------------------------------------------------------------
+# claims about a traced graph
+
+
+def check_values(sp: SymbolicPass, draws: Draws, node: Node, values: Sequence[Any], claim: str,
+                 subject: str = "the claim", limit: int = 64) -> ClaimVerdict:
+    """The verdict on ``values`` claimed for ∂L/∂``node``, one per draw of ``draws`` (the traced
+    inputs first). ``claim`` says where they came from; ``subject`` is what the message calls them."""
+    paths, reference = draws.reference(node, limit)
+    points = [Draw(np.asarray(v, dtype=float), g, t) for v, (g, t) in zip(values, reference)]
+    labels = path_labels(sp, paths)
+
+    def formulas() -> list[str]:
+        try:
+            terms = sp.formula(node, limit).terms
+        except Exception:  # noqa: BLE001 - the paths are named without their formulas then
+            return [""] * len(paths)
+        return [t.text if t.verified else "" for t in terms]
+
+    unnamed = None if paths or sp.bp.adjoint(node) is None else sp.bp.path_count(node)
+    return diagnose(node.name, claim, points, labels, formulas, subject,
+                    unnamed if unnamed and unnamed > limit else None)
+
+
+def check_claim(sp: SymbolicPass, node: Node, claim: str, evaluate: Any, limit: int = 64) -> ClaimVerdict:
+    """The verdict on ``claim`` (an expression in the inputs, the graph's constants and its named
+    intermediates) as ∂L/∂``node``. ``evaluate(claim, env)`` evaluates the expression language."""
+    draws = Draws(sp)
+    values = [evaluate(claim, env) for env in draws.envs]
+    return check_values(sp, draws, node, values, claim, "the claim", limit)
+
+
+# --------------------------------------------------------------------------------------------------
+# derivations, for printing
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """∂L/∂``name`` as a teacher writes it out: the ``formula`` (its ``.terms`` one per path, each
+    ``.verified``), the value each term's path first goes through (``through``: ``"Wᵀ"``, and in
+    LaTeX), and the named intermediates the formula uses, in the order they were computed, as
+    ``(name, definition)`` pairs in Unicode (``where``) and LaTeX."""
+
+    name: str
+    name_latex: str
+    formula: Formula
+    through: tuple[str, ...]
+    through_latex: tuple[str, ...]
+    where: tuple[tuple[str, str], ...]
+    where_latex: tuple[tuple[str, str], ...]
+
+    @property
+    def verified(self) -> bool:
+        return all(t.verified for t in self.formula.terms)
+
+
+def derivation(sp: SymbolicPass, node: Node, limit: int = 64) -> Derivation:
+    """The derivation of ∂L/∂``node`` (PathLimitError past ``limit`` paths)."""
+    formula = sp.formula(node, limit)
+    paths = [t.path for t in formula.terms]
+    used = _named(formula.tree)
+    where, where_latex = [], []
+    for n in sp.dag.nodes:  # in trace order: a definition comes before its uses
+        e = sp._forward.get(n.index)
+        if e is not None and e.kind == "sym" and e.role == "named" and e.name in used \
+                and e.definition is not None:
+            where.append((text(e), text(e.definition)))
+            where_latex.append((latex(e), latex(e.definition)))
+            used.discard(e.name)
+    me = sp.forward(node)
+    return Derivation(node.name, latex(me), formula, tuple(path_labels(sp, paths)),
+                      tuple(path_labels(sp, paths, math=True)), tuple(where), tuple(where_latex))
+
+
+def _named(e: Expr) -> set[str]:
+    """The named intermediates ``e`` uses, also inside their definitions."""
+    names, stack, seen = set(), [e], set()
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if x.kind == "sym" and x.role == "named":
+            names.add(x.name)
+        stack.extend(x.args)
+        if x.definition is not None:
+            stack.append(x.definition)
+    return names

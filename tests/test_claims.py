@@ -1,6 +1,8 @@
 """Checking a claimed gradient: each verdict on the autoencoder (two paths to W), the GP-LVM (four
 paths to X) and a claim in terms of a named intermediate. The claims are written here from the
-textbook answers, independently of graphviz_bp's formulas."""
+textbook answers, independently of graphviz_bp's formulas. Then gb.check_backward on course code
+that returns its own gradients (tests/handwritten.py): the same verdicts, how returned gradients
+are matched to inputs, and the errors when they cannot be."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ import numpy as np
 import pytest
 
 import graphviz_bp as gb
+
+from . import handwritten as hw
+from .numerics import numerical_grads
 
 RNG = np.random.default_rng(11)
 W0, X0 = RNG.normal(size=(2, 3)), RNG.normal(size=3)
@@ -85,6 +90,13 @@ def test_the_gplvm_claim_of_one_use_of_x_misses_the_paths_through_xt():
     verdict = g.check_claim("X", f"{Kbar} @ X")  # the student forgot Xᵀ
     assert verdict.kind == "missing paths" and len(verdict.missing) == 2, verdict.message
     assert "another choice of paths" in verdict.message  # K̄ is symmetric: either pair of uses sums to K̄X
+    # the four paths start through Xᵀ or XXᵀ and part at K: each is named by both
+    assert sorted(g.derivation("X").through) == ["XXᵀ, then K⁻¹ YYᵀ", "XXᵀ, then log|det K|",
+                                                 "Xᵀ, then K⁻¹ YYᵀ", "Xᵀ, then log|det K|"]
+    assert {d for d, _ in verdict.missing} in ({"the path through Xᵀ, then log|det K|",
+                                                "the path through Xᵀ, then K⁻¹ YYᵀ"},
+                                               {"the path through XXᵀ, then log|det K|",
+                                                "the path through XXᵀ, then K⁻¹ YYᵀ"})
 
 
 def test_the_cli_checks_each_claim_and_exits_1_unless_all_hold():
@@ -106,3 +118,218 @@ def test_the_cli_checks_each_claim_and_exits_1_unless_all_hold():
                        ("W=2*y", "no value for y"), ("W=2*(W", "syntax error")):
         r = run(bad)
         assert r.exit_code == 2 and words in r.output and "Traceback" not in r.output, r.output
+
+
+# --- hand-written gradients: gb.check_backward ------------------------------------------------------
+# The functions (tests/handwritten.py) are course code returning (loss, gradients); the correct ones
+# are first checked against central differences, so a "correct" verdict is not taken on trust.
+
+A0, V0 = RNG.normal(size=(2, 3)), RNG.normal(size=3)
+N_, D_, H_, C_ = 5, 4, 6, 3
+NET = {"W1": RNG.normal(size=(D_, H_)), "b1": RNG.normal(size=H_), "W2": RNG.normal(size=(H_, C_)),
+       "b2": RNG.normal(size=C_), "X": RNG.normal(size=(N_, D_)), "y": np.array([0, 2, 1, 1, 0])}
+SOFTMAX = {"W": RNG.normal(size=(D_, C_)), "X": NET["X"], "y": NET["y"]}
+
+
+def _fd_partial(fn, inputs, names):
+    """Central differences of fn's loss for each of ``names``, the other inputs held."""
+    out = {}
+    for k in names:
+        out[k] = numerical_grads(lambda **a: float(fn(**{**inputs, **a})[0]), {k: inputs[k]})[k]
+    return out
+
+
+@pytest.mark.parametrize("fn, inputs, grads, returned", [
+    (hw.softmax_loss, SOFTMAX, "W", {"W": lambda r: r[1]}),
+    (hw.two_layer_net, NET, None, {k: (lambda r, k=k: r[1][k]) for k in ("W2", "b2", "W1", "b1")}),  # as returned
+    (hw.autoencoder, {"W": A0, "x": V0}, None, {"W": lambda r: r[1], "x": lambda r: r[2]}),
+    (hw.sum_of_squares, {"w": V0}, None, {"w": lambda r: r[1]}),
+], ids=["softmax", "two-layer-dict", "autoencoder-tuple", "one-input"])
+def test_correct_hand_written_gradients_are_called_correct(fn, inputs, grads, returned):
+    fd = _fd_partial(fn, inputs, list(returned))
+    got = fn(**inputs)
+    for name, pick in returned.items():  # the hand-written gradients are right: central differences
+        np.testing.assert_allclose(pick(got), fd[name], rtol=1e-6, atol=1e-8, err_msg=name)
+    result = gb.check_backward(fn, inputs, grads=grads)
+    assert result.ok and [v.name for v in result.verdicts] == list(returned), str(result)
+    for v in result.verdicts:
+        assert v.kind == "correct" and "at the traced inputs and at 2 fresh ones" in v.message
+
+
+def test_the_autoencoder_gradient_with_one_term_misses_the_path_through_wt():
+    result = gb.check_backward(hw.autoencoder_one_term, W=A0, x=V0)
+    assert not result.ok
+    w = result["W"]
+    assert w.kind == "missing paths" and w.claim == "returned[1]"
+    assert w.missing == (("the path through Wᵀ", "(Wx) rᵀ"),)
+    assert w.message == ("the hand-written gradient has the path through Wx but misses 1 of the 2 paths to W: "
+                         "the path through Wᵀ, which adds (Wx) rᵀ")
+    assert result["x"].ok and result["x"].claim == "returned[2]"
+    assert str(result).splitlines() == [f"∂L/∂W (returned[1]): {w.message}",
+                                        f"∂L/∂x (returned[2]): {result['x'].message}"]
+    assert repr(result) == "<BackwardCheck WRONG: W>"
+    with pytest.raises(KeyError, match="no gradient was returned for 'b'"):
+        result["b"]
+
+
+def test_a_softmax_gradient_without_its_regulariser_misses_both_uses_of_w():
+    result = gb.check_backward(hw.softmax_loss_no_reg_grad, SOFTMAX, grads="W")
+    v = result["W"]
+    assert v.kind == "missing paths", v.message
+    # ½·reg·Σ W⊙W with reg = 0.1: each use of W adds 0.05W
+    assert v.missing == (("the path through W ⊙ W (first operand)", "0.05W"),
+                         ("the path through W ⊙ W (second operand)", "0.05W"))
+    assert "has 4 of the 6 paths to W but misses 2" in v.message
+
+
+def test_each_kind_of_bug_in_a_gradients_dict_is_named():
+    result = gb.check_backward(hw.two_layer_net_bugs, NET)
+    kinds = {v.name: v.kind for v in result.verdicts}
+    assert kinds == {"W2": "factor", "b2": "sign", "W1": "transposed", "b1": "correct"}
+    assert result["W2"].factor == pytest.approx(2.0)
+    assert result["W2"].claim == "returned[1]['W2']"
+    assert "shape (6, 4), the gradient (4, 6); transpose it" in result["W1"].message
+
+
+def test_a_wrong_entry_is_named_with_both_values():
+    E = np.zeros((2, 3))
+    E[1, 2] = 0.01
+
+    def f(A, v):
+        return np.sum((A @ v) ** 2), 2 * np.outer(A @ v, v) + E
+
+    v = gb.check_backward(f, A=A0, v=V0, grads="A")["A"]
+    assert v.kind == "wrong"
+    index, claimed, true = v.worst
+    assert index == (1, 2) and claimed - true == pytest.approx(0.01)
+    assert true == pytest.approx(2 * (A0 @ V0)[1] * V0[2])  # the closed form 2(Av)vᵀ
+    assert v.message.startswith("wrong: at A[1, 2] the hand-written gradient gives")
+
+
+def test_a_gradient_right_only_at_the_traced_inputs_is_wrong_at_fresh_ones():
+    def f(v):  # the gradient of Σv² evaluated once, at V0, and returned for every v
+        return np.sum(v ** 2), 2 * V0
+
+    verdict = gb.check_backward(f, v=V0)["v"]
+    assert verdict.kind == "wrong"
+    assert "equals ∂L/∂v at the traced inputs but not at fresh inputs near them" in verdict.message
+
+
+def test_beyond_the_path_limit_the_gradient_is_still_checked_without_naming_paths():
+    def f(x):  # y is used twice per step: 2⁷ = 128 paths, and y = 2⁷x
+        y = x
+        for _ in range(7):
+            y = 0.5 * y + 1.5 * y
+        return np.sum(y), np.full(x.shape, 128.0)
+
+    assert gb.check_backward(f, x=V0)["x"].ok
+
+    def g(x):
+        y = x
+        for _ in range(7):
+            y = 0.5 * y + 1.5 * y
+        return np.sum(y), np.array([128.0, 128.0, 127.0])
+
+    v = gb.check_backward(g, x=V0)["x"]
+    assert v.kind == "wrong" and v.worst[0] == (2,)
+    assert "x reaches the loss by 128 paths, too many to look for a missing one" in v.message
+
+
+@pytest.mark.parametrize("how", ["tuple order", "grads order", "mapping", "dict under a key"])
+def test_returned_gradients_are_matched_as_told(how):
+    if how == "tuple order":
+        fn, kw = hw.autoencoder, {}
+    elif how == "grads order":
+        fn, kw = (lambda W, x: (lambda l, dW, dx: (l, dx, dW))(*hw.autoencoder(W, x))), {"grads": ("x", "W")}
+    elif how == "mapping":
+        fn, kw = hw.autoencoder_named_grads, {"grads": {"dW": "W", "dx": "x"}}
+    else:
+        def fn(W, x):
+            loss, dW, dx = hw.autoencoder(W, x)
+            return {"loss": loss, "grads": {"W": dW, "x": dx}}
+        kw = {"output": "loss"}
+    result = gb.check_backward(fn, W=A0, x=V0, **kw)
+    assert result.ok and sorted(v.name for v in result.verdicts) == ["W", "x"], str(result)
+    if how == "dict under a key":
+        assert result["W"].claim == "returned['grads']['W']"
+
+
+def test_one_array_belongs_to_the_only_float_input():
+    def f(w, k):  # k is an integer input: not differentiated
+        return np.sum(w ** 2 * k), 2 * w * k
+
+    assert gb.check_backward(f, w=V0, k=np.array([1, 2, 3]))["w"].ok
+    assert gb.check_backward(hw.autoencoder_dx_only, W=A0, x=V0, grads="x")["x"].ok
+
+
+@pytest.mark.parametrize("fn, kw, words", [
+    (hw.autoencoder_dx_only, {}, "autoencoder_dx_only returned one gradient but has 2 float inputs (W, x); "
+                                 "say which it is for with grads='W'"),
+    (hw.autoencoder, {"grads": ("W",)}, "grads= names 1 input but autoencoder returned 2 gradients"),
+    (hw.autoencoder_named_grads, {}, "autoencoder_named_grads returned a gradient keyed 'dW', which is not an "
+                                     "input (its inputs: W, x); say which input each key is for with "
+                                     "grads={'dW': 'W', ...}"),
+    (hw.autoencoder, {"grads": ("W", "V")}, "grads= names 'V', which is not an input of autoencoder"),
+    (hw.autoencoder, {"grads": ("W", "W")}, "two of the returned gradients are for 'W'"),
+    (hw.autoencoder_named_grads, {"grads": ("dW", "dz")}, "returned no gradient keyed 'dz'"),
+    (lambda W, x: (hw.autoencoder(W, x)[0], hw.autoencoder(W, x)[1][0], hw.autoencoder(W, x)[2]), {},
+     "returned[1], the gradient for W, has shape (3,) but W has shape (2, 3)"),
+    (lambda W, x: (hw.autoencoder(W, x)[0], None, hw.autoencoder(W, x)[2]), {},
+     "returned[1], the gradient for W, is None"),
+    (lambda W, x: (hw.autoencoder(W, x)[0], "dW", hw.autoencoder(W, x)[2]), {},
+     "returned[1], the gradient for W, is a str, not an array of numbers"),
+])
+def test_gradients_that_cannot_be_matched_say_why_in_one_sentence(fn, kw, words):
+    with pytest.raises(ValueError) as info:
+        gb.check_backward(fn, W=A0, x=V0, **kw)
+    assert isinstance(info.value, gb.GraphvizBPError)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_integer_input_has_no_gradient_to_check_and_random_gradients_are_refused():
+    def f(w, k):
+        return np.sum(w * k), {"w": k * np.ones(3), "k": w}
+
+    with pytest.raises(ValueError, match="'k', an input with an integer or boolean dtype"):
+        gb.check_backward(f, w=V0, k=np.array([1, 2, 3]))
+    np.random.seed(0)
+    with pytest.raises(ValueError, match=r"noisy_gradient's returned\[1\] changed when it was called again"):
+        gb.check_backward(hw.noisy_gradient, w=V0)
+
+
+def test_the_cli_checks_returned_gradients_with_backward():
+    from click.testing import CliRunner
+
+    from graphviz_bp.cli import main
+
+    path = str(__import__("pathlib").Path(hw.__file__))
+    run = lambda *a: CliRunner().invoke(main, ["check", *a])  # noqa: E731
+    r = run(f"{path}:autoencoder_one_term", "-i", "W=2x3", "-i", "x=3", "--backward")
+    assert r.exit_code == 1, r.output
+    assert ("∂L/∂W (returned[1]): the hand-written gradient has the path through Wx but misses 1 of the 2 "
+            "paths to W: the path through Wᵀ, which adds (Wx) rᵀ") in r.output
+    assert "∂L/∂x (returned[2]): correct" in r.output
+    r = run(f"{path}:autoencoder", "-i", "W=2x3", "-i", "x=3", "--loss", "0", "--backward")
+    assert r.exit_code == 0 and r.output.count(": correct: the hand-written gradient") == 2, r.output
+    r = run(f"{path}:autoencoder_dx_only", "-i", "W=2x3", "-i", "x=3", "--backward", "--grads", "x")
+    assert r.exit_code == 0 and "∂L/∂x (returned[1]): correct" in r.output, r.output
+    r = run(f"{path}:autoencoder_named_grads", "-i", "W=2x3", "-i", "x=3", "--backward", "--grads", "dW=W,dx=x")
+    assert r.exit_code == 0 and "∂L/∂W (returned[1]['dW']): correct" in r.output, r.output
+    for args, code, words in [
+        (["autoencoder_dx_only"], 1, "say which it is for with --grads W"),
+        (["autoencoder_named_grads"], 1, "say which input each key is for with --grads dW=W,..."),
+        (["autoencoder", "--grads", "W"], 1, "--grads names 1 input but autoencoder returned 2 gradients"),
+        (["autoencoder", "--grads", "V"], 2, "'V' is not an input (inputs: W, x)"),
+        (["autoencoder", "--grads", "W,W"], 2, "names an input twice"),
+        (["autoencoder", "--grads", "dW=W,x"], 2, "mixes NAME and KEY=NAME"),
+        (["noisy_gradient"], 1, "does it draw random numbers?"),
+    ]:
+        func, *rest = args
+        inputs = ["-i", "w=3"] if func == "noisy_gradient" else ["-i", "W=2x3", "-i", "x=3"]
+        r = run(f"{path}:{func}", *inputs, "--backward", *rest)
+        assert r.exit_code == code and words in r.stderr, (args, r.output, r.stderr)
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.output + r.stderr
+    r = run("sum(x*x)", "-i", "x=3", "--backward")
+    assert r.exit_code == 2 and "give FILE.py:FUNC, not an expression" in r.stderr
+    r = run(f"{path}:autoencoder", "-i", "W=2x3", "-i", "x=3", "--loss", "0", "--grads", "W")
+    assert r.exit_code == 2 and "it needs --backward" in r.stderr

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import doctest
+import importlib
 import pathlib
 import re
 
 import pytest
 
 import graphviz_bp
-from graphviz_bp import api, backward, errors, functions, graph, limits
+from graphviz_bp import api, backward, claims, errors, functions, graph, limits
 from graphviz_bp.drawing import options, scene, text
 from graphviz_bp.ops import _broadcast
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+check = importlib.import_module("graphviz_bp.check")  # the module; graphviz_bp.check is the function
 
 
 def test_exported_names_are_what_we_mean_to_export():
     assert graphviz_bp.__all__ == sorted(graphviz_bp.__all__)
     assert set(graphviz_bp.__all__) == {
-        "BackwardPass", "CheckResult", "Contribution", "Drawing", "InputCheck", "check", "Edge", "Formula", "Term", "evaluate", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
+        "BackwardCheck", "BackwardPass", "CheckResult", "ClaimVerdict", "Contribution", "Drawing", "InputCheck", "check", "check_backward", "Edge", "Formula", "Term", "evaluate", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
         "Message", "Node", "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "RenderTimeoutError",
         "ShapeError", "Step", "TraceError", "UnknownNodeError", "UnsupportedOpError", "UserCodeError",
         "__version__", "log_softmax", "logsumexp", "name", "put_along_axis", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
@@ -46,7 +48,7 @@ def test_version_matches_pyproject_and_py_typed_ships():
     assert 'graphviz_bp = ["py.typed"]' in pyproject
 
 
-@pytest.mark.parametrize("module", [api, backward, functions, _broadcast, errors, graph, limits,
+@pytest.mark.parametrize("module", [api, backward, check, claims, functions, _broadcast, errors, graph, limits,
                                     options, scene, text],
                          ids=lambda m: m.__name__)
 def test_doctests(module):

@@ -127,6 +127,8 @@ def main(debug: bool) -> None:
     Examples:
       graphviz-bp render "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5 -o ae.svg
       graphviz-bp check  "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5
+      graphviz-bp derive "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5 --latex
+      graphviz-bp check  model.py:loss_and_grads -i W=3x5 -i x=5 --backward
       graphviz-bp render model.py:loss -i W=@weights.npy -i x=5 -o loss.pdf
       graphviz-bp gallery --all -o out/
     """

@@ -1,4 +1,4 @@
-"""The commands: ``render``, ``check`` and ``gallery``."""
+"""The commands: ``render``, ``check``, ``derive`` and ``gallery``."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ import numpy as np
 
 from .. import gallery as gallery_mod
 from ..api import Graph, trace
-from ..check import InputCheck, compare
+from ..check import GradientMatchError, InputCheck, check_returned, compare
 from ..dot import DEFAULT_TIMEOUT
 from ..drawing.render import FORMATS
 from ..drawing.text import format_shape
-from ..errors import GraphvizBPError, NonScalarOutputError
+from ..expr import Expression
+from ..errors import GraphvizBPError, NonScalarOutputError, PathLimitError
 from ..files import check_output_path, ensure_directory
 from ..frontend import InputError, call_user, parse_inputs, resolve
 from .app import line, main, warn
+from .derivations import as_latex, as_markdown, as_text
 from .params import ExprCommand, Seconds, common_options, drawing_options
 
-__all__ = ["check", "gallery", "main", "markdown_image", "render"]
+__all__ = ["check", "derive", "gallery", "main", "markdown_image", "render"]
 
 
 def _prepare(target: str, items: Sequence[str], seed: int,
@@ -172,13 +174,20 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
 @click.option("--claim", "claims", multiple=True, metavar="NAME=EXPR",
               help="a claimed gradient to check, e.g. 'W=W@outer(r, x)' (repeatable; split at the first =); "
                    "the verdict names a missed path, a sign, a factor or a transpose")
+@click.option("--backward", is_flag=True,
+              help="FUNC returns its loss with its own hand-written gradients (return loss, dW, db / "
+                   "return loss, grads): check each of them as --claim does (--loss defaults to 0)")
+@click.option("--grads", "grads", default=None, metavar="NAME,...|KEY=NAME,...",
+              help="with --backward: the inputs the returned gradients are for, in order (a tuple, or "
+                   "the dict keys to check), or KEY=NAME for a dict keyed otherwise")
 def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, loss: Any, rtol: float,
-          eps: float, max_coords: int, claims: tuple[str, ...]) -> int:
+          eps: float, max_coords: int, claims: tuple[str, ...], backward: bool, grads: str | None) -> int:
     """Compare the gradient with central finite differences, per input.
 
     Prints each input's analytic gradient norm, the finite-difference estimate's norm and their
-    relative error; exits 0 when every error is within --rtol, 1 otherwise. The output must be a
-    scalar. EXPR and FILE.py:FUNC are as for render.
+    relative error; exits 0 when every error is within --rtol (and every --claim and, with
+    --backward, every returned gradient is correct), 1 otherwise. The output must be a scalar.
+    EXPR and FILE.py:FUNC are as for render.
 
     \b
     Examples:
@@ -186,7 +195,12 @@ def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, lo
       graphviz-bp check "-mean(log(softmax(z)))" -i z=4
       graphviz-bp check model.py:loss -i W=@weights.npy -i x=5 --rtol 1e-5
       graphviz-bp check "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5 --claim "W=W@outer(W.T@W@x - x, x)"
+      graphviz-bp check model.py:loss_and_grads -i W=3x5 -i x=5 --backward
     """
+    if grads is not None and not backward:
+        raise click.UsageError("--grads says which inputs returned gradients are for: it needs --backward")
+    if backward and loss is None:
+        loss = 0
     parsed = []
     for claim in claims:
         name, sep, text = claim.partition("=")
@@ -196,8 +210,18 @@ def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, lo
     if not (np.isfinite(eps) and np.isfinite(rtol)):
         raise click.UsageError("--eps and --rtol must be finite")
     fn, values, label = _prepare(target, inputs, seed, memory_limit)
+    if backward and isinstance(fn, Expression):
+        raise click.UsageError("--backward checks the gradients a function returns with its loss: give "
+                               "FILE.py:FUNC, not an expression")
+    chosen = _parse_grads(grads, values) if backward else None
     g = _trace(fn, values, memory_limit, loss)
     _check_claims_are_usable(g, parsed)
+    returned = None
+    if backward:
+        try:
+            returned = call_user(check_returned, g, fn, output=loss, grads=chosen)
+        except GradientMatchError as exc:
+            raise click.ClickException(exc.explain("--grads")) from None
     grads = {name: g.node(name).adjoint for name in values}
     result = call_user(compare, fn, values, grads, rtol=rtol, eps=eps, max_coords=max_coords,
                        coords_seed=seed + 1, output=loss)
@@ -217,7 +241,38 @@ def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, lo
         verdict = call_user(g.check_claim, name, text)
         click.echo(f"claim ∂L/∂{name} = {text}: {verdict.message}")
         held = held and verdict.ok
+    if returned is not None:
+        for text in returned.lines():
+            click.echo(line(text))
+        held = held and returned.ok
     return 0 if result.passed and held else 1
+
+
+def _parse_grads(text: str | None, values: dict[str, np.ndarray]) -> Any:
+    """--grads as check_backward's ``grads=``: names in order, or a mapping of dict keys to names;
+    every name must be a float input."""
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise click.BadParameter(f"{text!r} is not NAME,... or KEY=NAME,...", param_hint="--grads")
+    pairs = [item.partition("=") for item in items]
+    mapping = any(sep for _, sep, _ in pairs)
+    if mapping and not all(sep and key.strip() and name.strip() for key, sep, name in pairs):
+        raise click.BadParameter(f"{text!r} mixes NAME and KEY=NAME: write KEY=NAME for each", param_hint="--grads")
+    names = [name.strip() for _, _, name in pairs] if mapping else items
+    for name in names:
+        if name not in values:
+            raise click.BadParameter(f"{name!r} is not an input (inputs: {', '.join(values) or 'none'})",
+                                     param_hint="--grads")
+        if np.asarray(values[name]).dtype.kind != "f":
+            raise click.BadParameter(f"{name!r} has an integer or boolean dtype: it has no gradient",
+                                     param_hint="--grads")
+    if len(set(names)) != len(names):
+        raise click.BadParameter(f"{text!r} names an input twice", param_hint="--grads")
+    if mapping:
+        return {key.strip(): name.strip() for key, _, name in pairs}
+    return tuple(names)
 
 
 def _check_claims_are_usable(g: Any, claims: list[tuple[str, str]]) -> None:
@@ -249,6 +304,78 @@ def _check_row(c: InputCheck) -> tuple[str, str, str, str, str]:
     note = "" if c.coords == c.size else f" ({c.coords} of {c.size} coords)"
     return (c.name, format_shape(c.shape), f"{c.analytic_norm:.6g}", f"{c.numeric_norm:.6g}",
             f"{c.error:.2e}{note}")
+
+
+@main.command(cls=ExprCommand)
+@click.argument("target", metavar="EXPR|FILE.py:FUNC")
+@common_options
+@click.option("--wrt", "wrt", multiple=True, metavar="NAME",
+              help="derive ∂L/∂NAME only: an input or a named intermediate (repeatable; default: every "
+                   "float input)")
+@click.option("--latex", "as_tex", is_flag=True, help="print LaTeX (an align* block) for notes")
+@click.option("--markdown", "as_md", is_flag=True, help="print Markdown with $…$ math for docs")
+@click.option("--max-paths", type=click.IntRange(min=1, max=100_000), default=64, show_default=True,
+              help="refuse a gradient with more paths than this (one term each)")
+def derive(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, loss: Any, wrt: tuple[str, ...],
+           as_tex: bool, as_md: bool, max_paths: int) -> int:
+    """Print each gradient as a sum of one term per path, every term checked numerically.
+
+    For each float input (or each --wrt NAME): ∂L/∂NAME as a formula, the named intermediates it
+    uses (from gb.name or lines like r = ...), then each path's term, marked ✓ when it equals that
+    path's numeric contribution at the traced inputs and at fresh ones, and the value the path
+    first goes through. Unicode by default (also into a pipe or file); --latex and --markdown for
+    notes and docs. Exits 0 when every term is verified, 1 otherwise. EXPR and FILE.py:FUNC are
+    as for render; the output must be a scalar.
+
+    \b
+    Examples:
+      graphviz-bp derive "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5
+      graphviz-bp derive model.py:autoencoder -i W=3x5 -i x=5 --wrt W --latex
+      graphviz-bp derive "sum(tanh(W@x + b))" -i W=4x3 -i x=3 -i b=4 --markdown >> notes.md
+    """
+    if as_tex and as_md:
+        raise click.UsageError("--latex and --markdown are two formats: choose one")
+    fn, values, label = _prepare(target, inputs, seed, memory_limit)
+    g = _trace(fn, values, memory_limit, loss)
+    names = list(dict.fromkeys(wrt)) or [n for n, node in g.inputs.items() if node.differentiable]
+    if not names:
+        raise click.ClickException(f"{label} has no float input: there is no gradient to derive")
+    for name in names:
+        try:
+            g.grad(name)
+        except KeyError:
+            raise click.BadParameter(f"{name!r} is not an input or a named value of {label}",
+                                     param_hint="--wrt") from None
+        except GraphvizBPError as exc:
+            raise click.BadParameter(str(exc), param_hint="--wrt") from None
+    derivations = []
+    for name in names:
+        try:
+            derivations.append(g.derivation(name, max_paths))
+        except PathLimitError:
+            count = g.backward_pass.path_count(g.node(name))
+            raise click.ClickException(f"{name} reaches the loss by {count} paths, more than --max-paths "
+                                       f"{max_paths}: raise it, or leave {name} out with --wrt") from None
+    source = None
+    if isinstance(fn, Expression):
+        loss_text = label
+    else:
+        source, _, func = label.rpartition(":")
+        loss_text = f"{func}({', '.join(values)})"
+    style = as_latex if as_tex else as_markdown if as_md else as_text
+    _print_utf8(style(loss_text, derivations, source))
+    return 0 if all(d.verified for d in derivations) else 1
+
+
+def _print_utf8(text: str) -> None:
+    """``text`` on standard output, in its encoding when it can hold the text, else as UTF-8 bytes
+    (formulas are Unicode wherever the output goes)."""
+    if _encodable(text):
+        click.echo(text)
+        return
+    sys.stdout.flush()
+    sys.stdout.buffer.write((text + "\n").encode("utf-8"))
+    sys.stdout.buffer.flush()
 
 
 @main.command()
