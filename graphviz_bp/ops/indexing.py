@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from . import Example, Op, register
 from ._broadcast import normalize_axis
+from ._scatter import overridable, scatter
 
 
 # --- indexing -------------------------------------------------------------------------------------
@@ -56,9 +57,7 @@ def _index_shape(shapes, params):
 def _index_vjp(g, ans, args, p, argnum):
     if argnum:
         return None  # the index arrays are not differentiated
-    out = np.zeros(args[0].shape, dtype=g.dtype)
-    np.add.at(out, fill(p["index"], args), g)  # repeated indices accumulate
-    return out
+    return scatter(g, args[0].shape, fill(p["index"], args), text=p.get("text", ""))  # repeats add
 
 
 register(Op(
@@ -83,6 +82,16 @@ register(Op(
 def _setitem_forward(a, v, *arrays, index, text=""):
     out = same_layout(a)
     out[fill(index, (a, v) + arrays)] = v
+    return out
+
+
+@overridable
+def assigned(a, v, index, text=""):
+    """``a`` with ``a[index] = v``, in a fresh array (``a`` may be a broadcast cotangent, whose
+    entries share memory): setitem's value with its index filled in, ``text`` the index as the
+    drawing writes it. A formula's expression gets the setitem op."""
+    out = np.array(a, copy=True)
+    out[index] = v
     return out
 
 
@@ -120,18 +129,17 @@ def _setitem_vjp(g, ans, args, p, argnum):
     broadcast to the indexed entries, ``g`` at its target if it is the value NumPy left there (for
     repeated indices, found by NumPy itself: the same assignment of the entries' numbers), else 0;
     the backward pass sums it back to ``v``'s shape."""
-    index = fill(p["index"], args)
     if argnum == 0:
-        out = np.array(g, copy=True)
-        out[index] = 0
-        return out
+        return assigned(g, 0, fill(p["index"], args), text=p.get("text", ""))
     if argnum != 1:
         return None  # the index arrays are not differentiated
+    index = fill(p["index"], list(args[:2]) + [np.asarray(a) for a in args[2:]])
     target = g[index]
     numbers = np.arange(target.size, dtype=np.intp).reshape(target.shape)
     winner = np.full(g.shape, -1, dtype=np.intp)
     winner[index] = numbers
-    out = np.where(winner[index] == numbers, target, 0).astype(g.dtype, copy=False)
+    won = winner[index] == numbers
+    out = target if won.all() else np.where(won, target, 0).astype(g.dtype, copy=False)
     extra = args[1].ndim - out.ndim  # NumPy drops leading length-1 axes of v: give them back
     return out.reshape((1,) * extra + out.shape) if extra > 0 else out
 
@@ -261,11 +269,19 @@ def _diagonal_shape(shapes, params):
 def _diagonal_vjp(g, ans, args, p):
     x, k = args[0], p["offset"]
     a1, a2 = _diagonal_axes(x.ndim, p)
-    out = np.zeros(x.shape, dtype=g.dtype)
-    moved = np.moveaxis(out, (a1, a2), (-2, -1))  # a writeable view
+    if x.ndim == 2 and k == 0 and x.shape[0] == x.shape[1]:  # the matrix diag(g)
+        return np.diag(g)
+    index: list = [None] * x.ndim  # an index array per axis of x, each broadcast to g's shape
+    for j, d in enumerate(i for i in range(x.ndim) if i not in (a1, a2)):  # g's axis j is x's axis d
+        index[d] = np.arange(x.shape[d]).reshape((-1,) + (1,) * (g.ndim - 1 - j))
     i = np.arange(g.shape[-1])
-    moved[..., i + max(-k, 0), i + max(k, 0)] = g
-    return out
+    index[a1], index[a2] = i + max(-k, 0), i + max(k, 0)
+    return scatter(g, x.shape, tuple(index), text=_diagonal_label(p, ()), unique=True)
+
+
+def _diagonal_label(params, constants):
+    k, axes = params["offset"], (params["axis1"], params["axis2"])
+    return "diagonal" + (f" {k:+d}" if k else "") + ("" if axes == (0, 1) else f" axes {axes}")
 
 
 register(Op(
@@ -304,14 +320,16 @@ def _repeat_shape(shapes, params):
 
 def _repeat_vjp(g, ans, args, p):
     x, r, axis = args[0], p["repeats"], p.get("axis")
+    text = _repeat_label(p, ())
     if axis is None:
-        out = np.zeros(x.size, dtype=g.dtype)
-        np.add.at(out, np.repeat(np.arange(x.size), r), g)
-        return out.reshape(x.shape)
+        return scatter_flat(g, x.shape, np.repeat(np.arange(x.size), r), text)  # from x.ravel()
     ax = normalize_axis(axis, x.ndim)[0]
-    out = np.zeros(x.shape, dtype=g.dtype)
-    np.add.at(np.moveaxis(out, ax, 0), np.repeat(np.arange(x.shape[ax]), r), np.moveaxis(g, ax, 0))
-    return out
+    return scatter(g, x.shape, (slice(None),) * ax + (np.repeat(np.arange(x.shape[ax]), r),), text=text)
+
+
+def _repeat_label(params, constants):
+    r, axis = params["repeats"], params.get("axis")
+    return f"repeat {r}" + ("" if axis is None else f" axis {axis}")
 
 
 register(Op(
@@ -346,17 +364,23 @@ def _take_shape(shapes, params):
 
 
 def _take_vjp(g, ans, args, p):
-    x, idx, axis = args[0], np.asarray(args[1]), p.get("axis")
+    x, idx, axis = args[0], args[1], p.get("axis")  # the indices may be computed in a formula
     n = x.size if axis is None else x.shape[normalize_axis(axis, x.ndim)[0]]
     idx = np.clip(idx, 0, n - 1) if p.get("mode") == "clip" else idx % max(n, 1)
+    text = "take " + (str(idx.tolist()) if isinstance(idx, np.ndarray) and idx.ndim <= 1 and idx.size <= 4 else
+                      f"indices {'×'.join(map(str, idx.shape))}") + ("" if axis is None else f" axis {axis}")
     if axis is None:
-        out = np.zeros(x.size, dtype=g.dtype)
-        np.add.at(out, idx, g)
-        return out.reshape(x.shape)
+        return scatter_flat(g, x.shape, idx, text)
     ax = normalize_axis(axis, x.ndim)[0]
-    out = np.zeros(x.shape, dtype=g.dtype)
-    np.add.at(out, (slice(None),) * ax + (idx,), g)
-    return out
+    return scatter(g, x.shape, (slice(None),) * ax + (idx,), text=text)
+
+
+def scatter_flat(g, shape, flat, text):
+    """The VJP of ``x.ravel()[flat]`` for ``x`` of ``shape`` (``flat`` in range; computed in a
+    formula, it has no values to unravel)."""
+    if not shape or not isinstance(flat, np.ndarray):
+        return scatter(g, (math.prod(shape),), (flat,), text=text).reshape(shape)
+    return scatter(g, shape, np.unravel_index(flat, shape), text=text)
 
 
 register(Op(
@@ -385,12 +409,14 @@ def _sort_shape(shapes, params):
 
 
 def _sort_vjp(g, ans, args, p):
+    """g put back where each sorted value came from: at ``argsort(x)`` along the axis."""
     x, axis = args[0], p.get("axis")
     flat = x.reshape(-1) if axis is None else x
-    ax = -1 if axis is None else axis
+    ax = normalize_axis(-1 if axis is None else axis, flat.ndim)[0]
     order = np.argsort(flat, axis=ax, kind="stable")  # the same order np.sort's values come in
-    out = np.zeros(flat.shape, dtype=g.dtype)
-    np.put_along_axis(out, order, g, axis=ax)
+    index = tuple(order if d == ax else np.arange(n).reshape([-1 if e == d else 1 for e in range(flat.ndim)])
+                  for d, n in enumerate(flat.shape))
+    out = scatter(g, flat.shape, index, text="sort" + ("" if axis is None else f" axis {axis}"), unique=True)
     return out.reshape(x.shape)
 
 

@@ -5,12 +5,12 @@ The stacks are their own ops (drawn ``hstack``, ``vstack``...), not concatenatio
 before them: the drawing shows the one call the user wrote. Each piece of a split is a node of its
 own (``split[k]``). pad and tile copy entries of their operand to new places, so their VJP is one
 rule (``gather_back``): the index of the source entry is found by applying the same function to
-the array of indices, and the cotangent is summed back by those indices.
+the array of indices, and the cotangent is summed back by those indices (a constant pad's VJP is
+simply the block of the cotangent where the array was put).
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -18,23 +18,8 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from . import Example, Op, format_shape, register
 from ._broadcast import normalize_axis
-
-
-def gather_back(g: np.ndarray, shape: tuple[int, ...], index: np.ndarray) -> np.ndarray:
-    """The VJP of ``x.ravel()[index]`` (with ``-1`` for an entry that reads no input): ``g`` summed
-    into the entries of ``x`` (of ``shape``) it was read from.
-
-    >>> gather_back(np.array([1.0, 2.0, 3.0]), (2,), np.array([1, 1, -1]))
-    array([0., 3.])
-    """
-    index = np.broadcast_to(index, g.shape).ravel()
-    read = index >= 0
-    out = np.bincount(index[read], weights=np.ravel(g)[read], minlength=math.prod(shape))
-    return out.reshape(shape).astype(g.dtype, copy=False)
-
-
-def _positions(shape: tuple[int, ...]) -> np.ndarray:
-    return np.arange(math.prod(shape), dtype=np.intp).reshape(shape)
+from ._scatter import gather_back, scatter
+from ._scatter import positions as _positions
 
 
 # --- hstack, vstack, column_stack, dstack: one node each, one operand per array ---------------------
@@ -165,10 +150,9 @@ def _split_forward(name):
 
 def _split_vjp(name):
     def rule(g, ans, args, p):
-        x = args[0]
-        out = np.zeros(x.shape, dtype=g.dtype)
-        out[_split_slice(x.ndim, p, x.shape[normalize_axis(p["axis"], x.ndim)[0]], name)] = g
-        return out
+        x = args[0]  # the piece's cotangent, in zeros where the other pieces were
+        return scatter(g, x.shape, _split_slice(x.ndim, p, x.shape[normalize_axis(p["axis"], x.ndim)[0]], name),
+                       unique=True)
     return rule
 
 
@@ -265,11 +249,11 @@ def _pad_vjp(g, ans, args, p):
     shape = args[0].shape
     if not shape:
         return g
-    if p.get("mode", "constant") == "constant":
-        index = np.pad(_positions(shape), p["pad_width"], "constant", constant_values=-1)
-    else:
-        index = np.pad(_positions(shape), p["pad_width"], p["mode"])
-    return gather_back(g, shape, index)
+    mode = p.get("mode", "constant")
+    if mode == "constant":  # the array is a block of the result: its message is that block of g
+        block = tuple(slice(before, before + d) for (before, _), d in zip(p["pad_width"], shape))
+        return g[block] + 0.0  # a fresh array (and 0, not −0, where g is −0, as the sums give)
+    return gather_back(g, shape, np.pad(_positions(shape), p["pad_width"], mode), text=_pad_label(p, ()))
 
 
 def _pad_label(params, constants):
@@ -332,7 +316,8 @@ def _tile_label(params, constants):
 
 register(Op(
     name="tile", symbol="tile", forward=lambda a, reps: np.tile(a, reps), shape=_tile_shape,
-    vjps=(lambda g, ans, a, p: gather_back(g, a[0].shape, np.tile(_positions(a[0].shape), p["reps"])),),
+    vjps=(lambda g, ans, a, p: gather_back(g, a[0].shape, np.tile(_positions(a[0].shape), p["reps"]),
+                                           text=_tile_label(p, ())),),
     numpy=(np.tile,), bind=_bind_tile, family="joining", grows=True, label=_tile_label,
     examples=(Example(((3,),), {"reps": (2,)}, call=lambda fn, a: fn(a, 2)),
               Example(((2, 3),), {"reps": (2, 1)}, call=lambda fn, a: fn(a, (2, 1))),

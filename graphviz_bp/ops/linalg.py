@@ -7,6 +7,7 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from . import Example, Op, register
 from ._broadcast import broadcast_shapes
+from ._scatter import scatter
 
 
 # --- trace and diag -------------------------------------------------------------------------------------
@@ -32,6 +33,8 @@ def _trace_vjp(g, ans, args, p):
         return g * np.eye(x.shape[0])
     a1, a2 = p["axis1"] % x.ndim, p["axis2"] % x.ndim
     mask = np.eye(x.shape[a1], x.shape[a2], k=p["offset"], dtype=g.dtype)
+    if x.ndim == 2:  # g times the 0/1 matrix of the summed entries
+        return g * (mask if a1 < a2 else mask.T)
     full = g[..., np.newaxis, np.newaxis] * mask  # the two axes last
     return np.moveaxis(full, (-2, -1), (a1, a2))
 
@@ -59,10 +62,11 @@ def _diag_vjp(g, ans, args, p):
     x, k = args[0], p["k"]
     if x.ndim == 1:
         return np.diagonal(g, k).copy()
-    out = np.zeros(x.shape, dtype=g.dtype)
+    if k == 0 and x.shape[0] == x.shape[1]:  # the matrix diag(g)
+        return np.diag(g)
     idx = np.arange(len(g))
-    out[idx + max(-k, 0), idx + max(k, 0)] = g
-    return out
+    return scatter(g, x.shape, (idx + max(-k, 0), idx + max(k, 0)), text=f"diag {k:+d}" if k else "diag",
+                   unique=True)
 
 
 register(Op(

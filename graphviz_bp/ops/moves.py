@@ -1,10 +1,10 @@
 """Ops that move entries to other places: flip, roll, take_along_axis, put_along_axis (a functional
 update: ``graphviz_bp.put_along_axis`` returns the updated array), and nan_to_num.
 
-flip, roll and take_along_axis gather entries of their operand, so their VJP is ``gather_back``
-on the same function applied to the array of indices (``joining``'s rule). ``np.put_along_axis``
-writes into its argument in place and returns None, which the tracer does not record: it is
-refused, naming the functional spelling.
+flip and roll move entries of their operand, so their VJP moves the cotangent back;
+take_along_axis gathers them, so its VJP puts the cotangent back where each entry was read
+(``scatter``). ``np.put_along_axis`` writes into its argument in place and returns None, which the
+tracer does not record: it is refused, naming the functional spelling.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from . import Example, Op, register
 from ._broadcast import normalize_axis
-from .joining import _positions, gather_back
+from ._scatter import scatter
 
 
 def _axis_param(axis):
@@ -114,11 +114,20 @@ def _bind_take_along(arr, indices, axis=-1):
 
 
 def _take_along_vjp(g, ans, args, p):
-    x, idx = args[0], np.asarray(args[1])
-    positions = _positions(x.shape)
-    if p.get("axis") is None:
-        positions = positions.ravel()
-    return gather_back(g, x.shape, np.take_along_axis(positions, idx, p.get("axis")))
+    """g added back where each entry was read: at ``indices`` along the axis, at the same place
+    along the others (the indices may be computed in a formula, so they are not read here)."""
+    x, idx, axis = args[0], args[1], p.get("axis")
+    text = _take_along_label(p, ())
+    if axis is None:
+        return scatter(g, (x.size,), (idx,), text=text).reshape(x.shape)
+    ax = normalize_axis(axis, x.ndim)[0]
+    index = tuple(idx if d == ax else np.arange(n).reshape([-1 if e == d else 1 for e in range(x.ndim)])
+                  for d, n in enumerate(x.shape))
+    return scatter(g, x.shape, index, text=text)
+
+
+def _take_along_label(params, constants):
+    return "take_along" + _axes_text(params.get("axis"))
 
 
 _IDX = np.array([[0, 2], [1, 1], [3, 0]])
@@ -126,7 +135,7 @@ register(Op(
     name="take_along_axis", symbol="take_along_axis",
     forward=lambda arr, indices, axis: np.take_along_axis(arr, indices, axis),
     vjps=(_take_along_vjp, None), shape=_take_along_shape, numpy=(np.take_along_axis,),
-    bind=_bind_take_along, family="moves", label=lambda params, constants: "take_along" + _axes_text(params.get("axis")),
+    bind=_bind_take_along, family="moves", label=_take_along_label,
     examples=(Example(((3, 4), (3, 2)), {"axis": 1}, consts={1: _IDX}),
               Example(((4, 3), (2, 3)), {"axis": 0}, consts={1: _IDX.T}),
               Example(((3, 4), (3, 1)), {"axis": -1}, consts={1: np.array([[3], [-1], [0]])}),

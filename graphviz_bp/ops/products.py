@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import UnsupportedOpError
 from . import Example, Op, register
 from ._broadcast import broadcast_shapes
-
+from ._scatter import scatter
 
 
 def _matmul_shape(shapes, params):
@@ -206,9 +206,9 @@ def einsum_grad(ins, out, args, g, argnum):
         r = np.broadcast_to(np.expand_dims(r, tuple(missing)), tuple(sizes[c] for c in unique))
     if len(unique) == len(mine):
         return np.transpose(r, [unique.index(c) for c in mine]) if unique != mine else r
-    full = np.zeros(tuple(sizes[c] for c in mine), dtype=r.dtype)
-    np.einsum(f"{mine}->{unique}", full)[...] = r  # a writeable view of the diagonal
-    return full
+    # r on the diagonal: one index array per subscript of the operand, over the grid of its letters
+    index = tuple(np.arange(sizes[c]).reshape([-1 if u == c else 1 for u in unique]) for c in mine)
+    return scatter(r, tuple(sizes[c] for c in mine), index, text=f"einsum {mine}->{unique}", unique=True)
 
 
 def _bind_einsum(subscripts, *operands, out=None, optimize=False, **kwargs):

@@ -1,7 +1,13 @@
 """Matrix expressions with shapes: leaves (inputs, named values, constants, numbers) and calls of
 registry ops. An ``Expr`` speaks NumPy: operators, ``.T``, indexing, methods and NumPy functions on
 it build calls of the op NumPy's function is recorded as, so a VJP rule written with NumPy, run on
-expressions, gives its symbolic message. Expressions are immutable and compared by structure."""
+expressions, gives its symbolic message. Expressions are immutable and compared by structure.
+
+What a rule needs that no registry op is, is a pseudo-op: comparisons, ``&``, ``~``, ``np.isfinite``
+and ``np.floor_divide`` (constant masks and arrays, Iverson brackets in print), ``np.tril``, and the
+transposes of gathers (``ops._scatter``'s ``scatter`` and ``gather_back``: the cotangent put back
+where the entries were read). A constant integer or boolean array (an index, a mask) is a value a
+rule may read; anything else read as an array raises ``SymbolicError``."""
 
 from __future__ import annotations
 
@@ -13,6 +19,9 @@ import numpy as np
 from .. import ops
 from ..errors import UnsupportedOpError
 from ..ops import Op
+from ..ops._scatter import gather_back as _gather_back_rule
+from ..ops._scatter import scatter as _scatter_rule
+from ..ops.indexing import Slot, assigned, fill
 
 __all__ = ["Expr", "Pseudo", "call", "num", "sym", "array_const", "freeze", "SymbolicError"]
 
@@ -23,16 +32,18 @@ class SymbolicError(Exception):
 
 class Pseudo:
     """An operation that is not a registry op but appears in formulas: a comparison (an Iverson
-    bracket ``[z > 0]``), undoing broadcasting (a sum over axes), an opaque VJP."""
+    bracket ``[z > 0]``), undoing broadcasting (a sum over axes), an opaque VJP. ``expr_name`` is its
+    function in the expression language, when it has one (``greater``)."""
 
-    __slots__ = ("name", "forward", "shape_rule", "symbol")
+    __slots__ = ("name", "forward", "shape_rule", "symbol", "expr_name")
 
     def __init__(self, name: str, forward: Callable[..., Any], shape_rule: Callable[..., tuple[int, ...]],
-                 symbol: str = "") -> None:
+                 symbol: str = "", expr_name: str | None = None) -> None:
         self.name = name
         self.forward = forward
         self.shape_rule = shape_rule
         self.symbol = symbol or name
+        self.expr_name = expr_name
 
     def shape(self, shapes: Sequence[tuple[int, ...]], params: dict[str, Any]) -> tuple[int, ...]:
         return tuple(self.shape_rule(shapes, params))
@@ -153,6 +164,8 @@ class Expr:
     def __rmul__(self, o: Any) -> Expr: return call(_op("multiply"), (o, self))
     def __truediv__(self, o: Any) -> Expr: return call(_op("divide"), (self, o))
     def __rtruediv__(self, o: Any) -> Expr: return call(_op("divide"), (o, self))
+    def __mod__(self, o: Any) -> Expr: return call(_op("remainder"), (self, o))
+    def __rmod__(self, o: Any) -> Expr: return call(_op("remainder"), (o, self))
     def __pow__(self, o: Any) -> Expr: return call(_op("power"), (self, o))
     def __rpow__(self, o: Any) -> Expr: return call(_op("power"), (o, self))
     def __matmul__(self, o: Any) -> Expr: return call(_op("matmul"), (self, o))
@@ -166,6 +179,15 @@ class Expr:
     def __le__(self, o: Any) -> Expr: return call(COMPARE["≤"], (self, o))
     def __eq__(self, o: Any) -> Expr: return call(COMPARE["="], (self, o))  # type: ignore[override]
     def __ne__(self, o: Any) -> Expr: return call(COMPARE["≠"], (self, o))  # type: ignore[override]
+    def __and__(self, o: Any) -> Expr: return call(AND, (self, o))
+    def __rand__(self, o: Any) -> Expr: return call(AND, (o, self))
+    def __or__(self, o: Any) -> Expr: return call(OR, (self, o))
+    def __ror__(self, o: Any) -> Expr: return call(OR, (o, self))
+    def __invert__(self) -> Expr: return call(NOT, (self,))
+
+    def copy(self, order: str = "K") -> Expr:
+        """The expression itself (a copy has the same value)."""
+        return self
 
     def __getitem__(self, key: Any) -> Expr:
         from ..indices import index_key
@@ -187,6 +209,8 @@ class Expr:
 
     # NumPy protocols -----------------------------------------------------------------------------
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self.kind == "array" and self.value.dtype.kind in "biu":  # an index or a mask: a constant
+            return np.asarray(self.value, dtype=dtype)
         raise SymbolicError("an expression cannot become an array (the rule reads values)")
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -196,6 +220,8 @@ class Expr:
             return call(COMPARE[_UFUNC_COMPARE[ufunc]], inputs)
         if ufunc is np.sign:
             return call(SIGN, inputs)
+        if ufunc in _UFUNC_PSEUDO:
+            return call(_UFUNC_PSEUDO[ufunc], inputs)
         try:
             op = ops.lookup(ufunc)
         except UnsupportedOpError:
@@ -226,6 +252,9 @@ def apply_numpy(op: Op, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     if op.bind is not None:
         args, kwargs = op.bind(*args, **kwargs)
     if op.constant is not None and op.constant(kwargs):
+        if all(not isinstance(a, Expr) or a.kind in ("array", "num") for a in args):  # of constants: one
+            values = [a.value if isinstance(a, Expr) else a for a in args]
+            return array_const(np.asarray(op.forward(*values, **kwargs)))
         raise SymbolicError(f"{op.name} without a gradient")
     if op.pieces is not None or op.result is not None:
         raise SymbolicError(f"{op.name} returns several values")
@@ -284,11 +313,21 @@ def call(op: Any, operands: Iterable[Any], params: dict[str, Any] | None = None)
     """``op`` on ``operands`` (expressions, numbers or arrays), with its result's shape."""
     args = tuple(as_expr(a) for a in operands)
     params = params or {}
+    if isinstance(op, Op) and _integer_constants(args):  # index arithmetic: computed, kept integers
+        value = np.asarray(op.forward(*[a.value for a in args], **params))
+        if value.dtype.kind in "biu":
+            return array_const(value)
     try:
         shape = op.shape([a.shape for a in args], params)
     except (ValueError, IndexError, TypeError) as exc:
         raise SymbolicError(f"{op.name}: {exc}") from None
     return Expr("call", tuple(shape), op=op, args=args, params=params)
+
+
+def _integer_constants(args: Sequence[Expr]) -> bool:
+    """Constants only, at least one an integer or boolean array, every number a whole one."""
+    return bool(args) and any(a.kind == "array" and a.value.dtype.kind in "biu" for a in args) and \
+        all(a.kind == "array" or (a.kind == "num" and isinstance(a.value, int)) for a in args)
 
 
 # pseudo-ops ----------------------------------------------------------------------------------------
@@ -297,7 +336,7 @@ def _broadcast_shape(shapes: Sequence[tuple[int, ...]], params: dict[str, Any]) 
 
 
 def _compare(name: str, fn: Callable[..., Any]) -> Pseudo:
-    return Pseudo(name, lambda a, b: fn(a, b).astype(float), _broadcast_shape, symbol=name)
+    return Pseudo(name, lambda a, b: fn(a, b).astype(float), _broadcast_shape, symbol=name, expr_name=fn.__name__)
 
 
 COMPARE = {s: _compare(s, f) for s, f in
@@ -358,8 +397,133 @@ def _result_type(*args: Any) -> np.dtype:
     return np.result_type(*[a.dtype if isinstance(a, Expr) else a for a in args])
 
 
+def _elementwise(name: str, fn: Callable[..., Any], symbol: str = "", expr_name: str | None = None) -> Pseudo:
+    return Pseudo(name, lambda *a: np.asarray(fn(*a), dtype=float), _broadcast_shape, symbol=symbol or name,
+                  expr_name=expr_name)
+
+
+#: Masks and constant arrays (no gradient flows through them): ``&``, ``|``, ``~`` of masks,
+#: ``np.isfinite``, ``np.floor_divide``; each is 0 or 1, or whole numbers, as a float array.
+AND = _elementwise("and", np.logical_and, "∧", "logical_and")
+OR = _elementwise("or", np.logical_or, "∨", "logical_or")
+NOT = _elementwise("not", np.logical_not, "¬", "logical_not")
+ISFINITE = _elementwise("isfinite", np.isfinite)
+FLOOR_DIVIDE = _elementwise("floor_divide", np.floor_divide, "⌊/⌋")
+_UFUNC_PSEUDO = {np.logical_and: AND, np.bitwise_and: AND, np.logical_or: OR, np.bitwise_or: OR,
+                 np.logical_not: NOT, np.invert: NOT, np.isfinite: ISFINITE, np.floor_divide: FLOOR_DIVIDE}
+
+#: The lower triangle (``np.tril``; ``k`` as NumPy's).
+TRIL = Pseudo("tril", lambda a, k=0: np.tril(a, k), lambda shapes, p: shapes[0], symbol="tril")
+
+
+def _tril(a: Any, k: int = 0) -> Expr:
+    return call(TRIL, (a,), {"k": int(k)} if k else {})
+
+
+#: The order that sorts ``a`` along ``axis`` (``np.argsort``): indices, a constant of the formula.
+ARGSORT = Pseudo("argsort", lambda a, axis=-1, kind=None: np.argsort(a, axis=axis, kind=kind),
+                 lambda shapes, p: shapes[0] if p.get("axis") is not None else (math.prod(shapes[0]),),
+                 symbol="argsort")
+
+
+def _argsort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> Expr:
+    if order is not None:
+        raise SymbolicError("np.argsort with order=")
+    kind = "stable" if stable else kind
+    return call(ARGSORT, (a,), {"axis": None if axis is None else int(axis), "kind": kind})
+
+
+def _moveaxis(a: Any, source: Any, destination: Any) -> Expr:
+    """``np.moveaxis`` as the transpose with those axes."""
+    from ..ops._broadcast import normalize_axis
+
+    e = as_expr(a)
+    src = [normalize_axis(s, e.ndim)[0] for s in np.atleast_1d(source).tolist()]
+    dst = [normalize_axis(d, e.ndim)[0] for d in np.atleast_1d(destination).tolist()]
+    if len(src) != len(dst):
+        raise SymbolicError("np.moveaxis: source and destination differ in length")
+    order = [n for n in range(e.ndim) if n not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    if order == list(range(e.ndim)):
+        return e
+    return call(_op("transpose"), (e,), {"axes": tuple(order)})
+
+
+# the transposes of gathers ---------------------------------------------------------------------------
+def _operand_index(index: Any, first: int) -> tuple[tuple[Any, ...], list[Expr]]:
+    """An index for a pseudo-op's params: constant arrays as their values, other expressions (an
+    index computed in the formula) as operands from position ``first`` on, a ``Slot`` each."""
+    parts: list[Any] = []
+    operands: list[Expr] = []
+    for part in index if isinstance(index, tuple) else (index,):
+        if isinstance(part, Expr) and part.kind == "array":
+            parts.append(part.value)
+        elif isinstance(part, Expr):
+            operands.append(part)
+            parts.append(Slot(first + len(operands) - 1))
+        else:
+            parts.append(part)
+    return tuple(parts), operands
+
+
+def _scatter_forward(g: np.ndarray, *arrays: np.ndarray, shape: tuple[int, ...], index: tuple[Any, ...],
+                     text: str = "", unique: bool = False) -> np.ndarray:
+    return _scatter_rule(g, shape, fill(index, (g, *(_as_index(a) for a in arrays))), text, unique)
+
+
+def _as_index(a: np.ndarray) -> np.ndarray:
+    """An index computed in a formula, as integers (numbers evaluate as floats: ``i % 5``)."""
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        if not np.array_equal(a, np.round(a)):
+            raise ValueError("an index that is not a whole number")
+        return a.astype(np.intp)
+    return a
+
+
+#: ``ḡ`` put at ``index`` in zeros of ``shape`` (repeated entries adding): the VJP of ``x[index]``,
+#: take, take_along_axis, repeat, split, diagonal, sort (``ops._scatter.scatter`` evaluates it).
+SCATTER = Pseudo("scatter", _scatter_forward, lambda shapes, p: tuple(p["shape"]), symbol="→")
+
+#: ``ḡ`` summed back into the flat positions ``index`` of zeros of ``shape`` (-1: no entry): the VJP
+#: of pad's other modes and tile (``ops._scatter.gather_back``).
+GATHER_BACK = Pseudo("gather_back", lambda g, shape, index, text="": _gather_back_rule(g, shape, index, text),
+                     lambda shapes, p: tuple(p["shape"]), symbol="→")
+
+
+def _index_text(index: tuple[Any, ...]) -> str:
+    from ..indices import index_key
+
+    try:
+        return index_key(index)[2]
+    except Exception:  # noqa: BLE001 - an index with computed parts: say so
+        return "[·]"
+
+
+def _scatter(g: Any, shape: Any, index: Any, text: str = "", unique: bool = False) -> Expr:
+    parts, operands = _operand_index(index, 1)
+    if not text:
+        text = _index_text(parts) if not operands else "[·]"
+    return call(SCATTER, (g, *operands), {"shape": tuple(int(d) for d in shape), "index": parts,
+                                         "text": text, "unique": bool(unique)})
+
+
+def _gather_back(g: Any, shape: Any, index: Any, text: str = "") -> Expr:
+    return call(GATHER_BACK, (g,), {"shape": tuple(int(d) for d in shape), "index": np.asarray(index),
+                                    "text": text or "gather"})
+
+
+def _assigned(a: Any, v: Any, index: Any, text: str = "") -> Expr:
+    """``a`` with ``[index] = v``: the setitem op."""
+    parts, operands = _operand_index(index, 2)
+    return call(_op("setitem"), (a, v, *operands), {"index": parts, "text": text or _index_text(parts)})
+
+
 _FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.where: _where, np.zeros_like: _zeros_like, np.ones_like: _ones_like, np.shape: _shape,
     np.ndim: _ndim, np.asarray: _asarray, np.result_type: _result_type,
-    np.sign: lambda a: call(SIGN, (a,)),
+    np.sign: lambda a: call(SIGN, (a,)), np.isfinite: lambda a: call(ISFINITE, (a,)),
+    np.moveaxis: _moveaxis, np.tril: _tril, np.argsort: _argsort,
+    _scatter_rule: _scatter, _gather_back_rule: _gather_back, assigned: _assigned,
 }

@@ -1,6 +1,24 @@
 """Printing expressions: as mathematics in Unicode (``W r xᵀ``) and LaTeX (``W r x^\\top``), with
 1-d arrays read as columns, and in the CLI's expression language (``W @ outer(r, x)``), which
-``gb.evaluate`` runs."""
+``gb.evaluate`` runs.
+
+Beyond the usual notation:
+
+- ``[z > 0]`` is an Iverson bracket: 1 where the statement holds, else 0 (``[a ∧ b]`` both,
+  ``[a ∨ b]`` either, ``[a ≰ b]`` not ``a ≤ b``, ``[|x| < ∞]`` where ``x`` is finite); ``⌊x / y⌋``
+  rounds down; ``C`` is a constant array, ``I`` the identity.
+- ``ḡ → [1:4]`` is the message of a gather: ``ḡ`` put back where the op read its operand, in zeros
+  of the operand's shape, an entry read several times receiving the sum of its parts. What follows
+  the arrow is the index (``ḡ → [arange(4), y]``: ``ḡ[k]`` goes to row ``k``, column ``y[k]``), or
+  the op as the drawing labels it (``ḡ → pad 1×1 edge``, ``ḡ → take_along axis 1``,
+  ``ḡ → repeat 3 axis 0``). In linear-algebra terms it is Pᵀḡ, for P the 0/1 matrix of the gather.
+- ``(ḡ with [1:3] ← 0)`` is ``ḡ`` with the entries ``[1:3]`` replaced (the message to an array whose
+  entries ``[1:3]`` were overwritten).
+
+In the expression language the brackets are the mask functions (``greater(z, 0)``,
+``logical_and(a, b)``, ``logical_not(a)``); the gathers' messages, ``(ḡ with … ← 0)``,
+``|x| < ∞``, ``⌊x / y⌋`` and ``tril`` have no spelling there: ``expression`` raises ValueError, as
+for the other pseudo-ops."""
 
 from __future__ import annotations
 
@@ -9,12 +27,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .expr import COMPARE, OPAQUE, SIGN, SUM_TO, Expr
+from .expr import AND, COMPARE, FLOOR_DIVIDE, GATHER_BACK, ISFINITE, NOT, OPAQUE, OR, SCATTER, SIGN, SUM_TO, \
+    TRIL, Expr
 
 __all__ = ["text", "latex", "expression"]
 
-# precedences: a part is parenthesised inside a tighter context
-SUM, HADAMARD, PRODUCT, UNARY, POSTFIX, ATOM = range(1, 7)
+# precedences: a part is parenthesised inside a tighter context (ARROW: ``ḡ → [i]``)
+ARROW, SUM, HADAMARD, PRODUCT, UNARY, POSTFIX, ATOM = range(0, 7)
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _SUBSCRIPT = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
@@ -49,8 +68,15 @@ class _Style:
     def fn(self, name: str) -> str:
         if not self.latex:
             return name
-        return f"\\{name}" if name in ("exp", "log", "tanh", "sin", "cos", "sinh", "cosh", "det", "max",
-                                       "min", "arctan") else f"\\operatorname{{{name}}}"
+        if name in ("exp", "log", "tanh", "sin", "cos", "sinh", "cosh", "det", "max", "min", "arctan"):
+            return f"\\{name}"
+        return "\\operatorname{" + name.replace("_", "\\_") + "}"
+
+    def words(self, t: str) -> str:
+        """Plain text (an index, an op's label) inside a formula."""
+        if not self.latex:
+            return t
+        return "\\text{" + "".join(_LATEX_TEXT.get(c, c) for c in t) + "}"
 
     def name(self, n: str) -> str:
         if not self.latex:
@@ -66,6 +92,9 @@ class _Style:
         return n + "\u0304" if len(n) == 1 else f"∂L/∂{n}"
 
 
+_LATEX_TEXT = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "_": "\\_", "%": "\\%", "&": "\\&",
+               "#": "\\#", "$": "\\$", "^": "\\^{}", "~": "\\~{}", "×": "$\\times$", "…": "\\dots{}",
+               "·": "$\\cdot$"}
 _UNICODE, _LATEX = _Style(False), _Style(True)
 
 
@@ -376,17 +405,104 @@ def _slogdet(p: _Printer, e: Expr) -> tuple[str, int]:
 
 
 def _index(p: _Printer, e: Expr) -> tuple[str, int]:
-    return f"{p.wrap(e.args[0], ATOM)}{e.params.get('text') or '[·]'}", POSTFIX
+    return p.wrap(e.args[0], ATOM) + p.s.words(e.params.get("text") or "[·]"), POSTFIX
 
 
 def _broadcast(p: _Printer, e: Expr) -> tuple[str, int]:
     return p.run(e.args[0])  # broadcasting is implicit, as in NumPy
 
 
+_RELATIONS_LATEX = {"≥": "\\geq", "≤": "\\leq", "≠": "\\neq", "≯": "\\ngtr", "≱": "\\ngeq", "≮": "\\nless",
+                    "≰": "\\nleq"}
+_NEGATED = {">": "≯", "≥": "≱", "<": "≮", "≤": "≰", "=": "≠", "≠": "="}  # exact, also for NaN
+_BRACKETS = {c.name for c in COMPARE.values()} | {AND.name, OR.name, NOT.name, ISFINITE.name}
+
+
+def _statement(p: _Printer, e: Expr, negated: bool = False) -> str:
+    """What an Iverson bracket says (``z > 0``), or its negation (``z ≯ 0``)."""
+    name = e.op.name if e.kind == "call" else ""
+    if name in _NEGATED:
+        relation = _NEGATED[name] if negated else name
+        relation = _RELATIONS_LATEX.get(relation, relation) if p.s.latex else relation
+        return f"{p.run(e.args[0])[0]} {relation} {p.run(e.args[1])[0]}"
+    if name == NOT.name:
+        return _statement(p, e.args[0], not negated)
+    if negated:
+        return ("\\lnot" if p.s.latex else "¬") + p.s.paren(_statement(p, e))
+    if name in (AND.name, OR.name):
+        join = {AND.name: ("∧", "\\land"), OR.name: ("∨", "\\lor")}[name][p.s.latex]
+        return f" {join} ".join(_statement(p, a) for a in e.args)
+    if name == ISFINITE.name:
+        inner = p.run(e.args[0])[0]
+        return f"\\left|{inner}\\right| < \\infty" if p.s.latex else f"|{inner}| < ∞"
+    return p.run(e)[0] + (" \\neq 0" if p.s.latex else " ≠ 0")
+
+
 def _compare(p: _Printer, e: Expr) -> tuple[str, int]:
-    a, b = e.args
-    sign = {"≥": "\\geq", "≤": "\\leq", "≠": "\\neq"}.get(e.op.name, e.op.name) if p.s.latex else e.op.name
-    return f"[{p.run(a)[0]} {sign} {p.run(b)[0]}]", ATOM
+    """An Iverson bracket: ``[z > 0]``, ``[x ≥ a ∧ x ≤ b]``, ``[|x| < ∞]``."""
+    return f"[{_statement(p, e)}]", ATOM
+
+
+def _floor_divide(p: _Printer, e: Expr) -> tuple[str, int]:
+    if p.s.latex:
+        a, b = (p.run(x)[0] for x in e.args)
+        return f"\\left\\lfloor \\frac{{{a}}}{{{b}}} \\right\\rfloor", ATOM
+    return f"⌊{p.wrap(e.args[0], PRODUCT)} / {p.wrap(e.args[1], POSTFIX)}⌋", ATOM
+
+
+def _scatter(p: _Printer, e: Expr) -> tuple[str, int]:
+    """``ḡ → [1:4]``: the cotangent put back where a gather read (see the module docstring)."""
+    arrow = " \\to " if p.s.latex else " → "
+    return p.wrap(e.args[0], PRODUCT) + arrow + p.s.words(e.params.get("text") or "[·]"), ARROW
+
+
+def _setitem(p: _Printer, e: Expr) -> tuple[str, int]:
+    """``(ḡ with [1:3] ← 0)``: ``ḡ`` with those entries replaced."""
+    a, v = e.args[:2]
+    arrow = " \\leftarrow " if p.s.latex else " ← "
+    body = p.wrap(a, PRODUCT) + p.s.words(" with " + (e.params.get("text") or "[·]")) + arrow + p.wrap(v, PRODUCT)
+    return p.s.paren(body), ATOM
+
+
+def _diagonal(p: _Printer, e: Expr) -> tuple[str, int] | None:
+    """``diag(X)``: a matrix's diagonal (``diagonal``), or the matrix with a vector on its diagonal
+    (``diag``); ``diag(X, k)`` the k-th one."""
+    if e.op.name == "diagonal" and (e.args[0].ndim != 2 or (e.params.get("axis1"), e.params.get("axis2")) != (0, 1)):
+        return None
+    k = e.params.get("offset", e.params.get("k", 0))
+    return f"{p.s.fn('diag')}{p.s.paren(p.run(e.args[0])[0] + (f', {k}' if k else ''))}", POSTFIX
+
+
+def _named(name: str) -> Callable[[_Printer, Expr], tuple[str, int]]:
+    """``name(a, b)``, without the params."""
+    def handler(p: _Printer, e: Expr) -> tuple[str, int]:
+        return f"{p.s.fn(name)}{p.s.paren(', '.join(p.run(a)[0] for a in e.args))}", POSTFIX
+    return handler
+
+
+def _einsum(p: _Printer, e: Expr) -> tuple[str, int]:
+    """``einsum('ik,jk->ij', ḡ, y)``, as NumPy is called."""
+    spec = e.params.get("subscripts") or ",".join(e.params["inputs"]) + "->" + e.params["output"]
+    args = [p.s.words(repr(spec))] + [p.run(a)[0] for a in e.args]
+    return f"{p.s.fn('einsum')}{p.s.paren(', '.join(args))}", POSTFIX
+
+
+def _tensordot(p: _Printer, e: Expr) -> tuple[str, int]:
+    """``tensordot(ḡ, y, axes=((2, 3), (0, 2)))``, as NumPy is called."""
+    args = [p.run(a)[0] for a in e.args] + [p.s.words(f"axes={e.params['axes']}")]
+    return f"{p.s.fn('tensordot')}{p.s.paren(', '.join(args))}", POSTFIX
+
+
+def _split(p: _Printer, e: Expr) -> tuple[str, int]:
+    """A piece of a split, as NumPy gives it: ``split(x, 2)[1]``."""
+    sections, axis = e.params["sections"], e.params.get("axis", 0)
+    inner = f"{p.run(e.args[0])[0]}, {sections}" + (f", axis={axis}" if axis else "")
+    return f"{p.s.fn(e.op.name)}{p.s.paren(inner)}[{e.params.get('piece', 0)}]", POSTFIX
+
+
+def _tril(p: _Printer, e: Expr) -> tuple[str, int]:
+    k = e.params.get("k", 0)
+    return f"{p.s.fn('tril')}{p.s.paren(p.run(e.args[0])[0] + (f', {k}' if k else ''))}", POSTFIX
 
 
 def _opaque(p: _Printer, e: Expr) -> tuple[str, int]:
@@ -409,7 +525,10 @@ _HANDLERS: dict[str, Callable[[_Printer, Expr], Any]] = {
     "index": _index, "broadcast_to": _broadcast, OPAQUE.name: _opaque, "abs": _abs, "__row__": _row,
     "__group__": _group, "expand_dims": _broadcast, "squeeze": _broadcast,
     SIGN.name: _function("sign"), "det": _function("det"), "slogdet": _slogdet,
-    **{c.name: _compare for c in COMPARE.values()},
+    **{name: _compare for name in _BRACKETS},
+    FLOOR_DIVIDE.name: _floor_divide, SCATTER.name: _scatter, GATHER_BACK.name: _scatter, "setitem": _setitem,
+    "diagonal": _diagonal, "diag": _diagonal, "maximum": _named("max"), "minimum": _named("min"),
+    "einsum": _einsum, "tensordot": _tensordot, TRIL.name: _tril, "split": _split, "array_split": _split,
 }
 
 

@@ -1,7 +1,11 @@
 """A small, deterministic, rule-based simplifier (no search): constants folded, scalar factors
 collected in front (``½·2 = 1``, ``1·X = X``), transposes pushed through products (``(AB)ᵀ =
-BᵀAᵀ``, ``(uvᵀ)ᵀ = vuᵀ``, ``(Aᵀ)ᵀ = A``), signs normalised, and no-op reshapes, broadcasts and
-sums dropped. Every rule keeps the value: the pass checks each formula numerically anyway."""
+BᵀAᵀ``, ``(uvᵀ)ᵀ = vuᵀ``, ``(Aᵀ)ᵀ = A``), signs normalised, no-op reshapes, broadcasts, sums,
+casts to floats and einsums dropped, and products of vectors and matrices that ``np.dot``'s rules
+write with ``tensordot`` or ``x[..., newaxis] * y`` read as matrix products (``ḡ xᵀ``). A gather's
+message is not folded into a constant even when its cotangent is one: ``−1 → [i]`` says where
+the −1s go, ``C`` would not. Every rule keeps the value: the pass checks each formula numerically
+anyway."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from .expr import SUM_TO, Expr, array_const, call, num
+from .expr import GATHER_BACK, SCATTER, SUM_TO, Expr, array_const, call, num
 
 __all__ = ["simplify"]
 
@@ -101,7 +105,8 @@ def _split(e: Expr) -> tuple[float, Expr]:
 def _rewrite(e: Expr) -> Expr:
     """One rule applied at the top of ``e``, or ``e`` itself."""
     op, args = e.op, e.args
-    if all(_const(a) for a in args) and (op.name != "index" or not args[0].shape):  # fold constants
+    if all(_const(a) for a in args) and (op.name != "index" or not args[0].shape) and \
+            op.name not in _KEPT:  # fold constants
         try:
             value = np.asarray(op.forward(*[a.value if a.kind == "array" else np.asarray(a.value, dtype=float)
                                             for a in args], **e.params), dtype=float)
@@ -128,6 +133,13 @@ def _rewrite(e: Expr) -> Expr:
         return e
     if name == "multiply":
         a, b = args
+        for p, q in ((a, b), (b, a)):  # x[..., newaxis] * y: xyᵀ for vectors, a scaling for a number
+            x = p.args[0] if p.kind == "call" and p.op.name == "index" and _is_newaxis(p.params["index"]) else None
+            if x is not None and q.ndim == 1:
+                if x.ndim == 1:
+                    return call(_OUTER, (x, q))
+                if x.ndim == 0:
+                    return call(_MUL, (x, q))
         for p, q in ((a, b), (b, a)):
             u = _uniform(p)
             if u is not None and q.shape == e.shape:
@@ -155,6 +167,15 @@ def _rewrite(e: Expr) -> Expr:
         c = _scaled_identity(b)
         if c is not None and b.shape == a.shape:  # A⁻¹(cI) = c A⁻¹
             return _scale(c, call(_INV, (a,)))
+    if name == "tensordot" and args[0].ndim <= 2 and args[1].ndim <= 2:
+        a, b = args
+        (axes_a, axes_b) = e.params["axes"]
+        if len(axes_a) == 1 and a.ndim and b.ndim:  # one axis contracted: a matrix product
+            left = _t(a) if a.ndim == 2 and axes_a[0] == 0 else a
+            return call(_MATMUL, (left, _t(b) if b.ndim == 2 and axes_b[0] == 1 else b))
+        if not axes_a and a.ndim <= 1 and b.ndim <= 1:  # none: an outer product or a scaling
+            return call(_OUTER if a.ndim and b.ndim else _MUL, (a, b))
+        return e
     if name in ("matmul", "outer"):
         a, b = args
         if name == "matmul" and a.ndim == 1 and b.ndim == 2:  # uᵀB as the column Bᵀu
@@ -208,10 +229,15 @@ def _rewrite(e: Expr) -> Expr:
         return _t(call(op, (args[0].args[0],)))
     if name == "swapaxes" and e.ndim == 2:
         return _t(args[0])
-    if name in ("broadcast_to", SUM_TO.name, "reshape", "squeeze", "expand_dims", "copy", "astype"):
-        if args[0].shape == e.shape and name not in ("astype",):
+    if name in ("broadcast_to", SUM_TO.name, "reshape", "squeeze", "expand_dims", "copy"):
+        if args[0].shape == e.shape:
             return args[0]
         return e
+    if name == "astype":  # an expression's values are floats: a cast to floats changes nothing
+        return args[0] if np.dtype(e.params["dtype"]).kind == "f" and args[0].shape == e.shape else e
+    if name == "einsum" and len(args) == 1:
+        ins, out = e.params["inputs"][0], e.params["output"]
+        return args[0] if ins == out and len(set(ins)) == len(ins) else e  # 'ij->ij'
     if name == "where":
         c, a, b = args
         u = _uniform(c)
@@ -221,6 +247,13 @@ def _rewrite(e: Expr) -> Expr:
                 return chosen
         return e
     return e
+
+
+_KEPT = (SCATTER.name, GATHER_BACK.name)
+
+
+def _is_newaxis(index: Any) -> bool:
+    return isinstance(index, tuple) and len(index) == 2 and index[0] is Ellipsis and index[1] is None
 
 
 def _scaled_identity(e: Expr) -> float | None:
