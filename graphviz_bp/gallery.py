@@ -20,7 +20,8 @@ from .api import Drawing
 __all__ = ["EXAMPLES", "Example", "default_dir", "load", "readme"]
 
 #: The examples, in the order the gallery shows them.
-EXAMPLES = ("autoencoder", "autoencoder_right", "swish_net", "shared_x", "gplvm", "rnn", "softmax_ce")
+EXAMPLES = ("autoencoder", "autoencoder_right", "swish_net", "shared_x", "gplvm", "rnn", "softmax_ce",
+            "autoencoder_formulas", "swish_formulas", "gplvm_formulas", "check_derivation")
 FORMATS = ("dot", "svg", "pdf")
 #: PDFs carry this fixed date so that re-rendering an unchanged example changes no committed byte.
 SOURCE_DATE_EPOCH = "946684800"
@@ -48,6 +49,13 @@ class Example:
     @property
     def options(self) -> dict[str, Any]:
         return dict(getattr(self.module, "OPTIONS", {}))
+
+    @property
+    def notes(self) -> str:
+        """Markdown computed by the example (formulas and verdicts, each checked when it is built),
+        shown under its picture; empty when it has none."""
+        notes = getattr(self.module, "notes", None)
+        return notes().strip() if notes is not None else ""
 
     def drawing(self) -> Drawing:
         return self.module.graph().draw(**self.options)
@@ -83,13 +91,17 @@ def readme(examples: list[Example]) -> str:
         "file beside it. Nodes show the value's name or operation, its shape and its forward value; "
         "every edge shows its local Jacobian's shape (J) and the backward message that flows along "
         "it (▲, in red, or in its own colour where a value is used more than once). Hover over the "
-        "SVG for the full arrays.\n",
+        "SVG for the full arrays. The last four examples are drawn with `detail=\"formulas\"`: each "
+        "message as a formula of ḡ (the cotangent of the value the edge enters), each checked against "
+        "the numbers before it is drawn, and what is written under them is computed and checked the "
+        "same way when the gallery is built.\n",
     ]
     for ex in examples:
         code = inspect.getsource(ex.module.loss).rstrip()
         opts = "".join(f", {k}={v!r}" for k, v in ex.options.items())
         parts.append(
             f"## {ex.title}\n\n{ex.description}\n\n![{ex.title}]({ex.name}.svg)\n\n"
+            + (f"{ex.notes}\n\n" if ex.notes else "") +
             f"```python\n{code}\n\ng = gb.trace(loss, **inputs())\ng.render(\"{ex.name}.svg\"{opts})\n```\n\n"
             f"Files: [{ex.name}.py]({ex.name}.py) · [SVG]({ex.name}.svg) · [PDF]({ex.name}.pdf) · "
             f"[DOT]({ex.name}.dot)\n"

@@ -98,6 +98,7 @@ class BackpropGraph(SphinxDirective):
         "align": _choice(("left", "center", "right")),
         "timeout": _seconds,
         "memory-limit": _size,
+        "derivation": directives.unchanged,
     }
 
     def run(self) -> list[nodes.Node]:
@@ -126,12 +127,36 @@ class BackpropGraph(SphinxDirective):
         if "align" in self.options:
             node["align"] = self.options["align"]
         node["classes"] = ["backprop-graph", *self.options.get("class", [])]
+        math = self._derivation(graph) if "derivation" in self.options else []
         if "caption" not in self.options:
             self.add_name(node)
-            return [node]
+            return [node, *math]
         figure = figure_wrapper(self, node, self.options["caption"])
         self.add_name(figure)
-        return [figure]
+        return [figure, *math]
+
+    def _derivation(self, graph: Graph) -> list[nodes.Node]:
+        """``:derivation: W x`` (empty: every parameter): each gradient as LaTeX math, one term per
+        path under a brace naming the path, then the named intermediates; only verified formulas."""
+        names = self.options["derivation"].replace(",", " ").split() or \
+            [n for n, node in graph.inputs.items() if node.differentiable]
+        out: list[nodes.Node] = []
+        for name in names:
+            try:
+                d = graph.derivation(name)
+            except (GraphvizBPError, KeyError) as exc:
+                return self._warn(f":derivation: {name}: {' '.join(str(exc).split())}")
+            if not d.verified:
+                self._warn(f":derivation: the formula for ∂L/∂{name} is not shown: {d.formula.why}")
+                continue
+            terms = d.formula.terms
+            parts = [t.latex if len(terms) == 1 else f"\\underbrace{{{t.latex}}}_{{\\text{{through }} {through}}}"
+                     for t, through in zip(terms, d.through_latex)]
+            latex = f"\\frac{{\\partial L}}{{\\partial {d.name_latex}}} = " + " + ".join(parts)
+            if d.where_latex:
+                latex += " \\qquad \\text{where } " + ", \\quad ".join(f"{n} = {v}" for n, v in d.where_latex)
+            out.append(nodes.math_block(latex, latex, nowrap=False, number=None))
+        return out
 
     def _graph(self) -> tuple[Graph, str]:
         expression = self.arguments[0] if self.arguments else None

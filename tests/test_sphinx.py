@@ -251,3 +251,27 @@ def test_memory_limit_option(tmp_path, dot_executable):
     assert len(lines) == 1, warnings
     assert "add (+) on shapes (1000, 1) and (1, 1000)" in lines[0] and ":memory-limit:" in lines[0]
     assert "expression column 5: a + b" in lines[0]
+
+
+def test_the_formulas_detail_and_the_derivation_as_latex_math(tmp_path, dot_executable):
+    extra = """
+.. backprop-graph:: 0.5*sum((W.T@W@x - x)**2)
+   :inputs: W=2x3 x=3
+   :detail: formulas
+   :derivation: W
+
+.. backprop-graph:: sum(x**2)
+   :inputs: x=3
+   :derivation: nothing
+"""
+    src = make_project(tmp_path, extra)
+    out, warnings = build(src)
+    html = (out / "index.html").read_text(encoding="utf-8")
+    maths = re.findall(r'<div class="math[^"]*">\s*(.*?)</div>', html, re.S)
+    assert len(maths) == 1
+    latex = maths[0]
+    assert r"\frac{\partial L}{\partial W}" in latex and latex.count(r"\underbrace") == 2  # two paths
+    assert r"\text{through } W^\top" in latex
+    drawn = "\n".join(svg_text(p) for p in svg_files(out, "index.html"))
+    assert "ḡ xᵀ" in drawn or "ḡ" in drawn  # the formulas level draws messages as formulas
+    assert "index.rst" in warnings and ":derivation: nothing" in warnings  # an unknown name: a located warning

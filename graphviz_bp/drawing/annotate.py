@@ -435,6 +435,13 @@ def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Nod
         row("ᵀ ⊙ ⊘", pal.text, "transpose; elementwise × and ÷")
         row("u vᵀ", pal.text, "1-d arrays are columns (outer product)")
         row("Σ₀", pal.text, "sum over axis 0 (broadcasting undone)")
+        drawn = [e.formula.text for e in dag.edges if e.message is not None and e.src in live
+                 and e.formula is not None and e.formula.verified]
+        if any("→" in t for t in drawn):
+            row("ḡ → [i]", pal.text, "ḡ put back where the op read,")
+            rows.append((Span("    0 elsewhere; entries read twice add", color=pal.text),))
+        if any("[" in t and ("<" in t or ">" in t or "≥" in t or "≤" in t) for t in drawn):
+            row("[z > 0]", pal.text, "1 where true, 0 elsewhere")
         rows.append((Span("every formula was checked against the numbers", color=pal.muted_text),))
         rows.append((Span("(hover an edge in SVG for them)", color=pal.muted_text),))
     return SceneNode(id="legend", classes=("legend",), lines=tuple(rows), shape="box", fill="#fafafa",

@@ -17,6 +17,7 @@ from ..ops._broadcast import unbroadcast
 from .evaluate import evaluate
 from .expr import OPAQUE, SUM_TO, Expr, SymbolicError, array_const, call, num, sym
 from .printing import expression, latex, text
+from .printing import latex as _latex
 from .simplify import simplify
 
 __all__ = ["Formula", "Replay", "SymbolicPass", "Term"]
@@ -77,12 +78,13 @@ class Formula:
         """``text`` with every named intermediate written out."""
         return text(_inline(self.tree))
 
-    def where(self) -> dict[str, str]:
-        """The named intermediates the text uses, each as its formula (``{"r": "WᵀWx − x"}``)."""
+    def where(self, latex: bool = False) -> dict[str, str]:
+        """The named intermediates the text uses, each as its formula (``{"r": "WᵀWx − x"}``; in
+        LaTeX with ``latex=True``)."""
         used: dict[str, str] = {}
         for e in _walk(self.tree):
             if e.kind == "sym" and e.role == "named" and e.definition is not None:
-                used[e.name] = text(e.definition)
+                used[e.name] = _latex(e.definition) if latex else text(e.definition)
         return used
 
     def evaluate(self, **inputs: Any) -> np.ndarray:

@@ -182,7 +182,8 @@ class _Printer:
 
     def call(self, e: Expr, name: str | None = None) -> tuple[str, int]:
         args = [self.run(a)[0] for a in e.args]
-        params = [f"{k}={v}" for k, v in e.params.items() if k not in ("text",) and v is not None]
+        params = [f"{k}={v}" for k, v in e.params.items()
+                  if k not in ("text",) and v is not None and not (k == "keepdims" and v is False)]
         label = name or getattr(e.op, "expr_name", None) or e.op.name
         return f"{self.s.fn(label)}{self.s.paren(', '.join(args + params))}", POSTFIX
 
