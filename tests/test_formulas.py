@@ -423,3 +423,16 @@ def test_the_gathers_transposes_dispatch_to_expressions_and_evaluate_as_the_nume
     np.testing.assert_array_equal(evaluate(e, {"g": g}), [4.0, 0.0, 2.0, 0.0])  # repeated entries add
     e = _scatter.gather_back(G, (2,), np.array([1, 1, -1]), text="gather")
     np.testing.assert_array_equal(evaluate(e, {"g": g}), [0.0, 3.0])
+
+
+def test_the_expression_language_spells_uniform_constants_and_refuses_names_it_cannot_read():
+    g = gb.trace(lambda x: np.sum(x * 2.0), x=np.ones(3))
+    F = g.formula("x")
+    assert F.expr == "full((3,), 2.0)"
+    np.testing.assert_array_equal(gb.evaluate(F.expr), [2.0, 2.0, 2.0])
+    K = gb.trace(lambda X: np.trace(X @ X.T + 0.5 * np.eye(2)), X=RNG.normal(size=(2, 2)))
+    assert "eye(2)" not in K.formula("X").expr or "0.5 * eye(2)" in K.formula("X").expr
+    odd = gb.trace(lambda **kw: np.sum(kw["in put"] ** 2), {"in put": np.ones(3)}).formula("in put")
+    assert odd.text == "2 in put" and odd.verified
+    with pytest.raises(ValueError, match="'in put' is not an identifier"):
+        odd.expr

@@ -22,6 +22,7 @@ for the other pseudo-ops."""
 
 from __future__ import annotations
 
+import keyword
 from fractions import Fraction
 from typing import Any, Callable
 
@@ -558,8 +559,17 @@ class _Expression:
         if e.kind == "sym":
             if e.role in ("cotangent", "adjoint"):
                 raise ValueError("a cotangent has no spelling in the expression language")
+            if not e.name.isidentifier() or keyword.iskeyword(e.name):
+                raise ValueError(f"the name {e.name!r} is not an identifier, so the expression language "
+                                 f"cannot spell a formula that uses it")
             return e.name, ATOM
         if e.kind == "array":
+            v = e.value
+            if v.dtype.kind == "f" and v.size and np.all(v == v.flat[0]):  # one number, broadcast
+                return f"full({_literal(v.shape)}, {float(v.flat[0])!r})", POSTFIX
+            if v.ndim == 2 and v.shape[0] == v.shape[1] and v.size and \
+                    np.array_equal(v, v[0, 0] * np.eye(v.shape[0])):  # c·I
+                return f"{float(v[0, 0])!r} * eye({v.shape[0]})", PRODUCT
             raise ValueError("an unnamed constant array has no spelling in the expression language")
         name = e.op.name
         if name in _BINARY:
