@@ -12,16 +12,18 @@ from .expr import Expr
 __all__ = ["evaluate"]
 
 
-def evaluate(expr: Expr, env: Mapping[str, Any]) -> np.ndarray:
+def evaluate(expr: Expr, env: Mapping[str, Any], memo: dict[int, Any] | None = None) -> np.ndarray:
     """The value of ``expr`` with ``env`` giving each symbol's array by name. A named value or an
-    adjoint missing from ``env`` is evaluated from its definition.
+    adjoint missing from ``env`` is evaluated from its definition. ``memo`` (by expression identity)
+    may be shared by several calls with the same ``env`` and expressions that stay alive, so that
+    the parts they share are computed once.
 
     >>> from graphviz_bp.symbolic.expr import sym
     >>> W = sym("W", (2, 2), "input")
     >>> evaluate(W.T @ W, {"W": np.array([[1.0, 2.0], [0.0, 1.0]])}).tolist()
     [[1.0, 2.0], [2.0, 5.0]]
     """
-    done: dict[int, Any] = {}
+    done: dict[int, Any] = {} if memo is None else memo  # a memo shared by calls with the same env
     stack: list[tuple[Expr, bool]] = [(expr, False)]
     while stack:
         e, expanded = stack.pop()

@@ -194,6 +194,8 @@ class SymbolicPass:
         self.forward(out)  # every node's expression, so the constants are all named
         self._edges: dict[int, Formula | None] = {}
         self._nodes: dict[int, Formula] = {}
+        self._suffixes: dict[tuple[int, int], tuple[int, Expr]] = {}
+        self._eval_memo: dict[int, Any] = {}  # evaluations at the traced values, shared by all checks
 
     def assigned_name(self, node: Node) -> str | None:
         """The name of ``node`` taken from the user's ``r = ...`` line, if any."""
@@ -288,10 +290,18 @@ class SymbolicPass:
         formula = self._edges[edge.index] = Formula(tree, verified=ok, why=why, constants=dict(self.constants))
         return formula
 
+    def _replay(self) -> tuple[dict[str, Any], Replay, dict[int, Any]] | None:
+        """The graph at fresh inputs near the traced ones (made once): its environment, the
+        replay, and a memo for evaluations there."""
+        if not hasattr(self, "_fresh_replay"):
+            got = Replay(self).fresh()
+            self._fresh_replay = None if got is None else (got[0], got[1], {})
+        return self._fresh_replay
+
     def _fresh_pass(self) -> tuple[dict[str, Any], dict[int, np.ndarray], dict[int, np.ndarray]] | None:
         """The graph's backward pass at fresh inputs near the traced ones (computed once)."""
         if not hasattr(self, "_fresh"):
-            got = Replay(self).fresh()
+            got = self._replay()
             self._fresh = None if got is None else (got[0], *got[1].messages())
         return self._fresh
 
@@ -304,9 +314,16 @@ class SymbolicPass:
 
     # gradients, one term per path ----------------------------------------------------------------
     def term(self, path: tuple[Edge, ...]) -> Expr:
-        g = self.seed
+        """The path's contribution as a formula: the VJP rules composed from the output down. Paths
+        that share their end share its formula (a trie of composed suffixes), so the terms of a deep
+        chain cost linear, not quadratic, time."""
+        g, at = self.seed, 0
         for edge in reversed(path):
-            g = self._vjp(edge, g)
+            got = self._suffixes.get((at, edge.index))
+            if got is None:
+                g = self._vjp(edge, g)
+                got = self._suffixes[(at, edge.index)] = (len(self._suffixes) + 1, g)
+            at, g = got
         return g
 
     def formula(self, node: Node, limit: int = 64) -> Formula:
@@ -316,13 +333,13 @@ class SymbolicPass:
             return self._nodes[node.index]
         contributions = self.bp.contributions(node, limit)
         env = self._env()
-        fresh = Replay(self).fresh()
+        fresh = self._replay()
         terms = []
         for c in contributions:
             tree = self.term(c.path)
-            ok, why = _close(tree, env, c.value)
+            ok, why = _close(tree, env, c.value, memo=self._eval_memo)
             if ok and fresh is not None:
-                ok, why = _close(tree, fresh[0], fresh[1].path_value(c.path), "at fresh inputs")
+                ok, why = _close(tree, fresh[0], fresh[1].path_value(c.path), "at fresh inputs", fresh[2])
             terms.append(Term(tuple(c.path), tree, ok, why))
         total = terms[0].tree if terms else array_const(np.zeros(node.shape))
         for t in terms[1:]:
@@ -344,10 +361,10 @@ def _raw_shape(edge: Edge) -> tuple[int, ...]:
     return tuple(m.raw.shape) if m is not None else tuple(edge.src.shape)
 
 
-def _close(tree: Expr, env: Mapping[str, Any], expected: np.ndarray, where: str = "at the traced values") \
-        -> tuple[bool, str | None]:
+def _close(tree: Expr, env: Mapping[str, Any], expected: np.ndarray, where: str = "at the traced values",
+           memo: dict[int, Any] | None = None) -> tuple[bool, str | None]:
     try:
-        got = np.asarray(evaluate(tree, env), dtype=float)
+        got = np.asarray(evaluate(tree, env, memo), dtype=float)
     except Exception as exc:  # noqa: BLE001 - a formula that cannot be evaluated is not shown
         return False, f"the formula could not be evaluated {where}: {type(exc).__name__}: {exc}"
     expected = np.asarray(expected, dtype=float)
@@ -441,10 +458,18 @@ class Replay:
         return adjoints, messages
 
     def path_value(self, path: tuple[Edge, ...]) -> np.ndarray:
-        g = np.asarray(self.sp.seed_value)
+        """The path's contribution at these inputs: the numeric VJPs composed from the output down
+        (suffixes shared by several paths computed once)."""
+        if not hasattr(self, "_suffixes"):
+            self._suffixes: dict[tuple[int, int], tuple[int, np.ndarray]] = {}
+        g, at = np.asarray(self.sp.seed_value), 0
         for edge in reversed(path):
-            dst = edge.dst
-            args = [self.values[e.src.index] for e in dst.in_edges]
-            raw = dst.op.vjp(edge.argnum, g, self.values[dst.index], args, dst.params)
-            g = unbroadcast(np.asarray(raw), edge.src.shape)
+            got = self._suffixes.get((at, edge.index))
+            if got is None:
+                dst = edge.dst
+                args = [self.values[e.src.index] for e in dst.in_edges]
+                raw = dst.op.vjp(edge.argnum, g, self.values[dst.index], args, dst.params)
+                got = self._suffixes[(at, edge.index)] = (len(self._suffixes) + 1,
+                                                          unbroadcast(np.asarray(raw), edge.src.shape))
+            at, g = got
         return g
