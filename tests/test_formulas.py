@@ -390,8 +390,7 @@ def test_masks_writes_and_gathers_print_as_the_printing_module_says():
     assert text(message("tile", 0, sym("g", (10,), "seed"), [x], {"reps": (2,)})) == "ḡ → tile 2"
     assert latex(message("take_along_axis", 0, sym("g", (2,), "seed"), [x, array_const(np.array([4, 0]))],
                          {"axis": None})) == "\\bar{g} \\to \\text{take\\_along}"
-    with pytest.raises(ValueError, match="no spelling"):
-        expression(picked)
+    assert expression(picked) == "pad(g, ((1, 1),))"  # zeros around ḡ: see the gather spelling test
 
 
 def test_np_dots_messages_read_as_matrix_products():
@@ -436,3 +435,36 @@ def test_the_expression_language_spells_uniform_constants_and_refuses_names_it_c
     assert odd.text == "2 in put" and odd.verified
     with pytest.raises(ValueError, match="'in put' is not an identifier"):
         odd.expr
+
+
+_GATHERS = {
+    "repeated indices": (lambda x: np.sum(x[np.array([0, 2, 0])] ** 2), {"x": (4,)}),
+    "rows by indices": (lambda x: np.sum(x[np.array([0, 2, 0])] ** 2), {"x": (4, 3)}),
+    "a slice": (lambda x: np.sum(x[1:3] ** 2), {"x": (4, 3)}),
+    "a column slice": (lambda x: np.sum(x[:, 1:3] ** 2), {"x": (4, 3)}),
+    "an integer": (lambda x: np.sum(x[1] ** 2), {"x": (4, 3)}),
+    "cross-entropy's pick": (lambda z, y: -np.mean(z[np.arange(3), y]), {"z": (3, 4), "y": None}),
+    "take_along_axis": (lambda z, y: np.sum(np.take_along_axis(z, y[:, None], axis=1) ** 2), {"z": (3, 4), "y": None}),
+    "pad, edge": (lambda x: np.sum(np.pad(x, 1, mode="edge") ** 2), {"x": (2, 3)}),
+    "pad, constant": (lambda x: np.sum(np.pad(x, 1) ** 2), {"x": (2, 3)}),
+    "tile": (lambda x: np.sum(np.tile(x, (2, 1)) ** 2), {"x": (2, 3)}),
+    "sort": (lambda x: np.sum(np.sort(x) * np.arange(4.0)), {"x": (4,)}),
+    "row iteration": (lambda x: sum(np.sum(r ** 3) for r in x), {"x": (3, 2)}),
+    "repeat": (lambda x: np.sum(np.repeat(x, 2) ** 2), {"x": (3,)}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_GATHERS))
+def test_gather_gradients_are_spelled_in_the_expression_language(case):
+    """``ḡ → [index]`` is written with one-hot matrices (``eye(n)[i]``) or zero padding, so the
+    formula's ``.expr`` evaluates, with ``gb.evaluate``, to the gradient."""
+    f, shapes = _GATHERS[case]
+    inputs = {k: (np.array([1, 0, 3]) if s is None else RNG.normal(size=s)) for k, s in shapes.items()}
+    g = gb.trace(f, **inputs)
+    for name, value in inputs.items():
+        if value.dtype.kind != "f":
+            continue
+        F = g.formula(name)
+        assert F.verified
+        np.testing.assert_allclose(gb.evaluate(F.expr, **F.constants, **inputs), g.grad(name), rtol=1e-12,
+                                   atol=1e-12)

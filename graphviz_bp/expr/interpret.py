@@ -203,10 +203,10 @@ class _Interpreter:
             args = [_literal(a) for a in node.args]
             with at(self._source(node)):
                 return spec.fn(*args, _budget=self._budget(), **kwargs)
-        if spec.op is None:  # a comparison or logic function: a mask, no gradient
-            values = [self.value(a) for a in node.args]
+        if spec.op is None:  # a comparison, logic or argsort: no gradient
+            values = [self.value(a) for a in node.args[:spec.arrays]] + [_literal(a) for a in node.args[spec.arrays:]]
             with at(self._source(node)):
-                return spec.fn(*values)
+                return spec.fn(*values, **kwargs)
         if spec.arrays is None:
             first = node.args[0]
             if isinstance(first, (ast.List, ast.Tuple)):

@@ -144,6 +144,7 @@ def _build_functions() -> dict[str, _Function]:
         table[key] = _Function(fn, 0, most, keywords)
     for key, fn in _MASKS.items():
         table[key] = _Function(fn, fn.nin, fn.nin)
+    table["argsort"] = _Function(np.argsort, 1, 2, frozenset(["axis"]))  # an order: no gradient
     return dict(sorted(table.items()))
 
 

@@ -16,9 +16,10 @@ Beyond the usual notation:
   entries ``[1:3]`` were overwritten).
 
 In the expression language the brackets are the mask functions (``greater(z, 0)``,
-``logical_and(a, b)``, ``logical_not(a)``); the gathers' messages, ``(ḡ with … ← 0)``,
-``|x| < ∞``, ``⌊x / y⌋`` and ``tril`` have no spelling there: ``expression`` raises ValueError, as
-for the other pseudo-ops."""
+``logical_and(a, b)``, ``logical_not(a)``); a gather's message is zeros padded around ``ḡ`` for a
+basic index, else ``ḡ`` contracted with one-hot matrices (``einsum('ai,a->i', eye(4)[[0, 2, 0]],
+g)``: Pᵀḡ); ``(ḡ with … ← 0)``, ``|x| < ∞``, ``⌊x / y⌋`` and ``tril`` have no spelling there:
+``expression`` raises ValueError, as for the other pseudo-ops."""
 
 from __future__ import annotations
 
@@ -583,17 +584,97 @@ class _Expression:
         if name == "transpose" and e.params.get("axes") is None:
             return self.wrap(e.args[0], ATOM) + ".T", POSTFIX
         if name == "index":
-            return self.wrap(e.args[0], ATOM) + e.params["text"], POSTFIX
+            return self.wrap(e.args[0], ATOM) + e.params["text"].replace("newaxis", "None"), POSTFIX
+        if name == "argsort":
+            axis = e.params.get("axis", -1)
+            return f"argsort({self.run(e.args[0])[0]}, axis={axis!r})", POSTFIX
+        if name == "scatter":
+            return self.scatter(e), POSTFIX
+        if name == "gather_back":
+            return self.gather_back(e), POSTFIX
         spelled = getattr(e.op, "expr_name", None)
         if not spelled:
             raise ValueError(f"{name} has no spelling in the expression language")
         args = [self.run(a)[0] for a in e.args]
-        params = [f"{k}={_literal(v)}" for k, v in e.params.items() if v is not None]
+        args += [_literal(e.params[k]) for k in _POSITIONAL.get(name, ()) if k in e.params]
+        params = [f"{k}={_literal(v)}" for k, v in e.params.items()
+                  if v is not None and k not in _POSITIONAL.get(name, ())]
         return f"{spelled}({', '.join(args + params)})", POSTFIX
 
     def wrap(self, e: Expr, at_least: int) -> str:
         t, p = self.run(e)
         return t if p >= at_least else f"({t})"
+
+    def scatter(self, e: Expr) -> str:
+        """``ḡ → [index]`` as the language writes it: a basic index (slices of step 1, integers) by
+        padding with zeros; integer arrays on the leading axes by one-hot matrices, ``eye(n)[i]``,
+        contracted with ḡ (repeated indices add up, as in the sum)."""
+        from ..ops.indexing import Slot
+
+        g, operands = e.args[0], e.args[1:]
+        shape, index = tuple(e.params["shape"]), tuple(e.params["index"])
+        ellipsis = [k for k, p in enumerate(index) if p is Ellipsis]
+        if ellipsis:
+            at = ellipsis[0]
+            index = index[:at] + (slice(None),) * (len(shape) - len(index) + 1) + index[at + 1:]
+        arrays = [p for p in index if isinstance(p, (Slot, np.ndarray))]
+        if not arrays:  # basic: zeros around ḡ
+            if len(index) > len(shape) or any(p is None for p in index):
+                raise ValueError("the expression language cannot spell the transpose of this index")
+            index = index + (slice(None),) * (len(shape) - len(index))
+            body, widths = self.run(g)[0], []
+            for axis, (part, n) in enumerate(zip(index, shape)):
+                if isinstance(part, slice):
+                    start, stop, step = part.indices(n)
+                    if step != 1:
+                        raise ValueError("the expression language cannot spell the transpose of a strided slice")
+                    widths.append((start, n - max(stop, start)))
+                else:
+                    i = int(part) % n
+                    body = f"expand_dims({body}, axis={axis})"
+                    widths.append((i, n - i - 1))
+            return f"pad({body}, {_literal(tuple(widths))})"
+        if len(arrays) != len(index) or len(index) > len(shape):
+            raise ValueError("the expression language cannot spell the transpose of an index that mixes "
+                             "arrays and slices")
+        spelled = []
+        for part in index:
+            if isinstance(part, Slot):
+                spelled.append(self.run(operands[part.k - 1])[0])
+            else:
+                if part.dtype.kind == "b" or part.size > 10_000:
+                    raise ValueError("the expression language cannot spell the transpose of this index")
+                spelled.append(_literal_array(part))
+        dims = max(np.ndim(p) if isinstance(p, np.ndarray) else operands[p.k - 1].ndim for p in index)
+        letters = "abcdefgh"[:dims]
+        outs = "ijklmnop"[:len(index)]
+        rest = "..." if len(shape) > len(index) else ""
+        onehots = ", ".join(f"eye({n})[{a}]" for n, a in zip(shape, spelled))
+        subscripts = ",".join(letters + o for o in outs) + f",{letters}{rest}->{outs}{rest}"
+        return f"einsum({subscripts!r}, {onehots}, {self.run(g)[0]})"
+
+    def gather_back(self, e: Expr) -> str:
+        """ḡ summed back into the flat positions it was read from: a one-hot matrix of the positions
+        (``-1``, read from no entry, gives a zero row), contracted with ḡ and reshaped."""
+        g = e.args[0]
+        shape = tuple(e.params["shape"])
+        positions = np.broadcast_to(np.asarray(e.params["index"]), g.shape)
+        size = int(np.prod(shape))
+        if positions.size > 10_000 or (size + 1) ** 2 > 1_000_000:
+            raise ValueError("the expression language cannot spell this gather's transpose (too large)")
+        axes = tuple(range(g.ndim))
+        onehot = f"eye({size + 1})[{_literal_array(positions + 1)}][..., 1:]"
+        summed = f"tensordot({onehot}, {self.run(g)[0]}, axes=({_literal(axes)}, {_literal(axes)}))"
+        return f"reshape({summed}, {_literal(shape)})"
+
+
+#: Params the language takes positionally, after the arrays (NumPy's own positional parameters).
+_POSITIONAL = {"pad": ("pad_width",), "tile": ("reps",), "astype": ("dtype",), "argsort": ()}
+
+
+def _literal_array(a: np.ndarray) -> str:
+    """An integer array as a (nested) list literal of the language."""
+    return repr(np.asarray(a).tolist())
 
 
 def _literal(v: Any) -> str:
