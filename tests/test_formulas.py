@@ -468,3 +468,11 @@ def test_gather_gradients_are_spelled_in_the_expression_language(case):
         assert F.verified
         np.testing.assert_allclose(gb.evaluate(F.expr, **F.constants, **inputs), g.grad(name), rtol=1e-12,
                                    atol=1e-12)
+
+
+def test_remainder_and_nan_to_num_gradients_are_spelled_with_floor_divide_and_isfinite():
+    x, y = np.array([3.5, 7.0, -2.5]), np.array([2.0, 3.0, 2.0])
+    g = gb.trace(lambda x, y: np.sum(x % y), x=x, y=y)
+    np.testing.assert_array_equal(gb.evaluate(g.formula("y").expr, x=x, y=y), -np.floor_divide(x, y))
+    g = gb.trace(lambda x: np.sum(np.nan_to_num(x) * 2), x=np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(gb.evaluate(g.formula("x").expr, x=np.array([1.0, np.inf])), [2.0, 0.0])

@@ -151,7 +151,8 @@ def _build_functions() -> dict[str, _Function]:
 #: Comparisons and logic: functions of arrays that carry no gradient (a 0/1 mask, the Iverson
 #: bracket ``[z > 0]`` of a formula); comparison operators themselves stay out of the language.
 _MASKS = {fn.__name__: fn for fn in (np.greater, np.greater_equal, np.less, np.less_equal, np.equal,
-                                      np.not_equal, np.logical_and, np.logical_or, np.logical_not)}
+                                      np.not_equal, np.logical_and, np.logical_or, np.logical_not,
+                                      np.isfinite, np.floor_divide)}
 
 
 FUNCTIONS: dict[str, _Function] = _build_functions()

@@ -407,8 +407,8 @@ def _elementwise(name: str, fn: Callable[..., Any], symbol: str = "", expr_name:
 AND = _elementwise("and", np.logical_and, "∧", "logical_and")
 OR = _elementwise("or", np.logical_or, "∨", "logical_or")
 NOT = _elementwise("not", np.logical_not, "¬", "logical_not")
-ISFINITE = _elementwise("isfinite", np.isfinite)
-FLOOR_DIVIDE = _elementwise("floor_divide", np.floor_divide, "⌊/⌋")
+ISFINITE = _elementwise("isfinite", np.isfinite, expr_name="isfinite")
+FLOOR_DIVIDE = _elementwise("floor_divide", np.floor_divide, "⌊/⌋", "floor_divide")
 _UFUNC_PSEUDO = {np.logical_and: AND, np.bitwise_and: AND, np.logical_or: OR, np.bitwise_or: OR,
                  np.logical_not: NOT, np.invert: NOT, np.isfinite: ISFINITE, np.floor_divide: FLOOR_DIVIDE}
 
