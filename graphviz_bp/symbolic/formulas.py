@@ -26,8 +26,29 @@ RTOL, ATOL = 1e-6, 1e-9
 _COTANGENT = "ḡ:"  # the environment's key prefix for a cotangent (never a user's name)
 
 
+class _Printed:
+    """The spellings of a formula held in ``tree``."""
+
+    tree: Expr
+
+    @property
+    def text(self) -> str:
+        """In Unicode: ``(Wx) rᵀ``."""
+        return text(self.tree)
+
+    @property
+    def latex(self) -> str:
+        """In LaTeX: ``\\left(W x\\right) r^\\top``."""
+        return latex(self.tree)
+
+    @property
+    def expr(self) -> str:
+        """In the expression language, named intermediates written out: ``outer(W @ x, ...)``."""
+        return expression(_inline(self.tree))
+
+
 @dataclass(frozen=True)
-class Term:
+class Term(_Printed):
     """One path's contribution to a gradient: ``path`` (edges, the node first), the formula."""
 
     path: tuple[Edge, ...]
@@ -35,21 +56,9 @@ class Term:
     verified: bool
     why: str | None = None
 
-    @property
-    def text(self) -> str:
-        return text(self.tree)
-
-    @property
-    def latex(self) -> str:
-        return latex(self.tree)
-
-    @property
-    def expr(self) -> str:
-        return expression(_inline(self.tree))
-
 
 @dataclass(frozen=True)
-class Formula:
+class Formula(_Printed):
     """A symbolic message or gradient: ``text`` (Unicode), ``latex``, ``expr`` (the expression
     language, in the inputs and the graph's constants only), ``terms`` (one per path; their sum is
     the gradient), and whether it was verified numerically (``why`` says what failed)."""
@@ -60,18 +69,6 @@ class Formula:
     why: str | None = None
     constants: Mapping[str, np.ndarray] = field(default_factory=dict)
     names: Mapping[str, Expr] = field(default_factory=dict)
-
-    @property
-    def text(self) -> str:
-        return text(self.tree)
-
-    @property
-    def latex(self) -> str:
-        return latex(self.tree)
-
-    @property
-    def expr(self) -> str:
-        return expression(_inline(self.tree))
 
     @property
     def inlined(self) -> str:

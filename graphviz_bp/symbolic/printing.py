@@ -276,10 +276,12 @@ def _factors(e: Expr) -> list[Expr]:
     return [e]
 
 
-class _Group:
-    """A compound column in an outer product is kept together: ``(Wx) rᵀ``."""
+class _Marker:
+    """A printing-only wrapper around a part (never evaluated, never in a formula's tree): the
+    identity on values, it says how to print the part."""
 
-    name = "__group__"
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def shape(self, shapes: Any, params: Any) -> Any:
         return shapes[0]
@@ -288,22 +290,21 @@ class _Group:
     def forward(x: np.ndarray) -> np.ndarray:
         return x
 
-    @classmethod
-    def of(cls, e: Expr) -> Expr:
+
+_GROUP = _Marker("__group__")  # a compound column in an outer product, kept together: ``(Wx) rᵀ``
+_ROW = _Marker("__row__")  # a column printed as a row: ``vᵀ``
+
+
+class _Group:
+    @staticmethod
+    def of(e: Expr) -> Expr:
         if e.kind == "call" and e.op.name == "matmul":
             return Expr("call", e.shape, op=_GROUP, args=(e,))
         return e
 
 
-_GROUP = _Group()
-
-
 def _group(p: "_Printer", e: Expr) -> tuple[str, int]:
     return p.s.paren(p.run(e.args[0])[0]), ATOM
-
-
-class _Transposed:
-    """A marker: print the column ``e`` as a row (``vᵀ``)."""
 
 
 def _t(e: Expr) -> Expr:
@@ -311,23 +312,8 @@ def _t(e: Expr) -> Expr:
     from .. import ops
 
     if e.ndim <= 1:  # a column printed as a row: transpose is the identity on 1-d arrays
-        marked = Expr("call", e.shape, op=_ROW, args=(e,))
-        return marked
+        return Expr("call", e.shape, op=_ROW, args=(e,))
     return call(ops.get("transpose"), (e,), {"axes": None})
-
-
-class _RowOp:
-    name = "__row__"
-
-    def shape(self, shapes: Any, params: Any) -> Any:
-        return shapes[0]
-
-    @staticmethod
-    def forward(x: np.ndarray) -> np.ndarray:
-        return x
-
-
-_ROW = _RowOp()
 
 
 def _row(p: _Printer, e: Expr) -> tuple[str, int]:
