@@ -476,3 +476,28 @@ def test_remainder_and_nan_to_num_gradients_are_spelled_with_floor_divide_and_is
     np.testing.assert_array_equal(gb.evaluate(g.formula("y").expr, x=x, y=y), -np.floor_divide(x, y))
     g = gb.trace(lambda x: np.sum(np.nan_to_num(x) * 2), x=np.array([1.0, 2.0]))
     np.testing.assert_array_equal(gb.evaluate(g.formula("x").expr, x=np.array([1.0, np.inf])), [2.0, 0.0])
+
+
+@pytest.mark.parametrize("write", ["mask", "slice", "repeated indices", "into a buffer"])
+def test_gradients_through_assignments_are_spelled_in_the_expression_language(write):
+    """``(ḡ with [index] ← 0)`` is spelled ``where(greater(<ones put at index>, 0), 0.0, g)``."""
+    def f(x):
+        if write == "into a buffer":
+            out = np.zeros(3)
+            out[1] = np.sum(x ** 2)
+            out[2] = x[0]
+            return np.sum(out * np.arange(3.0))
+        h = x * 2.0
+        if write == "mask":
+            h[h < 0] = 0
+        elif write == "slice":
+            h[1:3] = 5.0
+        else:
+            h[np.array([0, 2, 0])] = 0.0
+        return np.sum(h * x)
+
+    x = np.array([0.5, -1.5, 2.0])
+    g = gb.trace(f, x=x)
+    F = g.formula("x")
+    assert F.verified
+    np.testing.assert_allclose(gb.evaluate(F.expr, **F.constants, x=x), g.grad("x"), rtol=1e-12)

@@ -574,6 +574,8 @@ class _Expression:
         if name == "argsort":
             axis = e.params.get("axis", -1)
             return f"argsort({self.run(e.args[0])[0]}, axis={axis!r})", POSTFIX
+        if name == "setitem":
+            return self.setitem(e), POSTFIX
         if name == "scatter":
             return self.scatter(e), POSTFIX
         if name == "gather_back":
@@ -599,6 +601,9 @@ class _Expression:
 
         g, operands = e.args[0], e.args[1:]
         shape, index = tuple(e.params["shape"]), tuple(e.params["index"])
+        if any(isinstance(p, np.ndarray) and p.dtype.kind == "b" for p in index):  # a mask: its positions
+            index = tuple(q for p in index for q in
+                          (np.nonzero(p) if isinstance(p, np.ndarray) and p.dtype.kind == "b" else (p,)))
         ellipsis = [k for k, p in enumerate(index) if p is Ellipsis]
         if ellipsis:
             at = ellipsis[0]
@@ -638,6 +643,22 @@ class _Expression:
         onehots = ", ".join(f"eye({n})[{a}]" for n, a in zip(shape, spelled))
         subscripts = ",".join(letters + o for o in outs) + f",{letters}{rest}->{outs}{rest}"
         return f"einsum({subscripts!r}, {onehots}, {self.run(g)[0]})"
+
+    def setitem(self, e: Expr) -> str:
+        """``a`` with ``[index] = v``: ``where(mask, v, a)``, the mask being ones scattered to
+        ``index`` (spelled as a gather's message is), for a ``v`` that is one number."""
+        from .. import ops
+        from .expr import SCATTER, array_const
+
+        a, v, operands = e.args[0], e.args[1], e.args[2:]
+        if v.kind != "num" and not (v.kind == "array" and v.value.size and np.all(v.value == v.value.flat[0])):
+            raise ValueError("the expression language cannot spell an assignment of an array")
+        index = tuple(e.params["index"])
+        picked = ops.get("index").shape([a.shape, *(o.shape for o in operands)], {"index": index})
+        ones = Expr("call", a.shape, op=SCATTER, args=(array_const(np.ones(picked)), *operands),
+                    params={"shape": a.shape, "index": index, "text": "", "unique": False})
+        value = float(v.value if v.kind == "num" else v.value.flat[0])
+        return f"where(greater({self.scatter(ones)}, 0), {value!r}, {self.run(a)[0]})"
 
     def gather_back(self, e: Expr) -> str:
         """ḡ summed back into the flat positions it was read from: a one-hot matrix of the positions
