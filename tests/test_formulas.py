@@ -501,3 +501,40 @@ def test_gradients_through_assignments_are_spelled_in_the_expression_language(wr
     F = g.formula("x")
     assert F.verified
     np.testing.assert_allclose(gb.evaluate(F.expr, **F.constants, x=x), g.grad("x"), rtol=1e-12)
+
+
+def test_a_thousand_terms_and_a_chain_deeper_than_pythons_recursion_limit_print():
+    x = RNG.normal(size=3)
+    many = gb.trace(lambda x: np.sum(np.stack([np.sin(x * (i + 1.0)) for i in range(1000)])), x=x)
+    F = many.formula("x", limit=1000)
+    assert len(F.terms) == 1000 and F.verified
+    assert F.text.count(" + ") >= 999 and F.latex and F.expr
+    np.testing.assert_allclose(F.evaluate(x=x), many.grad("x"), rtol=1e-10)  # (.expr: too long for the CLI)
+
+    def deep(x, W):
+        h = x
+        for _ in range(300):
+            h = np.tanh(W @ h)
+        return np.sum(h)
+
+    g = gb.trace(deep, x=np.ones(3), W=np.eye(3) * 0.5)
+    F = g.formula("x")
+    assert F.verified and F.text.startswith("W") and len(F.latex) > len(F.text)
+    np.testing.assert_allclose(F.evaluate(x=np.ones(3), W=np.eye(3) * 0.5), g.grad("x"), rtol=1e-10)
+
+
+def test_an_assignment_into_a_value_whose_cotangent_is_broadcast_is_verified():
+    """A sum's message is a broadcast (zero-stride) array; the formula of the assignment's message,
+    evaluated on it, must still write one entry, not all (same_layout copies such arrays plainly)."""
+    def f(x):
+        m = np.maximum(0, x)
+        m[[0, 1], [1, 2]] = 0
+        return np.sum(m)
+
+    x = RNG.normal(size=(3, 3))
+    g = gb.trace(f, x=x)
+    e = next(e for e in g.edges if e.dst.op is not None and e.dst.op.name == "setitem" and e.argnum == 0)
+    assert e.formula.verified and e.formula.text == "(ḡ with [[0, 1], [1, 2]] ← 0)"
+    expected = np.ones((3, 3))
+    expected[[0, 1], [1, 2]] = 0
+    np.testing.assert_array_equal(e.message, expected)

@@ -103,6 +103,8 @@ def same_layout(a):
     >>> b.strides, b.tolist() == np.arange(12.0).reshape(3, 4)[:, ::-2].tolist()
     ((32, -16), True)
     """
+    if a.size > 1 and 0 in a.strides:  # a broadcast array (entries sharing memory): a plain copy
+        return np.array(a)
     out = np.empty_like(a)
     if out.strides != a.strides and a.size > 1 and a.itemsize and \
             all(s % a.itemsize == 0 for s in a.strides):

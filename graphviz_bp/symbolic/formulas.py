@@ -338,9 +338,7 @@ class SymbolicPass:
             if ok and fresh is not None:
                 ok, why = _close(tree, fresh[0], fresh[1].path_value(c.path), "at fresh inputs", fresh[2])
             terms.append(Term(tuple(c.path), tree, ok, why))
-        total = terms[0].tree if terms else array_const(np.zeros(node.shape))
-        for t in terms[1:]:
-            total = call(_ADD, (total, t.tree))
+        total = _sum([t.tree for t in terms]) if terms else array_const(np.zeros(node.shape))
         verified = all(t.verified for t in terms)
         why = next((t.why for t in terms if t.why), None)
         formula = self._nodes[node.index] = Formula(total, tuple(terms), verified, why, dict(self.constants))
@@ -350,6 +348,15 @@ class SymbolicPass:
 from .. import ops  # noqa: E402
 
 _ADD = ops.get("add")
+
+
+def _sum(trees: list[Expr]) -> Expr:
+    """The terms added in order, as a balanced tree (so thousands of terms print without deep
+    recursion)."""
+    while len(trees) > 1:
+        trees = [call(_ADD, (trees[k], trees[k + 1])) if k + 1 < len(trees) else trees[k]
+                 for k in range(0, len(trees), 2)]
+    return trees[0]
 
 
 def _raw_shape(edge: Edge) -> tuple[int, ...]:

@@ -109,12 +109,45 @@ def text(e: Expr) -> str:
     >>> text(W @ x), text(0.5 * (W.T @ W @ x - x) ** 2)
     ('Wx', '½(WᵀWx − x)²')
     """
-    return _Printer(_UNICODE).run(e)[0]
+    return _deep(lambda: _Printer(_UNICODE).run(e)[0])
 
 
 def latex(e: Expr) -> str:
     """``e`` in LaTeX (``\\top`` for transposes, ``\\odot`` elementwise)."""
-    return _Printer(_LATEX).run(e)[0]
+    return _deep(lambda: _Printer(_LATEX).run(e)[0])
+
+
+def _deep(print_it: Callable[[], str]) -> str:
+    """``print_it()``; for a formula nested deeper than Python's recursion limit (a chain of
+    hundreds of layers), run again in a thread with a large stack and a high limit."""
+    try:
+        return print_it()
+    except RecursionError:
+        pass
+    import sys
+    import threading
+
+    result: list[Any] = []
+    old_limit, old_stack = sys.getrecursionlimit(), threading.stack_size()
+    try:
+        sys.setrecursionlimit(max(old_limit, 200_000))
+        threading.stack_size(512 * 1024 * 1024)
+        worker = threading.Thread(target=lambda: result.append(_attempt(print_it)))
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(old_stack)
+        sys.setrecursionlimit(old_limit)
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+def _attempt(print_it: Callable[[], str]) -> Any:
+    try:
+        return print_it()
+    except Exception as exc:  # noqa: BLE001 - raised again in the caller's thread
+        return exc
 
 
 def _number(v: float, style: _Style) -> str:
@@ -531,7 +564,7 @@ def expression(e: Expr) -> str:
     >>> expression(0.5 * (W.T @ W @ x - x))
     '0.5 * (W.T @ W @ x - x)'
     """
-    return _Expression().run(e)[0]
+    return _deep(lambda: _Expression().run(e)[0])
 
 
 _BINARY = {"add": (" + ", SUM), "subtract": (" - ", SUM), "multiply": (" * ", PRODUCT),
