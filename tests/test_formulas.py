@@ -538,3 +538,39 @@ def test_an_assignment_into_a_value_whose_cotangent_is_broadcast_is_verified():
     expected = np.ones((3, 3))
     expected[[0, 1], [1, 2]] = 0
     np.testing.assert_array_equal(e.message, expected)
+
+
+_R = np.random.default_rng(21).normal(size=(3, 4))
+_SPELLED = {
+    "a bias (broadcasting undone)": (lambda x, b: np.sum((x + b) * _R), {"x": (3, 4), "b": (4,)}),
+    "a bias as b[None, :]": (lambda x, b: np.sum((x + b[None, :]) * _R), {"x": (3, 4), "b": (4,)}),
+    "a traced mask (np.where)": (lambda x: np.sum(np.where(x >= 0, x, 0) * _R), {"x": (3, 4)}),
+    "columns by indices": (lambda X: np.sum(X[:, np.array([0, 2, 3, 2])] ** 2), {"X": (2, 7)}),
+    "columns by a long index": (lambda X: np.sum(X[:, np.arange(20) % 7] ** 2), {"X": (2, 7)}),
+    "columns by a 2-d index": (lambda X: np.sum(X[:, np.arange(12).reshape(3, 4) % 7] ** 2), {"X": (2, 7)}),
+    "a new axis": (lambda b: np.sum(b[:, np.newaxis] * _R.T), {"b": (4,)}),
+    "a new axis after ...": (lambda b: np.sum(b[..., None] * _R.T), {"b": (4,)}),
+}
+
+
+def _buffer_row(x):
+    h = np.zeros((2, 3, 4))
+    h[0] = x  # a row of a buffer written with an array
+    return np.sum(np.tanh(h) * 2.0)
+
+
+_SPELLED["a buffer row written with an array"] = (_buffer_row, {"x": (3, 4)})
+
+
+@pytest.mark.parametrize("case", sorted(_SPELLED))
+def test_formulas_from_real_code_are_spelled_in_the_expression_language(case):
+    """Undone broadcasting (sums over axes), constant masks (named, supplied with the formula's
+    constants), gathers on inner axes and new axes, and an array written into a buffer row."""
+    f, shapes = _SPELLED[case]
+    inputs = {k: RNG.normal(size=s) for k, s in shapes.items()}
+    g = gb.trace(f, **inputs)
+    for name in inputs:
+        F = g.formula(name)
+        assert F.verified
+        np.testing.assert_allclose(gb.evaluate(F.expr, **F.constants, **inputs), g.grad(name), rtol=1e-12,
+                                   atol=1e-12)

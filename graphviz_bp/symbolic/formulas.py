@@ -43,8 +43,10 @@ class _Printed:
 
     @property
     def expr(self) -> str:
-        """In the expression language, named intermediates written out: ``outer(W @ x, ...)``."""
-        return expression(_inline(self.tree))
+        """In the expression language, named intermediates written out: ``outer(W @ x, ...)``.
+        Constant arrays it cannot write out are named (``c1``, ``k1``): ``constants`` has them."""
+        constants = getattr(self, "constants", None)
+        return expression(_inline(self.tree), constants if isinstance(constants, dict) else None)
 
 
 @dataclass(frozen=True)

@@ -555,7 +555,7 @@ _HANDLERS: dict[str, Callable[[_Printer, Expr], Any]] = {
 
 
 # ------------------------------------------------------------------------------------------------
-def expression(e: Expr) -> str:
+def expression(e: Expr, constants: dict[str, np.ndarray] | None = None) -> str:
     """``e`` in the CLI's expression language (``gb.evaluate`` runs it): operators and the
     registry's function names, with every number written in full.
 
@@ -564,7 +564,7 @@ def expression(e: Expr) -> str:
     >>> expression(0.5 * (W.T @ W @ x - x))
     '0.5 * (W.T @ W @ x - x)'
     """
-    return _deep(lambda: _Expression().run(e)[0])
+    return _deep(lambda: _Expression(constants).run(e)[0])
 
 
 _BINARY = {"add": (" + ", SUM), "subtract": (" - ", SUM), "multiply": (" * ", PRODUCT),
@@ -572,6 +572,24 @@ _BINARY = {"add": (" + ", SUM), "subtract": (" - ", SUM), "multiply": (" * ", PR
 
 
 class _Expression:
+    def __init__(self, constants: dict[str, np.ndarray] | None = None) -> None:
+        #: where an unnamed constant array is given a name (``k1``...), when the caller supplies it
+        self.constants = constants
+
+    def name_constant(self, value: np.ndarray) -> str:
+        """A name for a constant array the language cannot write, added to ``constants``."""
+        if self.constants is None:
+            raise ValueError("an unnamed constant array has no spelling in the expression language")
+        for name, known in self.constants.items():
+            if known is value or (known.shape == value.shape and known.dtype == value.dtype
+                                  and np.array_equal(known, value)):
+                return name
+        name = f"k{sum(1 for n in self.constants if n.startswith('k')) + 1}"
+        while name in self.constants:
+            name += "_"
+        self.constants[name] = value
+        return name
+
     def run(self, e: Expr) -> tuple[str, int]:
         if e.kind == "num":
             return repr(e.value) if not isinstance(e.value, float) else repr(float(e.value)), \
@@ -590,7 +608,7 @@ class _Expression:
             if v.ndim == 2 and v.shape[0] == v.shape[1] and v.size and \
                     np.array_equal(v, v[0, 0] * np.eye(v.shape[0])):  # c·I
                 return f"{float(v[0, 0])!r} * eye({v.shape[0]})", PRODUCT
-            raise ValueError("an unnamed constant array has no spelling in the expression language")
+            return self.name_constant(v), ATOM
         name = e.op.name
         if name in _BINARY:
             token, prec = _BINARY[name]
@@ -603,7 +621,19 @@ class _Expression:
         if name == "transpose" and e.params.get("axes") is None:
             return self.wrap(e.args[0], ATOM) + ".T", POSTFIX
         if name == "index":
-            return self.wrap(e.args[0], ATOM) + e.params["text"].replace("newaxis", "None"), POSTFIX
+            return self.wrap(e.args[0], ATOM) + self.index(e.params["index"], e.args[1:]), POSTFIX
+        if name == "sum_to":  # undoing broadcasting: sums over the added and the stretched axes
+            x, shape = e.args[0], tuple(e.params["shape"])
+            extra = x.ndim - len(shape)
+            body = self.run(x)[0]
+            if extra > 0:
+                body = f"sum({body}, axis={_literal(tuple(range(extra)))})"
+            stretched = tuple(i for i, d in enumerate(shape) if d == 1 and x.shape[extra + i] != 1)
+            if stretched:
+                body = f"sum({body}, axis={_literal(stretched)}, keepdims=True)"
+            if x.ndim < len(shape) or (not stretched and extra <= 0):
+                body = f"broadcast_to({body}, {_literal(shape)})"
+            return body, POSTFIX
         if name == "argsort":
             axis = e.params.get("axis", -1)
             return f"argsort({self.run(e.args[0])[0]}, axis={axis!r})", POSTFIX
@@ -626,6 +656,30 @@ class _Expression:
         t, p = self.run(e)
         return t if p >= at_least else f"({t})"
 
+    def index(self, index: Any, operands: tuple[Expr, ...]) -> str:
+        """An index as the language writes it: slices, integers, None, ..., integer arrays as list
+        literals (a named constant when large), index operands by their spelling."""
+        from ..ops.indexing import Slot
+
+        parts = []
+        for p in index:
+            if p is None:
+                parts.append("None")
+            elif p is Ellipsis:
+                parts.append("...")
+            elif isinstance(p, slice):
+                parts.append(":".join("" if v is None else str(v) for v in (p.start, p.stop))
+                             + ("" if p.step is None else f":{p.step}"))
+            elif isinstance(p, Slot):
+                parts.append(self.run(operands[p.k - 1])[0])
+            elif isinstance(p, np.ndarray):
+                if p.dtype.kind == "b":
+                    raise ValueError("the expression language cannot index with a constant mask")
+                parts.append(_literal_array(p) if p.size <= 1000 else self.name_constant(p))
+            else:
+                parts.append(str(int(p)))
+        return "[" + ", ".join(parts) + ("," if len(parts) == 1 and parts[0] == "..." else "") + "]"
+
     def scatter(self, e: Expr) -> str:
         """``ḡ → [index]`` as the language writes it: a basic index (slices of step 1, integers) by
         padding with zeros; integer arrays on the leading axes by one-hot matrices, ``eye(n)[i]``,
@@ -640,13 +694,20 @@ class _Expression:
         ellipsis = [k for k, p in enumerate(index) if p is Ellipsis]
         if ellipsis:
             at = ellipsis[0]
-            index = index[:at] + (slice(None),) * (len(shape) - len(index) + 1) + index[at + 1:]
+            consumed = sum(1 for p in index if p is not None and p is not Ellipsis)
+            index = index[:at] + (slice(None),) * (len(shape) - consumed) + index[at + 1:]
         arrays = [p for p in index if isinstance(p, (Slot, np.ndarray))]
-        if not arrays:  # basic: zeros around ḡ
-            if len(index) > len(shape) or any(p is None for p in index):
+        if not arrays:  # basic: zeros around ḡ (an axis None added is summed away first)
+            body = self.run(g)[0]
+            added = tuple(k for k, p in enumerate(p for p in index if not isinstance(p, (int, np.integer)))
+                          if p is None)
+            if added:
+                body = f"sum({body}, axis={_literal(added)})"
+                index = tuple(p for p in index if p is not None)
+            if len(index) > len(shape):
                 raise ValueError("the expression language cannot spell the transpose of this index")
             index = index + (slice(None),) * (len(shape) - len(index))
-            body, widths = self.run(g)[0], []
+            widths = []
             for axis, (part, n) in enumerate(zip(index, shape)):
                 if isinstance(part, slice):
                     start, stop, step = part.indices(n)
@@ -658,40 +719,62 @@ class _Expression:
                     body = f"expand_dims({body}, axis={axis})"
                     widths.append((i, n - i - 1))
             return f"pad({body}, {_literal(tuple(widths))})"
-        if len(arrays) != len(index) or len(index) > len(shape):
-            raise ValueError("the expression language cannot spell the transpose of an index that mixes "
-                             "arrays and slices")
+        index = index + (slice(None),) * (len(shape) - len(index))
+        kinds = ["a" if isinstance(p, (Slot, np.ndarray)) else ("s" if p == slice(None) else "x")
+                 for p in index]
+        block = "".join(kinds).strip("s")
+        if "x" in kinds or "s" in block or len(index) > len(shape):
+            raise ValueError("the expression language cannot spell the transpose of this index "
+                             "(arrays with partial slices, or arrays apart)")
+        first = kinds.index("a")
+        pre, count = first, kinds.count("a")
         spelled = []
-        for part in index:
+        for part in (p for p in index if isinstance(p, (Slot, np.ndarray))):
             if isinstance(part, Slot):
                 spelled.append(self.run(operands[part.k - 1])[0])
             else:
                 if part.dtype.kind == "b" or part.size > 10_000:
                     raise ValueError("the expression language cannot spell the transpose of this index")
                 spelled.append(_literal_array(part))
-        dims = max(np.ndim(p) if isinstance(p, np.ndarray) else operands[p.k - 1].ndim for p in index)
+        arrays_at = [k for k, kind in enumerate(kinds) if kind == "a"]
+        dims = max(np.ndim(index[k]) if isinstance(index[k], np.ndarray) else operands[index[k].k - 1].ndim
+                   for k in arrays_at)
         letters = "abcdefgh"[:dims]
-        outs = "ijklmnop"[:len(index)]
-        rest = "..." if len(shape) > len(index) else ""
-        onehots = ", ".join(f"eye({n})[{a}]" for n, a in zip(shape, spelled))
-        subscripts = ",".join(letters + o for o in outs) + f",{letters}{rest}->{outs}{rest}"
+        outs = "ijklmnop"[:count]
+        before = "qrstuvw"[:pre]
+        after = "..." if len(shape) > pre + count else ""
+        onehots = ", ".join(f"eye({shape[k]})[{spelled[j]}]" for j, k in enumerate(arrays_at))
+        subscripts = ",".join(letters + o for o in outs) + \
+            f",{before}{letters}{after}->{before}{outs}{after}"
         return f"einsum({subscripts!r}, {onehots}, {self.run(g)[0]})"
 
     def setitem(self, e: Expr) -> str:
         """``a`` with ``[index] = v``: ``where(mask, v, a)``, the mask being ones scattered to
         ``index`` (spelled as a gather's message is), for a ``v`` that is one number."""
         from .. import ops
-        from .expr import SCATTER, array_const
+        from .expr import SCATTER, array_const, call
+
+        from ..ops.indexing import Slot
 
         a, v, operands = e.args[0], e.args[1], e.args[2:]
-        if v.kind != "num" and not (v.kind == "array" and v.value.size and np.all(v.value == v.value.flat[0])):
-            raise ValueError("the expression language cannot spell an assignment of an array")
         index = tuple(e.params["index"])
         picked = ops.get("index").shape([a.shape, *(o.shape for o in operands)], {"index": index})
         ones = Expr("call", a.shape, op=SCATTER, args=(array_const(np.ones(picked)), *operands),
                     params={"shape": a.shape, "index": index, "text": "", "unique": False})
-        value = float(v.value if v.kind == "num" else v.value.flat[0])
-        return f"where(greater({self.scatter(ones)}, 0), {value!r}, {self.run(a)[0]})"
+        mask = f"greater({self.scatter(ones)}, 0)"
+        if v.kind == "num" or (v.kind == "array" and v.value.size and np.all(v.value == v.value.flat[0])):
+            value = float(v.value if v.kind == "num" else v.value.flat[0])
+            return f"where({mask}, {value!r}, {self.run(a)[0]})"
+        if any(isinstance(p, Slot) for p in index):
+            raise ValueError("the expression language cannot spell an assignment of an array at traced indices")
+        written = np.zeros(a.shape, dtype=int)
+        np.add.at(written, index, 1)
+        if written.max(initial=0) > 1:  # an entry written twice: NumPy keeps the last value, a sum would add
+            raise ValueError("the expression language cannot spell an assignment that writes an entry twice")
+        placed = Expr("call", a.shape, op=SCATTER,
+                      args=(call(ops.get("broadcast_to"), (v,), {"shape": tuple(picked)}), *operands),
+                      params={"shape": a.shape, "index": index, "text": "", "unique": False})
+        return f"where({mask}, {self.scatter(placed)}, {self.run(a)[0]})"
 
     def gather_back(self, e: Expr) -> str:
         """ḡ summed back into the flat positions it was read from: a one-hot matrix of the positions
