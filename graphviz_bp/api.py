@@ -287,12 +287,14 @@ class Drawing:
 
 def evaluate(expr: str, /, **inputs: Any) -> Any:
     """The value of ``expr``, written in the CLI's expression language (``"W @ outer(r, x)"``, a
-    ``Formula.expr``), at ``inputs``; the text is parsed and interpreted, never run as Python.
+    ``Formula.expr``), at ``inputs``; the text is parsed and interpreted, never run as Python. Longer
+    texts than on the command line are accepted (a formula may run to many terms), nested at most
+    150 levels (``Formula.evaluate`` has no such limit).
 
     >>> import numpy as np
     >>> evaluate("W.T @ x", W=np.eye(2), x=np.array([1.0, 2.0])).tolist()
     [1.0, 2.0]
     """
-    from .expr import parse
+    from .expr.check import FORMULA_LIMITS, parse
 
-    return parse(expr).evaluate(inputs)
+    return parse(expr, limits=FORMULA_LIMITS).evaluate(inputs)

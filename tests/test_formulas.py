@@ -574,3 +574,28 @@ def test_formulas_from_real_code_are_spelled_in_the_expression_language(case):
         assert F.verified
         np.testing.assert_allclose(gb.evaluate(F.expr, **F.constants, **inputs), g.grad(name), rtol=1e-12,
                                    atol=1e-12)
+
+
+def _stable_sigmoid(x):  # course-code style: masks, a gather by mask, buffers written by mask
+    pos_mask = (x >= 0)
+    neg_mask = (x < 0)
+    z = np.zeros_like(x)
+    z[pos_mask] = np.exp(-x[pos_mask])
+    z[neg_mask] = np.exp(x[neg_mask])
+    top = np.ones_like(x)
+    top[neg_mask] = z[neg_mask]
+    return top / (1 + z)
+
+
+def test_a_formula_with_masks_is_spelled_and_gb_evaluate_takes_its_long_text():
+    x = RNG.normal(size=(2, 3))
+    g = gb.trace(lambda x: np.sum(_stable_sigmoid(x)), x=x)
+    F = g.formula("x")
+    assert F.verified and len(F.expr) > 2000  # longer than a command line may be
+    np.testing.assert_allclose(gb.evaluate(F.expr, **F.constants, x=x), g.grad("x"), rtol=1e-12)
+    s = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(g.grad("x"), s * (1 - s), rtol=1e-12)
+    from graphviz_bp.expr import ExprError, parse
+
+    with pytest.raises(ExprError, match="longer than 2000 characters"):
+        parse(F.expr)  # the command line keeps its limit

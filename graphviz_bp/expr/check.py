@@ -18,12 +18,19 @@ _ATTRIBUTES = {"T": "the transpose", "mT": "the matrix transpose"}
 _STRING = re.compile(r"^[A-Za-z0-9 ,.\->_]{0,100}$")  # einsum subscripts, ord='fro', mode='wrap'
 
 
-def parse(text: str) -> Expression:
-    """Parse and check ``text``; raises ExprError (naming the token and column) for anything else."""
+#: The limits ``gb.evaluate`` parses with: a formula written by graphviz_bp may be long (its text
+#: comes from the program, not from a command line), but its nesting stays bounded.
+FORMULA_LIMITS = (1_000_000, 1_000_000, 150)
+
+
+def parse(text: str, *, limits: tuple[int, int, int] | None = None) -> Expression:
+    """Parse and check ``text``; raises ExprError (naming the token and column) for anything else.
+    ``limits``: (characters, parts, nesting) instead of the command line's (``FORMULA_LIMITS``)."""
+    most_length, most_nodes, most_depth = limits or (MAX_LENGTH, MAX_NODES, MAX_DEPTH)
     if not isinstance(text, str):
         raise ExprError(f"an expression must be text, not {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ExprError(f"expression is longer than {MAX_LENGTH} characters")
+    if len(text) > most_length:
+        raise ExprError(f"expression is longer than {most_length} characters")
     if not text.strip():
         raise ExprError("expression is empty")
     if "\x00" in text:
@@ -41,7 +48,7 @@ def parse(text: str) -> Expression:
     except (ValueError, MemoryError, RecursionError) as exc:  # e.g. an integer of 5000 digits
         raise ExprError(f"cannot parse the expression: {exc}") from None
     text = text.strip() if "\n" not in text.strip() else text
-    names = _check(text, tree)
+    names = _check(text, tree, most_nodes, most_depth)
     return Expression(text, tree, names)
 
 
@@ -59,7 +66,8 @@ def _refuse(text: str, node: ast.AST, what: str = "") -> ExprError:
     return ExprError(f"{kind} is not allowed{what}: {tok!r}", column(text, node), tok)
 
 
-def _check(text: str, tree: ast.Expression) -> tuple[str, ...]:
+def _check(text: str, tree: ast.Expression, most_nodes: int = MAX_NODES,
+           most_depth: int = MAX_DEPTH) -> tuple[str, ...]:
     """Walk the tree (iteratively) and refuse every node outside the language. Returns input names.
 
     Each node is checked in a role: ``value`` (an array expression), ``literal`` (an axis, shape,
@@ -72,10 +80,10 @@ def _check(text: str, tree: ast.Expression) -> tuple[str, ...]:
     while stack:
         node, depth, role = stack.pop()
         count += 1
-        if count > MAX_NODES:
-            raise ExprError(f"expression has more than {MAX_NODES} parts")
-        if depth > MAX_DEPTH:
-            raise ExprError(f"expression is nested more than {MAX_DEPTH} levels deep", column(text, node))
+        if count > most_nodes:
+            raise ExprError(f"expression has more than {most_nodes} parts")
+        if depth > most_depth:
+            raise ExprError(f"expression is nested more than {most_depth} levels deep", column(text, node))
         if role == "literal":
             _check_literal(text, node, depth, stack)
         elif role == "numbers":

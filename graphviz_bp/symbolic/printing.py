@@ -672,9 +672,9 @@ class _Expression:
                              + ("" if p.step is None else f":{p.step}"))
             elif isinstance(p, Slot):
                 parts.append(self.run(operands[p.k - 1])[0])
+            elif isinstance(p, np.ndarray) and p.dtype.kind == "b":  # a mask: its positions, axis by axis
+                parts += [_literal_array(q) if q.size <= 1000 else self.name_constant(q) for q in np.nonzero(p)]
             elif isinstance(p, np.ndarray):
-                if p.dtype.kind == "b":
-                    raise ValueError("the expression language cannot index with a constant mask")
                 parts.append(_literal_array(p) if p.size <= 1000 else self.name_constant(p))
             else:
                 parts.append(str(int(p)))
