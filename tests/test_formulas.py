@@ -599,3 +599,15 @@ def test_a_formula_with_masks_is_spelled_and_gb_evaluate_takes_its_long_text():
 
     with pytest.raises(ExprError, match="longer than 2000 characters"):
         parse(F.expr)  # the command line keeps its limit
+
+
+def test_a_long_expression_is_split_into_lines_once_not_per_part():
+    """Columns and tokens for messages are cut from the text split once (which made checking a
+    35 kB formula quadratic: minutes), however many parts it has."""
+    from graphviz_bp.expr import source
+
+    x = np.ones(3)
+    text = " + ".join(f"sin({i + 1}.0 * x)" for i in range(1500))
+    source._lines.cache_clear()
+    np.testing.assert_allclose(gb.evaluate(text, x=x), sum(np.sin((i + 1.0) * x) for i in range(1500)))
+    assert source._lines.cache_info().misses == 1 and source._lines.cache_info().hits > 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 
 from ..errors import GraphvizBPError
 
@@ -23,11 +24,19 @@ class ExprError(GraphvizBPError, ValueError):
         super().__init__(f"{message}{where}")
 
 
+@functools.lru_cache(maxsize=8)
+def _lines(text: str) -> list[tuple[bytes, bool]]:
+    """``text``'s lines as UTF-8 bytes, each with whether it is ASCII (split once per text)."""
+    return [(line.encode("utf-8", "surrogatepass"), line.isascii()) for line in text.split("\n")]
+
+
 def _chars(text: str, lineno: int | None, byte_offset: int | None) -> int:
     """A 0-based character offset in ``text``'s line ``lineno`` from ``ast``'s UTF-8 byte offset."""
-    lines = text.split("\n")
-    line = lines[lineno - 1] if lineno and 0 < lineno <= len(lines) else ""
-    return len(line.encode("utf-8")[: byte_offset or 0].decode("utf-8", "ignore"))
+    lines = _lines(text)
+    line, ascii_only = lines[lineno - 1] if lineno and 0 < lineno <= len(lines) else (b"", True)
+    if ascii_only:
+        return min(byte_offset or 0, len(line))
+    return len(line[: byte_offset or 0].decode("utf-8", "ignore"))
 
 
 def column(text: str, node: ast.AST) -> int:
@@ -48,9 +57,21 @@ def operator_column(text: str, node: ast.BinOp, sym: str) -> int:
     return found + 1 if found >= 0 else column(text, node)
 
 
+@functools.lru_cache(maxsize=8)
+def _encoded(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
 def token(text: str, node: ast.AST) -> str:
-    """``node``'s text for a message, shortened to 40 characters."""
-    seg = ast.get_source_segment(text, node) or type(node).__name__
+    """``node``'s text for a message, shortened to 40 characters (a one-line node is cut from the
+    text's UTF-8 bytes directly, so checking a long expression stays linear)."""
+    lineno, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+    if lineno == end == 1 and "\n" not in text:
+        start, stop = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+        seg = _encoded(text)[start:min(stop, start + 160)].decode("utf-8", "replace") if stop is not None else ""
+        seg = seg or type(node).__name__
+    else:
+        seg = ast.get_source_segment(text, node) or type(node).__name__
     return seg if len(seg) <= 40 else seg[:37] + "..."
 
 
