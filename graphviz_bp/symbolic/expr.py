@@ -83,7 +83,7 @@ class Expr:
     """
 
     __slots__ = ("kind", "op", "args", "params", "shape", "name", "role", "value", "definition", "_key",
-                 "_hash", "__weakref__")
+                 "_hash", "simple", "__weakref__")
     __array_priority__ = 2000.0
 
     def __init__(self, kind: str, shape: tuple[int, ...], *, op: Any = None, args: tuple[Expr, ...] = (),
@@ -98,6 +98,7 @@ class Expr:
         self.role = role
         self.value = value
         self.definition = definition
+        self.simple = False  # made by the simplifier: no rule applies anywhere inside it
         self._key: Any = None
         if kind == "call":  # from the children's hashes: constant time, however deep
             self._hash = hash(("call", op.name, tuple(a._hash for a in args), freeze(self.params)))

@@ -44,6 +44,10 @@ def _simplify(e: Expr, memo: dict[int, Expr], alive: list[Expr]) -> Expr:
         x, ready = stack.pop()
         if id(x) in memo:
             continue
+        if x.simple:  # simplified already (a cotangent built by an earlier step): as it is
+            memo[id(x)] = x
+            alive.append(x)
+            continue
         if x.kind != "call":  # a leaf (a name stays a name: its definition is simplified where made)
             memo[id(x)] = x
             alive.append(x)
@@ -64,6 +68,7 @@ def _simplify(e: Expr, memo: dict[int, Expr], alive: list[Expr]) -> Expr:
             nxt = _simplify(nxt, memo, alive) if nxt.kind == "call" and any(id(a) not in memo for a in nxt.args) \
                 else nxt
             rebuilt = nxt
+        rebuilt.simple = True
         memo[id(x)] = rebuilt
         alive.append(x)
     return memo[id(e)]
