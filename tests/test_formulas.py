@@ -611,3 +611,12 @@ def test_a_long_expression_is_split_into_lines_once_not_per_part():
     source._lines.cache_clear()
     np.testing.assert_allclose(gb.evaluate(text, x=x), sum(np.sin((i + 1.0) * x) for i in range(1500)))
     assert source._lines.cache_info().misses == 1 and source._lines.cache_info().hits > 1000
+
+
+def test_stack_and_concatenate_are_spelled_with_their_list():
+    x = np.array([0.5, -1.0, 2.0])
+    g = gb.trace(lambda x: np.sum(np.stack([x[0] * 2, x[1] ** 2, np.sin(x[2])]) ** 2)
+                 + np.sum(np.concatenate([x, x * 3]) ** 2), x=x)
+    F = g.formula("x")
+    assert "stack([" in F.expr and "concatenate([" in F.expr
+    np.testing.assert_allclose(gb.evaluate(F.expr, **F.constants, x=x), g.grad("x"), rtol=1e-12)

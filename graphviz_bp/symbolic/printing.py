@@ -647,6 +647,8 @@ class _Expression:
         if not spelled:
             raise ValueError(f"{name} has no spelling in the expression language")
         args = [self.run(a)[0] for a in e.args]
+        if getattr(e.op, "variadic", False) and name != "einsum":  # stack, concatenate: a list first
+            args = ["[" + ", ".join(args) + "]"]
         args += [_literal(e.params[k]) for k in _POSITIONAL.get(name, ()) if k in e.params]
         params = [f"{k}={_literal(v)}" for k, v in e.params.items()
                   if v is not None and k not in _POSITIONAL.get(name, ())]
