@@ -275,6 +275,17 @@ def _parse_grads(text: str | None, values: dict[str, np.ndarray]) -> Any:
     return tuple(names)
 
 
+def _has_gradient(g: Any, name: str, what: str, option: str) -> None:
+    """A usage error unless ``name`` is a value of ``g`` that has a gradient."""
+    try:
+        g.grad(name)
+    except KeyError:
+        raise click.BadParameter(f"{name!r} is not an input or a named value of {what}",
+                                 param_hint=option) from None
+    except GraphvizBPError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
 def _check_claims_are_usable(g: Any, claims: list[tuple[str, str]]) -> None:
     """Refuse, before anything is printed, a claim about a value the graph does not have, or one
     that does not parse or uses a name with no value."""
@@ -283,13 +294,7 @@ def _check_claims_are_usable(g: Any, claims: list[tuple[str, str]]) -> None:
     named = {n.name for n in g.nodes if n.kind == "input" or getattr(n, "user_named", False)}
     named |= set(g._dag.formulas.assigned_names())
     for name, text in claims:
-        try:
-            g.grad(name)
-        except KeyError:
-            raise click.BadParameter(f"{name!r} is not an input or a named value of the graph",
-                                     param_hint="--claim") from None
-        except GraphvizBPError as exc:
-            raise click.BadParameter(str(exc), param_hint="--claim") from None
+        _has_gradient(g, name, "the graph", "--claim")
         try:
             unknown = sorted(set(parse(text).names) - named - set(g._dag.formulas.constants))
         except ExprError as exc:
@@ -341,13 +346,7 @@ def derive(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, l
     if not names:
         raise click.ClickException(f"{label} has no float input: there is no gradient to derive")
     for name in names:
-        try:
-            g.grad(name)
-        except KeyError:
-            raise click.BadParameter(f"{name!r} is not an input or a named value of {label}",
-                                     param_hint="--wrt") from None
-        except GraphvizBPError as exc:
-            raise click.BadParameter(str(exc), param_hint="--wrt") from None
+        _has_gradient(g, name, label, "--wrt")
     derivations = []
     for name in names:
         try:
