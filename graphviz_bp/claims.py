@@ -358,6 +358,9 @@ def derivation(sp: SymbolicPass, node: Node, limit: int = 64) -> Derivation:
             where.append((text(e), text(e.definition)))
             where_latex.append((latex(e), latex(e.definition)))
             used.discard(e.name)
+    for t in formula.shared:  # temporaries: parts the formula would write out several times
+        where.append((text(t), text(t.definition)))
+        where_latex.append((latex(t), latex(t.definition)))
     me = sp.forward(node)
     return Derivation(node.name, latex(me), formula, tuple(path_labels(sp, paths)),
                       tuple(path_labels(sp, paths, math=True)), tuple(where), tuple(where_latex))

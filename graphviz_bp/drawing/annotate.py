@@ -144,11 +144,12 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
 MAX_TERMS = 8  # messages written out in a shared node's sum
 
 
-FORMULA_LENGTH = 40  # characters of a formula drawn in a label; the tooltip has the whole formula
+FORMULA_LENGTH = 40  # characters of a formula drawn in a label
+TIP_FORMULA_LENGTH = 600  # characters of a formula in a tooltip (deeper parts: …)
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= FORMULA_LENGTH else text[:FORMULA_LENGTH - 1] + "…"
+def _short(text: str, length: int = FORMULA_LENGTH) -> str:
+    return text if len(text) <= length else text[:length - 1] + "…"
 
 
 def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
@@ -207,10 +208,12 @@ def _written_out(n: Node) -> list[tuple[Edge | None, list[str]]] | None:
     if not f.verified:
         return None
     if not n.is_shared:
-        return [(None, [t.text for t in f.terms])]
+        return [(None, [t.short(FORMULA_LENGTH) for t in f.terms[:MAX_TERMS]])]
     by_edge: dict[int, list[str]] = {}
     for t in f.terms:
-        by_edge.setdefault(t.path[0].index, []).append(t.text)
+        mine = by_edge.setdefault(t.path[0].index, [])
+        if len(mine) < MAX_TERMS:
+            mine.append(t.short(FORMULA_LENGTH))
     return [(e, by_edge[e.index]) for e in n.out_edges if e.index in by_edge]
 
 
@@ -236,7 +239,7 @@ def _forward_line(n: Node, pal: Palette) -> Line | None:
     from ..symbolic.printing import text as formula_text
 
     e = formulas.forward(n)
-    body = formula_text(e.definition) if e.kind == "sym" and e.definition is not None else formula_text(e)
+    body = formula_text(e.definition if e.kind == "sym" and e.definition is not None else e, limit=FORMULA_LENGTH)
     return (Span("= " + _short(body), color=pal.muted_text, size=SMALL),)
 
 
@@ -369,7 +372,7 @@ def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: st
         name = f"{tag[0]} = " if tag else ""
         msg_color = tag[1] if tag else pal.message
         lines.append((Span(f"{arrow} {name}", color=msg_color, bold=True, size=EDGE),
-                      Span(_short(formula.text), color=msg_color, size=EDGE)))
+                      Span(_short(formula.short(FORMULA_LENGTH)), color=msg_color, size=EDGE)))
     elif (opts.shows_values or opts.shows_formulas) and e.message is not None and not muted:
         name = f"{tag[0]} " if tag else ""
         msg_color = tag[1] if tag else pal.message
@@ -393,7 +396,7 @@ def _edge_tip(e: Edge, tag: str, L: str, formulas: bool = False) -> str:
            f"{format_shape(e.jacobian_shape)}"]
     formula = e.formula if formulas and e.message is not None else None
     if formula is not None:
-        tip.append(f"formula: {formula.text}   (ḡ = ∂{L}/∂{shown(dst)})\n"
+        tip.append(f"formula: {_short(formula.short(TIP_FORMULA_LENGTH), TIP_FORMULA_LENGTH)}   (ḡ = ∂{L}/∂{shown(dst)})\n"
                    + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
                       else f"not shown: {formula.why}"))
     if e.message is not None:
@@ -435,13 +438,15 @@ def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Nod
         row("ᵀ ⊙ ⊘", pal.text, "transpose; elementwise × and ÷")
         row("u vᵀ", pal.text, "1-d arrays are columns (outer product)")
         row("Σ₀", pal.text, "sum over axis 0 (broadcasting undone)")
-        drawn = [e.formula.text for e in dag.edges if e.message is not None and e.src in live
-                 and e.formula is not None and e.formula.verified]
+        drawn = [_short(e.formula.short(FORMULA_LENGTH)) for e in dag.edges if e.message is not None
+                 and e.src in live and e.formula is not None and e.formula.verified]
         if any("→" in t for t in drawn):
             row("ḡ → [i]", pal.text, "ḡ put back where the op read,")
             rows.append((Span("    0 elsewhere; entries read twice add", color=pal.text),))
         if any("[" in t and ("<" in t or ">" in t or "≥" in t or "≤" in t) for t in drawn):
             row("[z > 0]", pal.text, "1 where true, 0 elsewhere")
+        if any("…" in t for t in drawn):
+            row("…", pal.text, "more of the formula (hover, in SVG)")
         rows.append((Span("every formula was checked against the numbers", color=pal.muted_text),))
         rows.append((Span("(hover an edge in SVG for them)", color=pal.muted_text),))
     return SceneNode(id="legend", classes=("legend",), lines=tuple(rows), shape="box", fill="#fafafa",

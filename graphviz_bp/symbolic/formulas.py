@@ -6,7 +6,7 @@ inputs near them."""
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -18,6 +18,7 @@ from .evaluate import evaluate
 from .expr import OPAQUE, SUM_TO, Expr, SymbolicError, array_const, call, num, sym
 from .printing import expression, latex, text
 from .printing import latex as _latex
+from .sharing import SHARED, share
 from .simplify import simplify
 
 __all__ = ["Formula", "Replay", "SymbolicPass", "Term"]
@@ -40,6 +41,11 @@ class _Printed:
     def latex(self) -> str:
         """In LaTeX: ``\\left(W x\\right) r^\\top``."""
         return latex(self.tree)
+
+    def short(self, limit: int) -> str:
+        """``text`` for a label of about ``limit`` characters: temporaries written out and the
+        deepest parts written ``…`` (``W(… ⊙ …)xᵀ``), named intermediates kept."""
+        return text(_inline(self.tree, roles=(SHARED,)), limit=limit)
 
     @property
     def expr(self) -> str:
@@ -71,19 +77,24 @@ class Formula(_Printed):
     why: str | None = None
     constants: Mapping[str, np.ndarray] = field(default_factory=dict)
     names: Mapping[str, Expr] = field(default_factory=dict)
+    shared: tuple[Expr, ...] = ()
 
     @property
     def inlined(self) -> str:
-        """``text`` with every named intermediate written out."""
+        """``text`` with every named intermediate and temporary written out."""
         return text(_inline(self.tree))
 
     def where(self, latex: bool = False) -> dict[str, str]:
-        """The named intermediates the text uses, each as its formula (``{"r": "WᵀWx − x"}``; in
+        """The named intermediates the text uses, then its temporaries (``t₁``: a part the formula
+        would otherwise write out several times), each as its formula (``{"r": "WᵀWx − x"}``; in
         LaTeX with ``latex=True``)."""
         used: dict[str, str] = {}
+        spell = _latex if latex else text
         for e in _walk(self.tree):
             if e.kind == "sym" and e.role == "named" and e.definition is not None:
-                used[e.name] = _latex(e.definition) if latex else text(e.definition)
+                used[e.name] = spell(e.definition)
+        for t in self.shared:
+            used[spell(t)] = spell(t.definition)
         return used
 
     def evaluate(self, **inputs: Any) -> np.ndarray:
@@ -108,15 +119,17 @@ def _walk(e: Expr) -> list[Expr]:
     return out
 
 
-def _inline(e: Expr) -> Expr:
-    """``e`` with named intermediates replaced by their definitions, simplified."""
+def _inline(e: Expr, roles: tuple[str, ...] = ("named", SHARED)) -> Expr:
+    """``e`` with named intermediates and temporaries (or the symbols of ``roles``) replaced by
+    their definitions, simplified (only when named intermediates are replaced: a temporary's
+    definition is simplified already)."""
     memo: dict[int, Expr] = {}
     stack: list[tuple[Expr, bool]] = [(e, False)]
     while stack:
         x, ready = stack.pop()
         if id(x) in memo:
             continue
-        if x.kind == "sym" and x.role == "named" and x.definition is not None:
+        if x.kind == "sym" and x.role in roles and x.definition is not None:
             if ready:
                 memo[id(x)] = memo[id(x.definition)]
             else:
@@ -133,7 +146,7 @@ def _inline(e: Expr) -> Expr:
         args = tuple(memo[id(a)] for a in x.args)
         memo[id(x)] = x if all(a is b for a, b in zip(args, x.args)) else \
             Expr("call", x.shape, op=x.op, args=args, params=x.params)
-    return simplify(memo[id(e)])
+    return simplify(memo[id(e)]) if "named" in roles else memo[id(e)]
 
 
 def _assigned_names(dag: DAG) -> dict[int, str]:
@@ -286,8 +299,14 @@ class SymbolicPass:
             env, adjoints, messages = fresh
             ok, why = _close(tree, {**env, _COTANGENT + edge.dst.name: adjoints[edge.dst.index]},
                              messages[edge.index], "at fresh inputs")
-        formula = self._edges[edge.index] = Formula(tree, verified=ok, why=why, constants=dict(self.constants))
+        tree, _, temporaries = share(tree, taken=self._taken())
+        formula = self._edges[edge.index] = Formula(tree, verified=ok, why=why, constants=dict(self.constants),
+                                                    shared=tuple(temporaries))
         return formula
+
+    def _taken(self) -> set[str]:
+        """The names a temporary must not take: inputs, constants, named intermediates."""
+        return {e.name for e in self._forward.values() if e.kind == "sym"}
 
     def _replay(self) -> tuple[dict[str, Any], Replay, dict[int, Any]] | None:
         """The graph at fresh inputs near the traced ones (made once): its environment, the
@@ -343,7 +362,10 @@ class SymbolicPass:
         total = _sum([t.tree for t in terms]) if terms else array_const(np.zeros(node.shape))
         verified = all(t.verified for t in terms)
         why = next((t.why for t in terms if t.why), None)
-        formula = self._nodes[node.index] = Formula(total, tuple(terms), verified, why, dict(self.constants))
+        total, trees, temporaries = share(total, [t.tree for t in terms], self._taken())
+        terms = [replace(t, tree=tree) for t, tree in zip(terms, trees)]
+        formula = self._nodes[node.index] = Formula(total, tuple(terms), verified, why, dict(self.constants),
+                                                    shared=tuple(temporaries))
         return formula
 
 

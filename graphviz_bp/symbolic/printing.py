@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .sharing import ELIDED, SHARED, elide
 from .expr import AND, COMPARE, FLOOR_DIVIDE, GATHER_BACK, ISFINITE, NOT, OPAQUE, OR, SCATTER, SIGN, SUM_TO, \
     TRIL, Expr
 
@@ -100,20 +101,25 @@ _LATEX_TEXT = {"\\": "\\textbackslash{}", "{": "\\{", "}": "\\}", "_": "\\_", "%
 _UNICODE, _LATEX = _Style(False), _Style(True)
 
 
-def text(e: Expr) -> str:
+def text(e: Expr, limit: int | None = None) -> str:
     """``e`` in Unicode mathematics: 1-d arrays are columns (``u vᵀ`` is an outer product), ``⊙``
-    and ``⊘`` are elementwise, ``Σ₀`` sums over axis 0, ``[z > 0]`` is 1 where true.
+    and ``⊘`` are elementwise, ``Σ₀`` sums over axis 0, ``[z > 0]`` is 1 where true. With
+    ``limit``, parts deep enough to make it longer than about ``limit`` characters are ``…``.
 
     >>> from graphviz_bp.symbolic.expr import sym
     >>> W, x = sym("W", (2, 3), "input"), sym("x", (3,), "input")
     >>> text(W @ x), text(0.5 * (W.T @ W @ x - x) ** 2)
     ('Wx', '½(WᵀWx − x)²')
     """
+    if limit is not None:
+        e = elide(e, limit)
     return _deep(lambda: _Printer(_UNICODE).run(e)[0])
 
 
-def latex(e: Expr) -> str:
-    """``e`` in LaTeX (``\\top`` for transposes, ``\\odot`` elementwise)."""
+def latex(e: Expr, limit: int | None = None) -> str:
+    """``e`` in LaTeX (``\\top`` for transposes, ``\\odot`` elementwise); ``limit`` as in ``text``."""
+    if limit is not None:
+        e = elide(e, limit)
     return _deep(lambda: _Printer(_LATEX).run(e)[0])
 
 
@@ -203,6 +209,11 @@ class _Printer:
                 return s.bar(e.name), ATOM
             if e.role == "cotangent":  # the consumer's cotangent in an edge's local formula
                 return s.seed, ATOM
+            if e.role == SHARED:  # a temporary: t₁
+                head = e.name.rstrip("0123456789")
+                return head + s.sub(e.name[len(head):]), ATOM
+            if e.role == ELIDED:
+                return ("\\dots" if s.latex else "…"), ATOM
             return s.name(e.name), ATOM
         handler = _HANDLERS.get(e.op.name)
         if handler is not None:

@@ -119,6 +119,9 @@ def _rewrite(e: Expr) -> Expr:
             return e
         return array_const(value)
     name = op.name
+    if (name in _LINEAR_IN_ALL and any(_uniform(a) == 0 for a in args)) or \
+            (name in _LINEAR_IN_FIRST and args and _uniform(args[0]) == 0):
+        return array_const(np.zeros(e.shape))  # 0·X, 0 ⊘ X, −0, a zero message put back: 0
     if name == "transpose" and e.params.get("axes") is not None and \
             tuple(e.params["axes"]) == tuple(reversed(range(e.ndim))):  # all axes reversed: plain ᵀ
         return call(_T, args, {"axes": None})
@@ -255,6 +258,13 @@ def _rewrite(e: Expr) -> Expr:
 
 
 _KEPT = (SCATTER.name, GATHER_BACK.name)
+# ops that are 0 when any operand is 0, and ops that are 0 when their first operand is (the others
+# are indices, divisors, shapes)
+_LINEAR_IN_ALL = frozenset({"multiply", "matmul", "outer", "tensordot", "einsum", "dot", "inner", "kron"})
+_LINEAR_IN_FIRST = frozenset({"divide", "negative", "transpose", "sum", SUM_TO.name, "reshape", "broadcast_to",
+                              "index", SCATTER.name, GATHER_BACK.name, "squeeze", "expand_dims", "swapaxes",
+                              "moveaxis", "trace", "diagonal", "take", "take_along_axis", "repeat", "tile",
+                              "flip", "roll", "rot90", "cumsum"})
 
 
 def _is_newaxis(index: Any) -> bool:
