@@ -294,7 +294,7 @@ def test_a_formula_right_only_at_the_traced_values_fails_at_fresh_inputs(monkeyp
 #: ``vjp_<op>(...)`` map. Shrinking this set is deliberate: an op leaves it when its rule gives a
 #: formula. cumprod's rule branches on the values (does x have a zero?), and the formula for x
 #: without zeros, the reverse cumsum of ḡ ⊙ y over x, divides by zero where the other branch does not.
-STILL_OPAQUE = {"cumprod"}
+STILL_OPAQUE: set[str] = set()
 
 
 def _needs_the_opaque_map(op, i, ex):

@@ -203,3 +203,33 @@ def test_zero_times_anything_is_zero():
     assert zero.kind == "array" and not zero.value.any() and zero.shape == (3,)
     assert text(simplify(np.zeros((3,)) / (1.0 + x))) == "0"
     assert text(simplify(-(np.zeros((2, 3)) @ sym("W", (3, 3), "input")))) == "0"
+
+
+def test_a_tanh_rnns_temporaries_are_its_hidden_states_and_its_terms_are_bptts():
+    """docs/formulas.md's example: the terms are backpropagation through time's, one per step."""
+    def rnn(W, h0, xs):
+        h = h0
+        for x in xs:
+            h = np.tanh(W @ h + x)
+        return np.sum(h)
+
+    W, h0, xs = RNG.normal(size=(3, 3)) * 0.5, RNG.normal(size=3), RNG.normal(size=(3, 3))
+    f = gb.trace(rnn, W=W, h0=h0, xs=xs).formula("W")
+    h = [h0]
+    for x in xs:
+        h.append(np.tanh(W @ h[-1] + x))
+    delta = [None, None, None, 1 - h[3] ** 2]
+    for k in (2, 1):
+        delta[k] = (W.T @ delta[k + 1]) * (1 - h[k] ** 2)
+    bptt = {k: np.outer(delta[k], h[k - 1]) for k in (1, 2, 3)}
+    env = {"W": W, "h0": h0, "xs": xs}
+    assert len(f.terms) == 3 and f.verified
+    got = sorted((evaluate(t.tree, env) for t in f.terms), key=lambda v: float(v[0, 0]))
+    want = sorted(bptt.values(), key=lambda v: float(v[0, 0]))
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    states = [t for t in f.shared if t.definition.op.name == "tanh"]
+    assert [text(t) for t in states] == ["t₁", "t₂", "t₃"]
+    for t, want_h in zip(states, h[1:]):
+        np.testing.assert_allclose(evaluate(t, env), want_h, rtol=1e-12)
+    assert all(len(t.text) <= 30 for t in f.terms), [t.text for t in f.terms]

@@ -225,8 +225,11 @@ def _cumsum_vjp(g, ans, args, p):
 
 def _cumprod_vjp(g, ans, args, p):
     """∂/∂x_i of Σ_j g_j·Π_{k≤j} x_k = L_i·S_i with L_i = Π_{k<i} x_k and S_i = g_i + x_{i+1}·S_{i+1};
-    with no zeros this is the reverse cumsum of g·ans over x, otherwise the recurrence (no division)."""
+    with no zeros this is the reverse cumsum of g·ans over x, otherwise the recurrence (no division).
+    On expressions (a formula), ``_cumprod_vjp_matrix``: no division, no branch on the values."""
     x, axis = args[0], p.get("axis")
+    if not isinstance(x, np.ndarray):
+        return _cumprod_vjp_matrix(g, x, axis)
     flat = axis is None
     xs, gs, ys = (x.reshape(-1), g, ans) if flat else (x, g, ans)
     ax = 0 if flat else normalize_axis(axis, x.ndim)[0]
@@ -242,6 +245,23 @@ def _cumprod_vjp(g, ans, args, p):
             s = gm[i] + (xm[i + 1] * s if i + 1 < n else 0)
             acc[i] = s
         out = np.moveaxis(left * acc, 0, ax)
+    return out.reshape(x.shape) if flat else out
+
+
+def _cumprod_vjp_matrix(g, x, axis):
+    """The message of cumprod as a matrix product: ∂/∂x_i = Σ_{j≥i} g_j·Π_{k≤j, k≠i} x_k, that is
+    (C ⊙ [j ≥ i]) g with row i of C the cumprod of x with x_i replaced by 1."""
+    flat = axis is None
+    xs = x.reshape(-1) if flat else x
+    ax = 0 if flat else normalize_axis(axis, x.ndim)[0]
+    xm, gm = np.moveaxis(xs, ax, -1), np.moveaxis(g, ax, -1)
+    n = xm.shape[-1]
+    upper = np.triu(np.ones((n, n)))  # [j ≥ i]
+    if xm.ndim == 1:
+        out = (np.cumprod(np.where(np.eye(n, dtype=bool), 1.0, xm), axis=1) * upper) @ gm
+    else:
+        rows = np.where(np.eye(n, dtype=bool), 1.0, xm[..., None, :])  # row i: x with x_i = 1
+        out = np.moveaxis(((np.cumprod(rows, axis=-1) * upper) @ gm[..., None])[..., 0], -1, ax)
     return out.reshape(x.shape) if flat else out
 
 

@@ -392,10 +392,13 @@ def _raw_shape(edge: Edge) -> tuple[int, ...]:
 def _close(tree: Expr, env: Mapping[str, Any], expected: np.ndarray, where: str = "at the traced values",
            memo: dict[int, Any] | None = None) -> tuple[bool, str | None]:
     try:
-        got = np.asarray(evaluate(tree, env, memo), dtype=float)
+        with np.errstate(all="ignore"):
+            got = np.asarray(evaluate(tree, env, memo), dtype=float)
     except Exception as exc:  # noqa: BLE001 - a formula that cannot be evaluated is not shown
         return False, f"the formula could not be evaluated {where}: {type(exc).__name__}: {exc}"
     expected = np.asarray(expected, dtype=float)
+    if got.shape == expected.shape and np.any(~np.isfinite(got) & np.isfinite(expected)):
+        return False, f"the formula is not finite {where} where the message is (a division by zero?)"
     if got.shape != expected.shape:
         try:
             got = np.broadcast_to(got, expected.shape)
