@@ -21,6 +21,7 @@ from .functions import log_softmax, logsumexp, put_along_axis, relu, sigmoid, so
 from .graph import Edge, Node, UnknownNodeError
 from .ops import supported
 from .drawing.render import GraphvizNotFoundError, RenderError, RenderTimeoutError
+from .scopes import Scope, group
 from .tracer import name
 from .symbolic import Formula, Term
 
@@ -47,6 +48,7 @@ __all__ = [
     "PathLimitError",
     "RenderError",
     "RenderTimeoutError",
+    "Scope",
     "ShapeError",
     "Step",
     "Term",
@@ -58,6 +60,7 @@ __all__ = [
     "check",
     "check_backward",
     "evaluate",
+    "group",
     "log_softmax",
     "logsumexp",
     "name",

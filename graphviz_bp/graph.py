@@ -85,7 +85,7 @@ class Node:
     """
 
     __slots__ = ("index", "name", "kind", "op", "params", "value", "in_edges", "out_edges",
-                 "dag", "differentiable", "source", "user_named")
+                 "dag", "differentiable", "source", "user_named", "scope")
 
     def __init__(self, kind: str, value: np.ndarray, op: Op | None = None,
                  params: dict[str, Any] | None = None, name: str | None = None,
@@ -102,6 +102,7 @@ class Node:
         self.differentiable = differentiable
         self.source = source
         self.user_named = False
+        self.scope: Any = None  # the scopes.Scope it was made in (None: the traced function itself)
 
     @property
     def id(self) -> str:

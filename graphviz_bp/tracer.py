@@ -14,6 +14,7 @@ import numpy as np
 from .errors import GraphvizBPError, MemoryLimitError, OpError, OutputChoiceError, ShapeError, TraceError
 from .graph import DAG, Edge, Node, Source, finish
 from .ops import Op
+from .scopes import Scoper
 
 __all__ = ["Traced", "apply", "at", "call", "name", "pick_output", "plain", "record"]
 
@@ -65,7 +66,7 @@ def _short(value: Any) -> str:
 class _Tape:
     """The nodes of one trace, in the order they were made (a topological order)."""
 
-    __slots__ = ("nodes", "active", "limit", "held", "inputs", "written", "buffers")
+    __slots__ = ("nodes", "active", "limit", "held", "inputs", "written", "buffers", "scoper")
 
     def __init__(self, limit: int | None = None) -> None:
         self.nodes: list[Node] = []
@@ -75,6 +76,7 @@ class _Tape:
         self.limit = limit  # bytes the trace may create (None: no limit)
         self.held = 0       # bytes created so far
         self.buffers: list[Any] = []  # the buffers written with traced values (see buffers.py)
+        self.scoper = Scoper(record.__code__)  # the calls, groups and loop iterations ops are made in
 
     def admit(self, op: Op, values: list[np.ndarray], params: dict[str, Any], source: Source | None) -> None:
         """Refuse, before NumPy allocates it, a result that would take the trace over its limit.
@@ -132,6 +134,8 @@ class _Tape:
         differentiable = kind == "input" and arr.dtype.kind == "f"
         node = Node(kind, arr, name=name, differentiable=differentiable, source=source,
                     params={"label": label} if label else None)
+        if kind == "const":
+            node.scope = self.scoper.current()
         self.nodes.append(node)
         return node
 
@@ -173,7 +177,11 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
     if not tape.active:
         raise TraceError(f"{op.name}: a traced value was used after its trace finished")
 
-    source = _caller()
+    source = _SOURCE.get()
+    scope = tape.scoper.current()
+    if source is None:
+        f = tape.scoper.innermost
+        source = Source(f.f_code.co_filename, f.f_lineno, f.f_code.co_name) if f is not None else _caller()
     srcs = []
     values = []
     differentiable = False
@@ -195,6 +203,7 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
         tape.held += out.nbytes
     node = Node("op", out, op=op, params=params, source=source,
                 differentiable=differentiable and out.dtype.kind == "f")
+    node.scope = scope
     node.in_edges = [Edge(src, node, i) for i, src in enumerate(srcs)]
     tape.nodes.append(node)
     result = Traced(node, tape)
@@ -282,6 +291,7 @@ def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int 
         raise advice from None
     finally:
         tape.active = False
+        tape.scoper.close()
     if type(out) is not Traced:
         name = getattr(fn, "__name__", "the function")
         if isinstance(out, (tuple, list, dict)):

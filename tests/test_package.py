@@ -23,8 +23,8 @@ def test_exported_names_are_what_we_mean_to_export():
     assert set(graphviz_bp.__all__) == {
         "BackwardCheck", "BackwardPass", "CheckResult", "ClaimVerdict", "Contribution", "Drawing", "InputCheck", "check", "check_backward", "Edge", "Formula", "Term", "evaluate", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
         "Message", "Node", "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "RenderTimeoutError",
-        "ShapeError", "Step", "TraceError", "UnknownNodeError", "UnsupportedOpError", "UserCodeError",
-        "__version__", "log_softmax", "logsumexp", "name", "put_along_axis", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
+        "Scope", "ShapeError", "Step", "TraceError", "UnknownNodeError", "UnsupportedOpError", "UserCodeError",
+        "__version__", "group", "log_softmax", "logsumexp", "name", "put_along_axis", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
     }
     for name in graphviz_bp.__all__:
         assert hasattr(graphviz_bp, name)

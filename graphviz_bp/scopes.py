@@ -1,0 +1,327 @@
+"""Scopes: where in the structure of the user's code an op was made. The function calls it is inside
+(a layer written as a function), the ``with gb.group("layer 3"):`` blocks, and the loop iterations
+(the same lines executed again) form a chain of ``Scope`` records, from the outermost; the traced
+function itself is the root (no scope)."""
+
+from __future__ import annotations
+
+import contextvars
+import dis
+import inspect
+import os
+import sys
+import weakref
+from types import CodeType, FrameType
+from typing import Any
+
+import numpy as np
+
+from .graph import Source
+
+__all__ = ["Scope", "Scoper", "group"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
+_SKIP = (_PACKAGE_DIR, _NUMPY_DIR)
+_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+_SUSPENDS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+_COMPREHENSIONS = ("<listcomp>", "<genexpr>", "<dictcomp>", "<setcomp>")
+
+class Scope:
+    """A part of the user's code that made ops: ``kind`` is ``"call"`` (a call of the function
+    ``label``), ``"group"`` (a ``with gb.group(label):`` block), ``"loop"`` (one run of the loop
+    whose header is ``label``) or ``"iteration"`` (the ``index``-th pass through that loop's body).
+    ``parent`` is the enclosing scope (None: the traced function), ``number`` orders scopes by
+    creation, ``source`` is where it starts (a call's line, a loop's header, a ``with`` line)."""
+
+    __slots__ = ("kind", "label", "parent", "index", "number", "source", "depth")
+
+    def __init__(self, kind: str, label: str, parent: Scope | None, index: int, number: int,
+                 source: Source | None) -> None:
+        self.kind = kind
+        self.label = label
+        self.parent = parent
+        self.index = index
+        self.number = number
+        self.source = source
+        self.depth = 0 if parent is None else parent.depth + 1
+
+    @property
+    def chain(self) -> tuple[Scope, ...]:
+        """The scopes from the outermost to this one."""
+        out: list[Scope] = []
+        s: Scope | None = self
+        while s is not None:
+            out.append(s)
+            s = s.parent
+        return tuple(reversed(out))
+
+    @property
+    def title(self) -> str:
+        """How a drawing names it: ``layer()``, ``layer 3``, ``for i in range(4):``, ``iteration 2``."""
+        if self.kind == "call":
+            return f"{self.label}()"
+        if self.kind == "iteration":
+            return f"iteration {self.index}"
+        return self.label
+
+    def __repr__(self) -> str:
+        return f"Scope({self.kind!r}, {self.title!r}, depth={self.depth})"
+
+
+# --- with gb.group(...) ---------------------------------------------------------------------------
+
+class _Open:
+    """A ``with gb.group(label):`` block being run: its label, the frame that opened it and the
+    offset of its ``with`` there (which says whether it is inside a loop of that frame)."""
+
+    __slots__ = ("label", "frame", "offset", "source")
+
+    def __init__(self, label: str, frame: FrameType) -> None:
+        self.label = label
+        self.frame = frame
+        self.offset = frame.f_lasti
+        self.source = Source(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
+
+
+_GROUPS: contextvars.ContextVar[tuple[_Open, ...]] = contextvars.ContextVar("graphviz_bp_groups", default=())
+
+
+class group:
+    """``with gb.group("layer 3"):``: the ops made inside are drawn together, as one group (a
+    cluster; one box when a drawing's ``depth`` collapses it). Groups nest, inside function calls
+    and loop iterations too. Outside a trace it does nothing."""
+
+    __slots__ = ("label", "_token")
+
+    def __init__(self, label: str) -> None:
+        if not isinstance(label, str) or not label.strip():
+            raise TypeError(f"group() needs a non-empty string label, got {label!r}")
+        self.label = label
+
+    def __enter__(self) -> group:
+        self._token = _GROUPS.set(_GROUPS.get() + (_Open(self.label, sys._getframe(1)),))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _GROUPS.reset(self._token)
+
+
+# --- the loops of a code object ---------------------------------------------------------------------
+
+_LOOPS: weakref.WeakKeyDictionary[CodeType, list[tuple[int, int, str, int]]] = weakref.WeakKeyDictionary()
+
+
+def _loops(code: CodeType) -> list[tuple[int, int, str, int]]:
+    """The loops of ``code`` as ``(start, end, header line's text, header line number)`` (the
+    offsets from a backward jump's target to the jump), outermost first."""
+    got = _LOOPS.get(code)
+    if got is None:
+        import linecache
+
+        instructions = list(dis.get_instructions(code))
+        lines: dict[int, int] = {}
+        line = code.co_firstlineno
+        for ins in instructions:
+            positions = getattr(ins, "positions", None)  # Python 3.11+; before, starts_line
+            start = positions.lineno if positions is not None else ins.starts_line
+            if isinstance(start, int) and start > 0:
+                line = start
+            lines[ins.offset] = line
+        loops = []
+        for ins in instructions:
+            if ins.opcode in _JUMPS and isinstance(ins.argval, int) and ins.argval <= ins.offset:
+                start = int(ins.argval)
+                header = _header(code, lines.get(start, code.co_firstlineno))
+                text = linecache.getline(code.co_filename, header).strip() or f"loop at line {header}"
+                loops.append((start, ins.offset, text, header))
+        loops.sort(key=lambda r: (r[0], -r[1]))
+        got = _LOOPS[code] = loops
+    return got
+
+
+def _header(code: CodeType, line: int) -> int:
+    """The line of the ``for`` or ``while`` whose body starts at ``line`` (a ``while`` loop's
+    backward jump goes to its body), or ``line``."""
+    import linecache
+
+    text = linecache.getline(code.co_filename, line)
+    if text.lstrip().startswith(("for ", "while ", "async for ")) or not text.strip():
+        return line
+    indent = len(text) - len(text.lstrip())
+    for k in range(line - 1, max(code.co_firstlineno, line - 200) - 1, -1):
+        above = linecache.getline(code.co_filename, k)
+        if not above.strip():
+            continue
+        if len(above) - len(above.lstrip()) < indent:
+            return k if above.lstrip().startswith(("for ", "while ", "async for ")) else line
+    return line
+
+
+class _Frame:
+    """What the scoper remembers of one frame of the user's code: its call scope, its last offset,
+    and the scopes of the loops and groups it is in."""
+
+    __slots__ = ("frame", "scope", "last", "child", "runs", "groups", "base", "blocks", "inside", "result")
+    # ``child``: the frame it was calling at its last op (a frame of the user's, of NumPy's or of
+    # graphviz_bp's); the same instruction calling a new frame is that instruction run again
+
+    def __init__(self, frame: FrameType, scope: Scope | None) -> None:
+        self.frame = frame
+        self.scope = scope
+        self.last: int | None = None
+        self.child: FrameType | None = None
+        self.runs: dict[tuple[int, int], list[Any]] = {}  # loop -> [loop scope, iteration scope, k]
+        self.groups: dict[tuple[_Open, int], Scope] = {}  # (the open block, parent number) -> scope
+        # the last answer, and what it was computed from (the scope around the frame, the open
+        # groups, the loops the offset was in)
+        self.base: Scope | None = None
+        self.blocks: tuple[_Open, ...] | None = None
+        self.inside: list[Any] | None = None
+        self.result: Scope | None = None
+
+
+class Scoper:
+    """The scopes of one trace: ``current()`` is the scope of the op being recorded."""
+
+    def __init__(self, stop: CodeType) -> None:
+        self.stop = stop  # the tracer's own frame that calls the traced function
+        self.chain: list[_Frame] = []
+        self.count = 0
+        self.innermost: FrameType | None = None  # the user's frame that made the last op
+        self.suspended: dict[FrameType, _Frame] = {}  # generators' frames, between two resumptions
+
+    def close(self) -> None:
+        self.chain = []  # frames keep their locals alive
+        self.innermost = None
+        self.suspended = {}
+
+    def _new(self, kind: str, label: str, parent: Scope | None, index: int, source: Source | None) -> Scope:
+        self.count += 1
+        return Scope(kind, label, parent, index, self.count, source)
+
+    def current(self) -> Scope | None:
+        """The scope of the op being recorded (None: the traced function's own body); sets
+        ``innermost`` to the user's frame that made it."""
+        frames: list[FrameType] = []
+        callees: list[FrameType | None] = []  # the frame each one is calling (a new one: a new call)
+        below: FrameType | None = None
+        f: FrameType | None = sys._getframe(1)
+        stop, skip = self.stop, _SKIP
+        while f is not None:
+            code = f.f_code
+            if code is stop:
+                break
+            if not code.co_filename.startswith(skip):
+                frames.append(f)
+                callees.append(below)
+            below = f
+            f = f.f_back
+        if f is None or not frames:
+            self.innermost = None
+            return None
+        self.innermost = frames[0]
+        callees.reverse()
+        frames.reverse()  # the traced function first
+        chain = self.chain
+        same = 0
+        while same < len(frames) and same < len(chain) and chain[same].frame is frames[same]:
+            same += 1
+        if same < len(chain):
+            for state in chain[same:]:  # a generator's frame comes back where it left off
+                if state.frame.f_code.co_flags & _SUSPENDS:
+                    self.suspended[state.frame] = state
+            chain = self.chain = chain[:same]
+        scope: Scope | None = None
+        open_blocks = _GROUPS.get()
+        for k, frame in enumerate(frames):
+            child = callees[k]
+            if k < same:
+                state = chain[k]
+            elif frame in self.suspended:
+                state = self.suspended.pop(frame)
+                chain.append(state)
+            else:
+                code = frame.f_code
+                call = None
+                if k > 0 and code.co_name not in _COMPREHENSIONS:
+                    call = self._new("call", code.co_name, scope, 0,
+                                     Source(code.co_filename, code.co_firstlineno, code.co_name))
+                state = _Frame(frame, call)
+                chain.append(state)
+            base = scope if state.scope is None else state.scope
+            if base is state.base and open_blocks is state.blocks and frame.f_lasti == state.last \
+                    and child is state.child:
+                scope = state.result  # the same call still running: nothing changed
+                continue
+            scope = self._inside(state, base, child, open_blocks)
+        return scope
+
+    def _inside(self, state: _Frame, scope: Scope | None, child: FrameType | None,
+                open_blocks: tuple[_Open, ...]) -> Scope | None:
+        """The innermost scope of ``state``'s frame at its current offset (its loops' iterations and
+        its open groups, nested as in the source), updating its loops' iteration counts."""
+        base = scope
+        frame = state.frame
+        offset = frame.f_lasti
+        loops = _loops(frame.f_code)
+        last = state.last
+        again = last is not None and (offset < last or (offset == last and child is not state.child))
+        inside = [lp for lp in loops if lp[0] <= offset <= lp[1]]
+        if not again and inside == state.inside and scope is state.base and open_blocks is state.blocks \
+                and last is not None:
+            state.last = offset  # further on in the same iteration
+            state.child = child
+            return state.result
+        turned = None  # the loop that went round: the innermost that holds both offsets
+        if again:
+            for lp in inside:
+                if lp[0] <= last <= lp[1]:  # type: ignore[operator]
+                    turned = lp
+        mine = [b for b in open_blocks if b.frame is frame]
+        reset = False
+        for lp in inside:
+            for block in [b for b in mine if _outside_of_inner(b, lp, inside)]:  # a group holding the loop
+                scope = self._group(state, block, scope)
+                mine.remove(block)
+            key = (lp[0], lp[1])
+            run = state.runs.get(key)
+            if reset or run is None or last is None or not (lp[0] <= last <= lp[1]):
+                loop = self._new("loop", lp[2], scope, 0, Source(frame.f_code.co_filename, lp[3],
+                                                                  frame.f_code.co_name))
+                run = state.runs[key] = [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0]
+                reset = True  # the loops inside it start again too
+            elif lp is turned:
+                run[2] += 1
+                run[1] = self._new("iteration", lp[2], run[0], run[2], run[0].source)
+                reset = True
+            if run[0].parent is not scope:  # an enclosing scope changed: a new run of this loop
+                loop = self._new("loop", lp[2], scope, 0, run[0].source)
+                run = state.runs[key] = [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0]
+                reset = True
+            scope = run[1]
+        for block in mine:
+            scope = self._group(state, block, scope)
+        state.last = offset
+        state.child = child
+        state.inside = inside
+        state.base = base
+        state.blocks = open_blocks
+        state.result = scope
+        return scope
+
+    def _group(self, state: _Frame, block: _Open, parent: Scope | None) -> Scope:
+        key = (block, parent.number if parent is not None else 0)
+        got = state.groups.get(key)
+        if got is None:
+            got = state.groups[key] = self._new("group", block.label, parent, 0, block.source)
+        return got
+
+
+def _outside_of_inner(block: _Open, loop: tuple[int, int, str, int], inside: list[tuple[int, int, str, int]]) -> bool:
+    """A group opened in this frame goes just outside ``loop`` when its ``with`` is not in ``loop``
+    (the block holds the loop) but is in every loop around it."""
+    if loop[0] <= block.offset <= loop[1]:
+        return False
+    outer = [lp for lp in inside if lp[0] <= loop[0] and lp[1] >= loop[1] and lp is not loop]
+    return all(lp[0] <= block.offset <= lp[1] for lp in outer)

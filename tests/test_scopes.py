@@ -1,0 +1,178 @@
+"""Scopes: every op knows the function calls, ``gb.group`` blocks and loop iterations it was made
+in, as the user's code has them (issue 13: groups and folding are built on this)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import graphviz_bp as gb
+
+RNG = np.random.default_rng(5)
+
+
+def chain(n):
+    return [(s.kind, s.title) for s in n.scope.chain] if n.scope is not None else []
+
+
+def ops_of(g, name):
+    return [n for n in g.nodes if n.kind == "op" and n.op.name == name]
+
+
+def layer(W, b, h):
+    return np.tanh(W @ h + b)
+
+
+def mlp(X, Ws, bs):
+    h = X
+    for i in range(len(Ws)):
+        h = layer(Ws[i], bs[i], h)
+    return 0.5 * np.sum(h ** 2)
+
+
+def test_a_layer_written_as_a_function_is_one_call_scope_per_call_inside_its_iteration():
+    g = gb.trace(mlp, X=RNG.normal(size=(4, 2)), Ws=RNG.normal(size=(3, 4, 4)), bs=RNG.normal(size=(3, 4, 1)))
+    tanhs = ops_of(g, "tanh")
+    assert [chain(n) for n in tanhs] == [
+        [("loop", "for i in range(len(Ws)):"), ("iteration", f"iteration {k}"), ("call", "layer()")]
+        for k in range(3)]
+    calls = [n.scope for n in tanhs]
+    assert len({id(c) for c in calls}) == 3  # three calls, three scopes
+    loop = {id(c.parent.parent) for c in calls}
+    assert len(loop) == 1  # one run of one loop
+    for n in ops_of(g, "matmul") + ops_of(g, "add"):  # the whole layer is inside its call
+        assert n.scope.kind == "call"
+    for n in g.nodes:
+        if n.kind == "input":
+            assert n.scope is None
+    loss = [n for n in g.nodes if n.kind == "op" and n.op.name in ("power", "sum", "multiply")]
+    assert loss and all(n.scope is None for n in loss)  # the traced function's own body
+    assert calls[0].source.function == "layer" and calls[0].source.lineno == layer.__code__.co_firstlineno
+
+
+def test_groups_nest_with_loops_as_the_source_nests_them():
+    def f(x):
+        with gb.group("encoder"):
+            for i in range(2):
+                with gb.group(f"block {i}"):
+                    x = np.tanh(x)
+                x = x * 2.0
+        with gb.group("head"):
+            return np.sum(x)
+
+    g = gb.trace(f, x=RNG.normal(size=3))
+    assert [chain(n) for n in ops_of(g, "tanh")] == [
+        [("group", "encoder"), ("loop", "for i in range(2):"), ("iteration", f"iteration {k}"),
+         ("group", f"block {k}")] for k in range(2)]
+    assert [chain(n)[-1] for n in ops_of(g, "multiply")] == [("iteration", "iteration 0"),
+                                                            ("iteration", "iteration 1")]
+    assert chain(ops_of(g, "sum")[0]) == [("group", "head")]
+
+
+def test_each_pass_through_a_loop_is_an_iteration_even_when_its_body_is_one_call():
+    def f(h):
+        for _ in range(4):
+            h = np.tanh(h)
+        k = 0
+        while k < 3:
+            h = np.sin(h)
+            k += 1
+        return np.sum(h)
+
+    g = gb.trace(f, h=RNG.normal(size=2))
+    assert [chain(n)[-1] for n in ops_of(g, "tanh")] == [("iteration", f"iteration {k}") for k in range(4)]
+    assert [chain(n) for n in ops_of(g, "sin")] == [[("loop", "while k < 3:"), ("iteration", f"iteration {k}")]
+                                                    for k in range(3)]
+
+
+def test_a_loop_inside_an_iteration_starts_again_in_each_outer_iteration():
+    def f(h):
+        for t in range(2):
+            h = h * 2.0
+            for _ in range(3):
+                h = np.tanh(h)
+        return np.sum(h)
+
+    g = gb.trace(f, h=RNG.normal(size=2))
+    got = [chain(n) for n in ops_of(g, "tanh")]
+    assert got == [[("loop", "for t in range(2):"), ("iteration", f"iteration {t}"),
+                    ("loop", "for _ in range(3):"), ("iteration", f"iteration {k}")]
+                   for t in range(2) for k in range(3)]
+    inner_runs = {id(n.scope.parent) for n in ops_of(g, "tanh")}
+    assert len(inner_runs) == 2
+
+
+def test_a_generator_expressions_passes_are_iterations_and_it_is_no_call():
+    def f(x):
+        Ws = [np.eye(2), 2 * np.eye(2), 3 * np.eye(2)]
+        return sum(np.sum(np.tanh(W @ x)) for W in Ws)
+
+    g = gb.trace(f, x=RNG.normal(size=2))
+    assert [chain(n)[-1] for n in ops_of(g, "tanh")] == [("iteration", f"iteration {k}") for k in range(3)]
+    assert all(s.kind != "call" for n in ops_of(g, "tanh") for s in n.scope.chain)
+    np.testing.assert_allclose(g.value, f(np.asarray(g.node("x").value)))
+
+
+def test_nested_calls_give_nested_call_scopes():
+    def inner(h):
+        return np.tanh(h)
+
+    def outer(h):
+        return inner(h) * 2.0
+
+    def f(x):
+        return np.sum(outer(x))
+
+    g = gb.trace(f, x=RNG.normal(size=2))
+    assert chain(ops_of(g, "tanh")[0]) == [("call", "outer()"), ("call", "inner()")]
+    assert chain(ops_of(g, "multiply")[0]) == [("call", "outer()")]
+
+
+def test_scopes_are_deterministic_and_gradients_do_not_change():
+    X, Ws, bs = RNG.normal(size=(4, 2)), RNG.normal(size=(3, 4, 4)), RNG.normal(size=(3, 4, 1))
+    a, b = gb.trace(mlp, X=X, Ws=Ws, bs=bs), gb.trace(mlp, X=X, Ws=Ws, bs=bs)
+    assert [(chain(n), n.scope.number if n.scope else 0) for n in a.nodes] == \
+        [(chain(n), n.scope.number if n.scope else 0) for n in b.nodes]
+    assert a.draw().to_dot() == b.draw().to_dot()
+    assert gb.check(mlp, {"X": X, "Ws": Ws, "bs": bs}).passed
+
+
+def test_a_group_outside_a_trace_does_nothing_and_needs_a_label():
+    with gb.group("plain"):
+        assert float(np.sum(np.ones(2))) == 2.0
+    for bad in ("", "  ", None, 3):
+        with pytest.raises(TypeError, match="non-empty string"):
+            gb.group(bad)
+
+
+def test_groups_of_two_threads_do_not_mix():
+    results: dict[str, list] = {}
+    barrier = threading.Barrier(2)
+
+    def run(label):
+        def f(x):
+            with gb.group(label):
+                barrier.wait(timeout=10)
+                y = np.tanh(x)
+                barrier.wait(timeout=10)
+            return np.sum(y)
+
+        g = gb.trace(f, x=np.ones(2))
+        results[label] = [chain(n) for n in ops_of(g, "tanh")]
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in ("left", "right")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"left": [[("group", "left")]], "right": [[("group", "right")]]}
+
+
+def test_an_expression_of_the_command_line_has_no_scopes():
+    from graphviz_bp.expr.check import parse
+
+    expression = parse("sum(tanh(W @ x))")
+    g = gb.trace(expression, {"W": RNG.normal(size=(2, 2)), "x": RNG.normal(size=2)})
+    assert len(g.nodes) == 5 and all(n.scope is None for n in g.nodes)
