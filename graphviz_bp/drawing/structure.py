@@ -1,0 +1,187 @@
+"""The structure a drawing shows: the graph's ops grouped by the scopes they were made in (calls,
+``gb.group`` blocks, loops and their iterations), and the runs of structurally identical sibling
+groups (the layers of a deep net, the steps of an RNN), found by a signature of their ops, shapes and
+wiring, never by their names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..graph import DAG, Node
+from ..scopes import Scope
+
+__all__ = ["Group", "Repeat", "group_tree", "repeats"]
+
+
+@dataclass(eq=False)
+class Group:
+    """The ops made in ``scope`` (the root group: ``scope`` None, the traced function's body):
+    ``own`` directly in it, ``children`` the groups of the scopes directly inside it, in the order
+    the code ran them."""
+
+    scope: Scope | None
+    own: list[Node] = field(default_factory=list)
+    children: list[Group] = field(default_factory=list)
+    parent: Group | None = None
+    _signature: Any = None
+    _nodes: list[Node] | None = None
+
+    @property
+    def depth(self) -> int:
+        return 0 if self.scope is None else self.scope.depth + 1
+
+    @property
+    def title(self) -> str:
+        return "" if self.scope is None else self.scope.title
+
+    def nodes(self) -> list[Node]:
+        """Every node of the group and of the groups inside it, in trace order."""
+        if self._nodes is None:
+            out: list[Node] = []
+            stack = [self]
+            while stack:
+                g = stack.pop()
+                out.extend(g.own)
+                stack.extend(g.children)
+            out.sort(key=lambda n: n.index)
+            self._nodes = out
+        return self._nodes
+
+    def walk(self) -> Iterator[Group]:
+        """This group and every group inside it, outer first."""
+        stack = [self]
+        while stack:
+            g = stack.pop()
+            yield g
+            stack.extend(reversed(g.children))
+
+    @property
+    def signature(self) -> Any:
+        """What two repetitions of one block have in common: their ops in order, with their params,
+        shapes and dtypes; which operand of which op each edge feeds, from inside the group or from
+        outside (by the outside value's shape: the first layer's input is an input, the others' an
+        op); which values are used outside; the calls and
+        nested groups by kind. Names, values and loop indices are left out."""
+        if self._signature is None:
+            nodes = self.nodes()
+            local = {n.index: k for k, n in enumerate(nodes)}
+            items: list[Any] = []
+            for n in nodes:
+                if n.kind == "op":
+                    wires = tuple(("in", local[e.src.index]) if e.src.index in local else
+                                  ("out", e.src.shape, e.src.dtype.str) for e in n.in_edges)
+                    item: tuple[Any, ...] = ("op", n.op.name, _frozen(n.params), n.shape, n.dtype.str, wires)
+                else:
+                    item = (n.kind, n.shape, n.dtype.str)
+                leaves = any(e.dst.index not in local for e in n.out_edges)
+                items.append(item + (leaves, _shape_of_scopes(n.scope, self.scope)))
+            self._signature = (self.scope.kind if self.scope else "", tuple(items))
+        return self._signature
+
+
+def _shape_of_scopes(scope: Scope | None, top: Scope | None) -> tuple[Any, ...]:
+    """The scopes between ``top`` and a node's own scope, by kind (a call also by its function)."""
+    out = []
+    s = scope
+    while s is not None and s is not top:
+        out.append((s.kind, s.label if s.kind == "call" else ""))
+        s = s.parent
+    return tuple(out)
+
+
+def _frozen(params: dict[str, Any]) -> Any:
+    """The params as a signature sees them: an index by its form only (``Ws[i]`` in every layer is
+    the same block whatever ``i`` is; the result's shape is in the signature), labels left out."""
+    if not params:
+        return ()
+    from ..symbolic.expr import freeze
+
+    return freeze({k: (_form(v) if k == "index" else v) for k, v in params.items() if k not in ("label", "text")})
+
+
+def _form(index: Any) -> Any:
+    if isinstance(index, tuple):
+        return tuple(_form(i) for i in index)
+    if isinstance(index, slice):
+        return "slice"
+    if isinstance(index, np.ndarray):
+        return ("array", index.shape, index.dtype.kind)
+    if isinstance(index, (int, np.integer)):
+        return "int"
+    return index
+
+
+def group_tree(dag: DAG) -> Group:
+    """The graph's groups: the root (the traced function's body, with the inputs) and, nested, one
+    group per scope that made a node the drawing keeps."""
+    root = Group(None)
+    made: dict[int, Group] = {}
+
+    def group_of(scope: Scope | None) -> Group:
+        if scope is None:
+            return root
+        got = made.get(scope.number)
+        if got is None:
+            parent = group_of(scope.parent)
+            got = made[scope.number] = Group(scope, parent=parent)
+            parent.children.append(got)
+        return got
+
+    for n in dag.nodes:
+        group_of(n.scope if n.kind != "input" else None).own.append(n)
+    for g in root.walk():
+        g.children.sort(key=lambda c: min(n.index for n in c.nodes()))
+    return root
+
+
+@dataclass(eq=False)
+class Repeat:
+    """Consecutive sibling groups with one signature (at least two): drawn once, "× N"."""
+
+    groups: list[Group]
+
+    @property
+    def count(self) -> int:
+        return len(self.groups)
+
+    @property
+    def first(self) -> Group:
+        return self.groups[0]
+
+    @property
+    def last(self) -> Group:
+        return self.groups[-1]
+
+    def outputs(self, k: int) -> list[Node]:
+        """The values of repetition ``k`` used outside it (an RNN step's h), in trace order."""
+        mine = {n.index for n in self.groups[k].nodes()}
+        return [n for n in self.groups[k].nodes() if any(e.dst.index not in mine for e in n.out_edges)]
+
+    def norms(self) -> list[float | None]:
+        """Per repetition, the norm of ∂L/∂(its outputs): the message that reaches it from the
+        loss (None where no message does). Along a deep net this is how gradients vanish or explode."""
+        out: list[float | None] = []
+        for k in range(self.count):
+            parts = [n.adjoint for n in self.outputs(k) if n.adjoint is not None]
+            out.append(float(np.sqrt(sum(float(np.sum(np.square(p))) for p in parts))) if parts else None)
+        return out
+
+
+def repeats(root: Group, least: int = 2) -> list[Repeat]:
+    """Every run of at least ``least`` consecutive sibling groups with equal signatures, outermost
+    first (a run inside a repeated group is found in each repetition)."""
+    found: list[Repeat] = []
+    for g in root.walk():
+        kids = g.children
+        k = 0
+        while k < len(kids):
+            j = k + 1
+            while j < len(kids) and kids[j].signature == kids[k].signature:
+                j += 1
+            if j - k >= least:
+                found.append(Repeat(kids[k:j]))
+            k = j
+    return found

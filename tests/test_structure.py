@@ -1,0 +1,106 @@
+"""The structure a drawing folds: groups from scopes, and runs of repeated blocks found by their
+signature (ops, shapes, wiring), not their names; each repetition's message norm is ∂L/∂(its output)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import graphviz_bp as gb
+from graphviz_bp.drawing.structure import group_tree, repeats
+
+RNG = np.random.default_rng(9)
+
+
+def dag(g):
+    return g._dag
+
+
+def deep(X, Ws, bs):
+    h = X
+    for i in range(len(Ws)):
+        h = np.tanh(Ws[i] @ h + bs[i])
+    return 0.5 * np.sum(h ** 2)
+
+
+def test_the_layers_of_a_deep_net_are_one_repeat_and_their_norms_are_backprops():
+    depth = 12
+    X, Ws, bs = RNG.normal(size=(5, 3)), RNG.normal(size=(depth, 5, 5)) / 2, RNG.normal(size=(depth, 5, 1))
+    g = gb.trace(deep, X=X, Ws=Ws, bs=bs)
+    root = group_tree(dag(g))
+    (loop,) = root.children
+    assert loop.scope.kind == "loop" and len(loop.children) == depth
+    (rep,) = repeats(root)
+    assert rep.count == depth and rep.groups == loop.children
+    # by hand: hs[k] is layer k's output; ∂L/∂hs[k] backpropagated
+    hs = [X]
+    for i in range(depth):
+        hs.append(np.tanh(Ws[i] @ hs[-1] + bs[i]))
+    dh = [None] * (depth + 1)
+    dh[depth] = hs[depth]
+    for i in reversed(range(1, depth)):
+        dh[i] = Ws[i].T @ (dh[i + 1] * (1 - hs[i + 1] ** 2))
+    np.testing.assert_allclose(rep.norms(), [np.linalg.norm(dh[k + 1]) for k in range(depth)], rtol=1e-10)
+    # each repetition's outputs: its h (and the index ops that read Ws[i], bs[i] are inside it)
+    for k in range(depth):
+        (out,) = rep.outputs(k)
+        np.testing.assert_allclose(out.value, hs[k + 1])
+
+
+def test_blocks_repeat_by_structure_not_by_name():
+    def f(x):
+        for i in range(5):
+            with gb.group(f"block {i}"):
+                x = np.sin(x) * 2.0
+        return np.sum(x)
+
+    root = group_tree(dag(gb.trace(f, x=RNG.normal(size=3))))
+    (rep,) = repeats(root)
+    assert rep.count == 5 and [gr.title for gr in rep.groups] == [f"iteration {k}" for k in range(5)]
+    inner = [r for r in repeats(rep.first)]  # one group in an iteration: nothing repeats inside it
+    assert inner == []
+
+
+def test_a_different_block_splits_the_run():
+    def f(x):
+        for i in range(6):
+            x = np.tanh(x)
+            if i == 2:
+                x = x * 3.0  # iteration 2 has one more op
+        return np.sum(x)
+
+    root = group_tree(dag(gb.trace(f, x=RNG.normal(size=3))))
+    assert [(r.count, r.first.scope.index) for r in repeats(root)] == [(2, 0), (3, 3)]
+
+
+def test_a_change_of_shape_splits_the_run():
+    def f(x, Ws):
+        h = x
+        for W in Ws:
+            h = np.tanh(W @ h)
+        return np.sum(h)
+
+    def net(x, W0, W1, W2, W3):
+        return f(x, [W0, W1, W2, W3])
+
+    Ws = [RNG.normal(size=(4, 3)), RNG.normal(size=(4, 4)), RNG.normal(size=(4, 4)), RNG.normal(size=(2, 4))]
+    g = gb.trace(net, x=RNG.normal(size=3), W0=Ws[0], W1=Ws[1], W2=Ws[2], W3=Ws[3])
+    reps = repeats(group_tree(dag(g)))
+    assert [(r.count, r.first.scope.index) for r in reps] == [(2, 1)]
+
+
+def test_an_rnns_steps_repeat_and_the_shared_weight_is_outside_them():
+    def rnn(W, h0, xs):
+        h = h0
+        for x in xs:
+            h = np.tanh(W @ h + x)
+        return np.sum(h)
+
+    W, h0, xs = RNG.normal(size=(3, 3)) / 2, RNG.normal(size=3), RNG.normal(size=(8, 3))
+    g = gb.trace(rnn, W=W, h0=h0, xs=xs)
+    root = group_tree(dag(g))
+    (rep,) = repeats(root)
+    assert rep.count == 8
+    assert all(gr.signature == rep.first.signature for gr in rep.groups)
+    assert [n.name for n in root.own if n.kind == "input"] == ["W", "h0", "xs"]  # outside every step
+    assert [n.op.name for n in root.own if n.kind == "op"] == ["sum"]
+    assert all(len(gr.nodes()) == 4 for gr in rep.groups)  # xs[t], W @ h, + x, tanh
