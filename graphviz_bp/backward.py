@@ -236,7 +236,7 @@ class BackwardPass:
         self._records: list[Message | None] | None = None
         self._steps: tuple[Step, ...] | None = None
         self._contributions: dict[int, tuple[Contribution, ...]] = {}
-        self._path_counts: dict[int, int] = {}
+        self._path_counts: list[int] | None = None
 
     # the pass's data --------------------------------------------------------------------------
     @property
@@ -314,11 +314,13 @@ class BackwardPass:
 
     # paths ------------------------------------------------------------------------------------
     def path_count(self, node: Node) -> int:
-        """How many distinct edge paths lead from ``node`` to the output (cached)."""
-        count = self._path_counts.get(node.index)
-        if count is None:
-            count = self._path_counts[node.index] = self._dag.count_paths(node)
-        return count
+        """How many distinct edge paths lead from ``node`` to the output (``DAG.count_paths``). The
+        first call counts them for every node at once, in one sweep, so asking for each of many
+        nodes costs one pass over the graph, not one per node."""
+        counts = self._path_counts
+        if counts is None:
+            counts = self._path_counts = _paths_to_output(self._dag)
+        return counts[node.index]
 
     def contributions(self, node: Node, limit: int = 256) -> list[Contribution]:
         """One Contribution per distinct path from ``node`` to the output; they sum to its adjoint.
@@ -375,6 +377,20 @@ class BackwardPass:
     def __repr__(self) -> str:
         n_msgs = sum(1 for v in self._values if v is not None)
         return f"<BackwardPass {len(self._order)} steps, {n_msgs} messages>"
+
+
+def _paths_to_output(dag: DAG) -> list[int]:
+    """For each node (by index), how many distinct edge paths lead from it to the output: one sweep
+    in reverse trace order, each node's count the sum of its consumers' over its outgoing edges
+    (``x * x`` counts twice)."""
+    counts = [0] * len(dag.nodes)
+    counts[dag.output.index] = 1
+    for n in reversed(dag.nodes[:dag.output.index]):
+        c = 0
+        for e in n.out_edges:
+            c += counts[e.dst.index]
+        counts[n.index] = c
+    return counts
 
 
 def contributions(dag: DAG, node: Node, limit: int = 256) -> list[Contribution]:
