@@ -17,13 +17,12 @@ from .options import DrawOptions
 from .scene import Deferred, Line, Scene, SceneEdge, SceneNode, Span
 from .text import (
     TOOLTIP_NAME,
+    ArrayTexts,
     format_shape,
-    full_text,
     shown,
     space_of,
     subscript,
     summarize,
-    summary_lines,
     tooltip,
     visible,
 )
@@ -134,8 +133,17 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
                 edge_tag[e] = (f"m{subscript(k + 1)}", pal.fanout[k % len(pal.fanout)],
                                pal.fanout_styles[k % len(pal.fanout_styles)])
 
-    nodes = tuple(_scene_node(n, dag, opts, pal, live, L, edge_tag) for n in dag.nodes)
-    edges = tuple(_scene_edge(e, opts, pal, live, L, arrow, edge_tag) for e in dag.edges)
+    # every array drawn, known before any is written, so that they are reduced and written together
+    texts = ArrayTexts()
+    for n in dag.nodes:
+        texts.add(n.value)
+        if n.adjoint is not None:
+            texts.add(n.adjoint)
+    for e in dag.edges:
+        if e.message is not None:
+            texts.add(e.message)
+    nodes = tuple(_scene_node(n, dag, opts, pal, live, L, edge_tag, texts) for n in dag.nodes)
+    edges = tuple(_scene_edge(e, opts, pal, live, L, arrow, edge_tag, texts) for e in dag.edges)
     legend = _legend(dag, opts, pal, arrow, live) if opts.detail != "structure" or dag.shared_nodes() else None
     return Scene(nodes=nodes, edges=edges, legend=legend, direction=opts.direction,
                  font="DejaVu Sans", background=pal.background, text_color=pal.text)
@@ -153,7 +161,7 @@ def _short(text: str, length: int = FORMULA_LENGTH) -> str:
 
 
 def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
-                    edge_tag: dict[Edge, tuple[str, str, str]]) -> list[Line]:
+                    edge_tag: dict[Edge, tuple[str, str, str]], texts: ArrayTexts) -> list[Line]:
     """∂L/∂v, written as the sum of its messages at a shared node, with its value (or, at the
     formulas level, each message written out as a verified formula)."""
     lines: list[Line] = []
@@ -187,10 +195,10 @@ def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
             terms.append(Span(tag, color=color, bold=True))
         lines.append(tuple(terms))
         if opts.shows_values and n.adjoint is not None:
-            lines += _value_lines(n.adjoint, pal.message, SMALL, prefix="= ")
+            lines += _value_lines(texts.summary_lines(n.adjoint), pal.message, SMALL, prefix="= ")
     elif opts.shows_values and n.adjoint is not None:  # the value under its name, as at shared nodes
         lines.append((head, Span(" =", color=pal.text)))
-        lines += _value_lines(n.adjoint, pal.message, SMALL)
+        lines += _value_lines(texts.summary_lines(n.adjoint), pal.message, SMALL)
     return lines
 
 
@@ -243,8 +251,7 @@ def _forward_line(n: Node, pal: Palette) -> Line | None:
     return (Span("= " + _short(body), color=pal.muted_text, size=SMALL),)
 
 
-def _value_lines(value: np.ndarray, color: str, size: float, prefix: str = "") -> list[Line]:
-    parts = summary_lines(value)
+def _value_lines(parts: list[str], color: str, size: float, prefix: str = "") -> list[Line]:
     return [(Span((prefix if i == 0 else "") + p, color=color, size=size),) for i, p in enumerate(parts)]
 
 
@@ -253,7 +260,9 @@ PATHS_IN_TOOLTIP = 16
 
 def _path_tips(dag: DAG, n: Node) -> list[str]:
     """For a shared input: what each path to the output contributes (they sum to its gradient)."""
-    count = dag.count_paths(n)
+    bp = dag.backward_pass
+    assert bp is not None
+    count = bp.path_count(n)
     if count > PATHS_IN_TOOLTIP:
         return [f"{count_text(count)} paths to the output (Graph.contributions lists them)"]
     tips = [f"{count} paths to the output; their contributions sum to the gradient:"]
@@ -265,7 +274,7 @@ def _path_tips(dag: DAG, n: Node) -> list[str]:
 
 
 def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[Node], L: str,
-                edge_tag: dict[Edge, tuple[str, str, str]]) -> SceneNode:
+                edge_tag: dict[Edge, tuple[str, str, str]], texts: ArrayTexts) -> SceneNode:
     is_out = n is dag.output
     role = "output" if is_out and n.kind == "op" else n.kind
     classes = ["op", "output"] if role == "output" else [role]
@@ -275,7 +284,7 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
         classes.append("shared")
     lines: list[Line] = []
     muted = n not in live
-    tip = Deferred(_node_tip, n, dag, muted, L)
+    tip = Deferred(_node_tip, n, dag, muted, L, texts)
     if n.kind == "const":
         text = n.params.get("label") or (summarize(n.value) if n.value.size <= 4 else f"const {format_shape(n.shape)}")
         if opts.shows_formulas and not n.params.get("label") and n.dag is not None and n.dag.formulas is not None:
@@ -305,13 +314,13 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
         if forward is not None:
             lines.append(forward)
     if opts.shows_values:
-        lines += _value_lines(n.value, text_color, SMALL)
+        lines += _value_lines(texts.summary_lines(n.value), text_color, SMALL)
     if n.adjoint is not None and not muted:
         if is_out:
             if opts.shows_values:
-                lines += _value_lines(n.adjoint, pal.message, SMALL, prefix=f"∂{L}/∂{L} = ")
+                lines += _value_lines(texts.summary_lines(n.adjoint), pal.message, SMALL, prefix=f"∂{L}/∂{L} = ")
         elif n.kind == "input" or n.is_shared:
-            lines.extend(_gradient_lines(n, opts, pal, L, edge_tag))
+            lines.extend(_gradient_lines(n, opts, pal, L, edge_tag, texts))
 
     if n.kind == "input":
         fill, border = (pal.data_fill, pal.data_border) if muted else (pal.param_fill, pal.param_border)
@@ -329,20 +338,21 @@ def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[No
     )
 
 
-def _node_tip(n: Node, dag: DAG, muted: bool, L: str) -> str:
-    """A node's tooltip: what it is, its whole value and gradient, the paths to a shared input."""
+def _node_tip(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts) -> str:
+    """A node's tooltip: what it is, its value and gradient (every entry of a small array; the
+    summary and corners of a large one), the paths to a shared input."""
     with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
-        return _node_tip_lines(n, dag, muted, L)
+        return _node_tip_lines(n, dag, muted, L, texts)
 
 
-def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str) -> str:
+def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts) -> str:
     tip = [f"{visible(n.name[:TOOLTIP_NAME])}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape "
            f"{format_shape(n.shape)}, {n.dtype}"]
     if n.kind == "const":
-        return tooltip(tip + [full_text(n.value)])
-    tip.append("value =\n" + full_text(n.value))
+        return tooltip(tip + [texts.full_text(n.value)])
+    tip.append("value =\n" + texts.full_text(n.value))
     if n.adjoint is not None and not muted:
-        tip.append(f"∂{L}/∂{shown(n)} =\n" + full_text(n.adjoint))
+        tip.append(f"∂{L}/∂{shown(n)} =\n" + texts.full_text(n.adjoint))
         if n.kind == "input" and n.is_shared:
             tip.extend(_path_tips(dag, n))
     if n.source is not None:
@@ -351,7 +361,7 @@ def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str) -> str:
 
 
 def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: str, arrow: str,
-                edge_tag: dict[Edge, tuple[str, str, str]]) -> SceneEdge:
+                edge_tag: dict[Edge, tuple[str, str, str]], texts: ArrayTexts) -> SceneEdge:
     src, dst = e.src, e.dst
     classes = ["fanout"] if src.is_shared else []
     from_const = src.kind == "const"
@@ -376,7 +386,7 @@ def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: st
     elif (opts.shows_values or opts.shows_formulas) and e.message is not None and not muted:
         name = f"{tag[0]} " if tag else ""
         msg_color = tag[1] if tag else pal.message
-        first, *rest = summary_lines(e.message)
+        first, *rest = texts.summary_lines(e.message)
         lines.append((Span(f"{arrow} {name}", color=msg_color, bold=True, size=EDGE),
                       Span(first, color=msg_color, size=EDGE)))
         lines += [(Span(r, color=msg_color, size=EDGE),) for r in rest]
@@ -384,13 +394,14 @@ def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: st
         lines.append((Span(f"{arrow} {tag[0]}", color=tag[1], bold=True, size=EDGE),))
     return SceneEdge(id=f"e{src.index}_{dst.index}_{e.argnum}", src=src.id, dst=dst.id,
                      classes=tuple(classes), lines=tuple(lines), color=color,
-                     tooltip=Deferred(_edge_tip, e, tag[0] if tag else "", L, opts.shows_formulas),
+                     tooltip=Deferred(_edge_tip, e, tag[0] if tag else "", L, texts, opts.shows_formulas),
                      style=style, penwidth=penwidth)
 
 
-def _edge_tip(e: Edge, tag: str, L: str, formulas: bool = False) -> str:
-    """An edge's tooltip: which argument it is, its Jacobian's shape, its whole message (and, at the
-    formulas level, its formula and whether it was verified)."""
+def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = False) -> str:
+    """An edge's tooltip: which argument it is, its Jacobian's shape, its message (every entry of a
+    small array; the summary and corners of a large one) and, at the formulas level, its formula and
+    whether it was verified."""
     src, dst = e.src, e.dst
     tip = [f"{shown(src)} → {shown(dst)} (argument {e.argnum})", f"Jacobian ∂{shown(dst)}/∂{shown(src)}: "
            f"{format_shape(e.jacobian_shape)}"]
@@ -401,7 +412,7 @@ def _edge_tip(e: Edge, tag: str, L: str, formulas: bool = False) -> str:
                       else f"not shown: {formula.why}"))
     if e.message is not None:
         with np.errstate(all="ignore"):
-            tip.append(f"message {tag} (∂{L}/∂{shown(dst)} pulled back to {shown(src)}) =\n" + full_text(e.message))
+            tip.append(f"message {tag} (∂{L}/∂{shown(dst)} pulled back to {shown(src)}) =\n" + texts.full_text(e.message))
     return tooltip(tip)
 
 

@@ -8,14 +8,13 @@ name a cluster (``group``) and a time step (``step``); the Scene lists its clust
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 __all__ = ["Cluster", "Deferred", "Line", "Scene", "SceneEdge", "SceneNode", "Span", "line_text"]
 
 
-@dataclass(frozen=True)
-class Span:
-    """A run of text in one style."""
+class Span(NamedTuple):
+    """A run of text in one style (a named tuple: a drawing makes many, quickly)."""
 
     text: str
     color: str | None = None

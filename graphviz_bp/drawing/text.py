@@ -6,7 +6,9 @@ them with ``label_text`` and ``attribute_text``. No Graphviz here.
 
 from __future__ import annotations
 
+import functools
 import html
+import math
 from typing import Sequence
 
 import numpy as np
@@ -14,9 +16,9 @@ import numpy as np
 from ..graph import Node
 from ..ops import format_shape  # one definition, shared with the ops' drawing labels
 
-__all__ = ["NAME_LENGTH", "TOOLTIP_LIMIT", "TOOLTIP_NAME", "WRAP", "attribute_text", "format_number",
-           "format_shape", "full_text", "label_text", "shown", "space_of", "subscript", "summarize",
-           "summary_lines", "tooltip", "visible"]
+__all__ = ["NAME_LENGTH", "TOOLTIP_LIMIT", "TOOLTIP_NAME", "TOOLTIP_NUMBERS", "WRAP", "ArrayText", "ArrayTexts",
+           "attribute_text", "format_number", "format_shape", "full_text", "label_text", "shown", "space_of",
+           "subscript", "summarize", "summary_lines", "tooltip", "visible"]
 
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
@@ -102,13 +104,16 @@ def format_number(x: float) -> str:
     >>> format_number(-0.000123456), format_number(2.0), format_number(1234567.0)
     ('−0.000123', '2', '1.23e+06')
     """
-    x = complex(x)
-    if x.imag:
-        return f"{format_number(x.real)}{'+' if x.imag >= 0 else '−'}{format_number(abs(x.imag))}j"
-    v = x.real
+    if type(x) is float:
+        v = x
+    else:
+        c = complex(x)
+        if c.imag:
+            return f"{format_number(c.real)}{'+' if c.imag >= 0 else '−'}{format_number(abs(c.imag))}j"
+        v = c.real
     if v != v:
         return "nan"
-    if v in (float("inf"), float("-inf")):
+    if v in (math.inf, -math.inf):
         return "∞" if v > 0 else "−∞"
     return f"{v:.3g}".replace("-", "−")
 
@@ -116,41 +121,49 @@ def format_number(x: float) -> str:
 WRAP = 26  # characters: longer summaries go on two lines, which keeps nodes and labels narrow
 
 
-def summary_lines(value: np.ndarray) -> list[str]:
-    """A value in one or two short lines: its numbers when there are few (up to 5 in a vector, 4 in
-    a matrix), else its norm and range.
+def _range(a: np.ndarray) -> tuple[float, float, float] | None:
+    """``(norm, min, max)`` of a real array with entries, as NumPy's ``linalg.norm``, ``min`` and
+    ``max`` give them (nan or ±∞ when entries are not finite); None for other arrays. One pass each."""
+    if a.size == 0 or a.dtype.kind not in "biuf":
+        return None
+    x = a.astype(float, copy=False).ravel(order="K")
+    return float(np.sqrt(x.dot(x))), float(x.min()), float(x.max())
 
-    >>> summary_lines(np.array([-0.732, -0.544, -0.316, 0.412, 1.04]))
-    ['[−0.732, −0.544, −0.316,', '0.412, 1.04]']
-    >>> summary_lines(np.array([7.97e-10, 7.97e-10, 7.97e-10]))
-    ['[7.97e−10, 7.97e−10,', '7.97e−10]']
-    >>> summary_lines(np.arange(12.0).reshape(3, 4))
-    ['norm 22.5,', 'range [0, 11]']
-    """
-    a = np.asarray(value)
+
+def _large_summary(a: np.ndarray, stats: tuple[float, float, float] | None) -> list[str]:
+    """``summary_lines`` of an array with more entries than are written out."""
+    if stats is None:
+        if a.dtype.kind == "c":
+            return [f"complex, norm {format_number(float(np.linalg.norm(a)))}"]
+        return [f"{a.size} entries"]
+    norm, lo, hi = stats
+    if lo == 0 and hi == 0:
+        return ["all 0"]
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # min and max are nan or ±∞ exactly when some entry is
+        flat = a.astype(float, copy=False)
+        return [f"{np.isnan(flat).sum()} nan, {np.isinf(flat).sum()} ∞ of {flat.size}"]
+    return [f"norm {format_number(norm)},", f"range [{format_number(lo)}, {format_number(hi)}]"]
+
+
+def _small(a: np.ndarray) -> bool:
+    return a.size <= (5 if a.ndim == 1 else 4)
+
+
+def _numbers_lines(a: np.ndarray) -> list[str]:
+    """``summary_lines`` of an array of at most a few numbers, written out."""
     if a.size == 0:
         return ["[]"]
     if a.ndim == 0:
         return [format_number(a[()])]
-    if a.size <= (5 if a.ndim == 1 else 4):
-        text = _nested(a.tolist())
-        if len(text) <= WRAP:
-            return [text]
-        if a.ndim == 1:
-            items = [format_number(v) for v in a.tolist()]
-            half = (len(items) + 1) // 2  # never a line with just "]"
-            return ["[" + ", ".join(items[:half]) + ",", ", ".join(items[half:]) + "]"]
-        rows = [_nested(r) for r in a.reshape(a.shape[0], -1).tolist()] if a.ndim == 2 else [text]
-        return ["[" + rows[0] + ","] + [r + "," for r in rows[1:-1]] + [rows[-1] + "]"] if len(rows) > 1 else rows
-    if a.dtype.kind in "biuf" and not a.any():
-        return ["all 0"]
-    if a.dtype.kind == "c":
-        return [f"complex, norm {format_number(float(np.linalg.norm(a)))}"]
-    flat = a.astype(float, copy=False)
-    if not np.isfinite(flat).all():
-        return [f"{np.isnan(flat).sum()} nan, {np.isinf(flat).sum()} ∞ of {flat.size}"]
-    return [f"norm {format_number(float(np.linalg.norm(flat)))},",
-            f"range [{format_number(float(flat.min()))}, {format_number(float(flat.max()))}]"]
+    text = _nested(a.tolist())
+    if len(text) <= WRAP:
+        return [text]
+    if a.ndim == 1:
+        items = [format_number(v) for v in a.tolist()]
+        half = (len(items) + 1) // 2  # never a line with just "]"
+        return ["[" + ", ".join(items[:half]) + ",", ", ".join(items[half:]) + "]"]
+    rows = [_nested(r) for r in a.reshape(a.shape[0], -1).tolist()] if a.ndim == 2 else [text]
+    return ["[" + rows[0] + ","] + [r + "," for r in rows[1:-1]] + [rows[-1] + "]"] if len(rows) > 1 else rows
 
 
 def summarize(value: np.ndarray) -> str:
@@ -174,10 +187,358 @@ def _nested(x: object) -> str:
     return format_number(x)  # type: ignore[arg-type]
 
 
+TOOLTIP_NUMBERS = 400  # entries a tooltip writes out: all of an array this size or smaller, else its corners
+_PRINT = {"precision": 4, "suppress_small": True, "max_line_width": 100, "threshold": TOOLTIP_NUMBERS}
+
+
 def full_text(value: np.ndarray) -> str:
-    """The whole value, for a tooltip (very large arrays are elided by NumPy's own summariser)."""
-    return np.array2string(np.asarray(value), precision=4, suppress_small=True, max_line_width=100,
-                           threshold=400)
+    """A value for a tooltip, bounded whatever its size: every entry of an array of up to
+    ``TOOLTIP_NUMBERS`` entries, as NumPy prints it (4 decimals); for a larger one, its shape,
+    norm, min and max, then its corners (the first and last entries along each axis, at most
+    ``TOOLTIP_NUMBERS`` numbers).
+
+    >>> print(full_text(np.array([[1.0, -0.5], [0.25, 2.0]])))
+    [[ 1.   -0.5 ]
+     [ 0.25  2.  ]]
+    >>> print(full_text(np.arange(1000.0).reshape(10, 100)))
+    10×100, norm 1.82e+04, min 0, max 999 (36 of 1000 entries shown)
+    [[  0.   1.   2. ...  97.  98.  99.]
+     [100. 101. 102. ... 197. 198. 199.]
+     [200. 201. 202. ... 297. 298. 299.]
+     ...
+     [700. 701. 702. ... 797. 798. 799.]
+     [800. 801. 802. ... 897. 898. 899.]
+     [900. 901. 902. ... 997. 998. 999.]]
+    """
+    return ArrayText(value).full_text()
+
+
+def _edgeitems(shape: tuple[int, ...]) -> int:
+    """Entries written at each end of an axis of an array too big to write out: NumPy's 3, fewer
+    when that would write more than ``TOOLTIP_NUMBERS`` numbers in all (0: not even one per end)."""
+    for edge in (3, 2, 1):
+        if math.prod(min(n, 2 * edge) for n in shape) <= TOOLTIP_NUMBERS:
+            return edge
+    return 0
+
+
+_BLANK = "\x00"  # stands for the digits of an entry in a layout; never in NumPy's own output
+
+
+@functools.lru_cache(maxsize=512)
+def _layout(shape: tuple[int, ...], width: int, edge: int, decimals: int) -> str:
+    """How NumPy lays out an array of ``shape`` whose entries are all ``width`` characters wide (as
+    its float format makes them), with a ``%`` format of ``decimals`` decimals where each entry goes:
+    brackets, separators, line breaks and the ``...`` of elided entries are NumPy's own (its
+    ``formatter`` hook writes them)."""
+    blank = _BLANK * width
+    text = np.array2string(np.broadcast_to(np.zeros(()), shape), formatter={"float_kind": lambda _: blank},
+                           edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
+    spec = f"%{width}.{decimals}f" if decimals else f"%#{width}.0f"  # '#': "2." keeps its point
+    return text.replace("%", "%%").replace(blank, spec)
+
+
+@functools.lru_cache(maxsize=512)
+def _corners(shape: tuple[int, ...], edge: int) -> np.ndarray:
+    """The flat (C-order) positions of the entries NumPy writes when it elides an array of ``shape``
+    with ``edge`` entries at each end of a long axis, in the order it writes them."""
+    axes = [np.r_[0:edge, n - edge:n] if n > 2 * edge else np.arange(n) for n in shape]
+    return np.ravel_multi_index(np.ix_(*axes), shape).ravel()
+
+
+_FAST_LIMIT = {np.dtype(np.float64): 1e8, np.dtype(np.float32): 256.0}
+"""Where ``%.4f`` on the exact value writes what NumPy writes (the shortest digits that identify the
+value, cut at 4 decimals): float64 below 10⁸ (NumPy's switch to exponents), float32 below 256."""
+
+
+def _fast_text(a: np.ndarray, edge: int) -> str | None:
+    """``np.array2string(a, edgeitems=edge, **_PRINT)`` in one string formatting (all entries of
+    NumPy's positional float format have one width, so the layout depends only on that width and is
+    kept); None where it might differ (other dtypes, entries not finite or ≥ 10⁸), and the caller
+    asks NumPy."""
+    limit = _FAST_LIMIT.get(a.dtype)
+    if limit is None or a.size == 0:
+        return None
+    shown = a.reshape(-1).take(_corners(a.shape, edge)) if a.size > TOOLTIP_NUMBERS else a
+    numbers = shown.ravel().tolist()
+    total = sum(numbers)
+    if total != total or total in (math.inf, -math.inf):  # nan or ∞ (or a sum past the float range)
+        return None
+    lo, hi = min(numbers), max(numbers)
+    if not (-limit < lo and hi < limit):
+        return None
+    digits = max(len(f"{lo:.4f}".partition(".")[0]), len(f"{hi:.4f}".partition(".")[0]))
+    if lo == 0 and digits == 1 and np.signbit(shown).any():
+        digits = 2  # −0 is written with its sign
+    # NumPy writes as many decimals as the entry that needs most (up to 4), and drops the trailing
+    # zeros of the others (spaces keep the columns; none at a line's end)
+    decimals = 4 if max(hi, -lo) >= 0.00005 else 0  # else every entry is ±0 to 4 decimals
+    while True:
+        text = _layout(a.shape, digits + 1 + decimals, edge, decimals) % tuple(numbers) + "\n"  # before " ]\n"
+        zeros = text.count("0 ") + text.count("0]") + text.count("0\n") if decimals else 0
+        if zeros < len(numbers):
+            break
+        decimals -= 1  # every entry ends in 0: one decimal fewer writes the same digits
+    while zeros:
+        text = text.replace("0 ", "  ").replace("0]", " ]").replace("0\n", "\n")
+        zeros = text.count("0 ") + text.count("0]") + text.count("0\n")
+    return text[:-1]
+
+
+def _range_many(values: Sequence[np.ndarray]) -> list[tuple[float, float, float] | None]:
+    """``_range`` of each of ``values``; arrays of one shape and dtype are stacked (a few hundred
+    kilobytes at a time) and reduced together, each norm summed by ``einsum`` rather than a dot."""
+    out: list[tuple[float, float, float] | None] = [None] * len(values)
+    groups: dict[tuple[tuple[int, ...], np.dtype], list[int]] = {}
+    for i, a in enumerate(values):
+        if a.size and a.dtype.kind in "biuf":
+            groups.setdefault((a.shape, a.dtype), []).append(i)
+    for (shape, _), members in groups.items():
+        size = math.prod(shape)
+        step = max(1, _STACK // size)
+        if len(members) < 4 or step < 4:
+            for i in members:
+                out[i] = _range(values[i])
+            continue
+        for k in range(0, len(members), step):
+            chunk = members[k:k + step]
+            x = np.stack([values[i] for i in chunk]).reshape(len(chunk), size).astype(float, copy=False)
+            norms = np.sqrt(np.einsum("ij,ij->i", x, x)).tolist()
+            for i, norm, lo, hi in zip(chunk, norms, x.min(axis=1).tolist(), x.max(axis=1).tolist()):
+                out[i] = (norm, lo, hi)
+    return out
+
+
+_STACK = 1 << 16  # entries stacked at a time when arrays are written or reduced together
+
+
+@functools.lru_cache(maxsize=None)
+def _digits(part: str, width: int) -> np.ndarray:
+    """Character tables, one row per value 0 … 9999: for ``part="int"``, the integer part
+    right-aligned in ``width`` (rows 10000 … 19999: the same, negative); for ``"frac"``, the first
+    ``width`` of its 4 decimals with trailing zeros as spaces; for ``"int_width"`` and
+    ``"frac_width"``, the characters each needs (sign aside; decimals without trailing zeros)."""
+    ints = [str(i) for i in range(10000)]
+    fracs = [f"{f:04d}".rstrip("0") for f in range(10000)]
+    if part == "int_width":
+        return np.array([len(t) for t in ints], np.intp)
+    if part == "frac_width":
+        return np.array([len(t) for t in fracs], np.intp)
+    if part == "int":
+        rows = [t.rjust(width)[-width:] for t in ints] + [("-" + t).rjust(width)[-width:] for t in ints]
+    else:
+        rows = [t.ljust(4)[:width] for t in fracs]
+    return np.frombuffer("".join(rows).encode("ascii"), np.uint8).reshape(len(rows), width)
+
+
+@functools.lru_cache(maxsize=512)
+def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_layout`` for entries of ``left`` integer and ``right`` decimal characters, as bytes with
+    each entry's point in place, and the positions of the integer and the decimal characters."""
+    width = left + 1 + right
+    blank = _BLANK * width
+    text = np.array2string(np.broadcast_to(np.zeros(()), shape), formatter={"float_kind": lambda _: blank},
+                           edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
+    layout = np.frombuffer(text.encode("ascii"), np.uint8).copy()
+    slots = np.flatnonzero(layout == 0).reshape(-1, width)
+    layout[slots[:, left]] = ord(".")
+    return layout, slots[:, :left].ravel(), slots[:, left + 1:].ravel()
+
+
+def _texts_many(values: Sequence[np.ndarray]) -> list[str | None]:
+    """``np.array2string(a, edgeitems=…, **_PRINT)`` of each of ``values`` whose entries allow it
+    (float64 below 10⁸, float32 below 256, all finite; ``_fast_text`` says why), written together:
+    arrays of one shape are stacked and their characters made by table lookups, so that a graph
+    of thousands of arrays is written in a few NumPy operations per shape. None for the others."""
+    out: list[str | None] = [None] * len(values)
+    groups: dict[tuple[tuple[int, ...], np.dtype, int], list[int]] = {}
+    for i, a in enumerate(values):
+        if a.dtype in _FAST_LIMIT and a.ndim and a.size:
+            edge = 3 if a.size <= TOOLTIP_NUMBERS else _edgeitems(a.shape)
+            if edge:
+                groups.setdefault((a.shape, a.dtype, edge), []).append(i)
+    for (shape, dtype, edge), members in groups.items():
+        if len(members) < 4:  # one string formatting each is quicker
+            continue
+        corners = _corners(shape, edge) if math.prod(shape) > TOOLTIP_NUMBERS else None
+        count = len(corners) if corners is not None else math.prod(shape)
+        step = max(1, _STACK // count)
+        for k in range(0, len(members), step):
+            chunk = members[k:k + step]
+            flat = [values[i].reshape(-1) for i in chunk]
+            rows = np.stack(flat if corners is None else [f.take(corners) for f in flat]).astype(float, copy=False)
+            for i, text in zip(chunk, _write_rows(rows, shape, edge, _FAST_LIMIT[dtype])):
+                out[i] = text
+    return out
+
+
+def _write_rows(v: np.ndarray, shape: tuple[int, ...], edge: int, limit: float) -> list[str | None]:
+    """Each row of ``v`` (the entries NumPy writes of an array of ``shape``, in its order) as NumPy
+    writes it (``_fast_text``'s rules), or None where ``limit`` or an entry of 10⁴ or more is hit."""
+    a = np.abs(v)
+    ok = a.max(axis=1) < limit  # False for nan and ∞ too
+    scaled = np.where(ok[:, None], a, 0.0) * 1e4
+    r = np.rint(scaled)
+    # the product may have rounded across a half (or be one): those entries are rounded as
+    # printf rounds the exact value, which is what NumPy writes
+    near = np.abs(scaled - np.floor(scaled) - 0.5) <= scaled * 2.3e-16
+    for row, col in zip(*np.nonzero(near)):
+        r[row, col] = float(f"{a[row, col]:.4f}".replace(".", ""))
+    whole, frac = np.divmod(r.astype(np.int64), 10000)
+    ok &= whole.max(axis=1) < 10000
+    whole[~ok] = 0
+    negative = np.signbit(v)
+    # NumPy's pad_left is the widest integer part (sign included), its pad_right the most decimals
+    left = (_digits("int_width", 0)[whole] + negative).max(axis=1)
+    right = _digits("frac_width", 0)[frac].max(axis=1)
+    whole += negative * 10000  # the row of the negative integer part
+    out: list[str | None] = [None] * len(v)
+    key = np.where(ok, left * 8 + right, -1)
+    for combo in np.unique(key).tolist():
+        if combo < 0:
+            continue
+        p, d = divmod(combo, 8)
+        rows = np.flatnonzero(key == combo)
+        layout, int_slots, frac_slots = _page(shape, p, d, edge)
+        page = np.empty((len(rows), len(layout)), np.uint8)
+        page[:] = layout
+        page[:, int_slots] = _digits("int", p)[whole[rows]].reshape(len(rows), -1)
+        if d:
+            page[:, frac_slots] = _digits("frac", d)[frac[rows]].reshape(len(rows), -1)
+        text = page.tobytes().decode("ascii")
+        size = len(layout)
+        for j, row in enumerate(rows.tolist()):
+            t = text[j * size:(j + 1) * size]
+            # where NumPy breaks a long row it strips the spaces that end the line
+            out[row] = t if " \n" not in t else "\n".join(line.rstrip() for line in t.split("\n"))
+    return out
+
+
+class ArrayText:
+    """The texts of one array, each made when first asked for and then kept: its summary for a label
+    (``summary_lines``) and its bounded text for a tooltip (``full_text``). ``ArrayTexts`` makes
+    them for many arrays together."""
+
+    __slots__ = ("value", "_stats", "_lines", "_full")
+
+    def __init__(self, value: np.ndarray) -> None:
+        self.value = np.asarray(value)
+        self._stats: tuple[float, float, float] | None | bool = False  # False: not computed yet
+        self._lines: list[str] | None = None
+        self._full: str | None = None
+
+    def stats(self) -> tuple[float, float, float] | None:
+        """``(norm, min, max)`` of a real array with entries, else None."""
+        if self._stats is False:
+            self._stats = _range(self.value)
+        return self._stats  # type: ignore[return-value]
+
+    def summary_lines(self) -> list[str]:
+        if self._lines is None:
+            a = self.value
+            self._lines = _numbers_lines(a) if _small(a) else _large_summary(a, self.stats())
+        return self._lines
+
+    def full_text(self) -> str:
+        if self._full is None:
+            self._full = self._complete(None)
+        return self._full
+
+    def _complete(self, body: str | None) -> str:
+        """The tooltip text around ``body`` (the entries as NumPy writes them; None: write them here)."""
+        a = self.value
+        if a.size <= TOOLTIP_NUMBERS:
+            return body or _fast_text(a, 3) or np.array2string(a, **_PRINT)  # type: ignore[arg-type]
+        edge = _edgeitems(a.shape)
+        head = f"{format_shape(a.shape)}, {self._describe()}"
+        if edge == 0:
+            return f"{head} (too many axes to show entries)"
+        count = math.prod(min(n, 2 * edge) for n in a.shape)
+        body = body or _fast_text(a, edge) or np.array2string(a, edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
+        return f"{head} ({count} of {a.size} entries shown)\n{body}"
+
+    def _describe(self) -> str:
+        """Norm, min and max (or what stands for them) on one line, for a tooltip."""
+        stats = self.stats()
+        if stats is None or not (math.isfinite(stats[1]) and math.isfinite(stats[2])):
+            return " ".join(_large_summary(self.value, stats))
+        norm, lo, hi = stats
+        return f"norm {format_number(norm)}, min {format_number(lo)}, max {format_number(hi)}"
+
+
+class ArrayTexts:
+    """The texts of the arrays one drawing shows, one ``ArrayText`` per array (by identity: a node's
+    gradient is also the message on its only outgoing edge), each made once. The arrays ``add``-ed
+    before the first text is asked for are reduced (norm, min, max) together, and written together.
+
+    >>> texts = ArrayTexts()
+    >>> x = texts.add(np.arange(12.0).reshape(3, 4))
+    >>> texts.summary_lines(x), texts.full_text(x).splitlines()[0]
+    (['norm 22.5,', 'range [0, 11]'], '[[ 0.  1.  2.  3.]')
+    """
+
+    __slots__ = ("_by_id", "_unreduced", "_unwritten")
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[object, ArrayText]] = {}
+        self._unreduced: list[ArrayText] = []
+        self._unwritten: list[ArrayText] = []
+
+    def add(self, value: np.ndarray) -> np.ndarray:
+        """Note ``value`` as one the drawing shows (once per array); returns it."""
+        if id(value) not in self._by_id:  # the value is kept with its texts, so its id is not reused meanwhile
+            text = ArrayText(value)
+            self._by_id[id(value)] = (value, text)
+            self._unreduced.append(text)
+            self._unwritten.append(text)
+        return value
+
+    def _get(self, value: np.ndarray) -> ArrayText:
+        kept = self._by_id.get(id(value))
+        if kept is None:
+            self.add(value)
+            kept = self._by_id[id(value)]
+        return kept[1]
+
+    def summary_lines(self, value: np.ndarray) -> list[str]:
+        """``summary_lines(value)``, for a label (a list kept: do not change it)."""
+        text = self._get(value)
+        if text._stats is False and self._unreduced:
+            self._reduce()
+        return text.summary_lines()
+
+    def full_text(self, value: np.ndarray) -> str:
+        """``full_text(value)``, for a tooltip."""
+        text = self._get(value)
+        if text._full is None and self._unwritten:
+            self._write()
+        return text.full_text()
+
+    def _reduce(self) -> None:
+        todo = [t for t in self._unreduced if t._stats is False and not _small(t.value)]
+        self._unreduced = []
+        for t, stats in zip(todo, _range_many([t.value for t in todo])):
+            t._stats = stats
+
+    def _write(self) -> None:
+        todo = [t for t in self._unwritten if t._full is None]
+        self._unwritten = []
+        for t, body in zip(todo, _texts_many([t.value for t in todo])):
+            t._full = t._complete(body)
+
+
+def summary_lines(value: np.ndarray) -> list[str]:
+    """A value in one or two short lines: its numbers when there are few (up to 5 in a vector, 4 in
+    a matrix), else its norm and range.
+
+    >>> summary_lines(np.array([-0.732, -0.544, -0.316, 0.412, 1.04]))
+    ['[−0.732, −0.544, −0.316,', '0.412, 1.04]']
+    >>> summary_lines(np.array([7.97e-10, 7.97e-10, 7.97e-10]))
+    ['[7.97e−10, 7.97e−10,', '7.97e−10]']
+    >>> summary_lines(np.arange(12.0).reshape(3, 4))
+    ['norm 22.5,', 'range [0, 11]']
+    """
+    return list(ArrayText(value).summary_lines())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -203,5 +564,5 @@ def attribute_text(s: str) -> str:
     >>> print(attribute_text("a\\N & b"))
     a\\\\N &amp; b
     """
-    text = "\n".join(visible(line) for line in s.split("\n"))
+    text = s if s.replace("\n", "").isprintable() else "\n".join(visible(line) for line in s.split("\n"))
     return text.replace("&", "&amp;").replace("\\", "\\" * 4)
