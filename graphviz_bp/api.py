@@ -274,11 +274,13 @@ class Drawing:
 
     def scene(self) -> Scene:
         """What is drawn, as plain data (nodes, edges, their texts, classes and tooltips)."""
-        return annotate(self._dag, self.options)
+        with _collector_paused():
+            return annotate(self._dag, self.options)
 
     def to_dot(self) -> str:
         if self._source is None:
-            self._source = _render.to_dot(self.scene())
+            with _collector_paused():  # the Scene and the DOT text add objects by the hundred thousand
+                self._source = _render.to_dot(self.scene())
         return self._source
 
     def pipe(self, format: str = "svg", *, timeout: float | None = DEFAULT_TIMEOUT,

@@ -5,6 +5,7 @@ Reads only the Scene (never the graph): what is drawn was decided by ``annotate`
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -26,6 +27,33 @@ FORMATS = ("svg", "pdf", "png", "dot")
 _RENDERERS = {"pdf": "cairo", "png": "cairo"}  # cairo embeds fonts in PDF and antialiases PNG
 
 
+_ID = re.compile(r"(?:[a-zA-Z_][a-zA-Z0-9_]*|-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?))$")
+_KEYWORDS = frozenset(("node", "edge", "graph", "digraph", "subgraph", "strict"))
+
+
+def _quote(text: str) -> str:
+    r"""``text`` as a DOT attribute value, as the graphviz package writes it: an ID (a name or a
+    number, not a keyword) as it is, anything else in double quotes, each quote escaped unless an
+    odd run of backslashes already escapes it. Never an HTML string: labels are written without this.
+
+    >>> print(_quote("n12"), _quote("#fff"), _quote('say "hi"'), _quote('an \"escaped\" one'))
+    n12 "#fff" "say \"hi\"" "an \"escaped\" one"
+    """
+    if _ID.match(text) and text.lower() not in _KEYWORDS:
+        return text
+    if '"' not in text:
+        return f'"{text}"'
+    parts = text.split('"')
+    for i, part in enumerate(parts[:-1]):
+        if (len(part) - len(part.rstrip("\\"))) % 2 == 0:
+            parts[i] = part + "\\"
+    return '"' + '"'.join(parts) + '"'
+
+
+_quote_short = functools.lru_cache(maxsize=4096)(_quote)  # colours, styles, classes: few, repeated
+
+
+@functools.lru_cache(maxsize=16384)  # symbols, shapes, names and colours recur on every layer
 def _span(span: Span, default_size: float) -> str:
     text = label_text(span.text)
     if span.bold:
@@ -49,35 +77,56 @@ def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") 
 
 
 def _plain(s: object) -> str:
-    """An ordinary attribute such as a tooltip (made now, if it was deferred), shown literally."""
-    return graphviz.nohtml(attribute_text(str(s)))
+    """An ordinary attribute such as a tooltip (made now, if it was deferred), shown literally, quoted."""
+    return _quote(attribute_text(str(s)))
+
+
+def _statement(head: str, label: str | None, attrs: dict[str, str]) -> str:
+    """A node or edge statement as the graphviz package writes it (label first, then the other
+    attributes sorted by name, values already quoted), as one line of the body."""
+    items = sorted(attrs.items())
+    text = " ".join(f"{k}={v}" for k, v in items)
+    if label is not None:
+        text = f"label={label} {text}" if text else f"label={label}"
+    return f"\t{head} [{text}]\n"
 
 
 def _node(dot: graphviz.Digraph, n: SceneNode) -> None:
+    q = _quote_short
     attrs = {
-        "shape": n.shape, "style": n.style, "fillcolor": n.fill, "color": n.border,
-        "penwidth": f"{n.penwidth:g}", "class": " ".join(n.classes), "id": n.id,
+        "shape": q(n.shape), "style": q(n.style), "fillcolor": q(n.fill), "color": q(n.border),
+        "penwidth": q(f"{n.penwidth:g}"), "class": q(" ".join(n.classes)), "id": _quote(n.id),
         "tooltip": _plain(n.tooltip),
     }
     if n.peripheries != 1:
-        attrs["peripheries"] = str(n.peripheries)
+        attrs["peripheries"] = q(str(n.peripheries))
     if n.shape == "plaintext":
-        attrs["margin"] = "0.02"
+        attrs["margin"] = q("0.02")
     align = "LEFT" if n.id == "legend" else "CENTER"
-    dot.node(n.id, label=_label(n.lines, 11, align), _attributes=attrs)
+    dot.body.append(_statement(_quote(n.id), _label(n.lines, 11, align), attrs))
 
 
 def _edge(dot: graphviz.Digraph, e: SceneEdge) -> None:
+    q = _quote_short
     tip = _plain(e.tooltip)
     attrs = {
-        "color": e.color, "style": e.style, "penwidth": f"{e.penwidth:g}", "id": e.id,
+        "color": q(e.color), "style": q(e.style), "penwidth": q(f"{e.penwidth:g}"), "id": _quote(e.id),
         "tooltip": tip, "labeltooltip": tip, "arrowsize": "0.7",
     }
     if e.classes:
-        attrs["class"] = " ".join(e.classes)
+        attrs["class"] = q(" ".join(e.classes))
     if e.lines:
         attrs["label"] = _label(e.lines, 9, "LEFT")
-    dot.edge(e.src, e.dst, _attributes=attrs)
+    dot.body.append(_statement(f"{_endpoint(e.src)} -> {_endpoint(e.dst)}", None, attrs))
+
+
+def _endpoint(name: str) -> str:
+    """An edge's end as the graphviz package writes it: ``node[:port[:compass]]``, each part quoted."""
+    node, _, rest = name.partition(":")
+    if not rest:
+        return _quote(node)
+    port, _, compass = rest.partition(":")
+    return ":".join([_quote(node), _quote(port)] + ([compass] if compass else []))
 
 
 def to_dot(scene: Scene) -> str:
@@ -113,19 +162,24 @@ def _nodes(dot: graphviz.Digraph, scene: Scene) -> None:
         members[n.group].append(n)
 
     drawn: list[Cluster] = []
-
-    def emit(graph: graphviz.Digraph, key: str | None) -> None:
-        for n in members[key]:
-            _node(graph, n)
-        for c in inner[key]:
-            drawn.append(c)
-            with graph.subgraph(name=f"cluster_{c.id}") as sub:
-                sub.attr(id=f"cluster_{c.id}", label=_label(c.lines, 11) if c.lines else "",
-                         **({"class": " ".join(c.classes)} if c.classes else {}))
-                emit(sub, c.id)
-    emit(dot, None)
+    _emit(dot, None, members, inner, drawn)
     if len(drawn) != len(scene.clusters):
         raise ValueError("the scene's clusters are nested in a cycle")
+
+
+def _emit(graph: graphviz.Digraph, key: str | None, members: dict[str | None, list[SceneNode]],
+          inner: dict[str | None, list[Cluster]], drawn: list[Cluster]) -> None:
+    """The nodes of cluster ``key`` (None: the graph itself), then its clusters, each a subgraph.
+    (A function of the module, not a closure: a closure calling itself would be a reference cycle,
+    keeping every node of the scene until the cycle collector runs.)"""
+    for n in members[key]:
+        _node(graph, n)
+    for c in inner[key]:
+        drawn.append(c)
+        with graph.subgraph(name=f"cluster_{c.id}") as sub:
+            sub.attr(id=f"cluster_{c.id}", label=_label(c.lines, 11) if c.lines else "",
+                     **({"class": " ".join(c.classes)} if c.classes else {}))
+            _emit(sub, c.id, members, inner, drawn)
 
 
 def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
