@@ -1,0 +1,174 @@
+"""Which nodes a drawing shows, and where: the plan that folds repeated blocks (drawn once, "× N")
+and collapses groups nested deeper than ``depth`` (one box each), automatically until the drawing
+has at most about ``budget`` nodes. Pure: from the graph's groups to a mapping of every node to what
+stands for it in the picture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..graph import DAG, Node
+from .structure import Group, Repeat, group_tree, repeats
+
+__all__ = ["BUDGET", "Box", "Fold", "Plan", "plan"]
+
+BUDGET = 150  # nodes: a larger drawing is folded and collapsed until it fits (fold="auto", depth="auto")
+
+
+@dataclass(eq=False)
+class Fold:
+    """A repeat drawn once: ``repeat``'s first repetition stands for all of them; ``owned`` are the
+    inputs each repetition has to itself (its layer's W and b), by repetition."""
+
+    repeat: Repeat
+    owned: list[list[Node]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return self.repeat.count
+
+
+@dataclass(eq=False)
+class Box:
+    """A group drawn as one box: its nodes, the id it is drawn with."""
+
+    id: str
+    group: Group
+    nodes: list[Node]
+
+
+@dataclass(eq=False)
+class Plan:
+    """``shown[i]``: the id drawn for node ``i`` (``n5``: itself or the node that stands for it in
+    a folded repeat; ``box_s3``: the box of its collapsed group). ``stands_for[id]``: the nodes a
+    drawn id stands for, in trace order. ``cluster_of[id]``: the group a drawn node sits in (None:
+    none). ``folds``: by the id of the group drawn for a repeat. ``depth``: the depth used (None:
+    all groups open)."""
+
+    shown: dict[int, str]
+    stands_for: dict[str, list[Node]]
+    cluster_of: dict[str, Group | None]
+    groups: dict[str, Group]
+    folds: dict[str, Fold]
+    boxes: dict[str, Box]
+    depth: int | None
+    root: Group
+
+    @property
+    def size(self) -> int:
+        """The number of nodes drawn."""
+        return len(self.stands_for)
+
+
+def group_id(g: Group) -> str:
+    return "root" if g.scope is None else f"cluster_s{g.scope.number}"
+
+
+def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", budget: int = BUDGET) -> Plan:
+    """The plan of a drawing. ``fold``: True, False or "auto" (fold when the graph has more than
+    ``budget`` nodes); ``depth``: an int, None (every group open) or "auto" (the deepest that fits in
+    ``budget`` nodes, when the graph is larger than that)."""
+    if depth != "auto" and depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"depth must be a whole number of levels (0 or more), None or 'auto'; got {depth!r}")
+    if fold not in (True, False, "auto"):
+        raise ValueError(f"fold must be True, False or 'auto'; got {fold!r}")
+    root = group_tree(dag)
+    big = len(dag.nodes) > budget
+    folding = big if fold == "auto" else bool(fold)
+    folds = _folds(root, dag) if folding else []
+    if depth == "auto":
+        chosen: int | None = None
+        if big:
+            deepest = max((g.depth for g in root.walk()), default=0)
+            for d in [None, *range(deepest, -1, -1)]:
+                chosen = d
+                if _make(dag, root, folds, d).size <= budget:
+                    break
+        return _make(dag, root, folds, chosen)
+    return _make(dag, root, folds, depth)  # type: ignore[arg-type]
+
+
+def _folds(root: Group, dag: DAG) -> list[Fold]:
+    """The repeats to fold: the outermost ones (a repeat inside a repetition that is folded away is
+    not drawn), each with the inputs its repetitions own."""
+    chosen: list[Fold] = []
+    inside: set[int] = set()  # scope numbers of groups folded away (not the first repetition)
+    for r in repeats(root):
+        if any(_within(g, inside) for g in r.groups):
+            continue
+        slots = [_owned_inputs(g) for g in r.groups]
+        common = [slot for slot in slots[0] if all(
+            slot in other and other[slot].shape == slots[0][slot].shape for other in slots[1:])]
+        owned = [[mine[slot] for slot in common] for mine in slots]
+        chosen.append(Fold(r, owned))
+        for g in r.groups[1:]:
+            for sub in g.walk():
+                if sub.scope is not None:
+                    inside.add(sub.scope.number)
+    return chosen
+
+
+def _within(g: Group, numbers: set[int]) -> bool:
+    s = g.scope
+    while s is not None:
+        if s.number in numbers:
+            return True
+        s = s.parent
+    return False
+
+
+def _owned_inputs(g: Group) -> dict[tuple[tuple[int, int], ...], Node]:
+    """The inputs only ``g`` uses (a layer's W and b), by where it uses them: the (op, operand)
+    places, counted within ``g``, so that each repetition's W is matched with the others' W."""
+    nodes = g.nodes()
+    local = {n.index: k for k, n in enumerate(nodes)}
+    uses: dict[int, list[tuple[int, int]]] = {}
+    inputs: dict[int, Node] = {}
+    for n in nodes:
+        for e in n.in_edges:
+            if e.src.kind == "input":
+                uses.setdefault(e.src.index, []).append((local[n.index], e.argnum))
+                inputs[e.src.index] = e.src
+    return {tuple(uses[i]): inputs[i] for i in sorted(inputs)
+            if all(e.dst.index in local for e in inputs[i].out_edges)}
+
+
+def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
+    stand: dict[int, Node] = {}  # node index -> the node drawn for it in a folded repeat
+    home: dict[int, Group] = {g_n.index: g for g in root.walk() for g_n in g.own}
+    folded: dict[str, Fold] = {}
+    for f in folds:  # repetition k's node i (and owned input j) is drawn as the first repetition's
+        first = f.repeat.first.nodes()
+        for k, g in enumerate(f.repeat.groups):
+            for n, s in zip(g.nodes(), first):
+                stand[n.index] = s
+            for n, s in zip(f.owned[k], f.owned[0]):
+                stand[n.index] = s
+        for s in f.owned[0]:
+            home[s.index] = f.repeat.first  # a layer's own W is drawn inside the layer
+        folded[group_id(f.repeat.first)] = f
+    by_number = {g.scope.number: g for g in root.walk() if g.scope is not None}
+    boxes: dict[str, Box] = {}
+    shown: dict[int, str] = {}
+    for n in dag.nodes:
+        s = stand.get(n.index, n)
+        drawn = s.id
+        if depth is not None and s.scope is not None and s.kind != "input" and s.scope.depth >= depth:
+            top = by_number[s.scope.chain[depth].number]  # its group at depth + 1: collapsed
+            drawn = f"box_s{top.scope.number}"  # type: ignore[union-attr]
+            if drawn not in boxes:
+                boxes[drawn] = Box(drawn, top, top.nodes())
+        shown[n.index] = drawn
+    stands_for: dict[str, list[Node]] = {}
+    for n in dag.nodes:
+        stands_for.setdefault(shown[n.index], []).append(n)
+    cluster_of: dict[str, Group | None] = {}
+    groups: dict[str, Group] = {}
+    for drawn, nodes in stands_for.items():
+        g = boxes[drawn].group.parent if drawn in boxes else home.get(stand.get(nodes[0].index, nodes[0]).index)
+        g = None if g is None or g.scope is None else g
+        cluster_of[drawn] = g
+        while g is not None and g.scope is not None:
+            groups[group_id(g)] = g
+            g = g.parent
+    return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root)
