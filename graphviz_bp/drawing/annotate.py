@@ -6,6 +6,7 @@ highlighted); ``render`` only turns the Scene into DOT. No Graphviz here.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,34 +118,60 @@ def live_nodes(dag: DAG, data: tuple[str, ...] = ()) -> set[Node]:
     return live
 
 
+class _Ctx:
+    """What every node and edge of one drawing is drawn with: the options and palette, liveness,
+    the messages' tags, the arrays' texts, and the lines that recur from layer to layer (made once,
+    shared: a Span is immutable)."""
+
+    __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "edge_tag", "texts", "shapes", "values",
+                 "formulas", "adjoints", "recurring")
+
+    def __init__(self, dag: DAG, opts: DrawOptions) -> None:
+        self.dag, self.opts = dag, opts
+        self.pal = pal = PALETTES[opts.theme]
+        self.L = _output_name(dag)
+        self.arrow = {"LR": "◀", "RL": "▶", "TB": "▲", "BT": "▼"}[opts.direction]
+        self.live = live = live_nodes(dag, opts.data)
+        self.shapes, self.values, self.formulas = opts.shows_shapes, opts.shows_values, opts.shows_formulas
+        bp = dag.backward_pass
+        self.adjoints = bp.adjoints if bp is not None else (None,) * len(dag.nodes)
+        # Messages on the edges out of a shared value are numbered m₁, m₂, ... in edge order, each in
+        # its own colour; the node then shows their sum.
+        self.edge_tag: dict[Edge, tuple[str, str, str]] = {}
+        for n in dag.nodes:
+            if len(n.out_edges) >= 2 and n in live:
+                for k, e in enumerate(n.out_edges):
+                    self.edge_tag[e] = (f"m{subscript(k + 1)}", pal.fanout[k % len(pal.fanout)],
+                                        pal.fanout_styles[k % len(pal.fanout_styles)])
+        # every array drawn, known before any is written, so that they are reduced and written together
+        self.texts = texts = ArrayTexts()
+        for n, adjoint in zip(dag.nodes, self.adjoints):
+            texts.add(n.value)
+            if adjoint is not None:
+                texts.add(adjoint)
+        for e in dag.edges:
+            m = e.message
+            if m is not None:
+                texts.add(m)
+        self.recurring: dict[tuple[object, ...], Line] = {}
+
+    def line(self, text: str, color: str | None = None, bold: bool = False, italic: bool = False,
+             size: float | None = None) -> Line:
+        """A line of one span, made once for each text and style."""
+        key = (text, color, bold, italic, size)
+        line = self.recurring.get(key)
+        if line is None:
+            line = self.recurring[key] = (Span(text, color, bold, italic, size),)
+        return line
+
+
 def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     opts.check_inputs(dag.inputs)
-    pal = PALETTES[opts.theme]
-    L = _output_name(dag)
-    arrow = {"LR": "◀", "RL": "▶", "TB": "▲", "BT": "▼"}[opts.direction]
-    live = live_nodes(dag, opts.data)
-
-    # Messages on the edges out of a shared value are numbered m₁, m₂, ... in edge order, each in
-    # its own colour; the node then shows their sum.
-    edge_tag: dict[Edge, tuple[str, str, str]] = {}
-    for n in dag.nodes:
-        if n.is_shared and n in live:
-            for k, e in enumerate(n.out_edges):
-                edge_tag[e] = (f"m{subscript(k + 1)}", pal.fanout[k % len(pal.fanout)],
-                               pal.fanout_styles[k % len(pal.fanout_styles)])
-
-    # every array drawn, known before any is written, so that they are reduced and written together
-    texts = ArrayTexts()
-    for n in dag.nodes:
-        texts.add(n.value)
-        if n.adjoint is not None:
-            texts.add(n.adjoint)
-    for e in dag.edges:
-        if e.message is not None:
-            texts.add(e.message)
-    nodes = tuple(_scene_node(n, dag, opts, pal, live, L, edge_tag, texts) for n in dag.nodes)
-    edges = tuple(_scene_edge(e, opts, pal, live, L, arrow, edge_tag, texts) for e in dag.edges)
-    legend = _legend(dag, opts, pal, arrow, live) if opts.detail != "structure" or dag.shared_nodes() else None
+    ctx = _Ctx(dag, opts)
+    nodes = tuple([_scene_node(n, ctx) for n in dag.nodes])
+    edges = tuple([_scene_edge(e, ctx) for e in dag.edges])
+    pal = ctx.pal
+    legend = _legend(dag, opts, pal, ctx.arrow, ctx.live) if opts.detail != "structure" or dag.shared_nodes() else None
     return Scene(nodes=nodes, edges=edges, legend=legend, direction=opts.direction,
                  font="DejaVu Sans", background=pal.background, text_color=pal.text)
 
@@ -160,10 +187,10 @@ def _short(text: str, length: int = FORMULA_LENGTH) -> str:
     return text if len(text) <= length else text[:length - 1] + "…"
 
 
-def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
-                    edge_tag: dict[Edge, tuple[str, str, str]], texts: ArrayTexts) -> list[Line]:
+def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line]:
     """∂L/∂v, written as the sum of its messages at a shared node, with its value (or, at the
     formulas level, each message written out as a verified formula)."""
+    opts, pal, L, edge_tag, texts = ctx.opts, ctx.pal, ctx.L, ctx.edge_tag, ctx.texts
     lines: list[Line] = []
     head = Span(f"∂{L}/∂{_name(n, opts)}", color=pal.text, bold=True)
     if opts.shows_formulas:
@@ -194,11 +221,11 @@ def _gradient_lines(n: Node, opts: DrawOptions, pal: Palette, L: str,
                 terms.append(Span(" + "))
             terms.append(Span(tag, color=color, bold=True))
         lines.append(tuple(terms))
-        if opts.shows_values and n.adjoint is not None:
-            lines += _value_lines(texts.summary_lines(n.adjoint), pal.message, SMALL, prefix="= ")
-    elif opts.shows_values and n.adjoint is not None:  # the value under its name, as at shared nodes
+        if ctx.values and adjoint is not None:
+            lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL, prefix="= ")
+    elif ctx.values and adjoint is not None:  # the value under its name, as at shared nodes
         lines.append((head, Span(" =", color=pal.text)))
-        lines += _value_lines(texts.summary_lines(n.adjoint), pal.message, SMALL)
+        lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL)
     return lines
 
 
@@ -273,86 +300,87 @@ def _path_tips(dag: DAG, n: Node) -> list[str]:
     return tips
 
 
-def _scene_node(n: Node, dag: DAG, opts: DrawOptions, pal: Palette, live: set[Node], L: str,
-                edge_tag: dict[Edge, tuple[str, str, str]], texts: ArrayTexts) -> SceneNode:
-    is_out = n is dag.output
-    role = "output" if is_out and n.kind == "op" else n.kind
-    classes = ["op", "output"] if role == "output" else [role]
-    if n.kind == "input":
-        classes.append("data" if n not in live else "parameter")
-    if n.is_shared:
-        classes.append("shared")
-    lines: list[Line] = []
-    muted = n not in live
-    tip = Deferred(_node_tip, n, dag, muted, L, texts)
-    if n.kind == "const":
+def _scene_node(n: Node, ctx: _Ctx) -> SceneNode:
+    pal, texts, L = ctx.pal, ctx.texts, ctx.L
+    is_out = n is ctx.dag.output
+    kind = n.kind
+    shared = len(n.out_edges) >= 2  # n.is_shared
+    adjoint = ctx.adjoints[n.index]
+    muted = n not in ctx.live
+    if is_out and kind == "op":
+        classes: tuple[str, ...] = ("op", "output", "shared") if shared else ("op", "output")
+    elif kind == "input":
+        classes = (kind, "parameter" if not muted else "data") + (("shared",) if shared else ())
+    else:
+        classes = (kind, "shared") if shared else (kind,)
+    tip = Deferred(_node_tip, n, ctx, muted)
+    if kind == "const":
         text = n.params.get("label") or (summarize(n.value) if n.value.size <= 4 else f"const {format_shape(n.shape)}")
-        if opts.shows_formulas and not n.params.get("label") and n.dag is not None and n.dag.formulas is not None:
+        if ctx.formulas and not n.params.get("label") and n.dag is not None and n.dag.formulas is not None:
             from ..symbolic.printing import text as formula_text
 
             e = n.dag.formulas.forward(n)
             if e.kind in ("num", "array") and formula_text(e) != "C":  # 0.1I, ½, 1: as formulas write it
                 text = formula_text(e)
-        lines.append((Span(text, color=pal.muted_text),))
-        return SceneNode(id=n.id, classes=tuple(classes), lines=tuple(lines), shape="plaintext",
+        return SceneNode(id=n.id, classes=classes, lines=(ctx.line(text, pal.muted_text),), shape="plaintext",
                          fill="none", border=pal.const_edge, tooltip=tip, style="solid")
 
     text_color = pal.muted_text if muted else pal.text
-    if n.kind == "input":
-        lines.append((Span(shown(n), color=text_color, bold=True, size=TITLE),))
+    if kind == "input":
+        lines = [ctx.line(shown(n), text_color, True, False, TITLE)]
     else:
-        lines.append((Span(_display_symbol(n), color=text_color, bold=True, size=TITLE),))
-        assigned = n.dag.formulas.assigned_name(n) if opts.shows_formulas and n.dag is not None \
+        lines = [ctx.line(_display_symbol(n), text_color, True, False, TITLE)]
+        assigned = n.dag.formulas.assigned_name(n) if ctx.formulas and n.dag is not None \
             and n.dag.formulas is not None else None
         if n.user_named or is_out or assigned:
             name = shown(n) if n.user_named else (L if is_out else visible(assigned))
-            lines.append((Span(name, color=text_color, italic=True),))
-    if opts.shows_shapes:
-        lines.append((Span(space_of(n.shape), color=pal.muted_text, size=SMALL + 1),))
-    if opts.shows_formulas and not muted:
+            lines.append(ctx.line(name, text_color, False, True))
+    value = n.value
+    if ctx.shapes:
+        lines.append(ctx.line(space_of(value.shape), pal.muted_text, False, False, SMALL + 1))
+    if ctx.formulas and not muted:
         forward = _forward_line(n, pal)
         if forward is not None:
             lines.append(forward)
-    if opts.shows_values:
-        lines += _value_lines(texts.summary_lines(n.value), text_color, SMALL)
-    if n.adjoint is not None and not muted:
+    if ctx.values:
+        lines += _value_lines(texts.summary_lines(value), text_color, SMALL)
+    if adjoint is not None and not muted:
         if is_out:
-            if opts.shows_values:
-                lines += _value_lines(texts.summary_lines(n.adjoint), pal.message, SMALL, prefix=f"∂{L}/∂{L} = ")
-        elif n.kind == "input" or n.is_shared:
-            lines.extend(_gradient_lines(n, opts, pal, L, edge_tag, texts))
+            if ctx.values:
+                lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL, prefix=f"∂{L}/∂{L} = ")
+        elif kind == "input" or shared:
+            lines += _gradient_lines(n, ctx, adjoint)
 
-    if n.kind == "input":
+    if kind == "input":
         fill, border = (pal.data_fill, pal.data_border) if muted else (pal.param_fill, pal.param_border)
         shape = "box"
     elif is_out:
         fill, border, shape = pal.output_fill, pal.output_border, "box"
     else:
         fill, border, shape = pal.op_fill, pal.data_border if muted else pal.op_border, "ellipse"
-    if n.is_shared and not muted:
+    if shared and not muted:
         border = pal.shared_border
-    return SceneNode(
-        id=n.id, classes=tuple(classes), lines=tuple(lines), shape=shape, fill=fill, border=border,
-        tooltip=tip, style="filled,rounded" if shape == "box" else "filled",
-        peripheries=2 if is_out else 1, penwidth=2.0 if n.is_shared and not muted else 1.0,
-    )
+    return SceneNode(n.id, classes, tuple(lines), shape, fill, border, tip,
+                     "filled,rounded" if shape == "box" else "filled", 2 if is_out else 1,
+                     2.0 if shared and not muted else 1.0)
 
 
-def _node_tip(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts) -> str:
+def _node_tip(n: Node, ctx: _Ctx, muted: bool) -> str:
     """A node's tooltip: what it is, its value and gradient (every entry of a small array; the
     summary and corners of a large one), the paths to a shared input."""
     with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
-        return _node_tip_lines(n, dag, muted, L, texts)
+        return _node_tip_lines(n, ctx.dag, muted, ctx.L, ctx.texts, ctx.adjoints[n.index])
 
 
-def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts) -> str:
+def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts, adjoint: np.ndarray | None) -> str:
+    value = n.value
     tip = [f"{visible(n.name[:TOOLTIP_NAME])}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape "
-           f"{format_shape(n.shape)}, {n.dtype}"]
+           f"{_shape_text(value.shape)}, {_dtype_text(value.dtype)}"]
     if n.kind == "const":
-        return tooltip(tip + [texts.full_text(n.value)])
-    tip.append("value =\n" + texts.full_text(n.value))
-    if n.adjoint is not None and not muted:
-        tip.append(f"∂{L}/∂{shown(n)} =\n" + texts.full_text(n.adjoint))
+        return tooltip(tip + [texts.full_text(value)])
+    tip.append("value =\n" + texts.full_text(value))
+    if adjoint is not None and not muted:
+        tip.append(f"∂{L}/∂{shown(n)} =\n" + texts.full_text(adjoint))
         if n.kind == "input" and n.is_shared:
             tip.extend(_path_tips(dag, n))
     if n.source is not None:
@@ -360,42 +388,48 @@ def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts) -
     return tooltip(tip)
 
 
-def _scene_edge(e: Edge, opts: DrawOptions, pal: Palette, live: set[Node], L: str, arrow: str,
-                edge_tag: dict[Edge, tuple[str, str, str]], texts: ArrayTexts) -> SceneEdge:
+_shape_text = functools.lru_cache(maxsize=1024)(format_shape)  # shapes recur on every layer
+_dtype_text = functools.lru_cache(maxsize=64)(str)  # a dtype's str takes microseconds
+
+
+def _scene_edge(e: Edge, ctx: _Ctx) -> SceneEdge:
+    pal = ctx.pal
     src, dst = e.src, e.dst
-    classes = ["fanout"] if src.is_shared else []
+    message = e.message
     from_const = src.kind == "const"
-    muted = src not in live
-    if from_const:
-        classes.append("const")
-    tag = edge_tag.get(e)
+    if len(src.out_edges) >= 2:
+        classes: tuple[str, ...] = ("fanout", "const") if from_const else ("fanout",)
+    else:
+        classes = ("const",) if from_const else ()
+    muted = src not in ctx.live
+    tag = ctx.edge_tag.get(e)
     color, style, penwidth = pal.edge, "solid", 1.2
     if muted:
         color = pal.const_edge
     elif tag is not None:
         color, style, penwidth = tag[1], tag[2], 2.2
     lines: list[Line] = []
-    if opts.shows_shapes and not from_const and src.dtype.kind in "fc":  # integer/boolean: no Jacobian
-        lines.append((Span(f"J {format_shape(e.jacobian_shape)}", color=pal.jacobian, size=EDGE - 1),))
-    formula = e.formula if opts.shows_formulas and e.message is not None and not muted else None
+    if ctx.shapes and not from_const and src.value.dtype.kind in "fc":  # integer/boolean: no Jacobian
+        lines.append(ctx.line(f"J {_shape_text(dst.value.shape + src.value.shape)}", pal.jacobian, False, False,
+                              EDGE - 1))
+    formula = e.formula if ctx.formulas and message is not None and not muted else None
     if formula is not None and formula.verified:
         name = f"{tag[0]} = " if tag else ""
         msg_color = tag[1] if tag else pal.message
-        lines.append((Span(f"{arrow} {name}", color=msg_color, bold=True, size=EDGE),
+        lines.append((Span(f"{ctx.arrow} {name}", color=msg_color, bold=True, size=EDGE),
                       Span(_short(formula.short(FORMULA_LENGTH)), color=msg_color, size=EDGE)))
-    elif (opts.shows_values or opts.shows_formulas) and e.message is not None and not muted:
+    elif (ctx.values or ctx.formulas) and message is not None and not muted:
         name = f"{tag[0]} " if tag else ""
         msg_color = tag[1] if tag else pal.message
-        first, *rest = texts.summary_lines(e.message)
-        lines.append((Span(f"{arrow} {name}", color=msg_color, bold=True, size=EDGE),
-                      Span(first, color=msg_color, size=EDGE)))
-        lines += [(Span(r, color=msg_color, size=EDGE),) for r in rest]
-    elif opts.shows_shapes and tag is not None and not muted:
-        lines.append((Span(f"{arrow} {tag[0]}", color=tag[1], bold=True, size=EDGE),))
-    return SceneEdge(id=f"e{src.index}_{dst.index}_{e.argnum}", src=src.id, dst=dst.id,
-                     classes=tuple(classes), lines=tuple(lines), color=color,
-                     tooltip=Deferred(_edge_tip, e, tag[0] if tag else "", L, texts, opts.shows_formulas),
-                     style=style, penwidth=penwidth)
+        first, *rest = ctx.texts.summary_lines(message)
+        lines.append((ctx.line(f"{ctx.arrow} {name}", msg_color, True, False, EDGE)[0],
+                      Span(first, msg_color, False, False, EDGE)))
+        lines += [(Span(r, msg_color, False, False, EDGE),) for r in rest]
+    elif ctx.shapes and tag is not None and not muted:
+        lines.append(ctx.line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
+    return SceneEdge(f"e{src.index}_{dst.index}_{e.argnum}", src.id, dst.id, classes, tuple(lines), color,
+                     Deferred(_edge_tip, e, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas),
+                     style, penwidth)
 
 
 def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = False) -> str:
@@ -403,16 +437,17 @@ def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = Fal
     small array; the summary and corners of a large one) and, at the formulas level, its formula and
     whether it was verified."""
     src, dst = e.src, e.dst
-    tip = [f"{shown(src)} → {shown(dst)} (argument {e.argnum})", f"Jacobian ∂{shown(dst)}/∂{shown(src)}: "
-           f"{format_shape(e.jacobian_shape)}"]
-    formula = e.formula if formulas and e.message is not None else None
+    s, d = shown(src), shown(dst)
+    message = e.message
+    tip = [f"{s} → {d} (argument {e.argnum})", f"Jacobian ∂{d}/∂{s}: {_shape_text(dst.value.shape + src.value.shape)}"]
+    formula = e.formula if formulas and message is not None else None
     if formula is not None:
         tip.append(f"formula: {_short(formula.short(TIP_FORMULA_LENGTH), TIP_FORMULA_LENGTH)}   (ḡ = ∂{L}/∂{shown(dst)})\n"
                    + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
                       else f"not shown: {formula.why}"))
-    if e.message is not None:
+    if message is not None:
         with np.errstate(all="ignore"):
-            tip.append(f"message {tag} (∂{L}/∂{shown(dst)} pulled back to {shown(src)}) =\n" + texts.full_text(e.message))
+            tip.append(f"message {tag} (∂{L}/∂{d} pulled back to {s}) =\n" + texts.full_text(message))
     return tooltip(tip)
 
 

@@ -53,27 +53,53 @@ def _quote(text: str) -> str:
 _quote_short = functools.lru_cache(maxsize=4096)(_quote)  # colours, styles, classes: few, repeated
 
 
-@functools.lru_cache(maxsize=16384)  # symbols, shapes, names and colours recur on every layer
 def _span(span: Span, default_size: float) -> str:
-    text = label_text(span.text)
-    if span.bold:
+    text, color, bold, italic, size = span
+    text = label_text(text)
+    if bold:
         text = f"<B>{text}</B>"
-    if span.italic:
+    if italic:
         text = f"<I>{text}</I>"
-    attrs = []
-    if span.color:
-        attrs.append(f'COLOR="{span.color}"')
-    if span.size and span.size != default_size:
-        attrs.append(f'POINT-SIZE="{span.size:g}"')
-    return f"<FONT {' '.join(attrs)}>{text}</FONT>" if attrs else text
+    sized = size and size != default_size
+    if color:
+        return f'<FONT COLOR="{color}" POINT-SIZE="{size:g}">{text}</FONT>' if sized \
+            else f'<FONT COLOR="{color}">{text}</FONT>'
+    return f'<FONT POINT-SIZE="{size:g}">{text}</FONT>' if sized else text
+
+
+class _Labels:
+    """The HTML-like labels of one scene. A line or span that the scene uses again (the same object:
+    annotate shares the lines that recur from layer to layer) is written once."""
+
+    __slots__ = ("_rows", "_spans")
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[int, float, str], tuple[Line, str]] = {}
+        self._spans: dict[tuple[int, float], tuple[Span, str]] = {}
+
+    def __call__(self, lines: tuple[Line, ...], default_size: float, align: str = "CENTER") -> str:
+        rows = self._rows
+        out = []
+        for line in lines:
+            kept = rows.get((id(line), default_size, align))
+            if kept is None:  # the line is kept with its text, so its id is not reused meanwhile
+                kept = rows[id(line), default_size, align] = (line, self._row(line, default_size, align))
+            out.append(kept[1])
+        return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(out)}</TABLE>>'
+
+    def _row(self, line: Line, default_size: float, align: str) -> str:
+        spans = self._spans
+        out = []
+        for span in line:
+            kept = spans.get((id(span), default_size))
+            if kept is None:
+                kept = spans[id(span), default_size] = (span, _span(span, default_size))
+            out.append(kept[1])
+        return f'<TR><TD ALIGN="{align}">{"".join(out)}</TD></TR>'
 
 
 def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") -> str:
-    rows = "".join(
-        f'<TR><TD ALIGN="{align}">{"".join(_span(s, default_size) for s in line)}</TD></TR>'
-        for line in lines
-    )
-    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{rows}</TABLE>>'
+    return _Labels()(lines, default_size, align)
 
 
 def _plain(s: object) -> str:
@@ -81,43 +107,30 @@ def _plain(s: object) -> str:
     return _quote(attribute_text(str(s)))
 
 
-def _statement(head: str, label: str | None, attrs: dict[str, str]) -> str:
-    """A node or edge statement as the graphviz package writes it (label first, then the other
-    attributes sorted by name, values already quoted), as one line of the body."""
-    items = sorted(attrs.items())
-    text = " ".join(f"{k}={v}" for k, v in items)
-    if label is not None:
-        text = f"label={label} {text}" if text else f"label={label}"
-    return f"\t{head} [{text}]\n"
+# Node and edge statements are written as the graphviz package writes them: the label first, then
+# the other attributes sorted by name, each value quoted (``_quote``; HTML-like labels as they are).
 
-
-def _node(dot: graphviz.Digraph, n: SceneNode) -> None:
+def _node(dot: graphviz.Digraph, n: SceneNode, labels: _Labels) -> None:
     q = _quote_short
-    attrs = {
-        "shape": q(n.shape), "style": q(n.style), "fillcolor": q(n.fill), "color": q(n.border),
-        "penwidth": q(f"{n.penwidth:g}"), "class": q(" ".join(n.classes)), "id": _quote(n.id),
-        "tooltip": _plain(n.tooltip),
-    }
-    if n.peripheries != 1:
-        attrs["peripheries"] = q(str(n.peripheries))
-    if n.shape == "plaintext":
-        attrs["margin"] = q("0.02")
-    align = "LEFT" if n.id == "legend" else "CENTER"
-    dot.body.append(_statement(_quote(n.id), _label(n.lines, 11, align), attrs))
+    margin = " margin=0.02" if n.shape == "plaintext" else ""
+    peripheries = f" peripheries={n.peripheries}" if n.peripheries != 1 else ""
+    label = labels(n.lines, 11, "LEFT" if n.id == "legend" else "CENTER")
+    name = _quote(n.id)
+    dot.body.append(
+        f"\t{name} [label={label} class={q(' '.join(n.classes))} color={q(n.border)} fillcolor={q(n.fill)} "
+        f"id={name}{margin} penwidth={q(f'{n.penwidth:g}')}{peripheries} shape={q(n.shape)} "
+        f"style={q(n.style)} tooltip={_plain(n.tooltip)}]\n")
 
 
-def _edge(dot: graphviz.Digraph, e: SceneEdge) -> None:
+def _edge(dot: graphviz.Digraph, e: SceneEdge, labels: _Labels) -> None:
     q = _quote_short
     tip = _plain(e.tooltip)
-    attrs = {
-        "color": q(e.color), "style": q(e.style), "penwidth": q(f"{e.penwidth:g}"), "id": _quote(e.id),
-        "tooltip": tip, "labeltooltip": tip, "arrowsize": "0.7",
-    }
-    if e.classes:
-        attrs["class"] = q(" ".join(e.classes))
-    if e.lines:
-        attrs["label"] = _label(e.lines, 9, "LEFT")
-    dot.body.append(_statement(f"{_endpoint(e.src)} -> {_endpoint(e.dst)}", None, attrs))
+    classes = f" class={q(' '.join(e.classes))}" if e.classes else ""
+    label = f" label={labels(e.lines, 9, 'LEFT')}" if e.lines else ""
+    dot.body.append(
+        f"\t{_endpoint(e.src)} -> {_endpoint(e.dst)} [arrowsize=0.7{classes} color={q(e.color)} "
+        f"id={_quote(e.id)}{label} labeltooltip={tip} penwidth={q(f'{e.penwidth:g}')} style={q(e.style)} "
+        f"tooltip={tip}]\n")
 
 
 def _endpoint(name: str) -> str:
@@ -136,17 +149,18 @@ def to_dot(scene: Scene) -> str:
              nodesep="0.35", ranksep="0.45", pad="0.2", fontcolor=scene.text_color)
     dot.attr("node", fontname=scene.font, fontsize="11", fontcolor=scene.text_color, margin="0.08,0.04")
     dot.attr("edge", fontname=scene.font, fontsize="9", fontcolor=scene.text_color)
-    _nodes(dot, scene)
+    labels = _Labels()
+    _nodes(dot, scene, labels)
     for e in scene.edges:
-        _edge(dot, e)
+        _edge(dot, e, labels)
     if scene.legend is not None:
         with dot.subgraph(name="legend_rank") as legend:  # on the last rank, beside the output
             legend.attr(rank="sink")
-            _node(legend, scene.legend)
+            _node(legend, scene.legend, labels)
     return dot.source
 
 
-def _nodes(dot: graphviz.Digraph, scene: Scene) -> None:
+def _nodes(dot: graphviz.Digraph, scene: Scene, labels: _Labels) -> None:
     """The nodes, each inside its cluster (a ``cluster_`` subgraph, nested as the clusters are)."""
     members: dict[str | None, list[SceneNode]] = {None: []}
     inner: dict[str | None, list[Cluster]] = {None: []}
@@ -162,24 +176,24 @@ def _nodes(dot: graphviz.Digraph, scene: Scene) -> None:
         members[n.group].append(n)
 
     drawn: list[Cluster] = []
-    _emit(dot, None, members, inner, drawn)
+    _emit(dot, None, members, inner, drawn, labels)
     if len(drawn) != len(scene.clusters):
         raise ValueError("the scene's clusters are nested in a cycle")
 
 
 def _emit(graph: graphviz.Digraph, key: str | None, members: dict[str | None, list[SceneNode]],
-          inner: dict[str | None, list[Cluster]], drawn: list[Cluster]) -> None:
+          inner: dict[str | None, list[Cluster]], drawn: list[Cluster], labels: _Labels) -> None:
     """The nodes of cluster ``key`` (None: the graph itself), then its clusters, each a subgraph.
     (A function of the module, not a closure: a closure calling itself would be a reference cycle,
     keeping every node of the scene until the cycle collector runs.)"""
     for n in members[key]:
-        _node(graph, n)
+        _node(graph, n, labels)
     for c in inner[key]:
         drawn.append(c)
         with graph.subgraph(name=f"cluster_{c.id}") as sub:
-            sub.attr(id=f"cluster_{c.id}", label=_label(c.lines, 11) if c.lines else "",
+            sub.attr(id=f"cluster_{c.id}", label=labels(c.lines, 11) if c.lines else "",
                      **({"class": " ".join(c.classes)} if c.classes else {}))
-            _emit(sub, c.id, members, inner, drawn)
+            _emit(sub, c.id, members, inner, drawn, labels)
 
 
 def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import html
 import math
+import re
 from typing import Sequence
 
 import numpy as np
@@ -57,6 +58,8 @@ def tooltip(lines: Sequence[str]) -> str:
     (True, 'a\nb')
     """
     text = "\n".join(lines)
+    if len(text) * 5 <= TOOLTIP_LIMIT:  # escaping at most quintuples a character (& as &amp;)
+        return text
     while True:
         size = len(text) + 3 * text.count("\\") + 4 * text.count("&") + text.count('"')
         if size <= TOOLTIP_LIMIT:
@@ -88,7 +91,8 @@ def subscript(k: int) -> str:
 _SUPERSCRIPT = str.maketrans("0123456789×", "⁰¹²³⁴⁵⁶⁷⁸⁹ˣ")
 
 
-def space_of(shape: Sequence[int]) -> str:
+@functools.lru_cache(maxsize=1024)
+def space_of(shape: tuple[int, ...]) -> str:
     """A shape as the space its value lives in, in Unicode superscripts (the same glyphs in every
     renderer, unlike raised text).
 
@@ -213,6 +217,16 @@ def full_text(value: np.ndarray) -> str:
     return ArrayText(value).full_text()
 
 
+_shape_text = functools.lru_cache(maxsize=1024)(format_shape)  # shapes recur on every layer
+
+
+@functools.lru_cache(maxsize=1024)
+def _shown_count(shape: tuple[int, ...], edge: int) -> int:
+    """How many entries NumPy writes of an elided array of ``shape``."""
+    return math.prod(min(n, 2 * edge) for n in shape)
+
+
+@functools.lru_cache(maxsize=1024)
 def _edgeitems(shape: tuple[int, ...]) -> int:
     """Entries written at each end of an axis of an array too big to write out: NumPy's 3, fewer
     when that would write more than ``TOOLTIP_NUMBERS`` numbers in all (0: not even one per end)."""
@@ -296,7 +310,7 @@ def _range_many(values: Sequence[np.ndarray]) -> list[tuple[float, float, float]
     for (shape, _), members in groups.items():
         size = math.prod(shape)
         step = max(1, _STACK // size)
-        if len(members) < 4 or step < 4:
+        if len(members) < 4 or size > 1024:  # a large array is reduced as quickly alone, without a copy
             for i in members:
                 out[i] = _range(values[i])
             continue
@@ -365,8 +379,8 @@ def _texts_many(values: Sequence[np.ndarray]) -> list[str | None]:
         step = max(1, _STACK // count)
         for k in range(0, len(members), step):
             chunk = members[k:k + step]
-            flat = [values[i].reshape(-1) for i in chunk]
-            rows = np.stack(flat if corners is None else [f.take(corners) for f in flat]).astype(float, copy=False)
+            flat = [values[i].reshape(-1) for i in chunk] if corners is None else []
+            rows = np.stack(flat if corners is None else [values[i].take(corners) for i in chunk]).astype(float, copy=False)
             for i, text in zip(chunk, _write_rows(rows, shape, edge, _FAST_LIMIT[dtype])):
                 out[i] = text
     return out
@@ -419,11 +433,12 @@ class ArrayText:
     (``summary_lines``) and its bounded text for a tooltip (``full_text``). ``ArrayTexts`` makes
     them for many arrays together."""
 
-    __slots__ = ("value", "_stats", "_lines", "_full")
+    __slots__ = ("value", "_stats", "_words", "_lines", "_full")
 
     def __init__(self, value: np.ndarray) -> None:
         self.value = np.asarray(value)
         self._stats: tuple[float, float, float] | None | bool = False  # False: not computed yet
+        self._words: tuple[str, str, str] | None = None  # norm, min and max written, when finite
         self._lines: list[str] | None = None
         self._full: str | None = None
 
@@ -433,10 +448,26 @@ class ArrayText:
             self._stats = _range(self.value)
         return self._stats  # type: ignore[return-value]
 
+    def _finite_words(self) -> tuple[str, str, str] | None:
+        """Norm, min and max written (once, for the label and the tooltip), when all are finite."""
+        if self._words is None:
+            stats = self.stats()
+            if stats is None or not (math.isfinite(stats[1]) and math.isfinite(stats[2])):
+                return None
+            self._words = (format_number(stats[0]), format_number(stats[1]), format_number(stats[2]))
+        return self._words
+
     def summary_lines(self) -> list[str]:
         if self._lines is None:
             a = self.value
-            self._lines = _numbers_lines(a) if _small(a) else _large_summary(a, self.stats())
+            if _small(a):
+                self._lines = _numbers_lines(a)
+            else:
+                words = self._finite_words()
+                if words is None or (self._stats[1] == 0 and self._stats[2] == 0):  # type: ignore[index]
+                    self._lines = _large_summary(a, self.stats())
+                else:
+                    self._lines = [f"norm {words[0]},", f"range [{words[1]}, {words[2]}]"]
         return self._lines
 
     def full_text(self) -> str:
@@ -450,20 +481,18 @@ class ArrayText:
         if a.size <= TOOLTIP_NUMBERS:
             return body or _fast_text(a, 3) or np.array2string(a, **_PRINT)  # type: ignore[arg-type]
         edge = _edgeitems(a.shape)
-        head = f"{format_shape(a.shape)}, {self._describe()}"
+        head = f"{_shape_text(a.shape)}, {self._describe()}"
         if edge == 0:
             return f"{head} (too many axes to show entries)"
-        count = math.prod(min(n, 2 * edge) for n in a.shape)
         body = body or _fast_text(a, edge) or np.array2string(a, edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
-        return f"{head} ({count} of {a.size} entries shown)\n{body}"
+        return f"{head} ({_shown_count(a.shape, edge)} of {a.size} entries shown)\n{body}"
 
     def _describe(self) -> str:
         """Norm, min and max (or what stands for them) on one line, for a tooltip."""
-        stats = self.stats()
-        if stats is None or not (math.isfinite(stats[1]) and math.isfinite(stats[2])):
-            return " ".join(_large_summary(self.value, stats))
-        norm, lo, hi = stats
-        return f"norm {format_number(norm)}, min {format_number(lo)}, max {format_number(hi)}"
+        words = self._finite_words()
+        if words is None:
+            return " ".join(_large_summary(self.value, self.stats()))
+        return f"norm {words[0]}, min {words[1]}, max {words[2]}"
 
 
 class ArrayTexts:
@@ -517,8 +546,17 @@ class ArrayTexts:
     def _reduce(self) -> None:
         todo = [t for t in self._unreduced if t._stats is False and not _small(t.value)]
         self._unreduced = []
+        finite: list[ArrayText] = []
+        numbers: list[float] = []
         for t, stats in zip(todo, _range_many([t.value for t in todo])):
             t._stats = stats
+            if stats is not None and math.isfinite(stats[0]) and math.isfinite(stats[1]) and math.isfinite(stats[2]):
+                finite.append(t)
+                numbers += stats
+        # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
+        words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
+        for k, t in enumerate(finite):
+            t._words = (words[3 * k], words[3 * k + 1], words[3 * k + 2])
 
     def _write(self) -> None:
         todo = [t for t in self._unwritten if t._full is None]
@@ -544,6 +582,9 @@ def summary_lines(value: np.ndarray) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 # Escaping for DOT
 
+_MARKUP = re.compile(r"[&<>\"'\\\]]")  # what label_text changes in printable text
+
+
 def label_text(s: str) -> str:
     r"""Text for an HTML-like label: markup escaped, control characters shown as escapes, backslashes
     doubled (dot reads a doubled backslash in an HTML label as one, even as entities) and ``]`` as a
@@ -552,6 +593,8 @@ def label_text(s: str) -> str:
     >>> print(label_text("<a> & b\\]"))
     &lt;a&gt; &amp; b\\&#93;
     """
+    if s.isprintable() and _MARKUP.search(s) is None:
+        return s
     return html.escape(visible(s), quote=True).replace("\\", "\\\\").replace("]", "&#93;")
 
 
@@ -565,4 +608,6 @@ def attribute_text(s: str) -> str:
     a\\\\N &amp; b
     """
     text = s if s.replace("\n", "").isprintable() else "\n".join(visible(line) for line in s.split("\n"))
-    return text.replace("&", "&amp;").replace("\\", "\\" * 4)
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    return text.replace("\\", "\\" * 4) if "\\" in text else text
