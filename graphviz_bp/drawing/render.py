@@ -53,6 +53,9 @@ def _quote(text: str) -> str:
 _quote_short = functools.lru_cache(maxsize=4096)(_quote)  # colours, styles, classes: few, repeated
 
 
+_POINTS: dict[float, str] = {}  # a point size as written: 10 → "10", 8.5 → "8.5"
+
+
 def _span(span: Span, default_size: float) -> str:
     text, color, bold, italic, size = span
     text = label_text(text)
@@ -60,11 +63,13 @@ def _span(span: Span, default_size: float) -> str:
         text = f"<B>{text}</B>"
     if italic:
         text = f"<I>{text}</I>"
-    sized = size and size != default_size
-    if color:
-        return f'<FONT COLOR="{color}" POINT-SIZE="{size:g}">{text}</FONT>' if sized \
-            else f'<FONT COLOR="{color}">{text}</FONT>'
-    return f'<FONT POINT-SIZE="{size:g}">{text}</FONT>' if sized else text
+    if size and size != default_size:
+        points = _POINTS.get(size)
+        if points is None:
+            points = _POINTS[size] = f"{size:g}"
+        return f'<FONT COLOR="{color}" POINT-SIZE="{points}">{text}</FONT>' if color \
+            else f'<FONT POINT-SIZE="{points}">{text}</FONT>'
+    return f'<FONT COLOR="{color}">{text}</FONT>' if color else text
 
 
 class _Labels:
@@ -74,27 +79,28 @@ class _Labels:
     __slots__ = ("_rows", "_spans")
 
     def __init__(self) -> None:
-        self._rows: dict[tuple[int, float, str], tuple[Line, str]] = {}
-        self._spans: dict[tuple[int, float], tuple[Span, str]] = {}
+        # by id, with the object (so that its id is not reused meanwhile) and the size and alignment
+        self._rows: dict[int, tuple[Line, float, str, str]] = {}
+        self._spans: dict[int, tuple[Span, float, str]] = {}
 
     def __call__(self, lines: tuple[Line, ...], default_size: float, align: str = "CENTER") -> str:
         rows = self._rows
         out = []
         for line in lines:
-            kept = rows.get((id(line), default_size, align))
-            if kept is None:  # the line is kept with its text, so its id is not reused meanwhile
-                kept = rows[id(line), default_size, align] = (line, self._row(line, default_size, align))
-            out.append(kept[1])
+            kept = rows.get(id(line))
+            if kept is None or kept[1] != default_size or kept[2] != align:
+                kept = rows[id(line)] = (line, default_size, align, self._row(line, default_size, align))
+            out.append(kept[3])
         return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(out)}</TABLE>>'
 
     def _row(self, line: Line, default_size: float, align: str) -> str:
         spans = self._spans
         out = []
         for span in line:
-            kept = spans.get((id(span), default_size))
-            if kept is None:
-                kept = spans[id(span), default_size] = (span, _span(span, default_size))
-            out.append(kept[1])
+            kept = spans.get(id(span))
+            if kept is None or kept[1] != default_size:
+                kept = spans[id(span)] = (span, default_size, _span(span, default_size))
+            out.append(kept[2])
         return f'<TR><TD ALIGN="{align}">{"".join(out)}</TD></TR>'
 
 
@@ -103,8 +109,13 @@ def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") 
 
 
 def _plain(s: object) -> str:
-    """An ordinary attribute such as a tooltip (made now, if it was deferred), shown literally, quoted."""
-    return _quote(attribute_text(str(s)))
+    """An ordinary attribute such as a tooltip (made now, if it was deferred), shown literally, quoted.
+    (``attribute_text`` writes every backslash four times, so every quote follows an even run of
+    them and ``_quote`` escapes each: a replace does the same.)"""
+    text = attribute_text(str(s))
+    if _ID.match(text) and text.lower() not in _KEYWORDS:
+        return text
+    return '"' + (text.replace('"', '\\"') if '"' in text else text) + '"'
 
 
 # Node and edge statements are written as the graphviz package writes them: the label first, then

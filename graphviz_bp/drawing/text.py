@@ -299,30 +299,6 @@ def _fast_text(a: np.ndarray, edge: int) -> str | None:
     return text[:-1]
 
 
-def _range_many(values: Sequence[np.ndarray]) -> list[tuple[float, float, float] | None]:
-    """``_range`` of each of ``values``; arrays of one shape and dtype are stacked (a few hundred
-    kilobytes at a time) and reduced together, each norm summed by ``einsum`` rather than a dot."""
-    out: list[tuple[float, float, float] | None] = [None] * len(values)
-    groups: dict[tuple[tuple[int, ...], np.dtype], list[int]] = {}
-    for i, a in enumerate(values):
-        if a.size and a.dtype.kind in "biuf":
-            groups.setdefault((a.shape, a.dtype), []).append(i)
-    for (shape, _), members in groups.items():
-        size = math.prod(shape)
-        step = max(1, _STACK // size)
-        if len(members) < 4 or size > 1024:  # a large array is reduced as quickly alone, without a copy
-            for i in members:
-                out[i] = _range(values[i])
-            continue
-        for k in range(0, len(members), step):
-            chunk = members[k:k + step]
-            x = np.stack([values[i] for i in chunk]).reshape(len(chunk), size).astype(float, copy=False)
-            norms = np.sqrt(np.einsum("ij,ij->i", x, x)).tolist()
-            for i, norm, lo, hi in zip(chunk, norms, x.min(axis=1).tolist(), x.max(axis=1).tolist()):
-                out[i] = (norm, lo, hi)
-    return out
-
-
 _STACK = 1 << 16  # entries stacked at a time when arrays are written or reduced together
 
 
@@ -357,33 +333,6 @@ def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.
     slots = np.flatnonzero(layout == 0).reshape(-1, width)
     layout[slots[:, left]] = ord(".")
     return layout, slots[:, :left].ravel(), slots[:, left + 1:].ravel()
-
-
-def _texts_many(values: Sequence[np.ndarray]) -> list[str | None]:
-    """``np.array2string(a, edgeitems=…, **_PRINT)`` of each of ``values`` whose entries allow it
-    (float64 below 10⁸, float32 below 256, all finite; ``_fast_text`` says why), written together:
-    arrays of one shape are stacked and their characters made by table lookups, so that a graph
-    of thousands of arrays is written in a few NumPy operations per shape. None for the others."""
-    out: list[str | None] = [None] * len(values)
-    groups: dict[tuple[tuple[int, ...], np.dtype, int], list[int]] = {}
-    for i, a in enumerate(values):
-        if a.dtype in _FAST_LIMIT and a.ndim and a.size:
-            edge = 3 if a.size <= TOOLTIP_NUMBERS else _edgeitems(a.shape)
-            if edge:
-                groups.setdefault((a.shape, a.dtype, edge), []).append(i)
-    for (shape, dtype, edge), members in groups.items():
-        if len(members) < 4:  # one string formatting each is quicker
-            continue
-        corners = _corners(shape, edge) if math.prod(shape) > TOOLTIP_NUMBERS else None
-        count = len(corners) if corners is not None else math.prod(shape)
-        step = max(1, _STACK // count)
-        for k in range(0, len(members), step):
-            chunk = members[k:k + step]
-            flat = [values[i].reshape(-1) for i in chunk] if corners is None else []
-            rows = np.stack(flat if corners is None else [values[i].take(corners) for i in chunk]).astype(float, copy=False)
-            for i, text in zip(chunk, _write_rows(rows, shape, edge, _FAST_LIMIT[dtype])):
-                out[i] = text
-    return out
 
 
 def _write_rows(v: np.ndarray, shape: tuple[int, ...], edge: int, limit: float) -> list[str | None]:
@@ -490,7 +439,7 @@ class ArrayText:
     def _describe(self) -> str:
         """Norm, min and max (or what stands for them) on one line, for a tooltip."""
         words = self._finite_words()
-        if words is None:
+        if words is None or (self._stats[1] == 0 and self._stats[2] == 0):  # type: ignore[index]
             return " ".join(_large_summary(self.value, self.stats()))
         return f"norm {words[0]}, min {words[1]}, max {words[2]}"
 
@@ -498,7 +447,8 @@ class ArrayText:
 class ArrayTexts:
     """The texts of the arrays one drawing shows, one ``ArrayText`` per array (by identity: a node's
     gradient is also the message on its only outgoing edge), each made once. The arrays ``add``-ed
-    before the first text is asked for are reduced (norm, min, max) together, and written together.
+    before the first text is asked for are handled together: those of one shape are stacked (a few
+    hundred kilobytes at a time), reduced (norm, min, max) together, and written together.
 
     >>> texts = ArrayTexts()
     >>> x = texts.add(np.arange(12.0).reshape(3, 4))
@@ -506,20 +456,20 @@ class ArrayTexts:
     (['norm 22.5,', 'range [0, 11]'], '[[ 0.  1.  2.  3.]')
     """
 
-    __slots__ = ("_by_id", "_unreduced", "_unwritten")
+    __slots__ = ("_by_id", "_new", "_unwritten")
 
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[object, ArrayText]] = {}
-        self._unreduced: list[ArrayText] = []
-        self._unwritten: list[ArrayText] = []
+        self._new: list[ArrayText] = []  # added, not yet reduced
+        # entries to write, stacked: (rows, shape, edge items, limit, the texts of the rows)
+        self._unwritten: list[tuple[np.ndarray, tuple[int, ...], int, float, list[ArrayText]]] = []
 
     def add(self, value: np.ndarray) -> np.ndarray:
         """Note ``value`` as one the drawing shows (once per array); returns it."""
         if id(value) not in self._by_id:  # the value is kept with its texts, so its id is not reused meanwhile
             text = ArrayText(value)
             self._by_id[id(value)] = (value, text)
-            self._unreduced.append(text)
-            self._unwritten.append(text)
+            self._new.append(text)
         return value
 
     def _get(self, value: np.ndarray) -> ArrayText:
@@ -532,37 +482,63 @@ class ArrayTexts:
     def summary_lines(self, value: np.ndarray) -> list[str]:
         """``summary_lines(value)``, for a label (a list kept: do not change it)."""
         text = self._get(value)
-        if text._stats is False and self._unreduced:
+        if text._stats is False and self._new:
             self._reduce()
         return text.summary_lines()
 
     def full_text(self, value: np.ndarray) -> str:
         """``full_text(value)``, for a tooltip."""
         text = self._get(value)
-        if text._full is None and self._unwritten:
-            self._write()
+        if text._full is None:
+            if self._new:
+                self._reduce()
+            if self._unwritten:
+                self._write()
         return text.full_text()
 
     def _reduce(self) -> None:
-        todo = [t for t in self._unreduced if t._stats is False and not _small(t.value)]
-        self._unreduced = []
+        """Norm, min and max of the new arrays, and the entries their tooltips write, shape by shape."""
+        groups: dict[tuple[tuple[int, ...], int], list[ArrayText]] = {}
+        for t in self._new:
+            a = t.value
+            if a.size and a.dtype.kind in "biuf":
+                groups.setdefault((a.shape, a.dtype.num), []).append(t)
+        self._new = []
         finite: list[ArrayText] = []
         numbers: list[float] = []
-        for t, stats in zip(todo, _range_many([t.value for t in todo])):
-            t._stats = stats
-            if stats is not None and math.isfinite(stats[0]) and math.isfinite(stats[1]) and math.isfinite(stats[2]):
-                finite.append(t)
-                numbers += stats
+        for (shape, _), members in groups.items():
+            first = members[0].value
+            size, small = first.size, _small(first)
+            limit = _FAST_LIMIT.get(first.dtype) if first.ndim else None
+            edge = 3 if size <= TOOLTIP_NUMBERS else _edgeitems(shape)
+            corners = _corners(shape, edge) if size > TOOLTIP_NUMBERS and edge else None
+            if len(members) < 2 or (small and (limit is None or not edge)):
+                continue  # reduced and written one by one, when asked for
+            step = max(1, _STACK // size)
+            for k in range(0, len(members), step):
+                chunk = members[k:k + step]
+                x = np.stack([t.value for t in chunk]).reshape(len(chunk), size).astype(float, copy=False)
+                if not small:
+                    norms = np.sqrt(np.einsum("ij,ij->i", x, x)).tolist()
+                    for t, norm, lo, hi in zip(chunk, norms, x.min(axis=1).tolist(), x.max(axis=1).tolist()):
+                        t._stats = (norm, lo, hi)
+                        if math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi):
+                            finite.append(t)
+                            numbers += (norm, lo, hi)
+                if limit is not None and edge:
+                    self._unwritten.append((x if corners is None else x[:, corners], shape, edge, limit, chunk))
         # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
         words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
         for k, t in enumerate(finite):
             t._words = (words[3 * k], words[3 * k + 1], words[3 * k + 2])
 
     def _write(self) -> None:
-        todo = [t for t in self._unwritten if t._full is None]
+        """The tooltip texts of the arrays reduced together (the others are written when asked for)."""
+        for rows, shape, edge, limit, chunk in self._unwritten:
+            for t, body in zip(chunk, _write_rows(rows, shape, edge, limit)):
+                if t._full is None:
+                    t._full = t._complete(body)
         self._unwritten = []
-        for t, body in zip(todo, _texts_many([t.value for t in todo])):
-            t._full = t._complete(body)
 
 
 def summary_lines(value: np.ndarray) -> list[str]:
