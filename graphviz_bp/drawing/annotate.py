@@ -368,8 +368,7 @@ def _scene_node(n: Node, ctx: _Ctx) -> SceneNode:
 def _node_tip(n: Node, ctx: _Ctx, muted: bool) -> str:
     """A node's tooltip: what it is, its value and gradient (every entry of a small array; the
     summary and corners of a large one), the paths to a shared input."""
-    with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
-        return _node_tip_lines(n, ctx.dag, muted, ctx.L, ctx.texts, ctx.adjoints[n.index])
+    return _node_tip_lines(n, ctx.dag, muted, ctx.L, ctx.texts, ctx.adjoints[n.index])
 
 
 def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts, adjoint: np.ndarray | None) -> str:
@@ -382,7 +381,8 @@ def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts, a
     if adjoint is not None and not muted:
         tip.append(f"∂{L}/∂{shown(n)} =\n" + texts.full_text(adjoint))
         if n.kind == "input" and n.is_shared:
-            tip.extend(_path_tips(dag, n))
+            with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
+                tip.extend(_path_tips(dag, n))
     if n.source is not None:
         tip.append(n.source.short())
     return tooltip(tip)
@@ -446,8 +446,7 @@ def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = Fal
                    + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
                       else f"not shown: {formula.why}"))
     if message is not None:
-        with np.errstate(all="ignore"):
-            tip.append(f"message {tag} (∂{L}/∂{d} pulled back to {s}) =\n" + texts.full_text(message))
+        tip.append(f"message {tag} (∂{L}/∂{d} pulled back to {s}) =\n" + texts.full_text(message))
     return tooltip(tip)
 
 

@@ -394,7 +394,8 @@ class ArrayText:
     def stats(self) -> tuple[float, float, float] | None:
         """``(norm, min, max)`` of a real array with entries, else None."""
         if self._stats is False:
-            self._stats = _range(self.value)
+            with np.errstate(all="ignore"):  # a norm may overflow: it is written ∞
+                self._stats = _range(self.value)
         return self._stats  # type: ignore[return-value]
 
     def _finite_words(self) -> tuple[str, str, str] | None:
@@ -421,7 +422,8 @@ class ArrayText:
 
     def full_text(self) -> str:
         if self._full is None:
-            self._full = self._complete(None)
+            with np.errstate(all="ignore"):
+                self._full = self._complete(None)
         return self._full
 
     def _complete(self, body: str | None) -> str:
@@ -480,24 +482,32 @@ class ArrayTexts:
         return kept[1]
 
     def summary_lines(self, value: np.ndarray) -> list[str]:
-        """``summary_lines(value)``, for a label (a list kept: do not change it)."""
+        """``summary_lines(value)``, for a label (a list kept: do not change it). Values that overflow
+        or are not finite are written as they are, without NumPy's warnings."""
         text = self._get(value)
-        if text._stats is False and self._new:
-            self._reduce()
-        return text.summary_lines()
+        if text._lines is None:
+            if text._stats is False and self._new:
+                self._reduce()
+            return text.summary_lines()
+        return text._lines
 
     def full_text(self, value: np.ndarray) -> str:
-        """``full_text(value)``, for a tooltip."""
+        """``full_text(value)``, for a tooltip (without NumPy's warnings, as ``summary_lines``)."""
         text = self._get(value)
         if text._full is None:
             if self._new:
                 self._reduce()
             if self._unwritten:
                 self._write()
-        return text.full_text()
+            return text.full_text()
+        return text._full
 
     def _reduce(self) -> None:
         """Norm, min and max of the new arrays, and the entries their tooltips write, shape by shape."""
+        with np.errstate(all="ignore"):
+            self._reduce_all()
+
+    def _reduce_all(self) -> None:
         groups: dict[tuple[tuple[int, ...], int], list[ArrayText]] = {}
         for t in self._new:
             a = t.value
@@ -534,6 +544,10 @@ class ArrayTexts:
 
     def _write(self) -> None:
         """The tooltip texts of the arrays reduced together (the others are written when asked for)."""
+        with np.errstate(all="ignore"):
+            self._write_all()
+
+    def _write_all(self) -> None:
         for rows, shape, edge, limit, chunk in self._unwritten:
             for t, body in zip(chunk, _write_rows(rows, shape, edge, limit)):
                 if t._full is None:
