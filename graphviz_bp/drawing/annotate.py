@@ -24,7 +24,7 @@ from .text import (
     space_of,
     subscript,
     summarize,
-    tooltip,
+    tooltip_parts,
     visible,
 )
 
@@ -86,6 +86,8 @@ def _display_symbol(node: Node) -> str:
     """The op's symbol as its declaration draws it (``ops.display_label``), which may read the
     constant scalars among the operands (the exponent of a power)."""
     assert node.op is not None
+    if node.op.label is None:  # the op's symbol, whatever its operands
+        return node.op.symbol
     constants = [e.src.value[()] if e.src.kind == "const" and e.src.shape == () and e.src.dtype.kind in "biuf"
                  else None for e in node.in_edges]
     return display_label(node.op, node.params, constants)
@@ -376,16 +378,16 @@ def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts, a
     tip = [f"{visible(n.name[:TOOLTIP_NAME])}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape "
            f"{_shape_text(value.shape)}, {_dtype_text(value.dtype)}"]
     if n.kind == "const":
-        return tooltip(tip + [texts.full_text(value)])
-    tip.append("value =\n" + texts.full_text(value))
+        return tooltip_parts(tip + [texts.full_text(value)])
+    tip += ("value =", texts.full_text(value))
     if adjoint is not None and not muted:
-        tip.append(f"∂{L}/∂{shown(n)} =\n" + texts.full_text(adjoint))
+        tip += (f"∂{L}/∂{shown(n)} =", texts.full_text(adjoint))
         if n.kind == "input" and n.is_shared:
             with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
                 tip.extend(_path_tips(dag, n))
     if n.source is not None:
         tip.append(n.source.short())
-    return tooltip(tip)
+    return tooltip_parts(tip)
 
 
 _shape_text = functools.lru_cache(maxsize=1024)(format_shape)  # shapes recur on every layer
@@ -446,8 +448,8 @@ def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = Fal
                    + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
                       else f"not shown: {formula.why}"))
     if message is not None:
-        tip.append(f"message {tag} (∂{L}/∂{d} pulled back to {s}) =\n" + texts.full_text(message))
-    return tooltip(tip)
+        tip += (f"message {tag} (∂{L}/∂{d} pulled back to {s}) =", texts.full_text(message))
+    return tooltip_parts(tip)
 
 
 def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node]) -> SceneNode:

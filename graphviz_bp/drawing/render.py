@@ -17,8 +17,8 @@ import graphviz
 from .. import dot as _dot
 from ..dot import DEFAULT_TIMEOUT, GraphvizNotFoundError, RenderError, RenderTimeoutError
 from ..files import check_output_path, write_atomic
-from .scene import Cluster, Line, Scene, SceneEdge, SceneNode, Span
-from .text import attribute_text, label_text
+from .scene import Cluster, Deferred, Line, Scene, SceneEdge, SceneNode, Span
+from .text import Verbatim, attribute_text, label_text
 
 __all__ = ["DEFAULT_TIMEOUT", "FORMATS", "GraphvizNotFoundError", "RenderError", "RenderTimeoutError", "pipe",
            "render", "to_dot", "write_atomic"]
@@ -73,35 +73,36 @@ def _span(span: Span, default_size: float) -> str:
 
 
 class _Labels:
-    """The HTML-like labels of one scene. A line or span that the scene uses again (the same object:
-    annotate shares the lines that recur from layer to layer) is written once."""
+    """The HTML-like labels of one scene, written while the scene is alive (objects are told apart
+    by their ids). A line or span that the scene uses again (the same object: annotate shares the
+    lines that recur from layer to layer) is written once."""
 
     __slots__ = ("_rows", "_spans")
 
     def __init__(self) -> None:
-        # by id, with the object (so that its id is not reused meanwhile) and the size and alignment
-        self._rows: dict[int, tuple[Line, float, str, str]] = {}
-        self._spans: dict[int, tuple[Span, float, str]] = {}
+        self._rows: dict[tuple[float, str], dict[int, str]] = {}  # by size and alignment, by id
+        self._spans: dict[float, dict[int, str]] = {}  # by size, by id
 
     def __call__(self, lines: tuple[Line, ...], default_size: float, align: str = "CENTER") -> str:
-        rows = self._rows
+        rows = self._rows.get((default_size, align))
+        if rows is None:
+            rows = self._rows[default_size, align] = {}
+        spans = self._spans.get(default_size)
+        if spans is None:
+            spans = self._spans[default_size] = {}
         out = []
         for line in lines:
-            kept = rows.get(id(line))
-            if kept is None or kept[1] != default_size or kept[2] != align:
-                kept = rows[id(line)] = (line, default_size, align, self._row(line, default_size, align))
-            out.append(kept[3])
+            row = rows.get(id(line))
+            if row is None:
+                parts = []
+                for span in line:
+                    html = spans.get(id(span))
+                    if html is None:
+                        html = spans[id(span)] = _span(span, default_size)
+                    parts.append(html)
+                row = rows[id(line)] = f'<TR><TD ALIGN="{align}">{"".join(parts)}</TD></TR>'
+            out.append(row)
         return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(out)}</TABLE>>'
-
-    def _row(self, line: Line, default_size: float, align: str) -> str:
-        spans = self._spans
-        out = []
-        for span in line:
-            kept = spans.get(id(span))
-            if kept is None or kept[1] != default_size:
-                kept = spans[id(span)] = (span, default_size, _span(span, default_size))
-            out.append(kept[2])
-        return f'<TR><TD ALIGN="{align}">{"".join(out)}</TD></TR>'
 
 
 def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") -> str:
@@ -111,11 +112,21 @@ def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") 
 def _plain(s: object) -> str:
     """An ordinary attribute such as a tooltip (made now, if it was deferred), shown literally, quoted.
     (``attribute_text`` writes every backslash four times, so every quote follows an even run of
-    them and ``_quote`` escapes each: a replace does the same.)"""
-    text = attribute_text(str(s))
+    them and ``_quote`` escapes each: a replace does the same. Both change characters one by one, so
+    the parts of a deferred text are escaped one by one; a ``Verbatim`` part needs nothing.)"""
+    if isinstance(s, Deferred):
+        text = "".join([p if type(p) is Verbatim else _escaped(p) for p in s.parts()])
+    else:
+        text = _escaped(str(s))
     if _ID.match(text) and text.lower() not in _KEYWORDS:
         return text
-    return '"' + (text.replace('"', '\\"') if '"' in text else text) + '"'
+    return f'"{text}"'
+
+
+def _escaped(text: str) -> str:
+    """``attribute_text``, with its quotes escaped as ``_quote`` escapes them."""
+    text = attribute_text(text)
+    return text.replace('"', '\\"') if '"' in text else text
 
 
 # Node and edge statements are written as the graphviz package writes them: the label first, then

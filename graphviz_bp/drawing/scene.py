@@ -1,14 +1,14 @@
 """Scene: what to draw, as plain data (nodes, edges, their texts, classes, colours and tooltips).
 
 Texts are the unescaped strings a reader sees; ``render`` escapes them. Tooltips are ``Deferred``:
-their text is made when it is read (by ``render``, once), not when the Scene is built. Nodes may
+their text is made when it is read (by ``render``, once, in parts), not when the Scene is built. Nodes may
 name a cluster (``group``) and a time step (``step``); the Scene lists its clusters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 __all__ = ["Cluster", "Deferred", "Line", "Scene", "SceneEdge", "SceneNode", "Span", "line_text"]
 
@@ -27,22 +27,29 @@ Line = tuple[Span, ...]
 
 
 class Deferred:
-    """Text made when it is read: ``str(d)`` calls ``make(*args)``. Nothing is kept, so a Scene
-    stays small; equal when the texts are equal.
+    """Text made when it is read: ``str(d)`` calls ``make(*args)``, which returns the text or its
+    parts in order (``parts()`` gives them as made). Nothing is kept, so a Scene stays small; equal
+    when the texts are equal.
 
     >>> d = Deferred(" + ".join, ["a", "b"])
-    >>> str(d), d == "a + b"
-    ('a + b', True)
+    >>> str(d), d == "a + b", Deferred(tuple, "ab").parts()
+    ('a + b', True, ('a', 'b'))
     """
 
     __slots__ = ("_make", "_args")
 
-    def __init__(self, make: Callable[..., str], *args: Any) -> None:
+    def __init__(self, make: Callable[..., str | Sequence[str]], *args: Any) -> None:
         self._make = make
         self._args = args
 
     def __str__(self) -> str:
-        return self._make(*self._args)
+        made = self._make(*self._args)
+        return made if isinstance(made, str) else "".join(made)
+
+    def parts(self) -> tuple[str, ...]:
+        """The text in the parts it was made of (one part when it was made whole)."""
+        made = self._make(*self._args)
+        return (made,) if isinstance(made, str) else tuple(made)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (Deferred, str)):

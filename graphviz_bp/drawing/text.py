@@ -18,8 +18,8 @@ from ..graph import Node
 from ..ops import format_shape  # one definition, shared with the ops' drawing labels
 
 __all__ = ["NAME_LENGTH", "TOOLTIP_LIMIT", "TOOLTIP_NAME", "TOOLTIP_NUMBERS", "WRAP", "ArrayText", "ArrayTexts",
-           "attribute_text", "format_number", "format_shape", "full_text", "label_text", "shown", "space_of",
-           "subscript", "summarize", "summary_lines", "tooltip", "visible"]
+           "Verbatim", "attribute_text", "format_number", "format_shape", "full_text", "label_text", "shown",
+           "space_of", "subscript", "summarize", "summary_lines", "tooltip", "tooltip_parts", "visible"]
 
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
@@ -65,6 +65,33 @@ def tooltip(lines: Sequence[str]) -> str:
         if size <= TOOLTIP_LIMIT:
             return text
         text = text[: len(text) * TOOLTIP_LIMIT // size - 2] + "\n…"
+
+
+class Verbatim(str):
+    """Tooltip text that escaping leaves as it is: printable but for line breaks, and without ``&``,
+    backslashes or quotes (an array's numbers). ``tooltip_parts`` keeps it a part of its own, so that
+    ``render`` passes it through instead of reading it character by character."""
+
+    __slots__ = ()
+
+
+def tooltip_parts(lines: Sequence[str]) -> tuple[str, ...] | str:
+    r"""``tooltip(lines)``, as its parts (the lines and the line breaks between them) when it is
+    short enough to need no cut, else as ``tooltip`` writes it.
+
+    >>> tooltip_parts(["a", Verbatim("[1 2]")]), tooltip_parts(["&" * 5000])[-2:]
+    (('a', '\n', '[1 2]'), '\n…')
+    """
+    parts: list[str] = []
+    size = 0
+    for line in lines:
+        if parts:
+            parts.append("\n")
+        parts.append(line)
+        size += len(line) + 1
+    if size * 5 <= TOOLTIP_LIMIT:  # escaping at most quintuples a character (& as &amp;)
+        return tuple(parts)
+    return tooltip(lines)
 
 
 def shown(node: Node) -> str:
@@ -427,7 +454,12 @@ class ArrayText:
         return self._full
 
     def _complete(self, body: str | None) -> str:
-        """The tooltip text around ``body`` (the entries as NumPy writes them; None: write them here)."""
+        """The tooltip text around ``body`` (the entries as NumPy writes them; None: write them here):
+        ``Verbatim`` for numbers (NumPy writes nothing that needs escaping)."""
+        text = self._text(body)
+        return Verbatim(text) if self.value.dtype.kind in "biufc" else text
+
+    def _text(self, body: str | None) -> str:
         a = self.value
         if a.size <= TOOLTIP_NUMBERS:
             return body or _fast_text(a, 3) or np.array2string(a, **_PRINT)  # type: ignore[arg-type]
@@ -572,7 +604,7 @@ def summary_lines(value: np.ndarray) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 # Escaping for DOT
 
-_MARKUP = re.compile(r"[&<>\"'\\\]]")  # what label_text changes in printable text
+_MARKUP = re.compile(r"[&<>\"'\\]")  # what label_text changes in printable text, "]" aside
 
 
 def label_text(s: str) -> str:
@@ -584,7 +616,7 @@ def label_text(s: str) -> str:
     &lt;a&gt; &amp; b\\&#93;
     """
     if s.isprintable() and _MARKUP.search(s) is None:
-        return s
+        return s.replace("]", "&#93;") if "]" in s else s
     return html.escape(visible(s), quote=True).replace("\\", "\\\\").replace("]", "&#93;")
 
 
