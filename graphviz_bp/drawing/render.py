@@ -123,6 +123,7 @@ def _plain(s: object) -> str:
     return f'"{text}"'
 
 
+@functools.lru_cache(maxsize=4096)  # "value =", a source line: the same on every layer
 def _escaped(text: str) -> str:
     """``attribute_text``, with its quotes escaped as ``_quote`` escapes them."""
     text = attribute_text(text)

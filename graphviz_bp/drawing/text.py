@@ -75,6 +75,9 @@ class Verbatim(str):
     __slots__ = ()
 
 
+_BREAK = Verbatim("\n")
+
+
 def tooltip_parts(lines: Sequence[str]) -> tuple[str, ...] | str:
     r"""``tooltip(lines)``, as its parts (the lines and the line breaks between them) when it is
     short enough to need no cut, else as ``tooltip`` writes it.
@@ -86,7 +89,7 @@ def tooltip_parts(lines: Sequence[str]) -> tuple[str, ...] | str:
     size = 0
     for line in lines:
         if parts:
-            parts.append("\n")
+            parts.append(_BREAK)
         parts.append(line)
         size += len(line) + 1
     if size * 5 <= TOOLTIP_LIMIT:  # escaping at most quintuples a character (& as &amp;)
@@ -158,7 +161,14 @@ def _range(a: np.ndarray) -> tuple[float, float, float] | None:
     if a.size == 0 or a.dtype.kind not in "biuf":
         return None
     x = a.astype(float, copy=False).ravel(order="K")
-    return float(np.sqrt(x.dot(x))), float(x.min()), float(x.max())
+    # argmin and argmax cost a fraction of min and max (NumPy's reductions carry microseconds of
+    # overhead a call); they find a nan as min and max do, and a zero of either sign is asked again
+    lo, hi = x[x.argmin()], x[x.argmax()]
+    if lo == 0:
+        lo = x.min()
+    if hi == 0:
+        hi = x.max()
+    return math.sqrt(x.dot(x)), float(lo), float(hi)
 
 
 def _large_summary(a: np.ndarray, stats: tuple[float, float, float] | None) -> list[str]:
@@ -541,38 +551,39 @@ class ArrayTexts:
 
     def _reduce_all(self) -> None:
         groups: dict[tuple[tuple[int, ...], int], list[ArrayText]] = {}
-        for t in self._new:
-            a = t.value
-            if a.size and a.dtype.kind in "biuf":
-                groups.setdefault((a.shape, a.dtype.num), []).append(t)
-        self._new = []
         finite: list[ArrayText] = []
         numbers: list[float] = []
-        for (shape, _), members in groups.items():
-            first = members[0].value
-            size, small = first.size, _small(first)
-            limit = _FAST_LIMIT.get(first.dtype) if first.ndim else None
-            edge = 3 if size <= TOOLTIP_NUMBERS else _edgeitems(shape)
-            corners = _corners(shape, edge) if size > TOOLTIP_NUMBERS and edge else None
-            if len(members) < 2 or (small and (limit is None or not edge)):
-                continue  # reduced and written one by one, when asked for
-            step = max(1, _STACK // size)
-            for k in range(0, len(members), step):
-                chunk = members[k:k + step]
-                x = np.stack([t.value for t in chunk]).reshape(len(chunk), size).astype(float, copy=False)
-                if not small:
-                    norms = np.sqrt(np.einsum("ij,ij->i", x, x)).tolist()
-                    for t, norm, lo, hi in zip(chunk, norms, x.min(axis=1).tolist(), x.max(axis=1).tolist()):
-                        t._stats = (norm, lo, hi)
-                        if math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi):
-                            finite.append(t)
-                            numbers += (norm, lo, hi)
-                if limit is not None and edge:
-                    self._unwritten.append((x if corners is None else x[:, corners], shape, edge, limit, chunk))
+        for t in self._new:
+            a = t.value
+            if not a.size or a.dtype.kind not in "biuf":
+                continue
+            groups.setdefault((a.shape, a.dtype.num), []).append(t)
+            if t._stats is False and not _small(a):
+                t._stats = stats = _range(a)
+                if math.isfinite(stats[0]) and math.isfinite(stats[1]) and math.isfinite(stats[2]):  # type: ignore[index]
+                    finite.append(t)
+                    numbers += stats  # type: ignore[arg-type]
+        self._new = []
         # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
         words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
         for k, t in enumerate(finite):
             t._words = (words[3 * k], words[3 * k + 1], words[3 * k + 2])
+        for (shape, _), members in groups.items():  # the entries the tooltips write, stacked
+            first = members[0].value
+            limit = _FAST_LIMIT.get(first.dtype) if first.ndim else None
+            if len(members) < 2 or limit is None:
+                continue  # written one by one, when asked for
+            size = first.size
+            edge = 3 if size <= TOOLTIP_NUMBERS else _edgeitems(shape)
+            if not edge:
+                continue
+            corners = _corners(shape, edge) if size > TOOLTIP_NUMBERS else None
+            step = max(1, _STACK // (size if corners is None else len(corners)))
+            for k in range(0, len(members), step):
+                chunk = members[k:k + step]
+                rows = np.stack([t.value.reshape(-1) for t in chunk] if corners is None
+                                else [t.value.take(corners) for t in chunk]).astype(float, copy=False)
+                self._unwritten.append((rows, shape, edge, limit, chunk))
 
     def _write(self) -> None:
         """The tooltip texts of the arrays reduced together (the others are written when asked for)."""
