@@ -134,26 +134,37 @@ def _escaped(text: str) -> str:
 # the other attributes sorted by name, each value quoted (``_quote``; HTML-like labels as they are).
 
 def _node(dot: graphviz.Digraph, n: SceneNode, labels: _Labels) -> None:
-    q = _quote_short
-    margin = " margin=0.02" if n.shape == "plaintext" else ""
-    peripheries = f" peripheries={n.peripheries}" if n.peripheries != 1 else ""
     label = labels(n.lines, 11, "LEFT" if n.id == "legend" else "CENTER")
     name = _quote(n.id)
-    dot.body.append(
-        f"\t{name} [label={label} class={q(' '.join(n.classes))} color={q(n.border)} fillcolor={q(n.fill)} "
-        f"id={name}{margin} penwidth={q(f'{n.penwidth:g}')}{peripheries} shape={q(n.shape)} "
-        f"style={q(n.style)} tooltip={_plain(n.tooltip)}]\n")
+    head, tail = _node_style(tuple(n.classes), n.border, n.fill, n.penwidth, n.peripheries, n.shape, n.style)
+    dot.body.append(f"\t{name} [label={label} {head} id={name}{tail} tooltip={_plain(n.tooltip)}]\n")
+
+
+@functools.lru_cache(maxsize=1024)  # a few styles, shared by every node of a kind
+def _node_style(classes: tuple[str, ...], border: str, fill: str, penwidth: float, peripheries: int, shape: str,
+                style: str) -> tuple[str, str]:
+    """A node's attributes written before its id, and those between its id and its tooltip."""
+    q = _quote_short
+    margin = " margin=0.02" if shape == "plaintext" else ""
+    more = f" peripheries={peripheries}" if peripheries != 1 else ""
+    return (f"class={q(' '.join(classes))} color={q(border)} fillcolor={q(fill)}",
+            f"{margin} penwidth={q(f'{penwidth:g}')}{more} shape={q(shape)} style={q(style)}")
 
 
 def _edge(dot: graphviz.Digraph, e: SceneEdge, labels: _Labels) -> None:
-    q = _quote_short
     tip = _plain(e.tooltip)
-    classes = f" class={q(' '.join(e.classes))}" if e.classes else ""
     label = f" label={labels(e.lines, 9, 'LEFT')}" if e.lines else ""
-    dot.body.append(
-        f"\t{_endpoint(e.src)} -> {_endpoint(e.dst)} [arrowsize=0.7{classes} color={q(e.color)} "
-        f"id={_quote(e.id)}{label} labeltooltip={tip} penwidth={q(f'{e.penwidth:g}')} style={q(e.style)} "
-        f"tooltip={tip}]\n")
+    head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style)
+    dot.body.append(f"\t{_endpoint(e.src)} -> {_endpoint(e.dst)} [{head} id={_quote(e.id)}{label} "
+                    f"labeltooltip={tip} {tail} tooltip={tip}]\n")
+
+
+@functools.lru_cache(maxsize=1024)
+def _edge_style(classes: tuple[str, ...], color: str, penwidth: float, style: str) -> tuple[str, str]:
+    """An edge's attributes written before its id, and those between its label tooltip and tooltip."""
+    q = _quote_short
+    more = f" class={q(' '.join(classes))}" if classes else ""
+    return f"arrowsize=0.7{more} color={q(color)}", f"penwidth={q(f'{penwidth:g}')} style={q(style)}"
 
 
 def _endpoint(name: str) -> str:
