@@ -72,6 +72,9 @@ def _span(span: Span, default_size: float) -> str:
     return f'<FONT COLOR="{color}">{text}</FONT>' if color else text
 
 
+_REMEMBERED = 4096  # rows and spans kept for reuse, at most (a small table stays in the CPU's caches)
+
+
 class _Labels:
     """The HTML-like labels of one scene, written while the scene is alive (objects are told apart
     by their ids). A line or span that the scene uses again (the same object: annotate shares the
@@ -85,10 +88,10 @@ class _Labels:
 
     def __call__(self, lines: tuple[Line, ...], default_size: float, align: str = "CENTER") -> str:
         rows = self._rows.get((default_size, align))
-        if rows is None:
-            rows = self._rows[default_size, align] = {}
+        if rows is None or len(rows) > _REMEMBERED:  # the lines seen once are forgotten now and then:
+            rows = self._rows[default_size, align] = {}  # the ones that recur come back at once
         spans = self._spans.get(default_size)
-        if spans is None:
+        if spans is None or len(spans) > _REMEMBERED:
             spans = self._spans[default_size] = {}
         out = []
         for line in lines:

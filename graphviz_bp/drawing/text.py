@@ -337,6 +337,7 @@ def _fast_text(a: np.ndarray, edge: int) -> str | None:
 
 
 _STACK = 1 << 16  # entries stacked at a time when arrays are written or reduced together
+_STACKED = 1024  # arrays of at most this many entries are stacked to be reduced (larger: one by one)
 
 
 @functools.lru_cache(maxsize=None)
@@ -551,39 +552,52 @@ class ArrayTexts:
 
     def _reduce_all(self) -> None:
         groups: dict[tuple[tuple[int, ...], int], list[ArrayText]] = {}
-        finite: list[ArrayText] = []
-        numbers: list[float] = []
         for t in self._new:
             a = t.value
-            if not a.size or a.dtype.kind not in "biuf":
-                continue
-            groups.setdefault((a.shape, a.dtype.num), []).append(t)
-            if t._stats is False and not _small(a):
-                t._stats = stats = _range(a)
-                if math.isfinite(stats[0]) and math.isfinite(stats[1]) and math.isfinite(stats[2]):  # type: ignore[index]
-                    finite.append(t)
-                    numbers += stats  # type: ignore[arg-type]
+            if a.size and a.dtype.kind in "biuf":
+                groups.setdefault((a.shape, a.dtype.num), []).append(t)
         self._new = []
+        finite: list[ArrayText] = []
+        numbers: list[float] = []
+        for (shape, _), members in groups.items():
+            first = members[0].value
+            size, small = first.size, _small(first)
+            limit = _FAST_LIMIT.get(first.dtype) if first.ndim else None
+            edge = 3 if size <= TOOLTIP_NUMBERS else _edgeitems(shape)
+            written = limit is not None and edge and len(members) > 1  # else one by one, when asked for
+            corners = _corners(shape, edge) if size > TOOLTIP_NUMBERS and edge else None
+            if size > _STACKED or len(members) == 1:  # alone: no copy (NumPy's calls cost microseconds
+                for t in members:                      # each, a copy of a large array more)
+                    if t._stats is False and not small:
+                        t._stats = stats = _range(t.value)
+                        if math.isfinite(stats[0]) and math.isfinite(stats[1]) and math.isfinite(stats[2]):  # type: ignore[index]
+                            finite.append(t)
+                            numbers += stats  # type: ignore[arg-type]
+                if written:
+                    step = max(1, _STACK // len(corners if corners is not None else first.reshape(-1)))
+                    for k in range(0, len(members), step):
+                        chunk = members[k:k + step]
+                        rows = np.stack([t.value.reshape(-1) for t in chunk] if corners is None
+                                        else [t.value.take(corners) for t in chunk]).astype(float, copy=False)
+                        self._unwritten.append((rows, shape, edge, limit, chunk))  # type: ignore[arg-type]
+                continue
+            step = max(1, _STACK // size)
+            for k in range(0, len(members), step):  # stacked: reduced and written together
+                chunk = members[k:k + step]
+                x = np.stack([t.value for t in chunk]).reshape(len(chunk), size).astype(float, copy=False)
+                if not small:
+                    norms = np.sqrt(np.einsum("ij,ij->i", x, x)).tolist()
+                    for t, norm, lo, hi in zip(chunk, norms, x.min(axis=1).tolist(), x.max(axis=1).tolist()):
+                        t._stats = (norm, lo, hi)
+                        if math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi):
+                            finite.append(t)
+                            numbers += (norm, lo, hi)
+                if written:
+                    self._unwritten.append((x if corners is None else x[:, corners], shape, edge, limit, chunk))  # type: ignore[arg-type]
         # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
         words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
         for k, t in enumerate(finite):
             t._words = (words[3 * k], words[3 * k + 1], words[3 * k + 2])
-        for (shape, _), members in groups.items():  # the entries the tooltips write, stacked
-            first = members[0].value
-            limit = _FAST_LIMIT.get(first.dtype) if first.ndim else None
-            if len(members) < 2 or limit is None:
-                continue  # written one by one, when asked for
-            size = first.size
-            edge = 3 if size <= TOOLTIP_NUMBERS else _edgeitems(shape)
-            if not edge:
-                continue
-            corners = _corners(shape, edge) if size > TOOLTIP_NUMBERS else None
-            step = max(1, _STACK // (size if corners is None else len(corners)))
-            for k in range(0, len(members), step):
-                chunk = members[k:k + step]
-                rows = np.stack([t.value.reshape(-1) for t in chunk] if corners is None
-                                else [t.value.take(corners) for t in chunk]).astype(float, copy=False)
-                self._unwritten.append((rows, shape, edge, limit, chunk))
 
     def _write(self) -> None:
         """The tooltip texts of the arrays reduced together (the others are written when asked for)."""
