@@ -1,4 +1,4 @@
-"""Render: Scene -> DOT source -> SVG / PDF / PNG through Graphviz. The only module importing graphviz.
+"""Render: Scene -> DOT source -> SVG / PDF / PNG through Graphviz's ``dot``.
 
 Reads only the Scene (never the graph): what is drawn was decided by ``annotate``.
 """
@@ -11,8 +11,6 @@ import re
 import time
 from pathlib import Path
 from typing import Callable
-
-import graphviz
 
 from .. import dot as _dot
 from ..dot import DEFAULT_TIMEOUT, GraphvizNotFoundError, RenderError, RenderTimeoutError
@@ -136,11 +134,11 @@ def _escaped(text: str) -> str:
 # Node and edge statements are written as the graphviz package writes them: the label first, then
 # the other attributes sorted by name, each value quoted (``_quote``; HTML-like labels as they are).
 
-def _node(dot: graphviz.Digraph, n: SceneNode, labels: _Labels) -> None:
+def _node(n: SceneNode, labels: _Labels) -> str:
     label = labels(n.lines, 11, "LEFT" if n.id == "legend" else "CENTER")
     name = _quote(n.id)
     head, tail = _node_style(tuple(n.classes), n.border, n.fill, n.penwidth, n.peripheries, n.shape, n.style)
-    dot.body.append(f"\t{name} [label={label} {head} id={name}{tail} tooltip={_plain(n.tooltip)}]\n")
+    return f"\t{name} [label={label} {head} id={name}{tail} tooltip={_plain(n.tooltip)}]\n"
 
 
 @functools.lru_cache(maxsize=1024)  # a few styles, shared by every node of a kind
@@ -154,12 +152,12 @@ def _node_style(classes: tuple[str, ...], border: str, fill: str, penwidth: floa
             f"{margin} penwidth={q(f'{penwidth:g}')}{more} shape={q(shape)} style={q(style)}")
 
 
-def _edge(dot: graphviz.Digraph, e: SceneEdge, labels: _Labels) -> None:
+def _edge(e: SceneEdge, labels: _Labels) -> str:
     tip = _plain(e.tooltip)
     label = f" label={labels(e.lines, 9, 'LEFT')}" if e.lines else ""
     head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style)
-    dot.body.append(f"\t{_endpoint(e.src)} -> {_endpoint(e.dst)} [{head} id={_quote(e.id)}{label} "
-                    f"labeltooltip={tip} {tail} tooltip={tip}]\n")
+    return (f"\t{_endpoint(e.src)} -> {_endpoint(e.dst)} [{head} id={_quote(e.id)}{label} "
+            f"labeltooltip={tip} {tail} tooltip={tip}]\n")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -180,24 +178,31 @@ def _endpoint(name: str) -> str:
 
 
 def to_dot(scene: Scene) -> str:
-    """The DOT source of ``scene``: deterministic, ready for ``dot``."""
-    dot = graphviz.Digraph("backprop", strict=False)
-    dot.attr("graph", rankdir=scene.direction, fontname=scene.font, bgcolor=scene.background,
-             nodesep="0.35", ranksep="0.45", pad="0.2", fontcolor=scene.text_color)
-    dot.attr("node", fontname=scene.font, fontsize="11", fontcolor=scene.text_color, margin="0.08,0.04")
-    dot.attr("edge", fontname=scene.font, fontsize="9", fontcolor=scene.text_color)
+    """The DOT source of ``scene``: deterministic, ready for ``dot``. Written line by line as the
+    graphviz package writes it (a ``Digraph``'s source), without building one."""
     labels = _Labels()
-    _nodes(dot, scene, labels)
-    for e in scene.edges:
-        _edge(dot, e, labels)
-    if scene.legend is not None:
-        with dot.subgraph(name="legend_rank") as legend:  # on the last rank, beside the output
-            legend.attr(rank="sink")
-            _node(legend, scene.legend, labels)
-    return dot.source
+    font, color = scene.font, scene.text_color
+    out = ["digraph backprop {\n",
+           f"\tgraph [{_attributes(bgcolor=scene.background, fontcolor=color, fontname=font, nodesep='0.35', pad='0.2', rankdir=scene.direction, ranksep='0.45')}]\n",
+           f"\tnode [{_attributes(fontcolor=color, fontname=font, fontsize='11', margin='0.08,0.04')}]\n",
+           f"\tedge [{_attributes(fontcolor=color, fontname=font, fontsize='9')}]\n"]
+    _nodes(out, scene, labels)
+    out += [_edge(e, labels) for e in scene.edges]
+    if scene.legend is not None:  # on the last rank, beside the output
+        out += ["\tsubgraph legend_rank {\n", "\t\trank=sink\n", "\t" + _node(scene.legend, labels), "\t}\n"]
+    out.append("}\n")
+    return "".join(out)
 
 
-def _nodes(dot: graphviz.Digraph, scene: Scene, labels: _Labels) -> None:
+_HTML = re.compile(r"<.*>$", re.DOTALL)
+
+
+def _attributes(**values: str) -> str:
+    """``name=value ...`` sorted by name, each value quoted (an HTML-like label as it is)."""
+    return " ".join(f"{k}={v if _HTML.match(v) else _quote(v)}" for k, v in sorted(values.items()))
+
+
+def _nodes(out: list[str], scene: Scene, labels: _Labels) -> None:
     """The nodes, each inside its cluster (a ``cluster_`` subgraph, nested as the clusters are)."""
     members: dict[str | None, list[SceneNode]] = {None: []}
     inner: dict[str | None, list[Cluster]] = {None: []}
@@ -213,24 +218,29 @@ def _nodes(dot: graphviz.Digraph, scene: Scene, labels: _Labels) -> None:
         members[n.group].append(n)
 
     drawn: list[Cluster] = []
-    _emit(dot, None, members, inner, drawn, labels)
+    _emit(out, "", None, members, inner, drawn, labels)
     if len(drawn) != len(scene.clusters):
         raise ValueError("the scene's clusters are nested in a cycle")
 
 
-def _emit(graph: graphviz.Digraph, key: str | None, members: dict[str | None, list[SceneNode]],
+def _emit(out: list[str], indent: str, key: str | None, members: dict[str | None, list[SceneNode]],
           inner: dict[str | None, list[Cluster]], drawn: list[Cluster], labels: _Labels) -> None:
-    """The nodes of cluster ``key`` (None: the graph itself), then its clusters, each a subgraph.
-    (A function of the module, not a closure: a closure calling itself would be a reference cycle,
-    keeping every node of the scene until the cycle collector runs.)"""
-    for n in members[key]:
-        _node(graph, n, labels)
+    """The nodes of cluster ``key`` (None: the graph itself), then its clusters, each a subgraph,
+    indented one more tab for each level. (A function of the module, not a closure: a closure
+    calling itself would be a reference cycle, keeping every node of the scene until the cycle
+    collector runs.)"""
+    if indent:
+        out += [indent + _node(n, labels) for n in members[key]]
+    else:
+        out += [_node(n, labels) for n in members[key]]
     for c in inner[key]:
         drawn.append(c)
-        with graph.subgraph(name=f"cluster_{c.id}") as sub:
-            sub.attr(id=f"cluster_{c.id}", label=labels(c.lines, 11) if c.lines else "",
-                     **({"class": " ".join(c.classes)} if c.classes else {}))
-            _emit(sub, c.id, members, inner, drawn, labels)
+        name = f"cluster_{c.id}"
+        attributes = _attributes(id=name, label=labels(c.lines, 11) if c.lines else "",
+                                 **({"class": " ".join(c.classes)} if c.classes else {}))
+        out += [f"{indent}\tsubgraph {_quote(name)} {{\n", f"{indent}\t\t{attributes}\n"]
+        _emit(out, indent + "\t", c.id, members, inner, drawn, labels)
+        out.append(f"{indent}\t}}\n")
 
 
 def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,

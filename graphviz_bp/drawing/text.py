@@ -338,6 +338,7 @@ def _fast_text(a: np.ndarray, edge: int) -> str | None:
 
 _STACK = 1 << 16  # entries stacked at a time when arrays are written or reduced together
 _STACKED = 1024  # arrays of at most this many entries are stacked to be reduced (larger: one by one)
+_WRITTEN = 16  # arrays of one shape written together when there are at least this many (fewer: one by one)
 
 
 @functools.lru_cache(maxsize=None)
@@ -564,7 +565,7 @@ class ArrayTexts:
             size, small = first.size, _small(first)
             limit = _FAST_LIMIT.get(first.dtype) if first.ndim else None
             edge = 3 if size <= TOOLTIP_NUMBERS else _edgeitems(shape)
-            written = limit is not None and edge and len(members) > 1  # else one by one, when asked for
+            written = limit is not None and edge and len(members) >= _WRITTEN  # else one by one, when asked for
             corners = _corners(shape, edge) if size > TOOLTIP_NUMBERS and edge else None
             if size > _STACKED or len(members) == 1:  # alone: no copy (NumPy's calls cost microseconds
                 for t in members:                      # each, a copy of a large array more)
