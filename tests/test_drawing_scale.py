@@ -18,7 +18,7 @@ import graphviz_bp as gb
 from graphviz_bp import backward as backward_mod
 from graphviz_bp.drawing import annotate as annotate_mod
 from graphviz_bp.drawing import render as render_mod
-from graphviz_bp.drawing.text import TOOLTIP_LIMIT, ArrayTexts, full_text, tooltip
+from graphviz_bp.drawing.text import TOOLTIP_LIMIT, ArrayTexts, Verbatim, attribute_text, full_text, tooltip
 
 NUMPY = {"precision": 4, "suppress_small": True, "max_line_width": 100}  # what tooltips wrote before
 
@@ -184,3 +184,25 @@ def test_statements_quote_values_as_the_graphviz_package_does(text):
     if quoting.FINAL_ODD_BACKSLASHES.search(text):
         return  # the package warns: such a value is never written
     assert render_mod._quote(text) == quoting.quote(quoting.nohtml(text))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, np.int32, np.bool_, np.complex128])
+def test_numbers_need_no_escaping_so_render_passes_them_through(dtype):
+    rng = np.random.default_rng(1)
+    for shape in [(), (3,), (64, 8), (30, 30), (2, 3, 70)]:
+        with np.errstate(all="ignore"):
+            a = (rng.normal(size=shape) * 1e3).astype(dtype)
+        text = full_text(a)
+        assert isinstance(text, Verbatim)
+        assert attribute_text(text) == text and '"' not in text
+
+
+def test_a_tooltip_in_parts_reads_as_the_whole_text_escaped():
+    rng = np.random.default_rng(0)
+    g = gb.trace(lambda x: np.sum(gb.name(x * 2.0, 'say "a&b" \\ \x1f') ** 2), x=rng.normal(size=(30, 30)))
+    scene = g.draw().scene()
+    for item in scene.nodes + scene.edges:
+        whole = str(item.tooltip)
+        assert "".join(item.tooltip.parts()) == whole
+        quoted = render_mod._plain(item.tooltip)
+        assert quoted == quoting.quote(quoting.nohtml(attribute_text(whole)))
