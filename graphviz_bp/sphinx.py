@@ -78,6 +78,13 @@ def _choice(values: Any) -> Any:
     return validate
 
 
+def _level(option: Any) -> Any:
+    """An option validator for a number of levels or one of ``option``'s choices (``:depth: 2``)."""
+    def validate(argument: str | None) -> Any:
+        return option.check((argument or "").strip().lower())
+    return validate
+
+
 class BackpropGraph(SphinxDirective):
     """``.. backprop-graph:: EXPR`` or ``.. backprop-graph::`` with ``:function: module:function``."""
 
@@ -92,7 +99,8 @@ class BackpropGraph(SphinxDirective):
         "caption": directives.unchanged,
         "alt": directives.unchanged,
         # the drawing options, from their declaration (a list of names is one text: "x, y" or "x y")
-        **{o.name: _choice(o.spellings) if o.choices else directives.unchanged for o in DRAWING_OPTIONS},
+        **{o.name: _level(o) if o.type is int else _choice(o.spellings) if o.choices else directives.unchanged
+           for o in DRAWING_OPTIONS},
         "name": directives.unchanged,
         "class": directives.class_option,
         "align": _choice(("left", "center", "right")),

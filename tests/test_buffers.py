@@ -27,6 +27,7 @@ from graphviz_bp import buffers
 from graphviz_bp.errors import TraceError, UnsupportedOpError
 
 from .numerics import verify
+from .dotgraph import all_nodes
 
 RTOL = 1e-6
 THIS_FILE = "test_buffers.py"
@@ -693,7 +694,7 @@ def test_a_promoted_buffer_is_one_constant_leaf_updated_by_one_setitem_per_write
         assert after.in_edges[0].src is before
     assert [n.op.name for n in g.nodes if n.op is not None].count("add") == 3  # the three +=
     (dot,) = pydot.graph_from_dot_data(g.to_dot())
-    labels = [n.get_label() or "" for n in dot.get_nodes()]
+    labels = [n.get_label() or "" for n in all_nodes(dot)]
     assert sum("np.zeros 3×2" in label for label in labels) == 1
 
 

@@ -36,13 +36,22 @@ def test_cli_and_sphinx_options_come_from_the_declaration():
     for o in OPTIONS:
         p = params[o.name]
         assert p.help.startswith(o.help)
-        if o.choices:
+        if o.type is int:  # a number of levels or a choice, checked by the declaration
+            assert p.default == o.default
+            assert [p.type.convert(v, p, None) for v in ("0", "3", *o.choices)] == [0, 3, *o.choices]
+            with pytest.raises(click.BadParameter, match="whole number"):
+                p.type.convert("-1", p, None)
+        elif o.choices:
             assert isinstance(p.type, click.Choice) and tuple(p.type.choices) == o.spellings
             assert p.default == o.default
         else:
             assert p.multiple
         assert o.name in sphinx.BackpropGraph.option_spec
     assert sphinx.BackpropGraph.option_spec["direction"]("Left-Right") == "left-right"
+    assert sphinx.BackpropGraph.option_spec["depth"](" 2 ") == 2
+    assert sphinx.BackpropGraph.option_spec["depth"]("All") == "all"
+    with pytest.raises(ValueError, match="whole number"):
+        sphinx.BackpropGraph.option_spec["depth"]("two")
     for o in OPTIONS:  # draw()'s documentation lists them
         assert f"{o.name}: " in gb.Graph.draw.__doc__
 

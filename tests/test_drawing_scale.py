@@ -19,6 +19,7 @@ from graphviz_bp import backward as backward_mod
 from graphviz_bp.drawing import annotate as annotate_mod
 from graphviz_bp.drawing import render as render_mod
 from graphviz_bp.drawing.text import TOOLTIP_LIMIT, ArrayTexts, Verbatim, attribute_text, full_text, tooltip
+from .dotgraph import all_nodes
 
 NUMPY = {"precision": 4, "suppress_small": True, "max_line_width": 100}  # what tooltips wrote before
 
@@ -166,10 +167,10 @@ def test_liveness_and_path_counts_are_computed_once_per_drawing(monkeypatch):
 
 def test_a_deep_drawing_parses_with_every_node_edge_and_bounded_tooltip():
     g = _mlp(40, width=24)  # 24×24 weights: 576 entries, written as summary and corners
-    src = g.to_dot()
-    assert src == g.to_dot()  # deterministic, also when its arrays are written together
+    src = g.to_dot(fold=False)  # every node drawn (by default a graph this size is folded)
+    assert src == g.to_dot(fold=False)  # deterministic, also when its arrays are written together
     (dot,) = pydot.graph_from_dot_data(src)
-    nodes = [n for n in dot.get_nodes() if re.fullmatch(r"n\d+", n.get_name())]
+    nodes = [n for n in all_nodes(dot) if re.fullmatch(r"n\d+", n.get_name())]
     assert len(nodes) == len(g.nodes) and len(dot.get_edges()) == len(g.edges)
     tips = {n.get_name(): n.get("tooltip") for n in nodes}
     w = tips[g.node("W7").id]

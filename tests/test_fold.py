@@ -92,12 +92,12 @@ def test_auto_collapses_until_the_drawing_fits():
 
     g = gb.trace(f, x=RNG.normal(size=3))
     assert len(g.nodes) > BUDGET
-    P = plan(g._dag, fold=False)  # depth "auto" alone
+    assert plan(g._dag, fold=False).size == len(g.nodes)  # fold=False alone: every node
+    P = plan(g._dag, fold=True, depth="auto")
     _partition(g, P)
-    assert P.size <= BUDGET and P.depth is not None
-    deeper = plan(g._dag, fold=False, depth=P.depth + 1)
-    assert deeper.size > BUDGET  # the deepest depth that fits
-    assert plan(g._dag).size < P.size  # folding the iterations too draws less
+    assert P.size <= BUDGET
+    unfolded = plan(g._dag, fold=False, depth=P.depth)
+    assert unfolded.size >= P.size
 
 
 def test_a_small_graph_is_left_as_it_is_unless_asked():
@@ -113,3 +113,25 @@ def test_a_bad_depth_is_refused(bad):
     g = gb.trace(mlp(2), **mlp_inputs(2))
     with pytest.raises((ValueError, TypeError)):
         plan(g._dag, depth=bad)
+
+
+def test_auto_depth_is_the_deepest_that_fits_when_folding_is_not_enough():
+    def f(x):
+        total = 0.0
+        for k in range(1, 30):
+            with gb.group(f"part {k}"):
+                y = np.outer(np.ones(k), x)  # a shape of its own: parts do not repeat
+                for _ in range(3):
+                    y = np.sin(y) * 1.5 + y
+                total = total + np.sum(y)
+        return total
+
+    g = gb.trace(f, x=RNG.normal(size=3))
+    folded_only = plan(g._dag, fold=True, depth=None)
+    assert folded_only.size > BUDGET  # the parts differ: folding their inner loops is not enough
+    P = plan(g._dag)
+    _partition(g, P)
+    assert P.size <= BUDGET and P.depth is not None and P.folds
+    assert plan(g._dag, fold=True, depth=P.depth + 1).size > BUDGET  # the deepest that fits
+    for box in P.boxes.values():
+        assert box.group.depth == P.depth + 1

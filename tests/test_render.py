@@ -128,8 +128,14 @@ def test_a_bad_option_is_refused_by_draw_with_the_choices():
         g.draw(detail=3)
     with pytest.raises(ValueError, match="^data must be a name or a sequence of names; got 3$"):
         g.draw(data=["x", 3])
-    with pytest.raises(TypeError, match="^no drawing option 'colour'; the options are direction, detail, theme, data$"):
+    with pytest.raises(TypeError, match="^no drawing option 'colour'; the options are direction, detail, theme, fold, depth, data$"):
         g.draw(colour="grey")
+    with pytest.raises(ValueError, match="^fold must be one of auto, on, off"):
+        g.draw(fold="sometimes")
+    with pytest.raises(ValueError, match="^depth must be a whole number of levels"):
+        g.draw(depth=-1)
+    with pytest.raises(ValueError, match="^depth must be a whole number of levels"):
+        g.draw(depth=True)
     assert g.draw(direction="left-right", data="x").options == gb.Graph.draw(g, direction="LR", data=["x"]).options
 
 
@@ -394,5 +400,17 @@ def test_a_value_used_hundreds_of_times_writes_its_sum_short():
 
     g = gb.trace(many, x=np.full(2, 1.001))
     text = g.draw().scene().node(g.node("x").id).text
-    assert "m₁ + m₂" in text and "m₃₀₁" in text and "m₁₀₀" not in text and "+ … +" in text
+    assert "Σ of 301 messages m₁ … m₃₀₁" in text and "m₁₀₀ " not in text
     assert len(text) < 400
+    # the largest three are named, largest first, with their norms
+    norms = [float(np.linalg.norm(e.message)) for e in g.node("x").out_edges]
+    named = text.split("largest: ")[1].split("\n")[0].split(", ")
+    assert len(named) == 3
+    picked = []
+    for item in named:
+        tag, value = item.split(" ")
+        k = int(tag[1:].translate(str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789"))) - 1
+        assert value == f"‖{norms[k]:.3g}‖"
+        picked.append(k)
+    others = [v for k, v in enumerate(norms) if k not in picked]
+    assert min(norms[k] for k in picked) >= max(others) * (1 - 1e-12)

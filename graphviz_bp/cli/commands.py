@@ -104,7 +104,8 @@ def markdown_image(alt: str, path: Path) -> str:
               help="alt text of the Markdown image (default: 'Backpropagation graph of EXPR')")
 @drawing_options
 def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, seed: int, memory_limit: int,
-           loss: Any, markdown: bool, alt: str | None, direction: str, detail: str, theme: str, data: tuple[str, ...],
+           loss: Any, markdown: bool, alt: str | None, direction: str, detail: str, theme: str, fold: str,
+           depth: int | str, data: tuple[str, ...],
            timeout: float | None) -> None:
     """Trace EXPR (or FUNC in FILE.py) and draw its backward pass.
 
@@ -149,7 +150,7 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
     if unknown:
         raise click.BadParameter(f"{', '.join(unknown)} is not an input", param_hint="--data")
     drawing = _trace(fn, values, memory_limit, loss).draw(direction=direction, detail=detail, theme=theme,
-                                                    data=data)
+                                                    fold=fold, depth=depth, data=data)
     if output == "-":
         out = drawing.pipe(fmt, timeout=timeout, progress=_progress)
         sys.stdout.flush()

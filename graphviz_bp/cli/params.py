@@ -80,13 +80,32 @@ def drawing_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--timeout", type=Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
                      help="seconds Graphviz may take to lay out the drawing (0: no limit)")(f)
     for option in reversed(DRAWING_OPTIONS):  # generated from the declaration, in its order
-        if option.choices:
+        if option.type is int:  # a number or a choice
+            f = click.option(f"--{option.name}", option.name, type=_Level(option), default=option.default,
+                             show_default=True, metavar=f"{option.metavar}|{'|'.join(option.choices)}",
+                             help=option.help)(f)
+        elif option.choices:
             f = click.option(f"--{option.name}", option.name, type=click.Choice(option.spellings),
                              default=option.default, show_default=True, help=option.help)(f)
         else:  # a list of names: the option repeated
             f = click.option(f"--{option.name}", option.name, multiple=True, metavar=option.metavar,
                              help=f"{option.help} (repeatable)")(f)
     return f
+
+
+class _Level(click.ParamType):
+    """A drawing option that is a number of levels or one of its choices (``--depth 2``, ``auto``)."""
+
+    name = "level"
+
+    def __init__(self, option: Any) -> None:
+        self.option = option
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            return self.option.check(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class ExprCommand(click.Command):

@@ -7,15 +7,18 @@ highlighted); ``render`` only turns the Scene into DOT. No Graphviz here.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..backward import contributions
 from ..graph import DAG, Edge, Node, count_text
+from .structure import Group
 from ..ops import display_label
+from .fold import Box, Plan, group_id, plan
+from .folded import box_lines, group_title, owned_name
 from .options import DrawOptions
-from .scene import Deferred, Line, Scene, SceneEdge, SceneNode, Span
+from .scene import Cluster, Deferred, Line, Scene, SceneEdge, SceneNode, Span
 from .text import (
     TOOLTIP_NAME,
     ArrayTexts,
@@ -128,7 +131,8 @@ class _Ctx:
     __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "edge_tag", "texts", "shapes", "values",
                  "formulas", "adjoints", "recurring")
 
-    def __init__(self, dag: DAG, opts: DrawOptions) -> None:
+    def __init__(self, dag: DAG, opts: DrawOptions, drawn: list[Node] | None = None,
+                 drawn_edges: list[Edge] | None = None) -> None:
         self.dag, self.opts = dag, opts
         self.pal = pal = PALETTES[opts.theme]
         self.L = _output_name(dag)
@@ -147,11 +151,12 @@ class _Ctx:
                                         pal.fanout_styles[k % len(pal.fanout_styles)])
         # every array drawn, known before any is written, so that they are reduced and written together
         self.texts = texts = ArrayTexts()
-        for n, adjoint in zip(dag.nodes, self.adjoints):
+        for n in dag.nodes if drawn is None else drawn:
             texts.add(n.value)
+            adjoint = self.adjoints[n.index]
             if adjoint is not None:
                 texts.add(adjoint)
-        for e in dag.edges:
+        for e in dag.edges if drawn_edges is None else drawn_edges:
             m = e.message
             if m is not None:
                 texts.add(m)
@@ -169,13 +174,64 @@ class _Ctx:
 
 def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     opts.check_inputs(dag.inputs)
-    ctx = _Ctx(dag, opts)
-    nodes = tuple([_scene_node(n, ctx) for n in dag.nodes])
-    edges = tuple([_scene_edge(e, ctx) for e in dag.edges])
+    P = plan(dag, opts.folding, opts.levels)
+    lanes: dict[tuple[str, str, int], list[Edge]] = {}  # drawn edge -> the graph's edges it stands for
+    for e in dag.edges:
+        a, b = P.shown[e.src.index], P.shown[e.dst.index]
+        if a != b:  # inside a box: not drawn
+            lanes.setdefault((a, b, -1 if b in P.boxes else e.argnum), []).append(e)
+    drawn = [dag.nodes[int(k[1:])] for k in P.stands_for if k not in P.boxes]
+    ctx = _Ctx(dag, opts, drawn, [es[0] for es in lanes.values()])
+    nodes: list[SceneNode] = []
+    for key, members in P.stands_for.items():
+        node = _box_node(P.boxes[key], ctx) if key in P.boxes else \
+            _scene_node(dag.nodes[int(key[1:])], ctx, members)
+        home = P.cluster_of[key]
+        nodes.append(replace(node, group=group_id(home)) if home is not None else node)
+    edges = tuple([_scene_edge(es[0], ctx, key, es, P) for key, es in lanes.items()])
+    clusters = tuple(_cluster(g, P, ctx) for g in sorted(P.groups.values(), key=lambda g: g.scope.number))
     pal = ctx.pal
-    legend = _legend(dag, opts, pal, ctx.arrow, ctx.live) if opts.detail != "structure" or dag.shared_nodes() else None
-    return Scene(nodes=nodes, edges=edges, legend=legend, direction=opts.direction,
-                 font="DejaVu Sans", background=pal.background, text_color=pal.text)
+    legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P) \
+        if opts.detail != "structure" or dag.shared_nodes() or P.folds or P.boxes else None
+    return Scene(nodes=tuple(nodes), edges=edges, legend=legend, direction=opts.direction,
+                 font="DejaVu Sans", background=pal.background, text_color=pal.text, clusters=clusters)
+
+
+def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
+    """A group's frame: its title, and for a repeat drawn once its count and norm strip."""
+    fold = P.folds.get(group_id(g))
+    lines = group_title(g, fold)
+    parent = g.parent
+    while parent is not None and parent.scope is not None and parent.scope.kind == "loop":
+        parent = parent.parent  # loops are not framed: their iterations are
+    parent = parent if parent is not None and parent.scope is not None else None
+    color = ctx.pal.shared_border if fold is not None else ctx.pal.muted_text
+    return Cluster(group_id(g), tuple(ctx.line(t, color, k == 0 and fold is not None, False, SMALL)
+                                      for k, t in enumerate(lines)),
+                   group_id(parent) if parent is not None else None,
+                   ("group", g.scope.kind) + (("folded",) if fold is not None else ()))
+
+
+def _box_node(box: Box, ctx: _Ctx) -> SceneNode:
+    """A group collapsed to one box: what it is and what it holds; the messages that cross its
+    boundary are on its edges."""
+    pal = ctx.pal
+    title, *rest = box_lines(box)
+    lines = [ctx.line(title, pal.text, True, False, TITLE - 2)] + [ctx.line(t, pal.muted_text, False, False, SMALL)
+                                                                  for t in rest]
+    return SceneNode(box.id, ("box", box.group.scope.kind if box.group.scope else "group"), tuple(lines), "box",
+                     "#f4f4f5", pal.op_border, Deferred(_box_tip, box), "filled,rounded", 2, 1.0)
+
+
+def _box_tip(box: Box) -> str:
+    ops = [n for n in box.nodes if n.kind == "op"]
+    tip = [f"{box.group.title}: {len(ops)} ops, drawn as one box (depth option)"]
+    tip += [f"{shown(n)}: {n.op.name if n.op else n.kind}, shape {_shape_text(n.shape)}" for n in ops[:40]]
+    if len(ops) > 40:
+        tip.append(f"… and {len(ops) - 40} more")
+    if box.group.scope is not None and box.group.scope.source is not None:
+        tip.append(box.group.scope.source.short())
+    return tooltip_parts(tip)
 
 
 MAX_TERMS = 8  # messages written out in a shared node's sum
@@ -214,10 +270,18 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
                 lines += [(Span("  " + _plus(t), color=color),) for t in terms[1:MAX_TERMS]]
             return lines
     if n.is_shared:
+        carrying = [e for e in n.out_edges if e.message is not None]
+        if len(carrying) > MAX_TERMS:  # Σ of 1000 messages, the largest named
+            lines.append((head, Span(f" = Σ of {len(carrying)} messages m₁ … m{subscript(len(carrying))}")))
+            norms = sorted(((-float(np.sqrt(np.sum(np.square(e.message)))), k) for k, e in enumerate(n.out_edges)
+                            if e.message is not None))[:3]  # largest first; the first use on a tie
+            lines.append((Span("largest: " + ", ".join(f"m{subscript(k + 1)} ‖{-v:.3g}‖" for v, k in norms),
+                               color=pal.message, size=SMALL),))
+            if ctx.values and adjoint is not None:
+                lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL, prefix="= ")
+            return lines
         terms: list[Span] = [head, Span(" = ")]
-        tagged = [edge_tag[e] for e in n.out_edges if e.message is not None]
-        if len(tagged) > MAX_TERMS:  # m₁ + m₂ + … + m₉₉: the label stays short
-            tagged = tagged[:MAX_TERMS - 1] + [("…", pal.text, "")] + tagged[-1:]
+        tagged = [edge_tag[e] for e in carrying]
         for tag, color, _ in tagged:
             if len(terms) > 2:
                 terms.append(Span(" + "))
@@ -302,8 +366,10 @@ def _path_tips(dag: DAG, n: Node) -> list[str]:
     return tips
 
 
-def _scene_node(n: Node, ctx: _Ctx) -> SceneNode:
+def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneNode:
+    """``n`` drawn; ``members``: the nodes it stands for in a folded repeat (itself first)."""
     pal, texts, L = ctx.pal, ctx.texts, ctx.L
+    many = members is not None and len(members) > 1
     is_out = n is ctx.dag.output
     kind = n.kind
     shared = len(n.out_edges) >= 2  # n.is_shared
@@ -315,7 +381,7 @@ def _scene_node(n: Node, ctx: _Ctx) -> SceneNode:
         classes = (kind, "parameter" if not muted else "data") + (("shared",) if shared else ())
     else:
         classes = (kind, "shared") if shared else (kind,)
-    tip = Deferred(_node_tip, n, ctx, muted)
+    tip = Deferred(_node_tip, n, ctx, muted, members if many else None)
     if kind == "const":
         text = n.params.get("label") or (summarize(n.value) if n.value.size <= 4 else f"const {format_shape(n.shape)}")
         if ctx.formulas and not n.params.get("label") and n.dag is not None and n.dag.formulas is not None:
@@ -329,7 +395,8 @@ def _scene_node(n: Node, ctx: _Ctx) -> SceneNode:
 
     text_color = pal.muted_text if muted else pal.text
     if kind == "input":
-        lines = [ctx.line(shown(n), text_color, True, False, TITLE)]
+        lines = [ctx.line(visible(owned_name(members)) if many and members else shown(n), text_color, True, False,
+                          TITLE)]
     else:
         lines = [ctx.line(_display_symbol(n), text_color, True, False, TITLE)]
         assigned = n.dag.formulas.assigned_name(n) if ctx.formulas and n.dag is not None \
@@ -367,13 +434,23 @@ def _scene_node(n: Node, ctx: _Ctx) -> SceneNode:
                      2.0 if shared and not muted else 1.0)
 
 
-def _node_tip(n: Node, ctx: _Ctx, muted: bool) -> str:
+def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None) -> str:
     """A node's tooltip: what it is, its value and gradient (every entry of a small array; the
-    summary and corners of a large one), the paths to a shared input."""
-    return _node_tip_lines(n, ctx.dag, muted, ctx.L, ctx.texts, ctx.adjoints[n.index])
+    summary and corners of a large one), the paths to a shared input; for a node that stands for
+    one value per repetition of a folded block, the last repetition's too."""
+    more: list[str] = []
+    if members:
+        last = members[-1]
+        adjoint = ctx.adjoints[last.index]
+        more = [f"drawn once for {len(members)} values, one per repetition; the last, {visible(last.name)}:",
+                f"value: {summarize(last.value)}"]
+        if adjoint is not None and not muted:
+            more.append(f"∂{ctx.L}/∂{shown(last)}: {summarize(adjoint)}")
+    return _node_tip_lines(n, ctx.dag, muted, ctx.L, ctx.texts, ctx.adjoints[n.index], more)
 
 
-def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts, adjoint: np.ndarray | None) -> str:
+def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts, adjoint: np.ndarray | None,
+                    more: list[str] | None = None) -> str:
     value = n.value
     tip = [f"{visible(n.name[:TOOLTIP_NAME])}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape "
            f"{_shape_text(value.shape)}, {_dtype_text(value.dtype)}"]
@@ -385,6 +462,8 @@ def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts, a
         if n.kind == "input" and n.is_shared:
             with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
                 tip.extend(_path_tips(dag, n))
+    if more:
+        tip += more
     if n.source is not None:
         tip.append(n.source.short())
     return tooltip_parts(tip)
@@ -394,7 +473,10 @@ _shape_text = functools.lru_cache(maxsize=1024)(format_shape)  # shapes recur on
 _dtype_text = functools.lru_cache(maxsize=64)(str)  # a dtype's str takes microseconds
 
 
-def _scene_edge(e: Edge, ctx: _Ctx) -> SceneEdge:
+def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, members: list[Edge] | None = None,
+                P: Plan | None = None) -> SceneEdge:
+    """``e`` drawn, standing for ``members`` (the graph's edges between the drawn ends ``key``:
+    one per repetition of a folded block, or every edge into a collapsed box from one value)."""
     pal = ctx.pal
     src, dst = e.src, e.dst
     message = e.message
@@ -429,7 +511,19 @@ def _scene_edge(e: Edge, ctx: _Ctx) -> SceneEdge:
         lines += [(Span(r, msg_color, False, False, EDGE),) for r in rest]
     elif ctx.shapes and tag is not None and not muted:
         lines.append(ctx.line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
-    return SceneEdge(f"e{src.index}_{dst.index}_{e.argnum}", src.id, dst.id, classes, tuple(lines), color,
+    a, b = (key[0], key[1]) if key is not None else (src.id, dst.id)
+    if members is not None and len(members) > 1:
+        tags = [ctx.edge_tag[m][0] for m in members if m in ctx.edge_tag]
+        across = P is not None and all(m.src.id != a or m.dst.id != b for m in members)
+        what = f"{tags[0]} … {tags[-1]}, " if len(tags) > 1 else ""
+        lines.append(ctx.line(f"{what}× {len(members)}" + (" (to the next repetition)" if across else ""),
+                              color, False, True, EDGE))
+        if across:
+            classes = classes + ("recurrence",)
+            style = "dashed"
+    ident = f"e{src.index}_{dst.index}_{e.argnum}" if key is None or (a, b) == (src.id, dst.id) else \
+        f"e{a}_{b}_{key[2] if key[2] >= 0 else 'in'}"
+    return SceneEdge(ident, a, b, classes, tuple(lines), color,
                      Deferred(_edge_tip, e, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas),
                      style, penwidth)
 
@@ -452,7 +546,7 @@ def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = Fal
     return tooltip_parts(tip)
 
 
-def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node]) -> SceneNode:
+def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node], P: Plan | None = None) -> SceneNode:
     L = _output_name(dag)
     rows: list[Line] = [(Span("How to read this graph", bold=True, color=pal.text),)]
 
@@ -476,6 +570,13 @@ def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Nod
                      for i in range(min(k, 3)))
         rows.append(tags + (Span("one message per use of a value;", color=pal.text),))
         rows.append((Span(f"    ∂{L}/∂v is their sum", color=pal.text),))
+    if P is not None and P.folds:
+        row("× N", pal.shared_border, "a block repeated N times, drawn once")
+        rows.append((Span("    (its first repetition's numbers)", color=pal.text),))
+        row("▁▃▆█", pal.shared_border, "norm of the message into each")
+        rows.append((Span("    repetition, log scale", color=pal.text),))
+    if P is not None and P.boxes:
+        row("▭", pal.op_border, f"a group drawn as one box (depth={P.depth})")
     if opts.shows_values:
         row("norm", pal.muted_text, "of a larger array; hover (SVG)")
         rows.append((Span("    for every entry", color=pal.text),))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from ..graph import DAG, Node
 from .structure import Group, Repeat, group_tree, repeats
 
-__all__ = ["BUDGET", "Box", "Fold", "Plan", "plan"]
+__all__ = ["BUDGET", "Box", "Fold", "Plan", "group_id", "plan"]
 
 BUDGET = 150  # nodes: a larger drawing is folded and collapsed until it fits (fold="auto", depth="auto")
 
@@ -61,13 +61,15 @@ class Plan:
 
 
 def group_id(g: Group) -> str:
-    return "root" if g.scope is None else f"cluster_s{g.scope.number}"
+    """The id of a group's frame in the Scene (``s3``; DOT's subgraph is ``cluster_s3``)."""
+    return "root" if g.scope is None else f"s{g.scope.number}"
 
 
 def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", budget: int = BUDGET) -> Plan:
     """The plan of a drawing. ``fold``: True, False or "auto" (fold when the graph has more than
     ``budget`` nodes); ``depth``: an int, None (every group open) or "auto" (the deepest that fits in
-    ``budget`` nodes, when the graph is larger than that)."""
+    ``budget`` nodes, when the graph is larger than that and ``fold`` is not False: ``fold=False``
+    alone draws every node)."""
     if depth != "auto" and depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise ValueError(f"depth must be a whole number of levels (0 or more), None or 'auto'; got {depth!r}")
     if fold not in (True, False, "auto"):
@@ -78,7 +80,7 @@ def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", 
     folds = _folds(root, dag) if folding else []
     if depth == "auto":
         chosen: int | None = None
-        if big:
+        if big and fold is not False:  # fold=False: every node drawn
             deepest = max((g.depth for g in root.walk()), default=0)
             for d in [None, *range(deepest, -1, -1)]:
                 chosen = d
@@ -166,9 +168,17 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
     groups: dict[str, Group] = {}
     for drawn, nodes in stands_for.items():
         g = boxes[drawn].group.parent if drawn in boxes else home.get(stand.get(nodes[0].index, nodes[0]).index)
-        g = None if g is None or g.scope is None else g
+        g = _framed(g)
         cluster_of[drawn] = g
-        while g is not None and g.scope is not None:
+        while g is not None:
             groups[group_id(g)] = g
-            g = g.parent
+            g = _framed(g.parent)
     return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root)
+
+
+def _framed(g: Group | None) -> Group | None:
+    """The group whose frame a node in ``g`` is drawn in: ``g``, or the nearest around it that is
+    not a loop (a loop's iterations are framed, each titled with the loop, not the loop itself)."""
+    while g is not None and g.scope is not None and g.scope.kind == "loop":
+        g = g.parent
+    return None if g is None or g.scope is None else g

@@ -9,13 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-__all__ = ["DATA", "DETAIL", "DIRECTION", "OPTIONS", "THEME", "DrawOptions", "Option", "describe"]
+__all__ = ["DATA", "DEPTH", "DETAIL", "DIRECTION", "FOLD", "OPTIONS", "THEME", "DrawOptions", "Option", "describe"]
 
 
 @dataclass(frozen=True)
 class Option:
-    """One drawing option. ``type`` is ``str`` (one of ``choices``, or an alias of one) or ``tuple``
-    (any number of names, given as one string or a sequence of strings)."""
+    """One drawing option. ``type`` is ``str`` (one of ``choices``, or an alias of one; a Python
+    bool means the first alias of "true" or "false"), ``int`` (a whole number 0 or more, or one of
+    ``choices``; None means the second choice) or ``tuple`` (any number of names, given as one
+    string or a sequence of strings)."""
 
     name: str
     type: type
@@ -39,6 +41,10 @@ class Option:
         Traceback (most recent call last):
         ValueError: detail must be one of structure, shapes, values, formulas; got 'all'
         """
+        if self.type is int:
+            return self._level(value)
+        if isinstance(value, bool):
+            value = "true" if value else "false"
         if self.type is tuple:
             items = (value,) if isinstance(value, str) else value
             try:
@@ -58,6 +64,23 @@ class Option:
         also = f" (or {', '.join(a for a, _ in self.aliases)})" if self.aliases else ""
         raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}{also}; got {value!r}")
 
+    def _level(self, value: Any) -> int | str:
+        """A number of levels: an int 0 or more (also as text), or a choice (None: the second).
+
+        >>> DEPTH.check(2), DEPTH.check("3"), DEPTH.check(None), DEPTH.check("auto")
+        (2, 3, 'all', 'auto')
+        """
+        if value is None:
+            return self.choices[1]
+        if isinstance(value, str) and value.strip() in self.choices:
+            return value.strip()
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return int(value)
+        raise ValueError(f"{self.name} must be a whole number of levels (0 or more) or one of "
+                         f"{', '.join(self.choices)}; got {value!r}")
+
 
 DIRECTION = Option(
     "direction", str, "TB", "TB: top to bottom; LR: left to right; RL and BT reverse them",
@@ -71,12 +94,22 @@ DETAIL = Option(
 THEME = Option(
     "theme", str, "color", "grey is print-friendly: messages told apart by line style, not colour",
     choices=("color", "grey"))
+FOLD = Option(
+    "fold", str, "auto",
+    "draw repeated blocks (the layers of a deep net, the steps of an RNN) once, marked × N, with "
+    "the message norm of each repetition; auto: when the graph has more than 150 nodes",
+    choices=("auto", "on", "off"), aliases=(("true", "on"), ("false", "off"), ("yes", "on"), ("no", "off")))
+DEPTH = Option(
+    "depth", int, "auto",
+    "groups (function calls, gb.group blocks, loops) nested deeper than this many levels are drawn "
+    "as one box each, with the messages that cross their boundary; all: every group open; auto: "
+    "the deepest that keeps the drawing within 150 nodes", choices=("auto", "all"), metavar="N")
 DATA = Option(
     "data", tuple, (), "an input that is data, not a parameter: drawn muted, no gradient shown",
     metavar="NAME")
 
 #: Every drawing option, in the order they are documented.
-OPTIONS: tuple[Option, ...] = (DIRECTION, DETAIL, THEME, DATA)
+OPTIONS: tuple[Option, ...] = (DIRECTION, DETAIL, THEME, FOLD, DEPTH, DATA)
 
 
 @dataclass(frozen=True)
@@ -87,6 +120,8 @@ class DrawOptions:
     direction: str = DIRECTION.default
     detail: str = DETAIL.default
     theme: str = THEME.default
+    fold: str = FOLD.default
+    depth: int | str = DEPTH.default
     data: tuple[str, ...] = DATA.default
 
     def __post_init__(self) -> None:
@@ -114,6 +149,16 @@ class DrawOptions:
             raise ValueError(f"data={unknown!r} names no input; inputs are {', '.join(names) or 'none'}")
 
     @property
+    def folding(self) -> bool | str:
+        """``fold`` as the fold plan takes it: True, False or "auto"."""
+        return {"on": True, "off": False}.get(self.fold, "auto")
+
+    @property
+    def levels(self) -> int | str | None:
+        """``depth`` as the fold plan takes it: a number, None (every group open) or "auto"."""
+        return None if self.depth == "all" else self.depth
+
+    @property
     def shows_shapes(self) -> bool:
         return self.detail in ("shapes", "values", "formulas")
 
@@ -137,11 +182,13 @@ def describe(indent: str = "") -> str:
     """
     out = []
     for o in OPTIONS:
-        if o.choices:
+        if o.type is int:
+            what = f'a number of levels (0 or more), "auto" or "all" (None in Python); default "{o.default}"'
+        elif o.choices:
             what = ", ".join(f'"{c}"' for c in o.choices)
             if o.aliases:
                 what += f" (or {', '.join(f'{chr(34)}{a}{chr(34)}' for a, _ in o.aliases)})"
-            what += f'; default "{o.default}"'
+            what += (" (True and False in Python)" if "true" in dict(o.aliases) else "") + f'; default "{o.default}"'
         else:
             what = "a name or a list of names; default none"
         out.append(f"{indent}{o.name}: {what}. {o.help[0].upper()}{o.help[1:]}.")

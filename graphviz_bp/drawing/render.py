@@ -165,7 +165,8 @@ def _edge_style(classes: tuple[str, ...], color: str, penwidth: float, style: st
     """An edge's attributes written before its id, and those between its label tooltip and tooltip."""
     q = _quote_short
     more = f" class={q(' '.join(classes))}" if classes else ""
-    return f"arrowsize=0.7{more} color={q(color)}", f"penwidth={q(f'{penwidth:g}')} style={q(style)}"
+    lax = " constraint=false" if "recurrence" in classes else ""  # back to the block's start: not a rank
+    return f"arrowsize=0.7{more} color={q(color)}{lax}", f"penwidth={q(f'{penwidth:g}')} style={q(style)}"
 
 
 def _endpoint(name: str) -> str:
@@ -236,7 +237,11 @@ def _emit(out: list[str], indent: str, key: str | None, members: dict[str | None
     for c in inner[key]:
         drawn.append(c)
         name = f"cluster_{c.id}"
+        folded = "folded" in c.classes
         attributes = _attributes(id=name, label=labels(c.lines, 11) if c.lines else "",
+                                 style="rounded,filled" if folded else "rounded", labeljust="l",
+                                 color="#7c3aed" if folded else "#c8c8c8", fillcolor="#faf7ff" if folded else "white",
+                                 penwidth="1.5" if folded else "1",
                                  **({"class": " ".join(c.classes)} if c.classes else {}))
         out += [f"{indent}\tsubgraph {_quote(name)} {{\n", f"{indent}\t\t{attributes}\n"]
         _emit(out, indent + "\t", c.id, members, inner, drawn, labels)

@@ -1,0 +1,102 @@
+"""Texts of a folded drawing: the title of a group's frame, a repeat's "× N" and its strip of
+message norms (one bar per repetition, on a log scale: vanishing and exploding gradients show as a
+slope), and a collapsed group's box."""
+
+from __future__ import annotations
+
+import math
+
+from ..graph import Node
+from .fold import Box, Fold
+from .structure import Group
+
+__all__ = ["STRIP_WIDTH", "box_lines", "group_title", "strip"]
+
+STRIP_WIDTH = 40  # bars at most: more repetitions share a bar (the largest norm among them)
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def strip(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
+    """One bar per repetition (per run of repetitions, beyond ``width``), its height the log of the
+    norm between the smallest and the largest; a blank where no message reached; ``0`` where it was 0.
+
+    >>> strip([1.0, 10.0, 100.0])
+    '▁▅█'
+    >>> strip([2.0, 2.0, None])
+    '▅▅ '
+    """
+    if len(norms) > width:
+        per = len(norms) / width
+        runs = [norms[int(k * per):max(int((k + 1) * per), int(k * per) + 1)] for k in range(width)]
+        norms = [max((v for v in run if v is not None), default=None) for run in runs]
+    positive = [v for v in norms if v is not None and v > 0 and math.isfinite(v)]
+    if not positive:
+        return "".join(" " if v is None else "0" for v in norms)
+    lo, hi = math.log10(min(positive)), math.log10(max(positive))
+    out = []
+    for v in norms:
+        if v is None:
+            out.append(" ")
+        elif v == 0:
+            out.append("0")
+        elif not math.isfinite(v):
+            out.append("!")
+        elif hi == lo:
+            out.append(_BARS[4])
+        else:
+            out.append(_BARS[round((math.log10(v) - lo) / (hi - lo) * (len(_BARS) - 1))])
+    return "".join(out)
+
+
+def group_title(g: Group, fold: Fold | None) -> list[str]:
+    """The lines of a group's frame: what it is (a call, a block, a loop's iteration) and, for a
+    repeat drawn once, "× N" and its strip of message norms."""
+    assert g.scope is not None
+    scope = g.scope
+    if fold is None:
+        if scope.kind == "iteration":
+            return [f"{scope.label} — iteration {scope.index}"]
+        if scope.kind == "loop":
+            return [scope.label]
+        return [scope.title]
+    n = fold.count
+    first, last = fold.repeat.first.scope, fold.repeat.last.scope
+    assert first is not None and last is not None
+    if scope.kind == "iteration":
+        what = f"{scope.label} — iterations {first.index}…{last.index}"
+    else:
+        what = f"{scope.title} — {n} calls" if scope.kind == "call" else f"{scope.title} and {n - 1} more like it"
+    lines = [f"{what}   × {n}, drawn once"]
+    norms = fold.repeat.norms()
+    known = [v for v in norms if v is not None]
+    if known:
+        lines.append(f"‖message in‖ per repetition: {strip(norms)}   {_short(norms[0])} → {_short(norms[-1])}")
+    return lines
+
+
+def box_lines(box: Box) -> list[str]:
+    """A collapsed group's box: its title, its ops, and what crosses its boundary."""
+    ops = [n for n in box.nodes if n.kind == "op"]
+    names: list[str] = []
+    for n in ops:
+        assert n.op is not None
+        if n.op.name not in names:
+            names.append(n.op.name)
+    shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+    inner = sum(1 for g in box.group.walk()) - 1
+    what = f"{len(ops)} op{'s' if len(ops) != 1 else ''}: {shown}"
+    lines = [box.group.title, what]
+    if inner:
+        lines.append(f"{inner} group{'s' if inner != 1 else ''} inside")
+    return lines
+
+
+def _short(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.3g}"
+
+
+def owned_name(names: list[Node]) -> str:
+    """A folded input's name: ``W0 … W39`` (the first and the last repetition's)."""
+    return names[0].name if len(names) == 1 else f"{names[0].name} … {names[-1].name}"

@@ -1,0 +1,128 @@
+"""Folded and grouped drawings, read back from their DOT: one frame per group, a repeat drawn once
+with "× N" and its strip of message norms, a group collapsed to a box with the messages that cross
+its boundary, and ``fold=False`` / ``depth=None`` drawing everything."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pydot
+import pytest
+
+import graphviz_bp as gb
+from graphviz_bp.drawing.folded import strip
+
+from .dotgraph import all_nodes, clusters
+
+RNG = np.random.default_rng(21)
+
+
+def mlp(depth):
+    def loss(X, **p):
+        h = X
+        for i in range(depth):
+            h = np.tanh(p[f"W{i}"] @ h + p[f"b{i}"])
+        return 0.5 * np.sum(h ** 2)
+    return loss
+
+
+def mlp_inputs(depth, width=6):
+    inputs = {"X": RNG.normal(size=(width, 2))}
+    for i in range(depth):
+        inputs[f"W{i}"] = RNG.normal(size=(width, width)) / math.sqrt(width)
+        inputs[f"b{i}"] = RNG.normal(size=(width, 1)) * 0.1
+    return inputs
+
+
+def parse(src):
+    (graph,) = pydot.graph_from_dot_data(src)
+    return graph
+
+
+def label_text(x):
+    return str(x.get("label") or "")
+
+
+def test_a_deep_net_is_drawn_as_one_folded_layer_with_its_norm_strip():
+    depth = 60
+    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    graph = parse(g.to_dot())
+    nodes = all_nodes(graph)
+    assert len(nodes) < 20  # 301 values drawn as about a dozen boxes
+    (frame,) = [c for c in clusters(graph) if "folded" in str(c.get("class"))]
+    title = label_text(frame)
+    assert "× 60" in title and "iterations 0…59" in title
+    norms = [float(np.linalg.norm(n.adjoint)) for n in g.nodes if n.kind == "op" and n.op.name == "tanh"]
+    assert strip(norms) in title  # the bars are this net's ∂L/∂h per layer
+    assert f"{norms[0]:.3g} → {norms[-1]:.3g}" in title
+    inside = {n.get_name() for n in frame.get_nodes()}
+    assert g.node("W0").id in inside and g.node("b0").id in inside
+    assert "W0 … W59" in label_text(next(n for n in nodes if n.get_name() == g.node("W0").id))
+    back = [e for e in graph.get_edges() if "recurrence" in str(e.get("class"))]
+    assert len(back) == 1 and back[0].get("constraint") == "false" and "× 59" in label_text(back[0])
+
+
+def test_fold_false_draws_every_node_in_one_frame_per_iteration():
+    depth = 40
+    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    graph = parse(g.to_dot(fold=False, detail="structure"))
+    assert len([n for n in all_nodes(graph) if re.fullmatch(r"n\d+", n.get_name())]) == len(g.nodes)
+    assert len(graph.get_edges()) == len(g.edges)
+    frames = clusters(graph)
+    assert len(frames) == depth and all("iteration" in label_text(c) for c in frames)
+
+
+def test_depth_zero_collapses_the_loop_to_one_box_with_the_crossing_messages():
+    depth = 5
+    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    graph = parse(g.to_dot(fold=False, depth=0))
+    boxes = [n for n in all_nodes(graph) if n.get_name().startswith('"box_') or n.get_name().startswith("box_")]
+    assert len(boxes) == 1
+    box = boxes[0].get_name().strip('"')
+    assert "for i in range(depth):" in label_text(boxes[0]) and "15 ops" in label_text(boxes[0])
+    into = [e for e in graph.get_edges() if e.get_destination().strip('"') == box]
+    out = [e for e in graph.get_edges() if e.get_source().strip('"') == box]
+    assert len(into) == 1 + 2 * depth and len(out) == 1  # X, every W and b; the last h
+    last = [n for n in g.nodes if n.kind == "op" and n.op.name == "tanh"][-1]
+    assert f"{np.linalg.norm(last.adjoint):.3g}" in label_text(out[0])  # ∂L/∂h leaving the box
+
+
+def test_an_rnns_shared_weight_sums_a_hundred_messages_and_names_the_largest():
+    def rnn(W, h0, X):
+        h = h0
+        for x in X:
+            h = np.tanh(W @ h + x)
+        return np.sum(h)
+
+    g = gb.trace(rnn, W=RNG.normal(size=(4, 4)) * 0.5, h0=np.zeros(4), X=RNG.normal(size=(100, 4)))
+    graph = parse(g.to_dot(data=("h0", "X")))
+    w = next(n for n in all_nodes(graph) if n.get_name() == g.node("W").id)
+    assert "Σ of 100 messages m₁ … m₁₀₀" in label_text(w)
+    biggest = max(range(100), key=lambda k: np.linalg.norm(g.node("W").out_edges[k].message))
+    sub = "".join("₀₁₂₃₄₅₆₇₈₉"[int(c)] for c in str(biggest + 1))
+    assert f"largest: m{sub} ‖" in label_text(w)
+    (frame,) = [c for c in clusters(graph) if "folded" in str(c.get("class"))]
+    assert "× 100" in label_text(frame)
+    np.testing.assert_allclose(sum(e.message for e in g.node("W").out_edges), g.grad("W"))
+
+
+@pytest.mark.parametrize("bad", ["sometimes", 2])
+def test_a_bad_fold_is_refused(bad):
+    g = gb.trace(mlp(2), **mlp_inputs(2))
+    with pytest.raises(ValueError, match="fold must be one of"):
+        g.to_dot(fold=bad)
+
+
+def test_a_small_graph_with_a_function_call_is_framed_by_it():
+    def layer(W, x):
+        return np.tanh(W @ x)
+
+    def f(W, x):
+        return np.sum(layer(W, x) ** 2)
+
+    graph = parse(gb.trace(f, W=RNG.normal(size=(3, 3)), x=RNG.normal(size=3)).to_dot())
+    (frame,) = clusters(graph)
+    assert "layer()" in label_text(frame)
+    assert len(frame.get_nodes()) == 2  # @ and tanh
