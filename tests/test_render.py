@@ -20,6 +20,7 @@ import graphviz_bp as gb
 from graphviz_bp import dot as dot_mod
 from graphviz_bp.drawing import render as render_mod
 from graphviz_bp.drawing.text import visible
+from graphviz_bp.drawing import annotate as annotate_mod
 
 from .problems import autoencoder, swish_inputs, swish_net
 from .test_dot import install_fake_dot
@@ -76,13 +77,17 @@ def test_autoencoder_has_one_shared_W_with_two_fanout_edges(ae):
 
 def test_every_node_has_its_role_as_class_and_every_edge_its_jacobian(ae):
     scene = ae.draw().scene()
-    assert [n.id for n in scene.nodes] == [n.id for n in ae.nodes]
-    for n, sn in zip(ae.nodes, scene.nodes):
+    numbers = annotate_mod.absorbed_constants(ae._dag)  # ½ and 2: drawn inside × ½ and (·)²
+    assert sorted(ae.nodes[k].value.item() for k in numbers) == [0.5, 2.0]
+    drawn = [n for n in ae.nodes if n.index not in numbers]
+    assert [n.id for n in scene.nodes] == [n.id for n in drawn]
+    for n, sn in zip(drawn, scene.nodes):
         role = "output" if n is ae.output else n.kind
         assert role in sn.classes, (n, sn.classes)
         assert ("shared" in sn.classes) == n.is_shared
-    assert len(scene.edges) == len(ae.edges)
-    for e, se in zip(ae.edges, scene.edges):
+    edges = [e for e in ae.edges if e.src.index not in numbers]
+    assert len(scene.edges) == len(edges)
+    for e, se in zip(edges, scene.edges):
         assert (se.src, se.dst) == (e.src.id, e.dst.id)
         if e.src.kind != "const":
             assert "J " + ("×".join(map(str, e.jacobian_shape)) or "scalar") in se.text
@@ -226,9 +231,11 @@ def test_dot_accepts_the_source_and_keeps_every_edge(ae, dot_executable):
     out = subprocess.run([dot_executable, "-Tjson"], input=ae.to_dot().encode(), capture_output=True,
                          check=True)
     data = json.loads(out.stdout)
-    assert len(data["edges"]) == len(ae.edges)
+    numbers = annotate_mod.absorbed_constants(ae._dag)  # written in their ops' symbols
+    assert len(data["edges"]) == len(ae.edges) - len(numbers)
     names = {o["name"] for o in data["objects"]}
-    assert {n.id for n in ae.nodes} | {"legend"} <= names
+    assert {n.id for n in ae.nodes if n.index not in numbers} | {"legend"} <= names
+    assert not {ae.nodes[k].id for k in numbers} & names
 
 
 @pytest.mark.parametrize("suffix,magic", [(".svg", b"<?xml"), (".pdf", b"%PDF"), (".png", b"\x89PNG"),
@@ -297,10 +304,10 @@ def test_timeout_and_progress_reach_dot(ae, tmp_path, monkeypatch):
     install_fake_dot(tmp_path, monkeypatch, "exec sleep 60\n")
     heard = []
     monkeypatch.setattr(dot_mod, "PROGRESS_THRESHOLD", 10)
-    with pytest.raises(render_mod.RenderTimeoutError, match="^dot did not finish within 0.5 s laying out 23 "):
+    with pytest.raises(render_mod.RenderTimeoutError, match="^dot did not finish within 0.5 s laying out 19 "):
         render_mod.render(ae.to_dot(), tmp_path / "ae.svg", timeout=0.5, progress=heard.append)
-    assert heard == ["laying out 23 nodes and edges with dot; this may take a while (time limit 0.5 s)"]
-    assert (len(ae.nodes), len(ae.edges)) == (11, 12)
+    assert heard == ["laying out 19 nodes and edges with dot; this may take a while (time limit 0.5 s)"]
+    assert (len(ae.nodes), len(ae.edges)) == (11, 12)  # 9 nodes and 10 edges drawn (½ and 2 in their ops)
     with pytest.raises(render_mod.RenderTimeoutError):
         render_mod.pipe(ae.to_dot(), "png", timeout=0.5)
     assert not (tmp_path / "ae.svg").exists()

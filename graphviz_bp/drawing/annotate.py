@@ -85,15 +85,64 @@ PALETTES = {"color": COLOR, "grey": GREY}  # one per choice of the theme option
 # ------------------------------------------------------------------------------------------------
 # Building the scene
 
-def _display_symbol(node: Node) -> str:
+def _display_symbol(node: Node, absorbed: frozenset[int] | set[int] = frozenset()) -> str:
     """The op's symbol as its declaration draws it (``ops.display_label``), which may read the
-    constant scalars among the operands (the exponent of a power)."""
+    constant scalars among the operands (the exponent of a power); with the constant operands in
+    ``absorbed`` (node indices) written into it: ``× ½``, ``1 + (·)``, ``(·) − 1``."""
     assert node.op is not None
+    mine = [e for e in node.in_edges if e.src.index in absorbed]
+    if mine:
+        return _with_constant(node, mine[0])
     if node.op.label is None:  # the op's symbol, whatever its operands
         return node.op.symbol
     constants = [e.src.value[()] if e.src.kind == "const" and e.src.shape == () and e.src.dtype.kind in "biuf"
                  else None for e in node.in_edges]
     return display_label(node.op, node.params, constants)
+
+
+# ops whose constant scalar operand is drawn inside their symbol, not as a node of its own
+_INLINE = {"add": "+", "subtract": "−", "multiply": "×", "divide": "÷", "power": "^", "maximum": "max",
+           "minimum": "min"}
+# ops whose operands may be swapped: the others' incoming edges are marked ①, ② at their heads
+_COMMUTATIVE = frozenset({"add", "multiply", "maximum", "minimum", "hypot", "logaddexp", "logaddexp2", "fmax",
+                          "fmin", "equal", "not_equal", "logical_and", "logical_or", "logical_xor"})
+_MARKS = "①②③④⑤⑥⑦⑧⑨"
+
+
+def absorbed_constants(dag: DAG) -> set[int]:
+    """The constant scalars drawn inside the op that uses them (``½`` in ``× ½``): a finite number
+    used once, by an op that writes it in its symbol, beside one traced operand."""
+    out: set[int] = set()
+    for n in dag.nodes:
+        if n.kind != "const" or n.shape != () or n.dtype.kind not in "biuf" or len(n.out_edges) != 1:
+            continue
+        user = n.out_edges[0].dst
+        if user.op is None or user.op.name not in _INLINE or len(user.in_edges) != 2:
+            continue
+        other = user.in_edges[1 - n.out_edges[0].argnum].src
+        if other.kind != "const" and np.isfinite(n.value):
+            out.add(n.index)
+    return out
+
+
+def _with_constant(node: Node, edge: Edge) -> str:
+    """``node``'s symbol with the constant on ``edge`` written in: ``× ½``, ``(·)²``, ``1 − (·)``."""
+    from ..symbolic.printing import number
+
+    assert node.op is not None
+    name, c = node.op.name, number(float(edge.src.value))
+    first = edge.argnum == 0
+    if name == "multiply":
+        return f"× {c}"
+    if name == "power":
+        if not first:
+            label = display_label(node.op, node.params, [None, edge.src.value[()]])
+            return label if label != "(·)^(·)" else f"(·)^{c}"
+        return f"{c}^(·)"
+    if name in ("maximum", "minimum"):
+        return f"{_INLINE[name]}({c}, ·)"
+    sign = _INLINE[name]
+    return f"{c} {sign} (·)" if first else f"(·) {sign} {c}"
 
 
 def _output_name(dag: DAG) -> str:
@@ -129,11 +178,12 @@ class _Ctx:
     shared: a Span is immutable)."""
 
     __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "edge_tag", "texts", "shapes", "values",
-                 "formulas", "adjoints", "recurring")
+                 "formulas", "adjoints", "recurring", "absorbed")
 
     def __init__(self, dag: DAG, opts: DrawOptions, drawn: list[Node] | None = None,
                  drawn_edges: list[Edge] | None = None) -> None:
         self.dag, self.opts = dag, opts
+        self.absorbed = absorbed_constants(dag)
         self.pal = pal = PALETTES[opts.theme]
         self.L = _output_name(dag)
         self.arrow = {"LR": "◀", "RL": "▶", "TB": "▲", "BT": "▼"}[opts.direction]
@@ -175,20 +225,26 @@ class _Ctx:
 def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     opts.check_inputs(dag.inputs)
     P = plan(dag, opts.folding, opts.levels)
+    absorbed = absorbed_constants(dag)
     lanes: dict[tuple[str, str, int], list[Edge]] = {}  # drawn edge -> the graph's edges it stands for
     for e in dag.edges:
         a, b = P.shown[e.src.index], P.shown[e.dst.index]
-        if a != b:  # inside a box: not drawn
+        if a != b and e.src.index not in absorbed:  # inside a box, or a number written in its op: not drawn
             lanes.setdefault((a, b, -1 if b in P.boxes else e.argnum), []).append(e)
-    drawn = [dag.nodes[int(k[1:])] for k in P.stands_for if k not in P.boxes]
+    kept = {k: members for k, members in P.stands_for.items()
+            if not all(m.index in absorbed for m in members)}
+    drawn = [dag.nodes[int(k[1:])] for k in kept if k not in P.boxes]
     ctx = _Ctx(dag, opts, drawn, [es[0] for es in lanes.values()])
+    into: dict[str, int] = {}  # drawn operands of each drawn node
+    for (a, b, argnum) in lanes:
+        into[b] = into.get(b, 0) + 1
     nodes: list[SceneNode] = []
-    for key, members in P.stands_for.items():
+    for key, members in kept.items():
         node = _box_node(P.boxes[key], ctx) if key in P.boxes else \
             _scene_node(dag.nodes[int(key[1:])], ctx, members)
         home = P.cluster_of[key]
         nodes.append(replace(node, group=group_id(home)) if home is not None else node)
-    edges = tuple([_scene_edge(es[0], ctx, key, es, P) for key, es in lanes.items()])
+    edges = tuple([_scene_edge(es[0], ctx, key, es, P, into.get(key[1], 0)) for key, es in lanes.items()])
     clusters = tuple(_cluster(g, P, ctx) for g in sorted(P.groups.values(), key=lambda g: g.scope.number))
     pal = ctx.pal
     legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P) \
@@ -398,7 +454,7 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneN
         lines = [ctx.line(visible(owned_name(members)) if many and members else shown(n), text_color, True, False,
                           TITLE)]
     else:
-        lines = [ctx.line(_display_symbol(n), text_color, True, False, TITLE)]
+        lines = [ctx.line(_display_symbol(n, ctx.absorbed), text_color, True, False, TITLE)]
         assigned = n.dag.formulas.assigned_name(n) if ctx.formulas and n.dag is not None \
             and n.dag.formulas is not None else None
         if n.user_named or is_out or assigned:
@@ -474,7 +530,7 @@ _dtype_text = functools.lru_cache(maxsize=64)(str)  # a dtype's str takes micros
 
 
 def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, members: list[Edge] | None = None,
-                P: Plan | None = None) -> SceneEdge:
+                P: Plan | None = None, operands: int = 0) -> SceneEdge:
     """``e`` drawn, standing for ``members`` (the graph's edges between the drawn ends ``key``:
     one per repetition of a folded block, or every edge into a collapsed box from one value)."""
     pal = ctx.pal
@@ -523,9 +579,13 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
             style = "dashed"
     ident = f"e{src.index}_{dst.index}_{e.argnum}" if key is None or (a, b) == (src.id, dst.id) else \
         f"e{a}_{b}_{key[2] if key[2] >= 0 else 'in'}"
+    mark = ""
+    if operands >= 2 and dst.op is not None and dst.op.name not in _COMMUTATIVE and not b.startswith("box_") \
+            and e.argnum < len(_MARKS):
+        mark = _MARKS[e.argnum]  # the order of a non-commutative op's operands: ① − ②, ① @ ②
     return SceneEdge(ident, a, b, classes, tuple(lines), color,
                      Deferred(_edge_tip, e, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas),
-                     style, penwidth)
+                     style, penwidth, mark)
 
 
 def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = False) -> str:
@@ -548,6 +608,7 @@ def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = Fal
 
 def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node], P: Plan | None = None) -> SceneNode:
     L = _output_name(dag)
+    absorbed = absorbed_constants(dag)
     rows: list[Line] = [(Span("How to read this graph", bold=True, color=pal.text),)]
 
     def row(key: str, color: str, text: str, *more: Span) -> None:
@@ -557,6 +618,9 @@ def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Nod
     if any(n not in live for n in dag.inputs.values()):
         row("■", pal.data_border, "data: no gradient shown")
     row("◯", pal.op_border, "operation: symbol and value")
+    if any(n.op is not None and n.op.name not in _COMMUTATIVE and
+           sum(1 for e in n.in_edges if e.src.index not in absorbed) >= 2 for n in dag.nodes):
+        row("① ②", pal.text, "first, second operand (− ÷ @ …)")
     row("▣", pal.output_border, f"output {L}: the backward pass starts at 1")
     if opts.shows_shapes:
         row(space_of((3, 5)), pal.muted_text, "shape of the value")

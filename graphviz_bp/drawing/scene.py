@@ -97,6 +97,7 @@ class SceneEdge:
     tooltip: Deferred | str
     style: str = "solid"
     penwidth: float = 1.2
+    head: str = ""  # a mark at the arrow's head: which operand of a non-commutative op (①, ②)
 
     @property
     def text(self) -> str:

@@ -33,7 +33,7 @@ from .sharing import ELIDED, SHARED, elide
 from .expr import AND, COMPARE, FLOOR_DIVIDE, GATHER_BACK, ISFINITE, NOT, OPAQUE, OR, SCATTER, SIGN, SUM_TO, \
     TRIL, Expr
 
-__all__ = ["text", "latex", "expression"]
+__all__ = ["text", "latex", "expression", "number"]
 
 # precedences: a part is parenthesised inside a tighter context (ARROW: ``ḡ → [i]``)
 ARROW, SUM, HADAMARD, PRODUCT, UNARY, POSTFIX, ATOM = range(0, 7)
@@ -154,6 +154,15 @@ def _attempt(print_it: Callable[[], str]) -> Any:
         return print_it()
     except Exception as exc:  # noqa: BLE001 - raised again in the caller's thread
         return exc
+
+
+def number(v: float) -> str:
+    """A number as formulas write it: ``½``, ``2``, ``0.1``, ``−3``, ``1.235e+04``.
+
+    >>> number(0.5), number(2.0), number(-0.25), number(0.1)
+    ('½', '2', '−¼', '0.1')
+    """
+    return _number(float(v), _UNICODE)
 
 
 def _number(v: float, style: _Style) -> str:
