@@ -129,3 +129,25 @@ def test_a_small_graph_with_a_function_call_is_framed_by_it():
     (frame,) = clusters(graph)
     assert "layer()" in label_text(frame)
     assert len(frame.get_nodes()) == 2  # @ and tanh
+
+
+def test_numbers_are_written_in_their_ops_and_operand_order_is_marked():
+    def f(x, y):
+        return 0.5 * np.sum((x - y) ** 2) + np.sum(1.0 - x / y)
+
+    g = gb.trace(f, x=RNG.normal(size=3), y=RNG.normal(size=3) + 3.0)
+    graph = parse(g.to_dot())
+    labels = {n.get_name(): label_text(n) for n in all_nodes(graph)}
+    assert not any(re.fullmatch(r"n\d+", k) and g._dag.nodes[int(k[1:])].kind == "const" for k in labels)
+    symbols = " | ".join(labels.values())
+    for written in ("× ½", "(·)²", "1 − (·)", "÷", "−"):
+        assert written in symbols, written
+    sub = next(n for n in g.nodes if n.kind == "op" and n.op.name == "subtract" and n.in_edges[0].src.kind == "input")
+    div = next(n for n in g.nodes if n.kind == "op" and n.op.name == "divide")
+    for op in (sub, div):
+        marks = {e.get_source().strip('"'): e.get("headlabel").strip('"') for e in graph.get_edges()
+                 if e.get_destination().strip('"') == op.id}
+        assert marks == {g.node("x").id: "①", g.node("y").id: "②"}
+    adds = [e for e in graph.get_edges() if e.get("headlabel") and e.get_destination().strip('"') in
+            {n.id for n in g.nodes if n.op is not None and n.op.name == "add"}]
+    assert adds == []  # + is commutative: no marks
