@@ -21,7 +21,7 @@ __all__ = ["EXAMPLES", "Example", "default_dir", "load", "readme"]
 
 #: The examples, in the order the gallery shows them.
 EXAMPLES = ("autoencoder", "autoencoder_right", "swish_net", "shared_x", "gplvm", "rnn", "softmax_ce",
-            "autoencoder_formulas", "swish_formulas", "gplvm_formulas", "check_derivation")
+            "autoencoder_formulas", "swish_formulas", "gplvm_formulas", "check_derivation", "deep_mlp", "long_rnn")
 FORMATS = ("dot", "svg", "pdf")
 #: PDFs carry this fixed date so that re-rendering an unchanged example changes no committed byte.
 SOURCE_DATE_EPOCH = "946684800"

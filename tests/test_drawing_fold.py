@@ -57,7 +57,7 @@ def test_a_deep_net_is_drawn_as_one_folded_layer_with_its_norm_strip():
     assert "× 60" in title and "iterations 0…59" in title
     norms = [float(np.linalg.norm(n.adjoint)) for n in g.nodes if n.kind == "op" and n.op.name == "tanh"]
     assert strip(norms) in title  # the bars are this net's ∂L/∂h per layer
-    assert f"{norms[0]:.3g} → {norms[-1]:.3g}" in title
+    assert f"{norms[0]:.3g} (first) → {norms[-1]:.3g} (last)".replace("-", "−") in title
     inside = {n.get_name() for n in frame.get_nodes()}
     assert g.node("W0").id in inside and g.node("b0").id in inside
     assert "W0 … W59" in label_text(next(n for n in nodes if n.get_name() == g.node("W0").id))

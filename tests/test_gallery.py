@@ -146,3 +146,66 @@ def test_softmax_ce_gradient_is_p_minus_onehot_over_n():
     np.testing.assert_allclose(g.grad("b"), expected.sum(axis=0), atol=1e-12)
     (gather,) = [e for e in g.out_edges("y")]
     assert gather.message is None and gather.dst.params["text"] == "[[0, 1, 2, 3], y]"
+
+
+def test_deep_mlp_matches_backprop_by_hand_and_finite_differences_and_is_drawn_folded():
+    import pydot
+
+    import graphviz_bp as gb
+
+    from .dotgraph import clusters
+
+    module = _load("deep_mlp")
+    inputs = module.inputs()
+    g = module.graph()
+    depth = module.DEPTH
+    hs = [inputs["X"]]
+    for k in range(depth):
+        hs.append(np.tanh(inputs[f"W{k}"] @ hs[-1] + inputs[f"b{k}"]))
+    dh = hs[-1]
+    norms = []
+    for k in reversed(range(depth)):
+        norms.append(np.linalg.norm(dh))
+        dz = dh * (1 - hs[k + 1] ** 2)
+        np.testing.assert_allclose(g.grad(f"W{k}"), dz @ hs[k].T, rtol=1e-10, atol=1e-16)
+        np.testing.assert_allclose(g.grad(f"b{k}"), dz.sum(axis=1, keepdims=True), rtol=1e-10, atol=1e-16)
+        dh = inputs[f"W{k}"].T @ dz
+    assert norms[-1] / norms[0] < 1e-3  # the docstring: the first layer's message is about 10⁻⁴ of the last's
+    few = {k: inputs[k] for k in ("X", "W0", "b0", "W49")}
+    rest = {k: v for k, v in inputs.items() if k not in few}
+    # the first layer's gradients are ~10⁻⁴ of the loss's scale: central differences (step 10⁻⁶)
+    # carry a relative error of about 10⁻⁵ there, so the check's tolerance is 10⁻⁴
+    result = gb.check(lambda X, W0, b0, W49: module.loss(X, W0=W0, b0=b0, W49=W49, **rest), few, rtol=1e-4)
+    assert result.passed, [(c.name, c.error) for c in result.inputs]
+    (graph,) = pydot.graph_from_dot_data((GALLERY / "deep_mlp.dot").read_text(encoding="utf-8"))
+    (frame,) = [c for c in clusters(graph) if "folded" in str(c.get("class"))]
+    assert "× 50" in str(frame.get("label"))
+
+
+def test_long_rnn_matches_autograd_and_its_steps_are_drawn_once():
+    import autograd
+    import autograd.numpy as anp
+    import pydot
+
+    from .dotgraph import clusters
+
+    module = _load("long_rnn")
+    inputs = module.inputs()
+    g = module.graph()
+    assert len(g.out_edges("W")) == module.STEPS
+
+    def ref(W, U):
+        h = inputs["h0"]
+        for x in inputs["X"]:
+            h = anp.tanh(W @ h + U @ x)
+        return 0.5 * anp.sum(h ** 2)
+
+    for i, key in enumerate(("W", "U")):
+        np.testing.assert_allclose(g.grad(key), autograd.grad(ref, i)(inputs["W"], inputs["U"]), rtol=1e-10)
+    steps = [n for n in g.nodes if n.kind == "op" and n.op.name == "tanh"]
+    assert np.linalg.norm(steps[0].adjoint) < 1e-10 * np.linalg.norm(steps[-1].adjoint)  # vanishing
+    (graph,) = pydot.graph_from_dot_data((GALLERY / "long_rnn.dot").read_text(encoding="utf-8"))
+    (frame,) = [c for c in clusters(graph) if "folded" in str(c.get("class"))]
+    assert "× 100" in str(frame.get("label"))
+    w = next(n for n in graph.get_nodes() if n.get_name() == g.node("W").id)
+    assert "Σ of 100 messages" in str(w.get("label"))

@@ -12,7 +12,7 @@ from .structure import Group
 
 __all__ = ["STRIP_WIDTH", "box_lines", "group_title", "strip"]
 
-STRIP_WIDTH = 40  # bars at most: more repetitions share a bar (the largest norm among them)
+STRIP_WIDTH = 32  # bars at most: more repetitions share a bar (the largest norm among them)
 _BARS = "▁▂▃▄▅▆▇█"
 
 
@@ -70,7 +70,8 @@ def group_title(g: Group, fold: Fold | None) -> list[str]:
     norms = fold.repeat.norms()
     known = [v for v in norms if v is not None]
     if known:
-        lines.append(f"‖message in‖ per repetition: {strip(norms)}   {_short(norms[0])} → {_short(norms[-1])}")
+        lines.append(strip(norms))
+        lines.append(f"‖message in‖ per repetition, log scale: {_short(norms[0])} (first) → {_short(norms[-1])} (last)")
     return lines
 
 
@@ -94,7 +95,7 @@ def box_lines(box: Box) -> list[str]:
 def _short(v: float | None) -> str:
     if v is None:
         return "–"
-    return f"{v:.3g}"
+    return f"{v:.3g}".replace("-", "−")
 
 
 def owned_name(names: list[Node]) -> str:
