@@ -151,3 +151,17 @@ def test_numbers_are_written_in_their_ops_and_operand_order_is_marked():
     adds = [e for e in graph.get_edges() if e.get("headlabel") and e.get_destination().strip('"') in
             {n.id for n in g.nodes if n.op is not None and n.op.name == "add"}]
     assert adds == []  # + is commutative: no marks
+
+
+def test_a_long_unfolded_drawing_keeps_its_ops_in_one_dot_group_and_a_short_one_does_not():
+    depth = 40
+    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    graph = parse(g.to_dot(fold=False, depth=None))
+    ops = [n for n in all_nodes(graph) if re.fullmatch(r"n\d+", n.get_name())
+           and g._dag.nodes[int(n.get_name()[1:])].kind == "op"]
+    others = [n for n in all_nodes(graph) if re.fullmatch(r"n\d+", n.get_name())
+              and g._dag.nodes[int(n.get_name()[1:])].kind != "op"]
+    assert ops and all(n.get("group") == "chain" for n in ops)  # the chain stays straight
+    assert all(n.get("group") is None for n in others)  # W and b go to its sides
+    small = parse(gb.trace(mlp(2), **mlp_inputs(2)).to_dot())
+    assert all(n.get("group") is None for n in all_nodes(small))

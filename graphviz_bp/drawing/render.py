@@ -78,9 +78,10 @@ class _Labels:
     by their ids). A line or span that the scene uses again (the same object: annotate shares the
     lines that recur from layer to layer) is written once."""
 
-    __slots__ = ("_rows", "_spans")
+    __slots__ = ("_rows", "_spans", "chain")
 
-    def __init__(self) -> None:
+    def __init__(self, chain: bool = False) -> None:
+        self.chain = chain  # ops in one DOT group: the main chain of a long drawing stays straight
         self._rows: dict[tuple[float, str], dict[int, str]] = {}  # by size and alignment, by id
         self._spans: dict[float, dict[int, str]] = {}  # by size, by id
 
@@ -138,6 +139,8 @@ def _node(n: SceneNode, labels: _Labels) -> str:
     label = labels(n.lines, 11, "LEFT" if n.id == "legend" else "CENTER")
     name = _quote(n.id)
     head, tail = _node_style(tuple(n.classes), n.border, n.fill, n.penwidth, n.peripheries, n.shape, n.style)
+    if labels.chain and "op" in n.classes:
+        head += " group=chain"
     return f"\t{name} [label={label} {head} id={name}{tail} tooltip={_plain(n.tooltip)}]\n"
 
 
@@ -180,10 +183,14 @@ def _endpoint(name: str) -> str:
     return ":".join([_quote(node), _quote(port)] + ([compass] if compass else []))
 
 
+CHAIN = 150  # nodes: a larger drawing keeps its ops in one DOT group (its weights and biases go
+# to the sides instead of pushing a deep net's chain sideways, layer after layer)
+
+
 def to_dot(scene: Scene) -> str:
     """The DOT source of ``scene``: deterministic, ready for ``dot``. Written line by line as the
     graphviz package writes it (a ``Digraph``'s source), without building one."""
-    labels = _Labels()
+    labels = _Labels(chain=len(scene.nodes) > CHAIN)
     font, color = scene.font, scene.text_color
     out = ["digraph backprop {\n",
            f"\tgraph [{_attributes(bgcolor=scene.background, fontcolor=color, fontname=font, nodesep='0.35', pad='0.2', rankdir=scene.direction, ranksep='0.45')}]\n",
