@@ -63,6 +63,11 @@ def test_a_deep_net_is_drawn_as_one_folded_layer_with_its_norm_strip():
     assert "W0 … W59" in label_text(next(n for n in nodes if n.get_name() == g.node("W0").id))
     back = [e for e in graph.get_edges() if "recurrence" in str(e.get("class"))]
     assert len(back) == 1 and back[0].get("constraint") == "false" and "× 59" in label_text(back[0])
+    # the tooltip of an edge drawn for all 60 layers names the last layer's message too
+    w_edge = next(e for e in graph.get_edges() if e.get_source().strip('"') == g.node("W0").id)
+    last = g.node("W59").out_edges[0]
+    assert f"drawn once for 60 edges; the last, W59 → {last.dst.name}" in str(w_edge.get("tooltip"))
+    assert f"norm {np.linalg.norm(last.message):.3g}" in str(w_edge.get("tooltip"))
 
 
 def test_fold_false_draws_every_node_in_one_frame_per_iteration():

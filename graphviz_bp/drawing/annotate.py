@@ -584,14 +584,16 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
             and e.argnum < len(_MARKS):
         mark = _MARKS[e.argnum]  # the order of a non-commutative op's operands: ① − ②, ① @ ②
     return SceneEdge(ident, a, b, classes, tuple(lines), color,
-                     Deferred(_edge_tip, e, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas),
+                     Deferred(_edge_tip, e, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
+                              members[-1] if members else None, len(members) if members else 1),
                      style, penwidth, mark)
 
 
-def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = False) -> str:
+def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = False,
+              last: Edge | None = None, count: int = 1) -> str:
     """An edge's tooltip: which argument it is, its Jacobian's shape, its message (every entry of a
     small array; the summary and corners of a large one) and, at the formulas level, its formula and
-    whether it was verified."""
+    whether it was verified; for an edge drawn once for ``count`` edges, the ``last`` one's message."""
     src, dst = e.src, e.dst
     s, d = shown(src), shown(dst)
     message = e.message
@@ -603,6 +605,9 @@ def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = Fal
                       else f"not shown: {formula.why}"))
     if message is not None:
         tip += (f"message {tag} (∂{L}/∂{d} pulled back to {s}) =", texts.full_text(message))
+    if last is not None and count > 1:
+        tip.append(f"drawn once for {count} edges; the last, {shown(last.src)} → {shown(last.dst)}, carries "
+                   + (summarize(last.message) if last.message is not None else "no message"))
     return tooltip_parts(tip)
 
 
