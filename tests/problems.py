@@ -39,3 +39,21 @@ def swish_by_hand(W1, b1, W2, b2, x, y):
     dh1 = W2.T @ dz2
     dz = dh1 * s * (z - z * s + 1)
     return {"W1": np.outer(dz, x), "b1": dz, "W2": dW2, "b2": db2, "z": dz, "h1": dh1, "z2": dz2}
+
+
+def deep_mlp(depth):
+    """A tanh MLP of ``depth`` layers, each with its own inputs ``W{i}`` and ``b{i}``."""
+    def loss(X, **p):
+        h = X
+        for i in range(depth):
+            h = np.tanh(p[f"W{i}"] @ h + p[f"b{i}"])
+        return 0.5 * np.sum(h ** 2)
+    return loss
+
+
+def deep_mlp_inputs(rng, depth, width=6):
+    inputs = {"X": rng.normal(size=(width, 2))}
+    for i in range(depth):
+        inputs[f"W{i}"] = rng.normal(size=(width, width)) / np.sqrt(width)
+        inputs[f"b{i}"] = rng.normal(size=(width, 1)) * 0.1
+    return inputs

@@ -4,7 +4,6 @@ its boundary, and ``fold=False`` / ``depth=None`` drawing everything."""
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
@@ -16,25 +15,9 @@ from graphviz_bp.drawing.annotate import absorbed_constants
 from graphviz_bp.drawing.folded import strip
 
 from .dotgraph import all_nodes, clusters
+from .problems import deep_mlp, deep_mlp_inputs
 
 RNG = np.random.default_rng(21)
-
-
-def mlp(depth):
-    def loss(X, **p):
-        h = X
-        for i in range(depth):
-            h = np.tanh(p[f"W{i}"] @ h + p[f"b{i}"])
-        return 0.5 * np.sum(h ** 2)
-    return loss
-
-
-def mlp_inputs(depth, width=6):
-    inputs = {"X": RNG.normal(size=(width, 2))}
-    for i in range(depth):
-        inputs[f"W{i}"] = RNG.normal(size=(width, width)) / math.sqrt(width)
-        inputs[f"b{i}"] = RNG.normal(size=(width, 1)) * 0.1
-    return inputs
 
 
 def parse(src):
@@ -48,7 +31,7 @@ def label_text(x):
 
 def test_a_deep_net_is_drawn_as_one_folded_layer_with_its_norm_strip():
     depth = 60
-    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    g = gb.trace(deep_mlp(depth), **deep_mlp_inputs(RNG, depth))
     graph = parse(g.to_dot())
     nodes = all_nodes(graph)
     assert len(nodes) < 20  # 301 values drawn as about a dozen boxes
@@ -72,7 +55,7 @@ def test_a_deep_net_is_drawn_as_one_folded_layer_with_its_norm_strip():
 
 def test_fold_false_draws_every_node_in_one_frame_per_iteration():
     depth = 40
-    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    g = gb.trace(deep_mlp(depth), **deep_mlp_inputs(RNG, depth))
     graph = parse(g.to_dot(fold=False, detail="structure"))
     numbers = absorbed_constants(g._dag)  # ½ and 2: in × ½ and (·)²
     assert len(numbers) == 2
@@ -84,7 +67,7 @@ def test_fold_false_draws_every_node_in_one_frame_per_iteration():
 
 def test_depth_zero_collapses_the_loop_to_one_box_with_the_crossing_messages():
     depth = 5
-    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    g = gb.trace(deep_mlp(depth), **deep_mlp_inputs(RNG, depth))
     graph = parse(g.to_dot(fold=False, depth=0))
     boxes = [n for n in all_nodes(graph) if n.get_name().startswith('"box_') or n.get_name().startswith("box_")]
     assert len(boxes) == 1
@@ -118,7 +101,7 @@ def test_an_rnns_shared_weight_sums_a_hundred_messages_and_names_the_largest():
 
 @pytest.mark.parametrize("bad", ["sometimes", 2])
 def test_a_bad_fold_is_refused(bad):
-    g = gb.trace(mlp(2), **mlp_inputs(2))
+    g = gb.trace(deep_mlp(2), **deep_mlp_inputs(RNG, 2))
     with pytest.raises(ValueError, match="fold must be one of"):
         g.to_dot(fold=bad)
 
@@ -160,7 +143,7 @@ def test_numbers_are_written_in_their_ops_and_operand_order_is_marked():
 
 def test_a_long_unfolded_drawing_keeps_its_ops_in_one_dot_group_and_a_short_one_does_not():
     depth = 40
-    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    g = gb.trace(deep_mlp(depth), **deep_mlp_inputs(RNG, depth))
     graph = parse(g.to_dot(fold=False, depth=None))
     ops = [n for n in all_nodes(graph) if re.fullmatch(r"n\d+", n.get_name())
            and g._dag.nodes[int(n.get_name()[1:])].kind == "op"]
@@ -168,5 +151,5 @@ def test_a_long_unfolded_drawing_keeps_its_ops_in_one_dot_group_and_a_short_one_
               and g._dag.nodes[int(n.get_name()[1:])].kind != "op"]
     assert ops and all(n.get("group") == "chain" for n in ops)  # the chain stays straight
     assert all(n.get("group") is None for n in others)  # W and b go to its sides
-    small = parse(gb.trace(mlp(2), **mlp_inputs(2)).to_dot())
+    small = parse(gb.trace(deep_mlp(2), **deep_mlp_inputs(RNG, 2)).to_dot())
     assert all(n.get("group") is None for n in all_nodes(small))

@@ -10,24 +10,9 @@ import pytest
 import graphviz_bp as gb
 from graphviz_bp.drawing.fold import BUDGET, plan
 
+from .problems import deep_mlp, deep_mlp_inputs
+
 RNG = np.random.default_rng(13)
-
-
-def mlp_inputs(depth, width=4):
-    inputs = {"X": RNG.normal(size=(width, 2))}
-    for i in range(depth):
-        inputs[f"W{i}"] = RNG.normal(size=(width, width)) / 2
-        inputs[f"b{i}"] = RNG.normal(size=(width, 1))
-    return inputs
-
-
-def mlp(depth):
-    def loss(X, **p):
-        h = X
-        for i in range(depth):
-            h = np.tanh(p[f"W{i}"] @ h + p[f"b{i}"])
-        return 0.5 * np.sum(h ** 2)
-    return loss
 
 
 def _partition(g, P):
@@ -40,7 +25,7 @@ def _partition(g, P):
 
 def test_a_deep_net_folds_to_one_layer_with_its_own_weights():
     depth = 40
-    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    g = gb.trace(deep_mlp(depth), **deep_mlp_inputs(RNG, depth))
     assert len(g.nodes) > BUDGET
     P = plan(g._dag)  # auto: the graph is big
     _partition(g, P)
@@ -58,7 +43,7 @@ def test_a_deep_net_folds_to_one_layer_with_its_own_weights():
 
 def test_folding_off_and_every_group_open_draws_every_node():
     depth = 40
-    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    g = gb.trace(deep_mlp(depth), **deep_mlp_inputs(RNG, depth))
     P = plan(g._dag, fold=False, depth=None)
     assert P.size == len(g.nodes) and not P.folds and not P.boxes
     _partition(g, P)
@@ -66,7 +51,7 @@ def test_folding_off_and_every_group_open_draws_every_node():
 
 def test_depth_zero_collapses_each_top_level_group_to_one_box():
     depth = 5
-    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    g = gb.trace(deep_mlp(depth), **deep_mlp_inputs(RNG, depth))
     P = plan(g._dag, fold=False, depth=0)
     _partition(g, P)
     (box,) = P.boxes.values()
@@ -102,7 +87,7 @@ def test_auto_collapses_until_the_drawing_fits():
 
 def test_a_small_graph_is_left_as_it_is_unless_asked():
     depth = 3
-    g = gb.trace(mlp(depth), **mlp_inputs(depth))
+    g = gb.trace(deep_mlp(depth), **deep_mlp_inputs(RNG, depth))
     assert plan(g._dag).size == len(g.nodes)
     P = plan(g._dag, fold=True, depth=None)
     assert P.size == len(g.nodes) - 2 * 5 and list(P.folds.values())[0].count == 3
@@ -110,7 +95,7 @@ def test_a_small_graph_is_left_as_it_is_unless_asked():
 
 @pytest.mark.parametrize("bad", [-1, "deep"])
 def test_a_bad_depth_is_refused(bad):
-    g = gb.trace(mlp(2), **mlp_inputs(2))
+    g = gb.trace(deep_mlp(2), **deep_mlp_inputs(RNG, 2))
     with pytest.raises((ValueError, TypeError)):
         plan(g._dag, depth=bad)
 

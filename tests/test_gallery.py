@@ -112,23 +112,29 @@ def test_gplvm_matches_the_closed_form_and_has_two_paths_through_K():
     np.testing.assert_allclose(sum(c.value for c in contribs), g.grad("X"), atol=1e-12)
 
 
+def _rnn_loss(inputs):
+    """The gallery's RNN loss written for autograd, as a function of W and U."""
+    import autograd.numpy as anp
+
+    def loss(W, U):
+        h = inputs["h0"]
+        for x in inputs["X"]:
+            h = anp.tanh(W @ h + U @ x)
+        return 0.5 * anp.sum(h ** 2)
+    return loss
+
+
 def test_rnn_shares_W_across_three_steps_and_matches_autograd():
     import autograd
-    import autograd.numpy as anp
 
     module = _load("rnn")
     inputs = module.inputs()
     g = module.graph()
     assert len(g.out_edges("W")) == 3 and len(g.out_edges("U")) == 3
 
-    def ref(W, U):
-        h = inputs["h0"]
-        for x in inputs["X"]:
-            h = anp.tanh(W @ h + U @ x)
-        return 0.5 * anp.sum(h ** 2)
-
     for i, key in enumerate(("W", "U")):
-        np.testing.assert_allclose(g.grad(key), autograd.grad(ref, i)(inputs["W"], inputs["U"]), atol=1e-12)
+        np.testing.assert_allclose(g.grad(key), autograd.grad(_rnn_loss(inputs), i)(inputs["W"], inputs["U"]),
+                                   atol=1e-12)
     np.testing.assert_allclose(sum(e.message for e in g.out_edges("W")), g.grad("W"), atol=1e-14)
 
 
@@ -184,7 +190,6 @@ def test_deep_mlp_matches_backprop_by_hand_and_finite_differences_and_is_drawn_f
 
 def test_long_rnn_matches_autograd_and_its_steps_are_drawn_once():
     import autograd
-    import autograd.numpy as anp
     import pydot
 
     from .dotgraph import clusters
@@ -194,14 +199,9 @@ def test_long_rnn_matches_autograd_and_its_steps_are_drawn_once():
     g = module.graph()
     assert len(g.out_edges("W")) == module.STEPS
 
-    def ref(W, U):
-        h = inputs["h0"]
-        for x in inputs["X"]:
-            h = anp.tanh(W @ h + U @ x)
-        return 0.5 * anp.sum(h ** 2)
-
     for i, key in enumerate(("W", "U")):
-        np.testing.assert_allclose(g.grad(key), autograd.grad(ref, i)(inputs["W"], inputs["U"]), rtol=1e-10)
+        np.testing.assert_allclose(g.grad(key), autograd.grad(_rnn_loss(inputs), i)(inputs["W"], inputs["U"]),
+                                   rtol=1e-10)
     steps = [n for n in g.nodes if n.kind == "op" and n.op.name == "tanh"]
     assert np.linalg.norm(steps[0].adjoint) < 1e-10 * np.linalg.norm(steps[-1].adjoint)  # vanishing
     (graph,) = pydot.graph_from_dot_data((GALLERY / "long_rnn.dot").read_text(encoding="utf-8"))
