@@ -275,3 +275,51 @@ def test_the_formulas_detail_and_the_derivation_as_latex_math(tmp_path, dot_exec
     drawn = "\n".join(svg_text(p) for p in svg_files(out, "index.html"))
     assert "ḡ xᵀ" in drawn or "ḡ" in drawn  # the formulas level draws messages as formulas
     assert "index.rst" in warnings and ":derivation: nothing" in warnings  # an unknown name: a located warning
+
+
+def test_the_fold_and_depth_options(tmp_path, dot_executable):
+    """A deep net drawn folded by default, unfolded with ``:fold: off`` and collapsed to a box with
+    ``:depth: 0``; a bad depth is a located error of the directive, and the build goes on."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "deepnet.py").write_text(textwrap.dedent("""
+        import numpy as np
+        import graphviz_bp as gb
+
+        def graph():
+            rng = np.random.default_rng(0)
+            Ws = rng.normal(size=(60, 3, 3)) / 2
+
+            def loss(x, Ws):
+                for W in Ws:
+                    x = np.tanh(W @ x)
+                return np.sum(x)
+            return gb.trace(loss, x=rng.normal(size=3), Ws=Ws)
+        """))
+    extra = textwrap.dedent("""
+
+    .. backprop-graph::
+       :function: deepnet:graph
+
+    .. backprop-graph::
+       :function: deepnet:graph
+       :fold: off
+       :depth: all
+
+    .. backprop-graph::
+       :function: deepnet:graph
+       :fold: off
+       :depth: 0
+
+    .. backprop-graph::
+       :function: deepnet:graph
+       :depth: two
+    """)
+    src = make_project(tmp_path, extra)
+    out, warnings = build(src)
+    assert 'index.rst:29: ERROR: Error in "backprop-graph" directive' in warnings  # located, as docutils says it
+    assert "depth must be a whole number of levels (0 or more) or one of auto, all; got 'two'" in warnings
+    ae, folded, unfolded, boxed = svg_files(out, "index.html")
+    assert "× 60, drawn once" in svg_text(folded)
+    assert svg_text(unfolded).count("tanh") == 60
+    assert "for W in Ws:\n180 ops: index, matmul, tanh" in svg_text(boxed)
+    assert svg_text(boxed).count("tanh") == 1  # named in the box, not drawn
