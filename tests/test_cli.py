@@ -648,3 +648,30 @@ def test_a_long_layout_reports_progress_and_a_failure_is_one_line(tmp_path, monk
     assert "did not finish within 0.05 s" in err
     r = run("render", "sum(log(x))", "-i", "x=3", "-o", "-", "-f", "dot")
     assert r.exit_code == 0 and r.stderr.splitlines() == ["graphviz-bp: warning: invalid value encountered in log"]
+
+
+def test_fold_and_depth_flags(tmp_path):
+    expr = "sum(tanh(W @ tanh(W @ tanh(W @ x))))"
+    out = tmp_path / "g.dot"
+    r = run("render", expr, "-i", "W=3x3", "-i", "x=3", "--fold", "on", "--depth", "all", "-o", str(out))
+    assert r.exit_code == 0, r.stderr
+    assert "cluster_" not in out.read_text()  # an expression has no scopes: nothing to frame or fold
+    r = run("render", expr, "-i", "W=3x3", "-i", "x=3", "--depth", "deep", "-o", str(out))
+    assert r.exit_code == 2 and "depth must be a whole number of levels" in r.stderr
+    r = run("render", expr, "-i", "W=3x3", "-i", "x=3", "--fold", "maybe", "-o", str(out))
+    assert r.exit_code == 2 and "maybe" in r.stderr
+
+
+def test_a_loop_in_a_file_is_folded_by_default_and_drawn_whole_with_fold_off(tmp_path):
+    (tmp_path / "deep.py").write_text(
+        "import numpy as np\n\n"
+        "def loss(x, Ws):\n"
+        "    for W in Ws:\n"
+        "        x = np.tanh(W @ x)\n"
+        "    return np.sum(x)\n")
+    out = tmp_path / "g.dot"
+    args = ("render", f"{tmp_path / 'deep.py'}:loss", "-i", "x=3", "-i", "Ws=60x3x3", "-o", str(out))
+    assert run(*args).exit_code == 0
+    assert "× 60, drawn once" in out.read_text()
+    assert run(*args, "--fold", "off").exit_code == 0
+    assert out.read_text().count(">tanh<") == 60
