@@ -203,11 +203,26 @@ class Scoper:
     def current(self) -> Scope | None:
         """The scope of the op being recorded (None: the traced function's own body); sets
         ``innermost`` to the user's frame that made it."""
-        frames: list[FrameType] = []
-        callees: list[FrameType | None] = []  # the frame each one is calling (a new one: a new call)
+        stop, skip = self.stop, _SKIP
         below: FrameType | None = None
         f: FrameType | None = sys._getframe(1)
-        stop, skip = self.stop, _SKIP
+        while f is not None and f.f_code is not stop and f.f_code.co_filename.startswith(skip):
+            below = f  # graphviz_bp's and NumPy's frames, down to the user's innermost
+            f = f.f_back
+        chain = self.chain
+        if f is not None and chain and chain[-1].frame is f and not f.f_code.co_flags & _SUSPENDS:
+            # the same call of the user's as the last op: the frames around it are the same too
+            self.innermost = f
+            state = chain[-1]
+            base = state.scope if state.scope is not None else (chain[-2].result if len(chain) > 1 else None)
+            blocks = _GROUPS.get()
+            if base is state.base and blocks is state.blocks and f.f_lasti == state.last and below is state.child:
+                return state.result
+            return self._inside(state, base, below, blocks)
+        frames: list[FrameType] = []
+        callees: list[FrameType | None] = []  # the frame each one is calling (a new one: a new call)
+        below = None
+        f = sys._getframe(1)
         while f is not None:
             code = f.f_code
             if code is stop:

@@ -93,7 +93,7 @@ def test_an_rnns_shared_weight_sums_a_hundred_messages_and_names_the_largest():
     assert "Σ of 100 messages m₁ … m₁₀₀" in label_text(w)
     biggest = max(range(100), key=lambda k: np.linalg.norm(g.node("W").out_edges[k].message))
     sub = "".join("₀₁₂₃₄₅₆₇₈₉"[int(c)] for c in str(biggest + 1))
-    assert f"largest: m{sub} ‖" in label_text(w)
+    assert f"largest messages: m{sub} ‖" in label_text(w)
     (frame,) = [c for c in clusters(graph) if "folded" in str(c.get("class"))]
     assert "× 100" in label_text(frame)
     np.testing.assert_allclose(sum(e.message for e in g.node("W").out_edges), g.grad("W"))

@@ -411,7 +411,7 @@ def test_a_value_used_hundreds_of_times_writes_its_sum_short():
     assert len(text) < 400
     # the largest three are named, largest first, with their norms
     norms = [float(np.linalg.norm(e.message)) for e in g.node("x").out_edges]
-    named = text.split("largest: ")[1].split("\n")[0].split(", ")
+    named = text.split("largest messages: ")[1].split("\n")[0].split(", ")
     assert len(named) == 3
     picked = []
     for item in named:

@@ -22,6 +22,7 @@ from .scene import Cluster, Deferred, Line, Scene, SceneEdge, SceneNode, Span
 from .text import (
     TOOLTIP_NAME,
     ArrayTexts,
+    format_number,
     format_shape,
     shown,
     space_of,
@@ -238,14 +239,16 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     into: dict[str, int] = {}  # drawn operands of each drawn node
     for (a, b, argnum) in lanes:
         into[b] = into.get(b, 0) + 1
-    nodes: list[SceneNode] = []
+    framed = len(kept) <= FRAMED  # a drawing this big (unfolded on request) gets no frames: dot would
+    nodes: list[SceneNode] = []   # spend minutes nesting them; its chain is drawn straight instead
     for key, members in kept.items():
         node = _box_node(P.boxes[key], ctx) if key in P.boxes else \
             _scene_node(dag.nodes[int(key[1:])], ctx, members)
-        home = P.cluster_of[key]
+        home = P.cluster_of[key] if framed else None
         nodes.append(replace(node, group=group_id(home)) if home is not None else node)
     edges = tuple([_scene_edge(es[0], ctx, key, es, P, into.get(key[1], 0)) for key, es in lanes.items()])
-    clusters = tuple(_cluster(g, P, ctx) for g in sorted(P.groups.values(), key=lambda g: g.scope.number))
+    clusters = tuple(_cluster(g, P, ctx) for g in sorted(P.groups.values(), key=lambda g: g.scope.number)) \
+        if framed else ()
     pal = ctx.pal
     legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P) \
         if opts.detail != "structure" or dag.shared_nodes() or P.folds or P.boxes else None
@@ -291,6 +294,8 @@ def _box_tip(box: Box) -> str:
 
 
 MAX_TERMS = 8  # messages written out in a shared node's sum
+FRAMED = 300  # nodes drawn: a larger drawing has no group frames (Graphviz's layout of nested
+# clusters grows much faster than linearly: 115 s for a 1000-layer net drawn whole, 10 s without)
 
 
 FORMULA_LENGTH = 40  # characters of a formula drawn in a label
@@ -329,12 +334,12 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
         carrying = [e for e in n.out_edges if e.message is not None]
         if len(carrying) > MAX_TERMS:  # Σ of 1000 messages, the largest named
             lines.append((head, Span(f" = Σ of {len(carrying)} messages m₁ … m{subscript(len(carrying))}")))
-            norms = sorted(((-float(np.sqrt(np.sum(np.square(e.message)))), k) for k, e in enumerate(n.out_edges)
-                            if e.message is not None))[:3]  # largest first; the first use on a tie
-            lines.append((Span("largest: " + ", ".join(f"m{subscript(k + 1)} ‖{-v:.3g}‖" for v, k in norms),
-                               color=pal.message, size=SMALL),))
             if ctx.values and adjoint is not None:
                 lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL, prefix="= ")
+            norms = sorted(((-float(np.sqrt(np.sum(np.square(e.message)))), k) for k, e in enumerate(n.out_edges)
+                            if e.message is not None))[:3]  # largest first; the first use on a tie
+            lines.append((Span("largest messages: " + ", ".join(f"m{subscript(k + 1)} ‖{-v:.3g}‖" for v, k in norms),
+                               color=pal.muted_text, size=SMALL),))
             return lines
         terms: list[Span] = [head, Span(" = ")]
         tagged = [edge_tag[e] for e in carrying]
@@ -439,7 +444,11 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneN
         classes = (kind, "shared") if shared else (kind,)
     tip = Deferred(_node_tip, n, ctx, muted, members if many else None)
     if kind == "const":
-        text = n.params.get("label") or (summarize(n.value) if n.value.size <= 4 else f"const {format_shape(n.shape)}")
+        v = n.value
+        uniform = v.size > 4 and v.dtype.kind in "biuf" and bool(np.all(v == v.flat[0]))
+        text = n.params.get("label") or (summarize(v) if v.size <= 4 else
+                                         f"all {format_number(float(v.flat[0]))}, {format_shape(n.shape)}" if uniform
+                                         else f"const {format_shape(n.shape)}")
         if ctx.formulas and not n.params.get("label") and n.dag is not None and n.dag.formulas is not None:
             from ..symbolic.printing import text as formula_text
 

@@ -119,10 +119,17 @@ def _within(g: Group, numbers: set[int]) -> bool:
     return False
 
 
+def _constant_slots(g: Group) -> dict[tuple[int, int], Node]:
+    """``g``'s constants by where they are used: (the using op's place among ``g.core()``, operand)."""
+    local = {n.index: k for k, n in enumerate(g.core())}
+    return {(local[c.out_edges[0].dst.index], c.out_edges[0].argnum): c for c in g.nodes()
+            if c.kind == "const" and c.out_edges and c.out_edges[0].dst.index in local}
+
+
 def _owned_inputs(g: Group) -> dict[tuple[tuple[int, int], ...], Node]:
     """The inputs only ``g`` uses (a layer's W and b), by where it uses them: the (op, operand)
     places, counted within ``g``, so that each repetition's W is matched with the others' W."""
-    nodes = g.nodes()
+    nodes = g.core()
     local = {n.index: k for k, n in enumerate(nodes)}
     uses: dict[int, list[tuple[int, int]]] = {}
     inputs: dict[int, Node] = {}
@@ -140,12 +147,19 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
     home: dict[int, Group] = {g_n.index: g for g in root.walk() for g_n in g.own}
     folded: dict[str, Fold] = {}
     for f in folds:  # repetition k's node i (and owned input j) is drawn as the first repetition's
-        first = f.repeat.first.nodes()
+        first = f.repeat.first.core()
+        slots = _constant_slots(f.repeat.first)
         for k, g in enumerate(f.repeat.groups):
-            for n, s in zip(g.nodes(), first):
+            for n, s in zip(g.core(), first):
                 stand[n.index] = s
             for n, s in zip(f.owned[k], f.owned[0]):
                 stand[n.index] = s
+            if k:
+                for slot, c in _constant_slots(g).items():  # its constants: the first one's in their place
+                    if slot in slots:
+                        stand[c.index] = slots[slot]
+                    else:
+                        home[c.index] = f.repeat.first  # a constant of its own: drawn in the frame
         for s in f.owned[0]:
             home[s.index] = f.repeat.first  # a layer's own W is drawn inside the layer
         folded[group_id(f.repeat.first)] = f

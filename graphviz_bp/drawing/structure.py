@@ -50,6 +50,11 @@ class Group:
             self._nodes = out
         return self._nodes
 
+    def core(self) -> list[Node]:
+        """``nodes()`` without the constants: what two repetitions must have alike (the first step
+        of an RNN may read a constant zero state where the others read the previous step)."""
+        return [n for n in self.nodes() if n.kind != "const"]
+
     def walk(self) -> Iterator[Group]:
         """This group and every group inside it, outer first."""
         stack = [self]
@@ -66,7 +71,7 @@ class Group:
         op); which values are used outside; the calls and
         nested groups by kind. Names, values and loop indices are left out."""
         if self._signature is None:
-            nodes = self.nodes()
+            nodes = self.core()  # a constant counts as a value from outside, by its shape
             local = {n.index: k for k, n in enumerate(nodes)}
             items: list[Any] = []
             for n in nodes:
@@ -165,8 +170,13 @@ class Repeat:
         loss (None where no message does). Along a deep net this is how gradients vanish or explode."""
         out: list[float | None] = []
         for k in range(self.count):
-            parts = [n.adjoint for n in self.outputs(k) if n.adjoint is not None]
-            out.append(float(np.sqrt(sum(float(np.sum(np.square(p))) for p in parts))) if parts else None)
+            parts = [np.ravel(n.adjoint) for n in self.outputs(k) if n.adjoint is not None]
+            if not parts:
+                out.append(None)
+                continue
+            x = np.concatenate(parts).astype(float)
+            m = float(np.max(np.abs(x))) if x.size else 0.0  # scaled: norms near 1e-200 do not underflow to 0
+            out.append(m * float(np.sqrt(np.sum(np.square(x / m)))) if m and np.isfinite(m) else m)
         return out
 
 

@@ -168,7 +168,21 @@ def _range(a: np.ndarray) -> tuple[float, float, float] | None:
         lo = x.min()
     if hi == 0:
         hi = x.max()
-    return math.sqrt(x.dot(x)), float(lo), float(hi)
+    return _scaled_norm(math.sqrt(x.dot(x)), x, float(lo), float(hi)), float(lo), float(hi)
+
+
+def _scaled_norm(norm: float, x: np.ndarray, lo: float, hi: float) -> float:
+    """``norm``, computed again on ``x`` scaled by its largest magnitude when the sum of squares
+    underflowed to 0 (entries near 1e-160 or smaller) or overflowed to ∞ though every entry is finite.
+
+    >>> _scaled_norm(0.0, np.array([3e-200, 4e-200]), 3e-200, 4e-200)
+    5e-200
+    """
+    if (norm == 0 and (lo != 0 or hi != 0)) or (norm == math.inf and math.isfinite(lo) and math.isfinite(hi)):
+        m = max(abs(lo), abs(hi))
+        y = x / m
+        return m * math.sqrt(float(y.dot(y)))
+    return norm
 
 
 def _large_summary(a: np.ndarray, stats: tuple[float, float, float] | None) -> list[str]:
@@ -588,7 +602,9 @@ class ArrayTexts:
                 x = np.stack([t.value for t in chunk]).reshape(len(chunk), size).astype(float, copy=False)
                 if not small:
                     norms = np.sqrt(np.einsum("ij,ij->i", x, x)).tolist()
-                    for t, norm, lo, hi in zip(chunk, norms, x.min(axis=1).tolist(), x.max(axis=1).tolist()):
+                    for j, (t, norm, lo, hi) in enumerate(zip(chunk, norms, x.min(axis=1).tolist(),
+                                                              x.max(axis=1).tolist())):
+                        norm = _scaled_norm(norm, x[j], lo, hi)
                         t._stats = (norm, lo, hi)
                         if math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi):
                             finite.append(t)
