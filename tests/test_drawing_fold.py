@@ -94,6 +94,8 @@ def test_an_rnns_shared_weight_sums_a_hundred_messages_and_names_the_largest():
     biggest = max(range(100), key=lambda k: np.linalg.norm(g.node("W").out_edges[k].message))
     sub = "".join("₀₁₂₃₄₅₆₇₈₉"[int(c)] for c in str(biggest + 1))
     assert f"largest messages: m{sub} ‖" in label_text(w)
+    per_use = [float(np.linalg.norm(e.message)) for e in g.node("W").out_edges]
+    assert f"‖m‖ by use {strip(per_use)}" in label_text(w)  # the hundred messages' norms, step by step
     (frame,) = [c for c in clusters(graph) if "folded" in str(c.get("class"))]
     assert "× 100" in label_text(frame)
     np.testing.assert_allclose(sum(e.message for e in g.node("W").out_edges), g.grad("W"))

@@ -16,7 +16,7 @@ from ..graph import DAG, Edge, Node, count_text
 from .structure import Group
 from ..ops import display_label
 from .fold import Box, Plan, group_id, plan
-from .folded import box_lines, group_title, owned_name
+from .folded import box_lines, group_title, owned_name, strip
 from .options import DrawOptions
 from .scene import Cluster, Deferred, Line, Scene, SceneEdge, SceneNode, Span
 from .text import (
@@ -336,8 +336,10 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
             lines.append((head, Span(f" = Σ of {len(carrying)} messages m₁ … m{subscript(len(carrying))}")))
             if ctx.values and adjoint is not None:
                 lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL, prefix="= ")
-            norms = sorted(((-float(np.sqrt(np.sum(np.square(e.message)))), k) for k, e in enumerate(n.out_edges)
-                            if e.message is not None))[:3]  # largest first; the first use on a tie
+            each = [float(np.sqrt(np.sum(np.square(e.message)))) if e.message is not None else None
+                    for e in n.out_edges]
+            lines.append((Span(f"‖m‖ by use {strip(each)}", color=pal.message, size=SMALL),))
+            norms = sorted((-v, k) for k, v in enumerate(each) if v is not None)[:3]  # largest first; first use on a tie
             lines.append((Span("largest messages: " + ", ".join(f"m{subscript(k + 1)} ‖{-v:.3g}‖" for v, k in norms),
                                color=pal.muted_text, size=SMALL),))
             return lines
