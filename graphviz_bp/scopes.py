@@ -109,12 +109,13 @@ class group:
 
 # --- the loops of a code object ---------------------------------------------------------------------
 
-_LOOPS: weakref.WeakKeyDictionary[CodeType, list[tuple[int, int, str, int]]] = weakref.WeakKeyDictionary()
+_LOOPS: weakref.WeakKeyDictionary[CodeType, list[Any]] = weakref.WeakKeyDictionary()
 
 
-def _loops(code: CodeType) -> list[tuple[int, int, str, int]]:
-    """The loops of ``code`` as ``(start, end, header line's text, header line number)`` (the
-    offsets from a backward jump's target to the jump), outermost first."""
+def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...]]]:
+    """The loops of ``code`` as ``(start, end, header line's text, header line number, target)``
+    (the offsets from a backward jump's target to the jump; the names a ``for`` loop assigns, ()
+    for others), outermost first."""
     got = _LOOPS.get(code)
     if got is None:
         import linecache
@@ -129,15 +130,41 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int]]:
                 line = start
             lines[ins.offset] = line
         loops = []
+        at = {ins.offset: k for k, ins in enumerate(instructions)}
         for ins in instructions:
             if ins.opcode in _JUMPS and isinstance(ins.argval, int) and ins.argval <= ins.offset:
                 start = int(ins.argval)
                 header = _header(code, lines.get(start, code.co_firstlineno))
                 text = linecache.getline(code.co_filename, header).strip() or f"loop at line {header}"
-                loops.append((start, ins.offset, text, header))
+                loops.append((start, ins.offset, text, header, _target(instructions, at.get(start))))
         loops.sort(key=lambda r: (r[0], -r[1]))
         got = _LOOPS[code] = loops
     return got
+
+
+def _target(instructions: list[dis.Instruction], k: int | None) -> tuple[str, ...]:
+    """The local names a ``for`` loop whose header is instruction ``k`` (its FOR_ITER) assigns."""
+    if k is None or instructions[k].opname != "FOR_ITER" or k + 1 >= len(instructions):
+        return ()
+    nxt = instructions[k + 1]
+    if nxt.opname == "STORE_FAST":
+        return (str(nxt.argval),)
+    if nxt.opname == "UNPACK_SEQUENCE":
+        names = [i.argval for i in instructions[k + 2:k + 2 + int(nxt.arg or 0)] if i.opname == "STORE_FAST"]
+        return tuple(str(n) for n in names) if len(names) == int(nxt.arg or 0) else ()
+    return ()
+
+
+def _values(frame: FrameType, target: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """What a loop's target names hold now (None: not a ``for`` loop over plain local names)."""
+    if not target:
+        return None
+    local = frame.f_locals
+    return tuple(local.get(name) for name in target)
+
+
+def _same(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> bool:
+    return a is None or b is None or (len(a) == len(b) and all(x is y for x, y in zip(a, b)))
 
 
 def _header(code: CodeType, line: int) -> int:
@@ -293,6 +320,14 @@ class Scoper:
             for lp in inside:
                 if lp[0] <= last <= lp[1]:  # type: ignore[operator]
                     turned = lp
+            if turned is not None and turned is not inside[0]:
+                # an outer loop whose variable changed went round instead (the inner one restarted):
+                # the offsets alone cannot tell ``for t: for l: op`` from one long loop
+                for lp in inside[:inside.index(turned)]:
+                    run = state.runs.get((lp[0], lp[1]))
+                    if lp[4] and run is not None and not _same(run[3], _values(frame, lp[4])):
+                        turned = lp
+                        break
         mine = [b for b in open_blocks if b.frame is frame]
         reset = False
         for lp in inside:
@@ -304,15 +339,18 @@ class Scoper:
             if reset or run is None or last is None or not (lp[0] <= last <= lp[1]):
                 loop = self._new("loop", lp[2], scope, 0, Source(frame.f_code.co_filename, lp[3],
                                                                   frame.f_code.co_name))
-                run = state.runs[key] = [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0]
+                run = state.runs[key] = [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0,
+                                         _values(frame, lp[4]) if lp[4] and len(inside) > 1 else None]
                 reset = True  # the loops inside it start again too
             elif lp is turned:
                 run[2] += 1
                 run[1] = self._new("iteration", lp[2], run[0], run[2], run[0].source)
+                run[3] = _values(frame, lp[4]) if lp[4] and len(inside) > 1 else None
                 reset = True
             if run[0].parent is not scope:  # an enclosing scope changed: a new run of this loop
                 loop = self._new("loop", lp[2], scope, 0, run[0].source)
-                run = state.runs[key] = [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0]
+                run = state.runs[key] = [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0,
+                                         _values(frame, lp[4]) if lp[4] and len(inside) > 1 else None]
                 reset = True
             scope = run[1]
         for block in mine:

@@ -176,3 +176,23 @@ def test_an_expression_of_the_command_line_has_no_scopes():
     expression = parse("sum(tanh(W @ x))")
     g = gb.trace(expression, {"W": RNG.normal(size=(2, 2)), "x": RNG.normal(size=2)})
     assert len(g.nodes) == 5 and all(n.scope is None for n in g.nodes)
+
+
+def test_nested_loops_with_nothing_between_them_still_nest():
+    """``for t: for l: h = f(h)``: the bytecode offsets cannot tell the inner loop going round
+    from the outer one going round and the inner one starting again; the outer loop's variable can."""
+    def f(h, Ws):
+        for t in range(3):
+            for k, W in enumerate(Ws):
+                h = np.tanh(W @ h)
+        return np.sum(h)
+
+    g = gb.trace(f, h=RNG.normal(size=2), Ws=RNG.normal(size=(2, 2, 2)))
+    got = [chain(n) for n in ops_of(g, "tanh")]
+    assert got == [[("loop", "for t in range(3):"), ("iteration", f"iteration {t}"),
+                    ("loop", "for k, W in enumerate(Ws):"), ("iteration", f"iteration {k}")]
+                   for t in range(3) for k in range(2)]
+    from graphviz_bp.drawing.structure import group_tree, repeats
+
+    (outer, *_) = repeats(group_tree(g._dag))
+    assert outer.count == 3  # the three passes of the outer loop repeat
