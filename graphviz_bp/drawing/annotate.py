@@ -339,7 +339,8 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
             each = [float(np.sqrt(np.sum(np.square(e.message)))) if e.message is not None else None
                     for e in n.out_edges]
             lines.append((Span(f"‖m‖ by use {strip(each)}", color=pal.message, size=SMALL),))
-            norms = sorted((-v, k) for k, v in enumerate(each) if v is not None)[:3]  # largest first; first use on a tie
+            # the largest first; on a tie, the first use
+            norms = sorted((-v, k) for k, v in enumerate(each) if v is not None)[:3]
             lines.append((Span("largest messages: " + ", ".join(f"m{subscript(k + 1)} ‖{-v:.3g}‖" for v, k in norms),
                                color=pal.muted_text, size=SMALL),))
             return lines
@@ -611,7 +612,8 @@ def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = Fal
     tip = [f"{s} → {d} (argument {e.argnum})", f"Jacobian ∂{d}/∂{s}: {_shape_text(dst.value.shape + src.value.shape)}"]
     formula = e.formula if formulas and message is not None else None
     if formula is not None:
-        tip.append(f"formula: {_short(formula.short(TIP_FORMULA_LENGTH), TIP_FORMULA_LENGTH)}   (ḡ = ∂{L}/∂{shown(dst)})\n"
+        written = _short(formula.short(TIP_FORMULA_LENGTH), TIP_FORMULA_LENGTH)
+        tip.append(f"formula: {written}   (ḡ = ∂{L}/∂{shown(dst)})\n"
                    + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
                       else f"not shown: {formula.why}"))
     if message is not None:
