@@ -182,9 +182,9 @@ class _Ctx:
                  "formulas", "adjoints", "recurring", "absorbed")
 
     def __init__(self, dag: DAG, opts: DrawOptions, drawn: list[Node] | None = None,
-                 drawn_edges: list[Edge] | None = None) -> None:
+                 drawn_edges: list[Edge] | None = None, absorbed: set[int] | None = None) -> None:
         self.dag, self.opts = dag, opts
-        self.absorbed = absorbed_constants(dag)
+        self.absorbed = absorbed_constants(dag) if absorbed is None else absorbed
         self.pal = pal = PALETTES[opts.theme]
         self.L = _output_name(dag)
         self.arrow = {"LR": "◀", "RL": "▶", "TB": "▲", "BT": "▼"}[opts.direction]
@@ -235,7 +235,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     kept = {k: members for k, members in P.stands_for.items()
             if not all(m.index in absorbed for m in members)}
     drawn = [dag.nodes[int(k[1:])] for k in kept if k not in P.boxes]
-    ctx = _Ctx(dag, opts, drawn, [es[0] for es in lanes.values()])
+    ctx = _Ctx(dag, opts, drawn, [es[0] for es in lanes.values()], absorbed)
     into: dict[str, int] = {}  # drawn operands of each drawn node
     for (a, b, argnum) in lanes:
         into[b] = into.get(b, 0) + 1
@@ -250,7 +250,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     clusters = tuple(_cluster(g, P, ctx) for g in sorted(P.groups.values(), key=lambda g: g.scope.number)) \
         if framed else ()
     pal = ctx.pal
-    legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P) \
+    legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P, absorbed) \
         if opts.detail != "structure" or dag.shared_nodes() or P.folds or P.boxes else None
     return Scene(nodes=tuple(nodes), edges=edges, legend=legend, direction=opts.direction,
                  font="DejaVu Sans", background=pal.background, text_color=pal.text, clusters=clusters)
@@ -624,9 +624,9 @@ def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = Fal
     return tooltip_parts(tip)
 
 
-def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node], P: Plan | None = None) -> SceneNode:
+def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node], P: Plan | None = None,
+            absorbed: set[int] | frozenset[int] = frozenset()) -> SceneNode:
     L = _output_name(dag)
-    absorbed = absorbed_constants(dag)
     rows: list[Line] = [(Span("How to read this graph", bold=True, color=pal.text),)]
 
     def row(key: str, color: str, text: str, *more: Span) -> None:
