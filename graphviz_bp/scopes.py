@@ -185,11 +185,24 @@ def _header(code: CodeType, line: int) -> int:
     return line
 
 
+_SPANS: weakref.WeakKeyDictionary[CodeType, dict[Any, tuple[Any, ...]]] = weakref.WeakKeyDictionary()
+
+
+def _spans(state: _Frame, offset: int) -> tuple[Any, ...]:
+    """The loops of ``state``'s code that hold ``offset``, outermost first; one tuple per set of
+    loops, so that two offsets in the same loops give the same object."""
+    inside = tuple(lp for lp in state.loops if lp[0] <= offset <= lp[1])
+    spans = state.spans  # keyed by offset, and by each set of loops for the one tuple of it
+    inside = spans[offset] = spans.setdefault(inside, inside)
+    return inside
+
+
 class _Frame:
     """What the scoper remembers of one frame of the user's code: its call scope, its last offset,
     and the scopes of the loops and groups it is in."""
 
-    __slots__ = ("frame", "scope", "last", "child", "runs", "groups", "base", "blocks", "inside", "result")
+    __slots__ = ("frame", "scope", "last", "child", "runs", "groups", "base", "blocks", "inside", "result",
+                 "loops", "spans")
     # ``child``: the frame it was calling at its last op (a frame of the user's, of NumPy's or of
     # graphviz_bp's); the same instruction calling a new frame is that instruction run again
 
@@ -204,8 +217,10 @@ class _Frame:
         # groups, the loops the offset was in)
         self.base: Scope | None = None
         self.blocks: tuple[_Open, ...] | None = None
-        self.inside: list[Any] | None = None
+        self.inside: tuple[Any, ...] | None = None
         self.result: Scope | None = None
+        self.loops = _loops(frame.f_code)
+        self.spans = _SPANS.setdefault(frame.f_code, {})  # offset -> the loops it is in (see _spans)
 
 
 class Scoper:
@@ -243,8 +258,17 @@ class Scoper:
             state = chain[-1]
             base = state.scope if state.scope is not None else (chain[-2].result if len(chain) > 1 else None)
             blocks = _GROUPS.get()
-            if base is state.base and blocks is state.blocks and f.f_lasti == state.last and below is state.child:
-                return state.result
+            last = state.last
+            if base is state.base and blocks is state.blocks and last is not None:
+                offset = f.f_lasti
+                if offset > last or (offset == last and below is state.child):
+                    inside = state.spans.get(offset)
+                    if inside is None:
+                        inside = _spans(state, offset)
+                    if inside is state.inside:  # further on in the same iteration
+                        state.last = offset
+                        state.child = below
+                        return state.result
             return self._inside(state, base, below, blocks)
         frames: list[FrameType] = []
         callees: list[FrameType | None] = []  # the frame each one is calling (a new one: a new call)
@@ -306,11 +330,12 @@ class Scoper:
         base = scope
         frame = state.frame
         offset = frame.f_lasti
-        loops = _loops(frame.f_code)
         last = state.last
         again = last is not None and (offset < last or (offset == last and child is not state.child))
-        inside = [lp for lp in loops if lp[0] <= offset <= lp[1]]
-        if not again and inside == state.inside and scope is state.base and open_blocks is state.blocks \
+        inside = state.spans.get(offset)
+        if inside is None:
+            inside = _spans(state, offset)
+        if not again and inside is state.inside and scope is state.base and open_blocks is state.blocks \
                 and last is not None:
             state.last = offset  # further on in the same iteration
             state.child = child
