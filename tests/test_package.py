@@ -48,6 +48,15 @@ def test_version_matches_pyproject_and_py_typed_ships():
     assert 'graphviz_bp = ["py.typed"]' in pyproject
 
 
+def test_every_subpackage_ships():
+    """A wheel holds the packages pyproject lists, not the ones on disk: each must be listed."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "graphviz_bp").rglob("__init__.py")}
+    assert on_disk - listed == set()
+
+
 @pytest.mark.parametrize("module", [api, backward, check, claims, functions, _broadcast, errors, graph, limits,
                                     options, scene, text],
                          ids=lambda m: m.__name__)
