@@ -15,7 +15,10 @@ import numpy as np
 from .drawing import render as _render
 from .drawing.annotate import annotate
 from .drawing.options import DrawOptions, describe
+from .drawing.page import caption, frame, page
 from .drawing.scene import Scene
+from .drawing.walkthrough import Walk, walk
+from .files import check_output_path, write_atomic, write_files
 from .claims import ClaimVerdict, Derivation, check_claim, derivation
 from .symbolic.formulas import Formula, SymbolicPass
 from .backward import BackwardPass, Contribution, backward
@@ -76,7 +79,7 @@ def trace(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
     with _collector_paused():
         dag = record(fn, given, memory_limit=limit)
         bp = backward(dag, seed)
-    return Graph(dag, bp, extra=plain(rest[0]))
+    return Graph(dag, bp, extra=plain(rest[0]), name=getattr(fn, "__name__", ""))
 
 
 @contextlib.contextmanager
@@ -122,10 +125,11 @@ class Graph:
     changes the DAG.
     """
 
-    def __init__(self, dag: DAG, backward_pass: BackwardPass, extra: Any = None) -> None:
+    def __init__(self, dag: DAG, backward_pass: BackwardPass, extra: Any = None, name: str = "") -> None:
         self._dag = dag
         self._pass = backward_pass
         self._extra = extra
+        self.name = name if name and not name.startswith("<") else ""  # the traced function's (a title)
         dag.attach(backward_pass)
         dag.attach_formulas(lambda: SymbolicPass(dag, backward_pass))
 
@@ -227,7 +231,7 @@ class Graph:
 
     # drawing ---------------------------------------------------------------------------------------
     def draw(self, **options: Any) -> Drawing:
-        return Drawing(self._dag, DrawOptions.from_keywords(self._dag.inputs, **options))
+        return Drawing(self._dag, DrawOptions.from_keywords(self._dag.inputs, **options), self.name)
 
     draw.__doc__ = f"""A drawing of this graph with the given options (see ``Drawing``); displays in Jupyter.
 
@@ -255,6 +259,20 @@ class Graph:
         device, pipe or symlink's target is written in place. ``timeout`` and ``progress`` as for ``pipe``."""
         return self.draw(**options).render(path, format, timeout=timeout, progress=progress)
 
+    def interactive(self, **options: Any) -> Interactive:
+        """The backward pass as an interactive page (options as for ``draw``): step through it, click
+        a value for its paths to the output, an edge for its message. Displays inline in Jupyter
+        (no extension needed); ``.save("page.html")`` writes it, as ``render("page.html")`` does."""
+        return Interactive(self.draw(**options).html())
+
+    def frames(self, directory: str | os.PathLike[str], format: str = "svg", *,
+               timeout: float | None = DEFAULT_TIMEOUT, progress: Callable[[str], None] | None = None,
+               **options: Any) -> list[Path]:
+        """One picture per step of the backward pass, for slides: ``step-00.svg`` (the forward pass),
+        ``step-01.svg``, ... in ``directory`` (made if missing), each complete and laid out exactly as
+        the others, and ``steps.txt`` saying what each step does. ``format``: svg, png or pdf."""
+        return self.draw(**options).frames(directory, format, timeout=timeout, progress=progress)
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, str]:
         return self.draw()._repr_mimebundle_(include, exclude)
 
@@ -267,9 +285,10 @@ class Graph:
 class Drawing:
     """A Graph drawn with fixed options: DOT source, rendered bytes and files, Jupyter display (SVG)."""
 
-    def __init__(self, dag: DAG, options: DrawOptions) -> None:
+    def __init__(self, dag: DAG, options: DrawOptions, title: str = "") -> None:
         self._dag = dag
         self.options = options
+        self.title = title
         self._source: str | None = None
 
     def scene(self) -> Scene:
@@ -285,13 +304,46 @@ class Drawing:
 
     def pipe(self, format: str = "svg", *, timeout: float | None = DEFAULT_TIMEOUT,
              progress: Callable[[str], None] | None = None) -> bytes:
-        """Rendered by Graphviz (see ``Graph.pipe``)."""
+        """Rendered by Graphviz (see ``Graph.pipe``); ``html``: the interactive page."""
+        if format.lower() == "html":
+            return self.html(timeout=timeout, progress=progress).encode("utf-8")
         return _render.pipe(self.to_dot(), format, timeout=timeout, progress=progress)
 
     def render(self, path: str | os.PathLike[str], format: str | None = None, *,
                timeout: float | None = DEFAULT_TIMEOUT, progress: Callable[[str], None] | None = None) -> Path:
-        """Written to ``path`` (see ``Graph.render``)."""
+        """Written to ``path`` (see ``Graph.render``); a .html file is the interactive page."""
+        fmt = (format or Path(path).suffix.lstrip(".")).lower()
+        if fmt in ("html", "htm"):
+            target = check_output_path(path)
+            return write_atomic(target, self.html(timeout=timeout, progress=progress).encode("utf-8"))
         return _render.render(self.to_dot(), path, format, timeout=timeout, progress=progress)
+
+    def _walk(self) -> tuple[Scene, Walk]:
+        with _collector_paused():
+            scene = annotate(self._dag, self.options)
+            return scene, walk(self._dag, scene, self.title)
+
+    def html(self, *, timeout: float | None = DEFAULT_TIMEOUT, progress: Callable[[str], None] | None = None) -> str:
+        """The interactive page: one self-contained HTML file (see ``Graph.interactive``)."""
+        scene, steps = self._walk()
+        svg = _render.pipe(_render.to_dot(scene), "svg", timeout=timeout, progress=progress).decode("utf-8")
+        return page(svg, scene, steps, self.options.theme)
+
+    def frames(self, directory: str | os.PathLike[str], format: str = "svg", *,
+               timeout: float | None = DEFAULT_TIMEOUT, progress: Callable[[str], None] | None = None) -> list[Path]:
+        """One picture per step (see ``Graph.frames``)."""
+        fmt = format.lower()
+        if fmt not in ("svg", "png", "pdf"):
+            raise ValueError(f"frames are written as svg, png or pdf, not {format!r}")
+        scene, steps = self._walk()
+        files: dict[str, bytes] = {}
+        width = len(str(len(steps.steps)))
+        for k in range(len(steps.steps) + 1):
+            source = _render.to_dot(frame(scene, steps, k, self.options.theme))
+            files[f"step-{k:0{width}d}.{fmt}"] = _render.pipe(source, fmt, timeout=timeout, progress=progress)
+        files["steps.txt"] = "".join(f"step-{k:0{width}d}.{fmt}: {caption(steps, k)}\n"
+                                     for k in range(len(steps.steps) + 1)).encode("utf-8")
+        return write_files(directory, files)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, str]:
         renderers: dict[str, Callable[[], str]] = {
@@ -318,3 +370,24 @@ def evaluate(expr: str, /, **inputs: Any) -> Any:
     from .expr.check import FORMULA_LIMITS, parse
 
     return parse(expr, limits=FORMULA_LIMITS).evaluate(inputs)
+
+
+class Interactive:
+    """The interactive page of a Graph (``Graph.interactive``): ``html`` is the page; in Jupyter it
+    displays inline, in a frame of its own, so its script runs without any notebook extension."""
+
+    def __init__(self, html: str) -> None:
+        self.html = html
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the page to ``path`` (atomically)."""
+        return write_atomic(check_output_path(path), self.html.encode("utf-8"))
+
+    def _repr_html_(self) -> str:
+        import html as _html
+
+        return (f'<iframe srcdoc="{_html.escape(self.html, quote=True)}" style="width:100%;height:720px;'
+                f'border:1px solid #ddd" sandbox="allow-scripts" title="backward pass, step by step"></iframe>')
+
+    def __repr__(self) -> str:
+        return f"<Interactive page, {len(self.html.encode('utf-8')) // 1024} KB>"

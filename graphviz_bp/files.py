@@ -9,7 +9,7 @@ import secrets
 import stat
 from pathlib import Path
 
-__all__ = ["check_output_path", "ensure_directory", "write_atomic"]
+__all__ = ["check_output_path", "ensure_directory", "write_atomic", "write_files"]
 
 #: Our own file descriptors by name: written through the descriptor itself, so ``-o /dev/stdout``
 #: keeps the shell's redirection (``>> log`` appends, a pipe stays a pipe).
@@ -185,6 +185,28 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666
     except OSError as exc:
         raise _error(p, exc) from None
     return p
+
+
+def write_files(directory: str | os.PathLike[str], files: dict[str, bytes], *, index: str = "steps.txt") -> list[Path]:
+    """Write a set of files made beforehand (each atomically) into ``directory``, made if missing;
+    return their paths. Files listed in an ``index`` file left there by an earlier set, and not in
+    this one, are removed, so that no stale frame outlives a shorter set."""
+    folder = ensure_directory(directory)
+    stale: list[str] = []
+    old = folder / index
+    if index in files and old.is_file():
+        try:
+            stale = [line.split(":", 1)[0] for line in old.read_text(encoding="utf-8").splitlines()]
+        except (OSError, UnicodeDecodeError):
+            stale = []
+    paths = [write_atomic(folder / name, data) for name, data in files.items()]
+    for name in stale:
+        if name and name not in files and "/" not in name and name.startswith("step-"):
+            try:
+                (folder / name).unlink()
+            except OSError:
+                pass
+    return paths
 
 
 def _write_all(fd: int, data: bytes) -> None:

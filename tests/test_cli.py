@@ -151,7 +151,7 @@ def test_usage_errors_exit_2_in_one_line():
         (["render", "sum(x)", "-i", "x", "-o", "-"], "is not NAME=SHAPE"),
         (["render", "sum(x)", "-i", "x=3", "-i", "x=4", "-o", "-"], "given twice"),
         (["render", "sum(y)", "-i", "x=3", "-o", "-"], "no input for y"),
-        (["render", "sum(x)", "-i", "x=3"], "Missing option"),
+        (["render", "sum(x)", "-i", "x=3"], "say where to write: -o PATH"),
         (["render", "sum(x) +", "-i", "x=3", "-o", "-"], "syntax error"),
         (["render", "sum(x)", "-i", "x=3", "-o", "-", "--theme", "neon"], "neon"),
         (["nope"], "No such command"),

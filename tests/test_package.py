@@ -45,7 +45,7 @@ def test_version_matches_pyproject_and_py_typed_ships():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1) == graphviz_bp.__version__
     assert (ROOT / "graphviz_bp" / "py.typed").is_file()
-    assert 'graphviz_bp = ["py.typed"]' in pyproject
+    assert 'graphviz_bp = ["py.typed", "drawing/assets/*"]' in pyproject
 
 
 def test_every_subpackage_ships():

@@ -14,6 +14,7 @@ from .. import gallery as gallery_mod
 from ..api import Graph, trace
 from ..check import GradientMatchError, InputCheck, check_returned, compare
 from ..dot import DEFAULT_TIMEOUT
+from ..drawing.page import OUTPUTS
 from ..drawing.render import FORMATS
 from ..drawing.text import format_shape
 from ..expr import Expression
@@ -94,18 +95,20 @@ def markdown_image(alt: str, path: Path) -> str:
 @main.command(cls=ExprCommand)
 @click.argument("target", metavar="EXPR|FILE.py:FUNC")
 @common_options
-@click.option("-o", "--output", required=True, metavar="PATH|-",
-              help="file to write (.svg .pdf .png .dot), or - for standard output")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="output format (default: from the suffix of -o; svg for -)")
+@click.option("-o", "--output", default=None, metavar="PATH|-",
+              help="file to write (.svg .pdf .png .dot, or .html: the interactive page), or - for standard output")
+@click.option("-f", "--format", "fmt", type=click.Choice(OUTPUTS), default=None,
+              help="output format (default: from the suffix of -o; svg for -); with --frames, the frames' format (svg, png, pdf)")
+@click.option("--frames", "frames_dir", default=None, metavar="DIR",
+              help="also write one picture per step of the backward pass into DIR (step-0.svg, ...; -f png or pdf)")
 @click.option("--markdown", is_flag=True,
               help="after writing the file, print a Markdown image snippet for it on stdout")
 @click.option("--alt", default=None, metavar="TEXT",
               help="alt text of the Markdown image (default: 'Backpropagation graph of EXPR')")
 @drawing_options
-def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, seed: int, memory_limit: int,
-           loss: Any, markdown: bool, alt: str | None, direction: str, detail: str, theme: str, fold: str,
-           depth: int | str, data: tuple[str, ...],
+def render(target: str, inputs: tuple[str, ...], output: str | None, fmt: str | None, frames_dir: str | None,
+           seed: int, memory_limit: int, loss: Any, markdown: bool, alt: str | None, direction: str, detail: str,
+           theme: str, fold: str, depth: int | str, data: tuple[str, ...],
            timeout: float | None) -> None:
     """Trace EXPR (or FUNC in FILE.py) and draw its backward pass.
 
@@ -126,38 +129,55 @@ def render(target: str, inputs: tuple[str, ...], output: str, fmt: str | None, s
       graphviz-bp render "mean(relu(X@W))" -i X=8x3 -i W=3x2 --data X -o - > net.svg
       graphviz-bp render model.py:loss -i W=@weights.npz:W -i x=5 -o loss.png
       graphviz-bp render "sum(x*x)" -i x=3 -o docs/xx.svg --markdown >> README.md
+      graphviz-bp render "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5 -o ae.html
+      graphviz-bp render "0.5*sum((W.T@W@x - x)**2)" -i W=3x5 -i x=5 --frames slides/ -f png
     """
-    if markdown and output == "-":
+    if output is None and frames_dir is None:
+        raise click.UsageError("say where to write: -o PATH (or -o - for standard output), or --frames DIR")
+    if frames_dir is not None and (fmt or "svg") not in ("svg", "png", "pdf"):
+        raise click.BadParameter(f"frames are written as svg, png or pdf, not {fmt}", param_hint="-f")
+    if markdown and (output is None or output == "-"):
         raise click.BadParameter("--markdown needs a file to link to, not -", param_hint="-o")
     if markdown and not _encodable(markdown_image(alt or target, Path(output))):
         raise click.BadParameter("the Markdown line cannot be printed in this terminal's encoding "
                                  f"({sys.stdout.encoding}); give plain --alt text", param_hint="--alt")
+    out_fmt = fmt if frames_dir is None else None  # with --frames, -f is the frames' format
     if output == "-":
-        fmt = fmt or "svg"
-    else:
+        out_fmt = out_fmt or "svg"
+    elif output is not None:
         try:
             check_output_path(output)
         except OSError as exc:
             raise click.BadParameter(str(exc), param_hint="-o") from None
-        if fmt is None:
+        if out_fmt is None:
             suffix = Path(output).suffix.lstrip(".").lower()
-            if suffix not in FORMATS:
+            suffix = "html" if suffix == "htm" else suffix
+            if suffix not in OUTPUTS:
                 raise click.BadParameter(f"cannot tell the format from {output!r}: use a .svg, .pdf, "
-                                         f".png or .dot file, or -f", param_hint="-o")
-            fmt = suffix
+                                         f".png, .dot or .html file, or -f", param_hint="-o")
+            out_fmt = suffix
+    if frames_dir is not None:
+        try:
+            ensure_directory(frames_dir)
+        except OSError as exc:
+            raise click.BadParameter(str(exc), param_hint="--frames") from None
     fn, values, label = _prepare(target, inputs, seed, memory_limit)
     unknown = [d for d in data if d not in values]
     if unknown:
         raise click.BadParameter(f"{', '.join(unknown)} is not an input", param_hint="--data")
     drawing = _trace(fn, values, memory_limit, loss).draw(direction=direction, detail=detail, theme=theme,
                                                     fold=fold, depth=depth, data=data)
+    drawing.title = label  # the expression, or FILE.py:FUNC: the page's title
+    if frames_dir is not None:
+        paths = drawing.frames(frames_dir, fmt or "svg", timeout=timeout, progress=_progress)
+        click.echo(f"wrote {len(paths) - 1} frames and steps.txt to {line(str(frames_dir))}", err=True)
     if output == "-":
-        out = drawing.pipe(fmt, timeout=timeout, progress=_progress)
+        out = drawing.pipe(out_fmt or "svg", timeout=timeout, progress=_progress)
         sys.stdout.flush()
         sys.stdout.buffer.write(out)
         sys.stdout.buffer.flush()
-    else:
-        path = drawing.render(output, fmt, timeout=timeout, progress=_progress)
+    elif output is not None:
+        path = drawing.render(output, out_fmt, timeout=timeout, progress=_progress)
         click.echo(f"wrote {line(str(path))}", err=True)
         if markdown:
             click.echo(markdown_image(alt if alt is not None else f"Backpropagation graph of {label}", path))

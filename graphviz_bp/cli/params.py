@@ -9,7 +9,7 @@ import click
 
 from ..dot import DEFAULT_TIMEOUT
 from ..drawing.options import OPTIONS as DRAWING_OPTIONS
-from ..drawing.render import FORMATS
+from ..drawing.page import OUTPUTS
 from ..expr import ExprError, parse
 from ..limits import DEFAULT_MEMORY_LIMIT, parse_size, size_text
 
@@ -168,7 +168,7 @@ def _attached_value(option: str, value: str, token: str) -> bool:
     if option == "-i":
         return "=" in value
     if option == "-f":
-        return value.lower() in FORMATS
+        return value.lower() in OUTPUTS
     return True
 
 

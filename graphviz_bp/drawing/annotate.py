@@ -252,8 +252,11 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     pal = ctx.pal
     legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P, absorbed) \
         if opts.detail != "structure" or dag.shared_nodes() or P.folds or P.boxes else None
+    stands_for = {key: tuple(m.index for m in members) for key, members in kept.items()}
+    stands_for.update((e.id, tuple(m.index for m in es)) for e, es in zip(edges, lanes.values()))
     return Scene(nodes=tuple(nodes), edges=edges, legend=legend, direction=opts.direction,
-                 font="DejaVu Sans", background=pal.background, text_color=pal.text, clusters=clusters)
+                 font="DejaVu Sans", background=pal.background, text_color=pal.text, clusters=clusters,
+                 stands_for=stands_for)
 
 
 def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
@@ -481,6 +484,7 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneN
             lines.append(forward)
     if ctx.values:
         lines += _value_lines(texts.summary_lines(value), text_color, SMALL)
+    back = len(lines)
     if adjoint is not None and not muted:
         if is_out:
             if ctx.values:
@@ -499,7 +503,7 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneN
         border = pal.shared_border
     return SceneNode(n.id, classes, tuple(lines), shape, fill, border, tip,
                      "filled,rounded" if shape == "box" else "filled", 2 if is_out else 1,
-                     2.0 if shared and not muted else 1.0)
+                     2.0 if shared and not muted else 1.0, back=(back, len(lines)))
 
 
 def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None) -> str:
@@ -564,6 +568,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     if ctx.shapes and not from_const and src.value.dtype.kind in "fc":  # integer/boolean: no Jacobian
         lines.append(ctx.line(f"J {_shape_text(dst.value.shape + src.value.shape)}", pal.jacobian, False, False,
                               EDGE - 1))
+    back = len(lines)
     formula = e.formula if ctx.formulas and message is not None and not muted else None
     if formula is not None and formula.verified:
         name = f"{tag[0]} = " if tag else ""
@@ -579,6 +584,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         lines += [(Span(r, msg_color, False, False, EDGE),) for r in rest]
     elif ctx.shapes and tag is not None and not muted:
         lines.append(ctx.line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
+    back = (back, len(lines))
     a, b = (key[0], key[1]) if key is not None else (src.id, dst.id)
     if members is not None and len(members) > 1:
         tags = [ctx.edge_tag[m][0] for m in members if m in ctx.edge_tag]
@@ -598,7 +604,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     return SceneEdge(ident, a, b, classes, tuple(lines), color,
                      Deferred(_edge_tip, e, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
                               members[-1] if members else None, len(members) if members else 1),
-                     style, penwidth, mark)
+                     style, penwidth, mark, back)
 
 
 def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = False,

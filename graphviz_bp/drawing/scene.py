@@ -79,6 +79,7 @@ class SceneNode:
     penwidth: float = 1.0
     group: str | None = None
     step: int | None = None
+    back: tuple[int, int] = (0, 0)  # the lines [start, stop) that tell the backward pass (its gradient)
 
     @property
     def text(self) -> str:
@@ -98,6 +99,7 @@ class SceneEdge:
     style: str = "solid"
     penwidth: float = 1.2
     head: str = ""  # a mark at the arrow's head: which operand of a non-commutative op (①, ②)
+    back: tuple[int, int] = (0, 0)  # the lines [start, stop) that tell the backward pass (its message)
 
     @property
     def text(self) -> str:
@@ -127,6 +129,9 @@ class Scene:
     background: str
     text_color: str
     clusters: tuple[Cluster, ...] = field(default=())
+    # what each drawn node and edge stands for: the graph's node indices (by node id) and edge indices
+    # (by edge id), several for a folded repeat or a collapsed box
+    stands_for: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
 
     def node(self, id: str) -> SceneNode:
         """The node with ``id`` (``n0``, ``n1``, ... as in the graph; ``legend``)."""

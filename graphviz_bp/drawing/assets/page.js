@@ -1,0 +1,352 @@
+// graphviz_bp interactive page: steps through the backward pass on one fixed layout.
+// Reads the data in <script id="walk">; restyles the drawing's SVG (never re-lays it out).
+"use strict";
+(function () {
+  const W = JSON.parse(document.getElementById("walk").textContent);
+  const svg = document.querySelector("#view > svg");
+  const N = W.steps.length;
+  const $ = (id) => document.getElementById(id);
+  const slider = $("slider"), counter = $("counter");
+  const nowBox = $("now"), sumsBox = $("sums"), detail = $("detail");
+  const SVGNS = "http://www.w3.org/2000/svg";
+  const texts = Array.from(svg.querySelectorAll("text[data-s]"));
+  const byId = (id) => (id ? svg.getElementById(id) : null);
+  let step = 0, picked = null;
+
+  const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  const num = (x) => (typeof x === "number" ? Number(x.toPrecision(4)).toString() : String(x));
+
+  // --- the step -------------------------------------------------------------------------------
+  function setStep(k) {
+    step = Math.max(0, Math.min(N, k));
+    slider.value = String(step);
+    counter.textContent = step === 0 ? `step 0 of ${N}: forward pass` : `step ${step} of ${N}`;
+    $("prev").disabled = step === 0;
+    $("next").disabled = step === N;
+    for (const t of texts) {
+      const s = +t.dataset.s, d = t.dataset.d === undefined ? null : +t.dataset.d;
+      t.classList.toggle("later", step < s && !(d !== null && step >= d));
+      t.classList.toggle("faint", step < s && d !== null && step >= d);
+    }
+    svg.querySelectorAll("g.edge").forEach((g) => {
+      const at = W.edgeStep[g.id];
+      g.classList.toggle("future", at !== undefined && step < at);
+      g.classList.toggle("current", at !== undefined && step === at);
+      g.classList.toggle("done", at !== undefined && step > at);
+    });
+    svg.querySelectorAll("g.node").forEach((g) => {
+      g.classList.toggle("current", step > 0 && W.nodeStep[g.id] === step);
+      const arr = W.arrivals[g.id];
+      if (arr) {
+        const have = arr.filter((s) => s <= step).length;
+        g.classList.toggle("partial", have > 0 && have < arr.length);
+        g.classList.toggle("complete", have === arr.length);
+        badge(g, have, arr.length);
+      }
+    });
+    showNow();
+    showSums();
+    if (history.replaceState) history.replaceState(null, "", "#step=" + step);
+  }
+
+  function badge(g, have, total) {
+    let b = g.querySelector(":scope > .badge");
+    if (!b) {
+      const box = g.getBBox();
+      b = document.createElementNS(SVGNS, "g");
+      b.setAttribute("class", "badge");
+      b.setAttribute("transform", `translate(${box.x + box.width - 6},${box.y - 4})`);
+      const r = document.createElementNS(SVGNS, "rect");
+      r.setAttribute("x", "-4"); r.setAttribute("y", "-12"); r.setAttribute("rx", "8");
+      r.setAttribute("height", "17");
+      const t = document.createElementNS(SVGNS, "text");
+      t.setAttribute("x", "4"); t.setAttribute("y", "1");
+      b.append(r, t);
+      g.append(b);
+    }
+    const t = b.querySelector("text");
+    t.textContent = have === total ? `${have}/${total} ✓` : `${have}/${total}`;
+    b.querySelector("rect").setAttribute("width", String(8 + 7.5 * t.textContent.length));
+    b.classList.toggle("done", have === total);
+  }
+
+  function showNow() {
+    if (step === 0) {
+      nowBox.innerHTML = `<h2>Step 0: the forward pass</h2><p>Every value is computed from the inputs and shown on its node. ` +
+        `No message has been sent yet.</p><p class="hint">Press → or Next to start the backward pass at the output, ` +
+        `where ∂L/∂L = 1.</p>`;
+      return;
+    }
+    const s = W.steps[step - 1];
+    let h = `<h2>Step ${step} of ${N}: at <span class="name">${esc(s.name)}</span></h2>`;
+    h += s.seed ? `<p>The backward pass starts here: ${esc(s.cotangent)} = ${esc(s.adjoint)}.</p>`
+      : `<p>Its cotangent ḡ = ${esc(s.cotangent)} is complete: ${esc(s.adjoint)}.</p>`;
+    h += `<p>Its rule sends ${s.sent.length === 1 ? "one message" : s.sent.length + " messages"}:</p><ul class="sent">`;
+    for (const m of s.sent) {
+      const mark = ["①", "②", "③", "④"][m.argnum] || `#${m.argnum + 1}`;
+      h += `<li>to ${s.sent.length > 1 ? mark + " " : ""}<b>${esc(m.toName)}</b>${m.tag ? ` as <span class="tag">${esc(m.tag)}</span>` : ""}` +
+        (m.rule ? `: <span class="rule">${esc(m.rule)}</span>` : "") + ` = ${esc(m.value)}</li>`;
+    }
+    h += "</ul>";
+    for (const x of s.sums) {
+      h += `<p>At <b>${esc(x.name)}</b>: ∂L/∂${esc(x.name)} = ${esc(x.terms)} ` +
+        (x.complete ? `<span class="complete-mark">complete (${x.have} of ${x.of} messages)</span>: ${esc(x.partial)}`
+          : `(${x.have} of ${x.of} messages so far): ${esc(x.partial)}`) + `</p>`;
+    }
+    nowBox.innerHTML = h;
+  }
+
+  function showSums() {
+    const rows = [];
+    for (const id in W.arrivals) {
+      const arr = W.arrivals[id], have = arr.filter((s) => s <= step).length;
+      const info = W.nodes[id];
+      if (!info) continue;
+      rows.push(`<li data-node="${esc(id)}"><b>${esc(info.name)}</b>: ${have} of ${arr.length} messages` +
+        (have === arr.length ? " — complete" : "") + `</li>`);
+    }
+    sumsBox.innerHTML = rows.length ? `<h2>Values used more than once</h2><ul class="sums">${rows.join("")}</ul>` : "";
+  }
+
+  // --- picking a node or an edge -----------------------------------------------------------------
+  function clearPick() {
+    picked = null;
+    svg.classList.remove("picking");
+    svg.querySelectorAll(".on-path, .picked").forEach((g) => g.classList.remove("on-path", "picked"));
+  }
+
+  function light(edges, nodeId) {
+    svg.querySelectorAll(".on-path, .picked").forEach((g) => g.classList.remove("on-path", "picked"));
+    svg.classList.add("picking");
+    for (const id of edges) {
+      const g = byId(id);
+      if (!g) continue;
+      g.classList.add("on-path");
+      const ends = (g.querySelector("title") || {}).textContent || "";
+      for (const end of ends.split("->")) {
+        const n = byId(end.replace(/:.*$/, "").trim());
+        if (n) n.classList.add("on-path");
+      }
+    }
+    const self = byId(nodeId);
+    if (self) self.classList.add("on-path", "picked");
+  }
+
+  function heat(grid) {
+    const cell = Math.max(4, Math.min(18, Math.floor(360 / Math.max(grid.cols, 1))));
+    const grey = document.body.classList.contains("theme-grey");
+    let h = `<svg class="heat" xmlns="${SVGNS}" width="${grid.cols * cell}" height="${grid.rows * cell}" role="img" aria-label="heat-map">`;
+    grid.data.forEach((v, i) => {
+      const r = Math.floor(i / grid.cols), c = i % grid.cols;
+      let fill = "#ffffff";
+      if (typeof v !== "number") fill = "#ffff00";
+      else if (grid.max > 0) {
+        const a = Math.min(1, Math.abs(v) / grid.max);
+        if (grey) { const l = Math.round(255 * (1 - a)); fill = `rgb(${l},${l},${l})`; }
+        else fill = v >= 0 ? `rgba(214,39,40,${a})` : `rgba(31,119,180,${a})`;
+      }
+      h += `<rect x="${c * cell}" y="${r * cell}" width="${cell}" height="${cell}" fill="${fill}"` +
+        (grey && typeof v === "number" && v < 0 ? ` stroke="#888" stroke-dasharray="1 1"` : "") + `><title>${num(v)}</title></rect>`;
+    });
+    h += "</svg>";
+    const legend = grey ? "darker: larger |value|; dashed border: negative" : "red: positive, blue: negative, white: 0";
+    return h + `<p class="hint">${esc(legend)}; largest |value| ${num(grid.max)}${grid.note ? "; " + esc(grid.note) : ""}</p>`;
+  }
+
+  function numbers(a) {
+    if (!a.numbers) return `<p class="hint">${esc(a.shape)}: too many entries to list; the heat-map shows them all.</p>`;
+    return `<details><summary>all ${a.numbers.length} numbers</summary><div class="num">${a.numbers.map(num).join(", ")}</div></details>`;
+  }
+
+  function pickNode(id) {
+    const info = W.nodes[id];
+    if (!info) return;
+    clearPick();
+    picked = id;
+    light(info.pathEdges || [], id);
+    let h = `<h2>${esc(info.name)}</h2><p>${esc(info.kind)}${info.op ? " (" + esc(info.op) + ")" : ""}` +
+      `${info.count > 1 ? `, drawn once for ${info.count} values` : ""}, shape ${esc(info.value.shape)}</p>`;
+    if (info.source) h += `<p class="hint">${esc(info.source)}</p>`;
+    h += `<p>value: ${esc(info.value.summary)}</p>`;
+    if (info.gradient) {
+      h += `<p>∂L/∂${esc(info.name)}: ${esc(info.gradient.summary)}</p>` + heat(info.gradient.grid) + numbers(info.gradient);
+      const P = info.pathCount;
+      h += `<h2>${P} path${P === 1 ? "" : "s"} to the output</h2>`;
+      if (info.paths) {
+        h += `<ul class="paths">`;
+        info.paths.forEach((p, i) => {
+          h += `<li tabindex="0" data-path="${i}"><b>path ${i + 1}</b>: ${esc(p.route)}<br>contributes ${esc(p.summary)}` +
+            `<span class="hint"> (norm ${num(p.norm)})</span>${numbers(p)}</li>`;
+        });
+        h += `</ul>` + sumCheck(info);
+      } else {
+        h += `<p class="hint">Too many paths to list here; Graph.contributions lists them. All edges on them are lit.</p>`;
+      }
+    }
+    detail.innerHTML = h;
+    detail.querySelectorAll("ul.paths li").forEach((li) => {
+      const go = () => {
+        detail.querySelectorAll("ul.paths li").forEach((x) => x.classList.remove("picked"));
+        li.classList.add("picked");
+        light(info.paths[+li.dataset.path].edges, id);
+      };
+      li.addEventListener("click", go);
+      li.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); go(); } });
+    });
+  }
+
+  function sumCheck(info) {
+    // the contributions add up to the gradient: summed here, entry by entry, from the numbers listed
+    const g = info.gradient.numbers;
+    if (!g || info.paths.some((p) => !p.numbers)) {
+      return `<p class="check ${info.sumCheck < 1e-8 ? "ok" : "bad"}" id="sum-check">Σ of the ${info.paths.length} contributions = ∂L/∂${esc(info.name)}` +
+        ` (largest difference ${num(info.sumCheck)}, checked when the page was made)</p>`;
+    }
+    let worst = 0, scale = 0;
+    const total = g.map((_, i) => info.paths.reduce((acc, p) => acc + p.numbers[i], 0));
+    total.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - g[i])); scale = Math.max(scale, Math.abs(g[i])); });
+    const ok = worst <= 1e-9 * Math.max(1, scale);
+    const norms = info.paths.map((p) => num(p.norm)).join(" + ");
+    return `<p class="check ${ok ? "ok" : "bad"}" id="sum-check" data-worst="${worst}">Σ of the ${info.paths.length} contributions, added here entry by entry,` +
+      ` ${ok ? "equals" : "differs from"} ∂L/∂${esc(info.name)}: largest difference ${num(worst)}</p>` +
+      `<p class="hint">norms of the contributions: ${norms} (norms do not add; the arrays do)</p>`;
+  }
+
+  function pickEdge(id) {
+    const info = W.edges[id];
+    if (!info || !info.from) return;
+    clearPick();
+    picked = id;
+    light([id], null);
+    const mark = ["①", "②", "③", "④"][info.argnum] || `#${info.argnum + 1}`;
+    let h = `<h2>${esc(info.from)} → ${esc(info.to)}</h2><p>operand ${mark} of ${esc(info.to)}` +
+      `${info.count > 1 ? `, drawn once for ${info.count} edges` : ""}</p>` +
+      `<p>local Jacobian ∂${esc(info.to)}/∂${esc(info.from)}: shape ${esc(info.jacobian)}</p>`;
+    if (info.message) {
+      h += `<p>message, sent at step ${info.step}${info.step > step ? " (not yet at this step)" : ""}: ${esc(info.message.summary)}</p>`;
+      if (info.rule) h += `<p>rule: <span class="rule">${esc(info.rule)}</span> (ḡ = ∂L/∂${esc(info.to)})</p>`;
+      h += heat(info.message.grid) + numbers(info.message);
+    } else {
+      h += `<p class="hint">No message flows back along this edge (a constant, or data).</p>`;
+    }
+    detail.innerHTML = h;
+  }
+
+  // --- pan and zoom --------------------------------------------------------------------------------
+  const full = svg.viewBox.baseVal;
+  const home = { x: full.x, y: full.y, w: full.width, h: full.height };
+  let vb = { ...home };
+  svg.removeAttribute("width");
+  svg.removeAttribute("height");
+  function setView(v) {
+    vb = v;
+    svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
+  }
+  function zoom(f, cx, cy) {
+    const w = vb.w / f, h = vb.h / f;
+    if (w < home.w / 60 || w > home.w * 4) return;
+    const px = cx === undefined ? vb.x + vb.w / 2 : cx, py = cy === undefined ? vb.y + vb.h / 2 : cy;
+    setView({ x: px - (px - vb.x) / f, y: py - (py - vb.y) / f, w, h });
+  }
+  function toSvg(ev) {
+    const r = svg.getBoundingClientRect();
+    const s = Math.max(vb.w / r.width, vb.h / r.height);
+    const ox = (r.width * s - vb.w) / 2, oy = (r.height * s - vb.h) / 2;
+    return [vb.x - ox + (ev.clientX - r.left) * s, vb.y - oy + (ev.clientY - r.top) * s, s];
+  }
+  svg.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const [x, y] = toSvg(ev);
+    zoom(ev.deltaY < 0 ? 1.2 : 1 / 1.2, x, y);
+  }, { passive: false });
+  let drag = null;
+  const view = $("view");
+  view.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0) return;
+    drag = { x: ev.clientX, y: ev.clientY, vb: { ...vb }, moved: false };
+  });
+  window.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
+    if (!drag.moved && Math.hypot(dx, dy) < 4) return;
+    drag.moved = true;
+    view.classList.add("dragging");
+    const s = toSvg(ev)[2];
+    setView({ ...drag.vb, x: drag.vb.x - dx * s, y: drag.vb.y - dy * s });
+  });
+  window.addEventListener("pointerup", () => {
+    view.classList.remove("dragging");
+    setTimeout(() => { drag = null; }, 0);
+  });
+  function centre(id) {
+    const g = byId(id);
+    if (!g) return;
+    const b = g.getBBox();
+    if (b.width > vb.w || b.height > vb.h) setView({ ...home });
+    setView({ x: b.x + b.width / 2 - vb.w / 2, y: b.y + b.height / 2 - vb.h / 2, w: vb.w, h: vb.h });
+  }
+
+  // --- wiring -----------------------------------------------------------------------------------
+  slider.max = String(N);
+  $("prev").addEventListener("click", () => setStep(step - 1));
+  $("next").addEventListener("click", () => setStep(step + 1));
+  slider.addEventListener("input", () => setStep(+slider.value));
+  $("zoom-in").addEventListener("click", () => zoom(1.25));
+  $("zoom-out").addEventListener("click", () => zoom(1 / 1.25));
+  $("fit").addEventListener("click", () => setView({ ...home }));
+
+  svg.querySelectorAll("g.node, g.edge").forEach((g) => {
+    const isNode = g.classList.contains("node");
+    if (isNode ? !W.nodes[g.id] : !W.edges[g.id]) return;
+    g.setAttribute("tabindex", "0");
+    g.setAttribute("role", "button");
+    const info = isNode ? W.nodes[g.id] : W.edges[g.id];
+    g.setAttribute("aria-label", isNode ? `value ${info.name}` : `edge ${info.from} to ${info.to}`);
+    const go = () => (isNode ? pickNode(g.id) : pickEdge(g.id));
+    g.addEventListener("click", (ev) => { if (drag && drag.moved) return; ev.stopPropagation(); go(); });
+    g.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); go(); } });
+  });
+  svg.addEventListener("click", () => { if (!(drag && drag.moved)) clearPick(); });
+
+  const names = $("names"), search = $("search");
+  const nameToId = {};
+  for (const id in W.nodes) {
+    const n = W.nodes[id].name;
+    if (!(n in nameToId)) {
+      nameToId[n] = id;
+      const o = document.createElement("option");
+      o.value = n;
+      names.append(o);
+    }
+  }
+  function find() {
+    const q = search.value.trim();
+    let id = nameToId[q];
+    if (!id) {
+      const hit = Object.keys(nameToId).find((n) => n.toLowerCase().includes(q.toLowerCase()));
+      id = hit && nameToId[hit];
+    }
+    search.classList.toggle("missing", !id);
+    if (id) { pickNode(id); centre(id); }
+  }
+  search.addEventListener("change", find);
+  search.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); find(); } });
+
+  document.addEventListener("keydown", (ev) => {
+    const t = ev.target;
+    if (t && (t.tagName === "INPUT" && t.type !== "range")) return;
+    if (t && t.id === "slider" && (ev.key === "ArrowLeft" || ev.key === "ArrowRight")) return;  // the slider moves itself
+    const keys = {
+      ArrowRight: () => setStep(step + 1), ArrowLeft: () => setStep(step - 1),
+      PageDown: () => setStep(step + 1), PageUp: () => setStep(step - 1),
+      Home: () => setStep(0), End: () => setStep(N), Escape: () => clearPick(),
+      "+": () => zoom(1.25), "=": () => zoom(1.25), "-": () => zoom(1 / 1.25), "0": () => setView({ ...home }),
+    };
+    const f = keys[ev.key];
+    if (f) { ev.preventDefault(); f(); }
+  });
+
+  const m = /step=(\d+)/.exec(location.hash);
+  setStep(m ? +m[1] : 0);
+  window.graphvizBP = { setStep, pickNode, pickEdge, clearPick, get step() { return step; }, get picked() { return picked; }, data: W };
+})();

@@ -1,0 +1,304 @@
+"""The backward pass as steps to show one at a time (the interactive page, the frames for slides).
+
+Built from a drawn Scene and the graph it was drawn from. Step 0 is the forward pass; step k is the
+k-th op of the backward pass that sends messages: its cotangent ḡ is complete, and its rule sends one
+message along each of its differentiable operands' edges. A value used several times sums the
+messages on its outgoing edges as they arrive, and is complete when the last one has.
+
+``reveal`` says when each piece of text on the drawing appears: the messages on an edge at the step
+that sends them; at a shared value, ``∂L/∂W =`` at the first arrival, each term ``mₖ`` when it
+arrives (shown faint before), the sum's numbers when the last one has. Everything else is the
+forward pass, shown from step 0. Plain data throughout (JSON for the page), nothing drawn here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import PathLimitError
+from ..graph import DAG, Edge, Node
+from .annotate import _display_symbol, absorbed_constants
+from .scene import Scene, SceneEdge, SceneNode
+from .text import format_shape, shown, subscript, summarize
+
+__all__ = ["Walk", "grid", "walk"]
+
+PATHS = 16        # contributions listed for a clicked value; past this, their count only
+NUMBERS = 400     # entries of an array given in full (a larger one: its summary and a heat-map grid)
+GRID = 48         # a heat-map's rows and columns, at most (larger arrays: means of blocks)
+FORMULA_EDGES = 400  # edges past which rules are shown as numbers only (formulas take time to verify)
+
+
+@dataclass
+class Walk:
+    """What the page and the frames need: ``steps[k - 1]`` describes step k; ``reveal[id]`` gives,
+    for each line of a drawn node or edge's label, for each span, the step it appears at, or a pair
+    (faint from, full from); ``nodes`` and ``edges`` what clicking a drawn node or edge shows;
+    ``edge_step[id]`` the step whose message a drawn edge carries (absent: no message)."""
+
+    title: str
+    steps: list[dict[str, Any]]
+    reveal: dict[str, list[list[Any]]] = field(default_factory=dict)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edge_step: dict[str, int] = field(default_factory=dict)
+    node_step: dict[str, int] = field(default_factory=dict)   # a drawn op's step (it sends)
+    complete: dict[str, int] = field(default_factory=dict)    # a drawn value's gradient is complete
+    arrivals: dict[str, list[int]] = field(default_factory=dict)  # a shared value: each message's step
+
+    def data(self) -> dict[str, Any]:
+        """Everything, as JSON-ready data."""
+        return {"title": self.title, "steps": self.steps, "reveal": self.reveal, "nodes": self.nodes,
+                "edges": self.edges, "edgeStep": self.edge_step, "nodeStep": self.node_step,
+                "complete": self.complete, "arrivals": self.arrivals}
+
+
+def _number(x: float) -> float | str:
+    """A float for JSON: as it is (round-trips exactly); infinities and nan as strings."""
+    x = float(x)
+    return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+
+
+def grid(a: np.ndarray) -> dict[str, Any]:
+    """An array as a heat-map grid of at most GRID × GRID cells: a 1-d array as one row, more
+    dimensions as (first axis) × (the rest); larger grids are means of blocks (``note`` says so)."""
+    a = np.asarray(a, dtype=float)
+    m = a.reshape(1, -1) if a.ndim <= 1 else a.reshape(a.shape[0], -1)
+    note = ""
+    if a.ndim > 2:
+        note = f"shown as {m.shape[0]} × {m.shape[1]} (the last {a.ndim - 1} axes flattened)"
+    rows, cols = m.shape
+    if rows > GRID or cols > GRID:
+        br, bc = math.ceil(rows / GRID), math.ceil(cols / GRID)
+        pr, pc = -rows % br, -cols % bc
+        padded = np.pad(m, ((0, pr), (0, pc)), constant_values=np.nan)
+        with np.errstate(all="ignore"):
+            m = np.nanmean(padded.reshape(padded.shape[0] // br, br, padded.shape[1] // bc, bc), axis=(1, 3))
+        note = (note + "; " if note else "") + f"each cell the mean of a {br} × {bc} block"
+    finite = m[np.isfinite(m)]
+    top = float(np.max(np.abs(finite))) if finite.size else 0.0
+    return {"rows": int(m.shape[0]), "cols": int(m.shape[1]), "data": [_number(x) for x in m.ravel()],
+            "max": top, "note": note}
+
+
+def _array(a: np.ndarray) -> dict[str, Any]:
+    """An array for the page: shape, summary, heat-map grid, and every entry when there are few."""
+    a = np.asarray(a)
+    out: dict[str, Any] = {"shape": format_shape(a.shape), "summary": summarize(a), "grid": grid(a)}
+    with np.errstate(all="ignore"):
+        out["norm"] = _number(np.linalg.norm(a.astype(float).ravel())) if a.size else 0.0
+    if a.size <= NUMBERS:
+        out["numbers"] = [_number(x) for x in np.asarray(a, dtype=float).ravel()]
+    return out
+
+
+class _Index:
+    """Which drawn node or edge stands for each of the graph's nodes and edges."""
+
+    def __init__(self, scene: Scene) -> None:
+        self.node: dict[int, str] = {}
+        self.edge: dict[int, str] = {}
+        drawn_edges = {e.id for e in scene.edges}
+        for key, members in scene.stands_for.items():
+            table = self.edge if key in drawn_edges else self.node
+            for i in members:
+                table.setdefault(i, key)
+
+
+def walk(dag: DAG, scene: Scene, title: str = "") -> Walk:
+    """The steps of ``dag``'s backward pass, on ``scene`` (``annotate(dag, ...)``)."""
+    bp = dag.backward_pass
+    if bp is None:
+        raise ValueError("the graph has no backward pass to step through")
+    index = _Index(scene)
+    absorbed = absorbed_constants(dag)
+    L = shown(dag.output) if dag.output.user_named or dag.output.kind == "input" else "L"
+    page_step: dict[int, int] = {}  # the pass's step -> the page's
+    sending = [s for s in bp.steps if s.sent]
+    for k, s in enumerate(sending, 1):
+        page_step[s.index] = k
+    with_formulas = len(dag.edges) <= FORMULA_EDGES
+    w = Walk(title=title, steps=[])
+
+    for k, s in enumerate(sending, 1):
+        n = s.node
+        drawn = index.node.get(n.index)
+        if drawn is not None:
+            w.node_step.setdefault(drawn, k)
+        sent = []
+        for m in s.sent:
+            e = m.edge
+            eid = index.edge.get(e.index)
+            if eid is not None:
+                w.edge_step.setdefault(eid, k)
+            sent.append(_sent(e, m.value, eid, index, with_formulas, absorbed))
+        sums = []
+        for rec in dict.fromkeys(m.edge.src for m in s.sent):
+            if len(rec.out_edges) < 2:
+                continue
+            got = bp.received(rec, until=s.index)
+            total = [e for e in rec.out_edges if e.message is not None]
+            partial = sum((x.value for x in got[1:]), got[0].value.copy()) if got else None
+            sums.append({"node": index.node.get(rec.index), "name": shown(rec), "have": len(got),
+                         "of": len(total), "terms": _terms(rec, got, total),
+                         "partial": summarize(partial) if partial is not None else "",
+                         "complete": len(got) == len(total)})
+        w.steps.append({"node": drawn, "name": _name(n, absorbed), "cotangent": f"∂{L}/∂{L if n is dag.output else _name(n, absorbed)}",
+                        "adjoint": summarize(s.adjoint), "seed": n is dag.output, "sent": sent, "sums": sums})
+
+    # when each value's gradient is complete: the last message it receives
+    for n in dag.nodes:
+        got = [page_step.get(bp.step_of(e.dst), 0) for e in n.out_edges if e.message is not None]
+        drawn = index.node.get(n.index)
+        if drawn is None:
+            continue
+        if n is dag.output:
+            w.complete.setdefault(drawn, 1)
+        elif got:
+            w.complete[drawn] = min(w.complete.get(drawn, max(got)), max(got))
+            if len(n.out_edges) >= 2 and drawn not in w.arrivals:
+                w.arrivals[drawn] = sorted(got)
+
+    for node in scene.nodes:
+        if node.id in scene.stands_for:
+            w.reveal[node.id] = _node_reveal(node, dag, scene, w, page_step)
+            w.nodes[node.id] = _node_info(node, dag, scene, index, absorbed)
+    for edge in scene.edges:
+        w.reveal[edge.id] = _edge_reveal(edge, w)
+        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, absorbed)
+    return w
+
+
+def _name(n: Node, absorbed: set[int] | frozenset[int]) -> str:
+    return shown(n) if n.user_named or n.kind == "input" else _display_symbol(n, absorbed)
+
+
+def _rule(e: Edge, with_formulas: bool) -> str | None:
+    if not with_formulas:
+        return None
+    try:
+        f = e.formula
+    except Exception:  # noqa: BLE001 - a formula that cannot be built: the numbers still are
+        return None
+    return f.short(120) if f is not None and f.verified else None
+
+
+def _sent(e: Edge, value: np.ndarray, eid: str | None, index: _Index, with_formulas: bool,
+          absorbed: set[int] | frozenset[int]) -> dict[str, Any]:
+    src = e.src
+    k = next((i for i, o in enumerate(src.out_edges) if o is e), 0)
+    tag = f"m{subscript(k + 1)}" if len(src.out_edges) >= 2 else ""
+    return {"edge": eid, "to": index.node.get(src.index), "toName": _name(src, absorbed), "argnum": e.argnum,
+            "tag": tag, "rule": _rule(e, with_formulas), "value": summarize(value)}
+
+
+def _terms(n: Node, got: tuple[Any, ...], total: list[Edge]) -> str:
+    """``m₁ + m₂ + …``: the terms arrived, and ``…`` while some are missing."""
+    arrived = {id(m.edge) for m in got}
+    names = [f"m{subscript(k + 1)}" for k, e in enumerate(n.out_edges) if id(e) in arrived]
+    if len(names) > 8:
+        names = names[:3] + ["…"] + names[-2:]
+    return " + ".join(names) + (" + …" if len(got) < len(total) else "")
+
+
+def _node_reveal(node: SceneNode, dag: DAG, scene: Scene, w: Walk, page_step: dict[int, int]) -> list[list[Any]]:
+    """When each span of a drawn node's label appears: its gradient's lines when it is complete; in
+    a sum's line, ``∂L/∂W =`` at the first arrival and each term when it arrives (faint before)."""
+    start, stop = node.back
+    done = w.complete.get(node.id, 0)
+    members = [dag.nodes[i] for i in scene.stands_for[node.id]]
+    n = members[0]
+    bp = dag.backward_pass
+    assert bp is not None
+    arrivals: dict[str, int] = {}  # a term's name -> the step it arrives
+    for k, e in enumerate(n.out_edges):
+        if e.message is not None:
+            arrivals[f"m{subscript(k + 1)}"] = page_step.get(bp.step_of(e.dst), 0)
+    first = min(arrivals.values()) if arrivals else done
+    out: list[list[Any]] = []
+    for i, line in enumerate(node.lines):
+        if not start <= i < stop:
+            out.append([0] * len(line))
+            continue
+        tags = [arrivals.get(s.text.strip()) for s in line]
+        if i == start and any(t is not None for t in tags):
+            spans: list[Any] = []
+            for j, t in enumerate(tags):
+                if t is not None:
+                    spans.append([first, t])
+                else:  # " + " goes with the term after it; the name and " = " with the first
+                    after = next((x for x in tags[j + 1:] if x is not None), None)
+                    spans.append([first, after] if after is not None and j > 0 and tags[j - 1] is not None
+                                 else first)
+            out.append(spans)
+        else:
+            out.append([done] * len(line))
+    return out
+
+
+def _edge_reveal(edge: SceneEdge, w: Walk) -> list[list[Any]]:
+    start, stop = edge.back
+    at = w.edge_step.get(edge.id, 0)
+    return [[at if start <= i < stop else 0] * len(line) for i, line in enumerate(edge.lines)]
+
+
+def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
+               absorbed: set[int] | frozenset[int]) -> dict[str, Any]:
+    """What clicking a drawn node shows: its value, its gradient, and for a value that depends on a
+    parameter the paths to the output, each path's contribution; they sum to the gradient."""
+    members = [dag.nodes[i] for i in scene.stands_for[node.id]]
+    n = members[0]
+    bp = dag.backward_pass
+    assert bp is not None
+    info: dict[str, Any] = {"name": _name(n, absorbed) if not node.id.startswith("box_") else node.text.split("\n")[0],
+                            "kind": n.kind, "op": n.op.name if n.op is not None else None,
+                            "count": len(members), "value": _array(n.value)}
+    if n.source is not None:
+        info["source"] = n.source.short()
+    adjoint = bp.adjoint(n)
+    if adjoint is None or node.id.startswith("box_"):
+        return info
+    info["gradient"] = _array(adjoint)
+    total = bp.path_count(n)
+    info["pathCount"] = total
+    on_path = dag.descendants(n) | {n}
+    info["pathEdges"] = sorted({index.edge[e.index] for m in on_path for e in m.out_edges
+                                if e.dst in on_path and e.index in index.edge})
+    if total > PATHS:
+        return info
+    try:
+        found = bp.contributions(n, limit=PATHS)
+    except PathLimitError:
+        return info
+    paths = []
+    for c in found:
+        edges = [index.edge[e.index] for e in c.path if e.index in index.edge]
+        paths.append({"edges": list(dict.fromkeys(edges)),
+                      "route": " → ".join(_name(m, absorbed) for m in c.nodes), **_array(c.value)})
+    info["paths"] = paths
+    with np.errstate(all="ignore"):
+        total_sum = sum((c.value for c in found[1:]), found[0].value.copy()) if found else None
+        if total_sum is not None:
+            info["sumCheck"] = _number(np.max(np.abs(total_sum - adjoint)) if adjoint.size else 0.0)
+    return info
+
+
+def _edge_info(edge: SceneEdge, dag: DAG, scene: Scene, w: Walk, with_formulas: bool,
+               absorbed: set[int] | frozenset[int]) -> dict[str, Any]:
+    members = [dag.edges[i] for i in scene.stands_for.get(edge.id, ())]
+    if not members:
+        return {}
+    e = members[0]
+    info: dict[str, Any] = {"from": _name(e.src, absorbed), "to": _name(e.dst, absorbed), "argnum": e.argnum,
+                            "count": len(members), "jacobian": format_shape(e.dst.shape + e.src.shape)}
+    if e.message is not None:
+        info["message"] = _array(e.message)
+        info["step"] = w.edge_step.get(edge.id)
+        rule = _rule(e, with_formulas)
+        if rule is not None:
+            info["rule"] = rule
+    return info

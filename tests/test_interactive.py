@@ -1,0 +1,278 @@
+"""The interactive page and the frames, read back without a browser: the steps against the backward
+pass computed independently (autograd, and sums of the edges' messages), the page's self-containment
+and its marks on the drawing, the frames' one layout (``dot -Tjson``), the CLI and Jupyter routes.
+The page driven in a real browser: ``test_interactive_browser.py``."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+
+import autograd
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import graphviz_bp as gb
+from graphviz_bp.cli import main
+from graphviz_bp.drawing.annotate import annotate
+from graphviz_bp.drawing.page import frame, page
+from graphviz_bp.drawing.render import to_dot
+from graphviz_bp.drawing.text import summarize
+from graphviz_bp.drawing.walkthrough import grid, walk
+
+from .problems import autoencoder, deep_mlp, deep_mlp_inputs, swish_inputs, swish_net
+
+RNG = np.random.default_rng(314)
+
+
+def ae_graph(rng=RNG):
+    return gb.trace(autoencoder, W=rng.normal(size=(3, 5)) * 0.5, x=rng.normal(size=5))
+
+
+def page_data(text):
+    m = re.search(r'<script type="application/json" id="walk">(.*?)</script>', text, re.S)
+    return json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def sending_order(g):
+    """The ops that send messages, in the order reverse mode runs them (worked out here from the
+    DAG: reverse trace order, ops with an operand that carries a message)."""
+    return [n for n in reversed(g.nodes) if n.kind == "op" and any(e.message is not None for e in n.in_edges)]
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(4))
+def test_each_steps_partial_sums_are_the_messages_arrived_so_far(seed):
+    rng = np.random.default_rng(seed)
+    g = ae_graph(rng)
+    dag = g._dag
+    scene = annotate(dag)
+    w = walk(dag, scene)
+    order = sending_order(g)
+    assert [s["node"] for s in w.steps] == [n.id for n in order]
+    at = {n.index: k for k, n in enumerate(order, 1)}
+    W, x = dag.node("W"), dag.node("x")
+    for k, step in enumerate(w.steps, 1):
+        for s in step["sums"]:
+            node = dag.nodes[int(s["node"][1:])]
+            arrived = [e.message for e in node.out_edges if at[e.dst.index] <= k]
+            assert s["have"] == len(arrived) and s["of"] == len(node.out_edges) == 2
+            assert s["complete"] == (len(arrived) == 2)
+            assert s["partial"] == summarize(sum(arrived[1:], arrived[0]))
+    # the last arrival completes each shared input: its partial sum is then autograd's gradient
+    grads = autograd.grad(lambda W_, x_: 0.5 * anp.sum((W_.T @ W_ @ x_ - x_) ** 2), (0, 1))(W.value, x.value)
+    for node, ref in zip((W, x), grads):
+        done = w.complete[node.id]
+        assert done == max(at[e.dst.index] for e in node.out_edges)
+        msgs = [e.message for e in node.out_edges]
+        np.testing.assert_allclose(msgs[0] + msgs[1], ref, rtol=1e-12)
+        assert w.arrivals[node.id] == sorted(at[e.dst.index] for e in node.out_edges)
+
+
+def test_messages_appear_on_their_edges_at_the_step_that_sends_them():
+    g = ae_graph()
+    dag = g._dag
+    scene = annotate(dag)
+    w = walk(dag, scene)
+    order = sending_order(g)
+    for e in scene.edges:
+        (i,) = scene.stands_for[e.id]
+        edge = dag.edges[i]
+        if edge.message is None:
+            assert e.id not in w.edge_step
+            assert all(t == 0 for line in w.reveal[e.id] for t in line)
+            continue
+        step = order.index(edge.dst) + 1
+        assert w.edge_step[e.id] == step
+        start, stop = e.back
+        assert stop > start  # the message's lines
+        for j, when in enumerate(w.reveal[e.id]):
+            assert set(when) == ({step} if start <= j < stop else {0})
+    # W's sum: its name at the first arrival, each term when it arrives, faint before
+    W = dag.node("W")
+    node = scene.node(W.id)
+    first, last = w.arrivals[W.id]
+    line = node.lines[node.back[0]]
+    when = dict(zip([s.text.strip() for s in line], w.reveal[W.id][node.back[0]]))
+    terms = {f"m{'₁₂'[k]}": order.index(e.dst) + 1 for k, e in enumerate(W.out_edges)}
+    for tag, step in terms.items():
+        assert when[tag] == [first, step]
+    assert when["∂L/∂W"] == first
+    assert all(t == last for line_when in w.reveal[W.id][node.back[0] + 1:node.back[1]] for t in line_when)
+
+
+def test_rules_are_the_verified_formulas_and_the_numbers_are_the_messages():
+    g = ae_graph()
+    dag = g._dag
+    w = walk(dag, annotate(dag))
+    seen = 0
+    for step in w.steps:
+        for m in step["sent"]:
+            (i,) = annotate(dag).stands_for[m["edge"]]
+            e = dag.edges[i]
+            assert m["rule"] == e.formula.short(120) and e.formula.verified
+            assert m["value"] == summarize(e.message)
+            seen += 1
+    assert seen == sum(1 for e in dag.edges if e.message is not None)
+
+
+def test_clicking_a_value_lists_contributions_that_sum_to_its_gradient():
+    rng = np.random.default_rng(5)
+    inputs = swish_inputs(rng)
+    g = gb.trace(swish_net, **inputs)
+    dag = g._dag
+    w = walk(dag, annotate(dag))
+    for name in ("W1", "x"):
+        node = dag.node(name)
+        info = w.nodes[node.id]
+        grad = g.grad(name)
+        assert info["gradient"]["numbers"] == pytest.approx(grad.ravel().tolist(), rel=1e-15, abs=0)
+        assert info["pathCount"] == len(g.contributions(name)) == len(info["paths"])
+        total = np.sum([np.array(p["numbers"]) for p in info["paths"]], axis=0)
+        np.testing.assert_allclose(total, grad.ravel(), rtol=1e-12, atol=1e-14)
+        for p, c in zip(info["paths"], g.contributions(name)):
+            assert p["numbers"] == c.value.ravel().tolist()
+            assert set(p["edges"]) <= set(info["pathEdges"])
+            assert len(p["edges"]) == len(c.path)
+
+
+def test_heat_map_grids_are_block_means():
+    a = RNG.normal(size=(96, 7))
+    gr = grid(a)
+    assert (gr["rows"], gr["cols"]) == (48, 7) and "2 × 1 block" in gr["note"]
+    np.testing.assert_allclose(np.array(gr["data"]).reshape(48, 7), a.reshape(48, 2, 7).mean(axis=1))
+    ragged = grid(a[:95])  # blocks of 2 rows, the last of one row
+    assert ragged["rows"] == 48 and ragged["data"][-7:] == a[94].tolist()
+    v = grid(np.arange(3.0))
+    assert (v["rows"], v["cols"], v["data"], v["max"]) == (1, 3, [0.0, 1.0, 2.0], 2.0)
+    t = grid(np.ones((2, 3, 4)))
+    assert (t["rows"], t["cols"]) == (2, 12) and "flattened" in t["note"]
+    odd = grid(np.array([np.inf, -1.0, np.nan]))
+    assert odd["data"] == ["inf", -1.0, "nan"] and odd["max"] == 1.0
+
+
+# --- the page -----------------------------------------------------------------------------------------
+
+def test_the_page_is_self_contained_and_small(tmp_path):
+    g = ae_graph()
+    path = g.render(tmp_path / "ae.html")
+    text = path.read_text(encoding="utf-8")
+    assert len(text.encode("utf-8")) < 300_000
+    assert text.startswith("<!DOCTYPE html>")
+    # nothing fetched: no external scripts, styles, images, fonts or links
+    assert not re.search(r"<(script|img|link|iframe)[^>]*\ssrc=", text)
+    assert not re.search(r"<link\b|@import|url\(", text)
+    refs = set(re.findall(r'(?:href|src)="([^"#][^"]*)"', text))
+    assert refs == set()
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", text)) - {"http://www.w3.org/2000/svg",
+                                                                "http://www.w3.org/1999/xlink"}
+    assert urls == set()
+    data = page_data(text)
+    svg_ids = set(re.findall(r'<g id="([^"]+)" class="(?:node|edge)', text))
+    assert set(data["edgeStep"]) <= svg_ids and set(data["nodes"]) <= svg_ids and set(data["edges"]) <= svg_ids
+    assert len(data["steps"]) == len(sending_order(g))
+
+
+def test_every_backward_text_on_the_drawing_is_marked_with_its_step():
+    g = ae_graph()
+    dag = g._dag
+    scene = annotate(dag)
+    w = walk(dag, scene)
+    svg = subprocess.run(["dot", "-Tsvg"], input=to_dot(scene).encode(), capture_output=True, check=True).stdout.decode()
+    text = page(svg, scene, w)
+    marked = re.findall(r'<text (data-s="(\d+)"(?: data-d="(\d+)")?)[^>]*>([^<]*)</text>', text)
+    expected = []
+    for el in list(scene.nodes) + list(scene.edges):
+        for line, when in zip(el.lines, w.reveal.get(el.id, [])):
+            for span, t in zip(line, when):
+                if t and span.text.strip():
+                    expected.append((html.unescape(span.text).strip(), t if isinstance(t, list) else [None, t]))
+    got = [(html.unescape(body).replace("\xa0", " ").strip(), [int(d) if d else None, int(s)])
+           for _, s, d, body in marked]
+    assert sorted(map(str, got)) == sorted(map(str, expected))
+    assert len(got) > 20
+
+
+def test_a_folded_deep_net_steps_through_every_layer(tmp_path):
+    rng = np.random.default_rng(3)
+    g = gb.trace(deep_mlp(40), **deep_mlp_inputs(rng, 40))
+    text = g.draw().html()
+    data = page_data(text)
+    assert len(data["steps"]) == len(sending_order(g))
+    # steps of every layer land on the one drawn layer: the drawn edges stand for 40 each
+    drawn = {s["node"] for s in data["steps"]}
+    assert len(drawn) < len(data["steps"]) / 10
+    assert any(e.get("count") == 40 for e in data["edges"].values())
+    assert len(text.encode()) < 2_000_000
+
+
+def test_jupyter_shows_the_page_in_a_frame_of_its_own():
+    g = ae_graph()
+    view = g.interactive()
+    shown = view._repr_html_()
+    m = re.fullmatch(r'<iframe srcdoc="([^"]*)" [^>]*sandbox="allow-scripts"[^>]*></iframe>', shown)
+    assert m is not None and html.unescape(m.group(1)) == view.html
+    assert page_data(view.html)["steps"]
+
+
+# --- frames ----------------------------------------------------------------------------------------
+
+def layout(source):
+    """Where dot puts each node and edge (and edge label) of ``source``."""
+    out = json.loads(subprocess.run(["dot", "-Tjson"], input=source.encode(), capture_output=True,
+                                    check=True).stdout)
+    nodes = {o["name"]: (o.get("pos"), o.get("width"), o.get("height")) for o in out.get("objects", [])}
+    edges = [(e.get("pos"), e.get("lp")) for e in out.get("edges", [])]
+    return nodes, edges, out["bb"]
+
+
+def test_frames_share_one_layout_and_differ_in_what_they_show():
+    g = ae_graph()
+    dag = g._dag
+    scene = annotate(dag)
+    w = walk(dag, scene)
+    sources = [to_dot(frame(scene, w, k)) for k in range(len(w.steps) + 1)]
+    first = layout(sources[0])
+    for k, src in enumerate(sources[1:], 1):
+        assert layout(src) == first, f"frame {k} moved"
+    assert len(set(sources)) == len(sources)
+    # step 0 shows no message; the last frame shows every message as the plain drawing does
+    assert "transparent" in sources[0]
+    assert all(span.color != "transparent" for n in frame(scene, w, len(w.steps)).nodes for line in n.lines
+               for span in line)
+
+
+def test_frames_are_written_as_complete_pictures(tmp_path):
+    g = ae_graph()
+    paths = g.frames(tmp_path / "slides", "png")
+    steps = len(sending_order(g))
+    pngs = sorted(p for p in paths if p.suffix == ".png")
+    assert [p.name for p in pngs] == [f"step-{k}.png" for k in range(steps + 1)]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    index = (tmp_path / "slides" / "steps.txt").read_text(encoding="utf-8").splitlines()
+    assert len(index) == steps + 1 and index[1].startswith("step-1.png: step 1: at × ½")
+    # a shorter set in the same place leaves no stale frame behind
+    small = gb.trace(lambda x: np.sum(x * x), x=np.ones(3))
+    small.frames(tmp_path / "slides", "png")
+    left = sorted(p.name for p in (tmp_path / "slides").iterdir())
+    assert left == ["step-0.png", "step-1.png", "step-2.png", "steps.txt"]
+    with pytest.raises(ValueError, match="svg, png or pdf"):
+        g.frames(tmp_path / "x", "dot")
+
+
+def test_cli_writes_the_page_and_the_frames(tmp_path):
+    r = CliRunner().invoke(main, ["render", "0.5*sum((W.T@W@x - x)**2)", "-i", "W=3x5", "-i", "x=5",
+                                  "-o", str(tmp_path / "ae.html"), "--frames", str(tmp_path / "f"), "-f", "png"])
+    assert r.exit_code == 0, r.output
+    data = page_data((tmp_path / "ae.html").read_text(encoding="utf-8"))
+    assert len(data["steps"]) == 7
+    assert len(list((tmp_path / "f").glob("step-*.png"))) == 8
+    r = CliRunner().invoke(main, ["render", "sum(x*x)", "-i", "x=3"])
+    assert r.exit_code == 2 and "--frames DIR" in r.output
+    r = CliRunner().invoke(main, ["render", "sum(x*x)", "-i", "x=3", "--frames", str(tmp_path / "g"), "-f", "html"])
+    assert r.exit_code == 2 and "svg, png or pdf" in r.output and not (tmp_path / "g").exists()
