@@ -1,11 +1,11 @@
-"""Render the gallery: for each example, its DOT, SVG and PDF next to it, and gallery/README.md.
+"""Render the gallery: for each example, its DOT, SVG, PDF and interactive page next to it, and gallery/README.md.
 
     python gallery/build.py            # all examples
     python gallery/build.py swish_net  # some
     python gallery/build.py --check    # exit 1 if a committed file is out of date
 
 The DOT source and the README are compared byte for byte with a fresh render. SVG and PDF bytes
-depend on the Graphviz version, so they are not: ``manifest.json`` records, for each, its SHA-256
+(and the page, which holds an SVG) depend on the Graphviz version, so they are not: ``manifest.json`` records, for each, its SHA-256
 and that of the DOT it was rendered from, and ``--check`` verifies that each is valid, unchanged
 since it was rendered, and rendered from the current DOT.
 """
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-RENDERED = ("svg", "pdf")  # bytes that depend on the Graphviz version
+RENDERED = ("svg", "pdf", "html")  # bytes that depend on the Graphviz version (the page holds an SVG)
 
 
 def _sha(data: bytes) -> str:
@@ -94,6 +94,9 @@ def _stale(name: str, fresh_dot: bytes, manifest: dict) -> list[str]:
 def _valid(fmt: str, data: bytes) -> bool:
     if fmt == "pdf":
         return data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:]
+    if fmt == "html":
+        return data.startswith(b"<!DOCTYPE html>") and b'<script type="application/json" id="walk">' in data \
+            and data.rstrip().endswith(b"</html>")
     try:
         return ET.fromstring(data).tag == "{http://www.w3.org/2000/svg}svg"
     except ET.ParseError:

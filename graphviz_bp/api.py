@@ -321,7 +321,7 @@ class Drawing:
     def _walk(self) -> tuple[Scene, Walk]:
         with _collector_paused():
             scene = annotate(self._dag, self.options)
-            return scene, walk(self._dag, scene, self.title)
+            return scene, walk(self._dag, scene, self.title, self.options.data)
 
     def html(self, *, timeout: float | None = DEFAULT_TIMEOUT, progress: Callable[[str], None] | None = None) -> str:
         """The interactive page: one self-contained HTML file (see ``Graph.interactive``)."""

@@ -22,7 +22,7 @@ __all__ = ["EXAMPLES", "Example", "default_dir", "load", "readme"]
 #: The examples, in the order the gallery shows them.
 EXAMPLES = ("autoencoder", "autoencoder_right", "swish_net", "shared_x", "gplvm", "rnn", "softmax_ce",
             "autoencoder_formulas", "swish_formulas", "gplvm_formulas", "check_derivation", "deep_mlp", "long_rnn")
-FORMATS = ("dot", "svg", "pdf")
+FORMATS = ("dot", "svg", "pdf", "html")  # html: the interactive page
 #: PDFs carry this fixed date so that re-rendering an unchanged example changes no committed byte.
 SOURCE_DATE_EPOCH = "946684800"
 
@@ -58,10 +58,12 @@ class Example:
         return notes().strip() if notes is not None else ""
 
     def drawing(self) -> Drawing:
-        return self.module.graph().draw(**self.options)
+        d = self.module.graph().draw(**self.options)
+        d.title = self.title
+        return d
 
     def outputs(self) -> dict[str, bytes]:
-        """The example's files, by suffix: DOT source, SVG and PDF."""
+        """The example's files, by suffix: DOT source, SVG, PDF and the interactive page."""
         os.environ.setdefault("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
         d = self.drawing()
         return {fmt: d.to_dot().encode("utf-8") if fmt == "dot" else d.pipe(fmt) for fmt in FORMATS}
@@ -94,7 +96,9 @@ def readme(examples: list[Example]) -> str:
         "SVG for the full arrays. The last four examples are drawn with `detail=\"formulas\"`: each "
         "message as a formula of ḡ (the cotangent of the value the edge enters), each checked against "
         "the numbers before it is drawn, and what is written under them is computed and checked the "
-        "same way when the gallery is built.\n",
+        "same way when the gallery is built. Each example also has an interactive page (its `.html` "
+        "file, self-contained: download it and open it in a browser) that steps through the backward "
+        "pass message by message.\n",
     ]
     for ex in examples:
         code = inspect.getsource(ex.module.loss).rstrip()
@@ -104,6 +108,6 @@ def readme(examples: list[Example]) -> str:
             + (f"{ex.notes}\n\n" if ex.notes else "") +
             f"```python\n{code}\n\ng = gb.trace(loss, **inputs())\ng.render(\"{ex.name}.svg\"{opts})\n```\n\n"
             f"Files: [{ex.name}.py]({ex.name}.py) · [SVG]({ex.name}.svg) · [PDF]({ex.name}.pdf) · "
-            f"[DOT]({ex.name}.dot)\n"
+            f"[DOT]({ex.name}.dot) · [interactive page]({ex.name}.html) (step through the backward pass)\n"
         )
     return "\n".join(parts)

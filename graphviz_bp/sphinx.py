@@ -11,6 +11,11 @@ unchanged diagrams are not rendered again. Errors become located Sphinx warnings
        :inputs: W=3x5 x=5
        :caption: Two paths to W
 
+``:interactive:`` adds the interactive page (stepping through the backward pass, see
+``Graph.interactive``) under the picture: ``:interactive: embed`` (or no value) embeds it in the
+page, ``:interactive: link`` links to it. HTML builders only; each page is a file of its own under
+``_interactive/`` in the output, written when the build finishes.
+
 Graphviz runs under a time limit (``:timeout:`` seconds, default ``backprop_graph_timeout`` in
 conf.py, 300) and a trace under a memory limit (``:memory-limit:``, default
 ``backprop_graph_memory_limit``, 1G). The user's code failing, or calling ``sys.exit``, is a
@@ -20,6 +25,7 @@ located warning like any other.
 from __future__ import annotations
 
 import ast
+import hashlib
 import html
 import logging as std_logging
 import sys
@@ -40,6 +46,7 @@ from .drawing.options import OPTIONS as DRAWING_OPTIONS
 from .api import Graph, trace
 from .dot import DEFAULT_TIMEOUT, wrapper
 from .errors import GraphvizBPError, MemoryLimitError, OutputChoiceError
+from .files import write_atomic
 from .frontend import InputError, call_user, parse_inputs, resolve
 from .limits import DEFAULT_MEMORY_LIMIT, parse_size
 
@@ -107,6 +114,7 @@ class BackpropGraph(SphinxDirective):
         "timeout": _seconds,
         "memory-limit": _size,
         "derivation": directives.unchanged,
+        "interactive": lambda argument: _choice(("embed", "link"))(argument or "embed"),
     }
 
     def run(self) -> list[nodes.Node]:
@@ -116,6 +124,7 @@ class BackpropGraph(SphinxDirective):
             if "data" in drawing:  # one text: "x, y" or "x y"
                 drawing["data"] = drawing["data"].replace(",", " ").split()
             dot = graph.to_dot(**drawing)  # the declared defaults for the rest
+            page = self._page(graph, drawing, label) if "interactive" in self.options else []
         except MemoryLimitError as exc:
             return self._warn(" ".join(exc.explain(":memory-limit:").split()))
         except OutputChoiceError as exc:
@@ -138,10 +147,33 @@ class BackpropGraph(SphinxDirective):
         math = self._derivation(graph) if "derivation" in self.options else []
         if "caption" not in self.options:
             self.add_name(node)
-            return [node, *math]
+            return [node, *page, *math]
         figure = figure_wrapper(self, node, self.options["caption"])
         self.add_name(figure)
-        return [figure, *math]
+        return [figure, *page, *math]
+
+    def _page(self, graph: Graph, drawing: dict[str, Any], label: str) -> list[nodes.Node]:
+        """The interactive page, kept in the environment (written at the end of the build) and
+        embedded in an iframe or linked; raw HTML, which only HTML builders show."""
+        d = graph.draw(**drawing)
+        d.title = label
+        text = d.html(timeout=self.options.get("timeout", self.config.backprop_graph_timeout))
+        name = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] + ".html"
+        pages = getattr(self.env, "graphviz_bp_pages", None)
+        if pages is None:
+            pages = self.env.graphviz_bp_pages = {}  # type: ignore[attr-defined]
+        pages.setdefault(self.env.docname, {})[name] = text
+        up = "../" * self.env.docname.count("/")
+        src = f"{up}{PAGES}/{name}"
+        title = html.escape(f"the backward pass of {label}, step by step")
+        if self.options["interactive"] == "link":
+            markup = (f'<p class="backprop-interactive"><a href="{src}">Step through the backward pass ▶</a> '
+                      f'(an interactive page: arrow keys, click a value for its paths)</p>')
+        else:
+            markup = (f'<iframe class="backprop-interactive" src="{src}" title="{title}" loading="lazy" '
+                      f'style="width:100%;height:640px;border:1px solid #ddd"></iframe>\n'
+                      f'<p class="backprop-interactive"><a href="{src}">open it on a page of its own</a></p>')
+        return [nodes.raw("", markup, format="html")]
 
     def _derivation(self, graph: Graph) -> list[nodes.Node]:
         """``:derivation: W x`` (empty: every parameter): each gradient as LaTeX math, one term per
@@ -238,12 +270,45 @@ def _dot_reason(error: object) -> str:
     return (reason or "dot failed")[:300]
 
 
+PAGES = "_interactive"  # the interactive pages' folder in an HTML build's output
+
+
+def _purge_pages(app: Sphinx, env: Any, docname: str) -> None:
+    getattr(env, "graphviz_bp_pages", {}).pop(docname, None)
+
+
+def _merge_pages(app: Sphinx, env: Any, docnames: set[str], other: Any) -> None:
+    pages = getattr(env, "graphviz_bp_pages", None)
+    if pages is None:
+        pages = env.graphviz_bp_pages = {}
+    pages.update({d: p for d, p in getattr(other, "graphviz_bp_pages", {}).items() if d in docnames})
+
+
+def _write_pages(app: Sphinx, exception: BaseException | None) -> None:
+    """Write the interactive pages of every document into ``_interactive/`` (HTML builders)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    pages = getattr(app.env, "graphviz_bp_pages", {})
+    if not any(pages.values()):
+        return
+    folder = Path(app.outdir) / PAGES
+    folder.mkdir(parents=True, exist_ok=True)
+    for per_doc in pages.values():
+        for name, text in per_doc.items():
+            target = folder / name
+            if not target.exists():  # named by a hash of the text: an existing file is this one
+                write_atomic(target, text.encode("utf-8"))
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("sphinx.ext.graphviz")
     app.add_config_value("backprop_graph_timeout", DEFAULT_TIMEOUT, "env", types=frozenset({int, float, type(None)}))
     app.add_config_value("backprop_graph_memory_limit", DEFAULT_MEMORY_LIMIT, "env", types=frozenset({int, str}))
     app.add_directive("backprop-graph", BackpropGraph)
     app.connect("config-inited", _prefer_svg)
+    app.connect("env-purge-doc", _purge_pages)
+    app.connect("env-merge-info", _merge_pages)
+    app.connect("build-finished", _write_pages)
     graphviz_logger = std_logging.getLogger("sphinx.sphinx.ext.graphviz")
     if not any(isinstance(f, _ShortDotWarnings) for f in graphviz_logger.filters):
         graphviz_logger.addFilter(_ShortDotWarnings())

@@ -61,7 +61,7 @@ def test_every_example_is_listed_and_shown_in_the_readme():
     assert on_disk == set(EXAMPLES)
     readme = (GALLERY / "README.md").read_text(encoding="utf-8")
     for name in EXAMPLES:
-        assert "![" in readme and f"]({name}.svg)" in readme
+        assert "![" in readme and f"]({name}.svg)" in readme and f"[interactive page]({name}.html)" in readme
 
 
 def test_committed_gallery_is_up_to_date(dot_executable, capsys):
@@ -82,20 +82,22 @@ def test_the_check_compares_dot_bytes_and_svg_pdf_provenance(tmp_path, monkeypat
     svg = (copy / "rnn.svg").read_bytes()
     (copy / "rnn.svg").write_bytes(svg.replace(b"<svg width=", b"<svg  width=", 1))  # still valid XML
     (copy / "rnn.pdf").write_bytes(b"%PDF-1.5 truncated")
+    page = (copy / "rnn.html").read_bytes()
+    (copy / "rnn.html").write_bytes(page[:len(page) // 2])  # a page cut short
     assert build.main(["--check", "rnn"]) == 1
     err = capsys.readouterr().err
-    assert "rnn.svg" in err and "rnn.pdf" in err and "rnn.dot" not in err
-    shutil.copy(GALLERY / "rnn.svg", copy / "rnn.svg")
-    shutil.copy(GALLERY / "rnn.pdf", copy / "rnn.pdf")
+    assert "rnn.svg" in err and "rnn.pdf" in err and "rnn.html" in err and "rnn.dot" not in err
+    for fmt in ("svg", "pdf", "html"):
+        shutil.copy(GALLERY / f"rnn.{fmt}", copy / f"rnn.{fmt}")
     (copy / "rnn.dot").write_text((GALLERY / "rnn.dot").read_text().replace("W", "V", 1))
     assert build.main(["--check", "rnn"]) == 1
-    assert "rnn.dot, rnn.svg, rnn.pdf" in capsys.readouterr().err
+    assert "rnn.dot, rnn.svg, rnn.pdf, rnn.html" in capsys.readouterr().err
 
 
 def test_committed_files_do_not_depend_on_the_machine():
     root = str(GALLERY.parent)
     for path in GALLERY.iterdir():
-        if path.suffix in (".dot", ".svg", ".md"):
+        if path.suffix in (".dot", ".svg", ".md", ".html"):
             assert root not in path.read_text(encoding="utf-8"), path.name
 
 

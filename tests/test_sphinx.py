@@ -323,3 +323,45 @@ def test_the_fold_and_depth_options(tmp_path, dot_executable):
     assert svg_text(unfolded).count("tanh") == 60
     assert "for W in Ws:\n180 ops: index, matmul, tanh" in svg_text(boxed)
     assert svg_text(boxed).count("tanh") == 1  # named in the box, not drawn
+
+
+def test_the_interactive_option_embeds_or_links_the_page(tmp_path, dot_executable):
+    """``:interactive:`` puts the step-through page beside the picture: an iframe (embed, the
+    default) or a link, to a page written under ``_interactive/`` when the build finishes; a
+    document in a sub-folder reaches it with ``../``; the LaTeX build shows none of it."""
+    src = make_project(tmp_path, textwrap.dedent("""
+
+    .. backprop-graph:: 0.5*sum((W.T@W@x - x)**2)
+       :inputs: W=3x5 x=5
+       :interactive:
+
+    .. backprop-graph:: sum(x*x)
+       :inputs: x=3
+       :interactive: link
+    """))
+    (src / "sub").mkdir()
+    (src / "sub" / "deep.rst").write_text(textwrap.dedent("""
+    Deep
+    ====
+
+    .. backprop-graph:: sum(tanh(W@x))
+       :inputs: W=4x3 x=3
+       :interactive: link
+    """))
+    (src / "index.rst").write_text((src / "index.rst").read_text() + "\n.. toctree::\n\n   sub/deep\n")
+    out, warnings = build(src)
+    assert "WARNING" not in warnings and "ERROR" not in warnings, warnings
+    index = (out / "index.html").read_text(encoding="utf-8")
+    (embedded,) = re.findall(r'<iframe class="backprop-interactive" src="(_interactive/[0-9a-f]{16}\.html)"', index)
+    linked = re.findall(r'<a href="(_interactive/[0-9a-f]{16}\.html)">Step through', index)
+    assert len(linked) == 1
+    deep = (out / "sub" / "deep.html").read_text(encoding="utf-8")
+    (up,) = re.findall(r'<a href="\.\./(_interactive/[0-9a-f]{16}\.html)">Step through', deep)
+    for page in (embedded, linked[0], up):
+        text = (out / page).read_text(encoding="utf-8")
+        assert text.startswith("<!DOCTYPE html>") and 'id="walk"' in text
+    ae = (out / embedded).read_text(encoding="utf-8")
+    assert '"steps":[' in ae and ae.count('"cotangent"') == 7  # the autoencoder's 7 steps
+    assert "0.5*sum((W.T@W@x - x)**2)" in ae  # titled by its expression
+    out, warnings = build(src, "latex")
+    assert "iframe" not in "".join(p.read_text(encoding="utf-8") for p in out.glob("*.tex"))

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import PathLimitError
 from ..graph import DAG, Edge, Node
-from .annotate import _display_symbol, absorbed_constants
+from .annotate import _display_symbol, absorbed_constants, live_nodes
 from .scene import Scene, SceneEdge, SceneNode
 from .text import format_shape, shown, subscript, summarize
 
@@ -109,16 +109,18 @@ class _Index:
                 table.setdefault(i, key)
 
 
-def walk(dag: DAG, scene: Scene, title: str = "") -> Walk:
-    """The steps of ``dag``'s backward pass, on ``scene`` (``annotate(dag, ...)``)."""
+def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) -> Walk:
+    """The steps of ``dag``'s backward pass, on ``scene`` (``annotate(dag, ...)``, drawn with the
+    inputs ``data`` as data: no message is shown flowing to them, or to what only they feed)."""
     bp = dag.backward_pass
     if bp is None:
         raise ValueError("the graph has no backward pass to step through")
     index = _Index(scene)
     absorbed = absorbed_constants(dag)
+    live = live_nodes(dag, data)
     L = shown(dag.output) if dag.output.user_named or dag.output.kind == "input" else "L"
     page_step: dict[int, int] = {}  # the pass's step -> the page's
-    sending = [s for s in bp.steps if s.sent]
+    sending = [s for s in bp.steps if any(m.edge.src in live for m in s.sent)]
     for k, s in enumerate(sending, 1):
         page_step[s.index] = k
     with_formulas = len(dag.edges) <= FORMULA_EDGES
@@ -132,13 +134,15 @@ def walk(dag: DAG, scene: Scene, title: str = "") -> Walk:
         sent = []
         for m in s.sent:
             e = m.edge
+            if e.src not in live:
+                continue
             eid = index.edge.get(e.index)
             if eid is not None:
                 w.edge_step.setdefault(eid, k)
             sent.append(_sent(e, m.value, eid, index, with_formulas, absorbed))
         sums = []
         for rec in dict.fromkeys(m.edge.src for m in s.sent):
-            if len(rec.out_edges) < 2:
+            if len(rec.out_edges) < 2 or rec not in live:
                 continue
             got = bp.received(rec, until=s.index)
             total = [e for e in rec.out_edges if e.message is not None]
@@ -154,7 +158,7 @@ def walk(dag: DAG, scene: Scene, title: str = "") -> Walk:
     for n in dag.nodes:
         got = [page_step.get(bp.step_of(e.dst), 0) for e in n.out_edges if e.message is not None]
         drawn = index.node.get(n.index)
-        if drawn is None:
+        if drawn is None or n not in live:
             continue
         if n is dag.output:
             w.complete.setdefault(drawn, 1)
@@ -166,15 +170,15 @@ def walk(dag: DAG, scene: Scene, title: str = "") -> Walk:
     for node in scene.nodes:
         if node.id in scene.stands_for:
             w.reveal[node.id] = _node_reveal(node, dag, scene, w, page_step)
-            w.nodes[node.id] = _node_info(node, dag, scene, index, absorbed)
+            w.nodes[node.id] = _node_info(node, dag, scene, index, absorbed, live)
     for edge in scene.edges:
         w.reveal[edge.id] = _edge_reveal(edge, w)
-        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, absorbed)
+        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, absorbed, live)
     return w
 
 
 def _name(n: Node, absorbed: set[int] | frozenset[int]) -> str:
-    return shown(n) if n.user_named or n.kind == "input" else _display_symbol(n, absorbed)
+    return shown(n) if n.user_named or n.op is None else _display_symbol(n, absorbed)
 
 
 def _rule(e: Edge, with_formulas: bool) -> str | None:
@@ -247,20 +251,21 @@ def _edge_reveal(edge: SceneEdge, w: Walk) -> list[list[Any]]:
 
 
 def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
-               absorbed: set[int] | frozenset[int]) -> dict[str, Any]:
+               absorbed: set[int] | frozenset[int], live: set[Node]) -> dict[str, Any]:
     """What clicking a drawn node shows: its value, its gradient, and for a value that depends on a
     parameter the paths to the output, each path's contribution; they sum to the gradient."""
     members = [dag.nodes[i] for i in scene.stands_for[node.id]]
     n = members[0]
     bp = dag.backward_pass
     assert bp is not None
-    info: dict[str, Any] = {"name": _name(n, absorbed) if not node.id.startswith("box_") else node.text.split("\n")[0],
+    title = node.text.split("\n")[0]  # a box's group, a constant's value, as drawn
+    info: dict[str, Any] = {"name": title if node.id.startswith("box_") or n.kind == "const" else _name(n, absorbed),
                             "kind": n.kind, "op": n.op.name if n.op is not None else None,
                             "count": len(members), "value": _array(n.value)}
     if n.source is not None:
         info["source"] = n.source.short()
     adjoint = bp.adjoint(n)
-    if adjoint is None or node.id.startswith("box_"):
+    if adjoint is None or node.id.startswith("box_") or n not in live:  # data: drawn without gradient
         return info
     info["gradient"] = _array(adjoint)
     total = bp.path_count(n)
@@ -288,14 +293,14 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
 
 
 def _edge_info(edge: SceneEdge, dag: DAG, scene: Scene, w: Walk, with_formulas: bool,
-               absorbed: set[int] | frozenset[int]) -> dict[str, Any]:
+               absorbed: set[int] | frozenset[int], live: set[Node]) -> dict[str, Any]:
     members = [dag.edges[i] for i in scene.stands_for.get(edge.id, ())]
     if not members:
         return {}
     e = members[0]
     info: dict[str, Any] = {"from": _name(e.src, absorbed), "to": _name(e.dst, absorbed), "argnum": e.argnum,
                             "count": len(members), "jacobian": format_shape(e.dst.shape + e.src.shape)}
-    if e.message is not None:
+    if e.message is not None and e.src in live:
         info["message"] = _array(e.message)
         info["step"] = w.edge_step.get(edge.id)
         rule = _rule(e, with_formulas)
