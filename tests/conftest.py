@@ -1,10 +1,12 @@
-"""Shared fixtures. Tests that need Graphviz's ``dot`` fail (never skip) when it is missing."""
+"""Shared fixtures. Tests that need Graphviz's ``dot`` or Chromium fail (never skip) when it is missing."""
 
 from __future__ import annotations
 
 import shutil
 
 import pytest
+
+from .browser import browser, chromium  # noqa: F401 - fixtures for the tests that drive headless Chromium
 
 
 @pytest.fixture(scope="session")
