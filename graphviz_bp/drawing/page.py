@@ -140,7 +140,7 @@ def frame(scene: Scene, walk: Walk, step: int, theme: str = "color") -> Scene:
     for n in scene.nodes:
         reveal = walk.reveal.get(n.id)
         lines = tuple(_spans(line, when, step, theme) for line, when in zip(n.lines, reveal)) if reveal else n.lines
-        if walk.node_step.get(n.id) == step and step > 0:
+        if step > 0 and step in walk.node_steps.get(n.id, ()):
             n = replace(n, lines=lines, border=_NOW[theme], penwidth=3.5, fill=_NOW_FILL[theme])
         else:
             n = replace(n, lines=lines)
@@ -152,7 +152,7 @@ def frame(scene: Scene, walk: Walk, step: int, theme: str = "color") -> Scene:
         at = walk.edge_step.get(e.id)
         if at is not None and step < at:
             e = replace(e, lines=lines, color=_FUTURE[theme], style="dotted", penwidth=1.0)
-        elif at is not None and step == at:
+        elif at is not None and step in walk.edge_steps[e.id]:
             e = replace(e, lines=lines, penwidth=4.0, color=_NOW[theme] if not e.classes or "fanout" not in e.classes
                         else e.color)
         else:

@@ -38,7 +38,8 @@ class Walk:
     """What the page and the frames need: ``steps[k - 1]`` describes step k; ``reveal[id]`` gives,
     for each line of a drawn node or edge's label, for each span, the step it appears at, or a pair
     (faint from, full from); ``nodes`` and ``edges`` what clicking a drawn node or edge shows;
-    ``edge_step[id]`` the step whose message a drawn edge carries (absent: no message)."""
+    ``edge_step[id]`` the first step whose message a drawn edge carries (absent: no message),
+    ``edge_steps[id]`` all of them (several when it stands for one edge per repetition)."""
 
     title: str
     steps: list[dict[str, Any]]
@@ -47,6 +48,9 @@ class Walk:
     edges: dict[str, dict[str, Any]] = field(default_factory=dict)
     edge_step: dict[str, int] = field(default_factory=dict)
     node_step: dict[str, int] = field(default_factory=dict)   # a drawn op's step (it sends)
+    # every step of a drawn edge or op that stands for several (a folded repeat: one per repetition)
+    edge_steps: dict[str, list[int]] = field(default_factory=dict)
+    node_steps: dict[str, list[int]] = field(default_factory=dict)
     complete: dict[str, int] = field(default_factory=dict)    # a drawn value's gradient is complete
     arrivals: dict[str, list[int]] = field(default_factory=dict)  # a shared value: each message's step
 
@@ -54,6 +58,7 @@ class Walk:
         """Everything, as JSON-ready data."""
         return {"title": self.title, "steps": self.steps, "reveal": self.reveal, "nodes": self.nodes,
                 "edges": self.edges, "edgeStep": self.edge_step, "nodeStep": self.node_step,
+                "edgeSteps": self.edge_steps, "nodeSteps": self.node_steps,
                 "complete": self.complete, "arrivals": self.arrivals}
 
 
@@ -131,6 +136,7 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
         drawn = index.node.get(n.index)
         if drawn is not None:
             w.node_step.setdefault(drawn, k)
+            w.node_steps.setdefault(drawn, []).append(k)
         sent = []
         for m in s.sent:
             e = m.edge
@@ -139,6 +145,9 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
             eid = index.edge.get(e.index)
             if eid is not None:
                 w.edge_step.setdefault(eid, k)
+                steps = w.edge_steps.setdefault(eid, [])
+                if not steps or steps[-1] != k:
+                    steps.append(k)
             sent.append(_sent(e, m.value, eid, index, with_formulas, absorbed))
         sums = []
         for rec in dict.fromkeys(m.edge.src for m in s.sent):

@@ -29,13 +29,13 @@
       t.classList.toggle("faint", step < s && d !== null && step >= d);
     }
     svg.querySelectorAll("g.edge").forEach((g) => {
-      const at = W.edgeStep[g.id];
+      const at = W.edgeStep[g.id], now = at !== undefined && W.edgeSteps[g.id].includes(step);
       g.classList.toggle("future", at !== undefined && step < at);
-      g.classList.toggle("current", at !== undefined && step === at);
-      g.classList.toggle("done", at !== undefined && step > at);
+      g.classList.toggle("current", now);
+      g.classList.toggle("done", at !== undefined && step > at && !now);
     });
     svg.querySelectorAll("g.node").forEach((g) => {
-      g.classList.toggle("current", step > 0 && W.nodeStep[g.id] === step);
+      g.classList.toggle("current", step > 0 && (W.nodeSteps[g.id] || []).includes(step));
       const arr = W.arrivals[g.id];
       if (arr) {
         const have = arr.filter((s) => s <= step).length;
@@ -298,6 +298,17 @@
   svg.querySelectorAll("g.node, g.edge").forEach((g) => {
     const isNode = g.classList.contains("node");
     if (isNode ? !W.nodes[g.id] : !W.edges[g.id]) return;
+    if (!isNode) {  // a line is hard to hit: an invisible wide copy of it takes the clicks
+      const line = g.querySelector("path");
+      if (line) {
+        const hit = line.cloneNode(false);
+        hit.setAttribute("class", "hit");
+        hit.setAttribute("stroke", "transparent");
+        hit.setAttribute("stroke-width", "12");
+        hit.setAttribute("fill", "none");
+        line.after(hit);
+      }
+    }
     g.setAttribute("tabindex", "0");
     g.setAttribute("role", "button");
     const info = isNode ? W.nodes[g.id] : W.edges[g.id];
