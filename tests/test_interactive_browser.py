@@ -289,3 +289,24 @@ def test_screenshots_of_the_steps_differ_and_show_the_drawing(browser, tmp_path,
     assert len(set(shots)) == 4
     first = png_pixels(shots[0])
     assert first.shape[:2] == (1000, 1400) and first.std() > 10  # not a blank page
+
+
+def test_the_jupyter_view_runs_inside_its_frame(browser, tmp_path, ae):
+    """What ``g.interactive()`` hands Jupyter (``_repr_html_``), put in a page as a notebook puts an
+    output: its sandboxed frame runs the script, so stepping works with no notebook extension."""
+    host = tmp_path / "notebook.html"
+    host.write_text(f"<!DOCTYPE html><html><body><div class='output'>{ae.interactive()._repr_html_()}</div>"
+                    f"</body></html>", encoding="utf-8")
+    browser.open(host)
+    frame = browser.element("iframe")
+    browser.driver.switch_to.frame(frame)
+    try:
+        browser.wait_until("window.graphvizBP !== undefined")
+        browser.click("#next")
+        browser.click("#next")
+        assert browser.run("return graphvizBP.step") == 2
+        assert state(browser)["current"] == sorted(
+            edge_id(e) for e in sending_order(ae)[1].in_edges if e.message is not None)
+    finally:
+        browser.driver.switch_to.default_content()
+    assert browser.console_errors() == []

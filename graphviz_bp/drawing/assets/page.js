@@ -46,7 +46,11 @@
     });
     showNow();
     showSums();
-    if (history.replaceState) history.replaceState(null, "", "#step=" + step);
+    remember();
+  }
+
+  function remember() {  // the address says the step and the pick: a link or a reload comes back here
+    try { history.replaceState(null, "", "#step=" + step + (picked ? "&pick=" + picked : "")); } catch (e) { /* sandboxed */ }
   }
 
   function badge(g, have, total) {
@@ -111,6 +115,7 @@
   // --- picking a node or an edge -----------------------------------------------------------------
   function clearPick() {
     picked = null;
+    remember();
     svg.classList.remove("picking");
     svg.querySelectorAll(".on-path, .picked").forEach((g) => g.classList.remove("on-path", "picked"));
   }
@@ -163,6 +168,7 @@
     if (!info) return;
     clearPick();
     picked = id;
+    remember();
     light(info.pathEdges || [], id);
     let h = `<h2>${esc(info.name)}</h2><p>${esc(info.kind)}${info.op ? " (" + esc(info.op) + ")" : ""}` +
       `${info.count > 1 ? `, drawn once for ${info.count} values` : ""}, shape ${esc(info.value.shape)}</p>`;
@@ -175,8 +181,7 @@
       if (info.paths) {
         h += `<ul class="paths">`;
         info.paths.forEach((p, i) => {
-          h += `<li tabindex="0" data-path="${i}"><b>path ${i + 1}</b>: ${esc(p.route)}<br>contributes ${esc(p.summary)}` +
-            `<span class="hint"> (norm ${num(p.norm)})</span>${numbers(p)}</li>`;
+          h += `<li tabindex="0" data-path="${i}"><b>path ${i + 1}</b>: ${esc(p.route)}<br>contributes ${esc(p.summary)}${numbers(p)}</li>`;
         });
         h += `</ul>` + sumCheck(info);
       } else {
@@ -217,6 +222,7 @@
     if (!info || !info.from) return;
     clearPick();
     picked = id;
+    remember();
     light([id], null);
     const mark = ["①", "②", "③", "④"][info.argnum] || `#${info.argnum + 1}`;
     let h = `<h2>${esc(info.from)} → ${esc(info.to)}</h2><p>operand ${mark} of ${esc(info.to)}` +
@@ -357,7 +363,10 @@
     if (f) { ev.preventDefault(); f(); }
   });
 
-  const m = /step=(\d+)/.exec(location.hash);
+  // a link can say where to start: #step=6, #step=7&pick=n0 (a value or an edge picked)
+  const m = /step=(\d+)/.exec(location.hash), p = /pick=([\w-]+)/.exec(location.hash);
   setStep(m ? +m[1] : 0);
+  if (p && W.nodes[p[1]]) pickNode(p[1]);
+  else if (p && W.edges[p[1]]) pickEdge(p[1]);
   window.graphvizBP = { setStep, pickNode, pickEdge, clearPick, get step() { return step; }, get picked() { return picked; }, data: W };
 })();
