@@ -310,3 +310,31 @@ def test_the_jupyter_view_runs_inside_its_frame(browser, tmp_path, ae):
     finally:
         browser.driver.switch_to.default_content()
     assert browser.console_errors() == []
+
+
+def test_a_folded_block_opens_into_its_repetitions(browser, tmp_path):
+    """Clicking a folded repeat's frame lists every repetition with the norm of the message that
+    reaches it and its steps; a row takes the page to that repetition's first step."""
+    rng = np.random.default_rng(4)
+    depth = 30
+    g = gb.trace(deep_mlp(depth), **deep_mlp_inputs(rng, depth))
+    open_page(browser, tmp_path, g, "deep.html", fold=True)
+    data = browser.run("return graphvizBP.data.groups")
+    (cid, group), = data.items()
+    assert group["count"] == depth
+    frame = browser.element(f"#cluster_{cid}")
+    box = browser.run("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width];", frame)
+    click_at(browser, box[0] + 6, box[1] + 30)  # on the frame, beside its nodes
+    norms = browser.run("return Array.from(document.querySelectorAll('#detail tr[data-rep] td.num'))"
+                        ".map((td) => +td.textContent)")
+    assert len(norms) == depth
+    # each row's norm is the norm of ∂L/∂(that layer's output), worked out here from the graph
+    outputs = [n for n in g.nodes if n.kind == "op" and n.op.name == "tanh"]
+    assert len(outputs) == depth
+    for shown, n in zip(norms, outputs):
+        assert shown == pytest.approx(np.linalg.norm(n.adjoint), rel=1e-3)
+    browser.click("#detail tr[data-rep='4']")
+    step = browser.run("return graphvizBP.step")
+    assert step == group["reps"][4]["steps"][0]
+    assert f"repetition 5 of {depth}" in browser.text("#now")
+    assert browser.console_errors() == []

@@ -15,10 +15,10 @@ from ..backward import contributions
 from ..graph import DAG, Edge, Node, count_text
 from .structure import Group
 from ..ops import display_label
-from .fold import Box, Plan, group_id, plan
+from .fold import Box, Fold, Plan, group_id, plan
 from .folded import box_lines, group_title, owned_name, strip
 from .options import DrawOptions
-from .scene import Cluster, Deferred, Line, Scene, SceneEdge, SceneNode, Span
+from .scene import Cluster, Deferred, Line, Repetitions, Scene, SceneEdge, SceneNode, Span
 from .text import (
     TOOLTIP_NAME,
     ArrayTexts,
@@ -252,11 +252,19 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     pal = ctx.pal
     legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P, absorbed) \
         if opts.detail != "structure" or dag.shared_nodes() or P.folds or P.boxes else None
+    repeats = {fid: _repetitions(fold) for fid, fold in P.folds.items()} if framed else {}
     stands_for = {key: tuple(m.index for m in members) for key, members in kept.items()}
     stands_for.update((e.id, tuple(m.index for m in es)) for e, es in zip(edges, lanes.values()))
     return Scene(nodes=tuple(nodes), edges=edges, legend=legend, direction=opts.direction,
                  font="DejaVu Sans", background=pal.background, text_color=pal.text, clusters=clusters,
-                 stands_for=stands_for)
+                 stands_for=stands_for, repeats=repeats)
+
+
+def _repetitions(fold: Fold) -> Repetitions:
+    """What a folded repeat's frame stands for, repetition by repetition."""
+    groups = fold.repeat.groups
+    labels = tuple(g.scope.title if g.scope is not None else f"repetition {k}" for k, g in enumerate(groups))
+    return Repetitions(labels, tuple(tuple(n.index for n in g.nodes()) for g in groups), tuple(fold.repeat.norms()))
 
 
 def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Sequence
 
-__all__ = ["Cluster", "Deferred", "Line", "Scene", "SceneEdge", "SceneNode", "Span", "line_text"]
+__all__ = ["Cluster", "Deferred", "Line", "Repetitions", "Scene", "SceneEdge", "SceneNode", "Span", "line_text"]
 
 
 class Span(NamedTuple):
@@ -120,6 +120,17 @@ class Cluster:
 
 
 @dataclass(frozen=True)
+class Repetitions:
+    """A repeat drawn once in the cluster of the same id: for each repetition, its label
+    (``iteration 7``), the graph's nodes it holds (their indices) and the norm of the message that
+    reaches it (None: none does)."""
+
+    labels: tuple[str, ...]
+    nodes: tuple[tuple[int, ...], ...]
+    norms: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
 class Scene:
     nodes: tuple[SceneNode, ...]
     edges: tuple[SceneEdge, ...]
@@ -132,6 +143,7 @@ class Scene:
     # what each drawn node and edge stands for: the graph's node indices (by node id) and edge indices
     # (by edge id), several for a folded repeat or a collapsed box
     stands_for: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
+    repeats: dict[str, Repetitions] = field(default_factory=dict, compare=False)  # by cluster id
 
     def node(self, id: str) -> SceneNode:
         """The node with ``id`` (``n0``, ``n1``, ... as in the graph; ``legend``)."""

@@ -53,13 +53,14 @@ class Walk:
     node_steps: dict[str, list[int]] = field(default_factory=dict)
     complete: dict[str, int] = field(default_factory=dict)    # a drawn value's gradient is complete
     arrivals: dict[str, list[int]] = field(default_factory=dict)  # a shared value: each message's step
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)  # a folded repeat, by its frame's id
 
     def data(self) -> dict[str, Any]:
         """Everything, as JSON-ready data."""
         return {"title": self.title, "steps": self.steps, "reveal": self.reveal, "nodes": self.nodes,
                 "edges": self.edges, "edgeStep": self.edge_step, "nodeStep": self.node_step,
                 "edgeSteps": self.edge_steps, "nodeSteps": self.node_steps,
-                "complete": self.complete, "arrivals": self.arrivals}
+                "complete": self.complete, "arrivals": self.arrivals, "groups": self.groups}
 
 
 def _number(x: float) -> float | str:
@@ -175,6 +176,23 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
             w.complete[drawn] = min(w.complete.get(drawn, max(got)), max(got))
             if len(n.out_edges) >= 2 and drawn not in w.arrivals:
                 w.arrivals[drawn] = sorted(got)
+
+    rep_of: dict[int, tuple[str, int]] = {}  # a node in a folded repeat -> (its frame, repetition)
+    for cid, reps in scene.repeats.items():
+        rows = []
+        for k, (label, members, norm) in enumerate(zip(reps.labels, reps.nodes, reps.norms)):
+            steps = sorted(page_step[bp.step_of(dag.nodes[i])] for i in members
+                           if bp.step_of(dag.nodes[i]) in page_step)
+            for i in members:
+                rep_of.setdefault(i, (cid, k))
+            rows.append({"label": label, "steps": [steps[0], steps[-1]] if steps else None,
+                         "norm": _number(norm) if norm is not None else None})
+        w.groups[cid] = {"count": len(rows), "reps": rows}
+    for k, s in enumerate(sending, 1):
+        at = rep_of.get(s.node.index)
+        if at is not None:
+            w.steps[k - 1]["rep"] = {"group": at[0], "index": at[1], "count": w.groups[at[0]]["count"],
+                                     "label": w.groups[at[0]]["reps"][at[1]]["label"]}
 
     for node in scene.nodes:
         if node.id in scene.stands_for:

@@ -83,6 +83,7 @@
     }
     const s = W.steps[step - 1];
     let h = `<h2>Step ${step} of ${N}: at <span class="name">${esc(s.name)}</span></h2>`;
+    if (s.rep) h += `<p class="hint">in ${esc(s.rep.label)}, repetition ${s.rep.index + 1} of ${s.rep.count} of a block drawn once</p>`;
     h += s.seed ? `<p>The backward pass starts here: ${esc(s.cotangent)} = ${esc(s.adjoint)}.</p>`
       : `<p>Its cotangent ḡ = ${esc(s.cotangent)} is complete: ${esc(s.adjoint)}.</p>`;
     h += `<p>Its rule sends ${s.sent.length === 1 ? "one message" : s.sent.length + " messages"}:</p><ul class="sent">`;
@@ -238,6 +239,37 @@
     detail.innerHTML = h;
   }
 
+  function pickGroup(id) {
+    // a folded repeat, opened up: its repetitions one by one, each with its steps and the norm of the
+    // message that reaches it; a row takes the page to that repetition's first step
+    const grp = W.groups[id];
+    if (!grp) return;
+    clearPick();
+    picked = "cluster_" + id;
+    remember();
+    const known = grp.reps.map((r) => r.norm).filter((v) => typeof v === "number" && v > 0);
+    const lo = Math.log10(Math.min(...known)), hi = Math.log10(Math.max(...known));
+    const frame = byId("cluster_" + id);
+    const title = frame ? (frame.querySelector("text") || {}).textContent || "" : "";
+    let h = `<h2>${esc(title)}</h2><p>drawn once for ${grp.count} repetitions; each one below, with the norm ` +
+      `of the message that reaches it (log scale). Click one to step to it.</p><table class="reps"><tbody>`;
+    grp.reps.forEach((r, k) => {
+      const v = r.norm, width = typeof v === "number" && v > 0 && hi > lo ? 8 + 92 * (Math.log10(v) - lo) / (hi - lo) : 8;
+      const here = r.steps && step >= r.steps[0] && step <= r.steps[1];
+      h += `<tr tabindex="0" data-rep="${k}" class="${here ? "here" : ""}"><td>${esc(r.label)}</td>` +
+        `<td class="bar"><span style="width:${width}px"></span></td><td class="num">${v === null ? "—" : num(v)}</td>` +
+        `<td class="hint">${r.steps ? `steps ${r.steps[0]}–${r.steps[1]}` : "no message"}</td></tr>`;
+    });
+    detail.innerHTML = h + `</tbody></table>`;
+    const here = detail.querySelector("tr.here");
+    if (here) here.scrollIntoView({ block: "nearest" });
+    detail.querySelectorAll("tr[data-rep]").forEach((tr) => {
+      const go = () => { const r = grp.reps[+tr.dataset.rep]; if (r.steps) { setStep(r.steps[0]); pickGroup(id); } };
+      tr.addEventListener("click", go);
+      tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); go(); } });
+    });
+  }
+
   // --- pan and zoom --------------------------------------------------------------------------------
   const full = svg.viewBox.baseVal;
   const home = { x: full.x, y: full.y, w: full.width, h: full.height };
@@ -323,6 +355,15 @@
     g.addEventListener("click", (ev) => { if (drag && drag.moved) return; ev.stopPropagation(); go(); });
     g.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); go(); } });
   });
+  svg.querySelectorAll("g.cluster.folded").forEach((g) => {
+    const id = g.id.replace(/^cluster_/, "");
+    if (!W.groups[id]) return;
+    g.setAttribute("tabindex", "0");
+    g.setAttribute("role", "button");
+    g.setAttribute("aria-label", "folded block: list its repetitions");
+    g.addEventListener("click", (ev) => { if (drag && drag.moved) return; ev.stopPropagation(); pickGroup(id); });
+    g.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); pickGroup(id); } });
+  });
   svg.addEventListener("click", () => { if (!(drag && drag.moved)) clearPick(); });
 
   const names = $("names"), search = $("search");
@@ -366,7 +407,8 @@
   // a link can say where to start: #step=6, #step=7&pick=n0 (a value or an edge picked)
   const m = /step=(\d+)/.exec(location.hash), p = /pick=([\w-]+)/.exec(location.hash);
   setStep(m ? +m[1] : 0);
-  if (p && W.nodes[p[1]]) pickNode(p[1]);
+  if (p && p[1].startsWith("cluster_")) pickGroup(p[1].slice(8));
+  else if (p && W.nodes[p[1]]) pickNode(p[1]);
   else if (p && W.edges[p[1]]) pickEdge(p[1]);
-  window.graphvizBP = { setStep, pickNode, pickEdge, clearPick, get step() { return step; }, get picked() { return picked; }, data: W };
+  window.graphvizBP = { setStep, pickNode, pickEdge, pickGroup, clearPick, get step() { return step; }, get picked() { return picked; }, data: W };
 })();
