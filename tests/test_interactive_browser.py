@@ -338,3 +338,15 @@ def test_a_folded_block_opens_into_its_repetitions(browser, tmp_path):
     assert step == group["reps"][4]["steps"][0]
     assert f"repetition 5 of {depth}" in browser.text("#now")
     assert browser.console_errors() == []
+
+
+def test_a_page_with_no_step_says_so(browser, tmp_path):
+    """Every input drawn as data: no message is shown, so the page has step 0 only."""
+    g = gb.trace(lambda x: np.sum(np.tanh(x)), x=np.arange(3.0))
+    open_page(browser, tmp_path, g, "data.html", data=["x"])
+    s = state(browser)
+    assert s["step"] == 0 and s["counter"] == "step 0 of 0: forward pass" and s["future"] == []
+    assert browser.run("return document.getElementById('next').disabled")
+    browser.press("ArrowRight")
+    assert state(browser)["step"] == 0
+    assert browser.console_errors() == []
