@@ -178,6 +178,7 @@ def test_clicking_an_edge_shows_its_jacobian_shape_and_its_message_as_a_heat_map
     open_page(browser, tmp_path, ae)
     W = ae.node("W")
     e = W.out_edges[1]  # W into the product
+    browser.click("#fit")  # the whole drawing on screen
     click_edge(browser, edge_id(e))
     detail = browser.text("#detail")
     assert "W → @" in detail and "shape 5×5×3×5" in detail
@@ -243,7 +244,9 @@ def test_pan_and_zoom(browser, tmp_path, ae):
     open_page(browser, tmp_path, ae)
     box = lambda: [float(v) for v in browser.run(  # noqa: E731
         "return document.querySelector('#view svg').getAttribute('viewBox')").split()]
-    home = box()
+    home = [float(v) for v in browser.run("return document.querySelector('#view svg').dataset.home").split()]
+    browser.click("#fit")
+    assert box() == pytest.approx(home, abs=0.01)
     browser.click("#zoom-in")
     zoomed = box()
     assert zoomed[2] < home[2] and zoomed[3] < home[3]
@@ -322,6 +325,7 @@ def test_a_folded_block_opens_into_its_repetitions(browser, tmp_path):
     data = browser.run("return graphvizBP.data.groups")
     (cid, group), = data.items()
     assert group["count"] == depth
+    browser.click("#fit")
     frame = browser.element(f"#cluster_{cid}")
     box = browser.run("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width];", frame)
     click_at(browser, box[0] + 6, box[1] + 30)  # on the frame, beside its nodes
@@ -350,3 +354,26 @@ def test_a_page_with_no_step_says_so(browser, tmp_path):
     browser.press("ArrowRight")
     assert state(browser)["step"] == 0
     assert browser.console_errors() == []
+
+
+def test_the_view_follows_the_step_on_a_tall_drawing(browser, tmp_path):
+    """A drawing too tall to read whole opens at life size at the output; each step's node is then
+    panned into view, unless "follow" is off."""
+    rng = np.random.default_rng(8)
+    g = gb.trace(deep_mlp(14), **deep_mlp_inputs(rng, 14))
+    open_page(browser, tmp_path, g, "tall.html", fold=False)
+    on_screen = """const svg = document.querySelector('#view svg'), v = svg.getBoundingClientRect();
+        return Array.from(document.querySelectorAll('g.node.current')).every((g) => {
+          const r = g.getBoundingClientRect();
+          return r.left >= v.left - 1 && r.right <= v.right + 1 && r.top >= v.top - 1 && r.bottom <= v.bottom + 1; });"""
+    home = [float(v) for v in browser.run("return document.querySelector('#view svg').dataset.home").split()]
+    start = [float(v) for v in browser.run("return document.querySelector('#view svg').getAttribute('viewBox')").split()]
+    assert start[3] < home[3] / 2  # not the whole drawing, which would be too small to read
+    steps = browser.run("return graphvizBP.data.steps.length")
+    for _ in range(steps):
+        browser.press("ArrowRight")
+        assert browser.run(on_screen), browser.run("return graphvizBP.step")
+    browser.click("#follow")
+    view = browser.run("return document.querySelector('#view svg').getAttribute('viewBox')")
+    browser.press("Home")
+    assert browser.run("return document.querySelector('#view svg').getAttribute('viewBox')") == view

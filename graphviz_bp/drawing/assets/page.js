@@ -11,7 +11,7 @@
   const SVGNS = "http://www.w3.org/2000/svg";
   const texts = Array.from(svg.querySelectorAll("text[data-s]"));
   const byId = (id) => (id ? svg.getElementById(id) : null);
-  let step = 0, picked = null;
+  let step = 0, picked = null, ready = false;
 
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
   const num = (x) => (typeof x === "number" ? Number(x.toPrecision(4)).toString() : String(x));
@@ -46,6 +46,7 @@
     });
     showNow();
     showSums();
+    if (ready && $("follow").checked) follow();
     remember();
   }
 
@@ -276,6 +277,7 @@
   let vb = { ...home };
   svg.removeAttribute("width");
   svg.removeAttribute("height");
+  svg.dataset.home = `${home.x} ${home.y} ${home.w} ${home.h}`;
   function setView(v) {
     vb = v;
     svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
@@ -316,12 +318,52 @@
     view.classList.remove("dragging");
     setTimeout(() => { drag = null; }, 0);
   });
+  function boxOf(g) {  // an element's box in the drawing's own units (those of its viewBox)
+    const r = g.getBoundingClientRect(), m = svg.getScreenCTM().inverse();
+    const a = new DOMPoint(r.left, r.top).matrixTransform(m), b = new DOMPoint(r.right, r.bottom).matrixTransform(m);
+    return { x: a.x, y: a.y, width: b.x - a.x, height: b.y - a.y };
+  }
   function centre(id) {
     const g = byId(id);
     if (!g) return;
-    const b = g.getBBox();
+    const b = boxOf(g);
     if (b.width > vb.w || b.height > vb.h) setView({ ...home });
     setView({ x: b.x + b.width / 2 - vb.w / 2, y: b.y + b.height / 2 - vb.h / 2, w: vb.w, h: vb.h });
+  }
+
+  function visible() {  // the part of the drawing on screen, in its own units
+    const r = svg.getBoundingClientRect();
+    const s = Math.max(vb.w / r.width, vb.h / r.height);
+    return { x: vb.x - (r.width * s - vb.w) / 2, y: vb.y - (r.height * s - vb.h) / 2, w: r.width * s, h: r.height * s };
+  }
+  function inside(v) {  // a view kept on the drawing: centred along an axis where it is larger
+    const along = (p, size, lo, extent) => (size >= extent ? lo + extent / 2 - size / 2 : Math.min(Math.max(p, lo), lo + extent - size));
+    return { x: along(v.x, v.w, home.x, home.w), y: along(v.y, v.h, home.y, home.h), w: v.w, h: v.h };
+  }
+  function follow() {
+    // keep what this step does on screen: pan (never zoom) to it when it is not
+    const parts = Array.from(svg.querySelectorAll("g.node.current, g.edge.current"));
+    if (!parts.length) return;
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const g of parts) {
+      const b = boxOf(g);
+      x0 = Math.min(x0, b.x); y0 = Math.min(y0, b.y); x1 = Math.max(x1, b.x + b.width); y1 = Math.max(y1, b.y + b.height);
+    }
+    const v = visible();
+    if (x0 >= v.x && y0 >= v.y && x1 <= v.x + v.w && y1 <= v.y + v.h) return;
+    setView(inside({ ...vb, x: (x0 + x1) / 2 - vb.w / 2, y: (y0 + y1) / 2 - vb.h / 2 }));
+  }
+  function start() {
+    // the whole drawing when it is legible so; else its full width (at most life size), at the output,
+    // where the backward pass starts
+    const r = svg.getBoundingClientRect();
+    const fit = Math.min(r.width / home.w, r.height / home.h);
+    if (fit >= 0.75 || !r.width) return;
+    const s = Math.min(1, r.width / home.w);
+    const w = r.width / s, h = r.height / s;
+    const out = N ? byId(W.steps[0].node) : null;
+    const b = out ? boxOf(out) : { x: home.x, y: home.y, width: home.w, height: 0 };
+    setView(inside({ x: home.x + home.w / 2 - w / 2, y: b.y + b.height / 2 - h / 2, w, h }));
   }
 
   // --- wiring -----------------------------------------------------------------------------------
@@ -406,7 +448,10 @@
 
   // a link can say where to start: #step=6, #step=7&pick=n0 (a value or an edge picked)
   const m = /step=(\d+)/.exec(location.hash), p = /pick=([\w-]+)/.exec(location.hash);
+  start();
   setStep(m ? +m[1] : 0);
+  ready = true;
+  if (step > 0) follow();
   if (p && p[1].startsWith("cluster_")) pickGroup(p[1].slice(8));
   else if (p && W.nodes[p[1]]) pickNode(p[1]);
   else if (p && W.edges[p[1]]) pickEdge(p[1]);
