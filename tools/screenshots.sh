@@ -13,7 +13,7 @@ shot() {  # name, address tail
     --window-size=1200,900 --screenshot="$out/$1.png" "file://$page#$2" >/dev/null 2>&1
   echo "$out/$1.png"
 }
-shot step-0 "step=0"
+shot step-0 "step=0&fit"
 shot step-4 "step=4"
 shot step-6 "step=6"
 shot step-7 "step=7"

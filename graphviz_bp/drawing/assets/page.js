@@ -358,7 +358,7 @@
     // where the backward pass starts
     const r = svg.getBoundingClientRect();
     const fit = Math.min(r.width / home.w, r.height / home.h);
-    if (fit >= 0.75 || !r.width) return;
+    if (fit >= 0.75 || !r.width || /(^|[#&])fit($|&)/.test(location.hash)) return;  // #step=0&fit: the whole
     const s = Math.min(1, r.width / home.w);
     const w = r.width / s, h = r.height / s;
     const out = N ? byId(W.steps[0].node) : null;
