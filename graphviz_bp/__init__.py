@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .api import Drawing, Graph, evaluate, trace
+from .api import Drawing, Graph, Interactive, evaluate, trace
 from .backward import BackwardPass, Contribution, Message, Step
 from .check import BackwardCheck, CheckResult, InputCheck, check, check_backward
 from .claims import ClaimVerdict
@@ -40,6 +40,7 @@ __all__ = [
     "GraphvizBPError",
     "GraphvizNotFoundError",
     "InputCheck",
+    "Interactive",
     "MemoryLimitError",
     "Message",
     "Node",

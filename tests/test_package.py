@@ -21,7 +21,7 @@ check = importlib.import_module("graphviz_bp.check")  # the module; graphviz_bp.
 def test_exported_names_are_what_we_mean_to_export():
     assert graphviz_bp.__all__ == sorted(graphviz_bp.__all__)
     assert set(graphviz_bp.__all__) == {
-        "BackwardCheck", "BackwardPass", "CheckResult", "ClaimVerdict", "Contribution", "Drawing", "InputCheck", "check", "check_backward", "Edge", "Formula", "Term", "evaluate", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
+        "BackwardCheck", "BackwardPass", "CheckResult", "ClaimVerdict", "Contribution", "Drawing", "InputCheck", "Interactive", "check", "check_backward", "Edge", "Formula", "Term", "evaluate", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
         "Message", "Node", "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "RenderTimeoutError",
         "Scope", "ShapeError", "Step", "TraceError", "UnknownNodeError", "UnsupportedOpError", "UserCodeError",
         "__version__", "group", "log_softmax", "logsumexp", "name", "put_along_axis", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
