@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import graphviz_bp as gb
 from graphviz_bp.cli import main
-from graphviz_bp.drawing.annotate import annotate
+from graphviz_bp.drawing.annotate import absorbed_constants, annotate
 from graphviz_bp.drawing.page import frame, page
 from graphviz_bp.drawing.render import to_dot
 from graphviz_bp.drawing.text import summarize
@@ -137,19 +137,24 @@ def test_clicking_a_value_lists_contributions_that_sum_to_its_gradient():
         np.testing.assert_allclose(total, grad.ravel(), rtol=1e-12, atol=1e-14)
         for p, c in zip(info["paths"], g.contributions(name)):
             assert p["numbers"] == c.value.ravel().tolist()
-            assert set(p["edges"]) <= set(info["pathEdges"])
-            assert len(p["edges"]) == len(c.path)
+            assert p["edges"] == [f"e{e.src.index}_{e.dst.index}_{e.argnum}" for e in c.path]
+        # the page finds the edges to light from each edge's ends
+        ends = {(e["src"], e["dst"]) for e in w.edges.values()}
+        assert ends == {(e.src.id, e.dst.id) for e in dag.edges if e.src.index not in absorbed_constants(dag)}
 
 
 def test_heat_map_grids_are_block_means():
     a = RNG.normal(size=(96, 7))
     gr = grid(a)
     assert (gr["rows"], gr["cols"]) == (48, 7) and "2 × 1 block" in gr["note"]
-    np.testing.assert_allclose(np.array(gr["data"]).reshape(48, 7), a.reshape(48, 2, 7).mean(axis=1))
+    np.testing.assert_allclose(np.array(gr["data"]).reshape(48, 7), a.reshape(48, 2, 7).mean(axis=1), rtol=5e-4)
     ragged = grid(a[:95])  # blocks of 2 rows, the last of one row
-    assert ragged["rows"] == 48 and ragged["data"][-7:] == a[94].tolist()
+    assert ragged["rows"] == 48
+    np.testing.assert_allclose(ragged["data"][-7:], a[94], rtol=5e-4)
     v = grid(np.arange(3.0))
     assert (v["rows"], v["cols"], v["data"], v["max"]) == (1, 3, [0.0, 1.0, 2.0], 2.0)
+    row = grid(np.arange(5000.0), side=10)  # one row of at most side² cells
+    assert (row["rows"], row["cols"]) == (1, 100) and row["data"][0] == 24.5
     t = grid(np.ones((2, 3, 4)))
     assert (t["rows"], t["cols"]) == (2, 12) and "flattened" in t["note"]
     odd = grid(np.array([np.inf, -1.0, np.nan]))
@@ -196,6 +201,19 @@ def test_every_backward_text_on_the_drawing_is_marked_with_its_step():
            for _, s, d, body in marked]
     assert sorted(map(str, got)) == sorted(map(str, expected))
     assert len(got) > 20
+
+
+def test_a_page_of_many_arrays_stays_small():
+    """Every drawn value and message on an unfolded 100-layer net: the arrays share a budget, so
+    the page grows with the drawing, not with the drawing times its depth."""
+    rng = np.random.default_rng(6)
+    small = gb.trace(deep_mlp(10), **deep_mlp_inputs(rng, 10, width=40)).draw(fold=False).html()
+    big = gb.trace(deep_mlp(100), **deep_mlp_inputs(rng, 100, width=40)).draw(fold=False).html()
+    assert len(big.encode()) < 8_000_000
+    assert len(big) < 14 * len(small)  # 10 times the layers
+    data = page_data(big)
+    grids = [n["value"]["grid"] for n in data["nodes"].values()]
+    assert max(g["rows"] * g["cols"] for g in grids) <= 48 * 48
 
 
 def test_a_folded_deep_net_steps_through_every_layer(tmp_path):

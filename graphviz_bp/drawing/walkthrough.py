@@ -30,6 +30,9 @@ __all__ = ["Walk", "grid", "walk"]
 PATHS = 16        # contributions listed for a clicked value; past this, their count only
 NUMBERS = 400     # entries of an array given in full (a larger one: its summary and a heat-map grid)
 GRID = 48         # a heat-map's rows and columns, at most (larger arrays: means of blocks)
+BUDGET = 150_000  # numbers a page holds in all: with many arrays, each gets a coarser grid and fewer
+PATH_EDGES = 400  # edges a value's listed paths may name in all (past that, its paths light together)
+ROUTE = 12        # nodes a path's route names in full (a longer one: its ends, and "…")
 FORMULA_EDGES = 400  # edges past which rules are shown as numbers only (formulas take time to verify)
 
 
@@ -69,37 +72,47 @@ def _number(x: float) -> float | str:
     return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
 
 
-def grid(a: np.ndarray) -> dict[str, Any]:
-    """An array as a heat-map grid of at most GRID × GRID cells: a 1-d array as one row, more
-    dimensions as (first axis) × (the rest); larger grids are means of blocks (``note`` says so)."""
+def grid(a: np.ndarray, side: int = GRID) -> dict[str, Any]:
+    """An array as a heat-map grid of at most ``side`` × ``side`` cells: a 1-d array as one row (of
+    at most ``side²``), more dimensions as (first axis) × (the rest); larger grids are means of blocks
+    (``note`` says so). Cells are written to 4 significant digits."""
     a = np.asarray(a, dtype=float)
     m = a.reshape(1, -1) if a.ndim <= 1 else a.reshape(a.shape[0], -1)
     note = ""
     if a.ndim > 2:
         note = f"shown as {m.shape[0]} × {m.shape[1]} (the last {a.ndim - 1} axes flattened)"
     rows, cols = m.shape
-    if rows > GRID or cols > GRID:
-        br, bc = math.ceil(rows / GRID), math.ceil(cols / GRID)
+    limit_r, limit_c = (1, side * side) if rows == 1 else (side, side)
+    if rows > limit_r or cols > limit_c:
+        br, bc = math.ceil(rows / limit_r), math.ceil(cols / limit_c)
         pr, pc = -rows % br, -cols % bc
         padded = np.pad(m, ((0, pr), (0, pc)), constant_values=np.nan)
         with np.errstate(all="ignore"):
             m = np.nanmean(padded.reshape(padded.shape[0] // br, br, padded.shape[1] // bc, bc), axis=(1, 3))
         note = (note + "; " if note else "") + f"each cell the mean of a {br} × {bc} block"
-    finite = m[np.isfinite(m)]
-    top = float(np.max(np.abs(finite))) if finite.size else 0.0
-    return {"rows": int(m.shape[0]), "cols": int(m.shape[1]), "data": [_number(x) for x in m.ravel()],
-            "max": top, "note": note}
+    data = [_number(float(f"{x:.4g}")) if math.isfinite(x) else _number(x) for x in m.ravel().tolist()]
+    top = max((abs(x) for x in data if isinstance(x, float)), default=0.0)  # of the cells as written
+    return {"rows": int(m.shape[0]), "cols": int(m.shape[1]), "data": data, "max": top, "note": note}
 
 
-def _array(a: np.ndarray) -> dict[str, Any]:
-    """An array for the page: shape, summary, heat-map grid, and every entry when there are few."""
-    a = np.asarray(a)
-    out: dict[str, Any] = {"shape": format_shape(a.shape), "summary": summarize(a), "grid": grid(a)}
-    with np.errstate(all="ignore"):
-        out["norm"] = _number(np.linalg.norm(a.astype(float).ravel())) if a.size else 0.0
-    if a.size <= NUMBERS:
-        out["numbers"] = [_number(x) for x in np.asarray(a, dtype=float).ravel()]
-    return out
+class _Arrays:
+    """Arrays for the page, within BUDGET numbers in all: ``count`` arrays share it, so a page of
+    many arrays gives each a coarser heat-map and lists fewer of them in full."""
+
+    def __init__(self, count: int) -> None:
+        each = max(16, min(GRID * GRID, BUDGET // max(count, 1)))
+        self.side = max(4, min(GRID, math.isqrt(each)))
+        self.numbers = min(NUMBERS, each)
+
+    def __call__(self, a: np.ndarray) -> dict[str, Any]:
+        """Shape, summary, norm, heat-map grid, and every entry when there are few (exactly)."""
+        a = np.asarray(a)
+        out: dict[str, Any] = {"shape": format_shape(a.shape), "summary": summarize(a), "grid": grid(a, self.side)}
+        with np.errstate(all="ignore"):
+            out["norm"] = _number(np.linalg.norm(a.astype(float).ravel())) if a.size else 0.0
+        if a.size <= self.numbers:
+            out["numbers"] = [_number(x) for x in np.asarray(a, dtype=float).ravel().tolist()]
+        return out
 
 
 class _Index:
@@ -194,13 +207,14 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
             w.steps[k - 1]["rep"] = {"group": at[0], "index": at[1], "count": w.groups[at[0]]["count"],
                                      "label": w.groups[at[0]]["reps"][at[1]]["label"]}
 
+    arrays = _Arrays(2 * len(scene.nodes) + len(scene.edges) + PATHS * len(w.arrivals))
     for node in scene.nodes:
         if node.id in scene.stands_for:
             w.reveal[node.id] = _node_reveal(node, dag, scene, w, page_step)
-            w.nodes[node.id] = _node_info(node, dag, scene, index, absorbed, live)
+            w.nodes[node.id] = _node_info(node, dag, scene, index, absorbed, live, arrays)
     for edge in scene.edges:
         w.reveal[edge.id] = _edge_reveal(edge, w)
-        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, absorbed, live)
+        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, absorbed, live, arrays)
     return w
 
 
@@ -277,10 +291,19 @@ def _edge_reveal(edge: SceneEdge, w: Walk) -> list[list[Any]]:
     return [[at if start <= i < stop else 0] * len(line) for i, line in enumerate(edge.lines)]
 
 
+def _route(nodes: tuple[Node, ...], absorbed: set[int] | frozenset[int]) -> str:
+    names = [_name(m, absorbed) for m in nodes]
+    if len(names) > ROUTE:
+        names = names[:ROUTE // 2] + [f"… {len(names) - ROUTE + 2} more …"] + names[-(ROUTE // 2 - 1):]
+    return " → ".join(names)
+
+
 def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
-               absorbed: set[int] | frozenset[int], live: set[Node]) -> dict[str, Any]:
+               absorbed: set[int] | frozenset[int], live: set[Node], arrays: _Arrays) -> dict[str, Any]:
     """What clicking a drawn node shows: its value, its gradient, and for a value that depends on a
-    parameter the paths to the output, each path's contribution; they sum to the gradient."""
+    parameter the paths to the output, each path's contribution; they sum to the gradient. (The
+    page lights the edges on its paths itself: all the edges downstream of it.) A value with one
+    path lists none: that path's contribution is the gradient."""
     members = [dag.nodes[i] for i in scene.stands_for[node.id]]
     n = members[0]
     bp = dag.backward_pass
@@ -288,19 +311,16 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
     title = node.text.split("\n")[0]  # a box's group, a constant's value, as drawn
     info: dict[str, Any] = {"name": title if node.id.startswith("box_") or n.kind == "const" else _name(n, absorbed),
                             "kind": n.kind, "op": n.op.name if n.op is not None else None,
-                            "count": len(members), "value": _array(n.value)}
+                            "count": len(members), "value": arrays(n.value)}
     if n.source is not None:
         info["source"] = n.source.short()
     adjoint = bp.adjoint(n)
     if adjoint is None or node.id.startswith("box_") or n not in live:  # data: drawn without gradient
         return info
-    info["gradient"] = _array(adjoint)
+    info["gradient"] = arrays(adjoint)
     total = bp.path_count(n)
     info["pathCount"] = total
-    on_path = dag.descendants(n) | {n}
-    info["pathEdges"] = sorted({index.edge[e.index] for m in on_path for e in m.out_edges
-                                if e.dst in on_path and e.index in index.edge})
-    if total > PATHS:
+    if total < 2 or total > PATHS or total * len(dag.descendants(n)) > PATH_EDGES:
         return info
     try:
         found = bp.contributions(n, limit=PATHS)
@@ -309,8 +329,7 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
     paths = []
     for c in found:
         edges = [index.edge[e.index] for e in c.path if e.index in index.edge]
-        paths.append({"edges": list(dict.fromkeys(edges)),
-                      "route": " → ".join(_name(m, absorbed) for m in c.nodes), **_array(c.value)})
+        paths.append({"edges": list(dict.fromkeys(edges)), "route": _route(c.nodes, absorbed), **arrays(c.value)})
     info["paths"] = paths
     with np.errstate(all="ignore"):
         total_sum = sum((c.value for c in found[1:]), found[0].value.copy()) if found else None
@@ -320,15 +339,17 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
 
 
 def _edge_info(edge: SceneEdge, dag: DAG, scene: Scene, w: Walk, with_formulas: bool,
-               absorbed: set[int] | frozenset[int], live: set[Node]) -> dict[str, Any]:
+               absorbed: set[int] | frozenset[int], live: set[Node], arrays: _Arrays) -> dict[str, Any]:
+    ends = {"src": edge.src.partition(":")[0], "dst": edge.dst.partition(":")[0]}  # drawn ids, no port
     members = [dag.edges[i] for i in scene.stands_for.get(edge.id, ())]
     if not members:
-        return {}
+        return ends
     e = members[0]
-    info: dict[str, Any] = {"from": _name(e.src, absorbed), "to": _name(e.dst, absorbed), "argnum": e.argnum,
-                            "count": len(members), "jacobian": format_shape(e.dst.shape + e.src.shape)}
+    info: dict[str, Any] = {**ends, "from": _name(e.src, absorbed), "to": _name(e.dst, absorbed),
+                            "argnum": e.argnum, "count": len(members),
+                            "jacobian": format_shape(e.dst.shape + e.src.shape)}
     if e.message is not None and e.src in live:
-        info["message"] = _array(e.message)
+        info["message"] = arrays(e.message)
         info["step"] = w.edge_step.get(edge.id)
         rule = _rule(e, with_formulas)
         if rule is not None:

@@ -139,6 +139,25 @@
     if (self) self.classList.add("on-path", "picked");
   }
 
+  const out = {};  // drawn node -> the drawn edges leaving it
+  for (const id in W.edges) {
+    const e = W.edges[id];
+    if (e.src) (out[e.src] = out[e.src] || []).push(id);
+  }
+  function downstream(id) {  // every edge on a path from the node to the output: all below it
+    const seen = new Set(), todo = [id], edges = [];
+    while (todo.length) {
+      const n = todo.pop();
+      for (const e of out[n] || []) {
+        if (seen.has(e)) continue;
+        seen.add(e);
+        edges.push(e);
+        todo.push(W.edges[e].dst);
+      }
+    }
+    return edges;
+  }
+
   function heat(grid) {
     const cell = Math.max(4, Math.min(18, Math.floor(360 / Math.max(grid.cols, 1))));
     const grey = document.body.classList.contains("theme-grey");
@@ -171,7 +190,7 @@
     clearPick();
     picked = id;
     remember();
-    light(info.pathEdges || [], id);
+    light(downstream(id), id);
     let h = `<h2>${esc(info.name)}</h2><p>${esc(info.kind)}${info.op ? " (" + esc(info.op) + ")" : ""}` +
       `${info.count > 1 ? `, drawn once for ${info.count} values` : ""}, shape ${esc(info.value.shape)}</p>`;
     if (info.source) h += `<p class="hint">${esc(info.source)}</p>`;
@@ -180,14 +199,16 @@
       h += `<p>∂L/∂${esc(info.name)}: ${esc(info.gradient.summary)}</p>` + heat(info.gradient.grid) + numbers(info.gradient);
       const P = info.pathCount;
       h += `<h2>${P} path${P === 1 ? "" : "s"} to the output</h2>`;
-      if (info.paths) {
+      if (P === 1) {
+        h += `<p>One path: its contribution is all of ∂L/∂${esc(info.name)}. Its edges are lit.</p>`;
+      } else if (info.paths) {
         h += `<ul class="paths">`;
         info.paths.forEach((p, i) => {
           h += `<li tabindex="0" data-path="${i}"><b>path ${i + 1}</b>: ${esc(p.route)}<br>contributes ${esc(p.summary)}${numbers(p)}</li>`;
         });
         h += `</ul>` + sumCheck(info);
       } else {
-        h += `<p class="hint">Too many paths to list here; Graph.contributions lists them. All edges on them are lit.</p>`;
+        h += `<p class="hint">Too many paths, or too long, to list here; Graph.contributions lists them. All edges on them are lit.</p>`;
       }
     }
     detail.innerHTML = h;
