@@ -117,6 +117,9 @@ def _check_keyword_clash(fn: Callable[..., Any], inputs: dict[str, Any], **optio
                         f"trace({name}, {{{key!r}: ..., ...}})")
 
 
+MAX_FRAMES = 300  # frames written at most unless asked for more (each is a run of Graphviz)
+
+
 class Graph:
     """A traced computation with its backward pass: values, messages, adjoints, per-path contributions.
 
@@ -265,13 +268,15 @@ class Graph:
         (no extension needed); ``.save("page.html")`` writes it, as ``render("page.html")`` does."""
         return Interactive(self.draw(**options).html())
 
-    def frames(self, directory: str | os.PathLike[str], format: str = "svg", *,
+    def frames(self, directory: str | os.PathLike[str], format: str = "svg", *, limit: int | None = MAX_FRAMES,
                timeout: float | None = DEFAULT_TIMEOUT, progress: Callable[[str], None] | None = None,
                **options: Any) -> list[Path]:
-        """One picture per step of the backward pass, for slides: ``step-00.svg`` (the forward pass),
-        ``step-01.svg``, ... in ``directory`` (made if missing), each complete and laid out exactly as
-        the others, and ``steps.txt`` saying what each step does. ``format``: svg, png or pdf."""
-        return self.draw(**options).frames(directory, format, timeout=timeout, progress=progress)
+        """One picture per step of the backward pass, for slides: ``step-0.svg`` (the forward pass),
+        ``step-1.svg``, ... in ``directory`` (made if missing), each complete and laid out exactly as
+        the others, and ``steps.txt`` saying what each step does. ``format``: svg, png or pdf. A pass
+        of more than ``limit`` steps (None: no limit) is refused before anything is drawn: each
+        frame is a run of Graphviz."""
+        return self.draw(**options).frames(directory, format, limit=limit, timeout=timeout, progress=progress)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, str]:
         return self.draw()._repr_mimebundle_(include, exclude)
@@ -329,13 +334,17 @@ class Drawing:
         svg = _render.pipe(_render.to_dot(scene), "svg", timeout=timeout, progress=progress).decode("utf-8")
         return page(svg, scene, steps, self.options.theme)
 
-    def frames(self, directory: str | os.PathLike[str], format: str = "svg", *,
+    def frames(self, directory: str | os.PathLike[str], format: str = "svg", *, limit: int | None = MAX_FRAMES,
                timeout: float | None = DEFAULT_TIMEOUT, progress: Callable[[str], None] | None = None) -> list[Path]:
         """One picture per step (see ``Graph.frames``)."""
         fmt = format.lower()
         if fmt not in ("svg", "png", "pdf"):
             raise ValueError(f"frames are written as svg, png or pdf, not {format!r}")
         scene, steps = self._walk()
+        if limit is not None and len(steps.steps) + 1 > limit:
+            raise ValueError(f"the backward pass has {len(steps.steps)} steps: {len(steps.steps) + 1} frames, more "
+                             f"than limit={limit} (each is a run of Graphviz); frames are for slides of a small "
+                             f"graph: step through a large one in its interactive page (.html), or pass limit=None")
         files: dict[str, bytes] = {}
         width = len(str(len(steps.steps)))
         for k in range(len(steps.steps) + 1):

@@ -281,6 +281,9 @@ def test_frames_are_written_as_complete_pictures(tmp_path):
     assert left == ["step-0.png", "step-1.png", "step-2.png", "steps.txt"]
     with pytest.raises(ValueError, match="svg, png or pdf"):
         g.frames(tmp_path / "x", "dot")
+    with pytest.raises(ValueError, match="7 steps: 8 frames, more than limit=5"):
+        g.frames(tmp_path / "y", limit=5)
+    assert not (tmp_path / "y").exists()
 
 
 def test_cli_writes_the_page_and_the_frames(tmp_path):
@@ -294,3 +297,9 @@ def test_cli_writes_the_page_and_the_frames(tmp_path):
     assert r.exit_code == 2 and "--frames DIR" in r.output
     r = CliRunner().invoke(main, ["render", "sum(x*x)", "-i", "x=3", "--frames", str(tmp_path / "g"), "-f", "html"])
     assert r.exit_code == 2 and "svg, png or pdf" in r.output and not (tmp_path / "g").exists()
+    deep = tmp_path / "deep.py"
+    deep.write_text("import numpy as np\n\ndef f(x):\n    for _ in range(320):\n        x = np.tanh(x)\n"
+                    "    return np.sum(x)\n")
+    r = CliRunner().invoke(main, ["render", f"{deep}:f", "-i", "x=3", "--frames", str(tmp_path / "h")])
+    assert r.exit_code == 2 and "321 steps" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "h").exists()  # the folder made for the frames is gone again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -156,6 +157,7 @@ def render(target: str, inputs: tuple[str, ...], output: str | None, fmt: str | 
                 raise click.BadParameter(f"cannot tell the format from {output!r}: use a .svg, .pdf, "
                                          f".png, .dot or .html file, or -f", param_hint="-o")
             out_fmt = suffix
+    made = frames_dir is not None and not Path(frames_dir).exists()
     if frames_dir is not None:
         try:
             ensure_directory(frames_dir)
@@ -169,7 +171,14 @@ def render(target: str, inputs: tuple[str, ...], output: str | None, fmt: str | 
                                                     fold=fold, depth=depth, data=data)
     drawing.title = label  # the expression, or FILE.py:FUNC: the page's title
     if frames_dir is not None:
-        paths = drawing.frames(frames_dir, fmt or "svg", timeout=timeout, progress=_progress)
+        try:
+            paths = drawing.frames(frames_dir, fmt or "svg", timeout=timeout, progress=_progress)
+        except ValueError as exc:
+            if made:  # nothing left behind: the folder was made for these frames
+                with contextlib.suppress(OSError):
+                    Path(frames_dir).rmdir()
+            raise click.BadParameter(str(exc).replace("limit=None", "the Python API's frames(limit=None)"),
+                                     param_hint="--frames") from None
         click.echo(f"wrote {len(paths) - 1} frames and steps.txt to {line(str(frames_dir))}", err=True)
     if output == "-":
         out = drawing.pipe(out_fmt or "svg", timeout=timeout, progress=_progress)
