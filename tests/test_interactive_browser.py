@@ -377,3 +377,22 @@ def test_the_view_follows_the_step_on_a_tall_drawing(browser, tmp_path):
     view = browser.run("return document.querySelector('#view svg').getAttribute('viewBox')")
     browser.press("Home")
     assert browser.run("return document.querySelector('#view svg').getAttribute('viewBox')") == view
+
+
+@pytest.mark.parametrize("name", ["autoencoder", "gplvm", "swish_formulas", "long_rnn", "deep_mlp", "check_derivation"])
+def test_gallery_pages_step_and_pick_everything_without_an_error(browser, name):
+    """The committed gallery pages: every step, then every value, edge and folded block picked."""
+    from graphviz_bp.gallery import default_dir
+
+    browser.open(default_dir() / f"{name}.html")
+    browser.wait_until("window.graphvizBP !== undefined")
+    n = browser.run("return graphvizBP.data.steps.length")
+    for k in range(n + 1):
+        browser.run(f"graphvizBP.setStep({k})")
+    counts = browser.run("""const d = graphvizBP.data;
+        for (const id in d.nodes) graphvizBP.pickNode(id);
+        for (const id in d.edges) graphvizBP.pickEdge(id);
+        for (const id in d.groups) graphvizBP.pickGroup(id);
+        return [Object.keys(d.nodes).length, Object.keys(d.edges).length, document.querySelectorAll('#detail h2').length];""")
+    assert counts[0] > 3 and counts[1] > 3 and counts[2] == 1
+    assert browser.console_errors() == []
