@@ -396,3 +396,15 @@ def test_gallery_pages_step_and_pick_everything_without_an_error(browser, name):
         return [Object.keys(d.nodes).length, Object.keys(d.edges).length, document.querySelectorAll('#detail h2').length];""")
     assert counts[0] > 3 and counts[1] > 3 and counts[2] == 1
     assert browser.console_errors() == []
+
+
+def test_the_panel_hides_for_a_wider_drawing(browser, tmp_path, ae):
+    open_page(browser, tmp_path, ae)
+    width = lambda: browser.run("return document.getElementById('view').getBoundingClientRect().width")  # noqa: E731
+    before = width()
+    browser.press("p")
+    assert width() > before + 300 and browser.run("return getComputedStyle(document.getElementById('panel')).display") == "none"
+    browser.press("ArrowRight")  # stepping goes on without the panel
+    assert state(browser)["step"] == 1
+    browser.click("#panel-toggle")
+    assert width() == pytest.approx(before, abs=1)

@@ -395,6 +395,12 @@
   $("zoom-in").addEventListener("click", () => zoom(1.25));
   $("zoom-out").addEventListener("click", () => zoom(1 / 1.25));
   $("fit").addEventListener("click", () => setView({ ...home }));
+  function togglePanel() {
+    const hidden = document.body.classList.toggle("no-panel");
+    $("panel-toggle").setAttribute("aria-expanded", String(!hidden));
+    if ($("follow").checked) follow();
+  }
+  $("panel-toggle").addEventListener("click", togglePanel);
 
   svg.querySelectorAll("g.node, g.edge").forEach((g) => {
     const isNode = g.classList.contains("node");
@@ -460,7 +466,7 @@
     const keys = {
       ArrowRight: () => setStep(step + 1), ArrowLeft: () => setStep(step - 1),
       PageDown: () => setStep(step + 1), PageUp: () => setStep(step - 1),
-      Home: () => setStep(0), End: () => setStep(N), Escape: () => clearPick(),
+      Home: () => setStep(0), End: () => setStep(N), Escape: () => clearPick(), p: () => togglePanel(),
       "+": () => zoom(1.25), "=": () => zoom(1.25), "-": () => zoom(1 / 1.25), "0": () => setView({ ...home }),
     };
     const f = keys[ev.key];
