@@ -10,7 +10,7 @@ import functools
 import html
 import math
 import re
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -350,17 +350,16 @@ def _fast_text(a: np.ndarray, edge: int) -> str | None:
     return text[:-1]
 
 
-_STACK = 1 << 16  # entries stacked at a time when arrays are written or reduced together
-_STACKED = 1024  # arrays of at most this many entries are stacked to be reduced (larger: one by one)
-_WRITTEN = 16  # arrays of one shape written together when there are at least this many (fewer: one by one)
+_STACK = 1 << 16  # entries copied together at most, when arrays are reduced or written together
+_STACKED = 1024  # arrays of at most this many entries are copied to be reduced (larger: one by one, no copy)
 
 
 @functools.lru_cache(maxsize=None)
-def _digits(part: str, width: int) -> np.ndarray:
+def _digits(part: str) -> np.ndarray:
     """Character tables, one row per value 0 … 9999: for ``part="int"``, the integer part
-    right-aligned in ``width`` (rows 10000 … 19999: the same, negative); for ``"frac"``, the first
-    ``width`` of its 4 decimals with trailing zeros as spaces; for ``"int_width"`` and
-    ``"frac_width"``, the characters each needs (sign aside; decimals without trailing zeros)."""
+    right-aligned in 5 characters (rows 10000 … 19999: the same, negative); for ``"frac"``, its 4
+    decimals with trailing zeros as spaces; for ``"int_width"`` and ``"frac_width"``, the
+    characters each needs (sign aside; decimals without trailing zeros)."""
     ints = [str(i) for i in range(10000)]
     fracs = [f"{f:04d}".rstrip("0") for f in range(10000)]
     if part == "int_width":
@@ -368,16 +367,17 @@ def _digits(part: str, width: int) -> np.ndarray:
     if part == "frac_width":
         return np.array([len(t) for t in fracs], np.intp)
     if part == "int":
-        rows = [t.rjust(width)[-width:] for t in ints] + [("-" + t).rjust(width)[-width:] for t in ints]
+        rows = [t.rjust(5) for t in ints] + [("-" + t).rjust(5) for t in ints]
     else:
-        rows = [t.ljust(4)[:width] for t in fracs]
-    return np.frombuffer("".join(rows).encode("ascii"), np.uint8).reshape(len(rows), width)
+        rows = [t.ljust(4) for t in fracs]
+    return np.frombuffer("".join(rows).encode("ascii"), np.uint8).reshape(len(rows), -1)
 
 
 @functools.lru_cache(maxsize=512)
-def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.ndarray, ...]:
     """``_layout`` for entries of ``left`` integer and ``right`` decimal characters, as bytes with
-    each entry's point in place, and the positions of the integer and the decimal characters."""
+    each entry's point in place; the positions of its integer characters and the columns of
+    ``_digits("int")`` they read, and the same for its decimal characters."""
     width = left + 1 + right
     blank = _BLANK * width
     text = np.array2string(np.broadcast_to(np.zeros(()), shape), formatter={"float_kind": lambda _: blank},
@@ -385,49 +385,88 @@ def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.
     layout = np.frombuffer(text.encode("ascii"), np.uint8).copy()
     slots = np.flatnonzero(layout == 0).reshape(-1, width)
     layout[slots[:, left]] = ord(".")
-    return layout, slots[:, :left].ravel(), slots[:, left + 1:].ravel()
+    entries = len(slots)
+    return (layout, slots[:, :left].ravel(), np.tile(np.arange(5 - left, 5), entries),
+            slots[:, left + 1:].ravel(), np.tile(np.arange(right), entries))
 
 
-def _write_rows(v: np.ndarray, shape: tuple[int, ...], edge: int, limit: float) -> list[str | None]:
-    """Each row of ``v`` (the entries NumPy writes of an array of ``shape``, in its order) as NumPy
-    writes it (``_fast_text``'s rules), or None where ``limit`` or an entry of 10⁴ or more is hit."""
+def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int]) -> list[str | None]:
+    """Each of ``arrays`` (float64 or float32) as ``np.array2string(a, edgeitems=edge, **_PRINT)``
+    writes it, by ``_fast_text``'s rules, all at once: the entries NumPy writes of every array are
+    rounded together, then every array's layout is filled from the character tables in one buffer
+    (NumPy's calls cost microseconds each, whatever their size). None where ``_FAST_LIMIT`` or an
+    integer part of five digits is reached, or an entry is not finite: the caller asks ``_fast_text``."""
+    parts = [a.reshape(-1) if a.size <= TOOLTIP_NUMBERS else a.reshape(-1).take(_corners(a.shape, edge))
+             for a, edge in zip(arrays, edges)]
+    counts = np.array([len(p) for p in parts])
+    starts = np.cumsum(counts) - counts
+    v = np.concatenate(parts).astype(float, copy=False)
     a = np.abs(v)
-    ok = a.max(axis=1) < limit  # False for nan and ∞ too
-    scaled = np.where(ok[:, None], a, 0.0) * 1e4
+    ok = np.maximum.reduceat(a, starts) < [_FAST_LIMIT[x.dtype] for x in arrays]  # False for nan and ∞ too
+    scaled = np.where(np.repeat(ok, counts), a, 0.0) * 1e4
     r = np.rint(scaled)
     # the product may have rounded across a half (or be one): those entries are rounded as
     # printf rounds the exact value, which is what NumPy writes
-    near = np.abs(scaled - np.floor(scaled) - 0.5) <= scaled * 2.3e-16
-    for row, col in zip(*np.nonzero(near)):
-        r[row, col] = float(f"{a[row, col]:.4f}".replace(".", ""))
+    for k in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) <= scaled * 2.3e-16).tolist():
+        r[k] = float(f"{a[k]:.4f}".replace(".", ""))
     whole, frac = np.divmod(r.astype(np.int64), 10000)
-    ok &= whole.max(axis=1) < 10000
-    whole[~ok] = 0
-    negative = np.signbit(v)
+    ok &= np.maximum.reduceat(whole, starts) < 10000
+    each = np.repeat(ok, counts)  # the entries of the arrays written here
+    out: list[str | None] = [None] * len(arrays)
+    if not each.any():
+        return out
+    whole, frac, negative = whole[each], frac[each], np.signbit(v[each])
+    counts, starts = counts[ok], starts[ok]
+    starts = np.cumsum(counts) - counts
     # NumPy's pad_left is the widest integer part (sign included), its pad_right the most decimals
-    left = (_digits("int_width", 0)[whole] + negative).max(axis=1)
-    right = _digits("frac_width", 0)[frac].max(axis=1)
-    whole += negative * 10000  # the row of the negative integer part
-    out: list[str | None] = [None] * len(v)
-    key = np.where(ok, left * 8 + right, -1)
-    for combo in np.unique(key).tolist():
-        if combo < 0:
-            continue
-        p, d = divmod(combo, 8)
-        rows = np.flatnonzero(key == combo)
-        layout, int_slots, frac_slots = _page(shape, p, d, edge)
-        page = np.empty((len(rows), len(layout)), np.uint8)
-        page[:] = layout
-        page[:, int_slots] = _digits("int", p)[whole[rows]].reshape(len(rows), -1)
-        if d:
-            page[:, frac_slots] = _digits("frac", d)[frac[rows]].reshape(len(rows), -1)
-        text = page.tobytes().decode("ascii")
-        size = len(layout)
-        for j, row in enumerate(rows.tolist()):
-            t = text[j * size:(j + 1) * size]
-            # where NumPy breaks a long row it strips the spaces that end the line
-            out[row] = t if " \n" not in t else "\n".join(line.rstrip() for line in t.split("\n"))
+    left = np.maximum.reduceat(_digits("int_width")[whole] + negative, starts)
+    right = np.maximum.reduceat(_digits("frac_width")[frac], starts)
+    chosen = np.flatnonzero(ok).tolist()
+    pages = [_page(arrays[i].shape, p, d, edges[i]) for i, p, d in zip(chosen, left.tolist(), right.tolist())]
+    sizes = [len(page[0]) for page in pages]
+    buffer = np.concatenate([page[0] for page in pages])
+    offsets = np.cumsum(sizes) - sizes
+    for (slots, columns), values, width in (((1, 2), whole + negative * 10000, left), ((3, 4), frac, right)):
+        positions = np.concatenate([page[slots] for page in pages])
+        if len(positions):
+            positions += np.repeat(offsets, [len(page[slots]) for page in pages])
+            table = _digits("int" if slots == 1 else "frac")
+            buffer[positions] = table[np.repeat(values, np.repeat(width, counts)),
+                                      np.concatenate([page[columns] for page in pages])]
+    text = buffer.tobytes().decode("ascii")
+    for i, start, size in zip(chosen, offsets.tolist(), sizes):
+        t = text[start:start + size]
+        # where NumPy breaks a long row it strips the spaces that end the line
+        out[i] = t if " \n" not in t else "\n".join(line.rstrip() for line in t.split("\n"))
     return out
+
+
+def _ranges(values: Sequence[np.ndarray]) -> list[tuple[float, float, float]]:
+    """``_range`` of each of ``values`` (real arrays with entries), reduced together from one copy."""
+    if len(values) == 1:
+        return [_range(values[0])]  # type: ignore[list-item]
+    counts = np.array([v.size for v in values])
+    starts = np.cumsum(counts) - counts
+    x = np.concatenate([v.reshape(-1) for v in values]).astype(float, copy=False)
+    norms = np.sqrt(np.add.reduceat(x * x, starts)).tolist()
+    lows, highs = np.minimum.reduceat(x, starts).tolist(), np.maximum.reduceat(x, starts).tolist()
+    return [(_scaled_norm(norm, x[s:s + n], lo, hi), lo, hi)
+            for norm, lo, hi, s, n in zip(norms, lows, highs, starts.tolist(), counts.tolist())]
+
+
+def _chunks(texts: list[ArrayText], size: Callable[[ArrayText], int]) -> Iterator[list[ArrayText]]:
+    """``texts`` in runs of at most ``_STACK`` entries (by ``size``); a larger one alone."""
+    run: list[ArrayText] = []
+    total = 0
+    for t in texts:
+        n = size(t)
+        if run and total + n > _STACK:
+            yield run
+            run, total = [], 0
+        run.append(t)
+        total += n
+    if run:
+        yield run
 
 
 class ArrayText:
@@ -507,8 +546,8 @@ class ArrayText:
 class ArrayTexts:
     """The texts of the arrays one drawing shows, one ``ArrayText`` per array (by identity: a node's
     gradient is also the message on its only outgoing edge), each made once. The arrays ``add``-ed
-    before the first text is asked for are handled together: those of one shape are stacked (a few
-    hundred kilobytes at a time), reduced (norm, min, max) together, and written together.
+    before the first text is asked for are handled together, whatever their shapes: copied into one
+    buffer (a few hundred kilobytes at a time), reduced (norm, min, max) together, and written together.
 
     >>> texts = ArrayTexts()
     >>> x = texts.add(np.arange(12.0).reshape(3, 4))
@@ -521,8 +560,7 @@ class ArrayTexts:
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[object, ArrayText]] = {}
         self._new: list[ArrayText] = []  # added, not yet reduced
-        # entries to write, stacked: (rows, shape, edge items, limit, the texts of the rows)
-        self._unwritten: list[tuple[np.ndarray, tuple[int, ...], int, float, list[ArrayText]]] = []
+        self._unwritten: list[ArrayText] = []  # reduced, their tooltips not yet written
 
     def add(self, value: np.ndarray) -> np.ndarray:
         """Note ``value`` as one the drawing shows (once per array); returns it."""
@@ -566,51 +604,19 @@ class ArrayTexts:
             self._reduce_all()
 
     def _reduce_all(self) -> None:
-        groups: dict[tuple[tuple[int, ...], int], list[ArrayText]] = {}
-        for t in self._new:
-            a = t.value
-            if a.size and a.dtype.kind in "biuf":
-                groups.setdefault((a.shape, a.dtype.num), []).append(t)
+        real = [t for t in self._new if t.value.size and t.value.dtype.kind in "biuf"]
         self._new = []
         finite: list[ArrayText] = []
         numbers: list[float] = []
-        for (shape, _), members in groups.items():
-            first = members[0].value
-            size, small = first.size, _small(first)
-            limit = _FAST_LIMIT.get(first.dtype) if first.ndim else None
-            edge = 3 if size <= TOOLTIP_NUMBERS else _edgeitems(shape)
-            written = limit is not None and edge and len(members) >= _WRITTEN  # else one by one, when asked for
-            corners = _corners(shape, edge) if size > TOOLTIP_NUMBERS and edge else None
-            if size > _STACKED or len(members) == 1:  # alone: no copy (NumPy's calls cost microseconds
-                for t in members:                      # each, a copy of a large array more)
-                    if t._stats is False and not small:
-                        t._stats = stats = _range(t.value)
-                        if math.isfinite(stats[0]) and math.isfinite(stats[1]) and math.isfinite(stats[2]):  # type: ignore[index]
-                            finite.append(t)
-                            numbers += stats  # type: ignore[arg-type]
-                if written:
-                    step = max(1, _STACK // len(corners if corners is not None else first.reshape(-1)))
-                    for k in range(0, len(members), step):
-                        chunk = members[k:k + step]
-                        rows = np.stack([t.value.reshape(-1) for t in chunk] if corners is None
-                                        else [t.value.take(corners) for t in chunk]).astype(float, copy=False)
-                        self._unwritten.append((rows, shape, edge, limit, chunk))  # type: ignore[arg-type]
-                continue
-            step = max(1, _STACK // size)
-            for k in range(0, len(members), step):  # stacked: reduced and written together
-                chunk = members[k:k + step]
-                x = np.stack([t.value for t in chunk]).reshape(len(chunk), size).astype(float, copy=False)
-                if not small:
-                    norms = np.sqrt(np.einsum("ij,ij->i", x, x)).tolist()
-                    for j, (t, norm, lo, hi) in enumerate(zip(chunk, norms, x.min(axis=1).tolist(),
-                                                              x.max(axis=1).tolist())):
-                        norm = _scaled_norm(norm, x[j], lo, hi)
-                        t._stats = (norm, lo, hi)
-                        if math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi):
-                            finite.append(t)
-                            numbers += (norm, lo, hi)
-                if written:
-                    self._unwritten.append((x if corners is None else x[:, corners], shape, edge, limit, chunk))  # type: ignore[arg-type]
+        due = [t for t in real if t._stats is False and not _small(t.value)]
+        for chunk in _chunks(due, lambda t: t.value.size if t.value.size <= _STACKED else _STACK):
+            for t, stats in zip(chunk, _ranges([t.value for t in chunk])):
+                t._stats = stats
+                if math.isfinite(stats[0]) and math.isfinite(stats[1]) and math.isfinite(stats[2]):
+                    finite.append(t)
+                    numbers += stats
+        # the arrays whose tooltips write their entries (by _write_many; other dtypes one by one)
+        self._unwritten += [t for t in real if t.value.dtype in _FAST_LIMIT and _edge(t.value)]
         # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
         words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
         for k, t in enumerate(finite):
@@ -622,11 +628,16 @@ class ArrayTexts:
             self._write_all()
 
     def _write_all(self) -> None:
-        for rows, shape, edge, limit, chunk in self._unwritten:
-            for t, body in zip(chunk, _write_rows(rows, shape, edge, limit)):
-                if t._full is None:
-                    t._full = t._complete(body)
+        due = [t for t in self._unwritten if t._full is None]
         self._unwritten = []
+        for chunk in _chunks(due, lambda t: min(t.value.size, TOOLTIP_NUMBERS)):
+            for t, body in zip(chunk, _write_many([t.value for t in chunk], [_edge(t.value) for t in chunk])):
+                t._full = t._complete(body)
+
+
+def _edge(a: np.ndarray) -> int:
+    """The edge items NumPy writes of ``a`` in a tooltip (0: none)."""
+    return 3 if a.size <= TOOLTIP_NUMBERS else _edgeitems(a.shape)
 
 
 def summary_lines(value: np.ndarray) -> list[str]:
