@@ -7,7 +7,7 @@ highlighted); ``render`` only turns the Scene into DOT. No Graphviz here.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -126,12 +126,19 @@ def absorbed_constants(dag: DAG) -> set[int]:
     return out
 
 
-def _with_constant(node: Node, edge: Edge) -> str:
-    """``node``'s symbol with the constant on ``edge`` written in: ``× ½``, ``(·)²``, ``1 − (·)``."""
+@functools.lru_cache(maxsize=1024)
+def _number(v: float) -> str:
+    """A constant as formulas write it (``symbolic.printing.number``: ``½``), remembered: the same
+    constants recur from layer to layer and from drawing to drawing."""
     from ..symbolic.printing import number
 
+    return number(v)
+
+
+def _with_constant(node: Node, edge: Edge) -> str:
+    """``node``'s symbol with the constant on ``edge`` written in: ``× ½``, ``(·)²``, ``1 − (·)``."""
     assert node.op is not None
-    name, c = node.op.name, number(float(edge.src.value))
+    name, c = node.op.name, _number(float(edge.src.value))
     first = edge.argnum == 0
     if name == "multiply":
         return f"× {c}"
@@ -242,10 +249,10 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     framed = len(kept) <= FRAMED  # a drawing this big (unfolded on request) gets no frames: dot would
     nodes: list[SceneNode] = []   # spend minutes nesting them; its chain is drawn straight instead
     for key, members in kept.items():
-        node = _box_node(P.boxes[key], ctx) if key in P.boxes else \
-            _scene_node(dag.nodes[int(key[1:])], ctx, members)
         home = P.cluster_of[key] if framed else None
-        nodes.append(replace(node, group=group_id(home)) if home is not None else node)
+        group = group_id(home) if home is not None else None
+        nodes.append(_box_node(P.boxes[key], ctx, group) if key in P.boxes else
+                     _scene_node(dag.nodes[int(key[1:])], ctx, members, group))
     edges = tuple([_scene_edge(es[0], ctx, key, es, P, into.get(key[1], 0)) for key, es in lanes.items()])
     clusters = tuple(_cluster(g, P, ctx) for g in sorted(P.groups.values(), key=lambda g: g.scope.number)) \
         if framed else ()
@@ -271,15 +278,15 @@ def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
                    ("group", g.scope.kind) + (("folded",) if fold is not None else ()))
 
 
-def _box_node(box: Box, ctx: _Ctx) -> SceneNode:
-    """A group collapsed to one box: what it is and what it holds; the messages that cross its
-    boundary are on its edges."""
+def _box_node(box: Box, ctx: _Ctx, group: str | None = None) -> SceneNode:
+    """A group collapsed to one box, drawn in the cluster ``group``: what it is and what it holds;
+    the messages that cross its boundary are on its edges."""
     pal = ctx.pal
     title, *rest = box_lines(box)
     lines = [ctx.line(title, pal.text, True, False, TITLE - 2)] + [ctx.line(t, pal.muted_text, False, False, SMALL)
                                                                   for t in rest]
     return SceneNode(box.id, ("box", box.group.scope.kind if box.group.scope else "group"), tuple(lines), "box",
-                     "#f4f4f5", pal.op_border, Deferred(_box_tip, box), "filled,rounded", 2, 1.0)
+                     "#f4f4f5", pal.op_border, Deferred(_box_tip, box), "filled,rounded", 2, 1.0, group)
 
 
 def _box_tip(box: Box) -> str:
@@ -430,8 +437,9 @@ def _path_tips(dag: DAG, n: Node) -> list[str]:
     return tips
 
 
-def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneNode:
-    """``n`` drawn; ``members``: the nodes it stands for in a folded repeat (itself first)."""
+def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: str | None = None) -> SceneNode:
+    """``n`` drawn, in the cluster ``group``; ``members``: the nodes it stands for in a folded
+    repeat (itself first)."""
     pal, texts, L = ctx.pal, ctx.texts, ctx.L
     many = members is not None and len(members) > 1
     is_out = n is ctx.dag.output
@@ -459,7 +467,7 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneN
             if e.kind in ("num", "array") and formula_text(e) != "C":  # 0.1I, ½, 1: as formulas write it
                 text = formula_text(e)
         return SceneNode(id=n.id, classes=classes, lines=(ctx.line(text, pal.muted_text),), shape="plaintext",
-                         fill="none", border=pal.const_edge, tooltip=tip, style="solid")
+                         fill="none", border=pal.const_edge, tooltip=tip, style="solid", group=group)
 
     text_color = pal.muted_text if muted else pal.text
     if kind == "input":
@@ -499,7 +507,7 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneN
         border = pal.shared_border
     return SceneNode(n.id, classes, tuple(lines), shape, fill, border, tip,
                      "filled,rounded" if shape == "box" else "filled", 2 if is_out else 1,
-                     2.0 if shared and not muted else 1.0)
+                     2.0 if shared and not muted else 1.0, group)
 
 
 def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None) -> str:

@@ -350,7 +350,8 @@ def _fast_text(a: np.ndarray, edge: int) -> str | None:
     return text[:-1]
 
 
-_STACK = 1 << 16  # entries copied together at most, when arrays are reduced or written together
+_STACK = 1 << 13  # entries copied together at most (64 kB of float64: larger temporaries are mapped afresh, page by page, every time)
+_TOGETHER = 200  # entries to write: fewer in all are written one by one (writing together costs ~50 µs)
 _STACKED = 1024  # arrays of at most this many entries are copied to be reduced (larger: one by one, no copy)
 
 
@@ -399,42 +400,42 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int]) -> list[str 
     parts = [a.reshape(-1) if a.size <= TOOLTIP_NUMBERS else a.reshape(-1).take(_corners(a.shape, edge))
              for a, edge in zip(arrays, edges)]
     counts = np.array([len(p) for p in parts])
-    starts = np.cumsum(counts) - counts
+    starts = counts.cumsum() - counts  # (array methods: NumPy's functions add a Python call each)
     v = np.concatenate(parts).astype(float, copy=False)
     a = np.abs(v)
     ok = np.maximum.reduceat(a, starts) < [_FAST_LIMIT[x.dtype] for x in arrays]  # False for nan and ∞ too
-    scaled = np.where(np.repeat(ok, counts), a, 0.0) * 1e4
+    scaled = (a if ok.all() else np.where(ok.repeat(counts), a, 0.0)) * 1e4
     r = np.rint(scaled)
     # the product may have rounded across a half (or be one): those entries are rounded as
     # printf rounds the exact value, which is what NumPy writes
-    for k in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) <= scaled * 2.3e-16).tolist():
+    for k in (np.abs(scaled - np.floor(scaled) - 0.5) <= scaled * 2.3e-16).nonzero()[0].tolist():
         r[k] = float(f"{a[k]:.4f}".replace(".", ""))
     whole, frac = np.divmod(r.astype(np.int64), 10000)
     ok &= np.maximum.reduceat(whole, starts) < 10000
-    each = np.repeat(ok, counts)  # the entries of the arrays written here
+    negative = np.signbit(v)
+    if not ok.all():  # only the entries of the arrays written here
+        each = ok.repeat(counts)
+        whole, frac, negative, counts = whole[each], frac[each], negative[each], counts[ok]
+        starts = counts.cumsum() - counts
     out: list[str | None] = [None] * len(arrays)
-    if not each.any():
+    if not len(counts):
         return out
-    whole, frac, negative = whole[each], frac[each], np.signbit(v[each])
-    counts, starts = counts[ok], starts[ok]
-    starts = np.cumsum(counts) - counts
     # NumPy's pad_left is the widest integer part (sign included), its pad_right the most decimals
     left = np.maximum.reduceat(_digits("int_width")[whole] + negative, starts)
     right = np.maximum.reduceat(_digits("frac_width")[frac], starts)
-    chosen = np.flatnonzero(ok).tolist()
+    chosen = ok.nonzero()[0].tolist()
     pages = [_page(arrays[i].shape, p, d, edges[i]) for i, p, d in zip(chosen, left.tolist(), right.tolist())]
-    sizes = [len(page[0]) for page in pages]
+    sizes = np.array([len(page[0]) for page in pages])
     buffer = np.concatenate([page[0] for page in pages])
-    offsets = np.cumsum(sizes) - sizes
+    offsets = sizes.cumsum() - sizes
     for (slots, columns), values, width in (((1, 2), whole + negative * 10000, left), ((3, 4), frac, right)):
         positions = np.concatenate([page[slots] for page in pages])
         if len(positions):
-            positions += np.repeat(offsets, [len(page[slots]) for page in pages])
+            positions += offsets.repeat([len(page[slots]) for page in pages])
             table = _digits("int" if slots == 1 else "frac")
-            buffer[positions] = table[np.repeat(values, np.repeat(width, counts)),
-                                      np.concatenate([page[columns] for page in pages])]
+            buffer[positions] = table[values.repeat(width.repeat(counts)), np.concatenate([page[columns] for page in pages])]
     text = buffer.tobytes().decode("ascii")
-    for i, start, size in zip(chosen, offsets.tolist(), sizes):
+    for i, start, size in zip(chosen, offsets.tolist(), sizes.tolist()):
         t = text[start:start + size]
         # where NumPy breaks a long row it strips the spaces that end the line
         out[i] = t if " \n" not in t else "\n".join(line.rstrip() for line in t.split("\n"))
@@ -446,7 +447,7 @@ def _ranges(values: Sequence[np.ndarray]) -> list[tuple[float, float, float]]:
     if len(values) == 1:
         return [_range(values[0])]  # type: ignore[list-item]
     counts = np.array([v.size for v in values])
-    starts = np.cumsum(counts) - counts
+    starts = counts.cumsum() - counts
     x = np.concatenate([v.reshape(-1) for v in values]).astype(float, copy=False)
     norms = np.sqrt(np.add.reduceat(x * x, starts)).tolist()
     lows, highs = np.minimum.reduceat(x, starts).tolist(), np.maximum.reduceat(x, starts).tolist()
@@ -604,19 +605,24 @@ class ArrayTexts:
             self._reduce_all()
 
     def _reduce_all(self) -> None:
-        real = [t for t in self._new if t.value.size and t.value.dtype.kind in "biuf"]
+        due: list[ArrayText] = []  # to reduce: real, with more entries than a label writes out
+        for t in self._new:
+            a = t.value
+            if a.size and a.dtype.kind in "biuf":
+                if t._stats is False and not _small(a):
+                    due.append(t)
+                if a.dtype in _FAST_LIMIT:  # float32, float64: by _write_many (others one by one, when asked)
+                    self._unwritten.append(t)
         self._new = []
         finite: list[ArrayText] = []
         numbers: list[float] = []
-        due = [t for t in real if t._stats is False and not _small(t.value)]
-        for chunk in _chunks(due, lambda t: t.value.size if t.value.size <= _STACKED else _STACK):
+        alone = [[t] for t in due if t.value.size > _STACKED]  # large: reduced one by one, without a copy
+        for chunk in alone + list(_chunks([t for t in due if t.value.size <= _STACKED], _size)):
             for t, stats in zip(chunk, _ranges([t.value for t in chunk])):
                 t._stats = stats
                 if math.isfinite(stats[0]) and math.isfinite(stats[1]) and math.isfinite(stats[2]):
                     finite.append(t)
                     numbers += stats
-        # the arrays whose tooltips write their entries (by _write_many; other dtypes one by one)
-        self._unwritten += [t for t in real if t.value.dtype in _FAST_LIMIT and _edge(t.value)]
         # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
         words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
         for k, t in enumerate(finite):
@@ -630,9 +636,24 @@ class ArrayTexts:
     def _write_all(self) -> None:
         due = [t for t in self._unwritten if t._full is None]
         self._unwritten = []
-        for chunk in _chunks(due, lambda t: min(t.value.size, TOOLTIP_NUMBERS)):
-            for t, body in zip(chunk, _write_many([t.value for t in chunk], [_edge(t.value) for t in chunk])):
+        if sum(_written(t) for t in due) < _TOGETHER:  # a few numbers: one by one costs less
+            for t in due:
+                t._full = t._complete(None)
+            return
+        for chunk in _chunks(due, _written):
+            edges = [_edge(t.value) for t in chunk]
+            chunk = [t for t, edge in zip(chunk, edges) if edge]  # edge 0: too many axes, no entries written
+            for t, body in zip(chunk, _write_many([t.value for t in chunk], [edge for edge in edges if edge])):
                 t._full = t._complete(body)
+
+
+def _size(t: ArrayText) -> int:
+    return t.value.size  # type: ignore[no-any-return]
+
+
+def _written(t: ArrayText) -> int:
+    """About how many entries ``t``'s tooltip writes."""
+    return min(t.value.size, TOOLTIP_NUMBERS)
 
 
 def _edge(a: np.ndarray) -> int:
