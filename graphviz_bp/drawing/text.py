@@ -79,22 +79,30 @@ _BREAK = Verbatim("\n")
 
 
 def tooltip_parts(lines: Sequence[str]) -> tuple[str, ...] | str:
-    r"""``tooltip(lines)``, as its parts (the lines and the line breaks between them) when it is
-    short enough to need no cut, else as ``tooltip`` writes it.
+    r"""``tooltip(lines)``, as its parts when it is short enough to need no cut, else as ``tooltip``
+    writes it. The parts are the ``Verbatim`` lines and, between them, the other lines, each run of
+    them one part with the line breaks around it (``render`` escapes a part at a time).
 
-    >>> tooltip_parts(["a", Verbatim("[1 2]")]), tooltip_parts(["&" * 5000])[-2:]
-    (('a', '\n', '[1 2]'), '\n…')
+    >>> tooltip_parts(["a", Verbatim("[1 2]"), "b", "c"]), tooltip_parts(["&" * 5000])[-2:]
+    (('a\n', '[1 2]', '\nb\nc'), '\n…')
     """
+    if (sum(map(len, lines)) + len(lines)) * 5 > TOOLTIP_LIMIT:  # escaping at most quintuples a character
+        return tooltip(lines)                                      # (& as &amp;)
     parts: list[str] = []
-    size = 0
+    run: list[str] = []
     for line in lines:
-        if parts:
-            parts.append(_BREAK)
-        parts.append(line)
-        size += len(line) + 1
-    if size * 5 <= TOOLTIP_LIMIT:  # escaping at most quintuples a character (& as &amp;)
-        return tuple(parts)
-    return tooltip(lines)
+        if type(line) is not Verbatim:
+            run.append(line)
+        else:
+            if run:
+                parts.append(("\n" if parts else "") + "\n".join(run) + "\n")
+                run = []
+            elif parts:
+                parts.append(_BREAK)
+            parts.append(line)
+    if run:
+        parts.append(("\n" if parts else "") + "\n".join(run))
+    return tuple(parts)
 
 
 def shown(node: Node) -> str:
@@ -287,6 +295,14 @@ def _edgeitems(shape: tuple[int, ...]) -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=1024)
+def _elided(shape: tuple[int, ...]) -> tuple[int, str, str]:
+    """For an array of ``shape`` too big to write out: the edge items its tooltip writes, and the
+    texts before and after its norm, min and max."""
+    edge = _edgeitems(shape)
+    return edge, f"{format_shape(shape)}, ", f" ({_shown_count(shape, edge)} of {math.prod(shape)} entries shown)\n"
+
+
 _BLANK = "\x00"  # stands for the digits of an entry in a layout; never in NumPy's own output
 
 
@@ -356,29 +372,45 @@ _STACKED = 1024  # arrays of at most this many entries are copied to be reduced 
 
 
 @functools.lru_cache(maxsize=None)
-def _digits(part: str) -> np.ndarray:
-    """Character tables, one row per value 0 … 9999: for ``part="int"``, the integer part
-    right-aligned in 5 characters (rows 10000 … 19999: the same, negative); for ``"frac"``, its 4
-    decimals with trailing zeros as spaces; for ``"int_width"`` and ``"frac_width"``, the
-    characters each needs (sign aside; decimals without trailing zeros)."""
-    ints = [str(i) for i in range(10000)]
-    fracs = [f"{f:04d}".rstrip("0") for f in range(10000)]
+def _digits(part: str, width: int = 0) -> np.ndarray:
+    """Character tables, one entry per value 0 … 9999: for ``part="int"``, the integer part
+    right-aligned in ``width`` (at most 5; entries 10000 … 19999: the same, negative); for
+    ``"frac"``, the first ``width`` of its 4 decimals with trailing zeros as spaces (both as bytes of
+    that width: NumPy picks whole entries much faster than rows of characters); for ``"int_width"``
+    and ``"frac_width"``, the characters each needs (sign aside; decimals without trailing zeros)."""
+    if part in ("int", "frac"):
+        table = _characters(part)
+        return np.ascontiguousarray(table[:, table.shape[1] - width:] if part == "int" else table[:, :width]) \
+            .view(f"S{width}").ravel()
+    v = np.arange(10000)
     if part == "int_width":
-        return np.array([len(t) for t in ints], np.intp)
-    if part == "frac_width":
-        return np.array([len(t) for t in fracs], np.intp)
-    if part == "int":
-        rows = [t.rjust(5) for t in ints] + [("-" + t).rjust(5) for t in ints]
-    else:
-        rows = [t.ljust(4) for t in fracs]
-    return np.frombuffer("".join(rows).encode("ascii"), np.uint8).reshape(len(rows), -1)
+        return 1 + (v >= 10) + (v >= 100) + (v >= 1000)  # type: ignore[no-any-return]
+    return 4 - (v % 10 == 0) - (v % 100 == 0) - (v % 1000 == 0) - (v == 0)  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=None)
+def _characters(part: str) -> np.ndarray:
+    """``_digits`` of the widest kind, one row of characters per value: the sign and four digits of
+    the integer part (``"int"``), or the four decimals (``"frac"``)."""
+    v = np.arange(10000)
+    digits = np.stack([v // 1000, v // 100 % 10, v // 10 % 10, v % 10], axis=1)
+    chars = (digits + ord("0")).astype(np.uint8)
+    zero = digits == 0
+    if part == "frac":
+        chars[np.logical_and.accumulate(zero[:, ::-1], axis=1)[:, ::-1]] = ord(" ")  # the zeros that end it
+        return chars
+    leading = np.logical_and.accumulate(zero, axis=1)  # the zeros before the first digit
+    leading[:, 3] = False  # 0 is written "0"
+    field = np.full((20000, 5), ord(" "), np.uint8)
+    field[:, 1:] = np.where(leading, ord(" "), chars)[np.r_[0:10000, 0:10000]]
+    field[10000 + v, leading.sum(axis=1)] = ord("-")
+    return field
 
 
 @functools.lru_cache(maxsize=512)
-def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.ndarray, ...]:
+def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``_layout`` for entries of ``left`` integer and ``right`` decimal characters, as bytes with
-    each entry's point in place; the positions of its integer characters and the columns of
-    ``_digits("int")`` they read, and the same for its decimal characters."""
+    each entry's point in place, and the positions of the integer and the decimal characters."""
     width = left + 1 + right
     blank = _BLANK * width
     text = np.array2string(np.broadcast_to(np.zeros(()), shape), formatter={"float_kind": lambda _: blank},
@@ -386,17 +418,16 @@ def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.
     layout = np.frombuffer(text.encode("ascii"), np.uint8).copy()
     slots = np.flatnonzero(layout == 0).reshape(-1, width)
     layout[slots[:, left]] = ord(".")
-    entries = len(slots)
-    return (layout, slots[:, :left].ravel(), np.tile(np.arange(5 - left, 5), entries),
-            slots[:, left + 1:].ravel(), np.tile(np.arange(right), entries))
+    return layout, slots[:, :left].ravel(), slots[:, left + 1:].ravel()
 
 
 def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int]) -> list[str | None]:
     """Each of ``arrays`` (float64 or float32) as ``np.array2string(a, edgeitems=edge, **_PRINT)``
-    writes it, by ``_fast_text``'s rules, all at once: the entries NumPy writes of every array are
-    rounded together, then every array's layout is filled from the character tables in one buffer
-    (NumPy's calls cost microseconds each, whatever their size). None where ``_FAST_LIMIT`` or an
-    integer part of five digits is reached, or an entry is not finite: the caller asks ``_fast_text``."""
+    writes it, by ``_fast_text``'s rules, all at once (NumPy's calls cost microseconds each, whatever
+    their size): the entries NumPy writes of every array are rounded together; then the arrays that
+    share a layout (shape and widths) are written together, from the character tables. None where
+    ``_FAST_LIMIT`` or an integer part of five digits is reached, or an entry is not finite, and for
+    an array alone in its layout: the caller asks ``_fast_text``."""
     parts = [a.reshape(-1) if a.size <= TOOLTIP_NUMBERS else a.reshape(-1).take(_corners(a.shape, edge))
              for a, edge in zip(arrays, edges)]
     counts = np.array([len(p) for p in parts])
@@ -412,33 +443,34 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int]) -> list[str 
         r[k] = float(f"{a[k]:.4f}".replace(".", ""))
     whole, frac = np.divmod(r.astype(np.int64), 10000)
     ok &= np.maximum.reduceat(whole, starts) < 10000
+    if not ok.all():
+        whole[whole >= 10000] = 0  # in arrays not written here
     negative = np.signbit(v)
-    if not ok.all():  # only the entries of the arrays written here
-        each = ok.repeat(counts)
-        whole, frac, negative, counts = whole[each], frac[each], negative[each], counts[ok]
-        starts = counts.cumsum() - counts
-    out: list[str | None] = [None] * len(arrays)
-    if not len(counts):
-        return out
     # NumPy's pad_left is the widest integer part (sign included), its pad_right the most decimals
-    left = np.maximum.reduceat(_digits("int_width")[whole] + negative, starts)
-    right = np.maximum.reduceat(_digits("frac_width")[frac], starts)
-    chosen = ok.nonzero()[0].tolist()
-    pages = [_page(arrays[i].shape, p, d, edges[i]) for i, p, d in zip(chosen, left.tolist(), right.tolist())]
-    sizes = np.array([len(page[0]) for page in pages])
-    buffer = np.concatenate([page[0] for page in pages])
-    offsets = sizes.cumsum() - sizes
-    for (slots, columns), values, width in (((1, 2), whole + negative * 10000, left), ((3, 4), frac, right)):
-        positions = np.concatenate([page[slots] for page in pages])
-        if len(positions):
-            positions += offsets.repeat([len(page[slots]) for page in pages])
-            table = _digits("int" if slots == 1 else "frac")
-            buffer[positions] = table[values.repeat(width.repeat(counts)), np.concatenate([page[columns] for page in pages])]
-    text = buffer.tobytes().decode("ascii")
-    for i, start, size in zip(chosen, offsets.tolist(), sizes.tolist()):
-        t = text[start:start + size]
-        # where NumPy breaks a long row it strips the spaces that end the line
-        out[i] = t if " \n" not in t else "\n".join(line.rstrip() for line in t.split("\n"))
+    left = np.maximum.reduceat(_digits("int_width")[whole] + negative, starts).tolist()
+    right = np.maximum.reduceat(_digits("frac_width")[frac], starts).tolist()
+    whole += negative * 10000  # the row of the negative integer part
+    layouts: dict[tuple[tuple[int, ...], int, int, int], list[int]] = {}
+    for i in ok.nonzero()[0].tolist():
+        layouts.setdefault((arrays[i].shape, edges[i], left[i], right[i]), []).append(i)
+    out: list[str | None] = [None] * len(arrays)
+    for (shape, edge, p, d), rows in layouts.items():
+        if len(rows) == 1:
+            continue  # alone in its layout: _fast_text costs less
+        layout, int_slots, frac_slots = _page(shape, p, d, edge)
+        at = starts[rows][:, None] + np.arange(counts[rows[0]])  # the rows' entries, one row each
+        page = np.empty((len(rows), len(layout)), np.uint8)
+        page[:] = layout
+        page[:, int_slots] = _digits("int", p).take(whole[at]).view(np.uint8).reshape(len(rows), -1)
+        if d:
+            page[:, frac_slots] = _digits("frac", d).take(frac[at]).view(np.uint8).reshape(len(rows), -1)
+        text = page.tobytes().decode("ascii")
+        size = len(layout)
+        texts = [text[k:k + size] for k in range(0, len(text), size)]
+        if " \n" in text:  # where NumPy breaks a long row it strips the spaces that end the line
+            texts = ["\n".join(line.rstrip() for line in t.split("\n")) for t in texts]
+        for i, t in zip(rows, texts):
+            out[i] = t
     return out
 
 
@@ -529,12 +561,11 @@ class ArrayText:
         a = self.value
         if a.size <= TOOLTIP_NUMBERS:
             return body or _fast_text(a, 3) or np.array2string(a, **_PRINT)  # type: ignore[arg-type]
-        edge = _edgeitems(a.shape)
-        head = f"{_shape_text(a.shape)}, {self._describe()}"
+        edge, before, after = _elided(a.shape)
         if edge == 0:
-            return f"{head} (too many axes to show entries)"
+            return before + self._describe() + " (too many axes to show entries)"
         body = body or _fast_text(a, edge) or np.array2string(a, edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
-        return f"{head} ({_shown_count(a.shape, edge)} of {a.size} entries shown)\n{body}"
+        return before + self._describe() + after + body
 
     def _describe(self) -> str:
         """Norm, min and max (or what stands for them) on one line, for a tooltip."""
@@ -556,32 +587,31 @@ class ArrayTexts:
     (['norm 22.5,', 'range [0, 11]'], '[[ 0.  1.  2.  3.]')
     """
 
-    __slots__ = ("_by_id", "_new", "_unwritten")
+    __slots__ = ("_by_id", "_new", "_unwritten", "_others")
 
     def __init__(self) -> None:
-        self._by_id: dict[int, tuple[object, ArrayText]] = {}
+        self._by_id: dict[int, ArrayText] = {}  # the text keeps its array, so that its id is not reused
+        self._others: list[object] = []
         self._new: list[ArrayText] = []  # added, not yet reduced
         self._unwritten: list[ArrayText] = []  # reduced, their tooltips not yet written
 
     def add(self, value: np.ndarray) -> np.ndarray:
         """Note ``value`` as one the drawing shows (once per array); returns it."""
-        if id(value) not in self._by_id:  # the value is kept with its texts, so its id is not reused meanwhile
-            text = ArrayText(value)
-            self._by_id[id(value)] = (value, text)
-            self._new.append(text)
+        if id(value) not in self._by_id:
+            self._added(value)
         return value
 
-    def _get(self, value: np.ndarray) -> ArrayText:
-        kept = self._by_id.get(id(value))
-        if kept is None:
-            self.add(value)
-            kept = self._by_id[id(value)]
-        return kept[1]
+    def _added(self, value: np.ndarray) -> ArrayText:
+        text = self._by_id[id(value)] = ArrayText(value)
+        if text.value is not value:  # not an array: kept too, so that its id is not reused meanwhile
+            self._others.append(value)
+        self._new.append(text)
+        return text
 
     def summary_lines(self, value: np.ndarray) -> list[str]:
         """``summary_lines(value)``, for a label (a list kept: do not change it). Values that overflow
         or are not finite are written as they are, without NumPy's warnings."""
-        text = self._get(value)
+        text = self._by_id.get(id(value)) or self._added(value)
         if text._lines is None:
             if text._stats is False and self._new:
                 self._reduce()
@@ -590,7 +620,7 @@ class ArrayTexts:
 
     def full_text(self, value: np.ndarray) -> str:
         """``full_text(value)``, for a tooltip (without NumPy's warnings, as ``summary_lines``)."""
-        text = self._get(value)
+        text = self._by_id.get(id(value)) or self._added(value)
         if text._full is None:
             if self._new:
                 self._reduce()
@@ -636,29 +666,42 @@ class ArrayTexts:
     def _write_all(self) -> None:
         due = [t for t in self._unwritten if t._full is None]
         self._unwritten = []
-        if sum(_written(t) for t in due) < _TOGETHER:  # a few numbers: one by one costs less
-            for t in due:
+        shown = [_tooltip_entries(t.value.shape) for t in due]
+        if sum(n for _, n in shown) >= _TOGETHER:  # else a few numbers: one by one costs less
+            run: list[tuple[ArrayText, int]] = []  # at most _STACK entries
+            total = 0
+            for t, (edge, n) in zip(due, shown):
+                if edge:  # else too many axes: no entries written
+                    if run and total + n > _STACK:
+                        _write_run(run)
+                        run, total = [], 0
+                    run.append((t, edge))
+                    total += n
+            _write_run(run)
+        for t in due:
+            if t._full is None:
                 t._full = t._complete(None)
-            return
-        for chunk in _chunks(due, _written):
-            edges = [_edge(t.value) for t in chunk]
-            chunk = [t for t, edge in zip(chunk, edges) if edge]  # edge 0: too many axes, no entries written
-            for t, body in zip(chunk, _write_many([t.value for t in chunk], [edge for edge in edges if edge])):
-                t._full = t._complete(body)
+
+
+def _write_run(run: list[tuple[ArrayText, int]]) -> None:
+    """The tooltip texts of the arrays in ``run`` (with their edge items), written together."""
+    if run:
+        for (t, _), body in zip(run, _write_many([t.value for t, _ in run], [edge for _, edge in run])):
+            t._full = t._complete(body)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tooltip_entries(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The edge items (0: none) and the number of entries a tooltip writes of an array of ``shape``."""
+    size = math.prod(shape)
+    if size <= TOOLTIP_NUMBERS:
+        return 3, size
+    edge = _edgeitems(shape)
+    return edge, _shown_count(shape, edge) if edge else 0
 
 
 def _size(t: ArrayText) -> int:
     return t.value.size  # type: ignore[no-any-return]
-
-
-def _written(t: ArrayText) -> int:
-    """About how many entries ``t``'s tooltip writes."""
-    return min(t.value.size, TOOLTIP_NUMBERS)
-
-
-def _edge(a: np.ndarray) -> int:
-    """The edge items NumPy writes of ``a`` in a tooltip (0: none)."""
-    return 3 if a.size <= TOOLTIP_NUMBERS else _edgeitems(a.shape)
 
 
 def summary_lines(value: np.ndarray) -> list[str]:
