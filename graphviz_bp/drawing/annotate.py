@@ -527,43 +527,40 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
                      2.0 if shared and not muted else 1.0, group)
 
 
-def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None) -> str:
+def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None) -> str | tuple[str, ...]:
     """A node's tooltip: what it is, its value and gradient (every entry of a small array; the
     summary and corners of a large one), the paths to a shared input; for a node that stands for
     one value per repetition of a folded block, the last repetition's too."""
-    more: list[str] = []
-    if members:
-        last = members[-1]
-        adjoint = ctx.adjoints[last.index]
-        more = [f"drawn once for {len(members)} values, one per repetition; the last, {visible(last.name)}:",
-                f"value: {summarize(last.value)}"]
-        if adjoint is not None and not muted:
-            more.append(f"∂{ctx.L}/∂{shown(last)}: {summarize(adjoint)}")
-    return _node_tip_lines(n, ctx.dag, muted, ctx.L, ctx.texts, ctx.adjoints[n.index], more)
-
-
-def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts, adjoint: np.ndarray | None,
-                    more: list[str] | None = None) -> str:
-    value = n.value
-    tip = [f"{visible(n.name[:TOOLTIP_NAME])}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape "
-           f"{_shape_text(value.shape)}, {_dtype_text(value.dtype)}"]
+    value, texts, L = n.value, ctx.texts, ctx.L
+    tip = [f"{visible(n.name[:TOOLTIP_NAME])}{_what(n.kind, n.op.name if n.op else None, value.shape, value.dtype)}"]
     if n.kind == "const":
         return tooltip_parts(tip + [texts.full_text(value)])
     tip += ("value =", texts.full_text(value))
+    adjoint = ctx.adjoints[n.index]
     if adjoint is not None and not muted:
         tip += (f"∂{L}/∂{shown(n)} =", texts.full_text(adjoint))
         if n.kind == "input" and n.is_shared:
             with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
-                tip.extend(_path_tips(dag, n))
-    if more:
-        tip += more
+                tip.extend(_path_tips(ctx.dag, n))
+    if members:
+        last = members[-1]
+        tip += [f"drawn once for {len(members)} values, one per repetition; the last, {visible(last.name)}:",
+                f"value: {summarize(last.value)}"]
+        adjoint = ctx.adjoints[last.index]
+        if adjoint is not None and not muted:
+            tip.append(f"∂{L}/∂{shown(last)}: {summarize(adjoint)}")
     if n.source is not None:
         tip.append(n.source.short())
     return tooltip_parts(tip)
 
 
+@functools.lru_cache(maxsize=1024)  # the same few kinds of value on every layer
+def _what(kind: str, op: str | None, shape: tuple[int, ...], dtype: np.dtype) -> str:
+    """``: op (add), shape 64×8, float64``: what a value is, after its name in a tooltip."""
+    return f": {kind}{' (' + op + ')' if op else ''}, shape {format_shape(shape)}, {dtype}"
+
+
 _shape_text = functools.lru_cache(maxsize=1024)(format_shape)  # shapes recur on every layer
-_dtype_text = functools.lru_cache(maxsize=64)(str)  # a dtype's str takes microseconds
 
 
 def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, members: list[Edge] | None = None,

@@ -52,14 +52,18 @@ _quote_short = functools.lru_cache(maxsize=4096)(_quote)  # colours, styles, cla
 
 
 @functools.lru_cache(maxsize=1024)  # a few styles, shared by many spans
-def _style(color: str | None, bold: bool, italic: bool, size: float | None, default_size: float) -> tuple[str, str]:
-    """The tags before and after a span's text in this style."""
+def _style(color: str | None, bold: bool, italic: bool, size: float | None, default_size: float,
+           align: str | None = None) -> tuple[str, str]:
+    """The tags before and after a span's text in this style (with ``align``: and those of a row
+    that is this span alone)."""
     start, end = ("<I><B>", "</B></I>") if bold and italic else ("<B>", "</B>") if bold else \
         ("<I>", "</I>") if italic else ("", "")
     if size and size != default_size:
-        return (f'<FONT COLOR="{color}" POINT-SIZE="{size:g}">' if color else f'<FONT POINT-SIZE="{size:g}">') + start, \
-            end + "</FONT>"
-    return (f'<FONT COLOR="{color}">' + start, end + "</FONT>") if color else (start, end)
+        start, end = (f'<FONT COLOR="{color}" POINT-SIZE="{size:g}">' if color else
+                      f'<FONT POINT-SIZE="{size:g}">') + start, end + "</FONT>"
+    elif color:
+        start, end = f'<FONT COLOR="{color}">' + start, end + "</FONT>"
+    return (start, end) if align is None else (f'<TR><TD ALIGN="{align}">' + start, end + "</TD></TR>")
 
 
 def _span(span: Span, default_size: float) -> str:
@@ -88,8 +92,12 @@ def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") 
 
 def _row(line: Line, default_size: float, align: str, rows: dict[int, str], kept: list[Line]) -> str:
     kept.append(line)
-    html = _span(line[0], default_size) if len(line) == 1 else "".join([_span(span, default_size) for span in line])
-    row = rows[id(line)] = f'<TR><TD ALIGN="{align}">{html}</TD></TR>'
+    if len(line) == 1:  # most rows: one span, its tags and the row's from one table
+        text, color, bold, italic, size = line[0]
+        start, end = _style(color, bold, italic, size, default_size, align)
+        row = rows[id(line)] = start + label_text(text) + end
+    else:
+        row = rows[id(line)] = f'<TR><TD ALIGN="{align}">{"".join([_span(span, default_size) for span in line])}</TD></TR>'
     return row
 
 
@@ -119,7 +127,7 @@ def _escaped(text: str) -> str:
 
 def _node(n: SceneNode, chain: bool = False) -> str:
     label = _label(n.lines, 11, "LEFT" if n.id == "legend" else "CENTER")
-    name = _quote(n.id)
+    name = _quote_short(n.id)
     head, tail = _node_style(tuple(n.classes), n.border, n.fill, n.penwidth, n.peripheries, n.shape, n.style)
     if chain and "op" in n.classes:
         head += " group=chain"
@@ -156,6 +164,7 @@ def _edge_style(classes: tuple[str, ...], color: str, penwidth: float, style: st
     return f"arrowsize=0.7{more} color={q(color)}{lax}", f"penwidth={q(f'{penwidth:g}')} style={q(style)}"
 
 
+@functools.lru_cache(maxsize=4096)  # a node's id is the end of all its edges
 def _endpoint(name: str) -> str:
     """An edge's end as the graphviz package writes it: ``node[:port[:compass]]``, each part quoted."""
     node, _, rest = name.partition(":")

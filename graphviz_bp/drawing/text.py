@@ -367,6 +367,7 @@ def _fast_text(a: np.ndarray, edge: int) -> str | None:
 
 
 _STACK = 1 << 13  # entries copied together at most (64 kB of float64: larger temporaries are mapped afresh, page by page, every time)
+_LAYOUT = 64  # entries (and 8 an array) in one layout: fewer are written one by one (a layout costs ~12 µs)
 _TOGETHER = 200  # entries to write: fewer in all are written one by one (writing together costs ~50 µs)
 _STACKED = 1024  # arrays of at most this many entries are copied to be reduced (larger: one by one, no copy)
 
@@ -427,7 +428,7 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int]) -> list[str 
     their size): the entries NumPy writes of every array are rounded together; then the arrays that
     share a layout (shape and widths) are written together, from the character tables. None where
     ``_FAST_LIMIT`` or an integer part of five digits is reached, or an entry is not finite, and for
-    an array alone in its layout: the caller asks ``_fast_text``."""
+    the arrays of a layout with few entries in all: the caller asks ``_fast_text``."""
     parts = [a.reshape(-1) if a.size <= TOOLTIP_NUMBERS else a.reshape(-1).take(_corners(a.shape, edge))
              for a, edge in zip(arrays, edges)]
     counts = np.array([len(p) for p in parts])
@@ -455,8 +456,8 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int]) -> list[str 
         layouts.setdefault((arrays[i].shape, edges[i], left[i], right[i]), []).append(i)
     out: list[str | None] = [None] * len(arrays)
     for (shape, edge, p, d), rows in layouts.items():
-        if len(rows) == 1:
-            continue  # alone in its layout: _fast_text costs less
+        if len(rows) * (8 + counts[rows[0]]) < _LAYOUT:
+            continue  # few entries in this layout: _fast_text costs less
         layout, int_slots, frac_slots = _page(shape, p, d, edge)
         at = starts[rows][:, None] + np.arange(counts[rows[0]])  # the rows' entries, one row each
         page = np.empty((len(rows), len(layout)), np.uint8)
@@ -554,18 +555,17 @@ class ArrayText:
     def _complete(self, body: str | None) -> str:
         """The tooltip text around ``body`` (the entries as NumPy writes them; None: write them here):
         ``Verbatim`` for numbers (NumPy writes nothing that needs escaping)."""
-        text = self._text(body)
-        return Verbatim(text) if self.value.dtype.kind in "biufc" else text
-
-    def _text(self, body: str | None) -> str:
         a = self.value
         if a.size <= TOOLTIP_NUMBERS:
-            return body or _fast_text(a, 3) or np.array2string(a, **_PRINT)  # type: ignore[arg-type]
-        edge, before, after = _elided(a.shape)
-        if edge == 0:
-            return before + self._describe() + " (too many axes to show entries)"
-        body = body or _fast_text(a, edge) or np.array2string(a, edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
-        return before + self._describe() + after + body
+            text = body or _fast_text(a, 3) or np.array2string(a, **_PRINT)  # type: ignore[arg-type]
+        else:
+            edge, before, after = _elided(a.shape)
+            if edge == 0:
+                text = before + self._describe() + " (too many axes to show entries)"
+            else:
+                body = body or _fast_text(a, edge) or np.array2string(a, edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
+                text = before + self._describe() + after + body
+        return Verbatim(text) if a.dtype.kind in "biufc" else text
 
     def _describe(self) -> str:
         """Norm, min and max (or what stands for them) on one line, for a tooltip."""
@@ -656,7 +656,9 @@ class ArrayTexts:
         # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
         words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
         for k, t in enumerate(finite):
-            t._words = (words[3 * k], words[3 * k + 1], words[3 * k + 2])
+            w = t._words = (words[3 * k], words[3 * k + 1], words[3 * k + 2])
+            if t._stats[1] or t._stats[2]:  # type: ignore[index]  # else all 0 (summary_lines says so)
+                t._lines = [f"norm {w[0]},", f"range [{w[1]}, {w[2]}]"]  # as summary_lines writes them
 
     def _write(self) -> None:
         """The tooltip texts of the arrays reduced together (the others are written when asked for)."""
