@@ -475,17 +475,23 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int]) -> list[str 
     return out
 
 
-def _ranges(values: Sequence[np.ndarray]) -> list[tuple[float, float, float]]:
-    """``_range`` of each of ``values`` (real arrays with entries), reduced together from one copy."""
+def _ranges(values: Sequence[np.ndarray]) -> tuple[list[tuple[float, float, float]], list[bool]]:
+    """``_range`` of each of ``values`` (real arrays with entries), reduced together from one copy,
+    and whether each is finite (norm, min and max)."""
     if len(values) == 1:
-        return [_range(values[0])]  # type: ignore[list-item]
+        norm, lo, hi = stats = _range(values[0])  # type: ignore[misc]
+        return [stats], [math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi)]
     counts = np.array([v.size for v in values])
     starts = counts.cumsum() - counts
     x = np.concatenate([v.reshape(-1) for v in values]).astype(float, copy=False)
-    norms = np.sqrt(np.add.reduceat(x * x, starts)).tolist()
-    lows, highs = np.minimum.reduceat(x, starts).tolist(), np.maximum.reduceat(x, starts).tolist()
-    return [(_scaled_norm(norm, x[s:s + n], lo, hi), lo, hi)
-            for norm, lo, hi, s, n in zip(norms, lows, highs, starts.tolist(), counts.tolist())]
+    norms = np.sqrt(np.add.reduceat(x * x, starts))
+    lows, highs = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
+    finite = np.isfinite(lows) & np.isfinite(highs)
+    # a sum of squares that underflowed to 0, or overflowed though every entry is finite: scaled
+    for k in (((norms == 0) & ((lows != 0) | (highs != 0))) | ((norms == math.inf) & finite)).nonzero()[0].tolist():
+        norms[k] = _scaled_norm(float(norms[k]), x[starts[k]:starts[k] + counts[k]], float(lows[k]), float(highs[k]))
+    finite &= np.isfinite(norms)
+    return list(zip(norms.tolist(), lows.tolist(), highs.tolist())), finite.tolist()
 
 
 def _chunks(texts: list[ArrayText], size: Callable[[ArrayText], int]) -> Iterator[list[ArrayText]]:
@@ -648,11 +654,12 @@ class ArrayTexts:
         numbers: list[float] = []
         alone = [[t] for t in due if t.value.size > _STACKED]  # large: reduced one by one, without a copy
         for chunk in alone + list(_chunks([t for t in due if t.value.size <= _STACKED], _size)):
-            for t, stats in zip(chunk, _ranges([t.value for t in chunk])):
-                t._stats = stats
-                if math.isfinite(stats[0]) and math.isfinite(stats[1]) and math.isfinite(stats[2]):
+            stats, finites = _ranges([t.value for t in chunk])
+            for t, values, ok in zip(chunk, stats, finites):
+                t._stats = values
+                if ok:
                     finite.append(t)
-                    numbers += stats
+                    numbers += values
         # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
         words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
         for k, t in enumerate(finite):
