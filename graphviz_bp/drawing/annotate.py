@@ -532,7 +532,7 @@ def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None
     summary and corners of a large one), the paths to a shared input; for a node that stands for
     one value per repetition of a folded block, the last repetition's too."""
     value, texts, L = n.value, ctx.texts, ctx.L
-    tip = [f"{visible(n.name[:TOOLTIP_NAME])}{_what(n.kind, n.op.name if n.op else None, value.shape, value.dtype)}"]
+    tip = [visible(n.name[:TOOLTIP_NAME]) + _what(n.kind, n.op.name if n.op else None, value.shape, value.dtype)]
     if n.kind == "const":
         return tooltip_parts(tip + [texts.full_text(value)])
     tip += ("value =", texts.full_text(value))
@@ -662,7 +662,8 @@ def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Nod
         opts.shows_shapes, opts.shows_values, opts.shows_formulas,
         max(len(n.out_edges) for n in shared) if shared else 0,
         P is not None and bool(P.folds), P is not None and bool(P.boxes), P.depth if P is not None else None,
-        any("→" in t for t in drawn), any("[" in t and ("<" in t or ">" in t or "≥" in t or "≤" in t) for t in drawn),
+        any("→" in t for t in drawn),
+        any("[" in t and ("<" in t or ">" in t or "≥" in t or "≤" in t) for t in drawn),
         any("…" in t for t in drawn))
 
 

@@ -87,7 +87,8 @@ def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") 
     if len(kept) > _REMEMBERED:
         rows.clear()
         kept.clear()
-    return f'{_TABLE}{"".join([rows.get(id(line)) or _row(line, default_size, align, rows, kept) for line in lines])}</TABLE>>'
+    return f'{_TABLE}{"".join([rows.get(id(line)) or _row(line, default_size, align, rows, kept) for line in lines])}' \
+        '</TABLE>>'
 
 
 def _row(line: Line, default_size: float, align: str, rows: dict[int, str], kept: list[Line]) -> str:
@@ -97,7 +98,8 @@ def _row(line: Line, default_size: float, align: str, rows: dict[int, str], kept
         start, end = _style(color, bold, italic, size, default_size, align)
         row = rows[id(line)] = start + label_text(text) + end
     else:
-        row = rows[id(line)] = f'<TR><TD ALIGN="{align}">{"".join([_span(span, default_size) for span in line])}</TD></TR>'
+        spans = "".join([_span(span, default_size) for span in line])
+        row = rows[id(line)] = f'<TR><TD ALIGN="{align}">{spans}</TD></TR>'
     return row
 
 

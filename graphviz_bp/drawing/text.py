@@ -10,7 +10,7 @@ import functools
 import html
 import math
 import re
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -366,10 +366,11 @@ def _fast_text(a: np.ndarray, edge: int) -> str | None:
     return text[:-1]
 
 
-_STACK = 1 << 13  # entries copied together at most (64 kB of float64: larger temporaries are mapped afresh, page by page, every time)
-_LAYOUT = 64  # entries (and 8 an array) in one layout: fewer are written one by one (a layout costs ~12 µs)
-_TOGETHER = 200  # entries to write: fewer in all are written one by one (writing together costs ~50 µs)
+_STACK = 1 << 13  # entries copied together at most: 64 kB of float64 (a larger temporary is mapped
+# afresh, page by page, every time)
 _STACKED = 1024  # arrays of at most this many entries are copied to be reduced (larger: one by one, no copy)
+_TOGETHER = 200  # entries to write: fewer in all are written one by one (writing together costs ~50 µs)
+_LAYOUT = 64  # entries (and 8 an array) in one layout: fewer are written one by one (a layout costs ~12 µs)
 
 
 @functools.lru_cache(maxsize=None)
@@ -389,7 +390,7 @@ def _digits(part: str, width: int = 0) -> np.ndarray:
     return 4 - (v % 10 == 0) - (v % 100 == 0) - (v % 1000 == 0) - (v == 0)  # type: ignore[no-any-return]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _characters(part: str) -> np.ndarray:
     """``_digits`` of the widest kind, one row of characters per value: the sign and four digits of
     the integer part (``"int"``), or the four decimals (``"frac"``)."""
@@ -494,16 +495,18 @@ def _ranges(values: Sequence[np.ndarray]) -> tuple[list[tuple[float, float, floa
     return list(zip(norms.tolist(), lows.tolist(), highs.tolist())), finite.tolist()
 
 
-def _chunks(texts: list[ArrayText], size: Callable[[ArrayText], int]) -> Iterator[list[ArrayText]]:
-    """``texts`` in runs of at most ``_STACK`` entries (by ``size``); a larger one alone."""
-    run: list[ArrayText] = []
+_T = TypeVar("_T")
+
+
+def _runs(items: list[_T], sizes: list[int]) -> Iterator[list[_T]]:
+    """``items`` in runs of at most ``_STACK`` entries in all (by ``sizes``); a larger item alone."""
+    run: list[_T] = []
     total = 0
-    for t in texts:
-        n = size(t)
+    for item, n in zip(items, sizes):
         if run and total + n > _STACK:
             yield run
             run, total = [], 0
-        run.append(t)
+        run.append(item)
         total += n
     if run:
         yield run
@@ -585,7 +588,7 @@ class ArrayTexts:
     """The texts of the arrays one drawing shows, one ``ArrayText`` per array (by identity: a node's
     gradient is also the message on its only outgoing edge), each made once. The arrays ``add``-ed
     before the first text is asked for are handled together, whatever their shapes: copied into one
-    buffer (a few hundred kilobytes at a time), reduced (norm, min, max) together, and written together.
+    buffer (64 kB at a time), reduced (norm, min, max) together, and written together.
 
     >>> texts = ArrayTexts()
     >>> x = texts.add(np.arange(12.0).reshape(3, 4))
@@ -593,7 +596,7 @@ class ArrayTexts:
     (['norm 22.5,', 'range [0, 11]'], '[[ 0.  1.  2.  3.]')
     """
 
-    __slots__ = ("_by_id", "_new", "_unwritten", "_others")
+    __slots__ = ("_by_id", "_new", "_others", "_unwritten")
 
     def __init__(self) -> None:
         self._by_id: dict[int, ArrayText] = {}  # the text keeps its array, so that its id is not reused
@@ -653,7 +656,8 @@ class ArrayTexts:
         finite: list[ArrayText] = []
         numbers: list[float] = []
         alone = [[t] for t in due if t.value.size > _STACKED]  # large: reduced one by one, without a copy
-        for chunk in alone + list(_chunks([t for t in due if t.value.size <= _STACKED], _size)):
+        small = [t for t in due if t.value.size <= _STACKED]
+        for chunk in alone + list(_runs(small, [t.value.size for t in small])):
             stats, finites = _ranges([t.value for t in chunk])
             for t, values, ok in zip(chunk, stats, finites):
                 t._stats = values
@@ -677,26 +681,14 @@ class ArrayTexts:
         self._unwritten = []
         shown = [_tooltip_entries(t.value.shape) for t in due]
         if sum(n for _, n in shown) >= _TOGETHER:  # else a few numbers: one by one costs less
-            run: list[tuple[ArrayText, int]] = []  # at most _STACK entries
-            total = 0
-            for t, (edge, n) in zip(due, shown):
-                if edge:  # else too many axes: no entries written
-                    if run and total + n > _STACK:
-                        _write_run(run)
-                        run, total = [], 0
-                    run.append((t, edge))
-                    total += n
-            _write_run(run)
+            written = [(t, edge, n) for t, (edge, n) in zip(due, shown) if edge]  # (edge 0: no entries written)
+            for run in _runs(written, [n for _, _, n in written]):
+                bodies = _write_many([t.value for t, _, _ in run], [edge for _, edge, _ in run])
+                for (t, _, _), body in zip(run, bodies):
+                    t._full = t._complete(body)
         for t in due:
             if t._full is None:
                 t._full = t._complete(None)
-
-
-def _write_run(run: list[tuple[ArrayText, int]]) -> None:
-    """The tooltip texts of the arrays in ``run`` (with their edge items), written together."""
-    if run:
-        for (t, _), body in zip(run, _write_many([t.value for t, _ in run], [edge for _, edge in run])):
-            t._full = t._complete(body)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -707,10 +699,6 @@ def _tooltip_entries(shape: tuple[int, ...]) -> tuple[int, int]:
         return 3, size
     edge = _edgeitems(shape)
     return edge, _shown_count(shape, edge) if edge else 0
-
-
-def _size(t: ArrayText) -> int:
-    return t.value.size  # type: ignore[no-any-return]
 
 
 def summary_lines(value: np.ndarray) -> list[str]:
