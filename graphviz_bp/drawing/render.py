@@ -73,34 +73,32 @@ def _span(span: Span, default_size: float) -> str:
 
 
 _REMEMBERED = 4096  # rows kept for reuse, at most (a small table stays in the CPU's caches)
-# Rows written, by the id of their line, for each size and alignment, with the lines themselves (kept
-# alive, so that no other line takes their ids meanwhile). Annotate shares the lines that recur from
-# layer to layer and from drawing to drawing: each is written once; the ones seen once are forgotten
-# now and then (the ones that recur come back at once).
-_ROWS: dict[tuple[float, str], tuple[dict[int, str], list[Line]]] = {}
+# Rows written, for each size and alignment, by the id of their line, each with its line (kept alive
+# by the table, so that no other line takes its id meanwhile). Annotate shares the lines that recur
+# from layer to layer and from drawing to drawing: each is written once; the ones seen once are
+# forgotten now and then (the ones that recur come back at once).
+_ROWS: dict[tuple[float, str], dict[int, tuple[Line, str]]] = {}
 _TABLE = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
 
 
 def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") -> str:
     """An HTML-like label of ``lines``, one row each."""
-    rows, kept = _ROWS.get((default_size, align)) or _ROWS.setdefault((default_size, align), ({}, []))
-    if len(kept) > _REMEMBERED:
-        rows.clear()
-        kept.clear()
-    return f'{_TABLE}{"".join([rows.get(id(line)) or _row(line, default_size, align, rows, kept) for line in lines])}' \
+    rows = _ROWS.get((default_size, align))
+    if rows is None or len(rows) > _REMEMBERED:
+        rows = _ROWS[default_size, align] = {}
+    return f'{_TABLE}{"".join([(rows.get(id(line)) or _row(line, default_size, align, rows))[1] for line in lines])}' \
         '</TABLE>>'
 
 
-def _row(line: Line, default_size: float, align: str, rows: dict[int, str], kept: list[Line]) -> str:
-    kept.append(line)
+def _row(line: Line, default_size: float, align: str, rows: dict[int, tuple[Line, str]]) -> tuple[Line, str]:
     if len(line) == 1:  # most rows: one span, its tags and the row's from one table
         text, color, bold, italic, size = line[0]
         start, end = _style(color, bold, italic, size, default_size, align)
-        row = rows[id(line)] = start + label_text(text) + end
+        row = start + label_text(text) + end
     else:
-        spans = "".join([_span(span, default_size) for span in line])
-        row = rows[id(line)] = f'<TR><TD ALIGN="{align}">{spans}</TD></TR>'
-    return row
+        row = f'<TR><TD ALIGN="{align}">{"".join([_span(span, default_size) for span in line])}</TD></TR>'
+    entry = rows[id(line)] = (line, row)
+    return entry
 
 
 def _plain(s: object) -> str:
