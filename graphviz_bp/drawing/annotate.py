@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backward import contributions
-from ..graph import DAG, Edge, Node, count_text
+from ..graph import DAG, Edge, Node, Source, count_text
 from .structure import Group
 from ..ops import display_label
 from .fold import Box, Plan, group_id, plan
@@ -185,7 +185,7 @@ class _Ctx:
     the messages' tags and the arrays' texts."""
 
     __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "edge_tag", "texts", "shapes", "values",
-                 "formulas", "adjoints", "messages", "absorbed")
+                 "formulas", "adjoints", "messages", "absorbed", "sources")
 
     def __init__(self, dag: DAG, opts: DrawOptions, drawn: list[Node] | None = None,
                  drawn_edges: list[Edge] | None = None, absorbed: set[int] | None = None) -> None:
@@ -199,6 +199,7 @@ class _Ctx:
         bp = dag.backward_pass
         self.adjoints = bp.adjoints if bp is not None else (None,) * len(dag.nodes)
         self.messages = bp.message_values if bp is not None else (None,) * len(dag.edges)
+        self.sources: dict[tuple[str, int, str], str] = {}  # the source lines the tooltips quote, by place
         # Messages on the edges out of a shared value are numbered m₁, m₂, ... in edge order, each in
         # its own colour; the node then shows their sum.
         self.edge_tag: dict[Edge, tuple[str, str, str]] = {}
@@ -550,8 +551,19 @@ def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None
         if adjoint is not None and not muted:
             tip.append(f"∂{L}/∂{shown(last)}: {summarize(adjoint)}")
     if n.source is not None:
-        tip.append(n.source.short())
+        tip.append(_where(n.source, ctx.sources))
     return tooltip_parts(tip)
+
+
+def _where(source: Source, seen: dict[tuple[str, int, str], str]) -> str:
+    """``source.short()``, read once per line of code in a drawing (a loop's body, on every layer)."""
+    if type(source) is not Source:  # an expression's: its own text
+        return source.short()
+    key = (source.filename, source.lineno, source.function)
+    text = seen.get(key)
+    if text is None:
+        text = seen[key] = source.short()
+    return text
 
 
 @functools.lru_cache(maxsize=1024)  # the same few kinds of value on every layer
