@@ -260,6 +260,11 @@ class BackwardPass:
         """Every node's adjoint (or None), in the order of ``dag.nodes``."""
         return self._adjoints
 
+    @property
+    def message_values(self) -> tuple[np.ndarray | None, ...]:
+        """Every edge's message as an array (``Message.value``, or None), in the order of ``dag.edges``."""
+        return self._values
+
     def message(self, edge: Edge) -> Message | None:
         """The message ``edge`` carries (None when no gradient flows along it)."""
         if self._values[edge.index] is None:

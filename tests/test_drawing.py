@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import subprocess
 
 import click
@@ -15,7 +16,7 @@ from graphviz_bp.drawing import annotate as annotate_mod
 from graphviz_bp.drawing import text as text_mod
 from graphviz_bp.drawing.options import OPTIONS, DrawOptions
 from graphviz_bp.drawing.render import to_dot
-from graphviz_bp.drawing.scene import Cluster, Deferred, Scene, SceneNode, Span
+from graphviz_bp.drawing.scene import Cluster, Deferred, Scene, SceneEdge, SceneNode, Span
 
 from .problems import autoencoder, swish_inputs, swish_net
 
@@ -29,6 +30,20 @@ def test_draw_options_have_one_field_per_declared_option_with_its_default():
         for spelling in o.spellings:
             DrawOptions(**{o.name: spelling})
     assert set(annotate_mod.PALETTES) == set(next(o for o in OPTIONS if o.name == "theme").choices)
+
+
+@pytest.mark.parametrize("cls", [SceneNode, SceneEdge])
+def test_scene_items_written_init_takes_their_fields_with_their_defaults(cls):
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(cls)
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert [p.default for p in params] == [inspect.Parameter.empty if f.default is dataclasses.MISSING
+                                           else f.default for f in fields]
+    values = {f.name: f"v{k}" for k, f in enumerate(fields)}
+    item = cls(**values)
+    assert dataclasses.asdict(item) == values and dataclasses.replace(item, id="x").id == "x"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        item.id = "y"  # type: ignore[misc]
 
 
 def test_cli_and_sphinx_options_come_from_the_declaration():

@@ -203,6 +203,16 @@ def test_dot_is_deterministic(ae):
     assert [n.id for n in ae.nodes] == [f"n{i}" for i in range(len(ae.nodes))]
 
 
+def test_label_rows_are_remembered_by_line_but_never_taken_for_another_line():
+    # rows are remembered from drawing to drawing by the id of their line; a line made, drawn and
+    # dropped, again and again, would hand its id to the next one if the table did not keep it
+    from graphviz_bp.drawing.scene import Span
+
+    for k in range(3 * render_mod._REMEMBERED):
+        line = (Span(f"value {k}", "#000000", False, False, 10),)
+        assert f">value {k}<" in render_mod._label((line,), 11)
+
+
 def test_svg_is_valid_xml_with_classes_ids_and_tooltips(ae, dot_executable):
     svg = ae.pipe("svg")
     root = ET.fromstring(svg)

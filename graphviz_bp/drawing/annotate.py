@@ -7,12 +7,12 @@ highlighted); ``render`` only turns the Scene into DOT. No Graphviz here.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..backward import contributions
-from ..graph import DAG, Edge, Node, count_text
+from ..graph import DAG, Edge, Node, Source, count_text
 from .structure import Group
 from ..ops import display_label
 from .fold import Box, Fold, Plan, group_id, plan
@@ -126,12 +126,19 @@ def absorbed_constants(dag: DAG) -> set[int]:
     return out
 
 
-def _with_constant(node: Node, edge: Edge) -> str:
-    """``node``'s symbol with the constant on ``edge`` written in: ``× ½``, ``(·)²``, ``1 − (·)``."""
+@functools.lru_cache(maxsize=1024)
+def _number(v: float) -> str:
+    """A constant as formulas write it (``symbolic.printing.number``: ``½``), remembered: the same
+    constants recur from layer to layer and from drawing to drawing."""
     from ..symbolic.printing import number
 
+    return number(v)
+
+
+def _with_constant(node: Node, edge: Edge) -> str:
+    """``node``'s symbol with the constant on ``edge`` written in: ``× ½``, ``(·)²``, ``1 − (·)``."""
     assert node.op is not None
-    name, c = node.op.name, number(float(edge.src.value))
+    name, c = node.op.name, _number(float(edge.src.value))
     first = edge.argnum == 0
     if name == "multiply":
         return f"× {c}"
@@ -175,11 +182,10 @@ def live_nodes(dag: DAG, data: tuple[str, ...] = ()) -> set[Node]:
 
 class _Ctx:
     """What every node and edge of one drawing is drawn with: the options and palette, liveness,
-    the messages' tags, the arrays' texts, and the lines that recur from layer to layer (made once,
-    shared: a Span is immutable)."""
+    the messages' tags and the arrays' texts."""
 
     __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "edge_tag", "texts", "shapes", "values",
-                 "formulas", "adjoints", "recurring", "absorbed")
+                 "formulas", "adjoints", "messages", "absorbed", "sources")
 
     def __init__(self, dag: DAG, opts: DrawOptions, drawn: list[Node] | None = None,
                  drawn_edges: list[Edge] | None = None, absorbed: set[int] | None = None) -> None:
@@ -192,6 +198,8 @@ class _Ctx:
         self.shapes, self.values, self.formulas = opts.shows_shapes, opts.shows_values, opts.shows_formulas
         bp = dag.backward_pass
         self.adjoints = bp.adjoints if bp is not None else (None,) * len(dag.nodes)
+        self.messages = bp.message_values if bp is not None else (None,) * len(dag.edges)
+        self.sources: dict[tuple[str, int, str], str] = {}  # the source lines the tooltips quote, by place
         # Messages on the edges out of a shared value are numbered m₁, m₂, ... in edge order, each in
         # its own colour; the node then shows their sum.
         self.edge_tag: dict[Edge, tuple[str, str, str]] = {}
@@ -207,20 +215,34 @@ class _Ctx:
             adjoint = self.adjoints[n.index]
             if adjoint is not None:
                 texts.add(adjoint)
+        messages = self.messages
         for e in dag.edges if drawn_edges is None else drawn_edges:
-            m = e.message
+            m = messages[e.index]
             if m is not None:
                 texts.add(m)
-        self.recurring: dict[tuple[object, ...], Line] = {}
 
-    def line(self, text: str, color: str | None = None, bold: bool = False, italic: bool = False,
-             size: float | None = None) -> Line:
-        """A line of one span, made once for each text and style."""
-        key = (text, color, bold, italic, size)
-        line = self.recurring.get(key)
-        if line is None:
-            line = self.recurring[key] = (Span(text, color, bold, italic, size),)
-        return line
+
+_LINES: dict[tuple[object, ...], Line] = {}  # lines made, by text and style; at most _REMEMBERED
+_REMEMBERED = 4096                            # (then made afresh)
+
+
+@functools.lru_cache(maxsize=1024)
+def _named(head: Span, color: str) -> Line:
+    """``∂L/∂W =``: the line above a gradient's value, made once (``render`` writes it once)."""
+    return head, Span(" =", color)
+
+
+def _line(text: str, color: str | None = None, bold: bool = False, italic: bool = False,
+          size: float | None = None) -> Line:
+    """A line of one span, made once for each text and style: the same object from layer to layer
+    and from drawing to drawing, which ``render`` writes once (a Span is immutable)."""
+    key = (text, color, bold, italic, size)
+    line = _LINES.get(key)
+    if line is None:
+        if len(_LINES) > _REMEMBERED:
+            _LINES.clear()
+        line = _LINES[key] = (Span(text, color, bold, italic, size),)
+    return line
 
 
 def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
@@ -242,10 +264,10 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     framed = len(kept) <= FRAMED  # a drawing this big (unfolded on request) gets no frames: dot would
     nodes: list[SceneNode] = []   # spend minutes nesting them; its chain is drawn straight instead
     for key, members in kept.items():
-        node = _box_node(P.boxes[key], ctx) if key in P.boxes else \
-            _scene_node(dag.nodes[int(key[1:])], ctx, members)
         home = P.cluster_of[key] if framed else None
-        nodes.append(replace(node, group=group_id(home)) if home is not None else node)
+        group = group_id(home) if home is not None else None
+        nodes.append(_box_node(P.boxes[key], ctx, group) if key in P.boxes else
+                     _scene_node(dag.nodes[int(key[1:])], ctx, members, group))
     edges = tuple([_scene_edge(es[0], ctx, key, es, P, into.get(key[1], 0)) for key, es in lanes.items()])
     clusters = tuple(_cluster(g, P, ctx) for g in sorted(P.groups.values(), key=lambda g: g.scope.number)) \
         if framed else ()
@@ -276,21 +298,21 @@ def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
         parent = parent.parent  # loops are not framed: their iterations are
     parent = parent if parent is not None and parent.scope is not None else None
     color = ctx.pal.shared_border if fold is not None else ctx.pal.muted_text
-    return Cluster(group_id(g), tuple(ctx.line(t, color, k == 0 and fold is not None, False, SMALL)
+    return Cluster(group_id(g), tuple(_line(t, color, k == 0 and fold is not None, False, SMALL)
                                       for k, t in enumerate(lines)),
                    group_id(parent) if parent is not None else None,
                    ("group", g.scope.kind) + (("folded",) if fold is not None else ()))
 
 
-def _box_node(box: Box, ctx: _Ctx) -> SceneNode:
-    """A group collapsed to one box: what it is and what it holds; the messages that cross its
-    boundary are on its edges."""
+def _box_node(box: Box, ctx: _Ctx, group: str | None = None) -> SceneNode:
+    """A group collapsed to one box, drawn in the cluster ``group``: what it is and what it holds;
+    the messages that cross its boundary are on its edges."""
     pal = ctx.pal
     title, *rest = box_lines(box)
-    lines = [ctx.line(title, pal.text, True, False, TITLE - 2)] + [ctx.line(t, pal.muted_text, False, False, SMALL)
+    lines = [_line(title, pal.text, True, False, TITLE - 2)] + [_line(t, pal.muted_text, False, False, SMALL)
                                                                   for t in rest]
     return SceneNode(box.id, ("box", box.group.scope.kind if box.group.scope else "group"), tuple(lines), "box",
-                     "#f4f4f5", pal.op_border, Deferred(_box_tip, box), "filled,rounded", 2, 1.0)
+                     "#f4f4f5", pal.op_border, Deferred(_box_tip, box), "filled,rounded", 2, 1.0, group)
 
 
 def _box_tip(box: Box) -> str:
@@ -322,7 +344,7 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
     formulas level, each message written out as a verified formula)."""
     opts, pal, L, edge_tag, texts = ctx.opts, ctx.pal, ctx.L, ctx.edge_tag, ctx.texts
     lines: list[Line] = []
-    head = Span(f"∂{L}/∂{_name(n, opts)}", color=pal.text, bold=True)
+    head = Span(f"∂{L}/∂{_name(n, opts)}", pal.text, True)
     if opts.shows_formulas:
         written = _written_out(n)
         if written is not None and not n.is_shared:
@@ -365,7 +387,7 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
         if ctx.values and adjoint is not None:
             lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL, prefix="= ")
     elif ctx.values and adjoint is not None:  # the value under its name, as at shared nodes
-        lines.append((head, Span(" =", color=pal.text)))
+        lines.append(_named(head, pal.text))
         lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL)
     return lines
 
@@ -420,7 +442,10 @@ def _forward_line(n: Node, pal: Palette) -> Line | None:
 
 
 def _value_lines(parts: list[str], color: str, size: float, prefix: str = "") -> list[Line]:
-    return [(Span((prefix if i == 0 else "") + p, color=color, size=size),) for i, p in enumerate(parts)]
+    lines = [(Span(p, color, False, False, size),) for p in parts]
+    if prefix:
+        lines[0] = (Span(prefix + parts[0], color, False, False, size),)
+    return lines
 
 
 PATHS_IN_TOOLTIP = 16
@@ -441,8 +466,9 @@ def _path_tips(dag: DAG, n: Node) -> list[str]:
     return tips
 
 
-def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneNode:
-    """``n`` drawn; ``members``: the nodes it stands for in a folded repeat (itself first)."""
+def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: str | None = None) -> SceneNode:
+    """``n`` drawn, in the cluster ``group``; ``members``: the nodes it stands for in a folded
+    repeat (itself first)."""
     pal, texts, L = ctx.pal, ctx.texts, ctx.L
     many = members is not None and len(members) > 1
     is_out = n is ctx.dag.output
@@ -469,23 +495,23 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneN
             e = n.dag.formulas.forward(n)
             if e.kind in ("num", "array") and formula_text(e) != "C":  # 0.1I, ½, 1: as formulas write it
                 text = formula_text(e)
-        return SceneNode(id=n.id, classes=classes, lines=(ctx.line(text, pal.muted_text),), shape="plaintext",
-                         fill="none", border=pal.const_edge, tooltip=tip, style="solid")
+        return SceneNode(id=n.id, classes=classes, lines=(_line(text, pal.muted_text),), shape="plaintext",
+                         fill="none", border=pal.const_edge, tooltip=tip, style="solid", group=group)
 
     text_color = pal.muted_text if muted else pal.text
     if kind == "input":
-        lines = [ctx.line(visible(owned_name(members)) if many and members else shown(n), text_color, True, False,
+        lines = [_line(visible(owned_name(members)) if many and members else shown(n), text_color, True, False,
                           TITLE)]
     else:
-        lines = [ctx.line(_display_symbol(n, ctx.absorbed), text_color, True, False, TITLE)]
+        lines = [_line(_display_symbol(n, ctx.absorbed), text_color, True, False, TITLE)]
         assigned = n.dag.formulas.assigned_name(n) if ctx.formulas and n.dag is not None \
             and n.dag.formulas is not None else None
         if n.user_named or is_out or assigned:
             name = shown(n) if n.user_named else (L if is_out else visible(assigned))
-            lines.append(ctx.line(name, text_color, False, True))
+            lines.append(_line(name, text_color, False, True))
     value = n.value
     if ctx.shapes:
-        lines.append(ctx.line(space_of(value.shape), pal.muted_text, False, False, SMALL + 1))
+        lines.append(_line(space_of(value.shape), pal.muted_text, False, False, SMALL + 1))
     if ctx.formulas and not muted:
         forward = _forward_line(n, pal)
         if forward is not None:
@@ -511,46 +537,54 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None) -> SceneN
         border = pal.shared_border
     return SceneNode(n.id, classes, tuple(lines), shape, fill, border, tip,
                      "filled,rounded" if shape == "box" else "filled", 2 if is_out else 1,
-                     2.0 if shared and not muted else 1.0, back=(back, len(lines)))
+                     2.0 if shared and not muted else 1.0, group, back=(back, len(lines)))
 
 
-def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None) -> str:
+def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None) -> str | tuple[str, ...]:
     """A node's tooltip: what it is, its value and gradient (every entry of a small array; the
     summary and corners of a large one), the paths to a shared input; for a node that stands for
     one value per repetition of a folded block, the last repetition's too."""
-    more: list[str] = []
-    if members:
-        last = members[-1]
-        adjoint = ctx.adjoints[last.index]
-        more = [f"drawn once for {len(members)} values, one per repetition; the last, {visible(last.name)}:",
-                f"value: {summarize(last.value)}"]
-        if adjoint is not None and not muted:
-            more.append(f"∂{ctx.L}/∂{shown(last)}: {summarize(adjoint)}")
-    return _node_tip_lines(n, ctx.dag, muted, ctx.L, ctx.texts, ctx.adjoints[n.index], more)
-
-
-def _node_tip_lines(n: Node, dag: DAG, muted: bool, L: str, texts: ArrayTexts, adjoint: np.ndarray | None,
-                    more: list[str] | None = None) -> str:
-    value = n.value
-    tip = [f"{visible(n.name[:TOOLTIP_NAME])}: {n.kind}{' (' + n.op.name + ')' if n.op else ''}, shape "
-           f"{_shape_text(value.shape)}, {_dtype_text(value.dtype)}"]
+    value, texts, L = n.value, ctx.texts, ctx.L
+    tip = [visible(n.name[:TOOLTIP_NAME]) + _what(n.kind, n.op.name if n.op else None, value.shape, value.dtype)]
     if n.kind == "const":
         return tooltip_parts(tip + [texts.full_text(value)])
     tip += ("value =", texts.full_text(value))
+    adjoint = ctx.adjoints[n.index]
     if adjoint is not None and not muted:
         tip += (f"∂{L}/∂{shown(n)} =", texts.full_text(adjoint))
         if n.kind == "input" and n.is_shared:
             with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
-                tip.extend(_path_tips(dag, n))
-    if more:
-        tip += more
+                tip.extend(_path_tips(ctx.dag, n))
+    if members:
+        last = members[-1]
+        tip += [f"drawn once for {len(members)} values, one per repetition; the last, {visible(last.name)}:",
+                f"value: {summarize(last.value)}"]
+        adjoint = ctx.adjoints[last.index]
+        if adjoint is not None and not muted:
+            tip.append(f"∂{L}/∂{shown(last)}: {summarize(adjoint)}")
     if n.source is not None:
-        tip.append(n.source.short())
+        tip.append(_where(n.source, ctx.sources))
     return tooltip_parts(tip)
 
 
+def _where(source: Source, seen: dict[tuple[str, int, str], str]) -> str:
+    """``source.short()``, read once per line of code in a drawing (a loop's body, on every layer)."""
+    if type(source) is not Source:  # an expression's: its own text
+        return source.short()
+    key = (source.filename, source.lineno, source.function)
+    text = seen.get(key)
+    if text is None:
+        text = seen[key] = source.short()
+    return text
+
+
+@functools.lru_cache(maxsize=1024)  # the same few kinds of value on every layer
+def _what(kind: str, op: str | None, shape: tuple[int, ...], dtype: np.dtype) -> str:
+    """``: op (add), shape 64×8, float64``: what a value is, after its name in a tooltip."""
+    return f": {kind}{' (' + op + ')' if op else ''}, shape {format_shape(shape)}, {dtype}"
+
+
 _shape_text = functools.lru_cache(maxsize=1024)(format_shape)  # shapes recur on every layer
-_dtype_text = functools.lru_cache(maxsize=64)(str)  # a dtype's str takes microseconds
 
 
 def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, members: list[Edge] | None = None,
@@ -559,7 +593,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     one per repetition of a folded block, or every edge into a collapsed box from one value)."""
     pal = ctx.pal
     src, dst = e.src, e.dst
-    message = e.message
+    message = ctx.messages[e.index]
     from_const = src.kind == "const"
     if len(src.out_edges) >= 2:
         classes: tuple[str, ...] = ("fanout", "const") if from_const else ("fanout",)
@@ -574,8 +608,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         color, style, penwidth = tag[1], tag[2], 2.2
     lines: list[Line] = []
     if ctx.shapes and not from_const and src.value.dtype.kind in "fc":  # integer/boolean: no Jacobian
-        lines.append(ctx.line(f"J {_shape_text(dst.value.shape + src.value.shape)}", pal.jacobian, False, False,
-                              EDGE - 1))
+        lines.append(_jacobian_line(dst.value.shape + src.value.shape, pal.jacobian))
     back = len(lines)
     formula = e.formula if ctx.formulas and message is not None and not muted else None
     if formula is not None and formula.verified:
@@ -587,18 +620,18 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         name = f"{tag[0]} " if tag else ""
         msg_color = tag[1] if tag else pal.message
         first, *rest = ctx.texts.summary_lines(message)
-        lines.append((ctx.line(f"{ctx.arrow} {name}", msg_color, True, False, EDGE)[0],
+        lines.append((_line(f"{ctx.arrow} {name}", msg_color, True, False, EDGE)[0],
                       Span(first, msg_color, False, False, EDGE)))
         lines += [(Span(r, msg_color, False, False, EDGE),) for r in rest]
     elif ctx.shapes and tag is not None and not muted:
-        lines.append(ctx.line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
+        lines.append(_line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
     back = (back, len(lines))
     a, b = (key[0], key[1]) if key is not None else (src.id, dst.id)
     if members is not None and len(members) > 1:
         tags = [ctx.edge_tag[m][0] for m in members if m in ctx.edge_tag]
         across = P is not None and all(m.src.id != a or m.dst.id != b for m in members)
         what = f"{tags[0]} … {tags[-1]}, " if len(tags) > 1 else ""
-        lines.append(ctx.line(f"{what}× {len(members)}" + (" (to the next repetition)" if across else ""),
+        lines.append(_line(f"{what}× {len(members)}" + (" (to the next repetition)" if across else ""),
                               color, False, True, EDGE))
         if across:
             classes = classes + ("recurrence",)
@@ -610,19 +643,23 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
             and e.argnum < len(_MARKS):
         mark = _MARKS[e.argnum]  # the order of a non-commutative op's operands: ① − ②, ① @ ②
     return SceneEdge(ident, a, b, classes, tuple(lines), color,
-                     Deferred(_edge_tip, e, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
+                     Deferred(_edge_tip, e, message, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
                               members[-1] if members else None, len(members) if members else 1),
                      style, penwidth, mark, back)
 
 
-def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = False,
+@functools.lru_cache(maxsize=1024)  # shapes recur on every layer
+def _jacobian_line(shape: tuple[int, ...], color: str) -> Line:
+    return _line(f"J {format_shape(shape)}", color, False, False, EDGE - 1)
+
+
+def _edge_tip(e: Edge, message: np.ndarray | None, tag: str, L: str, texts: ArrayTexts, formulas: bool = False,
               last: Edge | None = None, count: int = 1) -> str:
     """An edge's tooltip: which argument it is, its Jacobian's shape, its message (every entry of a
     small array; the summary and corners of a large one) and, at the formulas level, its formula and
     whether it was verified; for an edge drawn once for ``count`` edges, the ``last`` one's message."""
     src, dst = e.src, e.dst
     s, d = shown(src), shown(dst)
-    message = e.message
     tip = [f"{s} → {d} (argument {e.argnum})", f"Jacobian ∂{d}/∂{s}: {_shape_text(dst.value.shape + src.value.shape)}"]
     formula = e.formula if formulas and message is not None else None
     if formula is not None:
@@ -640,56 +677,71 @@ def _edge_tip(e: Edge, tag: str, L: str, texts: ArrayTexts, formulas: bool = Fal
 
 def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node], P: Plan | None = None,
             absorbed: set[int] | frozenset[int] = frozenset()) -> SceneNode:
-    L = _output_name(dag)
+    """The key to the drawing: what its marks and colours mean (only those it uses)."""
+    operands = any(n.op is not None and n.op.name not in _COMMUTATIVE and
+                   sum(1 for e in n.in_edges if e.src.index not in absorbed) >= 2 for n in dag.nodes)
+    shared = dag.shared_nodes()
+    drawn = [_short(e.formula.short(FORMULA_LENGTH)) for e in dag.edges if e.message is not None
+             and e.src in live and e.formula is not None and e.formula.verified] if opts.shows_formulas else []
+    return _legend_node(
+        _output_name(dag), pal, arrow, any(n not in live for n in dag.inputs.values()), operands,
+        opts.shows_shapes, opts.shows_values, opts.shows_formulas,
+        max(len(n.out_edges) for n in shared) if shared else 0,
+        P is not None and bool(P.folds), P is not None and bool(P.boxes), P.depth if P is not None else None,
+        any("→" in t for t in drawn),
+        any("[" in t and ("<" in t or ">" in t or "≥" in t or "≤" in t) for t in drawn),
+        any("…" in t for t in drawn))
+
+
+@functools.lru_cache(maxsize=256)  # the same few legends, drawing after drawing
+def _legend_node(L: str, pal: Palette, arrow: str, data: bool, operands: bool, shapes: bool, values: bool,
+                 formulas: bool, fanout: int, folds: bool, boxes: bool, depth: int | None, scatter: bool,
+                 indicator: bool, cut: bool) -> SceneNode:
     rows: list[Line] = [(Span("How to read this graph", bold=True, color=pal.text),)]
 
     def row(key: str, color: str, text: str, *more: Span) -> None:
         rows.append((Span(key + " ", color=color, bold=True), *more, Span(text, color=pal.text)))
 
     row("■", pal.param_border, f"parameter: value and gradient ∂{L}/∂·")
-    if any(n not in live for n in dag.inputs.values()):
+    if data:
         row("■", pal.data_border, "data: no gradient shown")
     row("◯", pal.op_border, "operation: symbol and value")
-    if any(n.op is not None and n.op.name not in _COMMUTATIVE and
-           sum(1 for e in n.in_edges if e.src.index not in absorbed) >= 2 for n in dag.nodes):
+    if operands:
         row("① ②", pal.text, "first, second operand (− ÷ @ …)")
     row("▣", pal.output_border, f"output {L}: the backward pass starts at 1")
-    if opts.shows_shapes:
+    if shapes:
         row(space_of((3, 5)), pal.muted_text, "shape of the value")
         row("J", pal.jacobian, "shape of the local Jacobian")
-    if opts.shows_values:
+    if values:
         row(arrow, pal.message, "backward message (a VJP),")
         rows.append((Span("    shaped like the edge's input", color=pal.text),))
-    if dag.shared_nodes():
-        k = max(len(n.out_edges) for n in dag.shared_nodes())
+    if fanout:
         tags = tuple(Span(f"m{subscript(i + 1)} ", color=pal.fanout[i % len(pal.fanout)], bold=True)
-                     for i in range(min(k, 3)))
+                     for i in range(min(fanout, 3)))
         rows.append(tags + (Span("one message per use of a value;", color=pal.text),))
         rows.append((Span(f"    ∂{L}/∂v is their sum", color=pal.text),))
-    if P is not None and P.folds:
+    if folds:
         row("× N", pal.shared_border, "a block repeated N times, drawn once")
         rows.append((Span("    (its first repetition's numbers)", color=pal.text),))
         row("▁▃▆█", pal.shared_border, "norm of the message into each")
         rows.append((Span("    repetition, log scale", color=pal.text),))
-    if P is not None and P.boxes:
-        row("▭", pal.op_border, f"a group drawn as one box (depth={P.depth})")
-    if opts.shows_values:
+    if boxes:
+        row("▭", pal.op_border, f"a group drawn as one box (depth={depth})")
+    if values:
         row("norm", pal.muted_text, "of a larger array; hover (SVG)")
         rows.append((Span("    for every entry", color=pal.text),))
-    if opts.shows_formulas:
+    if formulas:
         row(arrow, pal.message, "backward message as a formula;")
         rows.append((Span(f"    ḡ = ∂{L}/∂(the value the edge enters)", color=pal.text),))
         row("ᵀ ⊙ ⊘", pal.text, "transpose; elementwise × and ÷")
         row("u vᵀ", pal.text, "1-d arrays are columns (outer product)")
         row("Σ₀", pal.text, "sum over axis 0 (broadcasting undone)")
-        drawn = [_short(e.formula.short(FORMULA_LENGTH)) for e in dag.edges if e.message is not None
-                 and e.src in live and e.formula is not None and e.formula.verified]
-        if any("→" in t for t in drawn):
+        if scatter:
             row("ḡ → [i]", pal.text, "ḡ put back where the op read,")
             rows.append((Span("    0 elsewhere; entries read twice add", color=pal.text),))
-        if any("[" in t and ("<" in t or ">" in t or "≥" in t or "≤" in t) for t in drawn):
+        if indicator:
             row("[z > 0]", pal.text, "1 where true, 0 elsewhere")
-        if any("…" in t for t in drawn):
+        if cut:
             row("…", pal.text, "more of the formula (hover, in SVG)")
         rows.append((Span("every formula was checked against the numbers", color=pal.muted_text),))
         rows.append((Span("(hover an edge in SVG for them)", color=pal.muted_text),))

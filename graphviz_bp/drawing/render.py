@@ -51,64 +51,54 @@ def _quote(text: str) -> str:
 _quote_short = functools.lru_cache(maxsize=4096)(_quote)  # colours, styles, classes: few, repeated
 
 
-_POINTS: dict[float, str] = {}  # a point size as written: 10 → "10", 8.5 → "8.5"
+@functools.lru_cache(maxsize=1024)  # a few styles, shared by many spans
+def _style(color: str | None, bold: bool, italic: bool, size: float | None, default_size: float,
+           align: str | None = None) -> tuple[str, str]:
+    """The tags before and after a span's text in this style (with ``align``: and those of a row
+    that is this span alone)."""
+    start, end = ("<I><B>", "</B></I>") if bold and italic else ("<B>", "</B>") if bold else \
+        ("<I>", "</I>") if italic else ("", "")
+    if size and size != default_size:
+        start, end = (f'<FONT COLOR="{color}" POINT-SIZE="{size:g}">' if color else
+                      f'<FONT POINT-SIZE="{size:g}">') + start, end + "</FONT>"
+    elif color:
+        start, end = f'<FONT COLOR="{color}">' + start, end + "</FONT>"
+    return (start, end) if align is None else (f'<TR><TD ALIGN="{align}">' + start, end + "</TD></TR>")
 
 
 def _span(span: Span, default_size: float) -> str:
     text, color, bold, italic, size = span
-    text = label_text(text)
-    if bold:
-        text = f"<B>{text}</B>"
-    if italic:
-        text = f"<I>{text}</I>"
-    if size and size != default_size:
-        points = _POINTS.get(size)
-        if points is None:
-            points = _POINTS[size] = f"{size:g}"
-        return f'<FONT COLOR="{color}" POINT-SIZE="{points}">{text}</FONT>' if color \
-            else f'<FONT POINT-SIZE="{points}">{text}</FONT>'
-    return f'<FONT COLOR="{color}">{text}</FONT>' if color else text
+    start, end = _style(color, bold, italic, size, default_size)
+    return start + label_text(text) + end
 
 
-_REMEMBERED = 4096  # rows and spans kept for reuse, at most (a small table stays in the CPU's caches)
-
-
-class _Labels:
-    """The HTML-like labels of one scene, written while the scene is alive (objects are told apart
-    by their ids). A line or span that the scene uses again (the same object: annotate shares the
-    lines that recur from layer to layer) is written once."""
-
-    __slots__ = ("_rows", "_spans", "chain")
-
-    def __init__(self, chain: bool = False) -> None:
-        self.chain = chain  # ops in one DOT group: the main chain of a long drawing stays straight
-        self._rows: dict[tuple[float, str], dict[int, str]] = {}  # by size and alignment, by id
-        self._spans: dict[float, dict[int, str]] = {}  # by size, by id
-
-    def __call__(self, lines: tuple[Line, ...], default_size: float, align: str = "CENTER") -> str:
-        rows = self._rows.get((default_size, align))
-        if rows is None or len(rows) > _REMEMBERED:  # the lines seen once are forgotten now and then:
-            rows = self._rows[default_size, align] = {}  # the ones that recur come back at once
-        spans = self._spans.get(default_size)
-        if spans is None or len(spans) > _REMEMBERED:
-            spans = self._spans[default_size] = {}
-        out = []
-        for line in lines:
-            row = rows.get(id(line))
-            if row is None:
-                parts = []
-                for span in line:
-                    html = spans.get(id(span))
-                    if html is None:
-                        html = spans[id(span)] = _span(span, default_size)
-                    parts.append(html)
-                row = rows[id(line)] = f'<TR><TD ALIGN="{align}">{"".join(parts)}</TD></TR>'
-            out.append(row)
-        return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(out)}</TABLE>>'
+_REMEMBERED = 4096  # rows kept for reuse, at most (a small table stays in the CPU's caches)
+# Rows written, for each size and alignment, by the id of their line, each with its line (kept alive
+# by the table, so that no other line takes its id meanwhile). Annotate shares the lines that recur
+# from layer to layer and from drawing to drawing: each is written once; the ones seen once are
+# forgotten now and then (the ones that recur come back at once).
+_ROWS: dict[tuple[float, str], dict[int, tuple[Line, str]]] = {}
+_TABLE = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
 
 
 def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") -> str:
-    return _Labels()(lines, default_size, align)
+    """An HTML-like label of ``lines``, one row each."""
+    rows = _ROWS.get((default_size, align))
+    if rows is None or len(rows) > _REMEMBERED:
+        rows = _ROWS[default_size, align] = {}
+    return f'{_TABLE}{"".join([(rows.get(id(line)) or _row(line, default_size, align, rows))[1] for line in lines])}' \
+        '</TABLE>>'
+
+
+def _row(line: Line, default_size: float, align: str, rows: dict[int, tuple[Line, str]]) -> tuple[Line, str]:
+    if len(line) == 1:  # most rows: one span, its tags and the row's from one table
+        text, color, bold, italic, size = line[0]
+        start, end = _style(color, bold, italic, size, default_size, align)
+        row = start + label_text(text) + end
+    else:
+        row = f'<TR><TD ALIGN="{align}">{"".join([_span(span, default_size) for span in line])}</TD></TR>'
+    entry = rows[id(line)] = (line, row)
+    return entry
 
 
 def _plain(s: object) -> str:
@@ -135,11 +125,11 @@ def _escaped(text: str) -> str:
 # Node and edge statements are written as the graphviz package writes them: the label first, then
 # the other attributes sorted by name, each value quoted (``_quote``; HTML-like labels as they are).
 
-def _node(n: SceneNode, labels: _Labels) -> str:
-    label = labels(n.lines, 11, "LEFT" if n.id == "legend" else "CENTER")
-    name = _quote(n.id)
+def _node(n: SceneNode, chain: bool = False) -> str:
+    label = _label(n.lines, 11, "LEFT" if n.id == "legend" else "CENTER")
+    name = _quote_short(n.id)
     head, tail = _node_style(tuple(n.classes), n.border, n.fill, n.penwidth, n.peripheries, n.shape, n.style)
-    if labels.chain and "op" in n.classes:
+    if chain and "op" in n.classes:
         head += " group=chain"
     return f"\t{name} [label={label} {head} id={name}{tail} tooltip={_plain(n.tooltip)}]\n"
 
@@ -155,9 +145,9 @@ def _node_style(classes: tuple[str, ...], border: str, fill: str, penwidth: floa
             f"{margin} penwidth={q(f'{penwidth:g}')}{more} shape={q(shape)} style={q(style)}")
 
 
-def _edge(e: SceneEdge, labels: _Labels) -> str:
+def _edge(e: SceneEdge) -> str:
     tip = _plain(e.tooltip)
-    label = f" label={labels(e.lines, 9, 'LEFT')}" if e.lines else ""
+    label = f" label={_label(e.lines, 9, 'LEFT')}" if e.lines else ""
     head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style)
     if e.head:  # which operand: a mark beside the arrow's head
         head += f" headlabel={_quote(e.head)} labeldistance=1.8 labelfontcolor={_quote(e.color)} labelfontsize=11"
@@ -174,6 +164,7 @@ def _edge_style(classes: tuple[str, ...], color: str, penwidth: float, style: st
     return f"arrowsize=0.7{more} color={q(color)}{lax}", f"penwidth={q(f'{penwidth:g}')} style={q(style)}"
 
 
+@functools.lru_cache(maxsize=4096)  # a node's id is the end of all its edges
 def _endpoint(name: str) -> str:
     """An edge's end as the graphviz package writes it: ``node[:port[:compass]]``, each part quoted."""
     node, _, rest = name.partition(":")
@@ -190,16 +181,16 @@ CHAIN = 150  # nodes: a larger drawing keeps its ops in one DOT group (its weigh
 def to_dot(scene: Scene) -> str:
     """The DOT source of ``scene``: deterministic, ready for ``dot``. Written line by line as the
     graphviz package writes it (a ``Digraph``'s source), without building one."""
-    labels = _Labels(chain=len(scene.nodes) > CHAIN)
+    chain = len(scene.nodes) > CHAIN  # ops in one DOT group: the main chain of a long drawing stays straight
     font, color = scene.font, scene.text_color
     out = ["digraph backprop {\n",
            f"\tgraph [{_attributes(bgcolor=scene.background, fontcolor=color, fontname=font, nodesep='0.35', pad='0.2', rankdir=scene.direction, ranksep='0.45')}]\n",
            f"\tnode [{_attributes(fontcolor=color, fontname=font, fontsize='11', margin='0.08,0.04')}]\n",
            f"\tedge [{_attributes(fontcolor=color, fontname=font, fontsize='9')}]\n"]
-    _nodes(out, scene, labels)
-    out += [_edge(e, labels) for e in scene.edges]
+    _nodes(out, scene, chain)
+    out += [_edge(e) for e in scene.edges]
     if scene.legend is not None:  # on the last rank, beside the output
-        out += ["\tsubgraph legend_rank {\n", "\t\trank=sink\n", "\t" + _node(scene.legend, labels), "\t}\n"]
+        out += ["\tsubgraph legend_rank {\n", "\t\trank=sink\n", "\t" + _node(scene.legend), "\t}\n"]
     out.append("}\n")
     return "".join(out)
 
@@ -212,7 +203,7 @@ def _attributes(**values: str) -> str:
     return " ".join(f"{k}={v if _HTML.match(v) else _quote(v)}" for k, v in sorted(values.items()))
 
 
-def _nodes(out: list[str], scene: Scene, labels: _Labels) -> None:
+def _nodes(out: list[str], scene: Scene, chain: bool) -> None:
     """The nodes, each inside its cluster (a ``cluster_`` subgraph, nested as the clusters are)."""
     members: dict[str | None, list[SceneNode]] = {None: []}
     inner: dict[str | None, list[Cluster]] = {None: []}
@@ -228,32 +219,32 @@ def _nodes(out: list[str], scene: Scene, labels: _Labels) -> None:
         members[n.group].append(n)
 
     drawn: list[Cluster] = []
-    _emit(out, "", None, members, inner, drawn, labels)
+    _emit(out, "", None, members, inner, drawn, chain)
     if len(drawn) != len(scene.clusters):
         raise ValueError("the scene's clusters are nested in a cycle")
 
 
 def _emit(out: list[str], indent: str, key: str | None, members: dict[str | None, list[SceneNode]],
-          inner: dict[str | None, list[Cluster]], drawn: list[Cluster], labels: _Labels) -> None:
+          inner: dict[str | None, list[Cluster]], drawn: list[Cluster], chain: bool) -> None:
     """The nodes of cluster ``key`` (None: the graph itself), then its clusters, each a subgraph,
     indented one more tab for each level. (A function of the module, not a closure: a closure
     calling itself would be a reference cycle, keeping every node of the scene until the cycle
     collector runs.)"""
     if indent:
-        out += [indent + _node(n, labels) for n in members[key]]
+        out += [indent + _node(n, chain) for n in members[key]]
     else:
-        out += [_node(n, labels) for n in members[key]]
+        out += [_node(n, chain) for n in members[key]]
     for c in inner[key]:
         drawn.append(c)
         name = f"cluster_{c.id}"
         folded = "folded" in c.classes
-        attributes = _attributes(id=name, label=labels(c.lines, 11) if c.lines else "",
+        attributes = _attributes(id=name, label=_label(c.lines, 11) if c.lines else "",
                                  style="rounded,filled" if folded else "rounded", labeljust="l",
                                  color="#7c3aed" if folded else "#c8c8c8", fillcolor="#faf7ff" if folded else "white",
                                  penwidth="1.5" if folded else "1",
                                  **({"class": " ".join(c.classes)} if c.classes else {}))
         out += [f"{indent}\tsubgraph {_quote(name)} {{\n", f"{indent}\t\t{attributes}\n"]
-        _emit(out, indent + "\t", c.id, members, inner, drawn, labels)
+        _emit(out, indent + "\t", c.id, members, inner, drawn, chain)
         out.append(f"{indent}\t}}\n")
 
 

@@ -63,7 +63,10 @@ class Deferred:
         return f"Deferred({str(self)!r})"
 
 
-@dataclass(frozen=True)
+_set = object.__setattr__
+
+
+@dataclass(frozen=True, init=False)
 class SceneNode:
     """A box or ellipse. ``group``: the id of the Cluster it is drawn in; ``step``: its time step."""
 
@@ -81,13 +84,23 @@ class SceneNode:
     step: int | None = None
     back: tuple[int, int] = (0, 0)  # the lines [start, stop) that tell the backward pass (its gradient)
 
+    def __init__(self, id: str, classes: tuple[str, ...], lines: tuple[Line, ...], shape: str, fill: str,
+                 border: str, tooltip: Deferred | str, style: str = "filled", peripheries: int = 1,
+                 penwidth: float = 1.0, group: str | None = None, step: int | None = None,
+                 back: tuple[int, int] = (0, 0)) -> None:
+        # the fields at once (the __init__ dataclasses writes sets each through object.__setattr__,
+        # a call per field: a drawing makes a node for each value); tests check it matches the fields
+        _set(self, "__dict__", {"id": id, "classes": classes, "lines": lines, "shape": shape, "fill": fill,
+                                "border": border, "tooltip": tooltip, "style": style, "peripheries": peripheries,
+                                "penwidth": penwidth, "group": group, "step": step, "back": back})
+
     @property
     def text(self) -> str:
         """What the label reads, one line per line, styles dropped."""
         return "\n".join(line_text(line) for line in self.lines)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class SceneEdge:
     id: str
     src: str
@@ -100,6 +113,14 @@ class SceneEdge:
     penwidth: float = 1.2
     head: str = ""  # a mark at the arrow's head: which operand of a non-commutative op (①, ②)
     back: tuple[int, int] = (0, 0)  # the lines [start, stop) that tell the backward pass (its message)
+
+    def __init__(self, id: str, src: str, dst: str, classes: tuple[str, ...], lines: tuple[Line, ...], color: str,
+                 tooltip: Deferred | str, style: str = "solid", penwidth: float = 1.2, head: str = "",
+                 back: tuple[int, int] = (0, 0)) -> None:
+        # the fields at once, as SceneNode's
+        _set(self, "__dict__", {"id": id, "src": src, "dst": dst, "classes": classes, "lines": lines,
+                                "color": color, "tooltip": tooltip, "style": style, "penwidth": penwidth,
+                                "head": head, "back": back})
 
     @property
     def text(self) -> str:

@@ -10,7 +10,7 @@ import functools
 import html
 import math
 import re
-from typing import Sequence
+from typing import Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -79,22 +79,30 @@ _BREAK = Verbatim("\n")
 
 
 def tooltip_parts(lines: Sequence[str]) -> tuple[str, ...] | str:
-    r"""``tooltip(lines)``, as its parts (the lines and the line breaks between them) when it is
-    short enough to need no cut, else as ``tooltip`` writes it.
+    r"""``tooltip(lines)``, as its parts when it is short enough to need no cut, else as ``tooltip``
+    writes it. The parts are the ``Verbatim`` lines and, between them, the other lines, each run of
+    them one part with the line breaks around it (``render`` escapes a part at a time).
 
-    >>> tooltip_parts(["a", Verbatim("[1 2]")]), tooltip_parts(["&" * 5000])[-2:]
-    (('a', '\n', '[1 2]'), '\n…')
+    >>> tooltip_parts(["a", Verbatim("[1 2]"), "b", "c"]), tooltip_parts(["&" * 5000])[-2:]
+    (('a\n', '[1 2]', '\nb\nc'), '\n…')
     """
+    if (sum(map(len, lines)) + len(lines)) * 5 > TOOLTIP_LIMIT:  # escaping at most quintuples a character
+        return tooltip(lines)                                      # (& as &amp;)
     parts: list[str] = []
-    size = 0
+    run: list[str] = []
     for line in lines:
-        if parts:
-            parts.append(_BREAK)
-        parts.append(line)
-        size += len(line) + 1
-    if size * 5 <= TOOLTIP_LIMIT:  # escaping at most quintuples a character (& as &amp;)
-        return tuple(parts)
-    return tooltip(lines)
+        if type(line) is not Verbatim:
+            run.append(line)
+        else:
+            if run:
+                parts.append(("\n" if parts else "") + "\n".join(run) + "\n")
+                run = []
+            elif parts:
+                parts.append(_BREAK)
+            parts.append(line)
+    if run:
+        parts.append(("\n" if parts else "") + "\n".join(run))
+    return tuple(parts)
 
 
 def shown(node: Node) -> str:
@@ -287,6 +295,14 @@ def _edgeitems(shape: tuple[int, ...]) -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=1024)
+def _elided(shape: tuple[int, ...]) -> tuple[int, str, str]:
+    """For an array of ``shape`` too big to write out: the edge items its tooltip writes, and the
+    texts before and after its norm, min and max."""
+    edge = _edgeitems(shape)
+    return edge, f"{format_shape(shape)}, ", f" ({_shown_count(shape, edge)} of {math.prod(shape)} entries shown)\n"
+
+
 _BLANK = "\x00"  # stands for the digits of an entry in a layout; never in NumPy's own output
 
 
@@ -350,28 +366,47 @@ def _fast_text(a: np.ndarray, edge: int) -> str | None:
     return text[:-1]
 
 
-_STACK = 1 << 16  # entries stacked at a time when arrays are written or reduced together
-_STACKED = 1024  # arrays of at most this many entries are stacked to be reduced (larger: one by one)
-_WRITTEN = 16  # arrays of one shape written together when there are at least this many (fewer: one by one)
+_STACK = 1 << 13  # entries copied together at most: 64 kB of float64 (a larger temporary is mapped
+# afresh, page by page, every time)
+_STACKED = 1024  # arrays of at most this many entries are copied to be reduced (larger: one by one, no copy)
+_TOGETHER = 200  # entries to write: fewer in all are written one by one (writing together costs ~50 µs)
+_LAYOUT = 64  # entries (and 8 an array) in one layout: fewer are written one by one (a layout costs ~12 µs)
 
 
 @functools.lru_cache(maxsize=None)
-def _digits(part: str, width: int) -> np.ndarray:
-    """Character tables, one row per value 0 … 9999: for ``part="int"``, the integer part
-    right-aligned in ``width`` (rows 10000 … 19999: the same, negative); for ``"frac"``, the first
-    ``width`` of its 4 decimals with trailing zeros as spaces; for ``"int_width"`` and
-    ``"frac_width"``, the characters each needs (sign aside; decimals without trailing zeros)."""
-    ints = [str(i) for i in range(10000)]
-    fracs = [f"{f:04d}".rstrip("0") for f in range(10000)]
+def _digits(part: str, width: int = 0) -> np.ndarray:
+    """Character tables, one entry per value 0 … 9999: for ``part="int"``, the integer part
+    right-aligned in ``width`` (at most 5; entries 10000 … 19999: the same, negative); for
+    ``"frac"``, the first ``width`` of its 4 decimals with trailing zeros as spaces (both as bytes of
+    that width: NumPy picks whole entries much faster than rows of characters); for ``"int_width"``
+    and ``"frac_width"``, the characters each needs (sign aside; decimals without trailing zeros)."""
+    if part in ("int", "frac"):
+        table = _characters(part)
+        return np.ascontiguousarray(table[:, table.shape[1] - width:] if part == "int" else table[:, :width]) \
+            .view(f"S{width}").ravel()
+    v = np.arange(10000)
     if part == "int_width":
-        return np.array([len(t) for t in ints], np.intp)
-    if part == "frac_width":
-        return np.array([len(t) for t in fracs], np.intp)
-    if part == "int":
-        rows = [t.rjust(width)[-width:] for t in ints] + [("-" + t).rjust(width)[-width:] for t in ints]
-    else:
-        rows = [t.ljust(4)[:width] for t in fracs]
-    return np.frombuffer("".join(rows).encode("ascii"), np.uint8).reshape(len(rows), width)
+        return 1 + (v >= 10) + (v >= 100) + (v >= 1000)  # type: ignore[no-any-return]
+    return 4 - (v % 10 == 0) - (v % 100 == 0) - (v % 1000 == 0) - (v == 0)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _characters(part: str) -> np.ndarray:
+    """``_digits`` of the widest kind, one row of characters per value: the sign and four digits of
+    the integer part (``"int"``), or the four decimals (``"frac"``)."""
+    v = np.arange(10000)
+    digits = np.stack([v // 1000, v // 100 % 10, v // 10 % 10, v % 10], axis=1)
+    chars = (digits + ord("0")).astype(np.uint8)
+    zero = digits == 0
+    if part == "frac":
+        chars[np.logical_and.accumulate(zero[:, ::-1], axis=1)[:, ::-1]] = ord(" ")  # the zeros that end it
+        return chars
+    leading = np.logical_and.accumulate(zero, axis=1)  # the zeros before the first digit
+    leading[:, 3] = False  # 0 is written "0"
+    field = np.full((20000, 5), ord(" "), np.uint8)
+    field[:, 1:] = np.where(leading, ord(" "), chars)[np.r_[0:10000, 0:10000]]
+    field[10000 + v, leading.sum(axis=1)] = ord("-")
+    return field
 
 
 @functools.lru_cache(maxsize=512)
@@ -388,46 +423,93 @@ def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.
     return layout, slots[:, :left].ravel(), slots[:, left + 1:].ravel()
 
 
-def _write_rows(v: np.ndarray, shape: tuple[int, ...], edge: int, limit: float) -> list[str | None]:
-    """Each row of ``v`` (the entries NumPy writes of an array of ``shape``, in its order) as NumPy
-    writes it (``_fast_text``'s rules), or None where ``limit`` or an entry of 10⁴ or more is hit."""
+def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int]) -> list[str | None]:
+    """Each of ``arrays`` (float64 or float32) as ``np.array2string(a, edgeitems=edge, **_PRINT)``
+    writes it, by ``_fast_text``'s rules, all at once (NumPy's calls cost microseconds each, whatever
+    their size): the entries NumPy writes of every array are rounded together; then the arrays that
+    share a layout (shape and widths) are written together, from the character tables. None where
+    ``_FAST_LIMIT`` or an integer part of five digits is reached, or an entry is not finite, and for
+    the arrays of a layout with few entries in all: the caller asks ``_fast_text``."""
+    parts = [a.reshape(-1) if a.size <= TOOLTIP_NUMBERS else a.reshape(-1).take(_corners(a.shape, edge))
+             for a, edge in zip(arrays, edges)]
+    counts = np.array([len(p) for p in parts])
+    starts = counts.cumsum() - counts  # (array methods: NumPy's functions add a Python call each)
+    v = np.concatenate(parts).astype(float, copy=False)
     a = np.abs(v)
-    ok = a.max(axis=1) < limit  # False for nan and ∞ too
-    scaled = np.where(ok[:, None], a, 0.0) * 1e4
+    ok = np.maximum.reduceat(a, starts) < [_FAST_LIMIT[x.dtype] for x in arrays]  # False for nan and ∞ too
+    scaled = (a if ok.all() else np.where(ok.repeat(counts), a, 0.0)) * 1e4
     r = np.rint(scaled)
     # the product may have rounded across a half (or be one): those entries are rounded as
     # printf rounds the exact value, which is what NumPy writes
-    near = np.abs(scaled - np.floor(scaled) - 0.5) <= scaled * 2.3e-16
-    for row, col in zip(*np.nonzero(near)):
-        r[row, col] = float(f"{a[row, col]:.4f}".replace(".", ""))
+    for k in (np.abs(scaled - np.floor(scaled) - 0.5) <= scaled * 2.3e-16).nonzero()[0].tolist():
+        r[k] = float(f"{a[k]:.4f}".replace(".", ""))
     whole, frac = np.divmod(r.astype(np.int64), 10000)
-    ok &= whole.max(axis=1) < 10000
-    whole[~ok] = 0
+    ok &= np.maximum.reduceat(whole, starts) < 10000
+    if not ok.all():
+        whole[whole >= 10000] = 0  # in arrays not written here
     negative = np.signbit(v)
     # NumPy's pad_left is the widest integer part (sign included), its pad_right the most decimals
-    left = (_digits("int_width", 0)[whole] + negative).max(axis=1)
-    right = _digits("frac_width", 0)[frac].max(axis=1)
+    left = np.maximum.reduceat(_digits("int_width")[whole] + negative, starts).tolist()
+    right = np.maximum.reduceat(_digits("frac_width")[frac], starts).tolist()
     whole += negative * 10000  # the row of the negative integer part
-    out: list[str | None] = [None] * len(v)
-    key = np.where(ok, left * 8 + right, -1)
-    for combo in np.unique(key).tolist():
-        if combo < 0:
-            continue
-        p, d = divmod(combo, 8)
-        rows = np.flatnonzero(key == combo)
+    layouts: dict[tuple[tuple[int, ...], int, int, int], list[int]] = {}
+    for i in ok.nonzero()[0].tolist():
+        layouts.setdefault((arrays[i].shape, edges[i], left[i], right[i]), []).append(i)
+    out: list[str | None] = [None] * len(arrays)
+    for (shape, edge, p, d), rows in layouts.items():
+        if len(rows) * (8 + counts[rows[0]]) < _LAYOUT:
+            continue  # few entries in this layout: _fast_text costs less
         layout, int_slots, frac_slots = _page(shape, p, d, edge)
+        at = starts[rows][:, None] + np.arange(counts[rows[0]])  # the rows' entries, one row each
         page = np.empty((len(rows), len(layout)), np.uint8)
         page[:] = layout
-        page[:, int_slots] = _digits("int", p)[whole[rows]].reshape(len(rows), -1)
+        page[:, int_slots] = _digits("int", p).take(whole[at]).view(np.uint8).reshape(len(rows), -1)
         if d:
-            page[:, frac_slots] = _digits("frac", d)[frac[rows]].reshape(len(rows), -1)
+            page[:, frac_slots] = _digits("frac", d).take(frac[at]).view(np.uint8).reshape(len(rows), -1)
         text = page.tobytes().decode("ascii")
         size = len(layout)
-        for j, row in enumerate(rows.tolist()):
-            t = text[j * size:(j + 1) * size]
-            # where NumPy breaks a long row it strips the spaces that end the line
-            out[row] = t if " \n" not in t else "\n".join(line.rstrip() for line in t.split("\n"))
+        texts = [text[k:k + size] for k in range(0, len(text), size)]
+        if " \n" in text:  # where NumPy breaks a long row it strips the spaces that end the line
+            texts = ["\n".join(line.rstrip() for line in t.split("\n")) for t in texts]
+        for i, t in zip(rows, texts):
+            out[i] = t
     return out
+
+
+def _ranges(values: Sequence[np.ndarray]) -> tuple[list[tuple[float, float, float]], list[bool]]:
+    """``_range`` of each of ``values`` (real arrays with entries), reduced together from one copy,
+    and whether each is finite (norm, min and max)."""
+    if len(values) == 1:
+        norm, lo, hi = stats = _range(values[0])  # type: ignore[misc]
+        return [stats], [math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi)]
+    counts = np.array([v.size for v in values])
+    starts = counts.cumsum() - counts
+    x = np.concatenate([v.reshape(-1) for v in values]).astype(float, copy=False)
+    norms = np.sqrt(np.add.reduceat(x * x, starts))
+    lows, highs = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
+    finite = np.isfinite(lows) & np.isfinite(highs)
+    # a sum of squares that underflowed to 0, or overflowed though every entry is finite: scaled
+    for k in (((norms == 0) & ((lows != 0) | (highs != 0))) | ((norms == math.inf) & finite)).nonzero()[0].tolist():
+        norms[k] = _scaled_norm(float(norms[k]), x[starts[k]:starts[k] + counts[k]], float(lows[k]), float(highs[k]))
+    finite &= np.isfinite(norms)
+    return list(zip(norms.tolist(), lows.tolist(), highs.tolist())), finite.tolist()
+
+
+_T = TypeVar("_T")
+
+
+def _runs(items: list[_T], sizes: list[int]) -> Iterator[list[_T]]:
+    """``items`` in runs of at most ``_STACK`` entries in all (by ``sizes``); a larger item alone."""
+    run: list[_T] = []
+    total = 0
+    for item, n in zip(items, sizes):
+        if run and total + n > _STACK:
+            yield run
+            run, total = [], 0
+        run.append(item)
+        total += n
+    if run:
+        yield run
 
 
 class ArrayText:
@@ -482,19 +564,17 @@ class ArrayText:
     def _complete(self, body: str | None) -> str:
         """The tooltip text around ``body`` (the entries as NumPy writes them; None: write them here):
         ``Verbatim`` for numbers (NumPy writes nothing that needs escaping)."""
-        text = self._text(body)
-        return Verbatim(text) if self.value.dtype.kind in "biufc" else text
-
-    def _text(self, body: str | None) -> str:
         a = self.value
         if a.size <= TOOLTIP_NUMBERS:
-            return body or _fast_text(a, 3) or np.array2string(a, **_PRINT)  # type: ignore[arg-type]
-        edge = _edgeitems(a.shape)
-        head = f"{_shape_text(a.shape)}, {self._describe()}"
-        if edge == 0:
-            return f"{head} (too many axes to show entries)"
-        body = body or _fast_text(a, edge) or np.array2string(a, edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
-        return f"{head} ({_shown_count(a.shape, edge)} of {a.size} entries shown)\n{body}"
+            text = body or _fast_text(a, 3) or np.array2string(a, **_PRINT)  # type: ignore[arg-type]
+        else:
+            edge, before, after = _elided(a.shape)
+            if edge == 0:
+                text = before + self._describe() + " (too many axes to show entries)"
+            else:
+                body = body or _fast_text(a, edge) or np.array2string(a, edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
+                text = before + self._describe() + after + body
+        return Verbatim(text) if a.dtype.kind in "biufc" else text
 
     def _describe(self) -> str:
         """Norm, min and max (or what stands for them) on one line, for a tooltip."""
@@ -507,8 +587,8 @@ class ArrayText:
 class ArrayTexts:
     """The texts of the arrays one drawing shows, one ``ArrayText`` per array (by identity: a node's
     gradient is also the message on its only outgoing edge), each made once. The arrays ``add``-ed
-    before the first text is asked for are handled together: those of one shape are stacked (a few
-    hundred kilobytes at a time), reduced (norm, min, max) together, and written together.
+    before the first text is asked for are handled together, whatever their shapes: copied into one
+    buffer (64 kB at a time), reduced (norm, min, max) together, and written together.
 
     >>> texts = ArrayTexts()
     >>> x = texts.add(np.arange(12.0).reshape(3, 4))
@@ -516,33 +596,31 @@ class ArrayTexts:
     (['norm 22.5,', 'range [0, 11]'], '[[ 0.  1.  2.  3.]')
     """
 
-    __slots__ = ("_by_id", "_new", "_unwritten")
+    __slots__ = ("_by_id", "_new", "_others", "_unwritten")
 
     def __init__(self) -> None:
-        self._by_id: dict[int, tuple[object, ArrayText]] = {}
+        self._by_id: dict[int, ArrayText] = {}  # the text keeps its array, so that its id is not reused
+        self._others: list[object] = []
         self._new: list[ArrayText] = []  # added, not yet reduced
-        # entries to write, stacked: (rows, shape, edge items, limit, the texts of the rows)
-        self._unwritten: list[tuple[np.ndarray, tuple[int, ...], int, float, list[ArrayText]]] = []
+        self._unwritten: list[ArrayText] = []  # reduced, their tooltips not yet written
 
     def add(self, value: np.ndarray) -> np.ndarray:
         """Note ``value`` as one the drawing shows (once per array); returns it."""
-        if id(value) not in self._by_id:  # the value is kept with its texts, so its id is not reused meanwhile
-            text = ArrayText(value)
-            self._by_id[id(value)] = (value, text)
-            self._new.append(text)
+        if id(value) not in self._by_id:
+            self._added(value)
         return value
 
-    def _get(self, value: np.ndarray) -> ArrayText:
-        kept = self._by_id.get(id(value))
-        if kept is None:
-            self.add(value)
-            kept = self._by_id[id(value)]
-        return kept[1]
+    def _added(self, value: np.ndarray) -> ArrayText:
+        text = self._by_id[id(value)] = ArrayText(value)
+        if text.value is not value:  # not an array: kept too, so that its id is not reused meanwhile
+            self._others.append(value)
+        self._new.append(text)
+        return text
 
     def summary_lines(self, value: np.ndarray) -> list[str]:
         """``summary_lines(value)``, for a label (a list kept: do not change it). Values that overflow
         or are not finite are written as they are, without NumPy's warnings."""
-        text = self._get(value)
+        text = self._by_id.get(id(value)) or self._added(value)
         if text._lines is None:
             if text._stats is False and self._new:
                 self._reduce()
@@ -551,7 +629,7 @@ class ArrayTexts:
 
     def full_text(self, value: np.ndarray) -> str:
         """``full_text(value)``, for a tooltip (without NumPy's warnings, as ``summary_lines``)."""
-        text = self._get(value)
+        text = self._by_id.get(id(value)) or self._added(value)
         if text._full is None:
             if self._new:
                 self._reduce()
@@ -566,55 +644,32 @@ class ArrayTexts:
             self._reduce_all()
 
     def _reduce_all(self) -> None:
-        groups: dict[tuple[tuple[int, ...], int], list[ArrayText]] = {}
+        due: list[ArrayText] = []  # to reduce: real, with more entries than a label writes out
         for t in self._new:
             a = t.value
             if a.size and a.dtype.kind in "biuf":
-                groups.setdefault((a.shape, a.dtype.num), []).append(t)
+                if t._stats is False and not _small(a):
+                    due.append(t)
+                if a.dtype in _FAST_LIMIT:  # float32, float64: by _write_many (others one by one, when asked)
+                    self._unwritten.append(t)
         self._new = []
         finite: list[ArrayText] = []
         numbers: list[float] = []
-        for (shape, _), members in groups.items():
-            first = members[0].value
-            size, small = first.size, _small(first)
-            limit = _FAST_LIMIT.get(first.dtype) if first.ndim else None
-            edge = 3 if size <= TOOLTIP_NUMBERS else _edgeitems(shape)
-            written = limit is not None and edge and len(members) >= _WRITTEN  # else one by one, when asked for
-            corners = _corners(shape, edge) if size > TOOLTIP_NUMBERS and edge else None
-            if size > _STACKED or len(members) == 1:  # alone: no copy (NumPy's calls cost microseconds
-                for t in members:                      # each, a copy of a large array more)
-                    if t._stats is False and not small:
-                        t._stats = stats = _range(t.value)
-                        if math.isfinite(stats[0]) and math.isfinite(stats[1]) and math.isfinite(stats[2]):  # type: ignore[index]
-                            finite.append(t)
-                            numbers += stats  # type: ignore[arg-type]
-                if written:
-                    step = max(1, _STACK // len(corners if corners is not None else first.reshape(-1)))
-                    for k in range(0, len(members), step):
-                        chunk = members[k:k + step]
-                        rows = np.stack([t.value.reshape(-1) for t in chunk] if corners is None
-                                        else [t.value.take(corners) for t in chunk]).astype(float, copy=False)
-                        self._unwritten.append((rows, shape, edge, limit, chunk))  # type: ignore[arg-type]
-                continue
-            step = max(1, _STACK // size)
-            for k in range(0, len(members), step):  # stacked: reduced and written together
-                chunk = members[k:k + step]
-                x = np.stack([t.value for t in chunk]).reshape(len(chunk), size).astype(float, copy=False)
-                if not small:
-                    norms = np.sqrt(np.einsum("ij,ij->i", x, x)).tolist()
-                    for j, (t, norm, lo, hi) in enumerate(zip(chunk, norms, x.min(axis=1).tolist(),
-                                                              x.max(axis=1).tolist())):
-                        norm = _scaled_norm(norm, x[j], lo, hi)
-                        t._stats = (norm, lo, hi)
-                        if math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi):
-                            finite.append(t)
-                            numbers += (norm, lo, hi)
-                if written:
-                    self._unwritten.append((x if corners is None else x[:, corners], shape, edge, limit, chunk))  # type: ignore[arg-type]
+        alone = [[t] for t in due if t.value.size > _STACKED]  # large: reduced one by one, without a copy
+        small = [t for t in due if t.value.size <= _STACKED]
+        for chunk in alone + list(_runs(small, [t.value.size for t in small])):
+            stats, finites = _ranges([t.value for t in chunk])
+            for t, values, ok in zip(chunk, stats, finites):
+                t._stats = values
+                if ok:
+                    finite.append(t)
+                    numbers += values
         # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
         words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
         for k, t in enumerate(finite):
-            t._words = (words[3 * k], words[3 * k + 1], words[3 * k + 2])
+            w = t._words = (words[3 * k], words[3 * k + 1], words[3 * k + 2])
+            if t._stats[1] or t._stats[2]:  # type: ignore[index]  # else all 0 (summary_lines says so)
+                t._lines = [f"norm {w[0]},", f"range [{w[1]}, {w[2]}]"]  # as summary_lines writes them
 
     def _write(self) -> None:
         """The tooltip texts of the arrays reduced together (the others are written when asked for)."""
@@ -622,11 +677,28 @@ class ArrayTexts:
             self._write_all()
 
     def _write_all(self) -> None:
-        for rows, shape, edge, limit, chunk in self._unwritten:
-            for t, body in zip(chunk, _write_rows(rows, shape, edge, limit)):
-                if t._full is None:
-                    t._full = t._complete(body)
+        due = [t for t in self._unwritten if t._full is None]
         self._unwritten = []
+        shown = [_tooltip_entries(t.value.shape) for t in due]
+        if sum(n for _, n in shown) >= _TOGETHER:  # else a few numbers: one by one costs less
+            written = [(t, edge, n) for t, (edge, n) in zip(due, shown) if edge]  # (edge 0: no entries written)
+            for run in _runs(written, [n for _, _, n in written]):
+                bodies = _write_many([t.value for t, _, _ in run], [edge for _, edge, _ in run])
+                for (t, _, _), body in zip(run, bodies):
+                    t._full = t._complete(body)
+        for t in due:
+            if t._full is None:
+                t._full = t._complete(None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tooltip_entries(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The edge items (0: none) and the number of entries a tooltip writes of an array of ``shape``."""
+    size = math.prod(shape)
+    if size <= TOOLTIP_NUMBERS:
+        return 3, size
+    edge = _edgeitems(shape)
+    return edge, _shown_count(shape, edge) if edge else 0
 
 
 def summary_lines(value: np.ndarray) -> list[str]:
