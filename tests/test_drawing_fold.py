@@ -143,15 +143,25 @@ def test_numbers_are_written_in_their_ops_and_operand_order_is_marked():
     assert adds == []  # + is commutative: no marks
 
 
-def test_a_long_unfolded_drawing_keeps_its_ops_in_one_dot_group_and_a_short_one_does_not():
-    depth = 40
+@pytest.mark.parametrize("depth", [3, 20, 40])
+def test_an_unfolded_net_is_drawn_as_a_straight_chain_with_its_weights_beside_it(depth, dot_executable):
     g = gb.trace(deep_mlp(depth), **deep_mlp_inputs(RNG, depth))
-    graph = parse(g.to_dot(fold=False, depth=None))
+    source = g.to_dot(fold=False, depth=None)
+    graph = parse(source)
     ops = [n for n in all_nodes(graph) if re.fullmatch(r"n\d+", n.get_name())
            and g._dag.nodes[int(n.get_name()[1:])].kind == "op"]
     others = [n for n in all_nodes(graph) if re.fullmatch(r"n\d+", n.get_name())
               and g._dag.nodes[int(n.get_name()[1:])].kind != "op"]
-    assert ops and all(n.get("group") == "chain" for n in ops)  # the chain stays straight
+    assert ops and all(n.get("group") == "chain" for n in ops)
     assert all(n.get("group") is None for n in others)  # W and b go to its sides
-    small = parse(gb.trace(deep_mlp(2), **deep_mlp_inputs(RNG, 2)).to_dot())
-    assert all(n.get("group") is None for n in all_nodes(small))
+    # laid out: the layers' tanh nodes stand in one column, and the drawing is no wider for more layers
+    import json
+    import subprocess
+
+    laid = json.loads(subprocess.run([dot_executable, "-Tjson"], input=source.encode(), capture_output=True,
+                                     check=True).stdout)
+    x = {o["name"]: float(o["pos"].split(",")[0]) for o in laid["objects"] if "pos" in o}
+    tanhs = [x[n.id] for n in g.nodes if n.kind == "op" and n.op.name == "tanh"]
+    assert max(tanhs) - min(tanhs) < 36  # points: half an inch (frames nudge it), where it drifted a layer at a time
+    width = float(laid["bb"].split(",")[2])
+    assert width < 9 * 72  # points: 9 inches at any depth
