@@ -292,6 +292,7 @@ def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int 
     finally:
         tape.active = False
         tape.scoper.close()
+        tape.inputs = {}  # the inputs' Traced refer to the tape: no cycle left for the collector
     if type(out) is not Traced:
         name = getattr(fn, "__name__", "the function")
         if isinstance(out, (tuple, list, dict)):

@@ -12,3 +12,35 @@ def test_jupyter_bundle_runs_graphviz_only_when_the_svg_is_wanted(tmp_path, monk
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no dot: rendering would raise
     assert g._repr_mimebundle_(exclude=["image/svg+xml"]) == {"text/plain": repr(g.draw())}
     assert list(g.draw()._repr_mimebundle_(include=["text/plain"])) == ["text/plain"]
+
+
+def test_the_cycle_collector_is_paused_for_a_trace_and_its_objects_stay_collectable():
+    """While a trace runs the collector is off; after, what it made sits in the oldest generation
+    (no scan of it all at the next allocation), is collected once dropped, and a program's own
+    frozen objects stay frozen."""
+    import gc
+    import weakref
+
+    def f(x):
+        assert not gc.isenabled()
+        return np.sum(np.tanh(x) * x)
+
+    assert gc.isenabled()
+    g = gb.trace(f, x=np.arange(4.0))
+    assert gc.isenabled()
+    node = g.node("x")
+    young = {id(o) for o in gc.get_objects(0)} | {id(o) for o in gc.get_objects(1)}
+    assert id(node) not in young and any(o is node for o in gc.get_objects(2))
+    gone = weakref.ref(g.output.value)  # an array only the graph holds
+    del g, node
+    gc.collect()
+    assert gone() is None  # the graph's cycles are collected as any others
+    kept = [object() for _ in range(3)]  # a program that freezes its own objects (before a fork, say)
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        gb.trace(f, x=np.arange(4.0))
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
+    del kept
