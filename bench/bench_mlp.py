@@ -2,7 +2,8 @@
 
     python bench/bench_mlp.py [--depths 10 100 1000] [--repeat 5] [--no-autograd]
 
-Width 64, batch 8. Prints best-of-N wall times and the ratios to the hand-written NumPy forward +
+Width 64, batch 8. Prints best-of-N wall times (garbage collected between runs, untimed) and the
+ratios to the hand-written NumPy forward +
 backward; graphviz_bp keeps every edge's message, the hand-written code keeps only the gradients.
 HIPS autograd (if installed) is timed on the same workload for reference.
 """
@@ -10,6 +11,7 @@ HIPS autograd (if installed) is timed on the same workload for reference.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from pathlib import Path
@@ -70,8 +72,11 @@ def with_autograd(params: dict[str, np.ndarray], depth: int):
 
 
 def best_of(fn, repeat: int) -> float:
+    """The shortest of ``repeat`` runs; garbage (the graphs of earlier runs, whose nodes and edges
+    refer to each other) is collected before each, untimed, so that no run pays for another's."""
     times = []
     for _ in range(repeat):
+        gc.collect()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
