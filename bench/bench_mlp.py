@@ -3,8 +3,8 @@
     python bench/bench_mlp.py [--depths 10 100 1000] [--repeat 5] [--no-autograd]
 
 Width 64, batch 8. Prints best-of-N wall times (garbage collected between runs, untimed) and the
-ratios to the hand-written NumPy forward +
-backward; graphviz_bp keeps every edge's message, the hand-written code keeps only the gradients.
+ratios to the hand-written NumPy forward + backward; graphviz_bp keeps every edge's message, the
+hand-written code keeps only the gradients.
 HIPS autograd (if installed) is timed on the same workload for reference.
 """
 
