@@ -40,6 +40,8 @@ def mark_svg(svg: str, scene: Scene, walk: Walk) -> str:
     """``svg`` (the Scene laid out by dot) with each label text marked with the step it appears at.
     Raises RuntimeError when a label's texts cannot be matched to the Scene's spans."""
     starts = list(_OBJECT.finditer(svg))
+    elements: dict[str, SceneNode | SceneEdge] = {e.id: e for e in scene.edges}
+    elements.update((n.id, n) for n in scene.nodes)
     out: list[str] = []
     at = 0
     for k, m in enumerate(starts):
@@ -47,19 +49,12 @@ def mark_svg(svg: str, scene: Scene, walk: Walk) -> str:
         reveal = walk.reveal.get(m.group(1)) if m.group(2) != "cluster" else None
         if reveal is None:
             continue
-        element = _element(scene, m.group(1))
+        element = elements[m.group(1)]
         out.append(svg[at:m.start()])
         out.append(_mark(svg[m.start():end], element.lines, reveal, m.group(1)))
         at = end
     out.append(svg[at:])
     return "".join(out)
-
-
-def _element(scene: Scene, ident: str) -> SceneNode | SceneEdge:
-    for e in scene.edges:
-        if e.id == ident:
-            return e
-    return scene.node(ident)
 
 
 def _mark(part: str, lines: tuple[Line, ...], reveal: list[list[Any]], ident: str) -> str:
