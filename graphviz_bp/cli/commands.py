@@ -99,7 +99,8 @@ def markdown_image(alt: str, path: Path) -> str:
 @click.option("-o", "--output", default=None, metavar="PATH|-",
               help="file to write (.svg .pdf .png .dot, or .html: the interactive page), or - for standard output")
 @click.option("-f", "--format", "fmt", type=click.Choice(OUTPUTS), default=None,
-              help="output format (default: from the suffix of -o; svg for -); with --frames, the frames' format (svg, png, pdf)")
+              help="output format (default: from the suffix of -o; svg for -); with --frames, the "
+                   "frames' format (svg, png, pdf)")
 @click.option("--frames", "frames_dir", default=None, metavar="DIR",
               help="also write one picture per step of the backward pass into DIR (step-0.svg, ...; -f png or pdf)")
 @click.option("--markdown", is_flag=True,

@@ -174,7 +174,8 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
                          "of": len(total), "terms": _terms(rec, got, total),
                          "partial": summarize(partial) if partial is not None else "",
                          "complete": len(got) == len(total)})
-        w.steps.append({"node": drawn, "name": _name(n, absorbed), "cotangent": f"∂{L}/∂{L if n is dag.output else _name(n, absorbed)}",
+        name = _name(n, absorbed)
+        w.steps.append({"node": drawn, "name": name, "cotangent": f"∂{L}/∂{L if n is dag.output else name}",
                         "adjoint": summarize(s.adjoint), "seed": n is dag.output, "sent": sent, "sums": sums})
 
     # when each value's gradient is complete: the last message it receives
