@@ -45,7 +45,8 @@ def test_a_deep_net_is_drawn_as_one_folded_layer_with_its_norm_strip():
     assert g.node("W0").id in inside and g.node("b0").id in inside
     assert "W0 … W59" in label_text(next(n for n in nodes if n.get_name() == g.node("W0").id))
     back = [e for e in graph.get_edges() if "recurrence" in str(e.get("class"))]
-    assert len(back) == 1 and back[0].get("constraint") == "false" and "× 59" in label_text(back[0])
+    assert len(back) == 1 and back[0].get("constraint") == "false" and "× 59" in str(back[0].get("xlabel"))
+    assert back[0].get("label") is None  # beside the edge, placed after the layout: not across the frame
     # the tooltip of an edge drawn for all 60 layers names the last layer's message too
     w_edge = next(e for e in graph.get_edges() if e.get_source().strip('"') == g.node("W0").id)
     last = g.node("W59").out_edges[0]

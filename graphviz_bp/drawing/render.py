@@ -147,7 +147,9 @@ def _node_style(classes: tuple[str, ...], border: str, fill: str, penwidth: floa
 
 def _edge(e: SceneEdge) -> str:
     tip = _plain(e.tooltip)
-    label = f" label={_label(e.lines, 9, 'LEFT')}" if e.lines else ""
+    # the edge back to a repeated block's start is not ranked (constraint=false), and dot put its
+    # label across the block's frame; an external label is placed beside the drawn edge instead
+    label = f" {'xlabel' if 'recurrence' in e.classes else 'label'}={_label(e.lines, 9, 'LEFT')}" if e.lines else ""
     head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style)
     if e.head:  # which operand: a mark beside the arrow's head
         head += f" headlabel={_quote(e.head)} labeldistance=1.8 labelfontcolor={_quote(e.color)} labelfontsize=11"
