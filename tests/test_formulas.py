@@ -620,3 +620,18 @@ def test_stack_and_concatenate_are_spelled_with_their_list():
     F = g.formula("x")
     assert "stack([" in F.expr and "concatenate([" in F.expr
     np.testing.assert_allclose(gb.evaluate(F.expr, **F.constants, x=x), g.grad("x"), rtol=1e-12)
+
+
+def test_a_message_with_infinities_is_checked_without_a_warning_and_its_formula_still_verified():
+    """log at 0 sends an infinite message: the check's tolerance comes from the finite entries (an
+    infinite scale made NumPy warn and passed anything)."""
+    import warnings
+
+    with np.errstate(all="ignore"):
+        g = gb.trace(lambda x: np.sum(np.log(x)), x=np.array([1.0, 0.0, 2.0]))
+    edge = g.node("x").out_edges[0]
+    assert np.isinf(edge.message).any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        formula = edge.formula
+    assert formula.verified, formula.why

@@ -404,7 +404,8 @@ def _close(tree: Expr, env: Mapping[str, Any], expected: np.ndarray, where: str 
             got = np.broadcast_to(got, expected.shape)
         except ValueError:
             return False, f"the formula has shape {got.shape}, the message {expected.shape} ({where})"
-    scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+    finite = np.abs(expected[np.isfinite(expected)])  # an infinite entry must match exactly, not set the scale
+    scale = max(1.0, float(np.max(finite)) if finite.size else 1.0)
     if np.allclose(got, expected, rtol=RTOL, atol=ATOL * scale, equal_nan=True):
         return True, None
     worst = float(np.max(np.abs(got - expected))) if expected.size else 0.0
