@@ -50,7 +50,6 @@ class Walk:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: dict[str, dict[str, Any]] = field(default_factory=dict)
     edge_step: dict[str, int] = field(default_factory=dict)
-    node_step: dict[str, int] = field(default_factory=dict)   # a drawn op's step (it sends)
     # every step of a drawn edge or op that stands for several (a folded repeat: one per repetition)
     edge_steps: dict[str, list[int]] = field(default_factory=dict)
     node_steps: dict[str, list[int]] = field(default_factory=dict)
@@ -61,7 +60,7 @@ class Walk:
     def data(self) -> dict[str, Any]:
         """Everything, as JSON-ready data."""
         return {"title": self.title, "steps": self.steps, "reveal": self.reveal, "nodes": self.nodes,
-                "edges": self.edges, "edgeStep": self.edge_step, "nodeStep": self.node_step,
+                "edges": self.edges, "edgeStep": self.edge_step,
                 "edgeSteps": self.edge_steps, "nodeSteps": self.node_steps,
                 "complete": self.complete, "arrivals": self.arrivals, "groups": self.groups}
 
@@ -149,7 +148,6 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
         n = s.node
         drawn = index.node.get(n.index)
         if drawn is not None:
-            w.node_step.setdefault(drawn, k)
             w.node_steps.setdefault(drawn, []).append(k)
         sent = []
         for m in s.sent:
