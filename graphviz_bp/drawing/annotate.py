@@ -255,7 +255,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
         if a != b and e.src.index not in absorbed:  # inside a box, or a number written in its op: not drawn
             lanes.setdefault((a, b, -1 if b in P.boxes else e.argnum), []).append(e)
     kept = {k: members for k, members in P.stands_for.items()
-            if not all(m.index in absorbed for m in members)}
+            if not all(m.index in absorbed for m in members)} if absorbed else P.stands_for
     drawn = [dag.nodes[int(k[1:])] for k in kept if k not in P.boxes]
     ctx = _Ctx(dag, opts, drawn, [es[0] for es in lanes.values()], absorbed)
     into: dict[str, int] = {}  # drawn operands of each drawn node
@@ -441,8 +441,11 @@ def _forward_line(n: Node, pal: Palette) -> Line | None:
     return (Span("= " + _short(body), color=pal.muted_text, size=SMALL),)
 
 
+_new = tuple.__new__  # a Span made as a tuple: half the cost of Span(...), which runs a Python __new__
+
+
 def _value_lines(parts: list[str], color: str, size: float, prefix: str = "") -> list[Line]:
-    lines = [(Span(p, color, False, False, size),) for p in parts]
+    lines = [(_new(Span, (p, color, False, False, size)),) for p in parts]
     if prefix:
         lines[0] = (Span(prefix + parts[0], color, False, False, size),)
     return lines
@@ -621,8 +624,8 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         msg_color = tag[1] if tag else pal.message
         first, *rest = ctx.texts.summary_lines(message)
         lines.append((_line(f"{ctx.arrow} {name}", msg_color, True, False, EDGE)[0],
-                      Span(first, msg_color, False, False, EDGE)))
-        lines += [(Span(r, msg_color, False, False, EDGE),) for r in rest]
+                      _new(Span, (first, msg_color, False, False, EDGE))))
+        lines += [(_new(Span, (r, msg_color, False, False, EDGE)),) for r in rest]
     elif ctx.shapes and tag is not None and not muted:
         lines.append(_line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
     back = (back, len(lines))

@@ -183,17 +183,23 @@ def to_dot(scene: Scene) -> str:
     graphviz package writes it (a ``Digraph``'s source), without building one."""
     chain = True  # ops in one DOT group: the chain stays straight, weights and biases go to its sides
     # (without it a deep net drifts sideways layer after layer: a 20-layer MLP drawn whole was 31 in wide)
-    font, color = scene.font, scene.text_color
-    out = ["digraph backprop {\n",
-           f"\tgraph [{_attributes(bgcolor=scene.background, fontcolor=color, fontname=font, nodesep='0.35', pad='0.2', rankdir=scene.direction, ranksep='0.45')}]\n",
-           f"\tnode [{_attributes(fontcolor=color, fontname=font, fontsize='11', margin='0.08,0.04')}]\n",
-           f"\tedge [{_attributes(fontcolor=color, fontname=font, fontsize='9')}]\n"]
+    out = [_header(scene.background, scene.text_color, scene.font, scene.direction)]
     _nodes(out, scene, chain)
     out += [_edge(e) for e in scene.edges]
     if scene.legend is not None:  # on the last rank, beside the output
         out += ["\tsubgraph legend_rank {\n", "\t\trank=sink\n", "\t" + _node(scene.legend), "\t}\n"]
     out.append("}\n")
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=64)  # the same few, drawing after drawing
+def _header(background: str, color: str, font: str, direction: str) -> str:
+    """The first lines: the graph's defaults for itself, its nodes and its edges."""
+    return "".join([
+        "digraph backprop {\n",
+        f"\tgraph [{_attributes(bgcolor=background, fontcolor=color, fontname=font, nodesep='0.35', pad='0.2', rankdir=direction, ranksep='0.45')}]\n",
+        f"\tnode [{_attributes(fontcolor=color, fontname=font, fontsize='11', margin='0.08,0.04')}]\n",
+        f"\tedge [{_attributes(fontcolor=color, fontname=font, fontsize='9')}]\n"])
 
 
 _HTML = re.compile(r"<.*>$", re.DOTALL)
@@ -237,16 +243,23 @@ def _emit(out: list[str], indent: str, key: str | None, members: dict[str | None
         out += [_node(n, chain) for n in members[key]]
     for c in inner[key]:
         drawn.append(c)
-        name = f"cluster_{c.id}"
-        folded = "folded" in c.classes
-        attributes = _attributes(id=name, label=_label(c.lines, 11) if c.lines else "",
-                                 style="rounded,filled" if folded else "rounded", labeljust="l",
-                                 color="#7c3aed" if folded else "#c8c8c8", fillcolor="#faf7ff" if folded else "white",
-                                 penwidth="1.5" if folded else "1",
-                                 **({"class": " ".join(c.classes)} if c.classes else {}))
-        out += [f"{indent}\tsubgraph {_quote(name)} {{\n", f"{indent}\t\t{attributes}\n"]
+        name = _quote(f"cluster_{c.id}")
+        head, tail = _frame_style(c.classes)
+        label = _label(c.lines, 11) if c.lines else '""'
+        # as _attributes writes them: sorted by name
+        out += [f"{indent}\tsubgraph {name} {{\n", f"{indent}\t\t{head} id={name} label={label} {tail}\n"]
         _emit(out, indent + "\t", c.id, members, inner, drawn, chain)
         out.append(f"{indent}\t}}\n")
+
+
+@functools.lru_cache(maxsize=256)  # a few kinds of frame
+def _frame_style(classes: tuple[str, ...]) -> tuple[str, str]:
+    """A frame's attributes written before its id, and those after its label."""
+    folded = "folded" in classes
+    more = f"class={_quote(' '.join(classes))} " if classes else ""
+    return (f"{more}color={_quote('#7c3aed' if folded else '#c8c8c8')} "
+            f"fillcolor={_quote('#faf7ff' if folded else 'white')}",
+            f"labeljust=l penwidth={'1.5' if folded else '1'} style={_quote('rounded,filled' if folded else 'rounded')}")
 
 
 def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
