@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
 import math
 import re
 from typing import Iterator, Sequence, TypeVar
@@ -497,23 +498,20 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int], counts: Sequ
     return out
 
 
-def _ranges(values: Sequence[np.ndarray]) -> tuple[list[tuple[float, float, float]], list[bool]]:
-    """``_range`` of each of ``values`` (real arrays with entries), reduced together from one copy,
-    and whether each is finite (norm, min and max)."""
+def _ranges(values: Sequence[np.ndarray], sizes: Sequence[int]) -> list[tuple[float, float, float]]:
+    """``_range`` of each of ``values`` (real arrays with entries, ``sizes`` entries each), reduced
+    together from one copy."""
     if len(values) == 1:
-        norm, lo, hi = stats = _range(values[0])  # type: ignore[misc]
-        return [stats], [math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi)]
-    counts = np.array([v.size for v in values])
-    starts = counts.cumsum() - counts
-    x = np.concatenate([v.reshape(-1) for v in values]).astype(float, copy=False)
-    norms = np.sqrt(np.add.reduceat(x * x, starts))
-    lows, highs = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
-    finite = np.isfinite(lows) & np.isfinite(highs)
-    # a sum of squares that underflowed to 0, or overflowed though every entry is finite: scaled
-    for k in (((norms == 0) & ((lows != 0) | (highs != 0))) | ((norms == math.inf) & finite)).nonzero()[0].tolist():
-        norms[k] = _scaled_norm(float(norms[k]), x[starts[k]:starts[k] + counts[k]], float(lows[k]), float(highs[k]))
-    finite &= np.isfinite(norms)
-    return list(zip(norms.tolist(), lows.tolist(), highs.tolist())), finite.tolist()
+        return [_range(values[0])]  # type: ignore[list-item]
+    starts = np.array(list(itertools.accumulate(sizes[:-1], initial=0)))
+    x = np.concatenate(values, axis=None).astype(float, copy=False)  # (each flattened in C order)
+    stats = list(zip(np.sqrt(np.add.reduceat(x * x, starts)).tolist(), np.minimum.reduceat(x, starts).tolist(),
+                     np.maximum.reduceat(x, starts).tolist()))
+    for k, (norm, lo, hi) in enumerate(stats):
+        if norm == 0 or norm == math.inf:  # the sum of squares may have underflowed or overflowed: scaled
+            start = int(starts[k])
+            stats[k] = (_scaled_norm(norm, x[start:start + sizes[k]], lo, hi), lo, hi)
+    return stats
 
 
 _T = TypeVar("_T")
@@ -665,32 +663,36 @@ class ArrayTexts:
             self._reduce_all()
 
     def _reduce_all(self) -> None:
-        due: list[ArrayText] = []  # to reduce: real, with more entries than a label writes out
+        alone: list[ArrayText] = []  # to reduce one by one, without a copy: more than _STACKED entries
+        small: list[ArrayText] = []  # to reduce together: real, with more entries than a label writes out
+        sizes: list[int] = []
         for t in self._new:
             a = t.value
-            if a.size and a.dtype.kind in "biuf":
-                if t._stats is False and not _small(a):
-                    due.append(t)
+            n = a.size
+            if n and a.dtype.kind in "biuf":
                 if a.dtype in _FAST_LIMIT:  # float32, float64: by _write_many (others one by one, when asked)
                     self._unwritten.append(t)
+                if t._stats is False and (n > 5 or (n == 5 and a.ndim != 1)):  # not _small(a)
+                    if n > _STACKED:
+                        alone.append(t)
+                    else:
+                        small.append(t)
+                        sizes.append(n)
         self._new = []
-        finite: list[ArrayText] = []
-        numbers: list[float] = []
-        alone = [[t] for t in due if t.value.size > _STACKED]  # large: reduced one by one, without a copy
-        small = [t for t in due if t.value.size <= _STACKED]
-        for chunk in alone + list(_runs(small, [t.value.size for t in small])):
-            stats, finites = _ranges([t.value for t in chunk])
-            for t, values, ok in zip(chunk, stats, finites):
-                t._stats = values
-                if ok:
-                    finite.append(t)
-                    numbers += values
-        # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
-        words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
-        for k, t in enumerate(finite):
-            w = t._words = (words[3 * k], words[3 * k + 1], words[3 * k + 2])
+        for t in alone:
+            t._stats = _range(t.value)
+        for run in _runs(list(range(len(small))), sizes):
+            for k, stats in zip(run, _ranges([small[k].value for k in run], [sizes[k] for k in run])):
+                small[k]._stats = stats
+        finite = [t for t in alone + small if math.isfinite(t._stats[0]) and math.isfinite(t._stats[1])  # type: ignore
+                  and math.isfinite(t._stats[2])]  # type: ignore[index]
+        # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus),
+        # and the summary lines from them, as summary_lines writes them
+        text = ("%.3g %.3g %.3g\0" * len(finite) % tuple([x for t in finite for x in t._stats])).replace("-", "−")  # type: ignore
+        for t, words in zip(finite, text.split("\0")):
+            norm, lo, hi = t._words = tuple(words.split(" "))  # type: ignore[assignment]
             if t._stats[1] or t._stats[2]:  # type: ignore[index]  # else all 0 (summary_lines says so)
-                t._lines = [f"norm {w[0]},", f"range [{w[1]}, {w[2]}]"]  # as summary_lines writes them
+                t._lines = ["norm " + norm + ",", "range [" + lo + ", " + hi + "]"]
 
     def _write(self) -> None:
         """The tooltip texts of the arrays reduced together (the others are written when asked for)."""
