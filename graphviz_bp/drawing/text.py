@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import html
+import itertools
 import math
 import re
 from typing import Iterator, Sequence, TypeVar
@@ -370,20 +371,13 @@ _STACK = 1 << 13  # entries copied together at most: 64 kB of float64 (a larger 
 # afresh, page by page, every time)
 _STACKED = 1024  # arrays of at most this many entries are copied to be reduced (larger: one by one, no copy)
 _TOGETHER = 200  # entries to write: fewer in all are written one by one (writing together costs ~50 µs)
-_LAYOUT = 64  # entries (and 8 an array) in one layout: fewer are written one by one (a layout costs ~12 µs)
+_LAYOUT = 256  # characters in one layout: fewer are put in place one array at a time (a page costs ~15 µs)
 
 
 @functools.lru_cache(maxsize=None)
-def _digits(part: str, width: int = 0) -> np.ndarray:
-    """Character tables, one entry per value 0 … 9999: for ``part="int"``, the integer part
-    right-aligned in ``width`` (at most 5; entries 10000 … 19999: the same, negative); for
-    ``"frac"``, the first ``width`` of its 4 decimals with trailing zeros as spaces (both as bytes of
-    that width: NumPy picks whole entries much faster than rows of characters); for ``"int_width"``
-    and ``"frac_width"``, the characters each needs (sign aside; decimals without trailing zeros)."""
-    if part in ("int", "frac"):
-        table = _characters(part)
-        return np.ascontiguousarray(table[:, table.shape[1] - width:] if part == "int" else table[:, :width]) \
-            .view(f"S{width}").ravel()
+def _digits(part: str) -> np.ndarray:
+    """Widths, one entry per value 0 … 9999: for ``part="int_width"``, the characters of the integer
+    part (sign aside); for ``"frac_width"``, the decimals without trailing zeros."""
     v = np.arange(10000)
     if part == "int_width":
         return 1 + (v >= 10) + (v >= 100) + (v >= 1000)  # type: ignore[no-any-return]
@@ -392,8 +386,9 @@ def _digits(part: str, width: int = 0) -> np.ndarray:
 
 @functools.cache
 def _characters(part: str) -> np.ndarray:
-    """``_digits`` of the widest kind, one row of characters per value: the sign and four digits of
-    the integer part (``"int"``), or the four decimals (``"frac"``)."""
+    """Characters, one row per value 0 … 9999: for ``part="int"``, the sign and four digits of the
+    integer part, right-aligned (rows 10000 … 19999: the same, negative); for ``"frac"``, the four
+    decimals, trailing zeros as spaces."""
     v = np.arange(10000)
     digits = np.stack([v // 1000, v // 100 % 10, v // 10 % 10, v % 10], axis=1)
     chars = (digits + ord("0")).astype(np.uint8)
@@ -409,35 +404,53 @@ def _characters(part: str) -> np.ndarray:
     return field
 
 
+@functools.cache
+def _entry_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The characters of an entry, in two halves of 8 bytes (as integers: NumPy looks them up much
+    faster than rows of characters): its integer part right-aligned with its sign in the last 5 bytes
+    of the first (``_characters("int")``, by the same rows), and its point and four decimals, trailing
+    zeros as spaces, in the first 5 of the second (rows 0 … 9999). An entry of ``left`` integer and
+    ``right`` decimal characters is the bytes ``8 - left`` to ``8 + right`` of its 16."""
+    ints = np.zeros((20000, 8), np.uint8)
+    ints[:, 3:] = _characters("int")
+    fracs = np.zeros((10000, 8), np.uint8)
+    fracs[:, 0] = ord(".")
+    fracs[:, 1:5] = _characters("frac")
+    return ints.view(np.uint64).ravel(), fracs.view(np.uint64).ravel()
+
+
 @functools.lru_cache(maxsize=512)
-def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``_layout`` for entries of ``left`` integer and ``right`` decimal characters, as bytes with
-    each entry's point in place, and the positions of the integer and the decimal characters."""
+def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                            str, bool]:
+    """``_layout`` for entries of ``left`` integer and ``right`` decimal characters: as bytes, the
+    positions of the entries' characters (points included) in it, and where each comes from in the
+    array's entries of 16 bytes (``_entry_tables``); as a ``%s`` format; and whether an entry
+    may end a line (where NumPy wraps a long row; it strips the spaces that end a line there)."""
     width = left + 1 + right
     blank = _BLANK * width
     text = np.array2string(np.broadcast_to(np.zeros(()), shape), formatter={"float_kind": lambda _: blank},
                            edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
     layout = np.frombuffer(text.encode("ascii"), np.uint8).copy()
-    slots = np.flatnonzero(layout == 0).reshape(-1, width)
-    layout[slots[:, left]] = ord(".")
-    return layout, slots[:, :left].ravel(), slots[:, left + 1:].ravel()
+    slots = np.flatnonzero(layout == 0)
+    source = (np.arange(len(slots) // width)[:, None] * 16 + np.arange(8 - left, 9 + right)).ravel()
+    return layout, slots, source, text.replace("%", "%%").replace(blank, "%s"), blank + "\n" in text
 
 
-def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int]) -> list[str | None]:
-    """Each of ``arrays`` (float64 or float32) as ``np.array2string(a, edgeitems=edge, **_PRINT)``
-    writes it, by ``_fast_text``'s rules, all at once (NumPy's calls cost microseconds each, whatever
-    their size): the entries NumPy writes of every array are rounded together; then the arrays that
-    share a layout (shape and widths) are written together, from the character tables. None where
-    ``_FAST_LIMIT`` or an integer part of five digits is reached, or an entry is not finite, and for
-    the arrays of a layout with few entries in all: the caller asks ``_fast_text``."""
-    parts = [a.reshape(-1) if a.size <= TOOLTIP_NUMBERS else a.reshape(-1).take(_corners(a.shape, edge))
-             for a, edge in zip(arrays, edges)]
-    counts = np.array([len(p) for p in parts])
-    starts = counts.cumsum() - counts  # (array methods: NumPy's functions add a Python call each)
-    v = np.concatenate(parts).astype(float, copy=False)
+def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int], counts: Sequence[int]) -> list[str | None]:
+    """Each of ``arrays`` (float64 or float32; ``counts`` entries written of each) as
+    ``np.array2string(a, edgeitems=edge, **_PRINT)`` writes it, by ``_fast_text``'s rules, all at once
+    (NumPy's calls cost microseconds each, whatever their size): the entries NumPy writes of every
+    array are rounded and looked up in the character tables together; then the arrays that share a
+    layout (shape and widths) are written together. None where ``_FAST_LIMIT`` or an integer part of
+    five digits is reached, or an entry is not finite: the caller asks ``_fast_text``."""
+    # (concatenate flattens each part in C order, as take does: no reshape per array)
+    v = np.concatenate([a if n == a.size else a.take(_corners(a.shape, edge)) for a, edge, n in
+                        zip(arrays, edges, counts)], axis=None).astype(float, copy=False)
+    sizes = np.array(counts)
+    starts = sizes.cumsum() - sizes  # (array methods: NumPy's functions add a Python call each)
     a = np.abs(v)
     ok = np.maximum.reduceat(a, starts) < [_FAST_LIMIT[x.dtype] for x in arrays]  # False for nan and ∞ too
-    scaled = (a if ok.all() else np.where(ok.repeat(counts), a, 0.0)) * 1e4
+    scaled = (a if ok.all() else np.where(ok.repeat(sizes), a, 0.0)) * 1e4
     r = np.rint(scaled)
     # the product may have rounded across a half (or be one): those entries are rounded as
     # printf rounds the exact value, which is what NumPy writes
@@ -449,50 +462,56 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int]) -> list[str 
         whole[whole >= 10000] = 0  # in arrays not written here
     negative = np.signbit(v)
     # NumPy's pad_left is the widest integer part (sign included), its pad_right the most decimals
-    left = np.maximum.reduceat(_digits("int_width")[whole] + negative, starts).tolist()
-    right = np.maximum.reduceat(_digits("frac_width")[frac], starts).tolist()
+    left = np.maximum.reduceat(_digits("int_width").take(whole) + negative, starts).tolist()
+    right = np.maximum.reduceat(_digits("frac_width").take(frac), starts).tolist()
     whole += negative * 10000  # the row of the negative integer part
+    # every entry's characters, of which each layout takes its widths (one lookup for all layouts)
+    ints, fracs = _entry_tables()
+    chars = np.empty((len(v), 2), np.uint64)
+    chars[:, 0] = ints.take(whole)
+    chars[:, 1] = fracs.take(frac)
+    chars = chars.view(np.uint8).reshape(-1)
     layouts: dict[tuple[tuple[int, ...], int, int, int], list[int]] = {}
     for i in ok.nonzero()[0].tolist():
         layouts.setdefault((arrays[i].shape, edges[i], left[i], right[i]), []).append(i)
     out: list[str | None] = [None] * len(arrays)
+    at = (starts * 16).tolist()  # where each array's characters begin
     for (shape, edge, p, d), rows in layouts.items():
-        if len(rows) * (8 + counts[rows[0]]) < _LAYOUT:
-            continue  # few entries in this layout: _fast_text costs less
-        layout, int_slots, frac_slots = _page(shape, p, d, edge)
-        at = starts[rows][:, None] + np.arange(counts[rows[0]])  # the rows' entries, one row each
-        page = np.empty((len(rows), len(layout)), np.uint8)
-        page[:] = layout
-        page[:, int_slots] = _digits("int", p).take(whole[at]).view(np.uint8).reshape(len(rows), -1)
-        if d:
-            page[:, frac_slots] = _digits("frac", d).take(frac[at]).view(np.uint8).reshape(len(rows), -1)
-        text = page.tobytes().decode("ascii")
-        size = len(layout)
-        texts = [text[k:k + size] for k in range(0, len(text), size)]
-        if " \n" in text:  # where NumPy breaks a long row it strips the spaces that end the line
-            texts = ["\n".join(line.rstrip() for line in t.split("\n")) for t in texts]
+        layout, slots, source, form, wraps = _page(shape, p, d, edge)
+        if len(rows) * len(source) < _LAYOUT:  # few characters: put in place one array at a time
+            w = p + 1 + d
+            texts = []
+            for i in rows:
+                entries = chars[at[i]:at[i] + 16 * counts[i]].tobytes().decode("ascii")
+                texts.append(form % tuple([entries[k:k + w] for k in range(8 - p, len(entries), 16)]))
+        else:  # one page, a row of characters an array
+            page = np.empty((len(rows), len(layout)), np.uint8)
+            page[:] = layout
+            page[:, slots] = chars.take(np.array([at[i] for i in rows])[:, None] + source)
+            text = page.tobytes().decode("ascii")
+            size = len(layout)
+            texts = [text[k:k + size] for k in range(0, len(text), size)]
+        if wraps and d:  # where NumPy breaks a long row it strips the spaces that end the line
+            texts = ["\n".join(line.rstrip() for line in t.split("\n")) if " \n" in t else t for t in texts]
         for i, t in zip(rows, texts):
             out[i] = t
     return out
 
 
-def _ranges(values: Sequence[np.ndarray]) -> tuple[list[tuple[float, float, float]], list[bool]]:
-    """``_range`` of each of ``values`` (real arrays with entries), reduced together from one copy,
-    and whether each is finite (norm, min and max)."""
+def _ranges(values: Sequence[np.ndarray], sizes: Sequence[int]) -> list[tuple[float, float, float]]:
+    """``_range`` of each of ``values`` (real arrays with entries, ``sizes`` entries each), reduced
+    together from one copy."""
     if len(values) == 1:
-        norm, lo, hi = stats = _range(values[0])  # type: ignore[misc]
-        return [stats], [math.isfinite(norm) and math.isfinite(lo) and math.isfinite(hi)]
-    counts = np.array([v.size for v in values])
-    starts = counts.cumsum() - counts
-    x = np.concatenate([v.reshape(-1) for v in values]).astype(float, copy=False)
-    norms = np.sqrt(np.add.reduceat(x * x, starts))
-    lows, highs = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
-    finite = np.isfinite(lows) & np.isfinite(highs)
-    # a sum of squares that underflowed to 0, or overflowed though every entry is finite: scaled
-    for k in (((norms == 0) & ((lows != 0) | (highs != 0))) | ((norms == math.inf) & finite)).nonzero()[0].tolist():
-        norms[k] = _scaled_norm(float(norms[k]), x[starts[k]:starts[k] + counts[k]], float(lows[k]), float(highs[k]))
-    finite &= np.isfinite(norms)
-    return list(zip(norms.tolist(), lows.tolist(), highs.tolist())), finite.tolist()
+        return [_range(values[0])]  # type: ignore[list-item]
+    starts = np.array(list(itertools.accumulate(sizes[:-1], initial=0)))
+    x = np.concatenate(values, axis=None).astype(float, copy=False)  # (each flattened in C order)
+    stats = list(zip(np.sqrt(np.add.reduceat(x * x, starts)).tolist(), np.minimum.reduceat(x, starts).tolist(),
+                     np.maximum.reduceat(x, starts).tolist()))
+    for k, (norm, lo, hi) in enumerate(stats):
+        if norm == 0 or norm == math.inf:  # the sum of squares may have underflowed or overflowed: scaled
+            start = int(starts[k])
+            stats[k] = (_scaled_norm(norm, x[start:start + sizes[k]], lo, hi), lo, hi)
+    return stats
 
 
 _T = TypeVar("_T")
@@ -644,32 +663,36 @@ class ArrayTexts:
             self._reduce_all()
 
     def _reduce_all(self) -> None:
-        due: list[ArrayText] = []  # to reduce: real, with more entries than a label writes out
+        alone: list[ArrayText] = []  # to reduce one by one, without a copy: more than _STACKED entries
+        small: list[ArrayText] = []  # to reduce together: real, with more entries than a label writes out
+        sizes: list[int] = []
         for t in self._new:
             a = t.value
-            if a.size and a.dtype.kind in "biuf":
-                if t._stats is False and not _small(a):
-                    due.append(t)
+            n = a.size
+            if n and a.dtype.kind in "biuf":
                 if a.dtype in _FAST_LIMIT:  # float32, float64: by _write_many (others one by one, when asked)
                     self._unwritten.append(t)
+                if t._stats is False and (n > 5 or (n == 5 and a.ndim != 1)):  # not _small(a)
+                    if n > _STACKED:
+                        alone.append(t)
+                    else:
+                        small.append(t)
+                        sizes.append(n)
         self._new = []
-        finite: list[ArrayText] = []
-        numbers: list[float] = []
-        alone = [[t] for t in due if t.value.size > _STACKED]  # large: reduced one by one, without a copy
-        small = [t for t in due if t.value.size <= _STACKED]
-        for chunk in alone + list(_runs(small, [t.value.size for t in small])):
-            stats, finites = _ranges([t.value for t in chunk])
-            for t, values, ok in zip(chunk, stats, finites):
-                t._stats = values
-                if ok:
-                    finite.append(t)
-                    numbers += values
-        # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus)
-        words = ("%.3g " * len(numbers) % tuple(numbers)).replace("-", "−").split()
-        for k, t in enumerate(finite):
-            w = t._words = (words[3 * k], words[3 * k + 1], words[3 * k + 2])
+        for t in alone:
+            t._stats = _range(t.value)
+        for run in _runs(list(range(len(small))), sizes):
+            for k, stats in zip(run, _ranges([small[k].value for k in run], [sizes[k] for k in run])):
+                small[k]._stats = stats
+        finite = [t for t in alone + small if math.isfinite(t._stats[0]) and math.isfinite(t._stats[1])  # type: ignore
+                  and math.isfinite(t._stats[2])]  # type: ignore[index]
+        # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus),
+        # and the summary lines from them, as summary_lines writes them
+        text = ("%.3g %.3g %.3g\0" * len(finite) % tuple([x for t in finite for x in t._stats])).replace("-", "−")  # type: ignore
+        for t, words in zip(finite, text.split("\0")):
+            norm, lo, hi = t._words = tuple(words.split(" "))  # type: ignore[assignment]
             if t._stats[1] or t._stats[2]:  # type: ignore[index]  # else all 0 (summary_lines says so)
-                t._lines = [f"norm {w[0]},", f"range [{w[1]}, {w[2]}]"]  # as summary_lines writes them
+                t._lines = ["norm " + norm + ",", "range [" + lo + ", " + hi + "]"]
 
     def _write(self) -> None:
         """The tooltip texts of the arrays reduced together (the others are written when asked for)."""
@@ -683,7 +706,8 @@ class ArrayTexts:
         if sum(n for _, n in shown) >= _TOGETHER:  # else a few numbers: one by one costs less
             written = [(t, edge, n) for t, (edge, n) in zip(due, shown) if edge]  # (edge 0: no entries written)
             for run in _runs(written, [n for _, _, n in written]):
-                bodies = _write_many([t.value for t, _, _ in run], [edge for _, edge, _ in run])
+                bodies = _write_many([t.value for t, _, _ in run], [edge for _, edge, _ in run],
+                                     [n for _, _, n in run])
                 for (t, _, _), body in zip(run, bodies):
                     t._full = t._complete(body)
         for t in due:

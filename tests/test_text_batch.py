@@ -1,0 +1,88 @@
+"""ArrayTexts writes many arrays together (a page per layout, or one array at a time when a layout
+has few characters); each text must be what NumPy and the one-by-one functions write."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graphviz_bp.drawing import text as text_mod
+from graphviz_bp.drawing.text import ArrayTexts, full_text, summary_lines
+
+NUMPY = {"precision": 4, "suppress_small": True, "max_line_width": 100, "threshold": 400}
+
+
+def _numpy_text(a: np.ndarray) -> str:
+    if a.size <= 400:
+        return np.array2string(a, **NUMPY)
+    edge = 3 if np.prod(np.minimum(a.shape, 6)) <= 400 else 2 if np.prod(np.minimum(a.shape, 4)) <= 400 else 1
+    return np.array2string(a, **NUMPY, edgeitems=edge)
+
+
+def _together(arrays: list[np.ndarray]) -> tuple[list[str], list[list[str]]]:
+    texts = ArrayTexts()
+    for a in arrays:
+        texts.add(a)
+    lines = [texts.summary_lines(a) for a in arrays]
+    return [texts.full_text(a) for a in arrays], lines
+
+
+def _mixed(rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """Arrays of the shapes a drawing shows, and rows NumPy wraps (150 entries, some with trailing
+    zeros: their line ends are stripped), scaled so that the widths vary."""
+    shapes = [(), (1,), (3,), (2, 2), (64,), (64, 1), (64, 8), (64, 64), (3, 40), (150,), (2, 300), (7, 9, 11)]
+    arrays = []
+    for k in range(count):
+        shape = shapes[rng.integers(len(shapes))]
+        a = rng.normal(size=shape) * 10.0 ** rng.integers(-5, 4)
+        if k % 3 == 0:
+            a = np.round(a, int(rng.integers(0, 4)))
+        if k % 5 == 0 and a.size:
+            a.flat[0] = -0.0
+        arrays.append(a.astype(np.float32) if k % 4 == 3 else a)
+    return arrays
+
+
+@pytest.mark.parametrize("count", [2, 5, 19, 60, 300])
+def test_arrays_written_together_read_as_numpy_writes_each(count):
+    rng = np.random.default_rng(count)
+    arrays = _mixed(rng, count)
+    fulls, _ = _together(arrays)
+    for a, text in zip(arrays, fulls):
+        body = text if a.size <= 400 else text.split("\n", 1)[1]
+        assert body == _numpy_text(a), (a.dtype, a.shape)
+        assert text == full_text(a)
+
+
+@pytest.mark.parametrize("layout", [0, 10**9])
+def test_pages_and_arrays_put_in_place_one_by_one_write_the_same(monkeypatch, layout):
+    # every layout on a page, or every array on its own
+    monkeypatch.setattr(text_mod, "_LAYOUT", layout)
+    rng = np.random.default_rng(7)
+    arrays = _mixed(rng, 80)
+    fulls, _ = _together(arrays)
+    for a, text in zip(arrays, fulls):
+        assert (text if a.size <= 400 else text.split("\n", 1)[1]) == _numpy_text(a), (a.dtype, a.shape)
+
+
+def test_summaries_reduced_together_are_those_of_each():
+    rng = np.random.default_rng(3)
+    arrays = []
+    for k in range(200):
+        a = rng.normal(size=[(6,), (64, 1), (64, 8), (40, 40), (3, 3)][k % 5])
+        a *= [1.0, 1e-200, 1e200, 1e-5, 0.0][k % 7 % 5]  # sums of squares that underflow or overflow, zeros
+        if k % 13 == 0:
+            a = np.abs(a) * np.where(rng.random(a.shape) < 0.5, -0.0, 0.0)  # zeros of both signs
+        if k % 11 == 0:
+            a.flat[-1] = [np.nan, np.inf, -np.inf][k % 3]
+        arrays.append(a)
+    with np.errstate(all="ignore"):
+        _, lines = _together(arrays)
+    for a, summary in zip(arrays, lines):
+        assert summary == summary_lines(a)
+        if np.isfinite(a).all() and a.any():
+            with np.errstate(all="ignore"):
+                m = np.abs(a).max()
+                norm = m * np.linalg.norm(a / m)  # scaled: no underflow or overflow
+            assert summary == [f"norm {norm:.3g},".replace("-", "−"),
+                               f"range [{a.min():.3g}, {a.max():.3g}]".replace("-", "−")]
