@@ -635,3 +635,41 @@ def test_a_message_with_infinities_is_checked_without_a_warning_and_its_formula_
         warnings.simplefilter("error")
         formula = edge.formula
     assert formula.verified, formula.why
+
+
+# --- infinite constants and negative factors (found tracing numpy-ml's ReLU and a GP kernel) -----
+
+@pytest.mark.parametrize("bounds", [(0.0, np.inf), (-np.inf, 1.0)])
+def test_an_infinite_clip_bound_is_written_as_infinity_and_the_formula_still_evaluates(tmp_path, bounds):
+    lo, hi = bounds
+    W = np.array([[1.0, -2.0], [3.0, 0.5]])
+    g = gb.trace(lambda W: np.sum(np.clip(W, lo, hi) ** 2), W=W)
+    f = g.formula("W")
+    assert f.verified
+    assert "∞" in f.text and "\\infty" in f.latex
+    expected = 2 * np.clip(W, lo, hi) * ((W >= lo) & (W <= hi))
+    np.testing.assert_allclose(gb.evaluate(f.expr, W=W), expected)
+    np.testing.assert_allclose(g.grad("W"), expected)
+    page = g.render(tmp_path / "clip.html").read_text(encoding="utf-8")  # its rules are formulas
+    assert "∞" in page
+
+
+def test_a_negative_operand_after_another_is_in_parentheses():
+    a, b, s = sym("a", (2,), "input"), sym("b", (2,), "input"), sym("s", (), "input")
+    assert [text(x) for x in (2 * (-a), a * (-b), a - (-b), -(-a), s * (-a), a / (-b), (-a) * b)] == \
+        ["2(−a)", "a ⊙ (−b)", "a − (−b)", "−(−a)", "s(−a)", "a ⊘ (−b)", "−a ⊙ b"]
+    values = {"a": np.array([1.0, -2.0]), "b": np.array([0.5, 4.0]), "s": np.array(3.0)}
+    for x, want in [(2 * (-a), -2 * values["a"]), (a - (-b), values["a"] + values["b"]),
+                    (s * (-a), -3 * values["a"])]:
+        np.testing.assert_allclose(gb.evaluate(expression(x), **values), want)
+
+
+def test_the_gp_length_scale_gradient_reads_as_a_product_not_a_difference():
+    D = np.arange(9.0).reshape(3, 3) / 9
+    g = gb.trace(lambda l, D: np.sum(np.exp(-0.5 / l ** 2 * D)), l=np.array(1.3), D=D)
+    f = g.formula("l")
+    assert f.verified
+    # a minus sign only starts the text or a parenthesis, or stands between spaces as a difference
+    assert all(f.text[k - 1] in "(" or f.text[k - 2:k + 1] == " − " or k == 0
+               for k, c in enumerate(f.text) if c == "−" and f.text[k + 1:k + 2] != " "), f.text
+    np.testing.assert_allclose(g.grad("l"), np.sum(np.exp(-0.5 / 1.3 ** 2 * D) * D) / 1.3 ** 3)

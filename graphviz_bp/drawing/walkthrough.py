@@ -226,9 +226,9 @@ def _rule(e: Edge, with_formulas: bool) -> str | None:
         return None
     try:
         f = e.formula
-    except Exception:  # noqa: BLE001 - a formula that cannot be built: the numbers still are
+        return f.short(120) if f is not None and f.verified else None
+    except Exception:  # noqa: BLE001 - a formula that cannot be built or printed: the numbers still are
         return None
-    return f.short(120) if f is not None and f.verified else None
 
 
 def _sent(e: Edge, value: np.ndarray, eid: str | None, index: _Index, with_formulas: bool,

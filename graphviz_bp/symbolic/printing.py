@@ -24,6 +24,7 @@ g)``: Pᵀḡ); ``(ḡ with … ← 0)``, ``|x| < ∞``, ``⌊x / y⌋`` and ``t
 from __future__ import annotations
 
 import keyword
+import math
 from fractions import Fraction
 from typing import Any, Callable
 
@@ -159,13 +160,16 @@ def _attempt(print_it: Callable[[], str]) -> Any:
 def number(v: float) -> str:
     """A number as formulas write it: ``½``, ``2``, ``0.1``, ``−3``, ``1.235e+04``.
 
-    >>> number(0.5), number(2.0), number(-0.25), number(0.1)
-    ('½', '2', '−¼', '0.1')
+    >>> number(0.5), number(2.0), number(-0.25), number(0.1), number(float("-inf"))
+    ('½', '2', '−¼', '0.1', '−∞')
     """
     return _number(float(v), _UNICODE)
 
 
 def _number(v: float, style: _Style) -> str:
+    if not math.isfinite(v):  # np.clip(z, 0, np.inf): a bound may be infinite
+        body = "nan" if v != v else ("\\infty" if style.latex else "∞")
+        return (style.minus if v < 0 else "") + (f"\\mathrm{{{body}}}" if style.latex and v != v else body)
     f = Fraction(v).limit_denominator(16)
     negative = v < 0
     f = abs(f)
@@ -181,6 +185,21 @@ def _number(v: float, style: _Style) -> str:
     else:
         body = f"{abs(v):.4g}"
     return (style.minus if negative else "") + body
+
+
+def _literal_number(v: Any) -> str:
+    """A number in the expression language: Python's literal, ±∞ as ``±1e999`` (which reads as
+    infinity: ``np.clip(z, 0, np.inf)``); nan has no spelling.
+
+    >>> _literal_number(0.5), _literal_number(float("-inf"))
+    ('0.5', '-1e999')
+    """
+    if not isinstance(v, float):
+        return repr(v)
+    v = float(v)
+    if v != v:
+        raise ValueError("nan has no spelling in the expression language")
+    return repr(v) if math.isfinite(v) else ("1e999" if v > 0 else "-1e999")
 
 
 def _is_letter(s: str) -> bool:
@@ -235,6 +254,12 @@ class _Printer:
         t, p = self.run(e)
         return t if p >= at_least else self.s.paren(t)
 
+    def factor(self, e: Expr, at_least: int) -> str:
+        """``wrap``, for an operand after another: a negative one in parentheses too (``2(−x)``,
+        ``a ⊙ (−b)``, ``a − (−b)``: ``2 −x`` would read as a difference)."""
+        t, p = self.run(e)
+        return t if p >= at_least and not t.startswith(self.s.minus) else self.s.paren(t)
+
     def call(self, e: Expr, name: str | None = None) -> tuple[str, int]:
         args = [self.run(a)[0] for a in e.args]
         params = [f"{k}={v}" for k, v in e.params.items()
@@ -245,7 +270,8 @@ class _Printer:
     def product(self, parts: list[Expr]) -> tuple[str, int]:
         """Factors side by side: single letters touch (``WᵀWx``), except in a product with an outer
         product's row, where every factor stands apart (``W r xᵀ``, ``(Wx) rᵀ``)."""
-        texts = [self.wrap(p, PRODUCT if p.kind != "call" or p.op is not _ROW else POSTFIX) for p in parts]
+        texts = [(self.factor if k else self.wrap)(p, PRODUCT if p.kind != "call" or p.op is not _ROW else POSTFIX)
+                 for k, p in enumerate(parts)]
         spaced = any(p.kind == "call" and p.op is _ROW for p in parts)
         out = texts[0]
         for prev, t in zip(texts, texts[1:]):
@@ -264,11 +290,11 @@ def _add(p: _Printer, e: Expr) -> tuple[str, int]:
 
 def _subtract(p: _Printer, e: Expr) -> tuple[str, int]:
     a, b = e.args
-    return f"{p.wrap(a, SUM)} {p.s.minus} {p.wrap(b, HADAMARD)}", SUM
+    return f"{p.wrap(a, SUM)} {p.s.minus} {p.factor(b, HADAMARD)}", SUM
 
 
 def _negative(p: _Printer, e: Expr) -> tuple[str, int]:
-    return f"{p.s.minus}{p.wrap(e.args[0], PRODUCT)}", UNARY
+    return f"{p.s.minus}{p.factor(e.args[0], PRODUCT)}", UNARY
 
 
 def _multiply(p: _Printer, e: Expr) -> tuple[str, int]:
@@ -276,16 +302,16 @@ def _multiply(p: _Printer, e: Expr) -> tuple[str, int]:
     if a.kind == "num" or b.kind == "num":
         c, x = (a, b) if a.kind == "num" else (b, a)
         if c.value == -1:
-            return f"{p.s.minus}{p.wrap(x, PRODUCT)}", UNARY
+            return f"{p.s.minus}{p.factor(x, PRODUCT)}", UNARY
         coefficient = _number(float(c.value), p.s)
-        body = p.wrap(x, PRODUCT)
+        body = p.factor(x, PRODUCT)
         joint = "" if (_is_letter(body) or body.startswith("(")) and not p.s.latex else " "
         if p.s.latex and body.startswith("\\left("):
             joint = ""
         return coefficient + joint + body, (UNARY if c.value < 0 else PRODUCT)
     if not a.shape or not b.shape:  # a scalar times an array: juxtaposed
         return p.product([a, b] if not a.shape else [b, a])
-    return f"{p.wrap(a, HADAMARD)}{p.s.hadamard}{p.wrap(b, HADAMARD + 1)}", HADAMARD
+    return f"{p.wrap(a, HADAMARD)}{p.s.hadamard}{p.factor(b, HADAMARD + 1)}", HADAMARD
 
 
 def _divide(p: _Printer, e: Expr) -> tuple[str, int]:
@@ -294,7 +320,7 @@ def _divide(p: _Printer, e: Expr) -> tuple[str, int]:
         return f"\\frac{{{p.run(a)[0]}}}{{{p.run(b)[0]}}}", ATOM
     if not b.shape:
         return f"{p.wrap(a, PRODUCT)} / {p.wrap(b, POSTFIX)}", PRODUCT
-    return f"{p.wrap(a, HADAMARD)}{p.s.hdivide}{p.wrap(b, HADAMARD + 1)}", HADAMARD
+    return f"{p.wrap(a, HADAMARD)}{p.s.hdivide}{p.factor(b, HADAMARD + 1)}", HADAMARD
 
 
 def _power(p: _Printer, e: Expr) -> tuple[str, int] | None:
@@ -430,7 +456,7 @@ def _inv(p: _Printer, e: Expr) -> tuple[str, int]:
 
 def _solve(p: _Printer, e: Expr) -> tuple[str, int]:
     a, b = e.args
-    right = p.wrap(b, PRODUCT)
+    right = p.factor(b, PRODUCT)
     return _inverse(p, a) + ("" if _is_letter(right) and not p.s.latex else " ") + right, PRODUCT
 
 
@@ -612,8 +638,7 @@ class _Expression:
 
     def run(self, e: Expr) -> tuple[str, int]:
         if e.kind == "num":
-            return repr(e.value) if not isinstance(e.value, float) else repr(float(e.value)), \
-                (ATOM if e.value >= 0 else UNARY)
+            return _literal_number(e.value), (ATOM if e.value >= 0 else UNARY)
         if e.kind == "sym":
             if e.role in ("cotangent", "adjoint"):
                 raise ValueError("a cotangent has no spelling in the expression language")
@@ -624,7 +649,7 @@ class _Expression:
         if e.kind == "array":
             v = e.value
             if v.dtype.kind == "f" and v.size and np.all(v == v.flat[0]):  # one number, broadcast
-                return f"full({_literal(v.shape)}, {float(v.flat[0])!r})", POSTFIX
+                return f"full({_literal(v.shape)}, {_literal_number(float(v.flat[0]))})", POSTFIX
             if v.ndim == 2 and v.shape[0] == v.shape[1] and v.size and \
                     np.array_equal(v, v[0, 0] * np.eye(v.shape[0])):  # c·I
                 return f"{float(v[0, 0])!r} * eye({v.shape[0]})", PRODUCT
