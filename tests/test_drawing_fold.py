@@ -166,3 +166,43 @@ def test_an_unfolded_net_is_drawn_as_a_straight_chain_with_its_weights_beside_it
     assert max(tanhs) - min(tanhs) < 36  # points: half an inch (frames nudge it), where it drifted a layer at a time
     width = float(laid["bb"].split(",")[2])
     assert width < 9 * 72  # points: 9 inches at any depth
+
+
+def _stable_softmax(z):
+    e = np.exp(z - np.max(z, axis=1, keepdims=True))  # z used twice inside the call
+    return e / np.sum(e, axis=1, keepdims=True)
+
+
+def _dense(X, W, b):
+    return X @ W + b
+
+
+def _softmax_loss(W, b, X, Y):
+    return -np.sum(Y * np.log(_stable_softmax(_dense(X, W, b))))
+
+
+def test_edges_into_a_collapsed_call_are_plain_edges_not_recurrences(dot_executable):
+    # a value used twice inside a collapsed call is one edge "× 2" into its box; it used to be drawn
+    # as the dashed, unranked edge back to a folded repeat's start ("to the next repetition"), and
+    # Graphviz 2.43 crashed laying out a box reached by such edges only
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(4, 3)), np.eye(2)[[0, 1, 1, 0]]
+    g = gb.trace(_softmax_loss, W=rng.normal(size=(3, 2)), b=np.zeros(2), X=X, Y=Y)
+    source = g.to_dot(depth=0)
+    graph = parse(source)
+    boxes = {n.get_name().strip('"') for n in all_nodes(graph) if n.get_name().strip('"').startswith("box_")}
+    into = [e for e in graph.get_edges() if e.get_destination().strip('"') in boxes]
+    assert boxes and into
+    twice = [e for e in into if "× 2" in label_text(e)]
+    assert twice  # z into softmax's box: two uses inside it
+    for e in into:
+        assert "recurrence" not in str(e.get("class") or "") and e.get("constraint") is None
+        assert "next repetition" not in label_text(e) and "xlabel" not in e.get_attributes()
+    import subprocess
+
+    laid = subprocess.run([dot_executable, "-Tsvg"], input=source.encode(), capture_output=True)
+    assert laid.returncode == 0, laid.stderr.decode()
+    # a folded repeat's edge to the next repetition is still one
+    depth_mlp = 5
+    folded = parse(gb.trace(deep_mlp(depth_mlp), **deep_mlp_inputs(RNG, depth_mlp)).to_dot(fold=True))
+    assert any("recurrence" in str(e.get("class") or "") for e in folded.get_edges())

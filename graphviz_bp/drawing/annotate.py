@@ -632,7 +632,10 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     a, b = (key[0], key[1]) if key is not None else (src.id, dst.id)
     if members is not None and len(members) > 1:
         tags = [ctx.edge_tag[m][0] for m in members if m in ctx.edge_tag]
-        across = P is not None and all(m.src.id != a or m.dst.id != b for m in members)
+        # to the next repetition: none of the edges is the first repetition's own (each has an end
+        # drawn by its counterpart); an edge into a collapsed box stands for edges into its inside
+        stand = P.stand if P is not None else {}
+        across = bool(stand) and all(m.src.index in stand or m.dst.index in stand for m in members)
         what = f"{tags[0]} … {tags[-1]}, " if len(tags) > 1 else ""
         lines.append(_line(f"{what}× {len(members)}" + (" (to the next repetition)" if across else ""),
                               color, False, True, EDGE))

@@ -43,7 +43,8 @@ class Plan:
     a folded repeat; ``box_s3``: the box of its collapsed group). ``stands_for[id]``: the nodes a
     drawn id stands for, in trace order. ``cluster_of[id]``: the group a drawn node sits in (None:
     none). ``folds``: by the id of the group drawn for a repeat. ``depth``: the depth used (None:
-    all groups open)."""
+    all groups open). ``stand[i]``: the node drawn for node ``i`` of a later repetition of a folded
+    repeat (its counterpart in the first); absent for a node drawn as itself (or in a box)."""
 
     shown: dict[int, str]
     stands_for: dict[str, list[Node]]
@@ -53,6 +54,7 @@ class Plan:
     boxes: dict[str, Box]
     depth: int | None
     root: Group
+    stand: dict[int, Node] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -187,7 +189,8 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
         while g is not None:
             groups[group_id(g)] = g
             g = _framed(g.parent)
-    return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root)
+    return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root,
+                {i: s for i, s in stand.items() if s.index != i})
 
 
 def _framed(g: Group | None) -> Group | None:
