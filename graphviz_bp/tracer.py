@@ -261,6 +261,12 @@ def name(value: Any, label: str) -> Any:
     return value
 
 
+def _not_an_array(key: str, value: Any, why: str) -> str:
+    return (f"input {key!r} is not an array of numbers ({type(value).__name__}; {why}); inputs are what "
+            f"is differentiated: arrays or numbers. Other data (token lists, sentences, dicts) can stay "
+            f"out of the inputs: let the function read it from outside, e.g. a closure or a default argument")
+
+
 def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int | None = None) -> DAG:
     """Call ``fn(**traced_inputs)`` and return the DAG of everything the output depends on.
 
@@ -271,7 +277,12 @@ def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int 
     for key, value in inputs.items():
         if type(value) is Traced:
             raise TraceError(f"input {key!r} is already a traced value; pass its array instead")
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:  # ragged lists: NumPy cannot make one array of them
+            raise TraceError(_not_an_array(key, value, f"NumPy cannot make one array of it: {exc}")) from None
+        if arr.dtype.kind not in "biufc":
+            raise TraceError(_not_an_array(key, value, f"it holds {arr.dtype} data"))
         if arr.dtype.kind in "biu" and not isinstance(value, np.ndarray):
             arr = arr.astype(float)  # Python numbers and lists: differentiate as floats
         traced[key] = Traced(tape.leaf("input", arr, name=key), tape)

@@ -395,3 +395,16 @@ def test_untraceable_patterns_name_the_line_and_what_to_write(fn, words):
     assert f"test_tracer.py" in str(err.value) and f"in {fn.__name__}" in str(err.value)
     W = np.ones((2, 2))
     assert gb.trace(lambda W: np.sum(_X @ W), W=W).value == np.sum(_X.dot(W))  # the advice works
+
+
+@pytest.mark.parametrize("value, what", [
+    ([(np.arange(3), np.arange(3)), (np.arange(5), np.arange(5))], "list"),  # sentences of two lengths
+    ({"a": 1.0}, "dict"),
+    ("text", "str"),
+])
+def test_an_input_that_is_not_an_array_of_numbers_is_refused_with_what_to_do(value, what):
+    with pytest.raises(gb.TraceError) as info:
+        gb.trace(lambda W, data: np.sum(W), W=np.ones(2), data=value)
+    message = str(info.value)
+    assert "input 'data' is not an array of numbers" in message and f"({what};" in message
+    assert "closure" in message

@@ -277,9 +277,30 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     repeats = {fid: _repetitions(fold) for fid, fold in P.folds.items()} if framed else {}
     stands_for = {key: tuple(m.index for m in members) for key, members in kept.items()}
     stands_for.update((e.id, tuple(m.index for m in es)) for e, es in zip(edges, lanes.values()))
+    drawn_ops = {n.id for n in nodes if "op" in n.classes}
     return Scene(nodes=tuple(nodes), edges=edges, legend=legend, direction=opts.direction,
                  font="DejaVu Sans", background=pal.background, text_color=pal.text, clusters=clusters,
-                 stands_for=stands_for, repeats=repeats)
+                 stands_for=stands_for, repeats=repeats,
+                 chain=frozenset(i for i in (P.shown[k] for k in main_chain(dag)) if i in drawn_ops))
+
+
+def main_chain(dag: DAG) -> list[int]:
+    """The ops of the graph's main chain, by index: the longest run of ops from an input to the
+    output (in a deep net, its layers; in an RNN, the state from step to step), the later operand
+    on a tie. Drawn as one straight column. Only these: with every op in one DOT group, Graphviz 2.43
+    fails to lay out some graphs ("trouble in init_rank"), e.g. an RNN whose steps branch (a
+    softmax beside the state) inside nested frames."""
+    ops = [0] * len(dag.nodes)  # the most ops on a path from an input to each node, itself included
+    for n in dag.nodes:
+        if n.kind == "op":
+            ops[n.index] = 1 + max([ops[e.src.index] for e in n.in_edges], default=0)
+    chain: list[int] = []
+    n: Node | None = dag.output
+    while n is not None and n.kind == "op":
+        chain.append(n.index)
+        n = max((e.src for e in n.in_edges if e.src.kind == "op"), key=lambda s: (ops[s.index], s.index),
+                default=None)
+    return chain
 
 
 def _repetitions(fold: Fold) -> Repetitions:

@@ -125,11 +125,11 @@ def _escaped(text: str) -> str:
 # Node and edge statements are written as the graphviz package writes them: the label first, then
 # the other attributes sorted by name, each value quoted (``_quote``; HTML-like labels as they are).
 
-def _node(n: SceneNode, chain: bool = False) -> str:
+def _node(n: SceneNode, chain: frozenset[str] = frozenset()) -> str:
     label = _label(n.lines, 11, "LEFT" if n.id == "legend" else "CENTER")
     name = _quote_short(n.id)
     head, tail = _node_style(tuple(n.classes), n.border, n.fill, n.penwidth, n.peripheries, n.shape, n.style)
-    if chain and "op" in n.classes:
+    if n.id in chain:
         head += " group=chain"
     return f"\t{name} [label={label} {head} id={name}{tail} tooltip={_plain(n.tooltip)}]\n"
 
@@ -181,8 +181,9 @@ def _endpoint(name: str) -> str:
 def to_dot(scene: Scene) -> str:
     """The DOT source of ``scene``: deterministic, ready for ``dot``. Written line by line as the
     graphviz package writes it (a ``Digraph``'s source), without building one."""
-    chain = True  # ops in one DOT group: the chain stays straight, weights and biases go to its sides
+    # the main chain's ops in one DOT group: the chain stays straight, weights and biases go to its sides
     # (without it a deep net drifts sideways layer after layer: a 20-layer MLP drawn whole was 31 in wide)
+    chain = scene.chain
     out = [_header(scene.background, scene.text_color, scene.font, scene.direction)]
     _nodes(out, scene, chain)
     out += [_edge(e) for e in scene.edges]
@@ -210,7 +211,7 @@ def _attributes(**values: str) -> str:
     return " ".join(f"{k}={v if _HTML.match(v) else _quote(v)}" for k, v in sorted(values.items()))
 
 
-def _nodes(out: list[str], scene: Scene, chain: bool) -> None:
+def _nodes(out: list[str], scene: Scene, chain: frozenset[str]) -> None:
     """The nodes, each inside its cluster (a ``cluster_`` subgraph, nested as the clusters are)."""
     members: dict[str | None, list[SceneNode]] = {None: []}
     inner: dict[str | None, list[Cluster]] = {None: []}
@@ -232,7 +233,7 @@ def _nodes(out: list[str], scene: Scene, chain: bool) -> None:
 
 
 def _emit(out: list[str], indent: str, key: str | None, members: dict[str | None, list[SceneNode]],
-          inner: dict[str | None, list[Cluster]], drawn: list[Cluster], chain: bool) -> None:
+          inner: dict[str | None, list[Cluster]], drawn: list[Cluster], chain: frozenset[str]) -> None:
     """The nodes of cluster ``key`` (None: the graph itself), then its clusters, each a subgraph,
     indented one more tab for each level. (A function of the module, not a closure: a closure
     calling itself would be a reference cycle, keeping every node of the scene until the cycle

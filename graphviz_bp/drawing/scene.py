@@ -165,6 +165,8 @@ class Scene:
     # (by edge id), several for a folded repeat or a collapsed box
     stands_for: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False)
     repeats: dict[str, Repetitions] = field(default_factory=dict, compare=False)  # by cluster id
+    # the drawn ops of the main chain (from the output back to an input), kept in one straight column
+    chain: frozenset[str] = field(default=frozenset(), compare=False)
 
     def node(self, id: str) -> SceneNode:
         """The node with ``id`` (``n0``, ``n1``, ... as in the graph; ``legend``)."""
