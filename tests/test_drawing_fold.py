@@ -250,3 +250,36 @@ def test_an_rnn_language_model_drawn_whole_lays_out_with_its_state_chain_straigh
 
     laid = subprocess.run([dot_executable, "-Tsvg"], input=source.encode(), capture_output=True)
     assert laid.returncode == 0, laid.stderr.decode()[:300]
+
+
+def _max_pool(X):
+    n, rows, cols, channels = X.shape
+    Y = np.zeros((n, 3, 3, channels))
+    for m in range(n):  # four nested loops filling a buffer, as from-scratch pooling layers are written
+        for i in range(3):
+            for j in range(3):
+                for c in range(channels):
+                    Y[m, i, j, c] = np.max(X[m, 2 * i:2 * i + 2, 2 * j:2 * j + 2, c])
+    return np.sum(Y ** 2)
+
+
+def test_nested_loops_fold_into_one_block_drawn_once():
+    X = np.random.default_rng(0).normal(size=(2, 6, 6, 3))
+    g = gb.trace(_max_pool, X=X)
+    assert len(g.nodes) > 150  # folded by default
+    graph = parse(g.to_dot())
+    drawn = [n for n in all_nodes(graph) if re.fullmatch(r"n\d+", n.get_name())]
+    # the innermost body once (slice, max, write), the buffer, the square, the sum and X: before, the
+    # outer loops' later iterations were folded onto the first one's inner iterations and drawn
+    assert len(drawn) <= 8, [label_text(n) for n in drawn]
+    frames = clusters(graph)
+    assert len(frames) == 4 and all("drawn once" in label_text(c) for c in frames)
+    counts = sorted(int(re.search(r"× (\d+)", label_text(c)).group(1)) for c in frames)
+    assert counts == [2, 3, 3, 3]
+    # X's gradient: 2·max at the argmax of each window, 0 elsewhere
+    expected = np.zeros_like(X)
+    for m, i, j, c in np.ndindex(2, 3, 3, 3):
+        window = X[m, 2 * i:2 * i + 2, 2 * j:2 * j + 2, c]
+        r, s = np.unravel_index(np.argmax(window), window.shape)
+        expected[m, 2 * i + r, 2 * j + s, c] = 2 * window[r, s]
+    np.testing.assert_allclose(g.grad("X"), expected)

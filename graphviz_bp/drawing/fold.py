@@ -165,6 +165,14 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
         for s in f.owned[0]:
             home[s.index] = f.repeat.first  # a layer's own W is drawn inside the layer
         folded[group_id(f.repeat.first)] = f
+    # a repeat inside a repeat's first repetition: the outer loop's iteration j stands for its first,
+    # whose inner iteration c stands in turn for the inner loop's first (one step per nested fold)
+    for i, s in stand.items():
+        for _ in folds:
+            if stand.get(s.index, s) is s:
+                break
+            s = stand[s.index]
+        stand[i] = s
     by_number = {g.scope.number: g for g in root.walk() if g.scope is not None}
     boxes: dict[str, Box] = {}
     shown: dict[int, str] = {}
