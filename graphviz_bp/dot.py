@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -159,11 +160,15 @@ def _failure(returncode: int) -> str:
     return f"failed (exit {returncode})"
 
 
+_NODE_DUMP = re.compile(r"%\d+ \d+")
+
+
 def _one_line(stderr: bytes) -> str:
     """dot's messages on one short line: the first lines, control characters dropped, cut at ~300 chars."""
     head = stderr[: _STDERR_CHARS * 4].decode("utf-8", "replace")
     lines = [" ".join("".join(c if c.isprintable() else " " for c in ln).split()) for ln in head.splitlines()]
-    text = " / ".join(ln for ln in lines if ln)
+    # ("trouble in init_rank" is followed by lines such as "%0 27" per node: no help to a reader)
+    text = " / ".join(ln for ln in lines if ln and not _NODE_DUMP.fullmatch(ln))
     if len(text) > _STDERR_CHARS or len(stderr) > _STDERR_CHARS * 4:
         text = text[:_STDERR_CHARS].rstrip() + " …"
     return text

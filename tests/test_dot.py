@@ -270,3 +270,9 @@ def test_killing_the_wrappers_parent_kills_wrapper_and_dot(tmp_path, monkeypatch
         parent.kill()
         parent.wait()
         kill_if_alive(read_pid(bindir))
+
+
+def test_dots_node_dump_after_a_ranking_failure_is_left_out_of_the_message():
+    from graphviz_bp.dot import _one_line
+
+    assert _one_line(b"Error: trouble in init_rank\n\t%0 2\n\t%0 10\n\t%0 27\n") == "Error: trouble in init_rank"

@@ -283,3 +283,23 @@ def test_nested_loops_fold_into_one_block_drawn_once():
         r, s = np.unravel_index(np.argmax(window), window.shape)
         expected[m, 2 * i + r, 2 * j + s, c] = 2 * window[r, s]
     np.testing.assert_allclose(g.grad("X"), expected)
+
+
+def test_a_layout_graphviz_fails_on_is_laid_out_again_without_its_hints(dot_executable):
+    # the same RNN with every op in the chain's group: dot 2.43 stops with "trouble in init_rank";
+    # pipe then lays it out with one global ranking, no group and every edge ranked
+    from graphviz_bp.drawing import render
+    import subprocess
+
+    rng = np.random.default_rng(0)
+    g = gb.trace(_rnnlm_loss, U=rng.normal(size=(6, 12)), V=rng.normal(size=(12, 6)), W=rng.normal(size=(6, 6)))
+    source = g.to_dot(fold=False, depth=None)
+    ops = {n.id for n in g.nodes if n.kind == "op"}
+    lines = [line.replace(" id=", " group=chain id=", 1)
+             if re.match(r"\t+(n\d+) ", line) and re.match(r"\t+(n\d+) ", line).group(1) in ops
+             and "group=chain" not in line else line for line in source.split("\n")]
+    hinted = "\n".join(lines)
+    failed = subprocess.run([dot_executable, "-Tsvg"], input=hinted.encode(), capture_output=True)
+    assert failed.returncode != 0 and b"init_rank" in failed.stderr  # the bug this works around
+    svg = render.pipe(hinted, "svg").decode()
+    assert svg.count('class="node') >= len(ops) and "</svg>" in svg

@@ -273,9 +273,32 @@ def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
     fmt = _check_format(fmt)
     if fmt == "dot":
         return source.encode("utf-8")
-    data = _dot.run(source.encode("utf-8"), fmt, renderer=_RENDERERS.get(fmt), timeout=timeout,
-                    progress=progress, size_hint=_size(source))
+    run = functools.partial(_dot.run, fmt=fmt, renderer=_RENDERERS.get(fmt), timeout=timeout, progress=progress,
+                            size_hint=_size(source))
+    try:
+        data = run(source.encode("utf-8"))
+    except RenderError as exc:
+        plain = _plainer(source) if _LAYOUT_BUG.search(str(exc)) else None
+        if plain is None:
+            raise
+        try:  # Graphviz 2.43's ranking fails on some graphs with frames: lay out without its hints
+            data = run(plain.encode("utf-8"))
+        except RenderError:
+            raise exc from None
     return _reproducible_pdf(data) if fmt == "pdf" else data
+
+
+# dot's own failures in laying out a valid graph: an assertion in its ranking with clusters, or a crash
+_LAYOUT_BUG = re.compile(r"trouble in init_rank|killed by SIG|Assertion|assertion")
+
+
+def _plainer(source: str) -> str | None:
+    """``source`` (as ``to_dot`` writes it) laid out more simply: one global ranking across frames
+    (``newrank``), no group for the main chain, every edge ranked; None if that changes nothing."""
+    if "\tgraph [newrank=true " in source:
+        return None
+    return source.replace("\tgraph [", "\tgraph [newrank=true ", 1).replace(" group=chain", "") \
+        .replace(" constraint=false", "")
 
 
 _STATEMENT = re.compile(r"^\t(?!(?:graph|node|edge) \[)(?:\w+ -> \w+|\w+) \[", re.M)
