@@ -80,7 +80,7 @@ class _Open:
     def __init__(self, label: str, frame: FrameType) -> None:
         self.label = label
         self.frame = frame
-        self.offset = frame.f_lasti
+        self.offset = _lasti(frame)
         self.source = Source(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
 
 
@@ -186,6 +186,33 @@ def _header(code: CodeType, line: int) -> int:
 
 
 _SPANS: weakref.WeakKeyDictionary[CodeType, dict[Any, tuple[Any, ...]]] = weakref.WeakKeyDictionary()
+_STARTS: weakref.WeakKeyDictionary[CodeType, dict[int, int]] = weakref.WeakKeyDictionary()
+
+
+def _starts(code: CodeType) -> dict[int, int]:
+    """The offsets inside an instruction's inline caches (Python 3.11+), each mapped to the
+    instruction's own. Once CPython specializes an instruction that calls Python code (an item read
+    through ``__getitem__``, a call of the user's function), the frame reports the offset of its last
+    cache entry instead: the same op, run again, must read as the same place."""
+    table = _STARTS.get(code)
+    if table is None:
+        table = _STARTS[code] = {}
+        ops = [i.offset for i in dis.get_instructions(code)] + [len(code.co_code)]
+        for start, end in zip(ops, ops[1:]):
+            for offset in range(start + 2, end, 2):
+                table[offset] = start
+    return table
+
+
+def _suspends(frame: FrameType | None) -> bool:
+    """A generator's (or coroutine's) frame: one frame object, resumed again and again."""
+    return frame is not None and bool(frame.f_code.co_flags & _SUSPENDS)
+
+
+def _lasti(frame: FrameType) -> int:
+    """``frame.f_lasti``, at the start of its instruction (see ``_starts``)."""
+    offset = frame.f_lasti
+    return _starts(frame.f_code).get(offset, offset)
 
 
 def _spans(state: _Frame, offset: int) -> tuple[Any, ...]:
@@ -202,7 +229,7 @@ class _Frame:
     and the scopes of the loops and groups it is in."""
 
     __slots__ = ("frame", "scope", "last", "child", "runs", "groups", "base", "blocks", "inside", "result",
-                 "loops", "spans")
+                 "loops", "spans", "starts", "along")
     # ``child``: the frame it was calling at its last op (a frame of the user's, of NumPy's or of
     # graphviz_bp's); the same instruction calling a new frame is that instruction run again
 
@@ -221,6 +248,9 @@ class _Frame:
         self.result: Scope | None = None
         self.loops = _loops(frame.f_code)
         self.spans = _SPANS.setdefault(frame.f_code, {})  # offset -> the loops it is in (see _spans)
+        self.starts = _starts(frame.f_code)
+        # the generators advanced by the instruction at an offset in this iteration: (offset, *frames)
+        self.along: tuple[Any, ...] = (-1,)
 
 
 class Scoper:
@@ -261,6 +291,7 @@ class Scoper:
             last = state.last
             if base is state.base and blocks is state.blocks and last is not None:
                 offset = f.f_lasti
+                offset = state.starts.get(offset, offset)
                 if offset > last or (offset == last and below is state.child):
                     inside = state.spans.get(offset)
                     if inside is None:
@@ -316,7 +347,7 @@ class Scoper:
                 state = _Frame(frame, call)
                 chain.append(state)
             base = scope if state.scope is None else state.scope
-            if base is state.base and open_blocks is state.blocks and frame.f_lasti == state.last \
+            if base is state.base and open_blocks is state.blocks and _lasti(frame) == state.last \
                     and child is state.child:
                 scope = state.result  # the same call still running: nothing changed
                 continue
@@ -330,8 +361,15 @@ class Scoper:
         base = scope
         frame = state.frame
         offset = frame.f_lasti
+        offset = state.starts.get(offset, offset)
         last = state.last
         again = last is not None and (offset < last or (offset == last and child is not state.child))
+        if again and offset == last and state.along[0] == offset and _suspends(child) \
+                and child not in state.along:
+            # one instruction advancing several generators (``for W, b in zip(Ws, bs)`` over traced
+            # arrays: an item of each) is one iteration, until one of them comes again
+            again = False
+            state.along += (child,)
         inside = state.spans.get(offset)
         if inside is None:
             inside = _spans(state, offset)
@@ -380,6 +418,8 @@ class Scoper:
             scope = run[1]
         for block in mine:
             scope = self._group(state, block, scope)
+        if again or state.along[0] != offset:  # the generators this instruction advanced, from now
+            state.along = (offset, child) if _suspends(child) else (-1,)
         state.last = offset
         state.child = child
         state.inside = inside

@@ -196,3 +196,52 @@ def test_nested_loops_with_nothing_between_them_still_nest():
 
     (outer, *_) = repeats(group_tree(g._dag))
     assert outer.count == 3  # the three passes of the outer loop repeat
+
+
+def test_a_generator_read_by_sum_has_one_iteration_per_item_past_cpythons_specialization():
+    # logp[y[t], 0, t] calls Traced.__getitem__; after a few runs CPython specializes the instruction
+    # and the frame reports the offset of its inline cache instead: the same op, the same place
+    def f(z):
+        y = [4, 0, 2, 0, 3, 5, 1, 6, 2, 2, 0, 4, 3, 1]
+        return -sum(z[y[t], 0, t] for t in range(len(y)))
+
+    g = gb.trace(f, z=RNG.normal(size=(7, 1, 14)))
+    picks = [n for n in g.nodes if n.kind == "op" and n.op.name == "index"]
+    assert [chain(n)[-1] for n in picks] == [("iteration", f"iteration {t}") for t in range(14)]
+
+
+def test_a_loop_calling_a_layer_twenty_times_has_twenty_iterations_of_one_call_each():
+    def net(X, Ws, bs):
+        h = X
+        for k in range(len(Ws)):
+            h = layer(Ws[k], bs[k], h)  # a call CPython specializes after a few runs
+        return np.sum(h)
+
+    g = gb.trace(net, X=RNG.normal(size=(3, 2)), Ws=RNG.normal(size=(20, 3, 3)), bs=RNG.normal(size=(20, 3, 1)))
+    tanhs = ops_of(g, "tanh")
+    assert [chain(n)[1] for n in tanhs] == [("iteration", f"iteration {k}") for k in range(20)]
+    assert all(chain(n)[-1] == ("call", "layer()") for n in tanhs)
+
+
+def test_zip_over_two_traced_stacks_takes_one_item_of_each_per_iteration():
+    def net(X, Ws, bs):
+        h = X
+        for W, b in zip(Ws, bs):  # each step advances two generators, at one instruction
+            h = layer(W, b, h)
+        return 0.5 * np.sum(h ** 2)
+
+    depth = 30
+    Ws, bs = RNG.normal(size=(depth, 4, 4)) / 2, RNG.normal(size=(depth, 4, 1))
+    g = gb.trace(net, X=RNG.normal(size=(4, 3)), Ws=Ws, bs=bs)
+    iterations = {}
+    for n in g.nodes:
+        if n.scope is not None:
+            step = [s for s in n.scope.chain if s.kind == "iteration"][0]
+            iterations.setdefault(step.title, []).append(n.op.name)
+    assert list(iterations) == [f"iteration {k}" for k in range(depth)]
+    assert all(ops == ["index", "index", "matmul", "add", "tanh"] for ops in iterations.values())
+    assert "× 30, drawn once" in g.to_dot()  # and so the net folds
+    h = np.asarray(g.node("X").value)
+    for W, b in zip(Ws, bs):
+        h = np.tanh(W @ h + b)
+    np.testing.assert_allclose(g.value, 0.5 * np.sum(h ** 2))
