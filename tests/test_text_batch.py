@@ -86,3 +86,16 @@ def test_summaries_reduced_together_are_those_of_each():
                 norm = m * np.linalg.norm(a / m)  # scaled: no underflow or overflow
             assert summary == [f"norm {norm:.3g},".replace("-", "−"),
                                f"range [{a.min():.3g}, {a.max():.3g}]".replace("-", "−")]
+
+
+def test_an_array_with_infinite_entries_says_their_sign_and_the_range_of_the_rest():
+    from graphviz_bp.drawing.text import summary_lines, full_text
+
+    mask = np.zeros((4, 4))
+    mask[np.triu_indices(4, 1)] = -np.inf  # an attention mask
+    mask[0, 0] = -1.5
+    assert summary_lines(mask) == ["6 −∞ of 16,", "the rest in [−1.5, 0]"]
+    assert full_text(mask).splitlines()[0] == "[[-1.5 -inf -inf -inf]"
+    mixed = np.array([np.nan, np.inf, -np.inf, np.inf, 2.0, 3.0])
+    assert summary_lines(mixed) == ["1 −∞, 2 ∞, 1 nan of 6,", "the rest in [2, 3]"]
+    assert summary_lines(np.full(9, np.nan)) == ["9 nan of 9"]

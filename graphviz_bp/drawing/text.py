@@ -204,9 +204,23 @@ def _large_summary(a: np.ndarray, stats: tuple[float, float, float] | None) -> l
     if lo == 0 and hi == 0:
         return ["all 0"]
     if not (np.isfinite(lo) and np.isfinite(hi)):  # min and max are nan or ±∞ exactly when some entry is
-        flat = a.astype(float, copy=False)
-        return [f"{np.isnan(flat).sum()} nan, {np.isinf(flat).sum()} ∞ of {flat.size}"]
+        return _nonfinite_summary(a.astype(float, copy=False).ravel())
     return [f"norm {format_number(norm)},", f"range [{format_number(lo)}, {format_number(hi)}]"]
+
+
+def _nonfinite_summary(x: np.ndarray) -> list[str]:
+    """An array with nan or ±∞ entries: how many of each there are, then the range of the others.
+
+    >>> _nonfinite_summary(np.array([-np.inf, 1.0, np.nan, -np.inf, 2.5]))
+    ['2 −∞, 1 nan of 5,', 'the rest in [1, 2.5]']
+    """
+    nan, pos, neg = int(np.isnan(x).sum()), int(np.isposinf(x).sum()), int(np.isneginf(x).sum())
+    counts = ", ".join(f"{k} {what}" for k, what in ((neg, "−∞"), (pos, "∞"), (nan, "nan")) if k)
+    rest = x[np.isfinite(x)]
+    if not rest.size:
+        return [f"{counts} of {x.size}"]
+    return [f"{counts} of {x.size},", f"the rest in [{format_number(float(rest.min()))}, "
+                                      f"{format_number(float(rest.max()))}]"]
 
 
 def _small(a: np.ndarray) -> bool:
