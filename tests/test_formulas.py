@@ -673,3 +673,22 @@ def test_the_gp_length_scale_gradient_reads_as_a_product_not_a_difference():
     assert all(f.text[k - 1] in "(" or f.text[k - 2:k + 1] == " − " or k == 0
                for k, c in enumerate(f.text) if c == "−" and f.text[k + 1:k + 2] != " "), f.text
     np.testing.assert_allclose(g.grad("l"), np.sum(np.exp(-0.5 / 1.3 ** 2 * D) * D) / 1.3 ** 3)
+
+
+def test_structural_equality_of_deep_expressions_compares_structure_and_remembers_equal_ones():
+    x, y = sym("x", (2,), "input"), sym("y", (2,), "input")
+
+    def chain(leaf, depth, scale=2.0):
+        e = leaf
+        for k in range(depth):
+            e = np.tanh(e * scale) + (x if k % 2 else leaf)
+        return e
+
+    a, b = chain(x, 3000), chain(x, 3000)  # equal, built apart
+    assert a is not b and a.same(b) and b.same(a)
+    assert not a.same(chain(y, 3000))  # differs at the bottom only
+    assert not a.same(chain(x, 3000, scale=3.0))  # differs in a number
+    assert not a.same(chain(x, 2999))
+    c = chain(x, 3000)
+    assert c.same(b) and a.same(c)  # remembered equal ones compare as equal still
+    assert not np.tanh(x).same(np.sin(x)) and not np.sum(x, axis=0).same(np.sum(x))

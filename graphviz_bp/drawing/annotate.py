@@ -272,7 +272,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     clusters = tuple(_cluster(g, P, ctx) for g in sorted(P.groups.values(), key=lambda g: g.scope.number)) \
         if framed else ()
     pal = ctx.pal
-    legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P, absorbed) \
+    legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P, absorbed, [es[0] for es in lanes.values()]) \
         if opts.detail != "structure" or dag.shared_nodes() or P.folds or P.boxes else None
     repeats = {fid: _repetitions(fold) for fid, fold in P.folds.items()} if framed else {}
     stands_for = {key: tuple(m.index for m in members) for key, members in kept.items()}
@@ -703,12 +703,14 @@ def _edge_tip(e: Edge, message: np.ndarray | None, tag: str, L: str, texts: Arra
 
 
 def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node], P: Plan | None = None,
-            absorbed: set[int] | frozenset[int] = frozenset()) -> SceneNode:
-    """The key to the drawing: what its marks and colours mean (only those it uses)."""
+            absorbed: set[int] | frozenset[int] = frozenset(), drawn_edges: list[Edge] | None = None) -> SceneNode:
+    """The key to the drawing: what its marks and colours mean (only those it uses; ``drawn_edges``:
+    the edges drawn, whose formulas it reads; default every edge)."""
     operands = any(n.op is not None and n.op.name not in _COMMUTATIVE and
                    sum(1 for e in n.in_edges if e.src.index not in absorbed) >= 2 for n in dag.nodes)
     shared = dag.shared_nodes()
-    drawn = [_short(e.formula.short(FORMULA_LENGTH)) for e in dag.edges if e.message is not None
+    drawn = [_short(e.formula.short(FORMULA_LENGTH)) for e in (dag.edges if drawn_edges is None else drawn_edges)
+             if e.message is not None
              and e.src in live and e.formula is not None and e.formula.verified] if opts.shows_formulas else []
     return _legend_node(
         _output_name(dag), pal, arrow, any(n not in live for n in dag.inputs.values()), operands,
