@@ -204,6 +204,22 @@ def _starts(code: CodeType) -> dict[int, int]:
     return table
 
 
+def _call_name(code: CodeType) -> str:
+    """How a call is titled: the function's name, and a method's class (``EncoderLayer.forward``:
+    layers written as classes all have a ``forward``), from its qualified name (Python 3.11+)
+    without the functions it is defined in.
+
+    >>> class Dense:
+    ...     def forward(self): return _call_name(sys._getframe().f_code)
+    >>> Dense().forward()
+    'Dense.forward'
+    """
+    parts = getattr(code, "co_qualname", code.co_name).split(".")
+    if "<locals>" in parts:
+        parts = parts[len(parts) - parts[::-1].index("<locals>"):]
+    return ".".join(parts[-2:])
+
+
 def _suspends(frame: FrameType | None) -> bool:
     """A generator's (or coroutine's) frame: one frame object, resumed again and again."""
     return frame is not None and bool(frame.f_code.co_flags & _SUSPENDS)
@@ -342,7 +358,7 @@ class Scoper:
                 code = frame.f_code
                 call = None
                 if k > 0 and code.co_name not in _COMPREHENSIONS:
-                    call = self._new("call", code.co_name, scope, 0,
+                    call = self._new("call", _call_name(code), scope, 0,
                                      Source(code.co_filename, code.co_firstlineno, code.co_name))
                 state = _Frame(frame, call)
                 chain.append(state)

@@ -245,3 +245,28 @@ def test_zip_over_two_traced_stacks_takes_one_item_of_each_per_iteration():
     for W, b in zip(Ws, bs):
         h = np.tanh(W @ h + b)
     np.testing.assert_allclose(g.value, 0.5 * np.sum(h ** 2))
+
+
+def test_a_layer_written_as_a_class_is_titled_with_its_class():
+    class Dense:
+        def __init__(self, W):
+            self.W = W
+
+        def forward(self, h):
+            return np.tanh(self.W @ h)
+
+    class Net:
+        def __init__(self, Ws):
+            self.layers = [Dense(W) for W in Ws]
+
+        def forward(self, h):
+            for layer_ in self.layers:
+                h = layer_.forward(h)
+            return np.sum(h)
+
+    def loss(W1, W2, x):
+        return Net([W1, W2]).forward(x)
+
+    g = gb.trace(loss, W1=RNG.normal(size=(3, 3)), W2=RNG.normal(size=(3, 3)), x=RNG.normal(size=3))
+    titles = [[t for kind, t in chain(n) if kind == "call"] for n in ops_of(g, "tanh")]
+    assert titles == [["Net.forward()", "Dense.forward()"]] * 2
