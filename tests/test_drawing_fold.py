@@ -303,3 +303,38 @@ def test_a_layout_graphviz_fails_on_is_laid_out_again_without_its_hints(dot_exec
     assert failed.returncode != 0 and b"init_rank" in failed.stderr  # the bug this works around
     svg = render.pipe(hinted, "svg").decode()
     assert svg.count('class="node') >= len(ops) and "</svg>" in svg
+
+
+def _rnn_outputs(W, U, V, xs):
+    h = np.zeros(6)
+    ys = []
+    for t in range(len(xs)):
+        h = np.tanh(W @ h + U @ xs[t])  # the last step's state is read by no next step
+        ys.append(V @ h)
+    return 0.5 * sum(np.sum(y ** 2) for y in ys)
+
+
+def _rnn_running_loss(W, U, V, xs):
+    h = np.zeros(6)
+    loss = 0.0
+    for t in range(len(xs)):
+        h = np.tanh(W @ h + U @ xs[t])
+        loss += 0.5 * np.sum((V @ h) ** 2)  # the last step makes the output
+    return loss
+
+
+def test_an_rnns_last_step_folds_with_the_others_unless_it_makes_the_output():
+    rng = np.random.default_rng(4)
+    inputs = dict(W=rng.normal(size=(6, 6)) / 3, U=rng.normal(size=(6, 3)), V=rng.normal(size=(2, 6)),
+                  xs=rng.normal(size=(40, 3)))
+    g = gb.trace(_rnn_outputs, **inputs)
+    frames = [label_text(c) for c in clusters(parse(g.to_dot()))]
+    steps = [f for f in frames if "for t in range(len(xs)):" in f]
+    assert len(steps) == 1 and "× 40, drawn once" in steps[0], frames
+    g = gb.trace(_rnn_running_loss, **inputs)
+    graph = parse(g.to_dot())
+    frames = [label_text(c) for c in clusters(graph) if "for t in range(len(xs)):" in label_text(c)]
+    assert len(frames) == 2 and "× 39, drawn once" in frames[0] and "iteration 39" in frames[1], frames
+    # the last step is drawn itself: it makes the output
+    out = [n for n in all_nodes(graph) if n.get_name() == g._dag.output.id]
+    assert out and "output" in str(out[0].get("class"))

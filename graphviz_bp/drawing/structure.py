@@ -68,8 +68,9 @@ class Group:
         """What two repetitions of one block have in common: their ops in order, with their params,
         shapes and dtypes; which operand of which op each edge feeds, from inside the group or from
         outside (by the outside value's shape: the first layer's input is an input, the others' an
-        op); which values are used outside; the calls and
-        nested groups by kind. Names, values and loop indices are left out."""
+        op); the calls and nested groups by kind; which value is the output (the step that makes
+        it is drawn). Names, values and loop indices are left out, and so is what uses a group's
+        values outside it: an RNN's last step, whose state no next step reads, folds with the others."""
         if self._signature is None:
             nodes = self.core()  # a constant counts as a value from outside, by its shape
             local = {n.index: k for k, n in enumerate(nodes)}
@@ -81,8 +82,7 @@ class Group:
                     item: tuple[Any, ...] = ("op", n.op.name, _frozen(n.params), n.shape, n.dtype.str, wires)
                 else:
                     item = (n.kind, n.shape, n.dtype.str)
-                leaves = any(e.dst.index not in local for e in n.out_edges)
-                items.append(item + (leaves, _shape_of_scopes(n.scope, self.scope)))
+                items.append(item + (n.dag is not None and n is n.dag.output, _shape_of_scopes(n.scope, self.scope)))
             self._signature = (self.scope.kind if self.scope else "", tuple(items))
         return self._signature
 
