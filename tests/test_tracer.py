@@ -408,3 +408,28 @@ def test_an_input_that_is_not_an_array_of_numbers_is_refused_with_what_to_do(val
     message = str(info.value)
     assert "input 'data' is not an array of numbers" in message and f"({what};" in message
     assert "closure" in message
+
+
+def test_a_traced_value_kept_on_an_object_says_where_it_was_made_when_used_again():
+    class BatchNorm:  # keeps running statistics on itself, as from-scratch layers do
+        def __init__(self):
+            self.running_mean = np.zeros(3)
+
+        def forward(self, X, gamma):
+            X = X * gamma
+            m = X.mean(axis=0)
+            self.running_mean = 0.9 * self.running_mean + 0.1 * m  # the line to name
+            return X - m
+
+    bn = BatchNorm()
+    X = np.random.default_rng(0).normal(size=(4, 3))
+
+    def loss(gamma):
+        return np.sum(bn.forward(X, gamma) ** 2)
+
+    gb.trace(loss, gamma=np.ones(3))
+    with pytest.raises(gb.TraceError) as info:
+        loss(np.ones(3))
+    message = str(info.value)
+    assert message.startswith("multiply: a traced value outlived its trace")
+    assert "self.running_mean = 0.9 * self.running_mean + 0.1 * m" in message and "np.asarray" in message
