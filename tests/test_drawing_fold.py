@@ -338,3 +338,15 @@ def test_an_rnns_last_step_folds_with_the_others_unless_it_makes_the_output():
     # the last step is drawn itself: it makes the output
     out = [n for n in all_nodes(graph) if n.get_name() == g._dag.output.id]
     assert out and "output" in str(out[0].get("class"))
+
+
+def test_clips_scalar_bounds_are_written_in_it_infinite_ones_too():
+    W = np.array([[1.0, -2.0], [3.0, 0.5]])
+    g = gb.trace(lambda W: np.sum(np.clip(W, 0, np.inf) ** 2), W=W)  # numpy-ml's ReLU
+    graph = parse(g.to_dot())
+    drawn = [n for n in all_nodes(graph) if re.fullmatch(r"n\d+", n.get_name())]
+    assert not [n for n in drawn if "const" in str(n.get("class"))]  # 0 and ∞ are no nodes of their own
+    assert any("clip(·, 0, ∞)" in label_text(n) for n in drawn)
+    np.testing.assert_allclose(g.grad("W"), 2 * np.clip(W, 0, None))
+    g = gb.trace(lambda W, hi: np.sum(np.clip(W, -1.0, hi) ** 2), W=W, hi=np.array(2.0))
+    assert any("clip(·, −1, ·)" in label_text(n) for n in all_nodes(parse(g.to_dot())))  # hi is traced

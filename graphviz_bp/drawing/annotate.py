@@ -92,6 +92,9 @@ def _display_symbol(node: Node, absorbed: frozenset[int] | set[int] = frozenset(
     ``absorbed`` (node indices) written into it: ``× ½``, ``1 + (·)``, ``(·) − 1``."""
     assert node.op is not None
     mine = [e for e in node.in_edges if e.src.index in absorbed]
+    if mine and node.op.name == "clip":  # clip(·, 0, ∞): its bounds written in
+        bounds = [_number(float(e.src.value)) if e in mine else "·" for e in node.in_edges[1:]]
+        return f"clip(·, {', '.join(bounds)})"
     if mine:
         return _with_constant(node, mine[0])
     if node.op.label is None:  # the op's symbol, whatever its operands
@@ -112,12 +115,17 @@ _MARKS = "①②③④⑤⑥⑦⑧⑨"
 
 def absorbed_constants(dag: DAG) -> set[int]:
     """The constant scalars drawn inside the op that uses them (``½`` in ``× ½``): a finite number
-    used once, by an op that writes it in its symbol, beside one traced operand."""
+    used once, by an op that writes it in its symbol, beside one traced operand; and the bounds of
+    ``clip`` (``clip(·, 0, ∞)``)."""
     out: set[int] = set()
     for n in dag.nodes:
         if n.kind != "const" or n.shape != () or n.dtype.kind not in "biuf" or len(n.out_edges) != 1:
             continue
         user = n.out_edges[0].dst
+        if user.op is not None and user.op.name == "clip" and n.out_edges[0].argnum in (1, 2) \
+                and len(user.in_edges) == 3 and user.in_edges[0].src.kind != "const" and not np.isnan(n.value):
+            out.add(n.index)  # a bound, ±∞ too (np.clip(z, 0, np.inf): a ReLU)
+            continue
         if user.op is None or user.op.name not in _INLINE or len(user.in_edges) != 2:
             continue
         other = user.in_edges[1 - n.out_edges[0].argnum].src
