@@ -94,6 +94,18 @@ class Draws:
     def __len__(self) -> int:
         return len(self.envs)
 
+    def output(self, d: int) -> np.ndarray:
+        """The graph's output replayed at draw ``d`` (0: as traced)."""
+        replay = self._replays[d]
+        out = self.sp.dag.output
+        return out.value if replay is None else replay.values[out.index]
+
+    def keep(self, draws: Sequence[int]) -> None:
+        """Keep only ``draws`` (0, the traced inputs, among them), in their order."""
+        self.envs = [self.envs[d] for d in draws]
+        self._replays = [self._replays[d] for d in draws]
+        self._adjoints = {}
+
     def inputs(self, d: int) -> dict[str, np.ndarray]:
         """The inputs of draw ``d`` (0: the traced ones), by name, in the graph's order."""
         return {name: self.envs[d][name] for name in self.sp.dag.inputs}

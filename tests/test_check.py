@@ -71,3 +71,31 @@ def test_a_function_that_writes_into_its_inputs_is_checked_on_copies():
     result = gb.check(f, x=x, w=w)
     assert result.passed and result["x"].error < 1e-7 and result["w"].error < 1e-7
     assert np.array_equal(x, x0)  # the caller's array is left as it was
+
+
+_RELU_RNG = np.random.default_rng(0)
+_RELU_X = _RELU_RNG.standard_normal(6)
+_RELU_W = _RELU_RNG.standard_normal((5, 6)) * 0.2  # pre-activations near 0
+
+
+def _relu_net(W, factor=2.0):
+    x = _RELU_X
+    h = W @ x
+    h[h <= 0] = 0  # the code branches on values: a fresh draw near these W flips some of the mask
+    dh = factor * h
+    dh[h <= 0] = 0
+    return np.sum(h ** 2), np.outer(dh, x)
+
+
+def test_a_backward_that_branches_on_values_is_judged_where_the_graph_still_is_the_function():
+    W, x = _RELU_W, _RELU_X
+    g = gb.trace(_relu_net, W=W, output=0)
+    from graphviz_bp.claims import Draws
+
+    draws = Draws(g._dag.formulas)
+    flips = [int(np.sum((draws.inputs(d)["W"] @ x > 0) != (W @ x > 0))) for d in range(1, len(draws))]
+    assert any(flips)  # so the replay, with the mask frozen, is another function at some draw
+    verdict = gb.check_backward(_relu_net, W=W).verdicts[0]
+    assert verdict.kind == "correct", verdict.message
+    wrong = gb.check_backward(lambda W: _relu_net(W, factor=3.0), W=W).verdicts[0]
+    assert wrong.kind == "factor" and wrong.factor == pytest.approx(1.5), wrong.message
