@@ -350,3 +350,31 @@ def test_clips_scalar_bounds_are_written_in_it_infinite_ones_too():
     np.testing.assert_allclose(g.grad("W"), 2 * np.clip(W, 0, None))
     g = gb.trace(lambda W, hi: np.sum(np.clip(W, -1.0, hi) ** 2), W=W, hi=np.array(2.0))
     assert any("clip(·, −1, ·)" in label_text(n) for n in all_nodes(parse(g.to_dot())))  # hi is traced
+
+
+_SIZES = [5, 1, 3, 3, 3, 4, 2, 5, 5, 1, 4, 2]  # a window size per step, as word2vec's SGD wrapper draws them
+
+
+def _windows_step(W, n):
+    total = 0.0
+    for k in range(n):
+        total += np.sum(np.tanh(W[k % 2] * (k + 1)) ** 2)
+    return total
+
+
+def _windows_loss(W):
+    total = 0.0
+    for n in _SIZES:
+        total += _windows_step(W, n) / len(_SIZES)
+    return total
+
+
+def test_a_repeat_collapsed_to_a_box_says_which_iterations_it_stands_for():
+    g = gb.trace(_windows_loss, W=np.linspace(-1, 1, 6).reshape(2, 3))
+    graph = parse(g.to_dot(fold=True, depth=1))
+    boxes = [label_text(n) for n in all_nodes(graph) if n.get_name().strip('"').startswith("box_")]
+    # runs of equal iterations: 2…4 (n = 3) and 7…8 (n = 5); every other iteration its own box
+    assert sum("iterations 2…4" in b and "× 3, drawn once" in b for b in boxes) == 1
+    assert sum("iterations 7…8" in b and "× 2, drawn once" in b for b in boxes) == 1
+    singles = sorted(int(m) for b in boxes for m in re.findall(r"— iteration (\d+)<", b))
+    assert singles == [0, 1, 5, 6, 9, 10, 11]  # with the runs: all 12 iterations accounted for

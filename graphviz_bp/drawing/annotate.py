@@ -274,7 +274,8 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     for key, members in kept.items():
         home = P.cluster_of[key] if framed else None
         group = group_id(home) if home is not None else None
-        nodes.append(_box_node(P.boxes[key], ctx, group) if key in P.boxes else
+        nodes.append(_box_node(P.boxes[key], ctx, group, P.folds.get(group_id(P.boxes[key].group)))
+                     if key in P.boxes else
                      _scene_node(dag.nodes[int(key[1:])], ctx, members, group))
     edges = tuple([_scene_edge(es[0], ctx, key, es, P, into.get(key[1], 0)) for key, es in lanes.items()])
     clusters = tuple(_cluster(g, P, ctx) for g in sorted(P.groups.values(), key=lambda g: g.scope.number)) \
@@ -285,7 +286,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     repeats = {fid: _repetitions(fold) for fid, fold in P.folds.items()} if framed else {}
     stands_for = {key: tuple(m.index for m in members) for key, members in kept.items()}
     stands_for.update((e.id, tuple(m.index for m in es)) for e, es in zip(edges, lanes.values()))
-    drawn_ops = {n.id for n in nodes if "op" in n.classes}
+    drawn_ops = {n.id for n in nodes if "op" in n.classes or "box" in n.classes}  # (a box holds ops)
     return Scene(nodes=tuple(nodes), edges=edges, legend=legend, direction=opts.direction,
                  font="DejaVu Sans", background=pal.background, text_color=pal.text, clusters=clusters,
                  stands_for=stands_for, repeats=repeats,
@@ -333,20 +334,20 @@ def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
                    ("group", g.scope.kind) + (("folded",) if fold is not None else ()))
 
 
-def _box_node(box: Box, ctx: _Ctx, group: str | None = None) -> SceneNode:
-    """A group collapsed to one box, drawn in the cluster ``group``: what it is and what it holds;
-    the messages that cross its boundary are on its edges."""
+def _box_node(box: Box, ctx: _Ctx, group: str | None = None, fold: Fold | None = None) -> SceneNode:
+    """A group collapsed to one box, drawn in the cluster ``group``: what it is (``fold``: a repeat
+    drawn once, its count) and what it holds; the messages that cross its boundary are on its edges."""
     pal = ctx.pal
-    title, *rest = box_lines(box)
+    title, *rest = box_lines(box, fold)
     lines = [_line(title, pal.text, True, False, TITLE - 2)] + [_line(t, pal.muted_text, False, False, SMALL)
                                                                   for t in rest]
     return SceneNode(box.id, ("box", box.group.scope.kind if box.group.scope else "group"), tuple(lines), "box",
-                     "#f4f4f5", pal.op_border, Deferred(_box_tip, box), "filled,rounded", 2, 1.0, group)
+                     "#f4f4f5", pal.op_border, Deferred(_box_tip, box, title), "filled,rounded", 2, 1.0, group)
 
 
-def _box_tip(box: Box) -> str:
+def _box_tip(box: Box, title: str) -> str:
     ops = [n for n in box.nodes if n.kind == "op"]
-    tip = [f"{box.group.title}: {len(ops)} ops, drawn as one box (depth option)"]
+    tip = [f"{title}: {len(ops)} ops, drawn as one box (depth option)"]
     tip += [f"{shown(n)}: {n.op.name if n.op else n.kind}, shape {_shape_text(n.shape)}" for n in ops[:40]]
     if len(ops) > 40:
         tip.append(f"… and {len(ops) - 40} more")

@@ -75,8 +75,9 @@ def group_title(g: Group, fold: Fold | None) -> list[str]:
     return lines
 
 
-def box_lines(box: Box) -> list[str]:
-    """A collapsed group's box: its title, its ops, and what crosses its boundary."""
+def box_lines(box: Box, fold: Fold | None = None) -> list[str]:
+    """A collapsed group's box: its title (a repeat drawn once: which repetitions, "× N" and the
+    strip of their message norms), its ops, and the groups inside it."""
     ops = [n for n in box.nodes if n.kind == "op"]
     names: list[str] = []
     for n in ops:
@@ -86,10 +87,11 @@ def box_lines(box: Box) -> list[str]:
     shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
     inner = sum(1 for g in box.group.walk()) - 1
     what = f"{len(ops)} op{'s' if len(ops) != 1 else ''}: {shown}"
-    lines = [box.group.title, what]
+    title = group_title(box.group, fold) if box.group.scope is not None else [box.group.title]
+    lines = [title[0], what]
     if inner:
         lines.append(f"{inner} group{'s' if inner != 1 else ''} inside")
-    return lines
+    return lines + title[1:2]  # the strip, under the box's contents
 
 
 def _short(v: float | None) -> str:
