@@ -138,7 +138,7 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...]]]:
                 text = linecache.getline(code.co_filename, header).strip() or f"loop at line {header}"
                 loops.append((start, ins.offset, text, header, _target(instructions, at.get(start))))
         loops.sort(key=lambda r: (r[0], -r[1]))
-        got = _LOOPS[code] = loops
+        got = _LOOPS[code] = [lp if lp[4] else lp[:4] + (_counters(instructions, lp, loops),) for lp in loops]
     return got
 
 
@@ -153,6 +153,20 @@ def _target(instructions: list[dis.Instruction], k: int | None) -> tuple[str, ..
         names = [i.argval for i in instructions[k + 2:k + 2 + int(nxt.arg or 0)] if i.opname == "STORE_FAST"]
         return tuple(str(n) for n in names) if len(names) == int(nxt.arg or 0) else ()
     return ()
+
+
+def _counters(instructions: list[dis.Instruction], loop: tuple[Any, ...], loops: list[tuple[Any, ...]]) \
+        -> tuple[str, ...]:
+    """For a ``while`` loop (no target): the local names its body assigns outside the loops inside
+    it (``y += 1`` around ``while x …: x += 1``), which change from one of its iterations to the
+    next, as a ``for`` loop's target does."""
+    start, end = loop[0], loop[1]
+    inner = [lp for lp in loops if lp is not loop and start <= lp[0] and lp[1] <= end]
+    stored = {str(i.argval) for i in instructions if i.opname == "STORE_FAST" and start <= i.offset <= end
+              and not any(lp[0] <= i.offset <= lp[1] for lp in inner)}
+    again = {str(i.argval) for i in instructions if i.opname == "STORE_FAST"
+             and any(lp[0] <= i.offset <= lp[1] for lp in inner)}
+    return tuple(sorted(stored - again))
 
 
 def _values(frame: FrameType, target: tuple[str, ...]) -> tuple[Any, ...] | None:

@@ -270,3 +270,22 @@ def test_a_layer_written_as_a_class_is_titled_with_its_class():
     g = gb.trace(loss, W1=RNG.normal(size=(3, 3)), W2=RNG.normal(size=(3, 3)), x=RNG.normal(size=3))
     titles = [[t for kind, t in chain(n) if kind == "call"] for n in ops_of(g, "tanh")]
     assert titles == [["Net.forward()", "Dense.forward()"]] * 2
+
+
+def test_nested_while_loops_count_the_outer_loops_iterations():
+    def conv(img, w):  # as from-scratch CNNs slide a filter: two while loops, nothing between their ops
+        out = np.zeros((3, 3))
+        y = oy = 0
+        while y + 2 <= 4:
+            x = ox = 0
+            while x + 2 <= 4:
+                out[oy, ox] = np.sum(img[y:y + 2, x:x + 2] * w)
+                x += 1
+                ox += 1
+            y += 1
+            oy += 1
+        return np.sum(out ** 2)
+
+    g = gb.trace(conv, img=RNG.normal(size=(4, 4)), w=RNG.normal(size=(2, 2)))
+    steps = [tuple(s.index for s in n.scope.chain if s.kind == "iteration") for n in ops_of(g, "multiply")]
+    assert steps == [(a, b) for a in range(3) for b in range(3)]
