@@ -380,7 +380,13 @@ class Traced:
         if func in ops.CONSTANT_FUNCTIONS:  # no gradient flows through these: compute on values
             out = func(*_plain_all(args), **dict(zip(kwargs, _plain_all(kwargs.values()))))
             return buffer_like(out, func) if func in _LIKE else out
-        op = ops.lookup(func)
+        if func is _FILL_DIAGONAL:
+            return _fill_diagonal(*args, **kwargs)
+        try:
+            op = ops.lookup(func)
+        except UnsupportedOpError as exc:
+            where = _caller()
+            raise UnsupportedOpError(f"{exc}" + (f"\n  at {where}" if where is not None else "")) from None
         if op.pieces is not None:  # np.split: a list of arrays, one node per piece
             args, kwargs = op.bind(*args, **kwargs)  # type: ignore[misc]
             return [apply(op, *args, **kwargs, piece=k) for k in range(op.pieces(kwargs))]
@@ -396,6 +402,22 @@ _LIKE = frozenset([np.zeros_like, np.ones_like, np.empty_like, np.full_like])
 _FULL_LIKE = np.full_like  # NumPy's own (np.full_like is wrapped while a trace runs: see buffers.py)
 _COPYTO = np.copyto
 _PUT_ALONG_AXIS = np.put_along_axis
+_FILL_DIAGONAL = np.fill_diagonal
+
+
+def _fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:
+    """``np.fill_diagonal(a, val)`` on a traced ``a``: its diagonal written, as ``a[i, i] = val`` is
+    (t-SNE and kernel code zero it: ``np.fill_diagonal(P, 0.0)``)."""
+    shape = np.shape(a)
+    if len(shape) < 2 or (len(shape) > 2 and len(set(shape)) != 1):
+        raise ValueError("np.fill_diagonal: the array must be at least 2-d, and all its dimensions equal "
+                         "past 2-d")
+    if wrap and len(shape) == 2 and shape[0] > shape[1] + 1:
+        where = _caller()
+        raise UnsupportedOpError("np.fill_diagonal(..., wrap=True) on a tall traced matrix is not supported; "
+                                 "write the entries with a[rows, cols] = val" + (f"\n  at {where}" if where else ""))
+    k = np.arange(min(shape))
+    a[(k,) * len(shape)] = val
 
 
 def _ufunc_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:

@@ -154,3 +154,47 @@ def test_put_along_axis_writes_in_place_as_numpy_and_its_functional_form_is_exac
     # a value written over by a later one in the same row gets nothing
     np.testing.assert_array_equal(g.grad("v"), [[0.0, 1.0], [8.0, 6.0], [0.0, 11.0]])
     np.testing.assert_array_equal(gb.put_along_axis(X, idx, v0, axis=1), expected)  # plain arrays too
+
+
+def test_fill_diagonal_on_a_traced_array_writes_its_diagonal():
+    def q(Y):  # t-SNE's Student-t affinities, the diagonal zeroed in place
+        D = np.sum(Y ** 2, 1)[:, None] + np.sum(Y ** 2, 1)[None, :] - 2 * Y @ Y.T
+        inv = 1.0 / (1.0 + D)
+        np.fill_diagonal(inv, 0.0)
+        return np.sum(inv / np.sum(inv)) + np.sum(inv ** 2)
+
+    Y = np.random.default_rng(0).normal(size=(4, 2))
+    g = gb.trace(q, Y=Y)
+    np.testing.assert_allclose(g.value, q(Y))
+    numeric = np.zeros_like(Y)
+    for i in np.ndindex(Y.shape):
+        a, b = Y.copy(), Y.copy()
+        a[i] += 1e-6
+        b[i] -= 1e-6
+        numeric[i] = (q(a) - q(b)) / 2e-6
+    np.testing.assert_allclose(g.grad("Y"), numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("fn", [np.nanargmax, np.nanargmin, np.argwhere, np.flatnonzero, np.diag_indices_from])
+def test_index_functions_are_computed_on_the_values(fn):
+    x = np.array([[0.5, -1.0], [2.0, 0.25]])
+    out = []
+    g = gb.trace(lambda x: out.append(fn(x)) or np.sum(x ** 2), x=x)  # on a traced x: its values' indices
+    np.testing.assert_allclose(g.grad("x"), 2 * x)
+    expected = fn(x)
+    got = out[0]
+    if isinstance(expected, tuple):
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+    else:
+        assert np.array_equal(got, expected)
+
+
+def test_an_unsupported_function_names_the_users_line_and_a_fitting_alternative():
+    def f(x):
+        return np.sum(np.tril(x))  # the line to name
+
+    with pytest.raises(gb.UnsupportedOpError) as info:
+        gb.trace(f, x=np.ones((3, 3)))
+    message = str(info.value)
+    assert "np.tril is not supported" in message and "np.tri(" in message and "np.tile" not in message
+    assert "return np.sum(np.tril(x))  # the line to name" in message

@@ -194,6 +194,7 @@ CONSTANT_FUNCTIONS = frozenset([
     np.nonzero, np.allclose, np.isclose, np.array_equal, np.any, np.all, np.count_nonzero,
     np.around, np.floor_divide, np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert,
     np.left_shift, np.right_shift, np.argpartition, np.searchsorted, np.imag,
+    np.nanargmax, np.nanargmin, np.argwhere, np.flatnonzero, np.diag_indices_from,  # indices
 ])
 
 #: ndarray methods whose result carries no gradient: on traced values they are computed on the
@@ -215,6 +216,12 @@ _ALTERNATIVES = {
     "fabs": "np.abs", "hypot": "np.sqrt(a**2 + b**2)", "matvec": "@", "vecdot": "np.sum(a * b, axis=-1)",
     "flatten": "np.ravel", "partition": "np.sort", "real": "the array itself (values are real)",
     "cumulative_sum": "np.cumsum", "cumulative_prod": "np.cumprod", "ptp": "np.max(x) - np.min(x)",
+    # where the closest name is another function
+    "tril": "np.where(np.tri(*x.shape[-2:], k, dtype=bool), x, 0)",
+    "triu": "np.where(np.tri(*x.shape[-2:], k - 1, dtype=bool), 0, x)",
+    "median": "np.sort(x, axis)[..., n // 2] (for an odd n)", "nanmax": "np.max", "nanmin": "np.min",
+    "apply_along_axis": "a loop over the axis, or the same operation written on the whole array",
+    "unique": "np.unique on the values only (x.value), outside the loss",
 }
 
 
