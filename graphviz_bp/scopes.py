@@ -135,11 +135,32 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...]]]:
             if ins.opcode in _JUMPS and isinstance(ins.argval, int) and ins.argval <= ins.offset:
                 start = int(ins.argval)
                 header = _header(code, lines.get(start, code.co_firstlineno))
-                text = linecache.getline(code.co_filename, header).strip() or f"loop at line {header}"
+                text = _without_comment(linecache.getline(code.co_filename, header)) or f"loop at line {header}"
                 loops.append((start, ins.offset, text, header, _target(instructions, at.get(start))))
         loops.sort(key=lambda r: (r[0], -r[1]))
         got = _LOOPS[code] = [lp if lp[4] else lp[:4] + (_counters(instructions, lp, loops),) for lp in loops]
     return got
+
+
+def _without_comment(line: str) -> str:
+    """A line of code stripped, without its comment (a frame's title).
+
+    >>> _without_comment("    for t in range(T):   # each step  ")
+    'for t in range(T):'
+    """
+    import io
+    import tokenize
+
+    text = line.strip()
+    if "#" not in text:
+        return text
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text + "\n").readline):
+            if tok.type == tokenize.COMMENT:
+                return text[:tok.start[1]].rstrip()
+    except (tokenize.TokenError, SyntaxError, IndentationError):  # a header cut from its body
+        pass
+    return text
 
 
 def _target(instructions: list[dis.Instruction], k: int | None) -> tuple[str, ...]:

@@ -289,3 +289,13 @@ def test_nested_while_loops_count_the_outer_loops_iterations():
     g = gb.trace(conv, img=RNG.normal(size=(4, 4)), w=RNG.normal(size=(2, 2)))
     steps = [tuple(s.index for s in n.scope.chain if s.kind == "iteration") for n in ops_of(g, "multiply")]
     assert steps == [(a, b) for a in range(3) for b in range(3)]
+
+
+def test_a_loops_title_leaves_its_comment_out():
+    def f(h):
+        for t in range(3):  # three steps, as the comment says
+            h = np.tanh(h)
+        return np.sum(h)
+
+    g = gb.trace(f, h=RNG.normal(size=2))
+    assert {chain(n)[0] for n in ops_of(g, "tanh")} == {("loop", "for t in range(3):")}
