@@ -99,3 +99,18 @@ def test_a_backward_that_branches_on_values_is_judged_where_the_graph_still_is_t
     assert verdict.kind == "correct", verdict.message
     wrong = gb.check_backward(lambda W: _relu_net(W, factor=3.0), W=W).verdicts[0]
     assert wrong.kind == "factor" and wrong.factor == pytest.approx(1.5), wrong.message
+
+
+def _saturated_bce(z):
+    x = 1 / (1 + np.exp(-z))  # a saturated sigmoid: 1 − x + 1e-7 cancels, rounding swamps a 1e-6 step
+    return -np.sum(np.log(1 - x + 1e-7)) * 3.0
+
+
+def test_a_check_looks_past_rounding_in_finite_differences_but_still_finds_a_wrong_gradient():
+    z = np.linspace(8.0, 12.0, 12)
+    assert gb.check(_saturated_bce, z=z).passed  # failed at eps 1e-6 alone: the differences were noise
+    g = gb.trace(_saturated_bce, z=z)
+    right = g.grad("z")
+    assert compare(_saturated_bce, {"z": z}, {"z": right}).passed
+    assert not compare(_saturated_bce, {"z": z}, {"z": right * 1.001}).passed  # 0.1 % off: still caught
+    assert not compare(_saturated_bce, {"z": z}, {"z": right + 1e-3 * right[::-1]}).passed
