@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from graphviz_bp.drawing import text as text_mod
-from graphviz_bp.drawing.text import ArrayTexts, full_text, summary_lines
+from graphviz_bp.drawing.text import full_text, summary_lines
+
+from .test_drawing_scale import _written_together
 
 NUMPY = {"precision": 4, "suppress_small": True, "max_line_width": 100, "threshold": 400}
 
@@ -18,13 +20,6 @@ def _numpy_text(a: np.ndarray) -> str:
     edge = 3 if np.prod(np.minimum(a.shape, 6)) <= 400 else 2 if np.prod(np.minimum(a.shape, 4)) <= 400 else 1
     return np.array2string(a, **NUMPY, edgeitems=edge)
 
-
-def _together(arrays: list[np.ndarray]) -> tuple[list[str], list[list[str]]]:
-    texts = ArrayTexts()
-    for a in arrays:
-        texts.add(a)
-    lines = [texts.summary_lines(a) for a in arrays]
-    return [texts.full_text(a) for a in arrays], lines
 
 
 def _mixed(rng: np.random.Generator, count: int) -> list[np.ndarray]:
@@ -47,7 +42,7 @@ def _mixed(rng: np.random.Generator, count: int) -> list[np.ndarray]:
 def test_arrays_written_together_read_as_numpy_writes_each(count):
     rng = np.random.default_rng(count)
     arrays = _mixed(rng, count)
-    fulls, _ = _together(arrays)
+    fulls, _ = _written_together(arrays)
     for a, text in zip(arrays, fulls):
         body = text if a.size <= 400 else text.split("\n", 1)[1]
         assert body == _numpy_text(a), (a.dtype, a.shape)
@@ -60,7 +55,7 @@ def test_pages_and_arrays_put_in_place_one_by_one_write_the_same(monkeypatch, la
     monkeypatch.setattr(text_mod, "_LAYOUT", layout)
     rng = np.random.default_rng(7)
     arrays = _mixed(rng, 80)
-    fulls, _ = _together(arrays)
+    fulls, _ = _written_together(arrays)
     for a, text in zip(arrays, fulls):
         assert (text if a.size <= 400 else text.split("\n", 1)[1]) == _numpy_text(a), (a.dtype, a.shape)
 
@@ -77,7 +72,7 @@ def test_summaries_reduced_together_are_those_of_each():
             a.flat[-1] = [np.nan, np.inf, -np.inf][k % 3]
         arrays.append(a)
     with np.errstate(all="ignore"):
-        _, lines = _together(arrays)
+        _, lines = _written_together(arrays)
     for a, summary in zip(arrays, lines):
         assert summary == summary_lines(a)
         if np.isfinite(a).all() and a.any():
