@@ -138,6 +138,8 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...]]]:
                 text = _without_comment(linecache.getline(code.co_filename, header)) or f"loop at line {header}"
                 loops.append((start, ins.offset, text, header, _target(instructions, at.get(start))))
         loops.sort(key=lambda r: (r[0], -r[1]))
+        # a `continue` jumps back to its loop's head too: one loop per head, to its last jump
+        loops = [lp for k, lp in enumerate(loops) if k == 0 or lp[0] != loops[k - 1][0]]
         got = _LOOPS[code] = [lp if lp[4] else lp[:4] + (_counters(instructions, lp, loops),) for lp in loops]
     return got
 

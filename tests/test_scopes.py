@@ -299,3 +299,18 @@ def test_a_loops_title_leaves_its_comment_out():
 
     g = gb.trace(f, h=RNG.normal(size=2))
     assert {chain(n)[0] for n in ops_of(g, "tanh")} == {("loop", "for t in range(3):")}
+
+
+def test_a_continue_is_no_loop_of_its_own():
+    def f(x):
+        U = 0.0
+        for j in range(1, 4):
+            r = x[j] - x[0]
+            if np.dot(r.value, r.value) == 0.0:
+                continue  # a second jump back to the loop's head
+            U += np.dot(r, r)
+        return U
+
+    g = gb.trace(f, x=RNG.normal(size=(4, 2)))
+    assert [chain(n) for n in ops_of(g, "dot")] == [[("loop", "for j in range(1, 4):"), ("iteration", f"iteration {k}")]
+                                                     for k in range(3)]
