@@ -306,9 +306,10 @@ def test_a_continue_is_no_loop_of_its_own():
         U = 0.0
         for j in range(1, 4):
             r = x[j] - x[0]
-            if np.dot(r.value, r.value) == 0.0:
-                continue  # a second jump back to the loop's head
-            U += np.dot(r, r)
+            r2 = np.dot(r, r)
+            if r2.value == 0.0:
+                continue  # a second jump back to the loop's head, after the op
+            U += r2
         return U
 
     g = gb.trace(f, x=RNG.normal(size=(4, 2)))
