@@ -692,3 +692,15 @@ def test_structural_equality_of_deep_expressions_compares_structure_and_remember
     c = chain(x, 3000)
     assert c.same(b) and a.same(c)  # remembered equal ones compare as equal still
     assert not np.tanh(x).same(np.sin(x)) and not np.sum(x, axis=0).same(np.sum(x))
+
+
+def test_tiny_constants_and_negative_axes_are_written_as_they_are():
+    from graphviz_bp.symbolic.printing import number
+
+    assert number(1e-15) == "1e-15" and number(-1e-15) == "−1e-15" and number(1 - 1e-15) != "1"
+    assert (number(0.5), number(0.1 + 0.2), number(2.0)) == ("½", "3/10", "2")
+    p = np.array([[0.2, 0.7], [0.5, 0.5]])
+    g = gb.trace(lambda p: -np.sum(np.log(np.clip(p, 1e-15, 1 - 1e-15))) + np.sum(np.sum(p, axis=-1) ** 2), p=p)
+    f = g.formula("p")
+    assert f.verified and "clip(p, 1e-15, 0.999999999999999)" in f.text and "Σ₋₁" in f.text
+    assert "clip(·, 1e-15, 0.999999999999999)" in g.to_dot()  # a cross-entropy guard is not clip(·, 0, 1)

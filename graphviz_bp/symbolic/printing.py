@@ -39,8 +39,9 @@ __all__ = ["text", "latex", "expression", "number"]
 # precedences: a part is parenthesised inside a tighter context (ARROW: ``ḡ → [i]``)
 ARROW, SUM, HADAMARD, PRODUCT, UNARY, POSTFIX, ATOM = range(0, 7)
 
+_ULP = 2.0 ** -52
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-_SUBSCRIPT = str.maketrans("0123456789,", "₀₁₂₃₄₅₆₇₈₉,")
+_SUBSCRIPT = str.maketrans("0123456789,-", "₀₁₂₃₄₅₆₇₈₉,₋")
 _FRACTIONS = {Fraction(1, 2): "½", Fraction(1, 3): "⅓", Fraction(2, 3): "⅔", Fraction(1, 4): "¼",
               Fraction(3, 4): "¾", Fraction(1, 5): "⅕", Fraction(1, 8): "⅛"}
 
@@ -173,7 +174,7 @@ def _number(v: float, style: _Style) -> str:
     f = Fraction(v).limit_denominator(16)
     negative = v < 0
     f = abs(f)
-    exact = abs(float(f) - abs(v)) <= 1e-12 * max(1.0, abs(v))
+    exact = abs(float(f) - abs(v)) <= 4 * _ULP * abs(v)  # a few ulps: 1e-15 is not 0, 1 − 1e-15 not 1
     if exact and f.denominator == 1:
         body = str(f.numerator)
     elif exact and f in _FRACTIONS:
@@ -184,6 +185,8 @@ def _number(v: float, style: _Style) -> str:
         body = f"\\frac{{{f.numerator}}}{{{f.denominator}}}" if style.latex else f"{f.numerator}/{f.denominator}"
     else:
         body = f"{abs(v):.4g}"
+        if abs(float(body) - abs(v)) <= 1e-9 * abs(v):  # 0.999999999999999 (a guard, 1 − 1e-15) is not 1
+            body = repr(abs(v))
     return (style.minus if negative else "") + body
 
 
