@@ -378,3 +378,35 @@ def test_a_repeat_collapsed_to_a_box_says_which_iterations_it_stands_for():
     assert sum("iterations 7…8" in b and "× 2, drawn once" in b for b in boxes) == 1
     singles = sorted(int(m) for b in boxes for m in re.findall(r"— iteration (\d+)<", b))
     assert singles == [0, 1, 5, 6, 9, 10, 11]  # with the runs: all 12 iterations accounted for
+
+
+def _unrolled_forward(W, x):
+    hs = np.zeros((4, 3))
+    h = x
+    for t in range(4):
+        h = np.tanh(W @ h)
+        hs[t] = h
+    return hs, h
+
+
+def _unrolled_backward(W, hs, h):
+    g = h
+    for t in reversed(range(4)):
+        g = W.T @ (g * (1 - hs[t] ** 2))
+    return g
+
+
+def _through_both(W, x):
+    hs, h = _unrolled_forward(W, x)
+    return np.sum(_unrolled_backward(W, hs, h) ** 2)
+
+
+def test_an_edge_between_collapsed_boxes_is_never_one_to_the_next_repetition():
+    rng = np.random.default_rng(0)
+    g = gb.trace(_through_both, W=0.5 * rng.normal(size=(3, 3)), x=rng.normal(size=3))
+    assert "next repetition" in g.to_dot(fold=True)  # folded and open: the loops' recurrences
+    collapsed = parse(g.to_dot(fold=True, depth=0))  # the two calls as boxes, their loops inside
+    between = [e for e in collapsed.get_edges() if e.get_source().strip('"').startswith("box_")
+               and e.get_destination().strip('"').startswith("box_")]
+    assert between and all("recurrence" not in str(e.get("class") or "") and "next repetition" not in label_text(e)
+                           for e in between)

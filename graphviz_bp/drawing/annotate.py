@@ -665,7 +665,8 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         # to the next repetition: none of the edges is the first repetition's own (each has an end
         # drawn by its counterpart); an edge into a collapsed box stands for edges into its inside
         stand = P.stand if P is not None else {}
-        across = bool(stand) and all(m.src.index in stand or m.dst.index in stand for m in members)
+        across = bool(stand) and not a.startswith("box_") and not b.startswith("box_") \
+            and all(m.src.index in stand or m.dst.index in stand for m in members)  # (a box is no repetition)
         what = f"{tags[0]} … {tags[-1]}, " if len(tags) > 1 else ""
         lines.append(_line(f"{what}× {len(members)}" + (" (to the next repetition)" if across else ""),
                               color, False, True, EDGE))
