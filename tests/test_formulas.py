@@ -704,3 +704,20 @@ def test_tiny_constants_and_negative_axes_are_written_as_they_are():
     f = g.formula("p")
     assert f.verified and "clip(p, 1e-15, 0.999999999999999)" in f.text and "Σ₋₁" in f.text
     assert "clip(·, 1e-15, 0.999999999999999)" in g.to_dot()  # a cross-entropy guard is not clip(·, 0, 1)
+
+
+def test_a_formula_too_long_to_write_out_in_the_expression_language_says_so_at_once():
+    def loss(x, w):
+        h = x
+        for _ in range(12):  # h used twice a step: 4095 paths, each step's state shared by many
+            h = np.tanh(w * h) * h
+        return np.sum(h)
+
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=3), rng.normal(size=3)
+    f = gb.trace(loss, x=x, w=w).formula("w", limit=10 ** 6)
+    with pytest.raises(ValueError, match="would repeat its shared parts"):
+        f.expr  # noqa: B018 - took minutes and gigabytes before it refused
+    np.testing.assert_allclose(f.evaluate(x=x, w=w), gb.trace(loss, x=x, w=w).grad("w"))
+    one_step = gb.trace(lambda x, w: np.sum(np.tanh(w * x) * x), x=x, w=w)
+    np.testing.assert_allclose(gb.evaluate(one_step.formula("w").expr, x=x, w=w), one_step.grad("w"))

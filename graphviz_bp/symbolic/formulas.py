@@ -52,7 +52,35 @@ class _Printed:
         """In the expression language, named intermediates written out: ``outer(W @ x, ...)``.
         Constant arrays it cannot write out are named (``c1``, ``k1``): ``constants`` has them."""
         constants = getattr(self, "constants", None)
-        return expression(_inline(self.tree), constants if isinstance(constants, dict) else None)
+        tree = _inline(self.tree)
+        size = _written_size(tree)
+        if size > EXPR_NODES:
+            raise ValueError(f"this formula, written out in the expression language, would repeat its shared "
+                             f"parts to {size:.3g} operations (the language has no names for them): use "
+                             f"its .evaluate(...) or .text instead")
+        return expression(tree, constants if isinstance(constants, dict) else None)
+
+
+EXPR_NODES = 100_000  # operations a formula written out in the expression language may have
+
+
+def _written_size(e: Expr) -> int:
+    """How many operations ``e`` has once every shared part is written out at each use (a tree
+    shares its parts: an RNN's gradient uses one step's state on many paths). One pass, memoized."""
+    sizes: dict[int, int] = {}
+    stack = [e]
+    while stack:
+        x = stack[-1]
+        if id(x) in sizes:
+            stack.pop()
+            continue
+        todo = [a for a in x.args if id(a) not in sizes]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        sizes[id(x)] = 1 + sum(sizes[id(a)] for a in x.args)
+    return sizes[id(e)]
 
 
 @dataclass(frozen=True)
