@@ -721,3 +721,21 @@ def test_a_formula_too_long_to_write_out_in_the_expression_language_says_so_at_o
     np.testing.assert_allclose(f.evaluate(x=x, w=w), gb.trace(loss, x=x, w=w).grad("w"))
     one_step = gb.trace(lambda x, w: np.sum(np.tanh(w * x) * x), x=x, w=w)
     np.testing.assert_allclose(gb.evaluate(one_step.formula("w").expr, x=x, w=w), one_step.grad("w"))
+
+
+def _scaled_tanh(g):
+    return np.tanh(g) * 3.0
+
+
+def test_a_line_whose_value_a_called_function_makes_does_not_name_the_argument():
+    def loss(W, x):
+        out = W @ x
+        dX = _scaled_tanh(out - 1.0)  # dX is 3 tanh(out − 1), not out − 1
+        return np.sum(dX ** 2)
+
+    rng = np.random.default_rng(0)
+    W, x = rng.normal(size=(2, 3)), rng.normal(size=3)
+    f = gb.trace(loss, W=W, x=x).formula("W")
+    assert f.verified and f.where() == {"out": "Wx"} and "dX" not in f.text
+    t = np.tanh(W @ x - 1.0)
+    np.testing.assert_allclose(f.evaluate(W=W, x=x), np.outer(18 * t * (1 - t ** 2), x))

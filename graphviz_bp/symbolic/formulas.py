@@ -182,6 +182,7 @@ def _assigned_names(dag: DAG) -> dict[int, str]:
     that line, when that line made nodes once) is called ``r``."""
     taken = {n.name for n in dag.nodes if n.kind == "input" or getattr(n, "user_named", False)}
     last: dict[tuple[str, int], list[Node]] = {}
+    calling: set[tuple[str, int]] = set()  # lines whose value a function they call made
     run: list[Node] = []
     nodes = [n for n in dag.nodes if n.kind == "op"]
     for n in nodes:  # consecutive nodes from one execution of a line
@@ -190,6 +191,8 @@ def _assigned_names(dag: DAG) -> dict[int, str]:
             src = run[-1].source
             if src is not None:
                 last.setdefault((src.filename, src.lineno), []).append(run[-1])
+                if _calls(n) - _calls(run[-1]):  # ``dX = helper(out - 1)``: helper's nodes follow the
+                    calling.add((src.filename, src.lineno))  # argument's: dX is not ``out - 1``
             run = []
         run.append(n)
     if run and run[-1].source is not None:
@@ -197,13 +200,18 @@ def _assigned_names(dag: DAG) -> dict[int, str]:
     names: dict[int, str] = {}
     used: set[str] = set()
     for (filename, lineno), made in last.items():
-        if len(made) != 1 or getattr(made[0], "user_named", False):
-            continue  # a loop's line, or a value the user named
+        if len(made) != 1 or getattr(made[0], "user_named", False) or (filename, lineno) in calling:
+            continue  # a loop's line, a value the user named, or a line whose value a call made
         target = _target(made[0].source.line)
         if target and target not in taken and target not in used:
             names[made[0].index] = target
             used.add(target)
     return names
+
+
+def _calls(n: Node) -> set[int]:
+    """The call scopes ``n`` was made in (by identity)."""
+    return {id(s) for s in n.scope.chain if s.kind == "call"} if n.scope is not None else set()
 
 
 def _target(line: str) -> str | None:
