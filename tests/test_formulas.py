@@ -739,3 +739,20 @@ def test_a_line_whose_value_a_called_function_makes_does_not_name_the_argument()
     assert f.verified and f.where() == {"out": "Wx"} and "dX" not in f.text
     t = np.tanh(W @ x - 1.0)
     np.testing.assert_allclose(f.evaluate(W=W, x=x), np.outer(18 * t * (1 - t ** 2), x))
+
+
+def test_add_at_reads_as_add_at_with_its_index_written_short():
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+    g = gb.trace(_add_at_loss, x=x, w=w)
+    f = g.formula("w")
+    assert f.verified and "add_at(" in f.text and "array(" not in f.text and "\n" not in f.text
+    np.testing.assert_allclose(f.evaluate(x=x, w=w), g.grad("w"))
+    (node,) = [n for n in g.nodes if n.op is not None and n.op.name == "add_at"]
+    assert str(node.op.label(node.params, [])).startswith("add.at [")  # not "[…] +=": repeats add
+
+
+def _add_at_loss(x, w):
+    out = np.zeros((3, 3))
+    np.add.at(out, (np.array([0, 2, 0]), np.array([1, 1, 2])), (x * w).ravel()[:3])  # a repeated index adds
+    return np.sum(out ** 2)

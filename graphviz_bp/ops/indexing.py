@@ -185,7 +185,7 @@ def _add_at_vjp(g, ans, args, p, argnum):
 register(Op(
     name="add_at", symbol="add.at", forward=_add_at_forward, vjps=(_add_at_vjp,), variadic=True,
     shape=_setitem_shape, family="shape", spelling=None,
-    label=lambda params, constants: (params.get("text") or "[·]") + " +=",
+    label=lambda params, constants: "add.at " + (params.get("text") or "[·]"),  # not a[i] +=: repeats add
     examples=(
         Example(((5,), (4,)), {"index": (np.array([0, 2, 0, 4]),)}),  # repeated: each one adds
         Example(((3, 4), (3,)), {"index": (np.array([1, 1, 2]), np.array([0, 0, 3]))}),

@@ -205,6 +205,21 @@ def _literal_number(v: Any) -> str:
     return repr(v) if math.isfinite(v) else ("1e999" if v > 0 else "-1e999")
 
 
+def _param(v: Any) -> str:
+    """A parameter of a call as a formula shows it: an array by its shape, not its entries.
+
+    >>> _param((slice(None), np.array([[0], [1]]))), _param(2)
+    ('(:, array 2×1)', '2')
+    """
+    if isinstance(v, np.ndarray):
+        return f"array {'×'.join(map(str, v.shape)) or 'scalar'}"
+    if isinstance(v, slice):
+        return ":".join("" if x is None else str(x) for x in (v.start, v.stop, v.step)).rstrip(":") or ":"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_param(x) for x in v) + ")"
+    return str(v)
+
+
 def _is_letter(s: str) -> bool:
     """A single letter, maybe with a bar, a transpose or a superscript: written next to its
     neighbours without a space in a product (``WᵀWx``)."""
@@ -265,7 +280,8 @@ class _Printer:
 
     def call(self, e: Expr, name: str | None = None) -> tuple[str, int]:
         args = [self.run(a)[0] for a in e.args]
-        params = [f"{k}={v}" for k, v in e.params.items()
+        text = e.params.get("text")
+        params = [(self.s.words(text) if k == "index" and text else f"{k}={_param(v)}") for k, v in e.params.items()
                   if k not in ("text",) and v is not None and not (k == "keepdims" and v is False)]
         label = name or getattr(e.op, "expr_name", None) or e.op.name
         return f"{self.s.fn(label)}{self.s.paren(', '.join(args + params))}", POSTFIX
