@@ -410,3 +410,19 @@ def test_an_edge_between_collapsed_boxes_is_never_one_to_the_next_repetition():
                and e.get_destination().strip('"').startswith("box_")]
     assert between and all("recurrence" not in str(e.get("class") or "") and "next repetition" not in label_text(e)
                            for e in between)
+
+
+def _loss_made_inside(W, x):
+    def inner(h):
+        return np.sum(np.tanh(W @ h) ** 2)
+    return inner(x)
+
+
+def test_the_output_is_drawn_itself_when_the_call_that_made_it_is_collapsed():
+    g = gb.trace(_loss_made_inside, W=np.full((2, 2), 0.3), x=np.ones(2))
+    graph = parse(g.to_dot(depth=0))
+    out = [n for n in all_nodes(graph) if n.get_name() == g._dag.output.id]
+    assert out and "output" in str(out[0].get("class")) and "∂L/∂L = 1" in label_text(out[0])
+    assert not clusters(graph)  # beside the box, not in a frame of its own
+    (box,) = [e for e in graph.get_edges() if e.get_destination() == g._dag.output.id]
+    assert box.get_source().strip('"').startswith("box_")
