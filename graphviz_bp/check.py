@@ -134,6 +134,12 @@ _RETRIED = 500  # entries (the worst) whose central difference is taken again wi
 # the check fails: an entry passes where the gradient lies within the differences' spread
 
 
+def _disagreement(ana: np.ndarray, numeric: np.ndarray) -> tuple[np.ndarray, float]:
+    """Entry by entry, and as the relative error of the whole (by the larger norm)."""
+    denom = max(float(np.linalg.norm(numeric)), float(np.linalg.norm(ana)), float(np.finfo(float).tiny))
+    return np.abs(ana - numeric), float(np.linalg.norm(ana - numeric) / denom)
+
+
 def _compare_one(f: Callable[..., float], values: dict[str, np.ndarray], name: str, analytic: np.ndarray,
                  eps: float, rtol: float, max_coords: int, rng: np.random.Generator) -> InputCheck:
     base = np.array(values[name], dtype=float)
@@ -150,9 +156,7 @@ def _compare_one(f: Callable[..., float], values: dict[str, np.ndarray], name: s
         down[idx] -= eps
         numeric[k] = (f(**{**values, name: up}) - f(**{**values, name: down})) / (2 * eps)
     ana = np.array([analytic[idx] for idx in coords])
-    diff = np.abs(ana - numeric)
-    denom = max(float(np.linalg.norm(numeric)), float(np.linalg.norm(ana)), float(np.finfo(float).tiny))
-    error = float(np.linalg.norm(ana - numeric) / denom)
+    diff, error = _disagreement(ana, numeric)
     if not error <= rtol:  # rounding may swamp a small step (a log of 1 − x + 1e-7): try larger ones
         scale = np.maximum(np.abs(ana), np.abs(numeric))
         off = np.flatnonzero(~(diff <= rtol * scale))  # the entries that disagree (nan included)
@@ -170,9 +174,7 @@ def _compare_one(f: Callable[..., float], values: dict[str, np.ndarray], name: s
             best = min(steps, key=lambda v: abs(v - ana[k]))
             if abs(best - ana[k]) <= spread:  # the analytic value is within the differences' own noise
                 numeric[k] = best
-        diff = np.abs(ana - numeric)
-        denom = max(float(np.linalg.norm(numeric)), float(np.linalg.norm(ana)), float(np.finfo(float).tiny))
-        error = float(np.linalg.norm(ana - numeric) / denom)
+        diff, error = _disagreement(ana, numeric)
     k = int(np.nanargmax(diff)) if np.isfinite(diff).any() else 0
     return InputCheck(name, base.shape, True, float(np.linalg.norm(ana)), float(np.linalg.norm(numeric)),
                       error, tuple(int(i) for i in coords[k]), float(ana[k]), float(numeric[k]),

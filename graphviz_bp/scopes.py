@@ -301,9 +301,15 @@ class _Frame:
         self.result: Scope | None = None
         self.loops = _loops(frame.f_code)
         self.spans = _SPANS.setdefault(frame.f_code, {})  # offset -> the loops it is in (see _spans)
-        self.starts = _starts(frame.f_code)
+        self.starts = _starts(frame.f_code)  # (see offset())
         # the generators advanced by the instruction at an offset in this iteration: (offset, *frames)
         self.along: tuple[Any, ...] = (-1,)
+
+
+    def offset(self) -> int:
+        """Where the frame is: ``_lasti``, from the frame's own table."""
+        offset = self.frame.f_lasti
+        return self.starts.get(offset, offset)
 
 
 class Scoper:
@@ -343,8 +349,7 @@ class Scoper:
             blocks = _GROUPS.get()
             last = state.last
             if base is state.base and blocks is state.blocks and last is not None:
-                offset = f.f_lasti
-                offset = state.starts.get(offset, offset)
+                offset = state.offset()
                 if offset > last or (offset == last and below is state.child):
                     inside = state.spans.get(offset)
                     if inside is None:
@@ -400,7 +405,7 @@ class Scoper:
                 state = _Frame(frame, call)
                 chain.append(state)
             base = scope if state.scope is None else state.scope
-            if base is state.base and open_blocks is state.blocks and _lasti(frame) == state.last \
+            if base is state.base and open_blocks is state.blocks and state.offset() == state.last \
                     and child is state.child:
                 scope = state.result  # the same call still running: nothing changed
                 continue
@@ -413,8 +418,7 @@ class Scoper:
         its open groups, nested as in the source), updating its loops' iteration counts."""
         base = scope
         frame = state.frame
-        offset = frame.f_lasti
-        offset = state.starts.get(offset, offset)
+        offset = state.offset()
         last = state.last
         again = last is not None and (offset < last or (offset == last and child is not state.child))
         if again and offset == last and state.along[0] == offset and _suspends(child) \

@@ -24,12 +24,17 @@ _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _MOD, _ABS, _COPY, _IND
 )
 
 
+def _at_caller() -> str:
+    """The end of an error message: a new line "  at" the user's line that called (its file, number and
+    code), or "" when there is none."""
+    where = _caller()
+    return f"\n  at {where}" if where is not None else ""
+
+
 def _refuse(what: str, instead: str = "keep it an array and use NumPy functions") -> Callable[..., Any]:
     def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
-        where = _caller()
         raise TraceError(f"{what} of a traced value would drop it from the graph "
-                         f"(its gradient would be lost); {instead}"
-                         + (f"\n  at {where}" if where is not None else ""))
+                         f"(its gradient would be lost); {instead}" + _at_caller())
     return method
 
 
@@ -344,11 +349,10 @@ class Traced:
             if any(isinstance(o, Buffer) for o in kwargs["out"] or ()):
                 return NotImplemented  # an array the function made: the buffer writes it (buffers.py)
             if not any(type(o) is Traced for o in kwargs["out"] or ()):  # a plain array written in place
-                where = _caller()
                 raise UnsupportedOpError(
                     f"a traced value cannot be written in place (a += x, or np.{ufunc.__name__}(..., "
                     f"out=a)) into this NumPy array, {MADE_OUTSIDE}, or compute a new value (a = a + x)"
-                    + (f"\n  at {where}" if where is not None else ""))
+                    + _at_caller())
             out = kwargs.pop("out")
             if len(out) != 1 or type(out[0]) is not Traced or out[0]._scalar:
                 raise UnsupportedOpError(f"np.{ufunc.__name__}(..., out=...) with several outputs, or "
@@ -385,8 +389,7 @@ class Traced:
         try:
             op = ops.lookup(func)
         except UnsupportedOpError as exc:
-            where = _caller()
-            raise UnsupportedOpError(f"{exc}" + (f"\n  at {where}" if where is not None else "")) from None
+            raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
         if op.pieces is not None:  # np.split: a list of arrays, one node per piece
             args, kwargs = op.bind(*args, **kwargs)  # type: ignore[misc]
             return [apply(op, *args, **kwargs, piece=k) for k in range(op.pieces(kwargs))]
@@ -413,9 +416,8 @@ def _fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:
         raise ValueError("np.fill_diagonal: the array must be at least 2-d, and all its dimensions equal "
                          "past 2-d")
     if wrap and len(shape) == 2 and shape[0] > shape[1] + 1:
-        where = _caller()
         raise UnsupportedOpError("np.fill_diagonal(..., wrap=True) on a tall traced matrix is not supported; "
-                                 "write the entries with a[rows, cols] = val" + (f"\n  at {where}" if where else ""))
+                                 "write the entries with a[rows, cols] = val" + _at_caller())
     k = np.arange(min(shape))
     a[(k,) * len(shape)] = val
 
@@ -423,8 +425,7 @@ def _fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:
 def _ufunc_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
     """``np.add.at(a, indices, b)`` (and ``np.subtract.at``) as NumPy does it: ``a`` updated in
     place, each repeated index adding again; recorded as ``add_at``. Other ufuncs' ``at`` refused."""
-    where = _caller()
-    at = f"\n  at {where}" if where is not None else ""
+    at = _at_caller()
     if ufunc not in (np.add, np.subtract) or b is None:
         raise UnsupportedOpError(f"np.{ufunc.__name__}.at(...) is not supported (np.add.at and np.subtract.at "
                                  f"are); build the new value instead, e.g. with np.where{at}")
@@ -443,9 +444,8 @@ def _ufunc_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
 def _put_along_axis(arr: Any, indices: Any, values: Any, axis: Any) -> None:
     """``np.put_along_axis(arr, indices, values, axis)`` as NumPy does it: ``arr`` updated in place."""
     if type(arr) is not Traced or arr._scalar:
-        where = _caller()
         raise TraceError(f"a traced value cannot be put (np.put_along_axis) into this NumPy array, "
-                         f"{MADE_OUTSIDE}" + (f"\n  at {where}" if where is not None else ""))
+                         f"{MADE_OUTSIDE}" + _at_caller())
     write(arr, call(ops.get("put_along_axis"), (arr, indices, values), {"axis": axis}), None)
 
 

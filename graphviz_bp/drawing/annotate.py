@@ -265,7 +265,8 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     kept = {k: members for k, members in P.stands_for.items()
             if not all(m.index in absorbed for m in members)} if absorbed else P.stands_for
     drawn = [dag.nodes[int(k[1:])] for k in kept if k not in P.boxes]
-    ctx = _Ctx(dag, opts, drawn, [es[0] for es in lanes.values()], absorbed)
+    drawn_edges = [es[0] for es in lanes.values()]
+    ctx = _Ctx(dag, opts, drawn, drawn_edges, absorbed)
     into: dict[str, int] = {}  # drawn operands of each drawn node
     for (a, b, argnum) in lanes:
         into[b] = into.get(b, 0) + 1
@@ -281,7 +282,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     clusters = tuple(_cluster(g, P, ctx) for g in sorted(P.groups.values(), key=lambda g: g.scope.number)) \
         if framed else ()
     pal = ctx.pal
-    legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P, absorbed, [es[0] for es in lanes.values()]) \
+    legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P, absorbed, drawn_edges) \
         if opts.detail != "structure" or dag.shared_nodes() or P.folds or P.boxes else None
     repeats = {fid: _repetitions(fold) for fid, fold in P.folds.items()} if framed else {}
     stands_for = {key: tuple(m.index for m in members) for key, members in kept.items()}

@@ -179,23 +179,22 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
     for n in dag.nodes:
         s = stand.get(n.index, n)
         drawn = s.id
-        if depth is not None and s.scope is not None and s.kind != "input" and s.scope.depth >= depth \
-                and n is not dag.output:  # the output is drawn itself, where the backward pass starts
+        if depth is not None and s.scope is not None and s.kind != "input" and s.scope.depth >= depth:
             top = by_number[s.scope.chain[depth].number]  # its group at depth + 1: collapsed
-            drawn = f"box_s{top.scope.number}"  # type: ignore[union-attr]
-            if drawn not in boxes:
-                boxes[drawn] = Box(drawn, top, top.nodes())
+            if n is dag.output:  # drawn itself, where the backward pass starts: beside the box
+                home[n.index] = top.parent
+            else:
+                drawn = f"box_s{top.scope.number}"  # type: ignore[union-attr]
+                if drawn not in boxes:
+                    boxes[drawn] = Box(drawn, top, top.nodes())
         shown[n.index] = drawn
     stands_for: dict[str, list[Node]] = {}
     for n in dag.nodes:
         stands_for.setdefault(shown[n.index], []).append(n)
     cluster_of: dict[str, Group | None] = {}
     groups: dict[str, Group] = {}
-    out = dag.output
     for drawn, nodes in stands_for.items():
         g = boxes[drawn].group.parent if drawn in boxes else home.get(stand.get(nodes[0].index, nodes[0]).index)
-        if nodes[0] is out and depth is not None and out.scope is not None and out.scope.depth >= depth:
-            g = by_number[out.scope.chain[depth].number].parent  # beside the box it was made in, not framed alone
         g = _framed(g)
         cluster_of[drawn] = g
         while g is not None:

@@ -294,7 +294,7 @@ _LAYOUT_BUG = re.compile(r"trouble in init_rank|killed by SIG|Assertion|assertio
 
 def _plainer(source: str) -> str | None:
     """``source`` (as ``to_dot`` writes it) laid out more simply: one global ranking across frames
-    (``newrank``), no group for the main chain, every edge ranked; None if that changes nothing."""
+    (``newrank``), no group for the main chain, every edge ranked; None if it already is."""
     if "\tgraph [newrank=true " in source:
         return None
     return source.replace("\tgraph [", "\tgraph [newrank=true ", 1).replace(" group=chain", "") \

@@ -168,9 +168,10 @@ def number(v: float) -> str:
 
 
 def _number(v: float, style: _Style) -> str:
+    if v != v:
+        return "\\mathrm{nan}" if style.latex else "nan"
     if not math.isfinite(v):  # np.clip(z, 0, np.inf): a bound may be infinite
-        body = "nan" if v != v else ("\\infty" if style.latex else "∞")
-        return (style.minus if v < 0 else "") + (f"\\mathrm{{{body}}}" if style.latex and v != v else body)
+        return (style.minus if v < 0 else "") + ("\\infty" if style.latex else "∞")
     f = Fraction(v).limit_denominator(16)
     negative = v < 0
     f = abs(f)
