@@ -154,13 +154,13 @@ def path_labels(sp: SymbolicPass, paths: Sequence[tuple[Edge, ...]], math: bool 
 
     def node(n: Node) -> str:
         if n.index not in cache:
-            cache[n.index] = show(sp.forward(n))
+            cache[n.index] = show(sp.shown_forward(n))
         return cache[n.index]
 
     labels = []
     for p in paths:
         if not p:
-            labels.append(show(sp.forward(sp.dag.output)))
+            labels.append(show(sp.shown_forward(sp.dag.output)))
             continue
         parts: dict[int, str] = {0: node(p[0].dst)}
         operand: set[int] = set()
@@ -373,7 +373,7 @@ def derivation(sp: SymbolicPass, node: Node, limit: int = 64) -> Derivation:
     for t in formula.shared:  # temporaries: parts the formula would write out several times
         where.append((text(t), text(t.definition)))
         where_latex.append((latex(t), latex(t.definition)))
-    me = sp.forward(node)
+    me = sp.shown_forward(node)
     return Derivation(node.name, latex(me), formula, tuple(path_labels(sp, paths)),
                       tuple(path_labels(sp, paths, math=True)), tuple(where), tuple(where_latex))
 

@@ -255,6 +255,55 @@ def test_simplifier_rules_from_the_issue():
     assert text(simplify(B @ array_const(2.0 * np.eye(2)))) == "2B"  # c·I is a number
 
 
+def test_whole_array_reads_and_writes_simplify_to_the_array_and_partial_ones_stay():
+    """``x[...]`` is x and ``(a with [...] ← v)`` is v (a buffer's ``+=`` or ``b[:] = v`` overwrites
+    every entry); a slice or one axis of two does not."""
+    from graphviz_bp.symbolic.expr import call
+
+    x, v = sym("x", (3, 2), "input"), sym("v", (3, 2), "input")
+    zeros = array_const(np.zeros((3, 2)))
+    index, setitem = ops.get("index"), ops.get("setitem")
+    for whole in ((Ellipsis,), (slice(None),), (slice(None), slice(None)), (Ellipsis, slice(None))):
+        assert simplify(call(index, (x,), {"index": whole})).same(x), whole
+        assert simplify(call(setitem, (zeros, v), {"index": whole})).same(v), whole
+    env = {"x": RNG.normal(size=(3, 2)), "v": RNG.normal(size=(3, 2))}
+    for part in ((slice(1, None),), (Ellipsis, 0), (slice(None), slice(None, None, -1))):
+        e = call(setitem, (zeros, call(index, (v,), {"index": part})), {"index": part})
+        got = simplify(e)
+        assert not got.same(v) and not got.same(zeros), part
+        np.testing.assert_allclose(evaluate(got, env), evaluate(e, env))
+
+
+def test_a_buffers_plus_equals_reads_as_its_value_in_labels_and_gradients():
+    """``w = np.zeros(3); w += 2 * X.T @ y`` drew ``= 0 + 2Xᵀ y``, and its gradient as
+    ``(2(0 with [...] ← 2 Xᵀy))[...]``: the zero buffer is gone from both now."""
+    def f(X, y):
+        w = np.zeros(3)
+        w += 2 * X.T @ y
+        return np.sum(w ** 2)
+
+    g = gb.trace(f, X=RNG.normal(size=(5, 3)), y=RNG.normal(size=5))
+    scene = g.draw(detail="formulas").scene()
+    labels = "\n".join(n.text for n in scene.nodes)
+    assert "0 +" not in labels and "with [" not in labels and "=2Xᵀy" in labels.replace(" ", "")
+    f_x = g.formula("X")
+    assert f_x.verified and "with" not in f_x.text and "0" not in f_x.text.replace(" ", ""), f_x.text
+
+
+def test_square_sqrt_reciprocal_and_norm_print_as_mathematics():
+    x, a = sym("x", (3,), "input"), sym("a", (), "input")
+    call = __import__("graphviz_bp.symbolic.expr", fromlist=["call"]).call
+    assert text(call(ops.get("square"), (x,))) == "x²"
+    assert text(call(ops.get("sqrt"), (x + 1,))) == "√(x + 1)"
+    assert text(call(ops.get("reciprocal"), (x,))) == "1 ⊘ x" and text(call(ops.get("reciprocal"), (a,))) == "a⁻¹"
+    assert text(call(ops.get("norm"), (x,), {"axis": None, "keepdims": False})) == "‖x‖"
+    assert text(call(ops.get("norm"), (x,), {"axis": 0, "keepdims": False})).startswith("norm(")
+    env = {"x": RNG.normal(size=3) ** 2 + 0.5, "a": 2.0}
+    for e in (call(ops.get("square"), (x,)), call(ops.get("sqrt"), (x + 1,)), call(ops.get("reciprocal"), (x,)),
+              call(ops.get("norm"), (x,), {"axis": None, "keepdims": False})):
+        np.testing.assert_allclose(gb.evaluate(expression(e), **env), evaluate(e, env))
+
+
 def test_deep_expressions_evaluate_and_simplify_without_recursion():
     x = sym("x", (2,), "input")
     e = x

@@ -467,7 +467,7 @@ def _forward_line(n: Node, pal: Palette) -> Line | None:
         return None
     from ..symbolic.printing import text as formula_text
 
-    e = formulas.forward(n)
+    e = formulas.shown_forward(n)
     body = formula_text(e.definition if e.kind == "sym" and e.definition is not None else e, limit=FORMULA_LENGTH)
     return (Span("= " + _short(body), color=pal.muted_text, size=SMALL),)
 

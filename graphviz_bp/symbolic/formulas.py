@@ -19,7 +19,7 @@ from .expr import OPAQUE, SUM_TO, Expr, SymbolicError, array_const, call, num, s
 from .printing import expression, latex, text
 from .printing import latex as _latex
 from .sharing import SHARED, share
-from .simplify import simplify
+from .simplify import _simplify, simplify
 
 __all__ = ["Formula", "Replay", "SymbolicPass", "Term"]
 
@@ -244,6 +244,13 @@ class SymbolicPass:
         self._nodes: dict[int, Formula] = {}
         self._suffixes: dict[tuple[int, int], tuple[int, Expr]] = {}
         self._eval_memo: dict[int, Any] = {}  # evaluations at the traced values, shared by all checks
+        self._shown: tuple[dict[int, Expr], list[Expr]] = ({}, [])  # simplified forward parts, shared
+
+    def shown_forward(self, node: Node) -> Expr:
+        """``forward(node)`` simplified, as labels and derivations write it (``0 + 2Xᵀy`` as
+        ``2Xᵀy``); the parts nodes share are simplified once."""
+        memo, alive = self._shown
+        return _simplify(self.forward(node), memo, alive)
 
     def assigned_name(self, node: Node) -> str | None:
         """The name of ``node`` taken from the user's ``r = ...`` line, if any."""

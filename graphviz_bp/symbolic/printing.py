@@ -355,6 +355,34 @@ def _power(p: _Printer, e: Expr) -> tuple[str, int] | None:
     return f"{p.wrap(a, ATOM)}^{p.wrap(b, ATOM)}", POSTFIX
 
 
+def _square(p: _Printer, e: Expr) -> tuple[str, int]:
+    """``x²``, as ``x ** 2`` prints."""
+    return p.wrap(e.args[0], ATOM) + p.s.sup(2), POSTFIX
+
+
+def _sqrt(p: _Printer, e: Expr) -> tuple[str, int]:
+    """``√x``, as ``x ** 0.5`` prints."""
+    a = e.args[0]
+    return ("\\sqrt{" + p.run(a)[0] + "}" if p.s.latex else "√" + p.wrap(a, POSTFIX)), POSTFIX
+
+
+def _reciprocal(p: _Printer, e: Expr) -> tuple[str, int]:
+    """``x⁻¹`` for a number, ``1 ⊘ X`` entry by entry for an array."""
+    a = e.args[0]
+    if not a.shape:
+        return p.wrap(a, ATOM) + p.s.sup(-1), POSTFIX
+    return f"1{p.s.hdivide}{p.factor(a, HADAMARD + 1)}", HADAMARD
+
+
+def _norm(p: _Printer, e: Expr) -> tuple[str, int] | None:
+    """``‖x‖``: the 2-norm over every axis (a vector's, a matrix's Frobenius norm); over some axes:
+    ``norm(…, axis=…)``."""
+    if e.params.get("axis") is not None:
+        return None
+    inner = p.run(e.args[0])[0]
+    return (f"\\left\\|{inner}\\right\\|" if p.s.latex else f"‖{inner}‖"), ATOM
+
+
 def _matmul(p: _Printer, e: Expr) -> tuple[str, int]:
     a, b = e.args
     if a.ndim == 1 and b.ndim == 1:  # uᵀv
@@ -606,7 +634,8 @@ def _abs(p: _Printer, e: Expr) -> tuple[str, int]:
 
 _HANDLERS: dict[str, Callable[[_Printer, Expr], Any]] = {
     "add": _add, "subtract": _subtract, "negative": _negative, "multiply": _multiply, "divide": _divide,
-    "power": _power, "matmul": _matmul, "outer": _outer, "transpose": _transpose, "sum": _sum,
+    "power": _power, "square": _square, "sqrt": _sqrt, "reciprocal": _reciprocal, "norm": _norm,
+    "matmul": _matmul, "outer": _outer, "transpose": _transpose, "sum": _sum,
     SUM_TO.name: _sum_to, "sigmoid": _function("σ"), "exp": _function("exp"), "log": _function("log"),
     "tanh": _function("tanh"), "sin": _function("sin"), "cos": _function("cos"),
     "sinh": _function("sinh"), "cosh": _function("cosh"), "inv": _inv, "solve": _solve, "trace": _trace,

@@ -237,6 +237,10 @@ def _rewrite(e: Expr) -> Expr:
         return _t(call(op, (args[0].args[0],)))
     if name == "swapaxes" and e.ndim == 2:
         return _t(args[0])
+    if name == "index" and len(args) == 1 and _whole(e.params["index"]) and args[0].shape == e.shape:
+        return args[0]  # x[...], x[:, :]: x itself
+    if name == "setitem" and len(args) == 2 and _whole(e.params["index"]) and args[1].shape == e.shape:
+        return args[1]  # (a with [...] ← v): every entry overwritten, v (a buffer's += or [:] =)
     if name in ("broadcast_to", SUM_TO.name, "reshape", "squeeze", "expand_dims", "copy"):
         if args[0].shape == e.shape:
             return args[0]
@@ -265,6 +269,13 @@ _LINEAR_IN_FIRST = frozenset({"divide", "negative", "transpose", "sum", SUM_TO.n
                               "index", SCATTER.name, GATHER_BACK.name, "squeeze", "expand_dims", "swapaxes",
                               "moveaxis", "trace", "diagonal", "take", "take_along_axis", "repeat", "tile",
                               "flip", "roll", "rot90", "cumsum"})
+
+
+def _whole(index: Any) -> bool:
+    """Whether ``index`` reads every entry as it is: ``...``, ``:`` or several ``:`` (one ``...``)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return sum(i is Ellipsis for i in items) <= 1 and \
+        all(i is Ellipsis or (type(i) is slice and i == slice(None)) for i in items)
 
 
 def _is_newaxis(index: Any) -> bool:
