@@ -21,7 +21,7 @@ from .drawing.walkthrough import Walk, walk
 from .files import check_output_path, write_atomic, write_files
 from .claims import ClaimVerdict, Derivation, check_claim, derivation
 from .symbolic.formulas import Formula, SymbolicPass
-from .backward import BackwardPass, Contribution, backward
+from .backward import PATH_LIMIT, BackwardPass, Contribution, backward
 from .dot import DEFAULT_TIMEOUT
 from .errors import TraceError
 from .graph import DAG, Edge, Node
@@ -196,7 +196,7 @@ class Graph:
         """Nodes whose value feeds two or more edges: where messages are accumulated."""
         return self._dag.shared_nodes()
 
-    def formula(self, name: str | Node, limit: int = 64) -> Formula:
+    def formula(self, name: str | Node, limit: int = PATH_LIMIT) -> Formula:
         """∂output/∂node as a formula with one term per path from the node to the output (``.terms``,
         each with its ``.path``), every term evaluated and checked against the numeric contribution
         at the traced values and at fresh inputs near them (``.verified``; ``.why`` says what
@@ -217,7 +217,7 @@ class Graph:
         self.grad(node)
         return check_claim(self._dag.formulas, node, claim, lambda text, env: evaluate(text, **env))
 
-    def derivation(self, name: str | Node, limit: int = 64) -> Derivation:
+    def derivation(self, name: str | Node, limit: int = PATH_LIMIT) -> Derivation:
         """∂output/∂node written out, as ``graphviz-bp derive`` prints it: the ``formula`` (one
         verified term per path), the value each term's path first goes through (``through``, e.g.
         ``"Wᵀ"``; ``through_latex``), and the named intermediates it uses with their definitions
@@ -236,7 +236,7 @@ class Graph:
             raise TraceError(f"{node.name!r} has no gradient: {why}")
         return adjoint
 
-    def contributions(self, name: str | Node, limit: int = 256) -> list[Contribution]:
+    def contributions(self, name: str | Node, limit: int = PATH_LIMIT) -> list[Contribution]:
         """One Contribution per distinct path from the node to the output; they sum to ``grad(name)``."""
         return self._pass.contributions(self._dag.node(name), limit)
 

@@ -12,7 +12,9 @@ from .errors import NonScalarOutputError, PathLimitError, ShapeError
 from .graph import DAG, Edge, Node, count_text
 from .ops._broadcast import unbroadcast
 
-__all__ = ["BackwardPass", "Contribution", "Message", "Step", "backward", "contributions", "message",
+PATH_LIMIT = 256  # paths enumerated by default (contributions, formulas, derivations, claims)
+
+__all__ = ["PATH_LIMIT", "BackwardPass", "Contribution", "Message", "Step", "backward", "contributions", "message",
            "summed_axes"]
 
 
@@ -327,7 +329,7 @@ class BackwardPass:
             counts = self._path_counts = _paths_to_output(self._dag)
         return counts[node.index]
 
-    def contributions(self, node: Node, limit: int = 256) -> list[Contribution]:
+    def contributions(self, node: Node, limit: int = PATH_LIMIT) -> list[Contribution]:
         """One Contribution per distinct path from ``node`` to the output; they sum to its adjoint.
 
         Each is the chain of VJPs along its path alone, in a fixed order (by the consumers' trace
@@ -398,7 +400,7 @@ def _paths_to_output(dag: DAG) -> list[int]:
     return counts
 
 
-def contributions(dag: DAG, node: Node, limit: int = 256) -> list[Contribution]:
+def contributions(dag: DAG, node: Node, limit: int = PATH_LIMIT) -> list[Contribution]:
     """``BackwardPass.contributions`` of the pass attached to ``dag`` (see ``DAG.attach``)."""
     bp = dag.backward_pass
     if bp is None:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .api import Graph, trace
+from .backward import PATH_LIMIT
 from .claims import ClaimVerdict, Draws, check_values
 from .errors import GraphvizBPError
 from .limits import DEFAULT_MEMORY_LIMIT
@@ -237,7 +238,7 @@ class BackwardCheck:
 
 
 def check_backward(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *, output: Any = 0,
-                   grads: Any = None, memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, limit: int = 64,
+                   grads: Any = None, memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, limit: int = PATH_LIMIT,
                    **kw_inputs: Any) -> BackwardCheck:
     """Check the gradients ``fn`` computes by hand and returns with its loss: ``(loss, dx)``,
     ``(loss, dW, db)``, ``(loss, {"W": dW, ...})`` (``output`` is the loss's index or key, as for
@@ -263,7 +264,7 @@ def check_backward(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = No
 
 
 def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: Any = None,
-                   limit: int = 64) -> BackwardCheck:
+                   limit: int = PATH_LIMIT) -> BackwardCheck:
     """``check_backward`` on a graph already traced from ``fn`` with ``output=`` (its ``extra`` holds
     the hand-written gradients at the traced inputs)."""
     fn_name = getattr(fn, "__name__", "the function")

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .backward import PATH_LIMIT
 from .errors import PathLimitError
 from .graph import Edge, Node
 from .symbolic.expr import Expr
@@ -306,7 +307,7 @@ def _missing(draws: Sequence[Draw], count: int) -> list[tuple[int, ...]]:
 
 
 def check_values(sp: SymbolicPass, draws: Draws, node: Node, values: Sequence[Any], claim: str,
-                 subject: str = "the claim", limit: int = 64) -> ClaimVerdict:
+                 subject: str = "the claim", limit: int = PATH_LIMIT) -> ClaimVerdict:
     """The verdict on ``values`` claimed for ∂L/∂``node``, one per draw of ``draws`` (the traced
     inputs first). ``claim`` says where they came from; ``subject`` is what the message calls them."""
     paths, reference = draws.reference(node, limit)
@@ -325,7 +326,7 @@ def check_values(sp: SymbolicPass, draws: Draws, node: Node, values: Sequence[An
                     unnamed if unnamed and unnamed > limit else None)
 
 
-def check_claim(sp: SymbolicPass, node: Node, claim: str, evaluate: Any, limit: int = 64) -> ClaimVerdict:
+def check_claim(sp: SymbolicPass, node: Node, claim: str, evaluate: Any, limit: int = PATH_LIMIT) -> ClaimVerdict:
     """The verdict on ``claim`` (an expression in the inputs, the graph's constants and its named
     intermediates) as ∂L/∂``node``. ``evaluate(claim, env)`` evaluates the expression language."""
     draws = Draws(sp)
@@ -357,7 +358,7 @@ class Derivation:
         return all(t.verified for t in self.formula.terms)
 
 
-def derivation(sp: SymbolicPass, node: Node, limit: int = 64) -> Derivation:
+def derivation(sp: SymbolicPass, node: Node, limit: int = PATH_LIMIT) -> Derivation:
     """The derivation of ∂L/∂``node`` (PathLimitError past ``limit`` paths)."""
     formula = sp.formula(node, limit)
     paths = [t.path for t in formula.terms]

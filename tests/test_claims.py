@@ -216,23 +216,23 @@ def test_a_gradient_right_only_at_the_traced_inputs_is_wrong_at_fresh_ones():
 
 
 def test_beyond_the_path_limit_the_gradient_is_still_checked_without_naming_paths():
-    def f(x):  # y is used twice per step: 2⁷ = 128 paths, and y = 2⁷x
+    def f(x):  # y is used twice per step: 2⁹ = 512 paths (past the limit of 256), and y = 2⁹x
         y = x
-        for _ in range(7):
+        for _ in range(9):
             y = 0.5 * y + 1.5 * y
-        return np.sum(y), np.full(x.shape, 128.0)
+        return np.sum(y), np.full(x.shape, 512.0)
 
     assert gb.check_backward(f, x=V0)["x"].ok
 
     def g(x):
         y = x
-        for _ in range(7):
+        for _ in range(9):
             y = 0.5 * y + 1.5 * y
-        return np.sum(y), np.array([128.0, 128.0, 127.0])
+        return np.sum(y), np.array([512.0, 512.0, 511.0])
 
     v = gb.check_backward(g, x=V0)["x"]
     assert v.kind == "wrong" and v.worst[0] == (2,)
-    assert "x reaches the loss by 128 paths, too many to look for a missing one" in v.message
+    assert "x reaches the loss by 512 paths, too many to look for a missing one" in v.message
 
 
 @pytest.mark.parametrize("how", ["tuple order", "grads order", "mapping", "dict under a key"])

@@ -572,6 +572,29 @@ def test_a_thousand_terms_and_a_chain_deeper_than_pythons_recursion_limit_print(
     np.testing.assert_allclose(F.evaluate(x=np.ones(3), W=np.eye(3) * 0.5), g.grad("x"), rtol=1e-10)
 
 
+def test_formulas_derivations_and_contributions_share_one_path_limit_and_a_made_formula_keeps_it():
+    """Every path enumeration stops at the same default (it was 64 for formulas, 256 for
+    contributions), and a formula made with a large limit is still refused under a small one (it
+    came back from the cache, whatever the limit)."""
+    def residual(x, W):
+        h = x
+        for _ in range(7):  # two ways through each block: 2⁷ paths to x
+            h = np.tanh(W @ h) + h
+        return np.sum(h ** 2)
+
+    g = gb.trace(residual, x=RNG.normal(size=4), W=0.3 * RNG.normal(size=(4, 4)))
+    assert g.backward_pass.path_count(g.node("x")) == 128
+    f = g.formula("x")  # past the old default of 64
+    assert len(f.terms) == len(g.contributions("x")) == 128 and f.verified
+    np.testing.assert_allclose(f.evaluate(**{k: g.node(k).value for k in ("x", "W")}), g.grad("x"), rtol=1e-10)
+    assert len(g.derivation("x").formula.terms) == 128
+    with pytest.raises(gb.PathLimitError, match="128 paths, more than limit=100"):
+        g.formula("x", limit=100)
+    with pytest.raises(gb.PathLimitError):
+        g.contributions("x", limit=100)
+    assert g.check_claim("x", "2 * x").ok is False  # a claim is judged against the 128 paths too
+
+
 def test_an_assignment_into_a_value_whose_cotangent_is_broadcast_is_verified():
     """A sum's message is a broadcast (zero-stride) array; the formula of the assignment's message,
     evaluated on it, must still write one entry, not all (same_layout copies such arrays plainly)."""

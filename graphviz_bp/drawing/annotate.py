@@ -358,6 +358,7 @@ def _box_tip(box: Box, title: str) -> str:
 
 
 MAX_TERMS = 8  # messages written out in a shared node's sum
+DRAWN_PATHS = 64  # a gradient reached by more paths is drawn as numbers, not as a formula of so many terms
 FRAMED = 300  # nodes drawn: a larger drawing has no group frames (Graphviz's layout of nested
 # clusters grows much faster than linearly: 115 s for a 1000-layer net drawn whole, 10 s without)
 
@@ -431,7 +432,7 @@ def _written_out(n: Node) -> list[tuple[Edge | None, list[str]]] | None:
     if formulas is None:
         return None
     try:
-        f = formulas.formula(n)
+        f = formulas.formula(n, DRAWN_PATHS)
     except Exception:  # noqa: BLE001 - too many paths: the drawing keeps the numbers
         return None
     if not f.verified:

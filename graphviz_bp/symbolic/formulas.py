@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..backward import BackwardPass
+from ..backward import PATH_LIMIT, BackwardPass
 from ..graph import DAG, Edge, Node
 from ..ops._broadcast import unbroadcast
 from .evaluate import evaluate
@@ -387,12 +387,13 @@ class SymbolicPass:
             at, g = got
         return g
 
-    def formula(self, node: Node, limit: int = 64) -> Formula:
+    def formula(self, node: Node, limit: int = PATH_LIMIT) -> Formula:
         """∂L/∂node as one term per path from ``node`` to the output, each checked numerically at
-        the traced values and at fresh inputs; their sum is the gradient."""
+        the traced values and at fresh inputs; their sum is the gradient. PathLimitError past
+        ``limit`` paths (also when the formula was made before, with a larger limit)."""
+        contributions = self.bp.contributions(node, limit)  # (cached: it refuses before any work)
         if node.index in self._nodes:
             return self._nodes[node.index]
-        contributions = self.bp.contributions(node, limit)
         env = self._env()
         fresh = self._replay()
         terms = []
