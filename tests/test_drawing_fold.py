@@ -426,3 +426,42 @@ def test_the_output_is_drawn_itself_when_the_call_that_made_it_is_collapsed():
     assert not clusters(graph)  # beside the box, not in a frame of its own
     (box,) = [e for e in graph.get_edges() if e.get_destination() == g._dag.output.id]
     assert box.get_source().strip('"').startswith("box_")
+
+
+def _merged_labels(g, **options):
+    """The count line of every edge drawn once for several, by the names of its ends."""
+    graph = parse(g.to_dot(**options))
+    names = {n.get_name(): n for n in all_nodes(graph)}
+    texts = {(e.get_source(), e.get_destination()): str(e.get("label") or e.get("xlabel") or "")
+             for e in graph.get_edges() if e.get_source() in names}  # (xlabel: an edge to the next repetition)
+    return {ends: re.search(r">([^<>]*× \d+[^<>]*)<", text).group(1) for ends, text in texts.items()
+            if re.search(r"× \d+", text)}
+
+
+def test_an_edge_drawn_once_names_the_messages_it_stands_for_as_they_are():
+    """The tags on an edge that stands for several: a run of one value's uses (m₁ … m₆), uses that
+    are not a run (W read twice per step: every other tag), and one use of each step's own value.
+    It wrote the first and last tag found whatever they were: "m₁ … m₁" for per-step values, and
+    a run for tags with gaps."""
+    def rnn(W, U, h0, X):
+        h = h0
+        for x in X:
+            h = np.tanh(W @ h + U @ x) + 0.1 * (W.T @ h)  # W read twice a step; h twice
+        return np.sum(h)
+
+    g = gb.trace(rnn, W=RNG.normal(size=(4, 4)) * 0.3, U=RNG.normal(size=(4, 3)), h0=np.zeros(4),
+                 X=RNG.normal(size=(6, 3)))
+    labels = _merged_labels(g, data=("h0", "X"), fold=True)
+    w, u = g.node("W").id, g.node("U").id
+    from_w = [text for (a, _), text in labels.items() if a == w]
+    from_u = [text for (a, _), text in labels.items() if a == u]
+    uses = g.node("W").out_edges
+    # W's uses alternate between W @ h and Wᵀ: each drawn edge stands for every other one
+    assert len(uses) == 12 and len(from_w) == 2, labels
+    assert sorted(from_w) == sorted(["6 of m₁ … m₁₁, × 6", "6 of m₂ … m₁₂, × 6"]), from_w
+    assert from_u == ["m₁ … m₆, × 6"], from_u
+    # each step's h: used by the next step's W @ h and Wᵀh (m₁, m₂ of each h; h0 is data, untagged)
+    from_h = [text for text in labels.values() if " of each" in text]
+    assert sorted(from_h) and all(re.fullmatch(r"(?s).*m[₁₂] of each, × \d+( \(to the next repetition\))?", t)
+                                  for t in from_h), labels
+    assert not any(re.search(r"(m[₀-₉]+) … \1,", t) for t in labels.values()), labels  # never "m₁ … m₁"

@@ -663,13 +663,12 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     back = (back, len(lines))
     a, b = (key[0], key[1]) if key is not None else (src.id, dst.id)
     if members is not None and len(members) > 1:
-        tags = [ctx.edge_tag[m][0] for m in members if m in ctx.edge_tag]
         # to the next repetition: none of the edges is the first repetition's own (each has an end
         # drawn by its counterpart); an edge into a collapsed box stands for edges into its inside
         stand = P.stand if P is not None else {}
         across = bool(stand) and not a.startswith("box_") and not b.startswith("box_") \
             and all(m.src.index in stand or m.dst.index in stand for m in members)  # (a box is no repetition)
-        what = f"{tags[0]} … {tags[-1]}, " if len(tags) > 1 else ""
+        what = _merged_tags(members, ctx.edge_tag)
         lines.append(_line(f"{what}× {len(members)}" + (" (to the next repetition)" if across else ""),
                               color, False, True, EDGE))
         if across:
@@ -685,6 +684,25 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
                      Deferred(_edge_tip, e, message, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
                               members[-1] if members else None, len(members) if members else 1),
                      style, penwidth, mark, back)
+
+
+def _merged_tags(members: list[Edge], edge_tag: dict[Edge, tuple[str, str, str]]) -> str:
+    """The tags of the messages an edge drawn once stands for, before its count: ``m₁ … m₁₀₀, ``
+    for the uses m₁ to m₁₀₀ of one value; ``m₁, m₃, `` or ``5 of m₁ … m₉, `` when they are not a
+    run (or some member is no tagged use); ``m₂ of each, `` for one use of each repetition's own
+    value; else nothing (the count says how many)."""
+    tagged = [m for m in members if m in edge_tag]
+    if len(tagged) < 2:
+        return ""
+    names = [edge_tag[m][0] for m in tagged]
+    src = tagged[0].src
+    if any(m.src is not src for m in tagged):  # a value of each repetition, each with its own tags
+        return f"{names[0]} of each, " if len(set(names)) == 1 and len(tagged) == len(members) else ""
+    position = {id(e): k for k, e in enumerate(src.out_edges)}
+    at = [position[id(m)] for m in tagged]
+    if len(tagged) == len(members) and at == list(range(at[0], at[0] + len(at))):
+        return f"{names[0]} … {names[-1]}, "
+    return ", ".join(names) + ", " if len(names) <= 3 else f"{len(names)} of {names[0]} … {names[-1]}, "
 
 
 @functools.lru_cache(maxsize=1024)  # shapes recur on every layer
