@@ -152,7 +152,7 @@ def _edge(e: SceneEdge) -> str:
     label = f" {'xlabel' if 'recurrence' in e.classes else 'label'}={_label(e.lines, 9, 'LEFT')}" if e.lines else ""
     head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style)
     if e.head:  # which operand: a mark beside the arrow's head
-        head += f" headlabel={_quote(e.head)} labeldistance=1.8 labelfontcolor={_quote(e.color)} labelfontsize=11"
+        head += f" headlabel={_quote(e.head)} labelangle=35 labeldistance=1.5 labelfontcolor={_quote(e.color)} labelfontsize=11"
     return (f"\t{_endpoint(e.src)} -> {_endpoint(e.dst)} [{head} id={_quote(e.id)}{label} "
             f"labeltooltip={tip} {tail} tooltip={tip}]\n")
 
