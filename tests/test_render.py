@@ -431,3 +431,47 @@ def test_a_value_used_hundreds_of_times_writes_its_sum_short():
         picked.append(k)
     others = [v for k, v in enumerate(norms) if k not in picked]
     assert min(norms[k] for k in picked) >= max(others) * (1 - 1e-12)
+
+
+def _text_boxes(ops):
+    """The boxes (x0, y0, x1, y1) of the texts an xdot drawing list writes."""
+    size, boxes = 14.0, []
+    for op in ops or ():
+        if op["op"] == "F":
+            size = op["size"]
+        elif op["op"] == "T":
+            (x, y), w = op["pt"], op["width"]
+            x0 = {"l": x, "c": x - w / 2, "r": x - w}[op["align"]]
+            boxes.append((x0, y - 0.2 * size, x0 + w, y + 0.75 * size))
+    return boxes
+
+
+def _overlap(a, b, slack=0.5):
+    return a[0] < b[2] - slack and b[0] < a[2] - slack and a[1] < b[3] - slack and b[1] < a[3] - slack
+
+
+def _layer(W, h, b):
+    return np.tanh(W @ h - b)
+
+
+def _two_layers(W1, W2, x, b):
+    h = _layer(W1, x, b)
+    h = _layer(W2, h, b)
+    return np.sum((h - x) ** 2)
+
+
+@pytest.mark.parametrize("direction", ["TB", "LR"])
+def test_operand_marks_overlap_no_text_of_the_drawing(direction, dot_executable):
+    """① and ② beside the arrow heads of − and @ never sit on an edge's message, a node's text or
+    a frame's title (they sat on the message of short edges, and on the title of a call's frame)."""
+    rng = np.random.default_rng(3)
+    g = gb.trace(_two_layers, W1=rng.normal(size=(3, 3)), W2=rng.normal(size=(3, 3)), x=rng.normal(size=3),
+                 b=rng.normal(size=3))
+    out = subprocess.run([dot_executable, "-Tjson"], input=g.to_dot(direction=direction).encode(),
+                         capture_output=True, check=True)
+    data = json.loads(out.stdout)
+    marks = [box for e in data["edges"] for box in _text_boxes(e.get("_hldraw_"))]
+    assert len(marks) == 10  # ① and ② into @ and − of each call, and into the last −
+    texts = [box for e in data["edges"] for box in _text_boxes(e.get("_ldraw_"))]
+    texts += [box for o in data["objects"] for box in _text_boxes(o.get("_ldraw_"))]  # nodes, frame titles
+    assert texts and not [(m, t) for m in marks for t in texts if _overlap(m, t)]
