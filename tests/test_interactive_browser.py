@@ -82,7 +82,7 @@ def state(browser):
 def test_stepping_through_the_autoencoder_shows_each_message_as_it_is_sent(browser, tmp_path, ae):
     open_page(browser, tmp_path, ae)
     order = sending_order(ae)
-    W, x = ae.node("W"), ae.node("x")
+    W = ae.node("W")
     s = state(browser)
     assert s["step"] == 0 and s["counter"] == f"step 0 of {len(order)}: forward pass"
     assert s["current"] == [] and s["done"] == [] and s["visible"] == [] and s["faint"] == []

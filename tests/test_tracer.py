@@ -392,7 +392,7 @@ def test_untraceable_patterns_name_the_line_and_what_to_write(fn, words):
     with pytest.raises((gb.TraceError, gb.UnsupportedOpError)) as err:
         gb.trace(fn, {"W": np.ones((2, 2))} if fn is _plain_dot else {"x": np.ones(3)})
     assert words in str(err.value)
-    assert f"test_tracer.py" in str(err.value) and f"in {fn.__name__}" in str(err.value)
+    assert "test_tracer.py" in str(err.value) and f"in {fn.__name__}" in str(err.value)
     W = np.ones((2, 2))
     assert gb.trace(lambda W: np.sum(_X @ W), W=W).value == np.sum(_X.dot(W))  # the advice works
 

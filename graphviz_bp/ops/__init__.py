@@ -129,13 +129,13 @@ def display_label(op: Op, params: Params, operand_constants: Sequence[Any] = ())
     return op.symbol if op.label is None else op.label(params, operand_constants)
 
 
-def format_shape(shape: Sequence[int]) -> str:
+def format_shape(dims: Sequence[int]) -> str:
     """A shape as a reader writes it, as the drawing does: ``3×5``, ``5``, ``scalar``.
 
     >>> format_shape((3, 5)), format_shape((5,)), format_shape(())
     ('3×5', '5', 'scalar')
     """
-    return "×".join(str(d) for d in shape) if len(shape) else "scalar"
+    return "×".join(str(d) for d in dims) if len(dims) else "scalar"
 
 
 def axis_label(symbol: str) -> Label:
