@@ -93,6 +93,16 @@ def assorted(m, a, b):
             + m.inner(a, b) + m.sum(m.tensordot(m.reshape(c, (2, 4)), m.reshape(s, (4, 2)), 1)))
 
 
+def pca_eigh(m, X, A):
+    Xc = X - m.mean(X, axis=0)
+    w, V = m.linalg.eigh(Xc.T @ Xc / 9.0)  # a covariance: its top two directions
+    top = V[:, -2:]
+    S = A + A.T  # a symmetric matrix read through its upper triangle
+    u, U = m.linalg.eigh(S, UPLO="U")
+    return (m.sum((Xc - Xc @ top @ top.T) ** 2) + m.sum(w[-2:])
+            + m.sum(u ** 3) + m.sum(U[:, 0] ** 4) + m.sum(m.linalg.eigh(A)[0] * m.arange(4.0)))
+
+
 CASES = {
     "autoencoder": (autoencoder, dict(W=(3, 5), x=(5,))),
     "swish_mlp": (swish_mlp, dict(W1=(4, 3), b1=(4,), W2=(2, 4), b2=(2,), x=(3,), y=(2,))),
@@ -107,6 +117,7 @@ CASES = {
     "gplvm_slogdet_solve": (gplvm, dict(X=(5, 2), Y=(5, 3))),
     "gplvm_cholesky": (gplvm_cholesky, dict(X=(5, 2), Y=(5, 3))),
     "assorted": (assorted, dict(a=(4,), b=(4,))),
+    "pca_eigh": (pca_eigh, dict(X=(10, 4), A=(4, 4))),
 }
 
 

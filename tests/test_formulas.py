@@ -298,6 +298,9 @@ def test_square_sqrt_reciprocal_and_norm_print_as_mathematics():
     assert text(call(ops.get("reciprocal"), (x,))) == "1 ⊘ x" and text(call(ops.get("reciprocal"), (a,))) == "a⁻¹"
     assert text(call(ops.get("norm"), (x,), {"axis": None, "keepdims": False})) == "‖x‖"
     assert text(call(ops.get("norm"), (x,), {"axis": 0, "keepdims": False})).startswith("norm(")
+    A, B = sym("A", (3, 3), "input"), sym("B", (3, 3), "input")
+    assert text(call(ops.get("matmul"), (call(ops.get("diag"), (x,), {"k": 0}), A + B))) == "diag(x) (A + B)"
+    assert text((A + B) @ (A - B)) == "(A + B)(A − B)"  # a group touches the next, a call does not
     env = {"x": RNG.normal(size=3) ** 2 + 0.5, "a": 2.0}
     for e in (call(ops.get("square"), (x,)), call(ops.get("sqrt"), (x + 1,)), call(ops.get("reciprocal"), (x,)),
               call(ops.get("norm"), (x,), {"axis": None, "keepdims": False})):

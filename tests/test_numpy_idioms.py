@@ -198,3 +198,72 @@ def test_an_unsupported_function_names_the_users_line_and_a_fitting_alternative(
     message = str(info.value)
     assert "np.tril is not supported" in message and "np.tri(" in message and "np.tile" not in message
     assert "return np.sum(np.tril(x))  # the line to name" in message
+
+
+def test_eigh_gives_two_nodes_as_numpys_result_and_its_gradients_match_finite_differences():
+    """``np.linalg.eigh`` (PCA, spectral methods): ``(w, V)`` or ``.eigenvalues``/``.eigenvectors``,
+    one node each, gradients through either, and the formula and expression language spell it."""
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(4, 4))
+
+    def f(A):
+        S = A + A.T
+        res = np.linalg.eigh(S)
+        w, V = res
+        assert res.eigenvalues is w and res.eigenvectors is V
+        return np.sum(w ** 2) + np.sum(V[:, 0] ** 4) + np.sum(np.linalg.eigvalsh(S, UPLO="U") ** 3)
+
+    g = gb.trace(f, A=A)
+    assert [n.op.name for n in g.nodes if n.op is not None and n.op.name.startswith("eig")] == \
+        ["eigh", "eigh", "eigvalsh"]
+    scene = g.draw().scene()
+    assert {"eigh → λ", "eigh → V", "eigvalsh"} <= {n.text.split("\n")[0] for n in scene.nodes}
+
+    def loss(a):
+        s = a + a.T
+        w, v = np.linalg.eigh(s)
+        return np.sum(w ** 2) + np.sum(v[:, 0] ** 4) + np.sum(np.linalg.eigvalsh(s) ** 3)
+
+    fd = np.zeros_like(A)
+    for i in np.ndindex(A.shape):
+        d = np.zeros_like(A)
+        d[i] = 1e-6
+        fd[i] = (loss(A + d) - loss(A - d)) / 2e-6
+    np.testing.assert_allclose(g.grad("A"), fd, rtol=1e-6, atol=1e-7)
+    F = g.formula("A")
+    where = F.where()
+    assert F.verified and where["S"] == "A + Aᵀ" and "res" not in where, where  # res is both pieces, not V
+    assert "eigh(S)[0]" in str(where) and "eigh(S)[1]" in str(where) and "eigvalsh(S, UPLO='U')" in str(where)
+    # the expression language: a piece by its index, UPLO as a keyword
+    S = A + A.T
+    np.testing.assert_allclose(gb.evaluate("eigh(S, UPLO='U')[1]", S=S), np.linalg.eigh(S, UPLO="U")[1])
+    np.testing.assert_allclose(gb.evaluate("sum(eigvalsh(S) ** 2)", S=S), np.sum(np.linalg.eigvalsh(S) ** 2))
+
+
+def test_a_line_that_assigns_every_piece_of_a_call_names_none_of_them():
+    """``parts = np.split(x, 3)`` named the one piece used "parts"; ``mid = np.split(x, 3)[1]`` is
+    that piece."""
+    def f(x):
+        parts = np.split(x, 3)
+        mid = np.split(x, 3)[1]
+        last = np.split(x, 3)[-1]  # (a negative index is not read: no name rather than a wrong one)
+        return np.sum(parts[0] * mid * last)
+
+    where = gb.trace(f, x=np.arange(6.0)).formula("x").where()
+    assert where == {"mid": "split(x, 3)[1]"}, where
+
+
+def test_eigh_reads_one_triangle_as_numpy_does():
+    """NumPy's eigh reads only the lower (UPLO='L') or upper triangle: the other one gets no gradient."""
+    A = np.random.default_rng(5).normal(size=(3, 3))
+    for uplo, unread in (("L", np.triu_indices(3, 1)), ("U", np.tril_indices(3, -1))):
+        g = gb.trace(lambda A, uplo=uplo: np.sum(np.linalg.eigh(A, UPLO=uplo)[0] * np.arange(1.0, 4.0)), A=A)
+        grad = g.grad("A")
+        assert np.all(grad[unread] == 0) and np.any(grad != 0)
+        eps, fd = 1e-6, np.zeros((3, 3))
+        for i in np.ndindex(3, 3):
+            d = np.zeros((3, 3))
+            d[i] = eps
+            fd[i] = (np.sum(np.linalg.eigh(A + d, UPLO=uplo)[0] * np.arange(1.0, 4.0))
+                     - np.sum(np.linalg.eigh(A - d, UPLO=uplo)[0] * np.arange(1.0, 4.0))) / (2 * eps)
+        np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)

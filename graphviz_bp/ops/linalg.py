@@ -1,4 +1,4 @@
-"""Matrix functions: trace, diag, and ``np.linalg``'s inv, solve, det, slogdet and cholesky."""
+"""Matrix functions: trace, diag, and ``np.linalg``'s inv, solve, det, slogdet, cholesky, eigh and eigvalsh."""
 
 from __future__ import annotations
 
@@ -195,4 +195,80 @@ register(Op(
     else np.linalg.cholesky(a), shape=_square, numpy=(np.linalg.cholesky,), family="linalg",
     bind=lambda a, upper=False: ((a,), {"upper": bool(upper)} if upper else {}), vjps=(_cholesky_vjp,),
     examples=(Example(((3, 3),), make={0: _spd(3)}), Example(((4, 4),), make={0: _spd(4)})),
+))
+
+
+# --- eigh and eigvalsh: the symmetric eigendecomposition ------------------------------------------------
+class EighResult(tuple):
+    """``(eigenvalues, eigenvectors)`` like NumPy's ``EighResult``, each a node of its own."""
+
+    __slots__ = ()
+
+    def __new__(cls, eigenvalues, eigenvectors):
+        return super().__new__(cls, (eigenvalues, eigenvectors))
+
+    eigenvalues = property(lambda self: self[0])
+    eigenvectors = property(lambda self: self[1])
+
+
+def _bind_eigh(a, UPLO="L"):  # noqa: N803 - NumPy's name
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"UPLO must be 'L' or 'U', got {UPLO!r}")
+    return (a,), {"UPLO": UPLO}
+
+
+def _eigh_shape(shapes, params):
+    s = _square(shapes, params)
+    return s[:-1] if params.get("piece", 0) == 0 else s
+
+
+def _read_triangle(S, uplo):
+    """∂f/∂A from the gradient ``S`` for a symmetric perturbation, when only ``uplo``'s triangle of
+    A is read (the mirror of an entry read is the entry itself): the diagonal once, each read
+    off-diagonal entry twice the symmetric part, the other triangle 0."""
+    n = S.shape[-1]
+    both = S + _swap(S)
+    lower = np.tril(both) - S * np.eye(n)
+    return lower if uplo == "L" else _swap(np.tril(_swap(both)) - _swap(S) * np.eye(n))
+
+
+def _eigh_vjp(g, ans, args, p):
+    """Eigenvalues w̄: V diag(w̄) Vᵀ. Eigenvectors V̄: V (F ⊙ VᵀV̄) Vᵀ, with F_ij = 1/(w_j − w_i) off the
+    diagonal (Magnus 1985; Giles 2008, "An extended collection of matrix derivative results"): not
+    finite where two eigenvalues are equal, as the eigenvectors are then not determined. Then read
+    back onto the triangle NumPy reads (``_read_triangle``)."""
+    w, V = np.linalg.eigh(args[0], UPLO=p["UPLO"])
+    if p.get("piece", 0) == 0:
+        inner = V @ np.diag(g) if V.ndim == 2 else g[..., np.newaxis, :] * V  # V diag(w̄)
+    else:
+        gap = w[..., np.newaxis, :] - w[..., :, np.newaxis]  # w_j − w_i
+        n = w.shape[-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            F = np.where(np.eye(n, dtype=bool), 0.0, 1.0 / np.where(np.eye(n, dtype=bool), 1.0, gap))
+        inner = V @ (F * (_swap(V) @ g))
+    return _read_triangle(inner @ _swap(V), p["UPLO"])
+
+
+register(Op(
+    name="eigh", symbol="eigh", forward=lambda a, UPLO="L", piece=0: np.linalg.eigh(a, UPLO=UPLO)[piece],
+    vjps=(_eigh_vjp,), shape=_eigh_shape, numpy=(np.linalg.eigh,), bind=_bind_eigh, family="linalg",
+    pieces=lambda params: 2, label=lambda params, constants: "eigh → λ" if params.get("piece", 0) == 0 else "eigh → V",
+    result=lambda pieces, values: EighResult(*pieces),
+    examples=tuple(Example((s,), {"UPLO": u, "piece": k}, make={0: m},
+                           call=(lambda u, k: lambda fn, a: fn(a, UPLO=u)[k])(u, k))
+                   for s, m in (((3, 3), _spd(3)), ((2, 4, 4), lambda r: r.normal(size=(2, 4, 4))))
+                   for u in ("L", "U") for k in (0, 1)),
+))
+
+
+def _eigvalsh_vjp(g, ans, args, p):
+    return _eigh_vjp(g, ans, args, {"UPLO": p["UPLO"], "piece": 0})
+
+
+register(Op(
+    name="eigvalsh", symbol="eigvalsh", forward=lambda a, UPLO="L": np.linalg.eigvalsh(a, UPLO=UPLO),
+    vjps=(_eigvalsh_vjp,), shape=lambda shapes, params: _square(shapes, params)[:-1],
+    numpy=(np.linalg.eigvalsh,), bind=_bind_eigh, family="linalg",
+    examples=(Example(((3, 3),), {"UPLO": "L"}, make={0: _spd(3)}),
+              Example(((2, 4, 4),), {"UPLO": "U"})),
 ))

@@ -300,7 +300,10 @@ def apply_numpy(op: Op, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
             values = [a.value if isinstance(a, Expr) else a for a in args]
             return array_const(np.asarray(op.forward(*values, **kwargs)))
         raise SymbolicError(f"{op.name} without a gradient")
-    if op.pieces is not None or op.result is not None:
+    if op.pieces is not None:  # np.split, np.linalg.eigh: an expression per piece, as the tracer makes nodes
+        pieces = [call(op, tuple(args), {**kwargs, "piece": k}) for k in range(op.pieces(kwargs))]
+        return op.result(pieces, ()) if op.result is not None else pieces
+    if op.result is not None:
         raise SymbolicError(f"{op.name} returns several values")
     return call(op, tuple(args), dict(kwargs))
 

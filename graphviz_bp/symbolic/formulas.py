@@ -202,6 +202,8 @@ def _assigned_names(dag: DAG) -> dict[int, str]:
     for (filename, lineno), made in last.items():
         if len(made) != 1 or getattr(made[0], "user_named", False) or (filename, lineno) in calling:
             continue  # a loop's line, a value the user named, or a line whose value a call made
+        if made[0].op.pieces is not None and _piece(made[0].source.line) != made[0].params.get("piece", 0):
+            continue  # ``r = np.linalg.eigh(S)``: r is every piece, not the last one made
         target = _target(made[0].source.line)
         if target and target not in taken and target not in used:
             names[made[0].index] = target
@@ -212,6 +214,19 @@ def _assigned_names(dag: DAG) -> dict[int, str]:
 def _calls(n: Node) -> set[int]:
     """The call scopes ``n`` was made in (by identity)."""
     return {id(s) for s in n.scope.chain if s.kind == "call"} if n.scope is not None else set()
+
+
+def _piece(line: str) -> int | None:
+    """k for a line ``r = f(...)[k]`` (one piece of a call that returns several), else None."""
+    try:
+        tree = ast.parse(line.strip())
+    except SyntaxError:
+        return None
+    value = tree.body[0].value if len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign) else None
+    if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Call) and \
+            isinstance(value.slice, ast.Constant) and type(value.slice.value) is int:
+        return value.slice.value
+    return None
 
 
 def _target(line: str) -> str | None:

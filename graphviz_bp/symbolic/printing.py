@@ -295,7 +295,9 @@ class _Printer:
         spaced = any(p.kind == "call" and p.op is _ROW for p in parts)
         out = texts[0]
         for prev, t in zip(texts, texts[1:]):
-            tight = (_is_letter(prev) or prev.endswith(")")) and (_is_letter(t) or t.startswith("("))
+            # (a group touches what follows, a call does not: "(Wx)(Wr)", but "diag(w) (Vᵀ)")
+            tight = (_is_letter(prev) or (prev.endswith(")") and prev.startswith("("))) and \
+                (_is_letter(t) or t.startswith("("))
             out += ("" if tight and not spaced and not self.s.latex else " ") + t
         return out, PRODUCT
 
@@ -616,6 +618,15 @@ def _split(p: _Printer, e: Expr) -> tuple[str, int]:
     return f"{p.s.fn(e.op.name)}{p.s.paren(inner)}[{e.params.get('piece', 0)}]", POSTFIX
 
 
+def _eigh(p: _Printer, e: Expr) -> tuple[str, int]:
+    """The eigenvalues or eigenvectors of a symmetric matrix, as NumPy gives them: ``eigh(S)[1]``,
+    ``eigvalsh(S)`` (``UPLO='U'`` written when it is used)."""
+    upper = ", UPLO='U'" if e.params.get("UPLO") == "U" else ""
+    inner = p.s.paren(p.run(e.args[0])[0] + (p.s.words(upper) if upper else ""))
+    piece = f"[{e.params.get('piece', 0)}]" if e.op.name == "eigh" else ""
+    return f"{p.s.fn(e.op.name)}{inner}{piece}", POSTFIX
+
+
 def _tril(p: _Printer, e: Expr) -> tuple[str, int]:
     k = e.params.get("k", 0)
     return f"{p.s.fn('tril')}{p.s.paren(p.run(e.args[0])[0] + (f', {k}' if k else ''))}", POSTFIX
@@ -646,6 +657,7 @@ _HANDLERS: dict[str, Callable[[_Printer, Expr], Any]] = {
     FLOOR_DIVIDE.name: _floor_divide, SCATTER.name: _scatter, GATHER_BACK.name: _scatter, "setitem": _setitem,
     "diagonal": _diagonal, "diag": _diagonal, "maximum": _named("max"), "minimum": _named("min"),
     "einsum": _einsum, "tensordot": _tensordot, TRIL.name: _tril, "split": _split, "array_split": _split,
+    "eigh": _eigh, "eigvalsh": _eigh,
 }
 
 
