@@ -392,7 +392,10 @@ class Traced:
             raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
         if op.pieces is not None:  # np.split: a list of arrays, one node per piece
             args, kwargs = op.bind(*args, **kwargs)  # type: ignore[misc]
-            pieces = [apply(op, *args, **kwargs, piece=k) for k in range(op.pieces(kwargs))]
+            count = op.pieces(kwargs)
+            if count is None:  # this call returns one array (np.linalg.svd(..., compute_uv=False))
+                return apply(op, *args, **kwargs)
+            pieces = [apply(op, *args, **kwargs, piece=k) for k in range(count)]
             return op.result(pieces, ()) if op.result is not None else pieces
         out = call(op, args, kwargs)
         return _of_scalar(args[0], out) if op in _BY_METHOD and args and type(args[0]) is Traced else out

@@ -103,6 +103,14 @@ def pca_eigh(m, X, A):
             + m.sum(u ** 3) + m.sum(U[:, 0] ** 4) + m.sum(m.linalg.eigh(A)[0] * m.arange(4.0)))
 
 
+def low_rank_svd(m, X, Y):
+    U, S, Vt = m.linalg.svd(X, full_matrices=False)  # tall: U is 6×3
+    approx = U[:, :2] @ m.diag(S[:2]) @ Vt[:2]
+    u, s, vt = m.linalg.svd(Y, full_matrices=False)  # wide: Vᵀ is 3×5
+    return (m.sum((X - approx) ** 2) + m.sum(S ** 3) + m.sum(U[:2, 0] * Vt[0, :2]) ** 2
+            + m.sum(vt[1] ** 4) + m.sum(u[0] * s) + m.sum(m.linalg.svd(Y, compute_uv=False)))
+
+
 CASES = {
     "autoencoder": (autoencoder, dict(W=(3, 5), x=(5,))),
     "swish_mlp": (swish_mlp, dict(W1=(4, 3), b1=(4,), W2=(2, 4), b2=(2,), x=(3,), y=(2,))),
@@ -118,6 +126,7 @@ CASES = {
     "gplvm_cholesky": (gplvm_cholesky, dict(X=(5, 2), Y=(5, 3))),
     "assorted": (assorted, dict(a=(4,), b=(4,))),
     "pca_eigh": (pca_eigh, dict(X=(10, 4), A=(4, 4))),
+    "low_rank_svd": (low_rank_svd, dict(X=(6, 3), Y=(3, 5))),
 }
 
 

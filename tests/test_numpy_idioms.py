@@ -267,3 +267,38 @@ def test_eigh_reads_one_triangle_as_numpy_does():
             fd[i] = (np.sum(np.linalg.eigh(A + d, UPLO=uplo)[0] * np.arange(1.0, 4.0))
                      - np.sum(np.linalg.eigh(A - d, UPLO=uplo)[0] * np.arange(1.0, 4.0))) / (2 * eps)
         np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_svd_is_the_thin_one_with_numpys_result_and_refuses_undetermined_columns():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(5, 3))
+
+    def f(X):
+        res = np.linalg.svd(X, full_matrices=False)
+        U, S, Vh = res
+        assert res.U is U and res.S is S and res.Vh is Vh
+        assert U.shape == (5, 3) and S.shape == (3,) and Vh.shape == (3, 3)
+        return np.sum(U[:, 0] ** 2 * np.arange(5.0)) + np.sum(S) + np.sum(np.linalg.svd(X, compute_uv=False) ** 2)
+
+    g = gb.trace(f, X=X)
+    labels = {n.text.split("\n")[0] for n in g.draw().scene().nodes}
+    assert {"svd → U", "svd → S"} <= labels
+    F = g.formula("X")
+    assert F.verified
+    np.testing.assert_allclose(gb.evaluate(F.expr, X=X, **F.constants), g.grad("X"), rtol=1e-9, atol=1e-12)
+    square = gb.trace(lambda A: np.sum(np.linalg.svd(A)[1]), A=rng.normal(size=(3, 3)))  # the default: square
+    np.testing.assert_allclose(square.grad("A"), (lambda u, s, vh: u @ vh)(*np.linalg.svd(square.node("A").value)))
+    with pytest.raises(gb.UnsupportedOpError, match=r"5×3 matrix with full_matrices=True.*not determined.*"
+                                                   r"pass full_matrices=False"):
+        gb.trace(lambda X: np.sum(np.linalg.svd(X)[0]), X=X)
+    with pytest.raises(gb.UnsupportedOpError, match="hermitian=True.*use np.linalg.eigh"):
+        gb.trace(lambda X: np.sum(np.linalg.svd(X.T @ X, hermitian=True)[1]), X=X)
+
+
+def test_a_split_piece_is_spelled_in_the_expression_language():
+    """``.expr`` of a formula through ``np.split`` wrote ``split(x, sections=3, piece=1)``, which the
+    language refused."""
+    g = gb.trace(lambda x: np.sum(np.split(x, 3)[1] ** 2) + np.sum(np.array_split(x, 4)[3]), x=np.arange(6.0))
+    F = g.formula("x")
+    assert "split(x, 3" in F.expr and "piece" not in F.expr
+    np.testing.assert_allclose(gb.evaluate(F.expr, x=np.arange(6.0), **F.constants), g.grad("x"))

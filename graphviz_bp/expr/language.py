@@ -38,7 +38,8 @@ class _Function:
 #: are refused when parsed.
 _KEYWORDS = frozenset(["axis", "keepdims", "ddof", "offset", "axis1", "axis2", "k", "axes", "shape",
                        "repeats", "ord", "upper", "mode", "M", "stop", "step", "fill_value",
-                       "constant_values", "shift", "nan", "posinf", "neginf", "UPLO"])
+                       "constant_values", "shift", "nan", "posinf", "neginf", "UPLO",
+                       "full_matrices", "compute_uv"])
 
 
 #: Keywords a NumPy function takes through ``**kwargs`` (its signature does not name them).

@@ -85,7 +85,8 @@ class Op:
     #: computed on the values and enters the graph as a constant. None: always differentiable.
     constant: Callable[[Params], bool] | None = None
     #: ``pieces(params)``: the NumPy call returns a list of this many arrays (``np.split``); each
-    #: piece is its own node, recorded with the extra param ``piece=k``. None: one result.
+    #: piece is its own node, recorded with the extra param ``piece=k`` (``pieces`` returning None:
+    #: this call returns one array, recorded without ``piece``). None: one result.
     pieces: Callable[[Params], int] | None = None
 
     def __repr__(self) -> str:

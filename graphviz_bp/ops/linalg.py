@@ -1,4 +1,4 @@
-"""Matrix functions: trace, diag, and ``np.linalg``'s inv, solve, det, slogdet, cholesky, eigh and eigvalsh."""
+"""Matrix functions: trace, diag, and ``np.linalg``'s inv, solve, det, slogdet, cholesky, eigh, eigvalsh and svd."""
 
 from __future__ import annotations
 
@@ -271,4 +271,99 @@ register(Op(
     numpy=(np.linalg.eigvalsh,), bind=_bind_eigh, family="linalg",
     examples=(Example(((3, 3),), {"UPLO": "L"}, make={0: _spd(3)}),
               Example(((2, 4, 4),), {"UPLO": "U"})),
+))
+
+
+# --- svd: the thin singular value decomposition ----------------------------------------------------------
+class SVDResult(tuple):
+    """``(U, S, Vh)`` like NumPy's ``SVDResult``, each a node of its own."""
+
+    __slots__ = ()
+
+    def __new__(cls, U, S, Vh):  # noqa: N803 - NumPy's names
+        return super().__new__(cls, (U, S, Vh))
+
+    U = property(lambda self: self[0])
+    S = property(lambda self: self[1])
+    Vh = property(lambda self: self[2])
+
+
+def _bind_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    shape = np.shape(a.value if hasattr(a, "value") else a)
+    if hermitian:
+        raise UnsupportedOpError("np.linalg.svd(..., hermitian=True) is not supported; use np.linalg.eigh "
+                                 "(its eigenvalues' absolute values are the singular values)")
+    if full_matrices and compute_uv and len(shape) >= 2 and shape[-1] != shape[-2]:
+        raise UnsupportedOpError(
+            f"np.linalg.svd of a {'×'.join(map(str, shape[-2:]))} matrix with full_matrices=True (NumPy's "
+            f"default) is not supported: the extra columns of U or V are not determined by the matrix, and "
+            f"neither is their gradient; pass full_matrices=False")
+    return (a,), {"compute_uv": bool(compute_uv)}
+
+
+def _svd_shape(shapes, params):
+    s = shapes[0]
+    if len(s) < 2:
+        raise ValueError(f"np.linalg.svd needs a matrix (shape (..., M, N)), got {s}")
+    m, n = s[-2:]
+    k = min(m, n)
+    piece = params.get("piece", 1)
+    return s[:-2] + ((m, k), (k,), (k, n))[piece]
+
+
+def _svd_forward(a, compute_uv=True, piece=1):
+    if not compute_uv:
+        return np.linalg.svd(a, compute_uv=False)
+    return np.linalg.svd(a, full_matrices=False)[piece]
+
+
+def _cols(M, d):
+    """``M diag(d)``: each column of M times an entry of d."""
+    return M @ np.diag(d) if d.ndim == 1 else M * d[..., np.newaxis, :]
+
+
+def _rows(d, M):
+    """``diag(d) M``: each row of M times an entry of d."""
+    return np.diag(d) @ M if d.ndim == 1 else d[..., :, np.newaxis] * M
+
+
+def _svd_vjp(g, ans, args, p):
+    """The thin SVD A = U diag(s) Vᵀ (Townsend 2016, "Differentiating the singular value
+    decomposition"), with F_ij = 1/(s_j² − s_i²) off the diagonal: from s̄, U diag(s̄) Vᵀ; from Ū,
+    U (F ⊙ (UᵀŪ − ŪᵀU)) diag(s) Vᵀ + (I − UUᵀ) Ū diag(s)⁻¹ Vᵀ; from V̄ᵀ likewise. Not finite where two
+    singular values are equal (their vectors are not determined), nor, for U and V, at a zero one."""
+    U, s, Vh = np.linalg.svd(args[0], full_matrices=False)
+    piece = p.get("piece", 1) if p.get("compute_uv", True) else 1
+    if piece == 1:
+        return _cols(U, g) @ Vh
+    k = s.shape[-1]
+    diagonal = np.eye(k, dtype=bool)
+    s2 = s * s
+    with np.errstate(divide="ignore", invalid="ignore"):
+        F = np.where(diagonal, 0.0, 1.0 / np.where(diagonal, 1.0, s2[..., np.newaxis, :] - s2[..., :, np.newaxis]))
+    if piece == 0:  # g is Ū, m×k
+        out = U @ _cols(F * (_swap(U) @ g - _swap(g) @ U), s) @ Vh
+        if U.shape[-2] > k:  # the part of Ū outside U's columns
+            out = out + _cols(g - U @ (_swap(U) @ g), 1.0 / s) @ Vh
+        return out
+    V = _swap(Vh)  # g is the cotangent of Vᵀ, k×n: V̄ᵀ
+    out = U @ _rows(s, F * (Vh @ _swap(g) - g @ V)) @ Vh
+    if Vh.shape[-1] > k:  # the part of V̄ outside V's columns
+        out = out + U @ _rows(1.0 / s, g - (g @ V) @ Vh)
+    return out
+
+
+def _svd_label(params, constants):
+    return "svd → " + ("S" if not params.get("compute_uv", True) else ("U", "S", "Vᵀ")[params.get("piece", 1)])
+
+
+register(Op(
+    name="svd", symbol="svd", forward=_svd_forward, vjps=(_svd_vjp,), shape=_svd_shape,
+    numpy=(np.linalg.svd,), bind=_bind_svd, family="linalg", label=_svd_label,
+    pieces=lambda params: 3 if params.get("compute_uv", True) else None,
+    result=lambda pieces, values: SVDResult(*pieces),
+    examples=tuple(Example((s,), {"compute_uv": True, "piece": k}, low=-1.0, high=1.0,
+                           call=(lambda k: lambda fn, a: fn(a, full_matrices=False)[k])(k))
+                   for s in ((3, 3), (4, 2), (2, 4), (2, 3, 2)) for k in (0, 1, 2))
+    + (Example(((4, 3),), {"compute_uv": False}, call=lambda fn, a: fn(a, compute_uv=False)),),
 ))

@@ -300,9 +300,12 @@ def apply_numpy(op: Op, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
             values = [a.value if isinstance(a, Expr) else a for a in args]
             return array_const(np.asarray(op.forward(*values, **kwargs)))
         raise SymbolicError(f"{op.name} without a gradient")
-    if op.pieces is not None:  # np.split, np.linalg.eigh: an expression per piece, as the tracer makes nodes
-        pieces = [call(op, tuple(args), {**kwargs, "piece": k}) for k in range(op.pieces(kwargs))]
+    count = op.pieces(kwargs) if op.pieces is not None else None
+    if count is not None:  # np.split, np.linalg.eigh: an expression per piece, as the tracer makes nodes
+        pieces = [call(op, tuple(args), {**kwargs, "piece": k}) for k in range(count)]
         return op.result(pieces, ()) if op.result is not None else pieces
+    if op.pieces is not None:  # this call returns one array (np.linalg.svd(..., compute_uv=False))
+        return call(op, tuple(args), dict(kwargs))
     if op.result is not None:
         raise SymbolicError(f"{op.name} returns several values")
     return call(op, tuple(args), dict(kwargs))

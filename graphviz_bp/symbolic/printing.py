@@ -618,12 +618,14 @@ def _split(p: _Printer, e: Expr) -> tuple[str, int]:
     return f"{p.s.fn(e.op.name)}{p.s.paren(inner)}[{e.params.get('piece', 0)}]", POSTFIX
 
 
-def _eigh(p: _Printer, e: Expr) -> tuple[str, int]:
-    """The eigenvalues or eigenvectors of a symmetric matrix, as NumPy gives them: ``eigh(S)[1]``,
-    ``eigvalsh(S)`` (``UPLO='U'`` written when it is used)."""
+def _decomposition(p: _Printer, e: Expr) -> tuple[str, int]:
+    """A piece of a matrix decomposition, as NumPy gives it: ``eigh(S)[1]``, ``eigvalsh(S)``
+    (``UPLO='U'`` written when it is used), ``svd(A)[1]`` (the thin SVD; its singular values
+    alone are ``svd(A)[1]`` too)."""
     upper = ", UPLO='U'" if e.params.get("UPLO") == "U" else ""
     inner = p.s.paren(p.run(e.args[0])[0] + (p.s.words(upper) if upper else ""))
-    piece = f"[{e.params.get('piece', 0)}]" if e.op.name == "eigh" else ""
+    default = 1 if e.op.name == "svd" else 0
+    piece = f"[{e.params.get('piece', default)}]" if e.op.name in ("eigh", "svd") else ""
     return f"{p.s.fn(e.op.name)}{inner}{piece}", POSTFIX
 
 
@@ -657,7 +659,7 @@ _HANDLERS: dict[str, Callable[[_Printer, Expr], Any]] = {
     FLOOR_DIVIDE.name: _floor_divide, SCATTER.name: _scatter, GATHER_BACK.name: _scatter, "setitem": _setitem,
     "diagonal": _diagonal, "diag": _diagonal, "maximum": _named("max"), "minimum": _named("min"),
     "einsum": _einsum, "tensordot": _tensordot, TRIL.name: _tril, "split": _split, "array_split": _split,
-    "eigh": _eigh, "eigvalsh": _eigh,
+    "eigh": _decomposition, "eigvalsh": _decomposition, "svd": _decomposition,
 }
 
 
@@ -753,6 +755,12 @@ class _Expression:
         if not spelled:
             raise ValueError(f"{name} has no spelling in the expression language")
         args = [self.run(a)[0] for a in e.args]
+        if "piece" in e.params:  # one of the arrays a call returns: split(x, 3)[1], svd(A, ...)[0]
+            params = {k: v for k, v in e.params.items() if k != "piece"}
+            if name == "svd":
+                params = {"full_matrices": False}  # (the thin SVD, as the tracer records every svd)
+            whole = Expr("call", e.shape, op=e.op, args=e.args, params=params)
+            return f"{self.run(whole)[0]}[{e.params['piece']}]", POSTFIX
         if getattr(e.op, "variadic", False) and name != "einsum":  # stack, concatenate: a list first
             args = ["[" + ", ".join(args) + "]"]
         args += [_literal(e.params[k]) for k in _POSITIONAL.get(name, ()) if k in e.params]
@@ -900,7 +908,8 @@ class _Expression:
 
 
 #: Params the language takes positionally, after the arrays (NumPy's own positional parameters).
-_POSITIONAL = {"pad": ("pad_width",), "tile": ("reps",), "astype": ("dtype",), "argsort": ()}
+_POSITIONAL = {"pad": ("pad_width",), "tile": ("reps",), "astype": ("dtype",), "argsort": (), "split": ("sections",),
+               "array_split": ("sections",)}
 
 
 def _literal_array(a: np.ndarray) -> str:
