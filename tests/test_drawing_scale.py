@@ -5,6 +5,7 @@ made once per drawing. Structural proxies only: no timing here (bench/bench_draw
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pydot
@@ -66,6 +67,34 @@ def test_arrays_of_many_axes_show_fewer_corner_entries_and_stay_bounded():
 
 def test_a_tooltip_stays_under_what_dot_accepts():
     assert len(tooltip(["&" * 100_000])) * 5 <= TOOLTIP_LIMIT + 10
+    # dot's limit is in bytes: "→" is 3 of them (15,000 of these characters were let through)
+    assert len(tooltip(["path: " + " → ".join(["tanh"] * 3000)]).encode("utf-8")) <= TOOLTIP_LIMIT + 10
+
+
+def test_a_weight_reached_through_hundreds_of_layers_draws_its_paths_by_their_ends(dot_executable):
+    """Each example's path to the loss crosses 120 layers: the tooltip listed every step, and with
+    its arrows (3 bytes each) went past dot's 16,384 bytes ("syntax error ... longer than 16384?")."""
+    rng = np.random.default_rng(2)
+    Ws = {f"w{k}": 0.5 * rng.normal(size=(3, 3)) for k in range(120)}
+    X = rng.normal(size=(5, 3))
+
+    def loss(**p):
+        cost = 0.0
+        for x in X:
+            for k in range(120):
+                x = np.tanh(p[f"w{k}"] @ x)
+            cost = cost + np.sum(x ** 2)
+        return cost
+
+    g = gb.trace(loss, **Ws)
+    assert g.backward_pass.path_count(g.node("w0")) == 5
+    svg = g.pipe("svg").decode()
+    root = ET.fromstring(svg)
+    titles = [a.get("{http://www.w3.org/1999/xlink}title") or "" for a in root.iter("{http://www.w3.org/2000/svg}a")]
+    (w0,) = {t for t in titles if t.startswith("w0: input")}  # (a node and its label: one text)
+    routes = [line for line in w0.splitlines() if line.startswith("path ")]
+    assert len(routes) == 5 and all(r.startswith("path ") and "more …" in r for r in routes)
+    assert all(len(r.split(" → ")) == 13 for r in routes), routes  # 12 values and the "… N more …"
 
 
 def _written_together(arrays: list[np.ndarray]) -> tuple[list[str], list[list[str]]]:

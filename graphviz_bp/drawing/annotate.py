@@ -484,6 +484,7 @@ def _value_lines(parts: list[str], color: str, size: float, prefix: str = "") ->
 
 
 PATHS_IN_TOOLTIP = 16
+ROUTE = 12  # values of a path written in a tooltip; a longer path is written by its ends
 
 
 def _path_tips(dag: DAG, n: Node) -> list[str]:
@@ -495,9 +496,11 @@ def _path_tips(dag: DAG, n: Node) -> list[str]:
         return [f"{count_text(count)} paths to the output (Graph.contributions lists them)"]
     tips = [f"{count} paths to the output; their contributions sum to the gradient:"]
     for k, c in enumerate(contributions(dag, n, PATHS_IN_TOOLTIP), 1):
-        route = " → ".join(shown(m) if m.user_named or m.kind == "input" else _display_symbol(m)
-                           for m in c.nodes)
-        tips.append(f"path {k}: {route}: {summarize(c.value)}")
+        steps = [shown(m) if m.user_named or m.kind == "input" else _display_symbol(m)
+                 for m in (c.nodes if len(c.nodes) <= ROUTE else c.nodes[:ROUTE // 2] + c.nodes[-ROUTE // 2:])]
+        if len(c.nodes) > ROUTE:  # a path through a deep net: its ends
+            steps.insert(ROUTE // 2, f"… {len(c.nodes) - 2 * (ROUTE // 2)} more …")
+        tips.append(f"path {k}: {' → '.join(steps)}: {summarize(c.value)}")
     return tips
 
 

@@ -48,7 +48,7 @@ NAME_LENGTH = 40  # characters of a name drawn in a label; the tooltip has the w
 TOOLTIP_NAME = 1000  # ... up to this many characters
 
 
-TOOLTIP_LIMIT = 15000  # dot refuses a quoted string longer than 16,384 characters, once escaped
+TOOLTIP_LIMIT = 15000  # dot refuses a quoted string longer than 16,384 bytes (UTF-8), once escaped
 
 
 def tooltip(lines: Sequence[str]) -> str:
@@ -59,10 +59,10 @@ def tooltip(lines: Sequence[str]) -> str:
     (True, 'a\nb')
     """
     text = "\n".join(lines)
-    if len(text) * 5 <= TOOLTIP_LIMIT:  # escaping at most quintuples a character (& as &amp;)
+    if len(text) * 5 <= TOOLTIP_LIMIT:  # a character escaped is at most 5 bytes (& as &amp;; UTF-8: 4)
         return text
     while True:
-        size = len(text) + 3 * text.count("\\") + 4 * text.count("&") + text.count('"')
+        size = len(text.encode("utf-8")) + 3 * text.count("\\") + 4 * text.count("&") + text.count('"')
         if size <= TOOLTIP_LIMIT:
             return text
         text = text[: len(text) * TOOLTIP_LIMIT // size - 2] + "\n…"
