@@ -105,11 +105,20 @@ def _written_together(arrays: list[np.ndarray]) -> tuple[list[str], list[list[st
     return [texts.full_text(a) for a in arrays], lines
 
 
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?")
+
+
 def _numpy_text(a: np.ndarray) -> str:
-    if a.size <= 400:
-        return np.array2string(a, **NUMPY, threshold=400)
-    edge = 3 if np.prod(np.minimum(a.shape, 6)) <= 400 else 2 if np.prod(np.minimum(a.shape, 4)) <= 400 else 1
-    return np.array2string(a, **NUMPY, threshold=400, edgeitems=edge)
+    """What a tooltip writes of ``a``: NumPy's text, 4 decimals, no exponents; but where every
+    number written reads 0 and some is not (a vanishing gradient), NumPy's text with exponents."""
+    edge = {} if a.size <= 400 else {"edgeitems": 3 if np.prod(np.minimum(a.shape, 6)) <= 400 else
+                                     2 if np.prod(np.minimum(a.shape, 4)) <= 400 else 1}
+    text = np.array2string(a, **NUMPY, threshold=400, **edge)
+    exact = np.array2string(a, **{**NUMPY, "suppress_small": False}, threshold=400, **edge)
+    if "nan" not in exact and "inf" not in exact and all(float(v) == 0 for v in _NUMBER.findall(text)) \
+            and any(float(v) != 0 for v in _NUMBER.findall(exact)):
+        return exact
+    return text
 
 
 @pytest.mark.parametrize("shape", [(64, 8), (64, 1), (64,), (64, 64), (3, 40), (7, 9, 11), (150,), (2, 300)])
@@ -237,3 +246,15 @@ def test_a_tooltip_in_parts_reads_as_the_whole_text_escaped():
         assert "".join(item.tooltip.parts()) == whole
         quoted = render_mod._plain(item.tooltip)
         assert quoted == quoting.quote(quoting.nohtml(attribute_text(whole)))
+
+
+def test_a_vanishing_gradient_is_written_with_exponents_not_as_zeros():
+    """To 4 decimals every entry of a gradient of norm 1e-8 read 0 (or −0): the tooltip of a
+    vanishing gradient showed nothing but zeros under a label saying "norm 1.2e−08"."""
+    tiny = np.random.default_rng(8).normal(size=(64, 8)) * 1e-9
+    for texts in ([full_text(tiny)], _written_together([tiny, tiny * 1e-20, np.ones((64, 8))])[0][:2]):
+        for text in texts:
+            numbers = [float(v) for v in _NUMBER.findall(text.split("\n", 1)[1])]
+            assert "e-" in text and numbers and all(v != 0 for v in numbers), text
+    assert full_text(np.array([0.0, -0.0, 1e-3])) == "[ 0.    -0.     0.001]"  # not all tiny: as before
+    assert full_text(np.zeros(3)) == "[0. 0. 0.]"

@@ -9,16 +9,7 @@ import pytest
 from graphviz_bp.drawing import text as text_mod
 from graphviz_bp.drawing.text import full_text, summary_lines
 
-from .test_drawing_scale import _written_together
-
-NUMPY = {"precision": 4, "suppress_small": True, "max_line_width": 100, "threshold": 400}
-
-
-def _numpy_text(a: np.ndarray) -> str:
-    if a.size <= 400:
-        return np.array2string(a, **NUMPY)
-    edge = 3 if np.prod(np.minimum(a.shape, 6)) <= 400 else 2 if np.prod(np.minimum(a.shape, 4)) <= 400 else 1
-    return np.array2string(a, **NUMPY, edgeitems=edge)
+from .test_drawing_scale import _numpy_text, _written_together
 
 
 

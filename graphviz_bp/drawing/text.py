@@ -267,6 +267,21 @@ def _nested(x: object) -> str:
 
 TOOLTIP_NUMBERS = 400  # entries a tooltip writes out: all of an array this size or smaller, else its corners
 _PRINT = {"precision": 4, "suppress_small": True, "max_line_width": 100, "threshold": TOOLTIP_NUMBERS}
+_TINY = 5e-5  # entries written all smaller than this (none 0 to 4 decimals): written with exponents
+_PRINT_TINY = {**_PRINT, "suppress_small": False}
+
+
+def _numpy_text(a: np.ndarray, edge: int) -> str:
+    """``a`` as NumPy writes it (``edge`` entries at each end of a long axis) with ``_PRINT``; when
+    every entry written is below ``_TINY`` but not all are 0 (a vanishing gradient), with exponents:
+    to 4 decimals they would all read 0."""
+    shown = a.reshape(-1).take(_corners(a.shape, edge)) if a.size > TOOLTIP_NUMBERS else a
+    tiny = False
+    if shown.size and a.dtype.kind in "fc":
+        with np.errstate(all="ignore"):
+            top = float(np.max(np.abs(shown)))
+        tiny = 0 < top < _TINY
+    return np.array2string(a, edgeitems=edge, **(_PRINT_TINY if tiny else _PRINT))  # type: ignore[arg-type]
 
 
 def full_text(value: np.ndarray) -> str:
@@ -350,8 +365,8 @@ value, cut at 4 decimals): float64 below 10⁸ (NumPy's switch to exponents), fl
 def _fast_text(a: np.ndarray, edge: int) -> str | None:
     """``np.array2string(a, edgeitems=edge, **_PRINT)`` in one string formatting (all entries of
     NumPy's positional float format have one width, so the layout depends only on that width and is
-    kept); None where it might differ (other dtypes, entries not finite or ≥ 10⁸), and the caller
-    asks NumPy."""
+    kept); None where it might differ (other dtypes, entries not finite or ≥ 10⁸) or where every entry
+    is tiny (``_numpy_text`` writes exponents), and the caller asks NumPy."""
     limit = _FAST_LIMIT.get(a.dtype)
     if limit is None or a.size == 0:
         return None
@@ -361,7 +376,7 @@ def _fast_text(a: np.ndarray, edge: int) -> str | None:
     if total != total or total in (math.inf, -math.inf):  # nan or ∞ (or a sum past the float range)
         return None
     lo, hi = min(numbers), max(numbers)
-    if not (-limit < lo and hi < limit):
+    if not (-limit < lo and hi < limit) or 0 < max(hi, -lo) < _TINY:  # (tiny: _numpy_text writes exponents)
         return None
     digits = max(len(f"{lo:.4f}".partition(".")[0]), len(f"{hi:.4f}".partition(".")[0]))
     if lo == 0 and digits == 1 and np.signbit(shown).any():
@@ -456,14 +471,15 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int], counts: Sequ
     (NumPy's calls cost microseconds each, whatever their size): the entries NumPy writes of every
     array are rounded and looked up in the character tables together; then the arrays that share a
     layout (shape and widths) are written together. None where ``_FAST_LIMIT`` or an integer part of
-    five digits is reached, or an entry is not finite: the caller asks ``_fast_text``."""
+    five digits is reached, an entry is not finite, or every entry is tiny: the caller asks ``_fast_text``."""
     # (concatenate flattens each part in C order, as take does: no reshape per array)
     v = np.concatenate([a if n == a.size else a.take(_corners(a.shape, edge)) for a, edge, n in
                         zip(arrays, edges, counts)], axis=None).astype(float, copy=False)
     sizes = np.array(counts)
     starts = sizes.cumsum() - sizes  # (array methods: NumPy's functions add a Python call each)
     a = np.abs(v)
-    ok = np.maximum.reduceat(a, starts) < [_FAST_LIMIT[x.dtype] for x in arrays]  # False for nan and ∞ too
+    top = np.maximum.reduceat(a, starts)
+    ok = (top < [_FAST_LIMIT[x.dtype] for x in arrays]) & ((top >= _TINY) | (top == 0))  # nan, ∞: False too
     scaled = (a if ok.all() else np.where(ok.repeat(sizes), a, 0.0)) * 1e4
     r = np.rint(scaled)
     # the product may have rounded across a half (or be one): those entries are rounded as
@@ -599,13 +615,13 @@ class ArrayText:
         ``Verbatim`` for numbers (NumPy writes nothing that needs escaping)."""
         a = self.value
         if a.size <= TOOLTIP_NUMBERS:
-            text = body or _fast_text(a, 3) or np.array2string(a, **_PRINT)  # type: ignore[arg-type]
+            text = body or _fast_text(a, 3) or _numpy_text(a, 3)
         else:
             edge, before, after = _elided(a.shape)
             if edge == 0:
                 text = before + self._describe() + " (too many axes to show entries)"
             else:
-                body = body or _fast_text(a, edge) or np.array2string(a, edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
+                body = body or _fast_text(a, edge) or _numpy_text(a, edge)
                 text = before + self._describe() + after + body
         return Verbatim(text) if a.dtype.kind in "biufc" else text
 
