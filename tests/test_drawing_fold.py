@@ -465,3 +465,56 @@ def test_an_edge_drawn_once_names_the_messages_it_stands_for_as_they_are():
     assert sorted(from_h) and all(re.fullmatch(r"(?s).*m[₁₂] of each, × \d+( \(to the next repetition\))?", t)
                                   for t in from_h), labels
     assert not any(re.search(r"(m[₀-₉]+) … \1,", t) for t in labels.values()), labels  # never "m₁ … m₁"
+
+
+def _recursive_layer(h, W, n):
+    return h if n == 0 else _recursive_layer(np.tanh(W @ h), W, n - 1)
+
+
+def _nesting(source):
+    """The deepest nesting of frames in DOT written by to_dot (each level one more tab; pydot's
+    parser takes minutes on frames nested this deep)."""
+    return max((len(m.group(1)) for m in re.finditer(r"^(\t+)subgraph cluster_", source, re.M)), default=0)
+
+
+def test_a_recursion_a_hundred_calls_deep_is_framed_to_a_bounded_depth_and_boxed_below(dot_executable):
+    """Every call of a 100-deep recursion was a frame inside the last: Graphviz took minutes (220 s)
+    on the default drawing. Frames nest at most FRAME_DEPTH levels; the rest is one box."""
+    from graphviz_bp.drawing.fold import FRAME_DEPTH
+
+    g = gb.trace(lambda W, x: np.sum(_recursive_layer(x, W, 100) ** 2), W=RNG.normal(size=(3, 3)) * 0.5,
+                 x=RNG.normal(size=3))
+    scene = g.draw().scene()
+    assert 1 < _nesting(g.to_dot()) <= FRAME_DEPTH
+    boxes = [n for n in scene.nodes if "box" in n.classes]
+    assert len(boxes) == 1 and "_recursive_layer()" in boxes[0].text
+    assert g.pipe("svg").startswith(b"<?xml")
+    whole = g.draw(depth=None).scene()  # every call open: still framed no deeper
+    assert _nesting(g.to_dot(depth=None)) == FRAME_DEPTH
+    assert not [n for n in whole.nodes if "box" in n.classes] and len(whole.nodes) >= 200
+
+
+def test_frames_past_the_most_dot_lays_out_quickly_drop_their_innermost_levels(dot_executable):
+    """fold=False on 31 blocks of 3 calls drew 248 frames nested 4 deep: dot had not finished after
+    two minutes. The outer levels stay framed (each block of each iteration), the inner go."""
+    from graphviz_bp.drawing.fold import MAX_FRAMES
+
+    def cell(h, W):
+        return np.tanh(W @ h) * 0.9
+
+    def f(x, W):
+        h = x
+        for t in range(31):
+            with gb.group("block"):
+                for j in range(3):
+                    h = cell(h, W)
+        return np.sum(h)
+
+    g = gb.trace(f, x=RNG.normal(size=3), W=RNG.normal(size=(3, 3)) * 0.5)
+    scene = g.draw(fold=False).scene()
+    titles = [" ".join(s.text for line in c.lines for s in line) for c in scene.clusters]
+    assert len(scene.clusters) <= MAX_FRAMES
+    assert sum("iteration" in t and "block" not in t for t in titles) == 31  # every outer iteration
+    assert sum(t == "block" for t in titles) == 31 and not any("cell" in t for t in titles)
+    assert len(scene.nodes) == len({n.id for n in scene.nodes}) and len(scene.nodes) > 280  # every node
+    assert g.draw(fold=False).pipe("svg").startswith(b"<?xml")

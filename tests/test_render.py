@@ -3,6 +3,7 @@ acceptance; rendered outputs checked, options, errors, files on success only."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -475,3 +476,41 @@ def test_operand_marks_overlap_no_text_of_the_drawing(direction, dot_executable)
     texts = [box for e in data["edges"] for box in _text_boxes(e.get("_ldraw_"))]
     texts += [box for o in data["objects"] for box in _text_boxes(o.get("_ldraw_"))]  # nodes, frame titles
     assert texts and not [(m, t) for m in marks for t in texts if _overlap(m, t)]
+
+
+def test_a_slow_layout_with_the_chain_grouped_among_frames_is_laid_out_again_without_it(monkeypatch, dot_executable):
+    """dot takes minutes on some drawings whose main chain is grouped among frames (60 iterations
+    drawn whole, one weight read by each); past HINTED seconds the layout is made without the group."""
+    def f(x, W):
+        h = x
+        for t in range(12):
+            h = np.tanh(W @ h) * 0.9
+        return np.sum(h)
+
+    g = gb.trace(f, x=np.ones(3), W=np.eye(3) * 0.5)
+    source = g.to_dot(fold=False)
+    assert " group=chain" in source and "subgraph cluster_" in source
+    sent = []
+    real = render_mod._dot.run
+
+    def timed(src, **kw):
+        sent.append((b" group=chain" in src, kw.get("timeout")))
+        if b" group=chain" in src:
+            raise render_mod.RenderTimeoutError("dot took too long")
+        return real(src, **kw)
+
+    monkeypatch.setattr(render_mod._dot, "run", timed)
+    svg = render_mod.pipe(source, "svg", timeout=60)
+    assert svg.startswith(b"<?xml") and sent == [(True, render_mod.HINTED), (False, 60 - render_mod.HINTED)]
+    sent.clear()
+    with pytest.raises(render_mod.RenderTimeoutError):  # a timeout shorter than the budget: no second try
+        render_mod.pipe(source, "svg", timeout=5)
+    assert sent == [(True, 5)]
+
+
+def test_network_simplex_is_bounded_only_for_big_drawings():
+    small = gb.trace(lambda x: np.sum(np.tanh(x)), x=np.ones(3)).to_dot()
+    assert "nslimit" not in small
+    deep = gb.trace(lambda x: np.sum(functools.reduce(lambda h, _: np.tanh(h), range(400), x)), x=np.ones(3))
+    big = deep.to_dot(fold=False, depth=None)
+    assert big.count("\n") > 300 and "nslimit=2 nslimit1=2" in big

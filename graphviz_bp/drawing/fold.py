@@ -8,11 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..graph import DAG, Node
+from ..scopes import Scope
 from .structure import Group, Repeat, group_tree, repeats
 
 __all__ = ["BUDGET", "Box", "Fold", "Plan", "group_id", "plan"]
 
 BUDGET = 150  # nodes: a larger drawing is folded and collapsed until it fits (fold="auto", depth="auto")
+MAX_FRAMES = 80  # frames drawn at most: the deepest levels go unframed past this (Graphviz took 0.5 to
+# 2 s to lay out 80 frames, 4 s for 120 and more than 60 s for 160)
+FRAME_DEPTH = 24  # scope levels framed at most: Graphviz's time grows steeply with frames nested in
+# frames (a recursion 30 calls deep took 0.3 s to lay out, 45: 1.5 s, 60: 10 s, 75: minutes); deeper
+# groups are drawn in the frame at this level, and depth="auto" collapses no deeper than it
 
 
 @dataclass(eq=False)
@@ -83,7 +89,7 @@ def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", 
     if depth == "auto":
         chosen: int | None = None
         if big and fold is not False:  # fold=False: every node drawn
-            deepest = max((g.depth for g in root.walk()), default=0)
+            deepest = min(max((g.depth for g in root.walk()), default=0), FRAME_DEPTH)
             for d in [None, *range(deepest, -1, -1)]:
                 chosen = d
                 if _make(dag, root, folds, d).size <= budget:
@@ -176,11 +182,12 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
     by_number = {g.scope.number: g for g in root.walk() if g.scope is not None}
     boxes: dict[str, Box] = {}
     shown: dict[int, str] = {}
+    above: dict[int, Scope] = {}  # a scope's enclosing scope at ``depth`` (by number; walked once each)
     for n in dag.nodes:
         s = stand.get(n.index, n)
         drawn = s.id
         if depth is not None and s.scope is not None and s.kind != "input" and s.scope.depth >= depth:
-            top = by_number[s.scope.chain[depth].number]  # its group at depth + 1: collapsed
+            top = by_number[_at_depth(s.scope, depth, above).number]  # its group at depth + 1: collapsed
             if n is dag.output:  # drawn itself, where the backward pass starts: beside the box
                 home[n.index] = top.parent
             else:
@@ -191,22 +198,46 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
     stands_for: dict[str, list[Node]] = {}
     for n in dag.nodes:
         stands_for.setdefault(shown[n.index], []).append(n)
-    cluster_of: dict[str, Group | None] = {}
-    groups: dict[str, Group] = {}
-    for drawn, nodes in stands_for.items():
-        g = boxes[drawn].group.parent if drawn in boxes else home.get(stand.get(nodes[0].index, nodes[0]).index)
-        g = _framed(g)
-        cluster_of[drawn] = g
-        while g is not None:
-            groups[group_id(g)] = g
-            g = _framed(g.parent)
+    homes = {drawn: boxes[drawn].group.parent if drawn in boxes else home.get(stand.get(nodes[0].index, nodes[0]).index)
+             for drawn, nodes in stands_for.items()}
+    cluster_of, groups = _frames(homes, FRAME_DEPTH)
+    if len(groups) > MAX_FRAMES:  # the outer levels framed, as many as fit
+        levels = sorted(g.scope.depth for g in groups.values())  # type: ignore[union-attr]
+        cluster_of, groups = _frames(homes, levels[MAX_FRAMES])
     return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root,
                 {i: s for i, s in stand.items() if s.index != i})
 
 
-def _framed(g: Group | None) -> Group | None:
+def _frames(homes: dict[str, Group | None], levels: int) -> tuple[dict[str, Group | None], dict[str, Group]]:
+    """The frame each drawn node is in (by its id; ``homes``: the group it belongs to) and the
+    frames drawn, by id, framing groups less than ``levels`` deep."""
+    cluster_of: dict[str, Group | None] = {}
+    groups: dict[str, Group] = {}
+    for drawn, home in homes.items():
+        g = cluster_of[drawn] = _framed(home, levels)
+        while g is not None and group_id(g) not in groups:  # (the frames around a listed one are listed)
+            groups[group_id(g)] = g
+            g = _framed(g.parent, levels)
+    return cluster_of, groups
+
+
+def _framed(g: Group | None, levels: int = FRAME_DEPTH) -> Group | None:
     """The group whose frame a node in ``g`` is drawn in: ``g``, or the nearest around it that is
-    not a loop (a loop's iterations are framed, each titled with the loop, not the loop itself)."""
-    while g is not None and g.scope is not None and g.scope.kind == "loop":
+    not a loop (a loop's iterations are framed, each titled with the loop, not the loop itself) and
+    is less than ``levels`` deep."""
+    while g is not None and g.scope is not None and (g.scope.kind == "loop" or g.scope.depth >= levels):
         g = g.parent
     return None if g is None or g.scope is None else g
+
+
+def _at_depth(scope: Scope, depth: int, above: dict[int, Scope]) -> Scope:
+    """The scope around ``scope`` (or itself) at ``depth``; ``above`` remembers the answers."""
+    walked: list[Scope] = []
+    s = scope
+    while s.depth > depth and s.number not in above:
+        walked.append(s)
+        s = s.parent  # type: ignore[assignment]
+    found = above.get(s.number, s) if s.depth > depth else s
+    for w in walked:
+        above[w.number] = found
+    return found

@@ -178,13 +178,18 @@ def _endpoint(name: str) -> str:
 
 
 
+LIMITED = 300  # nodes drawn: past this many, network simplex stops after 2 × nodes iterations (nslimit; a
+# deep net's converges before that, an RNN of 572 nodes drawn whole, its weights fanning out to every
+# step, took 45 s in it; a small drawing keeps the full search, whose layout is tidier)
+
+
 def to_dot(scene: Scene) -> str:
     """The DOT source of ``scene``: deterministic, ready for ``dot``. Written line by line as the
     graphviz package writes it (a ``Digraph``'s source), without building one."""
     # the main chain's ops in one DOT group: the chain stays straight, weights and biases go to its sides
     # (without it a deep net drifts sideways layer after layer: a 20-layer MLP drawn whole was 31 in wide)
     chain = scene.chain
-    out = [_header(scene.background, scene.text_color, scene.font, scene.direction)]
+    out = [_header(scene.background, scene.text_color, scene.font, scene.direction, len(scene.nodes) > LIMITED)]
     _nodes(out, scene, chain)
     out += [_edge(e) for e in scene.edges]
     if scene.legend is not None:  # on the last rank, beside the output
@@ -194,11 +199,13 @@ def to_dot(scene: Scene) -> str:
 
 
 @functools.lru_cache(maxsize=64)  # the same few, drawing after drawing
-def _header(background: str, color: str, font: str, direction: str) -> str:
-    """The first lines: the graph's defaults for itself, its nodes and its edges."""
+def _header(background: str, color: str, font: str, direction: str, big: bool = False) -> str:
+    """The first lines: the graph's defaults for itself, its nodes and its edges (``big``: with
+    network simplex's iterations bounded)."""
+    limits = {"nslimit": "2", "nslimit1": "2"} if big else {}
     return "".join([
         "digraph backprop {\n",
-        f"\tgraph [{_attributes(bgcolor=background, fontcolor=color, fontname=font, nodesep='0.35', pad='0.2', rankdir=direction, ranksep='0.45')}]\n",
+        f"\tgraph [{_attributes(bgcolor=background, fontcolor=color, fontname=font, nodesep='0.35', pad='0.2', rankdir=direction, ranksep='0.45', **limits)}]\n",
         f"\tnode [{_attributes(fontcolor=color, fontname=font, fontsize='11', margin='0.08,0.04')}]\n",
         f"\tedge [{_attributes(fontcolor=color, fontname=font, fontsize='9')}]\n"])
 
@@ -275,8 +282,16 @@ def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
         return source.encode("utf-8")
     run = functools.partial(_dot.run, fmt=fmt, renderer=_RENDERERS.get(fmt), timeout=timeout, progress=progress,
                             size_hint=_size(source))
+    # the main chain grouped among frames: dot usually lays it out in well under a second, but takes
+    # minutes on some (60 loop iterations drawn whole, one weight read by each): past HINTED seconds
+    # it lays out again without the group, which takes it a fraction of a second there
+    hinted = " group=chain" in source and "\tsubgraph cluster_" in source and (not timeout or timeout > HINTED)
     try:
-        data = run(source.encode("utf-8"))
+        data = run(source.encode("utf-8"), timeout=HINTED) if hinted else run(source.encode("utf-8"))
+    except RenderTimeoutError:
+        if not hinted:
+            raise
+        data = run(source.replace(" group=chain", "").encode("utf-8"), timeout=timeout - HINTED if timeout else None)
     except RenderError as exc:
         plain = _plainer(source) if _LAYOUT_BUG.search(str(exc)) else None
         if plain is None:
@@ -287,6 +302,8 @@ def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
             raise exc from None
     return _reproducible_pdf(data) if fmt == "pdf" else data
 
+
+HINTED = 10.0  # seconds for a layout with the main chain grouped among frames, before one without
 
 # dot's own failures in laying out a valid graph: an assertion in its ranking with clusters, or a crash
 _LAYOUT_BUG = re.compile(r"trouble in init_rank|killed by SIG|Assertion|assertion")
