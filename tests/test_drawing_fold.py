@@ -518,3 +518,33 @@ def test_frames_past_the_most_dot_lays_out_quickly_drop_their_innermost_levels(d
     assert sum(t == "block" for t in titles) == 31 and not any("cell" in t for t in titles)
     assert len(scene.nodes) == len({n.id for n in scene.nodes}) and len(scene.nodes) > 280  # every node
     assert g.draw(fold=False).pipe("svg").startswith(b"<?xml")
+
+
+def test_a_value_carried_from_a_repetition_to_the_next_between_nodes_drawn_as_one_is_a_loop():
+    """h = h + tanh(W @ h): the skip connection goes from each + to the next +, both drawn as the
+    folded +. It was dropped (its two ends are one drawn node), so ∂L/∂h's m₂ had no edge; and the
+    loss += ... chain of an accumulator had no edge at all."""
+    def resnet(h0, *Ws):
+        h = h0
+        for W in Ws:
+            h = h + np.tanh(W @ h)
+        total = 0.0
+        for k in range(len(Ws)):
+            total += np.sum(h ** 2) * (k + 1.0)
+        return total
+
+    Ws = [RNG.normal(size=(4, 4)) * 0.1 for _ in range(60)]
+    g = gb.trace(lambda h0, **kw: resnet(h0, *[kw[f"W{k}"] for k in range(60)]), h0=RNG.normal(size=4),
+                 **{f"W{k}": W for k, W in enumerate(Ws)})
+    scene = g.draw().scene()
+    loops = sorted((e for e in scene.edges if e.src == e.dst), key=lambda e: len(scene.stands_for[e.id]))
+    assert len(loops) == 2, [e.text for e in loops]
+    # the accumulator's first += adds to the number 0 (a repetition of its own): 58 steps between the rest
+    for e, count in zip(loops, (58, 59)):
+        assert "recurrence" in e.classes and f"× {count} (to the next repetition)" in e.text, e.text
+        members = scene.stands_for[e.id]
+        assert len(members) == count and all(g.edges[i].src is not g.edges[i].dst for i in members)
+        assert g.nodes[int(e.src[1:])].op.name == "add"
+    assert "m₂ of each" in loops[1].text  # the skip connection: h's second use, in every layer
+    graph = parse(g.to_dot())
+    assert sum(1 for e in graph.get_edges() if e.get_source() == e.get_destination()) == 2

@@ -260,7 +260,10 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     lanes: dict[tuple[str, str, int], list[Edge]] = {}  # drawn edge -> the graph's edges it stands for
     for e in dag.edges:
         a, b = P.shown[e.src.index], P.shown[e.dst.index]
-        if a != b and e.src.index not in absorbed:  # inside a box, or a number written in its op: not drawn
+        # inside a box, or a number written in its op: not drawn; from one repetition to the next
+        # between values drawn as one node (a residual net's h = h + f(h), a loss += ...): a loop
+        if (a != b or (a in P.stands_for and len(P.stands_for[a]) > 1 and a not in P.boxes)) \
+                and e.src.index not in absorbed:
             lanes.setdefault((a, b, -1 if b in P.boxes else e.argnum), []).append(e)
     kept = {k: members for k, members in P.stands_for.items()
             if not all(m.index in absorbed for m in members)} if absorbed else P.stands_for
