@@ -548,3 +548,22 @@ def test_a_value_carried_from_a_repetition_to_the_next_between_nodes_drawn_as_on
     assert "m₂ of each" in loops[1].text  # the skip connection: h's second use, in every layer
     graph = parse(g.to_dot())
     assert sum(1 for e in graph.get_edges() if e.get_source() == e.get_destination()) == 2
+
+
+def test_the_norm_strip_of_a_shared_weights_messages_does_not_underflow_to_zero():
+    """A weight shared by 1000 layers gets messages near 1e-179 from the first layers: their norms,
+    squared, underflowed to 0, and the strip drew them as exactly zero."""
+    def f(x, W, b):
+        h = x
+        for _ in range(1000):
+            h = np.tanh(W @ h + b)
+        return np.sum(h ** 2)
+
+    rng = np.random.default_rng(9)
+    g = gb.trace(f, x=rng.normal(size=3), W=rng.normal(size=(3, 3)) * 0.3, b=rng.normal(size=3) * 0.1)
+    messages = [e.message for e in g.out_edges("W")]
+    assert 0 < np.max(np.abs(messages[0])) < 1e-150
+    (line,) = [t for t in g.draw().scene().node(g.node("W").id).text.splitlines() if "by use" in t]
+    assert "0" not in line.split("by use")[1]
+    norms = [np.max(np.abs(m)) * np.linalg.norm(m / np.max(np.abs(m))) for m in messages]
+    assert line.endswith(strip(norms))

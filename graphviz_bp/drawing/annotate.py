@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backward import contributions
 from ..graph import DAG, Edge, Node, Source, count_text
-from .structure import Group
+from .structure import Group, scaled_norm
 from ..ops import display_label
 from .fold import Box, Fold, Plan, group_id, plan
 from .folded import box_lines, group_title, owned_name, strip
@@ -404,7 +404,7 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
             lines.append((head, Span(f" = Σ of {len(carrying)} messages m₁ … m{subscript(len(carrying))}")))
             if ctx.values and adjoint is not None:
                 lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL, prefix="= ")
-            each = [float(np.sqrt(np.sum(np.square(e.message)))) if e.message is not None else None
+            each = [scaled_norm(e.message) if e.message is not None else None
                     for e in n.out_edges]
             lines.append((Span(f"‖m‖ by use {strip(each)}", color=pal.message, size=SMALL),))
             # the largest first; on a tie, the first use

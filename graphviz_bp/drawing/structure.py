@@ -174,10 +174,16 @@ class Repeat:
             if not parts:
                 out.append(None)
                 continue
-            x = np.concatenate(parts).astype(float)
-            m = float(np.max(np.abs(x))) if x.size else 0.0  # scaled: norms near 1e-200 do not underflow to 0
-            out.append(m * float(np.sqrt(np.sum(np.square(x / m)))) if m and np.isfinite(m) else m)
+            out.append(scaled_norm(np.concatenate(parts)))
         return out
+
+
+def scaled_norm(x: np.ndarray) -> float:
+    """‖x‖, scaled by the largest entry first: norms near 1e-200 do not underflow to 0 (nor large
+    ones overflow)."""
+    x = np.asarray(x, dtype=float)
+    m = float(np.max(np.abs(x))) if x.size else 0.0
+    return m * float(np.sqrt(np.sum(np.square(x / m)))) if m and np.isfinite(m) else m
 
 
 def repeats(root: Group, least: int = 2) -> list[Repeat]:
