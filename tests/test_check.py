@@ -114,3 +114,22 @@ def test_a_check_looks_past_rounding_in_finite_differences_but_still_finds_a_wro
     assert compare(_saturated_bce, {"z": z}, {"z": right}).passed
     assert not compare(_saturated_bce, {"z": z}, {"z": right * 1.001}).passed  # 0.1 % off: still caught
     assert not compare(_saturated_bce, {"z": z}, {"z": right + 1e-3 * right[::-1]}).passed
+
+
+def _deep_sigmoids(b0, W):
+    a = np.ones(6) + b0
+    for _ in range(60):  # saturating layers: ∂L/∂b0 vanishes (about 1e-40) under a loss of about 8
+        a = 1.0 / (1.0 + np.exp(-(W @ a)))
+    return 40 * np.sum(a ** 2)
+
+
+def test_a_vanished_gradient_passes_and_a_wrong_one_above_the_rounding_floor_still_fails():
+    """Central differences at a loss of 8 cannot tell entries apart below |f|·ε/step (about 2e-8):
+    a gradient of 1e-40 against a difference of 0 failed with relative error 1."""
+    rng = np.random.default_rng(0)
+    values = {"b0": rng.normal(size=6), "W": rng.normal(size=(6, 6)) / np.sqrt(6)}
+    result = gb.check(_deep_sigmoids, **values)
+    assert result.passed and result["b0"].analytic_norm < 1e-20
+    right = gb.trace(_deep_sigmoids, **values).grad("b0")
+    assert compare(_deep_sigmoids, values, {**{k: gb.trace(_deep_sigmoids, **values).grad(k) for k in values},
+                                            "b0": right + 1e-6}).passed is False  # 50× the floor: caught
