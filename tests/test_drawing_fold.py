@@ -567,3 +567,35 @@ def test_the_norm_strip_of_a_shared_weights_messages_does_not_underflow_to_zero(
     assert "0" not in line.split("by use")[1]
     norms = [np.max(np.abs(m)) * np.linalg.norm(m / np.max(np.abs(m))) for m in messages]
     assert line.endswith(strip(norms))
+
+
+def test_edges_between_repetitions_say_how_far_they_go_and_edges_from_outside_are_not_recurrences():
+    """A skip connection two blocks back read "(to the next repetition)", and the edges from each
+    layer's weight into the layer of every later example were drawn dashed, as if carried state."""
+    def skip(x, W):
+        prev, h = x, x
+        for _ in range(30):
+            prev, h = h, np.tanh(W @ h) + h + 0.5 * prev
+        return np.sum(h ** 2)
+
+    g = gb.trace(skip, x=RNG.normal(size=3), W=RNG.normal(size=(3, 3)) * 0.1)
+    scene = g.draw(fold=True).scene()
+    later = {e.text.splitlines()[-1] for e in scene.edges if "recurrence" in e.classes}
+    assert later == {"m₁ of each, × 29 (to the next repetition)", "m₂ of each, × 29 (to the next repetition)",
+                     "m₃ of each, × 28 (2 repetitions on)"}, later
+
+    X = RNG.normal(size=(4, 3))
+
+    def examples(**p):
+        cost = 0.0
+        for x in X:
+            for k in range(6):
+                x = np.tanh(p[f"w{k}"] @ x)
+            cost = cost + np.sum(x)
+        return cost
+
+    g = gb.trace(examples, **{f"w{k}": RNG.normal(size=(3, 3)) for k in range(6)})
+    scene = g.draw(fold=True).scene()
+    weights = {g.node(f"w{k}").id for k in range(6)} | {n.id for n in scene.nodes if "parameter" in n.classes}
+    assert not [e.text for e in scene.edges if e.src in weights and "recurrence" in e.classes]
+    assert all(e.style != "dashed" for e in scene.edges if e.src in weights)

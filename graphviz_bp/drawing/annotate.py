@@ -669,14 +669,16 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     back = (back, len(lines))
     a, b = (key[0], key[1]) if key is not None else (src.id, dst.id)
     if members is not None and len(members) > 1:
-        # to the next repetition: none of the edges is the first repetition's own (each has an end
-        # drawn by its counterpart); an edge into a collapsed box stands for edges into its inside
-        stand = P.stand if P is not None else {}
-        across = bool(stand) and not a.startswith("box_") and not b.startswith("box_") \
-            and all(m.src.index in stand or m.dst.index in stand for m in members)  # (a box is no repetition)
+        # to a later repetition: every edge goes from one repetition of a folded repeat to a later
+        # one (an edge from a weight outside into each repetition does not; an edge into a collapsed
+        # box stands for edges into its inside: a box is no repetition)
+        apart = {P.repetitions_apart(m.src, m.dst) for m in members} \
+            if P is not None and P.repetitions and not a.startswith("box_") and not b.startswith("box_") else {0}
+        across = min(apart) > 0
+        where = "" if not across else " (to the next repetition)" if apart == {1} else \
+            f" ({next(iter(apart))} repetitions on)" if len(apart) == 1 else " (to later repetitions)"
         what = _merged_tags(members, ctx.edge_tag)
-        lines.append(_line(f"{what}× {len(members)}" + (" (to the next repetition)" if across else ""),
-                              color, False, True, EDGE))
+        lines.append(_line(f"{what}× {len(members)}{where}", color, False, True, EDGE))
         if across:
             classes = classes + ("recurrence",)
             style = "dashed"

@@ -61,6 +61,19 @@ class Plan:
     depth: int | None
     root: Group
     stand: dict[int, Node] = field(default_factory=dict)
+    # ``repetitions[i]``: for each folded repeat node ``i`` is in, (the repeat's place in ``folds``,
+    # its repetition's number), outermost first
+    repetitions: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def repetitions_apart(self, src: Node, dst: Node) -> int:
+        """How many repetitions of a folded repeat an edge from ``src`` to ``dst`` goes forward (in
+        the innermost repeat whose repetitions its ends are in and differ); 0: none (an end outside
+        every repeat, or both in one repetition)."""
+        mine, theirs = dict(self.repetitions.get(src.index, ())), self.repetitions.get(dst.index, ())
+        for fold, k in reversed(theirs):
+            if fold in mine and mine[fold] != k:
+                return k - mine[fold]
+        return 0
 
     @property
     def size(self) -> int:
@@ -204,8 +217,13 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
     if len(groups) > MAX_FRAMES:  # the outer levels framed, as many as fit
         levels = sorted(g.scope.depth for g in groups.values())  # type: ignore[union-attr]
         cluster_of, groups = _frames(homes, levels[MAX_FRAMES])
+    repetitions: dict[int, list[tuple[int, int]]] = {}
+    for number, f in enumerate(folds):
+        for k, g in enumerate(f.repeat.groups):
+            for n in g.nodes():
+                repetitions.setdefault(n.index, []).append((number, k))
     return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root,
-                {i: s for i, s in stand.items() if s.index != i})
+                {i: s for i, s in stand.items() if s.index != i}, repetitions)
 
 
 def _frames(homes: dict[str, Group | None], levels: int) -> tuple[dict[str, Group | None], dict[str, Group]]:
