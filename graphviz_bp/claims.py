@@ -146,12 +146,20 @@ def _ordinal(k: int) -> str:
     return _ORDINALS[k] if k < len(_ORDINALS) else f"{k + 1}th"
 
 
+LABEL_LENGTH = 60  # characters of a value's formula naming a path (deeper parts: …)
+DEFINITION_LENGTH = 2000  # characters of a named value's definition (a value read twice by each of 24
+# layers has 2²⁴ copies of the input in its formula written out)
+
+
 def path_labels(sp: SymbolicPass, paths: Sequence[tuple[Edge, ...]], math: bool = False) -> list[str]:
     """Each path named by the value it first goes through (``Wᵀ``), in Unicode or LaTeX
     (``math``). Paths that begin alike are told apart where they part: by the value they then go
     through (``XXᵀ, then log|K|``), or by the operand they are (``W ⊙ W (second operand)``)."""
-    show = latex if math else text
+    write = latex if math else text
     cache: dict[int, str] = {}
+
+    def show(e: Expr) -> str:  # bounded: a value's formula can double with each layer (batch norm)
+        return write(e, limit=LABEL_LENGTH)
 
     def node(n: Node) -> str:
         if n.index not in cache:
@@ -368,12 +376,12 @@ def derivation(sp: SymbolicPass, node: Node, limit: int = PATH_LIMIT) -> Derivat
         e = sp._forward.get(n.index)
         if e is not None and e.kind == "sym" and e.role == "named" and e.name in used \
                 and e.definition is not None:
-            where.append((text(e), text(e.definition)))
-            where_latex.append((latex(e), latex(e.definition)))
+            where.append((text(e), text(e.definition, limit=DEFINITION_LENGTH)))
+            where_latex.append((latex(e), latex(e.definition, limit=DEFINITION_LENGTH)))
             used.discard(e.name)
     for t in formula.shared:  # temporaries: parts the formula would write out several times
-        where.append((text(t), text(t.definition)))
-        where_latex.append((latex(t), latex(t.definition)))
+        where.append((text(t), text(t.definition, limit=DEFINITION_LENGTH)))
+        where_latex.append((latex(t), latex(t.definition, limit=DEFINITION_LENGTH)))
     me = sp.shown_forward(node)
     return Derivation(node.name, latex(me), formula, tuple(path_labels(sp, paths)),
                       tuple(path_labels(sp, paths, math=True)), tuple(where), tuple(where_latex))
