@@ -599,3 +599,27 @@ def test_edges_between_repetitions_say_how_far_they_go_and_edges_from_outside_ar
     weights = {g.node(f"w{k}").id for k in range(6)} | {n.id for n in scene.nodes if "parameter" in n.classes}
     assert not [e.text for e in scene.edges if e.src in weights and "recurrence" in e.classes]
     assert all(e.style != "dashed" for e in scene.edges if e.src in weights)
+
+
+def test_an_op_drawn_once_shows_the_range_of_its_repetitions_symbols_where_they_differ():
+    """Repetitions that differ only in a number written into the op's symbol fold (same ops,
+    shapes, wiring), and the block showed the first repetition's as everyone's: (·)¹ × 3 for
+    h ** p with p = 1, 2, 3; [0] for W[i]."""
+    def powers(x, W):
+        h = x
+        for p in (1, 2, 3):
+            h = np.tanh(W @ h) ** p
+        return np.sum(h)
+
+    def stacked(x, Ws):
+        h = x
+        for i in range(5):
+            h = np.tanh(Ws[i] @ h) * 2.0
+        return np.sum(h)
+
+    g = gb.trace(powers, x=RNG.normal(size=3), W=RNG.normal(size=(3, 3)))
+    symbols = [n.text.split("\n")[0] for n in g.draw(fold=True).scene().nodes]
+    assert "(·)¹ … (·)³" in symbols and "tanh" in symbols, symbols
+    g = gb.trace(stacked, x=RNG.normal(size=3), Ws=RNG.normal(size=(5, 3, 3)))
+    symbols = [n.text.split("\n")[0] for n in g.draw(fold=True).scene().nodes]
+    assert "[0] … [4]" in symbols and "× 2" in symbols, symbols  # the same scale: written once

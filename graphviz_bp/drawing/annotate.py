@@ -104,6 +104,16 @@ def _display_symbol(node: Node, absorbed: frozenset[int] | set[int] = frozenset(
     return display_label(node.op, node.params, constants)
 
 
+def _varying(first: str, members: list[Node], absorbed: frozenset[int] | set[int]) -> str:
+    """The symbol of an op drawn once for one per repetition (``first``, the first's): where the
+    repetitions' symbols differ, the first and the last (``(·)¹ … (·)³``, ``[0] … [59]``), so that
+    the drawing does not show the first's numbers as everyone's."""
+    symbols = [_display_symbol(m, absorbed) for m in members[1:]]
+    if all(s == first for s in symbols):
+        return first
+    return f"{first} … {symbols[-1]}" if symbols[-1] != first else f"{first} … (varies)"
+
+
 # ops whose constant scalar operand is drawn inside their symbol, not as a node of its own
 _INLINE = {"add": "+", "subtract": "−", "multiply": "×", "divide": "÷", "power": "^", "maximum": "max",
            "minimum": "min"}
@@ -544,7 +554,10 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
         lines = [_line(visible(owned_name(members)) if many and members else shown(n), text_color, True, False,
                           TITLE)]
     else:
-        lines = [_line(_display_symbol(n, ctx.absorbed), text_color, True, False, TITLE)]
+        symbol = _display_symbol(n, ctx.absorbed)
+        if many:  # one op per repetition: where theirs differ (an exponent, a scale, W[i]), the range
+            symbol = _varying(symbol, members, ctx.absorbed)  # type: ignore[arg-type]
+        lines = [_line(symbol, text_color, True, False, TITLE)]
         assigned = n.dag.formulas.assigned_name(n) if ctx.formulas and n.dag is not None \
             and n.dag.formulas is not None else None
         if n.user_named or is_out or assigned:
