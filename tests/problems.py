@@ -57,3 +57,16 @@ def deep_mlp_inputs(rng, depth, width=6):
         inputs[f"W{i}"] = rng.normal(size=(width, width)) / np.sqrt(width)
         inputs[f"b{i}"] = rng.normal(size=(width, 1)) * 0.1
     return inputs
+
+
+def examples_through_layers(X, depth, power=1):
+    """A loss summed over the examples (rows of X), each sent through ``depth`` tanh layers whose
+    weights ``w0``, ``w1``, ... every example shares: Σₓ Σ (tanh(w_{d−1} … tanh(w₀ x)))^power."""
+    def loss(**p):
+        cost = 0.0
+        for x in X:
+            for k in range(depth):
+                x = np.tanh(p[f"w{k}"] @ x)
+            cost = cost + np.sum(x ** power)
+        return cost
+    return loss

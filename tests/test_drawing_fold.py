@@ -15,7 +15,7 @@ from graphviz_bp.drawing.annotate import absorbed_constants
 from graphviz_bp.drawing.folded import strip
 
 from .dotgraph import all_nodes, clusters
-from .problems import deep_mlp, deep_mlp_inputs
+from .problems import deep_mlp, deep_mlp_inputs, examples_through_layers
 
 RNG = np.random.default_rng(21)
 
@@ -584,17 +584,8 @@ def test_edges_between_repetitions_say_how_far_they_go_and_edges_from_outside_ar
     assert later == {"m₁ of each, × 29 (to the next repetition)", "m₂ of each, × 29 (to the next repetition)",
                      "m₃ of each, × 28 (2 repetitions on)"}, later
 
-    X = RNG.normal(size=(4, 3))
-
-    def examples(**p):
-        cost = 0.0
-        for x in X:
-            for k in range(6):
-                x = np.tanh(p[f"w{k}"] @ x)
-            cost = cost + np.sum(x)
-        return cost
-
-    g = gb.trace(examples, **{f"w{k}": RNG.normal(size=(3, 3)) for k in range(6)})
+    g = gb.trace(examples_through_layers(RNG.normal(size=(4, 3)), 6),
+                 **{f"w{k}": RNG.normal(size=(3, 3)) for k in range(6)})
     scene = g.draw(fold=True).scene()
     weights = {g.node(f"w{k}").id for k in range(6)} | {n.id for n in scene.nodes if "parameter" in n.classes}
     assert not [e.text for e in scene.edges if e.src in weights and "recurrence" in e.classes]

@@ -21,6 +21,7 @@ from graphviz_bp.drawing import annotate as annotate_mod
 from graphviz_bp.drawing import render as render_mod
 from graphviz_bp.drawing.text import TOOLTIP_LIMIT, ArrayTexts, Verbatim, attribute_text, full_text, tooltip
 from .dotgraph import all_nodes
+from .problems import examples_through_layers
 
 NUMPY = {"precision": 4, "suppress_small": True, "max_line_width": 100}  # what tooltips wrote before
 
@@ -76,17 +77,7 @@ def test_a_weight_reached_through_hundreds_of_layers_draws_its_paths_by_their_en
     its arrows (3 bytes each) went past dot's 16,384 bytes ("syntax error ... longer than 16384?")."""
     rng = np.random.default_rng(2)
     Ws = {f"w{k}": 0.5 * rng.normal(size=(3, 3)) for k in range(120)}
-    X = rng.normal(size=(5, 3))
-
-    def loss(**p):
-        cost = 0.0
-        for x in X:
-            for k in range(120):
-                x = np.tanh(p[f"w{k}"] @ x)
-            cost = cost + np.sum(x ** 2)
-        return cost
-
-    g = gb.trace(loss, **Ws)
+    g = gb.trace(examples_through_layers(rng.normal(size=(5, 3)), 120, power=2), **Ws)
     assert g.backward_pass.path_count(g.node("w0")) == 5
     svg = g.pipe("svg").decode()
     root = ET.fromstring(svg)
