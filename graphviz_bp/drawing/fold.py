@@ -99,16 +99,17 @@ def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", 
     big = len(dag.nodes) > budget
     folding = big if fold == "auto" else bool(fold)
     folds = _folds(root, dag) if folding else []
+    places = _repetitions(folds)  # (the same for every depth tried)
     if depth == "auto":
         chosen: int | None = None
         if big and fold is not False:  # fold=False: every node drawn
             deepest = min(max((g.depth for g in root.walk()), default=0), FRAME_DEPTH)
             for d in [None, *range(deepest, -1, -1)]:
                 chosen = d
-                if _make(dag, root, folds, d).size <= budget:
+                if _make(dag, root, folds, d, places).size <= budget:
                     break
-        return _make(dag, root, folds, chosen)
-    return _make(dag, root, folds, depth)  # type: ignore[arg-type]
+        return _make(dag, root, folds, chosen, places)
+    return _make(dag, root, folds, depth, places)  # type: ignore[arg-type]
 
 
 def _folds(root: Group, dag: DAG) -> list[Fold]:
@@ -163,7 +164,8 @@ def _owned_inputs(g: Group) -> dict[tuple[tuple[int, int], ...], Node]:
             if all(e.dst.index in local for e in inputs[i].out_edges)}
 
 
-def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
+def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
+          places: dict[int, list[tuple[int, int]]]) -> Plan:
     stand: dict[int, Node] = {}  # node index -> the node drawn for it in a folded repeat
     home: dict[int, Group] = {g_n.index: g for g in root.walk() for g_n in g.own}
     folded: dict[str, Fold] = {}
@@ -217,13 +219,18 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None) -> Plan:
     if len(groups) > MAX_FRAMES:  # the outer levels framed, as many as fit
         levels = sorted(g.scope.depth for g in groups.values())  # type: ignore[union-attr]
         cluster_of, groups = _frames(homes, levels[MAX_FRAMES])
-    repetitions: dict[int, list[tuple[int, int]]] = {}
+    return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root,
+                {i: s for i, s in stand.items() if s.index != i}, places)
+
+
+def _repetitions(folds: list[Fold]) -> dict[int, list[tuple[int, int]]]:
+    """``Plan.repetitions``: for each node, the folded repeats it is in and its repetition in each."""
+    places: dict[int, list[tuple[int, int]]] = {}
     for number, f in enumerate(folds):
         for k, g in enumerate(f.repeat.groups):
             for n in g.nodes():
-                repetitions.setdefault(n.index, []).append((number, k))
-    return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root,
-                {i: s for i, s in stand.items() if s.index != i}, repetitions)
+                places.setdefault(n.index, []).append((number, k))
+    return places
 
 
 def _frames(homes: dict[str, Group | None], levels: int) -> tuple[dict[str, Group | None], dict[str, Group]]:
