@@ -112,10 +112,14 @@ class group:
 _LOOPS: weakref.WeakKeyDictionary[CodeType, list[Any]] = weakref.WeakKeyDictionary()
 
 
-def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...]]]:
-    """The loops of ``code`` as ``(start, end, header line's text, header line number, target)``
-    (the offsets from a backward jump's target to the jump; the names a ``for`` loop assigns, ()
-    for others), outermost first."""
+def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bool, bool]]:
+    """The loops of ``code`` as ``(start, end, header line's text, header line number, names,
+    counted, watched)``, outermost first: the offsets from a backward jump's target to the jump;
+    the names that change from one iteration to the next (a ``for`` loop's target; see
+    ``_counters`` for the others); ``counted``: a ``for`` loop whose target only its header assigns
+    (its value is the loop's own: a new one is a new iteration); ``watched``: such a loop whose
+    body branches (an iteration's first op may come further on in the code than the last one's, so
+    the offsets alone cannot see it go round)."""
     got = _LOOPS.get(code)
     if got is None:
         import linecache
@@ -140,8 +144,27 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...]]]:
         loops.sort(key=lambda r: (r[0], -r[1]))
         # a `continue` jumps back to its loop's head too: one loop per head, to its last jump
         loops = [lp for k, lp in enumerate(loops) if k == 0 or lp[0] != loops[k - 1][0]]
-        got = _LOOPS[code] = [lp if lp[4] else lp[:4] + (_counters(instructions, lp, loops),) for lp in loops]
+        got = _LOOPS[code] = [_kind(instructions, lp, loops, at) for lp in loops]
     return got
+
+
+def _kind(instructions: list[dis.Instruction], loop: tuple[Any, ...], loops: list[tuple[Any, ...]],
+          at: dict[int, int]) -> tuple[Any, ...]:
+    """``loop`` (start, end, text, header line, target) with its names, ``counted`` and
+    ``watched`` (see ``_loops``)."""
+    start, end, target = loop[0], loop[1], loop[4]
+    if not target:
+        return loop[:4] + (_counters(instructions, loop, loops), False, False)
+    k = at[start]
+    stores = range(k + 1, k + 2) if instructions[k + 1].opname == "STORE_FAST" else range(k + 2, k + 2 + len(target))
+    header = {instructions[j].offset for j in stores}
+    again = any(i.opname in ("STORE_FAST", "DELETE_FAST") and str(i.argval) in target and i.offset not in header
+                for i in instructions if start < i.offset <= end)
+    if again:  # the body (or a loop inside it) assigns the target too: its value says nothing
+        return loop[:4] + (_counters(instructions, loop, loops), False, False)
+    branches = any(i.opcode in _JUMPS and i.opname != "FOR_ITER" and isinstance(i.argval, int)
+                   and i.argval > i.offset for i in instructions if start < i.offset < end)
+    return loop[:5] + (True, branches)
 
 
 def _without_comment(line: str) -> str:
@@ -202,6 +225,21 @@ def _values(frame: FrameType, target: tuple[str, ...]) -> tuple[Any, ...] | None
 
 def _same(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> bool:
     return a is None or b is None or (len(a) == len(b) and all(x is y for x, y in zip(a, b)))
+
+
+def _names(frame: FrameType, loop: tuple[Any, ...], offset: int, wanted: bool) -> tuple[Any, ...] | None:
+    """What ``loop``'s names hold at ``offset``; None: not ``wanted``, no names, or an op its header
+    made (``for W in Ws`` over a traced stack) before the header assigned them."""
+    if not wanted or not loop[4] or (loop[5] and offset == loop[0]):
+        return None
+    return _values(frame, loop[4])
+
+
+def _again(now: tuple[Any, ...], first: tuple[Any, ...]) -> bool:
+    """A counted loop's names hold what they held in its run's first iteration, and one of them is a
+    counter (an int: ``range`` and ``enumerate`` give each value once in a run): the loop started again."""
+    return len(now) == len(first) and any(type(v) is int for v in now) and all(
+        v is w or (type(v) is int and type(w) is int and v == w) for v, w in zip(now, first))
 
 
 def _header(code: CodeType, line: int) -> int:
@@ -282,7 +320,7 @@ class _Frame:
     and the scopes of the loops and groups it is in."""
 
     __slots__ = ("frame", "scope", "last", "child", "runs", "groups", "base", "blocks", "inside", "result",
-                 "loops", "spans", "starts", "along")
+                 "loops", "spans", "starts", "along", "watched")
     # ``child``: the frame it was calling at its last op (a frame of the user's, of NumPy's or of
     # graphviz_bp's); the same instruction calling a new frame is that instruction run again
 
@@ -291,7 +329,8 @@ class _Frame:
         self.scope = scope
         self.last: int | None = None
         self.child: FrameType | None = None
-        self.runs: dict[tuple[int, int], list[Any]] = {}  # loop -> [loop scope, iteration scope, k]
+        # loop -> [loop scope, iteration scope, k, its names at the iteration's start, and at the run's]
+        self.runs: dict[tuple[int, int], list[Any]] = {}
         self.groups: dict[tuple[_Open, int], Scope] = {}  # (the open block, parent number) -> scope
         # the last answer, and what it was computed from (the scope around the frame, the open
         # groups, the loops the offset was in)
@@ -304,6 +343,7 @@ class _Frame:
         self.starts = _starts(frame.f_code)  # (see offset())
         # the generators advanced by the instruction at an offset in this iteration: (offset, *frames)
         self.along: tuple[Any, ...] = (-1,)
+        self.watched = False  # the loops it is in now include a watched one (see ``_loops``)
 
 
     def offset(self) -> int:
@@ -354,7 +394,7 @@ class Scoper:
                     inside = state.spans.get(offset)
                     if inside is None:
                         inside = _spans(state, offset)
-                    if inside is state.inside:  # further on in the same iteration
+                    if inside is state.inside and not state.watched:  # further on in the same iteration
                         state.last = offset
                         state.child = below
                         return state.result
@@ -430,24 +470,21 @@ class Scoper:
         inside = state.spans.get(offset)
         if inside is None:
             inside = _spans(state, offset)
+        turned = None  # the loop that went round: the innermost that holds both offsets
+        if not again and last is not None and state.watched:
+            turned = _watched(state, frame, inside, last)
+            again = turned is not None
         if not again and inside is state.inside and scope is state.base and open_blocks is state.blocks \
                 and last is not None:
             state.last = offset  # further on in the same iteration
             state.child = child
             return state.result
-        turned = None  # the loop that went round: the innermost that holds both offsets
-        if again:
+        if again and turned is None:
             for lp in inside:
                 if lp[0] <= last <= lp[1]:  # type: ignore[operator]
                     turned = lp
             if turned is not None and turned is not inside[0]:
-                # an outer loop whose variable changed went round instead (the inner one restarted):
-                # the offsets alone cannot tell ``for t: for l: op`` from one long loop
-                for lp in inside[:inside.index(turned)]:
-                    run = state.runs.get((lp[0], lp[1]))
-                    if lp[4] and run is not None and not _same(run[3], _values(frame, lp[4])):
-                        turned = lp
-                        break
+                turned = _outer(state, frame, inside, turned)
         mine = [b for b in open_blocks if b.frame is frame]
         reset = False
         for lp in inside:
@@ -459,18 +496,16 @@ class Scoper:
             if reset or run is None or last is None or not (lp[0] <= last <= lp[1]):
                 loop = self._new("loop", lp[2], scope, 0, Source(frame.f_code.co_filename, lp[3],
                                                                   frame.f_code.co_name))
-                run = state.runs[key] = [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0,
-                                         _values(frame, lp[4]) if lp[4] and len(inside) > 1 else None]
+                run = state.runs[key] = self._run(frame, lp, loop, offset, inside)
                 reset = True  # the loops inside it start again too
             elif lp is turned:
                 run[2] += 1
                 run[1] = self._new("iteration", lp[2], run[0], run[2], run[0].source)
-                run[3] = _values(frame, lp[4]) if lp[4] and len(inside) > 1 else None
+                run[3] = _names(frame, lp, offset, len(inside) > 1 or lp[6])
                 reset = True
             if run[0].parent is not scope:  # an enclosing scope changed: a new run of this loop
-                loop = self._new("loop", lp[2], scope, 0, run[0].source)
-                run = state.runs[key] = [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0,
-                                         _values(frame, lp[4]) if lp[4] and len(inside) > 1 else None]
+                run = state.runs[key] = self._run(frame, lp, self._new("loop", lp[2], scope, 0, run[0].source),
+                                                  offset, inside)
                 reset = True
             scope = run[1]
         for block in mine:
@@ -480,10 +515,17 @@ class Scoper:
         state.last = offset
         state.child = child
         state.inside = inside
+        state.watched = any(lp[6] for lp in inside)
         state.base = base
         state.blocks = open_blocks
         state.result = scope
         return scope
+
+    def _run(self, frame: FrameType, lp: tuple[Any, ...], loop: Scope, offset: int,
+             inside: tuple[Any, ...]) -> list[Any]:
+        """A new run of the loop ``lp`` (its scope ``loop``), in its first iteration."""
+        names = _names(frame, lp, offset, len(inside) > 1 or lp[6])
+        return [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0, names, names]
 
     def _group(self, state: _Frame, block: _Open, parent: Scope | None) -> Scope:
         key = (block, parent.number if parent is not None else 0)
@@ -491,6 +533,40 @@ class Scoper:
         if got is None:
             got = state.groups[key] = self._new("group", block.label, parent, 0, block.source)
         return got
+
+
+def _watched(state: _Frame, frame: FrameType, inside: tuple[Any, ...], last: int) -> tuple[Any, ...] | None:
+    """The outermost watched loop (see ``_loops``) holding both offsets whose names changed since
+    its iteration began: it went round, though the code went on (another branch of an ``if``)."""
+    for lp in inside:
+        if lp[6] and lp[0] <= last <= lp[1]:
+            run = state.runs.get((lp[0], lp[1]))
+            if run is None:
+                continue
+            now = _values(frame, lp[4])
+            if run[3] is None:  # its header made the last op: the names it assigned are the iteration's
+                run[3] = now
+                if run[2] == 0 and run[4] is None:
+                    run[4] = now
+            elif not _same(run[3], now):
+                return lp
+    return None
+
+
+def _outer(state: _Frame, frame: FrameType, inside: tuple[Any, ...], turned: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The loop that went round when the code went back inside ``turned``, a loop in another:
+    ``turned``, or a loop around it that went round while ``turned`` started again. The offsets
+    alone cannot tell ``for t: for l: op`` from one long loop; an outer loop's names that changed
+    can, and so can ``turned``'s counter back at its first value (``for M in [W, W, W]``)."""
+    k = inside.index(turned)
+    for lp in inside[:k]:
+        run = state.runs.get((lp[0], lp[1]))
+        if lp[4] and run is not None and not _same(run[3], _values(frame, lp[4])):
+            return lp
+    run = state.runs.get((turned[0], turned[1]))
+    if turned[5] and run is not None and run[4] is not None and _again(_values(frame, turned[4]), run[4]):
+        return inside[k - 1]
+    return turned
 
 
 def _outside_of_inner(block: _Open, loop: tuple[int, int, str, int], inside: list[tuple[int, int, str, int]]) -> bool:

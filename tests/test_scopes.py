@@ -315,3 +315,84 @@ def test_a_continue_is_no_loop_of_its_own():
     g = gb.trace(f, x=RNG.normal(size=(4, 2)))
     assert [chain(n) for n in ops_of(g, "dot")] == [[("loop", "for j in range(1, 4):"), ("iteration", f"iteration {k}")]
                                                      for k in range(3)]
+
+
+def steps_of(g, name):
+    """For each op ``name``: the indices of the iterations it is in, outermost first."""
+    return [tuple(s.index for s in n.scope.chain if s.kind == "iteration") for n in ops_of(g, name)]
+
+
+def test_iterations_that_take_other_branches_of_an_if_are_iterations_of_their_own():
+    """The second iteration's op is further on in the code than the first's: the loop's variable
+    says the loop went round."""
+    def f(W, h):
+        for i in range(6):
+            if i % 2 == 0:
+                h = np.tanh(W @ h)
+            else:
+                h = np.sin(W @ h)
+        return np.sum(h)
+
+    g = gb.trace(f, W=RNG.normal(size=(3, 3)) / 2, h=RNG.normal(size=3))
+    assert steps_of(g, "matmul") == [(k,) for k in range(6)]
+    assert steps_of(g, "tanh") == [(0,), (2,), (4,)] and steps_of(g, "sin") == [(1,), (3,), (5,)]
+
+
+def test_a_branch_inside_a_layer_call_and_a_conditional_expression_split_iterations_too():
+    def f(W, h):
+        for k, scale in enumerate([1.0, 2.0, 3.0, 4.0]):
+            h = layer(W, h, h) if k % 2 else np.cos(W @ h) * scale
+        return np.sum(h)
+
+    g = gb.trace(f, W=RNG.normal(size=(3, 3)) / 2, h=RNG.normal(size=(3, 1)))
+    assert steps_of(g, "matmul") == [(k,) for k in range(4)]
+
+
+def test_an_outer_loop_over_one_weight_three_times_has_three_iterations():
+    """``for M in [W, W, W]``: the outer variable holds the same array each time; the inner loop's
+    counter starting again at 0 says the outer loop went round."""
+    def f(W, h):
+        for M in [W, W, W]:
+            for j in range(2):
+                h = np.tanh(M @ h)
+        return np.sum(h)
+
+    g = gb.trace(f, W=RNG.normal(size=(3, 3)) / 2, h=RNG.normal(size=3))
+    assert steps_of(g, "tanh") == [(a, b) for a in range(3) for b in range(2)]
+
+
+def test_nested_loops_that_share_their_variable_count_each_loops_iterations():
+    def f(h):
+        for _ in range(4):
+            for _ in range(3):
+                h = np.tanh(h)
+        return np.sum(h)
+
+    g = gb.trace(f, h=RNG.normal(size=2))
+    assert steps_of(g, "tanh") == [(a, b) for a in range(4) for b in range(3)]
+
+
+def test_an_inner_loop_that_meets_its_first_weight_again_is_not_a_new_outer_iteration():
+    def f(W1, W2, h):
+        for epoch in range(2):
+            for W in [W1, W2, W1]:  # tied weights: W1 comes back within one run
+                h = np.tanh(W @ h)
+        return np.sum(h)
+
+    g = gb.trace(f, W1=RNG.normal(size=(3, 3)) / 2, W2=RNG.normal(size=(3, 3)) / 2, h=RNG.normal(size=3))
+    assert steps_of(g, "tanh") == [(a, b) for a in range(2) for b in range(3)]
+
+
+def test_a_loop_whose_body_assigns_its_own_variable_still_counts_by_the_code():
+    def f(h, xs):
+        for i in range(3):
+            x = xs[i]
+            if i % 2:
+                x = x * 2.0  # not the loop's variable: the loop's is i
+            for x2 in (x,):
+                x2 = np.sin(x2)  # the inner variable, assigned again in its body
+                h = h + x2
+        return np.sum(h)
+
+    g = gb.trace(f, h=RNG.normal(size=2), xs=RNG.normal(size=(3, 2)))
+    assert steps_of(g, "sin") == [(a, 0) for a in range(3)]
