@@ -614,3 +614,40 @@ def test_an_op_drawn_once_shows_the_range_of_its_repetitions_symbols_where_they_
     g = gb.trace(stacked, x=RNG.normal(size=3), Ws=RNG.normal(size=(5, 3, 3)))
     symbols = [n.text.split("\n")[0] for n in g.draw(fold=True).scene().nodes]
     assert "[0] … [4]" in symbols and "× 2" in symbols, symbols  # the same scale: written once
+
+
+def test_an_edge_into_only_some_repetitions_of_a_block_drawn_once_says_which():
+    """A loop's first iteration adds a constant where the others add an input: one block, drawn
+    once, with both edges into its ``+``. The constant's edge read as if every iteration added it."""
+    def f(x, b):
+        h, c = x, np.full(3, 5.0)
+        for i in range(4):
+            h = np.tanh(h + (c if i == 0 else b))
+        return np.sum(h)
+
+    def alternate(x, b):
+        h, c = x, np.full(3, 5.0)
+        for i in range(4):
+            h = np.tanh(h + (c if i % 2 == 0 else b))
+        return np.sum(h)
+
+    def into(scene, src_class=None, src=None):
+        return [e.text.splitlines()[-1] for e in scene.edges
+                if (src is None or e.src == src) and (src_class is None or src_class in scene.node(e.src).classes)]
+
+    g = gb.trace(f, x=RNG.normal(size=3), b=RNG.normal(size=3))
+    scene = g.draw(fold=True).scene()
+    assert into(scene, src=g.node("x").id) == ["into iteration 0 only"]  # the loop starts from x
+    assert into(scene, src_class="const") == ["into iteration 0 only"]
+    assert into(scene, src=g.node("b").id) == ["m₁ … m₃, × 3 (into iterations 1…3)"]
+    plus = [n.id for n in scene.nodes if n.text.startswith("+")]
+    assert not [e for e in scene.edges if e.dst in plus and "into" in e.text and e.src not in
+                (g.node("x").id, g.node("b").id) and "const" not in scene.node(e.src).classes]
+    g = gb.trace(alternate, x=RNG.normal(size=3), b=RNG.normal(size=3))
+    scene = g.draw(fold=True).scene()
+    assert into(scene, src=g.node("b").id) == ["m₁, m₂, × 2 (into 2 of 4 repetitions)"]
+    assert into(scene, src_class="const") == ["× 2 (into 2 of 4 repetitions)"]
+    # every edge within the block reaches every repetition: no such line
+    g = gb.trace(deep_mlp(12), **deep_mlp_inputs(RNG, 12))
+    lines = [line for e in g.draw(fold=True).scene().edges for line in e.text.splitlines() if "into" in line]
+    assert lines == ["into iteration 0 only"], lines  # only the net's input, into the first layer

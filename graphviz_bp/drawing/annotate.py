@@ -681,6 +681,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         lines.append(_line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
     back = (back, len(lines))
     a, b = (key[0], key[1]) if key is not None else (src.id, dst.id)
+    some = _some_repetitions(members or [e], P, b)  # an edge into some repetitions of a block drawn once
     if members is not None and len(members) > 1:
         # to a later repetition: every edge goes from one repetition of a folded repeat to a later
         # one (an edge from a weight outside into each repetition does not; an edge into a collapsed
@@ -691,10 +692,13 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         where = "" if not across else " (to the next repetition)" if apart == {1} else \
             f" ({next(iter(apart))} repetitions on)" if len(apart) == 1 else " (to later repetitions)"
         what = _merged_tags(members, ctx.edge_tag)
-        lines.append(_line(f"{what}× {len(members)}{where}", color, False, True, EDGE))
+        lines.append(_line(f"{what}× {len(members)}{where or (f' ({some})' if some else '')}", color, False, True,
+                           EDGE))
         if across:
             classes = classes + ("recurrence",)
             style = "dashed"
+    elif some:
+        lines.append(_line(some, color, False, True, EDGE))
     ident = f"e{src.index}_{dst.index}_{e.argnum}" if key is None or (a, b) == (src.id, dst.id) else \
         f"e{a}_{b}_{key[2] if key[2] >= 0 else 'in'}"
     mark = ""
@@ -705,6 +709,28 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
                      Deferred(_edge_tip, e, message, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
                               members[-1] if members else None, len(members) if members else 1),
                      style, penwidth, mark, back)
+
+
+def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
+    """For an edge into a node drawn once for every repetition of a folded block that reaches only
+    some of them (the input a loop starts from, a constant only its first iteration adds): which
+    ones, ``into iteration 0 only`` or ``into 3 of 4 repetitions``; else ''."""
+    targets = P.stands_for.get(b) if P is not None and b not in P.boxes else None
+    if targets is None or len(targets) < 2:
+        return ""
+    reached = {m.dst.index for m in members}
+    if len(reached) >= len(targets):
+        return ""
+    where = [P.repetitions.get(i, []) for i in reached]
+    if all(len(w) == 1 for w in where) and len({w[0][0] for w in where}) == 1:
+        # in one repeat (not one inside another): the iterations, when they are a run of them
+        groups = list(P.folds.values())[where[0][0][0]].repeat.groups
+        ks = sorted(w[0][1] for w in where)
+        scopes = [groups[k].scope for k in ks]
+        if ks == list(range(ks[0], ks[-1] + 1)) and all(sc is not None and sc.kind == "iteration" for sc in scopes):
+            first, last = scopes[0].index, scopes[-1].index  # type: ignore[union-attr]
+            return f"into iteration {first} only" if first == last else f"into iterations {first}…{last}"
+    return f"into {len(reached)} of {len(targets)} repetitions"
 
 
 def _merged_tags(members: list[Edge], edge_tag: dict[Edge, tuple[str, str, str]]) -> str:
@@ -721,7 +747,7 @@ def _merged_tags(members: list[Edge], edge_tag: dict[Edge, tuple[str, str, str]]
         return f"{names[0]} of each, " if len(set(names)) == 1 and len(tagged) == len(members) else ""
     position = {id(e): k for k, e in enumerate(src.out_edges)}
     at = [position[id(m)] for m in tagged]
-    if len(tagged) == len(members) and at == list(range(at[0], at[0] + len(at))):
+    if len(tagged) == len(members) and at == list(range(at[0], at[0] + len(at))) and len(names) > 2:
         return f"{names[0]} … {names[-1]}, "
     return ", ".join(names) + ", " if len(names) <= 3 else f"{len(names)} of {names[0]} … {names[-1]}, "
 
