@@ -398,6 +398,9 @@ class Scoper:
                         state.last = offset
                         state.child = below
                         return state.result
+            driven = self._driven(state)
+            if driven is not None:
+                return driven
             return self._inside(state, base, below, blocks)
         frames: list[FrameType] = []
         callees: list[FrameType | None] = []  # the frame each one is calling (a new one: a new call)
@@ -431,6 +434,10 @@ class Scoper:
         open_blocks = _GROUPS.get()
         for k, frame in enumerate(frames):
             child = callees[k]
+            if k == len(frames) - 1 and k < same:
+                driven = self._driven(chain[k])
+                if driven is not None:
+                    return driven
             if k < same:
                 state = chain[k]
             elif frame in self.suspended:
@@ -451,6 +458,15 @@ class Scoper:
                 continue
             scope = self._inside(state, base, child, open_blocks)
         return scope
+
+    def _driven(self, state: _Frame) -> Scope | None:
+        """When the instruction of ``state``'s frame that drives a generator makes an op between two
+        of its items (``sum(np.sum(W * W) for W in Ws)`` adds each item as it comes): the scope of the
+        generator's iteration that made the item, as if the loop itself added it. Else None."""
+        child = state.child
+        if child is None or child not in self.suspended or state.last is None or state.offset() != state.last:
+            return None
+        return self.suspended[child].result
 
     def _inside(self, state: _Frame, scope: Scope | None, child: FrameType | None,
                 open_blocks: tuple[_Open, ...]) -> Scope | None:

@@ -396,3 +396,34 @@ def test_a_loop_whose_body_assigns_its_own_variable_still_counts_by_the_code():
 
     g = gb.trace(f, h=RNG.normal(size=2), xs=RNG.normal(size=(3, 2)))
     assert steps_of(g, "sin") == [(a, 0) for a in range(3)]
+
+
+def test_what_sum_adds_of_a_generators_items_is_in_the_iteration_that_made_each_item():
+    """``sum(np.sum(W * W) for W in Ws)``: builtin sum adds each item as it comes, at the caller's
+    line; the adds belonged to no iteration, so a 30-layer regulariser was a chain of 30 adds."""
+    def f(Ws):
+        return 0.01 * sum(np.sum(W * W) for W in Ws)
+
+    def layers(Ws):
+        for W in Ws:
+            yield np.sum(np.tanh(W))
+
+    def g_(Ws):
+        total = 0.0
+        for t in range(2):
+            total = total + sum(layers(Ws)) * (t + 1.0)
+        return total
+
+    Ws = RNG.normal(size=(5, 3, 3))
+    g = gb.trace(f, Ws=Ws)
+    assert steps_of(g, "add") == [(k,) for k in range(5)]
+    assert steps_of(g, "sum") == [(k,) for k in range(5)]
+    np.testing.assert_allclose(g.grad("Ws"), 0.02 * Ws)
+    g = gb.trace(g_, Ws=Ws)
+    adds = [chain(n) for n in ops_of(g, "add")]
+    driven = [c for c in adds if ("call", "layers()") in c]
+    assert [[s for s in c if s[0] == "iteration"] for c in driven] == [
+        [("iteration", f"iteration {t}"), ("iteration", f"iteration {k}")] for t in range(2) for k in range(5)]
+    assert len(adds) == len(driven) + 2  # the loop's own total + ..., once per pass
+    want = sum(np.sum(np.tanh(W)) for W in Ws) * 3.0
+    np.testing.assert_allclose(g.value, want)
