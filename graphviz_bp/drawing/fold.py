@@ -120,7 +120,8 @@ def _folds(root: Group, dag: DAG) -> list[Fold]:
     for r in repeats(root):
         if any(_within(g, inside) for g in r.groups):
             continue
-        slots = [_owned_inputs(g) for g in r.groups]
+        within = {n.index for g in r.groups for n in g.core()}
+        slots = [_owned_inputs(g, within) for g in r.groups]
         common = [slot for slot in slots[0] if all(
             slot in other and other[slot].shape == slots[0][slot].shape for other in slots[1:])]
         owned = [[mine[slot] for slot in common] for mine in slots]
@@ -148,9 +149,11 @@ def _constant_slots(g: Group) -> dict[tuple[int, int], Node]:
             if c.kind == "const" and c.out_edges and c.out_edges[0].dst.index in local}
 
 
-def _owned_inputs(g: Group) -> dict[tuple[tuple[int, int], ...], Node]:
-    """The inputs only ``g`` uses (a layer's W and b), by where it uses them: the (op, operand)
-    places, counted within ``g``, so that each repetition's W is matched with the others' W."""
+def _owned_inputs(g: Group, within: set[int]) -> dict[tuple[tuple[int, int], ...], Node]:
+    """The inputs ``g`` uses and no other repetition of its repeat (whose nodes are ``within``)
+    does: a layer's W and b, also when a regulariser after the loop reads them. By where ``g`` uses
+    them: the (op, operand) places, counted within ``g``, so that each repetition's W is matched
+    with the others' W."""
     nodes = g.core()
     local = {n.index: k for k, n in enumerate(nodes)}
     uses: dict[int, list[tuple[int, int]]] = {}
@@ -161,7 +164,7 @@ def _owned_inputs(g: Group) -> dict[tuple[tuple[int, int], ...], Node]:
                 uses.setdefault(e.src.index, []).append((local[n.index], e.argnum))
                 inputs[e.src.index] = e.src
     return {tuple(uses[i]): inputs[i] for i in sorted(inputs)
-            if all(e.dst.index in local for e in inputs[i].out_edges)}
+            if all(e.dst.index in local or e.dst.index not in within for e in inputs[i].out_edges)}
 
 
 def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
@@ -169,6 +172,7 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
     stand: dict[int, Node] = {}  # node index -> the node drawn for it in a folded repeat
     home: dict[int, Group] = {g_n.index: g for g in root.walk() for g_n in g.own}
     folded: dict[str, Fold] = {}
+    housed: set[int] = set()
     for f in folds:  # repetition k's node i (and owned input j) is drawn as the first repetition's
         first = f.repeat.first.core()
         slots = _constant_slots(f.repeat.first)
@@ -183,8 +187,10 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
                         stand[c.index] = slots[slot]
                     else:
                         home[c.index] = f.repeat.first  # a constant of its own: drawn in the frame
-        for s in f.owned[0]:
-            home[s.index] = f.repeat.first  # a layer's own W is drawn inside the layer
+        for s in f.owned[0]:  # a layer's own W is drawn inside the layer (the first that owns it: a
+            if s.index not in housed:  # regulariser's loop after the net's owns it too)
+                home[s.index] = f.repeat.first
+                housed.add(s.index)
         folded[group_id(f.repeat.first)] = f
     # a repeat inside a repeat's first repetition: the outer loop's iteration j stands for its first,
     # whose inner iteration c stands in turn for the inner loop's first (one step per nested fold)
