@@ -193,7 +193,7 @@ def test_edges_into_a_collapsed_call_are_plain_edges_not_recurrences(dot_executa
     boxes = {n.get_name().strip('"') for n in all_nodes(graph) if n.get_name().strip('"').startswith("box_")}
     into = [e for e in graph.get_edges() if e.get_destination().strip('"') in boxes]
     assert boxes and into
-    twice = [e for e in into if "× 2" in label_text(e)]
+    twice = [e for e in into if "its 2 uses in the box, summed" in label_text(e)]
     assert twice  # z into softmax's box: two uses inside it
     for e in into:
         assert "recurrence" not in str(e.get("class") or "") and e.get("constraint") is None
@@ -651,3 +651,65 @@ def test_an_edge_into_only_some_repetitions_of_a_block_drawn_once_says_which():
     g = gb.trace(deep_mlp(12), **deep_mlp_inputs(RNG, 12))
     lines = [line for e in g.draw(fold=True).scene().edges for line in e.text.splitlines() if "into" in line]
     assert lines == ["into iteration 0 only"], lines  # only the net's input, into the first layer
+
+
+def test_an_edge_into_a_collapsed_box_carries_the_sum_of_its_values_messages_from_inside():
+    """x is read three times in the box and once after it: the edge into the box showed the first
+    use's message; what crosses the boundary is the sum of the three."""
+    def block(x, W):
+        return np.tanh(W @ x) + np.sin(x) * x
+
+    def f(x, W, x_out=None):
+        with gb.group("block"):
+            h = block(x, W)
+        return np.sum(h ** 2) + np.sum(np.cos(x if x_out is None else x_out))
+
+    x, W = RNG.normal(size=4), RNG.normal(size=(4, 4))
+    g = gb.trace(f, x=x, W=W)
+    scene = g.draw(depth=0).scene()
+    (edge,) = [e for e in scene.edges if e.src == g.node("x").id and e.dst.startswith("box_")]
+    assert edge.text.splitlines()[-1] == "its 3 uses in the box, summed"
+    assert edge.text.splitlines()[0].startswith("▲ m₁ + m₂ + m₃ [")
+    tip = str(edge.tooltip)
+    shown = np.array([float(t) for t in re.findall(r"-?\d+\.\d*(?:e[-+]\d+)?", tip.split("=")[-1])])
+    # the message from inside: the derivative with x outside the box held fixed (central differences)
+    eps, want = 1e-6, np.zeros(4)
+    for i in range(4):
+        d = np.zeros(4)
+        d[i] = eps
+        want[i] = (f(x + d, W, x_out=x) - f(x - d, W, x_out=x)) / (2 * eps)
+    np.testing.assert_allclose(shown, want, rtol=1e-3, atol=1e-4)
+    assert not np.allclose(want, g.grad("x"), atol=1e-3)  # not the whole gradient: the use outside is not in it
+
+
+def test_weights_a_regulariser_also_reads_are_still_each_layers_own():
+    """cs231n's and Nielsen's nets add ``reg * sum(W * W)`` over every layer after the forward
+    pass: each W was then read outside its layer, owned by no repetition, and a 30-layer net drew
+    30 weight boxes beside its one folded layer."""
+    depth = 30
+
+    def net(X, **p):
+        h = X
+        Ws = [p[f"W{k}"] for k in range(depth)]
+        for W in Ws:
+            h = np.tanh(W @ h)
+        return 0.5 * np.sum(h ** 2) + 0.01 * sum(np.sum(W * W) for W in Ws)
+
+    params = {f"W{k}": RNG.normal(size=(4, 4)) / 2 for k in range(depth)}
+    X = RNG.normal(size=(4, 2))
+    g = gb.trace(net, X=X, **params)
+    scene = g.draw().scene()
+    weights = [n for n in scene.nodes if "parameter" in n.classes and n.text.startswith("W")]
+    assert [n.text.splitlines()[0] for n in weights] == [f"W0 … W{depth - 1}"]
+    assert len(scene.nodes) < 16, [n.text.splitlines()[0] for n in scene.nodes]
+    (w,) = weights
+    assert set(scene.stands_for[w.id]) == {g.node(f"W{k}").index for k in range(depth)}
+    # the first layer's gradient: its use in the net (m₁) and in the regulariser (m₂, m₃: W * W)
+    assert "m₁" in w.text and "m₂" in w.text and "m₃" in w.text
+    eps, W0 = 1e-6, params["W0"]
+    num = np.zeros_like(W0)
+    for i in np.ndindex(W0.shape):
+        d = np.zeros_like(W0)
+        d[i] = eps
+        num[i] = (net(X, **{**params, "W0": W0 + d}) - net(X, **{**params, "W0": W0 - d})) / (2 * eps)
+    np.testing.assert_allclose(g.grad("W0"), num, rtol=1e-5, atol=1e-8)

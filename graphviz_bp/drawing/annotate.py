@@ -203,7 +203,7 @@ class _Ctx:
     the messages' tags and the arrays' texts."""
 
     __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "edge_tag", "texts", "shapes", "values",
-                 "formulas", "adjoints", "messages", "absorbed", "sources")
+                 "formulas", "adjoints", "messages", "absorbed", "sources", "boxed")
 
     def __init__(self, dag: DAG, opts: DrawOptions, drawn: list[Node] | None = None,
                  drawn_edges: list[Edge] | None = None, absorbed: set[int] | None = None) -> None:
@@ -218,6 +218,7 @@ class _Ctx:
         self.adjoints = bp.adjoints if bp is not None else (None,) * len(dag.nodes)
         self.messages = bp.message_values if bp is not None else (None,) * len(dag.edges)
         self.sources: dict[tuple[str, int, str], str] = {}  # the source lines the tooltips quote, by place
+        self.boxed: dict[str, set[int]] = {}  # the nodes in each collapsed box (its own, not its repeats')
         # Messages on the edges out of a shared value are numbered m₁, m₂, ... in edge order, each in
         # its own colour; the node then shows their sum.
         self.edge_tag: dict[Edge, tuple[str, str, str]] = {}
@@ -648,6 +649,9 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     pal = ctx.pal
     src, dst = e.src, e.dst
     message = ctx.messages[e.index]
+    summed = _summed(e, members, P, key, ctx)  # one value's uses inside a collapsed box: their sum crosses
+    if summed:
+        message = ctx.texts.add(np.add.reduce([ctx.messages[m.index] for m in summed]))
     from_const = src.kind == "const"
     if len(src.out_edges) >= 2:
         classes: tuple[str, ...] = ("fanout", "const") if from_const else ("fanout",)
@@ -655,16 +659,20 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         classes = ("const",) if from_const else ()
     muted = src not in ctx.live
     tag = ctx.edge_tag.get(e)
+    if summed:  # no one use's message: their sum, named by their tags
+        names = [ctx.edge_tag[m][0] for m in summed if m in ctx.edge_tag]
+        tag = ((" + ".join(names) if len(names) <= 3 else f"Σ of {len(names)} messages") if len(names) == len(summed)
+               else f"Σ of {len(summed)} messages", pal.message, "solid")
     color, style, penwidth = pal.edge, "solid", 1.2
     if muted:
         color = pal.const_edge
     elif tag is not None:
         color, style, penwidth = tag[1], tag[2], 2.2
     lines: list[Line] = []
-    if ctx.shapes and not from_const and src.value.dtype.kind in "fc":  # integer/boolean: no Jacobian
+    if ctx.shapes and not from_const and src.value.dtype.kind in "fc" and not summed:  # integer/boolean: no Jacobian
         lines.append(_jacobian_line(dst.value.shape + src.value.shape, pal.jacobian))
     back = len(lines)
-    formula = e.formula if ctx.formulas and message is not None and not muted else None
+    formula = e.formula if ctx.formulas and message is not None and not muted and not summed else None
     if formula is not None and formula.verified:
         name = f"{tag[0]} = " if tag else ""
         msg_color = tag[1] if tag else pal.message
@@ -682,7 +690,9 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     back = (back, len(lines))
     a, b = (key[0], key[1]) if key is not None else (src.id, dst.id)
     some = _some_repetitions(members or [e], P, b)  # an edge into some repetitions of a block drawn once
-    if members is not None and len(members) > 1:
+    if summed and len(summed) == len(members or ()):
+        lines.append(_line(f"its {len(summed)} uses in the box, summed", color, False, True, EDGE))
+    elif members is not None and len(members) > 1:
         # to a later repetition: every edge goes from one repetition of a folded repeat to a later
         # one (an edge from a weight outside into each repetition does not; an edge into a collapsed
         # box stands for edges into its inside: a box is no repetition)
@@ -707,8 +717,23 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         mark = _MARKS[e.argnum]  # the order of a non-commutative op's operands: ① − ②, ① @ ②
     return SceneEdge(ident, a, b, classes, tuple(lines), color,
                      Deferred(_edge_tip, e, message, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
-                              members[-1] if members else None, len(members) if members else 1),
+                              members[-1] if members else None, len(members) if members else 1, len(summed)),
                      style, penwidth, mark, back)
+
+
+def _summed(e: Edge, members: list[Edge] | None, P: Plan | None, key: tuple[str, str, int] | None,
+            ctx: _Ctx) -> list[Edge]:
+    """The edges an edge into a collapsed box stands for that carry one value into the box itself
+    (not into the repeats it stands for), when there are two or more: the message that crosses the
+    box's boundary is their sum. Else []."""
+    if P is None or key is None or members is None or len(members) < 2 or key[1] not in P.boxes:
+        return []
+    inside = ctx.boxed.get(key[1])
+    if inside is None:
+        inside = ctx.boxed[key[1]] = {n.index for n in P.boxes[key[1]].nodes}
+    same = [m for m in members if m.src is e.src and m.dst.index in inside]
+    messages = ctx.messages
+    return same if len(same) >= 2 and all(messages[m.index] is not None for m in same) else []
 
 
 def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
@@ -758,7 +783,7 @@ def _jacobian_line(shape: tuple[int, ...], color: str) -> Line:
 
 
 def _edge_tip(e: Edge, message: np.ndarray | None, tag: str, L: str, texts: ArrayTexts, formulas: bool = False,
-              last: Edge | None = None, count: int = 1) -> str:
+              last: Edge | None = None, count: int = 1, summed: int = 0) -> str:
     """An edge's tooltip: which argument it is, its Jacobian's shape, its message (every entry of a
     small array; the summary and corners of a large one) and, at the formulas level, its formula and
     whether it was verified; for an edge drawn once for ``count`` edges, the ``last`` one's message."""
@@ -771,9 +796,12 @@ def _edge_tip(e: Edge, message: np.ndarray | None, tag: str, L: str, texts: Arra
         tip.append(f"formula: {written}   (ḡ = ∂{L}/∂{shown(dst)})\n"
                    + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
                       else f"not shown: {formula.why}"))
-    if message is not None:
+    if message is not None and summed:
+        tip += (f"message {tag}: the sum of the {summed} messages from {s}'s uses in the box, its gradient from "
+                "there =", texts.full_text(message))
+    elif message is not None:
         tip += (f"message {tag} (∂{L}/∂{d} pulled back to {s}) =", texts.full_text(message))
-    if last is not None and count > 1:
+    if last is not None and count > 1 and count != summed:
         tip.append(f"drawn once for {count} edges; the last, {shown(last.src)} → {shown(last.dst)}, carries "
                    + (summarize(last.message) if last.message is not None else "no message"))
     return tooltip_parts(tip)
