@@ -25,7 +25,9 @@ __all__ = ["ClaimVerdict", "Derivation", "Draw", "Draws", "check_claim", "check_
            "diagnose", "path_labels"]
 
 Path = tuple[Edge, ...]
-Reference = tuple[np.ndarray, tuple[np.ndarray, ...]]  # at one draw: the gradient, each path's term
+# at one draw: the gradient, each path's term, and the largest entry of the gradients of the values
+# the node feeds (what its gradient is summed from: the size of its rounding, see ``_close``)
+Reference = tuple[np.ndarray, tuple[np.ndarray, ...], float]
 
 RTOL = 1e-6
 DRAWS = 3  # the traced inputs and two fresh draws
@@ -64,6 +66,7 @@ class Draw:
     claim: np.ndarray
     gradient: np.ndarray
     terms: tuple[np.ndarray, ...] = ()
+    scale: float = 0.0  # the largest entry of the gradients of the values it feeds
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,18 +123,23 @@ class Draws:
         except PathLimitError:
             contributions = None
         paths = [tuple(c.path) for c in contributions] if contributions is not None else []
+        consumers = {e.dst.index: e.dst for e in node.out_edges}
         out = []
         for d, replay in enumerate(self._replays):
             if replay is None:
                 gradient = np.asarray(bp.adjoint(node), dtype=float)
                 terms = tuple(np.asarray(c.value, dtype=float) for c in contributions or ())
+                after = [bp.adjoint(c) for c in consumers.values()]
             else:
                 adjoints = self._adjoints.get(d)
                 if adjoints is None:
                     adjoints = self._adjoints[d] = replay.messages()[0]
                 gradient = np.asarray(adjoints.get(node.index, np.zeros(node.shape)), dtype=float)
                 terms = tuple(np.asarray(replay.path_value(p), dtype=float) for p in paths)
-            out.append((gradient, terms))
+                after = [adjoints.get(i) for i in consumers]
+            scale = max([0.0] + [float(np.max(np.abs(a))) for a in after
+                                 if a is not None and np.size(a) and np.issubdtype(np.asarray(a).dtype, np.number)])
+            out.append((gradient, terms, scale))
         return paths, out
 
 
@@ -197,9 +205,20 @@ def path_labels(sp: SymbolicPass, paths: Sequence[tuple[Edge, ...]], math: bool 
 # the diagnosis, on numbers
 
 
-def _close(a: np.ndarray, b: np.ndarray) -> bool:
+def _close(a: np.ndarray, b: np.ndarray, draw: Draw | None = None) -> bool:
+    """``a`` equals ``b`` up to rounding: relatively, and absolutely at 1e-9 of ``b``'s largest
+    entry (at least 1e-9), or at ``CANCELLED`` of the largest of what ``draw``'s gradient is summed
+    from: the paths' contributions, the gradients of the values it feeds (a gradient they cancel,
+    a bias batch norm centres away, is 0 up to their rounding)."""
     scale = max(1.0, float(np.max(np.abs(b))) if b.size else 1.0)
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=1e-9 * scale))
+    atol = 1e-9 * scale
+    if draw is not None:
+        atol = max([atol, CANCELLED * draw.scale] + [CANCELLED * float(np.max(np.abs(t))) for t in draw.terms
+                                                      if t.size])
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=atol))
+
+
+CANCELLED = 1e-11  # rounding relative to the terms a sum cancels: float64's ε is 2e-16, with room for depth
 
 
 def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] = (),
@@ -225,16 +244,17 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
     where = f"at the traced inputs and at {fresh} fresh one{'s' if fresh != 1 else ''}" if fresh else \
         "at the traced inputs"
     if value.shape != shape:
-        if value.ndim == 2 and value.shape == shape[::-1] and all(_close(d.claim.T, d.gradient) for d in draws):
+        if value.ndim == 2 and value.shape == shape[::-1] and all(_close(d.claim.T, d.gradient, d)
+                                                                   for d in draws):
             return ClaimVerdict(name, claim, "transposed", f"{subject} is the transpose of ∂L/∂{name}: it has "
                                 f"shape {value.shape}, the gradient {shape}; transpose it")
         return ClaimVerdict(name, claim, "shape", f"{subject} has shape {value.shape} but ∂L/∂{name} has "
                             f"shape {shape} (the shape of {name})")
-    if all(_close(d.claim, d.gradient) for d in draws):
+    if all(_close(d.claim, d.gradient, d) for d in draws):
         return ClaimVerdict(name, claim, "correct", f"correct: {subject} equals ∂L/∂{name} {where}")
-    if all(_close(d.claim, -d.gradient) for d in draws):
+    if all(_close(d.claim, -d.gradient, d) for d in draws):
         return ClaimVerdict(name, claim, "sign", f"wrong sign: {subject} is −∂L/∂{name}", factor=-1.0)
-    if value.ndim == 2 and value.shape[0] == value.shape[1] and all(_close(d.claim.T, d.gradient)
+    if value.ndim == 2 and value.shape[0] == value.shape[1] and all(_close(d.claim.T, d.gradient, d)
                                                                     for d in draws):
         return ClaimVerdict(name, claim, "transposed", f"{subject} is the transpose of ∂L/∂{name}; "
                             f"transpose it")
@@ -256,7 +276,7 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
     if factor is not None:
         return ClaimVerdict(name, claim, "factor", f"off by a constant factor: {subject} is {factor:.6g} "
                             f"times ∂L/∂{name}", factor=factor)
-    first = next(k for k, d in enumerate(draws) if not _close(d.claim, d.gradient))
+    first = next(k for k, d in enumerate(draws) if not _close(d.claim, d.gradient, d))
     value, gradient = draws[first].claim, draws[first].gradient
     diff = np.abs(value - gradient)
     worst = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(diff)), diff.shape)) \
@@ -284,7 +304,7 @@ def _factor(draws: Sequence[Draw]) -> float | None:
     c = cs[0]
     if abs(c) < 1e-12 or abs(c - 1) < 1e-9 or abs(c + 1) < 1e-9:
         return None
-    if all(abs(x - c) <= 1e-6 * abs(c) for x in cs) and all(_close(d.claim, c * d.gradient) for d in draws):
+    if all(abs(x - c) <= 1e-6 * abs(c) for x in cs) and all(_close(d.claim, c * d.gradient, d) for d in draws):
         return c
     return None
 
@@ -302,7 +322,7 @@ def _missing(draws: Sequence[Draw], count: int) -> list[tuple[int, ...]]:
             tests += 1
             if tests > MOST_SUBSET_TESTS:
                 return found
-            if all(_close(d.claim, np.sum([d.terms[k] for k in range(count) if k not in lacking], axis=0))
+            if all(_close(d.claim, np.sum([d.terms[k] for k in range(count) if k not in lacking], axis=0), d)
                    for d in draws):
                 found.append(lacking)
         if found:
@@ -319,7 +339,7 @@ def check_values(sp: SymbolicPass, draws: Draws, node: Node, values: Sequence[An
     """The verdict on ``values`` claimed for ∂L/∂``node``, one per draw of ``draws`` (the traced
     inputs first). ``claim`` says where they came from; ``subject`` is what the message calls them."""
     paths, reference = draws.reference(node, limit)
-    points = [Draw(np.asarray(v, dtype=float), g, t) for v, (g, t) in zip(values, reference)]
+    points = [Draw(np.asarray(v, dtype=float), g, t, scale) for v, (g, t, scale) in zip(values, reference)]
     labels = path_labels(sp, paths)
 
     def formulas() -> list[str]:

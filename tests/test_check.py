@@ -133,3 +133,48 @@ def test_a_vanished_gradient_passes_and_a_wrong_one_above_the_rounding_floor_sti
     right = gb.trace(_deep_sigmoids, **values).grad("b0")
     assert compare(_deep_sigmoids, values, {**{k: gb.trace(_deep_sigmoids, **values).grad(k) for k in values},
                                             "b0": right + 1e-6}).passed is False  # 50× the floor: caught
+
+
+def _centred(x, b, y, scale):
+    """Batch norm's centring after a bias: the bias cancels, its gradient is 0 up to rounding in
+    messages of size ``scale``; returns the loss and the hand-written gradients."""
+    z = x + b
+    zc = z - z.mean(axis=0)
+    loss = scale * np.sum(zc * y)
+    dzc = scale * y
+    dz = dzc - dzc.mean(axis=0)
+    return loss, {"x": dz, "b": dzc.sum(axis=0) - len(y) * dzc.mean(axis=0)}  # rounded in its own order
+
+
+def test_check_backward_judges_a_cancelled_gradient_at_the_rounding_of_its_paths_not_of_its_value():
+    """cs231n's batch-norm net: a bias's gradient is exactly 0 (batch norm cancels it), the
+    hand-written one is −1.9e-9 of rounding in messages of 1e5, and it was called wrong."""
+    rng = np.random.default_rng(7)
+    x, b, y = rng.normal(size=(6, 3)), rng.normal(size=3), rng.normal(size=(6, 3))
+    scale = 1e8
+    _, grads = _centred(x, b, y, scale)
+    reference = gb.trace(lambda x, b: _centred(x, b, y, scale)[0], x=x, b=b).grad("b")
+    assert 1e-12 < np.max(np.abs(grads["b"] - reference)) < 1e-5  # rounding, both of them
+    result = gb.check_backward(lambda x, b: _centred(x, b, y, scale), x=x, b=b)
+    assert result.ok, str(result)
+
+    def forgets_the_mean(x, b):  # the path through the batch's mean left out: wrong by about 1e8
+        loss, grads = _centred(x, b, y, scale)
+        return loss, {**grads, "b": scale * y.sum(axis=0)}
+
+    result = gb.check_backward(forgets_the_mean, x=x, b=b)
+    assert not result.ok
+    (verdict,) = [v for v in result.verdicts if v.name == "b"]
+    assert "misses" in verdict.message, verdict.message
+
+    def off_by_five_percent(x, b):  # a gradient of 1 under paths of 1e8 that cancel: 5 % off is still wrong
+        loss, grads = _centred(x, b, y, scale)
+        return loss + np.sum(b), {**grads, "b": grads["b"] + 1.05}
+
+    result = gb.check_backward(off_by_five_percent, x=x, b=b)
+    (verdict,) = [v for v in result.verdicts if v.name == "b"]
+    assert not verdict.ok, verdict.message
+    right = gb.check_backward(lambda x, b: (_centred(x, b, y, scale)[0] + np.sum(b),
+                                            {**_centred(x, b, y, scale)[1], "b": _centred(x, b, y, scale)[1]["b"] + 1}),
+                              x=x, b=b)
+    assert right.ok, str(right)
