@@ -513,4 +513,7 @@ def test_network_simplex_is_bounded_only_for_big_drawings():
     assert "nslimit" not in small
     deep = gb.trace(lambda x: np.sum(functools.reduce(lambda h, _: np.tanh(h), range(400), x)), x=np.ones(3))
     big = deep.to_dot(fold=False, depth=None)
-    assert big.count("\n") > 300 and "nslimit=2 nslimit1=2" in big
+    header = re.search(r"graph \[([^\]]*)\]", big).group(1)
+    assert big.count("\n") > 300 and {"mclimit=0.2", "nslimit=0.005", "nslimit1=2", "splines=line"} <= set(
+        header.split())
+    assert not {"mclimit", "splines"} & {a.split("=")[0] for a in re.search(r"graph \[([^\]]*)\]", small).group(1).split()}

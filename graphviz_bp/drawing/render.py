@@ -178,9 +178,14 @@ def _endpoint(name: str) -> str:
 
 
 
-LIMITED = 300  # nodes drawn: past this many, network simplex stops after 2 × nodes iterations (nslimit; a
-# deep net's converges before that, an RNN of 572 nodes drawn whole, its weights fanning out to every
-# step, took 45 s in it; a small drawing keeps the full search, whose layout is tidier)
+LIMITED = 300  # nodes drawn: past this many, dot's searches are bounded and edges are drawn straight.
+# Ranking's network simplex stops after 2 × nodes iterations (nslimit1), placing's after 0.005 × the
+# nodes of its own graph (nslimit), crossing minimisation after a fifth of its passes (mclimit), and
+# edges are straight lines: HIPS autograd's RNN drawn whole over 100 steps (1,904 nodes, its weights
+# fanning out to every step) took 16 s in crossing minimisation, 34 s placing and over 5 minutes
+# routing splines; bounded, 5.6 s in all. A deep net's chain stays as straight; a small drawing keeps
+# the full search and curved edges, which are tidier.
+_BOUNDED = {"mclimit": "0.2", "nslimit": "0.005", "nslimit1": "2", "splines": "line"}
 
 
 def to_dot(scene: Scene) -> str:
@@ -201,8 +206,8 @@ def to_dot(scene: Scene) -> str:
 @functools.lru_cache(maxsize=64)  # the same few, drawing after drawing
 def _header(background: str, color: str, font: str, direction: str, big: bool = False) -> str:
     """The first lines: the graph's defaults for itself, its nodes and its edges (``big``: with
-    network simplex's iterations bounded)."""
-    limits = {"nslimit": "2", "nslimit1": "2"} if big else {}
+    dot's searches bounded and edges straight, see ``LIMITED``)."""
+    limits = _BOUNDED if big else {}
     return "".join([
         "digraph backprop {\n",
         f"\tgraph [{_attributes(bgcolor=background, fontcolor=color, fontname=font, nodesep='0.35', pad='0.2', rankdir=direction, ranksep='0.45', **limits)}]\n",
