@@ -713,3 +713,82 @@ def test_weights_a_regulariser_also_reads_are_still_each_layers_own():
         d[i] = eps
         num[i] = (net(X, **{**params, "W0": W0 + d}) - net(X, **{**params, "W0": W0 - d})) / (2 * eps)
     np.testing.assert_allclose(g.grad("W0"), num, rtol=1e-5, atol=1e-8)
+
+
+class _Dense:
+    def __init__(self, W):
+        self.W = W
+
+    def forward(self, x):
+        return self.W @ x
+
+
+class _Tanh:
+    def forward(self, x):
+        return np.tanh(x)
+
+
+class _Scale:
+    def forward(self, x):
+        return 0.9 * x
+
+
+def _stacked(layers_of):
+    """A net written as from-scratch frameworks write it: a list of layer objects, one call each."""
+    def net(X, **p):
+        h = X
+        for layer in layers_of(p):
+            h = layer.forward(h)
+        return 0.5 * np.sum(h ** 2)
+    return net
+
+
+def test_a_list_of_layers_that_alternate_folds_every_two_iterations():
+    """``[Dense, Tanh] * 30`` run one layer per iteration: no iteration is like the next, so the
+    net never folded (60 frames, 94 nodes); it repeats every two iterations."""
+    depth = 30
+    net = _stacked(lambda p: [layer for k in range(depth) for layer in (_Dense(p[f"W{k}"]), _Tanh())])
+    params = {f"W{k}": RNG.normal(size=(4, 4)) / 2 for k in range(depth)}
+    X = RNG.normal(size=(4, 2))
+    g = gb.trace(net, X=X, **params)
+    scene = g.draw(fold=True).scene()
+    assert len(scene.nodes) <= 8, [n.text.splitlines()[0] for n in scene.nodes]
+    (frame,) = [c for c in scene.clusters if "folded" in c.classes]
+    assert frame.lines[0][0].text == "for layer in layers_of(p): — iterations 0…59, 2 at a time   × 30, drawn once"
+    inner = [c.lines[0][0].text for c in scene.clusters if c.parent == frame.id]
+    assert inner == ["for layer in layers_of(p): — iteration 0", "for layer in layers_of(p): — iteration 1"]
+    assert len(scene.repeats[frame.id].labels) == 30 and scene.repeats[frame.id].labels[1] == "iterations 2…3"
+    assert [e.text.splitlines()[-1] for e in scene.edges if e.src == g.node("X").id] == ["into iterations 0…1 only"]
+    weights = [n for n in scene.nodes if "parameter" in n.classes and n.text.startswith("W")]
+    assert [n.text.splitlines()[0] for n in weights] == ["W0 … W29"]
+    back = [e.text.splitlines()[-1] for e in scene.edges if "recurrence" in e.classes]
+    assert back == ["× 29 (to the next repetition)"]
+    assert len(scene.repeats[frame.id].norms) == 30  # the strip: one norm per pair of iterations
+    eps, W0 = 1e-6, params["W0"]
+    num = np.zeros_like(W0)
+    for i in np.ndindex(W0.shape):
+        d = np.zeros_like(W0)
+        d[i] = eps
+        num[i] = (net(X, **{**params, "W0": W0 + d}) - net(X, **{**params, "W0": W0 - d})) / (2 * eps)
+    np.testing.assert_allclose(g.grad("W0"), num, rtol=1e-5, atol=1e-9)
+    assert not [c for c in g.draw(fold=False).scene().clusters if "cycle" in c.classes]  # drawn whole: as run
+
+
+def test_a_cycle_of_three_layers_folds_and_a_last_layer_unlike_them_stays_apart():
+    depth = 8
+    net = _stacked(lambda p: [layer for k in range(depth) for layer in (_Dense(p[f"W{k}"]), _Scale(), _Tanh())]
+                   + [_Dense(p["Wout"])])
+    params = {f"W{k}": RNG.normal(size=(3, 3)) / 2 for k in range(depth)}
+    g = gb.trace(net, X=RNG.normal(size=(3, 2)), Wout=RNG.normal(size=(2, 3)), **params)
+    scene = g.draw(fold=True).scene()
+    titles = [c.lines[0][0].text for c in scene.clusters]
+    assert "for layer in layers_of(p): — iterations 0…23, 3 at a time   × 8, drawn once" in titles
+    assert "for layer in layers_of(p): — iteration 24" in titles  # the output layer, drawn as it is
+    from graphviz_bp.drawing.structure import group_tree, repeats
+
+    assert [(r.count, len(r.first.children)) for r in repeats(group_tree(g._dag, periodic=True))
+            if r.first.scope.kind == "cycle"] == [(8, 3)]
+    # a run of one layer after another is a repeat as it is, not cut into cycles
+    g = gb.trace(_stacked(lambda p: [_Tanh()] * 6 + [_Scale(), _Tanh()] * 2), X=RNG.normal(size=(3, 2)))
+    kinds = [(r.first.scope.kind, r.count) for r in repeats(group_tree(g._dag, periodic=True))]
+    assert kinds == [("iteration", 6), ("cycle", 2)], kinds

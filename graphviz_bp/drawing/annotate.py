@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backward import contributions
 from ..graph import DAG, Edge, Node, Source, count_text
-from .structure import Group, scaled_norm
+from .structure import Cycle, Group, scaled_norm
 from ..ops import display_label
 from .fold import Box, Fold, Plan, group_id, plan
 from .folded import box_lines, group_title, owned_name, strip
@@ -755,6 +755,9 @@ def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
         if ks == list(range(ks[0], ks[-1] + 1)) and all(sc is not None and sc.kind == "iteration" for sc in scopes):
             first, last = scopes[0].index, scopes[-1].index  # type: ignore[union-attr]
             return f"into iteration {first} only" if first == last else f"into iterations {first}…{last}"
+        if ks == list(range(ks[0], ks[-1] + 1)) and all(isinstance(sc, Cycle) for sc in scopes):
+            first, last = scopes[0].index, scopes[-1].last  # type: ignore[union-attr]
+            return f"into iterations {first}…{last}" + (" only" if len(ks) == 1 else "")
     return f"into {len(reached)} of {len(targets)} repetitions"
 
 

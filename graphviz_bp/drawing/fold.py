@@ -95,9 +95,9 @@ def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", 
         raise ValueError(f"depth must be a whole number of levels (0 or more), None or 'auto'; got {depth!r}")
     if fold not in (True, False, "auto"):
         raise ValueError(f"fold must be True, False or 'auto'; got {fold!r}")
-    root = group_tree(dag)
     big = len(dag.nodes) > budget
     folding = big if fold == "auto" else bool(fold)
+    root = group_tree(dag, periodic=folding)  # folding: loops that repeat every few iterations too
     folds = _folds(root, dag) if folding else []
     places = _repetitions(folds)  # (the same for every depth tried)
     if depth == "auto":

@@ -8,7 +8,7 @@ import math
 
 from ..graph import Node
 from .fold import Box, Fold
-from .structure import Group
+from .structure import Cycle, Group
 
 __all__ = ["STRIP_WIDTH", "box_lines", "group_title", "strip"]
 
@@ -56,6 +56,8 @@ def group_title(g: Group, fold: Fold | None) -> list[str]:
     if fold is None:
         if scope.kind == "iteration":
             return [f"{scope.label} — iteration {scope.index}"]
+        if scope.kind == "cycle":
+            return [f"{scope.label} — {scope.title}"]
         if scope.kind == "loop":
             return [scope.label]
         return [scope.title]
@@ -64,6 +66,8 @@ def group_title(g: Group, fold: Fold | None) -> list[str]:
     assert first is not None and last is not None
     if scope.kind == "iteration":
         what = f"{scope.label} — iterations {first.index}…{last.index}"
+    elif isinstance(first, Cycle) and isinstance(last, Cycle):
+        what = f"{scope.label} — iterations {first.index}…{last.last}, {first.period} at a time"
     else:
         what = f"{scope.title} — {n} calls" if scope.kind == "call" else f"{scope.title} and {n - 1} more like it"
     lines = [f"{what}   × {n}, drawn once"]

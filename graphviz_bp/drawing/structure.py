@@ -13,7 +13,7 @@ import numpy as np
 from ..graph import DAG, Node
 from ..scopes import Scope
 
-__all__ = ["Group", "Repeat", "group_tree", "repeats"]
+__all__ = ["Cycle", "Group", "Repeat", "group_tree", "repeats"]
 
 
 @dataclass(eq=False)
@@ -119,9 +119,33 @@ def _form(index: Any) -> Any:
     return index
 
 
-def group_tree(dag: DAG) -> Group:
+class Cycle(Scope):
+    """A run of ``period`` consecutive iterations of one loop, which the drawing takes as one
+    repetition: layers listed alternately (``[Dense, Tanh] * 30``, one call per iteration) repeat
+    every two iterations, never from one to the next. Made by ``group_tree``, never by a trace: no
+    node's scope is one. ``index`` is its first iteration's, ``last`` its last one's."""
+
+    __slots__ = ("last", "period")
+
+    def __init__(self, loop: Scope, first: Scope, last: Scope, period: int, number: int) -> None:
+        super().__init__("cycle", loop.label, loop, first.index, number, loop.source)
+        self.last = last.index
+        self.period = period
+
+    @property
+    def title(self) -> str:
+        return f"iterations {self.index}…{self.last}"
+
+
+PERIOD = 4  # the most iterations a repetition of a loop may span (Dense, BatchNorm, ReLU, Dropout)
+_CYCLES = 1 << 40  # the numbers of cycles start here, past any trace's scopes
+
+
+def group_tree(dag: DAG, periodic: bool = False) -> Group:
     """The graph's groups: the root (the traced function's body, with the inputs) and, nested, one
-    group per scope that made a node the drawing keeps."""
+    group per scope that made a node the drawing keeps. ``periodic``: a loop whose iterations
+    repeat every 2 to ``PERIOD`` iterations (and not every one) gets a ``Cycle`` group around each
+    run, so that the runs are consecutive siblings alike (a repeat)."""
     root = Group(None)
     made: dict[int, Group] = {}
 
@@ -139,7 +163,49 @@ def group_tree(dag: DAG) -> Group:
         group_of(n.scope if n.kind != "input" else None).own.append(n)
     for g in root.walk():
         g.children.sort(key=lambda c: min(n.index for n in c.nodes()))
+    if periodic:
+        numbers = iter(range(_CYCLES, _CYCLES << 1))
+        for g in list(root.walk()):
+            if g.scope is not None and g.scope.kind == "loop" and len(g.children) >= 4:
+                g.children = _cycled(g, numbers)
     return root
+
+
+def _cycled(loop: Group, numbers: Iterator[int]) -> list[Group]:
+    """``loop``'s iterations, each run that repeats every few iterations (see ``group_tree``) in
+    ``Cycle`` groups, one per repetition."""
+    kids = loop.children
+    sigs = [k.signature for k in kids]
+    out: list[Group] = []
+    i, n = 0, len(kids)
+    while i < n:
+        run = 1  # iterations alike from one to the next: a repeat as they are
+        while i + run < n and sigs[i + run] == sigs[i]:
+            run += 1
+        best, period = 1, 1  # repetitions, iterations in each
+        for p in range(2, PERIOD + 1):
+            block = sigs[i:i + p]
+            if len(block) < p or all(b == block[0] for b in block[1:]):
+                continue
+            m = 1
+            while i + (m + 1) * p <= n and sigs[i + m * p:i + (m + 1) * p] == block:
+                m += 1
+            if m >= 2 and m * p > max(best * period, run):
+                best, period = m, p
+        if best < 2:
+            out.extend(kids[i:i + run])
+            i += run
+            continue
+        for k in range(best):
+            part = kids[i + k * period:i + (k + 1) * period]
+            assert loop.scope is not None and part[0].scope is not None and part[-1].scope is not None
+            cycle = Group(Cycle(loop.scope, part[0].scope, part[-1].scope, period, next(numbers)), parent=loop)
+            cycle.children = part
+            for c in part:
+                c.parent = cycle
+            out.append(cycle)
+        i += best * period
+    return out
 
 
 @dataclass(eq=False)
