@@ -30,7 +30,8 @@ _COMPREHENSIONS = ("<listcomp>", "<genexpr>", "<dictcomp>", "<setcomp>")
 class Scope:
     """A part of the user's code that made ops: ``kind`` is ``"call"`` (a call of the function
     ``label``), ``"group"`` (a ``with gb.group(label):`` block), ``"loop"`` (one run of the loop
-    whose header is ``label``) or ``"iteration"`` (the ``index``-th pass through that loop's body).
+    whose header is ``label``) or ``"iteration"`` (the ``index``-th pass through that loop's body
+    that made ops: passes that made none, a ``continue`` before any op, are not counted).
     ``parent`` is the enclosing scope (None: the traced function), ``number`` orders scopes by
     creation, ``source`` is where it starts (a call's line, a loop's header, a ``with`` line)."""
 
@@ -114,12 +115,11 @@ _LOOPS: weakref.WeakKeyDictionary[CodeType, list[Any]] = weakref.WeakKeyDictiona
 
 def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bool, bool]]:
     """The loops of ``code`` as ``(start, end, header line's text, header line number, names,
-    counted, watched)``, outermost first: the offsets from a backward jump's target to the jump;
+    counted, branches)``, outermost first: the offsets from a backward jump's target to the jump;
     the names that change from one iteration to the next (a ``for`` loop's target; see
     ``_counters`` for the others); ``counted``: a ``for`` loop whose target only its header assigns
-    (its value is the loop's own: a new one is a new iteration); ``watched``: such a loop whose
-    body branches (an iteration's first op may come further on in the code than the last one's, so
-    the offsets alone cannot see it go round)."""
+    (its value is the loop's own); ``branches``: its body jumps forward (an ``if``), so that an
+    iteration's first op may come further on in the code than the last one's (see ``_reaches``)."""
     got = _LOOPS.get(code)
     if got is None:
         import linecache
@@ -151,20 +151,68 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bo
 def _kind(instructions: list[dis.Instruction], loop: tuple[Any, ...], loops: list[tuple[Any, ...]],
           at: dict[int, int]) -> tuple[Any, ...]:
     """``loop`` (start, end, text, header line, target) with its names, ``counted`` and
-    ``watched`` (see ``_loops``)."""
+    ``branches`` (see ``_loops``)."""
     start, end, target = loop[0], loop[1], loop[4]
+    branches = any(i.opcode in _JUMPS and i.opname != "FOR_ITER" and isinstance(i.argval, int)
+                   and i.argval > i.offset for i in instructions if start < i.offset < end)
     if not target:
-        return loop[:4] + (_counters(instructions, loop, loops), False, False)
+        return loop[:4] + (_counters(instructions, loop, loops), False, branches)
     k = at[start]
     stores = range(k + 1, k + 2) if instructions[k + 1].opname == "STORE_FAST" else range(k + 2, k + 2 + len(target))
     header = {instructions[j].offset for j in stores}
     again = any(i.opname in ("STORE_FAST", "DELETE_FAST") and str(i.argval) in target and i.offset not in header
                 for i in instructions if start < i.offset <= end)
     if again:  # the body (or a loop inside it) assigns the target too: its value says nothing
-        return loop[:4] + (_counters(instructions, loop, loops), False, False)
-    branches = any(i.opcode in _JUMPS and i.opname != "FOR_ITER" and isinstance(i.argval, int)
-                   and i.argval > i.offset for i in instructions if start < i.offset < end)
+        return loop[:4] + (_counters(instructions, loop, loops), False, branches)
     return loop[:5] + (True, branches)
+
+
+_STOPS = frozenset(("RETURN_VALUE", "RETURN_CONST", "RAISE_VARARGS", "RERAISE", "JUMP_FORWARD", "JUMP_BACKWARD",
+                    "JUMP_ABSOLUTE", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP"))  # no way on to the next instruction
+_FLOW: weakref.WeakKeyDictionary[CodeType, dict[int, tuple[int, ...]]] = weakref.WeakKeyDictionary()
+_REACH: weakref.WeakKeyDictionary[CodeType, dict[tuple[int, int, int], bool]] = weakref.WeakKeyDictionary()
+
+
+def _flow(code: CodeType) -> dict[int, tuple[int, ...]]:
+    """Each instruction's successors (by offset): the next one unless it jumps or returns for
+    sure, where it jumps, and the handlers of the ``try`` blocks it is in."""
+    got = _FLOW.get(code)
+    if got is None:
+        instructions = list(dis.get_instructions(code))
+        after: dict[int, list[int]] = {}
+        for k, ins in enumerate(instructions):
+            nxt = after[ins.offset] = []
+            if ins.opname not in _STOPS and k + 1 < len(instructions):
+                nxt.append(instructions[k + 1].offset)
+            if ins.opcode in _JUMPS and isinstance(ins.argval, int):
+                nxt.append(int(ins.argval))
+        parse = getattr(dis, "_parse_exception_table", None)  # Python 3.11+ (3.10: SETUP_FINALLY jumps)
+        for entry in parse(code) if parse is not None and getattr(code, "co_exceptiontable", b"") else ():
+            for offset in after:
+                if entry.start <= offset < entry.end:
+                    after[offset].append(entry.target)
+        got = _FLOW[code] = {k: tuple(v) for k, v in after.items()}
+    return got
+
+
+def _reaches(code: CodeType, loop: tuple[Any, ...], a: int, b: int) -> bool:
+    """Whether the code at offset ``b`` can run after that at ``a`` in one pass through ``loop``'s
+    body (without going back to its head). When it cannot, the loop went round in between: the
+    two ops are in different iterations, though ``b`` comes further on in the code (``if i % 2:
+    tanh(h) else: sin(h)``)."""
+    cache = _REACH.setdefault(code, {})
+    key = (loop[0], a, b)
+    got = cache.get(key)
+    if got is None:
+        flow, head = _flow(code), loop[0]
+        seen, todo = {a}, [a]
+        while todo and b not in seen:
+            for nxt in flow.get(todo.pop(), ()):
+                if nxt not in seen and nxt != head:  # not round through the head
+                    seen.add(nxt)
+                    todo.append(nxt)
+        got = cache[key] = b in seen
+    return got
 
 
 def _without_comment(line: str) -> str:
@@ -320,7 +368,7 @@ class _Frame:
     and the scopes of the loops and groups it is in."""
 
     __slots__ = ("frame", "scope", "last", "child", "runs", "groups", "base", "blocks", "inside", "result",
-                 "loops", "spans", "starts", "along", "watched")
+                 "loops", "spans", "starts", "along", "branches")
     # ``child``: the frame it was calling at its last op (a frame of the user's, of NumPy's or of
     # graphviz_bp's); the same instruction calling a new frame is that instruction run again
 
@@ -343,7 +391,7 @@ class _Frame:
         self.starts = _starts(frame.f_code)  # (see offset())
         # the generators advanced by the instruction at an offset in this iteration: (offset, *frames)
         self.along: tuple[Any, ...] = (-1,)
-        self.watched = False  # the loops it is in now include a watched one (see ``_loops``)
+        self.branches = False  # the loops it is in now include one whose body branches (see ``_loops``)
 
 
     def offset(self) -> int:
@@ -394,7 +442,7 @@ class Scoper:
                     inside = state.spans.get(offset)
                     if inside is None:
                         inside = _spans(state, offset)
-                    if inside is state.inside and not state.watched:  # further on in the same iteration
+                    if inside is state.inside and not state.branches:  # further on in the same iteration
                         state.last = offset
                         state.child = below
                         return state.result
@@ -443,6 +491,11 @@ class Scoper:
             elif frame in self.suspended:
                 state = self.suspended.pop(frame)
                 chain.append(state)
+                call = state.scope
+                if call is not None and call.parent is not scope:
+                    # a generator function resumed in another scope (the next iteration of the loop
+                    # that reads it): what it makes now is made there, in a call of its own
+                    state.scope = self._new("call", call.label, scope, 0, call.source)
             else:
                 code = frame.f_code
                 call = None
@@ -487,9 +540,10 @@ class Scoper:
         if inside is None:
             inside = _spans(state, offset)
         turned = None  # the loop that went round: the innermost that holds both offsets
-        if not again and last is not None and state.watched:
-            turned = _watched(state, frame, inside, last)
-            again = turned is not None
+        if not again and last is not None and state.branches:
+            holds = [lp for lp in inside if lp[0] <= last <= lp[1]]
+            if holds and holds[-1][6] and not _reaches(frame.f_code, holds[-1], last, offset):
+                again = True  # the innermost loop holding both went round: another branch of an if
         if not again and inside is state.inside and scope is state.base and open_blocks is state.blocks \
                 and last is not None:
             state.last = offset  # further on in the same iteration
@@ -517,7 +571,7 @@ class Scoper:
             elif lp is turned:
                 run[2] += 1
                 run[1] = self._new("iteration", lp[2], run[0], run[2], run[0].source)
-                run[3] = _names(frame, lp, offset, len(inside) > 1 or lp[6])
+                run[3] = _names(frame, lp, offset, len(inside) > 1)
                 reset = True
             if run[0].parent is not scope:  # an enclosing scope changed: a new run of this loop
                 run = state.runs[key] = self._run(frame, lp, self._new("loop", lp[2], scope, 0, run[0].source),
@@ -531,7 +585,7 @@ class Scoper:
         state.last = offset
         state.child = child
         state.inside = inside
-        state.watched = any(lp[6] for lp in inside)
+        state.branches = any(lp[6] for lp in inside)
         state.base = base
         state.blocks = open_blocks
         state.result = scope
@@ -540,7 +594,7 @@ class Scoper:
     def _run(self, frame: FrameType, lp: tuple[Any, ...], loop: Scope, offset: int,
              inside: tuple[Any, ...]) -> list[Any]:
         """A new run of the loop ``lp`` (its scope ``loop``), in its first iteration."""
-        names = _names(frame, lp, offset, len(inside) > 1 or lp[6])
+        names = _names(frame, lp, offset, len(inside) > 1)
         return [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0, names, names]
 
     def _group(self, state: _Frame, block: _Open, parent: Scope | None) -> Scope:
@@ -549,24 +603,6 @@ class Scoper:
         if got is None:
             got = state.groups[key] = self._new("group", block.label, parent, 0, block.source)
         return got
-
-
-def _watched(state: _Frame, frame: FrameType, inside: tuple[Any, ...], last: int) -> tuple[Any, ...] | None:
-    """The outermost watched loop (see ``_loops``) holding both offsets whose names changed since
-    its iteration began: it went round, though the code went on (another branch of an ``if``)."""
-    for lp in inside:
-        if lp[6] and lp[0] <= last <= lp[1]:
-            run = state.runs.get((lp[0], lp[1]))
-            if run is None:
-                continue
-            now = _values(frame, lp[4])
-            if run[3] is None:  # its header made the last op: the names it assigned are the iteration's
-                run[3] = now
-                if run[2] == 0 and run[4] is None:
-                    run[4] = now
-            elif not _same(run[3], now):
-                return lp
-    return None
 
 
 def _outer(state: _Frame, frame: FrameType, inside: tuple[Any, ...], turned: tuple[Any, ...]) -> tuple[Any, ...]:

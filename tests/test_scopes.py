@@ -427,3 +427,71 @@ def test_what_sum_adds_of_a_generators_items_is_in_the_iteration_that_made_each_
     assert len(adds) == len(driven) + 2  # the loop's own total + ..., once per pass
     want = sum(np.sum(np.tanh(W)) for W in Ws) * 3.0
     np.testing.assert_allclose(g.value, want)
+
+
+def test_another_branch_is_another_iteration_whatever_the_loop_variable_holds():
+    """The code cannot run from one arm of an ``if`` to the other without going round the loop:
+    that tells iterations apart where the loop's variable cannot (the same object each time, a
+    variable a closure reads, a ``while`` loop)."""
+    def same_object(W, h):
+        k = 0
+        for M in [W, W, W, W]:
+            k += 1
+            if k % 2:
+                h = np.tanh(M @ h)
+            else:
+                h = np.sin(M @ h)
+        return np.sum(h)
+
+    def captured(W, h):
+        for i in range(4):
+            scale = lambda: float(i + 1)  # noqa: E731 - i is a cell now, not a plain local
+            if i % 2:
+                h = np.tanh(W @ h) * scale()
+            else:
+                h = np.sin(W @ h)
+        return np.sum(h)
+
+    def while_loop(W, h):
+        i = 0
+        while i < 6:
+            if i % 2:
+                h = np.tanh(W @ h)
+            else:
+                h = np.sin(W @ h)
+            i += 1
+        return np.sum(h)
+
+    def inner_branch(W, h):
+        for M in [W, W, W]:
+            for j in range(2):
+                if j == 1:
+                    h = np.tanh(M @ h)
+                else:
+                    h = h * 2.0
+        return np.sum(h)
+
+    W, h = RNG.normal(size=(3, 3)) / 2, RNG.normal(size=3)
+    assert steps_of(gb.trace(same_object, W=W, h=h), "matmul") == [(k,) for k in range(4)]
+    assert steps_of(gb.trace(captured, W=W, h=h), "matmul") == [(k,) for k in range(4)]
+    assert steps_of(gb.trace(while_loop, W=W, h=h), "matmul") == [(k,) for k in range(6)]
+    g = gb.trace(inner_branch, W=W, h=h)
+    assert steps_of(g, "multiply") == [(a, 0) for a in range(3)] and steps_of(g, "tanh") == [(a, 1) for a in range(3)]
+
+
+def test_a_generator_functions_items_are_made_in_the_iteration_that_reads_them():
+    def items(Ms, x):
+        for M in Ms:
+            yield np.tanh(M @ x)
+
+    def f(W, V, U, x):
+        acc = 0.0
+        for y in items([W, V, U], x):
+            acc = acc + np.sum(y * y)
+        return acc
+
+    g = gb.trace(f, W=RNG.normal(size=(2, 2)), V=RNG.normal(size=(2, 2)), U=RNG.normal(size=(2, 2)),
+                 x=RNG.normal(size=2))
+    assert [chain(n)[:3] for n in ops_of(g, "tanh")] == [
+        [("loop", "for y in items([W, V, U], x):"), ("iteration", f"iteration {k}"), ("call", "items()")]
+        for k in range(3)]
