@@ -15,6 +15,7 @@ from graphviz_bp.drawing.annotate import absorbed_constants
 from graphviz_bp.drawing.folded import strip
 
 from .dotgraph import all_nodes, clusters
+from .numerics import numerical_grad
 from .problems import deep_mlp, deep_mlp_inputs, examples_through_layers
 
 RNG = np.random.default_rng(21)
@@ -645,8 +646,8 @@ def test_an_edge_into_only_some_repetitions_of_a_block_drawn_once_says_which():
                 (g.node("x").id, g.node("b").id) and "const" not in scene.node(e.src).classes]
     g = gb.trace(alternate, x=RNG.normal(size=3), b=RNG.normal(size=3))
     scene = g.draw(fold=True).scene()
-    assert into(scene, src=g.node("b").id) == ["m₁, m₂, × 2 (into 2 of 4 repetitions)"]
-    assert into(scene, src_class="const") == ["× 2 (into 2 of 4 repetitions)"]
+    assert into(scene, src=g.node("b").id) == ["m₁, m₂, × 2 (into iterations 1 and 3)"]
+    assert into(scene, src_class="const") == ["× 2 (into iterations 0 and 2)"]
     # every edge within the block reaches every repetition: no such line
     g = gb.trace(deep_mlp(12), **deep_mlp_inputs(RNG, 12))
     lines = [line for e in g.draw(fold=True).scene().edges for line in e.text.splitlines() if "into" in line]
@@ -673,11 +674,7 @@ def test_an_edge_into_a_collapsed_box_carries_the_sum_of_its_values_messages_fro
     tip = str(edge.tooltip)
     shown = np.array([float(t) for t in re.findall(r"-?\d+\.\d*(?:e[-+]\d+)?", tip.split("=")[-1])])
     # the message from inside: the derivative with x outside the box held fixed (central differences)
-    eps, want = 1e-6, np.zeros(4)
-    for i in range(4):
-        d = np.zeros(4)
-        d[i] = eps
-        want[i] = (f(x + d, W, x_out=x) - f(x - d, W, x_out=x)) / (2 * eps)
+    want = numerical_grad(lambda xi: f(xi, W, x_out=x), x)
     np.testing.assert_allclose(shown, want, rtol=1e-3, atol=1e-4)
     assert not np.allclose(want, g.grad("x"), atol=1e-3)  # not the whole gradient: the use outside is not in it
 
@@ -706,12 +703,7 @@ def test_weights_a_regulariser_also_reads_are_still_each_layers_own():
     assert set(scene.stands_for[w.id]) == {g.node(f"W{k}").index for k in range(depth)}
     # the first layer's gradient: its use in the net (m₁) and in the regulariser (m₂, m₃: W * W)
     assert "m₁" in w.text and "m₂" in w.text and "m₃" in w.text
-    eps, W0 = 1e-6, params["W0"]
-    num = np.zeros_like(W0)
-    for i in np.ndindex(W0.shape):
-        d = np.zeros_like(W0)
-        d[i] = eps
-        num[i] = (net(X, **{**params, "W0": W0 + d}) - net(X, **{**params, "W0": W0 - d})) / (2 * eps)
+    num = numerical_grad(lambda W0: net(X, **{**params, "W0": W0}), params["W0"])
     np.testing.assert_allclose(g.grad("W0"), num, rtol=1e-5, atol=1e-8)
 
 
@@ -758,18 +750,13 @@ def test_a_list_of_layers_that_alternate_folds_every_two_iterations():
     inner = [c.lines[0][0].text for c in scene.clusters if c.parent == frame.id]
     assert inner == ["for layer in layers_of(p): — iteration 0", "for layer in layers_of(p): — iteration 1"]
     assert len(scene.repeats[frame.id].labels) == 30 and scene.repeats[frame.id].labels[1] == "iterations 2…3"
-    assert [e.text.splitlines()[-1] for e in scene.edges if e.src == g.node("X").id] == ["into iterations 0…1 only"]
+    assert [e.text.splitlines()[-1] for e in scene.edges if e.src == g.node("X").id] == ["into iteration 0 only"]
     weights = [n for n in scene.nodes if "parameter" in n.classes and n.text.startswith("W")]
     assert [n.text.splitlines()[0] for n in weights] == ["W0 … W29"]
     back = [e.text.splitlines()[-1] for e in scene.edges if "recurrence" in e.classes]
     assert back == ["× 29 (to the next repetition)"]
     assert len(scene.repeats[frame.id].norms) == 30  # the strip: one norm per pair of iterations
-    eps, W0 = 1e-6, params["W0"]
-    num = np.zeros_like(W0)
-    for i in np.ndindex(W0.shape):
-        d = np.zeros_like(W0)
-        d[i] = eps
-        num[i] = (net(X, **{**params, "W0": W0 + d}) - net(X, **{**params, "W0": W0 - d})) / (2 * eps)
+    num = numerical_grad(lambda W0: net(X, **{**params, "W0": W0}), params["W0"])
     np.testing.assert_allclose(g.grad("W0"), num, rtol=1e-5, atol=1e-9)
     assert not [c for c in g.draw(fold=False).scene().clusters if "cycle" in c.classes]  # drawn whole: as run
 
@@ -792,3 +779,37 @@ def test_a_cycle_of_three_layers_folds_and_a_last_layer_unlike_them_stays_apart(
     g = gb.trace(_stacked(lambda p: [_Tanh()] * 6 + [_Scale(), _Tanh()] * 2), X=RNG.normal(size=(3, 2)))
     kinds = [(r.first.scope.kind, r.count) for r in repeats(group_tree(g._dag, periodic=True))]
     assert kinds == [("iteration", 6), ("cycle", 2)], kinds
+
+
+def test_into_which_iterations_names_the_iterations_an_edge_goes_into_not_its_repetitions():
+    """Folded two iterations at a time, an input read by iteration 1 only read "into iterations
+    0…1 only"; in a repeat inside a repeat, "into iteration 1" named the outer loop's iteration
+    for an edge into one inner iteration of it."""
+    def chunks(W, x, b, c):
+        h = x
+        for i in range(8):
+            if i % 2:
+                h = np.tanh(W @ h) + (c if i == 1 else b)
+            else:
+                h = np.sin(W @ h) + b
+        return np.sum(h)
+
+    def nested(W, x, b, c):
+        h = x
+        for i in range(3):
+            for j in range(2):
+                h = np.tanh(W @ h + (c if (i, j) == (1, 1) else b))
+        return np.sum(h)
+
+    W, x, b, c = RNG.normal(size=(2, 2)) / 2, RNG.normal(size=2), RNG.normal(size=2), RNG.normal(size=2)
+    g = gb.trace(chunks, W=W, x=x, b=b, c=c)
+    scene = g.draw(fold=True).scene()
+    names = {n.id: n.text.split("\n")[0] for n in scene.nodes}
+    got = sorted((names[e.src], e.text.splitlines()[-1]) for e in scene.edges if names.get(e.src) in ("x", "c", "b"))
+    assert got == [("b", "4 of m₁ … m₆, × 4"), ("b", "m₃, m₅, m₇, × 3 (into iterations 3, 5 and 7)"),
+                   ("c", "into iteration 1 only"), ("x", "into iteration 0 only")], got
+    g = gb.trace(nested, W=W, x=x, b=b, c=c)
+    scene = g.draw(fold=True).scene()
+    names = {n.id: n.text.split("\n")[0] for n in scene.nodes}
+    into_c = [e.text.splitlines()[-1] for e in scene.edges if names.get(e.src) == "c"]
+    assert into_c == ["into 1 of 6 repetitions"], into_c

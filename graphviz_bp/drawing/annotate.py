@@ -13,12 +13,13 @@ import numpy as np
 
 from ..backward import contributions
 from ..graph import DAG, Edge, Node, Source, count_text
-from .structure import Cycle, Group, scaled_norm
 from ..ops import display_label
+from ..scopes import Scope
 from .fold import Box, Fold, Plan, group_id, plan
 from .folded import box_lines, group_title, owned_name, strip
 from .options import DrawOptions
 from .scene import Cluster, Deferred, Line, Repetitions, Scene, SceneEdge, SceneNode, Span
+from .structure import Group, scaled_norm
 from .text import (
     TOOLTIP_NAME,
     ArrayTexts,
@@ -748,17 +749,31 @@ def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
         return ""
     where = [P.repetitions.get(i, []) for i in reached]
     if all(len(w) == 1 for w in where) and len({w[0][0] for w in where}) == 1:
-        # in one repeat (not one inside another): the iterations, when they are a run of them
+        # in one repeat (not one inside another): the iterations it goes into, when they are a
+        # loop's (an iteration each, or cycles of them: then the iterations its ends are in)
         groups = list(P.folds.values())[where[0][0][0]].repeat.groups
-        ks = sorted(w[0][1] for w in where)
-        scopes = [groups[k].scope for k in ks]
-        if ks == list(range(ks[0], ks[-1] + 1)) and all(sc is not None and sc.kind == "iteration" for sc in scopes):
-            first, last = scopes[0].index, scopes[-1].index  # type: ignore[union-attr]
-            return f"into iteration {first} only" if first == last else f"into iterations {first}…{last}"
-        if ks == list(range(ks[0], ks[-1] + 1)) and all(isinstance(sc, Cycle) for sc in scopes):
-            first, last = scopes[0].index, scopes[-1].last  # type: ignore[union-attr]
-            return f"into iterations {first}…{last}" + (" only" if len(ks) == 1 else "")
+        loop = groups[0].scope.parent if groups[0].scope is not None else None
+        ks = sorted(_iteration_in(dag_node, loop) for dag_node in (m.dst for m in members) if dag_node.index in reached)
+        if len(targets) == len(groups) and loop is not None and loop.kind == "loop" and -1 not in ks:
+            ks = sorted(set(ks))
+            steps = {b - a for a, b in zip(ks, ks[1:])}
+            if len(ks) == 1:
+                return f"into iteration {ks[0]} only"
+            if steps == {1}:
+                return f"into iterations {ks[0]}…{ks[-1]}"
+            if len(ks) <= 3:
+                return f"into iterations {', '.join(map(str, ks[:-1]))} and {ks[-1]}"
+            if len(steps) == 1:
+                return f"into iterations {ks[0]}, {ks[1]}, …, {ks[-1]}"
     return f"into {len(reached)} of {len(targets)} repetitions"
+
+
+def _iteration_in(n: Node, loop: Scope | None) -> int:
+    """The index of the iteration of ``loop`` that ``n`` was made in (-1: none)."""
+    s = n.scope
+    while s is not None and s.parent is not loop:
+        s = s.parent
+    return s.index if s is not None and s.kind == "iteration" else -1
 
 
 def _merged_tags(members: list[Edge], edge_tag: dict[Edge, tuple[str, str, str]]) -> str:

@@ -219,6 +219,12 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
     stands_for: dict[str, list[Node]] = {}
     for n in dag.nodes:
         stands_for.setdefault(shown[n.index], []).append(n)
+    for f in folds:  # a layer's own inputs in the order of the repetitions (W0 … W9), not of the inputs
+        for j, s in enumerate(f.owned[0]):
+            got = stands_for.get(shown[s.index])
+            if got is not None and len(got) > 1:
+                order = {mine[j].index: k for k, mine in enumerate(f.owned)}
+                got.sort(key=lambda n: order.get(n.index, len(order)))
     homes = {drawn: boxes[drawn].group.parent if drawn in boxes else home.get(stand.get(nodes[0].index, nodes[0]).index)
              for drawn, nodes in stands_for.items()}
     cluster_of, groups = _frames(homes, FRAME_DEPTH)
