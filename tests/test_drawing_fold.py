@@ -813,3 +813,58 @@ def test_into_which_iterations_names_the_iterations_an_edge_goes_into_not_its_re
     names = {n.id: n.text.split("\n")[0] for n in scene.nodes}
     into_c = [e.text.splitlines()[-1] for e in scene.edges if names.get(e.src) == "c"]
     assert into_c == ["into 1 of 6 repetitions"], into_c
+
+
+def test_a_folded_value_read_once_per_repetition_by_one_op_is_one_edge_and_weights_stay_in_their_layer():
+    """HIPS autograd's neural_net.py: the prior flattens every layer's W (``np.concatenate([np.ravel(w)
+    for w in ws])``), before the layers run. The folded ravel sent one edge per layer into concatenate,
+    and the weights were drawn in the prior's frame, which ran first."""
+    depth = 20
+    params = {f"W{i}": RNG.normal(size=(6, 6)) * 0.4 for i in range(depth)}
+    x = RNG.normal(size=(5, 6))
+
+    def loss(**W):
+        ws = [W[f"W{i}"] for i in range(depth)]
+        flat = np.concatenate([np.ravel(w) for w in ws])
+        h = x
+        for w in ws:
+            h = np.tanh(h @ w)
+        return np.sum(h ** 2) + 0.1 * np.dot(flat, flat)
+
+    g = gb.trace(loss, **params)
+    scene = g.draw(fold=True).scene()
+    concat = next(n.id for n in scene.nodes if n.text.startswith("concat"))
+    (fan,) = [e for e in scene.edges if e.dst == concat]
+    assert fan.text.splitlines()[-1] == f"× {depth}" and fan.head == ""
+    assert set(scene.stands_for[fan.id]) == {e.index for e in g._dag.edges if e.dst.op is not None
+                                            and e.dst.op.name == "concatenate"}
+    (w,) = [n for n in scene.nodes if n.text.startswith("W0 … W19")]
+    tanh = next(n for n in scene.nodes if n.text.startswith("tanh"))
+    frames = {c.id: c for c in scene.clusters}
+    assert w.group == frames[tanh.group].id or frames[tanh.group].parent == w.group, (w.group, tanh.group)
+    np.testing.assert_allclose(g.grad("W3"), numerical_grad(lambda W3: loss(**{**params, "W3": W3}), params["W3"]),
+                               rtol=1e-5, atol=1e-9)
+
+
+def test_a_layers_weights_are_drawn_beside_its_box_when_the_layer_is_collapsed():
+    """depth=1 collapsed the loop of blocks to a box, and left its folded frame around the weights
+    alone; the edges into the box read the Jacobian of the first op inside it."""
+    def block(x, W1, W2):
+        return x + np.tanh(x @ W1) @ W2
+
+    def loss(**p):
+        x = X
+        for W1, W2 in [(p[f"A{i}"], p[f"B{i}"]) for i in range(3)]:
+            x = block(x, W1, W2)
+        return np.sum(x ** 2)
+
+    X = RNG.normal(size=(2, 4))
+    g = gb.trace(loss, **{f"{k}{i}": RNG.normal(size=(4, 4)) * 0.5 for i in range(3) for k in "AB"})
+    scene = g.draw(depth=0, fold=True).scene()
+    (box,) = [n for n in scene.nodes if n.id.startswith("box_")]
+    weights = [n for n in scene.nodes if "parameter" in n.classes]
+    assert sorted(n.text.splitlines()[0] for n in weights) == ["A0 … A2", "B0 … B2"]
+    assert all(n.group == box.group for n in weights)
+    assert not [c for c in scene.clusters if "folded" in c.classes]  # no frame left around the weights alone
+    into = [e for e in scene.edges if e.dst == box.id]
+    assert into and not [e for e in into if e.text.startswith("J ")]

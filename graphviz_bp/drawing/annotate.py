@@ -19,7 +19,7 @@ from .fold import Box, Fold, Plan, group_id, plan
 from .folded import box_lines, group_title, owned_name, strip
 from .options import DrawOptions
 from .scene import Cluster, Deferred, Line, Repetitions, Scene, SceneEdge, SceneNode, Span
-from .structure import Group, scaled_norm
+from .structure import Group, main_chain, scaled_norm
 from .text import (
     TOOLTIP_NAME,
     ArrayTexts,
@@ -277,6 +277,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
         if (a != b or (a in P.stands_for and len(P.stands_for[a]) > 1 and a not in P.boxes)) \
                 and e.src.index not in absorbed:
             lanes.setdefault((a, b, -1 if b in P.boxes else e.argnum), []).append(e)
+    lanes = _fans_merged(lanes, P)
     kept = {k: members for k, members in P.stands_for.items()
             if not all(m.index in absorbed for m in members)} if absorbed else P.stands_for
     drawn = [dag.nodes[int(k[1:])] for k in kept if k not in P.boxes]
@@ -309,23 +310,24 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
                  chain=frozenset(i for i in (P.shown[k] for k in main_chain(dag)) if i in drawn_ops))
 
 
-def main_chain(dag: DAG) -> list[int]:
-    """The ops of the graph's main chain, by index: the longest run of ops from an input to the
-    output (in a deep net, its layers; in an RNN, the state from step to step), the later operand
-    on a tie. Drawn as one straight column. Only these: with every op in one DOT group, Graphviz 2.43
-    fails to lay out some graphs ("trouble in init_rank"), e.g. an RNN whose steps branch (a
-    softmax beside the state) inside nested frames."""
-    ops = [0] * len(dag.nodes)  # the most ops on a path from an input to each node, itself included
-    for n in dag.nodes:
-        if n.kind == "op":
-            ops[n.index] = 1 + max([ops[e.src.index] for e in n.in_edges], default=0)
-    chain: list[int] = []
-    n: Node | None = dag.output
-    while n is not None and n.kind == "op":
-        chain.append(n.index)
-        n = max((e.src for e in n.in_edges if e.src.kind == "op"), key=lambda s: (ops[s.index], s.index),
-                default=None)
-    return chain
+FAN = 3  # operands of one op from one node drawn for many repetitions: this many or more are one edge
+
+
+def _fans_merged(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dict[tuple[str, str, int], list[Edge]]:
+    """The drawn edges, those from a node drawn once for every repetition of a folded block into
+    ``FAN`` or more operands of one op (``np.concatenate([np.ravel(w) for w in ws])``: one operand
+    per repetition) as one edge, "× N" (argnum -2), not a fan of N edges."""
+    fans: dict[tuple[str, str], int] = {}
+    for a, b, argnum in lanes:
+        if argnum >= 0 and len(P.stands_for.get(a, ())) > 1 and a not in P.boxes:
+            fans[a, b] = fans.get((a, b), 0) + 1
+    if not any(count >= FAN for count in fans.values()):
+        return lanes
+    merged: dict[tuple[str, str, int], list[Edge]] = {}
+    for (a, b, argnum), es in lanes.items():
+        key = (a, b, -2) if argnum >= 0 and fans.get((a, b), 0) >= FAN else (a, b, argnum)
+        merged.setdefault(key, []).extend(es)
+    return merged
 
 
 def _repetitions(fold: Fold) -> Repetitions:
@@ -670,7 +672,8 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     elif tag is not None:
         color, style, penwidth = tag[1], tag[2], 2.2
     lines: list[Line] = []
-    if ctx.shapes and not from_const and src.value.dtype.kind in "fc" and not summed:  # integer/boolean: no Jacobian
+    into_box = key is not None and key[1].startswith("box_")  # the Jacobian of many ops: not written
+    if ctx.shapes and not from_const and src.value.dtype.kind in "fc" and not into_box:  # integer/boolean: none
         lines.append(_jacobian_line(dst.value.shape + src.value.shape, pal.jacobian))
     back = len(lines)
     formula = e.formula if ctx.formulas and message is not None and not muted and not summed else None
@@ -711,10 +714,10 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     elif some:
         lines.append(_line(some, color, False, True, EDGE))
     ident = f"e{src.index}_{dst.index}_{e.argnum}" if key is None or (a, b) == (src.id, dst.id) else \
-        f"e{a}_{b}_{key[2] if key[2] >= 0 else 'in'}"
+        f"e{a}_{b}_{key[2] if key[2] >= 0 else 'in' if key[2] == -1 else 'each'}"
     mark = ""
     if operands >= 2 and dst.op is not None and dst.op.name not in _COMMUTATIVE and not b.startswith("box_") \
-            and e.argnum < len(_MARKS):
+            and e.argnum < len(_MARKS) and (key is None or key[2] >= 0):
         mark = _MARKS[e.argnum]  # the order of a non-commutative op's operands: ① − ②, ① @ ②
     return SceneEdge(ident, a, b, classes, tuple(lines), color,
                      Deferred(_edge_tip, e, message, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ..graph import DAG, Node
 from ..scopes import Scope
-from .structure import Group, Repeat, group_tree, repeats
+from .structure import Group, Repeat, group_tree, main_chain, repeats
 
 __all__ = ["BUDGET", "Box", "Fold", "Plan", "group_id", "plan"]
 
@@ -172,7 +172,16 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
     stand: dict[int, Node] = {}  # node index -> the node drawn for it in a folded repeat
     home: dict[int, Group] = {g_n.index: g for g in root.walk() for g_n in g.own}
     folded: dict[str, Fold] = {}
+    # a layer's own W is drawn inside the layer: in the repeat on the main chain (the net's layers)
+    # when a regulariser's loop owns it too, whichever ran first; else in the first that owns it
     housed: set[int] = set()
+    chain = set(main_chain(dag))
+    for f in folds:
+        if any(n.index in chain for n in f.repeat.first.nodes()):
+            for s in f.owned[0]:
+                if s.index not in housed:
+                    home[s.index] = f.repeat.first
+                    housed.add(s.index)
     for f in folds:  # repetition k's node i (and owned input j) is drawn as the first repetition's
         first = f.repeat.first.core()
         slots = _constant_slots(f.repeat.first)
@@ -187,8 +196,8 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
                         stand[c.index] = slots[slot]
                     else:
                         home[c.index] = f.repeat.first  # a constant of its own: drawn in the frame
-        for s in f.owned[0]:  # a layer's own W is drawn inside the layer (the first that owns it: a
-            if s.index not in housed:  # regulariser's loop after the net's owns it too)
+        for s in f.owned[0]:
+            if s.index not in housed:
                 home[s.index] = f.repeat.first
                 housed.add(s.index)
         folded[group_id(f.repeat.first)] = f
@@ -227,12 +236,26 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
                 got.sort(key=lambda n: order.get(n.index, len(order)))
     homes = {drawn: boxes[drawn].group.parent if drawn in boxes else home.get(stand.get(nodes[0].index, nodes[0]).index)
              for drawn, nodes in stands_for.items()}
+    if boxes:  # a node drawn beside a box (a layer's own W, its layer collapsed): in the box's frame
+        boxed = {id(b.group) for b in boxes.values()}
+        homes = {drawn: _outside(h, boxed) for drawn, h in homes.items()}
     cluster_of, groups = _frames(homes, FRAME_DEPTH)
     if len(groups) > MAX_FRAMES:  # the outer levels framed, as many as fit
         levels = sorted(g.scope.depth for g in groups.values())  # type: ignore[union-attr]
         cluster_of, groups = _frames(homes, levels[MAX_FRAMES])
     return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root,
                 {i: s for i, s in stand.items() if s.index != i}, places)
+
+
+def _outside(g: Group | None, boxed: set[int]) -> Group | None:
+    """``g``, or when it is drawn as a box or inside one (by ``id`` in ``boxed``), the group around
+    the outermost such box."""
+    found, s = g, g
+    while s is not None:
+        if id(s) in boxed:
+            found = s.parent
+        s = s.parent
+    return found
 
 
 def _repetitions(folds: list[Fold]) -> dict[int, list[tuple[int, int]]]:

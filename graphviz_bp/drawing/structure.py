@@ -13,7 +13,7 @@ import numpy as np
 from ..graph import DAG, Node
 from ..scopes import Scope
 
-__all__ = ["Cycle", "Group", "Repeat", "group_tree", "repeats"]
+__all__ = ["Cycle", "Group", "Repeat", "group_tree", "main_chain", "repeats"]
 
 
 @dataclass(eq=False)
@@ -267,3 +267,22 @@ def repeats(root: Group, least: int = 2) -> list[Repeat]:
                 found.append(Repeat(kids[k:j]))
             k = j
     return found
+
+
+def main_chain(dag: DAG) -> list[int]:
+    """The ops of the graph's main chain, by index: the longest run of ops from an input to the
+    output (in a deep net, its layers; in an RNN, the state from step to step), the later operand
+    on a tie. Drawn as one straight column. Only these: with every op in one DOT group, Graphviz 2.43
+    fails to lay out some graphs ("trouble in init_rank"), e.g. an RNN whose steps branch (a
+    softmax beside the state) inside nested frames."""
+    ops = [0] * len(dag.nodes)  # the most ops on a path from an input to each node, itself included
+    for n in dag.nodes:
+        if n.kind == "op":
+            ops[n.index] = 1 + max([ops[e.src.index] for e in n.in_edges], default=0)
+    chain: list[int] = []
+    n: Node | None = dag.output
+    while n is not None and n.kind == "op":
+        chain.append(n.index)
+        n = max((e.src for e in n.in_edges if e.src.kind == "op"), key=lambda s: (ops[s.index], s.index),
+                default=None)
+    return chain
