@@ -185,7 +185,12 @@ LIMITED = 300  # nodes drawn: past this many, dot's searches are bounded and edg
 # fanning out to every step) took 16 s in crossing minimisation, 34 s placing and over 5 minutes
 # routing splines; bounded, 5.6 s in all. A deep net's chain stays as straight; a small drawing keeps
 # the full search and curved edges, which are tidier.
-_BOUNDED = {"mclimit": "0.2", "nslimit": "0.005", "nslimit1": "2", "splines": "line"}
+_BOUNDED = (("mclimit", "0.2"), ("nslimit", "0.005"), ("nslimit1", "2"), ("splines", "line"))
+PLACED = 150  # nodes drawn: past this many, placing's network simplex stops after as many iterations as
+# its graph has nodes (nslimit=1). HIPS autograd's neural_net.py drawn whole at 30 layers (225 nodes)
+# took 10.6 s there (29,601 iterations over 13,268 nodes), 1 s bounded; the gallery's drawings, all
+# smaller, are laid out the same either way except three, so small drawings keep the full search
+_PLACED = (("nslimit", "1"),)
 
 
 def to_dot(scene: Scene) -> str:
@@ -194,7 +199,9 @@ def to_dot(scene: Scene) -> str:
     # the main chain's ops in one DOT group: the chain stays straight, weights and biases go to its sides
     # (without it a deep net drifts sideways layer after layer: a 20-layer MLP drawn whole was 31 in wide)
     chain = scene.chain
-    out = [_header(scene.background, scene.text_color, scene.font, scene.direction, len(scene.nodes) > LIMITED)]
+    size = len(scene.nodes)
+    out = [_header(scene.background, scene.text_color, scene.font, scene.direction,
+                   _BOUNDED if size > LIMITED else _PLACED if size > PLACED else ())]
     _nodes(out, scene, chain)
     out += [_edge(e) for e in scene.edges]
     if scene.legend is not None:  # on the last rank, beside the output
@@ -204,13 +211,13 @@ def to_dot(scene: Scene) -> str:
 
 
 @functools.lru_cache(maxsize=64)  # the same few, drawing after drawing
-def _header(background: str, color: str, font: str, direction: str, big: bool = False) -> str:
-    """The first lines: the graph's defaults for itself, its nodes and its edges (``big``: with
-    dot's searches bounded and edges straight, see ``LIMITED``)."""
-    limits = _BOUNDED if big else {}
+def _header(background: str, color: str, font: str, direction: str, limits: tuple[tuple[str, str], ...] = ()) -> str:
+    """The first lines: the graph's defaults for itself, its nodes and its edges (``limits``: on
+    dot's searches, see ``LIMITED`` and ``PLACED``)."""
+    bounds = dict(limits)
     return "".join([
         "digraph backprop {\n",
-        f"\tgraph [{_attributes(bgcolor=background, fontcolor=color, fontname=font, nodesep='0.35', pad='0.2', rankdir=direction, ranksep='0.45', **limits)}]\n",
+        f"\tgraph [{_attributes(bgcolor=background, fontcolor=color, fontname=font, nodesep='0.35', pad='0.2', rankdir=direction, ranksep='0.45', **bounds)}]\n",
         f"\tnode [{_attributes(fontcolor=color, fontname=font, fontsize='11', margin='0.08,0.04')}]\n",
         f"\tedge [{_attributes(fontcolor=color, fontname=font, fontsize='9')}]\n"])
 
