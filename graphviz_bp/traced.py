@@ -386,6 +386,8 @@ class Traced:
             return buffer_like(out, func) if func in _LIKE else out
         if func is _FILL_DIAGONAL:
             return _fill_diagonal(*args, **kwargs)
+        if func in _NAN_REDUCTIONS:
+            return _nan_reduction(func, *args, **kwargs)
         try:
             op = ops.lookup(func)
         except UnsupportedOpError as exc:
@@ -410,6 +412,30 @@ _FULL_LIKE = np.full_like  # NumPy's own (np.full_like is wrapped while a trace 
 _COPYTO = np.copyto
 _PUT_ALONG_AXIS = np.put_along_axis
 _FILL_DIAGONAL = np.fill_diagonal
+
+
+#: NumPy's reductions that skip NaNs, and the reduction each is, of the array with its NaNs replaced
+#: (by what leaves the result unchanged: 0 for a sum, ∓∞ for a maximum or minimum)
+_NAN_REDUCTIONS = {np.nansum: (np.sum, 0.0), np.nanmean: (np.mean, 0.0), np.nanmax: (np.max, -np.inf),
+                   np.nanmin: (np.min, np.inf)}
+
+
+def _nan_reduction(func: Any, a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, **rest: Any) -> Any:
+    """``np.nansum`` and its kin on a traced array, as NumPy computes them: the reduction of the
+    array with its NaNs replaced (``np.where(np.isnan(a), 0, a)``: the course code's
+    ``np.nansum(logprobs)``), a mean divided by the entries that are not NaN. The NaNs get no
+    gradient; where they are is read from the values."""
+    name = f"np.{func.__name__}"
+    if out is not None or rest:
+        raise UnsupportedOpError(f"{name}(..., {'out' if out is not None else sorted(rest)[0]}=...) is not supported"
+                                 f"{_at_caller()}")
+    reduce, fill = _NAN_REDUCTIONS[func]
+    missing = np.isnan(_plain(a))
+    kept = np.where(missing, fill, a) if missing.any() else a
+    if func is np.nanmean:
+        count = np.sum(~missing, axis=axis, keepdims=keepdims)
+        return np.sum(kept, axis=axis, keepdims=keepdims) / count
+    return reduce(kept, axis=axis, keepdims=keepdims)
 
 
 def _fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:

@@ -302,3 +302,39 @@ def test_a_split_piece_is_spelled_in_the_expression_language():
     F = g.formula("x")
     assert "split(x, 3" in F.expr and "piece" not in F.expr
     np.testing.assert_allclose(gb.evaluate(F.expr, x=np.arange(6.0), **F.constants), g.grad("x"))
+
+
+@pytest.mark.parametrize("fn", [np.nansum, np.nanmean, np.nanmax, np.nanmin], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("kw", [{}, {"axis": 0}, {"axis": 1, "keepdims": True}], ids=["all", "axis0", "keepdims"])
+def test_reductions_that_skip_nans_give_numpys_values_and_no_gradient_to_the_nans(fn, kw):
+    """The deep-learning course's compute_cost is ``np.nansum(logprobs)``: refused until now."""
+    from .numerics import numerical_grad
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 4))
+    x[1, 2] = x[0, 0] = np.nan
+
+    def f(x):
+        return np.sum(fn(x, **kw) ** 2)
+
+    g = gb.trace(f, x=x)
+    assert np.isclose(g.value, f(x))
+    grad, num = g.grad("x"), numerical_grad(f, x)
+    nan = np.isnan(x)
+    assert np.all(grad[nan] == 0) and np.all(np.isfinite(grad))
+    np.testing.assert_allclose(grad[~nan], num[~nan], rtol=1e-6, atol=1e-8)
+    clean = rng.normal(size=(3, 4))  # no NaN: the plain reduction, one node fewer
+    assert np.isclose(gb.trace(f, x=clean).value, f(clean))
+
+
+def test_a_cost_written_with_nansum_is_traced_and_out_is_refused():
+    def cost(A, Y):
+        logprobs = np.multiply(-np.log(A), Y) + np.multiply(-np.log(1 - A), 1 - Y)
+        return 1.0 / A.shape[1] * np.nansum(logprobs)
+
+    A, Y = np.array([[0.8, 0.3, 0.6]]), np.array([[1.0, 0.0, 1.0]])
+    g = gb.trace(cost, A=A, Y=Y)
+    np.testing.assert_allclose(g.grad("A"), (-(Y / A) + (1 - Y) / (1 - A)) / 3)
+    made_before = np.zeros(())  # (a buffer made inside the trace takes the result: see buffers.py)
+    with pytest.raises(gb.UnsupportedOpError, match=r"np.nansum\(..., out=...\)"):
+        gb.trace(lambda x: np.nansum(x, out=made_before), x=np.ones(3))

@@ -209,7 +209,7 @@ _ALTERNATIVES = {
     "amin": "np.min", "negative": "unary -", "pinv": "np.linalg.solve or np.linalg.inv",
     "lstsq": "np.linalg.solve", "matrix_power": "repeated @", "logsumexp": "graphviz_bp.logsumexp",
     "expit": "graphviz_bp.sigmoid", "tanh": "np.tanh",
-    "nansum": "np.sum", "nanmean": "np.mean", "average": "np.mean",
+    "average": "np.mean",
     "put_along_axis": "arr = graphviz_bp.put_along_axis(arr, indices, values, axis) (it returns the "
                       "updated array; NumPy's writes into arr in place, which is not recorded)",
     "arcsin": None, "arccos": None, "tan": "np.sin(x) / np.cos(x)", "log2": "np.log(x) / np.log(2)",
@@ -220,7 +220,7 @@ _ALTERNATIVES = {
     # where the closest name is another function
     "tril": "np.where(np.tri(*x.shape[-2:], k, dtype=bool), x, 0)",
     "triu": "np.where(np.tri(*x.shape[-2:], k - 1, dtype=bool), 0, x)",
-    "median": "np.sort(x, axis)[..., n // 2] (for an odd n)", "nanmax": "np.max", "nanmin": "np.min",
+    "median": "np.sort(x, axis)[..., n // 2] (for an odd n)",
     "apply_along_axis": "a loop over the axis, or the same operation written on the whole array",
     "unique": "np.unique on the values only (x.value), outside the loss",
 }
