@@ -448,7 +448,7 @@ def _count(n: int, word: str) -> str:
 
 def _usable(value: Any, label: str, name: str, shape: tuple[int, ...]) -> None:
     """Refuse a returned gradient that is not an array of numbers shaped like its input (its
-    transpose passes: that is a verdict)."""
+    transpose, or the same entries with axes of length 1 added or dropped, passes: that is a verdict)."""
     if value is None:
         raise GradientMatchError(f"{label}, the gradient for {name}, is None")
     try:
@@ -456,6 +456,7 @@ def _usable(value: Any, label: str, name: str, shape: tuple[int, ...]) -> None:
     except (TypeError, ValueError):
         raise GradientMatchError(f"{label}, the gradient for {name}, is a {type(value).__name__}, not an "
                                  f"array of numbers") from None
-    if got.shape != shape and not (got.ndim == 2 and got.shape == shape[::-1]):
+    if got.shape != shape and not (got.ndim == 2 and got.shape == shape[::-1]) and not (
+            got.size == int(np.prod(shape)) and [d for d in got.shape if d != 1] == [d for d in shape if d != 1]):
         raise GradientMatchError(f"{label}, the gradient for {name}, has shape {got.shape} but {name} has "
                                  f"shape {shape}")

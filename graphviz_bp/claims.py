@@ -9,7 +9,7 @@ printed derivations (``derivation``)."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -167,7 +167,10 @@ def path_labels(sp: SymbolicPass, paths: Sequence[tuple[Edge, ...]], math: bool 
     cache: dict[int, str] = {}
 
     def show(e: Expr) -> str:  # bounded: a value's formula can double with each layer (batch norm)
-        return write(e, limit=LABEL_LENGTH)
+        written = write(e, limit=LABEL_LENGTH)
+        if not math and len(written) > LABEL_LENGTH + 20:  # the elided formula is still long (a deep chain)
+            written = written[:LABEL_LENGTH].rstrip() + " …"
+        return written
 
     def node(n: Node) -> str:
         if n.index not in cache:
@@ -203,6 +206,10 @@ def path_labels(sp: SymbolicPass, paths: Sequence[tuple[Edge, ...]], math: bool 
 
 # --------------------------------------------------------------------------------------------------
 # the diagnosis, on numbers
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in shape if d != 1)
 
 
 def _close(a: np.ndarray, b: np.ndarray, draw: Draw | None = None) -> bool:
@@ -248,6 +255,13 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
                                                                    for d in draws):
             return ClaimVerdict(name, claim, "transposed", f"{subject} is the transpose of ∂L/∂{name}: it has "
                                 f"shape {value.shape}, the gradient {shape}; transpose it")
+        if value.size == gradient.size and _squeezed(value.shape) == _squeezed(shape):
+            # its entries as the gradient's (db of shape () for a b of shape (1, 1)): what they are
+            entries = diagnose(name, claim, [Draw(d.claim.reshape(shape), d.gradient, d.terms, d.scale) for d in draws],
+                               paths, formulas, subject, unnamed_paths)
+            what = f"its entries are right {where}" if entries.ok else f"as entries, {entries.message}"
+            return replace(entries, kind="shape", message=f"{subject} has shape {value.shape} but ∂L/∂{name} "
+                           f"has shape {shape} (the shape of {name}): reshape it; {what}")
         return ClaimVerdict(name, claim, "shape", f"{subject} has shape {value.shape} but ∂L/∂{name} has "
                             f"shape {shape} (the shape of {name})")
     if all(_close(d.claim, d.gradient, d) for d in draws):

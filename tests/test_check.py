@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import graphviz_bp as gb
-from graphviz_bp.check import compare
+from graphviz_bp.check import GradientMatchError, compare
 
 
 def ae(W, x):
@@ -178,3 +178,58 @@ def test_check_backward_judges_a_cancelled_gradient_at_the_rounding_of_its_paths
                                             {**_centred(x, b, y, scale)[1], "b": _centred(x, b, y, scale)[1]["b"] + 1}),
                               x=x, b=b)
     assert right.ok, str(right)
+
+
+def test_a_missing_path_in_a_deep_net_is_named_in_a_line_one_can_read():
+    """The course's 12-layer net with the L2 term's gradient forgotten: each path was named by the
+    whole forward formula of the layer it goes through, 1,283 characters a line."""
+    rng = np.random.default_rng(4)
+    depth = 30
+    Ws = {f"W{k}": rng.normal(size=(3, 3)) / 2 for k in range(depth)}
+    x = rng.normal(size=(3, 2))
+
+    def fn(**W):
+        hs = [x]
+        for k in range(depth):
+            hs.append(np.tanh(W[f"W{k}"] @ hs[-1]))
+        cost = np.sum(hs[-1]) + 0.1 * sum(np.sum(W[f"W{k}"] ** 2) for k in range(depth))
+        grads, d = {}, np.ones_like(hs[-1])
+        for k in reversed(range(depth)):
+            dz = d * (1 - hs[k + 1] ** 2)
+            grads[f"W{k}"] = dz @ hs[k].T  # forgot + 0.2 * W
+            d = W[f"W{k}"].T @ dz
+        return cost, grads
+
+    result = gb.check_backward(fn, **Ws)
+    (last,) = [v for v in result.verdicts if v.name == f"W{depth - 1}"]
+    assert "misses 1 of the 2 paths" in last.message, last.message
+    assert max(len(line) for line in str(result).splitlines()) < 250, max(map(len, str(result).splitlines()))
+
+
+def test_a_gradient_with_axes_of_length_one_dropped_gets_a_verdict_not_an_error():
+    """The course's linear_backward squeezes db to shape () for a b of shape (1, 1): that aborted
+    the whole check, so the wrong gradients beside it went unreported."""
+    rng = np.random.default_rng(8)
+    W, b, x = rng.normal(size=(1, 3)), rng.normal(size=(1, 1)), rng.normal(size=(3, 4))
+
+    def fn(W, b):
+        z = W @ x + b
+        loss = np.sum(z ** 2)
+        dz = 2 * z
+        return loss, {"W": dz @ x.T * 1.5, "b": np.squeeze(np.sum(dz, axis=1, keepdims=True))}
+
+    result = gb.check_backward(fn, W=W, b=b)
+    verdicts = {v.name: v for v in result.verdicts}
+    assert verdicts["b"].kind == "shape" and not verdicts["b"].ok
+    assert "has shape () but ∂L/∂b has shape (1, 1)" in verdicts["b"].message
+    assert "its entries are right" in verdicts["b"].message
+    assert verdicts["W"].kind == "factor", verdicts["W"].message  # still reported: off by 1.5
+
+    def wrong_b(W, b):
+        loss, grads = fn(W, b)
+        return loss, {**grads, "b": grads["b"] * 0.0 + 1.0}
+
+    message = {v.name: v for v in gb.check_backward(wrong_b, W=W, b=b).verdicts}["b"].message
+    assert "reshape it; as entries, wrong" in message, message
+    with pytest.raises(GradientMatchError, match="has shape"):  # other sizes are still refused
+        gb.check_backward(lambda W, b: (np.sum(W @ x + b), {"W": np.ones(3), "b": np.ones(2)}), W=W, b=b)
