@@ -140,7 +140,10 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bo
                 start = int(ins.argval)
                 header = _header(code, lines.get(start, code.co_firstlineno))
                 text = _without_comment(linecache.getline(code.co_filename, header)) or f"loop at line {header}"
-                loops.append((start, ins.offset, text, header, _target(instructions, at.get(start))))
+                target = _target(instructions, at.get(start))
+                if code.co_name in _COMPREHENSIONS and target:  # [... for Wb in params for v in Wb]: its clause
+                    text = _clause(text, target) or text
+                loops.append((start, ins.offset, text, header, target))
         loops.sort(key=lambda r: (r[0], -r[1]))
         # a `continue` jumps back to its loop's head too: one loop per head, to its last jump
         loops = [lp for k, lp in enumerate(loops) if k == 0 or lp[0] != loops[k - 1][0]]
@@ -213,6 +216,55 @@ def _reaches(code: CodeType, loop: tuple[Any, ...], a: int, b: int) -> bool:
                     todo.append(nxt)
         got = cache[key] = b in seen
     return got
+
+
+def _clause(line: str, target: tuple[str, ...]) -> str | None:
+    """In a line with a comprehension of two or more ``for`` clauses, the one whose target is
+    ``target`` (``for v in Wb``), which tells its loop from the others; else None.
+
+    >>> _clause("flat = np.concatenate([np.ravel(v) for Wb in params for v in Wb])", ("v",))
+    'for v in Wb'
+    """
+    import io
+    import tokenize
+
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(line + "\n").readline)
+                  if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.COMMENT)]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return None
+    depth, fors = 0, []
+    for k, t in enumerate(tokens):  # the ``for`` keywords and their bracket depths
+        if t.string in "([{":
+            depth += 1
+        elif t.string in ")]}":
+            depth -= 1
+        elif t.type == tokenize.NAME and t.string in ("for", "in", "if"):
+            fors.append((k, t.string, depth))
+    clauses = [k for k, word, _ in fors if word == "for"]
+    if len(clauses) < 2:
+        return None
+    for k in clauses:
+        d = next(dd for kk, _, dd in fors if kk == k)
+        into = next((kk for kk, word, dd in fors if kk > k and word == "in" and dd == d), None)
+        if into is None or tuple(t.string for t in tokens[k + 1:into] if t.type == tokenize.NAME) != target:
+            continue
+        end, level = len(tokens), 0
+        for kk in range(into + 1, len(tokens)):
+            t = tokens[kk]
+            if t.string in "([{":
+                level += 1
+            elif t.string in ")]}":
+                if level == 0:
+                    end = kk
+                    break
+                level -= 1
+            elif level == 0 and t.type == tokenize.NAME and t.string in ("for", "if"):
+                end = kk
+                break
+        start_col, end_col = tokens[k].start[1], tokens[end - 1].end[1]
+        return line[start_col:end_col]
+    return None
 
 
 def _without_comment(line: str) -> str:

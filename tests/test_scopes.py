@@ -495,3 +495,17 @@ def test_a_generator_functions_items_are_made_in_the_iteration_that_reads_them()
     assert [chain(n)[:3] for n in ops_of(g, "tanh")] == [
         [("loop", "for y in items([W, V, U], x):"), ("iteration", f"iteration {k}"), ("call", "items()")]
         for k in range(3)]
+
+
+def test_the_loops_of_one_comprehension_are_titled_by_their_own_clauses():
+    def f(A, B):
+        params = [(A, B), (B, A)]
+        flat = np.concatenate([np.ravel(v) for Wb in params for v in Wb])
+        return np.sum(flat ** 2)
+
+    g = gb.trace(f, A=RNG.normal(size=(2, 2)), B=RNG.normal(size=(2, 2)))
+    titles = {tuple(t for kind, t in chain(n) if kind == "loop") for n in ops_of(g, "ravel")}
+    assert titles == {("for Wb in params", "for v in Wb")}, titles
+    g = gb.trace(lambda x: sum(np.sum(np.tanh(r)) for r in x), x=RNG.normal(size=(3, 2)))
+    assert {chain(n)[0][1] for n in ops_of(g, "tanh")} == {
+        "g = gb.trace(lambda x: sum(np.sum(np.tanh(r)) for r in x), x=RNG.normal(size=(3, 2)))"}  # one clause: the line
