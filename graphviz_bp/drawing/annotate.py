@@ -19,7 +19,7 @@ from .fold import Box, Fold, Plan, group_id, plan
 from .folded import box_lines, group_title, owned_name, strip
 from .options import DrawOptions
 from .scene import Cluster, Deferred, Line, Repetitions, Scene, SceneEdge, SceneNode, Span
-from .structure import Group, main_chain, scaled_norm
+from .structure import Group, scaled_norm
 from .text import (
     TOOLTIP_NAME,
     ArrayTexts,
@@ -307,7 +307,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     return Scene(nodes=tuple(nodes), edges=edges, legend=legend, direction=opts.direction,
                  font="DejaVu Sans", background=pal.background, text_color=pal.text, clusters=clusters,
                  stands_for=stands_for, repeats=repeats,
-                 chain=frozenset(i for i in (P.shown[k] for k in main_chain(dag)) if i in drawn_ops))
+                 chain=frozenset(i for i in (P.shown[k] for k in P.chain) if i in drawn_ops))
 
 
 FAN = 3  # operands of one op from one node drawn for many repetitions: this many or more are one edge

@@ -64,6 +64,7 @@ class Plan:
     # ``repetitions[i]``: for each folded repeat node ``i`` is in, (the repeat's place in ``folds``,
     # its repetition's number), outermost first
     repetitions: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    chain: list[int] = field(default_factory=list)  # the graph's main chain (``structure.main_chain``)
 
     def repetitions_apart(self, src: Node, dst: Node) -> int:
         """How many repetitions of a folded repeat an edge from ``src`` to ``dst`` goes forward (in
@@ -100,16 +101,17 @@ def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", 
     root = group_tree(dag, periodic=folding)  # folding: loops that repeat every few iterations too
     folds = _folds(root, dag) if folding else []
     places = _repetitions(folds)  # (the same for every depth tried)
+    chain = main_chain(dag)
     if depth == "auto":
         chosen: int | None = None
         if big and fold is not False:  # fold=False: every node drawn
             deepest = min(max((g.depth for g in root.walk()), default=0), FRAME_DEPTH)
             for d in [None, *range(deepest, -1, -1)]:
                 chosen = d
-                if _make(dag, root, folds, d, places).size <= budget:
+                if _make(dag, root, folds, d, places, chain).size <= budget:
                     break
-        return _make(dag, root, folds, chosen, places)
-    return _make(dag, root, folds, depth, places)  # type: ignore[arg-type]
+        return _make(dag, root, folds, chosen, places, chain)
+    return _make(dag, root, folds, depth, places, chain)  # type: ignore[arg-type]
 
 
 def _folds(root: Group, dag: DAG) -> list[Fold]:
@@ -168,16 +170,16 @@ def _owned_inputs(g: Group, within: set[int]) -> dict[tuple[tuple[int, int], ...
 
 
 def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
-          places: dict[int, list[tuple[int, int]]]) -> Plan:
+          places: dict[int, list[tuple[int, int]]], chain: list[int]) -> Plan:
     stand: dict[int, Node] = {}  # node index -> the node drawn for it in a folded repeat
     home: dict[int, Group] = {g_n.index: g for g in root.walk() for g_n in g.own}
     folded: dict[str, Fold] = {}
     # a layer's own W is drawn inside the layer: in the repeat on the main chain (the net's layers)
     # when a regulariser's loop owns it too, whichever ran first; else in the first that owns it
     housed: set[int] = set()
-    chain = set(main_chain(dag))
+    on_chain = set(chain)
     for f in folds:
-        if any(n.index in chain for n in f.repeat.first.nodes()):
+        if any(n.index in on_chain for n in f.repeat.first.nodes()):
             for s in f.owned[0]:
                 if s.index not in housed:
                     home[s.index] = f.repeat.first
@@ -244,7 +246,7 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
         levels = sorted(g.scope.depth for g in groups.values())  # type: ignore[union-attr]
         cluster_of, groups = _frames(homes, levels[MAX_FRAMES])
     return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root,
-                {i: s for i, s in stand.items() if s.index != i}, places)
+                {i: s for i, s in stand.items() if s.index != i}, places, chain)
 
 
 def _outside(g: Group | None, boxed: set[int]) -> Group | None:
