@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .api import Drawing, Graph, Interactive, evaluate, trace
 from .backward import BackwardPass, Contribution, Message, Step
-from .check import BackwardCheck, CheckResult, InputCheck, check, check_backward
+from .check import BackwardCheck, CheckResult, GradientMatchError, InputCheck, check, check_backward
 from .claims import ClaimVerdict
 from .errors import (
     GraphvizBPError,
@@ -36,6 +36,7 @@ __all__ = [
     "Drawing",
     "Edge",
     "Formula",
+    "GradientMatchError",
     "Graph",
     "GraphvizBPError",
     "GraphvizNotFoundError",

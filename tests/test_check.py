@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import graphviz_bp as gb
-from graphviz_bp.check import GradientMatchError, compare
+from graphviz_bp.check import compare
 
 
 def ae(W, x):
@@ -231,5 +231,5 @@ def test_a_gradient_with_axes_of_length_one_dropped_gets_a_verdict_not_an_error(
 
     message = {v.name: v for v in gb.check_backward(wrong_b, W=W, b=b).verdicts}["b"].message
     assert "reshape it; as entries, wrong" in message, message
-    with pytest.raises(GradientMatchError, match="has shape"):  # other sizes are still refused
+    with pytest.raises(gb.GradientMatchError, match="has shape"):  # other sizes are still refused
         gb.check_backward(lambda W, b: (np.sum(W @ x + b), {"W": np.ones(3), "b": np.ones(2)}), W=W, b=b)

@@ -21,7 +21,7 @@ check = importlib.import_module("graphviz_bp.check")  # the module; graphviz_bp.
 def test_exported_names_are_what_we_mean_to_export():
     assert graphviz_bp.__all__ == sorted(graphviz_bp.__all__)
     assert set(graphviz_bp.__all__) == {
-        "BackwardCheck", "BackwardPass", "CheckResult", "ClaimVerdict", "Contribution", "Drawing", "InputCheck", "Interactive", "check", "check_backward", "Edge", "Formula", "Term", "evaluate", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
+        "BackwardCheck", "BackwardPass", "CheckResult", "ClaimVerdict", "Contribution", "Drawing", "InputCheck", "Interactive", "check", "check_backward", "Edge", "Formula", "Term", "evaluate", "GradientMatchError", "Graph", "GraphvizBPError", "GraphvizNotFoundError", "MemoryLimitError",
         "Message", "Node", "NonScalarOutputError", "OpError", "PathLimitError", "RenderError", "RenderTimeoutError",
         "Scope", "ShapeError", "Step", "TraceError", "UnknownNodeError", "UnsupportedOpError", "UserCodeError",
         "__version__", "group", "log_softmax", "logsumexp", "name", "put_along_axis", "relu", "sigmoid", "softmax", "supported", "swish", "trace",
@@ -36,7 +36,7 @@ def test_errors_share_one_base_and_a_builtin():
                           ("PathLimitError", ValueError), ("UnknownNodeError", KeyError),
                           ("GraphvizNotFoundError", RuntimeError), ("RenderError", RuntimeError),
                           ("RenderTimeoutError", RuntimeError), ("MemoryLimitError", MemoryError),
-                          ("UserCodeError", RuntimeError)]:
+                          ("UserCodeError", RuntimeError), ("GradientMatchError", ValueError)]:
         cls = getattr(graphviz_bp, name)
         assert issubclass(cls, graphviz_bp.GraphvizBPError) and issubclass(cls, builtin)
 
