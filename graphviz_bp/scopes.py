@@ -115,11 +115,13 @@ _LOOPS: weakref.WeakKeyDictionary[CodeType, list[Any]] = weakref.WeakKeyDictiona
 
 def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bool, bool]]:
     """The loops of ``code`` as ``(start, end, header line's text, header line number, names,
-    counted, branches)``, outermost first: the offsets from a backward jump's target to the jump;
-    the names that change from one iteration to the next (a ``for`` loop's target; see
+    counted, branches, ranged)``, outermost first: the offsets from a backward jump's target to the
+    jump; the names that change from one iteration to the next (a ``for`` loop's target; see
     ``_counters`` for the others); ``counted``: a ``for`` loop whose target only its header assigns
     (its value is the loop's own); ``branches``: its body jumps forward (an ``if``), so that an
-    iteration's first op may come further on in the code than the last one's (see ``_reaches``)."""
+    iteration's first op may come further on in the code than the last one's (see ``_reaches``);
+    ``ranged``: such a loop over ``range(...)`` or ``enumerate(...)``, whose int counter takes each
+    value once in a run (see ``_outer``)."""
     got = _LOOPS.get(code)
     if got is None:
         import linecache
@@ -142,7 +144,8 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bo
                 text = _without_comment(linecache.getline(code.co_filename, header)) or f"loop at line {header}"
                 target = _target(instructions, at.get(start))
                 if code.co_name in _COMPREHENSIONS and target:  # [... for Wb in params for v in Wb]: its clause
-                    text = _clause(text, target) or text
+                    text = _clause(linecache.getline(code.co_filename, header), target,
+                                   _column(instructions, at.get(start))) or text
                 loops.append((start, ins.offset, text, header, target))
         loops.sort(key=lambda r: (r[0], -r[1]))
         # a `continue` jumps back to its loop's head too: one loop per head, to its last jump
@@ -156,18 +159,40 @@ def _kind(instructions: list[dis.Instruction], loop: tuple[Any, ...], loops: lis
     """``loop`` (start, end, text, header line, target) with its names, ``counted`` and
     ``branches`` (see ``_loops``)."""
     start, end, target = loop[0], loop[1], loop[4]
+    body = [i for i in instructions if start < i.offset < end]
     branches = any(i.opcode in _JUMPS and i.opname != "FOR_ITER" and isinstance(i.argval, int)
-                   and i.argval > i.offset for i in instructions if start < i.offset < end)
+                   and i.argval > i.offset for i in body)
+    if branches and getattr(dis, "_parse_exception_table", None) is None \
+            and any(i.opname in ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH") for i in body):
+        branches = False  # Python 3.10: what raises inside a try cannot be told from the bytecode's jumps
     if not target:
-        return loop[:4] + (_counters(instructions, loop, loops), False, branches)
+        return loop[:4] + (_counters(instructions, loop, loops), False, branches, False)
     k = at[start]
     stores = range(k + 1, k + 2) if instructions[k + 1].opname == "STORE_FAST" else range(k + 2, k + 2 + len(target))
     header = {instructions[j].offset for j in stores}
     again = any(i.opname in ("STORE_FAST", "DELETE_FAST") and str(i.argval) in target and i.offset not in header
                 for i in instructions if start < i.offset <= end)
     if again:  # the body (or a loop inside it) assigns the target too: its value says nothing
-        return loop[:4] + (_counters(instructions, loop, loops), False, branches)
-    return loop[:5] + (True, branches)
+        return loop[:4] + (_counters(instructions, loop, loops), False, branches, False)
+    return loop[:5] + (True, branches, _ranged(instructions, k))
+
+
+def _ranged(instructions: list[dis.Instruction], k: int) -> bool:
+    """Whether the ``for`` loop whose FOR_ITER is instruction ``k`` iterates over a call of the
+    builtin ``range`` or ``enumerate`` (the iterable made on the header's line, just before)."""
+    if k < 1 or instructions[k - 1].opname != "GET_ITER":
+        return False
+    line = None
+    for ins in reversed(instructions[:k - 1]):
+        positions = getattr(ins, "positions", None)
+        here = positions.lineno if positions is not None else ins.starts_line
+        if line is None:
+            line = here
+        elif here is not None and here != line:
+            break
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and str(ins.argval) in ("range", "enumerate"):
+            return True
+    return False
 
 
 _STOPS = frozenset(("RETURN_VALUE", "RETURN_CONST", "RAISE_VARARGS", "RERAISE", "JUMP_FORWARD", "JUMP_BACKWARD",
@@ -218,9 +243,19 @@ def _reaches(code: CodeType, loop: tuple[Any, ...], a: int, b: int) -> bool:
     return got
 
 
-def _clause(line: str, target: tuple[str, ...]) -> str | None:
-    """In a line with a comprehension of two or more ``for`` clauses, the one whose target is
-    ``target`` (``for v in Wb``), which tells its loop from the others; else None.
+def _column(instructions: list[dis.Instruction], k: int | None) -> int | None:
+    """The column where the target of the ``for`` whose FOR_ITER is instruction ``k`` starts
+    (Python 3.11+; None before, or when not known)."""
+    if k is None or k + 1 >= len(instructions):
+        return None
+    positions = getattr(instructions[k + 1], "positions", None)
+    return positions.col_offset if positions is not None else None
+
+
+def _clause(line: str, target: tuple[str, ...], column: int | None = None) -> str | None:
+    """In a line with two or more ``for`` clauses, the one whose target is ``target`` (``for v in
+    Wb``) and, when ``column`` is known, starts there, which tells its loop from the others; else
+    None (also when the target does not say which: two clauses with one target, no column).
 
     >>> _clause("flat = np.concatenate([np.ravel(v) for Wb in params for v in Wb])", ("v",))
     'for v in Wb'
@@ -244,10 +279,13 @@ def _clause(line: str, target: tuple[str, ...]) -> str | None:
     clauses = [k for k, word, _ in fors if word == "for"]
     if len(clauses) < 2:
         return None
+    found = []
     for k in clauses:
         d = next(dd for kk, _, dd in fors if kk == k)
         into = next((kk for kk, word, dd in fors if kk > k and word == "in" and dd == d), None)
         if into is None or tuple(t.string for t in tokens[k + 1:into] if t.type == tokenize.NAME) != target:
+            continue
+        if column is not None and tokens[k + 1].start[1] != column:
             continue
         end, level = len(tokens), 0
         for kk in range(into + 1, len(tokens)):
@@ -262,9 +300,8 @@ def _clause(line: str, target: tuple[str, ...]) -> str | None:
             elif level == 0 and t.type == tokenize.NAME and t.string in ("for", "if"):
                 end = kk
                 break
-        start_col, end_col = tokens[k].start[1], tokens[end - 1].end[1]
-        return line[start_col:end_col]
-    return None
+        found.append(line[tokens[k].start[1]:tokens[end - 1].end[1]])
+    return found[0] if len(found) == 1 else None
 
 
 def _without_comment(line: str) -> str:
@@ -668,7 +705,7 @@ def _outer(state: _Frame, frame: FrameType, inside: tuple[Any, ...], turned: tup
         if lp[4] and run is not None and not _same(run[3], _values(frame, lp[4])):
             return lp
     run = state.runs.get((turned[0], turned[1]))
-    if turned[5] and run is not None and run[4] is not None and _again(_values(frame, turned[4]), run[4]):
+    if turned[7] and run is not None and run[4] is not None and _again(_values(frame, turned[4]), run[4]):
         return inside[k - 1]
     return turned
 

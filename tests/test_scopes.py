@@ -509,3 +509,26 @@ def test_the_loops_of_one_comprehension_are_titled_by_their_own_clauses():
     g = gb.trace(lambda x: sum(np.sum(np.tanh(r)) for r in x), x=RNG.normal(size=(3, 2)))
     assert {chain(n)[0][1] for n in ops_of(g, "tanh")} == {
         "g = gb.trace(lambda x: sum(np.sum(np.tanh(r)) for r in x), x=RNG.normal(size=(3, 2)))"}  # one clause: the line
+
+
+def test_an_inner_loop_over_a_list_that_repeats_a_number_is_no_new_outer_iteration():
+    """Only a counter of ``range`` or ``enumerate`` takes each value once in a run: ``for k in
+    [1, 2, 1]`` meeting 1 again is its third iteration, not the outer loop going round."""
+    def f(x):
+        for _ in range(1):
+            for k in [1, 2, 1]:
+                x = np.tanh(x * k)
+        return np.sum(x)
+
+    g = gb.trace(f, x=RNG.normal(size=3))
+    assert steps_of(g, "tanh") == [(0, 0), (0, 1), (0, 2)]
+
+
+def test_two_comprehensions_on_one_line_with_one_variable_keep_their_own_titles():
+    def f(A, B):
+        return np.sum(sum([np.tanh(W) for W in [A, B]]) + sum([np.sin(W) for W in [B, A]]))
+
+    g = gb.trace(f, A=RNG.normal(size=2), B=RNG.normal(size=2))
+    tanh = {t for n in ops_of(g, "tanh") for kind, t in chain(n) if kind == "loop"}
+    sin = {t for n in ops_of(g, "sin") for kind, t in chain(n) if kind == "loop"}
+    assert tanh == {"for W in [A, B]"} and sin == {"for W in [B, A]"}, (tanh, sin)
