@@ -868,3 +868,20 @@ def test_a_layers_weights_are_drawn_beside_its_box_when_the_layer_is_collapsed()
     assert not [c for c in scene.clusters if "folded" in c.classes]  # no frame left around the weights alone
     into = [e for e in scene.edges if e.dst == box.id]
     assert into and not [e for e in into if e.text.startswith("J ")]
+
+
+def test_one_value_read_as_several_operands_in_each_repetition_keeps_an_edge_per_operand():
+    """``np.stack([z, z, z])`` in a folded loop: three uses of one value, three messages (m₁, m₂,
+    m₃), not one fan edge showing m₁'s."""
+    def f(v, x):
+        h = x
+        for _ in range(6):
+            z = np.tanh(h)
+            h = v @ np.stack([z, z, z])
+        return np.sum(h)
+
+    g = gb.trace(f, v=np.array([1.0, -2.0, 3.0]), x=RNG.normal(size=3))
+    scene = g.draw(fold=True).scene()
+    stack = next(n.id for n in scene.nodes if n.text.startswith("stack"))
+    into = sorted(e.text.splitlines()[-1] for e in scene.edges if e.dst == stack)
+    assert into == ["m₁ of each, × 6", "m₂ of each, × 6", "m₃ of each, × 6"], into

@@ -318,9 +318,13 @@ def _fans_merged(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dict
     ``FAN`` or more operands of one op (``np.concatenate([np.ravel(w) for w in ws])``: one operand
     per repetition) as one edge, "× N" (argnum -2), not a fan of N edges."""
     fans: dict[tuple[str, str], int] = {}
-    for a, b, argnum in lanes:
-        if argnum >= 0 and len(P.stands_for.get(a, ())) > 1 and a not in P.boxes:
-            fans[a, b] = fans.get((a, b), 0) + 1
+    sources: dict[tuple[str, str], set[int]] = {}  # the values the operands come from: one each
+    for (a, b, argnum), es in lanes.items():
+        if argnum >= 0 and len(P.stands_for.get(a, ())) > 1 and a not in P.boxes and len(P.stands_for.get(b, ())) <= 1:
+            mine = {e.src.index for e in es}
+            seen = sources.setdefault((a, b), set())
+            fans[a, b] = fans.get((a, b), 0) + 1 if not mine & seen else -len(lanes)  # (np.stack([z, z, z]): not)
+            seen |= mine
     if not any(count >= FAN for count in fans.values()):
         return lanes
     merged: dict[tuple[str, str, int], list[Edge]] = {}
