@@ -225,7 +225,7 @@ def _close(a: np.ndarray, b: np.ndarray, draw: Draw | None = None) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=atol))
 
 
-CANCELLED = 1e-11  # rounding relative to the terms a sum cancels: float64's ε is 2e-16, with room for depth
+CANCELLED = 1e-13  # rounding relative to what a sum cancels: float64's ε is 2.2e-16, with room for depth
 
 
 def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] = (),

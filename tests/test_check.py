@@ -171,6 +171,13 @@ def test_check_backward_judges_a_cancelled_gradient_at_the_rounding_of_its_paths
         loss, grads = _centred(x, b, y, scale)
         return loss + np.sum(b), {**grads, "b": grads["b"] + 1.05}
 
+    c = 1e6 + 1e-6 * np.arange(4.0)  # a gradient of 1e-6 under paths of 1e6: 1e4 times its rounding
+
+    def flipped(x):
+        return np.sum(c * (x - np.mean(x))), -(c - np.mean(c))
+
+    verdict = gb.check_backward(flipped, x=np.array([0.3, -1.2, 0.5, 2.0])).verdicts[0]
+    assert verdict.kind == "sign", verdict.message
     result = gb.check_backward(off_by_five_percent, x=x, b=b)
     (verdict,) = [v for v in result.verdicts if v.name == "b"]
     assert not verdict.ok, verdict.message
