@@ -420,22 +420,33 @@ _NAN_REDUCTIONS = {np.nansum: (np.sum, 0.0), np.nanmean: (np.mean, 0.0), np.nanm
                    np.nanmin: (np.min, np.inf)}
 
 
-def _nan_reduction(func: Any, a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, **rest: Any) -> Any:
+def _nan_reduction(func: Any, *args: Any, **kwargs: Any) -> Any:
     """``np.nansum`` and its kin on a traced array, as NumPy computes them: the reduction of the
     array with its NaNs replaced (``np.where(np.isnan(a), 0, a)``: the course code's
-    ``np.nansum(logprobs)``), a mean divided by the entries that are not NaN. The NaNs get no
-    gradient; where they are is read from the values."""
+    ``np.nansum(logprobs)``), a mean divided by the entries that are not NaN, the maximum of a
+    slice of NaNs NaN. The NaNs get no gradient; where they are is read from the values."""
+    import inspect
+
     name = f"np.{func.__name__}"
-    if out is not None or rest:
-        raise UnsupportedOpError(f"{name}(..., {'out' if out is not None else sorted(rest)[0]}=...) is not supported"
-                                 f"{_at_caller()}")
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {exc}") from None
+    given = {k: v for k, v in bound.arguments.items() if v is not np._NoValue and v is not None}
+    refused = sorted(k for k in given if k not in ("a", "axis", "keepdims"))
+    if refused:
+        raise UnsupportedOpError(f"{name}(..., {refused[0]}=...) is not supported{_at_caller()}")
+    a, axis, keepdims = given["a"], given.get("axis"), bool(given.get("keepdims", False))
     reduce, fill = _NAN_REDUCTIONS[func]
     missing = np.isnan(_plain(a))
-    kept = np.where(missing, fill, a) if missing.any() else a
+    if not missing.any():
+        return reduce(a, axis=axis, keepdims=keepdims)
+    kept = np.where(missing, fill, a)
     if func is np.nanmean:
-        count = np.sum(~missing, axis=axis, keepdims=keepdims)
-        return np.sum(kept, axis=axis, keepdims=keepdims) / count
-    return reduce(kept, axis=axis, keepdims=keepdims)
+        return np.sum(kept, axis=axis, keepdims=keepdims) / np.sum(~missing, axis=axis, keepdims=keepdims)
+    out = reduce(kept, axis=axis, keepdims=keepdims)
+    empty = np.all(missing, axis=axis, keepdims=keepdims)  # a slice of NaNs only: NaN, as NumPy gives
+    return np.where(empty, np.nan, out) if func is not np.nansum and np.any(empty) else out
 
 
 def _fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:

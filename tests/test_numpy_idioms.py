@@ -338,3 +338,14 @@ def test_a_cost_written_with_nansum_is_traced_and_out_is_refused():
     made_before = np.zeros(())  # (a buffer made inside the trace takes the result: see buffers.py)
     with pytest.raises(gb.UnsupportedOpError, match=r"np.nansum\(..., out=...\)"):
         gb.trace(lambda x: np.nansum(x, out=made_before), x=np.ones(3))
+
+
+def test_the_maximum_of_a_slice_of_nans_is_nan_as_numpys():
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan]])
+    for fn in (np.nanmax, np.nanmin, np.nanmean):
+        with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+            want = fn(x, axis=1)
+        with np.errstate(all="ignore"):  # (NumPy's mean of an empty slice warns too)
+            g = gb.trace(lambda x, fn=fn: np.nansum(fn(x, axis=1) ** 2), x=x)
+        assert np.isclose(g.value, np.nansum(want ** 2)), fn.__name__
+        assert np.all(np.isfinite(g.grad("x")[0]))  # (the NaN row's: NaN, as (NaN)² has; NumPy agrees)
