@@ -516,7 +516,8 @@ def test_network_simplex_is_bounded_only_for_big_drawings():
     header = re.search(r"graph \[([^\]]*)\]", big).group(1)
     assert big.count("\n") > 300 and {"mclimit=0.2", "nslimit=0.005", "nslimit1=2", "splines=line"} <= set(
         header.split())
-    assert not {"mclimit", "splines"} & {a.split("=")[0] for a in re.search(r"graph \[([^\]]*)\]", small).group(1).split()}
+    small_header = re.search(r"graph \[([^\]]*)\]", small).group(1).split()
+    assert not {"mclimit", "splines"} & {a.split("=")[0] for a in small_header}
     medium = gb.trace(lambda x: np.sum(functools.reduce(lambda h, _: np.tanh(h), range(200), x)), x=np.ones(3))
     header = re.search(r"graph \[([^\]]*)\]", medium.to_dot(fold=False, depth=None)).group(1).split()
     assert "nslimit=1" in header and not [a for a in header if a.startswith(("mclimit", "splines", "nslimit1"))]
