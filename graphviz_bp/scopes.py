@@ -416,17 +416,23 @@ def _starts(code: CodeType) -> dict[int, int]:
     return table
 
 
-def _call_name(code: CodeType) -> str:
+def _call_name(code: CodeType, frame: FrameType | None = None) -> str:
     """How a call is titled: the function's name, and a method's class (``EncoderLayer.forward``:
-    layers written as classes all have a ``forward``), from its qualified name (Python 3.11+)
-    without the functions it is defined in.
+    layers written as classes all have a ``forward``), from its qualified name without the
+    functions it is defined in (Python 3.11+; before, from ``frame``'s ``self`` or ``cls``).
 
     >>> class Dense:
-    ...     def forward(self): return _call_name(sys._getframe().f_code)
+    ...     def forward(self): return _call_name(sys._getframe().f_code, sys._getframe())
     >>> Dense().forward()
     'Dense.forward'
     """
-    parts = getattr(code, "co_qualname", code.co_name).split(".")
+    qualname = getattr(code, "co_qualname", None)
+    if qualname is None:  # Python 3.10: a method's class from its first argument, self or cls
+        first = code.co_varnames[0] if code.co_argcount and code.co_varnames else None
+        owner = frame.f_locals.get(first) if frame is not None and first in ("self", "cls") else None
+        qualname = code.co_name if owner is None else \
+            f"{(owner if isinstance(owner, type) else type(owner)).__name__}.{code.co_name}"
+    parts = qualname.split(".")
     if "<locals>" in parts:
         parts = parts[len(parts) - parts[::-1].index("<locals>"):]
     return ".".join(parts[-2:])
@@ -589,7 +595,7 @@ class Scoper:
                 code = frame.f_code
                 call = None
                 if k > 0 and code.co_name not in _COMPREHENSIONS:
-                    call = self._new("call", _call_name(code), scope, 0,
+                    call = self._new("call", _call_name(code, frame), scope, 0,
                                      Source(code.co_filename, code.co_firstlineno, code.co_name))
                 state = _Frame(frame, call)
                 chain.append(state)

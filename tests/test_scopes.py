@@ -3,6 +3,7 @@ in, as the user's code has them (issue 13: groups and folding are built on this)
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -531,4 +532,8 @@ def test_two_comprehensions_on_one_line_with_one_variable_keep_their_own_titles(
     g = gb.trace(f, A=RNG.normal(size=2), B=RNG.normal(size=2))
     tanh = {t for n in ops_of(g, "tanh") for kind, t in chain(n) if kind == "loop"}
     sin = {t for n in ops_of(g, "sin") for kind, t in chain(n) if kind == "loop"}
-    assert tanh == {"for W in [A, B]"} and sin == {"for W in [B, A]"}, (tanh, sin)
+    if sys.version_info < (3, 11):  # no columns in the bytecode: the whole line, for both
+        line = "        return np.sum(sum([np.tanh(W) for W in [A, B]]) + sum([np.sin(W) for W in [B, A]]))".strip()
+        assert tanh == sin == {line}, (tanh, sin)
+    else:
+        assert tanh == {"for W in [A, B]"} and sin == {"for W in [B, A]"}, (tanh, sin)
