@@ -18,7 +18,7 @@ import numpy as np
 
 from .api import Graph, trace
 from .backward import PATH_LIMIT
-from .claims import ClaimVerdict, Draws, check_values
+from .claims import ClaimVerdict, Draws, check_values, squeezed
 from .errors import GraphvizBPError
 from .limits import DEFAULT_MEMORY_LIMIT
 from .tracer import pick_output
@@ -457,6 +457,6 @@ def _usable(value: Any, label: str, name: str, shape: tuple[int, ...]) -> None:
         raise GradientMatchError(f"{label}, the gradient for {name}, is a {type(value).__name__}, not an "
                                  f"array of numbers") from None
     if got.shape != shape and not (got.ndim == 2 and got.shape == shape[::-1]) and not (
-            got.size == int(np.prod(shape)) and [d for d in got.shape if d != 1] == [d for d in shape if d != 1]):
+            got.size == int(np.prod(shape)) and squeezed(got.shape) == squeezed(shape)):
         raise GradientMatchError(f"{label}, the gradient for {name}, has shape {got.shape} but {name} has "
                                  f"shape {shape}")

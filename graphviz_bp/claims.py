@@ -208,7 +208,9 @@ def path_labels(sp: SymbolicPass, paths: Sequence[tuple[Edge, ...]], math: bool 
 # the diagnosis, on numbers
 
 
-def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+def squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` without its axes of length 1: what a gradient's shape may differ from its input's
+    by and still have the same entries (``()`` for ``(1, 1)``)."""
     return tuple(d for d in shape if d != 1)
 
 
@@ -255,7 +257,7 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
                                                                    for d in draws):
             return ClaimVerdict(name, claim, "transposed", f"{subject} is the transpose of ∂L/∂{name}: it has "
                                 f"shape {value.shape}, the gradient {shape}; transpose it")
-        if value.size == gradient.size and _squeezed(value.shape) == _squeezed(shape):
+        if value.size == gradient.size and squeezed(value.shape) == squeezed(shape):
             # its entries as the gradient's (db of shape () for a b of shape (1, 1)): what they are
             entries = diagnose(name, claim, [Draw(d.claim.reshape(shape), d.gradient, d.terms, d.scale) for d in draws],
                                paths, formulas, subject, unnamed_paths)

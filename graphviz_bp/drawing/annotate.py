@@ -319,17 +319,21 @@ def _fans_merged(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dict
     per repetition) as one edge, "× N" (argnum -2), not a fan of N edges."""
     fans: dict[tuple[str, str], int] = {}
     sources: dict[tuple[str, str], set[int]] = {}  # the values the operands come from: one each
+    shared: set[tuple[str, str]] = set()  # one value read as two operands (np.stack([z, z, z])): no fan
     for (a, b, argnum), es in lanes.items():
         if argnum >= 0 and len(P.stands_for.get(a, ())) > 1 and a not in P.boxes and len(P.stands_for.get(b, ())) <= 1:
             mine = {e.src.index for e in es}
             seen = sources.setdefault((a, b), set())
-            fans[a, b] = fans.get((a, b), 0) + 1 if not mine & seen else -len(lanes)  # (np.stack([z, z, z]): not)
+            if mine & seen:
+                shared.add((a, b))
             seen |= mine
-    if not any(count >= FAN for count in fans.values()):
+            fans[a, b] = fans.get((a, b), 0) + 1
+    fans = {pair: count for pair, count in fans.items() if count >= FAN and pair not in shared}
+    if not fans:
         return lanes
     merged: dict[tuple[str, str, int], list[Edge]] = {}
     for (a, b, argnum), es in lanes.items():
-        key = (a, b, -2) if argnum >= 0 and fans.get((a, b), 0) >= FAN else (a, b, argnum)
+        key = (a, b, -2) if argnum >= 0 and (a, b) in fans else (a, b, argnum)
         merged.setdefault(key, []).extend(es)
     return merged
 
@@ -760,10 +764,9 @@ def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
         # loop's (an iteration each, or cycles of them: then the iterations its ends are in)
         groups = list(P.folds.values())[where[0][0][0]].repeat.groups
         loop = groups[0].scope.parent if groups[0].scope is not None else None
-        ks = sorted(_iteration_in(dag_node, loop) for dag_node in (m.dst for m in members) if dag_node.index in reached)
+        ks = sorted({_iteration_in(m.dst, loop) for m in members})
         if len(targets) == len(groups) and loop is not None and loop.kind == "loop" and -1 not in ks:
-            ks = sorted(set(ks))
-            steps = {b - a for a, b in zip(ks, ks[1:])}
+            steps = {j - i for i, j in zip(ks, ks[1:])}
             if len(ks) == 1:
                 return f"into iteration {ks[0]} only"
             if steps == {1}:

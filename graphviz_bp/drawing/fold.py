@@ -178,12 +178,11 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
     # when a regulariser's loop owns it too, whichever ran first; else in the first that owns it
     housed: set[int] = set()
     on_chain = set(chain)
-    for f in folds:
-        if any(n.index in on_chain for n in f.repeat.first.nodes()):
-            for s in f.owned[0]:
-                if s.index not in housed:
-                    home[s.index] = f.repeat.first
-                    housed.add(s.index)
+    for f in sorted(folds, key=lambda f: not any(n.index in on_chain for n in f.repeat.first.nodes())):
+        for s in f.owned[0]:
+            if s.index not in housed:
+                home[s.index] = f.repeat.first
+                housed.add(s.index)
     for f in folds:  # repetition k's node i (and owned input j) is drawn as the first repetition's
         first = f.repeat.first.core()
         slots = _constant_slots(f.repeat.first)
@@ -198,10 +197,6 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
                         stand[c.index] = slots[slot]
                     else:
                         home[c.index] = f.repeat.first  # a constant of its own: drawn in the frame
-        for s in f.owned[0]:
-            if s.index not in housed:
-                home[s.index] = f.repeat.first
-                housed.add(s.index)
         folded[group_id(f.repeat.first)] = f
     # a repeat inside a repeat's first repetition: the outer loop's iteration j stands for its first,
     # whose inner iteration c stands in turn for the inner loop's first (one step per nested fold)
