@@ -94,6 +94,18 @@ def test_liveness_in_one_sweep_is_every_value_computed_from_a_parameter(data):
     assert all(g.node(d) not in got for d in data)
 
 
+def test_an_edge_tooltip_names_its_message_by_its_tag_with_single_spaces():
+    rng = np.random.default_rng(0)
+    g = gb.trace(autoencoder, W=rng.normal(size=(3, 5)), x=rng.normal(size=5))
+    scene = g.draw().scene()
+    tips = {e.id: str(e.tooltip) for e in scene.edges}
+    tagged = [t for t in tips.values() if "message m" in t]
+    plain = [t for t in tips.values() if "message (" in t]
+    assert tagged and plain  # W and x are shared (m₁, m₂); the edges between ops are not
+    assert all("  " not in t.split("=")[0] for t in tips.values())
+    assert all(t.split("\n")[2].startswith(("message m₁ (∂L/∂", "message m₂ (∂L/∂")) for t in tagged)
+
+
 def test_tooltips_are_made_only_when_read_and_each_array_is_written_once(monkeypatch):
     rng = np.random.default_rng(0)
     g = gb.trace(autoencoder, W=rng.normal(size=(3, 5)), x=rng.normal(size=5))

@@ -828,7 +828,7 @@ def _edge_tip(e: Edge, message: np.ndarray | None, tag: str, L: str, texts: Arra
         tip += (f"message {tag}: the sum of the {summed} messages from {s}'s uses in the box, its gradient from "
                 "there =", texts.full_text(message))
     elif message is not None:
-        tip += (f"message {tag} (∂{L}/∂{d} pulled back to {s}) =", texts.full_text(message))
+        tip += (f"message {tag + ' ' if tag else ''}(∂{L}/∂{d} pulled back to {s}) =", texts.full_text(message))
     if last is not None and count > 1 and count != summed:
         tip.append(f"drawn once for {count} edges; the last, {shown(last.src)} → {shown(last.dst)}, carries "
                    + (summarize(last.message) if last.message is not None else "no message"))
