@@ -386,8 +386,12 @@ class Traced:
             return buffer_like(out, func) if func in _LIKE else out
         if func is _FILL_DIAGONAL:
             return _fill_diagonal(*args, **kwargs)
-        if func in _NAN_REDUCTIONS:
-            return _nan_reduction(func, *args, **kwargs)
+        composed = ops.composed.COMPOSED.get(func)
+        if composed is not None:  # made of other functions, which record themselves
+            try:
+                return composed(*args, **kwargs)
+            except UnsupportedOpError as exc:
+                raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
         try:
             op = ops.lookup(func)
         except UnsupportedOpError as exc:
@@ -412,41 +416,6 @@ _FULL_LIKE = np.full_like  # NumPy's own (np.full_like is wrapped while a trace 
 _COPYTO = np.copyto
 _PUT_ALONG_AXIS = np.put_along_axis
 _FILL_DIAGONAL = np.fill_diagonal
-
-
-#: NumPy's reductions that skip NaNs, and the reduction each is, of the array with its NaNs replaced
-#: (by what leaves the result unchanged: 0 for a sum, ∓∞ for a maximum or minimum)
-_NAN_REDUCTIONS = {np.nansum: (np.sum, 0.0), np.nanmean: (np.mean, 0.0), np.nanmax: (np.max, -np.inf),
-                   np.nanmin: (np.min, np.inf)}
-
-
-def _nan_reduction(func: Any, *args: Any, **kwargs: Any) -> Any:
-    """``np.nansum`` and its kin on a traced array, as NumPy computes them: the reduction of the
-    array with its NaNs replaced (``np.where(np.isnan(a), 0, a)``: the course code's
-    ``np.nansum(logprobs)``), a mean divided by the entries that are not NaN, the maximum of a
-    slice of NaNs NaN. The NaNs get no gradient; where they are is read from the values."""
-    import inspect
-
-    name = f"np.{func.__name__}"
-    try:
-        bound = inspect.signature(func).bind(*args, **kwargs)
-    except TypeError as exc:
-        raise TypeError(f"{name}: {exc}") from None
-    given = {k: v for k, v in bound.arguments.items() if v is not np._NoValue and v is not None}
-    refused = sorted(k for k in given if k not in ("a", "axis", "keepdims"))
-    if refused:
-        raise UnsupportedOpError(f"{name}(..., {refused[0]}=...) is not supported{_at_caller()}")
-    a, axis, keepdims = given["a"], given.get("axis"), bool(given.get("keepdims", False))
-    reduce, fill = _NAN_REDUCTIONS[func]
-    missing = np.isnan(_plain(a))
-    if not missing.any():
-        return reduce(a, axis=axis, keepdims=keepdims)
-    kept = np.where(missing, fill, a)
-    if func is np.nanmean:
-        return np.sum(kept, axis=axis, keepdims=keepdims) / np.sum(~missing, axis=axis, keepdims=keepdims)
-    out = reduce(kept, axis=axis, keepdims=keepdims)
-    empty = np.all(missing, axis=axis, keepdims=keepdims)  # a slice of NaNs only: NaN, as NumPy gives
-    return np.where(empty, np.nan, out) if func is not np.nansum and np.any(empty) else out
 
 
 def _fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:

@@ -207,20 +207,12 @@ CONSTANT_METHODS = frozenset(["argmax", "argmin", "argsort", "argpartition", "no
 _ALTERNATIVES = {
     "true_divide": "np.divide", "fmax": "np.maximum", "fmin": "np.minimum", "amax": "np.max",
     "amin": "np.min", "negative": "unary -", "pinv": "np.linalg.solve or np.linalg.inv",
-    "lstsq": "np.linalg.solve", "matrix_power": "repeated @", "logsumexp": "graphviz_bp.logsumexp",
+    "lstsq": "np.linalg.solve", "logsumexp": "graphviz_bp.logsumexp",
     "expit": "graphviz_bp.sigmoid", "tanh": "np.tanh",
-    "average": "np.mean",
     "put_along_axis": "arr = graphviz_bp.put_along_axis(arr, indices, values, axis) (it returns the "
                       "updated array; NumPy's writes into arr in place, which is not recorded)",
-    "arcsin": None, "arccos": None, "tan": "np.sin(x) / np.cos(x)", "log2": "np.log(x) / np.log(2)",
-    "log10": "np.log(x) / np.log(10)", "exp2": "2.0 ** x", "cbrt": "x ** (1/3)",
-    "fabs": "np.abs", "hypot": "np.sqrt(a**2 + b**2)", "matvec": "@", "vecdot": "np.sum(a * b, axis=-1)",
-    "flatten": "np.ravel", "partition": "np.sort", "real": "the array itself (values are real)",
-    "cumulative_sum": "np.cumsum", "cumulative_prod": "np.cumprod", "ptp": "np.max(x) - np.min(x)",
-    # where the closest name is another function
-    "tril": "np.where(np.tri(*x.shape[-2:], k, dtype=bool), x, 0)",
-    "triu": "np.where(np.tri(*x.shape[-2:], k - 1, dtype=bool), 0, x)",
-    "median": "np.sort(x, axis)[..., n // 2] (for an odd n)",
+    "matvec": "@", "vecdot": "np.sum(a * b, axis=-1)",
+    "flatten": "np.ravel", "real": "the array itself (values are real)",
     "apply_along_axis": "a loop over the axis, or the same operation written on the whole array",
     "unique": "np.unique on the values only (x.value), outside the loss",
 }
@@ -249,10 +241,12 @@ def lookup(fn: Any) -> Op:
 
 
 def supported() -> list[str]:
-    """Every NumPy function the tracer records, as users spell them, sorted."""
-    return sorted({numpy_name(f) for f in _BY_CALLABLE})
+    """Every NumPy function the tracer records (as its own op, or as the ops it is made of: see
+    ``composed``), as users spell them, sorted."""
+    return sorted({numpy_name(f) for f in (*_BY_CALLABLE, *composed.COMPOSED)})
 
 
 # the declarations register themselves; all_ops() keeps this order, so it is not alphabetical
 from . import activations, elementwise, products, linalg, reductions, shape, indexing  # noqa: E402,F401
 from . import joining, moves  # noqa: E402,F401
+from . import composed  # noqa: E402  (NumPy functions made of the ops above)

@@ -19,9 +19,9 @@ def _broadcast(shapes, params):
     return broadcast_shapes(*shapes)
 
 
-def _unary(name, symbol, ufunc, vjp, low=-2.0, high=2.0, **more):
+def _unary(name, symbol, ufunc, vjp, low=-2.0, high=2.0, also=(), **more):
     register(Op(
-        name=name, symbol=symbol, forward=ufunc, vjps=(vjp,), shape=_same, numpy=(ufunc,),
+        name=name, symbol=symbol, forward=ufunc, vjps=(vjp,), shape=_same, numpy=(ufunc, *also),
         examples=(Example(((),), low=low, high=high), Example(((3, 4),), low=low, high=high)),
         family="elementwise", **more,
     ))
@@ -75,12 +75,18 @@ _binary("power", "^", np.power,
         lambda g, ans, a, p: g * a[1] * np.power(a[0], np.where(a[1] == 0, 1, a[1] - 1)),  # x**0: 0, not nan
         lambda g, ans, a, p: g * ans * _log_base(a[0]),
         low=0.5, high=2.0, label=_power_label)
+# the same power, computed in float64 whatever the operands' types
+_binary("float_power", "^", np.float_power,
+        lambda g, ans, a, p: g * a[1] * np.float_power(a[0], np.where(a[1] == 0, 1, a[1] - 1)),
+        lambda g, ans, a, p: g * ans * _log_base(a[0]),
+        low=0.5, high=2.0, label=_power_label)
 # x % y = x - floor(x/y)·y: the floor is piecewise constant, so only its two linear terms remain.
 _binary("remainder", "mod", np.remainder,
         lambda g, ans, a, p: g,
         lambda g, ans, a, p: -g * np.floor_divide(a[0], a[1]),
         low=0.5, high=2.0)
 _unary("negative", "−(·)", np.negative, lambda g, ans, a, p: -g)
+_unary("positive", "+(·)", np.positive, lambda g, ans, a, p: g)
 
 
 # --- transcendental -------------------------------------------------------------------------------
@@ -89,7 +95,7 @@ _unary("log", "log", np.log, lambda g, ans, a, p: g / a[0], low=0.2, high=3.0)
 _unary("tanh", "tanh", np.tanh, lambda g, ans, a, p: g * (1 - ans * ans))
 _unary("sqrt", "√", np.sqrt, lambda g, ans, a, p: g * 0.5 / ans, low=0.2, high=3.0)
 _unary("square", "(·)²", np.square, lambda g, ans, a, p: g * 2 * a[0])
-_unary("abs", "|·|", np.absolute, lambda g, ans, a, p: g * np.sign(a[0]))  # 0 at x = 0
+_unary("abs", "|·|", np.absolute, lambda g, ans, a, p: g * np.sign(a[0]), also=(np.fabs,))  # 0 at x = 0
 _unary("reciprocal", "1/(·)", np.reciprocal, lambda g, ans, a, p: -g * ans * ans, low=0.5, high=2.0)
 _unary("expm1", "exp(·)−1", np.expm1, lambda g, ans, a, p: g * (ans + 1))
 _unary("log1p", "log(1+·)", np.log1p, lambda g, ans, a, p: g / (1 + a[0]), low=-0.5, high=2.0)
@@ -98,6 +104,27 @@ _unary("cos", "cos", np.cos, lambda g, ans, a, p: -g * np.sin(a[0]))
 _unary("sinh", "sinh", np.sinh, lambda g, ans, a, p: g * np.cosh(a[0]))
 _unary("cosh", "cosh", np.cosh, lambda g, ans, a, p: g * np.sinh(a[0]))
 _unary("arctan", "arctan", np.arctan, lambda g, ans, a, p: g / (1 + a[0] * a[0]))
+_unary("tan", "tan", np.tan, lambda g, ans, a, p: g * (1 + ans * ans), low=-1.2, high=1.2)
+_unary("arcsin", "arcsin", np.arcsin, lambda g, ans, a, p: g / np.sqrt(1 - a[0] * a[0]), low=-0.9, high=0.9)
+_unary("arccos", "arccos", np.arccos, lambda g, ans, a, p: -g / np.sqrt(1 - a[0] * a[0]), low=-0.9, high=0.9)
+_unary("arcsinh", "arsinh", np.arcsinh, lambda g, ans, a, p: g / np.sqrt(a[0] * a[0] + 1))
+_unary("arccosh", "arcosh", np.arccosh, lambda g, ans, a, p: g / np.sqrt(a[0] * a[0] - 1), low=1.2, high=3.0)
+_unary("arctanh", "artanh", np.arctanh, lambda g, ans, a, p: g / (1 - a[0] * a[0]), low=-0.9, high=0.9)
+_unary("log2", "log₂", np.log2, lambda g, ans, a, p: g / (a[0] * np.log(2.0)), low=0.2, high=3.0)
+_unary("log10", "log₁₀", np.log10, lambda g, ans, a, p: g / (a[0] * np.log(10.0)), low=0.2, high=3.0)
+_unary("exp2", "2^(·)", np.exp2, lambda g, ans, a, p: g * ans * np.log(2.0))
+_unary("cbrt", "∛", np.cbrt, lambda g, ans, a, p: g / (3 * ans * ans), low=0.2, high=3.0)  # ∞ at 0, as x ** (1/3)
+_unary("deg2rad", "× π/180", np.deg2rad, lambda g, ans, a, p: g * (np.pi / 180), also=(np.radians,))
+_unary("rad2deg", "× 180/π", np.rad2deg, lambda g, ans, a, p: g * (180 / np.pi), also=(np.degrees,))
+# arctan2(y, x): the angle of the point (x, y); its gradient is (x, −y) / (x² + y²), whatever the quadrant
+_binary("arctan2", "arctan2", np.arctan2,
+        lambda g, ans, a, p: g * a[1] / (a[0] * a[0] + a[1] * a[1]),
+        lambda g, ans, a, p: -g * a[0] / (a[0] * a[0] + a[1] * a[1]),
+        low=0.5, high=2.0)
+_binary("hypot", "hypot", np.hypot,
+        lambda g, ans, a, p: g * a[0] / ans,
+        lambda g, ans, a, p: g * a[1] / ans,
+        low=0.5, high=2.0)
 _unary("conj", "conj", np.conjugate, lambda g, ans, a, p: g,  # the identity on real values
        methods=("conj", "conjugate"))
 
@@ -117,6 +144,14 @@ _binary("minimum", "min", np.minimum,
 _binary("logaddexp", "log(eᵃ+eᵇ)", np.logaddexp,
         lambda g, ans, a, p: g * np.exp(a[0] - ans),
         lambda g, ans, a, p: g * np.exp(a[1] - ans))
+_binary("logaddexp2", "log₂(2ᵃ+2ᵇ)", np.logaddexp2,
+        lambda g, ans, a, p: g * np.exp2(a[0] - ans),
+        lambda g, ans, a, p: g * np.exp2(a[1] - ans))
+# heaviside(x, h0): 0 below 0, 1 above, h0 at 0; nothing flows to x (its derivative is 0 or undefined),
+# and to h0 only where x is 0
+_binary("heaviside", "H", np.heaviside,
+        None,
+        lambda g, ans, a, p: g * (a[0] == 0))
 
 
 def _bind_clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **rest):

@@ -73,8 +73,11 @@ class _Style:
     def fn(self, name: str) -> str:
         if not self.latex:
             return name
-        if name in ("exp", "log", "tanh", "sin", "cos", "sinh", "cosh", "det", "max", "min", "arctan"):
+        if name in ("exp", "log", "tanh", "sin", "cos", "tan", "sinh", "cosh", "det", "max", "min", "arctan", "arcsin",
+                    "arccos"):
             return f"\\{name}"
+        if name in ("log2", "log10"):
+            return f"\\log_{{{name[3:]}}}"
         return "\\operatorname{" + name.replace("_", "\\_") + "}"
 
     def words(self, t: str) -> str:

@@ -1,0 +1,744 @@
+"""NumPy functions recorded as the primitives they are made of: ``np.median`` is a sort, a slice and
+a mean; ``np.cov`` a mean, a subtraction and a product; ``np.nansum`` a ``where`` and a sum. They
+have no VJP rule or formula of their own (their parts have), and each computes what NumPy computes,
+in NumPy's order of operations (the same numbers, to the last bit where NumPy's own code is written
+in NumPy). Each binds NumPy's signature and refuses by name the keywords it does not handle.
+
+What a function decides from the values (where the NaNs are, the order ``np.partition`` puts the
+entries in) is read from them and enters the graph as a constant, as ``np.argmax`` does.
+The tracer hands a call to ``COMPOSED[func]`` when one of its arguments is traced; the functions
+call NumPy on the traced values, which records their parts.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import operator
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import UnsupportedOpError
+
+__all__ = ["COMPOSED"]
+
+COMPOSED: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def _traced(a: Any) -> bool:
+    """Whether ``a`` is a traced value (it has the ``value`` it stands for; an array has none)."""
+    return hasattr(type(a), "value") and not isinstance(a, np.ndarray)
+
+
+def _value(a: Any) -> np.ndarray:
+    """The array ``a`` stands for: a traced value's (its ``value``), else ``a`` itself as an array."""
+    return a.value if _traced(a) else np.asarray(a)
+
+
+def _name(func: Callable[..., Any]) -> str:
+    module = getattr(func, "__module__", "") or ""
+    return f"np.linalg.{func.__name__}" if module.startswith("numpy.linalg") else f"np.{func.__name__}"
+
+
+def _composed(*funcs: Callable[..., Any], refuse: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Any]:
+    """Register the decorated function for each of ``funcs`` (NumPy's callables that exist in this
+    NumPy): called with NumPy's arguments bound by NumPy's own signature (its errors as NumPy's, named),
+    each argument in ``refuse`` refused by name when given other than its default."""
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for func in funcs:
+            COMPOSED[func] = _bound(func, fn, refuse)
+        return fn
+    return register
+
+
+def _bound(func: Callable[..., Any], fn: Callable[..., Any], refuse: tuple[str, ...]) -> Callable[..., Any]:
+    signature = inspect.signature(func)
+    name = _name(func)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{name}: {exc}") from None
+        for key in refuse:
+            if key in bound.arguments and not _default(bound.arguments[key], signature.parameters[key].default):
+                raise UnsupportedOpError(f"{name}(..., {key}=...) is not supported")
+        bound.apply_defaults()
+        given = {k: (None if v is np._NoValue else v) for k, v in bound.arguments.items()}
+        return fn(name, **given)
+    call.__name__ = func.__name__
+    return call
+
+
+def _default(value: Any, default: Any) -> bool:
+    if value is default or value is None or value is np._NoValue:
+        return True
+    return isinstance(value, (bool, int, float, str)) and type(value) is type(default) and value == default
+
+
+def _axis(axis: Any, ndim: int, name: str) -> int:
+    try:
+        return operator.index(axis) % ndim if -ndim <= operator.index(axis) < ndim else _out_of_range(axis, ndim)
+    except TypeError:
+        raise TypeError(f"{name}: an axis must be an integer, got {axis!r}") from None
+
+
+def _out_of_range(axis: Any, ndim: int) -> int:
+    raise np.exceptions.AxisError(axis, ndim)
+
+
+def _axes(axis: Any, ndim: int, name: str) -> tuple[int, ...]:
+    """``axis`` (None: all; an int; a tuple) as sorted non-negative axes, each once."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = tuple(_axis(a, ndim, name) for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{name}: repeated axis")
+    return tuple(sorted(axes))
+
+
+def _ndim(a: Any) -> int:
+    return len(np.shape(a))
+
+
+# --- reductions that skip NaNs ---------------------------------------------------------------------
+
+def _nan_reduction(reduce: Callable[..., Any], fill: float) -> Callable[..., Any]:
+    def composed(name: str, a: Any, axis: Any = None, keepdims: Any = None, **_: Any) -> Any:
+        """The reduction of ``a`` with its NaNs replaced (by what leaves it unchanged: 0 for a sum,
+        ∓∞ for a maximum or minimum); a mean divided by the entries that are not NaN; the maximum of
+        a slice of NaNs NaN, as NumPy gives. The NaNs get no gradient."""
+        keepdims = bool(keepdims)
+        missing = np.isnan(_value(a))
+        if not missing.any():
+            return reduce(a, axis=axis, keepdims=keepdims)
+        kept = np.where(missing, fill, a)
+        if name == "np.nanmean":
+            return np.sum(kept, axis=axis, keepdims=keepdims) / np.sum(~missing, axis=axis, keepdims=keepdims)
+        out = reduce(kept, axis=axis, keepdims=keepdims)
+        empty = np.all(missing, axis=axis, keepdims=keepdims)  # a slice of NaNs only: NaN, as NumPy gives
+        return np.where(empty, np.nan, out) if name != "np.nansum" and np.any(empty) else out
+    return composed
+
+
+_NAN_REFUSED = ("dtype", "out", "initial", "where")
+_composed(np.nansum, refuse=_NAN_REFUSED)(_nan_reduction(np.sum, 0.0))
+_composed(np.nanmean, refuse=_NAN_REFUSED)(_nan_reduction(np.mean, 0.0))
+_composed(np.nanmax, refuse=_NAN_REFUSED)(_nan_reduction(np.max, -np.inf))
+_composed(np.nanmin, refuse=_NAN_REFUSED)(_nan_reduction(np.min, np.inf))
+
+
+# --- order statistics --------------------------------------------------------------------------------
+
+def _along_last(name: str, a: Any, axis: Any) -> tuple[Any, tuple[int, ...], tuple[int, ...]]:
+    """``a`` with the axes ``axis`` reduces moved to the end and merged into one (``a`` flattened
+    for None), the reduced axes, and the shape of what is kept."""
+    ndim = _ndim(a)
+    if ndim == 0:
+        return np.reshape(a, (1,)), (), ()
+    axes = _axes(axis, ndim, name)
+    shape = np.shape(a)
+    rest = tuple(i for i in range(ndim) if i not in axes)
+    kept = tuple(shape[i] for i in rest)
+    if axes != tuple(range(ndim - len(axes), ndim)):
+        a = np.transpose(a, rest + axes)
+    merged = kept + (math.prod(shape[i] for i in axes),)
+    return (np.reshape(a, merged) if merged != np.shape(a) else a), axes, kept
+
+
+def _keep(out: Any, ndim: int, axes: tuple[int, ...], extra: int = 0) -> Any:
+    """``out`` with the reduced ``axes`` put back as length 1 (``extra`` leading axes: the quantiles')."""
+    shape = list(np.shape(out))
+    for ax in axes:
+        shape.insert(extra + ax, 1)
+    return np.reshape(out, tuple(shape))
+
+
+def _nan_slices(a: Any, axis: int = -1) -> np.ndarray | None:
+    """Where a slice along ``axis`` holds a NaN (NumPy's quantiles are NaN there), or None."""
+    missing = np.isnan(_value(a)) if _value(a).dtype.kind in "fc" else None
+    if missing is None or not missing.any():
+        return None
+    return np.any(missing, axis=axis)
+
+
+@_composed(np.median, refuse=("out",))
+def _median(name: str, a: Any, axis: Any, out: Any, overwrite_input: Any, keepdims: Any) -> Any:
+    """The mean of the middle one or two of the sorted entries, as NumPy takes it."""
+    flat, axes, kept = _along_last(name, a, axis)
+    n = np.shape(flat)[-1]
+    if n == 0:
+        return np.mean(flat, axis=-1)  # NaN, with NumPy's warning
+    s = np.sort(flat, axis=-1)
+    half = n // 2
+    result = np.mean(s[..., half - 1 + n % 2:half + 1], axis=-1)
+    nan = _nan_slices(flat)
+    if nan is not None:
+        result = np.where(nan, np.nan, result)
+    return _keep(result, _ndim(a), axes) if keepdims else result
+
+
+_METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
+
+
+def _quantile(name: str, a: Any, q: Any, axis: Any, method: Any, keepdims: Any, scale: float) -> Any:
+    if _traced(q):
+        raise UnsupportedOpError(f"{name} at a traced q is not supported: q must be given as numbers")
+    if method not in _METHODS:
+        raise UnsupportedOpError(f"{name}(..., method={method!r}) is not supported; graphviz_bp supports "
+                                 f"{', '.join(repr(m) for m in _METHODS)}")
+    qs = np.true_divide(np.asanyarray(q), scale)
+    if qs.dtype.kind not in "biuf" or not (np.all(0 <= qs) and np.all(qs <= 1)):
+        raise ValueError(f"{name}: q must be in the range [0, {scale:g}]" if scale != 1 else
+                         f"{name}: quantiles must be in the range [0, 1]")
+    flat, axes, kept = _along_last(name, a, axis)
+    n = np.shape(flat)[-1]
+    s = np.sort(flat, axis=-1)
+    if kept:
+        s = np.moveaxis(s, -1, 0)  # the sorted entries along the first axis
+    virtual = (n - 1) * qs
+    if method in ("lower", "higher", "nearest"):
+        index = (np.floor if method == "lower" else np.ceil if method == "higher" else np.around)(virtual)
+        result = s[np.clip(index.astype(np.intp), 0, n - 1)]
+    else:
+        if method == "midpoint":
+            virtual = 0.5 * (np.floor(virtual) + np.ceil(virtual))
+        below = np.floor(virtual)
+        gamma = virtual - below
+        if method == "midpoint":
+            gamma = np.where(gamma == 0, 0.0, 0.5)
+        below = below.astype(np.intp)
+        previous, after = s[np.clip(below, 0, n - 1)], s[np.clip(below + 1, 0, n - 1)]
+        t = np.reshape(np.asarray(gamma, dtype=_value(s).dtype if _value(s).dtype.kind == "f" else float),
+                       qs.shape + (1,) * len(kept))
+        difference = after - previous  # NumPy's lerp: from the nearer end
+        near = _value(t) >= 0.5
+        result = after - difference * (1 - t) if near.all() else previous + difference * t if not near.any() \
+            else np.where(near, after - difference * (1 - t), previous + difference * t)
+    nan = _nan_slices(flat)
+    if nan is not None:
+        result = np.where(nan, np.nan, result)
+    if keepdims:
+        return _keep(result, _ndim(a), axes, extra=qs.ndim)
+    return result
+
+
+@_composed(np.percentile, refuse=("out", "weights", "interpolation"))
+def _percentile(name: str, a: Any, q: Any, axis: Any, out: Any, overwrite_input: Any, method: Any,
+                keepdims: Any, weights: Any = None, interpolation: Any = None) -> Any:
+    return _quantile(name, a, q, axis, method, keepdims, 100.0)
+
+
+@_composed(np.quantile, refuse=("out", "weights", "interpolation"))
+def _quantile_of(name: str, a: Any, q: Any, axis: Any, out: Any, overwrite_input: Any, method: Any,
+                 keepdims: Any, weights: Any = None, interpolation: Any = None) -> Any:
+    return _quantile(name, a, q, axis, method, keepdims, 1.0)
+
+
+@_composed(np.partition, refuse=("order",))
+def _partition(name: str, a: Any, kth: Any, axis: Any, kind: Any, order: Any) -> Any:
+    """The entries where ``np.argpartition`` of the values puts them (NumPy's own order)."""
+    if axis is None:
+        a, axis = np.ravel(a), 0
+    index = np.argpartition(_value(a), kth, axis=axis, kind=kind)
+    return np.take_along_axis(a, index, axis=axis)
+
+
+@_composed(np.ptp, refuse=("out",))
+def _ptp(name: str, a: Any, axis: Any, out: Any, keepdims: Any) -> Any:
+    return np.max(a, axis=axis, keepdims=bool(keepdims)) - np.min(a, axis=axis, keepdims=bool(keepdims))
+
+
+# --- means, differences, integrals -----------------------------------------------------------------
+
+@_composed(np.average)
+def _average(name: str, a: Any, axis: Any, weights: Any, returned: Any, keepdims: Any) -> Any:
+    """``Σ a w / Σ w`` over ``axis`` (``weights`` may be traced); without weights, the mean."""
+    keepdims = bool(keepdims)
+    if weights is None:
+        avg = np.mean(a, axis=axis, keepdims=keepdims)
+        scale = np.asarray(np.size(_value(a)) / max(np.size(_value(avg)), 1), dtype=_value(avg).dtype)
+    else:
+        shape, wshape = np.shape(a), np.shape(weights)
+        if shape != wshape:
+            if axis is None:
+                raise TypeError(f"{name}: axis must be specified when shapes of a and weights differ.")
+            if len(wshape) != 1:
+                raise TypeError(f"{name}: 1D weights expected when shapes of a and weights differ.")
+            ax = _axis(axis, len(shape), name)
+            if wshape[0] != shape[ax]:
+                raise ValueError(f"{name}: length of weights differs from that of the axis.")
+            weights = np.reshape(weights, tuple(wshape[0] if i == ax else 1 for i in range(len(shape))))
+        scale = np.sum(weights, axis=axis, keepdims=keepdims)
+        if np.any(_value(scale) == 0):
+            raise ZeroDivisionError(f"{name}: weights sum to zero, can't be normalized")
+        avg = np.sum(a * weights, axis=axis, keepdims=keepdims) / scale
+    if not returned:
+        return avg
+    if np.shape(scale) != np.shape(avg):
+        scale = np.broadcast_to(scale, np.shape(avg))
+    return avg, scale
+
+
+@_composed(np.diff)
+def _diff(name: str, a: Any, n: Any, axis: Any, prepend: Any, append: Any) -> Any:
+    n = operator.index(n)
+    if n == 0:
+        return a
+    if n < 0:
+        raise ValueError(f"{name}: order must be non-negative but got {n!r}")
+    ndim = _ndim(a)
+    if ndim == 0:
+        raise ValueError(f"{name} requires input that is at least one dimensional")
+    axis = _axis(axis, ndim, name)
+    parts = []
+    for extra in (prepend, a, append):
+        if extra is None:
+            continue
+        if extra is not a and _ndim(extra) == 0:
+            shape = list(np.shape(a))
+            shape[axis] = 1
+            extra = np.broadcast_to(extra, tuple(shape))
+        parts.append(extra)
+    if len(parts) > 1:
+        a = np.concatenate(parts, axis=axis)
+    later = tuple(slice(1, None) if i == axis else slice(None) for i in range(ndim))
+    earlier = tuple(slice(None, -1) if i == axis else slice(None) for i in range(ndim))
+    for _ in range(n):
+        a = a[later] - a[earlier]
+    return a
+
+
+def _trapezoid(name: str, y: Any, x: Any, dx: Any, axis: Any) -> Any:
+    ndim = _ndim(y)
+    axis = _axis(axis, ndim, name)
+    if x is None:
+        d = dx
+    elif _ndim(x) == 1:
+        d = np.diff(x)
+        d = np.reshape(d, tuple(np.shape(d)[0] if i == axis else 1 for i in range(ndim)))
+    else:
+        d = np.diff(x, axis=axis)
+    later = tuple(slice(1, None) if i == axis else slice(None) for i in range(ndim))
+    earlier = tuple(slice(None, -1) if i == axis else slice(None) for i in range(ndim))
+    return np.sum(d * (y[later] + y[earlier]) / 2.0, axis=axis)
+
+
+for _f in (getattr(np, "trapezoid", None), getattr(np, "trapz", None)):
+    if _f is not None:
+        _composed(_f)(_trapezoid)
+
+
+# --- matrices ------------------------------------------------------------------------------------------
+
+def _triangle(lower: bool) -> Callable[..., Any]:
+    def composed(name: str, m: Any, k: Any) -> Any:
+        """``m`` with the entries above (below) its ``k``-th diagonal 0, as NumPy writes it: a where."""
+        shape = np.shape(m)
+        mask = np.tri(*shape[-2:], k=k if lower else k - 1, dtype=bool)
+        zero = np.zeros(1, _value(m).dtype)
+        return np.where(mask, m, zero) if lower else np.where(mask, zero, m)
+    return composed
+
+
+_composed(np.tril)(_triangle(True))
+_composed(np.triu)(_triangle(False))
+
+
+@_composed(np.kron)
+def _kron(name: str, a: Any, b: Any) -> Any:
+    """Every product ``a[i] b[j]``, laid out as NumPy's kron lays them out."""
+    nda, ndb = _ndim(a), _ndim(b)
+    if nda == 0 or ndb == 0:
+        return np.multiply(a, b)
+    nd = max(nda, ndb)
+    sa = (1,) * (nd - nda) + tuple(np.shape(a))
+    sb = (1,) * (nd - ndb) + tuple(np.shape(b))
+    left = np.reshape(a, tuple(x for n in sa for x in (n, 1)))
+    right = np.reshape(b, tuple(x for n in sb for x in (1, n)))
+    return np.reshape(left * right, tuple(i * j for i, j in zip(sa, sb)))
+
+
+@_composed(np.cov, refuse=("fweights", "aweights", "dtype"))
+def _cov(name: str, m: Any, y: Any, rowvar: Any, bias: Any, ddof: Any, fweights: Any, aweights: Any,
+         dtype: Any = None) -> Any:
+    """The covariance of the rows (variables) of ``m`` (and ``y``), as NumPy's cov computes it."""
+    x = _at_least_2d(m)
+    if not rowvar and np.shape(x)[0] != 1:
+        x = np.transpose(x)
+    if np.shape(x)[0] == 0:
+        return np.array([]).reshape(0, 0)
+    if y is not None:
+        y = _at_least_2d(y)
+        if not rowvar and np.shape(y)[0] != 1:
+            y = np.transpose(y)
+        x = np.concatenate((x, y), axis=0)
+    if ddof is None:
+        ddof = 0 if bias else 1
+    fact = np.shape(x)[1] - ddof
+    if fact <= 0:
+        import warnings
+
+        warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=3)
+        fact = 0.0
+    x = x - np.mean(x, axis=1)[:, None]
+    c = (x @ np.transpose(x)) * np.true_divide(1, fact)
+    return np.squeeze(c) if 1 in np.shape(c) else c
+
+
+def _at_least_2d(a: Any) -> Any:
+    shape = np.shape(a)
+    return np.reshape(a, (1,) * (2 - len(shape)) + tuple(shape)) if len(shape) < 2 else a
+
+
+@_composed(np.corrcoef, refuse=("dtype",))
+def _corrcoef(name: str, x: Any, y: Any, rowvar: Any, bias: Any = None, ddof: Any = None, dtype: Any = None) -> Any:
+    c = np.cov(x, y, rowvar)
+    if _ndim(c) == 0:
+        return c / c
+    stddev = np.sqrt(np.diagonal(c))
+    c = c / stddev[:, None]
+    c = c / stddev[None, :]
+    return np.clip(c, -1, 1)
+
+
+@_composed(np.linalg.matrix_power)
+def _matrix_power(name: str, a: Any, n: Any) -> Any:
+    """``a`` multiplied by itself ``n`` times, by NumPy's squarings (``n < 0``: of its inverse)."""
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"{name}: exponent must be an integer") from None
+    shape = np.shape(a)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise np.linalg.LinAlgError("Last 2 dimensions of the array must be square")
+    if n == 0:
+        return np.broadcast_to(np.eye(shape[-1], dtype=_value(a).dtype), shape).copy()  # no gradient
+    if n < 0:
+        a, n = np.linalg.inv(a), -n
+    if n == 1:
+        return a
+    if n == 2:
+        return a @ a
+    if n == 3:
+        return (a @ a) @ a
+    z = result = None
+    while n > 0:
+        z = a if z is None else z @ z
+        n, bit = divmod(n, 2)
+        if bit:
+            result = z if result is None else result @ z
+    return result
+
+
+@_composed(np.linalg.multi_dot, refuse=("out",))
+def _multi_dot(name: str, arrays: Any, out: Any = None) -> Any:
+    """The product of ``arrays`` in the order NumPy's multi_dot chooses (the cheapest)."""
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ValueError(f"{name}: expecting at least two arrays")
+    if len(arrays) == 2:
+        return np.dot(arrays[0], arrays[1])
+    first, last = _ndim(arrays[0]), _ndim(arrays[-1])
+    if first == 1:
+        arrays[0] = np.reshape(arrays[0], (1, -1))
+    if last == 1:
+        arrays[-1] = np.reshape(arrays[-1], (-1, 1))
+    for a in arrays:
+        if _ndim(a) != 2:
+            raise np.linalg.LinAlgError(f"{_ndim(a)}-dimensional array given. Array must be two-dimensional")
+    if len(arrays) == 3:
+        a, b, c = arrays
+        (a0, a1b0), (b1c0, c1) = np.shape(a), np.shape(c)
+        result = (a @ b) @ c if a0 * b1c0 * (a1b0 + c1) < a1b0 * c1 * (a0 + b1c0) else a @ (b @ c)
+    else:
+        result = _chain(arrays, _chain_order(arrays), 0, len(arrays) - 1)
+    if first == 1 and last == 1:
+        return result[0, 0]
+    return np.ravel(result) if first == 1 or last == 1 else result
+
+
+def _chain_order(arrays: list[Any]) -> np.ndarray:
+    """Where to split each run of the chain (NumPy's dynamic programme, ties to the first split)."""
+    n = len(arrays)
+    p = [np.shape(a)[0] for a in arrays] + [np.shape(arrays[-1])[1]]
+    cost = np.zeros((n, n), dtype=np.double)
+    split = np.empty((n, n), dtype=np.intp)
+    for span in range(1, n):
+        for i in range(n - span):
+            j = i + span
+            cost[i, j] = np.inf
+            for k in range(i, j):
+                c = cost[i, k] + cost[k + 1, j] + p[i] * p[k + 1] * p[j + 1]
+                if c < cost[i, j]:
+                    cost[i, j] = c
+                    split[i, j] = k
+    return split
+
+
+def _chain(arrays: list[Any], split: np.ndarray, i: int, j: int) -> Any:
+    if i == j:
+        return arrays[i]
+    k = int(split[i, j])
+    return _chain(arrays, split, i, k) @ _chain(arrays, split, k + 1, j)
+
+
+@_composed(np.polyval)
+def _polyval(name: str, p: Any, x: Any) -> Any:
+    """Horner's rule, as NumPy runs it: ``y = y x + p[i]`` from the highest power down."""
+    y = np.zeros(np.shape(x), dtype=np.result_type(_value(x), 0))
+    for k in range(np.shape(p)[0]):
+        y = y * x + p[k]
+    return y
+
+
+@_composed(np.sinc)
+def _sinc(name: str, x: Any) -> Any:
+    """``sin(πx) / (πx)``, with NumPy's stand-in for 0 (where its gradient is 0)."""
+    y = np.pi * np.where(_value(x) == 0, 1.0e-20, x)
+    return np.sin(y) / y
+
+
+@_composed(np.cross)
+def _cross(name: str, a: Any, b: Any, axisa: Any, axisb: Any, axisc: Any, axis: Any) -> Any:
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a = np.moveaxis(a, axisa, -1)
+    b = np.moveaxis(b, axisb, -1)
+    na, nb = np.shape(a)[-1], np.shape(b)[-1]
+    if na not in (2, 3) or nb not in (2, 3):
+        raise ValueError(f"{name}: incompatible dimensions for cross product (dimension must be 2 or 3)")
+    if na == 2 or nb == 2:
+        raise UnsupportedOpError(f"{name} of 2-element vectors (deprecated by NumPy) is not supported")
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    c = np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+    return np.moveaxis(c, -1, axisc)
+
+
+# --- moving and reshaping ---------------------------------------------------------------------------------
+
+@_composed(np.moveaxis)
+def _moveaxis(name: str, a: Any, source: Any, destination: Any) -> Any:
+    ndim = _ndim(a)
+    src = [_axis(s, ndim, name) for s in (source if isinstance(source, (tuple, list)) else (source,))]
+    dst = [_axis(d, ndim, name) for d in (destination if isinstance(destination, (tuple, list)) else (destination,))]
+    if len(src) != len(dst):
+        raise ValueError(f"{name}: `source` and `destination` arguments must have the same number of elements")
+    order = [n for n in range(ndim) if n not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return np.transpose(a, order)
+
+
+@_composed(*[f for f in (getattr(np, "matrix_transpose", None), np.linalg.matrix_transpose) if f is not None])
+def _matrix_transpose(name: str, x: Any) -> Any:
+    if _ndim(x) < 2:
+        raise ValueError(f"{name}: input array must be at least 2-dimensional, but it is {_ndim(x)}")
+    return np.swapaxes(x, -1, -2)
+
+
+def _at_least(k: int) -> Callable[..., Any]:
+    shapes = {1: {0: (1,)}, 2: {0: (1, 1), 1: (1, -1)}, 3: {0: (1, 1, 1), 1: (1, -1, 1), 2: None}}[k]
+
+    def composed(name: str, arys: Any) -> Any:
+        out = []
+        for a in arys:
+            nd = _ndim(a)
+            if nd >= k:
+                out.append(a)
+            elif k == 3 and nd == 2:
+                out.append(np.reshape(a, tuple(np.shape(a)) + (1,)))
+            else:
+                out.append(np.reshape(a, shapes[nd]))
+        return out[0] if len(out) == 1 else tuple(out)
+    return composed
+
+
+_composed(np.atleast_1d)(_at_least(1))
+_composed(np.atleast_2d)(_at_least(2))
+_composed(np.atleast_3d)(_at_least(3))
+
+
+@_composed(np.fliplr)
+def _fliplr(name: str, m: Any) -> Any:
+    if _ndim(m) < 2:
+        raise ValueError("Input must be >= 2-d.")
+    return np.flip(m, 1)
+
+
+@_composed(np.flipud)
+def _flipud(name: str, m: Any) -> Any:
+    if _ndim(m) < 1:
+        raise ValueError("Input must be >= 1-d.")
+    return np.flip(m, 0)
+
+
+@_composed(np.rot90)
+def _rot90(name: str, m: Any, k: Any, axes: Any) -> Any:
+    axes = tuple(axes)
+    ndim = _ndim(m)
+    if len(axes) != 2:
+        raise ValueError("len(axes) must be 2.")
+    if axes[0] == axes[1] or abs(axes[0] - axes[1]) == ndim:
+        raise ValueError("Axes must be different.")
+    if not all(-ndim <= ax < ndim for ax in axes):
+        raise ValueError(f"Axes={axes} out of range for array of ndim={ndim}.")
+    k = operator.index(k) % 4
+    if k == 0:
+        return m[:]
+    if k == 2:
+        return np.flip(np.flip(m, axes[0]), axes[1])
+    order = list(range(ndim))
+    order[axes[0]], order[axes[1]] = order[axes[1]], order[axes[0]]
+    return np.transpose(np.flip(m, axes[1]), order) if k == 1 else np.flip(np.transpose(m, order), axes[1])
+
+
+@_composed(np.append)
+def _append(name: str, arr: Any, values: Any, axis: Any) -> Any:
+    if axis is None:
+        if _ndim(arr) != 1:
+            arr = np.ravel(arr)
+        values = np.ravel(values)
+        axis = _ndim(arr) - 1
+    return np.concatenate((arr, values), axis=axis)
+
+
+@_composed(np.delete)
+def _delete(name: str, arr: Any, obj: Any, axis: Any) -> Any:
+    """The entries NumPy's delete keeps (found by deleting from their positions): one take."""
+    if axis is None:
+        arr, axis = np.ravel(arr), 0
+    axis = _axis(axis, _ndim(arr), name)
+    if _traced(obj):
+        obj = _value(obj)
+    kept = np.delete(np.arange(np.shape(arr)[axis]), obj)
+    return np.take(arr, kept, axis=axis)
+
+
+@_composed(np.diagflat)
+def _diagflat(name: str, v: Any, k: Any) -> Any:
+    return np.diag(np.ravel(v), k)
+
+
+def _split_along(axis: int, least: int) -> Callable[..., Any]:
+    def composed(name: str, ary: Any, indices_or_sections: Any) -> Any:
+        nd = _ndim(ary)
+        if nd < least:
+            raise ValueError(f"{name} only works on arrays of {least} or more dimensions")
+        return np.split(ary, indices_or_sections, axis=axis if nd > 1 or least > 1 else 0)
+    return composed
+
+
+_composed(np.hsplit)(_split_along(1, 1))
+_composed(np.vsplit)(_split_along(0, 2))
+_composed(np.dsplit)(_split_along(2, 3))
+
+
+@_composed(np.select)
+def _select(name: str, condlist: Any, choicelist: Any, default: Any) -> Any:
+    """The first choice whose condition holds, else ``default``: nested wheres, the last first."""
+    condlist, choicelist = list(condlist), list(choicelist)
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    if len(condlist) == 0:
+        raise ValueError("select with an empty condition list is not possible")
+    conditions = [np.asarray(_value(c)) for c in condlist]
+    for i, c in enumerate(conditions):
+        if c.dtype.type is not np.bool_:
+            raise TypeError(f"invalid entry {i} in condlist: should be boolean ndarray")
+    shape = np.broadcast_shapes(*[c.shape for c in conditions], *[np.shape(c) for c in choicelist],
+                                np.shape(default))
+    result = default
+    for cond, choice in zip(reversed(conditions), reversed(choicelist)):
+        result = np.where(cond, choice, result)
+    return np.broadcast_to(result, shape) if np.shape(result) != shape else result
+
+
+@_composed(np.linalg.vector_norm)
+def _vector_norm(name: str, x: Any, axis: Any, keepdims: Any, ord: Any) -> Any:
+    if ord not in (2, 2.0):
+        raise UnsupportedOpError(f"{name}(..., ord={ord!r}) is not supported; graphviz_bp supports the 2-norm")
+    ndim = _ndim(x)
+    if axis is None or isinstance(axis, (tuple, list)):
+        flat, axes, kept = _along_last(name, x, axis)
+        res = np.linalg.norm(flat, axis=-1)
+    else:
+        axes = (_axis(axis, ndim, name),)
+        res = np.linalg.norm(x, axis=axes[0])
+    return _keep(res, ndim, axes) if keepdims else res
+
+
+@_composed(np.linalg.matrix_norm)
+def _matrix_norm(name: str, x: Any, keepdims: Any, ord: Any) -> Any:
+    if ord != "fro":
+        raise UnsupportedOpError(f"{name}(..., ord={ord!r}) is not supported; graphviz_bp supports the "
+                                 f"Frobenius norm")
+    return np.linalg.norm(x, axis=(-2, -1), keepdims=bool(keepdims))
+
+
+@_composed(np.linalg.outer)
+def _linalg_outer(name: str, x1: Any, x2: Any) -> Any:
+    if _ndim(x1) != 1 or _ndim(x2) != 1:
+        raise ValueError(f"{name}: input arrays must be one-dimensional")
+    return np.outer(x1, x2)
+
+
+@_composed(np.linalg.trace, refuse=("dtype",))
+def _linalg_trace(name: str, x: Any, offset: Any, dtype: Any) -> Any:
+    return np.trace(x, offset, axis1=-2, axis2=-1)
+
+
+@_composed(np.linalg.diagonal)
+def _linalg_diagonal(name: str, x: Any, offset: Any) -> Any:
+    return np.diagonal(x, offset, axis1=-2, axis2=-1)
+
+
+# --- signals ---------------------------------------------------------------------------------------------
+
+_MODES = {"valid": 0, "same": 1, "full": 2, 0: 0, 1: 1, 2: 2, "v": 0, "s": 1, "f": 2}
+
+
+def _correlated(name: str, a: Any, v: Any, mode: Any) -> Any:
+    """``c[k] = Σₙ a[n + k] v[n]`` over the positions ``mode`` keeps, as NumPy's correlate keeps them:
+    the full correlation from one gather and one product, then NumPy's part of it."""
+    if _ndim(a) > 1 or _ndim(v) > 1:
+        raise ValueError(f"{name}: object too deep for desired array")
+    a, v = np.reshape(a, (-1,)), np.reshape(v, (-1,))  # (a number: one entry)
+    m, n = np.shape(a)[0], np.shape(v)[0]
+    if m == 0 or n == 0:
+        raise ValueError(f"{name}: {'a' if m == 0 else 'v'} cannot be empty")
+    if mode not in _MODES:
+        raise ValueError(f"{name}: mode must be one of 'valid', 'same', or 'full' (got {mode!r})")
+    zeros = np.zeros(n - 1, dtype=_value(a).dtype)
+    padded = np.concatenate([zeros, a, zeros]) if n > 1 else a
+    windows = padded[np.arange(m + n - 1)[:, None] + np.arange(n)[None, :]]
+    full = windows @ v
+    short = min(m, n)
+    left = {0: 0, 1: short >> 1, 2: short - 1}[_MODES[mode]]
+    right = {0: 0, 1: short - (short >> 1) - 1, 2: short - 1}[_MODES[mode]]
+    length = max(m, n) - short + 1 + left + right
+    if m >= n:
+        start = n - 1 - left
+        return full[start:start + length]
+    reverse = full[::-1]  # NumPy swaps the operands and reverses what it keeps
+    start = m - 1 - left
+    return reverse[start:start + length][::-1]
+
+
+@_composed(np.correlate)
+def _correlate(name: str, a: Any, v: Any, mode: Any) -> Any:
+    return _correlated(name, a, v, mode)
+
+
+@_composed(np.convolve)
+def _convolve(name: str, a: Any, v: Any, mode: Any) -> Any:
+    if _ndim(a) > 1 or _ndim(v) > 1:
+        raise ValueError(f"{name}: object too deep for desired array")
+    a, v = np.reshape(a, (-1,)), np.reshape(v, (-1,))
+    if np.shape(v)[0] > np.shape(a)[0]:
+        a, v = v, a
+    if np.shape(a)[0] == 0 or np.shape(v)[0] == 0:
+        raise ValueError(f"{name}: {'a' if np.shape(a)[0] == 0 else 'v'} cannot be empty")
+    return _correlated(name, a, v[::-1], mode)
