@@ -351,3 +351,76 @@ def test_a_composed_function_draws_its_parts_with_the_users_line():
     assert all("the line" in (n.source.short() if n.source is not None else "the line") for n in made)
     dot = g.to_dot()
     assert "sort" in dot
+
+
+# --- NaNs skipped, scans, dtypes -------------------------------------------------------------------------
+
+def _with_nans(dtype=np.float64) -> np.ndarray:
+    x = _data(4, 6)
+    x[0, 1] = np.nan
+    x[2, :] = np.nan  # a slice of NaNs only
+    x[3, [0, 2, 5]] = np.nan
+    return x.astype(dtype)
+
+
+_NAN_CASES = [
+    lambda x: np.nanmedian(x, axis=1), lambda x: np.nanmedian(x, axis=0), lambda x: np.nanmedian(x),
+    lambda x: np.nanmedian(x, axis=1, keepdims=True), lambda x: np.nanpercentile(x, [5, 50, 95], axis=1),
+    lambda x: np.nanquantile(x, 0.3, axis=0), lambda x: np.nanquantile(x, 0.3, axis=1, method="midpoint"),
+    lambda x: np.nanquantile(x, [0.3, 0.9], axis=1, method="nearest"), lambda x: np.nanvar(x, axis=1),
+    lambda x: np.nanstd(x, axis=0, ddof=1), lambda x: np.nanvar(x), lambda x: np.nanvar(x, axis=1, keepdims=True),
+    lambda x: np.nanprod(x, axis=1), lambda x: np.nancumsum(x, axis=1), lambda x: np.nancumprod(x),
+]
+
+
+@pytest.mark.parametrize("k", range(len(_NAN_CASES)))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_functions_that_skip_nans_give_numpys_numbers_and_types(k, dtype):
+    fn, x = _NAN_CASES[k], _with_nans(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = fn(x)
+        got = gb.trace(lambda x: fn(x) * 1, x=x, seed=np.ones(np.shape(want), dtype=want.dtype)).value
+    assert np.asarray(got).dtype == want.dtype
+    if dtype is np.float64:
+        np.testing.assert_array_equal(got, want)
+    else:  # (float32 quantiles of slices with NaNs: NumPy interpolates slice by slice, at times in float64)
+        np.testing.assert_allclose(got, want, rtol=3e-7)
+
+
+@pytest.mark.parametrize("k", range(len(_NAN_CASES)))
+def test_functions_that_skip_nans_send_no_gradient_to_the_nans(k):
+    fn, x = _NAN_CASES[k], _with_nans()
+    x[2, 3] = 0.25  # every slice has a number, so that every result is finite
+    weights = RNG.standard_normal(np.shape(fn(x)))
+    g = gb.trace(lambda x: np.sum(fn(x) * weights), x=x)
+    grad = g.grad("x")
+    assert np.all(grad[np.isnan(x)] == 0)
+    finite = ~np.isnan(x)
+    numeric = numerical_grad(lambda v: float(np.sum(fn(np.where(finite, v, np.nan)) * weights)), np.where(finite, x, 0))
+    np.testing.assert_allclose(grad[finite], numeric[finite], rtol=1e-6, atol=1e-6)
+
+
+def test_cumulative_sum_and_prod_with_their_initial_entry():
+    x = _data(3, 4)
+    _check(lambda x: np.cumulative_sum(x, axis=1, include_initial=True), {"x": x})
+    _check(lambda x: np.cumulative_prod(x[1]), {"x": x})
+    with pytest.raises(ValueError, match="axis"):
+        gb.trace(lambda x: np.sum(np.cumulative_sum(x)), x=x)
+
+
+def test_percentile_keeps_float32_for_one_number_and_widens_for_a_list_as_numpy():
+    x = _data(9).astype(np.float32)
+    for q in (37.0, [10, 55.5], 50):
+        want = np.percentile(x, q)
+        got = gb.trace(lambda x: np.percentile(x, q) * 1, x=x,
+                       seed=np.ones(np.shape(want), dtype=want.dtype) if np.ndim(want) else None).value
+        assert np.asarray(got).dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_cov_of_float32_or_integers_is_computed_in_float64_as_numpys():
+    for x in (_data(3, 5).astype(np.float32), np.arange(15.0).reshape(3, 5).astype(np.float32)):
+        g = gb.trace(lambda x: np.cov(x) * 1, x=x, seed=np.ones((3, 3)))
+        np.testing.assert_array_equal(g.value, np.cov(x))
+        assert g.value.dtype == np.float64 and g.grad("x").dtype == np.float32

@@ -129,6 +129,83 @@ _composed(np.nanmax, refuse=_NAN_REFUSED)(_nan_reduction(np.max, -np.inf))
 _composed(np.nanmin, refuse=_NAN_REFUSED)(_nan_reduction(np.min, np.inf))
 
 
+def _nan_scan(scan: Callable[..., Any], fill: float) -> Callable[..., Any]:
+    def composed(name: str, a: Any, axis: Any = None, **_: Any) -> Any:
+        """The scan of ``a`` with its NaNs replaced by ``fill`` (0 for a sum, 1 for a product)."""
+        missing = np.isnan(_value(a)) if _value(a).dtype.kind in "fc" else None
+        return scan(a if missing is None or not missing.any() else np.where(missing, fill, a), axis=axis)
+    return composed
+
+
+_composed(np.nancumsum, refuse=("dtype", "out"))(_nan_scan(np.cumsum, 0.0))
+_composed(np.nancumprod, refuse=("dtype", "out"))(_nan_scan(np.cumprod, 1.0))
+
+
+@_composed(np.nanprod, refuse=_NAN_REFUSED)
+def _nanprod(name: str, a: Any, axis: Any, dtype: Any, out: Any, keepdims: Any, initial: Any, where: Any) -> Any:
+    missing = np.isnan(_value(a)) if _value(a).dtype.kind in "fc" else None
+    return np.prod(a if missing is None or not missing.any() else np.where(missing, 1.0, a), axis=axis,
+                   keepdims=bool(keepdims))
+
+
+def _nanvar(name: str, a: Any, axis: Any, ddof: Any, keepdims: Any) -> Any:
+    """The variance of each slice's entries that are not NaN, as NumPy's nanvar computes it: their
+    mean, then the mean square of the deviations, divided by the count less ``ddof``."""
+    keepdims = bool(keepdims)
+    missing = np.isnan(_value(a)) if _value(a).dtype.kind in "fc" else None
+    if missing is None or not missing.any():
+        return np.var(a, axis=axis, ddof=ddof, keepdims=keepdims)
+    kept = np.where(missing, 0.0, a)
+    counts = np.sum(~missing, axis=axis, keepdims=True).astype(_value(a).dtype)  # (NumPy divides into a's type)
+    deviation = np.where(missing, 0.0, kept - np.sum(kept, axis=axis, keepdims=True) / counts)
+    variance = np.sum(deviation * deviation, axis=axis, keepdims=keepdims)
+    dof = (counts if keepdims else np.sum(~missing, axis=axis).astype(_value(a).dtype)) - ddof
+    if np.any(dof <= 0):
+        import warnings
+
+        warnings.warn("Degrees of freedom <= 0 for slice.", RuntimeWarning, stacklevel=4)
+        return np.where(dof <= 0, np.nan, variance / np.where(dof <= 0, 1, dof))
+    return variance / dof
+
+
+_NAN_MOMENTS = ("dtype", "out", "where", "mean", "correction")
+
+
+@_composed(np.nanvar, refuse=_NAN_MOMENTS)
+def _nan_variance(name: str, a: Any, axis: Any, dtype: Any, out: Any, ddof: Any, keepdims: Any, **_: Any) -> Any:
+    return _nanvar(name, a, axis, ddof, keepdims)
+
+
+@_composed(np.nanstd, refuse=_NAN_MOMENTS)
+def _nan_deviation(name: str, a: Any, axis: Any, dtype: Any, out: Any, ddof: Any, keepdims: Any, **_: Any) -> Any:
+    return np.sqrt(_nanvar(name, a, axis, ddof, keepdims))
+
+
+def _cumulative(scan: Callable[..., Any], identity: float) -> Callable[..., Any]:
+    def composed(name: str, x: Any, axis: Any, dtype: Any, out: Any, include_initial: Any) -> Any:
+        """NumPy 2's cumulative_sum and cumulative_prod: the scan, after the identity when asked."""
+        if _ndim(x) == 0:
+            x = np.reshape(x, (1,))
+        if axis is None:
+            if _ndim(x) >= 2:
+                raise ValueError(f"{name}: for arrays which have more than one dimension ``axis`` argument "
+                                 f"is required.")
+            axis = 0
+        result = scan(x, axis=axis)
+        if not include_initial:
+            return result
+        shape = list(np.shape(result))
+        shape[_axis(axis, len(shape), name)] = 1
+        return np.concatenate([np.full(shape, identity, dtype=_value(result).dtype), result], axis=axis)
+    return composed
+
+
+for _f, _scan, _identity in ((getattr(np, "cumulative_sum", None), np.cumsum, 0),
+                             (getattr(np, "cumulative_prod", None), np.cumprod, 1)):
+    if _f is not None:
+        _composed(_f, refuse=("dtype", "out"))(_cumulative(_scan, _identity))
+
+
 # --- order statistics --------------------------------------------------------------------------------
 
 def _along_last(name: str, a: Any, axis: Any) -> tuple[Any, tuple[int, ...], tuple[int, ...]]:
@@ -182,58 +259,145 @@ def _median(name: str, a: Any, axis: Any, out: Any, overwrite_input: Any, keepdi
 _METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
 
 
-def _quantile(name: str, a: Any, q: Any, axis: Any, method: Any, keepdims: Any, scale: float) -> Any:
+def _quantile(name: str, a: Any, q: Any, axis: Any, method: Any, keepdims: Any, percent: bool,
+              skip_nan: bool = False) -> Any:
+    """NumPy's quantiles of ``a`` at ``q`` (``percent``: in percent), from its sorted entries, with
+    NumPy's interpolation; ``skip_nan``: of each slice's entries that are not NaN (nanquantile)."""
     if _traced(q):
         raise UnsupportedOpError(f"{name} at a traced q is not supported: q must be given as numbers")
     if method not in _METHODS:
         raise UnsupportedOpError(f"{name}(..., method={method!r}) is not supported; graphviz_bp supports "
                                  f"{', '.join(repr(m) for m in _METHODS)}")
-    qs = np.true_divide(np.asanyarray(q), scale)
+    weak = type(q) in (int, float)  # NumPy's weak promotion: a Python number keeps float32 float32
+    qs = np.true_divide(q, 100) if percent else np.asanyarray(q)
     if qs.dtype.kind not in "biuf" or not (np.all(0 <= qs) and np.all(qs <= 1)):
-        raise ValueError(f"{name}: q must be in the range [0, {scale:g}]" if scale != 1 else
+        raise ValueError(f"{name}: percentiles must be in the range [0, 100]" if percent else
                          f"{name}: quantiles must be in the range [0, 1]")
     flat, axes, kept = _along_last(name, a, axis)
     n = np.shape(flat)[-1]
-    s = np.sort(flat, axis=-1)
-    if kept:
-        s = np.moveaxis(s, -1, 0)  # the sorted entries along the first axis
-    virtual = (n - 1) * qs
-    if method in ("lower", "higher", "nearest"):
-        index = (np.floor if method == "lower" else np.ceil if method == "higher" else np.around)(virtual)
-        result = s[np.clip(index.astype(np.intp), 0, n - 1)]
+    s = np.sort(flat, axis=-1)  # NaNs last
+    values = _value(flat)
+    missing = np.isnan(values) if values.dtype.kind in "fc" else None
+    if skip_nan and missing is not None and missing.any():
+        result = _slice_quantiles(s, np.sum(~missing, axis=-1), qs, kept, method, weak)
     else:
-        if method == "midpoint":
-            virtual = 0.5 * (np.floor(virtual) + np.ceil(virtual))
-        below = np.floor(virtual)
-        gamma = virtual - below
-        if method == "midpoint":
-            gamma = np.where(gamma == 0, 0.0, 0.5)
-        below = below.astype(np.intp)
-        previous, after = s[np.clip(below, 0, n - 1)], s[np.clip(below + 1, 0, n - 1)]
-        t = np.reshape(np.asarray(gamma, dtype=_value(s).dtype if _value(s).dtype.kind == "f" else float),
-                       qs.shape + (1,) * len(kept))
-        difference = after - previous  # NumPy's lerp: from the nearer end
-        near = _value(t) >= 0.5
-        result = after - difference * (1 - t) if near.all() else previous + difference * t if not near.any() \
-            else np.where(near, after - difference * (1 - t), previous + difference * t)
-    nan = _nan_slices(flat)
-    if nan is not None:
-        result = np.where(nan, np.nan, result)
+        result = _quantiles(s, n, qs, kept, method, weak)
+        nan = np.any(missing, axis=-1) if missing is not None and missing.any() else None
+        if nan is not None:  # a NaN in a slice: its quantiles are NaN, as NumPy's
+            result = np.where(nan, np.nan, result)
     if keepdims:
         return _keep(result, _ndim(a), axes, extra=qs.ndim)
     return result
 
 
+def _virtual(counts: Any, qs: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Where each quantile falls among ``counts`` sorted entries: (the entry, for the methods that
+    take one; the entry below and the weight of the one above, for the others) as NumPy finds them."""
+    virtual = (counts - 1) * qs
+    if method in ("lower", "higher", "nearest"):
+        return (np.floor if method == "lower" else np.ceil if method == "higher" else np.around)(virtual), None
+    if method == "midpoint":
+        virtual = 0.5 * (np.floor(virtual) + np.ceil(virtual))
+    below = np.floor(virtual)
+    gamma = virtual - below
+    if method == "midpoint":
+        gamma = np.where(gamma == 0, 0.0, 0.5)
+    return below, gamma
+
+
+def _lerp(previous: Any, after: Any, t: Any) -> Any:
+    """NumPy's interpolation: from the nearer end (only the branch every entry takes, when one does)."""
+    difference = after - previous
+    near = np.asarray(_value(t)) >= 0.5
+    if near.all():
+        return after - difference * (1 - t)
+    if not near.any():
+        return previous + difference * t
+    return np.where(near, after - difference * (1 - t), previous + difference * t)
+
+
+def _quantiles(s: Any, n: int, qs: np.ndarray, kept: tuple[int, ...], method: str, weak: bool) -> Any:
+    """The quantiles ``qs`` of the sorted last axis of ``s`` (``n`` entries each): ``qs.shape + kept``."""
+    if kept:
+        s = np.moveaxis(s, -1, 0)  # the sorted entries along the first axis
+    below, gamma = _virtual(n, qs, method)
+    if gamma is None:
+        return s[np.clip(below.astype(np.intp), 0, n - 1)]
+    below = below.astype(np.intp)
+    previous, after = s[np.clip(below, 0, n - 1)], s[np.clip(below + 1, 0, n - 1)]
+    t = float(gamma) if weak else np.reshape(np.asarray(gamma), qs.shape + (1,) * len(kept))
+    return _lerp(previous, after, t)
+
+
+def _slice_quantiles(s: Any, counts: np.ndarray, qs: np.ndarray, kept: tuple[int, ...], method: str,
+                     weak: bool) -> Any:
+    """The quantiles ``qs`` of each slice of the sorted last axis of ``s`` among its first ``counts``
+    entries (the others NaN, sorted last); NaN where a slice has none: ``qs.shape + kept``."""
+    counts_q = np.broadcast_to(counts, qs.shape + counts.shape)
+    below, gamma = _virtual(counts_q, np.reshape(qs, qs.shape + (1,) * counts.ndim), method)
+    top = np.maximum(counts_q - 1, 0)
+    if gamma is None:
+        result = _gather(s, np.clip(below.astype(np.intp), 0, top), qs.shape)
+    else:
+        below = below.astype(np.intp)
+        if weak:  # one Python number q: the weights in the entries' own type, as NumPy's weak promotion
+            gamma = gamma.astype(_value(s).dtype, copy=False)
+        result = _lerp(_gather(s, np.clip(below, 0, top), qs.shape), _gather(s, np.clip(below + 1, 0, top), qs.shape),
+                       gamma)
+    return np.where(counts_q == 0, np.nan, result) if not counts.all() else result
+
+
+def _gather(s: Any, index: np.ndarray, qshape: tuple[int, ...]) -> Any:
+    """``s[..., index]`` slice by slice: ``index`` is ``qshape + kept`` (one entry per quantile and slice)."""
+    kept = index.shape[len(qshape):]
+    flat = np.moveaxis(np.reshape(index, (-1,) + kept), 0, -1)  # kept + (quantiles,)
+    got = np.take_along_axis(s, flat, axis=-1)
+    if kept:
+        got = np.moveaxis(got, -1, 0)
+    return np.reshape(got, qshape + kept)
+
+
 @_composed(np.percentile, refuse=("out", "weights", "interpolation"))
 def _percentile(name: str, a: Any, q: Any, axis: Any, out: Any, overwrite_input: Any, method: Any,
                 keepdims: Any, weights: Any = None, interpolation: Any = None) -> Any:
-    return _quantile(name, a, q, axis, method, keepdims, 100.0)
+    return _quantile(name, a, q, axis, method, keepdims, True)
 
 
 @_composed(np.quantile, refuse=("out", "weights", "interpolation"))
 def _quantile_of(name: str, a: Any, q: Any, axis: Any, out: Any, overwrite_input: Any, method: Any,
                  keepdims: Any, weights: Any = None, interpolation: Any = None) -> Any:
-    return _quantile(name, a, q, axis, method, keepdims, 1.0)
+    return _quantile(name, a, q, axis, method, keepdims, False)
+
+
+@_composed(np.nanpercentile, refuse=("out", "weights", "interpolation"))
+def _nanpercentile(name: str, a: Any, q: Any, axis: Any, out: Any, overwrite_input: Any, method: Any,
+                   keepdims: Any, weights: Any = None, interpolation: Any = None) -> Any:
+    return _quantile(name, a, q, axis, method, keepdims, True, skip_nan=True)
+
+
+@_composed(np.nanquantile, refuse=("out", "weights", "interpolation"))
+def _nanquantile(name: str, a: Any, q: Any, axis: Any, out: Any, overwrite_input: Any, method: Any,
+                 keepdims: Any, weights: Any = None, interpolation: Any = None) -> Any:
+    return _quantile(name, a, q, axis, method, keepdims, False, skip_nan=True)
+
+
+@_composed(np.nanmedian, refuse=("out",))
+def _nanmedian(name: str, a: Any, axis: Any, out: Any, overwrite_input: Any, keepdims: Any) -> Any:
+    """The median of each slice's entries that are not NaN (NaN for a slice of NaNs)."""
+    flat, axes, kept = _along_last(name, a, axis)
+    values = _value(flat)
+    missing = np.isnan(values) if values.dtype.kind in "fc" else None
+    if missing is None or not missing.any():
+        return np.median(a, axis=axis, keepdims=bool(keepdims))
+    counts = np.sum(~missing, axis=-1)
+    s = np.sort(flat, axis=-1)
+    top = np.maximum(counts - 1, 0)
+    low = np.take_along_axis(s, np.clip((counts - 1) // 2, 0, top)[..., None], axis=-1)
+    high = np.take_along_axis(s, np.clip(counts // 2, 0, top)[..., None], axis=-1)
+    result = np.mean(np.concatenate([low, high], axis=-1), axis=-1)
+    if not counts.all():
+        result = np.where(counts == 0, np.nan, result)
+    return _keep(result, _ndim(a), axes) if keepdims else result
 
 
 @_composed(np.partition, refuse=("order",))
@@ -364,13 +528,13 @@ def _kron(name: str, a: Any, b: Any) -> Any:
 def _cov(name: str, m: Any, y: Any, rowvar: Any, bias: Any, ddof: Any, fweights: Any, aweights: Any,
          dtype: Any = None) -> Any:
     """The covariance of the rows (variables) of ``m`` (and ``y``), as NumPy's cov computes it."""
-    x = _at_least_2d(m)
+    x = _as_float64(_at_least_2d(m))  # NumPy's cov computes in float64 (or wider)
     if not rowvar and np.shape(x)[0] != 1:
         x = np.transpose(x)
     if np.shape(x)[0] == 0:
         return np.array([]).reshape(0, 0)
     if y is not None:
-        y = _at_least_2d(y)
+        y = _as_float64(_at_least_2d(y))
         if not rowvar and np.shape(y)[0] != 1:
             y = np.transpose(y)
         x = np.concatenate((x, y), axis=0)
@@ -385,6 +549,11 @@ def _cov(name: str, m: Any, y: Any, rowvar: Any, bias: Any, ddof: Any, fweights:
     x = x - np.mean(x, axis=1)[:, None]
     c = (x @ np.transpose(x)) * np.true_divide(1, fact)
     return np.squeeze(c) if 1 in np.shape(c) else c
+
+
+def _as_float64(a: Any) -> Any:
+    dtype = np.result_type(_value(a), np.float64)
+    return a.astype(dtype) if _value(a).dtype != dtype else a
 
 
 def _at_least_2d(a: Any) -> Any:
