@@ -424,3 +424,47 @@ def test_cov_of_float32_or_integers_is_computed_in_float64_as_numpys():
         g = gb.trace(lambda x: np.cov(x) * 1, x=x, seed=np.ones((3, 3)))
         np.testing.assert_array_equal(g.value, np.cov(x))
         assert g.value.dtype == np.float64 and g.grad("x").dtype == np.float32
+
+
+# --- least squares and interpolation ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(6, 3), (3, 6), (4, 4), (2, 5, 3)])
+def test_pinv_is_numpys_and_its_gradient_autograds(shape):
+    a = _data(*shape)
+    _check(lambda a: np.linalg.pinv(a), {"a": a}, exact=False)
+    if len(shape) == 2:
+        w = RNG.standard_normal(shape[::-1])
+        g = gb.trace(lambda a: np.sum(np.linalg.pinv(a) * w), a=a)
+        np.testing.assert_allclose(g.grad("a"), autograd.grad(lambda a: anp.sum(anp.linalg.pinv(a) * w))(a),
+                                   rtol=1e-9, atol=1e-12)
+
+
+def test_pinv_drops_small_singular_values_as_numpy_and_sends_no_nan_back():
+    a = np.outer(_data(4), _data(3))  # rank 1
+    g = gb.trace(lambda a: np.sum(np.linalg.pinv(a) ** 2), a=a)
+    assert g.value == pytest.approx(np.sum(np.linalg.pinv(a) ** 2), rel=1e-12)
+    assert np.all(np.isfinite(g.grad("a")))
+
+
+@pytest.mark.parametrize("rhs", [(6,), (6, 2)])
+def test_lstsq_returns_numpys_four_values_with_gradients_for_the_solution_and_residuals(rhs):
+    a, b = _data(6, 3), _data(*rhs)
+    x, residuals, rank, s = np.linalg.lstsq(a, b)
+    got = gb.trace(lambda a, b: np.sum(np.linalg.lstsq(a, b)[0]), a=a, b=b)
+    assert got.value == pytest.approx(np.sum(x), rel=1e-10)
+    for k in (0, 1, 3):
+        _check(lambda a, b: np.linalg.lstsq(a, b)[k], {"a": a, "b": b}, exact=False)
+    under = np.linalg.lstsq(a[:2], b[:2])
+    traced = gb.trace(lambda a, b: np.sum(np.linalg.lstsq(a, b)[0]) + np.linalg.lstsq(a, b)[2], a=a[:2], b=b[:2])
+    assert traced.value == pytest.approx(np.sum(under[0]) + under[2]) and under[1].shape == (0,)
+
+
+def test_interp_is_numpys_inside_at_knots_and_outside():
+    xp, fp = np.array([0.0, 1.0, 2.5, 4.0]), _data(4)
+    x = np.array([-1.0, 0.0, 0.3, 1.0, 2.0, 2.5, 3.9, 4.0, 5.0])
+    for left, right in ((None, None), (-7.0, 9.0)):
+        g = gb.trace(lambda x, fp: np.interp(x, xp, fp, left, right) * 1, x=x, fp=fp, seed=np.ones(9))
+        np.testing.assert_array_equal(g.value, np.interp(x, xp, fp, left, right))
+    _check(lambda x, fp, xp: np.interp(x, xp, fp), {"x": x + 0.05, "fp": fp, "xp": xp})
+    slopes = gb.trace(lambda x: np.sum(np.interp(x, xp, fp)), x=np.array([0.5, 3.0])).grad("x")
+    np.testing.assert_allclose(slopes, [fp[1] - fp[0], (fp[3] - fp[2]) / 1.5])

@@ -911,3 +911,88 @@ def _convolve(name: str, a: Any, v: Any, mode: Any) -> Any:
     if np.shape(a)[0] == 0 or np.shape(v)[0] == 0:
         raise ValueError(f"{name}: {'a' if np.shape(a)[0] == 0 else 'v'} cannot be empty")
     return _correlated(name, a, v[::-1], mode)
+
+
+# --- least squares and interpolation --------------------------------------------------------------------
+
+def _pseudo_inverse(a: Any, rcond: Any) -> tuple[Any, Any, Any, Any, np.ndarray]:
+    """``(pinv(a), U, S, Vᵀ, large)`` from the thin SVD, the singular values at most ``rcond`` times
+    the largest counted as 0 (which ones is read from the values)."""
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    values = _value(s)
+    large = values > np.asarray(rcond)[..., None] * np.max(values, axis=-1, keepdims=True)
+    inverse = np.where(large, 1 / np.where(large, s, 1), 0)  # (1/s of a dropped 0 would send ∞ · 0 back)
+    return np.swapaxes(vt, -1, -2) @ (inverse[..., None] * np.swapaxes(u, -1, -2)), u, s, vt, large
+
+
+@_composed(np.linalg.pinv, refuse=("hermitian",))
+def _pinv(name: str, a: Any, rcond: Any, hermitian: Any, rtol: Any) -> Any:
+    """The pseudo-inverse as NumPy's pinv computes it: ``V diag(1/s) Uᵀ`` from the thin SVD."""
+    if rcond is None:
+        shape = np.shape(a)
+        rcond = 1e-15 if rtol is None and not _rtol_given(rtol) else \
+            max(shape[-2:]) * np.finfo(_value(a).dtype).eps if rtol is None else rtol
+    elif rtol is not None:
+        raise ValueError(f"{name}: `rtol` and `rcond` can't be both set.")
+    if _value(a).dtype.kind == "c":
+        raise UnsupportedOpError(f"{name} of a complex matrix is not supported")
+    return _pseudo_inverse(a, rcond)[0]
+
+
+def _rtol_given(rtol: Any) -> bool:
+    return rtol is not None and rtol is not np._NoValue
+
+
+@_composed(np.linalg.lstsq)
+def _lstsq(name: str, a: Any, b: Any, rcond: Any) -> Any:
+    """``(x, residuals, rank, s)`` as NumPy's lstsq returns them, ``x = pinv(a) b`` from the thin SVD
+    (LAPACK's solver gets the same numbers up to rounding); ``rank`` is a number."""
+    if _ndim(a) != 2 or _ndim(b) not in (1, 2):
+        raise np.linalg.LinAlgError(f"{name}: a must be two-dimensional and b one- or two-dimensional")
+    (m, n), m2 = np.shape(a), np.shape(b)[0]
+    if m != m2:
+        raise np.linalg.LinAlgError("Incompatible dimensions")
+    dtype = np.result_type(_value(a), _value(b), np.float64 if _value(a).dtype.kind in "biu" else _value(a).dtype)
+    if rcond is None:
+        rcond = np.finfo(dtype).eps * max(n, m)
+    inverse, u, s, vt, large = _pseudo_inverse(a, rcond)
+    x = inverse @ b
+    rank = int(np.count_nonzero(large))
+    if rank == n and m > n:
+        r = a @ x - b
+        residuals = np.sum(r * r, axis=0)
+        if _ndim(b) == 1:
+            residuals = np.reshape(residuals, (1,))
+    else:
+        residuals = np.array([], dtype=dtype)
+    return x, residuals, np.int32(rank), s
+
+
+@_composed(np.interp, refuse=("period",))
+def _interp(name: str, x: Any, xp: Any, fp: Any, left: Any, right: Any, period: Any) -> Any:
+    """NumPy's piecewise-linear interpolation: on each piece ``slope (x − xp[j]) + fp[j]``, at a
+    knot its ``fp``, outside ``left`` and ``right`` (``fp``'s ends by default); the piece of each
+    point is read from the values."""
+    xv, xpv = np.asarray(_value(x), dtype=float), np.asarray(_value(xp), dtype=float)
+    if xpv.ndim != 1 or np.ndim(_value(fp)) != 1:
+        raise ValueError(f"{name}: xp and fp must be 1-D sequences")
+    k = xpv.shape[0]
+    if k == 0 or np.shape(fp)[0] != k:
+        raise ValueError(f"{name}: fp and xp are not of the same length" if k else f"{name}: array of sample "
+                         f"points is empty")
+    if _value(fp).dtype.kind == "c":
+        raise UnsupportedOpError(f"{name} of complex values is not supported")
+    lo = fp[0] if left is None else left
+    hi = fp[k - 1] if right is None else right
+    j = np.searchsorted(xpv, xv, side="right") - 1
+    at = np.clip(j, 0, k - 1)
+    if k > 1:
+        piece = np.clip(j, 0, k - 2)
+        slope = (fp[piece + 1] - fp[piece]) / (xp[piece + 1] - xp[piece])
+        inside = slope * (x - xp[piece]) + fp[piece]
+        knot = (j == k - 1) | (xpv[at] == xv)
+        result = np.where(knot, fp[at], inside)
+    else:
+        result = np.where(xv == xpv[0], fp[at], fp[at])
+    result = np.where(xv > xpv[k - 1], hi, np.where(xv < xpv[0], lo, result))
+    return np.where(np.isnan(xv), x, result) if np.isnan(xv).any() else result
