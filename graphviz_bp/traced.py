@@ -386,7 +386,7 @@ class Traced:
             return buffer_like(out, func) if func in _LIKE else out
         if func is _FILL_DIAGONAL:
             return _fill_diagonal(*args, **kwargs)
-        composed = ops.composed.COMPOSED.get(func)
+        composed = _COMPOSED.get(func)
         if composed is not None:  # made of other functions, which record themselves
             try:
                 return composed(*args, **kwargs)
@@ -414,6 +414,7 @@ _BY_METHOD = frozenset(ops.get(n) for n in ("reshape", "transpose", "squeeze", "
 _LIKE = frozenset([np.zeros_like, np.ones_like, np.empty_like, np.full_like])
 _FULL_LIKE = np.full_like  # NumPy's own (np.full_like is wrapped while a trace runs: see buffers.py)
 _COPYTO = np.copyto
+_COMPOSED = ops.composed.COMPOSED  # NumPy functions made of other functions (np.median: sort, slice, mean)
 _PUT_ALONG_AXIS = np.put_along_axis
 _FILL_DIAGONAL = np.fill_diagonal
 
