@@ -361,6 +361,12 @@ class Traced:
             return out[0]
         if ufunc in ops.CONSTANT_FUNCTIONS:
             return ufunc(*[_plain(a) for a in inputs], **kwargs)
+        composed = _COMPOSED.get(ufunc)
+        if composed is not None:  # made of other functions (np.fmax: where and maximum)
+            try:
+                return composed(*inputs, **kwargs)
+            except UnsupportedOpError as exc:
+                raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
         if kwargs:
             raise UnsupportedOpError(f"np.{ufunc.__name__}(...) with {', '.join(sorted(kwargs))}= "
                                      f"is not supported")

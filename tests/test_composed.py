@@ -468,3 +468,66 @@ def test_interp_is_numpys_inside_at_knots_and_outside():
     _check(lambda x, fp, xp: np.interp(x, xp, fp), {"x": x + 0.05, "fp": fp, "xp": xp})
     slopes = gb.trace(lambda x: np.sum(np.interp(x, xp, fp)), x=np.array([0.5, 3.0])).grad("x")
     np.testing.assert_allclose(slopes, [fp[1] - fp[0], (fp[3] - fp[2]) / 1.5])
+
+
+# --- selections, layouts, signs ------------------------------------------------------------------------------
+
+_LAYOUT_CASES = {
+    "copysign": (lambda x: np.copysign(x, x[::-1]), "x"),
+    "fmax with nans": (lambda x: np.fmax(x, np.where(x > 0.5, np.nan, 0.2)), "x"),
+    "fmin with nans": (lambda x: np.fmin(np.where(x > 0.5, np.nan, x), 0.2), "x"),
+    "real": (lambda x: np.real(x) * 2, "x"),
+    "extract": (lambda x: np.extract(x > 0, x), "x"),
+    "compress axis": (lambda x: np.compress([True, False, True], x, axis=0), "x"),
+    "compress flat": (lambda x: np.compress(np.ravel(x) > 0, x), "x"),
+    "choose": (lambda x: np.choose(np.array([[0, 1, 2, 0]] * 3), [x, x * 2, -x]), "x"),
+    "choose clip": (lambda x: np.choose(np.array([0, 3, 1, -1]), [x[0], x[1], x[2]], mode="clip"), "x"),
+    "piecewise": (lambda x: np.piecewise(x, [x < 0, x >= 0], [lambda t: -t, lambda t: t ** 2]), "x"),
+    "piecewise otherwise": (lambda x: np.piecewise(x, [x < -0.5], [0.0, lambda t: np.exp(t)]), "x"),
+    "block": (lambda x: np.block([[x, x[:, :2]], [x[:1], x[:1, :2]]]), "x"),
+    "block 1-d": (lambda v: np.block([v, v[:2], 3.0]), "v"),
+    "insert": (lambda v: np.insert(v, 2, 5.0), "v"),
+    "insert values": (lambda v: np.insert(v, [1, 4], v[:2] * 3), "v"),
+    "insert a run": (lambda v: np.insert(v, 3, v[:3]), "v"),
+    "insert flattens": (lambda x: np.insert(x, 1, 7.0), "x"),
+    "ediff1d": (lambda v: np.ediff1d(v, to_end=[1.0, 2.0], to_begin=v[0]), "v"),
+    "gradient": (lambda v: np.gradient(v), "v"),
+    "gradient second order": (lambda v: np.gradient(v, 0.5, edge_order=2), "v"),
+    "gradient axis": (lambda x: np.gradient(x, axis=1), "x"),
+    "cond": (lambda x: np.linalg.cond(x[:, :3] + 2 * np.eye(3)), "x"),
+    "bincount": (lambda v: np.bincount(np.array([0, 2, 2, 5, 1, 0]), weights=v, minlength=8), "v"),
+}
+
+
+@pytest.mark.parametrize("case", list(_LAYOUT_CASES))
+def test_selections_layouts_and_signs_are_numpys(case):
+    fn, arg = _LAYOUT_CASES[case]
+    _check(fn, {arg: _data(3, 4) if arg == "x" else _data(6)}, exact=case not in ("cond",))
+
+
+@pytest.mark.parametrize("case", ["meshgrid xy", "meshgrid ij sparse", "broadcast_arrays", "gradient two axes"])
+def test_functions_that_return_several_arrays_are_numpys(case):
+    v, x = _data(6), _data(3, 4)
+    fn, inputs = {
+        "meshgrid xy": (lambda v: np.meshgrid(v[:3], v[3:]), {"v": v}),
+        "meshgrid ij sparse": (lambda v: np.meshgrid(v[:3], v[3:], v[:2], indexing="ij", sparse=True), {"v": v}),
+        "broadcast_arrays": (lambda x, v: np.broadcast_arrays(x[:, :1], v[:4]), {"x": x, "v": v}),
+        "gradient two axes": (lambda x: np.gradient(x, 2.0, 0.5), {"x": x}),
+    }[case]
+    want = fn(**inputs)
+    for k, w in enumerate(want):
+        _check(lambda **kw: fn(**kw)[k], inputs)
+        assert np.shape(w) == np.shape(fn(**inputs)[k])
+
+
+def test_functions_of_values_only_are_constants_and_supported_lists_every_spelling():
+    x = _data(3, 4)
+    g = gb.trace(lambda x: np.sum(x * np.isin(np.round(x), [1.0]) + x * ~np.isposinf(x) + np.digitize(x, [0.0])), x=x)
+    np.testing.assert_array_equal(g.grad("x"), np.isin(np.round(x), [1.0]) + 1.0)
+    listed = gb.supported()
+    for name in ("np.abs", "np.absolute", "np.acos", "np.concat", "np.pow", "np.fmax", "np.linalg.pinv"):
+        assert name in listed, name
+    with pytest.raises(gb.UnsupportedOpError, match=r"np.fmax\(..., where=...\) is not supported"):
+        gb.trace(lambda x: np.sum(np.fmax(x, 0.0, where=x > 0)), x=x)
+    with pytest.raises(gb.UnsupportedOpError, match="more than one dimension"):
+        gb.trace(lambda x: np.sum(np.insert(x, 1, 0.0, axis=1)), x=x)

@@ -196,6 +196,8 @@ CONSTANT_FUNCTIONS = frozenset([
     np.around, np.floor_divide, np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert,
     np.left_shift, np.right_shift, np.argpartition, np.searchsorted, np.imag,
     np.nanargmax, np.nanargmin, np.argwhere, np.flatnonzero, np.diag_indices_from,  # indices
+    np.isin, np.isposinf, np.isneginf, np.isreal, np.iscomplex, np.array_equiv, np.digitize, np.lexsort,
+    np.spacing, np.angle, np.linalg.matrix_rank,
 ])
 
 #: ndarray methods whose result carries no gradient: on traced values they are computed on the
@@ -241,8 +243,13 @@ def lookup(fn: Any) -> Op:
 
 def supported() -> list[str]:
     """Every NumPy function the tracer records (as its own op, or as the ops it is made of: see
-    ``composed``), as users spell them, sorted."""
-    return sorted({numpy_name(f) for f in (*_BY_CALLABLE, *composed.COMPOSED)})
+    ``composed``), under each name NumPy gives it (``np.abs`` and ``np.absolute``), sorted."""
+    recorded = {id(f): f for f in (*_BY_CALLABLE, *composed.COMPOSED)}
+    names = {numpy_name(f) for f in recorded.values()}
+    for prefix, space in (("np.", np), ("np.linalg.", np.linalg)):
+        names.update(prefix + key for key, obj in vars(space).items()
+                     if not key.startswith("_") and id(obj) in recorded)
+    return sorted(names)
 
 
 # the declarations register themselves; all_ops() keeps this order, so it is not alphabetical

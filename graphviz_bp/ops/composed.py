@@ -996,3 +996,245 @@ def _interp(name: str, x: Any, xp: Any, fp: Any, left: Any, right: Any, period: 
         result = np.where(xv == xpv[0], fp[at], fp[at])
     result = np.where(xv > xpv[k - 1], hi, np.where(xv < xpv[0], lo, result))
     return np.where(np.isnan(xv), x, result) if np.isnan(xv).any() else result
+
+
+# --- ufuncs ------------------------------------------------------------------------------------------------
+
+def _composed_ufunc(ufunc: np.ufunc) -> Callable[[Callable[..., Any]], Any]:
+    """Register the decorated function for ``ufunc``, called with its inputs (keywords refused)."""
+    name = f"np.{ufunc.__name__}"
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*inputs: Any, **kwargs: Any) -> Any:
+            if kwargs:
+                raise UnsupportedOpError(f"{name}(..., {sorted(kwargs)[0]}=...) is not supported")
+            if len(inputs) != ufunc.nin:
+                raise TypeError(f"{name}() takes {ufunc.nin} arguments, got {len(inputs)}")
+            return fn(name, *inputs)
+        call.__name__ = ufunc.__name__
+        COMPOSED[ufunc] = call
+        return fn
+    return register
+
+
+@_composed_ufunc(np.copysign)
+def _copysign(name: str, x1: Any, x2: Any) -> Any:
+    """``|x1|`` with the sign of ``x2`` (read from the values: no gradient reaches ``x2``)."""
+    return np.abs(x1) * np.where(np.signbit(_value(x2)), -1.0, 1.0).astype(np.result_type(_value(x1), 1.0))
+
+
+def _nan_ignoring(pick: Callable[..., Any]) -> Callable[..., Any]:
+    def composed(name: str, x1: Any, x2: Any) -> Any:
+        """``np.maximum`` (``minimum``) of the two, the other one where one is NaN, as fmax (fmin)."""
+        a, b = np.isnan(_value(x1)), np.isnan(_value(x2))
+        if not a.any() and not b.any():
+            return pick(x1, x2)
+        return np.where(b, x1, np.where(a, x2, pick(np.where(a, 0, x1), np.where(b, 0, x2))))
+    return composed
+
+
+_composed_ufunc(np.fmax)(_nan_ignoring(np.maximum))
+_composed_ufunc(np.fmin)(_nan_ignoring(np.minimum))
+
+
+# --- selections and layouts ---------------------------------------------------------------------------------
+
+@_composed(np.real)
+def _real(name: str, val: Any) -> Any:
+    if _value(val).dtype.kind == "c":
+        raise UnsupportedOpError(f"{name} of a complex value is not supported")
+    return val
+
+
+@_composed(np.real_if_close)
+def _real_if_close(name: str, a: Any, tol: Any) -> Any:
+    return _real(name, a)
+
+
+@_composed(np.extract)
+def _extract(name: str, condition: Any, arr: Any) -> Any:
+    return np.ravel(arr)[np.flatnonzero(_value(condition))]
+
+
+@_composed(np.compress, refuse=("out",))
+def _compress(name: str, condition: Any, a: Any, axis: Any, out: Any) -> Any:
+    kept = np.flatnonzero(np.ravel(_value(condition)))
+    if axis is None:
+        return np.ravel(a)[kept]
+    return np.take(a, kept, axis=axis)
+
+
+@_composed(np.choose, refuse=("out",))
+def _choose(name: str, a: Any, choices: Any, out: Any, mode: Any) -> Any:
+    """``choices[a[i]][i]``: the choices stacked, then one gather (``a`` read from the values)."""
+    index = np.asarray(_value(a))
+    choices = list(choices)
+    n = len(choices)
+    if mode == "raise" and (np.any(index < 0) or np.any(index >= n)):
+        raise ValueError("invalid entry in choice array")
+    index = np.clip(index, 0, n - 1) if mode == "clip" else index % n if mode == "wrap" else index
+    shape = np.broadcast_shapes(index.shape, *[np.shape(c) for c in choices])
+    stacked = np.stack([np.broadcast_to(c, shape) for c in choices])
+    return np.take_along_axis(stacked, np.broadcast_to(index, shape)[None], axis=0)[0]
+
+
+@_composed(np.piecewise)
+def _piecewise(name: str, x: Any, condlist: Any, funclist: Any, args: Any, kw: Any) -> Any:
+    """NumPy's piecewise: each function on the entries its condition picks, written into an array of
+    zeros shaped like ``x`` (which the trace records as item assignments)."""
+    n2 = len(funclist)
+    if np.isscalar(condlist) or (not isinstance(condlist[0], (list, np.ndarray)) and _ndim(x) != 0):
+        condlist = [condlist]
+    conditions = np.asarray([np.asarray(_value(c), dtype=bool) for c in condlist])
+    n = len(conditions)
+    if n == n2 - 1:  # the otherwise case
+        conditions = np.concatenate([conditions, ~np.any(conditions, axis=0, keepdims=True)], axis=0)
+        n += 1
+    elif n != n2:
+        raise ValueError(f"with {n} condition(s), either {n} or {n + 1} functions are expected")
+    y = np.zeros_like(x)
+    for cond, func in zip(conditions, funclist):
+        if not callable(func):
+            y[cond] = func
+        else:
+            vals = x[cond]
+            if np.size(_value(vals)) > 0:
+                y[cond] = func(vals, *args, **kw)
+    return y
+
+
+@_composed(np.block)
+def _block(name: str, arrays: Any) -> Any:
+    """Nested lists of arrays joined as NumPy's block joins them: the innermost lists along the last
+    axis, each list out along the axis before."""
+    def depth(a: Any) -> int:
+        if type(a) is tuple:
+            raise TypeError(f"{name}: arrays is a tuple. Only lists can be used to arrange blocks, and np.block "
+                            f"does not allow implicit conversion from tuple to ndarray.")
+        if type(a) is list:
+            if not a:
+                raise ValueError(f"{name}: lists cannot be empty")
+            depths = {depth(x) for x in a}
+            if len(depths) != 1:
+                raise ValueError(f"{name}: list depths are mismatched")
+            return 1 + depths.pop()
+        return 0
+
+    def leaves(a: Any) -> list[Any]:
+        return [y for x in a for y in leaves(x)] if type(a) is list else [a]
+
+    levels = depth(arrays)
+    ndim = max(levels, max(_ndim(x) for x in leaves(arrays)))
+
+    def join(a: Any, level: int) -> Any:
+        if type(a) is not list:
+            return np.reshape(a, (1,) * (ndim - _ndim(a)) + tuple(np.shape(a))) if _ndim(a) < ndim else a
+        parts = [join(x, level + 1) for x in a]
+        return np.concatenate(parts, axis=-(levels - level)) if len(parts) > 1 else parts[0]
+    return join(arrays, 0)
+
+
+@_composed(np.meshgrid)
+def _meshgrid(name: str, xi: Any, copy: Any, sparse: Any, indexing: Any) -> Any:
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    ndim = len(xi)
+    shapes = [(1,) * i + (-1,) + (1,) * (ndim - i - 1) for i in range(ndim)]
+    if indexing == "xy" and ndim > 1:
+        shapes[0], shapes[1] = (1, -1) + (1,) * (ndim - 2), (-1, 1) + (1,) * (ndim - 2)
+    out = [np.reshape(x, s) for x, s in zip(xi, shapes)]
+    if not sparse:
+        full = np.broadcast_shapes(*[np.shape(o) for o in out])
+        out = [np.broadcast_to(o, full) for o in out]
+    return tuple(out)
+
+
+@_composed(np.broadcast_arrays)
+def _broadcast_arrays(name: str, args: Any, subok: Any) -> Any:
+    shape = np.broadcast_shapes(*[np.shape(a) for a in args])
+    return tuple(a if np.shape(a) == shape else np.broadcast_to(a, shape) for a in args)
+
+
+@_composed(np.insert)
+def _insert(name: str, arr: Any, obj: Any, values: Any, axis: Any) -> Any:
+    """The entries and the values in the order NumPy's insert puts them (found by inserting markers
+    into positions), for a 1-d result: one gather from the two joined."""
+    if axis is None:
+        arr = np.ravel(arr) if _ndim(arr) != 1 else arr
+    elif _ndim(arr) != 1 or _axis(axis, _ndim(arr), name) != 0:
+        raise UnsupportedOpError(f"{name} into an array of more than one dimension is not supported")
+    if _traced(obj):
+        obj = _value(obj)
+    n, count = np.shape(arr)[0], int(np.size(_value(values)))
+    where = np.insert(np.arange(n), obj, -1 - np.arange(count).reshape(np.shape(_value(values))))
+    joined = np.concatenate([arr, np.ravel(values) if _ndim(values) else np.reshape(values, (1,))])
+    return joined[np.where(where >= 0, where, n - 1 - where)]
+
+
+@_composed(np.ediff1d)
+def _ediff1d(name: str, ary: Any, to_end: Any, to_begin: Any) -> Any:
+    flat = np.ravel(ary)
+    d = flat[1:] - flat[:-1]
+    parts = [np.ravel(p) for p in (to_begin,) if p is not None] + [d] + [np.ravel(p) for p in (to_end,) if p is not None]
+    return np.concatenate(parts) if len(parts) > 1 else d
+
+
+@_composed(np.gradient)
+def _gradient(name: str, f: Any, varargs: Any, axis: Any, edge_order: Any) -> Any:
+    """NumPy's differences: central inside, one-sided (``edge_order`` 1 or 2) at the ends; for
+    uniform spacings (numbers) only."""
+    ndim = _ndim(f)
+    axes = tuple(range(ndim)) if axis is None else tuple(_axis(a, ndim, name) for a in
+                                                        (axis if isinstance(axis, (tuple, list)) else (axis,)))
+    spacing = list(varargs) or [1.0]
+    if len(spacing) == 1:
+        spacing = spacing * len(axes)
+    if len(spacing) != len(axes) or any(np.ndim(_value(d)) != 0 for d in spacing):
+        raise UnsupportedOpError(f"{name} with coordinate arrays or mismatched spacings is not supported; "
+                                 f"give one number per axis")
+    if edge_order not in (1, 2):
+        raise ValueError("'edge_order' greater than 2 not supported")
+    out = []
+    for ax, dx in zip(axes, spacing):
+        n = np.shape(f)[ax]
+        if n < edge_order + 1:
+            raise ValueError("Shape of array too small to calculate a numerical gradient, at least "
+                             "(edge_order + 1) elements are required.")
+
+        def at(sl: slice, ax: int = ax) -> tuple[slice, ...]:
+            return tuple(sl if i == ax else slice(None) for i in range(ndim))
+        inner = (f[at(slice(2, None))] - f[at(slice(None, -2))]) / (2.0 * dx)
+        if edge_order == 1:
+            first = (f[at(slice(1, 2))] - f[at(slice(0, 1))]) / dx
+            last = (f[at(slice(-1, None))] - f[at(slice(-2, -1))]) / dx
+        else:
+            first = (-1.5 / dx) * f[at(slice(0, 1))] + (2.0 / dx) * f[at(slice(1, 2))] + (-0.5 / dx) * f[at(slice(2, 3))]
+            last = (0.5 / dx) * f[at(slice(-3, -2))] + (-2.0 / dx) * f[at(slice(-2, -1))] + (1.5 / dx) * f[at(slice(-1, None))]
+        out.append(np.concatenate([first, inner, last], axis=ax))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@_composed(np.linalg.cond)
+def _cond(name: str, x: Any, p: Any) -> Any:
+    """The ratio of the largest singular value to the smallest (``p=-2``: the inverse)."""
+    if p not in (None, 2, -2):
+        raise UnsupportedOpError(f"{name}(..., p={p!r}) is not supported; graphviz_bp supports p=None, 2 and -2")
+    s = np.linalg.svd(x, compute_uv=False)
+    r = s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
+    values = _value(r)
+    bad = np.isnan(values) & ~np.isnan(_value(x)).any(axis=(-2, -1))
+    return np.where(bad, np.inf, r) if np.any(bad) else r
+
+
+@_composed(np.bincount)
+def _bincount(name: str, x: Any, weights: Any, minlength: Any) -> Any:
+    """The sum of the weights at each index, added in order (``np.add.at`` into zeros), as NumPy's."""
+    index = np.asarray(_value(x))
+    if weights is None or not _traced(weights):
+        return np.bincount(index, weights=None if weights is None else _value(weights), minlength=minlength)
+    if index.ndim != 1 or np.shape(weights) != index.shape:
+        raise ValueError(f"{name}: the weights and list don't have the same length.")
+    size = max(int(index.max()) + 1 if index.size else 0, minlength)
+    out = np.zeros_like(weights, dtype=np.float64, shape=(size,))  # (of a traced array: a buffer the trace follows)
+    np.add.at(out, index, weights)
+    return out
