@@ -207,7 +207,7 @@ CONSTANT_METHODS = frozenset(["argmax", "argmin", "argsort", "argpartition", "no
 
 #: Suggestions for functions a user may reach for, where the supported spelling differs.
 _ALTERNATIVES = {
-    "true_divide": "np.divide", "fmax": "np.maximum", "fmin": "np.minimum", "amax": "np.max",
+    "true_divide": "np.divide", "amax": "np.max",
     "amin": "np.min", "negative": "unary -", "logsumexp": "graphviz_bp.logsumexp",
     "expit": "graphviz_bp.sigmoid", "tanh": "np.tanh",
     "put_along_axis": "arr = graphviz_bp.put_along_axis(arr, indices, values, axis) (it returns the "
