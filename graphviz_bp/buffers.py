@@ -44,6 +44,9 @@ ALLOCATORS = ("zeros", "empty", "ones", "full", "zeros_like", "empty_like", "one
               "copy", "eye", "identity", "arange", "linspace")
 #: Conversions: ``np.array`` copies (a buffer), ``np.asarray`` and ``np.asanyarray`` do not.
 CONVERSIONS = ("array", "asarray", "asanyarray")
+#: NumPy functions whose dispatch ignores an argument that may be traced (``np.select``'s
+#: ``default``): a call with a traced value anywhere goes to the tracer's own version of them.
+UNDISPATCHED = ("select",)
 
 _local = threading.local()  # .tape: the trace running in this thread (None outside traces)
 _lock = threading.Lock()
@@ -97,7 +100,7 @@ def _install() -> None:
     global _installed
     with _lock:
         if _installed == 0:
-            for name in ALLOCATORS + CONVERSIONS:
+            for name in ALLOCATORS + CONVERSIONS + UNDISPATCHED:
                 _found[name] = getattr(np, name)
                 setattr(np, name, _wrappers[name])
             _found["vectorize.__call__"] = np.vectorize.__dict__["__call__"]
@@ -164,10 +167,29 @@ def _conversion(name: str) -> Callable[..., Any]:
     return wrapper
 
 
+def _undispatched(name: str) -> Callable[..., Any]:
+    original = getattr(np, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _tape() is not None and (any(holds_traced(a) for a in args) or any(holds_traced(v) for v in kwargs.values())):
+            from .ops.composed import COMPOSED
+            from .traced import _at_caller
+
+            try:
+                return COMPOSED[original](*args, **kwargs)
+            except UnsupportedOpError as exc:
+                raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
+        return _found.get(name, original)(*args, **kwargs)
+    return wrapper
+
+
 for _name in ALLOCATORS:
     _wrappers[_name] = _allocator(_name)
 for _name in CONVERSIONS:
     _wrappers[_name] = _conversion(_name)
+for _name in UNDISPATCHED:
+    _wrappers[_name] = _undispatched(_name)
 
 
 def holds_traced(obj: Any) -> bool:

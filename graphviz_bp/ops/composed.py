@@ -115,7 +115,7 @@ def _nan_reduction(reduce: Callable[..., Any], fill: float) -> Callable[..., Any
             return reduce(a, axis=axis, keepdims=keepdims)
         kept = np.where(missing, fill, a)
         if name == "np.nanmean":
-            return np.sum(kept, axis=axis, keepdims=keepdims) / np.sum(~missing, axis=axis, keepdims=keepdims)
+            return _by_count(np.sum(kept, axis=axis, keepdims=keepdims), np.sum(~missing, axis=axis, keepdims=keepdims))
         out = reduce(kept, axis=axis, keepdims=keepdims)
         empty = np.all(missing, axis=axis, keepdims=keepdims)  # a slice of NaNs only: NaN, as NumPy gives
         return np.where(empty, np.nan, out) if name != "np.nansum" and np.any(empty) else out
@@ -123,6 +123,15 @@ def _nan_reduction(reduce: Callable[..., Any], fill: float) -> Callable[..., Any
 
 
 _NAN_REFUSED = ("dtype", "out", "initial", "where")
+
+
+def _by_count(total: Any, count: Any) -> Any:
+    """``total / count`` as NumPy's nan-functions divide by a count of entries: in float64, then
+    back in the total's own type (float32 stays float32)."""
+    dtype = _value(total).dtype
+    if dtype == np.float64 or dtype.kind != "f":
+        return total / count
+    return (total.astype(np.float64) / count).astype(dtype)
 _composed(np.nansum, refuse=_NAN_REFUSED)(_nan_reduction(np.sum, 0.0))
 _composed(np.nanmean, refuse=_NAN_REFUSED)(_nan_reduction(np.mean, 0.0))
 _composed(np.nanmax, refuse=_NAN_REFUSED)(_nan_reduction(np.max, -np.inf))
@@ -156,16 +165,16 @@ def _nanvar(name: str, a: Any, axis: Any, ddof: Any, keepdims: Any) -> Any:
     if missing is None or not missing.any():
         return np.var(a, axis=axis, ddof=ddof, keepdims=keepdims)
     kept = np.where(missing, 0.0, a)
-    counts = np.sum(~missing, axis=axis, keepdims=True).astype(_value(a).dtype)  # (NumPy divides into a's type)
-    deviation = np.where(missing, 0.0, kept - np.sum(kept, axis=axis, keepdims=True) / counts)
+    counts = np.sum(~missing, axis=axis, keepdims=True)
+    deviation = np.where(missing, 0.0, kept - _by_count(np.sum(kept, axis=axis, keepdims=True), counts))
     variance = np.sum(deviation * deviation, axis=axis, keepdims=keepdims)
-    dof = (counts if keepdims else np.sum(~missing, axis=axis).astype(_value(a).dtype)) - ddof
+    dof = (counts if keepdims else np.sum(~missing, axis=axis)) - ddof
     if np.any(dof <= 0):
         import warnings
 
         warnings.warn("Degrees of freedom <= 0 for slice.", RuntimeWarning, stacklevel=4)
-        return np.where(dof <= 0, np.nan, variance / np.where(dof <= 0, 1, dof))
-    return variance / dof
+        return np.where(dof <= 0, np.nan, _by_count(variance, np.where(dof <= 0, 1, dof)))
+    return _by_count(variance, dof)
 
 
 _NAN_MOMENTS = ("dtype", "out", "where", "mean", "correction")
@@ -246,13 +255,13 @@ def _median(name: str, a: Any, axis: Any, out: Any, overwrite_input: Any, keepdi
     flat, axes, kept = _along_last(name, a, axis)
     n = np.shape(flat)[-1]
     if n == 0:
-        return np.mean(flat, axis=-1)  # NaN, with NumPy's warning
-    s = np.sort(flat, axis=-1)
-    half = n // 2
-    result = np.mean(s[..., half - 1 + n % 2:half + 1], axis=-1)
-    nan = _nan_slices(flat)
-    if nan is not None:
-        result = np.where(nan, np.nan, result)
+        result = np.mean(flat, axis=-1)  # NaN, with NumPy's warning
+    else:
+        half = n // 2
+        result = np.mean(np.sort(flat, axis=-1)[..., half - 1 + n % 2:half + 1], axis=-1)
+        nan = _nan_slices(flat)
+        if nan is not None:
+            result = np.where(nan, np.nan, result)
     return _keep(result, _ndim(a), axes) if keepdims else result
 
 
@@ -263,14 +272,12 @@ def _quantile(name: str, a: Any, q: Any, axis: Any, method: Any, keepdims: Any, 
               skip_nan: bool = False) -> Any:
     """NumPy's quantiles of ``a`` at ``q`` (``percent``: in percent), from its sorted entries, with
     NumPy's interpolation; ``skip_nan``: of each slice's entries that are not NaN (nanquantile)."""
-    if _traced(q):
-        raise UnsupportedOpError(f"{name} at a traced q is not supported: q must be given as numbers")
     if method not in _METHODS:
         raise UnsupportedOpError(f"{name}(..., method={method!r}) is not supported; graphviz_bp supports "
                                  f"{', '.join(repr(m) for m in _METHODS)}")
     weak = type(q) in (int, float)  # NumPy's weak promotion: a Python number keeps float32 float32
-    qs = np.true_divide(q, 100) if percent else np.asanyarray(q)
-    if qs.dtype.kind not in "biuf" or not (np.all(0 <= qs) and np.all(qs <= 1)):
+    qs = np.true_divide(q, 100) if percent else q if _traced(q) else np.asanyarray(q)  # (a traced q: its gradient too)
+    if _value(qs).dtype.kind not in "biuf" or not (np.all(0 <= _value(qs)) and np.all(_value(qs) <= 1)):
         raise ValueError(f"{name}: percentiles must be in the range [0, 100]" if percent else
                          f"{name}: quantiles must be in the range [0, 1]")
     flat, axes, kept = _along_last(name, a, axis)
@@ -325,7 +332,7 @@ def _quantiles(s: Any, n: int, qs: np.ndarray, kept: tuple[int, ...], method: st
         return s[np.clip(below.astype(np.intp), 0, n - 1)]
     below = below.astype(np.intp)
     previous, after = s[np.clip(below, 0, n - 1)], s[np.clip(below + 1, 0, n - 1)]
-    t = float(gamma) if weak else np.reshape(np.asarray(gamma), qs.shape + (1,) * len(kept))
+    t = float(gamma) if weak else np.reshape(gamma, np.shape(qs) + (1,) * len(kept))
     return _lerp(previous, after, t)
 
 
@@ -402,10 +409,14 @@ def _nanmedian(name: str, a: Any, axis: Any, out: Any, overwrite_input: Any, kee
 
 @_composed(np.partition, refuse=("order",))
 def _partition(name: str, a: Any, kth: Any, axis: Any, kind: Any, order: Any) -> Any:
-    """The entries where ``np.argpartition`` of the values puts them (NumPy's own order)."""
+    """The entries in the order NumPy's partition puts them: each entry of ``np.partition`` of the
+    values is read from the entry of the same rank (ties and NaNs: in order)."""
     if axis is None:
         a, axis = np.ravel(a), 0
-    index = np.argpartition(_value(a), kth, axis=axis, kind=kind)
+    values = _value(a)
+    target = np.partition(values, kth, axis=axis, kind=kind)
+    rank = np.argsort(np.argsort(target, axis=axis, kind="stable"), axis=axis, kind="stable")
+    index = np.take_along_axis(np.argsort(values, axis=axis, kind="stable"), rank, axis=axis)
     return np.take_along_axis(a, index, axis=axis)
 
 
@@ -425,19 +436,26 @@ def _average(name: str, a: Any, axis: Any, weights: Any, returned: Any, keepdims
         scale = np.asarray(np.size(_value(a)) / max(np.size(_value(avg)), 1), dtype=_value(avg).dtype)
     else:
         shape, wshape = np.shape(a), np.shape(weights)
-        if shape != wshape:
+        result = np.result_type(_value(a), _value(weights), *(["f8"] if _value(a).dtype.kind in "biu" else []))
+        if shape != wshape:  # weights along the axes reduced, as NumPy lays them out
             if axis is None:
                 raise TypeError(f"{name}: axis must be specified when shapes of a and weights differ.")
-            if len(wshape) != 1:
-                raise TypeError(f"{name}: 1D weights expected when shapes of a and weights differ.")
-            ax = _axis(axis, len(shape), name)
-            if wshape[0] != shape[ax]:
-                raise ValueError(f"{name}: length of weights differs from that of the axis.")
-            weights = np.reshape(weights, tuple(wshape[0] if i == ax else 1 for i in range(len(shape))))
+            axes = tuple(_axis(x, len(shape), name) for x in (axis if isinstance(axis, (tuple, list)) else (axis,)))
+            if wshape != tuple(shape[x] for x in axes):
+                raise ValueError(f"{name}: shape of weights must be consistent with shape of a along specified "
+                                 f"axis.")
+            if list(axes) != sorted(axes):
+                weights = np.transpose(weights, tuple(np.argsort(axes)))
+            weights = np.reshape(weights, tuple(n if i in axes else 1 for i, n in enumerate(shape)))
         scale = np.sum(weights, axis=axis, keepdims=keepdims)
+        if _value(scale).dtype != result:
+            scale = scale.astype(result) if _traced(scale) else np.asarray(scale, dtype=result)
         if np.any(_value(scale) == 0):
             raise ZeroDivisionError(f"{name}: weights sum to zero, can't be normalized")
-        avg = np.sum(a * weights, axis=axis, keepdims=keepdims) / scale
+        product = a * weights
+        if _value(product).dtype != result:
+            product = product.astype(result) if _traced(product) else np.asarray(product, dtype=result)
+        avg = np.sum(product, axis=axis, keepdims=keepdims) / scale
     if not returned:
         return avg
     if np.shape(scale) != np.shape(avg):
@@ -524,12 +542,19 @@ def _kron(name: str, a: Any, b: Any) -> Any:
     return np.reshape(left * right, tuple(i * j for i, j in zip(sa, sb)))
 
 
-@_composed(np.cov, refuse=("fweights", "aweights", "dtype"))
+@_composed(np.cov, refuse=("dtype",))
 def _cov(name: str, m: Any, y: Any, rowvar: Any, bias: Any, ddof: Any, fweights: Any, aweights: Any,
          dtype: Any = None) -> Any:
-    """The covariance of the rows (variables) of ``m`` (and ``y``), as NumPy's cov computes it."""
-    x = _as_float64(_at_least_2d(m))  # NumPy's cov computes in float64 (or wider)
-    if not rowvar and np.shape(x)[0] != 1:
+    """The covariance of the rows (variables) of ``m`` (and ``y``), as NumPy's cov computes it (in
+    float64, or wider); frequency and importance weights as numbers."""
+    if ddof is not None and ddof != int(ddof):
+        raise ValueError(f"{name}: ddof must be integer")
+    if _ndim(m) > 2 or (y is not None and _ndim(y) > 2):
+        raise ValueError(f"{name}: {'m' if _ndim(m) > 2 else 'y'} has more than 2 dimensions")
+    if _traced(fweights) or _traced(aweights):
+        raise UnsupportedOpError(f"{name} with traced fweights or aweights is not supported: give them as numbers")
+    x = _as_float64(_at_least_2d(m))
+    if not rowvar and _ndim(m) != 1:
         x = np.transpose(x)
     if np.shape(x)[0] == 0:
         return np.array([]).reshape(0, 0)
@@ -540,15 +565,51 @@ def _cov(name: str, m: Any, y: Any, rowvar: Any, bias: Any, ddof: Any, fweights:
         x = np.concatenate((x, y), axis=0)
     if ddof is None:
         ddof = 0 if bias else 1
-    fact = np.shape(x)[1] - ddof
+    w = _cov_weights(np.shape(x)[1], fweights, aweights)
+    avg, w_sum = np.average(x, axis=1, weights=w, returned=True)
+    w_sum = _value(w_sum)[0]
+    if w is None:
+        fact = np.shape(x)[1] - ddof
+    elif ddof == 0:
+        fact = w_sum
+    elif aweights is None:
+        fact = w_sum - ddof
+    else:
+        fact = w_sum - ddof * sum(w * np.asarray(aweights, dtype=float)) / w_sum
     if fact <= 0:
         import warnings
 
         warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=3)
         fact = 0.0
-    x = x - np.mean(x, axis=1)[:, None]
-    c = (x @ np.transpose(x)) * np.true_divide(1, fact)
+    x = x - avg[:, None]
+    c = (x @ np.transpose(x if w is None else x * w)) * np.true_divide(1, fact)
     return np.squeeze(c) if 1 in np.shape(c) else c
+
+
+def _cov_weights(n: int, fweights: Any, aweights: Any) -> np.ndarray | None:
+    """NumPy's cov's weights: the frequencies times the importances, checked as NumPy checks them."""
+    w = None
+    if fweights is not None:
+        f = np.asarray(fweights, dtype=float)
+        if not np.all(f == np.around(f)):
+            raise TypeError("fweights must be integer")
+        if f.ndim > 1:
+            raise RuntimeError("cannot handle multidimensional fweights")
+        if f.shape[0] != n:
+            raise RuntimeError("incompatible numbers of samples and fweights")
+        if any(f < 0):
+            raise ValueError("fweights cannot be negative")
+        w = f
+    if aweights is not None:
+        a = np.asarray(aweights, dtype=float)
+        if a.ndim > 1:
+            raise RuntimeError("cannot handle multidimensional aweights")
+        if a.shape[0] != n:
+            raise RuntimeError("incompatible numbers of samples and aweights")
+        if any(a < 0):
+            raise ValueError("aweights cannot be negative")
+        w = a if w is None else w * a
+    return w
 
 
 def _as_float64(a: Any) -> Any:
@@ -656,6 +717,10 @@ def _chain(arrays: list[Any], split: np.ndarray, i: int, j: int) -> Any:
 @_composed(np.polyval)
 def _polyval(name: str, p: Any, x: Any) -> Any:
     """Horner's rule, as NumPy runs it: ``y = y x + p[i]`` from the highest power down."""
+    if not _traced(p):
+        p = np.asarray(p)  # (a poly1d: its coefficients, highest power first)
+    if _ndim(p) == 0:
+        raise TypeError(f"{name}: iteration over a 0-d array")
     y = np.zeros(np.shape(x), dtype=np.result_type(_value(x), 0))
     for k in range(np.shape(p)[0]):
         y = y * x + p[k]
@@ -693,6 +758,9 @@ def _moveaxis(name: str, a: Any, source: Any, destination: Any) -> Any:
     ndim = _ndim(a)
     src = [_axis(s, ndim, name) for s in (source if isinstance(source, (tuple, list)) else (source,))]
     dst = [_axis(d, ndim, name) for d in (destination if isinstance(destination, (tuple, list)) else (destination,))]
+    for axes, what in ((src, "source"), (dst, "destination")):
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"repeated axis in `{what}` argument")
     if len(src) != len(dst):
         raise ValueError(f"{name}: `source` and `destination` arguments must have the same number of elements")
     order = [n for n in range(ndim) if n not in src]
@@ -872,9 +940,9 @@ _MODES = {"valid": 0, "same": 1, "full": 2, 0: 0, 1: 1, 2: 2, "v": 0, "s": 1, "f
 def _correlated(name: str, a: Any, v: Any, mode: Any) -> Any:
     """``c[k] = Σₙ a[n + k] v[n]`` over the positions ``mode`` keeps, as NumPy's correlate keeps them:
     the full correlation from one gather and one product, then NumPy's part of it."""
-    if _ndim(a) > 1 or _ndim(v) > 1:
-        raise ValueError(f"{name}: object too deep for desired array")
-    a, v = np.reshape(a, (-1,)), np.reshape(v, (-1,))  # (a number: one entry)
+    if _ndim(a) != 1 or _ndim(v) != 1:
+        raise ValueError(f"{name}: object too deep for desired array" if max(_ndim(a), _ndim(v)) > 1 else
+                         f"{name}: object of too small depth for desired array")
     m, n = np.shape(a)[0], np.shape(v)[0]
     if m == 0 or n == 0:
         raise ValueError(f"{name}: {'a' if m == 0 else 'v'} cannot be empty")
@@ -883,7 +951,12 @@ def _correlated(name: str, a: Any, v: Any, mode: Any) -> Any:
     zeros = np.zeros(n - 1, dtype=_value(a).dtype)
     padded = np.concatenate([zeros, a, zeros]) if n > 1 else a
     windows = padded[np.arange(m + n - 1)[:, None] + np.arange(n)[None, :]]
-    full = windows @ v
+    if np.isfinite(_value(v)).all():
+        full = windows @ v
+    else:  # an ∞ or NaN in v would meet the padding (∞ · 0): only the entries that overlap are multiplied
+        overlap = np.arange(m + n - 1)[:, None] + np.arange(n)[None, :]
+        overlap = (overlap >= n - 1) & (overlap < m + n - 1)
+        full = np.sum(windows * np.where(overlap, v, 0), axis=1)
     short = min(m, n)
     left = {0: 0, 1: short >> 1, 2: short - 1}[_MODES[mode]]
     right = {0: 0, 1: short - (short >> 1) - 1, 2: short - 1}[_MODES[mode]]
@@ -1031,6 +1104,13 @@ def _nan_ignoring(pick: Callable[..., Any]) -> Callable[..., Any]:
             return pick(x1, x2)
         return np.where(b, x1, np.where(a, x2, pick(np.where(a, 0, x1), np.where(b, 0, x2))))
     return composed
+
+
+@_composed_ufunc(np.fabs)
+def _fabs(name: str, x: Any) -> Any:
+    """``np.abs`` in the floating type fabs gives (which has no integer loops: int8 gives float16)."""
+    dtype = np.fabs(np.zeros((), _value(x).dtype)).dtype
+    return np.abs(x if _value(x).dtype == dtype else x.astype(dtype) if _traced(x) else np.asarray(x, dtype))
 
 
 _composed_ufunc(np.fmax)(_nan_ignoring(np.maximum))

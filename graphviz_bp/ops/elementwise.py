@@ -95,7 +95,7 @@ _unary("log", "log", np.log, lambda g, ans, a, p: g / a[0], low=0.2, high=3.0)
 _unary("tanh", "tanh", np.tanh, lambda g, ans, a, p: g * (1 - ans * ans))
 _unary("sqrt", "√", np.sqrt, lambda g, ans, a, p: g * 0.5 / ans, low=0.2, high=3.0)
 _unary("square", "(·)²", np.square, lambda g, ans, a, p: g * 2 * a[0])
-_unary("abs", "|·|", np.absolute, lambda g, ans, a, p: g * np.sign(a[0]), also=(np.fabs,))  # 0 at x = 0
+_unary("abs", "|·|", np.absolute, lambda g, ans, a, p: g * np.sign(a[0]))  # 0 at x = 0
 _unary("reciprocal", "1/(·)", np.reciprocal, lambda g, ans, a, p: -g * ans * ans, low=0.5, high=2.0)
 _unary("expm1", "exp(·)−1", np.expm1, lambda g, ans, a, p: g * (ans + 1))
 _unary("log1p", "log(1+·)", np.log1p, lambda g, ans, a, p: g / (1 + a[0]), low=-0.5, high=2.0)
