@@ -108,6 +108,30 @@ class group:
         _GROUPS.reset(self._token)
 
 
+class called:
+    """``with called("np.median"):`` around a NumPy function made of others (``ops.composed``): the
+    ops it records are a group titled with its name, as if the user's line that called it were
+    inside ``with gb.group("np.median"):``."""
+
+    __slots__ = ("label", "_token")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._token: contextvars.Token[tuple[_Open, ...]] | None = None
+
+    def __enter__(self) -> called:
+        f: FrameType | None = sys._getframe(1)
+        while f is not None and f.f_code.co_filename.startswith(_SKIP):
+            f = f.f_back  # the user's frame that called it
+        if f is not None:
+            self._token = _GROUPS.set(_GROUPS.get() + (_Open(self.label, f),))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._token is not None:
+            _GROUPS.reset(self._token)
+
+
 # --- the loops of a code object ---------------------------------------------------------------------
 
 _LOOPS: weakref.WeakKeyDictionary[CodeType, list[Any]] = weakref.WeakKeyDictionary()

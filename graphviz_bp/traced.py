@@ -395,6 +395,9 @@ class Traced:
         composed = _COMPOSED.get(func)
         if composed is not None:  # made of other functions, which record themselves
             try:
+                if func in _FRAMED:  # several ops: drawn as a group titled np.median
+                    with called(ops.numpy_name(func)):
+                        return composed(*args, **kwargs)
                 return composed(*args, **kwargs)
             except UnsupportedOpError as exc:
                 raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
@@ -421,6 +424,7 @@ _LIKE = frozenset([np.zeros_like, np.ones_like, np.empty_like, np.full_like])
 _FULL_LIKE = np.full_like  # NumPy's own (np.full_like is wrapped while a trace runs: see buffers.py)
 _COPYTO = np.copyto
 _COMPOSED = ops.composed.COMPOSED  # NumPy functions made of other functions (np.median: sort, slice, mean)
+_FRAMED = ops.composed.FRAMED
 _PUT_ALONG_AXIS = np.put_along_axis
 _FILL_DIAGONAL = np.fill_diagonal
 
@@ -581,5 +585,6 @@ def _plain_all(items: Any) -> list[Any]:
 
 # The recording core, imported last: apply makes Traced values, so it imports this module.
 from .tracer import _NUMPY_DIR, _PACKAGE_DIR, _caller, apply, call  # noqa: E402
+from .scopes import called  # noqa: E402
 from .writes import View, write  # noqa: E402
 from .buffers import Buffer, buffer_like, traced_full  # noqa: E402

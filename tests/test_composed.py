@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphviz_bp as gb
+from graphviz_bp.drawing.scene import line_text
 from graphviz_bp.ops.composed import COMPOSED
 
 from .numerics import numerical_grad
@@ -632,3 +633,27 @@ def test_the_median_of_no_entries_keeps_its_dims():
         got = gb.trace(lambda x: np.median(x[:0], axis=0, keepdims=True) + np.sum(x) * 0, x=_data(2, 3),
                        seed=np.ones(want.shape)).value
     assert got.shape == want.shape == (1, 3)
+
+
+def test_a_function_of_several_ops_is_drawn_as_a_group_named_after_it_and_folds_in_a_loop():
+    def net(X, Ws):
+        h = X
+        for W in Ws:
+            z = W @ h
+            z = (z - np.median(z, axis=1, keepdims=True)) / (np.ptp(z, axis=1, keepdims=True) + 1e-3)
+            h = np.tanh(z)
+        return np.sum(h ** 2)
+
+    rng = np.random.default_rng(0)
+    Ws = [rng.normal(size=(6, 6)) / 3 for _ in range(30)]
+    g = gb.trace(lambda X, **kw: net(X, [kw[f"W{i}"] for i in range(30)]), X=rng.normal(size=(6, 4)),
+                 **{f"W{i}": w for i, w in enumerate(Ws)})
+    groups = [n.scope for n in g.nodes if n.scope is not None and n.scope.kind == "group"]
+    assert {s.label for s in groups} == {"np.median", "np.ptp"}
+    assert len({s for s in groups if s.label == "np.median"}) == 30  # one per call
+    scene = g.draw().scene()
+    titles = [line_text(c.lines[0]) for c in scene.clusters if c.lines]
+    assert "np.median" in titles and "np.ptp" in titles
+    assert any("× 30" in t for t in titles) and len(scene.nodes) < 25
+    one = gb.trace(lambda x: np.sum(np.fliplr(x) * x), x=_data(3, 3))
+    assert all(n.scope is None for n in one.nodes)  # one op: drawn as it is, not framed

@@ -24,6 +24,9 @@ from ..errors import UnsupportedOpError
 __all__ = ["COMPOSED"]
 
 COMPOSED: dict[Callable[..., Any], Callable[..., Any]] = {}
+#: The ones whose several ops a drawing frames as one group, titled with the function's name (those
+#: that record one op or two, a transpose or a where, are drawn as those ops); filled at the end.
+FRAMED: frozenset[Callable[..., Any]] = frozenset()
 
 
 def _traced(a: Any) -> bool:
@@ -1318,3 +1321,11 @@ def _bincount(name: str, x: Any, weights: Any, minlength: Any) -> Any:
     out = np.zeros_like(weights, dtype=np.float64, shape=(size,))  # (of a traced array: a buffer the trace follows)
     np.add.at(out, index, weights)
     return out
+
+
+FRAMED = frozenset(f for f in (
+    np.median, np.percentile, np.quantile, np.nanmedian, np.nanpercentile, np.nanquantile, np.nanvar, np.nanstd,
+    np.ptp, np.average, np.diff, getattr(np, "trapezoid", None), getattr(np, "trapz", None), np.kron, np.cov,
+    np.corrcoef, np.linalg.matrix_power, np.linalg.multi_dot, np.polyval, np.sinc, np.cross, np.convolve,
+    np.correlate, np.linalg.pinv, np.linalg.lstsq, np.interp, np.gradient, np.linalg.cond, np.piecewise,
+    np.choose, np.insert, np.ediff1d) if f is not None)
