@@ -592,26 +592,19 @@ def _cov(name: str, m: Any, y: Any, rowvar: Any, bias: Any, ddof: Any, fweights:
 def _cov_weights(n: int, fweights: Any, aweights: Any) -> np.ndarray | None:
     """NumPy's cov's weights: the frequencies times the importances, checked as NumPy checks them."""
     w = None
-    if fweights is not None:
-        f = np.asarray(fweights, dtype=float)
-        if not np.all(f == np.around(f)):
+    for what, given in (("fweights", fweights), ("aweights", aweights)):
+        if given is None:
+            continue
+        v = np.asarray(given, dtype=float)
+        if what == "fweights" and not np.all(v == np.around(v)):
             raise TypeError("fweights must be integer")
-        if f.ndim > 1:
-            raise RuntimeError("cannot handle multidimensional fweights")
-        if f.shape[0] != n:
-            raise RuntimeError("incompatible numbers of samples and fweights")
-        if any(f < 0):
-            raise ValueError("fweights cannot be negative")
-        w = f
-    if aweights is not None:
-        a = np.asarray(aweights, dtype=float)
-        if a.ndim > 1:
-            raise RuntimeError("cannot handle multidimensional aweights")
-        if a.shape[0] != n:
-            raise RuntimeError("incompatible numbers of samples and aweights")
-        if any(a < 0):
-            raise ValueError("aweights cannot be negative")
-        w = a if w is None else w * a
+        if v.ndim > 1:
+            raise RuntimeError(f"cannot handle multidimensional {what}")
+        if v.shape[0] != n:
+            raise RuntimeError(f"incompatible numbers of samples and {what}")
+        if any(v < 0):
+            raise ValueError(f"{what} cannot be negative")
+        w = v if w is None else w * v
     return w
 
 
