@@ -50,13 +50,24 @@ def _composed(*funcs: Callable[..., Any], refuse: tuple[str, ...] = ()) -> Calla
     each argument in ``refuse`` refused by name when given other than its default."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         for func in funcs:
-            COMPOSED[func] = _bound(func, fn, refuse)
+            if func is not None:  # (None: not in this NumPy, e.g. np.linalg.vector_norm before 2.0)
+                COMPOSED[func] = _bound(func, fn, refuse)
         return fn
     return register
 
 
+def _since(name: str) -> Callable[..., Any] | None:
+    """NumPy's function ``np.name`` (``linalg.name``), or None where this NumPy has none."""
+    space, _, leaf = name.rpartition(".")
+    return getattr(np.linalg if space == "linalg" else np, leaf, None)
+
+
 def _bound(func: Callable[..., Any], fn: Callable[..., Any], refuse: tuple[str, ...]) -> Callable[..., Any]:
-    signature = inspect.signature(func)
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # a builtin without one in this NumPy: the parameters fn takes
+        own = inspect.signature(fn)
+        signature = own.replace(parameters=list(own.parameters.values())[1:])
     name = _name(func)
 
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -212,10 +223,8 @@ def _cumulative(scan: Callable[..., Any], identity: float) -> Callable[..., Any]
     return composed
 
 
-for _f, _scan, _identity in ((getattr(np, "cumulative_sum", None), np.cumsum, 0),
-                             (getattr(np, "cumulative_prod", None), np.cumprod, 1)):
-    if _f is not None:
-        _composed(_f, refuse=("dtype", "out"))(_cumulative(_scan, _identity))
+_composed(_since("cumulative_sum"), refuse=("dtype", "out"))(_cumulative(np.cumsum, 0))
+_composed(_since("cumulative_prod"), refuse=("dtype", "out"))(_cumulative(np.cumprod, 1))
 
 
 # --- order statistics --------------------------------------------------------------------------------
@@ -510,9 +519,7 @@ def _trapezoid(name: str, y: Any, x: Any, dx: Any, axis: Any) -> Any:
     return np.sum(d * (y[later] + y[earlier]) / 2.0, axis=axis)
 
 
-for _f in (getattr(np, "trapezoid", None), getattr(np, "trapz", None)):
-    if _f is not None:
-        _composed(_f)(_trapezoid)
+_composed(_since("trapezoid"), _since("trapz"))(_trapezoid)
 
 
 # --- matrices ------------------------------------------------------------------------------------------
@@ -765,7 +772,7 @@ def _moveaxis(name: str, a: Any, source: Any, destination: Any) -> Any:
     return np.transpose(a, order)
 
 
-@_composed(*[f for f in (getattr(np, "matrix_transpose", None), np.linalg.matrix_transpose) if f is not None])
+@_composed(_since("matrix_transpose"), _since("linalg.matrix_transpose"))
 def _matrix_transpose(name: str, x: Any) -> Any:
     if _ndim(x) < 2:
         raise ValueError(f"{name}: input array must be at least 2-dimensional, but it is {_ndim(x)}")
@@ -889,7 +896,7 @@ def _select(name: str, condlist: Any, choicelist: Any, default: Any) -> Any:
     return np.broadcast_to(result, shape) if np.shape(result) != shape else result
 
 
-@_composed(np.linalg.vector_norm)
+@_composed(_since("linalg.vector_norm"))
 def _vector_norm(name: str, x: Any, axis: Any, keepdims: Any, ord: Any) -> Any:
     if ord not in (2, 2.0):
         raise UnsupportedOpError(f"{name}(..., ord={ord!r}) is not supported; graphviz_bp supports the 2-norm")
@@ -903,7 +910,7 @@ def _vector_norm(name: str, x: Any, axis: Any, keepdims: Any, ord: Any) -> Any:
     return _keep(res, ndim, axes) if keepdims else res
 
 
-@_composed(np.linalg.matrix_norm)
+@_composed(_since("linalg.matrix_norm"))
 def _matrix_norm(name: str, x: Any, keepdims: Any, ord: Any) -> Any:
     if ord != "fro":
         raise UnsupportedOpError(f"{name}(..., ord={ord!r}) is not supported; graphviz_bp supports the "
@@ -911,19 +918,19 @@ def _matrix_norm(name: str, x: Any, keepdims: Any, ord: Any) -> Any:
     return np.linalg.norm(x, axis=(-2, -1), keepdims=bool(keepdims))
 
 
-@_composed(np.linalg.outer)
+@_composed(_since("linalg.outer"))
 def _linalg_outer(name: str, x1: Any, x2: Any) -> Any:
     if _ndim(x1) != 1 or _ndim(x2) != 1:
         raise ValueError(f"{name}: input arrays must be one-dimensional")
     return np.outer(x1, x2)
 
 
-@_composed(np.linalg.trace, refuse=("dtype",))
+@_composed(_since("linalg.trace"), refuse=("dtype",))
 def _linalg_trace(name: str, x: Any, offset: Any, dtype: Any) -> Any:
     return np.trace(x, offset, axis1=-2, axis2=-1)
 
 
-@_composed(np.linalg.diagonal)
+@_composed(_since("linalg.diagonal"))
 def _linalg_diagonal(name: str, x: Any, offset: Any) -> Any:
     return np.diagonal(x, offset, axis1=-2, axis2=-1)
 
@@ -1318,7 +1325,7 @@ def _bincount(name: str, x: Any, weights: Any, minlength: Any) -> Any:
 
 FRAMED = frozenset(f for f in (
     np.median, np.percentile, np.quantile, np.nanmedian, np.nanpercentile, np.nanquantile, np.nanvar, np.nanstd,
-    np.ptp, np.average, np.diff, getattr(np, "trapezoid", None), getattr(np, "trapz", None), np.kron, np.cov,
+    np.ptp, np.average, np.diff, _since("trapezoid"), _since("trapz"), np.kron, np.cov,
     np.corrcoef, np.linalg.matrix_power, np.linalg.multi_dot, np.polyval, np.sinc, np.cross, np.convolve,
     np.correlate, np.linalg.pinv, np.linalg.lstsq, np.interp, np.gradient, np.linalg.cond, np.piecewise,
     np.choose, np.insert, np.ediff1d) if f is not None)
