@@ -46,7 +46,10 @@ ALLOCATORS = ("zeros", "empty", "ones", "full", "zeros_like", "empty_like", "one
 CONVERSIONS = ("array", "asarray", "asanyarray")
 #: NumPy functions whose dispatch ignores an argument that may be traced (``np.select``'s
 #: ``default``): a call with a traced value anywhere goes to the tracer's own version of them.
-UNDISPATCHED = ("select",)
+UNDISPATCHED = ("select", "require")
+#: NumPy's index tricks that join arrays, each with its axis, least number of axes and where a
+#: 1-d array's axis goes (``np.c_`` makes columns): with a traced item, joined by the tracer's ops.
+CONCATENATORS = {"r_": (0, 1, -1), "c_": (-1, 2, 0)}
 
 _local = threading.local()  # .tape: the trace running in this thread (None outside traces)
 _lock = threading.Lock()
@@ -100,7 +103,7 @@ def _install() -> None:
     global _installed
     with _lock:
         if _installed == 0:
-            for name in ALLOCATORS + CONVERSIONS + UNDISPATCHED:
+            for name in ALLOCATORS + CONVERSIONS + UNDISPATCHED + tuple(CONCATENATORS):
                 _found[name] = getattr(np, name)
                 setattr(np, name, _wrappers[name])
             _found["vectorize.__call__"] = np.vectorize.__dict__["__call__"]
@@ -192,6 +195,33 @@ for _name in UNDISPATCHED:
     _wrappers[_name] = _undispatched(_name)
 
 
+class _Joiner:
+    """``np.r_`` or ``np.c_`` while a trace runs: items with a traced value among them are joined by
+    the tracer's ops (``ops.composed.joined_items``); others by NumPy's own."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.own = getattr(np, name)
+
+    def __getitem__(self, key: Any) -> Any:
+        if _tape() is not None and holds_traced(key):
+            from .ops.composed import joined_items
+            from .traced import _at_caller
+
+            try:
+                return joined_items(f"np.{self.name}", key, *CONCATENATORS[self.name])
+            except UnsupportedOpError as exc:
+                raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
+        return self.own[key]
+
+    def __len__(self) -> int:
+        return len(self.own)
+
+
+for _name in CONCATENATORS:
+    _wrappers[_name] = _Joiner(_name)  # type: ignore[assignment]
+
+
 def holds_traced(obj: Any) -> bool:
     """Whether ``obj`` is, or (in nested lists and tuples) holds, a traced value or a traced buffer."""
     if type(obj) is Traced:
@@ -206,10 +236,12 @@ def holds_traced(obj: Any) -> bool:
 def _traced_array(obj: Any, copies: bool, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
     """``np.array(obj)`` (``copy``) or ``np.asarray(obj)`` of traced values: the value itself, a
     recorded copy, or the items stacked (``np.array([a, b])``), cast to ``dtype`` when given."""
-    if args or any(v is not None and k not in ("copy", "order") for k, v in kwargs.items()):
+    if args or any(v is not None and k not in ("copy", "order", "subok", "ndmin") for k, v in kwargs.items()):
+        from .traced import _at_caller
+
         extra = ", ".join(sorted(k for k, v in kwargs.items() if v is not None)) or "positional arguments"
         raise UnsupportedOpError(f"np.array/np.asarray of traced values with {extra} is not supported; "
-                                 f"give the values and at most dtype=")
+                                 f"give the values and at most dtype=, copy=, subok=, ndmin={_at_caller()}")
     if kwargs.get("copy") is False:
         copies = False
     value = operand(obj)
@@ -217,6 +249,9 @@ def _traced_array(obj: Any, copies: bool, dtype: Any = None, *args: Any, **kwarg
         value = value.copy()
     if dtype is not None and np.dtype(dtype) != value.dtype:
         value = value.astype(dtype)
+    ndmin = kwargs.get("ndmin") or 0
+    if value.ndim < ndmin:  # axes of length 1 in front, as NumPy adds them
+        value = value.reshape((1,) * (ndmin - value.ndim) + value.shape)
     return value
 
 

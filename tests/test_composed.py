@@ -528,8 +528,6 @@ def test_functions_of_values_only_are_constants_and_supported_lists_every_spelli
         assert name in listed, name
     with pytest.raises(gb.UnsupportedOpError, match=r"np.fmax\(..., where=...\) is not supported"):
         gb.trace(lambda x: np.sum(np.fmax(x, 0.0, where=x > 0)), x=x)
-    with pytest.raises(gb.UnsupportedOpError, match="more than one dimension"):
-        gb.trace(lambda x: np.sum(np.insert(x, 1, 0.0, axis=1)), x=x)
 
 
 # --- found by a hostile review -------------------------------------------------------------------------------
@@ -657,3 +655,38 @@ def test_a_function_of_several_ops_is_drawn_as_a_group_named_after_it_and_folds_
     assert any("× 30" in t for t in titles) and len(scene.nodes) < 25
     one = gb.trace(lambda x: np.sum(np.fliplr(x) * x), x=_data(3, 3))
     assert all(n.scope is None for n in one.nodes)  # one op: drawn as it is, not framed
+
+
+@pytest.mark.parametrize("k", range(7))
+def test_insert_along_an_axis_is_numpys_the_bias_column_idiom_first(k):
+    fn = [lambda X: np.insert(X, 0, 1, axis=1), lambda X: np.insert(X, [1, 3], 0.5, axis=1),
+          lambda X: np.insert(X, 2, X[0], axis=0), lambda X: np.insert(X, 1, X[:, 0], axis=1),
+          lambda X: np.insert(X, slice(0, 3), [9.0, 8.0, 7.0], axis=1),
+          lambda X: np.insert(X, -1, X[:, 1:2] * 2, axis=1), lambda X: np.insert(X, 1, [[5.0, 6.0, 7.0]], axis=0)][k]
+    _check(fn, {"X": _data(4, 3)})
+
+
+@pytest.mark.parametrize("case", ["c_ bias column", "c_ columns", "r_ with a number", "r_ with a slice", "r_ of 2-d",
+                                  "c_ of 1-d", "require"])
+def test_index_tricks_and_require_on_traced_values_are_numpys(case):
+    fn = {"c_ bias column": lambda X, v: np.c_[np.ones(X.shape[0]), X],
+          "c_ columns": lambda X, v: np.c_[X[:, 0], X[:, 1] * 2],
+          "r_ with a number": lambda X, v: np.r_[v, 0.0, v[:2]],
+          "r_ with a slice": lambda X, v: np.r_[0:3, v] * v[0],
+          "r_ of 2-d": lambda X, v: np.r_[X, X[:1]],
+          "c_ of 1-d": lambda X, v: np.c_[v, v ** 2],
+          "require": lambda X, v: np.require(X, dtype=np.float64, requirements=["C", "A"]) * 2}[case]
+    _check(fn, {"X": _data(4, 3), "v": _data(5)})
+
+
+def test_a_directive_string_is_refused_by_name_and_unsupported_conversions_name_the_line():
+    from numpy.lib.stride_tricks import as_strided
+
+    v = _data(6)
+    with pytest.raises(gb.UnsupportedOpError, match=r"np.r_\['0,2', ...\] \(a directive string\)"):
+        gb.trace(lambda v: np.sum(np.r_["0,2", v, v]), v=v)
+    with pytest.raises(gb.TraceError, match="at .*test_composed.py"):
+        gb.trace(lambda v: np.sum(as_strided(v, shape=(2, 3), strides=(24, 8))), v=v)
+    g = gb.trace(lambda v: np.sum(np.array(v, subok=True, ndmin=3) ** 2), v=v)
+    np.testing.assert_allclose(g.grad("v"), 2 * v)
+    assert np.r_[1:3].tolist() == [1, 2] and np.c_[[1, 2], [3, 4]].shape == (2, 2)  # outside a trace: NumPy's

@@ -1240,18 +1240,28 @@ def _broadcast_arrays(name: str, args: Any, subok: Any) -> Any:
 
 @_composed(np.insert)
 def _insert(name: str, arr: Any, obj: Any, values: Any, axis: Any) -> Any:
-    """The entries and the values in the order NumPy's insert puts them (found by inserting markers
-    into positions), for a 1-d result: one gather from the two joined."""
+    """The entries and the values where NumPy's insert puts them: NumPy inserts numbered markers
+    into the entries' positions (so its rules for ``obj`` and for broadcasting ``values`` are its
+    own), then each entry of the result is gathered from ``arr`` or from ``values``."""
     if axis is None:
-        arr = np.ravel(arr) if _ndim(arr) != 1 else arr
-    elif _ndim(arr) != 1 or _axis(axis, _ndim(arr), name) != 0:
-        raise UnsupportedOpError(f"{name} into an array of more than one dimension is not supported")
+        arr, axis = (np.ravel(arr) if _ndim(arr) != 1 else arr), 0
+    ndim = _ndim(arr)
+    axis = _axis(axis, ndim, name)
     if _traced(obj):
         obj = _value(obj)
-    n, count = np.shape(arr)[0], int(np.size(_value(values)))
-    where = np.insert(np.arange(n), obj, -1 - np.arange(count).reshape(np.shape(_value(values))))
-    joined = np.concatenate([arr, np.ravel(values) if _ndim(values) else np.reshape(values, (1,))])
-    return joined[np.where(where >= 0, where, n - 1 - where)]
+    dtype = _value(arr).dtype
+    if _value(values).dtype != dtype:  # NumPy casts the values to the array's type
+        values = values.astype(dtype) if _traced(values) else np.asarray(values, dtype=dtype)
+    shape = np.shape(arr)
+    positions = np.broadcast_to(np.arange(shape[axis]).reshape(tuple(-1 if i == axis else 1 for i in range(ndim))),
+                                shape)
+    markers = -1 - np.arange(max(np.size(_value(values)), 1)).reshape(np.shape(values) or ())
+    where = np.insert(positions, obj, markers, axis=axis)
+    from_arr = np.take_along_axis(arr, np.clip(where, 0, None), axis=axis) if shape[axis] else None
+    from_values = np.ravel(values)[np.clip(-1 - where, 0, None)]
+    if from_arr is None or (where < 0).all():
+        return from_values
+    return np.where(where >= 0, from_arr, from_values) if (where < 0).any() else from_arr
 
 
 @_composed(np.ediff1d)
@@ -1329,3 +1339,60 @@ FRAMED = frozenset(f for f in (
     np.corrcoef, np.linalg.matrix_power, np.linalg.multi_dot, np.polyval, np.sinc, np.cross, np.convolve,
     np.correlate, np.linalg.pinv, np.linalg.lstsq, np.interp, np.gradient, np.linalg.cond, np.piecewise,
     np.choose, np.insert, np.ediff1d) if f is not None)
+
+
+# --- np.r_, np.c_, np.require ---------------------------------------------------------------------------
+
+def joined_items(name: str, key: Any, axis: int, ndmin: int, trans1d: int) -> Any:
+    """``np.r_[...]`` (``np.c_[...]``) of items among which some are traced, as NumPy's index tricks
+    join them: slices as ranges, numbers and arrays given at least ``ndmin`` axes (a 1-d array of
+    ``np.c_`` as a column), all in one type, concatenated along ``axis``. A directive string is
+    refused by name."""
+    items = key if isinstance(key, tuple) else (key,)
+    objs, types = [], []
+    for item in items:
+        if isinstance(item, slice):
+            start = 0 if item.start is None else item.start
+            step = 1 if item.step is None else item.step
+            new = np.linspace(start, item.stop, num=int(abs(step))) if isinstance(step, (complex, np.complexfloating)) \
+                else np.arange(start, item.stop, step)
+            if ndmin > 1:
+                new = np.array(new, ndmin=ndmin)
+                if trans1d != -1:
+                    new = new.swapaxes(-1, trans1d)
+            objs.append(new)
+            types.append(new.dtype)
+        elif isinstance(item, str):
+            raise UnsupportedOpError(f"{name}[{item!r}, ...] (a directive string) with traced values is not supported; "
+                                     f"use np.concatenate or np.stack")
+        elif type(item) in (int, float, complex, bool) or isinstance(item, np.generic):
+            objs.append(item)
+            types.append(item)
+        else:
+            nd = _ndim(item)
+            new = item if _traced(item) else np.asarray(item)
+            if nd < ndmin:
+                new = np.reshape(new, (1,) * (ndmin - nd) + tuple(np.shape(new)))
+                if trans1d != -1:
+                    k2, k1 = ndmin - nd, trans1d if trans1d >= 0 else trans1d + ndmin - nd + 1
+                    order = list(range(ndmin))
+                    new = np.transpose(new, order[:k1] + order[k2:] + order[k1:k2])
+            objs.append(new)
+            types.append(_value(new).dtype)
+    dtype = np.result_type(*types)
+    final = []
+    for obj in objs:
+        if not _traced(obj):
+            obj = np.array(obj, ndmin=ndmin, dtype=dtype)
+        elif _value(obj).dtype != dtype:
+            obj = obj.astype(dtype)
+        final.append(obj)
+    return np.concatenate(final, axis=axis)
+
+
+@_composed(np.require)
+def _require(name: str, a: Any, dtype: Any, requirements: Any, like: Any = None) -> Any:
+    """A traced value as it is (its memory layout is not NumPy's to choose), cast to ``dtype``."""
+    if dtype is not None and np.dtype(dtype) != _value(a).dtype:
+        return a.astype(dtype)
+    return a
