@@ -18,7 +18,7 @@ from ..scopes import Scope
 from .fold import Box, Fold, Plan, group_id, plan
 from .folded import box_lines, group_title, owned_name, strip
 from .options import DrawOptions
-from .scene import Cluster, Deferred, Line, Repetitions, Scene, SceneEdge, SceneNode, Span
+from .scene import Cluster, Deferred, Line, Once, Repetitions, Scene, SceneEdge, SceneNode, Span
 from .structure import Group, scaled_norm
 from .text import (
     TOOLTIP_NAME,
@@ -499,12 +499,13 @@ def _forward_line(n: Node, pal: Palette) -> Line | None:
 
 
 _new = tuple.__new__  # a Span made as a tuple: half the cost of Span(...), which runs a Python __new__
+# (and a line of a value's numbers as a tuple marked Once: render writes it without keeping it)
 
 
 def _value_lines(parts: list[str], color: str, size: float, prefix: str = "") -> list[Line]:
-    lines = [(_new(Span, (p, color, False, False, size)),) for p in parts]
+    lines = [_new(Once, ((_new(Span, (p, color, False, False, size)),))) for p in parts]
     if prefix:
-        lines[0] = (Span(prefix + parts[0], color, False, False, size),)
+        lines[0] = _new(Once, ((Span(prefix + parts[0], color, False, False, size),)))
     return lines
 
 
@@ -694,9 +695,9 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         name = f"{tag[0]} " if tag else ""
         msg_color = tag[1] if tag else pal.message
         first, *rest = ctx.texts.summary_lines(message)
-        lines.append((_line(f"{ctx.arrow} {name}", msg_color, True, False, EDGE)[0],
-                      _new(Span, (first, msg_color, False, False, EDGE))))
-        lines += [(_new(Span, (r, msg_color, False, False, EDGE)),) for r in rest]
+        lines.append(_new(Once, ((_line(f"{ctx.arrow} {name}", msg_color, True, False, EDGE)[0],
+                                  _new(Span, (first, msg_color, False, False, EDGE))))))
+        lines += [_new(Once, ((_new(Span, (r, msg_color, False, False, EDGE)),))) for r in rest]
     elif ctx.shapes and tag is not None and not muted:
         lines.append(_line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
     back = (back, len(lines))

@@ -15,7 +15,7 @@ from typing import Callable
 from .. import dot as _dot
 from ..dot import DEFAULT_TIMEOUT, GraphvizNotFoundError, RenderError, RenderTimeoutError
 from ..files import check_output_path, write_atomic
-from .scene import Cluster, Deferred, Line, Scene, SceneEdge, SceneNode, Span
+from .scene import Cluster, Deferred, Line, Once, Scene, SceneEdge, SceneNode, Span
 from .text import Verbatim, attribute_text, label_text
 
 __all__ = ["DEFAULT_TIMEOUT", "FORMATS", "GraphvizNotFoundError", "RenderError", "RenderTimeoutError", "pipe",
@@ -76,7 +76,8 @@ _REMEMBERED = 4096  # rows kept for reuse, at most (a small table stays in the C
 # Rows written, for each size and alignment, by the id of their line, each with its line (kept alive
 # by the table, so that no other line takes its id meanwhile). Annotate shares the lines that recur
 # from layer to layer and from drawing to drawing: each is written once; the ones seen once are
-# forgotten now and then (the ones that recur come back at once).
+# forgotten now and then (the ones that recur come back at once). A line marked ``Once`` (a value's
+# numbers, made for one drawing) is written each time, not kept: it would not come back.
 _ROWS: dict[tuple[float, str], dict[int, tuple[Line, str]]] = {}
 _TABLE = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
 
@@ -86,19 +87,23 @@ def _label(lines: tuple[Line, ...], default_size: float, align: str = "CENTER") 
     rows = _ROWS.get((default_size, align))
     if rows is None or len(rows) > _REMEMBERED:
         rows = _ROWS[default_size, align] = {}
-    return f'{_TABLE}{"".join([(rows.get(id(line)) or _row(line, default_size, align, rows))[1] for line in lines])}' \
-        '</TABLE>>'
+    body = "".join([_row(line, default_size, align) if type(line) is Once else
+                    (rows.get(id(line)) or _kept(line, default_size, align, rows))[1] for line in lines])
+    return f"{_TABLE}{body}</TABLE>>"
 
 
-def _row(line: Line, default_size: float, align: str, rows: dict[int, tuple[Line, str]]) -> tuple[Line, str]:
+def _kept(line: Line, default_size: float, align: str, rows: dict[int, tuple[Line, str]]) -> tuple[Line, str]:
+    """``_row(line)``, kept in ``rows`` by the line's id (with the line: its id is not reused meanwhile)."""
+    entry = rows[id(line)] = (line, _row(line, default_size, align))
+    return entry
+
+
+def _row(line: Line, default_size: float, align: str) -> str:
     if len(line) == 1:  # most rows: one span, its tags and the row's from one table
         text, color, bold, italic, size = line[0]
         start, end = _style(color, bold, italic, size, default_size, align)
-        row = start + label_text(text) + end
-    else:
-        row = f'<TR><TD ALIGN="{align}">{"".join([_span(span, default_size) for span in line])}</TD></TR>'
-    entry = rows[id(line)] = (line, row)
-    return entry
+        return start + label_text(text) + end
+    return f'<TR><TD ALIGN="{align}">{"".join([_span(span, default_size) for span in line])}</TD></TR>'
 
 
 def _plain(s: object) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Sequence
 
-__all__ = ["Cluster", "Deferred", "Line", "Repetitions", "Scene", "SceneEdge", "SceneNode", "Span", "line_text"]
+__all__ = ["Cluster", "Deferred", "Line", "Once", "Repetitions", "Scene", "SceneEdge", "SceneNode", "Span", "line_text"]
 
 
 class Span(NamedTuple):
@@ -24,6 +24,14 @@ class Span(NamedTuple):
 
 
 Line = tuple[Span, ...]
+
+
+class Once(tuple):  # type: ignore[type-arg]
+    """A Line made for one drawing only (a value's numbers): ``render`` writes it without keeping
+    what it wrote for the next drawing, as it does for the lines annotate shares. Equal to the plain
+    tuple of its spans."""
+
+    __slots__ = ()
 
 
 class Deferred:
