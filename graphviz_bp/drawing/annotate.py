@@ -29,6 +29,7 @@ from .text import (
     space_of,
     subscript,
     summarize,
+    tooltip_joined,
     tooltip_parts,
     visible,
 )
@@ -270,16 +271,25 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     P = plan(dag, opts.folding, opts.levels)
     absorbed = absorbed_constants(dag)
     lanes: dict[tuple[str, str, int], list[Edge]] = {}  # drawn edge -> the graph's edges it stands for
+    shown, boxes = P.shown, P.boxes
     for e in dag.edges:
-        a, b = P.shown[e.src.index], P.shown[e.dst.index]
+        a, b = shown[e.src.index], shown[e.dst.index]
         # inside a box, or a number written in its op: not drawn; from one repetition to the next
         # between values drawn as one node (a residual net's h = h + f(h), a loss += ...): a loop
-        if (a != b or (a in P.stands_for and len(P.stands_for[a]) > 1 and a not in P.boxes)) \
+        if (a != b or (a in P.stands_for and len(P.stands_for[a]) > 1 and a not in boxes)) \
                 and e.src.index not in absorbed:
-            lanes.setdefault((a, b, -1 if b in P.boxes else e.argnum), []).append(e)
+            key = (a, b, -1 if b in boxes else e.argnum)
+            lane = lanes.get(key)
+            if lane is None:
+                lanes[key] = [e]
+            else:
+                lane.append(e)
     lanes = _fans_merged(lanes, P)
-    kept = {k: members for k, members in P.stands_for.items()
-            if not all(m.index in absorbed for m in members)} if absorbed else P.stands_for
+    kept = P.stands_for
+    # the drawn nodes that stand for numbers written in their ops only (looked up from those numbers)
+    gone = {k for k in {shown[i] for i in absorbed} if all(m.index in absorbed for m in kept[k])}
+    if gone:
+        kept = {k: members for k, members in kept.items() if k not in gone}
     drawn = [dag.nodes[int(k[1:])] for k in kept if k not in P.boxes]
     drawn_edges = [es[0] for es in lanes.values()]
     ctx = _Ctx(dag, opts, drawn, drawn_edges, absorbed)
@@ -301,13 +311,18 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     legend = _legend(dag, opts, pal, ctx.arrow, ctx.live, P, absorbed, drawn_edges) \
         if opts.detail != "structure" or dag.shared_nodes() or P.folds or P.boxes else None
     repeats = {fid: _repetitions(fold) for fid, fold in P.folds.items()} if framed else {}
-    stands_for = {key: tuple(m.index for m in members) for key, members in kept.items()}
-    stands_for.update((e.id, tuple(m.index for m in es)) for e, es in zip(edges, lanes.values()))
+    stands_for = {key: _indices(members) for key, members in kept.items()}
+    stands_for.update([(e.id, _indices(es)) for e, es in zip(edges, lanes.values())])
     drawn_ops = {n.id for n in nodes if "op" in n.classes or "box" in n.classes}  # (a box holds ops)
     return Scene(nodes=tuple(nodes), edges=edges, legend=legend, direction=opts.direction,
                  font="DejaVu Sans", background=pal.background, text_color=pal.text, clusters=clusters,
                  stands_for=stands_for, repeats=repeats,
                  chain=frozenset(i for i in (P.shown[k] for k in P.chain) if i in drawn_ops))
+
+
+def _indices(items: list[Node] | list[Edge]) -> tuple[int, ...]:
+    """The indices of ``items`` (most often one: a node or edge drawn for itself)."""
+    return (items[0].index,) if len(items) == 1 else tuple([m.index for m in items])
 
 
 FAN = 3  # operands of one op from one node drawn for many repetitions: this many or more are one edge
@@ -607,31 +622,35 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
                      2.0 if shared and not muted else 1.0, group, back=(back, len(lines)))
 
 
-def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None) -> str | tuple[str, ...]:
+def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None) -> list[str] | str:
     """A node's tooltip: what it is, its value and gradient (every entry of a small array; the
     summary and corners of a large one), the paths to a shared input; for a node that stands for
     one value per repetition of a folded block, the last repetition's too."""
     value, texts, L = n.value, ctx.texts, ctx.L
-    tip = [visible(n.name[:TOOLTIP_NAME]) + _what(n.kind, n.op.name if n.op else None, value.shape, value.dtype)]
+    # written in parts, each array's text one of its own (render passes it through unescaped)
+    head = visible(n.name[:TOOLTIP_NAME]) + _what(n.kind, n.op.name if n.op else None, value.shape, value.dtype)
     if n.kind == "const":
-        return tooltip_parts(tip + [texts.full_text(value)])
-    tip += ("value =", texts.full_text(value))
+        return tooltip_joined([head + "\n", texts.full_text(value)])
+    tip = [head + "\nvalue =\n", texts.full_text(value)]
+    more: list[str] = []  # the lines after the arrays
     adjoint = ctx.adjoints[n.index]
     if adjoint is not None and not muted:
-        tip += (f"∂{L}/∂{shown(n)} =", texts.full_text(adjoint))
+        tip += (f"\n∂{L}/∂{shown(n)} =\n", texts.full_text(adjoint))
         if n.kind == "input" and n.is_shared:
             with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
-                tip.extend(_path_tips(ctx.dag, n))
+                more += _path_tips(ctx.dag, n)
     if members:
         last = members[-1]
-        tip += [f"drawn once for {len(members)} values, one per repetition; the last, {visible(last.name)}:",
-                f"value: {summarize(last.value)}"]
+        more += [f"drawn once for {len(members)} values, one per repetition; the last, {visible(last.name)}:",
+                 f"value: {summarize(last.value)}"]
         adjoint = ctx.adjoints[last.index]
         if adjoint is not None and not muted:
-            tip.append(f"∂{L}/∂{shown(last)}: {summarize(adjoint)}")
+            more.append(f"∂{L}/∂{shown(last)}: {summarize(adjoint)}")
     if n.source is not None:
-        tip.append(_where(n.source, ctx.sources))
-    return tooltip_parts(tip)
+        more.append(_where(n.source, ctx.sources))
+    if more:
+        tip.append("\n" + "\n".join(more))
+    return tooltip_joined(tip)
 
 
 def _where(source: Source, seen: dict[tuple[str, int, str], str]) -> str:
@@ -661,7 +680,8 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     pal = ctx.pal
     src, dst = e.src, e.dst
     message = ctx.messages[e.index]
-    summed = _summed(e, members, P, key, ctx)  # one value's uses inside a collapsed box: their sum crosses
+    many = members is not None and len(members) > 1
+    summed = _summed(e, members, P, key, ctx) if many else []  # one value's uses inside a collapsed box: their sum crosses
     if summed:
         message = ctx.texts.add(np.add.reduce([ctx.messages[m.index] for m in summed]))
     from_const = src.kind == "const"
@@ -702,10 +722,11 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         lines.append(_line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
     back = (back, len(lines))
     a, b = (key[0], key[1]) if key is not None else (src.id, dst.id)
-    some = _some_repetitions(members or [e], P, b)  # an edge into some repetitions of a block drawn once
+    # an edge into some repetitions of a block drawn once
+    some = _some_repetitions(members or [e], P, b) if P is not None and len(P.stands_for.get(b, ())) > 1 else ""
     if summed and len(summed) == len(members or ()):
         lines.append(_line(f"its {len(summed)} uses in the box, summed", color, False, True, EDGE))
-    elif members is not None and len(members) > 1:
+    elif many:
         # to a later repetition: every edge goes from one repetition of a folded repeat to a later
         # one (an edge from a weight outside into each repetition does not; an edge into a collapsed
         # box stands for edges into its inside: a box is no repetition)
@@ -812,28 +833,32 @@ def _jacobian_line(shape: tuple[int, ...], color: str) -> Line:
 
 
 def _edge_tip(e: Edge, message: np.ndarray | None, tag: str, L: str, texts: ArrayTexts, formulas: bool = False,
-              last: Edge | None = None, count: int = 1, summed: int = 0) -> str:
+              last: Edge | None = None, count: int = 1, summed: int = 0) -> list[str] | str:
     """An edge's tooltip: which argument it is, its Jacobian's shape, its message (every entry of a
     small array; the summary and corners of a large one) and, at the formulas level, its formula and
     whether it was verified; for an edge drawn once for ``count`` edges, the ``last`` one's message."""
     src, dst = e.src, e.dst
     s, d = shown(src), shown(dst)
-    tip = [f"{s} → {d} (argument {e.argnum})", f"Jacobian ∂{d}/∂{s}: {_shape_text(dst.value.shape + src.value.shape)}"]
+    # written in parts, the message's text one of its own (render passes it through unescaped)
+    head = f"{s} → {d} (argument {e.argnum})\nJacobian ∂{d}/∂{s}: {_shape_text(dst.value.shape + src.value.shape)}"
     formula = e.formula if formulas and message is not None else None
     if formula is not None:
         written = _short(formula.short(TIP_FORMULA_LENGTH), TIP_FORMULA_LENGTH)
-        tip.append(f"formula: {written}   (ḡ = ∂{L}/∂{shown(dst)})\n"
-                   + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
-                      else f"not shown: {formula.why}"))
+        head += (f"\nformula: {written}   (ḡ = ∂{L}/∂{shown(dst)})\n"
+                 + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
+                    else f"not shown: {formula.why}"))
     if message is not None and summed:
-        tip += (f"message {tag}: the sum of the {summed} messages from {s}'s uses in the box, its gradient from "
-                "there =", texts.full_text(message))
+        tip = [head + f"\nmessage {tag}: the sum of the {summed} messages from {s}'s uses in the box, its gradient "
+               "from there =\n", texts.full_text(message)]
     elif message is not None:
-        tip += (f"message {tag + ' ' if tag else ''}(∂{L}/∂{d} pulled back to {s}) =", texts.full_text(message))
+        tip = [head + f"\nmessage {tag + ' ' if tag else ''}(∂{L}/∂{d} pulled back to {s}) =\n",
+               texts.full_text(message)]
+    else:
+        tip = [head]
     if last is not None and count > 1 and count != summed:
-        tip.append(f"drawn once for {count} edges; the last, {shown(last.src)} → {shown(last.dst)}, carries "
+        tip.append(f"\ndrawn once for {count} edges; the last, {shown(last.src)} → {shown(last.dst)}, carries "
                    + (summarize(last.message) if last.message is not None else "no message"))
-    return tooltip_parts(tip)
+    return tooltip_joined(tip)
 
 
 def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node], P: Plan | None = None,

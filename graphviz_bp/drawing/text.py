@@ -20,7 +20,7 @@ from ..ops import format_shape  # one definition, shared with the ops' drawing l
 
 __all__ = ["NAME_LENGTH", "TOOLTIP_LIMIT", "TOOLTIP_NAME", "TOOLTIP_NUMBERS", "WRAP", "ArrayText", "ArrayTexts",
            "Verbatim", "attribute_text", "format_number", "format_shape", "full_text", "label_text", "shown",
-           "space_of", "subscript", "summarize", "summary_lines", "tooltip", "tooltip_parts", "visible"]
+           "space_of", "subscript", "summarize", "summary_lines", "tooltip", "tooltip_joined", "tooltip_parts", "visible"]
 
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
@@ -104,6 +104,19 @@ def tooltip_parts(lines: Sequence[str]) -> tuple[str, ...] | str:
     if run:
         parts.append(("\n" if parts else "") + "\n".join(run))
     return tuple(parts)
+
+
+def tooltip_joined(parts: list[str]) -> list[str] | str:
+    r"""``tooltip`` of the text ``parts`` make together (their line breaks written in them), as
+    ``tooltip_parts`` gives it: the parts themselves when the text is short enough to need no cut
+    (for a caller that puts each array's ``Verbatim`` text in a part of its own).
+
+    >>> tooltip_joined(["a\n", Verbatim("[1 2]"), "\nb"]), tooltip_joined(["&" * 5000])[-2:]
+    (['a\n', '[1 2]', '\nb'], '\n…')
+    """
+    if sum(map(len, parts)) * 5 > TOOLTIP_LIMIT:  # escaping at most quintuples a character
+        return tooltip(["".join(parts)])
+    return parts
 
 
 def shown(node: Node) -> str:
