@@ -209,6 +209,7 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
     by_number = {g.scope.number: g for g in root.walk() if g.scope is not None}
     boxes: dict[str, Box] = {}
     shown: dict[int, str] = {}
+    stands_for: dict[str, list[Node]] = {}
     above: dict[int, Scope] = {}  # a scope's enclosing scope at ``depth`` (by number; walked once each)
     for n in dag.nodes:
         s = stand.get(n.index, n)
@@ -222,9 +223,11 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
                 if drawn not in boxes:
                     boxes[drawn] = Box(drawn, top, top.nodes())
         shown[n.index] = drawn
-    stands_for: dict[str, list[Node]] = {}
-    for n in dag.nodes:
-        stands_for.setdefault(shown[n.index], []).append(n)
+        got = stands_for.get(drawn)
+        if got is None:
+            stands_for[drawn] = [n]
+        else:
+            got.append(n)
     for f in folds:  # a layer's own inputs in the order of the repetitions (W0 … W9), not of the inputs
         for j, s in enumerate(f.owned[0]):
             got = stands_for.get(shown[s.index])
@@ -270,8 +273,12 @@ def _frames(homes: dict[str, Group | None], levels: int) -> tuple[dict[str, Grou
     frames drawn, by id, framing groups less than ``levels`` deep."""
     cluster_of: dict[str, Group | None] = {}
     groups: dict[str, Group] = {}
+    found: dict[int, Group | None] = {}  # the frame of each home, by its id (most nodes share a home)
     for drawn, home in homes.items():
-        g = cluster_of[drawn] = _framed(home, levels)
+        if id(home) in found:
+            cluster_of[drawn] = found[id(home)]
+            continue
+        g = cluster_of[drawn] = found[id(home)] = _framed(home, levels)
         while g is not None and group_id(g) not in groups:  # (the frames around a listed one are listed)
             groups[group_id(g)] = g
             g = _framed(g.parent, levels)

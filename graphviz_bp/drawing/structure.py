@@ -276,13 +276,20 @@ def main_chain(dag: DAG) -> list[int]:
     fails to lay out some graphs ("trouble in init_rank"), e.g. an RNN whose steps branch (a
     softmax beside the state) inside nested frames."""
     ops = [0] * len(dag.nodes)  # the most ops on a path from an input to each node, itself included
-    for n in dag.nodes:
+    for n in dag.nodes:  # (loops, not max() of a list: a call less per node)
         if n.kind == "op":
-            ops[n.index] = 1 + max([ops[e.src.index] for e in n.in_edges], default=0)
+            most = 0
+            for e in n.in_edges:
+                if ops[e.src.index] > most:
+                    most = ops[e.src.index]
+            ops[n.index] = most + 1
     chain: list[int] = []
-    n: Node | None = dag.output
-    while n is not None and n.kind == "op":
-        chain.append(n.index)
-        n = max((e.src for e in n.in_edges if e.src.kind == "op"), key=lambda s: (ops[s.index], s.index),
-                default=None)
+    last: Node | None = dag.output
+    while last is not None and last.kind == "op":
+        chain.append(last.index)
+        operands, last, most = last.in_edges, None, (-1, -1)
+        for e in operands:  # the op operand with the most ops before it (the later one on a tie)
+            s = e.src
+            if s.kind == "op" and (ops[s.index], s.index) > most:
+                last, most = s, (ops[s.index], s.index)
     return chain
