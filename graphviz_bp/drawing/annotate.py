@@ -208,7 +208,7 @@ class _Ctx:
     """What every node and edge of one drawing is drawn with: the options and palette, liveness,
     the messages' tags and the arrays' texts."""
 
-    __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "edge_tag", "texts", "shapes", "values",
+    __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "arrow_span", "edge_tag", "texts", "shapes", "values",
                  "formulas", "adjoints", "messages", "absorbed", "sources", "boxed")
 
     def __init__(self, dag: DAG, opts: DrawOptions, drawn: list[Node] | None = None,
@@ -218,6 +218,7 @@ class _Ctx:
         self.pal = pal = PALETTES[opts.theme]
         self.L = _output_name(dag)
         self.arrow = {"LR": "◀", "RL": "▶", "TB": "▲", "BT": "▼"}[opts.direction]
+        self.arrow_span = _line(f"{self.arrow} ", pal.message, True, False, EDGE)[0]  # before an untagged message
         self.live = live = live_nodes(dag, opts.data)
         self.shapes, self.values, self.formulas = opts.shows_shapes, opts.shows_values, opts.shows_formulas
         bp = dag.backward_pass
@@ -716,16 +717,17 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         lines.append((Span(f"{ctx.arrow} {name}", color=msg_color, bold=True, size=EDGE),
                       Span(_short(formula.short(FORMULA_LENGTH)), color=msg_color, size=EDGE)))
     elif (ctx.values or ctx.formulas) and message is not None and not muted:
-        name = f"{tag[0]} " if tag else ""
-        msg_color = tag[1] if tag else pal.message
-        first, *rest = ctx.texts.summary_lines(message)
-        lines.append(_new(Once, ((_line(f"{ctx.arrow} {name}", msg_color, True, False, EDGE)[0],
-                                  _new(Span, (first, msg_color, False, False, EDGE))))))
-        lines += [_new(Once, ((_new(Span, (r, msg_color, False, False, EDGE)),))) for r in rest]
+        arrow = _line(f"{ctx.arrow} {tag[0]} ", tag[1], True, False, EDGE)[0] if tag else ctx.arrow_span
+        msg_color = arrow.color
+        parts = ctx.texts.summary_lines(message)
+        lines.append(_new(Once, ((arrow, _new(Span, (parts[0], msg_color, False, False, EDGE))))))
+        for r in parts[1:]:
+            lines.append(_new(Once, ((_new(Span, (r, msg_color, False, False, EDGE)),))))
     elif ctx.shapes and tag is not None and not muted:
         lines.append(_line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
     back = (back, len(lines))
-    a, b = (key[0], key[1]) if key is not None else (src.id, dst.id)
+    own = src.id, dst.id
+    a, b = (key[0], key[1]) if key is not None else own
     # an edge into some repetitions of a block drawn once
     some = _some_repetitions(members or [e], P, b) if P is not None and len(P.stands_for.get(b, ())) > 1 else ""
     if summed and len(summed) == len(members or ()):
@@ -747,7 +749,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
             style = "dashed"
     elif some:
         lines.append(_line(some, color, False, True, EDGE))
-    ident = f"e{src.index}_{dst.index}_{e.argnum}" if key is None or (a, b) == (src.id, dst.id) else \
+    ident = f"e{src.index}_{dst.index}_{e.argnum}" if key is None or (a, b) == own else \
         f"e{a}_{b}_{key[2] if key[2] >= 0 else 'in' if key[2] == -1 else 'each'}"
     mark = ""
     if operands >= 2 and dst.op is not None and dst.op.name not in _COMMUTATIVE and not b.startswith("box_") \

@@ -37,8 +37,8 @@ def _quote(text: str) -> str:
     >>> print(_quote("n12"), _quote("#fff"), _quote('say "hi"'), _quote('an \"escaped\" one'))
     n12 "#fff" "say \"hi\"" "an \"escaped\" one"
     """
-    if _ID.match(text) and text.lower() not in _KEYWORDS:
-        return text
+    if (text.isascii() and text.isidentifier() or _ID.match(text)) and text.lower() not in _KEYWORDS:
+        return text  # (an ASCII identifier is a name _ID matches, found without the regex)
     if '"' not in text:
         return f'"{text}"'
     parts = text.split('"')
@@ -157,7 +157,7 @@ def _edge(e: SceneEdge) -> str:
     label = f" {'xlabel' if 'recurrence' in e.classes else 'label'}={_label(e.lines, 9, 'LEFT')}" if e.lines else ""
     head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style)
     if e.head:  # which operand: a mark beside the arrow's head
-        head += f" headlabel={_quote(e.head)} labelangle=35 labeldistance=1.5 labelfontcolor={_quote(e.color)} labelfontsize=11"
+        head += f" headlabel={_quote_short(e.head)} labelangle=35 labeldistance=1.5 labelfontcolor={_quote_short(e.color)} labelfontsize=11"
     return (f"\t{_endpoint(e.src)} -> {_endpoint(e.dst)} [{head} id={_quote(e.id)}{label} "
             f"labeltooltip={tip} {tail} tooltip={tip}]\n")
 
