@@ -214,6 +214,23 @@ def test_label_rows_are_remembered_by_line_but_never_taken_for_another_line():
         assert f">value {k}<" in render_mod._label((line,), 11)
 
 
+def test_a_line_drawn_once_is_written_as_any_line_and_is_not_remembered():
+    from graphviz_bp.drawing.scene import Once, Span
+
+    spans = (Span("range [−1, 2]", "#c0392b", False, False, 9), Span("<b> & ]", None, True, False, None))
+    for k in (1, 2):
+        line = (spans[0],) if k == 1 else spans
+        once = tuple.__new__(Once, line)
+        assert once == line and hash(once) == hash(line)
+        render_mod._ROWS.pop((9, "LEFT"), None)
+        written = render_mod._label((once,), 9, "LEFT")
+        assert '<FONT COLOR="#c0392b">range [−1, 2&#93;</FONT>' in written
+        assert ("<B>&lt;b&gt; &amp; &#93;</B>" in written) == (k == 2)
+        assert render_mod._ROWS[9, "LEFT"] == {}  # not kept for the next drawing
+        assert render_mod._label((line,), 9, "LEFT") == written
+        assert len(render_mod._ROWS[9, "LEFT"]) == 1  # a plain line is
+
+
 def test_svg_is_valid_xml_with_classes_ids_and_tooltips(ae, dot_executable):
     svg = ae.pipe("svg")
     root = ET.fromstring(svg)
