@@ -195,31 +195,32 @@ for _name in UNDISPATCHED:
     _wrappers[_name] = _undispatched(_name)
 
 
-class _Joiner:
-    """``np.r_`` or ``np.c_`` while a trace runs: items with a traced value among them are joined by
-    the tracer's ops (``ops.composed.joined_items``); others by NumPy's own."""
+def _joiner(name: str) -> Any:
+    """``np.r_`` or ``np.c_`` while a trace runs: an object of the same class (its ``axis``, ``ndmin``
+    and the rest as NumPy's) whose items, when a traced value is among them, are joined by the
+    tracer's ops (``ops.composed.joined_items``); others by NumPy's own."""
+    own = getattr(np, name)
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.own = getattr(np, name)
+    class Joiner(type(own)):  # type: ignore[misc]
+        __slots__ = ()
 
-    def __getitem__(self, key: Any) -> Any:
-        if _tape() is not None and holds_traced(key):
-            from .ops.composed import joined_items
-            from .traced import _at_caller
+        def __getitem__(self, key: Any) -> Any:
+            if _tape() is not None and holds_traced(key):
+                from .ops.composed import joined_items
+                from .traced import _at_caller
 
-            try:
-                return joined_items(f"np.{self.name}", key, *CONCATENATORS[self.name])
-            except UnsupportedOpError as exc:
-                raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
-        return self.own[key]
+                try:
+                    return joined_items(f"np.{name}", key, *CONCATENATORS[name])
+                except UnsupportedOpError as exc:
+                    raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
+            return own[key]
 
-    def __len__(self) -> int:
-        return len(self.own)
+    Joiner.__name__ = Joiner.__qualname__ = type(own).__name__
+    return Joiner()
 
 
 for _name in CONCATENATORS:
-    _wrappers[_name] = _Joiner(_name)  # type: ignore[assignment]
+    _wrappers[_name] = _joiner(_name)
 
 
 def holds_traced(obj: Any) -> bool:

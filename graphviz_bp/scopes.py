@@ -105,31 +105,37 @@ class group:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _GROUPS.reset(self._token)
+        if self._token is not None:  # (None: a ``called`` that opened none)
+            _GROUPS.reset(self._token)
 
 
-class called:
+class _Called(_Open):
+    """A NumPy function made of others (``ops.composed``) being run: a group like ``_Open``'s."""
+
+    __slots__ = ()
+
+
+def user_frame(f: FrameType | None) -> FrameType | None:
+    """``f`` or the innermost frame around it outside graphviz_bp and NumPy: the user's."""
+    while f is not None and f.f_code.co_filename.startswith(_SKIP):
+        f = f.f_back
+    return f
+
+
+class called(group):
     """``with called("np.median"):`` around a NumPy function made of others (``ops.composed``): the
     ops it records are a group titled with its name, as if the user's line that called it were
-    inside ``with gb.group("np.median"):``."""
+    inside ``with gb.group("np.median"):``. One called inside another (np.cov's np.average) opens
+    none: its ops are the outer one's."""
 
-    __slots__ = ("label", "_token")
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self._token: contextvars.Token[tuple[_Open, ...]] | None = None
+    __slots__ = ()
 
     def __enter__(self) -> called:
-        f: FrameType | None = sys._getframe(1)
-        while f is not None and f.f_code.co_filename.startswith(_SKIP):
-            f = f.f_back  # the user's frame that called it
-        if f is not None:
-            self._token = _GROUPS.set(_GROUPS.get() + (_Open(self.label, f),))
+        blocks = _GROUPS.get()
+        frame = user_frame(sys._getframe(1))
+        inside = blocks and type(blocks[-1]) is _Called and blocks[-1].frame is frame
+        self._token = None if frame is None or inside else _GROUPS.set(blocks + (_Called(self.label, frame),))
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._token is not None:
-            _GROUPS.reset(self._token)
 
 
 # --- the loops of a code object ---------------------------------------------------------------------

@@ -213,7 +213,7 @@ _ALTERNATIVES = {
     "put_along_axis": "arr = graphviz_bp.put_along_axis(arr, indices, values, axis) (it returns the "
                       "updated array; NumPy's writes into arr in place, which is not recorded)",
     "matvec": "@", "vecdot": "np.sum(a * b, axis=-1)",
-    "flatten": "np.ravel", "real": "the array itself (values are real)",
+    "flatten": "np.ravel",
     "apply_along_axis": "a loop over the axis, or the same operation written on the whole array",
     "unique": "np.unique on the values only (x.value), outside the loss",
 }

@@ -443,6 +443,8 @@ def _ptp(name: str, a: Any, axis: Any, out: Any, keepdims: Any) -> Any:
 def _average(name: str, a: Any, axis: Any, weights: Any, returned: Any, keepdims: Any) -> Any:
     """``Σ a w / Σ w`` over ``axis`` (``weights`` may be traced); without weights, the mean."""
     keepdims = bool(keepdims)
+    if isinstance(axis, list):
+        axis = tuple(axis)
     if weights is None:
         avg = np.mean(a, axis=axis, keepdims=keepdims)
         scale = np.asarray(np.size(_value(a)) / max(np.size(_value(avg)), 1), dtype=_value(avg).dtype)
@@ -991,38 +993,11 @@ def _convolve(name: str, a: Any, v: Any, mode: Any) -> Any:
 
 # --- least squares and interpolation --------------------------------------------------------------------
 
-def _pseudo_inverse(a: Any, rcond: Any) -> tuple[Any, Any, Any, Any, np.ndarray]:
-    """``(pinv(a), U, S, Vᵀ, large)`` from the thin SVD, the singular values at most ``rcond`` times
-    the largest counted as 0 (which ones is read from the values)."""
-    u, s, vt = np.linalg.svd(a, full_matrices=False)
-    values = _value(s)
-    large = values > np.asarray(rcond)[..., None] * np.max(values, axis=-1, keepdims=True)
-    inverse = np.where(large, 1 / np.where(large, s, 1), 0)  # (1/s of a dropped 0 would send ∞ · 0 back)
-    return np.swapaxes(vt, -1, -2) @ (inverse[..., None] * np.swapaxes(u, -1, -2)), u, s, vt, large
-
-
-@_composed(np.linalg.pinv, refuse=("hermitian",))
-def _pinv(name: str, a: Any, rcond: Any, hermitian: Any, rtol: Any) -> Any:
-    """The pseudo-inverse as NumPy's pinv computes it: ``V diag(1/s) Uᵀ`` from the thin SVD."""
-    if rcond is None:
-        shape = np.shape(a)
-        rcond = 1e-15 if rtol is None and not _rtol_given(rtol) else \
-            max(shape[-2:]) * np.finfo(_value(a).dtype).eps if rtol is None else rtol
-    elif rtol is not None:
-        raise ValueError(f"{name}: `rtol` and `rcond` can't be both set.")
-    if _value(a).dtype.kind == "c":
-        raise UnsupportedOpError(f"{name} of a complex matrix is not supported")
-    return _pseudo_inverse(a, rcond)[0]
-
-
-def _rtol_given(rtol: Any) -> bool:
-    return rtol is not None and rtol is not np._NoValue
-
-
 @_composed(np.linalg.lstsq)
 def _lstsq(name: str, a: Any, b: Any, rcond: Any) -> Any:
-    """``(x, residuals, rank, s)`` as NumPy's lstsq returns them, ``x = pinv(a) b`` from the thin SVD
-    (LAPACK's solver gets the same numbers up to rounding); ``rank`` is a number."""
+    """``(x, residuals, rank, s)`` as NumPy's lstsq returns them, ``x = pinv(a) b`` with lstsq's cutoff
+    for small singular values (LAPACK's solver gets the same numbers up to rounding); ``rank`` is a
+    number."""
     if _ndim(a) != 2 or _ndim(b) not in (1, 2):
         raise np.linalg.LinAlgError(f"{name}: a must be two-dimensional and b one- or two-dimensional")
     (m, n), m2 = np.shape(a), np.shape(b)[0]
@@ -1031,9 +1006,10 @@ def _lstsq(name: str, a: Any, b: Any, rcond: Any) -> Any:
     dtype = np.result_type(_value(a), _value(b), np.float64 if _value(a).dtype.kind in "biu" else _value(a).dtype)
     if rcond is None:
         rcond = np.finfo(dtype).eps * max(n, m)
-    inverse, u, s, vt, large = _pseudo_inverse(a, rcond)
-    x = inverse @ b
-    rank = int(np.count_nonzero(large))
+    x = np.linalg.pinv(a, rcond=rcond) @ b
+    s = np.linalg.svd(a, compute_uv=False)
+    values = _value(s)
+    rank = int(np.count_nonzero(values > rcond * values.max())) if values.size else 0
     if rank == n and m > n:
         r = a @ x - b
         residuals = np.sum(r * r, axis=0)
@@ -1049,6 +1025,7 @@ def _interp(name: str, x: Any, xp: Any, fp: Any, left: Any, right: Any, period: 
     """NumPy's piecewise-linear interpolation: on each piece ``slope (x − xp[j]) + fp[j]``, at a
     knot its ``fp``, outside ``left`` and ``right`` (``fp``'s ends by default); the piece of each
     point is read from the values."""
+    xp, fp = (a if _traced(a) else np.asarray(a) for a in (xp, fp))  # (lists: arrays, as NumPy reads them)
     xv, xpv = np.asarray(_value(x), dtype=float), np.asarray(_value(xp), dtype=float)
     if xpv.ndim != 1 or np.ndim(_value(fp)) != 1:
         raise ValueError(f"{name}: xp and fp must be 1-D sequences")
@@ -1327,6 +1304,8 @@ def _bincount(name: str, x: Any, weights: Any, minlength: Any) -> Any:
         return np.bincount(index, weights=None if weights is None else _value(weights), minlength=minlength)
     if index.ndim != 1 or np.shape(weights) != index.shape:
         raise ValueError(f"{name}: the weights and list don't have the same length.")
+    if index.size and index.min() < 0:
+        raise ValueError(f"{name}: 'list' argument must have no negative elements")
     size = max(int(index.max()) + 1 if index.size else 0, minlength)
     out = np.zeros_like(weights, dtype=np.float64, shape=(size,))  # (of a traced array: a buffer the trace follows)
     np.add.at(out, index, weights)
@@ -1337,7 +1316,7 @@ FRAMED = frozenset(f for f in (
     np.median, np.percentile, np.quantile, np.nanmedian, np.nanpercentile, np.nanquantile, np.nanvar, np.nanstd,
     np.ptp, np.average, np.diff, _since("trapezoid"), _since("trapz"), np.kron, np.cov,
     np.corrcoef, np.linalg.matrix_power, np.linalg.multi_dot, np.polyval, np.sinc, np.cross, np.convolve,
-    np.correlate, np.linalg.pinv, np.linalg.lstsq, np.interp, np.gradient, np.linalg.cond, np.piecewise,
+    np.correlate, np.linalg.lstsq, np.interp, np.gradient, np.linalg.cond, np.piecewise,
     np.choose, np.insert, np.ediff1d) if f is not None)
 
 

@@ -166,6 +166,40 @@ register(Op(
     examples=(Example(((3, 3),), make={0: _well_conditioned(3, 3)}),
               Example(((2, 3, 3),), make={0: _well_conditioned(2, 3, 3)})),
 ))
+def _bind_pinv(a, rcond=None, hermitian=False, *, rtol=np._NoValue):
+    if hermitian:
+        raise UnsupportedOpError("np.linalg.pinv(..., hermitian=True) is not supported; the default computes the "
+                                 "same pseudo-inverse")
+    if rcond is not None and rtol is not np._NoValue:
+        raise ValueError("np.linalg.pinv: `rtol` and `rcond` can't be both set.")
+    if rcond is not None:
+        return (a,), {"rcond": rcond}
+    return (a,), ({} if rtol is np._NoValue else {"rtol": rtol})
+
+
+def _pinv_shape(shapes, params):
+    s = shapes[0]
+    if len(s) < 2:
+        raise ValueError(f"np.linalg.pinv needs a matrix (shape (..., M, N)), got {s}")
+    return s[:-2] + (s[-1], s[-2])
+
+
+def _pinv_vjp(g, ans, a, p):
+    """∂L/∂A of P = A⁺ where its rank does not change (Golub and Pereyra 1973):
+    −Pᵀ Ḡ Pᵀ + (I − A P) Ḡᵀ P Pᵀ + Pᵀ P Ḡᵀ (I − P A). No division by differences of singular
+    values, so equal ones (A = 2I) are fine."""
+    A, P = a[0], ans
+    m, n = A.shape[-2], A.shape[-1]
+    return (-_swap(P) @ g @ _swap(P) + (np.eye(m) - A @ P) @ _swap(g) @ P @ _swap(P)
+            + _swap(P) @ P @ _swap(g) @ (np.eye(n) - P @ A))
+
+
+register(Op(
+    name="pinv", symbol="(·)⁺", forward=np.linalg.pinv, shape=_pinv_shape, numpy=(np.linalg.pinv,),
+    bind=_bind_pinv, family="linalg", vjps=(_pinv_vjp,),
+    examples=(Example(((4, 3),)), Example(((3, 4),)), Example(((3, 3),), make={0: _well_conditioned(3, 3)}),
+              Example(((2, 3, 2),))),
+))
 register(Op(
     name="solve", symbol="solve", forward=np.linalg.solve, shape=_solve_shape, numpy=(np.linalg.solve,),
     family="linalg", vjps=(_solve_vjp(0), _solve_vjp(1)),
