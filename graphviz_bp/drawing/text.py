@@ -409,6 +409,74 @@ def _fast_text(a: np.ndarray, edge: int) -> str | None:
     return text[:-1]
 
 
+_NORMAL = float(np.finfo(np.float64).tiny)  # the smallest normal float64
+_DECIMALS = re.compile(r"\.(\d*?)0*e")  # an entry's decimals, its trailing zeros dropped
+_FOURTH = re.compile(r"[1-9]e")  # an entry whose fourth decimal is not 0
+_EXPONENT = re.compile(r"e[-+](\d+)")
+_THREE = re.compile(r"e[-+]\d\d\d")  # an exponent of three digits
+
+
+def _exponent_text(a: np.ndarray, edge: int) -> str | None:
+    """``np.array2string(a, edgeitems=edge, **_PRINT_TINY)`` for a float64 array whose entries written
+    are all finite and below ``_TINY``, not all 0 (a vanishing gradient), in one string formatting:
+    NumPy writes each with exponents, its digits cut at 4 decimals and trailing zeros dropped, then
+    all with as many decimals as the longest needs, their exponents with as many digits as the
+    widest (the entries are as wide, so ``_page`` lays them out); None for other arrays (NumPy's
+    own calls cost half a millisecond an array: a deep net's vanishing gradients are most of them)."""
+    if a.dtype != np.float64 or a.size == 0:
+        return None
+    shown = a.reshape(-1).take(_corners(a.shape, edge)) if a.size > TOOLTIP_NUMBERS else a
+    numbers = shown.ravel().tolist()
+    total = sum(numbers)
+    if total != total or total in (math.inf, -math.inf) or not 0 < max(map(abs, numbers)) < _TINY:
+        return None  # a nan or an ∞ (the sum is one), entries that are not tiny, or all 0
+    return _exponents(numbers, a.shape, edge)
+
+
+def _subnormal_exponents(numbers: list[float], shape: tuple[int, ...], edge: int) -> str:
+    """``_exponents`` where some number is subnormal (below 2.2e-308: NumPy writes the fewer digits
+    that identify it), with NumPy's own formatter of one number, called as NumPy's array printing
+    calls it (a few microseconds a number, where printing the array costs half a millisecond)."""
+    cut = [np.format_float_scientific(x, precision=4, unique=True, trim=".") for x in numbers]
+    decimals = max(len(c.partition("e")[0].partition(".")[2]) for c in cut)
+    digits = max(len(c.partition("e")[2]) - 1 for c in cut)
+    left = max(len(c.partition(".")[0]) for c in cut)
+    entries = [np.format_float_scientific(x, precision=decimals, min_digits=decimals, unique=True, trim="k",
+                                          pad_left=left, exp_digits=digits) for x in numbers]
+    text = _page(shape, left, decimals + digits + 2, edge)[3] % tuple(entries)
+    return "\n".join(line.rstrip() for line in text.split("\n")) if " \n" in text else text
+
+
+def _exponents(numbers: list[float], shape: tuple[int, ...], edge: int) -> str:
+    """``_exponent_text`` of the ``numbers`` NumPy writes of an array of ``shape``. Written once at 4
+    decimals with a place for a sign (one formatting of them all, read as one string): most
+    gradients need the 4 decimals and two-digit exponents, and are then as NumPy writes them."""
+    if min(map(abs, numbers)) < _NORMAL and any(0 < abs(x) < _NORMAL for x in numbers):
+        return _subnormal_exponents(numbers, shape, edge)
+    n = len(numbers)
+    cut = ("% #.4e\0" * n) % tuple(numbers)  # each entry's digits at 4 decimals, as NumPy cuts them
+    negative = "-" in cut.replace("e-", "")
+    if not negative:  # no entry needs a place for a sign: NumPy leaves none
+        cut = cut[1:].replace("\0 ", "\0")
+    decimals = 4 if _FOURTH.search(cut) else max(map(len, _DECIMALS.findall(cut)))
+    digits = 2 if _THREE.search(cut) is None else max(map(len, _EXPONENT.findall(cut)))
+    left = 2 if negative else 1
+    width = left + decimals + digits + 3  # sign and digit, point, decimals, "e", the exponent's sign and digits
+    if decimals == 4 and digits == 2:
+        entries = cut.split("\0")[:-1]
+    elif digits == 2:  # (Python writes exponents with two digits at least: as wide as they need here)
+        entries = ((f"%#{width}.{decimals}e\0" * n) % tuple(numbers)).split("\0")[:-1]
+    else:
+        entries = []
+        for x in numbers:
+            mantissa, _, exponent = f"{x:#.{decimals}e}".partition("e")
+            entries.append(f"{mantissa}e{exponent[0]}{exponent[1:].rjust(digits, '0')}".rjust(width))
+    form = _page(shape, left, width - left - 1, edge)[3]
+    text = form % tuple(entries)
+    # where NumPy breaks a long row it strips the spaces that end the line (none end an entry here)
+    return "\n".join(line.rstrip() for line in text.split("\n")) if " \n" in text else text
+
+
 _STACK = 1 << 13  # entries copied together at most: 64 kB of float64 (a larger temporary is mapped
 # afresh, page by page, every time)
 _STACKED = 1024  # arrays of at most this many entries are copied to be reduced (larger: one by one, no copy)
@@ -483,8 +551,10 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int], counts: Sequ
     ``np.array2string(a, edgeitems=edge, **_PRINT)`` writes it, by ``_fast_text``'s rules, all at once
     (NumPy's calls cost microseconds each, whatever their size): the entries NumPy writes of every
     array are rounded and looked up in the character tables together; then the arrays that share a
-    layout (shape and widths) are written together. None where ``_FAST_LIMIT`` or an integer part of
-    five digits is reached, an entry is not finite, or every entry is tiny: the caller asks ``_fast_text``."""
+    layout (shape and widths) are written together; a float64 array whose entries are all tiny (a
+    vanishing gradient) with exponents (``_exponents``). None where ``_FAST_LIMIT`` or an integer part
+    of five digits is reached, an entry is not finite, or a float32 array's every entry is tiny: the
+    caller asks ``_fast_text``."""
     # (concatenate flattens each part in C order, as take does: no reshape per array)
     v = np.concatenate([a if n == a.size else a.take(_corners(a.shape, edge)) for a, edge, n in
                         zip(arrays, edges, counts)], axis=None).astype(float, copy=False)
@@ -538,6 +608,11 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int], counts: Sequ
             texts = ["\n".join(line.rstrip() for line in t.split("\n")) if " \n" in t else t for t in texts]
         for i, t in zip(rows, texts):
             out[i] = t
+    # a vanishing gradient (every entry below _TINY, not all 0): with exponents, from the same numbers
+    for i in ((top > 0) & (top < _TINY)).nonzero()[0].tolist():
+        if arrays[i].dtype == np.float64:
+            start = int(starts[i])
+            out[i] = _exponents(v[start:start + counts[i]].tolist(), arrays[i].shape, edges[i])
     return out
 
 
@@ -628,13 +703,13 @@ class ArrayText:
         ``Verbatim`` for numbers (NumPy writes nothing that needs escaping)."""
         a = self.value
         if a.size <= TOOLTIP_NUMBERS:
-            text = body or _fast_text(a, 3) or _numpy_text(a, 3)
+            text = body or _fast_text(a, 3) or _exponent_text(a, 3) or _numpy_text(a, 3)
         else:
             edge, before, after = _elided(a.shape)
             if edge == 0:
                 text = before + self._describe() + " (too many axes to show entries)"
             else:
-                body = body or _fast_text(a, edge) or _numpy_text(a, edge)
+                body = body or _fast_text(a, edge) or _exponent_text(a, edge) or _numpy_text(a, edge)
                 text = before + self._describe() + after + body
         return Verbatim(text) if a.dtype.kind in "biufc" else text
 
