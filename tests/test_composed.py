@@ -762,3 +762,15 @@ def test_np_r_and_np_c_stay_numpys_objects_while_tracing_also_in_other_threads()
     assert seen["select"].tolist() == [1, 9] and seen["require"] == np.float32
     assert seen["attributes"] == (True, 0, -1, 2)
     assert type(np.r_).__name__ == "RClass" and np.r_[1:3].tolist() == [1, 2]  # after the trace: NumPy's own
+
+
+def test_quantiles_of_no_entries_are_numpys_error_or_nan():
+    x = _data(3)
+    with pytest.raises(IndexError, match="out of bounds"):
+        gb.trace(lambda x: np.percentile(x[:0], 50) + np.sum(x), x=x)
+    with pytest.raises(IndexError, match="out of bounds"):
+        gb.trace(lambda x: np.sum(np.quantile(x[None, :0], 0.5, axis=1)) + np.sum(x), x=x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        g = gb.trace(lambda x: np.nanpercentile(x[:0], 50) + np.sum(x), x=x)
+    assert np.isnan(g.value)

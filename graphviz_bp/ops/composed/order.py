@@ -50,6 +50,10 @@ def _quantile(name: str, a: Any, q: Any, axis: Any, method: Any, keepdims: Any, 
                          f"{name}: quantiles must be in the range [0, 1]")
     flat, axes, kept = _along_last(name, a, axis)
     n = np.shape(flat)[-1]
+    if n == 0:  # no entries: NumPy's error, and NaN where it skips NaNs (the mean of nothing)
+        if skip_nan:
+            return np.nanmean(a, axis=axis, keepdims=bool(keepdims))
+        raise IndexError("index -1 is out of bounds for axis 0 with size 0")
     s = np.sort(flat, axis=-1)  # NaNs last
     missing = _missing(flat)
     if skip_nan and missing is not None:
