@@ -176,13 +176,9 @@ def _undispatched(name: str) -> Callable[..., Any]:
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _tape() is not None and (any(holds_traced(a) for a in args) or any(holds_traced(v) for v in kwargs.values())):
-            from .ops.composed import COMPOSED
-            from .traced import _at_caller
+            from .traced import run_composed
 
-            try:
-                return COMPOSED[original](*args, **kwargs)
-            except UnsupportedOpError as exc:
-                raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
+            return run_composed(original, args, kwargs)
         return _found.get(name, original)(*args, **kwargs)
     return wrapper
 

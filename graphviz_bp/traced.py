@@ -361,12 +361,8 @@ class Traced:
             return out[0]
         if ufunc in ops.CONSTANT_FUNCTIONS:
             return ufunc(*[_plain(a) for a in inputs], **kwargs)
-        composed = _COMPOSED.get(ufunc)
-        if composed is not None:  # made of other functions (np.fmax: where and maximum)
-            try:
-                return composed(*inputs, **kwargs)
-            except UnsupportedOpError as exc:
-                raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
+        if ufunc in _COMPOSED:  # made of other functions (np.fmax: where and maximum)
+            return run_composed(ufunc, inputs, kwargs)
         if kwargs:
             raise UnsupportedOpError(f"np.{ufunc.__name__}(...) with {', '.join(sorted(kwargs))}= "
                                      f"is not supported")
@@ -392,15 +388,8 @@ class Traced:
             return buffer_like(out, func) if func in _LIKE else out
         if func is _FILL_DIAGONAL:
             return _fill_diagonal(*args, **kwargs)
-        composed = _COMPOSED.get(func)
-        if composed is not None:  # made of other functions, which record themselves
-            try:
-                if func in _FRAMED:  # several ops: drawn as a group titled np.median
-                    with called(ops.numpy_name(func)):
-                        return composed(*args, **kwargs)
-                return composed(*args, **kwargs)
-            except UnsupportedOpError as exc:
-                raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
+        if func in _COMPOSED:  # made of other functions, which record themselves
+            return run_composed(func, args, kwargs)
         try:
             op = ops.lookup(func)
         except UnsupportedOpError as exc:
@@ -425,6 +414,18 @@ _FULL_LIKE = np.full_like  # NumPy's own (np.full_like is wrapped while a trace 
 _COPYTO = np.copyto
 _COMPOSED = ops.composed.COMPOSED  # NumPy functions made of other functions (np.median: sort, slice, mean)
 _FRAMED = ops.composed.FRAMED
+
+
+def run_composed(func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+    """NumPy's ``func`` made of other functions (``ops.composed``) on traced values: its ops drawn as a
+    group titled with its name when it makes several, and a refusal naming the user's line."""
+    try:
+        if func in _FRAMED:
+            with called(ops.numpy_name(func)):
+                return _COMPOSED[func](*args, **kwargs)
+        return _COMPOSED[func](*args, **kwargs)
+    except UnsupportedOpError as exc:
+        raise UnsupportedOpError(f"{exc}{_at_caller()}") from None
 _PUT_ALONG_AXIS = np.put_along_axis
 _FILL_DIAGONAL = np.fill_diagonal
 
