@@ -112,3 +112,71 @@ def test_vanishing_gradients_are_written_with_numpys_exponents_without_asking_nu
         assert (text if a.size <= 400 else text.split("\n", 1)[1]) == expected, (a.shape, a.flat[:3])
     tiny = np.array([-3.4585e-321, 1e-310, 2.5e-7])  # subnormal: NumPy writes the few digits that identify it
     assert full_text(tiny) == "[-3.46e-321  1.00e-310  2.50e-007]" == np.array2string(tiny, precision=4)
+
+
+def _vanishing(rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """Gradients that vanish as a deep net's do: every entry below 5e-5, some below 2.2e-308
+    (subnormal, down to multiples of 5e-324), some with few digits, rounded at a half or at a power
+    of ten in their fifth digit, zeros of either sign, mixed with exponents of two and three digits."""
+    shapes = [(1,), (5,), (3, 4), (64, 8), (64, 64), (150,), (2, 300), (7, 9, 11)]
+    arrays = []
+    for k in range(count):
+        shape = shapes[k % len(shapes)]
+        kind = k % 7
+        a = rng.normal(size=shape) * 10.0 ** rng.uniform(-320, -4.4)
+        if kind == 1:  # exponents of two and three digits in one array
+            a *= 10.0 ** rng.integers(-4, 4, size=shape)
+        elif kind == 2:  # fifth digits at a half, and 9.99995…: 1.0000 at the next power
+            a = rng.choice([9.99995, 9.999949999, 1.00005, 1.23455, 4.99995, 2.5, 1.0], size=shape) \
+                * 10.0 ** rng.integers(-300, -5, size=shape).astype(float)
+        elif kind == 3:  # few digits: every entry the same fewer decimals
+            a = np.round(rng.normal(size=shape), int(rng.integers(0, 3))) * 10.0 ** -rng.integers(6, 300)
+        elif kind == 4:  # subnormal: small multiples of 5e-324 (their fewest identifying digits are few)
+            a = np.maximum(rng.integers(0, 2**20, size=shape) >> rng.integers(0, 20, size=shape), 1) * 5e-324
+        elif kind == 5:  # subnormal numbers beside normal ones with one decimal
+            a = np.round(rng.normal(size=shape), 1) * 1e-9
+            a.flat[:: 3] = rng.integers(1, 2**12, size=a.flat[:: 3].shape) * 5e-324
+        a = a * rng.choice([-1.0, 1.0], size=shape) if kind != 6 else np.abs(a)
+        if k % 5 == 0:
+            a.flat[0] = 0.0 if k % 10 else -0.0
+        if not a.any():
+            a.flat[-1] = 1e-7
+        arrays.append(a)
+    return arrays
+
+
+@pytest.mark.parametrize("layout", [None, 0, 10**9])
+def test_vanishing_gradients_written_together_read_as_numpy_writes_each(monkeypatch, layout):
+    """A drawing of a deep net has thousands of vanishing gradients: they are written all together
+    from their digits (a few NumPy calls for all of them, not a formatting per array or per number),
+    on pages or one by one, and each reads as NumPy writes it."""
+    rng = np.random.default_rng(17 if layout is None else layout % 97)
+    arrays = _vanishing(rng, 350)
+    want = [_numpy_text(a) for a in arrays]
+
+    def refused(*args, **kwargs):
+        raise AssertionError("an array of vanishing entries was written by itself")
+
+    for name in ("_numpy_text", "_exponents", "_subnormal_exponents", "_exponent_text"):
+        monkeypatch.setattr(text_mod, name, refused)
+    if layout is not None:
+        monkeypatch.setattr(text_mod, "_LAYOUT", layout)
+    fulls, lines = _written_together(arrays)
+    for a, text, expected in zip(arrays, fulls, want):
+        assert (text if a.size <= 400 else text.split("\n", 1)[1]) == expected, (a.shape, a.flat[:3])
+
+
+def test_five_significant_digits_round_as_printf_rounds_the_exact_value():
+    """The digits of a number written with exponents come from scaling it by powers of ten, a few
+    ulp off: at a half, at 9.99995…, near the float range's ends, they are those printf writes."""
+    rng = np.random.default_rng(5)
+    exponents = rng.integers(-323, -5, size=4000).astype(float)
+    x = np.concatenate([
+        rng.choice([9.99995, 9.999949999999, 1.00005, 1.23455, 4.99995, 5.00005, 1.0, 9.9999], size=4000)
+        * 10.0 ** exponents,
+        np.nextafter(1.23455 * 10.0 ** exponents, 0), np.nextafter(1.23455 * 10.0 ** exponents, 1),
+        rng.uniform(1, 10, size=4000) * 10.0 ** exponents, [5e-324, 1e-323, 2.2250738585072014e-308, 4.99999e-5]])
+    x = x[(x > 2.0 ** -1055)]  # (below it, NumPy writes the fewer digits that identify the number)
+    digits, power = text_mod._tiny_digits(x.copy())
+    printf = [f"{v:.4e}" for v in x]
+    assert [f"{d // 10000}.{d % 10000:04d}e{p:+03d}" for d, p in zip(digits.tolist(), power.tolist())] == printf

@@ -498,10 +498,12 @@ def _digits(part: str) -> np.ndarray:
 def _characters(part: str) -> np.ndarray:
     """Characters, one row per value 0 … 9999: for ``part="int"``, the sign and four digits of the
     integer part, right-aligned (rows 10000 … 19999: the same, negative); for ``"frac"``, the four
-    decimals, trailing zeros as spaces."""
+    decimals, trailing zeros as spaces; for ``"frac_digits"``, the four decimals, zeros as zeros."""
     v = np.arange(10000)
     digits = np.stack([v // 1000, v // 100 % 10, v // 10 % 10, v % 10], axis=1)
     chars = (digits + ord("0")).astype(np.uint8)
+    if part == "frac_digits":
+        return chars
     zero = digits == 0
     if part == "frac":
         chars[np.logical_and.accumulate(zero[:, ::-1], axis=1)[:, ::-1]] = ord(" ")  # the zeros that end it
@@ -530,19 +532,20 @@ def _entry_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=512)
-def _page(shape: tuple[int, ...], left: int, right: int, edge: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                            str, bool]:
+def _page(shape: tuple[int, ...], left: int, right: int, edge: int, stride: int = 16) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, str, bool]:
     """``_layout`` for entries of ``left`` integer and ``right`` decimal characters: as bytes, the
     positions of the entries' characters (points included) in it, and where each comes from in the
-    array's entries of 16 bytes (``_entry_tables``); as a ``%s`` format; and whether an entry
-    may end a line (where NumPy wraps a long row; it strips the spaces that end a line there)."""
+    array's entries of ``stride`` bytes (``_entry_tables``: 16; ``_write_tiny``: 24), each
+    entry's point at its byte 8; as a ``%s`` format; and whether an entry may end a line (where NumPy
+    wraps a long row; it strips the spaces that end a line there)."""
     width = left + 1 + right
     blank = _BLANK * width
     text = np.array2string(np.broadcast_to(np.zeros(()), shape), formatter={"float_kind": lambda _: blank},
                            edgeitems=edge, **_PRINT)  # type: ignore[arg-type]
     layout = np.frombuffer(text.encode("ascii"), np.uint8).copy()
     slots = np.flatnonzero(layout == 0)
-    source = (np.arange(len(slots) // width)[:, None] * 16 + np.arange(8 - left, 9 + right)).ravel()
+    source = (np.arange(len(slots) // width)[:, None] * stride + np.arange(8 - left, 9 + right)).ravel()
     return layout, slots, source, text.replace("%", "%%").replace(blank, "%s"), blank + "\n" in text
 
 
@@ -588,15 +591,28 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int], counts: Sequ
     for i in ok.nonzero()[0].tolist():
         layouts.setdefault((arrays[i].shape, edges[i], left[i], right[i]), []).append(i)
     out: list[str | None] = [None] * len(arrays)
-    at = (starts * 16).tolist()  # where each array's characters begin
+    _place(out, layouts, chars, 16, (starts * 16).tolist(), counts)
+    # vanishing gradients (every entry below _TINY, not all 0): with exponents, from the same numbers
+    tiny = ((top > 0) & (top < _TINY)).nonzero()[0].tolist()
+    tiny = [i for i in tiny if arrays[i].dtype == np.float64]
+    if tiny:
+        _write_tiny(out, tiny, v, starts.tolist(), arrays, edges, counts)
+    return out
+
+
+def _place(out: list[str | None], layouts: dict[tuple[tuple[int, ...], int, int, int], list[int]],
+           chars: np.ndarray, stride: int, at: Sequence[int] | dict[int, int], counts: Sequence[int]) -> None:
+    """Write in ``out`` the arrays of each layout (shape, edge items, integer and decimal characters:
+    the arrays' indices), their entries' characters ``stride`` bytes each in ``chars``, those of
+    array ``i`` from ``at[i]``: on one page, a row an array, or one at a time when they are few."""
     for (shape, edge, p, d), rows in layouts.items():
-        layout, slots, source, form, wraps = _page(shape, p, d, edge)
+        layout, slots, source, form, wraps = _page(shape, p, d, edge, stride)
         if len(rows) * len(source) < _LAYOUT:  # few characters: put in place one array at a time
             w = p + 1 + d
             texts = []
             for i in rows:
-                entries = chars[at[i]:at[i] + 16 * counts[i]].tobytes().decode("ascii")
-                texts.append(form % tuple([entries[k:k + w] for k in range(8 - p, len(entries), 16)]))
+                entries = chars[at[i]:at[i] + stride * counts[i]].tobytes().decode("ascii")
+                texts.append(form % tuple([entries[k:k + w] for k in range(8 - p, len(entries), stride)]))
         else:  # one page, a row of characters an array
             page = np.empty((len(rows), len(layout)), np.uint8)
             page[:] = layout
@@ -604,16 +620,135 @@ def _write_many(arrays: Sequence[np.ndarray], edges: Sequence[int], counts: Sequ
             text = page.tobytes().decode("ascii")
             size = len(layout)
             texts = [text[k:k + size] for k in range(0, len(text), size)]
-        if wraps and d:  # where NumPy breaks a long row it strips the spaces that end the line
+        if wraps:  # where NumPy breaks a long row it strips the spaces that end the line
             texts = ["\n".join(line.rstrip() for line in t.split("\n")) if " \n" in t else t for t in texts]
         for i, t in zip(rows, texts):
             out[i] = t
-    # a vanishing gradient (every entry below _TINY, not all 0): with exponents, from the same numbers
-    for i in ((top > 0) & (top < _TINY)).nonzero()[0].tolist():
-        if arrays[i].dtype == np.float64:
-            start = int(starts[i])
-            out[i] = _exponents(v[start:start + counts[i]].tolist(), arrays[i].shape, edges[i])
-    return out
+
+
+_POWERS = 10.0 ** np.arange(165)  # to 10¹⁶⁴, half the shift of 4.9e-324 (a table: NumPy's power of an
+# array of exponents costs 10× more)
+
+
+def _tiny_digits(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For finite float64 entries, as printf's ``%.4e`` rounds each exact value: its five significant
+    digits as one integer (10000 … 99999; 0 for ±0) and its power of ten (0 for ±0). Scaled by powers
+    of ten (a few ulp off; for a subnormal entry too, the product being normal): an entry that may be
+    within that of a half is written by Python instead."""
+    a = np.abs(x)
+    zero = a == 0
+    a[zero] = 1.0
+    power = np.floor(np.log10(a)).astype(np.int64)
+    shift = 4 - power  # up to 328 for 4.9e-324: in two factors, each within the float range
+    half = shift >> 1
+    s = a * _POWERS.take(half) * _POWERS.take(shift - half)
+    low = s < 10000  # log10 may round across a power of ten
+    s[low] *= 10
+    power -= low
+    high = s >= 100000
+    s[high] /= 10
+    power += high
+    r = np.rint(s)
+    carry = r == 100000  # 9.99995… rounds to 10.0000: 1.0000 at the next power
+    r[carry] = 10000
+    power += carry
+    for k in (np.abs(s - np.floor(s) - 0.5) <= s * 1e-14).nonzero()[0].tolist():
+        mantissa, _, exponent = f"{a[k]:.4e}".partition("e")
+        r[k], power[k] = float(mantissa.replace(".", "")), int(exponent)
+    r[zero] = 0
+    power[zero] = 0
+    return r.astype(np.int64), power
+
+
+_COARSE = 2.0 ** -1055  # below this, subnormal numbers are at least a millionth of themselves apart
+
+
+def _subnormal_digits(x: np.ndarray, sizes: np.ndarray, first: np.ndarray, digits: np.ndarray,
+                      power: np.ndarray) -> np.ndarray:
+    """``digits`` and ``power`` (``_tiny_digits`` of the entries ``x``, arrays of ``sizes`` entries
+    from ``first``) where NumPy writes a subnormal entry otherwise, and the decimals each array
+    keeps. NumPy writes the fewest digits that identify an entry (Python's repr) up to 4 decimals,
+    then every entry of the array to as many decimals as the longest needs, from its exact value: a
+    number below ``_COARSE`` may need fewer than 4 and read otherwise with more (5e-324 is
+    ``5.e-324`` alone, but ``4.9e-324`` beside an entry with one decimal). Above it, a repr of at
+    most 5 digits is within a millionth of the value, far from where ``%.4e`` rounds otherwise: the
+    digits are ``_tiny_digits``'s. Each distinct value is written once."""
+    at = ((x != 0) & (np.abs(x) < _COARSE)).nonzero()[0]
+    values, which = np.unique(np.abs(x[at]), return_inverse=True)
+    shortest = []
+    for value in values.tolist():
+        mantissa, _, exponent = repr(value).partition("e")
+        if len(mantissa) > 6:  # more than 4 decimals: cut at 4, as printf rounds
+            mantissa, _, exponent = f"{value:.4e}".partition("e")
+        shortest.append((int(mantissa.replace(".", "").ljust(5, "0")), int(exponent)))
+    table = np.array(shortest, np.int64).reshape(-1, 2)
+    digits[at], power[at] = table[which, 0], table[which, 1]
+    decimals = np.maximum.reduceat(_digits("frac_width").take(digits % 10000), first)
+    pairs, again = np.unique(which * 5 + decimals.repeat(sizes)[at], return_inverse=True)
+    exact = []
+    for pair in pairs.tolist():
+        mantissa, _, exponent = f"{values[pair // 5]:.{pair % 5}e}".partition("e")
+        exact.append((int(mantissa.replace(".", "").ljust(5, "0")), int(exponent)))
+    table = np.array(exact, np.int64).reshape(-1, 2)
+    digits[at], power[at] = table[again, 0], table[again, 1]
+    return decimals
+
+
+@functools.cache
+def _tiny_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The characters of an entry with exponents before them, in 8-byte halves (as ``_entry_tables``):
+    its sign (a space if none) and digit in the last 2 bytes of the first (rows 0 … 9; 10 … 19:
+    negative), its point and four decimals, zeros kept, in the first 5 of the second (rows 0 … 9999)."""
+    leads = np.zeros((20, 8), np.uint8)
+    leads[:, 6] = [ord(" ")] * 10 + [ord("-")] * 10
+    leads[:, 7] = np.arange(20) % 10 + ord("0")
+    fracs = np.zeros((10000, 8), np.uint8)
+    fracs[:, 0] = ord(".")
+    fracs[:, 1:5] = _characters("frac_digits")
+    return leads.view(np.uint64).ravel(), fracs.view(np.uint64).ravel()
+
+
+def _write_tiny(out: list[str | None], tiny: list[int], v: np.ndarray, starts: list[int],
+                arrays: Sequence[np.ndarray], edges: Sequence[int], counts: Sequence[int]) -> None:
+    """Write in ``out`` the float64 arrays ``tiny`` (their indices), every entry below ``_TINY`` and not
+    all 0 (vanishing gradients; their entries in ``v`` from ``starts``), as ``_exponents`` writes each,
+    all together: NumPy's exponent format, its digits cut at 4 decimals with the trailing zeros all
+    entries share dropped, its exponents as wide as the widest, a place for a sign if any has one."""
+    x = np.concatenate([v[starts[i]:starts[i] + counts[i]] for i in tiny])
+    sizes = np.array([counts[i] for i in tiny])
+    first = sizes.cumsum() - sizes
+    digits, power = _tiny_digits(x)
+    if np.abs(x).min() < _COARSE and ((x != 0) & (np.abs(x) < _COARSE)).any():
+        decimals = _subnormal_digits(x, sizes, first, digits, power)
+        lead, frac = np.divmod(digits, 10000)
+    else:
+        lead, frac = np.divmod(digits, 10000)
+        decimals = np.maximum.reduceat(_digits("frac_width").take(frac), first)
+    negative = np.signbit(x)
+    wide = np.maximum.reduceat(power <= -100, first)
+    # each entry's characters in 24 bytes, its point at byte 8 (as _page reads them): its sign and
+    # digit, the point and 4 decimals, then from the last decimal its array keeps, "e", the
+    # exponent's sign and its 2 or 3 digits
+    count = len(x)
+    leads, fracs = _tiny_tables()
+    words = np.zeros((count, 3), np.uint64)
+    words[:, 0] = leads.take(lead + negative * 10)
+    words[:, 1] = fracs.take(frac)
+    chars = words.view(np.uint8).reshape(-1)
+    three = wide.repeat(sizes)
+    base = np.arange(9, 24 * count, 24) + decimals.repeat(sizes)
+    chars[base] = ord("e")
+    chars[base + 1] = np.where(power < 0, ord("-"), ord("+"))
+    e = np.abs(power)
+    chars[base + 2] = np.where(three, e // 100, e // 10) + ord("0")
+    chars[base + 3] = np.where(three, e // 10 % 10, e % 10) + ord("0")
+    chars[base[three] + 4] = e[three] % 10 + ord("0")
+    layouts: dict[tuple[tuple[int, ...], int, int, int], list[int]] = {}
+    rights = (decimals + 4 + wide).tolist()
+    lefts = (1 + np.maximum.reduceat(negative, first)).tolist()
+    for i, left, right in zip(tiny, lefts, rights):
+        layouts.setdefault((arrays[i].shape, edges[i], left, right), []).append(i)
+    _place(out, layouts, chars, 24, dict(zip(tiny, (first * 24).tolist())), counts)
 
 
 def _ranges(values: Sequence[np.ndarray], sizes: Sequence[int]) -> list[tuple[float, float, float]]:
