@@ -9,7 +9,7 @@ backward pass: ``g.draw(detail=...).to_dot()`` (a fresh Drawing each time, so no
 and its two parts, annotate (graph -> Scene, tooltips made when read) and render (Scene -> DOT
 text, every tooltip made; the first render of a Scene, as to_dot does it). Every node is drawn:
 where the drawing options fold repeats or collapse groups, the bench passes ``fold=False`` and
-``depth=None``. Each time is the best of as many runs as fit in ``--seconds`` (at least one). The
+``depth=None``. Each time is the best of as many runs as fit in ``--seconds`` (at least three). The
 last lines compare the time per node at the largest depth with that at depth 100 (about 500
 nodes): 1.0 is linear growth.
 
@@ -39,12 +39,16 @@ from graphviz_bp.drawing.options import OPTIONS  # noqa: E402
 UNFOLDED = {k: v for k, v in (("fold", False), ("depth", None)) if k in {o.name for o in OPTIONS}}
 
 
+RUNS = 3  # at least: the first run of a big drawing pays for memory the process has not had yet
+
+
 def best_of(fn, seconds: float) -> float:
-    """The shortest of repeated runs of ``fn`` within about ``seconds`` (at least one run); ``fn``
-    may return its own time (when part of what it does is not to be counted)."""
+    """The shortest of repeated runs of ``fn`` within about ``seconds`` (at least ``RUNS``: each
+    size measured alike, a small drawing's runs by the dozen and a big one's as well as it can be);
+    ``fn`` may return its own time (when part of what it does is not to be counted)."""
     times: list[float] = []
     start = time.perf_counter()
-    while not times or (time.perf_counter() - start < seconds and len(times) < 50):
+    while len(times) < RUNS or (time.perf_counter() - start < seconds and len(times) < 50):
         t0 = time.perf_counter()
         own = fn()
         times.append(own if isinstance(own, float) else time.perf_counter() - t0)
