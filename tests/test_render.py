@@ -538,3 +538,24 @@ def test_network_simplex_is_bounded_only_for_big_drawings():
     medium = gb.trace(lambda x: np.sum(functools.reduce(lambda h, _: np.tanh(h), range(200), x)), x=np.ones(3))
     header = re.search(r"graph \[([^\]]*)\]", medium.to_dot(fold=False, depth=None)).group(1).split()
     assert "nslimit=1" in header and not [a for a in header if a.startswith(("mclimit", "splines", "nslimit1"))]
+
+
+def test_a_constant_is_labelled_by_what_it_is_never_by_a_bare_shape():
+    """A constant of many entries read "const 50" (a number, to a reader): it says where it lives,
+    its range, or that it is all one number or a multiple of the identity."""
+    rng = np.random.default_rng(4)
+    grid, steps = np.linspace(-1.0, 2.5, 50), np.arange(7)
+    noise = 0.25 * np.eye(4)
+    wild = np.array([1.0, np.nan, 3.0, 4.0, 5.0])
+
+    def f(x, A):
+        return (np.sum((x - grid) ** 2) + np.sum(x * np.full(50, 3.0)) + np.sum(A + noise) + np.sum(A @ np.eye(4))
+                + np.sum(x[:7] * steps) + np.sum(x[:5] * wild))
+
+    g = gb.trace(f, x=rng.normal(size=50), A=rng.normal(size=(4, 4)))
+    for options, ranges in (({}, True), ({"detail": "structure"}, False)):
+        drawn = nodes_of(parse(g.to_dot(**options)))
+        consts = sorted(text_of(label(n)[1:-1]) for n in drawn.values() if "const" in classes(n))
+        expected = ["I, ℝ⁴ˣ⁴", "0.25 I, ℝ⁴ˣ⁴", "all 3, ℝ⁵⁰", "const ℝ⁵", "const ℝ⁵⁰" + ("range [−1, 2.5]" if ranges else ""),
+                    "const ℝ⁷" + ("range [0, 6]" if ranges else "")]
+        assert consts == sorted(expected), options

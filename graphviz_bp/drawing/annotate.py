@@ -23,6 +23,7 @@ from .structure import Group, scaled_norm
 from .text import (
     TOOLTIP_NAME,
     ArrayTexts,
+    constant_lines,
     format_number,
     format_shape,
     shown,
@@ -568,18 +569,17 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
         classes = (kind, "shared") if shared else (kind,)
     tip = Deferred(_node_tip, n, ctx, muted, members if many else None)
     if kind == "const":
-        v = n.value
-        uniform = v.size > 4 and v.dtype.kind in "biuf" and bool(np.all(v == v.flat[0]))
-        text = n.params.get("label") or (summarize(v) if v.size <= 4 else
-                                         f"all {format_number(float(v.flat[0]))}, {format_shape(n.shape)}" if uniform
-                                         else f"const {format_shape(n.shape)}")
-        if ctx.formulas and not n.params.get("label") and n.dag is not None and n.dag.formulas is not None:
+        label = n.params.get("label")
+        texts_ = [label] if label else constant_lines(n.value)
+        if ctx.formulas and not label and n.dag is not None and n.dag.formulas is not None:
             from ..symbolic.printing import text as formula_text
 
             e = n.dag.formulas.forward(n)
             if e.kind in ("num", "array") and formula_text(e) != "C":  # 0.1I, ½, 1: as formulas write it
-                text = formula_text(e)
-        return SceneNode(id=n.id, classes=classes, lines=(_line(text, pal.muted_text),), shape="plaintext",
+                texts_ = [formula_text(e)]
+        lines = [_line(texts_[0], pal.muted_text)] + [_line(t, pal.muted_text, size=SMALL) for t in texts_[1:]
+                                                     if ctx.values]
+        return SceneNode(id=n.id, classes=classes, lines=tuple(lines), shape="plaintext",
                          fill="none", border=pal.const_edge, tooltip=tip, style="solid", group=group)
 
     text_color = pal.muted_text if muted else pal.text

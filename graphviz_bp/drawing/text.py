@@ -19,8 +19,9 @@ from ..graph import Node
 from ..ops import format_shape  # one definition, shared with the ops' drawing labels
 
 __all__ = ["NAME_LENGTH", "TOOLTIP_LIMIT", "TOOLTIP_NAME", "TOOLTIP_NUMBERS", "WRAP", "ArrayText", "ArrayTexts",
-           "Verbatim", "attribute_text", "format_number", "format_shape", "full_text", "label_text", "shown",
-           "space_of", "subscript", "summarize", "summary_lines", "tooltip", "tooltip_joined", "tooltip_parts", "visible"]
+           "Verbatim", "attribute_text", "constant_lines", "format_number", "format_shape", "full_text", "label_text",
+           "shown", "space_of", "subscript", "summarize", "summary_lines", "tooltip", "tooltip_joined", "tooltip_parts",
+           "visible"]
 
 _SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
@@ -270,6 +271,35 @@ def summarize(value: np.ndarray) -> str:
     'all 0'
     """
     return " ".join(summary_lines(value))
+
+
+def constant_lines(value: np.ndarray) -> list[str]:
+    """What a constant's label says: its numbers when there are few (up to 4), else what it is and
+    where it lives (``all 1, ℝ⁵⁰``; ``0.1 I, ℝ⁵ˣ⁵``; ``const ℝ⁵⁰`` and its range on a second line):
+    never a bare shape, which reads as a number.
+
+    >>> constant_lines(np.ones(50)), constant_lines(0.1 * np.eye(5)), constant_lines(np.linspace(0, 1, 50))
+    (['all 1, ℝ⁵⁰'], ['0.1 I, ℝ⁵ˣ⁵'], ['const ℝ⁵⁰', 'range [0, 1]'])
+    >>> constant_lines(np.array([2.0, 0.5]))
+    ['[2, 0.5]']
+    """
+    v = np.asarray(value)
+    if v.size <= 4:
+        return [summarize(v)]
+    space = space_of(v.shape)
+    if v.dtype.kind not in "biuf":
+        return [f"const {space}"]
+    first = v.flat[0]
+    if np.all(v == first):
+        return [f"all {format_number(float(first))}, {space}"]
+    if v.ndim == 2 and v.shape[0] == v.shape[1]:
+        scale = v[0, 0]
+        if scale and np.all(v == np.diag(np.diagonal(v))) and np.all(np.diagonal(v) == scale):  # c·I
+            return [("I" if scale == 1 else f"{format_number(float(scale))} I") + f", {space}"]
+    lo, hi = float(v.min()), float(v.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # (a nan or ∞: its tooltip says which)
+        return [f"const {space}"]
+    return [f"const {space}", f"range [{format_number(float(lo))}, {format_number(float(hi))}]"]
 
 
 def _nested(x: object) -> str:
