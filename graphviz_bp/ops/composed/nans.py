@@ -11,17 +11,18 @@ import numpy as np
 from ._registry import _value, _composed, _since, _axis, _ndim, _missing
 
 
-def _nan_reduction(reduce: Callable[..., Any], fill: float, empty_nan: bool = True) -> Callable[..., Any]:
+def _nan_reduction(reduce: Callable[..., Any], fill: float, empty_nan: bool = True,
+                   by_count: bool = False) -> Callable[..., Any]:
     def composed(name: str, a: Any, axis: Any = None, keepdims: Any = None, **_: Any) -> Any:
         """The reduction of ``a`` with its NaNs replaced (by what leaves it unchanged: 0 for a sum,
-        ∓∞ for a maximum or minimum); a mean divided by the entries that are not NaN; the maximum of
-        a slice of NaNs NaN (``empty_nan``), as NumPy gives. The NaNs get no gradient."""
+        ∓∞ for a maximum or minimum); a mean (``by_count``) divided by the entries that are not NaN;
+        the maximum of a slice of NaNs NaN (``empty_nan``), as NumPy gives. The NaNs get no gradient."""
         keepdims = bool(keepdims)
         missing = _missing(a)
         if missing is None:
             return reduce(a, axis=axis, keepdims=keepdims)
         kept = np.where(missing, fill, a)
-        if reduce is np.mean:
+        if by_count:  # (not np.mean's identity: NumPy's namespace is wrapped while a trace runs)
             return _by_count(np.sum(kept, axis=axis, keepdims=keepdims), np.sum(~missing, axis=axis, keepdims=keepdims))
         out = reduce(kept, axis=axis, keepdims=keepdims)
         empty = np.all(missing, axis=axis, keepdims=keepdims)  # a slice of NaNs only: NaN, as NumPy gives
@@ -44,7 +45,7 @@ def _by_count(total: Any, count: Any) -> Any:
 _composed(np.nansum, refuse=_NAN_REFUSED)(_nan_reduction(np.sum, 0.0, empty_nan=False))
 
 
-_composed(np.nanmean, refuse=_NAN_REFUSED)(_nan_reduction(np.mean, 0.0))
+_composed(np.nanmean, refuse=_NAN_REFUSED)(_nan_reduction(np.mean, 0.0, by_count=True))
 
 
 _composed(np.nanmax, refuse=_NAN_REFUSED)(_nan_reduction(np.max, -np.inf))
