@@ -349,3 +349,27 @@ def test_the_maximum_of_a_slice_of_nans_is_nan_as_numpys():
             g = gb.trace(lambda x, fn=fn: np.nansum(fn(x, axis=1) ** 2), x=x)
         assert np.isclose(g.value, np.nansum(want ** 2)), fn.__name__
         assert np.all(np.isfinite(g.grad("x")[0]))  # (the NaN row's: NaN, as (NaN)² has; NumPy agrees)
+
+
+@pytest.mark.parametrize("rank", [0, 1, 2, 3])
+def test_the_determinant_of_a_singular_matrix_is_0_with_its_cofactors_as_gradient(rank):
+    """NumPy's det of a singular matrix is 0, and its gradient the cofactor matrix (adjugate
+    transposed), which is not 0 at rank n − 1: det · A⁻ᵀ, undefined there, refused with NumPy's
+    'Singular matrix'."""
+    from .numerics import numerical_grad
+
+    rng = np.random.default_rng(rank)
+    A = rng.normal(size=(4, rank)) @ rng.normal(size=(rank, 4))  # rank 3 = 4 − 1: cofactors not 0
+    batch = np.stack([A, rng.normal(size=(4, 4))])
+
+    def f(A):
+        return np.sum(np.linalg.det(A) * np.arange(1.0, A.shape[0] + 1.0 if A.ndim == 3 else 2.0))
+
+    for X in (A, batch):
+        g = gb.trace(f, A=X)
+        assert np.isclose(g.value, f(X), atol=1e-12)
+        np.testing.assert_allclose(g.grad("A"), numerical_grad(f, X), rtol=1e-6, atol=1e-8)
+    cofactors = np.array([[(-1) ** (i + j) * np.linalg.det(np.delete(np.delete(A, i, 0), j, 1)) for j in range(4)]
+                          for i in range(4)])
+    np.testing.assert_allclose(gb.trace(f, A=A).grad("A"), cofactors, atol=1e-9)
+    assert (np.abs(cofactors).max() > 1e-3) == (rank == 3)

@@ -208,10 +208,21 @@ register(Op(
               Example(((2, 3, 3), (3,)), make={0: _well_conditioned(2, 3, 3)}),
               Example(((2, 3, 3), (2, 3, 4)), make={0: _well_conditioned(2, 3, 3)})),
 ))
+def _cofactors(a: np.ndarray) -> np.ndarray:
+    """The cofactor matrix adj(A)ᵀ (the gradient of det A), also where A is singular (det A · A⁻ᵀ
+    is not defined there; NumPy's det is 0): from A = U S Vᵀ, det U det V · U diag(∏ⱼ≠ᵢ sⱼ) Vᵀ,
+    each product of the other singular values made without dividing."""
+    u, s, vt = np.linalg.svd(a)
+    ones = np.ones(s.shape[:-1] + (1,), s.dtype)
+    before = np.cumprod(np.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    sign = np.linalg.det(u) * np.linalg.det(vt)
+    return sign[..., np.newaxis, np.newaxis] * (u * (before * after)[..., np.newaxis, :]) @ vt
+
+
 register(Op(
     name="det", symbol="det", forward=np.linalg.det, shape=_det_shape, numpy=(np.linalg.det,), family="linalg",
-    vjps=(lambda g, ans, a, p: (g * ans) * np.linalg.inv(a[0]).T if a[0].ndim == 2
-          else (g * ans)[..., np.newaxis, np.newaxis] * _swap(np.linalg.inv(a[0])),),
+    vjps=(lambda g, ans, a, p: np.asarray(g)[..., np.newaxis, np.newaxis] * _cofactors(a[0]),),
     examples=(Example(((3, 3),), make={0: _well_conditioned(3, 3)}),
               Example(((2, 2, 2),), make={0: _well_conditioned(2, 2, 2)})),
 ))
