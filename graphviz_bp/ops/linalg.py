@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import UnsupportedOpError
@@ -220,9 +222,17 @@ def _cofactors(a: np.ndarray) -> np.ndarray:
     return sign[..., np.newaxis, np.newaxis] * (u * (before * after)[..., np.newaxis, :]) @ vt
 
 
+def _det_vjp(g: Any, ans: Any, a: Any) -> Any:
+    """g · adj(A)ᵀ: numbers from the cofactors, formulas as det(A) · A⁻ᵀ (equal where A is invertible)."""
+    if isinstance(a, np.ndarray):
+        return np.asarray(g)[..., np.newaxis, np.newaxis] * _cofactors(a)
+    return (g * ans) * np.linalg.inv(a).T if a.ndim == 2 else \
+        (g * ans)[..., np.newaxis, np.newaxis] * _swap(np.linalg.inv(a))
+
+
 register(Op(
     name="det", symbol="det", forward=np.linalg.det, shape=_det_shape, numpy=(np.linalg.det,), family="linalg",
-    vjps=(lambda g, ans, a, p: np.asarray(g)[..., np.newaxis, np.newaxis] * _cofactors(a[0]),),
+    vjps=(lambda g, ans, a, p: _det_vjp(g, ans, a[0]),),
     examples=(Example(((3, 3),), make={0: _well_conditioned(3, 3)}),
               Example(((2, 2, 2),), make={0: _well_conditioned(2, 2, 2)})),
 ))
