@@ -11,17 +11,14 @@ functions on it are recorded. Its memory is kept equal to the traced value's, so
 it as a plain array sees the right numbers. When the trace ends every buffer is plain again.
 
 ``np.asarray`` of a traced value is the value itself, and ``np.array([...])`` of traced values
-stacks them; so does any NumPy function given such a list, when NumPy's own code refuses it
-(``np.mean([a, b])``: NumPy's dispatch does not look inside lists). The wrappers are installed in
-NumPy's namespace while at least one trace runs (a reference count under a lock) and removed after;
-in any other thread, or when called by NumPy or graphviz_bp itself, they call NumPy's own function
-and return its result unchanged.
+stacks them. The wrappers are installed in NumPy's namespace while at least one trace runs (a
+reference count under a lock) and removed after; in any other thread, or when called by NumPy or
+graphviz_bp itself, they call NumPy's own function and return its result unchanged.
 """
 
 from __future__ import annotations
 
 import functools
-import operator
 import os
 import sys
 import threading
@@ -29,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from .errors import ShapeError, TraceError, UnsupportedOpError
+from .errors import TraceError, UnsupportedOpError
 from .graph import Source
 from .ops import format_shape
 
@@ -50,30 +47,18 @@ CONVERSIONS = ("array", "asarray", "asanyarray")
 #: NumPy functions whose dispatch ignores an argument that may be traced (``np.select``'s
 #: ``default``): a call with a traced value anywhere goes to the tracer's own version of them.
 UNDISPATCHED = ("select", "require")
+#: NumPy functions of the values alone (no gradient) that answer False when NumPy refuses a traced
+#: value inside a list (``np.array_equal([a, b], [a, b])``): with a traced value anywhere, they are
+#: given the values.
+VALUES_ONLY = ("array_equal", "array_equiv")
 #: NumPy's index tricks that join arrays, each with its axis, least number of axes and where a
 #: 1-d array's axis goes (``np.c_`` makes columns): with a traced item, joined by the tracer's ops.
 CONCATENATORS = {"r_": (0, 1, -1), "c_": (-1, 2, 0)}
-
-
-
-def _array_functions(module: Any, taken: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The names of ``module``'s NumPy array functions (those NumPy's dispatch serves), but ``taken``."""
-    return tuple(sorted(name for name, f in vars(module).items() if not name.startswith("_") and name not in taken
-                        and type(f).__name__ == "_ArrayFunctionDispatcher"))
-
-
-#: NumPy's array functions, in ``numpy`` and ``numpy.linalg``, that convert their arguments to arrays
-#: themselves: NumPy's dispatch does not look inside a list, so ``np.mean([a, b])`` of traced values
-#: reached NumPy's own code, which refused them. When it does, the lists holding traced values are
-#: stacked, as ``np.array`` stacks them, and the call made again (it then dispatches to the tracer).
-LISTED = _array_functions(np, ALLOCATORS + CONVERSIONS + UNDISPATCHED)
-LISTED_LINALG = _array_functions(np.linalg)
 
 _local = threading.local()  # .tape: the trace running in this thread (None outside traces)
 _lock = threading.Lock()
 _installed = 0
 _found: dict[str, Any] = {}  # NumPy's functions as found when the wrappers were installed
-_found_linalg: dict[str, Any] = {}  # ... and numpy.linalg's
 _wrappers: dict[str, Callable[..., Any]] = {}
 
 
@@ -122,9 +107,9 @@ def _install() -> None:
     global _installed
     with _lock:
         if _installed == 0:
-            for names, wrappers, found, get, _ in _PLACES:  # some 250 names, every trace: at C speed
-                found.update(zip(wrappers, get(names)))
-                names.update(wrappers)
+            for name in ALLOCATORS + CONVERSIONS + UNDISPATCHED + VALUES_ONLY + tuple(CONCATENATORS):
+                _found[name] = getattr(np, name)
+                setattr(np, name, _wrappers[name])
             _found["vectorize.__call__"] = np.vectorize.__dict__["__call__"]
             np.vectorize.__call__ = vectorized_call  # type: ignore[method-assign]
         _installed += 1
@@ -135,13 +120,12 @@ def _uninstall() -> None:
     with _lock:
         _installed -= 1
         if _installed == 0:
-            for names, wrappers, found, get, mine in _PLACES:
-                if all(map(operator.is_, get(names), mine)):
-                    names.update(found)
-                else:  # each left alone if someone replaced it meanwhile
-                    names.update({k: found[k] for k, w in wrappers.items() if names.get(k) is w})
-            if np.vectorize.__dict__["__call__"] is vectorized_call:
-                np.vectorize.__call__ = _found["vectorize.__call__"]  # type: ignore[method-assign]
+            for name, original in _found.items():
+                if name == "vectorize.__call__":
+                    if np.vectorize.__dict__["__call__"] is vectorized_call:
+                        np.vectorize.__call__ = original  # type: ignore[method-assign]
+                elif getattr(np, name) is _wrappers[name]:  # left alone if someone replaced it meanwhile
+                    setattr(np, name, original)
 
 
 def _allocator(name: str) -> Callable[..., Any]:
@@ -203,44 +187,28 @@ def _undispatched(name: str) -> Callable[..., Any]:
     return wrapper
 
 
+def _values_only(name: str) -> Callable[..., Any]:
+    original = getattr(np, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _tape() is not None and (any(holds_traced(a) for a in args)
+                                    or any(holds_traced(v) for v in kwargs.values())):
+            from .traced import _plain_all
+
+            args, kwargs = tuple(_plain_all(args)), dict(zip(kwargs, _plain_all(list(kwargs.values()))))
+        return _found.get(name, original)(*args, **kwargs)
+    return wrapper
+
+
 for _name in ALLOCATORS:
     _wrappers[_name] = _allocator(_name)
 for _name in CONVERSIONS:
     _wrappers[_name] = _conversion(_name)
 for _name in UNDISPATCHED:
     _wrappers[_name] = _undispatched(_name)
-
-
-def _listing(module: Any, name: str, found: dict[str, Any]) -> Callable[..., Any]:
-    original = getattr(module, name)
-    where = f"np.{'linalg.' if module is np.linalg else ''}{name}"
-
-    @functools.wraps(original)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        own = found.get(name, original)
-        try:
-            return own(*args, **kwargs)
-        except Exception:  # NumPy's own code met a traced value in a list (refused, or unsupported)
-            if _tape() is None or getattr(_local, "stacking", False) or not (
-                    any(type(a) in (list, tuple) and holds_traced(a) for a in args)
-                    or any(type(v) in (list, tuple) and holds_traced(v) for v in kwargs.values())):
-                raise
-        _local.stacking = True  # (np.stack, which stacks them, may refuse them too: that is the error)
-        try:
-            args = tuple(operand(a) if type(a) in (list, tuple) else a for a in args)
-            kwargs = {k: operand(v) if type(v) in (list, tuple) else v for k, v in kwargs.items()}
-        except ShapeError as exc:  # a ragged list: NumPy would refuse it too
-            raise ShapeError(f"{where}: a list of traced values is one array only if its items have one "
-                             f"shape; {exc.detail}", exc.location) from None
-        finally:
-            _local.stacking = False
-        return own(*args, **kwargs)
-    return wrapper
-
-
-_linalg_wrappers = {name: _listing(np.linalg, name, _found_linalg) for name in LISTED_LINALG}
-for _name in LISTED:
-    _wrappers[_name] = _listing(np, _name, _found)
+for _name in VALUES_ONLY:
+    _wrappers[_name] = _values_only(_name)
 
 
 def _joiner(name: str) -> Any:
@@ -269,12 +237,6 @@ def _joiner(name: str) -> Any:
 
 for _name in CONCATENATORS:
     _wrappers[_name] = _joiner(_name)
-
-#: where the wrappers go while a trace runs: a namespace, the wrappers by name, what they replaced,
-#: a getter of the namespace's entries of those names, and the wrappers in that order
-_PLACES = tuple((names, wrappers, found, operator.itemgetter(*wrappers), tuple(wrappers.values()))
-                for names, wrappers, found in ((vars(np), dict(_wrappers), _found),
-                                               (vars(np.linalg), _linalg_wrappers, _found_linalg)))
 
 
 def holds_traced(obj: Any) -> bool:
@@ -516,7 +478,8 @@ _KEPT = {"shape", "dtype", "ndim", "size", "itemsize", "nbytes", "strides", "fla
 
 #: NumPy functions that write into their first argument.
 _WRITES_INTO = frozenset([np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis])
-# NumPy's own, as its dispatch passes them (np.copyto is a wrapper while a trace runs: see LISTED)
+# NumPy's own, as its dispatch passes them (not read from NumPy's namespace, which may hold wrappers
+# while a trace runs)
 _COPYTO, _PUT_ALONG_AXIS = np.copyto, np.put_along_axis
 
 

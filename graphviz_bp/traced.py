@@ -3,6 +3,7 @@ function on it records its op (or refuses, saying what to write instead)."""
 
 from __future__ import annotations
 
+import re
 import types
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -526,13 +527,23 @@ def conversion_advice() -> str:
     line = where.line if where is not None else ""
     text = ("converting a traced value to a NumPy array (np.asarray, np.array or a function "
             "graphviz_bp does not support) would drop it from the graph; use the NumPy functions "
-            "graphviz_bp records (graphviz_bp.supported()), or read x.value after tracing")
-    if ".dot(" in line:
+            "graphviz_bp records (graphviz_bp.supported()), or read x.value after tracing; a list of "
+            "traced values given to a NumPy function is converted by NumPy itself: write "
+            "np.array([...]) around it")
+    listed = _LIST_ARGUMENT.search(line)
+    if listed is not None:
+        text = (f"{listed.group(1)} of a list holding traced values: NumPy converts the list itself, out of "
+                f"the tracer's sight (its dispatch does not look inside lists), which would drop them from "
+                f"the graph; write {listed.group(1)}(np.array([...]))")
+    elif ".dot(" in line:
         text = ("a plain array's .dot() cannot take a traced value (NumPy converts it, dropping it from "
                 "the graph): write X @ W or np.dot(X, W), or pass X as an input")
     elif _assigns_into_subscript(line):
         text = STORE_ADVICE
     return text + (f"\n  at {where}" if where is not None else "")
+
+
+_LIST_ARGUMENT = re.compile(r"\b(np\.[\w.]+)\(\s*[\[(]")  # np.mean([a, b]), np.sum((a, b))
 
 
 #: Why a traced value cannot be stored into a plain array, and what to write instead.

@@ -115,6 +115,8 @@ class _Tape:
              label: str | None = None) -> Node:
         """A leaf node (an input or a constant; ``label``: how a constant is drawn). A constant is a
         copy of a writable array, so that a later write into the array cannot change it."""
+        if type(value) in (list, tuple) and holds_traced(value):  # (apply stacks them: not a constant)
+            raise TraceError(f"a list holding traced values cannot be a constant: {_short(value)}")
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             what = "complex numbers are not supported" if arr.dtype.kind == "c" else \
@@ -170,7 +172,10 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
                 tape = a._tape
             elif a._tape is not tape:
                 raise TraceError(f"{op.name}: operands come from two different traces")
-        elif type(a) is Buffer:  # an array the function made: its traced value once written
+        elif type(a) is Buffer or (type(a) in (list, tuple) and holds_traced(a)):
+            # an array the function made (its traced value once written), or a list holding traced
+            # values beside a traced operand (np.concatenate([a, [b[0], b[1]]])): stacked, as NumPy
+            # makes an array of it
             return apply(op, *[operand(b) for b in operands], **params)
     if tape is None:  # nothing traced: just compute (so graphviz_bp.functions work on arrays)
         return op.forward(*[np.asarray(a) for a in operands], **params)
@@ -369,5 +374,5 @@ def plain(value: Any) -> Any:
 
 # The value type, imported last: its methods call apply and call, and apply makes Traced values.
 from .traced import Traced, _plain, _plain_all, stored_outside  # noqa: E402
-from .buffers import Buffer, allocating, operand, traced_of  # noqa: E402
+from .buffers import Buffer, allocating, holds_traced, operand, traced_of  # noqa: E402
 from .writes import note_view  # noqa: E402

@@ -35,16 +35,19 @@ def _name(func: Callable[..., Any]) -> str:
     return f"np.linalg.{func.__name__}" if module.startswith("numpy.linalg") else f"np.{func.__name__}"
 
 
-def _composed(*funcs: Callable[..., Any] | None, refuse: tuple[str, ...] = (),
-              framed: bool = False) -> Callable[[Callable[..., Any]], Any]:
+def _composed(*funcs: Callable[..., Any] | None, refuse: tuple[str, ...] = (), framed: bool = False,
+              sequences: tuple[str | None, ...] = ()) -> Callable[[Callable[..., Any]], Any]:
     """Register the decorated function for each of ``funcs`` (NumPy's callables that exist in this
     NumPy): called with NumPy's arguments bound by NumPy's own signature (its errors as NumPy's, named),
     each argument in ``refuse`` refused by name when given other than its default; ``framed``: its
-    ops are drawn as a group (``FRAMED``)."""
+    ops are drawn as a group (``FRAMED``). A list or tuple holding traced values is stacked, as NumPy
+    makes one array of it (``np.average(x, weights=[w, 1.0])``); in ``sequences`` (and ``*args``),
+    a sequence of arrays (``np.linalg.multi_dot([A, B])``), each item is. ``None`` in
+    ``sequences``: no argument is (``np.block``'s nested lists are its own)."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         for func in funcs:
             if func is not None:  # (None: not in this NumPy, e.g. np.linalg.vector_norm before 2.0)
-                COMPOSED[func] = _bound(func, fn, refuse)
+                COMPOSED[func] = _bound(func, fn, refuse, sequences)
                 if framed:
                     FRAMED.add(func)
         return fn
@@ -57,7 +60,8 @@ def _since(name: str) -> Callable[..., Any] | None:
     return getattr(np.linalg if space == "linalg" else np, leaf, None)
 
 
-def _bound(func: Callable[..., Any], fn: Callable[..., Any], refuse: tuple[str, ...]) -> Callable[..., Any]:
+def _bound(func: Callable[..., Any], fn: Callable[..., Any], refuse: tuple[str, ...],
+           sequences: tuple[str | None, ...] = ()) -> Callable[..., Any]:
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError):  # a builtin without one in this NumPy: the parameters fn takes
@@ -73,11 +77,28 @@ def _bound(func: Callable[..., Any], fn: Callable[..., Any], refuse: tuple[str, 
         for key in refuse:
             if key in bound.arguments and not _default(bound.arguments[key], signature.parameters[key].default):
                 raise UnsupportedOpError(f"{name}(..., {key}=...) is not supported")
+        if None not in sequences:
+            _stack_lists(bound, signature, sequences)
         bound.apply_defaults()
         given = {k: (None if v is np._NoValue else v) for k, v in bound.arguments.items()}
         return fn(name, **given)
     call.__name__ = func.__name__
     return call
+
+
+def _stack_lists(bound: inspect.BoundArguments, signature: inspect.Signature,
+                 sequences: tuple[str | None, ...]) -> None:
+    """The lists and tuples in ``bound`` that hold traced values, stacked (in ``sequences`` and
+    ``*args``: each item)."""
+    from ...buffers import holds_traced, operand  # (buffers imports the ops: imported when called)
+
+    for key, value in bound.arguments.items():
+        if type(value) not in (list, tuple) or not holds_traced(value):
+            continue
+        if key in sequences or signature.parameters[key].kind is inspect.Parameter.VAR_POSITIONAL:
+            bound.arguments[key] = type(value)(operand(v) if type(v) in (list, tuple) else v for v in value)
+        else:
+            bound.arguments[key] = operand(value)
 
 
 def _default(value: Any, default: Any) -> bool:

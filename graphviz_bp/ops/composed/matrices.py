@@ -71,7 +71,7 @@ def _matrix_power(name: str, a: Any, n: Any) -> Any:
     return result
 
 
-@_composed(np.linalg.multi_dot, refuse=("out",), framed=True)
+@_composed(np.linalg.multi_dot, refuse=("out",), framed=True, sequences=("arrays",))
 def _multi_dot(name: str, arrays: Any, out: Any = None) -> Any:
     """The product of ``arrays`` in the order NumPy's multi_dot chooses (the cheapest)."""
     arrays = list(arrays)

@@ -12,7 +12,7 @@ from ...errors import UnsupportedOpError
 from ._registry import _traced, _value, _composed, _ndim, _composed_ufunc
 
 
-@_composed(np.select)
+@_composed(np.select, sequences=("condlist", "choicelist"))
 def _select(name: str, condlist: Any, choicelist: Any, default: Any) -> Any:
     """The first choice whose condition holds, else ``default``: nested wheres, the last first."""
     condlist, choicelist = list(condlist), list(choicelist)
@@ -86,7 +86,7 @@ def _compress(name: str, condition: Any, a: Any, axis: Any, out: Any) -> Any:
     return np.take(a, kept, axis=axis)
 
 
-@_composed(np.choose, refuse=("out",), framed=True)
+@_composed(np.choose, refuse=("out",), framed=True, sequences=("choices",))
 def _choose(name: str, a: Any, choices: Any, out: Any, mode: Any) -> Any:
     """``choices[a[i]][i]``: the choices stacked, then one gather (``a`` read from the values)."""
     index = np.asarray(_value(a))
@@ -100,7 +100,7 @@ def _choose(name: str, a: Any, choices: Any, out: Any, mode: Any) -> Any:
     return np.take_along_axis(stacked, np.broadcast_to(index, shape)[None], axis=0)[0]
 
 
-@_composed(np.piecewise, framed=True)
+@_composed(np.piecewise, framed=True, sequences=("condlist", "funclist"))
 def _piecewise(name: str, x: Any, condlist: Any, funclist: Any, args: Any, kw: Any) -> Any:
     """NumPy's piecewise: each function on the entries its condition picks, written into an array of
     zeros shaped like ``x`` (which the trace records as item assignments)."""

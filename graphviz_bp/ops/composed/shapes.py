@@ -134,7 +134,7 @@ _composed(np.vsplit)(_split_along(0, 2))
 _composed(np.dsplit)(_split_along(2, 3))
 
 
-@_composed(np.block)
+@_composed(np.block, sequences=(None,))
 def _block(name: str, arrays: Any) -> Any:
     """Nested lists of arrays joined as NumPy's block joins them: the innermost lists along the last
     axis, each list out along the axis before."""
