@@ -534,7 +534,7 @@ def conversion_advice() -> str:
     if listed is not None:
         text = (f"{listed.group(1)} of a list holding traced values: NumPy converts the list itself, out of "
                 f"the tracer's sight (its dispatch does not look inside lists), which would drop them from "
-                f"the graph; write {listed.group(1)}(np.array([...]))")
+                f"the graph; make each such list an array first, e.g. {listed.group(1)}(np.array([...]))")
     elif ".dot(" in line:
         text = ("a plain array's .dot() cannot take a traced value (NumPy converts it, dropping it from "
                 "the graph): write X @ W or np.dot(X, W), or pass X as an input")

@@ -74,7 +74,7 @@ def test_a_list_numpy_converts_out_of_sight_is_refused_naming_the_function_and_w
     with pytest.raises(gb.TraceError) as info:
         gb.trace(f, a=np.ones(3), b=np.ones(2))
     message = str(info.value)
-    assert message.startswith("np.mean of a list holding traced values") and "np.mean(np.array([...]))" in message
+    assert message.startswith("np.mean of a list holding traced values") and "e.g. np.mean(np.array([...]))" in message
     assert "in f: return np.mean([np.sum(a), np.sum(b)])" in message
 
     def g(a):
