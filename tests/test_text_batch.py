@@ -180,3 +180,19 @@ def test_five_significant_digits_round_as_printf_rounds_the_exact_value():
     digits, power = text_mod._tiny_digits(x.copy())
     printf = [f"{v:.4e}" for v in x]
     assert [f"{d // 10000}.{d % 10000:04d}e{p:+03d}" for d, p in zip(digits.tolist(), power.tolist())] == printf
+
+
+@pytest.mark.parametrize("scale", [1e-152, 1e-158, 1e-161, 1e-163, 1e-200, 1e-300])
+def test_the_norm_of_a_vanishing_gradient_is_right_where_its_squares_are_subnormal(scale):
+    """Entries near 1e-160 have squares at the bottom of the subnormal numbers (5e-324): their sum,
+    not 0, was taken as it was, and a 64×64 gradient read "norm 3.85e−162" for 1.7e−161. Drawn
+    alone and among others, the norm is that of the entries scaled first."""
+    rng = np.random.default_rng(int(-np.log10(scale)))
+    arrays = [rng.normal(size=shape) * scale for shape in [(64, 64), (64, 1), (8,), (3, 3)]] + [rng.normal(size=(5, 5))]
+    _, together = _written_together(arrays)
+    for a, lines in zip(arrays, together):
+        m = np.abs(a).max()
+        norm = m * np.sqrt(np.sum((a / m) ** 2))
+        assert np.isclose(norm, np.linalg.norm(a / m) * m, rtol=1e-12)
+        for summary in (lines, summary_lines(a)):
+            assert summary[0] == f"norm {norm:.3g},".replace("-", "−"), (a.shape, summary)

@@ -186,12 +186,19 @@ def _range(a: np.ndarray) -> tuple[float, float, float] | None:
     x = a.astype(float, copy=False).ravel(order="K")
     # argmin and argmax cost a fraction of min and max (NumPy's reductions carry microseconds of
     # overhead a call); they find a nan as min and max do, and a zero of either sign is asked again
-    lo, hi = x[x.argmin()], x[x.argmax()]
+    lo, hi = float(x[x.argmin()]), float(x[x.argmax()])
     if lo == 0:
-        lo = x.min()
+        lo = float(x.min())
     if hi == 0:
-        hi = x.max()
-    return _scaled_norm(math.sqrt(x.dot(x)), x, float(lo), float(hi)), float(lo), float(hi)
+        hi = float(x.max())
+    m = max(-lo, hi)
+    if 0 < m < _UNDERFLOWS:  # (a vanishing gradient: its squares would underflow, scaled at once)
+        y = x / m
+        return m * math.sqrt(float(y.dot(y))), lo, hi
+    return _scaled_norm(math.sqrt(x.dot(x)), x, lo, hi), lo, hi
+
+
+_UNDERFLOWS = 1e-150  # entries all below this: their squares sum to a subnormal number or to 0
 
 
 def _scaled_norm(norm: float, x: np.ndarray, lo: float, hi: float) -> float:
@@ -788,13 +795,17 @@ def _ranges(values: Sequence[np.ndarray], sizes: Sequence[int]) -> list[tuple[fl
         return [_range(values[0])]  # type: ignore[list-item]
     starts = np.array(list(itertools.accumulate(sizes[:-1], initial=0)))
     x = np.concatenate(values, axis=None).astype(float, copy=False)  # (each flattened in C order)
-    stats = list(zip(np.sqrt(np.add.reduceat(x * x, starts)).tolist(), np.minimum.reduceat(x, starts).tolist(),
-                     np.maximum.reduceat(x, starts).tolist()))
-    for k, (norm, lo, hi) in enumerate(stats):
-        if norm == 0 or norm == math.inf:  # the sum of squares may have underflowed or overflowed: scaled
-            start = int(starts[k])
-            stats[k] = (_scaled_norm(norm, x[start:start + sizes[k]], lo, hi), lo, hi)
-    return stats
+    lows, highs = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
+    norms = np.sqrt(np.add.reduceat(x * x, starts))
+    # where the sum of squares underflowed (or all but did) or overflowed with finite entries: the
+    # entries scaled by their largest magnitude, summed again, all together
+    top = np.maximum(-lows, highs)
+    again = ((top > 0) & (top < _UNDERFLOWS)) | (np.isinf(norms) & np.isfinite(top))
+    if again.any():
+        scale = np.where(again, top, 1.0)
+        y = x / scale.repeat(sizes)
+        norms = np.where(again, scale * np.sqrt(np.add.reduceat(y * y, starts)), norms)
+    return list(zip(norms.tolist(), lows.tolist(), highs.tolist()))
 
 
 _T = TypeVar("_T")
