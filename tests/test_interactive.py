@@ -303,3 +303,16 @@ def test_cli_writes_the_page_and_the_frames(tmp_path):
     r = CliRunner().invoke(main, ["render", f"{deep}:f", "-i", "x=3", "--frames", str(tmp_path / "h")])
     assert r.exit_code == 2 and "321 steps" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "h").exists()  # the folder made for the frames is gone again
+
+
+def test_the_page_gives_the_norm_of_a_vanishing_gradient_not_0():
+    """np.linalg.norm squares the entries: below 1e-162 their squares are 0, and a gradient of norm
+    3e-170 read 0 on the page (and wrong near 1e-160)."""
+    x = np.array([3e-170, -4e-170, 1e-171])
+    g = gb.trace(lambda x: np.sum(x * np.array([1.0, 2.0, 3.0]) * 1e-170), x=x)
+    w = walk(g._dag, annotate(g._dag))
+    info = w.nodes[g.node("x").id]
+    grad = g.grad("x")
+    expected = np.abs(grad).max() * np.linalg.norm(grad / np.abs(grad).max())
+    assert info["gradient"]["norm"] == pytest.approx(expected, rel=1e-12, abs=0) and expected > 0
+    assert info["value"]["norm"] == pytest.approx(np.sqrt(25.01) * 1e-170, rel=1e-12, abs=0)

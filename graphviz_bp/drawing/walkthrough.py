@@ -23,6 +23,7 @@ from ..errors import PathLimitError
 from ..graph import DAG, Edge, Node
 from .annotate import _display_symbol, absorbed_constants, live_nodes
 from .scene import Scene, SceneEdge, SceneNode
+from .structure import scaled_norm
 from .text import format_shape, shown, subscript, summarize
 
 __all__ = ["Walk", "grid", "walk"]
@@ -108,7 +109,7 @@ class _Arrays:
         a = np.asarray(a)
         out: dict[str, Any] = {"shape": format_shape(a.shape), "summary": summarize(a), "grid": grid(a, self.side)}
         with np.errstate(all="ignore"):
-            out["norm"] = _number(np.linalg.norm(a.astype(float).ravel())) if a.size else 0.0
+            out["norm"] = _number(scaled_norm(a.astype(float))) if a.size else 0.0  # (1e-170 is not 0)
         if a.size <= self.numbers:
             out["numbers"] = [_number(x) for x in np.asarray(a, dtype=float).ravel().tolist()]
         return out
