@@ -4,6 +4,7 @@ function on it records its op (or refuses, saying what to write instead)."""
 from __future__ import annotations
 
 import re
+import sys
 import types
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -27,9 +28,27 @@ _ADD, _SUB, _MUL, _DIV, _POW, _NEG, _MATMUL, _TRANSPOSE, _MOD, _ABS, _COPY, _IND
 
 def _at_caller() -> str:
     """The end of an error message: a new line "  at" the user's line that called (its file, number and
-    code), or "" when there is none."""
+    code), or "" when there is none. When NumPy's own code ran on traced values that the user's line
+    gave it in a list (``np.percentile([a, b], 30)``: its dispatch does not look inside lists), the
+    cause first."""
     where = _caller()
-    return f"\n  at {where}" if where is not None else ""
+    if where is None:
+        return ""
+    listed = _LIST_ARGUMENT.search(where.line or "")
+    if listed is not None and _numpy_frame():
+        return (f" ({listed.group(1)} was given a list holding traced values, which NumPy's own code took "
+                f"in; make each such list an array first, e.g. {listed.group(1)}(np.array([...])))\n  at {where}")
+    return f"\n  at {where}"
+
+
+def _numpy_frame() -> bool:
+    """Whether NumPy's own code is running between the user's line and here."""
+    f: Any = sys._getframe(2)
+    while f is not None and f.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
+        if f.f_code.co_filename.startswith(_NUMPY_DIR):
+            return True
+        f = f.f_back
+    return False
 
 
 def _refuse(what: str, instead: str = "keep it an array and use NumPy functions") -> Callable[..., Any]:

@@ -115,14 +115,15 @@ class _Tape:
              label: str | None = None) -> Node:
         """A leaf node (an input or a constant; ``label``: how a constant is drawn). A constant is a
         copy of a writable array, so that a later write into the array cannot change it."""
+        at = f"\n  at {source}" if source is not None else ""
         if type(value) in (list, tuple) and holds_traced(value):  # (apply stacks them: not a constant)
-            raise TraceError(f"a list holding traced values cannot be a constant: {_short(value)}")
+            raise TraceError(f"a list holding traced values cannot be a constant: {_short(value)}{at}")
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             what = "complex numbers are not supported" if arr.dtype.kind == "c" else \
                 "only real numbers and numeric arrays can be traced"
             raise TraceError(f"cannot use {type(value).__name__} value {_short(value)} as an array "
-                             f"(dtype {arr.dtype}): {what}")
+                             f"(dtype {arr.dtype}): {what}{at}")
         if self.written and type(value) is np.ndarray:
             for key, original in self.written:
                 if np.shares_memory(arr, original):

@@ -103,3 +103,30 @@ def test_numpys_functions_keep_their_identity_while_tracing():
     inside = dict(seen)
     assert inside["mean"] is np.mean and inside["norm"] is np.linalg.norm and inside["concatenate"] is np.concatenate
     assert g.value == f(x) == np.mean(x ** 2)
+
+
+def test_numpys_own_code_given_traced_values_in_a_list_names_the_cause():
+    """NumPy's code took the list in (np.percentile partitions it in place, np.cov asks
+    np.result_type): the refusal said what NumPy did, not what the user's line did."""
+    def percentile(a, b):
+        return np.sum(np.percentile([a, b], 30))
+
+    def cov(a, b):
+        return np.sum(np.cov([a, b]))
+
+    for f, name in ((percentile, "np.percentile"), (cov, "np.cov")):
+        with pytest.raises(gb.GraphvizBPError) as info:
+            gb.trace(f, a=np.ones(3), b=np.ones(3))
+        assert f"({name} was given a list holding traced values" in str(info.value)
+        assert f"e.g. {name}(np.array([...]))" in str(info.value) and f"in {f.__name__}: return" in str(info.value)
+    # a list beside a traced first argument is the tracer's, as is a list it stacks itself
+    assert gb.trace(lambda a: np.sum(np.percentile(a, [30, 40])), a=np.arange(3.0)).value == np.sum(
+        np.percentile(np.arange(3.0), [30, 40]))
+
+
+def test_a_list_that_is_not_numbers_is_refused_at_the_users_line():
+    def f(a):
+        return np.sum(np.concatenate([a, [None, 1.0]]))
+
+    with pytest.raises(gb.TraceError, match=r"cannot use list value \[None, 1.0\] .*\n  at .* in f: return np.sum"):
+        gb.trace(f, a=np.ones(3))
