@@ -280,8 +280,26 @@ def operand(obj: Any) -> Any:
         traced = traced_of(obj)
         return traced if traced is not None else _plain_view(obj)
     if type(obj) in (list, tuple) and holds_traced(obj):
-        return np.stack([operand(o) for o in obj])
+        items = [operand(o) for o in obj]
+        try:  # the dtype NumPy gives the list: 1.1 beside a float32 value makes float64 (1.1 kept exact)
+            dtype = _ARRAY(_values(obj)).dtype
+        except ValueError:  # ragged: np.stack says which shapes
+            return np.stack(items)
+        return np.stack([(item if item.dtype == dtype else item.astype(dtype)) if type(item) is Traced else
+                         _ARRAY(item, dtype=dtype) for item in items])
     return obj
+
+
+_ARRAY = np.array  # NumPy's own (np.array is wrapped while a trace runs)
+
+
+def _values(obj: Any) -> Any:
+    """``obj`` with every traced value and buffer (in nested lists and tuples) replaced by its numbers."""
+    if type(obj) in (list, tuple):
+        return [_values(o) for o in obj]
+    if type(obj) is Traced:
+        return obj.value
+    return _plain_view(obj) if isinstance(obj, Buffer) else obj
 
 
 # ------------------------------------------------------------------------------------------------

@@ -130,3 +130,21 @@ def test_a_list_that_is_not_numbers_is_refused_at_the_users_line():
 
     with pytest.raises(gb.TraceError, match=r"cannot use list value \[None, 1.0\] .*\n  at .* in f: return np.sum"):
         gb.trace(f, a=np.ones(3))
+
+
+def test_a_list_takes_the_dtype_numpy_gives_it():
+    """A Python float beside a float32 traced value makes the list float64 in NumPy (and 1.1 stays
+    1.1): the stack was float32, and 1.1 became 1.10000002."""
+    x32 = np.array([1.5, 2.25, 3.0], np.float32)
+    for f in (lambda a: np.sum(np.array([a[0], 1.1]) * 1.0), lambda a: np.sum(np.concatenate([a, [a[0], 1.1]])),
+              lambda a: np.sum(np.array([[a[0], a[1]], [1.5, 2]])), lambda a: np.sum(np.array([a[0], a[1]]))):
+        g = gb.trace(f, a=x32)
+        assert g.value.dtype == np.asarray(f(x32)).dtype and g.value == f(x32)
+    seen = {}
+
+    def keep(a):
+        seen["list"] = np.array([a[0], a[1]])
+        return np.sum(seen["list"])
+
+    gb.trace(keep, a=x32)
+    assert seen["list"].dtype == np.float32  # float32 entries only: float32, as NumPy's
