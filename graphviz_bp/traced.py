@@ -51,15 +51,20 @@ def _numpy_frame() -> bool:
     return False
 
 
-def _refuse(what: str, instead: str = "keep it an array and use NumPy functions") -> Callable[..., Any]:
+def _refuse(what: str, instead: str = "keep it an array and use NumPy functions",
+            outside: str | None = None) -> Callable[..., Any]:
+    """A method refused while its trace runs; after it (a value kept on an object or in a global),
+    ``outside`` names the method of its numbers that answers instead, as NumPy would."""
     def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
+        if outside is not None and not self._tape.active:
+            return getattr(self._node.value, outside)(*args, **kwargs)
         raise TraceError(f"{what} of a traced value would drop it from the graph "
                          f"(its gradient would be lost); {instead}" + _at_caller())
     return method
 
 
 _FLOAT_REFUSED = _refuse("float()", "use it in array arithmetic as it is (a 0-d value), or read "
-                                    "x.value for the number, which is not traced")
+                                    "x.value for the number, which is not traced", "__float__")
 
 
 def _in_place(symbol: str, operator: str) -> Callable[..., Any]:
@@ -227,9 +232,10 @@ class Traced:
             raise TraceError(f"{STORE_ADVICE}\n  at {where}")
         return _FLOAT_REFUSED(self)
     __int__ = _refuse("int()", "read x.value for the number (not traced), or use x.astype(int) for "
-                               "an integer array (a constant)")
-    __complex__ = _refuse("complex()", "graphviz_bp traces real numbers only")
-    __index__ = _refuse("Using as an index", "index with a traced integer array, x[y], which is recorded")
+                               "an integer array (a constant)", "__int__")
+    __complex__ = _refuse("complex()", "graphviz_bp traces real numbers only", "__complex__")
+    __index__ = _refuse("Using as an index", "index with a traced integer array, x[y], which is recorded",
+                        "__index__")
 
     def __getitem__(self, key: Any) -> Traced:
         index, arrays, text = index_key(key)
@@ -274,12 +280,24 @@ class Traced:
     __irshift__ = _in_place(">>=", ">>")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if not self._tape.active:  # kept from a finished trace: its numbers, as the array NumPy made
+            value = self._node.value
+            return np.array(value, dtype=dtype, copy=True) if copy or (dtype is not None and dtype != value.dtype) \
+                else value
         raise TraceError(conversion_advice())
 
-    __array_interface__ = property(__array__)
-    __array_struct__ = property(__array__)
-    __array_wrap__ = __array__
-    __array_finalize__ = __array__
+    def _refused_array(self, *args: Any) -> Any:
+        raise TraceError(conversion_advice())
+
+    def _array_protocol(self) -> Any:
+        if not self._tape.active:
+            raise AttributeError("__array_interface__")  # (NumPy then asks __array__)
+        raise TraceError(conversion_advice())
+
+    __array_interface__ = property(_array_protocol)
+    __array_struct__ = property(_array_protocol)
+    __array_wrap__ = _refused_array
+    __array_finalize__ = _refused_array
     __array_namespace__ = _refuse("The array API namespace", "call NumPy functions (np.*) on it, "
                                                               "which graphviz_bp records")
     __dlpack__ = _refuse("Exporting with DLPack")
@@ -287,10 +305,10 @@ class Traced:
 
     # values that end tracing --------------------------------------------------------------------
     item = _refuse("x.item()", "index it (x[i]) or keep a 0-d array; x.value.item() reads the number "
-                               "without tracing")
+                               "without tracing", "item")
     tolist = _refuse("x.tolist()", "iterate over it or index it (x[i]), which is recorded; "
-                                   "x.value.tolist() reads the numbers without tracing")
-    tobytes = _refuse("x.tobytes()", "x.value.tobytes() reads the bytes without tracing")
+                                   "x.value.tolist() reads the numbers without tracing", "tolist")
+    tobytes = _refuse("x.tobytes()", "x.value.tobytes() reads the bytes without tracing", "tobytes")
     tofile = _refuse("x.tofile()", "save x.value (np.save) after tracing")
     dump = _refuse("x.dump()", "save x.value (np.save) after tracing")
     dumps = _refuse("x.dumps()", "pickle x.value after tracing")
@@ -359,6 +377,8 @@ class Traced:
 
     # NumPy protocols -------------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if not self._tape.active:  # kept from a finished trace: NumPy's answer on its numbers
+            return getattr(ufunc, method)(*_kept_values(inputs), **dict(zip(kwargs, _kept_values(kwargs.values()))))
         if method == "at":
             return _ufunc_at(ufunc, *inputs, **kwargs)
         if method != "__call__":
@@ -389,6 +409,8 @@ class Traced:
         return apply(ops.lookup(ufunc), *inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if not self._tape.active:  # kept from a finished trace: NumPy's answer on its numbers
+            return func(*_kept_values(args), **dict(zip(kwargs, _kept_values(kwargs.values()))))
         out = kwargs.get("out")
         if isinstance(out, Buffer):
             return NotImplemented  # np.dot(a, b, out=buffer): the buffer writes it (buffers.py)
@@ -607,6 +629,13 @@ def _assigns_into_subscript(line: str) -> bool:
 
 def _plain(o: Any) -> Any:
     return o._node.value if type(o) is Traced else o
+
+
+def _kept_values(items: Any) -> list[Any]:
+    """``items`` with every value kept from a finished trace (also inside lists and tuples) replaced
+    by its numbers; values of a running trace left as they are."""
+    return [type(x)(_kept_values(x)) if isinstance(x, (list, tuple)) else
+            x._node.value if type(x) is Traced and not x._tape.active else x for x in items]
 
 
 def _plain_all(items: Any) -> list[Any]:

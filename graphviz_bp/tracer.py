@@ -169,6 +169,9 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
     tape = None
     for a in operands:
         if type(a) is Traced:
+            if not a._tape.active:  # kept from a finished trace (running statistics, a cache): its numbers
+                return apply(op, *[b._node.value if type(b) is Traced and not b._tape.active else b
+                                   for b in operands], **params)
             if tape is None:
                 tape = a._tape
             elif a._tape is not tape:
@@ -180,8 +183,6 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
             return apply(op, *[operand(b) for b in operands], **params)
     if tape is None:  # nothing traced: just compute (so graphviz_bp.functions work on arrays)
         return op.forward(*[np.asarray(a) for a in operands], **params)
-    if not tape.active:
-        raise TraceError(_outlived(op, operands))
 
     source = _SOURCE.get()
     scope = tape.scoper.current()
@@ -265,20 +266,6 @@ def name(value: Any, label: str) -> Any:
             node.name = label
             node.user_named = True
     return value
-
-
-def _outlived(op: Op, operands: tuple[Any, ...]) -> str:
-    """Why an op cannot use a traced value of a finished trace, where that value was made and what
-    to do (it was kept outside the function: running statistics on a layer, a cache)."""
-    stale = next(a for a in operands if type(a) is Traced and not a._tape.active)
-    node = stale._node
-    what = f"{node.name!r}" if node.name else "the value"
-    made = f" made at {node.source} during gb.trace" if node.source is not None else " made during gb.trace"
-    here = _caller()
-    return (f"{op.name}: a traced value outlived its trace: {what}{made} was kept outside the traced "
-            f"function (on an object or in a global: running statistics, a cache), and is used again"
-            f"{f' at {here}' if here is not None else ''}. Keep np.asarray(value) there instead, or reset it "
-            f"after gb.trace")
 
 
 def _not_an_array(key: str, value: Any, why: str) -> str:
