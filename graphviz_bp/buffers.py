@@ -112,6 +112,8 @@ def _install() -> None:
                 setattr(np, name, _wrappers[name])
             _found["vectorize.__call__"] = np.vectorize.__dict__["__call__"]
             np.vectorize.__call__ = vectorized_call  # type: ignore[method-assign]
+            _found["stride_tricks.as_strided"] = np.lib.stride_tricks.as_strided
+            np.lib.stride_tricks.as_strided = _as_strided
         _installed += 1
 
 
@@ -124,6 +126,9 @@ def _uninstall() -> None:
                 if name == "vectorize.__call__":
                     if np.vectorize.__dict__["__call__"] is vectorized_call:
                         np.vectorize.__call__ = original  # type: ignore[method-assign]
+                elif name == "stride_tricks.as_strided":
+                    if np.lib.stride_tricks.as_strided is _as_strided:
+                        np.lib.stride_tricks.as_strided = original
                 elif getattr(np, name) is _wrappers[name]:  # left alone if someone replaced it meanwhile
                     setattr(np, name, original)
 
@@ -199,6 +204,24 @@ def _values_only(name: str) -> Callable[..., Any]:
             args, kwargs = tuple(_plain_all(args)), dict(zip(kwargs, _plain_all(list(kwargs.values()))))
         return _found.get(name, original)(*args, **kwargs)
     return wrapper
+
+
+@functools.wraps(np.lib.stride_tricks.as_strided)
+def _as_strided(x: Any, shape: Any = None, strides: Any = None, subok: bool = False, writeable: bool = True) -> Any:
+    """``np.lib.stride_tricks.as_strided`` while a trace runs (not a NumPy array function: it converts
+    ``x`` itself): of a traced ``x``, the windows read by indexing (``ops.composed.shapes.strided``)."""
+    if _tape() is not None and holds_traced(x):
+        from .ops.composed.shapes import strided
+        from .traced import _at_caller
+
+        try:
+            return strided(operand(x), shape, strides)
+        except (UnsupportedOpError, ValueError) as exc:
+            raise type(exc)(f"{exc}{_at_caller()}") from None
+    return _found.get("stride_tricks.as_strided", _AS_STRIDED)(x, shape, strides, subok, writeable)
+
+
+_AS_STRIDED = np.lib.stride_tricks.as_strided
 
 
 for _name in ALLOCATORS:

@@ -373,3 +373,37 @@ def test_the_determinant_of_a_singular_matrix_is_0_with_its_cofactors_as_gradien
                           for i in range(4)])
     np.testing.assert_allclose(gb.trace(f, A=A).grad("A"), cofactors, atol=1e-9)
     assert (np.abs(cofactors).max() > 1e-3) == (rank == 3)
+
+
+def _conv_by_strides(x, W):
+    """A vectorized convolution and max-pool as from-scratch CNNs write them (ramisa2108's, moghon92's):
+    windows from the stride tricks, then einsum and a max over each window."""
+    n, c, h, w = x.shape
+    k = W.shape[-1]
+    s = x.strides
+    windows = np.lib.stride_tricks.as_strided(x, (n, c, h - k + 1, w - k + 1, k, k), (s[0], s[1], s[2], s[3], s[2], s[3]))
+    z = np.einsum("nchwij,fcij->nfhw", windows, W)
+    pooled = np.lib.stride_tricks.sliding_window_view(z, (2, 2), axis=(2, 3))[:, :, ::2, ::2]
+    return np.sum(np.max(pooled, axis=(4, 5)) ** 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_windows_from_the_stride_tricks_are_read_by_indexing(seed):
+    from .numerics import verify
+
+    own = np.lib.stride_tricks.as_strided
+    rng = np.random.default_rng(seed)
+    g = verify(_conv_by_strides, {"x": rng.normal(size=(2, 3, 6, 6)), "W": rng.normal(size=(4, 3, 3, 3))})
+    assert "index" in {n.op.name for n in g.nodes if n.op is not None}
+    assert np.lib.stride_tricks.as_strided is own  # NumPy's own again after the trace
+
+
+def test_stride_tricks_that_cannot_be_read_by_indexing_are_refused_at_the_users_line():
+    x = np.arange(12.0).reshape(3, 4)
+    with pytest.raises(gb.UnsupportedOpError, match=r"as_strided of a traced value that is not C-contiguous.*"
+                                                    r"np.ascontiguousarray"):
+        gb.trace(lambda x: np.sum(np.lib.stride_tricks.as_strided(x.T, (2, 2), x.T.strides)), x=x)
+    with pytest.raises(gb.UnsupportedOpError, match=r"reads outside the traced array .*\n  at .*lambda"):
+        gb.trace(lambda x: np.sum(np.lib.stride_tricks.as_strided(x, (3, 5), x.strides)), x=x)
+    with pytest.raises(gb.UnsupportedOpError, match=r"np\.lib\.stride_tricks\.sliding_window_view\(\.\.\., writeable=True\)"):
+        gb.trace(lambda x: np.sum(np.lib.stride_tricks.sliding_window_view(x, 2, writeable=True)), x=x)

@@ -181,6 +181,8 @@ def numpy_name(fn: Any) -> str:
     sub = module.split(".")[1] if module.startswith("numpy.") else ""
     if sub in ("linalg", "fft", "random"):
         return f"np.{sub}.{name}"
+    if module.startswith(("numpy.lib.stride_tricks", "numpy.lib._stride_tricks")):  # (not in np itself)
+        return f"np.lib.stride_tricks.{name}"
     return f"np.{name}"
 
 

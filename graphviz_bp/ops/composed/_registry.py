@@ -31,8 +31,9 @@ def _value(a: Any) -> np.ndarray:
 
 
 def _name(func: Callable[..., Any]) -> str:
-    module = getattr(func, "__module__", "") or ""
-    return f"np.linalg.{func.__name__}" if module.startswith("numpy.linalg") else f"np.{func.__name__}"
+    from .. import numpy_name  # (defined before this package is imported)
+
+    return numpy_name(func)
 
 
 def _composed(*funcs: Callable[..., Any] | None, refuse: tuple[str, ...] = (), framed: bool = False,

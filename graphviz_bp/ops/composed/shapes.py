@@ -1,6 +1,7 @@
 """Moving, splitting and joining: np.moveaxis, the flips, np.rot90, np.append, np.delete, np.insert,
-np.diagflat, the splits, np.atleast_*d, np.block, np.meshgrid, np.broadcast_arrays, np.require and
-the index tricks np.r_ and np.c_."""
+np.diagflat, the splits, np.atleast_*d, np.block, np.meshgrid, np.broadcast_arrays, np.require, the
+index tricks np.r_ and np.c_, and the windows of np.lib.stride_tricks (sliding_window_view,
+as_strided)."""
 
 from __future__ import annotations
 
@@ -265,3 +266,39 @@ def _require(name: str, a: Any, dtype: Any, requirements: Any, like: Any = None)
     if dtype is not None and np.dtype(dtype) != _value(a).dtype:
         return a.astype(dtype)
     return a
+
+
+# ------------------------------------------------------------------------------------------------
+# Windows (the stride tricks of vectorized convolutions): read by indexing, which is recorded
+
+@_composed(np.lib.stride_tricks.sliding_window_view)
+def _sliding_window_view(name: str, x: Any, window_shape: Any, axis: Any, subok: Any, writeable: Any) -> Any:
+    """The windows as NumPy lays them out (its own function on the entries' positions), read from
+    ``x`` by indexing: a copy, not a view (``writeable=True``, to write through it, is refused)."""
+    if writeable:
+        raise UnsupportedOpError(f"{name}(..., writeable=True) is not supported: the windows are read by "
+                                 f"indexing, a copy; write into the array itself")
+    positions = np.arange(int(np.prod(np.shape(x)))).reshape(np.shape(x))
+    return np.reshape(x, -1)[np.lib.stride_tricks.sliding_window_view(positions, window_shape, axis=axis)]
+
+
+def strided(x: Any, shape: Any = None, strides: Any = None, name: str = "np.lib.stride_tricks.as_strided") -> Any:
+    """``as_strided(x, shape, strides)`` of a traced ``x`` (C-contiguous, as a computed value is): the
+    entry each position reads (its byte offset over the itemsize) taken by indexing, a copy; a
+    window reading between entries or outside the array is refused (NumPy would read other memory)."""
+    value = _value(x)
+    if not value.flags.c_contiguous:
+        raise UnsupportedOpError(f"{name} of a traced value that is not C-contiguous (a transpose, a "
+                                 f"strided slice) is not supported; write np.ascontiguousarray(x) first")
+    shape = value.shape if shape is None else tuple(shape)
+    strides = value.strides if strides is None else tuple(strides)
+    if len(strides) != len(shape):
+        raise ValueError(f"{name}: mismatch in length of strides and shape")
+    offsets = np.zeros((), np.int64)
+    for n, step in zip(shape, strides):
+        offsets = offsets[..., np.newaxis] + np.arange(operator.index(n), dtype=np.int64) * operator.index(step)
+    index, between = np.divmod(offsets, value.itemsize)
+    if between.any() or (index.size and (index.min() < 0 or index.max() >= value.size)):
+        raise UnsupportedOpError(f"{name}: shape {shape} with strides {strides} reads outside the traced "
+                                 f"array of shape {value.shape} or between its entries (NumPy would read other memory)")
+    return np.reshape(x, -1)[index]
