@@ -196,3 +196,14 @@ def test_the_norm_of_a_vanishing_gradient_is_right_where_its_squares_are_subnorm
         assert np.isclose(norm, np.linalg.norm(a / m) * m, rtol=1e-12)
         for summary in (lines, summary_lines(a)):
             assert summary[0] == f"norm {norm:.3g},".replace("-", "−"), (a.shape, summary)
+
+
+def test_negative_zero_is_written_0_in_summaries_alone_and_together():
+    """A ReLU's gradient or a clipped value ends at −0.0: "range [−2.84, −0]" read as a sign that
+    means something (a helper's sweep of real code); NumPy's own text in the tooltip keeps it."""
+    arrays = [np.array([-2.84, -0.0, -1.0, -0.5, -0.25, -0.1]), np.array([-0.0, -1.0]), -np.abs(np.arange(30.0))]
+    _, together = _written_together(arrays)
+    for a, lines in zip(arrays, together):
+        assert lines == summary_lines(a) and "−0" not in " ".join(lines).replace("−0.", "")
+    assert together[0] == ["norm 3.06,", "range [−2.84, 0]"] and together[1] == ["[0, −1]"]
+    assert full_text(arrays[1]) == "[-0. -1.]"

@@ -172,7 +172,7 @@ def format_number(x: float) -> str:
         return "nan"
     if v in (math.inf, -math.inf):
         return "∞" if v > 0 else "−∞"
-    return f"{v:.3g}".replace("-", "−")
+    return f"{v + 0.0:.3g}".replace("-", "−")  # (+ 0.0: −0 is 0, an IEEE sign a reader has no use for)
 
 
 WRAP = 26  # characters: longer summaries go on two lines, which keeps nodes and labels narrow
@@ -982,7 +982,7 @@ class ArrayTexts:
                   and math.isfinite(t._stats[2])]  # type: ignore[index]
         # format_number for all the norms, minima and maxima at once (finite, real: %.3g and a minus),
         # and the summary lines from them, as summary_lines writes them
-        text = ("%.3g %.3g %.3g\0" * len(finite) % tuple([x for t in finite for x in t._stats])).replace("-", "−")  # type: ignore
+        text = ("%.3g %.3g %.3g\0" * len(finite) % tuple([x + 0.0 for t in finite for x in t._stats])).replace("-", "−")  # type: ignore
         for t, words in zip(finite, text.split("\0")):
             norm, lo, hi = t._words = tuple(words.split(" "))  # type: ignore[assignment]
             if t._stats[1] or t._stats[2]:  # type: ignore[index]  # else all 0 (summary_lines says so)
