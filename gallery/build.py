@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, name in enumerate(names, 1):
         outputs = gallery.load(name, GALLERY).outputs()
         if args.check:
-            stale += _stale(name, outputs["dot"], manifest)
+            stale += _stale(name, outputs["dot"], manifest, outputs["html"])
             continue
         for fmt, data in outputs.items():
             write_atomic(GALLERY / f"{name}.{fmt}", data)
@@ -74,9 +74,10 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _stale(name: str, fresh_dot: bytes, manifest: dict) -> list[str]:
+def _stale(name: str, fresh_dot: bytes, manifest: dict, fresh_page: bytes = b"") -> list[str]:
     """The files of example ``name`` that are not current: the DOT unless it equals ``fresh_dot``;
-    an SVG or PDF that is invalid, changed since rendering, or rendered from another DOT."""
+    an SVG, PDF or page that is invalid, changed since rendering, or rendered from another DOT; a
+    page whose steps (its JSON, which no Graphviz writes) are not those of ``fresh_page``."""
     dot = GALLERY / f"{name}.dot"
     if not dot.exists() or dot.read_bytes() != fresh_dot:
         return [dot.name] + [f"{name}.{fmt}" for fmt in RENDERED]
@@ -86,9 +87,16 @@ def _stale(name: str, fresh_dot: bytes, manifest: dict) -> list[str]:
         entry = manifest.get(name, {}).get(fmt, {})
         data = path.read_bytes() if path.exists() else b""
         if not (_valid(fmt, data) and entry.get("sha256") == _sha(data)
-                and entry.get("from_dot") == _sha(fresh_dot)):
+                and entry.get("from_dot") == _sha(fresh_dot)
+                and (fmt != "html" or not fresh_page or _steps(data) == _steps(fresh_page))):
             stale.append(path.name)
     return stale
+
+
+def _steps(page: bytes) -> bytes:
+    """The interactive page's data: the JSON of its steps, values and messages."""
+    start = page.find(b'<script type="application/json" id="walk">')
+    return page[start:page.find(b"</script>", start)]
 
 
 def _valid(fmt: str, data: bytes) -> bool:

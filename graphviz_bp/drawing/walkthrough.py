@@ -66,6 +66,12 @@ class Walk:
                 "complete": self.complete, "arrivals": self.arrivals, "groups": self.groups}
 
 
+def _norm(a: np.ndarray) -> float:
+    """NumPy's norm of ``a``, scaled first where its squares underflow or overflow (1e-170 is not 0)."""
+    norm = float(np.linalg.norm(a.ravel()))
+    return norm if 1e-150 < norm < 1e150 else scaled_norm(a)
+
+
 def _number(x: float) -> float | str:
     """A float for JSON: as it is (round-trips exactly); infinities and nan as strings."""
     x = float(x)
@@ -109,7 +115,7 @@ class _Arrays:
         a = np.asarray(a)
         out: dict[str, Any] = {"shape": format_shape(a.shape), "summary": summarize(a), "grid": grid(a, self.side)}
         with np.errstate(all="ignore"):
-            out["norm"] = _number(scaled_norm(a.astype(float))) if a.size else 0.0  # (1e-170 is not 0)
+            out["norm"] = _number(_norm(a.astype(float))) if a.size else 0.0
         if a.size <= self.numbers:
             out["numbers"] = [_number(x) for x in np.asarray(a, dtype=float).ravel().tolist()]
         return out
