@@ -88,15 +88,15 @@ def _stale(name: str, fresh_dot: bytes, manifest: dict, fresh_page: bytes = b"")
         data = path.read_bytes() if path.exists() else b""
         if not (_valid(fmt, data) and entry.get("sha256") == _sha(data)
                 and entry.get("from_dot") == _sha(fresh_dot)
-                and (fmt != "html" or not fresh_page or _steps(data) == _steps(fresh_page))):
+                and (fmt != "html" or not fresh_page or _steps(data) == _steps(fresh_page) is not None)):
             stale.append(path.name)
     return stale
 
 
-def _steps(page: bytes) -> bytes:
-    """The interactive page's data: the JSON of its steps, values and messages."""
+def _steps(page: bytes) -> bytes | None:
+    """The interactive page's data: the JSON of its steps, values and messages (None: it has none)."""
     start = page.find(b'<script type="application/json" id="walk">')
-    return page[start:page.find(b"</script>", start)]
+    return None if start < 0 else page[start:page.find(b"</script>", start)]
 
 
 def _valid(fmt: str, data: bytes) -> bool:

@@ -265,7 +265,7 @@ for _name in CONCATENATORS:
 def holds_traced(obj: Any) -> bool:
     """Whether ``obj`` is, or (in nested lists and tuples) holds, a traced value or a traced buffer."""
     if type(obj) is Traced:
-        return True
+        return obj._tape.active  # (a value kept from a finished trace is its numbers)
     if isinstance(obj, Buffer):
         return obj._gb_root._gb_traced is not None
     if isinstance(obj, (list, tuple)):
@@ -658,7 +658,7 @@ def _index_in(view: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def _tape_of(items: Any) -> Any:
     """The tape of the first traced value in ``items`` (nested lists and tuples), else this thread's."""
-    if type(items) is Traced:
+    if type(items) is Traced and items._tape.active:  # (a value kept from a finished trace: numbers)
         return items._tape
     if type(items) in (list, tuple):
         for i in items:

@@ -3,7 +3,6 @@ function on it records its op (or refuses, saying what to write instead)."""
 
 from __future__ import annotations
 
-import re
 import sys
 import types
 from typing import TYPE_CHECKING, Any, Callable
@@ -34,10 +33,10 @@ def _at_caller() -> str:
     where = _caller()
     if where is None:
         return ""
-    listed = _LIST_ARGUMENT.search(where.line or "")
-    if listed is not None and _numpy_frame():
-        return (f" ({listed.group(1)} was given a list holding traced values, which NumPy's own code took "
-                f"in; make each such list an array first, e.g. {listed.group(1)}(np.array([...])))\n  at {where}")
+    listed = _list_argument(where.line or "") if _numpy_frame() else None
+    if listed is not None:
+        return (f" ({listed} was given a list holding traced values, which NumPy's own code took "
+                f"in; make each such list an array first, e.g. {listed}(np.array([...])))\n  at {where}")
     return f"\n  at {where}"
 
 
@@ -57,7 +56,7 @@ def _refuse(what: str, instead: str = "keep it an array and use NumPy functions"
     ``outside`` names the method of its numbers that answers instead, as NumPy would."""
     def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
         if outside is not None and not self._tape.active:
-            return getattr(self._node.value, outside)(*args, **kwargs)
+            return getattr(kept_numbers(self), outside)(*args, **kwargs)
         raise TraceError(f"{what} of a traced value would drop it from the graph "
                          f"(its gradient would be lost); {instead}" + _at_caller())
     return method
@@ -76,8 +75,8 @@ def _update(op: Op, symbol: str) -> Callable[..., Any]:
     ``x op y`` (of x's shape), cast to ``x``'s dtype under NumPy's same-kind rule; a NumPy scalar is rebound."""
     def method(self: Traced, o: Any) -> Traced:
         out = apply(op, self, o)
-        if self._scalar:  # NumPy scalars are immutable: Python rebinds the name to the result
-            return out
+        if self._scalar or not self._tape.active:  # a NumPy scalar is immutable, and a value kept from
+            return out  # a finished trace read-only: Python rebinds the name to the result (x = x + y)
         where = _caller()
         if out.shape != self.shape:
             raise ShapeError(f"x {symbol} y: the result has shape {out.shape} but x has shape "
@@ -227,6 +226,8 @@ class Traced:
         return bool(self._node.value)
 
     def __float__(self) -> float:
+        if not self._tape.active:
+            return _FLOAT_REFUSED(self)  # (kept from a finished trace: its number)
         where = _caller()
         if where is not None and ".fill(" in where.line:  # plain.fill(traced): NumPy asks for a number
             raise TraceError(f"{STORE_ADVICE}\n  at {where}")
@@ -247,6 +248,8 @@ class Traced:
         if self._scalar:
             raise TraceError(f"a NumPy scalar ({self.dtype}) does not support item assignment; it is "
                              f"a copy (a[0, 1], np.sum(a)): assign into the array it came from")
+        if not self._tape.active:
+            raise _kept_read_only("x[...] = v", "copy it first: x = np.array(x), then write into the copy")
         index, arrays, text = index_key(key, operands=2)
         view = value._view if type(value) is Traced else None
         if view is not None and view.base is self and view.op is _INDEX and not arrays \
@@ -281,7 +284,7 @@ class Traced:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if not self._tape.active:  # kept from a finished trace: its numbers, as the array NumPy made
-            value = self._node.value
+            value = kept_numbers(self)
             return np.array(value, dtype=dtype, copy=True) if copy or (dtype is not None and dtype != value.dtype) \
                 else value
         raise TraceError(conversion_advice())
@@ -352,6 +355,8 @@ class Traced:
         """``x.flatten()``: ``np.ravel(x)`` that is always a copy, as in NumPy (a write into it
         never reaches x)."""
         flat = call(ops.get("ravel"), (self, order), {})
+        if type(flat) is not Traced:  # (kept from a finished trace: its numbers)
+            return np.array(flat)
         return Traced(flat._node, flat._tape)  # the same node, but not a view of x
 
     def view(self, dtype: Any = None, type: Any = None) -> Traced:
@@ -571,11 +576,11 @@ def conversion_advice() -> str:
             "graphviz_bp records (graphviz_bp.supported()), or read x.value after tracing; a list of "
             "traced values given to a NumPy function is converted by NumPy itself: write "
             "np.array([...]) around it")
-    listed = _LIST_ARGUMENT.search(line)
+    listed = None if ".dot(" in line or _assigns_into_subscript(line) else _list_argument(line)
     if listed is not None:
-        text = (f"{listed.group(1)} of a list holding traced values: NumPy converts the list itself, out of "
+        text = (f"{listed} of a list holding traced values: NumPy converts the list itself, out of "
                 f"the tracer's sight (its dispatch does not look inside lists), which would drop them from "
-                f"the graph; make each such list an array first, e.g. {listed.group(1)}(np.array([...]))")
+                f"the graph; make each such list an array first, e.g. {listed}(np.array([...]))")
     elif ".dot(" in line:
         text = ("a plain array's .dot() cannot take a traced value (NumPy converts it, dropping it from "
                 "the graph): write X @ W or np.dot(X, W), or pass X as an input")
@@ -584,7 +589,23 @@ def conversion_advice() -> str:
     return text + (f"\n  at {where}" if where is not None else "")
 
 
-_LIST_ARGUMENT = re.compile(r"\b(np\.[\w.]+)\(\s*[\[(]")  # np.mean([a, b]), np.sum((a, b))
+def _list_argument(line: str) -> str | None:
+    """The NumPy function (``np.mean``) that ``line`` calls with a list or tuple display as its first
+    argument (``np.mean([a, b])``), if any: NumPy converts such a list itself."""
+    if "np." not in line:
+        return None
+    import ast
+
+    try:
+        tree = ast.parse(line.strip())
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], (ast.List, ast.Tuple)):
+            name = ast.unparse(node.func)
+            if name.startswith("np."):
+                return name
+    return None
 
 
 #: Why a traced value cannot be stored into a plain array, and what to write instead.
@@ -631,11 +652,24 @@ def _plain(o: Any) -> Any:
     return o._node.value if type(o) is Traced else o
 
 
+def kept_numbers(x: Traced) -> np.ndarray:
+    """The numbers of a value kept from a finished trace, read-only: they are its graph's (a write
+    into them would change what the graph shows)."""
+    numbers = x._node.value.view()
+    numbers.flags.writeable = False
+    return numbers
+
+
 def _kept_values(items: Any) -> list[Any]:
     """``items`` with every value kept from a finished trace (also inside lists and tuples) replaced
     by its numbers; values of a running trace left as they are."""
     return [type(x)(_kept_values(x)) if isinstance(x, (list, tuple)) else
-            x._node.value if type(x) is Traced and not x._tape.active else x for x in items]
+            kept_numbers(x) if type(x) is Traced and not x._tape.active else x for x in items]
+
+
+def _kept_read_only(what: str, instead: str) -> TraceError:
+    return TraceError(f"{what}: a value kept from a finished trace (on an object, in a global) is read-only, "
+                      f"its numbers being its graph's; {instead}" + _at_caller())
 
 
 def _plain_all(items: Any) -> list[Any]:

@@ -170,7 +170,7 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
     for a in operands:
         if type(a) is Traced:
             if not a._tape.active:  # kept from a finished trace (running statistics, a cache): its numbers
-                return apply(op, *[b._node.value if type(b) is Traced and not b._tape.active else b
+                return apply(op, *[kept_numbers(b) if type(b) is Traced and not b._tape.active else b
                                    for b in operands], **params)
             if tape is None:
                 tape = a._tape
@@ -361,6 +361,6 @@ def plain(value: Any) -> Any:
 
 
 # The value type, imported last: its methods call apply and call, and apply makes Traced values.
-from .traced import Traced, _plain, _plain_all, stored_outside  # noqa: E402
+from .traced import Traced, _plain, _plain_all, kept_numbers, stored_outside  # noqa: E402
 from .buffers import Buffer, allocating, holds_traced, operand, traced_of  # noqa: E402
 from .writes import note_view  # noqa: E402

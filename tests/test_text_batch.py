@@ -192,8 +192,7 @@ def test_the_norm_of_a_vanishing_gradient_is_right_where_its_squares_are_subnorm
     _, together = _written_together(arrays)
     for a, lines in zip(arrays, together):
         m = np.abs(a).max()
-        norm = m * np.sqrt(np.sum((a / m) ** 2))
-        assert np.isclose(norm, np.linalg.norm(a / m) * m, rtol=1e-12)
+        norm = m * np.linalg.norm(a / m)  # (no square underflows once scaled)
         for summary in (lines, summary_lines(a)):
             assert summary[0] == f"norm {norm:.3g},".replace("-", "−"), (a.shape, summary)
 

@@ -148,3 +148,17 @@ def test_a_list_takes_the_dtype_numpy_gives_it():
 
     gb.trace(keep, a=x32)
     assert seen["list"].dtype == np.float32  # float32 entries only: float32, as NumPy's
+
+
+def test_a_parenthesised_argument_is_not_taken_for_a_list():
+    """np.tanh((x - 1) * 2) stored into an array made before the trace: the advice is about the
+    store, not about a list (the first version of the list advice matched any parenthesis)."""
+    out = np.zeros(3)
+
+    def f(x):
+        out[:] = np.tanh((x - 1) * 2)
+        return np.sum(x)
+
+    with pytest.raises(gb.TraceError) as info:
+        gb.trace(f, x=np.ones(3))
+    assert "cannot be stored into this NumPy array" in str(info.value) and "list" not in str(info.value).split("\n")[0]

@@ -458,3 +458,36 @@ def test_a_traced_value_kept_on_an_object_is_its_numbers_after_the_trace():
     acc = np.zeros(2)
     np.add.at(acc, [0, 0], box["s"])
     assert acc.tolist() == [14.0, 0.0]
+
+
+def test_a_kept_value_is_read_only_and_its_graph_stays_as_traced():
+    """A value kept from a finished trace hands out its graph's numbers: writes into them would
+    change the drawing (a helper's review). They are read-only; `x += 1` rebinds x, as for a NumPy
+    scalar; writing the value into an array made by a new trace reads its numbers there."""
+    box = {}
+    g = gb.trace(lambda x: np.sum(box.setdefault("y", x * 2.0) ** 2), x=np.array([1.0, 2.0, 3.0]))
+    before = g.draw().to_dot()
+    kept = box["y"]
+    with pytest.raises(ValueError, match="read-only"):
+        np.add(kept, 100, out=np.asarray(kept))
+    with pytest.raises(ValueError, match="read-only"):
+        np.asarray(kept)[:] = 0
+    for write in (lambda: kept.__setitem__(0, 5.0), kept.sort, lambda: kept.fill(0.0)):
+        with pytest.raises(gb.TraceError, match="kept from a finished trace .* is read-only"):
+            write()
+    assert g.draw().to_dot() == before
+    y = kept
+    y += 1
+    assert type(y) is np.ndarray and y.tolist() == [3.0, 5.0, 7.0] and np.asarray(kept).tolist() == [2.0, 4.0, 6.0]
+    assert type(kept.flatten()) is np.ndarray
+
+    def later(x):
+        r = np.zeros(3)
+        r[:] = kept
+        out = np.zeros(3)
+        np.copyto(out, kept)
+        return np.sum(r * x + out * x ** 2)
+
+    h = gb.trace(later, x=np.ones(3))
+    assert h.value == 24.0 and h.grad("x").tolist() == [6.0, 12.0, 18.0]
+    assert len(g.nodes) == 6 and g.draw().to_dot() == before  # nothing added to the finished trace

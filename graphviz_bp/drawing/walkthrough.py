@@ -23,8 +23,7 @@ from ..errors import PathLimitError
 from ..graph import DAG, Edge, Node
 from .annotate import _display_symbol, absorbed_constants, live_nodes
 from .scene import Scene, SceneEdge, SceneNode
-from .structure import scaled_norm
-from .text import format_shape, shown, subscript, summarize
+from .text import _range, format_shape, shown, subscript, summarize
 
 __all__ = ["Walk", "grid", "walk"]
 
@@ -64,12 +63,6 @@ class Walk:
                 "edges": self.edges, "edgeStep": self.edge_step,
                 "edgeSteps": self.edge_steps, "nodeSteps": self.node_steps,
                 "complete": self.complete, "arrivals": self.arrivals, "groups": self.groups}
-
-
-def _norm(a: np.ndarray) -> float:
-    """NumPy's norm of ``a``, scaled first where its squares underflow or overflow (1e-170 is not 0)."""
-    norm = float(np.linalg.norm(a.ravel()))
-    return norm if 1e-150 < norm < 1e150 else scaled_norm(a)
 
 
 def _number(x: float) -> float | str:
@@ -115,7 +108,8 @@ class _Arrays:
         a = np.asarray(a)
         out: dict[str, Any] = {"shape": format_shape(a.shape), "summary": summarize(a), "grid": grid(a, self.side)}
         with np.errstate(all="ignore"):
-            out["norm"] = _number(_norm(a.astype(float))) if a.size else 0.0
+            stats = _range(a) if a.size else None  # (the labels' norm: scaled where squares underflow)
+            out["norm"] = _number(stats[0]) if stats else 0.0
         if a.size <= self.numbers:
             out["numbers"] = [_number(x) for x in np.asarray(a, dtype=float).ravel().tolist()]
         return out

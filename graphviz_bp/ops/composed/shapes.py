@@ -289,7 +289,7 @@ def strided(x: Any, shape: Any = None, strides: Any = None, name: str = "np.lib.
     value = _value(x)
     if not value.flags.c_contiguous:
         raise UnsupportedOpError(f"{name} of a traced value that is not C-contiguous (a transpose, a "
-                                 f"strided slice) is not supported; write np.ascontiguousarray(x) first")
+                                 f"strided slice) is not supported; take x.copy() first (C-contiguous)")
     shape = value.shape if shape is None else tuple(shape)
     strides = value.strides if strides is None else tuple(strides)
     if len(strides) != len(shape):
