@@ -519,8 +519,8 @@ _KEPT = {"shape", "dtype", "ndim", "size", "itemsize", "nbytes", "strides", "fla
 
 #: NumPy functions that write into their first argument.
 _WRITES_INTO = frozenset([np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis])
-# NumPy's own, as its dispatch passes them (not read from NumPy's namespace, which may hold wrappers
-# while a trace runs)
+# NumPy's own, as its dispatch passes them (taken at import: NumPy's namespace may hold another
+# function of the name by the time a trace runs)
 _COPYTO, _PUT_ALONG_AXIS = np.copyto, np.put_along_axis
 
 

@@ -22,7 +22,7 @@ def _nan_reduction(reduce: Callable[..., Any], fill: float, empty_nan: bool = Tr
         if missing is None:
             return reduce(a, axis=axis, keepdims=keepdims)
         kept = np.where(missing, fill, a)
-        if by_count:  # (not np.mean's identity: NumPy's namespace is wrapped while a trace runs)
+        if by_count:  # (a flag, not a comparison with np.mean: a user's code may wrap np.mean)
             return _by_count(np.sum(kept, axis=axis, keepdims=keepdims), np.sum(~missing, axis=axis, keepdims=keepdims))
         out = reduce(kept, axis=axis, keepdims=keepdims)
         empty = np.all(missing, axis=axis, keepdims=keepdims)  # a slice of NaNs only: NaN, as NumPy gives
