@@ -295,6 +295,12 @@ class Traced:
     def _array_protocol(self) -> Any:
         if not self._tape.active:
             raise AttributeError("__array_interface__")  # (NumPy then asks __array__)
+        caller = sys._getframe(1).f_code
+        if caller.co_name == "as_strided" and caller.co_filename.startswith(_NUMPY_DIR):
+            raise UnsupportedOpError(  # (the one np.lib.stride_tricks.as_strided reads is traced)
+                "as_strided imported by name before the trace (from numpy.lib.stride_tricks import "
+                "as_strided) is NumPy's own, which reads memory; call np.lib.stride_tricks.as_strided(...), "
+                "which the trace reads by indexing, or np.lib.stride_tricks.sliding_window_view" + _at_caller())
         raise TraceError(conversion_advice())
 
     __array_interface__ = property(_array_protocol)
@@ -312,11 +318,11 @@ class Traced:
     tolist = _refuse("x.tolist()", "iterate over it or index it (x[i]), which is recorded; "
                                    "x.value.tolist() reads the numbers without tracing", "tolist")
     tobytes = _refuse("x.tobytes()", "x.value.tobytes() reads the bytes without tracing", "tobytes")
-    tofile = _refuse("x.tofile()", "save x.value (np.save) after tracing")
-    dump = _refuse("x.dump()", "save x.value (np.save) after tracing")
-    dumps = _refuse("x.dumps()", "pickle x.value after tracing")
-    __reduce__ = _refuse("Pickling", "pickle x.value after tracing")
-    __reduce_ex__ = _refuse("Pickling", "pickle x.value after tracing")
+    tofile = _refuse("x.tofile()", "save x.value (np.save) after tracing", "tofile")
+    dump = _refuse("x.dump()", "save x.value (np.save) after tracing", "dump")
+    dumps = _refuse("x.dumps()", "pickle x.value after tracing", "dumps")
+    __reduce__ = _refuse("Pickling", "pickle x.value after tracing", "__reduce__")  # (kept: its numbers)
+    __reduce_ex__ = _refuse("Pickling", "pickle x.value after tracing", "__reduce_ex__")
     __setstate__ = _refuse("Unpickling into")
     flat = property(_refuse("x.flat", "use x.ravel() or x.reshape(-1), which are recorded"))
     base = property(_refuse("x.base (the array it shares memory with)", "use x itself"))

@@ -410,3 +410,14 @@ def test_stride_tricks_that_cannot_be_read_by_indexing_are_refused_at_the_users_
         gb.trace(lambda x: np.sum(np.lib.stride_tricks.as_strided(x, (3, 5), x.strides)), x=x)
     with pytest.raises(gb.UnsupportedOpError, match=r"np\.lib\.stride_tricks\.sliding_window_view\(\.\.\., writeable=True\)"):
         gb.trace(lambda x: np.sum(np.lib.stride_tricks.sliding_window_view(x, 2, writeable=True)), x=x)
+
+
+def test_as_strided_imported_by_name_before_the_trace_is_refused_saying_what_to_call():
+    from numpy.lib.stride_tricks import as_strided  # bound before the trace: NumPy's own
+
+    def f(x):
+        return np.sum(as_strided(x, (2, 2), x.strides))
+
+    with pytest.raises(gb.UnsupportedOpError, match=r"as_strided imported by name before the trace .* "
+                                                    r"np\.lib\.stride_tricks\.as_strided\(\.\.\.\).*\n  at .* in f"):
+        gb.trace(f, x=np.arange(4.0))

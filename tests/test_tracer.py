@@ -491,3 +491,15 @@ def test_a_kept_value_is_read_only_and_its_graph_stays_as_traced():
     h = gb.trace(later, x=np.ones(3))
     assert h.value == 24.0 and h.grad("x").tolist() == [6.0, 12.0, 18.0]
     assert len(g.nodes) == 6 and g.draw().to_dot() == before  # nothing added to the finished trace
+
+
+def test_a_kept_value_pickles_as_its_numbers():
+    """A model holding a cache from a trace can be saved: its kept values pickle as arrays."""
+    import pickle
+
+    box = {}
+    gb.trace(lambda x: np.sum(box.setdefault("k", x * 2)), x=np.arange(3.0))
+    back = pickle.loads(pickle.dumps({"cache": box["k"]}))["cache"]
+    assert type(back) is np.ndarray and back.tolist() == [0.0, 2.0, 4.0]
+    with pytest.raises(gb.TraceError, match="Pickling of a traced value"):
+        gb.trace(lambda x: (pickle.dumps(x), np.sum(x))[1], x=np.arange(3.0))
