@@ -199,8 +199,6 @@ def _values_only(name: str) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _tape() is not None and (any(holds_traced(a) for a in args)
                                     or any(holds_traced(v) for v in kwargs.values())):
-            from .traced import _plain_all
-
             args, kwargs = tuple(_plain_all(args)), dict(zip(kwargs, _plain_all(list(kwargs.values()))))
         return _found.get(name, original)(*args, **kwargs)
     return wrapper
@@ -305,7 +303,7 @@ def operand(obj: Any) -> Any:
     if type(obj) in (list, tuple) and holds_traced(obj):
         items = [operand(o) for o in obj]
         try:  # the dtype NumPy gives the list: 1.1 beside a float32 value makes float64 (1.1 kept exact)
-            dtype = _ARRAY(_values(obj)).dtype
+            dtype = _ARRAY(_plain_all(obj)).dtype
         except ValueError:  # ragged: np.stack says which shapes
             return np.stack(items)
         return np.stack([(item if item.dtype == dtype else item.astype(dtype)) if type(item) is Traced else
@@ -314,15 +312,6 @@ def operand(obj: Any) -> Any:
 
 
 _ARRAY = np.array  # NumPy's own (np.array is wrapped while a trace runs)
-
-
-def _values(obj: Any) -> Any:
-    """``obj`` with every traced value and buffer (in nested lists and tuples) replaced by its numbers."""
-    if type(obj) in (list, tuple):
-        return [_values(o) for o in obj]
-    if type(obj) is Traced:
-        return obj.value
-    return _plain_view(obj) if isinstance(obj, Buffer) else obj
 
 
 # ------------------------------------------------------------------------------------------------
@@ -707,5 +696,5 @@ for _attr in sorted(set(dir(np.ndarray)) - _KEPT):
 
 
 # The value type, imported last: traced.py makes buffers for np.zeros_like(x) and friends.
-from .traced import Traced, conversion_advice  # noqa: E402
+from .traced import Traced, _plain_all, conversion_advice  # noqa: E402
 from .vectorized import vectorized_call  # noqa: E402

@@ -193,26 +193,23 @@ def _range(a: np.ndarray) -> tuple[float, float, float] | None:
         hi = float(x.max())
     m = max(-lo, hi)
     if 0 < m < _UNDERFLOWS:  # (a vanishing gradient: its squares would underflow, scaled at once)
-        y = x / m
-        return m * math.sqrt(float(y.dot(y))), lo, hi
-    return _scaled_norm(math.sqrt(x.dot(x)), x, lo, hi), lo, hi
+        return _scaled_norm(x, m), lo, hi
+    norm = math.sqrt(x.dot(x))
+    return (_scaled_norm(x, m) if norm == math.inf and math.isfinite(m) else norm), lo, hi
 
 
 _UNDERFLOWS = 1e-150  # entries all below this: their squares sum to a subnormal number or to 0
 
 
-def _scaled_norm(norm: float, x: np.ndarray, lo: float, hi: float) -> float:
-    """``norm``, computed again on ``x`` scaled by its largest magnitude when the sum of squares
-    underflowed to 0 (entries near 1e-160 or smaller) or overflowed to ∞ though every entry is finite.
+def _scaled_norm(x: np.ndarray, m: float) -> float:
+    """The norm of ``x`` computed on ``x`` scaled by ``m``, its largest magnitude: where the sum of
+    squares underflows (entries below ``_UNDERFLOWS``) or overflows though every entry is finite.
 
-    >>> _scaled_norm(0.0, np.array([3e-200, 4e-200]), 3e-200, 4e-200)
+    >>> _scaled_norm(np.array([3e-200, 4e-200]), 4e-200)
     5e-200
     """
-    if (norm == 0 and (lo != 0 or hi != 0)) or (norm == math.inf and math.isfinite(lo) and math.isfinite(hi)):
-        m = max(abs(lo), abs(hi))
-        y = x / m
-        return m * math.sqrt(float(y.dot(y)))
-    return norm
+    y = x / m
+    return m * math.sqrt(float(y.dot(y)))
 
 
 def _large_summary(a: np.ndarray, stats: tuple[float, float, float] | None) -> list[str]:
