@@ -885,3 +885,109 @@ def test_one_value_read_as_several_operands_in_each_repetition_keeps_an_edge_per
     stack = next(n.id for n in scene.nodes if n.text.startswith("stack"))
     into = sorted(e.text.splitlines()[-1] for e in scene.edges if e.dst == stack)
     assert into == ["m₁ of each, × 6", "m₂ of each, × 6", "m₃ of each, × 6"], into
+
+
+class _Linear:
+    def __init__(self, W):
+        self.W = W
+
+    def forward(self, x):
+        return x @ self.W
+
+
+def _attention(Wq, Wk, Wv, x):
+    """One attention head as from-scratch transformers write it: three projections, side by side."""
+    q, k, v = _Linear(Wq).forward(x), _Linear(Wk).forward(x), _Linear(Wv).forward(x)
+    s = q @ k.T
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)) @ v
+
+
+def _gradient_norm(node_text):
+    """The norm a parameter's box gives for its gradient (the norm after "∂L/∂...=")."""
+    return float(re.search(r"∂L/∂\w+ ?=.*?norm ([0-9.e+−-]+)", node_text, re.S).group(1).replace("−", "-"))
+
+
+def test_projections_side_by_side_are_not_folded_into_one_block():
+    """The query, key and value projections are three calls alike, but each goes elsewhere: drawn
+    once ("Wq … Wv"), ``q @ k.T`` read as ``x @ xᵀ`` and the three gradients as one."""
+    shapes = {"Wq": (3, 2), "Wk": (3, 2), "Wv": (3, 2), "x": (4, 3)}
+    inputs = {k: RNG.normal(size=s) for k, s in shapes.items()}
+
+    def f(Wq, Wk, Wv, x):
+        return np.sum(_attention(Wq, Wk, Wv, x) ** 2)
+
+    g = gb.trace(f, **inputs)
+    scene = g.draw(fold=True).scene()
+    assert not scene.repeats and not any("× 3" in line for c in scene.clusters for line in map(str, c.lines))
+    for name in ("Wq", "Wk", "Wv"):
+        node = scene.node(g.node(name).id)
+        assert scene.stands_for[node.id] == (g.node(name).index,)
+        want = numerical_grad(lambda W: f(**{**inputs, name: W}), inputs[name])
+        assert _gradient_norm(node.text) == pytest.approx(np.linalg.norm(want), rel=2e-3)
+    # q @ k.T: its operands come from two drawn nodes, q's projection and the transpose of k's
+    (score,) = [n for n in g.nodes if n.kind == "op" and n.op.name == "matmul" and n.in_edges[1].src.kind == "op"
+                and n.in_edges[1].src.op.name == "transpose"]
+    into = [e for e in scene.edges if e.dst == score.id]
+    assert sorted(e.src for e in into) == sorted({score.in_edges[0].src.id, score.in_edges[1].src.id})
+
+
+def test_heads_joined_into_one_array_are_still_folded():
+    """Heads side by side whose outputs are the items of one ``np.concatenate``: drawn once, × 4,
+    with each head's three projections drawn apart inside it."""
+    H = 4
+    inputs = {f"W{c}{h}": RNG.normal(size=(3, 2)) for h in range(H) for c in "qkv"}
+    inputs["x"] = RNG.normal(size=(4, 3))
+
+    def f(x, **p):
+        heads = [_attention(p[f"Wq{h}"], p[f"Wk{h}"], p[f"Wv{h}"], x) for h in range(H)]
+        return np.sum(np.concatenate(heads, axis=1) ** 2)
+
+    g = gb.trace(f, **inputs)
+    scene = g.draw(fold=True).scene()
+    (reps,) = scene.repeats.values()
+    assert len(reps.labels) == H
+    for c in "qkv":
+        node = scene.node(g.node(f"W{c}0").id)
+        assert node.text.splitlines()[0] == f"W{c}0 … W{c}{H - 1}"
+        assert set(scene.stands_for[node.id]) == {g.node(f"W{c}{h}").index for h in range(H)}
+        want = numerical_grad(lambda W: f(**{**inputs, f"W{c}0": W}), inputs[f"W{c}0"])
+        assert _gradient_norm(node.text) == pytest.approx(np.linalg.norm(want), rel=2e-3)  # the first head's
+
+
+def test_calls_with_other_ops_between_them_are_not_folded():
+    """``tanh(dense(h, W1))`` written out three times: the calls are alike, but each goes to its own
+    ``tanh`` outside them; drawn once, three tanh nodes fed and feeding the one block read as a
+    tangle."""
+    def dense(h, W):
+        return W @ h
+
+    def f(W1, W2, W3, x):
+        h = np.tanh(dense(x, W1))
+        h = np.tanh(dense(h, W2))
+        return np.sum(np.tanh(dense(h, W3)) ** 2)
+
+    g = gb.trace(f, **{k: RNG.normal(size=(3, 3)) for k in ("W1", "W2", "W3")}, x=RNG.normal(size=3))
+    scene = g.draw(fold=True).scene()
+    assert not scene.repeats
+    assert sorted(str(c.lines[0][0].text) for c in scene.clusters) == ["dense()"] * 3
+    assert len(scene.nodes) == len(g.nodes) - len(absorbed_constants(g))
+
+
+def test_items_each_read_by_the_same_op_of_a_later_loop_are_folded():
+    """``outs = [layer(x, W) for W in Ws]`` then ``sum(np.sum(o ** 2) for o in outs)``: each item
+    goes to the same op of its own pass of the sum (the last pass, which makes the output, is drawn
+    apart from the others), so the layers are drawn once."""
+    def layer(x, W):
+        return np.tanh(W @ x)
+
+    def f(x, **p):
+        outs = [layer(x, p[f"W{i}"]) for i in range(5)]
+        return sum(np.sum(o ** 2) for o in outs)
+
+    inputs = {f"W{i}": RNG.normal(size=(3, 3)) for i in range(5)}
+    g = gb.trace(f, x=RNG.normal(size=3), **inputs)
+    scene = g.draw(fold=True).scene()
+    node = scene.node(g.node("W0").id)
+    assert node.text.splitlines()[0] == "W0 … W4"
+    assert [n.text.splitlines()[0] for n in scene.nodes].count("tanh") == 1

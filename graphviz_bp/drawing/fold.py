@@ -119,9 +119,15 @@ def _folds(root: Group, dag: DAG) -> list[Fold]:
     not drawn), each with the inputs its repetitions own."""
     chosen: list[Fold] = []
     inside: set[int] = set()  # scope numbers of groups folded away (not the first repetition)
-    for r in repeats(root):
+    found = repeats(root)
+    drawn_as: dict[int, tuple] = {}  # (made when a repeat is not a chain: most are)
+    for r in found:
         if any(_within(g, inside) for g in r.groups):
             continue
+        if not _chain(r):
+            drawn_as = drawn_as or _places(found, root)
+            if not _sent_alike(r, drawn_as):
+                continue
         within = {n.index for g in r.groups for n in g.core()}
         slots = [_owned_inputs(g, within) for g in r.groups]
         common = [slot for slot in slots[0] if all(
@@ -133,6 +139,68 @@ def _folds(root: Group, dag: DAG) -> list[Fold]:
                 if sub.scope is not None:
                     inside.add(sub.scope.number)
     return chosen
+
+
+# ops that join their operands in order, each in the same role (an item of the list they are given)
+_JOINS = frozenset(("concatenate", "stack", "hstack", "vstack", "dstack", "column_stack"))
+
+
+def _places(found: list[Repeat], root: Group) -> dict[int, tuple]:
+    """Nodes that a drawing shows alike, by a key they share: a node in a loop's iteration, by the
+    loop and its place in the (outermost) iteration (the same op of each pass: the last pass, which
+    makes the output, is not folded with the others but does the same); any other node in a
+    repetition of a repeat in ``found``, by the (outermost) repeat's place in ``found`` and the
+    node's place in its repetition (a folded drawing draws them as one node)."""
+    out: dict[int, tuple] = {}
+    for g in root.walk():
+        if g.scope is not None and g.scope.kind in ("iteration", "cycle") and g.scope.parent is not None:
+            for k, n in enumerate(g.core()):
+                out.setdefault(n.index, ("pass", g.scope.parent.number, k))
+    for number, r in enumerate(found):
+        for g in r.groups:
+            for k, n in enumerate(g.core()):
+                out.setdefault(n.index, ("repeat", number, k))
+    return out
+
+
+def _chain(r: Repeat) -> bool:
+    """Whether each repetition of ``r`` reads the one before (a deep net's layers, an RNN's steps):
+    drawn once, with the edge on to the next repetition."""
+    return all(_reads(r.groups[k], r.groups[k - 1]) for k in range(1, r.count))
+
+
+def _sent_alike(r: Repeat, drawn_as: dict[int, tuple]) -> bool:
+    """Whether the repetitions of ``r``, side by side, each send their values out to the same places
+    (as an item of one list: the heads of an attention layer, concatenated): drawn once, that tells
+    what each does. Side by side going to different places, they are not drawn once: an attention
+    block's query, key and value projections, drawn as one block feeding ``q @ k.T``, would read
+    ``x @ xᵀ``."""
+    within = {n.index for g in r.groups for n in g.nodes()}
+    sent = [_sent(g, within, drawn_as) for g in r.groups]
+    return all(s == sent[0] for s in sent[1:])
+
+
+def _reads(g: Group, before: Group) -> bool:
+    """Whether an op of ``g`` reads a value made in ``before``."""
+    made = {n.index for n in before.nodes()}
+    return any(e.src.index in made for n in g.nodes() for e in n.in_edges)
+
+
+def _sent(g: Group, within: set[int], drawn_as: dict[int, tuple]) -> frozenset[tuple]:
+    """Where ``g`` (a repetition of a repeat whose nodes are ``within``) sends its values out of the
+    repeat: (the value's place in ``g``, the node it goes to (its key in ``drawn_as``, when it has
+    one), which operand; any, for an item of a joined list)."""
+    mine = g.core()  # (constants left out, as the signature leaves them: the first step's zero state)
+    local = {n.index: k for k, n in enumerate(mine)}
+    out = set()
+    for n in mine:
+        for e in n.out_edges:
+            d = e.dst
+            if d.index in within:
+                continue
+            joined = d.op is not None and d.op.name in _JOINS
+            out.add((local[n.index], drawn_as.get(d.index, d.index), None if joined else e.argnum))
+    return frozenset(out)
 
 
 def _within(g: Group, numbers: set[int]) -> bool:
