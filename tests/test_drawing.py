@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import inspect
 import subprocess
 
@@ -148,3 +149,24 @@ def test_clusters_are_drawn_as_nested_subgraphs(dot_executable):
         to_dot(dataclasses.replace(scene, clusters=()))
     with pytest.raises(ValueError, match="cycle"):
         to_dot(dataclasses.replace(scene, clusters=(Cluster("f", parent="g"), Cluster("g", parent="f"))))
+
+
+def test_a_shared_ops_gradient_is_written_without_its_internal_id():
+    """A value read twice gets ``∂L/∂· = m₁ + m₂`` and the sum's norm (``matmul#2`` is the API's id,
+    kept for tooltips); at the formulas level, the name of the user's ``r = ...`` line."""
+    def f(W, x):
+        r = W @ x
+        return np.sum(np.tanh(r) * r)
+
+    W, x = np.random.default_rng(3).normal(size=(3, 3)), np.random.default_rng(4).normal(size=3)
+    g = gb.trace(f, W=W, x=x)
+    (shared,) = [n for n in g.nodes if n.kind == "op" and n.op.name == "matmul"]
+    r = W @ x
+    want = np.tanh(r) + r * (1 - np.tanh(r) ** 2)  # ∂L/∂r along both uses
+    text = g.draw().scene().node(shared.id).text
+    assert "∂L/∂· = m₁ + m₂" in text.splitlines()
+    assert "#" not in text
+    shown = re.search(r"= \[([^\]]*)\]", text.split("∂L/∂·")[1]).group(1)
+    np.testing.assert_allclose([float(v.replace("−", "-")) for v in shown.split(",")], want, rtol=5e-3)
+    assert "∂L/∂r = m₁ + m₂" in g.draw(detail="formulas").scene().node(shared.id).text
+    assert f"∂L/∂{shared.name} =" in str(g.draw().scene().node(shared.id).tooltip)

@@ -499,12 +499,16 @@ def _plus(term: str) -> str:
 
 
 def _name(n: Node, opts: DrawOptions) -> str:
-    """A node's name as drawn; at the formulas level a name from the user's ``r = ...`` line counts."""
-    if opts.shows_formulas and not n.user_named and n.kind == "op" and n.dag is not None and n.dag.formulas:
+    """A node's name as drawn in ``∂L/∂…``: an input's or a value the user named; at the formulas
+    level a name from the user's ``r = ...`` line (drawn under the op's symbol); else ``·``, this
+    node's value, as the legend writes it (an op's id, ``matmul#8``, is for the API and tooltips)."""
+    if n.kind != "op" or n.user_named:
+        return shown(n)
+    if opts.shows_formulas and n.dag is not None and n.dag.formulas:
         assigned = n.dag.formulas.assigned_name(n)
         if assigned:
             return visible(assigned)
-    return shown(n)
+    return "·"
 
 
 def _forward_line(n: Node, pal: Palette) -> Line | None:
