@@ -12,7 +12,7 @@ import os
 import sys
 import weakref
 from types import CodeType, FrameType
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class Scope:
     ``parent`` is the enclosing scope (None: the traced function), ``number`` orders scopes by
     creation, ``source`` is where it starts (a call's line, a loop's header, a ``with`` line)."""
 
-    __slots__ = ("kind", "label", "parent", "index", "number", "source", "depth")
+    __slots__ = ("kind", "label", "parent", "index", "number", "source", "depth", "via")
 
     def __init__(self, kind: str, label: str, parent: Scope | None, index: int, number: int,
                  source: Source | None) -> None:
@@ -46,6 +46,7 @@ class Scope:
         self.number = number
         self.source = source
         self.depth = 0 if parent is None else parent.depth + 1
+        self.via: tuple[str, ...] = ()  # a call's callers that only called it (see ``merge_wrappers``)
 
     @property
     def chain(self) -> tuple[Scope, ...]:
@@ -61,13 +62,55 @@ class Scope:
     def title(self) -> str:
         """How a drawing names it: ``layer()``, ``layer 3``, ``for i in range(4):``, ``iteration 2``."""
         if self.kind == "call":
-            return f"{self.label}()"
+            if not self.via:
+                return f"{self.label}()"
+            via = self.via if len(self.via) < 3 else (self.via[0], "…")
+            return " → ".join([f"{v}()" if v != "…" else v for v in via] + [f"{self.label}()"])
         if self.kind == "iteration":
             return f"iteration {self.index}"
         return self.label
 
     def __repr__(self) -> str:
         return f"Scope({self.kind!r}, {self.title!r}, depth={self.depth})"
+
+
+def merge_wrappers(nodes: Sequence[Any]) -> None:
+    """Drop the calls that only call another: no op made in them but in one call they make (a
+    from-scratch framework's ``Module.__call__`` that returns ``self.forward(x)``; ``encoder(x)``
+    returning ``block(x)``). Each would be a frame holding only the frame of that call, doubling
+    the drawing's nesting and its ``depth`` levels. The call inside takes its place; it is titled
+    with the callers it had (``encoder() → block()``), except special methods (``__call__``), which
+    say nothing the call inside does not."""
+    own: set[int] = set()  # scopes an op was made in directly
+    children: dict[int, list[Scope]] = {}
+    scopes: dict[int, Scope] = {}
+    for n in nodes:
+        s = n.scope
+        if s is None:
+            continue
+        own.add(s.number)
+        while s is not None and s.number not in scopes:
+            scopes[s.number] = s
+            if s.parent is not None:
+                children.setdefault(s.parent.number, []).append(s)
+            s = s.parent
+    merged = False
+    for s in sorted(scopes.values(), key=lambda s: -s.depth):  # innermost first: wrappers of wrappers
+        kids = children.get(s.number, ())
+        if s.kind != "call" or s.number in own or len(kids) != 1 or kids[0].kind != "call":
+            continue
+        (inner,) = kids
+        inner.parent = s.parent
+        method = s.label.rpartition(".")[2]
+        if not (method.startswith("__") and method.endswith("__")):
+            inner.via = (s.label,) + inner.via
+        if s.parent is not None:
+            siblings = children[s.parent.number]
+            siblings[siblings.index(s)] = inner
+        merged = True
+    if merged:
+        for s in sorted(scopes.values(), key=lambda s: s.number):  # (a parent is made before its scopes)
+            s.depth = 0 if s.parent is None else s.parent.depth + 1
 
 
 # --- with gb.group(...) ---------------------------------------------------------------------------

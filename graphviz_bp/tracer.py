@@ -14,7 +14,7 @@ import numpy as np
 from .errors import GraphvizBPError, MemoryLimitError, OpError, OutputChoiceError, ShapeError, TraceError
 from .graph import DAG, Edge, Node, Source, finish
 from .ops import Op
-from .scopes import Scoper
+from .scopes import Scoper, merge_wrappers
 
 __all__ = ["Traced", "apply", "at", "call", "name", "pick_output", "plain", "record"]
 
@@ -322,7 +322,9 @@ def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int 
             f"{name} returned {type(out).__name__}, not a value "
             f"computed from its inputs ({', '.join(inputs) or 'none given'}); return one array "
             f"computed with NumPy operations on them")
-    return finish(tape.nodes, out._node)
+    dag = finish(tape.nodes, out._node)
+    merge_wrappers(dag.nodes)
+    return dag
 
 
 def pick_output(result: Any, output: Any, name: str) -> tuple[Any, Any]:

@@ -537,3 +537,76 @@ def test_two_comprehensions_on_one_line_with_one_variable_keep_their_own_titles(
         assert tanh == sin == {line}, (tanh, sin)
     else:
         assert tanh == {"for W in [A, B]"} and sin == {"for W in [B, A]"}, (tanh, sin)
+
+
+class _Module:
+    """A from-scratch framework's base class: calling a layer runs its ``forward``."""
+
+    def __call__(self, *args):
+        return self.forward(*args)
+
+
+class _TanhLayer(_Module):
+    def __init__(self, W):
+        self.W = W
+
+    def forward(self, x):
+        return np.tanh(x @ self.W)
+
+
+class _Net(_Module):
+    def __init__(self, W1, W2):
+        self.l1, self.l2 = _TanhLayer(W1), _TanhLayer(W2)
+
+    def forward(self, x):
+        return self.l2(self.l1(x))
+
+
+def test_a_call_that_only_calls_another_is_not_a_scope_of_its_own():
+    """``Module.__call__`` returning ``self.forward(x)`` framed every layer twice, and counted twice
+    in ``depth``: the layer's ``forward`` takes its place."""
+    W1, W2, x = RNG.normal(size=(3, 3)), RNG.normal(size=(3, 2)), RNG.normal(size=(2, 3))
+    g = gb.trace(lambda W1, W2, x: np.sum(_Net(W1, W2)(x)), W1=W1, W2=W2, x=x)
+    assert {tuple(chain(n)) for n in ops_of(g, "tanh")} == {(("call", "_Net.forward()"), ("call", "_TanhLayer.forward()"))}
+    for n in ops_of(g, "tanh"):
+        assert [s.depth for s in n.scope.chain] == [0, 1]
+    scene = g.draw(depth=1).scene()  # the layers are one level down: each a box
+    boxes = [n for n in scene.nodes if n.id.startswith("box_")]
+    assert sorted(b.text.splitlines()[0] for b in boxes) == ["_TanhLayer.forward()"] * 2
+    h = np.tanh(x @ W1)
+    np.testing.assert_allclose(g.grad("W2"), h.T @ (1 - np.tanh(h @ W2) ** 2))
+
+
+def _block(x, W):
+    return np.tanh(W @ x)
+
+
+def _encoder(x, W):
+    return _block(x, W)
+
+
+def _outer(x, W):
+    return _encoder(x, W)
+
+
+def test_a_wrapper_of_the_users_is_named_in_the_title_of_the_call_it_makes():
+    g = gb.trace(lambda W, x: np.sum(_encoder(x, W)), W=RNG.normal(size=(3, 3)), x=RNG.normal(size=3))
+    (n,) = ops_of(g, "tanh")
+    assert chain(n) == [("call", "_encoder() → _block()")]
+    g = gb.trace(lambda W, x: np.sum(_outer(x, W)), W=RNG.normal(size=(3, 3)), x=RNG.normal(size=3))
+    (n,) = ops_of(g, "tanh")
+    assert chain(n) == [("call", "_outer() → _encoder() → _block()")]
+
+
+def _scaled(x, W):
+    return 2.0 * _block(x, W)  # an op of its own
+
+
+def _twice(x, W):
+    return _block(_block(x, W), W)  # two calls
+
+
+@pytest.mark.parametrize("fn", [_scaled, _twice])
+def test_a_call_that_makes_an_op_or_two_calls_is_a_scope_of_its_own(fn):
+    g = gb.trace(lambda W, x: np.sum(fn(x, W)), W=RNG.normal(size=(3, 3)), x=RNG.normal(size=3))
+    assert {tuple(chain(n)[:2]) for n in ops_of(g, "tanh")} == {(("call", f"{fn.__name__}()"), ("call", "_block()"))}
