@@ -257,8 +257,20 @@ def _pad_vjp(g, ans, args, p):
 
 
 def _pad_label(params, constants):
-    widths = params["pad_width"]
-    shown = "×".join(f"{b},{a}" if b != a else str(b) for b, a in widths)
+    """``pad 1`` (every axis, both sides), ``pad 1 on axes 2, 3`` (an image batch's height and
+    width), else NumPy's widths: ``pad (2, 1)``, ``pad ((1, 1), (2, 0))``; and the mode if not
+    constant. (Not ``pad 0×0×1×1``, which reads as a shape.)"""
+    widths = [tuple(int(w) for w in pair) for pair in params["pad_width"]]
+    padded = [k for k, pair in enumerate(widths) if pair != (0, 0)]
+    sides = {widths[k] for k in padded}
+    if len(sides) == 1 and (only := next(iter(sides)))[0] == only[1]:
+        shown = str(only[0]) if len(padded) == len(widths) else \
+            f"{only[0]} on axis {padded[0]}" if len(padded) == 1 else \
+            f"{only[0]} on axes {', '.join(map(str, padded))}"
+    elif len(widths) == 1:
+        shown = f"({widths[0][0]}, {widths[0][1]})"
+    else:
+        shown = "(" + ", ".join(f"({b}, {a})" for b, a in widths) + ")"
     mode = params.get("mode", "constant")
     return f"pad {shown}" + ("" if mode == "constant" else f" {mode}")
 
