@@ -164,7 +164,9 @@ def test_an_unfolded_net_is_drawn_as_a_straight_chain_with_its_weights_beside_it
                                      check=True).stdout)
     x = {o["name"]: float(o["pos"].split(",")[0]) for o in laid["objects"] if "pos" in o}
     tanhs = [x[n.id] for n in g.nodes if n.kind == "op" and n.op.name == "tanh"]
-    assert max(tanhs) - min(tanhs) < 36  # points: half an inch (frames nudge it), where it drifted a layer at a time
+    # points: an inch at most (frames and the widths of the labels nudge it: 14 to 46 at depth 40 over
+    # eight seeds), where it drifted a layer at a time (a 20-layer net drawn 31 in wide)
+    assert max(tanhs) - min(tanhs) < 72
     width = float(laid["bb"].split(",")[2])
     assert width < 9 * 72  # points: 9 inches at any depth
 

@@ -80,7 +80,7 @@ def test_the_check_compares_dot_bytes_and_svg_pdf_provenance(tmp_path, monkeypat
     monkeypatch.setattr(build, "GALLERY", copy)
     assert build.main(["--check", "rnn"]) == 0
     svg = (copy / "rnn.svg").read_bytes()
-    (copy / "rnn.svg").write_bytes(svg.replace(b"<svg width=", b"<svg  width=", 1))  # still valid XML
+    (copy / "rnn.svg").write_bytes(svg.replace(b"<svg ", b"<svg  ", 1))  # still valid XML
     (copy / "rnn.pdf").write_bytes(b"%PDF-1.5 truncated")
     page = (copy / "rnn.html").read_bytes()
     (copy / "rnn.html").write_bytes(page[:len(page) // 2])  # a page cut short

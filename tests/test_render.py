@@ -246,6 +246,21 @@ def test_svg_is_valid_xml_with_classes_ids_and_tooltips(ae, dot_executable):
     assert "∂L/∂W" in texts and "How to read this graph" in texts
 
 
+def test_svg_keeps_the_spaces_between_runs_of_a_label(ae, dot_executable):
+    """dot writes each run of a label's text (``∂L/∂W``, `` = ``, ``m₁``) as an SVG text of its own;
+    browsers drop a plain space at either end of one and librsvg any, so ``∂L/∂W = m₁ + m₂`` read
+    ``∂L/∂W= m₁+ m₂``. The spaces are no-break ones, and the SVG says to keep them."""
+    root = ET.fromstring(ae.pipe("svg"))
+    assert root.get("{http://www.w3.org/XML/1998/namespace}space") == "preserve"
+    runs = [t for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    k = next(i for i, t in enumerate(runs) if t.text == "∂L/∂W")
+    assert [t.text for t in runs[k:k + 5]] == ["∂L/∂W", "\xa0=\xa0", "m₁", "\xa0+\xa0", "m₂"]
+    xs = [float(t.get("x")) for t in runs[k:k + 5]]
+    assert xs == sorted(xs) and len(set(xs)) == 5  # each run placed after the one before
+    assert any(t.text == "\xa0" * 4 + "shaped like the edge's input" for t in runs)  # the legend's indent
+    assert not [t.text for t in runs if t.text and (t.text[0] == " " or t.text[-1] == " ")]
+
+
 def test_pdf_and_png(ae, dot_executable):
     pdf = ae.pipe("pdf")
     assert pdf.startswith(b"%PDF")

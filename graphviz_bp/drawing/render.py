@@ -317,7 +317,14 @@ def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
             data = run(plain.encode("utf-8"))
         except RenderError:
             raise exc from None
-    return _reproducible_pdf(data) if fmt == "pdf" else data
+    return _reproducible_pdf(data) if fmt == "pdf" else _spaces_kept(data) if fmt == "svg" else data
+
+
+def _spaces_kept(svg: bytes) -> bytes:
+    """dot's SVG with ``xml:space="preserve"``: dot writes each run of a label's text as a text of its
+    own, placed where dot measured it, and librsvg drops spaces at either end of each, no-break ones
+    too (``label_text`` writes those, which browsers keep), unless told to keep them."""
+    return svg.replace(b"<svg ", b'<svg xml:space="preserve" ', 1) if b"<svg xml:space" not in svg else svg
 
 
 HINTED = 10.0  # seconds for a layout with the main chain grouped among frames, before one without

@@ -1038,15 +1038,25 @@ _MARKUP = re.compile(r"[&<>\"'\\]")  # what label_text changes in printable text
 
 def label_text(s: str) -> str:
     r"""Text for an HTML-like label: markup escaped, control characters shown as escapes, backslashes
-    doubled (dot reads a doubled backslash in an HTML label as one, even as entities) and ``]`` as a
-    character reference (dot 2.43 rejects a text that is just ``]``).
+    doubled (dot reads a doubled backslash in an HTML label as one, even as entities), ``]`` as a
+    character reference (dot 2.43 rejects a text that is just ``]``), and spaces at either end or
+    beside another no-break spaces: dot writes each run of text as an SVG text of its own, where
+    browsers and librsvg drop them (``∂L/∂W`` then `` =`` read ``∂L/∂W=``; ``m₁`` `` + `` ``m₂``
+    read ``m₁+ m₂``), though dot made room for them.
 
-    >>> print(label_text("<a> & b\\]"))
-    &lt;a&gt; &amp; b\\&#93;
+    >>> print(label_text("<a> & b\\]"), label_text(" = "), label_text("a  b"))
+    &lt;a&gt; &amp; b\\&#93; &#160;=&#160; a&#160;&#160;b
     """
     if s.isprintable() and _MARKUP.search(s) is None:
-        return s.replace("]", "&#93;") if "]" in s else s
-    return html.escape(visible(s), quote=True).replace("\\", "\\\\").replace("]", "&#93;")
+        text = s.replace("]", "&#93;") if "]" in s else s
+    else:
+        text = html.escape(visible(s), quote=True).replace("\\", "\\\\").replace("]", "&#93;")
+    if text[:1] == " " or text[-1:] == " " or "  " in text:
+        text = _SPACES.sub(lambda m: "&#160;" * len(m.group()), text)
+    return text
+
+
+_SPACES = re.compile(r"^ +| +$| {2,}")  # the spaces SVG would drop: at either end, or in a run
 
 
 def attribute_text(s: str) -> str:
