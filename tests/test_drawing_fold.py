@@ -993,3 +993,35 @@ def test_items_each_read_by_the_same_op_of_a_later_loop_are_folded():
     node = scene.node(g.node("W0").id)
     assert node.text.splitlines()[0] == "W0 … W4"
     assert [n.text.splitlines()[0] for n in scene.nodes].count("tanh") == 1
+
+
+def _inner(h, x):
+    return np.tanh(h * x + x)
+
+
+def _layer_reading_x(h, x, W):
+    return _inner(W @ h, x)
+
+
+def test_an_edge_into_a_box_drawn_once_for_each_repetition_sums_the_first_ones_uses():
+    """x read three times in the first iteration's box and twice in each later one: the edge says
+    it carries the first repetition's three messages summed, and what it stands for in all (it read
+    "m₁ + m₂ + m₃" over "m₁ … m₇, × 7")."""
+    def f(x, W0, W1, W2, x_later=None):
+        h = x
+        for k, W in enumerate((W0, W1, W2)):
+            h = _layer_reading_x(h, x if k == 0 or x_later is None else x_later, W)
+        return np.sum(h ** 2)
+
+    inputs = {"x": RNG.normal(size=3), **{f"W{k}": RNG.normal(size=(3, 3)) for k in range(3)}}
+    g = gb.trace(f, **inputs)
+    scene = g.draw(fold=True, depth=1).scene()
+    (edge,) = [e for e in scene.edges if e.src == g.node("x").id]
+    lines = edge.text.splitlines()
+    assert lines[0].startswith("▲ m₁ + m₂ + m₃ [")
+    assert lines[1:] == ["its 3 uses in the box, summed", "m₁ … m₇ into its 3 repetitions"]
+    shown = [float(v.replace("−", "-")) for v in re.search(r"\[(.*)\]", lines[0]).group(1).split(",")]
+    # the first iteration's uses alone (central differences), the later iterations' x held fixed
+    want = numerical_grad(lambda x0: f(**{**inputs, "x": x0}, x_later=inputs["x"]), inputs["x"])
+    np.testing.assert_allclose(shown, want, rtol=3e-3, atol=1e-4)
+    assert not np.allclose(want, g.grad("x"), atol=1e-3)

@@ -736,6 +736,13 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     some = _some_repetitions(members or [e], P, b) if P is not None and len(P.stands_for.get(b, ())) > 1 else ""
     if summed and len(summed) == len(members or ()):
         lines.append(_line(f"its {len(summed)} uses in the box, summed", color, False, True, EDGE))
+    elif summed and P is not None and members:
+        # a box drawn once for each repetition of a folded block: the first one's uses summed, and
+        # what the edge stands for in all (not "× 7" after a sum of three)
+        reps = len({tuple(P.repetitions.get(m.dst.index, ())) for m in members})
+        what = _merged_tags(members, ctx.edge_tag).rstrip(", ") or f"{len(members)} uses"
+        lines.append(_line(f"its {len(summed)} uses in the box, summed", color, False, True, EDGE))
+        lines.append(_line(f"{what} into its {reps} repetitions", color, False, True, EDGE))
     elif many:
         # to a later repetition: every edge goes from one repetition of a folded repeat to a later
         # one (an edge from a weight outside into each repetition does not; an edge into a collapsed
