@@ -166,11 +166,16 @@ class Traced:
         return len(self._node.value)
 
     def __repr__(self) -> str:
-        v = self._node.value
-        return f"Traced({self._node.name or self._node.kind}, shape={v.shape}, dtype={v.dtype})"
+        n = self._node
+        name = n.name or (n.op.name if n.op is not None else n.kind)  # (op nodes are named when the trace ends)
+        return f"Traced({name}, {np.array_repr(n.value)})"
+
+    def __str__(self) -> str:
+        """The numbers, as NumPy prints them: ``print(loss)`` in traced code prints the loss."""
+        return str(self._node.value)
 
     def __format__(self, spec: str) -> str:
-        return format(self._node.value, spec) if spec else repr(self)
+        return format(self._node.value, spec) if spec else str(self)
 
     # operators -------------------------------------------------------------------------------------
     def __add__(self, o): return apply(_ADD, self, o)

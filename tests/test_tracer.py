@@ -503,3 +503,22 @@ def test_a_kept_value_pickles_as_its_numbers():
     assert type(back) is np.ndarray and back.tolist() == [0.0, 2.0, 4.0]
     with pytest.raises(gb.TraceError, match="Pickling of a traced value"):
         gb.trace(lambda x: (pickle.dumps(x), np.sum(x))[1], x=np.arange(3.0))
+
+
+def test_printing_a_traced_value_prints_its_numbers_as_numpy_does(capsys):
+    """From-scratch training code prints its loss as it goes: ``print(loss)``, ``f"{loss}"`` and
+    ``f"{loss:.3f}"`` print the numbers, as they would untraced; repr names the value too."""
+    kept = {}
+
+    def f(x):
+        h = np.tanh(x)
+        loss = np.sum(h ** 2)
+        print(h, loss, f"{loss}", f"{loss:.3f}", sep="|")
+        kept["h"] = h
+        return loss
+
+    x = np.array([0.5, -1.0, 2.0])
+    h, loss = np.tanh(x), np.sum(np.tanh(x) ** 2)
+    gb.trace(f, x=x)
+    assert capsys.readouterr().out == f"{h}|{loss}|{loss}|{loss:.3f}\n"
+    assert repr(kept["h"]) == f"Traced(tanh#1, {np.array_repr(h)})"
