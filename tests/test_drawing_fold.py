@@ -1025,3 +1025,45 @@ def test_an_edge_into_a_box_drawn_once_for_each_repetition_sums_the_first_ones_u
     want = numerical_grad(lambda x0: f(**{**inputs, "x": x0}, x_later=inputs["x"]), inputs["x"])
     np.testing.assert_allclose(shown, want, rtol=3e-3, atol=1e-4)
     assert not np.allclose(want, g.grad("x"), atol=1e-3)
+
+
+def test_each_value_crossing_from_box_to_box_is_an_edge_with_its_own_message():
+    """An RNN that fills buffers (PLivdan/numpy-cnn's GRU): its scratch buffer ``xh`` and its state
+    ``h`` both cross from one collapsed step into the next. Drawn as one edge, it carried the
+    buffer's message alone (all zeros), hiding the state's."""
+    N, T, D, H = 2, 6, 3, 4
+    X = RNG.normal(size=(N, T, D))
+
+    def f(W):
+        h = np.zeros((N, T + 1, H))
+        xh = np.empty((N, D + H))
+        for t in range(T):
+            xh[:, :D] = X[:, t]
+            xh[:, D:] = h[:, t]
+            h[:, t + 1] = np.tanh(xh @ W)
+        return np.sum(h[:, -1] ** 2)
+
+    g = gb.trace(f, W=0.5 * RNG.normal(size=(D + H, H)))
+    scene = g.draw(fold=True, depth=1).scene()  # each step a box
+    crossing = [e for e in scene.edges if e.src.startswith("box_") and e.dst.startswith("box_")]
+    checked = 0
+    for (a, b) in {(e.src, e.dst) for e in crossing}:
+        drawn = [e for e in crossing if (e.src, e.dst) == (a, b)]
+        graph_edges = [g._dag.edges[i] for e in drawn for i in scene.stands_for[e.id]]
+        values = {ge.src.index for ge in graph_edges}
+        assert len(drawn) == len({scene.stands_for[e.id][0] for e in drawn})
+        for e in drawn:
+            mine = [g._dag.edges[i] for i in scene.stands_for[e.id]]
+            src = mine[0].src
+            inside = {i for i in scene.stands_for[b]}
+            want = sum(m.message for m in mine if m.src is src and m.dst.index in inside)
+            text = e.text.splitlines()
+            if np.linalg.norm(want) > 0:
+                norm = float(re.search(r"norm ([0-9.e−-]+),", e.text).group(1).replace("−", "-"))
+                assert norm == pytest.approx(np.linalg.norm(want), rel=5e-3), text  # (3 digits)
+                checked += 1
+            else:
+                assert "all 0" in text[0], text
+        if len(values) > 1:
+            assert len(drawn) > 1  # the state and the buffer: an edge each
+    assert checked >= 2  # nonzero state messages are drawn, from step to step

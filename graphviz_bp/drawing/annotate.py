@@ -290,7 +290,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
                 lanes[key] = [e]
             else:
                 lane.append(e)
-    lanes = _fans_merged(lanes, P)
+    lanes = _fans_merged(_values_apart(lanes, P), P)
     kept = P.stands_for
     # the drawn nodes that stand for numbers written in their ops only (looked up from those numbers)
     gone = {k for k in {shown[i] for i in absorbed} if all(m.index in absorbed for m in kept[k])}
@@ -357,6 +357,26 @@ def _fans_merged(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dict
         key = (a, b, -2) if argnum >= 0 and (a, b) in fans else (a, b, argnum)
         merged.setdefault(key, []).extend(es)
     return merged
+
+
+def _values_apart(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dict[tuple[str, str, int], list[Edge]]:
+    """The edges from one collapsed box into another, one drawn edge per value that crosses (an
+    RNN step's state and its scratch buffer): each carries the sum of its own value's messages. As
+    one edge, it carried the first value's only (``m₂ all 0`` where the state's had norm 0.675).
+    A value of a later repetition of a folded box counts as its first repetition's (argnum -3 - the
+    index of the value drawn for it)."""
+    boxes, stand = P.boxes, P.stand
+    if not boxes or not any(a in boxes and b in boxes for a, b, _ in lanes):
+        return lanes
+    out: dict[tuple[str, str, int], list[Edge]] = {}
+    for (a, b, argnum), es in lanes.items():
+        if a not in boxes or b not in boxes:
+            out[a, b, argnum] = es
+            continue
+        for e in es:
+            value = stand.get(e.src.index, e.src).index
+            out.setdefault((a, b, -3 - value), []).append(e)
+    return out
 
 
 def _repetitions(fold: Fold) -> Repetitions:
@@ -761,7 +781,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     elif some:
         lines.append(_line(some, color, False, True, EDGE))
     ident = f"e{src.index}_{dst.index}_{e.argnum}" if key is None or (a, b) == own else \
-        f"e{a}_{b}_{key[2] if key[2] >= 0 else 'in' if key[2] == -1 else 'each'}"
+        f"e{a}_{b}_{key[2] if key[2] >= 0 else 'in' if key[2] == -1 else 'each' if key[2] == -2 else f'in{-3 - key[2]}'}"
     mark = ""
     if operands >= 2 and dst.op is not None and dst.op.name not in _COMMUTATIVE and not b.startswith("box_") \
             and e.argnum < len(_MARKS) and (key is None or key[2] >= 0):
