@@ -976,10 +976,10 @@ def test_calls_with_other_ops_between_them_are_not_folded():
     assert len(scene.nodes) == len(g.nodes) - len(absorbed_constants(g))
 
 
-def test_items_each_read_by_the_same_op_of_a_later_loop_are_folded():
+def test_items_each_read_by_the_same_op_of_a_later_loops_folded_passes_are_folded():
     """``outs = [layer(x, W) for W in Ws]`` then ``sum(np.sum(o ** 2) for o in outs)``: each item
-    goes to the same op of its own pass of the sum (the last pass, which makes the output, is drawn
-    apart from the others), so the layers are drawn once."""
+    goes to the same op of its own pass of the sum, and the passes fold, but the last, which makes
+    the output: the layers fold but the last, which goes to that pass, drawn apart."""
     def layer(x, W):
         return np.tanh(W @ x)
 
@@ -990,9 +990,53 @@ def test_items_each_read_by_the_same_op_of_a_later_loop_are_folded():
     inputs = {f"W{i}": RNG.normal(size=(3, 3)) for i in range(5)}
     g = gb.trace(f, x=RNG.normal(size=3), **inputs)
     scene = g.draw(fold=True).scene()
-    node = scene.node(g.node("W0").id)
-    assert node.text.splitlines()[0] == "W0 … W4"
-    assert [n.text.splitlines()[0] for n in scene.nodes].count("tanh") == 1
+    assert scene.node(g.node("W0").id).text.splitlines()[0] == "W0 … W3"
+    assert scene.node(g.node("W4").id).text.splitlines()[0] == "W4"
+    assert [n.text.splitlines()[0] for n in scene.nodes].count("tanh") == 2
+
+
+def test_blocks_that_feed_blocks_drawn_apart_are_drawn_apart():
+    """The projections each go to a call of one helper, alike; but those calls go elsewhere and
+    are drawn apart, so the projections are too (folded, one block fed all three helpers)."""
+    def lin(x, W):
+        return x @ W
+
+    def split(h):
+        return np.tanh(h)
+
+    def f(Wq, Wk, Wv, x):
+        q, k, v = lin(x, Wq), lin(x, Wk), lin(x, Wv)
+        q, k, v = split(q), split(k), split(v)
+        return np.sum(((q @ k.T) @ v) ** 2)
+
+    g = gb.trace(f, **{k: RNG.normal(size=(3, 2)) for k in ("Wq", "Wk", "Wv")}, x=RNG.normal(size=(4, 3)))
+    scene = g.draw(fold=True).scene()
+    assert not scene.repeats
+    assert sorted(str(c.lines[0][0].text) for c in scene.clusters) == ["lin()"] * 3 + ["split()"] * 3
+
+
+def test_items_summed_one_by_one_fold_but_the_first():
+    """``acc = outs[0]``, then ``acc = acc + o`` for the others: the first item is the add's first
+    operand, the others its second; all but the first fold, × 29, beside the adds' loop, × 29."""
+    N = 30
+
+    def layer(x, W):
+        return np.tanh(W @ x)
+
+    def f(x, Ws):
+        outs = [layer(x, Ws[i]) for i in range(N)]
+        acc = outs[0]
+        for o in outs[1:]:
+            acc = acc + o
+        return np.sum(acc ** 2)
+
+    x, Ws = RNG.normal(size=3), RNG.normal(size=(N, 3, 3))
+    g = gb.trace(f, x=x, Ws=Ws)
+    scene = g.draw(fold=True, depth=None).scene()
+    assert sorted(len(r.labels) for r in scene.repeats.values()) == [N - 1, N - 1]
+    assert len(scene.nodes) < 15
+    want = sum(np.outer((1 - np.tanh(W @ x) ** 2) * 2 * sum(np.tanh(V @ x) for V in Ws), x) for W in Ws[:1])
+    np.testing.assert_allclose(g.grad("Ws")[0], want)
 
 
 def _inner(h, x):

@@ -364,7 +364,7 @@ def _values_apart(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dic
     RNN step's state and its scratch buffer): each carries the sum of its own value's messages. As
     one edge, it carried the first value's only (``m₂ all 0`` where the state's had norm 0.675).
     A value of a later repetition of a folded box counts as its first repetition's (argnum -3 - the
-    index of the value drawn for it)."""
+    index of the value drawn for it, when two or more values cross)."""
     boxes, stand = P.boxes, P.stand
     if not boxes or not any(a in boxes and b in boxes for a, b, _ in lanes):
         return lanes
@@ -373,9 +373,12 @@ def _values_apart(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dic
         if a not in boxes or b not in boxes:
             out[a, b, argnum] = es
             continue
+        values = {stand.get(e.src.index, e.src).index for e in es}
+        if len(values) == 1:  # one value: one edge, as any edge into a box
+            out[a, b, argnum] = es
+            continue
         for e in es:
-            value = stand.get(e.src.index, e.src).index
-            out.setdefault((a, b, -3 - value), []).append(e)
+            out.setdefault((a, b, -3 - stand.get(e.src.index, e.src).index), []).append(e)
     return out
 
 

@@ -6,6 +6,7 @@ stands for it in the picture."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..graph import DAG, Node
 from ..scopes import Scope
@@ -115,52 +116,78 @@ def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", 
 
 
 def _folds(root: Group, dag: DAG) -> list[Fold]:
-    """The repeats to fold: the outermost ones (a repeat inside a repetition that is folded away is
-    not drawn), each with the inputs its repetitions own."""
+    """The repeats to fold (``_folded``), each with the inputs its repetitions own."""
     chosen: list[Fold] = []
-    inside: set[int] = set()  # scope numbers of groups folded away (not the first repetition)
-    found = repeats(root)
-    drawn_as: dict[int, tuple] = {}  # (made when a repeat is not a chain: most are)
-    for r in found:
-        if any(_within(g, inside) for g in r.groups):
-            continue
-        if not _chain(r):
-            drawn_as = drawn_as or _places(found, root)
-            if not _sent_alike(r, drawn_as):
-                continue
+    for r in _folded(repeats(root)):
         within = {n.index for g in r.groups for n in g.core()}
         slots = [_owned_inputs(g, within) for g in r.groups]
         common = [slot for slot in slots[0] if all(
             slot in other and other[slot].shape == slots[0][slot].shape for other in slots[1:])]
         owned = [[mine[slot] for slot in common] for mine in slots]
         chosen.append(Fold(r, owned))
-        for g in r.groups[1:]:
-            for sub in g.walk():
-                if sub.scope is not None:
-                    inside.add(sub.scope.number)
     return chosen
+
+
+PASSES = 8  # at most: each pass folds what the one before found drawn alike (one or two suffice)
+
+
+def _folded(found: list[Repeat]) -> list[Repeat]:
+    """Of ``found`` (outermost first), the repeats drawn once: the outermost (a repeat inside a
+    repetition folded away is not drawn), and of those only the ones whose picture tells what each
+    repetition does. A chain (each repetition reads the one before: a deep net's layers, an RNN's
+    steps) folds whole. Repetitions side by side fold in runs that each send their values to the
+    same places as drawn (``_sent``): an attention block's query, key and value projections each go
+    elsewhere and are drawn apart (folded, ``q @ k.T`` would read ``x @ xᵀ``); the heads joined by
+    one ``np.concatenate`` fold; of items summed one by one (``acc = outs[0]``, then ``acc + o``),
+    all but the first. Where each goes depends on what else folds: the plan is made again with the
+    folds found until it no longer changes."""
+    taken = _outermost(found, lambda r: [r])
+    for _ in range(PASSES):
+        drawn = _drawn_as(taken)
+        again = _outermost(found, lambda r: [r] if _chain(r) else _alike_runs(r, drawn))
+        if [r.groups for r in again] == [r.groups for r in taken]:
+            break
+        taken = again
+    return taken
+
+
+def _outermost(found: list[Repeat], runs: Callable[[Repeat], list[Repeat]]) -> list[Repeat]:
+    """The runs (``runs(r)``) of the repeats in ``found`` not inside a repetition already folded away."""
+    taken: list[Repeat] = []
+    inside: set[int] = set()  # scope numbers of groups folded away (not the first repetition)
+    for r in found:
+        if any(_within(g, inside) for g in r.groups):
+            continue
+        for run in runs(r):
+            taken.append(run)
+            for g in run.groups[1:]:
+                for sub in g.walk():
+                    if sub.scope is not None:
+                        inside.add(sub.scope.number)
+    return taken
+
+
+def _drawn_as(folded: list[Repeat]) -> dict[int, int]:
+    """For each node of a later repetition of a folded repeat, the node drawn for it (its
+    counterpart in the first repetition, through folds nested in folds)."""
+    stand: dict[int, int] = {}
+    for r in folded:
+        first = r.first.core()
+        for g in r.groups[1:]:
+            for n, s in zip(g.core(), first):
+                stand[n.index] = s.index
+    for i in list(stand):  # (a nested fold's first repetition stands in turn for the outer one's)
+        s = stand[i]
+        for _ in folded:
+            if s not in stand:
+                break
+            s = stand[s]
+        stand[i] = s
+    return stand
 
 
 # ops that join their operands in order, each in the same role (an item of the list they are given)
 _JOINS = frozenset(("concatenate", "stack", "hstack", "vstack", "dstack", "column_stack"))
-
-
-def _places(found: list[Repeat], root: Group) -> dict[int, tuple]:
-    """Nodes that a drawing shows alike, by a key they share: a node in a loop's iteration, by the
-    loop and its place in the (outermost) iteration (the same op of each pass: the last pass, which
-    makes the output, is not folded with the others but does the same); any other node in a
-    repetition of a repeat in ``found``, by the (outermost) repeat's place in ``found`` and the
-    node's place in its repetition (a folded drawing draws them as one node)."""
-    out: dict[int, tuple] = {}
-    for g in root.walk():
-        if g.scope is not None and g.scope.kind in ("iteration", "cycle") and g.scope.parent is not None:
-            for k, n in enumerate(g.core()):
-                out.setdefault(n.index, ("pass", g.scope.parent.number, k))
-    for number, r in enumerate(found):
-        for g in r.groups:
-            for k, n in enumerate(g.core()):
-                out.setdefault(n.index, ("repeat", number, k))
-    return out
 
 
 def _chain(r: Repeat) -> bool:
@@ -169,27 +196,33 @@ def _chain(r: Repeat) -> bool:
     return all(_reads(r.groups[k], r.groups[k - 1]) for k in range(1, r.count))
 
 
-def _sent_alike(r: Repeat, drawn_as: dict[int, tuple]) -> bool:
-    """Whether the repetitions of ``r``, side by side, each send their values out to the same places
-    (as an item of one list: the heads of an attention layer, concatenated): drawn once, that tells
-    what each does. Side by side going to different places, they are not drawn once: an attention
-    block's query, key and value projections, drawn as one block feeding ``q @ k.T``, would read
-    ``x @ xᵀ``."""
-    within = {n.index for g in r.groups for n in g.nodes()}
-    sent = [_sent(g, within, drawn_as) for g in r.groups]
-    return all(s == sent[0] for s in sent[1:])
-
-
 def _reads(g: Group, before: Group) -> bool:
     """Whether an op of ``g`` reads a value made in ``before``."""
     made = {n.index for n in before.nodes()}
     return any(e.src.index in made for n in g.nodes() for e in n.in_edges)
 
 
-def _sent(g: Group, within: set[int], drawn_as: dict[int, tuple]) -> frozenset[tuple]:
+def _alike_runs(r: Repeat, drawn: dict[int, int]) -> list[Repeat]:
+    """The runs of two or more consecutive repetitions of ``r`` that send their values out of it to
+    the same places (as drawn: ``drawn``), each a repeat of its own."""
+    within = {n.index for g in r.groups for n in g.nodes()}
+    sent = [_sent(g, within, drawn) for g in r.groups]
+    runs: list[Repeat] = []
+    k = 0
+    while k < len(sent):
+        j = k + 1
+        while j < len(sent) and sent[j] == sent[k]:
+            j += 1
+        if j - k >= 2:
+            runs.append(r if j - k == r.count else Repeat(r.groups[k:j]))
+        k = j
+    return runs
+
+
+def _sent(g: Group, within: set[int], drawn: dict[int, int]) -> frozenset[tuple[int, int, int | None]]:
     """Where ``g`` (a repetition of a repeat whose nodes are ``within``) sends its values out of the
-    repeat: (the value's place in ``g``, the node it goes to (its key in ``drawn_as``, when it has
-    one), which operand; any, for an item of a joined list)."""
+    repeat: (the value's place in ``g``, the node drawn for the one it goes to, which operand; any,
+    for an item of a joined list)."""
     mine = g.core()  # (constants left out, as the signature leaves them: the first step's zero state)
     local = {n.index: k for k, n in enumerate(mine)}
     out = set()
@@ -199,7 +232,7 @@ def _sent(g: Group, within: set[int], drawn_as: dict[int, tuple]) -> frozenset[t
             if d.index in within:
                 continue
             joined = d.op is not None and d.op.name in _JOINS
-            out.add((local[n.index], drawn_as.get(d.index, d.index), None if joined else e.argnum))
+            out.add((local[n.index], drawn.get(d.index, d.index), None if joined else e.argnum))
     return frozenset(out)
 
 
