@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextvars
 import dis
 import inspect
+import linecache
 import os
+import re
 import sys
 import weakref
 from types import CodeType, FrameType
@@ -35,7 +37,7 @@ class Scope:
     ``parent`` is the enclosing scope (None: the traced function), ``number`` orders scopes by
     creation, ``source`` is where it starts (a call's line, a loop's header, a ``with`` line)."""
 
-    __slots__ = ("kind", "label", "parent", "index", "number", "source", "depth", "via")
+    __slots__ = ("kind", "label", "parent", "index", "number", "source", "depth", "via", "glue")
 
     def __init__(self, kind: str, label: str, parent: Scope | None, index: int, number: int,
                  source: Source | None) -> None:
@@ -47,6 +49,7 @@ class Scope:
         self.source = source
         self.depth = 0 if parent is None else parent.depth + 1
         self.via: tuple[str, ...] = ()  # a call's callers that only called it (see ``merge_wrappers``)
+        self.glue = False  # a call of a function that says nothing of its own as a wrapper (``_glue``)
 
     @property
     def chain(self) -> tuple[Scope, ...]:
@@ -79,10 +82,11 @@ def merge_wrappers(nodes: Sequence[Any]) -> None:
     from-scratch framework's ``Module.__call__`` that returns ``self.forward(x)``; ``encoder(x)``
     returning ``block(x)``). Each would be a frame holding only the frame of that call, doubling
     the drawing's nesting and its ``depth`` levels. The call inside takes its place; it is titled
-    with the callers it had (``encoder() → block()``), except special methods (``__call__``), which
-    say nothing the call inside does not."""
+    with the callers it had (``encoder() → block()``), except those that say nothing the call
+    inside does not (``_glue``: ``Module.__call__``, a decorator's wrapper, a lambda)."""
     own: set[int] = set()  # scopes an op was made in directly
     children: dict[int, list[Scope]] = {}
+    place: dict[int, int] = {}  # a scope's place among its parent's children
     scopes: dict[int, Scope] = {}
     for n in nodes:
         s = n.scope
@@ -92,7 +96,9 @@ def merge_wrappers(nodes: Sequence[Any]) -> None:
         while s is not None and s.number not in scopes:
             scopes[s.number] = s
             if s.parent is not None:
-                children.setdefault(s.parent.number, []).append(s)
+                kids = children.setdefault(s.parent.number, [])
+                place[s.number] = len(kids)
+                kids.append(s)
             s = s.parent
     merged = False
     for s in sorted(scopes.values(), key=lambda s: -s.depth):  # innermost first: wrappers of wrappers
@@ -101,12 +107,11 @@ def merge_wrappers(nodes: Sequence[Any]) -> None:
             continue
         (inner,) = kids
         inner.parent = s.parent
-        method = s.label.rpartition(".")[2]
-        if not (method.startswith("__") and method.endswith("__")):
+        if not s.glue:
             inner.via = (s.label,) + inner.via
         if s.parent is not None:
-            siblings = children[s.parent.number]
-            siblings[siblings.index(s)] = inner
+            children[s.parent.number][place[s.number]] = inner
+            place[inner.number] = place[s.number]
         merged = True
     if merged:
         for s in sorted(scopes.values(), key=lambda s: s.number):  # (a parent is made before its scopes)
@@ -508,7 +513,36 @@ def _call_name(code: CodeType, frame: FrameType | None = None) -> str:
     parts = qualname.split(".")
     if "<locals>" in parts:
         parts = parts[len(parts) - parts[::-1].index("<locals>"):]
+    if parts[-1] == "<lambda>":  # ``sigma = lambda x: ...``: sigma
+        return _bound_name(code) or "<lambda>"
     return ".".join(parts[-2:])
+
+
+_BOUND = re.compile(r"(?:^|[\s.(,;])([A-Za-z_]\w*)\s*=\s*lambda\b")
+
+
+def _bound_name(code: CodeType) -> str | None:
+    """The name a lambda is bound to on the line that makes it (``h = lambda x: ...``,
+    ``self.act = lambda x: ...``: the only one on that line), else None."""
+    found = _BOUND.findall(linecache.getline(code.co_filename, code.co_firstlineno))
+    return found[0] if len(found) == 1 and found[0] != "lambda" else None
+
+
+def _glue(code: CodeType, frame: FrameType) -> bool:
+    """Whether a call of ``code`` says nothing of its own when all it does is call another: a
+    special method (``Module.__call__`` returning ``self.forward(x)``), an unnamed lambda
+    (``functools.reduce(lambda h, layer: layer(h), ...)``) or a decorator's wrapper (a closure over
+    the function it calls)."""
+    name = code.co_name
+    if name.startswith("__") and name.endswith("__") or name == "<lambda>" and _bound_name(code) is None:
+        return True
+    if code.co_freevars:
+        try:
+            values = [frame.f_locals.get(v) for v in code.co_freevars]
+        except Exception:  # noqa: BLE001 - a frame's locals may fail to read; then it is no wrapper
+            return False
+        return any(inspect.isfunction(v) or inspect.ismethod(v) for v in values)
+    return False
 
 
 def _suspends(frame: FrameType | None) -> bool:
@@ -664,12 +698,14 @@ class Scoper:
                     # a generator function resumed in another scope (the next iteration of the loop
                     # that reads it): what it makes now is made there, in a call of its own
                     state.scope = self._new("call", call.label, scope, 0, call.source)
+                    state.scope.glue = call.glue
             else:
                 code = frame.f_code
                 call = None
                 if k > 0 and code.co_name not in _COMPREHENSIONS:
                     call = self._new("call", _call_name(code, frame), scope, 0,
                                      Source(code.co_filename, code.co_firstlineno, code.co_name))
+                    call.glue = _glue(code, frame)
                 state = _Frame(frame, call)
                 chain.append(state)
             base = scope if state.scope is None else state.scope

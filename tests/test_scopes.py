@@ -610,3 +610,42 @@ def _twice(x, W):
 def test_a_call_that_makes_an_op_or_two_calls_is_a_scope_of_its_own(fn):
     g = gb.trace(lambda W, x: np.sum(fn(x, W)), W=RNG.normal(size=(3, 3)), x=RNG.normal(size=3))
     assert {tuple(chain(n)[:2]) for n in ops_of(g, "tanh")} == {(("call", f"{fn.__name__}()"), ("call", "_block()"))}
+
+
+def _logged(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*args)
+    return wrapper
+
+
+@_logged
+def _logged_dense(x, W):
+    return np.tanh(W @ x)
+
+
+_sigma = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731 - as utils modules write activations
+
+
+def test_wrappers_that_say_nothing_of_their_own_are_left_out_of_titles():
+    """A decorator's wrapper around each layer titled every frame ``wrapper() → dense()``, and
+    ``functools.reduce(lambda h, layer: layer(h), ...)`` ``<lambda>() → Dense.forward()``; a
+    lambda bound to a name is titled with it."""
+    import functools
+
+    x, W1, W2 = RNG.normal(size=3), RNG.normal(size=(3, 3)), RNG.normal(size=(3, 3))
+    g = gb.trace(lambda W1, W2, x: np.sum(_logged_dense(_logged_dense(x, W1), W2)), W1=W1, W2=W2, x=x)
+    assert {tuple(chain(n)) for n in ops_of(g, "tanh")} == {(("call", "_logged_dense()"),)}
+    layers = [_TanhLayer(W1), _TanhLayer(W2)]
+
+    def net(W1, W2, x):
+        layers[0].W, layers[1].W = W1, W2
+        return np.sum(functools.reduce(lambda h, layer: layer(h), layers, x[None, :]))
+
+    g = gb.trace(net, W1=W1, W2=W2, x=x)
+    assert {tuple(chain(n)) for n in ops_of(g, "tanh")} == {(("call", "_TanhLayer.forward()"),)}
+    g = gb.trace(lambda x: np.sum(_sigma(x)), x=x)
+    assert {tuple(chain(n)) for n in ops_of(g, "exp")} == {(("call", "_sigma()"),)}
+    np.testing.assert_allclose(g.grad("x"), _sigma(x) * (1 - _sigma(x)))
