@@ -258,21 +258,27 @@ def _pad_vjp(g, ans, args, p):
 
 def _pad_label(params, constants):
     """``pad 1`` (every axis, both sides), ``pad 1 on axes 2, 3`` (an image batch's height and
-    width), else NumPy's widths: ``pad (2, 1)``, ``pad ((1, 1), (2, 0))``; and the mode if not
-    constant. (Not ``pad 0×0×1×1``, which reads as a shape.)"""
+    width), ``pad (2, 1)`` (two before, one after), else NumPy's widths, ``pad ((1, 1), (2, 0))``;
+    then the mode if not constant, or the constant if not 0 (``with 5``). (Not ``pad 0×0×1×1``,
+    which reads as a shape.)"""
     widths = [tuple(int(w) for w in pair) for pair in params["pad_width"]]
     padded = [k for k, pair in enumerate(widths) if pair != (0, 0)]
     sides = {widths[k] for k in padded}
-    if len(sides) == 1 and (only := next(iter(sides)))[0] == only[1]:
-        shown = str(only[0]) if len(padded) == len(widths) else \
-            f"{only[0]} on axis {padded[0]}" if len(padded) == 1 else \
-            f"{only[0]} on axes {', '.join(map(str, padded))}"
-    elif len(widths) == 1:
-        shown = f"({widths[0][0]}, {widths[0][1]})"
+    if not padded:  # (a 0-d array, or widths 0: a copy)
+        shown = "0"
+    elif len(sides) == 1:  # the same on every axis padded
+        (b, a), = sides
+        shown = (str(b) if b == a else f"({b}, {a})") + (
+            "" if len(padded) == len(widths) else f" on axis {padded[0]}" if len(padded) == 1 else
+            f" on axes {', '.join(map(str, padded))}")
     else:
         shown = "(" + ", ".join(f"({b}, {a})" for b, a in widths) + ")"
     mode = params.get("mode", "constant")
-    return f"pad {shown}" + ("" if mode == "constant" else f" {mode}")
+    if mode != "constant":
+        return f"pad {shown} {mode}"
+    values = {float(v) for pair in params.get("constant_values", ()) for v in pair}
+    return f"pad {shown}" if values <= {0.0} else \
+        f"pad {shown} with {format(values.pop(), 'g')}" if len(values) == 1 else f"pad {shown} with constants"
 
 
 def _pad(shape, widths, **kw):
