@@ -1111,3 +1111,52 @@ def test_each_value_crossing_from_box_to_box_is_an_edge_with_its_own_message():
         if len(values) > 1:
             assert len(drawn) > 1  # the state and the buffer: an edge each
     assert checked >= 2  # nonzero state messages are drawn, from step to step
+
+
+class _Skip:
+    """Adds the output from five layers back (a residual block's end, as layer lists write it)."""
+
+    def forward(self, x, outs):
+        return x + outs[-5]
+
+
+class _DenseOf:
+    def __init__(self, key, params):
+        self.key, self.params = key, params
+
+    def forward(self, x, outs):
+        return x @ self.params[self.key]
+
+
+class _TanhOf:
+    def forward(self, x, outs):
+        return np.tanh(x)
+
+
+def test_a_stem_and_blocks_of_five_layers_fold_as_the_blocks():
+    """A stem (Dense, Tanh) and three residual blocks of five layer objects: the loop's longest
+    repeat is the blocks, five iterations at a time, × 3. It folded the stem with half the first
+    block, two at a time, × 3 ("W0 … B0": the stem's weight drawn as the blocks')."""
+    params = {}
+    layers = [_DenseOf("W0", params), _TanhOf()]
+    for b in range(3):
+        layers += [_DenseOf(f"A{b}", params), _TanhOf(), _DenseOf(f"B{b}", params), _TanhOf(), _Skip()]
+    X = RNG.normal(size=(2, 4))
+
+    def f(**W):
+        params.update(W)
+        h, outs = X, []
+        for layer in layers:
+            h = layer.forward(h, outs)
+            outs.append(h)
+        return np.sum(h ** 2)
+
+    W = {k: 0.5 * RNG.normal(size=(4, 4)) for k in ["W0"] + [f"{p}{b}" for b in range(3) for p in "AB"]}
+    g = gb.trace(f, **W)
+    scene = g.draw(fold=True, depth=None).scene()
+    (reps,) = scene.repeats.values()
+    assert reps.labels == ("iterations 2…6", "iterations 7…11", "iterations 12…16")
+    names = {n.text.splitlines()[0] for n in scene.nodes if "parameter" in n.classes}
+    assert names == {"W0", "A0 … A2", "B0 … B2"}
+    want = numerical_grad(lambda A: f(**{**W, "A1": A}), W["A1"])
+    np.testing.assert_allclose(g.grad("A1"), want, rtol=1e-5, atol=1e-8)

@@ -137,7 +137,8 @@ class Cycle(Scope):
         return f"iterations {self.index}…{self.last}"
 
 
-PERIOD = 4  # the most iterations a repetition of a loop may span (Dense, BatchNorm, ReLU, Dropout)
+PERIOD = 8  # the most iterations a repetition of a loop may span (a residual block's conv, batch norm,
+# ReLU, conv, batch norm, add, ReLU, one layer object each)
 _CYCLES = 1 << 40  # the numbers of cycles start here, past any trace's scopes
 
 
@@ -173,39 +174,62 @@ def group_tree(dag: DAG, periodic: bool = False) -> Group:
 
 def _cycled(loop: Group, numbers: Iterator[int]) -> list[Group]:
     """``loop``'s iterations, each run that repeats every few iterations (see ``group_tree``) in
-    ``Cycle`` groups, one per repetition."""
+    ``Cycle`` groups, one per repetition. The run that covers the most iterations is taken first,
+    then the same in what is left on either side: a stem layer and three residual blocks of five
+    layers each are the stem and the blocks × 3, not the stem with half a block, every 2 iterations,
+    × 3 (the most at the start)."""
     kids = loop.children
-    sigs = [k.signature for k in kids]
-    out: list[Group] = []
-    i, n = 0, len(kids)
-    while i < n:
-        run = 1  # iterations alike from one to the next: a repeat as they are
-        while i + run < n and sigs[i + run] == sigs[i]:
-            run += 1
-        best, period = 1, 1  # repetitions, iterations in each
-        for p in range(2, PERIOD + 1):
-            block = sigs[i:i + p]
-            if len(block) < p or all(b == block[0] for b in block[1:]):
-                continue
-            m = 1
-            while i + (m + 1) * p <= n and sigs[i + m * p:i + (m + 1) * p] == block:
-                m += 1
-            if m >= 2 and m * p > max(best * period, run):
-                best, period = m, p
-        if best < 2:
-            out.extend(kids[i:i + run])
-            i += run
+    ids: dict[Any, int] = {}
+    sigs = [ids.setdefault(k.signature, len(ids)) for k in kids]  # (ints compare at once)
+    pieces: list[tuple[int, list[Group]]] = []  # (first iteration, the groups for it on)
+    pending = [(0, len(kids))]
+    while pending:
+        lo, hi = pending.pop()
+        found = _longest_run(sigs, lo, hi)
+        if found is None:
+            pieces.append((lo, kids[lo:hi]))
             continue
-        for k in range(best):
+        i, period, count = found
+        pending += [(lo, i), (i + count * period, hi)]
+        if period == 1:  # iterations alike from one to the next: a repeat as they are
+            pieces.append((i, kids[i:i + count]))
+            continue
+        cycles = []
+        for k in range(count):
             part = kids[i + k * period:i + (k + 1) * period]
             assert loop.scope is not None and part[0].scope is not None and part[-1].scope is not None
             cycle = Group(Cycle(loop.scope, part[0].scope, part[-1].scope, period, next(numbers)), parent=loop)
             cycle.children = part
             for c in part:
                 c.parent = cycle
-            out.append(cycle)
-        i += best * period
-    return out
+            cycles.append(cycle)
+        pieces.append((i, cycles))
+    pieces.sort(key=lambda piece: piece[0])
+    return [g for _, groups in pieces for g in groups]
+
+
+def _longest_run(sigs: list[int], lo: int, hi: int) -> tuple[int, int, int] | None:
+    """The run in ``sigs[lo:hi]`` of two or more repetitions of a block of 1 to ``PERIOD`` signatures
+    that covers the most of them (the shorter block on a tie, then the earlier run): (its start, the
+    block's length, the repetitions), or None."""
+    best: tuple[int, int, int] | None = None
+    most = 0
+    for period in range(1, PERIOD + 1):
+        i = lo
+        while i + period < hi:
+            if sigs[i] != sigs[i + period]:
+                i += 1
+                continue
+            j = i
+            while j + period < hi and sigs[j] == sigs[j + period]:
+                j += 1
+            count = (j - i + period) // period  # sigs[i:j + period] repeats every ``period``
+            if count >= 2 and count * period > most:
+                best, most = (i, period, count), count * period
+                if most == hi - lo:  # all of them: no longer block covers more
+                    return best
+            i = j + 1
+    return best
 
 
 @dataclass(eq=False)
