@@ -409,14 +409,39 @@ def test_windows_from_the_stride_tricks_are_read_by_indexing(seed):
     assert np.lib.stride_tricks.as_strided is own  # NumPy's own again after the trace
 
 
+def _pool_after_transpose(Z):
+    """PLivdan/numpy-cnn's pooling after its convolution: the conv's output transposed, then a ReLU,
+    which keeps the transposed layout, then windows from ``x.strides``."""
+    x = np.maximum(0, Z.transpose(3, 1, 2, 0))
+    N, H, W, C = x.shape
+    s_n, s_h, s_w, s_c = x.strides
+    win = np.lib.stride_tricks.as_strided(x, shape=(N, H // 2, W // 2, 2, 2, C),
+                                          strides=(s_n, 2 * s_h, 2 * s_w, s_h, s_w, s_c))
+    return np.sum(np.max(win, axis=(3, 4)) ** 2)
+
+
+def test_stride_tricks_read_a_value_laid_out_as_numpy_laid_it_out():
+    """A transpose's layout (F order here), kept by a ufunc: its strides are not C order's, and the
+    windows read the entries stored there, as NumPy's do. It was refused ("not C-contiguous")."""
+    from .numerics import verify
+
+    Z = np.random.default_rng(3).normal(size=(3, 4, 4, 2))
+    assert not np.maximum(0, Z.transpose(3, 1, 2, 0)).flags.c_contiguous
+    g = verify(_pool_after_transpose, {"Z": Z})
+    assert g.value == pytest.approx(_pool_after_transpose(Z))
+    x = np.arange(12.0).reshape(3, 4)
+    g = gb.trace(lambda x: np.sum(np.lib.stride_tricks.as_strided(x.T, (2, 2), x.T.strides) ** 2), x=x)
+    assert g.value == np.sum(np.lib.stride_tricks.as_strided(x.T, (2, 2), x.T.strides) ** 2)
+
+
 def test_stride_tricks_that_cannot_be_read_by_indexing_are_refused_at_the_users_line():
     x = np.arange(12.0).reshape(3, 4)
-    with pytest.raises(gb.UnsupportedOpError, match=r"as_strided of a traced value that is not C-contiguous.*"
-                                                    r"x\.copy\(\) first"):
-        gb.trace(lambda x: np.sum(np.lib.stride_tricks.as_strided(x.T, (2, 2), x.T.strides)), x=x)
+    with pytest.raises(gb.UnsupportedOpError, match=r"as_strided of a traced value whose entries are not one "
+                                                    r"block of memory.*x\.copy\(\) first"):
+        gb.trace(lambda x: np.sum(np.lib.stride_tricks.as_strided(x[:, ::2], (2, 2), x[:, ::2].strides)), x=x)
     # (and the advice works: the copy's strides are its own)
-    g = gb.trace(lambda x: np.sum(np.lib.stride_tricks.as_strided(x.T.copy(), (2, 2), x.T.copy().strides)), x=x)
-    assert g.value == np.sum(np.lib.stride_tricks.as_strided(x.T.copy(), (2, 2), x.T.copy().strides))
+    g = gb.trace(lambda x: np.sum(np.lib.stride_tricks.as_strided(x[:, ::2].copy(), (2, 2), (16, 8))), x=x)
+    assert g.value == np.sum(np.lib.stride_tricks.as_strided(x[:, ::2].copy(), (2, 2), (16, 8)))
     with pytest.raises(gb.UnsupportedOpError, match=r"reads outside the traced array .*\n  at .*lambda"):
         gb.trace(lambda x: np.sum(np.lib.stride_tricks.as_strided(x, (3, 5), x.strides)), x=x)
     with pytest.raises(gb.UnsupportedOpError, match=r"np\.lib\.stride_tricks\.sliding_window_view\(\.\.\., writeable=True\)"):

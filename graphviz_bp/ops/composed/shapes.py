@@ -283,22 +283,37 @@ def _sliding_window_view(name: str, x: Any, window_shape: Any, axis: Any, subok:
 
 
 def strided(x: Any, shape: Any = None, strides: Any = None, name: str = "np.lib.stride_tricks.as_strided") -> Any:
-    """``as_strided(x, shape, strides)`` of a traced ``x`` (C-contiguous, as a computed value is): the
-    entry each position reads (its byte offset over the itemsize) taken by indexing, a copy; a
-    window reading between entries or outside the array is refused (NumPy would read other memory)."""
+    """``as_strided(x, shape, strides)`` of a traced ``x``: the entry each position reads taken by
+    indexing, a copy. ``x``'s memory is its value's, laid out as NumPy laid it out (C order, or a
+    transpose's: ``np.maximum(0, z.T)`` keeps ``z.T``'s), so its ``strides`` are the ones the code
+    reads; each position's byte offset names the entry stored there. A window reading between
+    entries or outside them is refused (NumPy would read other memory), and so is a value whose
+    entries are not one block of memory (a strided slice: the gaps are another array's)."""
     value = _value(x)
-    if not value.flags.c_contiguous:
-        raise UnsupportedOpError(f"{name} of a traced value that is not C-contiguous (a transpose, a "
-                                 f"strided slice) is not supported; take x.copy() first (C-contiguous)")
     shape = value.shape if shape is None else tuple(shape)
     strides = value.strides if strides is None else tuple(strides)
     if len(strides) != len(shape):
         raise ValueError(f"{name}: mismatch in length of strides and shape")
-    offsets = np.zeros((), np.int64)
-    for n, step in zip(shape, strides):
-        offsets = offsets[..., np.newaxis] + np.arange(operator.index(n), dtype=np.int64) * operator.index(step)
-    index, between = np.divmod(offsets, value.itemsize)
+    held = _offsets(value.shape, value.strides).ravel()  # where each entry of x (in C order) is stored
+    slots, between = np.divmod(held, value.itemsize)
+    first = int(slots.min()) if slots.size else 0
+    entry = np.full(value.size, -1, np.int64)  # the entry stored in each slot, from the first
+    if slots.size:
+        entry[np.clip(slots - first, 0, value.size - 1)] = np.arange(value.size)
+    if between.any() or (slots.size and (int(slots.max()) - first != value.size - 1 or (entry < 0).any())):
+        raise UnsupportedOpError(f"{name} of a traced value whose entries are not one block of memory (a "
+                                 f"strided slice, a broadcast) is not supported; take x.copy() first")
+    index, between = np.divmod(_offsets(shape, strides), value.itemsize)
+    index = index - first
     if between.any() or (index.size and (index.min() < 0 or index.max() >= value.size)):
         raise UnsupportedOpError(f"{name}: shape {shape} with strides {strides} reads outside the traced "
                                  f"array of shape {value.shape} or between its entries (NumPy would read other memory)")
-    return np.reshape(x, -1)[index]
+    return np.reshape(x, -1)[entry[index]]
+
+
+def _offsets(shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
+    """The byte offset of each position of an array of ``shape`` and ``strides``, in C order."""
+    offsets = np.zeros((), np.int64)
+    for n, step in zip(shape, strides):
+        offsets = offsets[..., np.newaxis] + np.arange(operator.index(n), dtype=np.int64) * operator.index(step)
+    return offsets
