@@ -32,8 +32,9 @@ _COMPREHENSIONS = ("<listcomp>", "<genexpr>", "<dictcomp>", "<setcomp>")
 class Scope:
     """A part of the user's code that made ops: ``kind`` is ``"call"`` (a call of the function
     ``label``), ``"group"`` (a ``with gb.group(label):`` block), ``"loop"`` (one run of the loop
-    whose header is ``label``) or ``"iteration"`` (the ``index``-th pass through that loop's body
-    that made ops: passes that made none, a ``continue`` before any op, are not counted).
+    whose header is ``label``) or ``"iteration"`` (a pass through that loop's body that made ops,
+    numbered by the loop's counter in a loop over ``range`` or ``enumerate``, else by the passes
+    that made ops before it: passes that made none, a ``continue`` before any op, are not counted).
     ``parent`` is the enclosing scope (None: the traced function), ``number`` orders scopes by
     creation, ``source`` is where it starts (a call's line, a loop's header, a ``with`` line)."""
 
@@ -450,6 +451,19 @@ def _names(frame: FrameType, loop: tuple[Any, ...], offset: int, wanted: bool) -
     return _values(frame, loop[4])
 
 
+def _counter(frame: FrameType, loop: tuple[Any, ...], offset: int, passes: int) -> int:
+    """The number of an iteration of ``loop``: its counter's value in a loop over ``range`` or
+    ``enumerate`` (``for i, layer in enumerate(layers)``: ``i``, also when a pass made no op, an
+    identity layer's), else ``passes``, the passes that made ops before it. (Not when the header
+    itself made the op: its target does not yet hold this pass's value.)"""
+    if not loop[7] or offset == loop[0]:
+        return passes
+    for value in _values(frame, loop[4]) or ():
+        if type(value) is int:
+            return value
+    return passes
+
+
 def _again(now: tuple[Any, ...], first: tuple[Any, ...]) -> bool:
     """A counted loop's names hold what they held in its run's first iteration, and one of them is a
     counter (an int: ``range`` and ``enumerate`` give each value once in a run): the loop started again."""
@@ -774,7 +788,7 @@ class Scoper:
                 reset = True  # the loops inside it start again too
             elif lp is turned:
                 run[2] += 1
-                run[1] = self._new("iteration", lp[2], run[0], run[2], run[0].source)
+                run[1] = self._new("iteration", lp[2], run[0], _counter(frame, lp, offset, run[2]), run[0].source)
                 run[3] = _names(frame, lp, offset, len(inside) > 1)
                 reset = True
             if run[0].parent is not scope:  # an enclosing scope changed: a new run of this loop
@@ -799,7 +813,7 @@ class Scoper:
              inside: tuple[Any, ...]) -> list[Any]:
         """A new run of the loop ``lp`` (its scope ``loop``), in its first iteration."""
         names = _names(frame, lp, offset, len(inside) > 1)
-        return [loop, self._new("iteration", lp[2], loop, 0, loop.source), 0, names, names]
+        return [loop, self._new("iteration", lp[2], loop, _counter(frame, lp, offset, 0), loop.source), 0, names, names]
 
     def _group(self, state: _Frame, block: _Open, parent: Scope | None) -> Scope:
         key = (block, parent.number if parent is not None else 0)

@@ -314,8 +314,29 @@ def test_a_continue_is_no_loop_of_its_own():
         return U
 
     g = gb.trace(f, x=RNG.normal(size=(4, 2)))
-    assert [chain(n) for n in ops_of(g, "dot")] == [[("loop", "for j in range(1, 4):"), ("iteration", f"iteration {k}")]
-                                                     for k in range(3)]
+    assert [chain(n) for n in ops_of(g, "dot")] == [[("loop", "for j in range(1, 4):"), ("iteration", f"iteration {j}")]
+                                                     for j in range(1, 4)]  # (numbered by j)
+
+
+def test_iterations_of_a_counted_loop_are_numbered_by_its_counter():
+    """``for i, layer in enumerate(layers)`` where layers[0] makes no op (it reads plain data only):
+    the others were numbered 0, 1, 2 by the passes that made ops, and read as layers[0] to [2]."""
+    X = RNG.normal(size=(2, 3))
+
+    def f(W1, W2):
+        layers = [lambda h: h + 1.0, lambda h: np.tanh(h @ W1), lambda h: np.tanh(h @ W2)]
+        h = X
+        for i, layer in enumerate(layers):
+            h = layer(h)
+        for k in range(2):  # and a plain range, every pass making ops: 0, 1 as before
+            h = h * 2.0
+        return np.sum(h)
+
+    g = gb.trace(f, W1=RNG.normal(size=(3, 3)), W2=RNG.normal(size=(3, 3)))
+    assert [[s for s in chain(n) if s[0] == "iteration"] for n in ops_of(g, "tanh")] == [
+        [("iteration", "iteration 1")], [("iteration", "iteration 2")]]
+    assert [[s for s in chain(n) if s[0] == "iteration"] for n in ops_of(g, "multiply")] == [
+        [("iteration", "iteration 0")], [("iteration", "iteration 1")]]
 
 
 def steps_of(g, name):
