@@ -351,6 +351,7 @@ class Buffer(np.ndarray):
         if root.dtype.kind not in "biuf" or (root._gb_traced is None and not holds_traced(value)
                                              and not holds_traced(key)):  # numbers, or Python objects
             np.ndarray.__setitem__(_plain_view(self), _plain_key(key), _plain(value))
+            root._gb_label = ""  # no longer what it was made as (np.empty): drawn as the numbers it holds
             return
         if isinstance(value, Buffer) and value._gb_root is root and _same_memory(self, key, value):
             return  # b[i] = b[i]: the values are there already (the end of b[i] += v)
@@ -660,13 +661,14 @@ def _tape_of(items: Any) -> Any:
 
 def _promote(root: Buffer, tape: Any) -> Any:
     """The traced value of buffer ``root``: made at the first write of a traced value, a constant of
-    the numbers it holds then (drawn as ``np.zeros 3×4``, at the line that allocated it)."""
+    the numbers it holds then (drawn as ``np.zeros 3×4``, at the line that allocated it; as any
+    constant, ``const ℝ²ˣ⁷`` and its range, when plain numbers were written into it first)."""
     traced = root._gb_traced
     if traced is not None:
         return traced
     if tape is None:
         raise TraceError("a traced value was written into an array after its trace finished")
-    label = f"{root._gb_label} {format_shape(root.shape)}"
+    label = f"{root._gb_label} {format_shape(root.shape)}" if root._gb_label else None
     node = tape.leaf("const", _plain_view(root), source=root._gb_source, label=label)
     traced = root._gb_traced = Traced(node, tape)
     tape.buffers.append(root)

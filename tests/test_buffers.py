@@ -1435,3 +1435,31 @@ def test_arrays_made_inside_from_eye_arange_or_computed_from_a_buffer_become_tra
     g = verify(f, {"x": normal(3)}, ag=f_ag)
     labels = sorted(n.params.get("label") for n in g.nodes if n.kind == "const" and n.params.get("label"))
     assert labels == ["np.add 3", "np.arange 3", "np.eye 3×3"]
+
+
+def test_a_buffer_filled_with_plain_numbers_first_is_drawn_as_the_numbers_it_holds():
+    """PLivdan/numpy-cnn's RNN step: ``xh = np.empty(...)``, then ``xh[:, :D] = X[:, t]`` (data) and
+    ``xh[:, D:] = h`` (traced). The constant it starts from holds the data: it was drawn as
+    "np.empty 2×7", which reads as an empty (zero) array."""
+    X = normal(2, 3)
+
+    def f(h):
+        xh = np.empty((2, 5))
+        xh[:, :3] = X
+        xh[:, 3:] = np.tanh(h)
+        return np.sum(xh ** 2)
+
+    g = verify(f, {"h": normal(2, 2)})
+    (leaf,) = [n for n in g.nodes if n.kind == "const" and n.shape == (2, 5)]
+    assert not leaf.params.get("label")
+    np.testing.assert_array_equal(leaf.value[:, :3], X)
+    line = g.draw().scene().node(leaf.id).text.splitlines()
+    assert line[0] == "const ℝ²ˣ⁵" and line[1].startswith("range [")
+    g = gb.trace(lambda h: np.sum(_filled_then_traced(h)), h=normal(2, 2))
+    assert [n.params["label"] for n in labelled_leaves(g)] == ["np.zeros 2×2"]
+
+
+def _filled_then_traced(h):
+    out = np.zeros((2, 2))  # never written with plain numbers: still "np.zeros 2×2"
+    out[0] = np.tanh(h[0])
+    return out
