@@ -212,8 +212,8 @@ def _as_strided(x: Any, shape: Any = None, strides: Any = None, subok: bool = Fa
         from .ops.composed.shapes import strided
         from .traced import _at_caller
 
-        try:
-            return strided(operand(x), shape, strides)
+        try:  # a buffer's memory is laid out as it was allocated (order="F", a view's .T): read as such
+            return strided(operand(x), shape, strides, layout=x if isinstance(x, Buffer) else None)
         except (UnsupportedOpError, ValueError) as exc:
             raise type(exc)(f"{exc}{_at_caller()}") from None
     return _found.get("stride_tricks.as_strided", _AS_STRIDED)(x, shape, strides, subok, writeable)
@@ -351,7 +351,7 @@ class Buffer(np.ndarray):
         if root.dtype.kind not in "biuf" or (root._gb_traced is None and not holds_traced(value)
                                              and not holds_traced(key)):  # numbers, or Python objects
             np.ndarray.__setitem__(_plain_view(self), _plain_key(key), _plain(value))
-            root._gb_label = ""  # no longer what it was made as (np.empty): drawn as the numbers it holds
+            _overwritten(self)
             return
         if isinstance(value, Buffer) and value._gb_root is root and _same_memory(self, key, value):
             return  # b[i] = b[i]: the values are there already (the end of b[i] += v)
@@ -416,6 +416,9 @@ class Buffer(np.ndarray):
         if out is not None:
             kwargs["out"] = tuple(_plain_view(o) if isinstance(o, Buffer) else o for o in out)
         result = getattr(ufunc, method)(*args, **kwargs)
+        for o in ([inputs[0]] if method == "at" else []) + list(out or ()):  # written with plain numbers
+            if isinstance(o, Buffer):
+                _overwritten(o)
         if out is not None:  # NumPy returns the arrays written into: the buffers themselves
             return out[0] if len(out) == 1 else out
         if type(result) is np.ndarray and _tape() is not None:  # made from a buffer: a buffer too
@@ -440,6 +443,7 @@ class Buffer(np.ndarray):
                 _promote(out._gb_root, _tape_of([args2, list(kwargs2.values())]))
                 out[...] = func(*_swap(args), **_swap(kwargs))
                 return out
+            _overwritten(out)
             return func(*args2, **kwargs2, out=_plain_view(out))
         if func is _PUT_ALONG_AXIS and args and args[0] is getattr(args[0], "_gb_root", None) and \
                 (args[0]._gb_traced is not None or holds_traced(list(args[1:]) + list(kwargs.values()))):
@@ -451,6 +455,8 @@ class Buffer(np.ndarray):
                                      f"graphviz_bp does not record for a traced array; write "
                                      f"a[index] = values instead")
         result = _adopt(func(*_swap(args), **_swap(kwargs)), args, kwargs)
+        if (func is _COPYTO or func in _WRITES_INTO) and args and isinstance(args[0], Buffer):
+            _overwritten(args[0])  # (with plain numbers: traced ones are recorded or refused above)
         if type(result) is np.ndarray and _tape() is not None:  # a new array made from a buffer
             return plain_buffer(result, f"np.{getattr(func, '__name__', 'array')}", _source(2))
         return result
@@ -657,6 +663,12 @@ def _tape_of(items: Any) -> Any:
                 return tape
         return None if items else _tape()
     return _tape()
+
+
+def _overwritten(b: Buffer) -> None:
+    """``b``'s memory written with plain numbers: its root no longer holds what it was made as
+    (``np.empty``), and is drawn as the numbers it holds once it is traced."""
+    b._gb_root._gb_label = ""
 
 
 def _promote(root: Buffer, tape: Any) -> Any:

@@ -133,7 +133,7 @@ class _Tape:
                         f"graphviz_bp does not follow (the arrays passed in are never written): use the "
                         f"traced {key} instead, or pass a copy ({key}=arr.copy())")
         if kind == "const" and isinstance(value, np.ndarray) and arr.flags.writeable:
-            arr = arr.copy()
+            arr = arr.copy(order="K")  # (laid out as it was: x.T * (x.T > 0) keeps NumPy's layout)
         differentiable = kind == "input" and arr.dtype.kind == "f"
         node = Node(kind, arr, name=name, differentiable=differentiable, source=source,
                     params={"label": label} if label else None)

@@ -1463,3 +1463,23 @@ def _filled_then_traced(h):
     out = np.zeros((2, 2))  # never written with plain numbers: still "np.zeros 2×2"
     out[0] = np.tanh(h[0])
     return out
+
+
+@pytest.mark.parametrize("fill", [
+    pytest.param(lambda b: b.__iadd__(5.0), id="+="),
+    pytest.param(lambda b: np.copyto(b, np.full(3, 5.0)), id="copyto"),
+    pytest.param(lambda b: np.add(np.zeros(3), 5.0, out=b), id="out="),
+    pytest.param(lambda b: np.put(b, [0, 1, 2], 5.0), id="put"),
+    pytest.param(lambda b: np.add.at(b, [0, 1, 2], 5.0), id="add.at"),
+])
+def test_a_buffer_written_with_plain_numbers_in_any_way_is_drawn_as_them(fill):
+    def f(x):
+        b = np.zeros(3)
+        fill(b)  # b holds 5, 5, 5: no longer np.zeros
+        b[2] = x[0]
+        return np.sum(b * x)
+
+    g = verify(f, {"x": normal(3)})
+    (leaf,) = [n for n in g.nodes if n.kind == "const" and n.shape == (3,)]
+    assert not leaf.params.get("label")
+    assert g.draw().scene().node(leaf.id).text.splitlines()[0] == "[5, 5, 5]"

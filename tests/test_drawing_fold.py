@@ -1160,3 +1160,52 @@ def test_a_stem_and_blocks_of_five_layers_fold_as_the_blocks():
     assert names == {"W0", "A0 … A2", "B0 … B2"}
     want = numerical_grad(lambda A: f(**{**W, "A1": A}), W["A1"])
     np.testing.assert_allclose(g.grad("A1"), want, rtol=1e-5, atol=1e-8)
+
+
+_LEVELS = [np.tanh, np.sin, np.cos, np.arctan, np.sinh, np.arcsinh, np.square, np.cbrt, np.exp, np.expm1]
+
+
+def _level(k, x):
+    return _LEVELS[k](x)
+
+
+def test_pairs_feeding_pairs_level_after_level_are_all_drawn_apart():
+    """Ten levels of two calls side by side, each feeding the next level's pair, the last ``a @ b``:
+    each level is seen to go to two places only once the level after it is drawn apart, a pass of
+    the plan per level (it stopped after eight: the first two levels stayed folded)."""
+    def f(a, b):
+        for k in range(len(_LEVELS)):
+            a, b = _level(k, a), _level(k, b)
+        return np.sum(a @ b)
+
+    g = gb.trace(f, a=np.full((2, 2), 0.1), b=np.full((2, 2), 0.2))
+    scene = g.draw(fold=True, depth=None).scene()
+    assert not scene.repeats
+    assert len(scene.nodes) == len(g.nodes) - len(absorbed_constants(g))
+
+
+def _inner_step(h, x, W):
+    return np.tanh(W @ h * x + x)
+
+
+def _block_of_steps(h, x, W):
+    for _ in range(4):
+        h = _inner_step(h, x, W)
+    return h
+
+
+def test_an_edge_into_a_box_counts_the_repetitions_around_the_box_not_inside_it():
+    """The box stands for 3 repetitions of the outer loop; a loop folded inside it made the edge
+    say "into its 6 repetitions"."""
+    def f(x, W0, W1, W2):
+        h = x
+        for W in (W0, W1, W2):
+            h = _block_of_steps(h, x, W)
+        return np.sum(h ** 2)
+
+    g = gb.trace(f, x=RNG.normal(size=3), **{f"W{k}": RNG.normal(size=(3, 3)) * 0.5 for k in range(3)})
+    scene = g.draw(fold=True, depth=1).scene()
+    (box,) = [n for n in scene.nodes if n.id.startswith("box_")]
+    assert "× 3, drawn once" in box.text.splitlines()[0]
+    (edge,) = [e for e in scene.edges if e.src == g.node("x").id]
+    assert edge.text.splitlines()[-1].endswith("into its 3 repetitions")

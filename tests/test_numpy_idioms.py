@@ -457,3 +457,26 @@ def test_as_strided_imported_by_name_before_the_trace_is_refused_saying_what_to_
     with pytest.raises(gb.UnsupportedOpError, match=r"as_strided imported by name before the trace .* "
                                                     r"np\.lib\.stride_tricks\.as_strided\(\.\.\.\).*\n  at .* in f"):
         gb.trace(f, x=np.arange(4.0))
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda x: (lambda b: (b.__setitem__(Ellipsis, x), b)[1])(np.zeros((3, 4), order="F")), id="F buffer"),
+    pytest.param(lambda x: (lambda b: (b.T.__setitem__(Ellipsis, x), b.T)[1])(np.zeros((4, 3))), id="buffer.T"),
+    pytest.param(lambda x: x.T * (x.T > 0), id="mask of a transpose"),
+    pytest.param(lambda x: np.where(x.T > 0, x.T, 0), id="where of a transpose"),
+])
+def test_stride_tricks_read_buffers_and_masks_laid_out_as_numpy_lays_them_out(make):
+    """The strides the code reads are the array's own: a buffer allocated in F order, or written
+    through its .T, and a product with a constant mask of a transpose (the constant was copied in C
+    order, so the product was laid out otherwise than NumPy's). Windows read the wrong entries."""
+    from .numerics import verify
+
+    def f(x):
+        a = make(x)
+        s0, s1 = a.strides if a.shape == x.shape else x.T.strides  # (NumPy: a transpose's and a's alike)
+        win = np.lib.stride_tricks.as_strided(a, (a.shape[0] - 1, 2, a.shape[1]), (s0, s0, s1))
+        return np.sum(win ** 2 * np.arange(win.size).reshape(win.shape))
+
+    x = np.random.default_rng(5).normal(size=(3, 4))
+    g = verify(f, {"x": x})
+    assert g.value == pytest.approx(f(x))

@@ -762,7 +762,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     elif summed and P is not None and members:
         # a box drawn once for each repetition of a folded block: the first one's uses summed, and
         # what the edge stands for in all (not "× 7" after a sum of three)
-        reps = len({tuple(P.repetitions.get(m.dst.index, ())) for m in members})
+        reps = _repetitions_reached(members, P, key[1]) if key is not None else len(members)
         what = _merged_tags(members, ctx.edge_tag).rstrip(", ") or f"{len(members)} uses"
         lines.append(_line(f"its {len(summed)} uses in the box, summed", color, False, True, EDGE))
         lines.append(_line(f"{what} into its {reps} repetitions", color, False, True, EDGE))
@@ -808,6 +808,20 @@ def _summed(e: Edge, members: list[Edge] | None, P: Plan | None, key: tuple[str,
     same = [m for m in members if m.src is e.src and m.dst.index in inside]
     messages = ctx.messages
     return same if len(same) >= 2 and all(messages[m.index] is not None for m in same) else []
+
+
+def _repetitions_reached(members: list[Edge], P: Plan, box: str) -> int:
+    """The repetitions of the folded blocks around the box ``box`` (drawn once for each) that the
+    edges ``members`` go into: not those of a loop folded inside the box."""
+    group = P.boxes[box].group if box in P.boxes else None
+    around = set()
+    for number, f in enumerate(P.folds.values()):
+        g = group
+        while g is not None and g is not f.repeat.first:
+            g = g.parent
+        if g is not None:
+            around.add(number)
+    return len({tuple(w for w in P.repetitions.get(m.dst.index, ()) if w[0] in around) for m in members})
 
 
 def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:

@@ -119,8 +119,13 @@ def _folds(root: Group, dag: DAG) -> list[Fold]:
     """The repeats to fold (``_folded``), each with the inputs its repetitions own."""
     chosen: list[Fold] = []
     for r in _folded(repeats(root)):
-        within = {n.index for g in r.groups for n in g.core()}
-        slots = [_owned_inputs(g, within) for g in r.groups]
+        owner: dict[int, int] = {}  # each input the repetitions read: the one that reads it (-1: several)
+        for k, g in enumerate(r.groups):
+            for n in g.core():
+                for e in n.in_edges:
+                    if e.src.kind == "input" and owner.setdefault(e.src.index, k) != k:
+                        owner[e.src.index] = -1
+        slots = [_owned_inputs(g, k, owner) for k, g in enumerate(r.groups)]
         common = [slot for slot in slots[0] if all(
             slot in other and other[slot].shape == slots[0][slot].shape for other in slots[1:])]
         owned = [[mine[slot] for slot in common] for mine in slots]
@@ -128,7 +133,6 @@ def _folds(root: Group, dag: DAG) -> list[Fold]:
     return chosen
 
 
-PASSES = 8  # at most: each pass folds what the one before found drawn alike (one or two suffice)
 
 
 def _folded(found: list[Repeat]) -> list[Repeat]:
@@ -142,7 +146,7 @@ def _folded(found: list[Repeat]) -> list[Repeat]:
     all but the first. Where each goes depends on what else folds: the plan is made again with the
     folds found until it no longer changes."""
     taken = _outermost(found, lambda r: [r])
-    for _ in range(PASSES):
+    for _ in range(len(found) + 1):  # (each pass settles a level at least: blocks feeding blocks)
         drawn = _drawn_as(taken)
         again = _outermost(found, lambda r: [r] if _chain(r) else _alike_runs(r, drawn))
         if [r.groups for r in again] == [r.groups for r in taken]:
@@ -252,13 +256,13 @@ def _constant_slots(g: Group) -> dict[tuple[int, int], Node]:
             if c.kind == "const" and c.out_edges and c.out_edges[0].dst.index in local}
 
 
-def _owned_inputs(g: Group, within: set[int]) -> dict[tuple[tuple[int, int], ...], Node]:
-    """The inputs ``g`` uses and no other repetition of its repeat (whose nodes are ``within``)
-    does: a layer's W and b, also when a regulariser after the loop reads them. By where ``g`` uses
-    them: the (op, operand) places, counted within ``g``, so that each repetition's W is matched
-    with the others' W."""
+def _owned_inputs(g: Group, k: int, owner: dict[int, int]) -> dict[tuple[tuple[int, int], ...], Node]:
+    """The inputs ``g`` (repetition ``k`` of its repeat) uses and no other repetition does
+    (``owner``: the repetition that reads each input, -1 for several): a layer's W and b, also
+    when a regulariser after the loop reads them. By where ``g`` uses them: the (op, operand)
+    places, counted within ``g``, so that each repetition's W is matched with the others' W."""
     nodes = g.core()
-    local = {n.index: k for k, n in enumerate(nodes)}
+    local = {n.index: j for j, n in enumerate(nodes)}
     uses: dict[int, list[tuple[int, int]]] = {}
     inputs: dict[int, Node] = {}
     for n in nodes:
@@ -266,8 +270,7 @@ def _owned_inputs(g: Group, within: set[int]) -> dict[tuple[tuple[int, int], ...
             if e.src.kind == "input":
                 uses.setdefault(e.src.index, []).append((local[n.index], e.argnum))
                 inputs[e.src.index] = e.src
-    return {tuple(uses[i]): inputs[i] for i in sorted(inputs)
-            if all(e.dst.index in local or e.dst.index not in within for e in inputs[i].out_edges)}
+    return {tuple(uses[i]): inputs[i] for i in sorted(inputs) if owner[i] == k}
 
 
 def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,

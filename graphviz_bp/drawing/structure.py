@@ -5,6 +5,7 @@ wiring, never by their names."""
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -182,17 +183,12 @@ def _cycled(loop: Group, numbers: Iterator[int]) -> list[Group]:
     ids: dict[Any, int] = {}
     sigs = [ids.setdefault(k.signature, len(ids)) for k in kids]  # (ints compare at once)
     pieces: list[tuple[int, list[Group]]] = []  # (first iteration, the groups for it on)
-    pending = [(0, len(kids))]
-    while pending:
-        lo, hi = pending.pop()
-        found = _longest_run(sigs, lo, hi)
-        if found is None:
-            pieces.append((lo, kids[lo:hi]))
-            continue
-        i, period, count = found
-        pending += [(lo, i), (i + count * period, hi)]
+    start = 0
+    for i, period, count in _runs_taken(sigs):
+        pieces.append((start, kids[start:i]))
+        start = i + count * period
         if period == 1:  # iterations alike from one to the next: a repeat as they are
-            pieces.append((i, kids[i:i + count]))
+            pieces.append((i, kids[i:start]))
             continue
         cycles = []
         for k in range(count):
@@ -204,32 +200,55 @@ def _cycled(loop: Group, numbers: Iterator[int]) -> list[Group]:
                 c.parent = cycle
             cycles.append(cycle)
         pieces.append((i, cycles))
-    pieces.sort(key=lambda piece: piece[0])
+    pieces.append((start, kids[start:]))
     return [g for _, groups in pieces for g in groups]
 
 
-def _longest_run(sigs: list[int], lo: int, hi: int) -> tuple[int, int, int] | None:
-    """The run in ``sigs[lo:hi]`` of two or more repetitions of a block of 1 to ``PERIOD`` signatures
-    that covers the most of them (the shorter block on a tie, then the earlier run): (its start, the
-    block's length, the repetitions), or None."""
-    best: tuple[int, int, int] | None = None
-    most = 0
+def _runs_taken(sigs: list[int]) -> list[tuple[int, int, int]]:
+    """The runs of two or more repetitions of a block of 1 to ``PERIOD`` signatures to draw, in
+    order, none overlapping another: (start, the block's length, the repetitions). The run that
+    covers the most is taken first (the shorter block on a tie, then the earlier run); a run that
+    overlaps one taken is cut to what is left of it, and taken if it still repeats. Every run is
+    found in one pass over ``sigs`` per block length."""
+    heap: list[tuple[int, int, int, int]] = []  # (-coverage, period, start, end of the run)
+    n = len(sigs)
     for period in range(1, PERIOD + 1):
-        i = lo
-        while i + period < hi:
+        i = 0
+        while i + period < n:
             if sigs[i] != sigs[i + period]:
                 i += 1
                 continue
             j = i
-            while j + period < hi and sigs[j] == sigs[j + period]:
+            while j + period < n and sigs[j] == sigs[j + period]:
                 j += 1
             count = (j - i + period) // period  # sigs[i:j + period] repeats every ``period``
-            if count >= 2 and count * period > most:
-                best, most = (i, period, count), count * period
-                if most == hi - lo:  # all of them: no longer block covers more
-                    return best
+            if count * period == n:  # all of them: no run covers more (a deep net's layers)
+                return [(0, period, count)]
+            if count >= 2:
+                heap.append((-count * period, period, i, j + period))
             i = j + 1
-    return best
+    heapq.heapify(heap)
+    free = [True] * n
+    taken: list[tuple[int, int, int]] = []
+    while heap:
+        _, period, lo, hi = heapq.heappop(heap)
+        if all(free[lo:hi]):
+            count = (hi - lo) // period
+            taken.append((lo, period, count))
+            free[lo:lo + count * period] = [False] * (count * period)
+            continue
+        k = lo
+        while k < hi:  # the parts of the run still free: each a run of its own, if it repeats
+            while k < hi and not free[k]:
+                k += 1
+            m = k
+            while m < hi and free[m]:
+                m += 1
+            if (m - k) // period >= 2:
+                heapq.heappush(heap, (-((m - k) // period) * period, period, k, m))
+            k = m
+    taken.sort()
+    return taken
 
 
 @dataclass(eq=False)

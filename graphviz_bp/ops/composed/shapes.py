@@ -282,19 +282,23 @@ def _sliding_window_view(name: str, x: Any, window_shape: Any, axis: Any, subok:
     return np.reshape(x, -1)[np.lib.stride_tricks.sliding_window_view(positions, window_shape, axis=axis)]
 
 
-def strided(x: Any, shape: Any = None, strides: Any = None, name: str = "np.lib.stride_tricks.as_strided") -> Any:
+def strided(x: Any, shape: Any = None, strides: Any = None, name: str = "np.lib.stride_tricks.as_strided",
+            layout: np.ndarray | None = None) -> Any:
     """``as_strided(x, shape, strides)`` of a traced ``x``: the entry each position reads taken by
     indexing, a copy. ``x``'s memory is its value's, laid out as NumPy laid it out (C order, or a
     transpose's: ``np.maximum(0, z.T)`` keeps ``z.T``'s), so its ``strides`` are the ones the code
     reads; each position's byte offset names the entry stored there. A window reading between
     entries or outside them is refused (NumPy would read other memory), and so is a value whose
-    entries are not one block of memory (a strided slice: the gaps are another array's)."""
+    entries are not one block of memory (a strided slice: the gaps are another array's).
+    ``layout``: the array whose memory the code reads, when it is not ``x``'s value (a buffer
+    written with traced values: its own strides)."""
     value = _value(x)
-    shape = value.shape if shape is None else tuple(shape)
-    strides = value.strides if strides is None else tuple(strides)
+    laid = value if layout is None else layout
+    shape = laid.shape if shape is None else tuple(shape)
+    strides = laid.strides if strides is None else tuple(strides)
     if len(strides) != len(shape):
         raise ValueError(f"{name}: mismatch in length of strides and shape")
-    held = _offsets(value.shape, value.strides).ravel()  # where each entry of x (in C order) is stored
+    held = _offsets(laid.shape, laid.strides).ravel()  # where each entry of x (in C order) is stored
     slots, between = np.divmod(held, value.itemsize)
     first = int(slots.min()) if slots.size else 0
     entry = np.full(value.size, -1, np.int64)  # the entry stored in each slot, from the first
