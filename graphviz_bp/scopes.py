@@ -247,8 +247,7 @@ def _kind(instructions: list[dis.Instruction], loop: tuple[Any, ...], loops: lis
     if not target:
         return loop[:4] + (_counters(instructions, loop, loops), False, branches, False)
     k = at[start]
-    stores = range(k + 1, k + 2) if instructions[k + 1].opname == "STORE_FAST" else range(k + 2, k + 2 + len(target))
-    header = {instructions[j].offset for j in stores}
+    header = {i.offset for i in _target_stores(instructions, k)}
     again = any(i.opname in ("STORE_FAST", "DELETE_FAST") and str(i.argval) in target and i.offset not in header
                 for i in instructions if start < i.offset <= end)
     if again:  # the body (or a loop inside it) assigns the target too: its value says nothing
@@ -405,16 +404,30 @@ def _without_comment(line: str) -> str:
 
 
 def _target(instructions: list[dis.Instruction], k: int | None) -> tuple[str, ...]:
-    """The local names a ``for`` loop whose header is instruction ``k`` (its FOR_ITER) assigns."""
-    if k is None or instructions[k].opname != "FOR_ITER" or k + 1 >= len(instructions):
-        return ()
-    nxt = instructions[k + 1]
-    if nxt.opname == "STORE_FAST":
-        return (str(nxt.argval),)
-    if nxt.opname == "UNPACK_SEQUENCE":
-        names = [i.argval for i in instructions[k + 2:k + 2 + int(nxt.arg or 0)] if i.opname == "STORE_FAST"]
-        return tuple(str(n) for n in names) if len(names) == int(nxt.arg or 0) else ()
-    return ()
+    """The local names a ``for`` loop whose header is instruction ``k`` (its FOR_ITER) assigns, in
+    order (``for i, (a, b) in ...``: i, a, b); () unless they are all plain local names."""
+    stores = _target_stores(instructions, k)
+    return tuple(str(i.argval) for i in stores) if stores else ()
+
+
+def _target_stores(instructions: list[dis.Instruction], k: int | None) -> list[dis.Instruction]:
+    """The instructions that store a ``for`` loop's target (after its FOR_ITER, instruction ``k``),
+    through nested unpacking; [] unless each is a store to a plain local name."""
+    if k is None or instructions[k].opname != "FOR_ITER":
+        return []
+    stores: list[dis.Instruction] = []
+    j, wanted = k + 1, 1  # the values still to store
+    while wanted and j < len(instructions):
+        ins = instructions[j]
+        if ins.opname == "STORE_FAST":
+            stores.append(ins)
+            wanted -= 1
+        elif ins.opname == "UNPACK_SEQUENCE":
+            wanted += int(ins.arg or 0) - 1
+        else:
+            return []
+        j += 1
+    return stores if not wanted else []
 
 
 def _counters(instructions: list[dis.Instruction], loop: tuple[Any, ...], loops: list[tuple[Any, ...]]) \
@@ -456,12 +469,13 @@ def _counter(frame: FrameType, loop: tuple[Any, ...], offset: int, passes: int) 
     ``enumerate`` (``for i, layer in enumerate(layers)``: ``i``, also when a pass made no op, an
     identity layer's), else ``passes``, the passes that made ops before it. (Not when the header
     itself made the op: its target does not yet hold this pass's value.)"""
-    if not loop[7] or offset == loop[0]:
+    if not loop[7] or offset == loop[0] or not _COUNTED.match(loop[2]):
         return passes
-    for value in _values(frame, loop[4]) or ():
-        if type(value) is int:
-            return value
-    return passes
+    value = frame.f_locals.get(loop[4][0])  # (range's target; enumerate's first)
+    return value if type(value) is int else passes
+
+
+_COUNTED = re.compile(r"\s*for\s+\(?\s*[A-Za-z_]\w*\s*(?:,.*)?\s+in\s+(?:range|enumerate)\s*\(")
 
 
 def _again(now: tuple[Any, ...], first: tuple[Any, ...]) -> bool:
@@ -532,25 +546,45 @@ def _call_name(code: CodeType, frame: FrameType | None = None) -> str:
     return ".".join(parts[-2:])
 
 
-_BOUND = re.compile(r"(?:^|[\s.(,;])([A-Za-z_]\w*)\s*=\s*lambda\b")
+_BINDS = re.compile(r"(?:^|[\s.(,;])([A-Za-z_]\w*)\s*(?::[^=]*)?=\s*$")  # ``act: Callable = `` before it
+_LAMBDA = re.compile(r"\blambda\b")
 
 
 def _bound_name(code: CodeType) -> str | None:
     """The name a lambda is bound to on the line that makes it (``h = lambda x: ...``,
-    ``self.act = lambda x: ...``: the only one on that line), else None."""
-    found = _BOUND.findall(linecache.getline(code.co_filename, code.co_firstlineno))
-    return found[0] if len(found) == 1 and found[0] != "lambda" else None
+    ``self.act: Callable = lambda x: ...``), else None: the ``lambda`` keyword nearest before where
+    its body starts on that line, and the assignment just before it (``act = lambda x: f(x, lambda
+    y: ...)``: the inner lambda is not ``act``)."""
+    line = linecache.getline(code.co_filename, code.co_firstlineno)
+    columns = [p[2] for p in getattr(code, "co_positions", lambda: ())() if p[0] == code.co_firstlineno
+               and p[2]]  # (RESUME's is 0: not the body's)
+    keywords = [m.start() for m in _LAMBDA.finditer(line)]
+    if columns:  # (Python 3.11+: where the body starts)
+        keywords = [k for k in keywords if k < min(columns)]
+    elif len(keywords) != 1:
+        return None
+    if not keywords:
+        return None
+    bound = _BINDS.search(line[:keywords[-1]])
+    return bound.group(1) if bound else None
+
+
+# a decorator's wrapper, as decorators name it (functools.wraps gives the function the wrapped one's
+# name, not its code): a closure of one of these names over a function is no call of its own
+_WRAPPERS = frozenset(("wrapper", "wrapped", "_wrapper", "_wrapped", "inner", "_inner", "wrap", "decorated",
+                       "new_func", "func_wrapper", "wrapper_func"))
 
 
 def _glue(code: CodeType, frame: FrameType) -> bool:
     """Whether a call of ``code`` says nothing of its own when all it does is call another: a
     special method (``Module.__call__`` returning ``self.forward(x)``), an unnamed lambda
     (``functools.reduce(lambda h, layer: layer(h), ...)``) or a decorator's wrapper (a closure over
-    the function it calls)."""
+    a function, named as decorators name them: a factory's ``encoder`` calling ``block_fn`` keeps
+    its name)."""
     name = code.co_name
     if name.startswith("__") and name.endswith("__") or name == "<lambda>" and _bound_name(code) is None:
         return True
-    if code.co_freevars:
+    if code.co_freevars and name in _WRAPPERS:
         try:
             values = [frame.f_locals.get(v) for v in code.co_freevars]
         except Exception:  # noqa: BLE001 - a frame's locals may fail to read; then it is no wrapper

@@ -3,6 +3,7 @@ function on it records its op (or refuses, saying what to write instead)."""
 
 from __future__ import annotations
 
+import dis
 import sys
 import types
 from typing import TYPE_CHECKING, Any, Callable
@@ -64,6 +65,21 @@ def _refuse(what: str, instead: str = "keep it an array and use NumPy functions"
 
 _FLOAT_REFUSED = _refuse("float()", "use it in array arithmetic as it is (a 0-d value), or read "
                                     "x.value for the number, which is not traced", "__float__")
+_INT_REFUSED = _refuse("int()", "read x.value for the number (not traced), or use x.astype(int) for "
+                                "an integer array (a constant)", "__int__")
+_REMAINDER = ({dis.opmap["BINARY_OP"]: {6, 19}} if "BINARY_OP" in dis.opmap else  # (NB_REMAINDER, its %=)
+              {dis.opmap["BINARY_MODULO"]: None, dis.opmap["INPLACE_MODULO"]: None})
+
+
+def _formatting(frame: Any) -> bool:
+    """Whether ``frame`` is running ``%``, asking a traced value for its number: string formatting
+    (``"%.3f" % loss``, logging's ``msg % args``); a number's ``%`` would be the traced ``__mod__``."""
+    code = frame.f_code.co_code
+    at = frame.f_lasti
+    if not 0 <= at < len(code) - 1:
+        return False
+    args = _REMAINDER.get(code[at], False)
+    return args is None or (args is not False and code[at + 1] in args)
 
 
 def _in_place(symbol: str, operator: str) -> Callable[..., Any]:
@@ -233,12 +249,16 @@ class Traced:
     def __float__(self) -> float:
         if not self._tape.active:
             return _FLOAT_REFUSED(self)  # (kept from a finished trace: its number)
+        if _formatting(sys._getframe(1)):  # "%.3f" % loss: printed, as f"{loss:.3f}" is
+            return float(self._node.value)
         where = _caller()
         if where is not None and ".fill(" in where.line:  # plain.fill(traced): NumPy asks for a number
             raise TraceError(f"{STORE_ADVICE}\n  at {where}")
         return _FLOAT_REFUSED(self)
-    __int__ = _refuse("int()", "read x.value for the number (not traced), or use x.astype(int) for "
-                               "an integer array (a constant)", "__int__")
+    def __int__(self, *args: Any) -> int:
+        if self._tape.active and not args and _formatting(sys._getframe(1)):  # "%d" % step
+            return int(self._node.value)
+        return _INT_REFUSED(self, *args)
     __complex__ = _refuse("complex()", "graphviz_bp traces real numbers only", "__complex__")
     __index__ = _refuse("Using as an index", "index with a traced integer array, x[y], which is recorded",
                         "__index__")

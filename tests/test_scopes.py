@@ -670,3 +670,54 @@ def test_wrappers_that_say_nothing_of_their_own_are_left_out_of_titles():
     g = gb.trace(lambda x: np.sum(_sigma(x)), x=x)
     assert {tuple(chain(n)) for n in ops_of(g, "exp")} == {(("call", "_sigma()"),)}
     np.testing.assert_allclose(g.grad("x"), _sigma(x) * (1 - _sigma(x)))
+
+
+def _apply(x, fn):
+    return fn(x)
+
+
+def _make_encoder(block):
+    def encoder(x):  # a factory's closure over a function, named: not a decorator's wrapper
+        return block(x)
+    return encoder
+
+
+def test_a_lambda_is_titled_with_its_own_binding_and_a_named_closure_keeps_its_name():
+    from typing import Callable
+
+    W = RNG.normal(size=(3, 3)) * 0.5
+
+    def annotated(W):
+        act: Callable = lambda x: np.tanh(W @ x)  # noqa: E731 - "act", not the annotation
+        return np.sum(act(np.ones(3)))
+
+    def two_on_a_line(W):
+        act = lambda x: np.sin(_apply(W @ x, lambda y: np.tanh(y) * 2))  # noqa: E731
+        return np.sum(act(np.ones(3)))
+
+    def factory(W):
+        def block_fn(x):
+            return np.tanh(W @ x)
+        return np.sum(_make_encoder(block_fn)(np.ones(3)))
+
+    assert {tuple(chain(n)) for n in ops_of(gb.trace(annotated, W=W), "tanh")} == {(("call", "act()"),)}
+    g = gb.trace(two_on_a_line, W=W)
+    assert [tuple(chain(n)) for n in ops_of(g, "sin")] == [(("call", "act()"),)]
+    assert [tuple(chain(n)) for n in ops_of(g, "tanh")] == [(("call", "act()"), ("call", "_apply() → <lambda>()"))]
+    g = gb.trace(factory, W=W)
+    assert [tuple(chain(n)) for n in ops_of(g, "tanh")] == [(("call", "encoder() → block_fn()"),)]
+
+
+def test_an_enumerate_with_its_items_unpacked_is_numbered_by_its_counter():
+    X = RNG.normal(size=(2, 3))
+
+    def f(W):
+        h = X
+        for i, (a, b) in enumerate(zip([0.0, 1.0, 2.0], [3.0, 4.0, 5.0])):
+            if i > 0:  # the first pass makes no op
+                h = np.tanh(h @ W) * a + b
+        return np.sum(h)
+
+    g = gb.trace(f, W=RNG.normal(size=(3, 3)))
+    assert [[s for s in chain(n) if s[0] == "iteration"] for n in ops_of(g, "tanh")] == [
+        [("iteration", "iteration 1")], [("iteration", "iteration 2")]]

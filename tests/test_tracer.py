@@ -522,3 +522,23 @@ def test_printing_a_traced_value_prints_its_numbers_as_numpy_does(capsys):
     gb.trace(f, x=x)
     assert capsys.readouterr().out == f"{h}|{loss}|{loss}|{loss:.3f}\n"
     assert repr(kept["h"]) == f"Traced(tanh#1, {np.array_repr(h)})"
+
+
+def test_percent_formatting_and_logging_print_a_traced_values_number(capsys, caplog):
+    """``"%.3f" % loss`` and ``logging.info("loss %.4f", loss)`` ask for the number as float()
+    does; they print it, while float(loss) itself is still refused (its number is not traced)."""
+    import logging
+
+    def f(x):
+        loss = np.sum(x ** 2)
+        print("loss %.3f, step %d, %s" % (loss, loss, loss))
+        logging.getLogger("graphviz_bp.test").warning("loss %.4f", loss)
+        with pytest.raises(gb.TraceError, match="float"):
+            float(loss)
+        return loss
+
+    x = np.array([0.5, -1.0, 2.0])
+    loss = np.sum(x ** 2)
+    gb.trace(f, x=x)
+    assert capsys.readouterr().out == f"loss {loss:.3f}, step {int(loss)}, {loss}\n"
+    assert f"loss {loss:.4f}" in caplog.text

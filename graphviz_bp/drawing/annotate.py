@@ -840,8 +840,9 @@ def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
         # loop's (an iteration each, or cycles of them: then the iterations its ends are in)
         groups = list(P.folds.values())[where[0][0][0]].repeat.groups
         loop = groups[0].scope.parent if groups[0].scope is not None else None
-        ks = sorted({_iteration_in(m.dst, loop) for m in members})
-        if len(targets) == len(groups) and loop is not None and loop.kind == "loop" and -1 not in ks:
+        found = {_iteration_in(m.dst, loop) for m in members}
+        ks = sorted(k for k in found if k is not None)
+        if len(targets) == len(groups) and loop is not None and loop.kind == "loop" and None not in found:
             steps = {j - i for i, j in zip(ks, ks[1:])}
             if len(ks) == 1:
                 return f"into iteration {ks[0]} only"
@@ -854,12 +855,13 @@ def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
     return f"into {len(reached)} of {len(targets)} repetitions"
 
 
-def _iteration_in(n: Node, loop: Scope | None) -> int:
-    """The index of the iteration of ``loop`` that ``n`` was made in (-1: none)."""
+def _iteration_in(n: Node, loop: Scope | None) -> int | None:
+    """The number of the iteration of ``loop`` that ``n`` was made in (None: none; numbers may be
+    negative, a loop's counter's: ``range(-1, 3)``)."""
     s = n.scope
     while s is not None and s.parent is not loop:
         s = s.parent
-    return s.index if s is not None and s.kind == "iteration" else -1
+    return s.index if s is not None and s.kind == "iteration" else None
 
 
 def _merged_tags(members: list[Edge], edge_tag: dict[Edge, tuple[str, str, str]]) -> str:

@@ -276,9 +276,10 @@ def _pad_label(params, constants):
     mode = params.get("mode", "constant")
     if mode != "constant":
         return f"pad {shown} {mode}"
-    values = {float(v) for pair in params.get("constant_values", ()) for v in pair}
-    return f"pad {shown}" if values <= {0.0} else \
-        f"pad {shown} with {format(values.pop(), 'g')}" if len(values) == 1 else f"pad {shown} with constants"
+    values = {format(float(v), "g") for pair, width in zip(params.get("constant_values", ()), widths)
+              for v, w in zip(pair, width) if w}  # (the sides padded only; nan once)
+    return f"pad {shown}" if values <= {"0", "-0"} else \
+        f"pad {shown} with {values.pop()}" if len(values) == 1 else f"pad {shown} with constants"
 
 
 def _pad(shape, widths, **kw):
