@@ -50,7 +50,7 @@ NOT_INSTALLED = "not installed"
 
 #: a drawn node's group in the SVG; the legend is a node too and is not counted
 _NODE = re.compile(r'<g id="[^"]*" class="node(?: (?![^"]*\blegend\b)[^"]*)?"')
-_CANVAS = re.compile(rb'<svg width="([\d.]+)pt" height="([\d.]+)pt"')
+_CANVAS = re.compile(rb'<svg\b[^>]*?\bwidth="([\d.]+)pt" height="([\d.]+)pt"')
 
 
 # ------------------------------------------------------------------------------------------- models
