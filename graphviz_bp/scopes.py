@@ -203,8 +203,6 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bo
     value once in a run (see ``_outer``)."""
     got = _LOOPS.get(code)
     if got is None:
-        import linecache
-
         instructions = list(dis.get_instructions(code))
         lines: dict[int, int] = {}
         line = code.co_firstlineno
@@ -488,8 +486,6 @@ def _again(now: tuple[Any, ...], first: tuple[Any, ...]) -> bool:
 def _header(code: CodeType, line: int) -> int:
     """The line of the ``for`` or ``while`` whose body starts at ``line`` (a ``while`` loop's
     backward jump goes to its body), or ``line``."""
-    import linecache
-
     text = linecache.getline(code.co_filename, line)
     if text.lstrip().startswith(("for ", "while ", "async for ")) or not text.strip():
         return line

@@ -133,8 +133,6 @@ def _folds(root: Group, dag: DAG) -> list[Fold]:
     return chosen
 
 
-
-
 def _folded(found: list[Repeat]) -> list[Repeat]:
     """Of ``found`` (outermost first), the repeats drawn once: the outermost (a repeat inside a
     repetition folded away is not drawn), and of those only the ones whose picture tells what each
