@@ -192,15 +192,16 @@ class called(group):
 _LOOPS: weakref.WeakKeyDictionary[CodeType, list[Any]] = weakref.WeakKeyDictionary()
 
 
-def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bool, bool]]:
+def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bool, bool, bool, bool]]:
     """The loops of ``code`` as ``(start, end, header line's text, header line number, names,
-    counted, branches, ranged)``, outermost first: the offsets from a backward jump's target to the
+    counted, branches, ranged, counting)``, outermost first: the offsets from a backward jump's target to the
     jump; the names that change from one iteration to the next (a ``for`` loop's target; see
     ``_counters`` for the others); ``counted``: a ``for`` loop whose target only its header assigns
     (its value is the loop's own); ``branches``: its body jumps forward (an ``if``), so that an
     iteration's first op may come further on in the code than the last one's (see ``_reaches``);
     ``ranged``: such a loop over ``range(...)`` or ``enumerate(...)``, whose int counter takes each
-    value once in a run (see ``_outer``)."""
+    value once in a run (see ``_outer``); ``counting``: over a call of one of them itself, its
+    target's first name the counter (see ``_counter``)."""
     got = _LOOPS.get(code)
     if got is None:
         instructions = list(dis.get_instructions(code))
@@ -243,14 +244,33 @@ def _kind(instructions: list[dis.Instruction], loop: tuple[Any, ...], loops: lis
             and any(i.opname in ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH") for i in body):
         branches = False  # Python 3.10: what raises inside a try cannot be told from the bytecode's jumps
     if not target:
-        return loop[:4] + (_counters(instructions, loop, loops), False, branches, False)
+        return loop[:4] + (_counters(instructions, loop, loops), False, branches, False, False)
     k = at[start]
     header = {i.offset for i in _target_stores(instructions, k)}
     again = any(i.opname in ("STORE_FAST", "DELETE_FAST") and str(i.argval) in target and i.offset not in header
                 for i in instructions if start < i.offset <= end)
     if again:  # the body (or a loop inside it) assigns the target too: its value says nothing
-        return loop[:4] + (_counters(instructions, loop, loops), False, branches, False)
-    return loop[:5] + (True, branches, _ranged(instructions, k))
+        return loop[:4] + (_counters(instructions, loop, loops), False, branches, False, False)
+    return loop[:5] + (True, branches, _ranged(instructions, k), _counting(instructions, k))
+
+
+def _counting(instructions: list[dis.Instruction], k: int) -> bool:
+    """Whether the ``for`` loop whose FOR_ITER is instruction ``k`` iterates over a call of the
+    builtin ``range`` or ``enumerate`` itself (not ``zip(xs, range(n))``): then its target's first
+    name is its counter. The iterable is the shortest run of instructions before its GET_ITER that
+    leaves one value; the call's function is loaded first."""
+    if k < 1 or instructions[k - 1].opname != "GET_ITER":
+        return False
+    left = 0
+    for j in range(k - 2, -1, -1):
+        ins = instructions[j]
+        try:
+            left += dis.stack_effect(ins.opcode, ins.arg if ins.opcode >= dis.HAVE_ARGUMENT else None)
+        except ValueError:
+            return False
+        if left >= 1:
+            return ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and str(ins.argval) in ("range", "enumerate")
+    return False
 
 
 def _ranged(instructions: list[dis.Instruction], k: int) -> bool:
@@ -467,13 +487,10 @@ def _counter(frame: FrameType, loop: tuple[Any, ...], offset: int, passes: int) 
     ``enumerate`` (``for i, layer in enumerate(layers)``: ``i``, also when a pass made no op, an
     identity layer's), else ``passes``, the passes that made ops before it. (Not when the header
     itself made the op: its target does not yet hold this pass's value.)"""
-    if not loop[7] or offset == loop[0] or not _COUNTED.match(loop[2]):
+    if not loop[8] or offset == loop[0]:
         return passes
     value = frame.f_locals.get(loop[4][0])  # (range's target; enumerate's first)
     return value if type(value) is int else passes
-
-
-_COUNTED = re.compile(r"\s*for\s+\(?\s*[A-Za-z_]\w*\s*(?:,.*)?\s+in\s+(?:range|enumerate)\s*\(")
 
 
 def _again(now: tuple[Any, ...], first: tuple[Any, ...]) -> bool:

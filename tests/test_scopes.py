@@ -721,3 +721,33 @@ def test_an_enumerate_with_its_items_unpacked_is_numbered_by_its_counter():
     g = gb.trace(f, W=RNG.normal(size=(3, 3)))
     assert [[s for s in chain(n) if s[0] == "iteration"] for n in ops_of(g, "tanh")] == [
         [("iteration", "iteration 1")], [("iteration", "iteration 2")]]
+
+
+def test_a_counted_loop_is_numbered_by_its_counter_however_its_header_is_written():
+    """``for (i) in range(5, 8)``, a header over two lines: numbered 5, 6, 7 from the bytecode, not
+    from the header's text; ``zip(ks, range(3))`` is no counter of its own (numbered by passes)."""
+    X = RNG.normal(size=3)
+
+    def parenthesized(x):
+        h = x
+        for (i) in range(5, 8):
+            h = np.tanh(h) * i
+        return np.sum(h)
+
+    def two_lines(x):
+        h = x
+        for i in \
+                range(5, 8):
+            h = np.tanh(h) * i
+        return np.sum(h)
+
+    def zipped(x):
+        h = x
+        for k, i in zip([5, 7, 9], range(3)):
+            h = np.tanh(h) * k
+        return np.sum(h)
+
+    for f, want in ((parenthesized, [5, 6, 7]), (two_lines, [5, 6, 7]), (zipped, [0, 1, 2])):
+        g = gb.trace(f, x=X)
+        assert [[s for s in chain(n) if s[0] == "iteration"] for n in ops_of(g, "tanh")] == [
+            [("iteration", f"iteration {k}")] for k in want], f.__name__
