@@ -631,7 +631,7 @@ class _Frame:
     and the scopes of the loops and groups it is in."""
 
     __slots__ = ("frame", "scope", "last", "child", "runs", "groups", "base", "blocks", "inside", "result",
-                 "loops", "spans", "starts", "along", "branches")
+                 "loops", "spans", "starts", "along", "branches", "pending")
     # ``child``: the frame it was calling at its last op (a frame of the user's, of NumPy's or of
     # graphviz_bp's); the same instruction calling a new frame is that instruction run again
 
@@ -655,6 +655,10 @@ class _Frame:
         # the generators advanced by the instruction at an offset in this iteration: (offset, *frames)
         self.along: tuple[Any, ...] = (-1,)
         self.branches = False  # the loops it is in now include one whose body branches (see ``_loops``)
+        # an iteration of a counted loop begun by an op its header made (``for t, x in enumerate(X)``
+        # over a traced X), before the header assigned the counter: (the iteration, the loop), to
+        # number by the counter at the pass's next op (see ``_settle``)
+        self.pending: tuple[Scope, tuple[Any, ...]] | None = None
 
 
     def offset(self) -> int:
@@ -705,7 +709,8 @@ class Scoper:
                     inside = state.spans.get(offset)
                     if inside is None:
                         inside = _spans(state, offset)
-                    if inside is state.inside and not state.branches:  # further on in the same iteration
+                    if inside is state.inside and not state.branches and state.pending is None:
+                        # further on in the same iteration (an iteration pending: see ``_inside``)
                         state.last = offset
                         state.child = below
                         return state.result
@@ -794,6 +799,8 @@ class Scoper:
         frame = state.frame
         offset = state.offset()
         last = state.last
+        if state.pending is not None and offset != state.pending[1][0]:
+            _settle(state)
         again = last is not None and (offset < last or (offset == last and child is not state.child))
         if again and offset == last and state.along[0] == offset and _suspends(child) \
                 and child not in state.along:
@@ -831,15 +838,18 @@ class Scoper:
             if reset or run is None or last is None or not (lp[0] <= last <= lp[1]):
                 loop = self._new("loop", lp[2], scope, 0, Source(frame.f_code.co_filename, lp[3],
                                                                   frame.f_code.co_name))
-                run = state.runs[key] = self._run(frame, lp, loop, offset, inside)
+                run = state.runs[key] = self._run(state, lp, loop, offset, inside)
                 reset = True  # the loops inside it start again too
             elif lp is turned:
+                if state.pending is not None:  # a pass only its header made ops in: the counter is still its
+                    _settle(state)
                 run[2] += 1
                 run[1] = self._new("iteration", lp[2], run[0], _counter(frame, lp, offset, run[2]), run[0].source)
+                state.pending = (run[1], lp) if lp[8] and offset == lp[0] else None
                 run[3] = _names(frame, lp, offset, len(inside) > 1)
                 reset = True
             if run[0].parent is not scope:  # an enclosing scope changed: a new run of this loop
-                run = state.runs[key] = self._run(frame, lp, self._new("loop", lp[2], scope, 0, run[0].source),
+                run = state.runs[key] = self._run(state, lp, self._new("loop", lp[2], scope, 0, run[0].source),
                                                   offset, inside)
                 reset = True
             scope = run[1]
@@ -856,11 +866,14 @@ class Scoper:
         state.result = scope
         return scope
 
-    def _run(self, frame: FrameType, lp: tuple[Any, ...], loop: Scope, offset: int,
+    def _run(self, state: _Frame, lp: tuple[Any, ...], loop: Scope, offset: int,
              inside: tuple[Any, ...]) -> list[Any]:
         """A new run of the loop ``lp`` (its scope ``loop``), in its first iteration."""
-        names = _names(frame, lp, offset, len(inside) > 1)
-        return [loop, self._new("iteration", lp[2], loop, _counter(frame, lp, offset, 0), loop.source), 0, names, names]
+        names = _names(state.frame, lp, offset, len(inside) > 1)
+        first = self._new("iteration", lp[2], loop, _counter(state.frame, lp, offset, 0), loop.source)
+        if lp[8] and offset == lp[0]:
+            state.pending = (first, lp)
+        return [loop, first, 0, names, names]
 
     def _group(self, state: _Frame, block: _Open, parent: Scope | None) -> Scope:
         key = (block, parent.number if parent is not None else 0)
@@ -868,6 +881,17 @@ class Scoper:
         if got is None:
             got = state.groups[key] = self._new("group", block.label, parent, 0, block.source)
         return got
+
+
+def _settle(state: _Frame) -> None:
+    """Number the pending iteration of ``state`` (begun by its loop's header) by the loop's counter,
+    now that the header has assigned it (the pass's next op is further on, or the next pass's header
+    makes one); left numbered by passes if the counter is not an int."""
+    iteration, loop = state.pending  # type: ignore[misc]
+    state.pending = None
+    value = state.frame.f_locals.get(loop[4][0])
+    if type(value) is int:
+        iteration.index = value
 
 
 def _outer(state: _Frame, frame: FrameType, inside: tuple[Any, ...], turned: tuple[Any, ...]) -> tuple[Any, ...]:

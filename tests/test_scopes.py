@@ -751,3 +751,35 @@ def test_a_counted_loop_is_numbered_by_its_counter_however_its_header_is_written
         g = gb.trace(f, x=X)
         assert [[s for s in chain(n) if s[0] == "iteration"] for n in ops_of(g, "tanh")] == [
             [("iteration", f"iteration {k}")] for k in want], f.__name__
+
+
+def test_a_counted_loop_over_a_traced_array_is_numbered_by_its_counter():
+    """``for t, x in enumerate(X, start=1)`` over a traced X: each pass's first op is the header's
+    ``X[k]``, made before the header assigns ``t``; the pass is numbered by ``t`` once its body
+    runs (it was numbered 0, 1, 2 by passes beside states named h1, h2, h3)."""
+    def f(W, X):
+        h = np.zeros(3)
+        for t, x in enumerate(X, start=1):
+            h = np.tanh(W @ h + x)
+        return np.sum(h)
+
+    def ranged(W, X):
+        h = np.zeros(3)
+        for t in range(4, 7):  # no header op: as before
+            h = np.tanh(W @ h + X[t - 4])
+        return np.sum(h)
+
+    def skipping(W, X):  # a pass whose body makes no op: numbered when the next pass starts
+        h = np.zeros(3)
+        for t, x in enumerate(X, start=1):
+            if t == 2:
+                continue
+            h = np.tanh(W @ h + x)
+        return np.sum(h)
+
+    W, X = RNG.normal(size=(3, 3)), RNG.normal(size=(3, 3))
+    g = gb.trace(f, W=W, X=X)
+    assert steps_of(g, "tanh") == [(1,), (2,), (3,)]
+    assert steps_of(g, "index") == [(1,), (2,), (3,)]  # the header's op is in its pass, numbered alike
+    assert steps_of(gb.trace(ranged, W=W, X=X), "tanh") == [(4,), (5,), (6,)]
+    assert steps_of(gb.trace(skipping, W=W, X=X), "tanh") == [(1,), (3,)]
