@@ -350,8 +350,9 @@ class Buffer(np.ndarray):
         root = self._gb_root
         if root.dtype.kind not in "biuf" or (root._gb_traced is None and not holds_traced(value)
                                              and not holds_traced(key)):  # numbers, or Python objects
+            kept = self is root and root.dtype.kind in "biuf" and _remember(root, _plain_key(key), value)
             np.ndarray.__setitem__(_plain_view(self), _plain_key(key), _plain(value))
-            _overwritten(self)
+            _overwritten(self, kept)
             return
         if isinstance(value, Buffer) and value._gb_root is root and _same_memory(self, key, value):
             return  # b[i] = b[i]: the values are there already (the end of b[i] += v)
@@ -608,6 +609,9 @@ def plain_buffer(array: np.ndarray, label: str, source: Source | None) -> Buffer
     b._gb_traced = None
     b._gb_label = label
     b._gb_source = source
+    tape = _tape()
+    b._gb_born = len(tape.nodes) if tape is not None else -1
+    b._gb_recent = None
     return b
 
 
@@ -665,25 +669,118 @@ def _tape_of(items: Any) -> Any:
     return _tape()
 
 
-def _overwritten(b: Buffer) -> None:
+def _overwritten(b: Buffer, remembered: bool = False) -> None:
     """``b``'s memory written with plain numbers: its root no longer holds what it was made as
-    (``np.empty``), and is drawn as the numbers it holds once it is traced."""
-    b._gb_root._gb_label = ""
+    (``np.empty``), and is drawn as the numbers it holds once it is traced. A write not
+    ``remembered`` (``_remember``) ends the run of those that were: they are its numbers too."""
+    root = b._gb_root
+    root._gb_label = ""
+    if not remembered:
+        root._gb_recent = None
+
+
+RECENT = 16  # plain writes a buffer remembers (see ``_remember``): past this many, none
+
+
+def _remember(root: Buffer, key: Any, value: Any) -> bool:
+    """Note a write of plain numbers into buffer ``root`` (not yet traced), before it is made: where,
+    what, the numbers it replaces and the user's line. Only the last run of such writes is kept,
+    those made with no op recorded between them, and only when an op was recorded since the buffer
+    was allocated: if the buffer becomes traced, they are recorded as the ``setitem`` ops they are
+    (see ``_promote``). An RNN step that fills a scratch buffer (``xh[:, :D] = x_t`` with data,
+    then ``xh[:, D:] = h``) makes the same ops at its second step as at the later ones, where the
+    buffer is already traced: its steps fold together."""
+    tape = _tape()
+    born = getattr(root, "_gb_born", -1)
+    if tape is None or born < 0:
+        return False
+    stamp = len(tape.nodes)
+    if stamp == born:  # filled as soon as allocated: part of what it is made as
+        return False
+    recent = root._gb_recent
+    if recent is None or recent[0] != stamp:
+        recent = root._gb_recent = [stamp, []]
+    writes = recent[1]
+    if writes is None:  # too many in this run: its writes are the buffer's numbers
+        return True
+    if len(writes) == RECENT:
+        recent[1] = None
+        return True
+    try:
+        old = np.array(_plain_view(root)[key], copy=True)
+        value = np.array(_plain(value), copy=True)
+    except (IndexError, TypeError, ValueError):  # NumPy refuses the write too: nothing to remember
+        return False
+    writes.append((key, old, value, _source(3)))
+    return True
 
 
 def _promote(root: Buffer, tape: Any) -> Any:
     """The traced value of buffer ``root``: made at the first write of a traced value, a constant of
     the numbers it holds then (drawn as ``np.zeros 3×4``, at the line that allocated it; as any
-    constant, ``const ℝ²ˣ⁷`` and its range, when plain numbers were written into it first)."""
+    constant, ``const ℝ²ˣ⁷`` and its range, when plain numbers were written into it first). The
+    plain writes it remembers (``_remember``) are recorded as ``setitem`` ops on the numbers it held
+    before them, each at its own line."""
     traced = root._gb_traced
     if traced is not None:
         return traced
     if tape is None:
         raise TraceError("a traced value was written into an array after its trace finished")
+    recent = getattr(root, "_gb_recent", None)
+    root._gb_recent = None
+    now = _plain_view(root)
+    before = _before(now, recent[1]) if recent is not None and recent[1] else None
+    if before is not None:
+        start, held = len(tape.nodes), now.copy()
+        try:
+            traced = _replayed(root, tape, before, recent[1])
+        except (TraceError, UnsupportedOpError, ValueError, TypeError, IndexError):
+            traced = None
+        if traced is not None and traced._node.value.dtype == now.dtype and \
+                np.array_equal(traced._node.value, held, equal_nan=now.dtype.kind == "f"):
+            # placed where the writes were made, before the ops recorded since (none of which reads
+            # the buffer, plain until then): a step's ops come in the same order as at later steps
+            made = tape.nodes[start:]
+            del tape.nodes[start:]
+            tape.nodes[recent[0]:recent[0]] = made  # type: ignore[index]
+            return traced
+        # not the numbers NumPy holds: as if nothing was remembered
+        del tape.nodes[start:]
+        if root in tape.buffers:
+            tape.buffers.remove(root)
+        root._gb_traced = None
+        np.copyto(now, held)
     label = f"{root._gb_label} {format_shape(root.shape)}" if root._gb_label else None
-    node = tape.leaf("const", _plain_view(root), source=root._gb_source, label=label)
+    node = tape.leaf("const", now, source=root._gb_source, label=label)
     traced = root._gb_traced = Traced(node, tape)
     tape.buffers.append(root)
+    return traced
+
+
+def _before(now: np.ndarray, writes: list[Any]) -> np.ndarray | None:
+    """The numbers a buffer holding ``now`` held before the remembered ``writes``, if writing them
+    again into those numbers gives ``now`` (else None: something else wrote into it meanwhile)."""
+    before = now.copy()
+    for key, old, _, _ in reversed(writes):
+        before[key] = old
+    again = before.copy()
+    for key, _, value, _ in writes:
+        again[key] = value
+    return before if np.array_equal(again, now, equal_nan=now.dtype.kind == "f") else None
+
+
+def _replayed(root: Buffer, tape: Any, before: np.ndarray, writes: list[Any]) -> Any:
+    """The traced value of ``root``, a constant of the numbers ``before`` its remembered plain
+    ``writes``, updated by each (recorded at its own line)."""
+    label = f"{root._gb_label} {format_shape(root.shape)}" if root._gb_label else None
+    traced = root._gb_traced = Traced(tape.leaf("const", before, source=root._gb_source, label=label), tape)
+    tape.buffers.append(root)
+    for key, _, value, source in writes:
+        if source is None:
+            traced[key] = value
+        else:
+            with at(source):
+                traced[key] = value
     return traced
 
 
@@ -710,5 +807,6 @@ for _attr in sorted(set(dir(np.ndarray)) - _KEPT):
 
 
 # The value type, imported last: traced.py makes buffers for np.zeros_like(x) and friends.
+from .tracer import at  # noqa: E402
 from .traced import Traced, _plain_all, conversion_advice  # noqa: E402
 from .vectorized import vectorized_call  # noqa: E402

@@ -10,6 +10,7 @@ places values with a constant one-hot matrix), or a closed form written here."""
 
 from __future__ import annotations
 
+import re
 import threading
 
 import autograd
@@ -1457,6 +1458,175 @@ def test_a_buffer_filled_with_plain_numbers_first_is_drawn_as_the_numbers_it_hol
     assert line[0] == "const ℝ²ˣ⁵" and line[1].startswith("range [")
     g = gb.trace(lambda h: np.sum(_filled_then_traced(h)), h=normal(2, 2))
     assert [n.params["label"] for n in labelled_leaves(g)] == ["np.zeros 2×2"]
+
+
+_XS = normal(2, 6, 3, seed=5)
+
+
+def _scratch_rnn(W):
+    """PLivdan/numpy-cnn's RNN: a scratch buffer refilled each step, first with data."""
+    h = np.zeros((2, 7, 4))
+    xh = np.empty((2, 7))
+    for t in range(6):
+        xh[:, :3] = _XS[:, t]
+        xh[:, 3:] = h[:, t]
+        h[:, t + 1] = np.tanh(xh @ W)
+    return np.sum(h[:, -1] ** 2)
+
+
+def _ag_scratch_rnn(W):
+    h = anp.zeros((2, 4))
+    for t in range(6):
+        h = anp.tanh(anp.concatenate([_XS[:, t], h], axis=1) @ W)
+    return anp.sum(h ** 2)
+
+
+def test_a_scratch_buffer_refilled_each_step_makes_the_same_ops_at_every_step_it_is_traced_in():
+    """The buffer becomes traced at step 1 (the first write of a traced state): step 1's write of
+    data was made while it was plain, and was no op, so step 1 differed from steps 2… and the RNN
+    folded as "iteration 0", "iteration 1", "iterations 2…5". That write is now recorded as the
+    ``setitem`` it is, at its own line and in its place among the ops."""
+    g = verify(_scratch_rnn, {"W": normal(7, 4, seed=6) / 2}, ag=_ag_scratch_rnn)
+    steps: dict[int, list[tuple[str, int]]] = {}
+    for n in g.nodes:
+        if n.op is not None and n.scope is not None:
+            (t,) = [s.index for s in n.scope.chain if s.kind == "iteration"]
+            steps.setdefault(t, []).append((n.op.name, n.source.lineno))
+    assert len({tuple(ops) for t, ops in steps.items() if t >= 1}) == 1, steps
+    first = steps[1][0]
+    assert first[0] == "setitem" and "xh[:, :3] = _XS[:, t]" in _line_of(first[1])
+    writes = ops_named(g, "setitem")
+    data = [n for n in writes if "_XS" in _line_of(n.source.lineno)]
+    assert len(data) == 5  # steps 1…5 (step 0's was made before any op: the buffer's first numbers)
+    for t, n in enumerate(data, start=1):  # each writes step t's data into what the buffer held before
+        np.testing.assert_array_equal(n.value[:, :3], _XS[:, t])
+        base = n.in_edges[0].src.value
+        np.testing.assert_array_equal(base[:, :3], _XS[:, t - 1])
+    frames = sorted({c.get("label") for c in _frames(g.to_dot(fold=True, depth=None))})
+    assert [f for f in frames if "iteration" in f] == ["for t in range(6): — iteration 0",
+                                                      "for t in range(6): — iterations 1…5"], frames
+
+
+def _line_of(lineno):
+    import linecache
+    return linecache.getline(__file__, lineno)
+
+
+def _frames(src):
+    (graph,) = pydot.graph_from_dot_data(src)
+    out = []
+    stack = [graph]
+    while stack:
+        gr = stack.pop()
+        for sub in gr.get_subgraphs():
+            label = re.sub(r"<[^>]*>", "", str(sub.get("label") or "")).replace("&#160;", " ").strip("<> ")
+            out.append({"label": re.sub(r"\s+×.*", "", label)})
+            stack.append(sub)
+    return out
+
+
+def test_many_plain_writes_or_writes_before_any_op_are_the_buffers_numbers():
+    """Past ``RECENT`` plain writes in a row, or when no op was made since the buffer was allocated,
+    the buffer starts as the numbers it holds (no ops for its plain writes)."""
+    def many(x):
+        b = np.zeros(40)
+        y = np.tanh(x)  # an op since the buffer was made
+        for i in range(buffers.RECENT + 1):
+            b[i] = float(i)
+        b[39] = y[0]
+        return np.sum(b * x)
+
+    def few(x):
+        b = np.zeros(40)
+        y = np.tanh(x)
+        for i in range(3):
+            b[i] = float(i)
+        b[39] = y[0]
+        return np.sum(b * x)
+
+    g = verify(many, {"x": normal(40)})
+    assert len(ops_named(g, "setitem")) == 1
+    g = verify(few, {"x": normal(40)})
+    assert [n.in_edges[1].src.value.tolist() for n in ops_named(g, "setitem")][:3] == [0.0, 1.0, 2.0]
+    (leaf,) = [n for n in g.nodes if n.kind == "const" and n.shape == (40,)]
+    assert not leaf.value.any()  # the numbers before the three writes: np.zeros, drawn as that
+    assert leaf.params.get("label") is None or leaf.params["label"] == "np.zeros 40"
+
+    def at_once(x):  # no op between np.zeros and its writes: its first numbers, as before
+        b = np.zeros(40)
+        for i in range(3):
+            b[i] = float(i)
+        b[39] = np.tanh(x)[0]
+        return np.sum(b * x)
+
+    g = verify(at_once, {"x": normal(40)})
+    assert len(ops_named(g, "setitem")) == 1
+    (leaf,) = [n for n in g.nodes if n.kind == "const" and n.shape == (40,)]
+    np.testing.assert_array_equal(leaf.value[:3], [0.0, 1.0, 2.0])
+
+
+def _sorted_between(x):
+    b = np.zeros(5)
+    y = np.tanh(x)
+    b[0] = 5.0
+    b[1] = -1.0
+    b.sort()  # moves the remembered writes' numbers: they are not replayed
+    b[4] = y[0]
+    return np.sum(b * x)
+
+
+def _cast_into_ints(x):
+    b = np.zeros(5, dtype=int)
+    y = np.tanh(x)
+    b[0] = 2.7  # NumPy keeps 2
+    b[4] = y[0]
+    return np.sum(b * x)
+
+
+def _out_between(x):
+    b = np.zeros(5)
+    y = np.tanh(x)
+    b[0] = 5.0
+    np.add(b, 1.0, out=b)  # a plain write not remembered: what came before is the buffer's numbers
+    b[2] = 7.0
+    b[4] = y[0]
+    return np.sum(b * x)
+
+
+def _through_a_view(x):
+    b = np.zeros((2, 5))
+    y = np.tanh(x)
+    b[0, 0] = 5.0
+    v = b[1]
+    v[1] = 3.0
+    b[0, 4] = y[0]
+    return np.sum(b[0] * x) + np.sum(b[1] ** 2)
+
+
+def _fancy(x):
+    b = np.zeros(5)
+    y = np.tanh(x)
+    b[np.array([True, False, True, False, False])] = 9.0
+    b[[1, 1]] = 4.0
+    b[4] = y[0]
+    return np.sum(b * x)
+
+
+def _from_a_buffer_changed_after(x):
+    b = np.zeros(5)
+    c = np.ones(5)
+    y = np.tanh(x)
+    b[:] = c
+    c[0] = 100.0  # the number b got was 1
+    b[4] = y[0]
+    return np.sum(b * x)
+
+
+@pytest.mark.parametrize("f", [_sorted_between, _cast_into_ints, _out_between, _through_a_view, _fancy,
+                               _from_a_buffer_changed_after], ids=lambda f: f.__name__.strip("_"))
+def test_remembered_plain_writes_give_numpys_numbers_whatever_else_writes_into_the_buffer(f):
+    g = verify(f, {"x": normal(5, seed=8)})
+    assert [n for n in g.nodes if n.op is not None and n.op.name == "setitem"]
 
 
 def _filled_then_traced(h):

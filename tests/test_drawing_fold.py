@@ -1088,7 +1088,7 @@ def test_each_value_crossing_from_box_to_box_is_an_edge_with_its_own_message():
         return np.sum(h[:, -1] ** 2)
 
     g = gb.trace(f, W=0.5 * RNG.normal(size=(D + H, H)))
-    scene = g.draw(fold=True, depth=1).scene()  # each step a box
+    scene = g.draw(fold=False, depth=1).scene()  # each step a box (steps 1… fold: not here)
     crossing = [e for e in scene.edges if e.src.startswith("box_") and e.dst.startswith("box_")]
     checked = 0
     for (a, b) in {(e.src, e.dst) for e in crossing}:
