@@ -18,15 +18,17 @@ graphviz_bp itself, they call NumPy's own function and return its result unchang
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import sys
 import threading
+import zlib
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from .errors import TraceError, UnsupportedOpError
+from .errors import GraphvizBPError, TraceError, UnsupportedOpError
 from .graph import Source
 from .ops import format_shape
 
@@ -350,8 +352,11 @@ class Buffer(np.ndarray):
         root = self._gb_root
         if root.dtype.kind not in "biuf" or (root._gb_traced is None and not holds_traced(value)
                                              and not holds_traced(key)):  # numbers, or Python objects
-            kept = self is root and root.dtype.kind in "biuf" and _remember(root, _plain_key(key), value)
-            np.ndarray.__setitem__(_plain_view(self), _plain_key(key), _plain(value))
+            if self is root and root.dtype.kind in "biuf":
+                kept = _remember(root, _plain_key(key), _plain(value))
+            else:
+                np.ndarray.__setitem__(_plain_view(self), _plain_key(key), _plain(value))
+                kept = False
             _overwritten(self, kept)
             return
         if isinstance(value, Buffer) and value._gb_root is root and _same_memory(self, key, value):
@@ -679,39 +684,53 @@ def _overwritten(b: Buffer, remembered: bool = False) -> None:
         root._gb_recent = None
 
 
-RECENT = 16  # plain writes a buffer remembers (see ``_remember``): past this many, none
+RECENT = 16  # plain writes a buffer remembers in a run (see ``_remember``): past this many, none
+REMEMBERED_BYTES = 1 << 20  # buffers this big at most remember theirs (and 2 MiB of numbers written)
+RUNS = 8  # runs a buffer remembers, at most: after them it is no step's scratch buffer
 
 
 def _remember(root: Buffer, key: Any, value: Any) -> bool:
-    """Note a write of plain numbers into buffer ``root`` (not yet traced), before it is made: where,
-    what, the numbers it replaces and the user's line. Only the last run of such writes is kept,
-    those made with no op recorded between them, and only when an op was recorded since the buffer
-    was allocated: if the buffer becomes traced, they are recorded as the ``setitem`` ops they are
-    (see ``_promote``). An RNN step that fills a scratch buffer (``xh[:, :D] = x_t`` with data,
-    then ``xh[:, D:] = h``) makes the same ops at its second step as at the later ones, where the
-    buffer is already traced: its steps fold together."""
+    """Write plain numbers into buffer ``root`` (not yet traced) as NumPy does, and note the write
+    if it is part of the buffer's last run of plain writes: those made with no op recorded between
+    them, after an op was recorded since the buffer was allocated. If the buffer becomes traced,
+    they are recorded as the ``setitem`` ops they are (see ``_promote``): an RNN step that fills a
+    scratch buffer (``xh[:, :D] = x_t`` with data, then ``xh[:, D:] = h``) then makes the same ops
+    at its second step as at the later ones, where the buffer is already traced, and its steps fold
+    together. A run keeps the numbers the buffer held before it, and for each write where, what,
+    the user's line, its scope and a checksum of the numbers after it. A buffer stops noting its
+    writes after ``RUNS`` runs (it is not filled step by step before a traced write), and a run after
+    ``RECENT`` writes. Returns whether the write was noted (or its run had too many): other writes
+    end the run."""
+    plain = _plain_view(root)
     tape = _tape()
-    born = getattr(root, "_gb_born", -1)
-    if tape is None or born < 0:
-        return False
-    stamp = len(tape.nodes)
-    if stamp == born:  # filled as soon as allocated: part of what it is made as
+    born = root.__dict__.get("_gb_born", -1)
+    stamp = len(tape.nodes) if tape is not None else born
+    if stamp == born or born < 0:  # filled as soon as allocated: part of what it is made as
+        np.ndarray.__setitem__(plain, key, value)
         return False
     recent = root._gb_recent
-    if recent is None or recent[0] != stamp:
-        recent = root._gb_recent = [stamp, []]
-    writes = recent[1]
-    if writes is None:  # too many in this run: its writes are the buffer's numbers
-        return True
-    if len(writes) == RECENT:
-        recent[1] = None
+    if recent is None or recent[0] != stamp:  # a new run, from the numbers it holds now
+        runs = root._gb_runs = root.__dict__.get("_gb_runs", 0) + 1
+        if runs > RUNS or root.nbytes > REMEMBERED_BYTES:
+            root._gb_born = -1  # (not noted again)
+            np.ndarray.__setitem__(plain, key, value)
+            return False
+        recent = root._gb_recent = [stamp, [], plain.copy(order="K"), tape.nodes[-1], 0]  # type: ignore[union-attr]
+    elif recent[1] is None:  # too many in this run: its writes are the buffer's numbers
+        np.ndarray.__setitem__(plain, key, value)
         return True
     try:
-        old = np.array(_plain_view(root)[key], copy=True)
-        value = np.array(_plain(value), copy=True)
-    except (IndexError, TypeError, ValueError):  # NumPy refuses the write too: nothing to remember
+        value = np.array(value, copy=True)  # (once: an object's __array__ may give other numbers each time)
+    except Exception:  # noqa: BLE001 - NumPy's write says why, or makes it as it can
+        np.ndarray.__setitem__(plain, key, value)
         return False
-    writes.append((key, old, value, _source(3)))
+    np.ndarray.__setitem__(plain, key, value)  # (NumPy refusing it: not noted)
+    writes = recent[1]
+    recent[4] += value.nbytes
+    if len(writes) == RECENT or recent[4] > 2 * REMEMBERED_BYTES:
+        recent[1] = None
+        return True
+    writes.append((copy.deepcopy(key), value, _source(3), tape.scoper.current(), _checksum(plain)))  # type: ignore[union-attr]
     return True
 
 
@@ -720,7 +739,7 @@ def _promote(root: Buffer, tape: Any) -> Any:
     the numbers it holds then (drawn as ``np.zeros 3×4``, at the line that allocated it; as any
     constant, ``const ℝ²ˣ⁷`` and its range, when plain numbers were written into it first). The
     plain writes it remembers (``_remember``) are recorded as ``setitem`` ops on the numbers it held
-    before them, each at its own line."""
+    before them, each at its own line and in its own scope, placed among the ops where it was made."""
     traced = root._gb_traced
     if traced is not None:
         return traced
@@ -728,60 +747,85 @@ def _promote(root: Buffer, tape: Any) -> Any:
         raise TraceError("a traced value was written into an array after its trace finished")
     recent = getattr(root, "_gb_recent", None)
     root._gb_recent = None
-    now = _plain_view(root)
-    before = _before(now, recent[1]) if recent is not None and recent[1] else None
-    if before is not None:
-        start, held = len(tape.nodes), now.copy()
-        try:
-            traced = _replayed(root, tape, before, recent[1])
-        except (TraceError, UnsupportedOpError, ValueError, TypeError, IndexError):
-            traced = None
-        if traced is not None and traced._node.value.dtype == now.dtype and \
-                np.array_equal(traced._node.value, held, equal_nan=now.dtype.kind == "f"):
-            # placed where the writes were made, before the ops recorded since (none of which reads
-            # the buffer, plain until then): a step's ops come in the same order as at later steps
-            made = tape.nodes[start:]
-            del tape.nodes[start:]
-            tape.nodes[recent[0]:recent[0]] = made  # type: ignore[index]
+    if recent is not None and recent[1] and _replays(recent[2], recent[1], _plain_view(root)):
+        traced = _replayed(root, tape, recent)
+        if traced is not None:
             return traced
-        # not the numbers NumPy holds: as if nothing was remembered
-        del tape.nodes[start:]
-        if root in tape.buffers:
-            tape.buffers.remove(root)
-        root._gb_traced = None
-        np.copyto(now, held)
     label = f"{root._gb_label} {format_shape(root.shape)}" if root._gb_label else None
-    node = tape.leaf("const", now, source=root._gb_source, label=label)
+    node = tape.leaf("const", _plain_view(root), source=root._gb_source, label=label)
     traced = root._gb_traced = Traced(node, tape)
     tape.buffers.append(root)
     return traced
 
 
-def _before(now: np.ndarray, writes: list[Any]) -> np.ndarray | None:
-    """The numbers a buffer holding ``now`` held before the remembered ``writes``, if writing them
-    again into those numbers gives ``now`` (else None: something else wrote into it meanwhile)."""
-    before = now.copy()
-    for key, old, _, _ in reversed(writes):
-        before[key] = old
-    again = before.copy()
-    for key, _, value, _ in writes:
+def _replays(before: np.ndarray, writes: list[Any], now: np.ndarray) -> bool:
+    """Whether the ``writes`` made into numbers ``before`` give the numbers the buffer held after
+    each (their checksums), and ``now`` at the end: nothing else wrote into it meanwhile (``b.sort()``,
+    ``b.flat[i] = v``)."""
+    again = before.copy(order="K")
+    for key, value, _, _, checksum in writes:
         again[key] = value
-    return before if np.array_equal(again, now, equal_nan=now.dtype.kind == "f") else None
+        if _checksum(again) != checksum:
+            return False
+    return bool(np.array_equal(again, now, equal_nan=now.dtype.kind in "fc"))
 
 
-def _replayed(root: Buffer, tape: Any, before: np.ndarray, writes: list[Any]) -> Any:
-    """The traced value of ``root``, a constant of the numbers ``before`` its remembered plain
-    ``writes``, updated by each (recorded at its own line)."""
+def _checksum(a: np.ndarray) -> int:
+    """A checksum of ``a``'s numbers (in C order, whatever its layout)."""
+    return zlib.crc32(np.ascontiguousarray(a))
+
+
+def _replayed(root: Buffer, tape: Any, recent: list[Any]) -> Any:
+    """The traced value of ``root``: a constant of the numbers it held before its remembered plain
+    writes, updated by each, recorded at its own line and scope, placed after the op recorded just
+    before it was made. None (nothing recorded, the buffer's memory as it was) if the trace's
+    memory limit or the tracer refuses them, or they do not give the numbers NumPy holds."""
+    _, writes, before, anchor, _ = recent
+    start, held, memory = len(tape.nodes), tape.held, _plain_view(root).copy(order="K")
     label = f"{root._gb_label} {format_shape(root.shape)}" if root._gb_label else None
-    traced = root._gb_traced = Traced(tape.leaf("const", before, source=root._gb_source, label=label), tape)
-    tape.buffers.append(root)
-    for key, _, value, source in writes:
-        if source is None:
-            traced[key] = value
-        else:
-            with at(source):
+    try:
+        leaf = tape.leaf("const", before, source=root._gb_source, label=label)
+        leaf.scope = writes[0][3]
+        traced = root._gb_traced = Traced(leaf, tape)
+        tape.buffers.append(root)
+        for key, value, source, scope, _ in writes:
+            made = len(tape.nodes)
+            with at(source) if source is not None else _nowhere:
                 traced[key] = value
+            for node in tape.nodes[made:]:
+                node.scope = scope
+        same = traced._node.value.dtype == memory.dtype and np.array_equal(
+            traced._node.value, memory, equal_nan=memory.dtype.kind in "fc")
+    except GraphvizBPError:
+        same = False
+    made = tape.nodes[start:]
+    del tape.nodes[start:]
+    if not same:
+        tape.held = held
+        if root in tape.buffers:
+            tape.buffers.remove(root)
+        root._gb_traced = None
+        np.copyto(_plain_view(root), memory)
+        return None
+    # after the op recorded just before the writes (none since reads the buffer, plain until now)
+    k = len(tape.nodes) - 1
+    while k >= 0 and tape.nodes[k] is not anchor:
+        k -= 1
+    tape.nodes[k + 1:k + 1] = made
     return traced
+
+
+class _Nowhere:
+    """A ``with`` block that does nothing (a write whose line is not known)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+_nowhere = _Nowhere()
 
 
 def _write(b: Buffer, key: Any, value: Any) -> None:

@@ -656,9 +656,9 @@ class _Frame:
         self.along: tuple[Any, ...] = (-1,)
         self.branches = False  # the loops it is in now include one whose body branches (see ``_loops``)
         # an iteration of a counted loop begun by an op its header made (``for t, x in enumerate(X)``
-        # over a traced X), before the header assigned the counter: (the iteration, the loop), to
-        # number by the counter at the pass's next op (see ``_settle``)
-        self.pending: tuple[Scope, tuple[Any, ...]] | None = None
+        # over a traced X), before the header assigned the counter: (the iteration, the loop, the
+        # numbers of the run's iterations before it), numbered later (see ``_settle``)
+        self.pending: tuple[Scope, tuple[Any, ...], tuple[int, ...]] | None = None
 
 
     def offset(self) -> int:
@@ -678,6 +678,9 @@ class Scoper:
         self.suspended: dict[FrameType, _Frame] = {}  # generators' frames, between two resumptions
 
     def close(self) -> None:
+        for state in self.chain + list(self.suspended.values()):
+            if state.pending is not None:
+                _settle(state, None)
         self.chain = []  # frames keep their locals alive
         self.innermost = None
         self.suspended = {}
@@ -745,6 +748,8 @@ class Scoper:
             for state in chain[same:]:  # a generator's frame comes back where it left off
                 if state.frame.f_code.co_flags & _SUSPENDS:
                     self.suspended[state.frame] = state
+                elif state.pending is not None:  # the call returned
+                    _settle(state, None)
             chain = self.chain = chain[:same]
         scope: Scope | None = None
         open_blocks = _GROUPS.get()
@@ -800,7 +805,7 @@ class Scoper:
         offset = state.offset()
         last = state.last
         if state.pending is not None and offset != state.pending[1][0]:
-            _settle(state)
+            _settle(state, offset)
         again = last is not None and (offset < last or (offset == last and child is not state.child))
         if again and offset == last and state.along[0] == offset and _suspends(child) \
                 and child not in state.along:
@@ -842,10 +847,11 @@ class Scoper:
                 reset = True  # the loops inside it start again too
             elif lp is turned:
                 if state.pending is not None:  # a pass only its header made ops in: the counter is still its
-                    _settle(state)
+                    _settle(state, offset)
                 run[2] += 1
+                run[5] = (run[5] + (run[1].index,))[-2:]
                 run[1] = self._new("iteration", lp[2], run[0], _counter(frame, lp, offset, run[2]), run[0].source)
-                state.pending = (run[1], lp) if lp[8] and offset == lp[0] else None
+                state.pending = (run[1], lp, run[5]) if lp[8] and offset == lp[0] else None
                 run[3] = _names(frame, lp, offset, len(inside) > 1)
                 reset = True
             if run[0].parent is not scope:  # an enclosing scope changed: a new run of this loop
@@ -870,10 +876,13 @@ class Scoper:
              inside: tuple[Any, ...]) -> list[Any]:
         """A new run of the loop ``lp`` (its scope ``loop``), in its first iteration."""
         names = _names(state.frame, lp, offset, len(inside) > 1)
+        if state.pending is not None:
+            _settle(state, offset)
         first = self._new("iteration", lp[2], loop, _counter(state.frame, lp, offset, 0), loop.source)
         if lp[8] and offset == lp[0]:
-            state.pending = (first, lp)
-        return [loop, first, 0, names, names]
+            state.pending = (first, lp, ())
+        # (the numbers of its last two iterations before the current one: see ``_settle``)
+        return [loop, first, 0, names, names, ()]
 
     def _group(self, state: _Frame, block: _Open, parent: Scope | None) -> Scope:
         key = (block, parent.number if parent is not None else 0)
@@ -883,12 +892,18 @@ class Scoper:
         return got
 
 
-def _settle(state: _Frame) -> None:
-    """Number the pending iteration of ``state`` (begun by its loop's header) by the loop's counter,
-    now that the header has assigned it (the pass's next op is further on, or the next pass's header
-    makes one); left numbered by passes if the counter is not an int."""
-    iteration, loop = state.pending  # type: ignore[misc]
+def _settle(state: _Frame, offset: int | None) -> None:
+    """Number the pending iteration of ``state`` (begun by its loop's header), the frame now at
+    ``offset`` (None: it returned, or the trace ended). Still in the loop (the pass's next op is
+    further on, or the next pass's header makes one), the header has assigned the counter: its
+    number. Past the loop, the counter may have been assigned again since (a later loop over
+    ``t``): the number after the run's last two (1 after the last), or the counter when the run
+    had no other. Left numbered by passes when the counter is not an int."""
+    iteration, loop, before = state.pending  # type: ignore[misc]
     state.pending = None
+    if before and (offset is None or not loop[0] <= offset <= loop[1]):
+        iteration.index = before[-1] + (before[-1] - before[-2] if len(before) > 1 else 1)
+        return
     value = state.frame.f_locals.get(loop[4][0])
     if type(value) is int:
         iteration.index = value

@@ -1629,6 +1629,125 @@ def test_remembered_plain_writes_give_numpys_numbers_whatever_else_writes_into_t
     assert [n for n in g.nodes if n.op is not None and n.op.name == "setitem"]
 
 
+def _written_at(g, text):
+    """The setitem ops recorded at the line of this file that holds ``text``."""
+    return [n for n in ops_named(g, "setitem") if text in _line_of(n.source.lineno)]
+
+
+def _refused_then_caught(x):
+    b = np.zeros(4)
+    y = np.tanh(x)
+    try:
+        b[0:2] = [1.0, 2.0, 3.0]  # NumPy refuses it: nothing written
+    except ValueError:
+        pass
+    b[3] = y[0]
+    return np.sum(b * x)
+
+
+def _key_changed_after(x):
+    b = np.zeros(4)
+    y = np.tanh(x)
+    idx = [0, 1]
+    b[idx] = 5.0  # (idx then)
+    idx.append(2)
+    b[3] = y[0]
+    return np.sum(b * x)
+
+
+def _in_a_helper(b, v):
+    b[:2] = v  # a plain write in a call of its own
+
+
+def _helper_fills(x):
+    b = np.zeros(4)
+    y = np.tanh(x)
+    _in_a_helper(b, np.array([1.0, 2.0]))
+    b[3] = y[0]
+    return np.sum(b * x)
+
+
+def _flat_between(x):
+    b = np.zeros(4)
+    y = np.tanh(x)
+    b[0] = 1.0
+    b.flat[1] = 7.0  # not seen: the writes are not replayed
+    b[3] = y[0]
+    return np.sum(b * x)
+
+
+def _two_buffers(x):
+    a = np.zeros(4)
+    b = np.zeros(4)
+    y = np.tanh(x)
+    a[0] = 1.0
+    z = np.sin(x)
+    w = np.cos(x)
+    b[0] = 2.0
+    e = np.exp(x)
+    a[3] = y[0]
+    b[3] = z[0]
+    return np.sum(a * x) + np.sum(b * x) + np.sum(w) + np.sum(e)
+
+
+def test_remembered_plain_writes_are_recorded_as_numpy_made_them():
+    """Review of the remembered writes: a refused write (caught) crashed the trace; an index list
+    changed after the write was replayed as changed; a write in a helper took the scope of the
+    traced write; ``b.flat[1] = 7`` between the writes was folded into the numbers before them;
+    the second buffer's writes were placed before ops NumPy ran earlier."""
+    x = normal(4, seed=9)
+    verify(_refused_then_caught, {"x": x})
+    g = verify(_key_changed_after, {"x": x})
+    (w,) = _written_at(g, "b[idx] = 5.0")
+    np.testing.assert_array_equal(w.value, [5.0, 5.0, 0.0, 0.0])
+    g = verify(_helper_fills, {"x": x})
+    (w,) = _written_at(g, "b[:2] = v")
+    assert [s.title for s in w.scope.chain] == ["_in_a_helper()"]
+    g = verify(_flat_between, {"x": x})
+    assert not _written_at(g, "b[0] = 1.0")
+    (leaf,) = [n for n in g.nodes if n.kind == "const" and n.shape == (4,)]
+    np.testing.assert_array_equal(leaf.value, [1.0, 7.0, 0.0, 0.0])  # NumPy's numbers then
+    g = verify(_two_buffers, {"x": x})
+    order = [n.op.name for n in g.nodes if n.op is not None][:7]
+    assert order == ["tanh", "setitem", "sin", "cos", "setitem", "exp", "index"], order
+
+
+def test_remembered_writes_respect_the_memory_limit_and_call_array_once():
+    """Sixteen writes replayed into a 0.9 MB buffer take more than an 8 MB limit: the trace keeps the
+    buffer's numbers instead of failing (it traced before). A value's ``__array__`` is called once
+    per write, as NumPy calls it."""
+    def rows(x):
+        b = np.zeros((340, 340))
+        y = np.tanh(x)
+        for i in range(16):
+            b[i] = float(i)
+        b[339, 0] = y[0]
+        return np.sum(b[:2] * x)
+
+    g = gb.trace(rows, x=np.ones(340), memory_limit="8M")
+    assert g.value == pytest.approx(rows(np.ones(340)))
+    assert len(ops_named(g, "setitem")) == 1
+
+    calls = []
+
+    class Counted:
+        def __array__(self, dtype=None, copy=None):
+            calls.append(1)
+            return np.full(2, float(len(calls)))
+
+    def once(x):
+        b = np.zeros(4)
+        y = np.tanh(x)
+        b[:2] = Counted()
+        b[3] = y[0]
+        return np.sum(b * x)
+
+    g = gb.trace(once, x=normal(4))
+    assert len(calls) == 1
+    (w,) = _written_at(g, "b[:2] = Counted()")
+    np.testing.assert_array_equal(w.value[:2], [1.0, 1.0])
+
+
 def _filled_then_traced(h):
     out = np.zeros((2, 2))  # never written with plain numbers: still "np.zeros 2×2"
     out[0] = np.tanh(h[0])

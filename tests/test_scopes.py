@@ -783,3 +783,39 @@ def test_a_counted_loop_over_a_traced_array_is_numbered_by_its_counter():
     assert steps_of(g, "index") == [(1,), (2,), (3,)]  # the header's op is in its pass, numbered alike
     assert steps_of(gb.trace(ranged, W=W, X=X), "tanh") == [(4,), (5,), (6,)]
     assert steps_of(gb.trace(skipping, W=W, X=X), "tanh") == [(1,), (3,)]
+
+
+def _header_then_return(X):
+    h = np.zeros(3)
+    last = None
+    for t, x in enumerate(X, start=1):
+        last = x  # the last pass's only op is its header's
+        if t < 3:
+            h = np.tanh(h + x)
+    return h, last
+
+
+def test_a_pass_only_its_header_made_ops_in_is_numbered_after_the_loop_too():
+    """The last pass makes no op after its header's: it was numbered by the counter at the frame's
+    next op, which a later loop had reassigned (iteration 10), or, when the loop ended its function,
+    never (iteration 2 twice)."""
+    def reused(X):
+        h, last = np.zeros(3), None
+        for t, x in enumerate(X, start=1):
+            last = x
+            if t < 3:
+                h = np.tanh(h + x)
+        for t in range(10, 11):
+            h = np.sin(h + last)
+        return np.sum(h)
+
+    def called(X):
+        h, last = _header_then_return(X)
+        return np.sum(h * last)
+
+    X = RNG.normal(size=(3, 3))
+    for f in (reused, called):
+        g = gb.trace(f, X=X)
+        assert steps_of(g, "index") == [(1,), (2,), (3,)], f.__name__
+        titles = [s.title for n in ops_of(g, "index") for s in n.scope.chain if s.kind == "iteration"]
+        assert len(set(titles)) == 3
