@@ -1209,3 +1209,75 @@ def test_an_edge_into_a_box_counts_the_repetitions_around_the_box_not_inside_it(
     assert "× 3, drawn once" in box.text.splitlines()[0]
     (edge,) = [e for e in scene.edges if e.src == g.node("x").id]
     assert edge.text.splitlines()[-1].endswith("into its 3 repetitions")
+
+
+def _self_attention(x, Wq, Wk, Wv):  # x used three times
+    s = (x @ Wq) @ (x @ Wk).T
+    return np.tanh(s) @ (x @ Wv)
+
+
+def _self_attention_block(x, Wq, Wk, Wv):
+    return np.tanh(x + _self_attention(x, Wq, Wk, Wv))
+
+
+def _self_attention_stack(x, Wq, Wk, Wv):
+    h = x
+    for i in range(3):
+        h = _self_attention_block(h, Wq, Wk, Wv)
+    return np.sum(h ** 2)
+
+
+def test_a_value_carried_into_the_next_repetitions_box_shows_its_uses_summed():
+    """A loop of blocks folded, each block's attention() collapsed: the value one repetition hands
+    to the next repetition's box, used three times in it, read "m₁ × 6" (its first use's message
+    alone, drawn solid). It carries the sum of its three uses, to the next repetition (dashed)."""
+    rng = np.random.default_rng(0)
+    inputs = dict(x=rng.normal(size=(4, 3)), Wq=rng.normal(size=(3, 3)) * .5, Wk=rng.normal(size=(3, 3)) * .5,
+                  Wv=rng.normal(size=(3, 3)) * .5)
+    g = gb.trace(_self_attention_stack, **inputs)
+    scene = g.draw(fold=True, depth=3).scene()
+    (box,) = [n.id for n in scene.nodes if n.id.startswith("box_")]
+    (carry,) = [e for e in scene.edges if e.dst == box and g._dag.nodes[int(e.src[1:])].op is not None]
+    lines = carry.text.splitlines()
+    assert lines[0].startswith("▲ m₁ + m₂ + m₃ norm ")
+    assert lines[-2:] == ["its 3 uses in the box, summed", "× 2 (to the next repetition)"]
+    assert carry.style == "dashed" and "recurrence" in carry.classes
+    # the sum of the three messages from the first repetition's output into the second's box
+    members = [g._dag.edges[i] for i in scene.stands_for[carry.id]]
+    first = [m for m in members if m.src is members[0].src]
+    assert len(first) == 3 and len(members) == 6
+    norm = float(re.search(r"norm ([0-9.]+),", lines[0]).group(1))
+    assert norm == pytest.approx(np.linalg.norm(sum(m.message for m in first)), rel=5e-3)
+
+
+def _residual_block(h, W):
+    return np.tanh(W @ h) + h
+
+
+def _residual_loop(x, W):
+    h = x
+    for i in range(4):
+        h = _residual_block(h, W)
+    return np.sum(h ** 2)
+
+
+def test_a_loop_whose_body_is_one_box_carries_its_value_to_the_next_repetition():
+    """``h = block(h)`` folded with the block collapsed (depth=2): no edge carried h from one
+    repetition's box to the next (the edges of a box to itself were taken for its inside), and the
+    edge from x did not say it goes into iteration 0 only; the frame read as four blocks each
+    reading x."""
+    rng = np.random.default_rng(0)
+    g = gb.trace(_residual_loop, x=rng.normal(size=3), W=rng.normal(size=(3, 3)) * .5)
+    scene = g.draw(fold=True, depth=2).scene()
+    (box,) = [n.id for n in scene.nodes if n.id.startswith("box_")]
+    (loop,) = [e for e in scene.edges if e.src == box and e.dst == box]
+    assert loop.style == "dashed" and "recurrence" in loop.classes
+    lines = loop.text.splitlines()
+    assert lines[-2:] == ["its 2 uses in the box, summed", "× 3 (to the next repetition)"]
+    members = [g._dag.edges[i] for i in scene.stands_for[loop.id]]
+    assert len(members) == 6 and {m.src.op.name for m in members} == {"add"}
+    first = [m for m in members if m.src is members[0].src]
+    shown = [float(v.replace("−", "-")) for v in re.search(r"\[(.*)\]", lines[0]).group(1).split(",")]
+    np.testing.assert_allclose(shown, sum(m.message for m in first), rtol=5e-3)
+    (entering,) = [e for e in scene.edges if e.dst == box and e.src == g.node("x").id]
+    assert entering.text.splitlines()[-2:] == ["its 2 uses in the box, summed", "into iteration 0 only"]

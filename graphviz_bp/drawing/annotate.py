@@ -281,9 +281,10 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     for e in dag.edges:
         a, b = shown[e.src.index], shown[e.dst.index]
         # inside a box, or a number written in its op: not drawn; from one repetition to the next
-        # between values drawn as one node (a residual net's h = h + f(h), a loss += ...): a loop
-        if (a != b or (a in P.stands_for and len(P.stands_for[a]) > 1 and a not in boxes)) \
-                and e.src.index not in absorbed:
+        # between values drawn as one node (a residual net's h = h + f(h), a loss += ...), or
+        # between the boxes of two repetitions drawn as one (h = block(h) collapsed): a loop
+        if (a != b or (a in P.stands_for and len(P.stands_for[a]) > 1 and
+                       (a not in boxes or _between_repetitions(e, P)))) and e.src.index not in absorbed:
             key = (a, b, -1 if b in boxes else e.argnum)
             lane = lanes.get(key)
             if lane is None:
@@ -759,22 +760,27 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     some = _some_repetitions(members or [e], P, b) if P is not None and len(P.stands_for.get(b, ())) > 1 else ""
     if summed and len(summed) == len(members or ()):
         lines.append(_line(f"its {len(summed)} uses in the box, summed", color, False, True, EDGE))
+        if some:  # into iteration 0 only
+            lines.append(_line(some, color, False, True, EDGE))
     elif summed and P is not None and members:
         # a box drawn once for each repetition of a folded block: the first one's uses summed, and
         # what the edge stands for in all (not "× 7" after a sum of three)
-        reps = _repetitions_reached(members, P, key[1]) if key is not None else len(members)
-        what = _merged_tags(members, ctx.edge_tag).rstrip(", ") or f"{len(members)} uses"
         lines.append(_line(f"its {len(summed)} uses in the box, summed", color, False, True, EDGE))
-        lines.append(_line(f"{what} into its {reps} repetitions", color, False, True, EDGE))
+        where = _later(members, P)
+        if where:  # each repetition's value into the next one's box
+            lines.append(_line(f"× {len({id(m.src) for m in members})}{where}", color, False, True, EDGE))
+            classes = classes + ("recurrence",)
+            style = "dashed"
+        else:
+            reps = _repetitions_reached(members, P, key[1]) if key is not None else len(members)
+            what = _merged_tags(members, ctx.edge_tag).rstrip(", ") or f"{len(members)} uses"
+            lines.append(_line(f"{what} into its {reps} repetitions", color, False, True, EDGE))
     elif many:
         # to a later repetition: every edge goes from one repetition of a folded repeat to a later
         # one (an edge from a weight outside into each repetition does not; an edge into a collapsed
         # box stands for edges into its inside: a box is no repetition)
-        apart = {P.repetitions_apart(m.src, m.dst) for m in members} \
-            if P is not None and P.repetitions and not a.startswith("box_") and not b.startswith("box_") else {0}
-        across = min(apart) > 0
-        where = "" if not across else " (to the next repetition)" if apart == {1} else \
-            f" ({next(iter(apart))} repetitions on)" if len(apart) == 1 else " (to later repetitions)"
+        where = _later(members, P) if P is not None and not a.startswith("box_") and not b.startswith("box_") else ""
+        across = bool(where)
         what = _merged_tags(members, ctx.edge_tag)
         lines.append(_line(f"{what}× {len(members)}{where or (f' ({some})' if some else '')}", color, False, True,
                            EDGE))
@@ -806,8 +812,28 @@ def _summed(e: Edge, members: list[Edge] | None, P: Plan | None, key: tuple[str,
     if inside is None:
         inside = ctx.boxed[key[1]] = {n.index for n in P.boxes[key[1]].nodes}
     same = [m for m in members if m.src is e.src and m.dst.index in inside]
+    if not same:  # carried into the box of a later repetition: its uses in that one
+        there = P.repetitions.get(e.dst.index)
+        same = [m for m in members if m.src is e.src and P.repetitions.get(m.dst.index) == there]
     messages = ctx.messages
     return same if len(same) >= 2 and all(messages[m.index] is not None for m in same) else []
+
+
+def _between_repetitions(e: Edge, P: Plan) -> bool:
+    """Whether ``e`` goes from one repetition of a folded repeat to another."""
+    mine = P.repetitions.get(e.src.index)
+    return mine != P.repetitions.get(e.dst.index) and mine is not None and P.repetitions_apart(e.src, e.dst) > 0
+
+
+def _later(members: list[Edge], P: Plan) -> str:
+    """Where edges that each go from one repetition of a folded repeat to a later one go:
+    `` (to the next repetition)``, `` (3 repetitions on)``, `` (to later repetitions)``; '' when
+    some edge does not (a weight outside into each repetition)."""
+    apart = {P.repetitions_apart(m.src, m.dst) for m in members} if P.repetitions else {0}
+    if min(apart) <= 0:
+        return ""
+    return " (to the next repetition)" if apart == {1} else \
+        f" ({next(iter(apart))} repetitions on)" if len(apart) == 1 else " (to later repetitions)"
 
 
 def _repetitions_reached(members: list[Edge], P: Plan, box: str) -> int:
@@ -828,31 +854,68 @@ def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
     """For an edge into a node drawn once for every repetition of a folded block that reaches only
     some of them (the input a loop starts from, a constant only its first iteration adds): which
     ones, ``into iteration 0 only`` or ``into 3 of 4 repetitions``; else ''."""
-    targets = P.stands_for.get(b) if P is not None and b not in P.boxes else None
+    if P is not None and b in P.boxes:
+        return _some_boxes(members, P, b)
+    targets = P.stands_for.get(b) if P is not None else None
     if targets is None or len(targets) < 2:
         return ""
     reached = {m.dst.index for m in members}
     if len(reached) >= len(targets):
         return ""
-    where = [P.repetitions.get(i, []) for i in reached]
+    where = [P.repetitions.get(i, []) for i in reached]  # type: ignore[union-attr]
     if all(len(w) == 1 for w in where) and len({w[0][0] for w in where}) == 1:
         # in one repeat (not one inside another): the iterations it goes into, when they are a
         # loop's (an iteration each, or cycles of them: then the iterations its ends are in)
-        groups = list(P.folds.values())[where[0][0][0]].repeat.groups
-        loop = groups[0].scope.parent if groups[0].scope is not None else None
-        found = {_iteration_in(m.dst, loop) for m in members}
-        ks = sorted(k for k in found if k is not None)
-        if len(targets) == len(groups) and loop is not None and loop.kind == "loop" and None not in found:
-            steps = {j - i for i, j in zip(ks, ks[1:])}
-            if len(ks) == 1:
-                return f"into iteration {ks[0]} only"
-            if steps == {1}:
-                return f"into iterations {ks[0]}…{ks[-1]}"
-            if len(ks) <= 3:
-                return f"into iterations {', '.join(map(str, ks[:-1]))} and {ks[-1]}"
-            if len(steps) == 1:
-                return f"into iterations {ks[0]}, {ks[1]}, …, {ks[-1]}"
+        groups = list(P.folds.values())[where[0][0][0]].repeat.groups  # type: ignore[union-attr]
+        if len(targets) == len(groups):
+            named = _iterations_named(members, groups)
+            if named:
+                return named
     return f"into {len(reached)} of {len(targets)} repetitions"
+
+
+def _some_boxes(members: list[Edge], P: Plan, box: str) -> str:
+    """``_some_repetitions`` for a box drawn once for every repetition of the one folded block
+    around it: the repetitions whose box the edges go into, if not all."""
+    group = P.boxes[box].group
+    around = []
+    for number, f in enumerate(P.folds.values()):
+        g = group
+        while g is not None and g is not f.repeat.first:
+            g = g.parent
+        if g is not None:
+            around.append((number, f))
+    if len(around) != 1:
+        return ""
+    number, f = around[0]
+    groups = f.repeat.groups
+    reached = {k for m in members for n, k in P.repetitions.get(m.dst.index, ()) if n == number}
+    if not reached or len(reached) >= len(groups):
+        return ""
+    return _iterations_named(members, groups) or f"into {len(reached)} of {len(groups)} repetitions"
+
+
+def _iterations_named(members: list[Edge], groups: list[Group]) -> str:
+    """The iterations of the loop whose passes are ``groups`` (a folded block's repetitions) that
+    ``members`` go into: ``into iteration 0 only``, ``into iterations 2…5``; '' when the repetitions
+    are no loop's iterations."""
+    loop = groups[0].scope.parent if groups[0].scope is not None else None
+    if loop is None or loop.kind != "loop":
+        return ""
+    found = {_iteration_in(m.dst, loop) for m in members}
+    if None in found:
+        return ""
+    ks = sorted(found)  # type: ignore[type-var]
+    steps = {j - i for i, j in zip(ks, ks[1:])}
+    if len(ks) == 1:
+        return f"into iteration {ks[0]} only"
+    if steps == {1}:
+        return f"into iterations {ks[0]}…{ks[-1]}"
+    if len(ks) <= 3:
+        return f"into iterations {', '.join(map(str, ks[:-1]))} and {ks[-1]}"
+    if len(steps) == 1:
+        return f"into iterations {ks[0]}, {ks[1]}, …, {ks[-1]}"
+    return ""
 
 
 def _iteration_in(n: Node, loop: Scope | None) -> int | None:
