@@ -23,8 +23,8 @@ from .errors import GraphvizBPError
 from .limits import DEFAULT_MEMORY_LIMIT
 from .tracer import pick_output
 
-__all__ = ["BackwardCheck", "CheckResult", "GradientMatchError", "InputCheck", "check", "check_backward",
-           "check_returned", "compare"]
+__all__ = ["TOLERANCES", "BackwardCheck", "CheckResult", "GradientMatchError", "InputCheck", "check",
+           "check_backward", "check_returned", "compare", "precision"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class CheckResult:
     rtol: float
     eps: float
     inputs: tuple[InputCheck, ...]
+    precision: str = "float64"  # the least precise floats the gradient goes through (see ``precision``)
 
     @property
     def passed(self) -> bool:
@@ -72,11 +73,31 @@ class CheckResult:
 
     def __repr__(self) -> str:
         verdict = "passed" if self.passed else "FAILED: " + ", ".join(c.name for c in self.inputs if not c.passed)
-        return f"<CheckResult {verdict}; rtol {self.rtol:g}>"
+        within = "" if self.precision == "float64" else f", eps {self.eps:g} ({self.precision} values)"
+        return f"<CheckResult {verdict}; rtol {self.rtol:g}{within}>"
 
 
-def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *, rtol: float = 1e-6,
-          eps: float = 1e-6, max_coords: int = 2000, coords_seed: int = 0,
+#: Default step and tolerance, by the least precise floats the function computes with: central
+#: differences of step 1e-6 see float32's rounding (1e-7 of the loss) as a thousandth of the
+#: gradient; about the cube root of its epsilon is the step that balances rounding against the
+#: curvature. (float64's are the historical 1e-6 and 1e-6.)
+TOLERANCES = {"float64": (1e-6, 1e-6), "float32": (5e-3, 3e-3), "float16": (1e-1, 1e-1)}
+
+
+def precision(g: Graph) -> str:
+    """The least precise float dtype among the values the gradient goes through (``float64``
+    unless the function computes some of them in float32 or float16: a float32 cache, an
+    ``astype(np.float32)``, float32 inputs)."""
+    worst = np.dtype(np.float64)
+    for n in g._dag.nodes:
+        dtype = n.value.dtype
+        if n.differentiable and dtype.kind == "f" and dtype.itemsize < worst.itemsize:
+            worst = dtype
+    return worst.name
+
+
+def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *, rtol: float | None = None,
+          eps: float | None = None, max_coords: int = 2000, coords_seed: int = 0,
           memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, output: Any = None,
           **kw_inputs: Any) -> CheckResult:
     """Trace ``fn`` (inputs as for ``trace``; the output must be a scalar) and compare each input's
@@ -85,7 +106,8 @@ def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
     differenced again with steps 10 and 100 times larger (and Richardson's extrapolations of them):
     it passes if the gradient lies within the spread of those estimates, i.e. rounding, not the
     gradient, made the difference. ``output`` picks the loss when ``fn`` returns several values, as
-    for ``trace``.
+    for ``trace``. ``eps`` and ``rtol`` default to 1e-6, or, when the gradient goes through float32
+    (or float16) values, to what that precision allows (``TOLERANCES``; the result says which).
 
     >>> import numpy as np
     >>> r = check(lambda W, x: 0.5 * np.sum((W @ x) ** 2), W=np.eye(2), x=np.array([1.0, 2.0]))
@@ -96,15 +118,19 @@ def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
     values = {name: node.value for name, node in g.inputs.items()}
     grads = {name: node.adjoint for name, node in g.inputs.items()}
     return compare(fn, values, grads, rtol=rtol, eps=eps, max_coords=max_coords, coords_seed=coords_seed,
-                   output=output)
+                   output=output, precision=precision(g))
 
 
 def compare(fn: Callable[..., Any], values: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray | None],
-            *, rtol: float = 1e-6, eps: float = 1e-6, max_coords: int = 2000,
-            coords_seed: int = 0, output: Any = None) -> CheckResult:
+            *, rtol: float | None = None, eps: float | None = None, max_coords: int = 2000,
+            coords_seed: int = 0, output: Any = None, precision: str = "float64") -> CheckResult:
     """Compare ``grads`` (by input name; None: not differentiated) with central differences of
     ``fn(**values)`` (its item ``output`` when it returns several values). ``fn`` is called with
-    plain arrays, twice per checked entry."""
+    plain arrays, twice per checked entry. ``eps`` and ``rtol`` default to ``TOLERANCES`` of
+    ``precision``, the least precise floats ``fn`` computes with."""
+    default_eps, default_rtol = TOLERANCES.get(precision, TOLERANCES["float64"])
+    eps = default_eps if eps is None else eps
+    rtol = default_rtol if rtol is None else rtol
     if not (eps > 0 and rtol > 0 and max_coords > 0):
         raise ValueError("eps, rtol and max_coords must be positive")
     rng = np.random.default_rng(coords_seed)
@@ -128,7 +154,7 @@ def compare(fn: Callable[..., Any], values: Mapping[str, np.ndarray], grads: Map
                 continue
             results.append(_compare_one(f, values, name, np.asarray(grad, dtype=float), eps, rtol,
                                         max_coords, rng))
-    return CheckResult(value, rtol, eps, tuple(results))
+    return CheckResult(value, rtol, eps, tuple(results), precision if precision in TOLERANCES else "float64")
 
 
 _RETRIED = 500  # entries (the worst) whose central difference is taken again with larger steps when

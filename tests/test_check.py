@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import graphviz_bp as gb
-from graphviz_bp.check import compare
+
+from graphviz_bp.check import compare, precision
 
 
 def ae(W, x):
@@ -240,3 +241,32 @@ def test_a_gradient_with_axes_of_length_one_dropped_gets_a_verdict_not_an_error(
     assert "reshape it; as entries, wrong" in message, message
     with pytest.raises(gb.GradientMatchError, match="has shape"):  # other sizes are still refused
         gb.check_backward(lambda W, b: (np.sum(W @ x + b), {"W": np.ones(3), "b": np.ones(2)}), W=W, b=b)
+
+
+def _float32_cache(W, x):
+    cache = np.zeros((4, 3), dtype=np.float32)  # a KV cache made with dtype=np.float32
+    h = x
+    for t in range(4):
+        cache[t] = np.tanh(W @ h)
+        h = cache[t] + h
+    return np.sum(cache ** 2)
+
+
+def test_a_gradient_through_float32_values_is_checked_with_float32s_step_and_tolerance():
+    """Central differences of step 1e-6 through a float32 cache disagreed with the (right) traced
+    gradient by 1e-3 and the check failed, saying nothing of why. The step and tolerance now follow
+    the least precise floats the gradient goes through, and the result says so; a wrong gradient
+    still fails."""
+    rng = np.random.default_rng(0)
+    W, x = rng.normal(size=(3, 3)), rng.normal(size=3)
+    g = gb.trace(_float32_cache, W=W, x=x)
+    assert precision(g) == "float32"
+    r = gb.check(_float32_cache, W=W, x=x)
+    assert r.passed and (r.eps, r.rtol, r.precision) == (5e-3, 3e-3, "float32")
+    assert "float32 values" in repr(r)
+    assert not gb.check(_float32_cache, W=W, x=x, eps=1e-6, rtol=1e-6).passed  # as asked
+    grads = {k: n.adjoint for k, n in g.inputs.items()}
+    wrong = dict(grads, W=grads["W"] * 1.01)  # one percent off
+    assert not compare(_float32_cache, {"W": W, "x": x}, wrong, precision="float32").passed
+    r = gb.check(lambda W, x: np.sum(np.tanh(W @ x)), W=W, x=x)  # float64 throughout: as before
+    assert (r.eps, r.rtol, r.precision) == (1e-6, 1e-6, "float64") and repr(r) == "<CheckResult passed; rtol 1e-06>"
