@@ -61,6 +61,17 @@ class CheckResult:
     precision: str = "float64"  # the least precise floats the gradient goes through (see ``precision``)
 
     @property
+    def hint(self) -> str:
+        """Why a check of a function that computes with float32 (or float16) values may fail a
+        right gradient, and what to try; '' when it passed or computes in float64."""
+        if self.passed or self.precision not in TOLERANCES or self.precision == "float64":
+            return ""
+        eps, rtol = TOLERANCES[self.precision]
+        return (f"the function computes with {self.precision} values: their rounding can make central "
+                f"differences of step {self.eps:g} disagree with a right gradient; a {self.precision} "
+                f"check is eps={eps:g}, rtol={rtol:g}")
+
+    @property
     def passed(self) -> bool:
         """True when every input's relative error is within ``rtol``."""
         return all(c.passed for c in self.inputs)
@@ -73,14 +84,15 @@ class CheckResult:
 
     def __repr__(self) -> str:
         verdict = "passed" if self.passed else "FAILED: " + ", ".join(c.name for c in self.inputs if not c.passed)
-        within = "" if self.precision == "float64" else f", eps {self.eps:g} ({self.precision} values)"
-        return f"<CheckResult {verdict}; rtol {self.rtol:g}{within}>"
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"<CheckResult {verdict}; rtol {self.rtol:g}{hint}>"
 
 
-#: Default step and tolerance, by the least precise floats the function computes with: central
-#: differences of step 1e-6 see float32's rounding (1e-7 of the loss) as a thousandth of the
-#: gradient; about the cube root of its epsilon is the step that balances rounding against the
-#: curvature. (float64's are the historical 1e-6 and 1e-6.)
+#: A step and tolerance for central differences of a function that computes with floats of each
+#: precision: step 1e-6 sees float32's rounding (1e-7 of the loss) as a thousandth of the gradient;
+#: about the cube root of its epsilon balances rounding against the curvature. ``check`` keeps
+#: float64's whatever the precision (a float32 side term would loosen the check of everything
+#: else), and says in its ``hint`` what a check at the lower precision takes.
 TOLERANCES = {"float64": (1e-6, 1e-6), "float32": (5e-3, 3e-3), "float16": (1e-1, 1e-1)}
 
 
@@ -96,8 +108,8 @@ def precision(g: Graph) -> str:
     return worst.name
 
 
-def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *, rtol: float | None = None,
-          eps: float | None = None, max_coords: int = 2000, coords_seed: int = 0,
+def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *, rtol: float = 1e-6,
+          eps: float = 1e-6, max_coords: int = 2000, coords_seed: int = 0,
           memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, output: Any = None,
           **kw_inputs: Any) -> CheckResult:
     """Trace ``fn`` (inputs as for ``trace``; the output must be a scalar) and compare each input's
@@ -106,8 +118,8 @@ def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
     differenced again with steps 10 and 100 times larger (and Richardson's extrapolations of them):
     it passes if the gradient lies within the spread of those estimates, i.e. rounding, not the
     gradient, made the difference. ``output`` picks the loss when ``fn`` returns several values, as
-    for ``trace``. ``eps`` and ``rtol`` default to 1e-6, or, when the gradient goes through float32
-    (or float16) values, to what that precision allows (``TOLERANCES``; the result says which).
+    for ``trace``. When the gradient goes through float32 (or float16) values, a failed result's
+    ``hint`` says so, with the step and tolerance that precision allows (``TOLERANCES``).
 
     >>> import numpy as np
     >>> r = check(lambda W, x: 0.5 * np.sum((W @ x) ** 2), W=np.eye(2), x=np.array([1.0, 2.0]))
@@ -122,15 +134,12 @@ def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
 
 
 def compare(fn: Callable[..., Any], values: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray | None],
-            *, rtol: float | None = None, eps: float | None = None, max_coords: int = 2000,
+            *, rtol: float = 1e-6, eps: float = 1e-6, max_coords: int = 2000,
             coords_seed: int = 0, output: Any = None, precision: str = "float64") -> CheckResult:
     """Compare ``grads`` (by input name; None: not differentiated) with central differences of
     ``fn(**values)`` (its item ``output`` when it returns several values). ``fn`` is called with
-    plain arrays, twice per checked entry. ``eps`` and ``rtol`` default to ``TOLERANCES`` of
-    ``precision``, the least precise floats ``fn`` computes with."""
-    default_eps, default_rtol = TOLERANCES.get(precision, TOLERANCES["float64"])
-    eps = default_eps if eps is None else eps
-    rtol = default_rtol if rtol is None else rtol
+    plain arrays, twice per checked entry. ``precision``: the least precise floats ``fn``
+    computes with (see ``CheckResult.hint``)."""
     if not (eps > 0 and rtol > 0 and max_coords > 0):
         raise ValueError("eps, rtol and max_coords must be positive")
     rng = np.random.default_rng(coords_seed)

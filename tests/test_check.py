@@ -252,21 +252,29 @@ def _float32_cache(W, x):
     return np.sum(cache ** 2)
 
 
-def test_a_gradient_through_float32_values_is_checked_with_float32s_step_and_tolerance():
+def test_a_check_through_float32_values_says_what_a_float32_check_takes():
     """Central differences of step 1e-6 through a float32 cache disagreed with the (right) traced
-    gradient by 1e-3 and the check failed, saying nothing of why. The step and tolerance now follow
-    the least precise floats the gradient goes through, and the result says so; a wrong gradient
-    still fails."""
+    gradient by 1e-3 and the check failed, saying nothing of why. It still fails (its defaults are
+    float64's: a float32 side value must not loosen the check of the rest), and says why and what
+    to try; with that, the right gradient passes and one a percent off does not."""
     rng = np.random.default_rng(0)
     W, x = rng.normal(size=(3, 3)), rng.normal(size=3)
     g = gb.trace(_float32_cache, W=W, x=x)
     assert precision(g) == "float32"
     r = gb.check(_float32_cache, W=W, x=x)
-    assert r.passed and (r.eps, r.rtol, r.precision) == (5e-3, 3e-3, "float32")
-    assert "float32 values" in repr(r)
-    assert not gb.check(_float32_cache, W=W, x=x, eps=1e-6, rtol=1e-6).passed  # as asked
+    assert not r.passed and r.precision == "float32" and (r.eps, r.rtol) == (1e-6, 1e-6)
+    assert "float32 values" in r.hint and "eps=0.005, rtol=0.003" in r.hint and r.hint in repr(r)
+    assert gb.check(_float32_cache, W=W, x=x, eps=5e-3, rtol=3e-3).passed
     grads = {k: n.adjoint for k, n in g.inputs.items()}
     wrong = dict(grads, W=grads["W"] * 1.01)  # one percent off
-    assert not compare(_float32_cache, {"W": W, "x": x}, wrong, precision="float32").passed
-    r = gb.check(lambda W, x: np.sum(np.tanh(W @ x)), W=W, x=x)  # float64 throughout: as before
-    assert (r.eps, r.rtol, r.precision) == (1e-6, 1e-6, "float64") and repr(r) == "<CheckResult passed; rtol 1e-06>"
+    assert not compare(_float32_cache, {"W": W, "x": x}, wrong, eps=5e-3, rtol=3e-3).passed
+
+    def side(W, x):  # float64 but for a small float32 term: no looser check for the rest
+        return np.sum(np.tanh(W @ x)) + 1e-4 * np.sum(W.astype(np.float32) ** 2)
+
+    g = gb.trace(side, W=W, x=x)
+    grads = {k: n.adjoint for k, n in g.inputs.items()}
+    wrong = dict(grads, W=grads["W"] * 1.003)
+    assert not compare(side, {"W": W, "x": x}, wrong, precision=precision(g)).passed
+    r = gb.check(lambda W, x: np.sum(np.tanh(W @ x)), W=W, x=x)  # float64 throughout
+    assert r.passed and r.precision == "float64" and r.hint == "" and repr(r) == "<CheckResult passed; rtol 1e-06>"
