@@ -218,6 +218,10 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bo
         for ins in instructions:
             if ins.opcode in _JUMPS and isinstance(ins.argval, int) and ins.argval <= ins.offset:
                 start = int(ins.argval)
+                k = at.get(start)
+                while k is not None and instructions[k].opname == "EXTENDED_ARG":  # (before a FOR_ITER
+                    k += 1                                                          # whose jump is far)
+                    start = instructions[k].offset
                 header = _header(code, lines.get(start, code.co_firstlineno))
                 text = _without_comment(linecache.getline(code.co_filename, header)) or f"loop at line {header}"
                 target = _target(instructions, at.get(start))
@@ -259,6 +263,7 @@ def _counting(instructions: list[dis.Instruction], k: int) -> bool:
     builtin ``range`` or ``enumerate`` itself (not ``zip(xs, range(n))``): then its target's first
     name is its counter. The iterable is the shortest run of instructions before its GET_ITER that
     leaves one value; the call's function is loaded first."""
+    k = _before_prefixes(instructions, k)
     if k < 1 or instructions[k - 1].opname != "GET_ITER":
         return False
     left = 0
@@ -273,9 +278,18 @@ def _counting(instructions: list[dis.Instruction], k: int) -> bool:
     return False
 
 
+def _before_prefixes(instructions: list[dis.Instruction], k: int) -> int:
+    """The index of the first of the EXTENDED_ARG instructions just before instruction ``k`` (``k``
+    if there are none): where what comes before the instruction itself ends."""
+    while k > 0 and instructions[k - 1].opname == "EXTENDED_ARG":
+        k -= 1
+    return k
+
+
 def _ranged(instructions: list[dis.Instruction], k: int) -> bool:
     """Whether the ``for`` loop whose FOR_ITER is instruction ``k`` iterates over a call of the
     builtin ``range`` or ``enumerate`` (the iterable made on the header's line, just before)."""
+    k = _before_prefixes(instructions, k)
     if k < 1 or instructions[k - 1].opname != "GET_ITER":
         return False
     line = None
@@ -442,7 +456,7 @@ def _target_stores(instructions: list[dis.Instruction], k: int | None) -> list[d
             wanted -= 1
         elif ins.opname == "UNPACK_SEQUENCE":
             wanted += int(ins.arg or 0) - 1
-        else:
+        elif ins.opname != "EXTENDED_ARG":  # (before an instruction whose argument is over 255)
             return []
         j += 1
     return stores if not wanted else []
@@ -657,8 +671,8 @@ class _Frame:
         self.branches = False  # the loops it is in now include one whose body branches (see ``_loops``)
         # an iteration of a counted loop begun by an op its header made (``for t, x in enumerate(X)``
         # over a traced X), before the header assigned the counter: (the iteration, the loop, the
-        # numbers of the run's iterations before it), numbered later (see ``_settle``)
-        self.pending: tuple[Scope, tuple[Any, ...], tuple[int, ...]] | None = None
+        # numbers of the run's iterations before it, the counter then), numbered later (``_settle``)
+        self.pending: tuple[Scope, tuple[Any, ...], tuple[int, ...], Any] | None = None
 
 
     def offset(self) -> int:
@@ -807,6 +821,10 @@ class Scoper:
         if state.pending is not None and offset != state.pending[1][0]:
             _settle(state, offset)
         again = last is not None and (offset < last or (offset == last and child is not state.child))
+        pending = state.pending
+        if not again and pending is not None and offset == last == pending[1][0] and \
+                frame.f_locals.get(pending[1][4][0], _UNSET) is not pending[3]:
+            again = True  # the header made an op again and its counter moved: a pass that made no other op
         if again and offset == last and state.along[0] == offset and _suspends(child) \
                 and child not in state.along:
             # one instruction advancing several generators (``for W, b in zip(Ws, bs)`` over traced
@@ -851,7 +869,8 @@ class Scoper:
                 run[2] += 1
                 run[5] = (run[5] + (run[1].index,))[-2:]
                 run[1] = self._new("iteration", lp[2], run[0], _counter(frame, lp, offset, run[2]), run[0].source)
-                state.pending = (run[1], lp, run[5]) if lp[8] and offset == lp[0] else None
+                state.pending = (run[1], lp, run[5], frame.f_locals.get(lp[4][0], _UNSET)) \
+                    if lp[8] and offset == lp[0] else None
                 run[3] = _names(frame, lp, offset, len(inside) > 1)
                 reset = True
             if run[0].parent is not scope:  # an enclosing scope changed: a new run of this loop
@@ -880,7 +899,7 @@ class Scoper:
             _settle(state, offset)
         first = self._new("iteration", lp[2], loop, _counter(state.frame, lp, offset, 0), loop.source)
         if lp[8] and offset == lp[0]:
-            state.pending = (first, lp, ())
+            state.pending = (first, lp, (), state.frame.f_locals.get(lp[4][0], _UNSET))
         # (the numbers of its last two iterations before the current one: see ``_settle``)
         return [loop, first, 0, names, names, ()]
 
@@ -892,6 +911,9 @@ class Scoper:
         return got
 
 
+_UNSET = object()  # a counter not assigned yet
+
+
 def _settle(state: _Frame, offset: int | None) -> None:
     """Number the pending iteration of ``state`` (begun by its loop's header), the frame now at
     ``offset`` (None: it returned, or the trace ended). Still in the loop (the pass's next op is
@@ -899,7 +921,7 @@ def _settle(state: _Frame, offset: int | None) -> None:
     number. Past the loop, the counter may have been assigned again since (a later loop over
     ``t``): the number after the run's last two (1 after the last), or the counter when the run
     had no other. Left numbered by passes when the counter is not an int."""
-    iteration, loop, before = state.pending  # type: ignore[misc]
+    iteration, loop, before, _ = state.pending  # type: ignore[misc]
     state.pending = None
     if before and (offset is None or not loop[0] <= offset <= loop[1]):
         iteration.index = before[-1] + (before[-1] - before[-2] if len(before) > 1 else 1)

@@ -813,9 +813,35 @@ def test_a_pass_only_its_header_made_ops_in_is_numbered_after_the_loop_too():
         h, last = _header_then_return(X)
         return np.sum(h * last)
 
+    def kept(X):  # pass 1 makes only its header's op: pass 2's header op was taken for pass 1's
+        h, xs = np.zeros(3), []
+        for t, x in enumerate(X, start=1):
+            xs.append(x)
+            if t == 1:
+                h = np.tanh(h + x)
+        return np.sum(h * xs[1] * xs[2])
+
     X = RNG.normal(size=(3, 3))
-    for f in (reused, called):
+    for f in (reused, called, kept):
         g = gb.trace(f, X=X)
         assert steps_of(g, "index") == [(1,), (2,), (3,)], f.__name__
         titles = [s.title for n in ops_of(g, "index") for s in n.scope.chain if s.kind == "iteration"]
         assert len(set(titles)) == 3
+
+
+def test_a_loop_with_a_long_body_is_numbered_by_its_counter(tmp_path):
+    """A ``for`` loop whose body is long (its FOR_ITER jumps over 255 instruction units, so an
+    EXTENDED_ARG comes before it, where the loop jumps back to): taken for a while loop, numbered
+    by passes, ``for t in range(1, T)`` read iteration 0, 1, … (amaas/stanford-ctc's recursion)."""
+    import importlib.util
+    body = "".join(f"        h = h * 1.0 + {k}.0 * 0.0\n" for k in range(120))
+    src = tmp_path / "long_body.py"
+    src.write_text("import numpy as np\n\n\ndef f(x):\n    h = x\n    for t in range(1, 4):\n"
+                   f"        h = np.tanh(h) * t\n{body}    return np.sum(h)\n")
+    spec = importlib.util.spec_from_file_location("long_body", src)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    import dis
+    assert any(i.opname == "EXTENDED_ARG" for i in dis.get_instructions(module.f))  # (what the test is about)
+    g = gb.trace(module.f, x=RNG.normal(size=3))
+    assert steps_of(g, "tanh") == [(1,), (2,), (3,)]
