@@ -687,6 +687,7 @@ def _overwritten(b: Buffer, remembered: bool = False) -> None:
 RECENT = 16  # plain writes a buffer remembers in a run (see ``_remember``): past this many, none
 REMEMBERED_BYTES = 1 << 20  # buffers this big at most remember theirs (and 2 MiB of numbers written)
 RUNS = 8  # runs a buffer remembers, at most: after them it is no step's scratch buffer
+BUDGET = 64 << 20  # bytes a trace copies and reads to remember plain writes: past this, it stops
 
 
 def _remember(root: Buffer, key: Any, value: Any) -> bool:
@@ -711,7 +712,7 @@ def _remember(root: Buffer, key: Any, value: Any) -> bool:
     recent = root._gb_recent
     if recent is None or recent[0] != stamp:  # a new run, from the numbers it holds now
         runs = root._gb_runs = root.__dict__.get("_gb_runs", 0) + 1
-        if runs > RUNS or root.nbytes > REMEMBERED_BYTES:
+        if runs > RUNS or root.nbytes > REMEMBERED_BYTES or tape.remembered > BUDGET:  # type: ignore[union-attr]
             root._gb_born = -1  # (not noted again)
             np.ndarray.__setitem__(plain, key, value)
             return False
@@ -727,6 +728,7 @@ def _remember(root: Buffer, key: Any, value: Any) -> bool:
     np.ndarray.__setitem__(plain, key, value)  # (NumPy refusing it: not noted)
     writes = recent[1]
     recent[4] += value.nbytes
+    tape.remembered += root.nbytes * (2 if not writes else 1) + value.nbytes  # type: ignore[union-attr]
     if len(writes) == RECENT or recent[4] > 2 * REMEMBERED_BYTES:
         recent[1] = None
         return True

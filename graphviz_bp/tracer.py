@@ -11,7 +11,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from .errors import GraphvizBPError, MemoryLimitError, OpError, OutputChoiceError, ShapeError, TraceError
+from .errors import (GraphvizBPError, MemoryLimitError, OpError, OutputChoiceError, ShapeError, TraceError,
+                     UnsupportedOpError)
 from .graph import DAG, Edge, Node, Source, finish
 from .ops import Op
 from .scopes import Scoper, merge_wrappers
@@ -58,6 +59,49 @@ def _caller() -> Source | None:
     return Source(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
 
 
+def _locate(exc: BaseException) -> None:
+    """Give ``exc``, raised by the tracer on the user's code without saying where (``x.view(dtype)``,
+    ``np.add.reduce``, NumPy's own code such as ``np.ma.log`` calling them), the user's line it was
+    raised under: the innermost frame of its traceback outside graphviz_bp and NumPy."""
+    if not isinstance(exc, GraphvizBPError) or len(exc.args) != 1 or not isinstance(exc.args[0], str) \
+            or "\n  at " in exc.args[0] or str(exc) != exc.args[0]:
+        return
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
+            where = Source(code.co_filename, tb.tb_lineno, code.co_name)
+        tb = tb.tb_next
+    if where is not None:
+        exc.args = (f"{exc.args[0]}\n  at {where}",)
+
+
+_MASKED_DIR = os.path.join(_NUMPY_DIR, "ma") + os.sep
+
+
+def _masked(exc: BaseException) -> UnsupportedOpError | None:
+    """The error to give for ``exc`` when NumPy's masked arrays (``np.ma``) raised it on a traced
+    value, at the user's line that called them; else None."""
+    tb = exc.__traceback__
+    where = None
+    inside = False
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.startswith(_MASKED_DIR):
+            inside = True
+            break
+        if not code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
+            where = Source(code.co_filename, tb.tb_lineno, code.co_name)
+        tb = tb.tb_next
+    if not inside:
+        return None
+    return UnsupportedOpError(
+        "numpy.ma (masked arrays) is not supported on traced values; write the mask with np.where, e.g. "
+        "np.where(m, np.log(np.where(m, x, 1)), 0) for np.ma.log(x) filled with 0 where it is masked"
+        + (f"\n  at {where}" if where is not None else ""))
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -66,7 +110,7 @@ def _short(value: Any) -> str:
 class _Tape:
     """The nodes of one trace, in the order they were made (a topological order)."""
 
-    __slots__ = ("nodes", "active", "limit", "held", "inputs", "written", "buffers", "scoper")
+    __slots__ = ("nodes", "active", "limit", "held", "inputs", "written", "buffers", "scoper", "remembered")
 
     def __init__(self, limit: int | None = None) -> None:
         self.nodes: list[Node] = []
@@ -76,6 +120,7 @@ class _Tape:
         self.limit = limit  # bytes the trace may create (None: no limit)
         self.held = 0       # bytes created so far
         self.buffers: list[Any] = []  # the buffers written with traced values (see buffers.py)
+        self.remembered = 0  # bytes buffers copied and read to remember their plain writes (buffers.py)
         self.scoper = Scoper(record.__code__)  # the calls, groups and loop iterations ops are made in
 
     def admit(self, op: Op, values: list[np.ndarray], params: dict[str, Any], source: Source | None) -> None:
@@ -305,8 +350,20 @@ def record(fn: Callable[..., Any], inputs: Mapping[str, Any], memory_limit: int 
     except ValueError as exc:  # NumPy's own words for a traced value stored into a plain array
         advice = stored_outside(exc)
         if advice is None:
+            _locate(exc)
             raise
         raise advice from None
+    except (UnsupportedOpError, TraceError) as exc:
+        masked = _masked(exc)
+        if masked is not None:
+            raise masked from None
+        _locate(exc)
+        raise
+    except TypeError as exc:  # NumPy's masked arrays take a traced value for an ndarray
+        masked = _masked(exc)
+        if masked is not None:
+            raise masked from None
+        raise
     finally:
         tape.active = False
         tape.scoper.close()

@@ -1772,3 +1772,15 @@ def test_a_buffer_written_with_plain_numbers_in_any_way_is_drawn_as_them(fill):
     (leaf,) = [n for n in g.nodes if n.kind == "const" and n.shape == (3,)]
     assert not leaf.params.get("label")
     assert g.draw().scene().node(leaf.id).text.splitlines()[0] == "[5, 5, 5]"
+
+
+def test_remembering_plain_writes_stops_past_the_traces_budget(monkeypatch):
+    """Each remembered write reads its buffer (a checksum) and each run copies it: a loop making a
+    fresh 1 MiB buffer each step with plain writes after an op took 19 times NumPy's trace. Past
+    ``BUDGET`` bytes a trace remembers no more (here none: step 1's write of data is no op, as before)."""
+    monkeypatch.setattr(buffers, "BUDGET", -1)
+    g = verify(_scratch_rnn, {"W": normal(7, 4, seed=6) / 2}, ag=_ag_scratch_rnn)
+    assert len([n for n in ops_named(g, "setitem") if "_XS" in _line_of(n.source.lineno)]) == 4  # steps 2…5
+    monkeypatch.setattr(buffers, "BUDGET", 64 << 20)
+    g = verify(_scratch_rnn, {"W": normal(7, 4, seed=6) / 2}, ag=_ag_scratch_rnn)
+    assert len([n for n in ops_named(g, "setitem") if "_XS" in _line_of(n.source.lineno)]) == 5

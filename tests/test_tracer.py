@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -542,3 +544,37 @@ def test_percent_formatting_and_logging_print_a_traced_values_number(capsys, cap
     gb.trace(f, x=x)
     assert capsys.readouterr().out == f"loss {loss:.3f}, step {int(loss)}, {loss}\n"
     assert f"loss {loss:.4f}" in caplog.text
+
+
+def _viewed(z):
+    return np.sum(z.view(np.int64))
+
+
+def _reduced(z):
+    return np.sum(np.add.reduce(z))
+
+
+def _masked_log(z):
+    return -np.sum(np.ma.log(z * np.array([0.0, 1.0, 0.0])).filled(0))
+
+
+def _masked_sum(z):
+    return np.sum(np.ma.array(z, mask=[0, 1, 0]))
+
+
+@pytest.mark.parametrize("f, words", [
+    (_viewed, "x.view(dtype) reinterprets memory"),
+    (_reduced, "np.add.reduce (a ufunc method) is not supported"),
+    (_masked_log, "numpy.ma (masked arrays) is not supported"),
+    (_masked_sum, "numpy.ma (masked arrays) is not supported"),
+], ids=lambda x: getattr(x, "__name__", "")[:12])
+def test_unsupported_constructs_name_the_users_line(f, words):
+    """``x.view(dtype)`` and ``np.add.reduce`` were refused without the user's line; NumPy's masked
+    arrays, which call ``.view`` themselves, were refused as ``x.view(dtype)`` (never written by the
+    user) or with NumPy's own TypeError (kisate/myLSTM's loss: ``np.ma.log(z * y).filled(0)``)."""
+    with pytest.raises(gb.UnsupportedOpError) as info:
+        gb.trace(f, z=np.array([0.2, 0.5, 0.3]))
+    message = str(info.value)
+    assert words in message
+    code = inspect.getsource(f).splitlines()[-1].strip()
+    assert message.endswith(f"in {f.__name__}: {code}") and "test_tracer.py:" in message
