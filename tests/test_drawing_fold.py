@@ -1281,3 +1281,50 @@ def test_a_loop_whose_body_is_one_box_carries_its_value_to_the_next_repetition()
     np.testing.assert_allclose(shown, sum(m.message for m in first), rtol=5e-3)
     (entering,) = [e for e in scene.edges if e.dst == box and e.src == g.node("x").id]
     assert entering.text.splitlines()[-2:] == ["its 2 uses in the box, summed", "into iteration 0 only"]
+
+
+def _two_back(x, W1):
+    hs = [x, x]
+    for i in range(5):
+        hs.append(np.tanh(hs[-2] @ W1) + hs[-2] * hs[-2])
+    return np.sum(hs[-1] ** 2) + np.sum(hs[-2] ** 2)
+
+
+def test_one_value_carried_two_repetitions_on_into_a_box_is_a_recurrence():
+    """One repetition's value used by the repetition after next, each repetition collapsed: drawn
+    solid, read "into iteration 2 only", as if it came from outside. It is carried on (dashed)."""
+    rng = np.random.default_rng(0)
+    g = gb.trace(_two_back, x=rng.normal(size=3) * .5, W1=rng.normal(size=(3, 3)) * .5)
+    scene = g.draw(fold=True, depth=1).scene()
+    loops = [e for e in scene.edges if e.src == e.dst]
+    assert loops, [e.text for e in scene.edges]
+    for e in loops:
+        members = [g._dag.edges[i] for i in scene.stands_for[e.id]]
+        assert e.style == "dashed" and "recurrence" in e.classes
+        assert e.text.splitlines()[-1] in ("2 repetitions on", f"× {len({m.src.index for m in members})} (2 repetitions on)")
+
+
+def _decoded(W, h0):
+    res = [np.zeros((4, 1))]
+    h = h0
+    while len(res) < 30:
+        h = np.tanh(W @ h)
+        res.append(h)
+    return np.sum(np.array(res) ** 2)
+
+
+def test_a_collapsed_loops_outputs_stacked_are_one_edge():
+    """A decoder's loop collapsed to a box, its outputs stacked (``np.array(res)``): 29 edges ran from
+    the box into the stack, one per step, each labelled (60 steps: 6,700 pt wide). One edge, × 29."""
+    rng = np.random.default_rng(0)
+    g = gb.trace(_decoded, W=rng.normal(size=(4, 4)) * .5, h0=rng.normal(size=(4, 1)))
+    scene = g.draw(fold=True, depth=1).scene()
+    (box,) = [n.id for n in scene.nodes if n.id.startswith("box_")]
+    (stack,) = [n.id for n in scene.nodes if n.text.splitlines()[0] == "stack"]
+    (edge,) = [e for e in scene.edges if e.src == box and e.dst == stack]
+    members = [g._dag.edges[i] for i in scene.stands_for[edge.id]]
+    assert len(members) == 29 and len({m.argnum for m in members}) == 29
+    assert edge.text.splitlines()[-1].endswith("× 29")
+    first = min(members, key=lambda m: m.argnum)
+    shown = [float(v) for v in re.findall(r"-?[0-9.]+(?:e[-+]?[0-9]+)?", edge.text.splitlines()[1].replace("−", "-"))[:1]]
+    assert shown and shown[0] == pytest.approx(first.message.ravel()[0], rel=5e-3)

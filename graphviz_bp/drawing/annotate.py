@@ -210,7 +210,7 @@ class _Ctx:
     the messages' tags and the arrays' texts."""
 
     __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "arrow_span", "edge_tag", "texts", "shapes", "values",
-                 "formulas", "adjoints", "messages", "absorbed", "sources", "boxed")
+                 "formulas", "adjoints", "messages", "absorbed", "sources", "boxed", "around")
 
     def __init__(self, dag: DAG, opts: DrawOptions, drawn: list[Node] | None = None,
                  drawn_edges: list[Edge] | None = None, absorbed: set[int] | None = None) -> None:
@@ -227,6 +227,7 @@ class _Ctx:
         self.messages = bp.message_values if bp is not None else (None,) * len(dag.edges)
         self.sources: dict[tuple[str, int, str], str] = {}  # the source lines the tooltips quote, by place
         self.boxed: dict[str, set[int]] = {}  # the nodes in each collapsed box (its own, not its repeats')
+        self.around: dict[str, frozenset[int]] = {}  # the folded repeats each box is drawn once for (_around)
         # Messages on the edges out of a shared value are numbered m₁, m₂, ... in edge order, each in
         # its own colour; the node then shows their sum.
         self.edge_tag: dict[Edge, tuple[str, str, str]] = {}
@@ -277,6 +278,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     P = plan(dag, opts.folding, opts.levels)
     absorbed = absorbed_constants(dag)
     lanes: dict[tuple[str, str, int], list[Edge]] = {}  # drawn edge -> the graph's edges it stands for
+    around: dict[str, frozenset[int]] = {}
     shown, boxes = P.shown, P.boxes
     for e in dag.edges:
         a, b = shown[e.src.index], shown[e.dst.index]
@@ -284,7 +286,8 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
         # between values drawn as one node (a residual net's h = h + f(h), a loss += ...), or
         # between the boxes of two repetitions drawn as one (h = block(h) collapsed): a loop
         if (a != b or (a in P.stands_for and len(P.stands_for[a]) > 1 and
-                       (a not in boxes or _between_repetitions(e, P)))) and e.src.index not in absorbed:
+                       (a not in boxes or _between_repetitions(e, P, _around(P, a, around))))) \
+                and e.src.index not in absorbed:
             key = (a, b, -1 if b in boxes else e.argnum)
             lane = lanes.get(key)
             if lane is None:
@@ -300,6 +303,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     drawn = [dag.nodes[int(k[1:])] for k in kept if k not in P.boxes]
     drawn_edges = [es[0] for es in lanes.values()]
     ctx = _Ctx(dag, opts, drawn, drawn_edges, absorbed)
+    ctx.around = around
     into: dict[str, int] = {}  # drawn operands of each drawn node
     for (a, b, argnum) in lanes:
         into[b] = into.get(b, 0) + 1
@@ -336,14 +340,15 @@ FAN = 3  # operands of one op from one node drawn for many repetitions: this man
 
 
 def _fans_merged(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dict[tuple[str, str, int], list[Edge]]:
-    """The drawn edges, those from a node drawn once for every repetition of a folded block into
-    ``FAN`` or more operands of one op (``np.concatenate([np.ravel(w) for w in ws])``: one operand
-    per repetition) as one edge, "× N" (argnum -2), not a fan of N edges."""
+    """The drawn edges, those from a node drawn once for every repetition of a folded block, or from
+    a collapsed box, into ``FAN`` or more operands of one op (``np.concatenate([np.ravel(w) for w
+    in ws])``, a decoder's ``np.array(outputs)``: one operand per repetition) as one edge, "× N"
+    (argnum -2), not a fan of N edges (60 from a decoder's box made its drawing 6,700 pt wide)."""
     fans: dict[tuple[str, str], int] = {}
     sources: dict[tuple[str, str], set[int]] = {}  # the values the operands come from: one each
     shared: set[tuple[str, str]] = set()  # one value read as two operands (np.stack([z, z, z])): no fan
     for (a, b, argnum), es in lanes.items():
-        if argnum >= 0 and len(P.stands_for.get(a, ())) > 1 and a not in P.boxes and len(P.stands_for.get(b, ())) <= 1:
+        if argnum >= 0 and len(P.stands_for.get(a, ())) > 1 and len(P.stands_for.get(b, ())) <= 1:
             mine = {e.src.index for e in es}
             seen = sources.setdefault((a, b), set())
             if mine & seen:
@@ -758,20 +763,21 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     a, b = (key[0], key[1]) if key is not None else own
     # an edge into some repetitions of a block drawn once
     some = _some_repetitions(members or [e], P, b) if P is not None and len(P.stands_for.get(b, ())) > 1 else ""
-    if summed and len(summed) == len(members or ()):
+    if summed:
         lines.append(_line(f"its {len(summed)} uses in the box, summed", color, False, True, EDGE))
-        if some:  # into iteration 0 only
-            lines.append(_line(some, color, False, True, EDGE))
-    elif summed and P is not None and members:
-        # a box drawn once for each repetition of a folded block: the first one's uses summed, and
-        # what the edge stands for in all (not "× 7" after a sum of three)
-        lines.append(_line(f"its {len(summed)} uses in the box, summed", color, False, True, EDGE))
-        where = _later(members, P)
-        if where:  # each repetition's value into the next one's box
-            lines.append(_line(f"× {len({id(m.src) for m in members})}{where}", color, False, True, EDGE))
+        where = _later(members, P, _around(P, b, ctx.around)) if P is not None and b in P.boxes else ""  # type: ignore[arg-type]
+        if where:  # each repetition's value into a later one's box
+            sources = len({id(m.src) for m in members})  # type: ignore[union-attr]
+            lines.append(_line(f"× {sources}{where}" if sources > 1 else where.strip(" ()"), color, False, True,
+                               EDGE))
             classes = classes + ("recurrence",)
             style = "dashed"
-        else:
+        elif len(summed) == len(members or ()):
+            if some:  # into iteration 0 only
+                lines.append(_line(some, color, False, True, EDGE))
+        elif P is not None and members:
+            # a box drawn once for each repetition of a folded block: the first one's uses summed,
+            # and what the edge stands for in all (not "× 7" after a sum of three)
             reps = _repetitions_reached(members, P, key[1]) if key is not None else len(members)
             what = _merged_tags(members, ctx.edge_tag).rstrip(", ") or f"{len(members)} uses"
             lines.append(_line(f"{what} into its {reps} repetitions", color, False, True, EDGE))
@@ -787,6 +793,11 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         if across:
             classes = classes + ("recurrence",)
             style = "dashed"
+    elif P is not None and P.repetitions and not a.startswith("box_") and not b.startswith("box_") \
+            and _later([e], P):  # one value carried on (a skip connection across repetitions)
+        lines.append(_line(_later([e], P).strip(" ()"), color, False, True, EDGE))
+        classes = classes + ("recurrence",)
+        style = "dashed"
     elif some:
         lines.append(_line(some, color, False, True, EDGE))
     ident = f"e{src.index}_{dst.index}_{e.argnum}" if key is None or (a, b) == own else \
@@ -813,23 +824,57 @@ def _summed(e: Edge, members: list[Edge] | None, P: Plan | None, key: tuple[str,
         inside = ctx.boxed[key[1]] = {n.index for n in P.boxes[key[1]].nodes}
     same = [m for m in members if m.src is e.src and m.dst.index in inside]
     if not same:  # carried into the box of a later repetition: its uses in that one
-        there = P.repetitions.get(e.dst.index)
-        same = [m for m in members if m.src is e.src and P.repetitions.get(m.dst.index) == there]
+        folds = _around(P, key[1], ctx.around)
+        there = _within(P.repetitions.get(e.dst.index, ()), folds)
+        same = [m for m in members if m.src is e.src and _within(P.repetitions.get(m.dst.index, ()), folds) == there]
     messages = ctx.messages
     return same if len(same) >= 2 and all(messages[m.index] is not None for m in same) else []
 
 
-def _between_repetitions(e: Edge, P: Plan) -> bool:
-    """Whether ``e`` goes from one repetition of a folded repeat to another."""
+def _around(P: Plan, box: str, known: dict[str, frozenset[int]]) -> frozenset[int]:
+    """The folded repeats (their numbers, as in ``P.repetitions``) that the box ``box`` is drawn
+    once for each repetition of (not those folded inside it), kept in ``known``."""
+    got = known.get(box)
+    if got is None:
+        group = P.boxes[box].group
+        around = set()
+        for number, f in enumerate(P.folds.values()):
+            g = group
+            while g is not None and g is not f.repeat.first:
+                g = g.parent
+            if g is not None:
+                around.add(number)
+        got = known[box] = frozenset(around)
+    return got
+
+
+def _within(where: tuple[tuple[int, int], ...], folds: frozenset[int]) -> tuple[tuple[int, int], ...]:
+    """The repetitions ``where`` of the folded repeats ``folds`` only."""
+    return tuple(w for w in where if w[0] in folds)
+
+
+def _apart(e: Edge, P: Plan, folds: frozenset[int] | None = None) -> int:
+    """``P.repetitions_apart`` of ``e``'s ends, counting only the repeats ``folds`` (None: all)."""
+    if folds is None:
+        return P.repetitions_apart(e.src, e.dst)
+    mine = dict(_within(P.repetitions.get(e.src.index, ()), folds))
+    for fold, k in reversed(_within(P.repetitions.get(e.dst.index, ()), folds)):
+        if fold in mine and mine[fold] != k:
+            return k - mine[fold]
+    return 0
+
+
+def _between_repetitions(e: Edge, P: Plan, folds: frozenset[int]) -> bool:
+    """Whether ``e`` goes from one repetition of the folded repeats ``folds`` to another."""
     mine = P.repetitions.get(e.src.index)
-    return mine != P.repetitions.get(e.dst.index) and mine is not None and P.repetitions_apart(e.src, e.dst) > 0
+    return mine != P.repetitions.get(e.dst.index) and mine is not None and _apart(e, P, folds) > 0
 
 
-def _later(members: list[Edge], P: Plan) -> str:
-    """Where edges that each go from one repetition of a folded repeat to a later one go:
-    `` (to the next repetition)``, `` (3 repetitions on)``, `` (to later repetitions)``; '' when
-    some edge does not (a weight outside into each repetition)."""
-    apart = {P.repetitions_apart(m.src, m.dst) for m in members} if P.repetitions else {0}
+def _later(members: list[Edge], P: Plan, folds: frozenset[int] | None = None) -> str:
+    """Where edges that each go from one repetition of a folded repeat (of ``folds``, if given) to a
+    later one go: `` (to the next repetition)``, `` (3 repetitions on)``, `` (to later
+    repetitions)``; '' when some edge does not (a weight outside into each repetition)."""
+    apart = {_apart(m, P, folds) for m in members} if P.repetitions else {0}
     if min(apart) <= 0:
         return ""
     return " (to the next repetition)" if apart == {1} else \
