@@ -687,7 +687,8 @@ def _overwritten(b: Buffer, remembered: bool = False) -> None:
 RECENT = 16  # plain writes a buffer remembers in a run (see ``_remember``): past this many, none
 REMEMBERED_BYTES = 1 << 20  # buffers this big at most remember theirs (and 2 MiB of numbers written)
 RUNS = 8  # runs a buffer remembers, at most: after them it is no step's scratch buffer
-BUDGET = 64 << 20  # bytes a trace copies and reads to remember plain writes: past this, it stops
+BUDGET = 64 << 20  # bytes a trace copies and reads to remember plain writes it then never records
+# (buffers that do not become traced): past this, it remembers no more
 
 
 def _remember(root: Buffer, key: Any, value: Any) -> bool:
@@ -716,7 +717,7 @@ def _remember(root: Buffer, key: Any, value: Any) -> bool:
             root._gb_born = -1  # (not noted again)
             np.ndarray.__setitem__(plain, key, value)
             return False
-        recent = root._gb_recent = [stamp, [], plain.copy(order="K"), tape.nodes[-1], 0]  # type: ignore[union-attr]
+        recent = root._gb_recent = [stamp, [], plain.copy(order="K"), tape.nodes[-1], 0, 0]  # type: ignore[union-attr]
     elif recent[1] is None:  # too many in this run: its writes are the buffer's numbers
         np.ndarray.__setitem__(plain, key, value)
         return True
@@ -728,7 +729,9 @@ def _remember(root: Buffer, key: Any, value: Any) -> bool:
     np.ndarray.__setitem__(plain, key, value)  # (NumPy refusing it: not noted)
     writes = recent[1]
     recent[4] += value.nbytes
-    tape.remembered += root.nbytes * (2 if not writes else 1) + value.nbytes  # type: ignore[union-attr]
+    spent = root.nbytes * (2 if not writes else 1) + value.nbytes  # (a run's copy; a checksum each)
+    recent[5] += spent
+    tape.remembered += spent  # type: ignore[union-attr]
     if len(writes) == RECENT or recent[4] > 2 * REMEMBERED_BYTES:
         recent[1] = None
         return True
@@ -752,6 +755,7 @@ def _promote(root: Buffer, tape: Any) -> Any:
     if recent is not None and recent[1] and _replays(recent[2], recent[1], _plain_view(root)):
         traced = _replayed(root, tape, recent)
         if traced is not None:
+            tape.remembered -= recent[5]  # spent on writes recorded: the budget is for runs never used
             return traced
     label = f"{root._gb_label} {format_shape(root.shape)}" if root._gb_label else None
     node = tape.leaf("const", _plain_view(root), source=root._gb_source, label=label)
@@ -782,7 +786,7 @@ def _replayed(root: Buffer, tape: Any, recent: list[Any]) -> Any:
     writes, updated by each, recorded at its own line and scope, placed after the op recorded just
     before it was made. None (nothing recorded, the buffer's memory as it was) if the trace's
     memory limit or the tracer refuses them, or they do not give the numbers NumPy holds."""
-    _, writes, before, anchor, _ = recent
+    _, writes, before, anchor, _, _ = recent
     start, held, memory = len(tape.nodes), tape.held, _plain_view(root).copy(order="K")
     label = f"{root._gb_label} {format_shape(root.shape)}" if root._gb_label else None
     try:

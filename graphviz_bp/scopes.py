@@ -821,16 +821,19 @@ class Scoper:
         if state.pending is not None and offset != state.pending[1][0]:
             _settle(state, offset)
         again = last is not None and (offset < last or (offset == last and child is not state.child))
-        pending = state.pending
-        if not again and pending is not None and offset == last == pending[1][0] and \
-                frame.f_locals.get(pending[1][4][0], _UNSET) is not pending[3]:
-            again = True  # the header made an op again and its counter moved: a pass that made no other op
         if again and offset == last and state.along[0] == offset and _suspends(child) \
                 and child not in state.along:
             # one instruction advancing several generators (``for W, b in zip(Ws, bs)`` over traced
             # arrays: an item of each) is one iteration, until one of them comes again
             again = False
             state.along += (child,)
+        pending = state.pending
+        if not again and pending is not None and offset == last == pending[1][0] and \
+                frame.f_locals.get(pending[1][4][0], _UNSET) is not pending[3]:
+            # the header made an op again and its counter moved: a pass that made no other op
+            # (whatever generator it advanced: a new run of an inner loop makes a new one)
+            again = True
+            state.along = (-1,)
         inside = state.spans.get(offset)
         if inside is None:
             inside = _spans(state, offset)

@@ -1784,3 +1784,19 @@ def test_remembering_plain_writes_stops_past_the_traces_budget(monkeypatch):
     monkeypatch.setattr(buffers, "BUDGET", 64 << 20)
     g = verify(_scratch_rnn, {"W": normal(7, 4, seed=6) / 2}, ag=_ag_scratch_rnn)
     assert len([n for n in ops_named(g, "setitem") if "_XS" in _line_of(n.source.lineno)]) == 5
+    # the budget counts writes remembered in vain only: a fresh scratch buffer each step, each
+    # becoming traced, is remembered at every step (it stopped part way, and the steps folded in two)
+    monkeypatch.setattr(buffers, "BUDGET", 1)
+
+    def fresh_each_step(W):
+        h = np.zeros((2, 4))
+        for t in range(6):
+            xh = np.empty((2, 7))
+            y = np.tanh(h)  # an op since it was made
+            xh[:, :3] = _XS[:, t]
+            xh[:, 3:] = y
+            h = np.tanh(xh @ W)
+        return np.sum(h ** 2)
+
+    g = verify(fresh_each_step, {"W": normal(7, 4, seed=6) / 2})  # (step 0 makes no op before its writes)
+    assert len([n for n in ops_named(g, "setitem") if "_XS" in _line_of(n.source.lineno)]) == 5

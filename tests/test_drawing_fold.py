@@ -1328,3 +1328,28 @@ def test_a_collapsed_loops_outputs_stacked_are_one_edge():
     first = min(members, key=lambda m: m.argnum)
     shown = [float(v) for v in re.findall(r"-?[0-9.]+(?:e[-+]?[0-9]+)?", edge.text.splitlines()[1].replace("−", "-"))[:1]]
     assert shown and shown[0] == pytest.approx(first.message.ravel()[0], rel=5e-3)
+
+
+def _projections(x, Wq, Wk, Wv):
+    return np.tanh(Wq @ x), np.sin(Wk @ x), Wv @ x
+
+
+def _joined_projections(x, Wq, Wk, Wv):
+    q, k, v = _projections(x, Wq, Wk, Wv)
+    return np.sum(np.concatenate([q, k, v]) ** 2)
+
+
+def test_a_calls_different_results_joined_keep_an_edge_each():
+    """A collapsed call's three results (q, k, v) joined by np.concatenate are three values, each
+    with its own message: not one edge "× 3" showing q's (only one value per iteration of a loop,
+    a decoder's outputs, is drawn as one edge)."""
+    rng = np.random.default_rng(0)
+    g = gb.trace(_joined_projections, x=rng.normal(size=3), **{k: rng.normal(size=(3, 3)) for k in ("Wq", "Wk", "Wv")})
+    scene = g.draw(fold=True, depth=0).scene()
+    (box,) = [n.id for n in scene.nodes if n.id.startswith("box_")]
+    out = [e for e in scene.edges if e.src == box]
+    assert len(out) == 3 and not any(re.search(r"× \d+$", e.text) for e in out)
+    for e in out:
+        (i,) = scene.stands_for[e.id]
+        shown = float(re.search(r"\[(−?[0-9.]+)", e.text).group(1).replace("−", "-"))
+        assert shown == pytest.approx(g._dag.edges[i].message[0], rel=5e-3)

@@ -821,12 +821,20 @@ def test_a_pass_only_its_header_made_ops_in_is_numbered_after_the_loop_too():
                 h = np.tanh(h + x)
         return np.sum(h * xs[1] * xs[2])
 
+    def nested(X):  # each inner pass makes only its header's op; a new run of it, a new generator
+        keep = []
+        for s in range(2):
+            for t, x in enumerate(X):
+                keep.append(x)
+        return np.sum(np.stack(keep) ** 2)
+
     X = RNG.normal(size=(3, 3))
     for f in (reused, called, kept):
         g = gb.trace(f, X=X)
         assert steps_of(g, "index") == [(1,), (2,), (3,)], f.__name__
         titles = [s.title for n in ops_of(g, "index") for s in n.scope.chain if s.kind == "iteration"]
         assert len(set(titles)) == 3
+    assert steps_of(gb.trace(nested, X=X), "index") == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
 
 
 def test_a_loop_with_a_long_body_is_numbered_by_its_counter(tmp_path):

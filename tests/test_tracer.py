@@ -578,3 +578,36 @@ def test_unsupported_constructs_name_the_users_line(f, words):
     assert words in message
     code = inspect.getsource(f).splitlines()[-1].strip()
     assert message.endswith(f"in {f.__name__}: {code}") and "test_tracer.py:" in message
+
+
+def test_errors_that_are_not_the_tracers_on_masked_arrays_are_left_as_they_are():
+    """Only NumPy's masked code given a traced value is refused as np.ma: a masked array of plain
+    numbers that NumPy refuses keeps NumPy's error, an error class of ours that the user raises
+    keeps its message, and a refused construct in a function NumPy's masked code calls keeps its
+    own message and line."""
+    def plain_masked(x):
+        m = np.ma.array(np.array([1.0, 2.0]), mask=[0, 1])
+        m.filled("zero")  # NumPy: cannot set a string fill value
+        return np.sum(x)
+
+    class Mine(gb.ShapeError):
+        pass
+
+    def own_error(x):
+        raise Mine("expected 4 rows")
+
+    def through_callback(x):
+        def per_column(col):
+            return np.sum(col * x.view(np.int64))
+        np.ma.apply_along_axis(per_column, 0, np.ma.array(np.ones((3, 2)), mask=False))
+        return np.sum(x)
+
+    with pytest.raises(TypeError, match="Cannot set fill value of string"):
+        gb.trace(plain_masked, x=np.ones(2))
+    with pytest.raises(Mine) as info:
+        gb.trace(own_error, x=np.ones(2))
+    assert info.value.args == ("expected 4 rows",)
+    with pytest.raises(gb.UnsupportedOpError) as info:
+        gb.trace(through_callback, x=np.ones(3))
+    assert str(info.value).startswith("x.view(dtype) reinterprets memory")
+    assert str(info.value).endswith("in per_column: return np.sum(col * x.view(np.int64))")

@@ -356,6 +356,10 @@ def _fans_merged(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dict
             seen |= mine
             fans[a, b] = fans.get((a, b), 0) + 1
     fans = {pair: count for pair, count in fans.items() if count >= FAN and pair not in shared}
+    # from a box: only one value of each iteration of a loop (its steps' outputs), not a call's
+    # different results (q, k and v into one np.concatenate: each its own edge, its own message)
+    fans = {pair: count for pair, count in fans.items() if pair[0] not in P.boxes or _steps_apart(
+        [e.src for (a, b, argnum), es in lanes.items() if (a, b) == pair and argnum >= 0 for e in es])}
     if not fans:
         return lanes
     merged: dict[tuple[str, str, int], list[Edge]] = {}
@@ -363,6 +367,21 @@ def _fans_merged(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dict
         key = (a, b, -2) if argnum >= 0 and (a, b) in fans else (a, b, argnum)
         merged.setdefault(key, []).extend(es)
     return merged
+
+
+def _steps_apart(values: list[Node]) -> bool:
+    """Whether ``values`` were each made in another iteration of one loop."""
+    seen = set()
+    loop = None
+    for v in values:
+        s = v.scope
+        while s is not None and s.kind != "iteration":
+            s = s.parent
+        if s is None or (loop is not None and s.parent is not loop) or id(s) in seen:
+            return False
+        loop = s.parent
+        seen.add(id(s))
+    return True
 
 
 def _values_apart(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dict[tuple[str, str, int], list[Edge]]:
