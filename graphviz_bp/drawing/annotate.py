@@ -903,15 +903,8 @@ def _later(members: list[Edge], P: Plan, folds: frozenset[int] | None = None) ->
 def _repetitions_reached(members: list[Edge], P: Plan, box: str) -> int:
     """The repetitions of the folded blocks around the box ``box`` (drawn once for each) that the
     edges ``members`` go into: not those of a loop folded inside the box."""
-    group = P.boxes[box].group if box in P.boxes else None
-    around = set()
-    for number, f in enumerate(P.folds.values()):
-        g = group
-        while g is not None and g is not f.repeat.first:
-            g = g.parent
-        if g is not None:
-            around.add(number)
-    return len({tuple(w for w in P.repetitions.get(m.dst.index, ()) if w[0] in around) for m in members})
+    around = _around(P, box, {}) if box in P.boxes else frozenset()
+    return len({_within(P.repetitions.get(m.dst.index, ()), around) for m in members})
 
 
 def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
@@ -941,18 +934,11 @@ def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
 def _some_boxes(members: list[Edge], P: Plan, box: str) -> str:
     """``_some_repetitions`` for a box drawn once for every repetition of the one folded block
     around it: the repetitions whose box the edges go into, if not all."""
-    group = P.boxes[box].group
-    around = []
-    for number, f in enumerate(P.folds.values()):
-        g = group
-        while g is not None and g is not f.repeat.first:
-            g = g.parent
-        if g is not None:
-            around.append((number, f))
+    around = _around(P, box, {})
     if len(around) != 1:
         return ""
-    number, f = around[0]
-    groups = f.repeat.groups
+    (number,) = around
+    groups = list(P.folds.values())[number].repeat.groups
     reached = {k for m in members for n, k in P.repetitions.get(m.dst.index, ()) if n == number}
     if not reached or len(reached) >= len(groups):
         return ""
