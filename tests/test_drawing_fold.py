@@ -1353,3 +1353,27 @@ def test_a_calls_different_results_joined_keep_an_edge_each():
         (i,) = scene.stands_for[e.id]
         shown = float(re.search(r"\[(−?[0-9.]+)", e.text).group(1).replace("−", "-"))
         assert shown == pytest.approx(g._dag.edges[i].message[0], rel=5e-3)
+
+
+def _inner_then_add(x, W):
+    h = x
+    for s in range(3):
+        for t in range(2):
+            h = np.tanh(W @ h)
+        h = h + x
+    return np.sum(h ** 2)
+
+
+def test_a_value_used_once_in_the_next_repetitions_box_is_carried_on_too():
+    """Each outer repetition's sum goes into the next one's inner loop, collapsed: it read "× 2 (into
+    iterations 1…2)", solid, as if it came from outside; used twice it was already dashed."""
+    rng = np.random.default_rng(0)
+    g = gb.trace(_inner_then_add, x=rng.normal(size=3), W=rng.normal(size=(3, 3)) * .5)
+    scene = g.draw(fold=True, depth=2).scene()
+    (box,) = [n.id for n in scene.nodes if n.id.startswith("box_")]
+    (carry,) = [e for e in scene.edges if e.dst == box and scene.node(e.src).text.splitlines()[0] == "+"]
+    assert carry.style == "dashed" and "recurrence" in carry.classes
+    assert carry.text.splitlines()[-1] == "× 2 (to the next repetition)"
+    members = [g._dag.edges[i] for i in scene.stands_for[carry.id]]
+    shown = [float(v.replace("−", "-")) for v in re.search(r"\[(.*)\]", carry.text).group(1).split(",")]
+    np.testing.assert_allclose(shown, members[0].message, rtol=5e-3)

@@ -802,9 +802,10 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
             lines.append(_line(f"{what} into its {reps} repetitions", color, False, True, EDGE))
     elif many:
         # to a later repetition: every edge goes from one repetition of a folded repeat to a later
-        # one (an edge from a weight outside into each repetition does not; an edge into a collapsed
-        # box stands for edges into its inside: a box is no repetition)
-        where = _later(members, P) if P is not None and not a.startswith("box_") and not b.startswith("box_") else ""
+        # one (an edge from a weight outside into each repetition does not; at a collapsed box, of
+        # the repeats folded around it: those inside are its inside)
+        boxed = None if P is None else b if b in P.boxes else a if a in P.boxes else None
+        where = _later(members, P, None if boxed is None else _around(P, boxed, ctx.around)) if P is not None else ""
         across = bool(where)
         what = _merged_tags(members, ctx.edge_tag)
         lines.append(_line(f"{what}× {len(members)}{where or (f' ({some})' if some else '')}", color, False, True,
