@@ -10,6 +10,7 @@ checks the gradients ``fn`` returns with its loss, each with the diagnosis of a 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -24,7 +25,7 @@ from .limits import DEFAULT_MEMORY_LIMIT
 from .tracer import pick_output
 
 __all__ = ["TOLERANCES", "BackwardCheck", "CheckResult", "GradientMatchError", "InputCheck", "check",
-           "check_backward", "check_returned", "compare", "precision"]
+           "check_backward", "check_returned", "compare", "not_finite", "precision"]
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,18 @@ class CheckResult:
     eps: float
     inputs: tuple[InputCheck, ...]
     precision: str = "float64"  # the least precise floats the gradient goes through (see ``precision``)
+    not_finite: str = ""  # where the traced gradient first stops being finite (see ``not_finite``)
 
     @property
     def hint(self) -> str:
-        """Why a check of a function that computes with float32 (or float16) values may fail a
-        right gradient, and what to try; '' when it passed or computes in float64."""
-        if self.passed or self.precision not in TOLERANCES or self.precision == "float64":
+        """Why the check failed, when it can tell: the op where the traced gradient first stops
+        being finite; or, for a function that computes with float32 (or float16) values, that
+        their rounding can fail a right gradient, and what to try. '' when it passed."""
+        if self.passed:
+            return ""
+        if self.not_finite:
+            return self.not_finite
+        if self.precision not in TOLERANCES or self.precision == "float64":
             return ""
         eps, rtol = TOLERANCES[self.precision]
         return (f"the function computes with {self.precision} values: their rounding can make central "
@@ -129,8 +136,33 @@ def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
     g = trace(fn, inputs, memory_limit=memory_limit, output=output, **kw_inputs)
     values = {name: node.value for name, node in g.inputs.items()}
     grads = {name: node.adjoint for name, node in g.inputs.items()}
-    return compare(fn, values, grads, rtol=rtol, eps=eps, max_coords=max_coords, coords_seed=coords_seed,
-                   output=output, precision=precision(g))
+    result = compare(fn, values, grads, rtol=rtol, eps=eps, max_coords=max_coords, coords_seed=coords_seed,
+                     output=output, precision=precision(g))
+    return dataclasses.replace(result, not_finite=not_finite(g)) if not result.passed else result
+
+
+def not_finite(g: Graph) -> str:
+    """Where the backward pass first made a message that is not finite from a finite gradient (the
+    op, its line, the input it sends to); '' when every message is finite. An op's local
+    derivative is infinite or undefined there: ``exp`` overflowing in a branch ``np.where`` does
+    not take (its zero message times ``exp(800) = inf`` is NaN), ``sqrt`` or ``log`` at 0."""
+    dag = g._dag
+    for node in reversed(dag.nodes):  # the order the backward pass went in
+        if node.op is None:
+            continue
+        adjoint = node.adjoint
+        if adjoint is None or not np.all(np.isfinite(adjoint)):
+            continue
+        for e in node.in_edges:
+            message = e.message
+            if message is not None and not np.all(np.isfinite(message)):
+                where = f" at line {node.source.lineno}" if node.source is not None else ""
+                code = f" ({node.source.line})" if node.source is not None and node.source.line else ""
+                bad = "NaN" if np.isnan(message).any() else "infinite"
+                return (f"the gradient is {bad} from {node.name}{where}{code}: its message to {e.src.name} is "
+                        f"{bad} from a finite gradient, as where exp overflows in a branch np.where does not "
+                        f"take (0 · inf), or sqrt or log at 0")
+    return ""
 
 
 def compare(fn: Callable[..., Any], values: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray | None],

@@ -7,7 +7,7 @@ import pytest
 
 import graphviz_bp as gb
 
-from graphviz_bp.check import compare, precision
+from graphviz_bp.check import compare, not_finite, precision
 
 
 def ae(W, x):
@@ -278,3 +278,24 @@ def test_a_check_through_float32_values_says_what_a_float32_check_takes():
     assert not compare(side, {"W": W, "x": x}, wrong, precision=precision(g)).passed
     r = gb.check(lambda W, x: np.sum(np.tanh(W @ x)), W=W, x=x)  # float64 throughout
     assert r.passed and r.precision == "float64" and r.hint == "" and repr(r) == "<CheckResult passed; rtol 1e-06>"
+
+
+def _stable_sigmoid_sum(x):
+    # EpyNN's sigmoid: both branches evaluated; the one not taken overflows (NumPy warns)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sum(np.where(x >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x))))
+
+
+def test_a_check_failed_by_a_gradient_that_is_not_finite_says_where_it_stopped_being_finite():
+    """0 · inf in the branch np.where does not take made the gradient NaN at x = ±800, and the
+    check said nothing of where: it names the op, its line and the input it sends NaN to."""
+    x = np.array([-800.0, -1.0, 0.0, 1.0, 800.0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = gb.check(_stable_sigmoid_sum, x=x)
+        g = gb.trace(_stable_sigmoid_sum, x=x)
+    assert not r.passed and np.isnan(g.grad("x")[[0, 4]]).all()
+    (first,) = [n for n in g._dag.nodes if n.op is not None and n.name in r.hint.split(" from ")[1].split()[0:1]]
+    assert first.adjoint is not None and np.isfinite(first.adjoint).all()
+    assert any(e.message is not None and np.isnan(e.message).any() for e in first.in_edges)
+    assert f"at line {first.source.lineno}" in r.hint and "0 · inf" in r.hint
+    assert not_finite(gb.trace(lambda x: np.sum(np.tanh(x)), x=x)) == ""

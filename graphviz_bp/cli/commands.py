@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 
 from .. import gallery as gallery_mod
 from ..api import Graph, trace
-from ..check import GradientMatchError, InputCheck, check_returned, compare, precision
+from ..check import GradientMatchError, InputCheck, check_returned, compare, not_finite, precision
 from ..dot import DEFAULT_TIMEOUT
 from ..drawing.page import OUTPUTS
 from ..drawing.render import FORMATS
@@ -256,6 +257,8 @@ def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, lo
     grads = {name: g.node(name).adjoint for name in values}
     result = call_user(compare, fn, values, grads, rtol=rtol, eps=eps, max_coords=max_coords,
                        coords_seed=seed + 1, output=loss, precision=precision(g))
+    if not result.passed:
+        result = dataclasses.replace(result, not_finite=not_finite(g))
     click.echo(f"{label}: value {float(g.value):.6g}; rtol {rtol:g}, eps {eps:g}")
     header = ("input", "shape", "‖analytic‖", "‖numeric‖", "rel. error")
     rows = [_check_row(c) for c in result.inputs]
