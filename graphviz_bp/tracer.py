@@ -66,18 +66,31 @@ def _locate(exc: BaseException) -> None:
     if not isinstance(exc, GraphvizBPError) or len(exc.args) != 1 or not isinstance(exc.args[0], str) \
             or "\n  at " in exc.args[0] or str(exc) != exc.args[0]:
         return
-    where = None
-    tb = exc.__traceback__
-    last = None
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if not code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
-            where = Source(code.co_filename, tb.tb_lineno, code.co_name)
-        last = code
-        tb = tb.tb_next
+    frames = _traceback(exc)
+    k = _innermost_user(frames)
     # (raised by graphviz_bp itself: an error class of ours the user raised is left as it is)
-    if where is not None and last is not None and last.co_filename.startswith(_PACKAGE_DIR):
-        exc.args = (f"{exc.args[0]}\n  at {where}",)
+    if k is not None and frames[-1][0].f_code.co_filename.startswith(_PACKAGE_DIR):
+        exc.args = (f"{exc.args[0]}\n  at {_source_of(*frames[k])}",)
+
+
+def _traceback(exc: BaseException) -> list[tuple[Any, int]]:
+    """The frames of ``exc``'s traceback, outermost first, each with the line it was at."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    return frames
+
+
+def _innermost_user(frames: list[tuple[Any, int]]) -> int | None:
+    """The index of the innermost of ``frames`` outside graphviz_bp and NumPy (None: none is)."""
+    users = [k for k, (f, _) in enumerate(frames) if not f.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR))]
+    return users[-1] if users else None
+
+
+def _source_of(frame: Any, lineno: int) -> Source:
+    return Source(frame.f_code.co_filename, lineno, frame.f_code.co_name)
 
 
 _MASKED_DIR = os.path.join(_NUMPY_DIR, "ma") + os.sep
@@ -86,24 +99,18 @@ _MASKED_DIR = os.path.join(_NUMPY_DIR, "ma") + os.sep
 def _masked(exc: BaseException) -> UnsupportedOpError | None:
     """The error to give for ``exc`` when NumPy's masked arrays (``np.ma``) raised it on a traced
     value, at the user's line that called them; else None."""
-    frames = []
-    tb = exc.__traceback__
-    while tb is not None:
-        frames.append((tb.tb_frame, tb.tb_lineno))
-        tb = tb.tb_next
-    users = [k for k, (f, _) in enumerate(frames) if not f.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR))]
-    if not users:
+    frames = _traceback(exc)
+    k = _innermost_user(frames)
+    if k is None:
         return None
     # NumPy's masked code, called by the user's innermost line, given a traced value
-    inside = [f for f, _ in frames[users[-1] + 1:] if f.f_code.co_filename.startswith(_MASKED_DIR)]
+    inside = [f for f, _ in frames[k + 1:] if f.f_code.co_filename.startswith(_MASKED_DIR)]
     if not any(type(v) is Traced for f in inside for v in f.f_locals.values()):
         return None
-    frame, lineno = frames[users[-1]]
-    where = Source(frame.f_code.co_filename, lineno, frame.f_code.co_name)
     return UnsupportedOpError(
         "numpy.ma (masked arrays) is not supported on traced values; write the mask with np.where, e.g. "
         "np.where(m, np.log(np.where(m, x, 1)), 0) for np.ma.log(x) filled with 0 where it is masked"
-        + f"\n  at {where}")
+        f"\n  at {_source_of(*frames[k])}")
 
 
 def _short(value: Any) -> str:
