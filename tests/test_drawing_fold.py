@@ -46,8 +46,12 @@ def test_a_deep_net_is_drawn_as_one_folded_layer_with_its_norm_strip():
     assert g.node("W0").id in inside and g.node("b0").id in inside
     assert "W0 … W59" in label_text(next(n for n in nodes if n.get_name() == g.node("W0").id))
     back = [e for e in graph.get_edges() if "recurrence" in str(e.get("class"))]
-    assert len(back) == 1 and back[0].get("constraint") == "false" and "× 59" in str(back[0].get("xlabel"))
-    assert back[0].get("label") is None  # beside the edge, placed after the layout: not across the frame
+    # from the layer's tanh back to the next layer's @: written downwards, from @ to tanh, its arrow
+    # drawn at @, ranked as the block's own edges, its label beside it
+    symbol = {n.get_name(): m.group(1) for n in nodes if (m := re.search(r"<B>([^<]*)</B>", label_text(n)))}
+    assert len(back) == 1 and (symbol[back[0].get_source()], symbol[back[0].get_destination()]) == ("@", "tanh")
+    assert back[0].get("dir") == "back" and back[0].get("constraint") is None
+    assert "× 59" in label_text(back[0]) and back[0].get("xlabel") is None
     # the tooltip of an edge drawn for all 60 layers names the last layer's message too
     w_edge = next(e for e in graph.get_edges() if e.get_source().strip('"') == g.node("W0").id)
     last = g.node("W59").out_edges[0]
@@ -1377,3 +1381,110 @@ def test_a_value_used_once_in_the_next_repetitions_box_is_carried_on_too():
     members = [g._dag.edges[i] for i in scene.stands_for[carry.id]]
     shown = [float(v.replace("−", "-")) for v in re.search(r"\[(.*)\]", carry.text).group(1).split(",")]
     np.testing.assert_allclose(shown, members[0].message, rtol=5e-3)
+
+
+def _carried_twice(W, V):
+    h = np.ones(3)
+    L = 0
+    for _ in range(8):
+        L = L + np.sum(V @ h)  # h read by an op that does not lead to the next h
+        h = np.tanh(W @ h)     # ... and by one that does
+    return L
+
+
+def _carried_into_a_difference(W):
+    h = np.ones(3)
+    L = 0
+    for _ in range(8):
+        new = np.tanh(W @ h)
+        L = L + np.sum((new - h) ** 2)  # the next repetition's − reads the h this one's − reads too
+        h = new
+    return L
+
+
+def _laid_out(dot_executable, source):
+    import json
+    import subprocess
+
+    return json.loads(subprocess.run([dot_executable, "-Tjson"], input=source.encode(), capture_output=True,
+                                     check=True).stdout)
+
+
+def _label_boxes(edge):
+    """The boxes (x0, y0, x1, y1, points) of the texts of a laid-out edge's label."""
+    boxes, size = [], 9.0
+    for op in edge.get("_ldraw_", []):
+        if op["op"] == "F":
+            size = float(op["size"])
+        elif op["op"] == "T":
+            x, y = op["pt"]
+            left = x - {"l": 0, "c": op["width"] / 2, "r": op["width"]}[op["align"]]
+            boxes.append((left, y - 0.2 * size, left + op["width"], y + 0.8 * size))
+    return boxes
+
+
+def test_edges_to_the_next_repetition_are_ranked_with_their_labels_beside_them_inside_the_frame(dot_executable):
+    """An edge from a folded block's end to the next repetition's op is written downwards, from that
+    op to the value, with its arrow at the op (dir=back): dot ranks it as the block's own edges and
+    places its label as theirs, inside the frame and off the nodes. Unranked (constraint=false), it had
+    an external label that dot laid across its own edge or a node."""
+    g = gb.trace(_carried_twice, W=RNG.normal(size=(3, 3)), V=RNG.normal(size=(3, 3)))
+    scene = g.draw(fold=True).scene()
+    back = {e.id: e for e in scene.edges if "recurrence" in e.classes}
+    heads = {scene.node(e.dst).text.splitlines()[0] for e in back.values()}
+    assert len(back) == 3 and heads == {"@", "0 + (·) … +"}  # h into W @ h and V @ h; L into L + ·
+    source = g.to_dot(fold=True)
+    graph = parse(source)
+    for e in graph.get_edges():
+        mine = back.get(str(e.get("id")).strip('"'))
+        if mine is not None:
+            assert (e.get_source(), e.get_destination()) == (mine.dst, mine.src), mine.id
+            assert e.get("dir") == "back" and e.get("constraint") is None and e.get("xlabel") is None
+            assert "(to the next repetition)" in label_text(e)
+    _labels_inside_the_frame_and_off_the_nodes(_laid_out(dot_executable, source), set(back))
+    # a deep net's: the label beside the edge from tanh back to @ crossed the frame's right side by 16
+    # points (dot leaves edge labels out of a frame's bounds)
+    depth = 50
+    net = gb.trace(deep_mlp(depth), **deep_mlp_inputs(np.random.default_rng(5), depth))
+    ids = {e.id for e in net.draw().scene().edges if "recurrence" in e.classes}
+    assert len(ids) == 1
+    _labels_inside_the_frame_and_off_the_nodes(_laid_out(dot_executable, net.to_dot()), ids)
+
+
+def _labels_inside_the_frame_and_off_the_nodes(laid, ids):
+    (frame,) = [o for o in laid["objects"] if o["name"].startswith("cluster_") and "folded" in o.get("class", "")]
+    fx0, fy0, fx1, fy1 = map(float, frame["bb"].split(","))
+    nodes = []
+    for o in laid["objects"]:
+        if "pos" in o:
+            x, y = map(float, o["pos"].split(","))
+            w, h = float(o["width"]) * 36, float(o["height"]) * 36
+            nodes.append((o["name"], x - w, y - h, x + w, y + h))
+    edges = [e for e in laid["edges"] if e.get("id") in ids]
+    assert len(edges) == len(ids)
+    for e in edges:
+        for x0, y0, x1, y1 in _label_boxes(e):
+            assert fx0 <= x0 and x1 <= fx1 and fy0 <= y0 and y1 <= fy1, (e["id"], (x0, x1), (fx0, fx1))
+            hit = [n for n, a0, b0, a1, b1 in nodes if x0 < a1 and a0 < x1 and y0 < b1 and b0 < y1]
+            assert not hit, (e["id"], hit)
+
+
+def test_an_edge_to_the_next_repetition_that_would_close_a_cycle_keeps_an_external_label():
+    """When the value leads, within the block, to the op that reads it in the next repetition (the
+    difference of this h and the last), ranking the edge upwards would close a cycle: it stays
+    unranked, from the value to the op, with its label placed beside it after the layout."""
+    g = gb.trace(_carried_into_a_difference, W=RNG.normal(size=(3, 3)))
+    scene = g.draw(fold=True).scene()
+    back = {e.id: e for e in scene.edges if "recurrence" in e.classes}
+    graph = parse(g.to_dot(fold=True))
+    kept = [e for e in graph.get_edges() if str(e.get("id")).strip('"') in back and e.get("dir") is None]
+    (e,) = kept
+    mine = back[str(e.get("id")).strip('"')]
+    assert scene.node(mine.dst).text.splitlines()[0] == "−" and scene.node(mine.src).text.splitlines()[0] == "tanh"
+    assert (e.get_source(), e.get_destination()) == (mine.src, mine.dst)
+    assert e.get("constraint") == "false" and "(to the next repetition)" in str(e.get("xlabel"))
+    assert e.get("label") is None
+    # the others (h into W @ h, L into L + ·) are ranked
+    assert len(back) == 3 and all(x.get("dir") == "back" for x in graph.get_edges()
+                                  if str(x.get("id")).strip('"') in set(back) - {mine.id})
+

@@ -150,25 +150,62 @@ def _node_style(classes: tuple[str, ...], border: str, fill: str, penwidth: floa
             f"{margin} penwidth={q(f'{penwidth:g}')}{more} shape={q(shape)} style={q(style)}")
 
 
-def _edge(e: SceneEdge) -> str:
+def _edge(e: SceneEdge, upward: frozenset[str] = frozenset()) -> str:
     tip = _plain(e.tooltip)
-    # the edge back to a repeated block's start is not ranked (constraint=false), and dot put its
-    # label across the block's frame; an external label is placed beside the drawn edge instead
-    label = f" {'xlabel' if 'recurrence' in e.classes else 'label'}={_label(e.lines, 9, 'LEFT')}" if e.lines else ""
-    head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style)
+    label = f" {{}}={_label(e.lines, 9, 'LEFT')}" if e.lines else ""
+    src, dst = _endpoint(e.src), _endpoint(e.dst)
+    if e.id in upward:
+        # an edge to the next repetition, back up to where the block starts: written downwards, from
+        # its head to its tail, and drawn with its arrow at the tail (dir=back), so that dot ranks it
+        # as the block's own edges and places its label beside it, inside the block's frame
+        src, dst, kind, end = dst, src, "label", "taillabel"
+        head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style, True)
+    else:
+        # one whose tail leads to its head is not ranked (constraint=false), and dot put such an
+        # edge's label across the block's frame: an external label is placed beside it instead
+        kind, end = ("xlabel" if "recurrence" in e.classes else "label"), "headlabel"
+        head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style)
     if e.head:  # which operand: a mark beside the arrow's head
-        head += f" headlabel={_quote_short(e.head)} labelangle=35 labeldistance=1.5 labelfontcolor={_quote_short(e.color)} labelfontsize=11"
-    return (f"\t{_endpoint(e.src)} -> {_endpoint(e.dst)} [{head} id={_quote(e.id)}{label} "
+        head += f" {end}={_quote_short(e.head)} labelangle=35 labeldistance=1.5 labelfontcolor={_quote_short(e.color)} labelfontsize=11"
+    return (f"\t{src} -> {dst} [{head} id={_quote(e.id)}{label.format(kind)} "
             f"labeltooltip={tip} {tail} tooltip={tip}]\n")
 
 
 @functools.lru_cache(maxsize=1024)
-def _edge_style(classes: tuple[str, ...], color: str, penwidth: float, style: str) -> tuple[str, str]:
-    """An edge's attributes written before its id, and those between its label tooltip and tooltip."""
+def _edge_style(classes: tuple[str, ...], color: str, penwidth: float, style: str,
+                upward: bool = False) -> tuple[str, str]:
+    """An edge's attributes written before its id, and those between its label tooltip and tooltip
+    (``upward``: an edge to the next repetition written from its head to its tail)."""
     q = _quote_short
     more = f" class={q(' '.join(classes))}" if classes else ""
-    lax = " constraint=false" if "recurrence" in classes else ""  # back to the block's start: not a rank
+    lax = " dir=back" if upward else " constraint=false" if "recurrence" in classes else ""
     return f"arrowsize=0.7{more} color={q(color)}{lax}", f"penwidth={q(f'{penwidth:g}')} style={q(style)}"
+
+
+def _upward(scene: Scene) -> frozenset[str]:
+    """The edges to the next repetition that can be drawn downwards with their arrow reversed, as
+    dot draws a block's own edges: all but those whose tail leads to their head along the drawing's
+    other edges (a value used in the next repetition by an op that also reads it, or a value made
+    from it, in this one), which would close a cycle. A node's edge to itself is one of them."""
+    back = [e for e in scene.edges if "recurrence" in e.classes]
+    if not back:
+        return frozenset()
+    below: dict[str, list[str]] = {}
+    for e in scene.edges:
+        if "recurrence" not in e.classes:
+            below.setdefault(e.src.partition(":")[0], []).append(e.dst.partition(":")[0])
+    upward = []
+    for e in back:
+        goal, start = e.dst.partition(":")[0], e.src.partition(":")[0]
+        seen, todo = {start}, [start]
+        while todo and goal not in seen:
+            for n in below.get(todo.pop(), ()):
+                if n not in seen:
+                    seen.add(n)
+                    todo.append(n)
+        if goal not in seen or goal == start:
+            upward.append(e.id)
+    return frozenset(upward)
 
 
 @functools.lru_cache(maxsize=4096)  # a node's id is the end of all its edges
@@ -208,7 +245,8 @@ def to_dot(scene: Scene) -> str:
     out = [_header(scene.background, scene.text_color, scene.font, scene.direction,
                    _BOUNDED if size > LIMITED else _PLACED if size > PLACED else ())]
     _nodes(out, scene, chain)
-    out += [_edge(e) for e in scene.edges]
+    upward = _upward(scene)
+    out += [_edge(e, upward) for e in scene.edges]
     if scene.legend is not None:  # on the last rank, beside the output
         out += ["\tsubgraph legend_rank {\n", "\t\trank=sink\n", "\t" + _node(scene.legend), "\t}\n"]
     out.append("}\n")
@@ -279,12 +317,14 @@ def _emit(out: list[str], indent: str, key: str | None, members: dict[str | None
 
 @functools.lru_cache(maxsize=256)  # a few kinds of frame
 def _frame_style(classes: tuple[str, ...]) -> tuple[str, str]:
-    """A frame's attributes written before its id, and those after its label."""
+    """A frame's attributes written before its id, and those after its label. (A folded block's
+    frame keeps 28 pt around what it holds, not dot's 8: dot leaves edge labels out of a frame's
+    bounds, and the label beside an edge to the next repetition crossed it by up to 16 pt.)"""
     folded = "folded" in classes
     more = f"class={_quote(' '.join(classes))} " if classes else ""
     return (f"{more}color={_quote('#7c3aed' if folded else '#c8c8c8')} "
             f"fillcolor={_quote('#faf7ff' if folded else 'white')}",
-            f"labeljust=l penwidth={'1.5' if folded else '1'} style={_quote('rounded,filled' if folded else 'rounded')}")
+            f"labeljust=l{' margin=28' if folded else ''} penwidth={'1.5' if folded else '1'} style={_quote('rounded,filled' if folded else 'rounded')}")
 
 
 def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
