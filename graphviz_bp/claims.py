@@ -216,10 +216,11 @@ def squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _close(a: np.ndarray, b: np.ndarray, draw: Draw | None = None) -> bool:
     """``a`` equals ``b`` up to rounding: relatively, and absolutely at 1e-9 of ``b``'s largest
-    entry (at least 1e-9), or at ``CANCELLED`` of the largest of what ``draw``'s gradient is summed
-    from: the paths' contributions, the gradients of the values it feeds (a gradient they cancel,
-    a bias batch norm centres away, is 0 up to their rounding)."""
-    scale = max(1.0, float(np.max(np.abs(b))) if b.size else 1.0)
+    entry, or at ``CANCELLED`` of the largest of what ``draw``'s gradient is summed from: the paths'
+    contributions, the gradients of the values it feeds (a gradient they cancel, a bias batch norm
+    centres away, is 0 up to their rounding). No floor of its own: a gradient that vanishes through
+    a deep net (1e-17) is judged at its own scale, where a floor of 1e-9 passed any claim."""
+    scale = float(np.max(np.abs(b))) if b.size else 0.0
     atol = 1e-9 * scale
     if draw is not None:
         atol = max([atol, CANCELLED * draw.scale] + [CANCELLED * float(np.max(np.abs(t))) for t in draw.terms

@@ -206,6 +206,32 @@ def test_a_wrong_entry_is_named_with_both_values():
     assert v.message.startswith("wrong: at A[1, 2] the hand-written gradient gives")
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e-8, 1e-13, 1e-17])
+def test_a_vanishing_gradient_is_judged_at_its_own_scale(scale):
+    """A gradient that vanishes through a deep net (1e-17 in a 42-layer sigmoid autoencoder's first
+    layers) is checked as any other: a claim 6 times too large, or 0, was called correct below 1e-9."""
+    def right(A, v):
+        return scale * np.sum((A @ v) ** 2), scale * 2 * np.outer(A @ v, v)
+
+    def six(A, v):
+        return scale * np.sum((A @ v) ** 2), scale * 12 * np.outer(A @ v, v)
+
+    def zero(A, v):
+        return scale * np.sum((A @ v) ** 2), 0 * A
+
+    def entry(A, v):  # one entry off by a millionth of the gradient's largest
+        E = np.zeros_like(A)
+        E[1, 2] = 1e-6 * scale * np.max(np.abs(2 * np.outer(A @ v, v)))
+        return scale * np.sum((A @ v) ** 2), scale * 2 * np.outer(A @ v, v) + E
+
+    assert gb.check_backward(right, A=A0, v=V0, grads="A")["A"].kind == "correct"
+    verdict = gb.check_backward(six, A=A0, v=V0, grads="A")["A"]
+    assert verdict.kind == "factor" and verdict.factor == pytest.approx(6.0)
+    assert gb.check_backward(zero, A=A0, v=V0, grads="A")["A"].kind == "wrong"
+    verdict = gb.check_backward(entry, A=A0, v=V0, grads="A")["A"]
+    assert verdict.kind == "wrong" and verdict.worst[0] == (1, 2)
+
+
 def test_a_gradient_right_only_at_the_traced_inputs_is_wrong_at_fresh_ones():
     def f(v):  # the gradient of Σv² evaluated once, at V0, and returned for every v
         return np.sum(v ** 2), 2 * V0
