@@ -1488,3 +1488,35 @@ def test_an_edge_to_the_next_repetition_that_would_close_a_cycle_keeps_an_extern
     assert len(back) == 3 and all(x.get("dir") == "back" for x in graph.get_edges()
                                   if str(x.get("id")).strip('"') in set(back) - {mine.id})
 
+
+def _padded_layers(x, **W):
+    h = x
+    for i in range(len(W)):
+        p = np.pad(h, 1)[1:-1]  # an op on h before the layer's weight (im2col's pad)
+        h = np.tanh(W[f"W{i}"] @ p)
+    return np.sum(h ** 2)
+
+
+def test_a_folded_op_whose_first_repetition_reads_data_is_drawn_with_the_messages_of_the_others():
+    """The first repetition's pad reads the data x (no gradient), the 29 others the layer before
+    (which has one): the folded pad is not greyed as data, and its edges draw the second
+    repetition's message, saying the first carries none (they were grey, with no message)."""
+    W = {f"W{i}": RNG.normal(size=(4, 4)) * 0.5 for i in range(30)}
+    g = gb.trace(_padded_layers, x=RNG.normal(size=4), **W)
+    scene = g.draw(data=["x"]).scene()
+    pads = [n for n in g.nodes if n.op is not None and n.op.name == "pad"]
+    (pad,) = [n for n in scene.nodes if n.text.startswith("pad 1")]
+    assert scene.stands_for[pad.id] == tuple(n.index for n in pads)
+    assert "data" not in pad.classes and pad.lines[0][0].color == "#1a1a1a"  # the palette's text, not muted
+    (out,) = [e for e in scene.edges if e.src == pad.id]
+    second = pads[1].out_edges[0]
+    assert f"norm {np.linalg.norm(second.message):.3g}".replace("-", "−") in out.text
+    assert "× 30; none in the first" in out.text and out.color != "#b0b0b0"
+    assert f"{second.src.name} → {second.dst.name}" in str(out.tooltip)
+    # x itself is still data, and its edge into the first repetition carries nothing
+    (into,) = [e for e in scene.edges if e.src == g.node("x").id]
+    assert "▲" not in into.text and "into iteration 0 only" in into.text
+    # with x a parameter every repetition carries a message: drawn as before
+    (out,) = [e for e in g.draw().scene().edges if e.src == pad.id]
+    assert "none in the first" not in out.text
+    assert f"norm {np.linalg.norm(pads[0].out_edges[0].message):.3g}".replace("-", "−") in out.text

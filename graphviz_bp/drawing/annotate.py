@@ -613,6 +613,10 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
     shared = len(n.out_edges) >= 2  # n.is_shared
     adjoint = ctx.adjoints[n.index]
     muted = n not in ctx.live
+    if muted and many:  # the first repetition's value is made from data, a later one's needs a gradient
+        later = next((m for m in members if m in ctx.live), None)  # type: ignore[union-attr]
+        if later is not None:
+            muted, adjoint = False, ctx.adjoints[later.index]
     if is_out and kind == "op":
         classes: tuple[str, ...] = ("op", "output", "shared") if shared else ("op", "output")
     elif kind == "input":
@@ -748,6 +752,14 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         classes = ("const",) if from_const else ()
     muted = src not in ctx.live
     tag = ctx.edge_tag.get(e)
+    shown_e, silent = e, 0  # the edge whose message is drawn; the repetitions before it, which carry none
+    if many and not summed and (muted or message is None):
+        # the first repetition carries no message (its input is data, the later ones' a value with
+        # a gradient): the first one that does is drawn, and how many before it carry none
+        shown_e = next((m for m in members if m.src in ctx.live and ctx.messages[m.index] is not None), e)  # type: ignore[union-attr]
+        if shown_e is not e:
+            silent = members.index(shown_e)  # type: ignore[union-attr]
+            message, muted, tag = ctx.messages[shown_e.index], False, ctx.edge_tag.get(shown_e)
     if summed:  # no one use's message: their sum, named by their tags
         names = [ctx.edge_tag[m][0] for m in summed if m in ctx.edge_tag]
         tag = ((" + ".join(names) if len(names) <= 3 else f"Σ of {len(names)} messages") if len(names) == len(summed)
@@ -762,7 +774,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     if ctx.shapes and not from_const and src.value.dtype.kind in "fc" and not into_box:  # integer/boolean: none
         lines.append(_jacobian_line(dst.value.shape + src.value.shape, pal.jacobian))
     back = len(lines)
-    formula = e.formula if ctx.formulas and message is not None and not muted and not summed else None
+    formula = shown_e.formula if ctx.formulas and message is not None and not muted and not summed else None
     if formula is not None and formula.verified:
         name = f"{tag[0]} = " if tag else ""
         msg_color = tag[1] if tag else pal.message
@@ -808,8 +820,9 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         where = _later(members, P, None if boxed is None else _around(P, boxed, ctx.around)) if P is not None else ""
         across = bool(where)
         what = _merged_tags(members, ctx.edge_tag)
-        lines.append(_line(f"{what}× {len(members)}{where or (f' ({some})' if some else '')}", color, False, True,
-                           EDGE))
+        none = "" if not silent else "; none in the first" if silent == 1 else f"; none in the first {silent}"
+        lines.append(_line(f"{what}× {len(members)}{where or (f' ({some})' if some else '')}{none}", color, False,
+                           True, EDGE))
         if across:
             classes = classes + ("recurrence",)
             style = "dashed"
@@ -827,7 +840,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
             and e.argnum < len(_MARKS) and (key is None or key[2] >= 0):
         mark = _MARKS[e.argnum]  # the order of a non-commutative op's operands: ① − ②, ① @ ②
     return SceneEdge(ident, a, b, classes, tuple(lines), color,
-                     Deferred(_edge_tip, e, message, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
+                     Deferred(_edge_tip, shown_e, message, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
                               members[-1] if members else None, len(members) if members else 1, len(summed)),
                      style, penwidth, mark, back)
 
