@@ -104,3 +104,67 @@ def test_an_rnns_steps_repeat_and_the_shared_weight_is_outside_them():
     assert [n.name for n in root.own if n.kind == "input"] == ["W", "h0", "xs"]  # outside every step
     assert [n.op.name for n in root.own if n.kind == "op"] == ["sum"]
     assert all(len(gr.nodes()) == 4 for gr in rep.groups)  # xs[t], W @ h, + x, tanh
+
+
+def _rnn_with_a_copy(Wx, Wh, X):
+    h_prev = np.zeros(4)
+    for t in range(len(X)):
+        h = np.tanh(Wx @ X[t] + Wh @ h_prev)
+        h_prev = h.copy()  # the last iteration's copy feeds nothing: the graph does not keep it
+    return np.sum(h ** 2)
+
+
+def _filter_with_an_unused_update(A, X, P, x):
+    for t in range(len(X)):
+        x = np.tanh(A @ x + X[t])
+        x = x + P @ x * 0.01
+        P = A @ P @ A.T + 0.1 * P  # the last covariance update is unused, as a Kalman filter's
+    return np.sum(x ** 2)
+
+
+def test_a_loops_last_iteration_without_what_only_feeds_the_next_is_the_repeats_tail():
+    """The last iteration lacks the ops whose values only the next iteration would read (the graph
+    keeps only what reaches the loss): it still repeats the others, each of its nodes in the place of
+    its counterpart in the first (it was split off: "iterations 0…38 × 39" and "iteration 39")."""
+    T = 7
+    g = gb.trace(_rnn_with_a_copy, Wx=RNG.normal(size=(4, 2)), Wh=RNG.normal(size=(4, 4)), X=RNG.normal(size=(T, 2)))
+    (rep,) = repeats(group_tree(dag(g)))
+    assert rep.count == T
+    ops = [[n.op.name for n in g.core()] for g in rep.groups]
+    step = ["index", "matmul", "matmul", "add", "tanh"]
+    assert ops[:-1] == [step + ["copy"]] * (T - 1) and ops[-1] == step
+    aligned = rep.core(T - 1)
+    assert [n.op.name if n is not None else None for n in aligned] == step + [None]
+    assert aligned[:-1] == rep.groups[-1].core()
+    # drawn: one frame for all T, the copy's edge on to the next repetition for T - 1 of them
+    scene = g.draw(fold=True).scene()
+    (title,) = [c.lines[0] for c in scene.clusters if "folded" in c.classes]
+    assert f"iterations 0…{T - 1}" in "".join(s.text for s in title) and f"× {T}" in "".join(s.text for s in title)
+    copy = next(n for n in scene.nodes if n.text.startswith("copy"))
+    assert len(scene.stands_for[copy.id]) == T - 1
+    (carry,) = [e for e in scene.edges if e.src == copy.id]
+    assert f"× {T - 1} (to the next repetition)" in carry.text and "recurrence" in carry.classes
+    power = next(n for n in g.nodes if n.op is not None and n.op.name == "power")
+    (out,) = [e for e in scene.edges if e.dst == power.id]  # from the tanh drawn for all T
+    assert scene.stands_for[out.src] == tuple(n.index for n in g.nodes if n.op is not None and n.op.name == "tanh")
+
+
+def test_a_chain_of_ops_unused_after_the_last_iteration_is_left_out_of_the_tail_too():
+    T = 6
+    g = gb.trace(_filter_with_an_unused_update, A=RNG.normal(size=(3, 3)) * 0.5, X=RNG.normal(size=(T, 3)),
+                 P=np.eye(3), x=np.zeros(3))
+    (rep,) = repeats(group_tree(dag(g)))
+    assert rep.count == T
+    assert len(rep.groups[0].core()) - len(rep.groups[-1].core()) >= 3  # A @ P, · @ A.T, + 0.1 P ...
+    assert sum(n is None for n in rep.core(T - 1)) == len(rep.groups[0].core()) - len(rep.groups[-1].core())
+
+
+def test_a_last_iteration_lacking_an_op_its_own_ops_read_is_not_a_tail():
+    def f(x):
+        for i in range(6):
+            y = np.sin(x) if i < 5 else x  # the last iteration's tanh reads x itself
+            x = np.tanh(y)
+        return np.sum(x)
+
+    root = group_tree(dag(gb.trace(f, x=RNG.normal(size=3))))
+    assert [(r.count, r.first.scope.index, r.tails) for r in repeats(root)] == [(5, 0, {})]

@@ -125,7 +125,7 @@ def _folds(root: Group, dag: DAG) -> list[Fold]:
                 for e in n.in_edges:
                     if e.src.kind == "input" and owner.setdefault(e.src.index, k) != k:
                         owner[e.src.index] = -1
-        slots = [_owned_inputs(g, k, owner) for k, g in enumerate(r.groups)]
+        slots = [_owned_inputs(r.core(k), k, owner) for k in range(r.count)]
         common = [slot for slot in slots[0] if all(
             slot in other and other[slot].shape == slots[0][slot].shape for other in slots[1:])]
         owned = [[mine[slot] for slot in common] for mine in slots]
@@ -175,9 +175,10 @@ def _drawn_as(folded: list[Repeat]) -> dict[int, int]:
     stand: dict[int, int] = {}
     for r in folded:
         first = r.first.core()
-        for g in r.groups[1:]:
-            for n, s in zip(g.core(), first):
-                stand[n.index] = s.index
+        for k in range(1, r.count):
+            for n, s in zip(r.core(k), first):
+                if n is not None:
+                    stand[n.index] = s.index
     for i in list(stand):  # (a nested fold's first repetition stands in turn for the outer one's)
         s = stand[i]
         for _ in folded:
@@ -208,7 +209,7 @@ def _alike_runs(r: Repeat, drawn: dict[int, int]) -> list[Repeat]:
     """The runs of two or more consecutive repetitions of ``r`` that send their values out of it to
     the same places (as drawn: ``drawn``), each a repeat of its own."""
     within = {n.index for g in r.groups for n in g.nodes()}
-    sent = [_sent(g, within, drawn) for g in r.groups]
+    sent = [_sent(r.core(k), within, drawn) for k in range(r.count)]
     runs: list[Repeat] = []
     k = 0
     while k < len(sent):
@@ -216,19 +217,21 @@ def _alike_runs(r: Repeat, drawn: dict[int, int]) -> list[Repeat]:
         while j < len(sent) and sent[j] == sent[k]:
             j += 1
         if j - k >= 2:
-            runs.append(r if j - k == r.count else Repeat(r.groups[k:j]))
+            runs.append(r if j - k == r.count else Repeat(r.groups[k:j], r.tails))
         k = j
     return runs
 
 
-def _sent(g: Group, within: set[int], drawn: dict[int, int]) -> frozenset[tuple[int, int, int | None]]:
-    """Where ``g`` (a repetition of a repeat whose nodes are ``within``) sends its values out of the
-    repeat: (the value's place in ``g``, the node drawn for the one it goes to, which operand; any,
-    for an item of a joined list)."""
-    mine = g.core()  # (constants left out, as the signature leaves them: the first step's zero state)
-    local = {n.index: k for k, n in enumerate(mine)}
+def _sent(mine: list[Node | None], within: set[int], drawn: dict[int, int]) -> frozenset[tuple[int, int, int | None]]:
+    """Where a repetition of a repeat whose nodes are ``within`` sends its values out of the repeat
+    (``mine``: its ``Repeat.core``, constants left out as the signature leaves them: the first
+    step's zero state): (the value's place, the node drawn for the one it goes to, which operand;
+    any, for an item of a joined list)."""
+    local = {n.index: k for k, n in enumerate(mine) if n is not None}
     out = set()
     for n in mine:
+        if n is None:
+            continue
         for e in n.out_edges:
             d = e.dst
             if d.index in within:
@@ -247,23 +250,25 @@ def _within(g: Group, numbers: set[int]) -> bool:
     return False
 
 
-def _constant_slots(g: Group) -> dict[tuple[int, int], Node]:
-    """``g``'s constants by where they are used: (the using op's place among ``g.core()``, operand)."""
-    local = {n.index: k for k, n in enumerate(g.core())}
+def _constant_slots(g: Group, core: list[Node | None]) -> dict[tuple[int, int], Node]:
+    """``g``'s constants by where they are used: (the using op's place among ``core``, its
+    ``Repeat.core``, operand)."""
+    local = {n.index: k for k, n in enumerate(core) if n is not None}
     return {(local[c.out_edges[0].dst.index], c.out_edges[0].argnum): c for c in g.nodes()
             if c.kind == "const" and c.out_edges and c.out_edges[0].dst.index in local}
 
 
-def _owned_inputs(g: Group, k: int, owner: dict[int, int]) -> dict[tuple[tuple[int, int], ...], Node]:
-    """The inputs ``g`` (repetition ``k`` of its repeat) uses and no other repetition does
-    (``owner``: the repetition that reads each input, -1 for several): a layer's W and b, also
-    when a regulariser after the loop reads them. By where ``g`` uses them: the (op, operand)
-    places, counted within ``g``, so that each repetition's W is matched with the others' W."""
-    nodes = g.core()
-    local = {n.index: j for j, n in enumerate(nodes)}
+def _owned_inputs(nodes: list[Node | None], k: int, owner: dict[int, int]) -> dict[tuple[tuple[int, int], ...], Node]:
+    """The inputs repetition ``k`` of a repeat (``nodes``: its ``Repeat.core``) uses and no other
+    repetition does (``owner``: the repetition that reads each input, -1 for several): a layer's W
+    and b, also when a regulariser after the loop reads them. By where it uses them: the (op,
+    operand) places, counted within the repetition, so that each one's W is matched with the others' W."""
+    local = {n.index: j for j, n in enumerate(nodes) if n is not None}
     uses: dict[int, list[tuple[int, int]]] = {}
     inputs: dict[int, Node] = {}
     for n in nodes:
+        if n is None:
+            continue
         for e in n.in_edges:
             if e.src.kind == "input":
                 uses.setdefault(e.src.index, []).append((local[n.index], e.argnum))
@@ -287,14 +292,16 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
                 housed.add(s.index)
     for f in folds:  # repetition k's node i (and owned input j) is drawn as the first repetition's
         first = f.repeat.first.core()
-        slots = _constant_slots(f.repeat.first)
+        slots = _constant_slots(f.repeat.first, first)  # type: ignore[arg-type]
         for k, g in enumerate(f.repeat.groups):
-            for n, s in zip(g.core(), first):
-                stand[n.index] = s
+            core = f.repeat.core(k)
+            for n, s in zip(core, first):
+                if n is not None:
+                    stand[n.index] = s
             for n, s in zip(f.owned[k], f.owned[0]):
                 stand[n.index] = s
             if k:
-                for slot, c in _constant_slots(g).items():  # its constants: the first one's in their place
+                for slot, c in _constant_slots(g, core).items():  # its constants: the first one's in their place
                     if slot in slots:
                         stand[c.index] = slots[slot]
                     else:

@@ -73,19 +73,24 @@ class Group:
         it is drawn). Names, values and loop indices are left out, and so is what uses a group's
         values outside it: an RNN's last step, whose state no next step reads, folds with the others."""
         if self._signature is None:
-            nodes = self.core()  # a constant counts as a value from outside, by its shape
-            local = {n.index: k for k, n in enumerate(nodes)}
-            items: list[Any] = []
-            for n in nodes:
-                if n.kind == "op":
-                    wires = tuple(("in", local[e.src.index]) if e.src.index in local else
-                                  ("out", e.src.shape, e.src.dtype.str) for e in n.in_edges)
-                    item: tuple[Any, ...] = ("op", n.op.name, _frozen(n.params), n.shape, n.dtype.str, wires)
-                else:
-                    item = (n.kind, n.shape, n.dtype.str)
-                items.append(item + (n.dag is not None and n is n.dag.output, _shape_of_scopes(n.scope, self.scope)))
-            self._signature = (self.scope.kind if self.scope else "", tuple(items))
+            self._signature = _signature_of(self.core(), self.scope)
         return self._signature
+
+
+def _signature_of(nodes: list[Node], scope: Scope | None) -> Any:
+    """``Group.signature`` of the group of ``scope`` with these nodes (a constant counts as a value
+    from outside, by its shape)."""
+    local = {n.index: k for k, n in enumerate(nodes)}
+    items: list[Any] = []
+    for n in nodes:
+        if n.kind == "op":
+            wires = tuple(("in", local[e.src.index]) if e.src.index in local else
+                          ("out", e.src.shape, e.src.dtype.str) for e in n.in_edges)
+            item: tuple[Any, ...] = ("op", n.op.name, _frozen(n.params), n.shape, n.dtype.str, wires)
+        else:
+            item = (n.kind, n.shape, n.dtype.str)
+        items.append(item + (n.dag is not None and n is n.dag.output, _shape_of_scopes(n.scope, scope)))
+    return (scope.kind if scope else "", tuple(items))
 
 
 def _shape_of_scopes(scope: Scope | None, top: Scope | None) -> tuple[Any, ...]:
@@ -253,9 +258,19 @@ def _runs_taken(sigs: list[int]) -> list[tuple[int, int, int]]:
 
 @dataclass(eq=False)
 class Repeat:
-    """Consecutive sibling groups with one signature (at least two): drawn once, "× N"."""
+    """Consecutive sibling groups with one signature (at least two): drawn once, "× N". The last
+    may be a ``tail``: the others' ops but for those that only feed the next repetition, which the
+    last one does not have (``h_prev = h.copy()`` at the end of an RNN step): by the id of its
+    group, its ops in the places of the first repetition's (None where it has none)."""
 
     groups: list[Group]
+    tails: dict[int, list[Node | None]] = field(default_factory=dict)
+
+    def core(self, k: int) -> list[Node | None]:
+        """Repetition ``k``'s ``Group.core()``, each node in the place of its counterpart in the
+        first repetition's (None where a tail has none)."""
+        g = self.groups[k]
+        return self.tails.get(id(g)) or g.core()  # type: ignore[return-value]
 
     @property
     def count(self) -> int:
@@ -297,7 +312,8 @@ def scaled_norm(x: np.ndarray) -> float:
 
 def repeats(root: Group, least: int = 2) -> list[Repeat]:
     """Every run of at least ``least`` consecutive sibling groups with equal signatures, outermost
-    first (a run inside a repeated group is found in each repetition)."""
+    first (a run inside a repeated group is found in each repetition), and the group after it when
+    that is the run's tail (``Repeat``; see ``_tail``)."""
     found: list[Repeat] = []
     for g in root.walk():
         kids = g.children
@@ -306,10 +322,57 @@ def repeats(root: Group, least: int = 2) -> list[Repeat]:
             j = k + 1
             while j < len(kids) and kids[j].signature == kids[k].signature:
                 j += 1
+            # the loop's last iteration, after two or more alike: it may lack what feeds the next
+            tail = _tail(kids[k], kids[k + 1], kids[j]) if j == len(kids) - 1 and j - k >= 2 and \
+                kids[j].scope is not None and kids[j].scope.kind == "iteration" else None
+            if tail is not None:
+                j += 1
             if j - k >= least:
-                found.append(Repeat(kids[k:j]))
+                found.append(Repeat(kids[k:j], {id(kids[j - 1]): tail} if tail is not None else {}))
             k = j
     return found
+
+
+def _tail(first: Group, second: Group, last: Group) -> list[Node | None] | None:
+    """``last``'s nodes in the places of ``first``'s when ``last`` is ``first``'s ops but for some
+    whose values only feed the repetition after it (``second``: after ``first``), directly or
+    through one another, which the graph does not keep in the last repetition: no repetition
+    follows to use them (``h_prev = h.copy()``; ``h`` itself is kept when the code reads it after
+    the loop). Else None."""
+    nodes, mine = first.core(), last.core()
+    if not 0 < len(nodes) - len(mine) < len(nodes):
+        return None
+    later = {n.index for n in second.nodes()}
+    feeding: set[int] = set()  # ops of ``first`` whose values only go on to ``second``
+    for n in reversed(nodes):
+        if n.kind == "op" and n.out_edges and not (n.dag is not None and n is n.dag.output) and all(
+                e.dst.index in feeding or e.dst.index in later for e in n.out_edges):
+            feeding.add(n.index)
+    # ``last``'s ops matched in order with ``first``'s, skipping ops that only feed the next repetition
+    aligned: list[Node | None] = []
+    given = iter(mine)
+    waiting = next(given, None)
+    for n in nodes:
+        if waiting is not None and _kind_of(waiting, last.scope) == _kind_of(n, first.scope):
+            aligned.append(waiting)
+            waiting = next(given, None)
+        elif n.index in feeding:
+            aligned.append(None)
+        else:
+            return None
+    if waiting is not None:
+        return None
+    kept = [n for n, m in zip(nodes, aligned) if m is not None]
+    ours = {n.index for n in kept}
+    if any(e.src.index not in ours and e.src.index in feeding for n in kept for e in n.in_edges):
+        return None  # a kept op reads one left out: that one was not unused, the code ran otherwise
+    return aligned if _signature_of(kept, first.scope) == last.signature else None
+
+
+def _kind_of(n: Node, scope: Scope | None) -> Any:
+    """A node as ``_signature_of`` sees it, but for what it reads."""
+    return (n.kind, n.op.name if n.op is not None else None, _frozen(n.params) if n.kind == "op" else (), n.shape,
+            n.dtype.str, _shape_of_scopes(n.scope, scope))
 
 
 def main_chain(dag: DAG) -> list[int]:
