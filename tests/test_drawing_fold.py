@@ -1520,3 +1520,33 @@ def test_a_folded_op_whose_first_repetition_reads_data_is_drawn_with_the_message
     (out,) = [e for e in g.draw().scene().edges if e.src == pad.id]
     assert "none in the first" not in out.text
     assert f"norm {np.linalg.norm(pads[0].out_edges[0].message):.3g}".replace("-", "−") in out.text
+
+
+def _rnn_read_after(Wx, Wh, Wo, X):
+    h = np.zeros(4)
+    outs = []
+    for t in range(len(X)):
+        h = np.tanh(Wx @ X[t] + Wh @ h)
+        outs.append(Wo @ h)
+    return np.sum((Wo @ h) ** 2) + np.sum(np.stack(outs) ** 2)  # the last h; every step's output
+
+
+def test_an_edge_out_of_a_folded_loop_says_which_repetitions_it_leaves():
+    """The node drawn for a folded loop's values shows the first repetition's numbers; the edge that
+    carries the last one's value on after the loop says so (as the edge into the first says "into
+    iteration 0 only"). Edges from every repetition, or within the block, say nothing of the kind."""
+    T = 9
+    g = gb.trace(_rnn_read_after, Wx=RNG.normal(size=(4, 2)), Wh=RNG.normal(size=(4, 4)) * 0.5,
+                 Wo=RNG.normal(size=(3, 4)), X=RNG.normal(size=(T, 2)))
+    scene = g.draw(fold=True).scene()
+    tanhs = [n for n in g.nodes if n.op is not None and n.op.name == "tanh"]
+    (tanh,) = [k for k, v in scene.stands_for.items() if v == tuple(n.index for n in tanhs)]
+    outside = [e for e in scene.edges if e.src == tanh and len(scene.stands_for[e.dst]) == 1]
+    assert len(outside) == 1 and f"from iteration {T - 1} only" in outside[0].text
+    (last,) = [e.index for e in tanhs[-1].out_edges if e.dst.scope is None]
+    assert scene.stands_for[outside[0].id] == (last,)
+    stacked = next(n for n in g.nodes if n.op is not None and n.op.name == "stack")
+    (into,) = [e for e in scene.edges if e.dst == stacked.id]  # from every repetition
+    assert f"× {T}" in into.text and "from iteration" not in into.text
+    inside = [e for e in scene.edges if e.src == tanh and e not in outside]
+    assert inside and not any("from iteration" in e.text for e in inside)

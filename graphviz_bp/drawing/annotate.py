@@ -794,6 +794,9 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     a, b = (key[0], key[1]) if key is not None else own
     # an edge into some repetitions of a block drawn once
     some = _some_repetitions(members or [e], P, b) if P is not None and len(P.stands_for.get(b, ())) > 1 else ""
+    if P is not None and len(P.stands_for.get(a, ())) > 1 and not _later(members or [e], P):
+        off = _some_sources(members or [e], P, a)  # out of some repetitions only: which
+        some = f"{off}, {some}" if some and off else some or off
     if summed:
         lines.append(_line(f"its {len(summed)} uses in the box, summed", color, False, True, EDGE))
         where = _later(members, P, _around(P, b, ctx.around)) if P is not None and b in P.boxes else ""  # type: ignore[arg-type]
@@ -959,26 +962,49 @@ def _some_boxes(members: list[Edge], P: Plan, box: str) -> str:
     return _iterations_named(members, groups) or f"into {len(reached)} of {len(groups)} repetitions"
 
 
-def _iterations_named(members: list[Edge], groups: list[Group]) -> str:
+def _some_sources(members: list[Edge], P: Plan | None, a: str) -> str:
+    """For an edge out of a node drawn once for every repetition of a folded block that leaves only
+    some of them (the last iteration's state, read after the loop): which ones, ``from iteration 39
+    only`` or ``from 1 of 40 repetitions``; else ''."""
+    sources = P.stands_for.get(a) if P is not None and a not in P.boxes else None
+    if sources is None or len(sources) < 2:
+        return ""
+    left = {m.src.index for m in members}
+    if len(left) >= len(sources):
+        return ""
+    where = [P.repetitions.get(i, []) for i in left]  # type: ignore[union-attr]
+    folds = {f for w in where for f, _ in w}
+    if any(f in folds for m in members for f, _ in P.repetitions.get(m.dst.index, ())):  # type: ignore[union-attr]
+        return ""  # within the block (h into a copy the last repetition does not make): not out of it
+    if all(len(w) == 1 for w in where) and len({w[0][0] for w in where}) == 1:
+        groups = list(P.folds.values())[where[0][0][0]].repeat.groups  # type: ignore[union-attr]
+        if len(sources) <= len(groups):  # (fewer: a value the last repetition does not make)
+            named = _iterations_named(members, groups, "from")
+            if named:
+                return named
+    return f"from {len(left)} of {len(sources)} repetitions"
+
+
+def _iterations_named(members: list[Edge], groups: list[Group], way: str = "into") -> str:
     """The iterations of the loop whose passes are ``groups`` (a folded block's repetitions) that
-    ``members`` go into: ``into iteration 0 only``, ``into iterations 2…5``; '' when the repetitions
-    are no loop's iterations."""
+    ``members`` go into (``way`` "from": leave from): ``into iteration 0 only``, ``into iterations
+    2…5``, ``from iteration 39 only``; '' when the repetitions are no loop's iterations."""
     loop = groups[0].scope.parent if groups[0].scope is not None else None
     if loop is None or loop.kind != "loop":
         return ""
-    found = {_iteration_in(m.dst, loop) for m in members}
+    found = {_iteration_in(m.src if way == "from" else m.dst, loop) for m in members}
     if None in found:
         return ""
     ks = sorted(found)  # type: ignore[type-var]
     steps = {j - i for i, j in zip(ks, ks[1:])}
     if len(ks) == 1:
-        return f"into iteration {ks[0]} only"
+        return f"{way} iteration {ks[0]} only"
     if steps == {1}:
-        return f"into iterations {ks[0]}…{ks[-1]}"
+        return f"{way} iterations {ks[0]}…{ks[-1]}"
     if len(ks) <= 3:
-        return f"into iterations {', '.join(map(str, ks[:-1]))} and {ks[-1]}"
+        return f"{way} iterations {', '.join(map(str, ks[:-1]))} and {ks[-1]}"
     if len(steps) == 1:
-        return f"into iterations {ks[0]}, {ks[1]}, …, {ks[-1]}"
+        return f"{way} iterations {ks[0]}, {ks[1]}, …, {ks[-1]}"
     return ""
 
 
