@@ -30,6 +30,11 @@ Path = tuple[Edge, ...]
 Reference = tuple[np.ndarray, tuple[np.ndarray, ...], float]
 
 RTOL = 1e-6
+# rounding a claim and the gradient may differ by, for each precision they are computed in: relative,
+# absolute as a fraction of the gradient's largest entry, and of what it is summed from (``_close``).
+# float32 code (``astype('f')``, as course code and float32 caches are) rounds at 6e-8, not 1e-16: a
+# right float32 BPTT gradient was called wrong, at entries equal to 6 digits
+TOLERANCES = {"float64": (RTOL, 1e-9, 1e-13), "float32": (1e-4, 1e-5, 1e-5), "float16": (1e-2, 1e-2, 1e-2)}
 DRAWS = 3  # the traced inputs and two fresh draws
 MOST_SUBSET_TESTS = 4096  # sets of missing paths tried, fewest missing first
 
@@ -67,6 +72,7 @@ class Draw:
     gradient: np.ndarray
     terms: tuple[np.ndarray, ...] = ()
     scale: float = 0.0  # the largest entry of the gradients of the values it feeds
+    precision: str = "float64"  # the least precise float either side computed in (see ``TOLERANCES``)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -220,12 +226,13 @@ def _close(a: np.ndarray, b: np.ndarray, draw: Draw | None = None) -> bool:
     contributions, the gradients of the values it feeds (a gradient they cancel, a bias batch norm
     centres away, is 0 up to their rounding). No floor of its own: a gradient that vanishes through
     a deep net (1e-17) is judged at its own scale, where a floor of 1e-9 passed any claim."""
+    rtol, floor, cancelled = TOLERANCES[draw.precision if draw is not None else "float64"]
     scale = float(np.max(np.abs(b))) if b.size else 0.0
-    atol = 1e-9 * scale
+    atol = floor * scale
     if draw is not None:
-        atol = max([atol, CANCELLED * draw.scale] + [CANCELLED * float(np.max(np.abs(t))) for t in draw.terms
+        atol = max([atol, cancelled * draw.scale] + [cancelled * float(np.max(np.abs(t))) for t in draw.terms
                                                       if t.size])
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL, atol=atol))
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
 
 CANCELLED = 1e-13  # rounding relative to what a sum cancels: float64's ε is 2.2e-16, with room for depth
@@ -304,10 +311,25 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
     gives = f"{subject} gives" if first == 0 else "it gives"
     note = "" if unnamed_paths is None else \
         f" ({name} reaches the loss by {unnamed_paths} paths, too many to look for a missing one)"
-    return ClaimVerdict(name, claim, "wrong",
-                        f"wrong: {lead}{at} {gives} {float(value[worst]):.6g} but ∂L/∂{name} is "
-                        f"{float(gradient[worst]):.6g}{note}",
+    mine, true = _apart(float(value[worst]), float(gradient[worst]))
+    rough = draws[first].precision
+    if rough != "float64":
+        note += f" (compared as {rough}: within {TOLERANCES[rough][0]:g} relatively)"
+    return ClaimVerdict(name, claim, "wrong", f"wrong: {lead}{at} {gives} {mine} but ∂L/∂{name} is {true}{note}",
                         worst=(worst, float(value[worst]), float(gradient[worst])))
+
+
+def _apart(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` written with 6 significant digits, or as many more as tell them apart.
+
+    >>> _apart(1.1325601, 1.1325649), _apart(0.5, 0.25)
+    (('1.13256', '1.132565'), ('0.5', '0.25'))
+    """
+    for digits in range(6, 18):
+        x, y = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if x != y:
+            return x, y
+    return x, y
 
 
 def _factor(draws: Sequence[Draw]) -> float | None:
@@ -347,6 +369,21 @@ def _missing(draws: Sequence[Draw], count: int) -> list[tuple[int, ...]]:
     return []
 
 
+def _precision(dag: Any, values: Sequence[Any]) -> str:
+    """The least precise float dtype (a key of ``TOLERANCES``) among the claimed ``values`` and the
+    values the gradient goes through."""
+    sizes = {np.dtype(t).itemsize: t for t in TOLERANCES}
+    worst = 8
+    for v in values:
+        dtype = np.asarray(v).dtype
+        if dtype.kind in "fc":
+            worst = min(worst, dtype.itemsize // (2 if dtype.kind == "c" else 1))
+    for n in dag.nodes:
+        if n.differentiable and n.value.dtype.kind == "f":
+            worst = min(worst, n.value.dtype.itemsize)
+    return sizes.get(worst, "float16")
+
+
 # --------------------------------------------------------------------------------------------------
 # claims about a traced graph
 
@@ -356,7 +393,8 @@ def check_values(sp: SymbolicPass, draws: Draws, node: Node, values: Sequence[An
     """The verdict on ``values`` claimed for ∂L/∂``node``, one per draw of ``draws`` (the traced
     inputs first). ``claim`` says where they came from; ``subject`` is what the message calls them."""
     paths, reference = draws.reference(node, limit)
-    points = [Draw(np.asarray(v, dtype=float), g, t, scale) for v, (g, t, scale) in zip(values, reference)]
+    rough = _precision(sp.dag, values)
+    points = [Draw(np.asarray(v, dtype=float), g, t, scale, rough) for v, (g, t, scale) in zip(values, reference)]
     labels = path_labels(sp, paths)
 
     def formulas() -> list[str]:

@@ -6,6 +6,8 @@ are matched to inputs, and the errors when they cannot be."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -230,6 +232,50 @@ def test_a_vanishing_gradient_is_judged_at_its_own_scale(scale):
     assert gb.check_backward(zero, A=A0, v=V0, grads="A")["A"].kind == "wrong"
     verdict = gb.check_backward(entry, A=A0, v=V0, grads="A")["A"]
     assert verdict.kind == "wrong" and verdict.worst[0] == (1, 2)
+
+
+def _float32_bptt(W, U, X, scale=1.0):
+    """A float32 RNN (as course code is: astype('f')) and its hand-written backward through time;
+    ``scale`` multiplies ∂L/∂U (1: right)."""
+    h = np.zeros((X.shape[1], W.shape[0]), dtype=np.float32)
+    hs = []
+    for t in range(len(X)):
+        h = np.tanh(h @ W + X[t] @ U)
+        hs.append(h)
+    dW, dU, dh = np.zeros_like(W), np.zeros_like(U), 2 * h
+    for t in reversed(range(len(X))):
+        da = dh * (1 - hs[t] ** 2)
+        dW += (hs[t - 1] if t else np.zeros_like(h)).T @ da
+        dU += X[t].T @ da
+        dh = da @ W.T
+    return np.sum(h ** 2), dW, dU * np.float32(scale)
+
+
+def test_a_float32_gradient_is_judged_at_float32_rounding():
+    """A right float32 BPTT gradient was called wrong ("gives 1.13256 but ∂L/∂U is 1.13256"): it is
+    compared at float32's rounding. A factor or a wrong entry is still found, and a wrong entry's
+    numbers are written with the digits that tell them apart."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4, 6)).astype(np.float32)
+    W, U = [(rng.normal(size=(6, 6)) * 0.4).astype(np.float32) for _ in range(2)]
+    right = gb.check_backward(lambda W, U: _float32_bptt(W, U, X), W=W, U=U)
+    assert [v.kind for v in right.verdicts] == ["correct", "correct"], [v.message for v in right.verdicts]
+    off = gb.check_backward(lambda W, U: _float32_bptt(W, U, X, 1.001), W=W, U=U)["U"]  # 0.1 % off
+    assert off.kind == "factor" and off.factor == pytest.approx(1.001, rel=1e-4)
+
+    def entry(W, U):
+        loss, dW, dU = _float32_bptt(W, U, X)
+        dU[0, 3] *= np.float32(1.002)
+        return loss, dW, dU
+
+    verdict = gb.check_backward(entry, W=W, U=U)["U"]
+    assert verdict.kind == "wrong" and verdict.worst[0] == (0, 3) and "compared as float32" in verdict.message
+    mine, true = re.search(r"gives (\S+) but ∂L/∂U is (\S+) ", verdict.message).groups()
+    assert mine != true and float(mine) == pytest.approx(verdict.worst[1], rel=1e-5)
+    # the same code in float64 is judged at float64's rounding: 1e-5 off is wrong there
+    W64, U64, X64 = W.astype(float), U.astype(float), X.astype(float)
+    close = gb.check_backward(lambda W, U: _float32_bptt(W, U, X64, 1 + 1e-5), W=W64, U=U64)["U"]
+    assert close.kind == "factor"
 
 
 def test_a_gradient_right_only_at_the_traced_inputs_is_wrong_at_fresh_ones():
