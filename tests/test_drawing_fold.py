@@ -1550,3 +1550,17 @@ def test_an_edge_out_of_a_folded_loop_says_which_repetitions_it_leaves():
     assert f"× {T}" in into.text and "from iteration" not in into.text
     inside = [e for e in scene.edges if e.src == tanh and e not in outside]
     assert inside and not any("from iteration" in e.text for e in inside)
+
+
+def test_a_number_one_rounding_off_a_short_decimal_is_written_short_and_a_guard_in_full():
+    """``softening ** 2`` with softening 0.1 is 0.010000000000000002: drawn ``(·) + 0.01``; a guard
+    1 − 1e-15 is not 1 and stays written in full."""
+    softening = 0.1
+
+    def f(x):
+        return np.sum(np.sqrt(x ** 2 + softening ** 2)) + np.sum(np.minimum(x, 1 - 1e-15))
+
+    g = gb.trace(f, x=np.array([0.5, 1.0, 2.0]))
+    symbols = " | ".join(label_text(n) for n in all_nodes(parse(g.to_dot())))
+    assert "(·) + 0.01<" in symbols and "0.0100000" not in symbols
+    assert "min(0.999999999999999" in symbols

@@ -164,8 +164,8 @@ def _attempt(print_it: Callable[[], str]) -> Any:
 def number(v: float) -> str:
     """A number as formulas write it: ``½``, ``2``, ``0.1``, ``−3``, ``1.235e+04``.
 
-    >>> number(0.5), number(2.0), number(-0.25), number(0.1), number(float("-inf"))
-    ('½', '2', '−¼', '0.1', '−∞')
+    >>> number(0.5), number(2.0), number(-0.25), number(0.1), number(float("-inf")), number(0.1 ** 2)
+    ('½', '2', '−¼', '0.1', '−∞', '0.01')
     """
     return _number(float(v), _UNICODE)
 
@@ -189,8 +189,9 @@ def _number(v: float, style: _Style) -> str:
         body = f"\\frac{{{f.numerator}}}{{{f.denominator}}}" if style.latex else f"{f.numerator}/{f.denominator}"
     else:
         body = f"{abs(v):.4g}"
-        if abs(float(body) - abs(v)) <= 1e-9 * abs(v):  # 0.999999999999999 (a guard, 1 − 1e-15) is not 1
-            body = repr(abs(v))
+        off = abs(float(body) - abs(v))
+        if 4 * _ULP * abs(v) < off <= 1e-9 * abs(v):  # 0.999999999999999 (a guard, 1 − 1e-15) is not 1;
+            body = repr(abs(v))                        # 0.1 ** 2 = 0.010000000000000002 is 0.01
     return (style.minus if negative else "") + body
 
 
