@@ -754,7 +754,9 @@ def test_a_list_of_layers_that_alternate_folds_every_two_iterations():
     (frame,) = [c for c in scene.clusters if "folded" in c.classes]
     assert frame.lines[0][0].text == "for layer in layers_of(p): — iterations 0…59, 2 at a time   × 30, drawn once"
     inner = [c.lines[0][0].text for c in scene.clusters if c.parent == frame.id]
-    assert inner == ["for layer in layers_of(p): — iteration 0", "for layer in layers_of(p): — iteration 1"]
+    # each inner frame is drawn for one of each pair (it read "iteration 0" and "iteration 1")
+    assert inner == ["for layer in layers_of(p): — iterations 0, 2, …, 58",
+                     "for layer in layers_of(p): — iterations 1, 3, …, 59"]
     assert len(scene.repeats[frame.id].labels) == 30 and scene.repeats[frame.id].labels[1] == "iterations 2…3"
     assert [e.text.splitlines()[-1] for e in scene.edges if e.src == g.node("X").id] == ["into iteration 0 only"]
     weights = [n for n in scene.nodes if "parameter" in n.classes and n.text.startswith("W")]
@@ -777,6 +779,8 @@ def test_a_cycle_of_three_layers_folds_and_a_last_layer_unlike_them_stays_apart(
     titles = [c.lines[0][0].text for c in scene.clusters]
     assert "for layer in layers_of(p): — iterations 0…23, 3 at a time   × 8, drawn once" in titles
     assert "for layer in layers_of(p): — iteration 24" in titles  # the output layer, drawn as it is
+    assert [f"for layer in layers_of(p): — iterations {k}, {k + 3}, …, {k + 21}" for k in range(3)] == \
+        [t for t in titles if ", …, " in t]
     from graphviz_bp.drawing.structure import group_tree, repeats
 
     assert [(r.count, len(r.first.children)) for r in repeats(group_tree(g._dag, periodic=True))

@@ -417,7 +417,14 @@ def _repetitions(fold: Fold) -> Repetitions:
 def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
     """A group's frame: its title, and for a repeat drawn once its count and norm strip."""
     fold = P.folds.get(group_id(g))
-    lines = group_title(g, fold)
+    stands = None
+    around = P.folds.get(group_id(g.parent)) if g.parent is not None and g.parent.scope is not None else None
+    if fold is None and around is not None and g.scope is not None and g.scope.kind == "iteration" \
+            and g.parent.scope.kind == "cycle":  # type: ignore[union-attr]
+        # an iteration of a repeat of several at a time: drawn for the same one of each
+        place = g.parent.children.index(g)  # type: ignore[union-attr]
+        stands = [c.children[place].scope.index for c in around.repeat.groups if len(c.children) > place]
+    lines = group_title(g, fold, stands)
     parent = g.parent
     while parent is not None and parent.scope is not None and parent.scope.kind == "loop":
         parent = parent.parent  # loops are not framed: their iterations are

@@ -48,12 +48,17 @@ def strip(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
     return "".join(out)
 
 
-def group_title(g: Group, fold: Fold | None) -> list[str]:
+def group_title(g: Group, fold: Fold | None, stands: list[int] | None = None) -> list[str]:
     """The lines of a group's frame: what it is (a call, a block, a loop's iteration) and, for a
-    repeat drawn once, "× N" and its strip of message norms."""
+    repeat drawn once, "× N" and its strip of message norms. ``stands``: the iterations a loop's
+    iteration is drawn for (in a repeat of several iterations at a time, drawn once: one in each)."""
     assert g.scope is not None
     scope = g.scope
     if fold is None:
+        if scope.kind == "iteration" and stands is not None and len(stands) > 1:
+            written = ", ".join(map(str, stands)) if len(stands) <= 3 else \
+                f"{stands[0]}, {stands[1]}, …, {stands[-1]}"
+            return [f"{scope.label} — iterations {written}"]
         if scope.kind == "iteration":
             return [f"{scope.label} — iteration {scope.index}"]
         if scope.kind == "cycle":
