@@ -1568,3 +1568,66 @@ def test_a_number_one_rounding_off_a_short_decimal_is_written_short_and_a_guard_
     symbols = " | ".join(label_text(n) for n in all_nodes(parse(g.to_dot())))
     assert "(·) + 0.01<" in symbols and "0.0100000" not in symbols
     assert "min(0.999999999999999" in symbols
+
+
+def _tied_autoencoder(x, **W):
+    h = x
+    for i in range(len(W)):  # the encoder reads W0 … W4
+        h = np.tanh(W[f"W{i}"] @ h)
+    for i in reversed(range(len(W))):  # the decoder their transposes, in reverse
+        h = np.tanh(W[f"W{i}"].T @ h)
+    return np.sum((h - x) ** 2)
+
+
+def _two_loops_one_unfolded(x, **A):
+    g = x
+    for i in reversed(range(len(A))):  # reads each A three times, in a loop of its own
+        z = g
+        for _ in range(3):
+            z = g - np.tanh(A[f"A{i}"] @ z)
+        g = z
+    total = 0
+    for i in range(len(A)):  # its first iteration adds to the number 0: drawn apart
+        g = np.tanh(A[f"A{i}"] @ g)
+        total += np.log(1 + g ** 2)
+    return np.sum(g ** 2) + np.sum(total)
+
+
+def _norm_text(a):
+    return f"norm {np.linalg.norm(a):.3g}".replace("-", "−")
+
+
+def test_weights_tied_across_two_folded_loops_are_drawn_as_the_first_in_the_inputs_order():
+    """Weights read by two folded loops (an encoder's and, in reverse, a decoder's) have no one first
+    repetition: drawn as W0, its uses tagged m₁ (the encoder's) and m₂ (the decoder's), each edge
+    "m₁ of each" and carrying W0's message, the sum W0's gradient. It was drawn as the first of one
+    loop's and the last of the other's (A1 … A0), with a sum smaller than one of its own terms."""
+    L = 5
+    W = {f"W{i}": RNG.normal(size=(3, 3)) * 0.5 for i in range(L)}
+    g = gb.trace(_tied_autoencoder, x=RNG.normal(size=3), **W)
+    scene = g.draw(fold=True).scene()
+    (w,) = [n for n in scene.nodes if n.text.startswith("W")]
+    assert w.text.splitlines()[0] == f"W0 … W{L - 1}" and w.id == g.node("W0").id
+    assert scene.stands_for[w.id] == tuple(g.node(f"W{i}").index for i in range(L))
+    assert "∂L/∂W0 = m₁ + m₂" in w.text and _norm_text(g.grad("W0")) in w.text
+    first, second = g.node("W0").out_edges
+    out = {e.text.splitlines()[-1]: e for e in scene.edges if e.src == w.id}
+    assert set(out) == {f"m₁ of each, × {L}", f"m₂ of each, × {L}"}
+    assert _norm_text(first.message) in out[f"m₁ of each, × {L}"].text
+    assert _norm_text(second.message) in out[f"m₂ of each, × {L}"].text
+
+
+def test_a_weight_read_in_a_loop_inside_each_repetition_and_by_one_unfolded_iteration_says_so():
+    N = 4
+    A = {f"A{i}": RNG.normal(size=(3, 3)) * 0.5 for i in range(N)}
+    g = gb.trace(_two_loops_one_unfolded, x=RNG.normal(size=3), **A)
+    scene = g.draw(fold=True).scene()
+    (a,) = [n for n in scene.nodes if n.text.startswith("A")]
+    assert a.text.splitlines()[0] == f"A0 … A{N - 1}" and "∂L/∂A0 = m₁ + m₂ + m₃ + m₄" in a.text
+    assert _norm_text(g.grad("A0")) in a.text
+    texts = sorted(e.text.splitlines()[-1] for e in scene.edges if e.src == a.id)
+    # the three reads of each in the inner loop; A0's read by the forward loop's first iteration,
+    # drawn apart; the others' by its folded repetitions
+    assert texts == [f"from A0 only", f"m₁ … m₃ of each, × {3 * N}", f"m₄ of each, × {N - 1} (from A1 … A{N - 1})"]
+    (apart,) = [e for e in scene.edges if e.src == a.id and e.text.endswith("from A0 only")]
+    assert _norm_text(g.node("A0").out_edges[3].message) in apart.text and "m₄" in apart.text

@@ -295,6 +295,12 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
             else:
                 lane.append(e)
     lanes = _fans_merged(_values_apart(lanes, P), P)
+    for es in lanes.values():  # the edge drawn for a lane is one from the value drawn for its start, if
+        a = shown[es[0].src.index]  # any (tied weights drawn as the first in the inputs' order: its uses)
+        if a[0] == "n" and es[0].src.id != a:
+            mine = next((k for k, m in enumerate(es) if m.src.id == a), 0)
+            if mine:
+                es.insert(0, es.pop(mine))
     kept = P.stands_for
     # the drawn nodes that stand for numbers written in their ops only (looked up from those numbers)
     gone = {k for k in {shown[i] for i in absorbed} if all(m.index in absorbed for m in kept[k])}
@@ -979,6 +985,13 @@ def _some_sources(members: list[Edge], P: Plan | None, a: str) -> str:
     left = {m.src.index for m in members}
     if len(left) >= len(sources):
         return ""
+    if sources[0].kind == "input":  # a layer's weights drawn as one (W0 … W5): which of them
+        ks = [k for k, n in enumerate(sources) if n.index in left]
+        if len(ks) == 1:
+            return f"from {shown(sources[ks[0]])} only"
+        if ks == list(range(ks[0], ks[-1] + 1)):
+            return f"from {shown(sources[ks[0]])} … {shown(sources[ks[-1]])}"
+        return f"from {len(ks)} of {len(sources)}"
     where = [P.repetitions.get(i, []) for i in left]  # type: ignore[union-attr]
     folds = {f for w in where for f, _ in w}
     if any(f in folds for m in members for f, _ in P.repetitions.get(m.dst.index, ())):  # type: ignore[union-attr]
@@ -1024,18 +1037,35 @@ def _iteration_in(n: Node, loop: Scope | None) -> int | None:
     return s.index if s is not None and s.kind == "iteration" else None
 
 
+_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+
+
 def _merged_tags(members: list[Edge], edge_tag: dict[Edge, tuple[str, str, str]]) -> str:
     """The tags of the messages an edge drawn once stands for, before its count: ``m₁ … m₁₀₀, ``
     for the uses m₁ to m₁₀₀ of one value; ``m₁, m₃, `` or ``5 of m₁ … m₉, `` when they are not a
     run (or some member is no tagged use); ``m₂ of each, `` for one use of each repetition's own
-    value; else nothing (the count says how many)."""
+    value, ``m₁ … m₃ of each, `` for the same few (a loop inside the repetition reads it three
+    times); else nothing (the count says how many)."""
     tagged = [m for m in members if m in edge_tag]
     if len(tagged) < 2:
         return ""
     names = [edge_tag[m][0] for m in tagged]
     src = tagged[0].src
     if any(m.src is not src for m in tagged):  # a value of each repetition, each with its own tags
-        return f"{names[0]} of each, " if len(set(names)) == 1 and len(tagged) == len(members) else ""
+        if len(tagged) != len(members):
+            return ""
+        each: dict[int, list[str]] = {}
+        for m in tagged:
+            each.setdefault(id(m.src), []).append(edge_tag[m][0])
+        uses = {tuple(v) for v in each.values()}  # the same uses of each: m₂, or m₁ … m₃ (a loop inside)
+        if len(uses) != 1:
+            return ""
+        (mine,) = uses
+        if len(mine) == 1:
+            return f"{mine[0]} of each, "
+        at = sorted(int(t[1:].translate(_DIGITS)) for t in mine)
+        run = at == list(range(at[0], at[0] + len(at)))
+        return f"{mine[0]} … {mine[-1]} of each, " if run and len(mine) > 2 else f"{', '.join(mine)} of each, "
     position = {id(e): k for k, e in enumerate(src.out_edges)}
     at = [position[id(m)] for m in tagged]
     if len(tagged) == len(members) and at == list(range(at[0], at[0] + len(at))) and len(names) > 2:

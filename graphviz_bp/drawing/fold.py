@@ -315,6 +315,24 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
                 break
             s = stand[s.index]
         stand[i] = s
+    # inputs owned by the repetitions of two folds (tied weights read by an encoder's loop and by a
+    # decoder's, in reverse): no one first repetition; drawn as the first of them in the inputs' order
+    # (W0 … W5), whose uses their tags count (it was the first of one fold's and the last of the other's)
+    owners: dict[int, int] = {}
+    for number, f in enumerate(folds):
+        for mine in f.owned:
+            for n in mine:
+                owners[n.index] = -1 if owners.get(n.index, number) != number else number
+    tied: dict[int, list[int]] = {}
+    for i, s in stand.items():
+        if i in owners:
+            tied.setdefault(s.index, [s.index]).append(i)
+    for s_index, members in tied.items():
+        if any(owners.get(i) == -1 for i in members) or len({owners.get(i) for i in members}) > 1:
+            first = dag.nodes[min(members)]
+            for i in members:
+                stand[i] = first
+            stand.pop(first.index, None)
     by_number = {g.scope.number: g for g in root.walk() if g.scope is not None}
     boxes: dict[str, Box] = {}
     shown: dict[int, str] = {}
@@ -342,7 +360,8 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
             got = stands_for.get(shown[s.index])
             if got is not None and len(got) > 1:
                 order = {mine[j].index: k for k, mine in enumerate(f.owned)}
-                got.sort(key=lambda n: order.get(n.index, len(order)))
+                if all(n.index in order and owners.get(n.index) != -1 for n in got):
+                    got.sort(key=lambda n: order[n.index])  # (owned by two folds: in the inputs' order)
     homes = {drawn: boxes[drawn].group.parent if drawn in boxes else home.get(stand.get(nodes[0].index, nodes[0]).index)
              for drawn, nodes in stands_for.items()}
     if boxes:  # a node drawn beside a box (a layer's own W, its layer collapsed): in the box's frame
