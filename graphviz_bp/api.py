@@ -22,6 +22,7 @@ from .files import check_output_path, write_atomic, write_files
 from .claims import ClaimVerdict, Derivation, check_claim, derivation
 from .symbolic.formulas import Formula, SymbolicPass
 from .backward import PATH_LIMIT, BackwardPass, Contribution, backward
+from .floating import told
 from .dot import DEFAULT_TIMEOUT
 from .errors import TraceError
 from .graph import DAG, Edge, Node
@@ -76,7 +77,7 @@ def trace(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
             loss, rest[0] = pick_output(user_fn(**values), output, getattr(user_fn, "__name__", "the function"))
             return loss
 
-    with _collector_paused():
+    with _collector_paused(), told():  # (NumPy's warnings at the user's line, not graphviz_bp's)
         dag = record(fn, given, memory_limit=limit)
         bp = backward(dag, seed)
     return Graph(dag, bp, extra=plain(rest[0]), name=getattr(fn, "__name__", ""))

@@ -1,0 +1,80 @@
+"""NumPy's floating-point warnings during a trace and its backward pass, told at the user's line.
+
+NumPy warns at the Python line that called the ufunc: in a trace that is graphviz_bp's (an op's
+forward in the tracer, its gradient rule in the backward pass), never the user's. While ``told()``
+is active, every error NumPy would warn about (and only those: what the program set to ignore or to
+raise stays so) calls ``_heard`` instead, which finds the op in the stack and warns at the line of
+the user's code that made it, naming the op, and the gradient when the backward pass met it::
+
+    loss.py:3: RuntimeWarning: invalid value encountered in the gradient of power
+      r = np.sqrt(x ** 2)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from typing import Any, Iterator
+
+import numpy as np
+
+from .backward import backward
+from .tracer import apply
+
+__all__ = ["told"]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_FORWARD = apply.__code__
+_BACKWARD = backward.__code__
+
+
+@contextlib.contextmanager
+def told() -> Iterator[None]:
+    """NumPy's floating-point warnings told at the user's line while the block runs (a trace and
+    its backward pass): see the module's documentation."""
+    settings = {k: ("call" if v == "warn" else v) for k, v in np.geterr().items() if k in _KINDS}
+    if "call" not in settings.values():  # nothing is warned about: nothing to move
+        yield
+        return
+    with np.errstate(call=_heard, **settings):
+        yield
+
+
+_KINDS = ("divide", "over", "under", "invalid")
+
+
+def _heard(err: str, flag: int) -> None:
+    """NumPy's call for a floating-point error ``err`` ("divide by zero"): a RuntimeWarning at the
+    user's line, naming the op (found in the stack: the tracer's or the backward pass's frame)."""
+    frame = sys._getframe(1)
+    user = None
+    while frame is not None:
+        code = frame.f_code
+        if code is _FORWARD or code is _BACKWARD:
+            names = frame.f_locals
+            op, source = (names.get("op"), names.get("source")) if code is _FORWARD else \
+                (getattr(names.get("n"), "op", None), getattr(names.get("n"), "source", None))
+            if op is not None and source is not None:
+                what = op.name if code is _FORWARD else f"the gradient of {op.name}"
+                _warn(f"{err} encountered in {what}", source.filename, source.lineno)
+                return
+        if user is None and not code.co_filename.startswith(_PACKAGE):
+            user = frame
+        frame = frame.f_back
+    if user is not None:  # the user's own NumPy, on values not traced
+        _warn(f"{err} encountered", user.f_code.co_filename, user.f_lineno, user.f_globals)
+    else:
+        warnings.warn(f"{err} encountered", RuntimeWarning, stacklevel=2)
+
+
+_REGISTRIES: dict[str, dict[Any, Any]] = {}  # warnings already shown, by file (as each module's own)
+
+
+def _warn(message: str, filename: str, lineno: int, module_globals: dict[str, Any] | None = None) -> None:
+    """A RuntimeWarning at ``filename:lineno``, shown once per place as Python's default does."""
+    registry = module_globals.setdefault("__warningregistry__", {}) if module_globals is not None else \
+        _REGISTRIES.setdefault(filename, {})
+    warnings.warn_explicit(message, RuntimeWarning, filename, lineno, registry=registry,
+                           module_globals=module_globals)
