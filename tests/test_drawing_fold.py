@@ -1631,3 +1631,27 @@ def test_a_weight_read_in_a_loop_inside_each_repetition_and_by_one_unfolded_iter
     assert texts == [f"from A0 only", f"m₁ … m₃ of each, × {3 * N}", f"m₄ of each, × {N - 1} (from A1 … A{N - 1})"]
     (apart,) = [e for e in scene.edges if e.src == a.id and e.text.endswith("from A0 only")]
     assert _norm_text(g.node("A0").out_edges[3].message) in apart.text and "m₄" in apart.text
+
+
+def _rnn_from_zero(W, U, X):
+    h = np.zeros(8)
+    for x in X:
+        h = np.tanh(W @ h + U @ x)
+    return np.sum(h ** 2)
+
+
+def test_a_folded_value_all_0_in_the_first_repetition_also_shows_the_last():
+    """From a zero state an RNN's first step reads W @ 0: its folded node read "all 0" and the
+    message to W "m₁ all 0", as if nothing flowed. Beside them: the last repetition's numbers."""
+    T = 12
+    g = gb.trace(_rnn_from_zero, W=RNG.normal(size=(8, 8)) * 0.4, U=RNG.normal(size=(8, 2)), X=RNG.normal(size=(T, 2)))
+    scene = g.draw(fold=True).scene()
+    products = [n for n in g.nodes if n.op is not None and n.op.name == "matmul" and n.in_edges[0].src is g.node("W")]
+    (drawn,) = [n for n in scene.nodes if scene.stands_for[n.id] == tuple(p.index for p in products)]
+    assert "all 0" in drawn.text and _norm_text(products[-1].value) in drawn.text.split("the last: ")[1]
+    (to_w,) = [e for e in scene.edges if e.src == g.node("W").id]
+    last = g.node("W").out_edges[-1]
+    assert "▲ m₁ all 0" in to_w.text and f"the last: {_norm_text(last.message)}" in to_w.text
+    # nothing all 0 in a deep net's first layer: nothing more written
+    net = gb.trace(deep_mlp(20), **deep_mlp_inputs(RNG, 20))
+    assert not [x for x in (*net.draw().scene().nodes, *net.draw().scene().edges) if "the last:" in x.text]

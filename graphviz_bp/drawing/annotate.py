@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -588,6 +589,16 @@ _new = tuple.__new__  # a Span made as a tuple: half the cost of Span(...), whic
 # (and a line of a value's numbers as a tuple marked Once: render writes it without keeping it)
 
 
+def _nonzero_last(first: Any, last: Any) -> np.ndarray | None:
+    """``last`` when ``first`` (a folded block's first repetition's value or message) is all 0 and
+    ``last`` (its last repetition's) is not: drawn beside it, so that "all 0" is not read as every
+    repetition's (an RNN from a zero state: its first step's ``Wh @ h`` and the message to ``Wh``)."""
+    if type(first) is not np.ndarray or type(last) is not np.ndarray or first.dtype.kind not in "fc" \
+            or first.any() or not last.any():
+        return None
+    return last
+
+
 def _value_lines(parts: list[str], color: str, size: float, prefix: str = "") -> list[Line]:
     lines = [_new(Once, ((_new(Span, (p, color, False, False, size)),))) for p in parts]
     if prefix:
@@ -674,6 +685,9 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
             lines.append(forward)
     if ctx.values:
         lines += _value_lines(texts.summary_lines(value), text_color, SMALL)
+        later = _nonzero_last(value, members[-1].value) if many else None  # type: ignore[index]
+        if later is not None:  # the first repetition's all 0 (an RNN's zero state): not the others'
+            lines += _value_lines(texts.summary_lines(later), pal.muted_text, SMALL, prefix="the last: ")
     back = len(lines)
     if adjoint is not None and not muted:
         if is_out:
@@ -800,6 +814,9 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         lines.append(_new(Once, ((arrow, _new(Span, (parts[0], msg_color, False, False, EDGE))))))
         for r in parts[1:]:
             lines.append(_new(Once, ((_new(Span, (r, msg_color, False, False, EDGE)),))))
+        later = _nonzero_last(message, ctx.messages[members[-1].index]) if many and not summed else None  # type: ignore[index]
+        if later is not None:  # the first repetition's message all 0 (from an RNN's zero state)
+            lines += _value_lines(ctx.texts.summary_lines(later), pal.muted_text, EDGE, prefix="the last: ")
     elif ctx.shapes and tag is not None and not muted:
         lines.append(_line(f"{ctx.arrow} {tag[0]}", tag[1], True, False, EDGE))
     back = (back, len(lines))
