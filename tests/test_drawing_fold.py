@@ -1655,3 +1655,15 @@ def test_a_folded_value_all_0_in_the_first_repetition_also_shows_the_last():
     # nothing all 0 in a deep net's first layer: nothing more written
     net = gb.trace(deep_mlp(20), **deep_mlp_inputs(RNG, 20))
     assert not [x for x in (*net.draw().scene().nodes, *net.draw().scene().edges) if "the last:" in x.text]
+
+
+def _summed_in_one_line(x, **W):
+    return sum(np.sum(np.tanh(W[f"W{i}"] @ x) ** 2) * 0.5 + np.sum(np.abs(W[f"W{i}"])) * 0.001 for i in range(len(W)))
+
+
+def test_a_frame_quoting_a_long_line_quotes_its_start():
+    """A generator's frame is titled with the line it is on: the whole return line made the frame
+    as wide as the line. It is cut at 60 characters, with …."""
+    g = gb.trace(_summed_in_one_line, x=RNG.normal(size=3), **{f"W{i}": RNG.normal(size=(3, 3)) for i in range(6)})
+    titles = [c.lines[0][0].text for c in g.draw(fold=True).scene().clusters]
+    assert titles and all(t.startswith('return sum(np.sum(np.tanh(W[f"W{i}"] @ x) ** 2) * 0.5 + np.… — ') for t in titles)

@@ -12,6 +12,7 @@ from .structure import Cycle, Group
 
 __all__ = ["STRIP_WIDTH", "box_lines", "group_title", "strip"]
 
+TITLE_LENGTH = 60  # characters of the code a frame's title quotes (a generator's whole return line)
 STRIP_WIDTH = 32  # bars at most: more repetitions share a bar (the largest norm among them)
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -48,33 +49,43 @@ def strip(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
     return "".join(out)
 
 
+def _clipped(text: str) -> str:
+    """``text`` cut to ``TITLE_LENGTH`` characters, with … (a frame as wide as the line it quotes).
+
+    >>> _clipped("for t in range(T):"), len(_clipped("x" * 100))
+    ('for t in range(T):', 60)
+    """
+    return text if len(text) <= TITLE_LENGTH else text[:TITLE_LENGTH - 1] + "…"
+
+
 def group_title(g: Group, fold: Fold | None, stands: list[int] | None = None) -> list[str]:
     """The lines of a group's frame: what it is (a call, a block, a loop's iteration) and, for a
     repeat drawn once, "× N" and its strip of message norms. ``stands``: the iterations a loop's
     iteration is drawn for (in a repeat of several iterations at a time, drawn once: one in each)."""
     assert g.scope is not None
     scope = g.scope
+    label = _clipped(scope.label)
     if fold is None:
         if scope.kind == "iteration" and stands is not None and len(stands) > 1:
             written = ", ".join(map(str, stands)) if len(stands) <= 3 else \
                 f"{stands[0]}, {stands[1]}, …, {stands[-1]}"
-            return [f"{scope.label} — iterations {written}"]
+            return [f"{label} — iterations {written}"]
         if scope.kind == "iteration":
-            return [f"{scope.label} — iteration {scope.index}"]
+            return [f"{label} — iteration {scope.index}"]
         if scope.kind == "cycle":
-            return [f"{scope.label} — {scope.title}"]
+            return [f"{label} — {_clipped(scope.title)}"]
         if scope.kind == "loop":
-            return [scope.label]
-        return [scope.title]
+            return [label]
+        return [_clipped(scope.title)]
     n = fold.count
     first, last = fold.repeat.first.scope, fold.repeat.last.scope
     assert first is not None and last is not None
     if scope.kind == "iteration":
-        what = f"{scope.label} — iterations {first.index}…{last.index}"
+        what = f"{label} — iterations {first.index}…{last.index}"
     elif isinstance(first, Cycle) and isinstance(last, Cycle):
-        what = f"{scope.label} — iterations {first.index}…{last.last}, {first.period} at a time"
+        what = f"{label} — iterations {first.index}…{last.last}, {first.period} at a time"
     else:
-        what = f"{scope.title} — {n} calls" if scope.kind == "call" else f"{scope.title} and {n - 1} more like it"
+        what = f"{_clipped(scope.title)} — {n} calls" if scope.kind == "call" else f"{_clipped(scope.title)} and {n - 1} more like it"
     lines = [f"{what}   × {n}, drawn once"]
     norms = fold.repeat.norms()
     known = [v for v in norms if v is not None]
