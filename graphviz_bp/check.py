@@ -310,6 +310,13 @@ class BackwardCheck:
         return f"<BackwardCheck {verdict}>"
 
 
+def _numbers(value: Any) -> np.ndarray:
+    """A returned gradient as an array of floats, in its own precision (float32 stays float32: the
+    claim is compared at the rounding it was computed with)."""
+    a = np.asarray(value)
+    return a if a.dtype.kind in "fc" else a.astype(float)
+
+
 def check_backward(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *, output: Any = 0,
                    grads: Any = None, memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, limit: int = PATH_LIMIT,
                    **kw_inputs: Any) -> BackwardCheck:
@@ -368,9 +375,9 @@ def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: 
     draws.keep(kept)
     again = calls[0][1]  # the same inputs, on plain arrays: the function must give the same gradients
     for name, key in matched:
-        first = np.asarray(returned.get(g.extra, key), dtype=float)
+        first = _numbers(returned.get(g.extra, key))
         try:
-            second = np.asarray(returned.get(again, key), dtype=float)
+            second = _numbers(returned.get(again, key))
             same = second.shape == first.shape and bool(np.allclose(second, first, rtol=1e-8, atol=1e-12,
                                                                     equal_nan=True))
         except (KeyError, IndexError, TypeError, ValueError):
@@ -384,7 +391,7 @@ def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: 
         rest = calls[d][1]
         for name, key in matched:
             try:
-                values[name].append(np.asarray(returned.get(rest, key), dtype=float))
+                values[name].append(_numbers(returned.get(rest, key)))
             except (KeyError, IndexError, TypeError, ValueError):
                 raise GradientMatchError(f"{fn_name} returned no usable {returned.label(key)} at inputs "
                                          f"near the given ones") from None

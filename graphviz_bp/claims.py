@@ -16,7 +16,7 @@ import numpy as np
 
 from .backward import PATH_LIMIT
 from .errors import PathLimitError
-from .graph import Edge, Node
+from .graph import Edge, Node, reachable
 from .symbolic.expr import Expr
 from .symbolic.formulas import Formula, Replay, SymbolicPass
 from .symbolic.printing import latex, text
@@ -267,7 +267,7 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
                                 f"shape {value.shape}, the gradient {shape}; transpose it")
         if value.size == gradient.size and squeezed(value.shape) == squeezed(shape):
             # its entries as the gradient's (db of shape () for a b of shape (1, 1)): what they are
-            entries = diagnose(name, claim, [Draw(d.claim.reshape(shape), d.gradient, d.terms, d.scale) for d in draws],
+            entries = diagnose(name, claim, [Draw(d.claim.reshape(shape), d.gradient, d.terms, d.scale, d.precision) for d in draws],
                                paths, formulas, subject, unnamed_paths)
             what = f"its entries are right {where}" if entries.ok else f"as entries, {entries.message}"
             return replace(entries, kind="shape", message=f"{subject} has shape {value.shape} but ∂L/∂{name} "
@@ -369,16 +369,17 @@ def _missing(draws: Sequence[Draw], count: int) -> list[tuple[int, ...]]:
     return []
 
 
-def _precision(dag: Any, values: Sequence[Any]) -> str:
+def _precision(node: Node, values: Sequence[Any]) -> str:
     """The least precise float dtype (a key of ``TOLERANCES``) among the claimed ``values`` and the
-    values the gradient goes through."""
+    values ∂L/∂``node`` goes through (``node`` and what is computed from it: a float32 term
+    elsewhere in the loss does not loosen the check of this gradient)."""
     sizes = {np.dtype(t).itemsize: t for t in TOLERANCES}
     worst = 8
     for v in values:
         dtype = np.asarray(v).dtype
         if dtype.kind in "fc":
             worst = min(worst, dtype.itemsize // (2 if dtype.kind == "c" else 1))
-    for n in dag.nodes:
+    for n in reachable(node, downstream=True):
         if n.differentiable and n.value.dtype.kind == "f":
             worst = min(worst, n.value.dtype.itemsize)
     return sizes.get(worst, "float16")
@@ -393,7 +394,7 @@ def check_values(sp: SymbolicPass, draws: Draws, node: Node, values: Sequence[An
     """The verdict on ``values`` claimed for ∂L/∂``node``, one per draw of ``draws`` (the traced
     inputs first). ``claim`` says where they came from; ``subject`` is what the message calls them."""
     paths, reference = draws.reference(node, limit)
-    rough = _precision(sp.dag, values)
+    rough = _precision(node, values)
     points = [Draw(np.asarray(v, dtype=float), g, t, scale, rough) for v, (g, t, scale) in zip(values, reference)]
     labels = path_labels(sp, paths)
 

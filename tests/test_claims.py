@@ -278,6 +278,32 @@ def test_a_float32_gradient_is_judged_at_float32_rounding():
     assert close.kind == "factor"
 
 
+def test_float32_rounding_is_taken_from_what_the_gradient_goes_through_and_what_returned_it():
+    """A float32 term on another input does not loosen W's check (a missing weight decay of 2e-6 was
+    called correct); a float32 gradient returned for a float64 loss is compared at float32's
+    rounding, also when it comes back reshaped."""
+    rng = np.random.default_rng(1)
+    W, x, v = rng.normal(size=(4, 5)), rng.normal(size=5), rng.normal(size=3)
+
+    def decay_forgotten(W, x, v):
+        z = W @ x
+        L = np.sum(np.tanh(z)) + 2e-6 * np.sum(W ** 2) + np.sum(v.astype(np.float32) ** 2)
+        return L, {"W": np.outer(1 - np.tanh(z) ** 2, x)}  # forgot the decay's 4e-6 W
+
+    assert gb.check_backward(decay_forgotten, W=W, x=x, v=v, grads={"W": "W"})["W"].kind == "missing paths"
+
+    A, y = rng.normal(size=(200, 300)), rng.normal(size=300)
+
+    def float32_backward(A, y):
+        dz = (1 - np.tanh(A @ y) ** 2).astype(np.float32)
+        dy = A.astype(np.float32).T @ dz
+        return np.sum(np.tanh(A @ y)), {"y": dy, "y_row": dy[None, :]}
+
+    assert gb.check_backward(float32_backward, A=A, y=y, grads={"y": "y"})["y"].kind == "correct"
+    row = gb.check_backward(float32_backward, A=A, y=y, grads={"y_row": "y"})["y"]
+    assert row.kind == "shape" and "its entries are right" in row.message
+
+
 def test_a_gradient_right_only_at_the_traced_inputs_is_wrong_at_fresh_ones():
     def f(v):  # the gradient of Σv² evaluated once, at V0, and returned for every v
         return np.sum(v ** 2), 2 * V0
