@@ -207,6 +207,9 @@ class DAG:
         self._by_name = {n.name: n for n in self.nodes}
         self.inputs: dict[str, Node] = {n.name: n for n in self.nodes if n.kind == "input"}
         self._pass: BackwardPass | None = None
+        # the ops the trace made that the output does not depend on, with the scope that made each
+        # (an RNN's last h_prev = h.copy()), as (scope, op name): ``finish`` notes them, for the drawing
+        self.dropped: list[tuple[Any, str]] = []
         self._formulas_factory: Any = None
         self._formulas: Any = None
 
@@ -297,6 +300,10 @@ def finish(nodes: list[Node], output: Node) -> DAG:
     """Keep the inputs and the nodes the output depends on, number them, link outgoing edges, name them."""
     needed = reachable(output, downstream=False)
     kept = [n for n in nodes if n in needed or n.kind == "input"]
+    dropped: list[tuple[Any, str]] = []  # the ops traced but not kept: their scopes and names
+    if len(kept) < len(nodes):
+        dropped = [(n.scope, n.op.name) for n in nodes  # type: ignore[union-attr]
+                   if n.kind == "op" and n not in needed and n.scope is not None]
     for i, n in enumerate(kept):
         n.index = i
         n.out_edges = []
@@ -304,7 +311,9 @@ def finish(nodes: list[Node], output: Node) -> DAG:
         for e in n.in_edges:
             e.src.out_edges.append(e)
     _assign_names(kept)
-    return DAG(kept, output)
+    dag = DAG(kept, output)
+    dag.dropped = dropped
+    return dag
 
 
 def _assign_names(nodes: list[Node]) -> None:

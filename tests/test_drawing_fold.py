@@ -1667,3 +1667,88 @@ def test_a_frame_quoting_a_long_line_quotes_its_start():
     g = gb.trace(_summed_in_one_line, x=RNG.normal(size=3), **{f"W{i}": RNG.normal(size=(3, 3)) for i in range(6)})
     titles = [c.lines[0][0].text for c in g.draw(fold=True).scene().clusters]
     assert titles and all(t.startswith('return sum(np.sum(np.tanh(W[f"W{i}"] @ x) ** 2) * 0.5 + np.… — ') for t in titles)
+
+
+def _doubled_from_data(W, x):
+    h = x
+    for _ in range(6):
+        p = h * 2.0
+        h = np.tanh(W @ p) + p  # p used twice: a shared value, whose first repetition reads data
+    return np.sum(h)
+
+
+def test_a_shared_value_whose_first_repetition_reads_data_is_drawn_with_a_later_ones_uses():
+    """It crashed (KeyError): its gradient was written from the first repetition's edges, which
+    carry no message when x is data."""
+    g = gb.trace(_doubled_from_data, W=RNG.normal(size=(3, 3)) * 0.3, x=RNG.normal(size=3))
+    scene = g.draw(fold=True, data=["x"]).scene()
+    doubled = [n for n in g.nodes if n.op is not None and n.op.name == "multiply"]
+    (p,) = [n for n in scene.nodes if scene.stands_for[n.id] == tuple(m.index for m in doubled)]
+    assert "∂L/∂· = m₁ + m₂" in p.text and f"= [{doubled[1].adjoint[0]:.3g}, ".replace("-", "−") in p.text
+
+
+def _two_states(W, V):
+    x, y, L = np.ones(3), np.ones(3), 0
+    for _ in range(8):
+        x_new, y_new = np.tanh(W @ x), np.tanh(V @ y)
+        A = x + y_new  # this x and the next y
+        B = y + x_new  # this y and the next x
+        L = L + np.sum(A * B)
+        x, y = x_new, y_new
+    return L
+
+
+def test_the_edges_reversed_to_the_next_repetition_never_close_a_cycle_together():
+    """Each reversal is checked against the drawing's edges and the reversals before it: two states
+    that feed each other were both reversed, a cycle dot broke where it liked."""
+    g = gb.trace(_two_states, W=RNG.normal(size=(3, 3)), V=RNG.normal(size=(3, 3)))
+    graph = parse(g.to_dot(fold=True))
+    ranked: dict[str, list[str]] = {}
+    for e in graph.get_edges():
+        if e.get("constraint") == "false":
+            continue
+        s, d = e.get_source().strip('"'), e.get_destination().strip('"')
+        if s != d:
+            ranked.setdefault(s, []).append(d)
+    assert any(e.get("dir") == "back" for e in graph.get_edges())
+    state: dict[str, int] = {}
+
+    def acyclic(u):
+        state[u] = 1
+        for v in ranked.get(u, ()):
+            if state.get(v) == 1 or (v not in state and not acyclic(v)):
+                return False
+        state[u] = 2
+        return True
+
+    assert all(acyclic(u) for u in list(ranked) if u not in state)
+
+
+def _inner_then_outer(W, U, X):
+    cost = 0.0
+    for xs in X:
+        h = np.zeros(3)
+        for x in xs:
+            h = np.tanh(W @ h + U @ x)
+        cost = cost + np.sum(h ** 2)
+    return cost
+
+
+def test_the_edge_out_of_a_loop_inside_a_folded_loop_says_it_leaves_its_last_iteration():
+    g = gb.trace(_inner_then_outer, W=RNG.normal(size=(3, 3)) / 2, U=RNG.normal(size=(3, 2)),
+                 X=RNG.normal(size=(4, 5, 2)))
+    scene = g.draw(fold=True).scene()
+    out = [e for e in scene.edges if scene.node(e.src).text.startswith("tanh")
+           and scene.node(e.dst).text.startswith("(·)²")]
+    assert out and all("from iteration 4 only" in e.text for e in out)
+
+
+def test_the_tooltip_of_an_edge_drawn_for_tied_weights_names_the_last_repetitions():
+    L = 5
+    W = {f"W{i}": RNG.normal(size=(3, 3)) * 0.5 for i in range(L)}
+    g = gb.trace(_tied_autoencoder, x=RNG.normal(size=3), **W)
+    scene = g.draw(fold=True).scene()
+    (w,) = [n for n in scene.nodes if n.text.startswith("W")]
+    decoder = next(e for e in scene.edges if e.src == w.id and "m₂" in e.text)
+    last = max((e for i in range(L) for e in g.node(f"W{i}").out_edges[1:]), key=lambda e: e.dst.index)
+    assert f"the last, {last.src.name} → {last.dst.name}," in str(decoder.tooltip)

@@ -168,3 +168,37 @@ def test_a_last_iteration_lacking_an_op_its_own_ops_read_is_not_a_tail():
 
     root = group_tree(dag(gb.trace(f, x=RNG.normal(size=3))))
     assert [(r.count, r.first.scope.index, r.tails) for r in repeats(root)] == [(5, 0, {})]
+
+
+def test_a_last_iteration_that_ran_other_code_is_not_a_tail():
+    """A last layer without its activation (``if i < depth - 1``) lacks an op the trace never made:
+    not one the graph dropped. It stays apart."""
+    def mlp(X, Ws):
+        h = X
+        for i in range(len(Ws)):
+            h = Ws[i] @ h
+            if i < len(Ws) - 1:
+                h = np.tanh(h)
+        return np.sum(h ** 2)
+
+    root = group_tree(dag(gb.trace(mlp, X=RNG.normal(size=(3, 2)), Ws=RNG.normal(size=(6, 3, 3)))))
+    assert [(r.count, r.tails) for r in repeats(root)] == [(5, {})]
+
+
+def _rnn_with_gains(W, X, **g):
+    h_prev = np.zeros(3)
+    for t in range(len(X)):
+        h = np.tanh(W @ h_prev + X[t])
+        h_prev = g[f"g{t}"] * h  # the last gain's product feeds nothing: dropped
+    return np.sum(h ** 2)
+
+
+def test_the_inputs_each_repetition_owns_are_drawn_as_one_when_the_tail_lacks_the_op_reading_its_own():
+    T = 6
+    g = gb.trace(_rnn_with_gains, W=RNG.normal(size=(3, 3)), X=RNG.normal(size=(T, 3)),
+                 **{f"g{t}": RNG.normal(size=3) for t in range(T)})
+    scene = g.draw(fold=True).scene()
+    names = [n.text.splitlines()[0] for n in scene.nodes]
+    assert f"g0 … g{T - 2}" in names  # (g5 reads nothing: an input of its own)
+    (title,) = [c.lines[0][0].text for c in scene.clusters]
+    assert f"× {T}" in title

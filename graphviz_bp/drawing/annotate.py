@@ -637,10 +637,11 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
     shared = len(n.out_edges) >= 2  # n.is_shared
     adjoint = ctx.adjoints[n.index]
     muted = n not in ctx.live
+    told = n  # the node whose gradient is written (its messages tagged m₁, m₂ …)
     if muted and many:  # the first repetition's value is made from data, a later one's needs a gradient
         later = next((m for m in members if m in ctx.live), None)  # type: ignore[union-attr]
         if later is not None:
-            muted, adjoint = False, ctx.adjoints[later.index]
+            muted, adjoint, told = False, ctx.adjoints[later.index], later
     if is_out and kind == "op":
         classes: tuple[str, ...] = ("op", "output", "shared") if shared else ("op", "output")
     elif kind == "input":
@@ -694,7 +695,7 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
             if ctx.values:
                 lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL, prefix=f"∂{L}/∂{L} = ")
         elif kind == "input" or shared:
-            lines += _gradient_lines(n, ctx, adjoint)
+            lines += _gradient_lines(told, ctx, adjoint)
 
     if kind == "input":
         fill, border = (pal.data_fill, pal.data_border) if muted else (pal.param_fill, pal.param_border)
@@ -874,7 +875,8 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
         mark = _MARKS[e.argnum]  # the order of a non-commutative op's operands: ① − ②, ① @ ②
     return SceneEdge(ident, a, b, classes, tuple(lines), color,
                      Deferred(_edge_tip, shown_e, message, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
-                              members[-1] if members else None, len(members) if members else 1, len(summed)),
+                              max(members, key=_place) if members else None, len(members) if members else 1,
+                              len(summed)),
                      style, penwidth, mark, back)
 
 
@@ -992,6 +994,12 @@ def _some_boxes(members: list[Edge], P: Plan, box: str) -> str:
     return _iterations_named(members, groups) or f"into {len(reached)} of {len(groups)} repetitions"
 
 
+def _place(e: Edge) -> tuple[int, int]:
+    """Where an edge is in the trace: by the op it goes into, then which operand (the last of the
+    edges a drawn edge stands for is the last repetition's)."""
+    return e.dst.index, e.argnum
+
+
 def _some_sources(members: list[Edge], P: Plan | None, a: str) -> str:
     """For an edge out of a node drawn once for every repetition of a folded block that leaves only
     some of them (the last iteration's state, read after the loop): which ones, ``from iteration 39
@@ -1009,16 +1017,17 @@ def _some_sources(members: list[Edge], P: Plan | None, a: str) -> str:
         if ks == list(range(ks[0], ks[-1] + 1)):
             return f"from {shown(sources[ks[0]])} … {shown(sources[ks[-1]])}"
         return f"from {len(ks)} of {len(sources)}"
-    where = [P.repetitions.get(i, []) for i in left]  # type: ignore[union-attr]
-    folds = {f for w in where for f, _ in w}
-    if any(f in folds for m in members for f, _ in P.repetitions.get(m.dst.index, ())):  # type: ignore[union-attr]
-        return ""  # within the block (h into a copy the last repetition does not make): not out of it
-    if all(len(w) == 1 for w in where) and len({w[0][0] for w in where}) == 1:
-        groups = list(P.folds.values())[where[0][0][0]].repeat.groups  # type: ignore[union-attr]
-        if len(sources) <= len(groups):  # (fewer: a value the last repetition does not make)
-            named = _iterations_named(members, groups, "from")
-            if named:
-                return named
+    # the innermost folded repeat the drawn node is in (its repetitions outermost first; a loop in a
+    # folded one is folded in the first repetition's run only: the others' are drawn by it)
+    place = P.repetitions.get(sources[0].index)  # type: ignore[union-attr]
+    if place:
+        number = place[-1][0]
+        if any(f == number for m in members for f, _ in P.repetitions.get(m.dst.index, ())):  # type: ignore[union-attr]
+            return ""  # within the block (h into a copy the last repetition does not make): not out of it
+        groups = list(P.folds.values())[number].repeat.groups  # type: ignore[union-attr]
+        named = _iterations_named(members, groups, "from")  # (of a loop inside a fold: in each of its runs)
+        if named:
+            return named
     return f"from {len(left)} of {len(sources)} repetitions"
 
 
@@ -1046,10 +1055,14 @@ def _iterations_named(members: list[Edge], groups: list[Group], way: str = "into
 
 
 def _iteration_in(n: Node, loop: Scope | None) -> int | None:
-    """The number of the iteration of ``loop`` that ``n`` was made in (None: none; numbers may be
-    negative, a loop's counter's: ``range(-1, 3)``)."""
+    """The number of the iteration of ``loop`` that ``n`` was made in, or of a run of the same loop
+    (its header at the same line: a loop inside a folded one runs once per repetition); None: none.
+    Numbers may be negative, a loop's counter's: ``range(-1, 3)``."""
     s = n.scope
-    while s is not None and s.parent is not loop:
+    while s is not None and s.parent is not loop and not (
+            s.parent is not None and loop is not None and s.parent.kind == "loop" and s.parent.label == loop.label
+            and s.parent.source is not None and loop.source is not None
+            and (s.parent.source.filename, s.parent.source.lineno) == (loop.source.filename, loop.source.lineno)):
         s = s.parent
     return s.index if s is not None and s.kind == "iteration" else None
 

@@ -25,10 +25,11 @@ FRAME_DEPTH = 24  # scope levels framed at most: Graphviz's time grows steeply w
 @dataclass(eq=False)
 class Fold:
     """A repeat drawn once: ``repeat``'s first repetition stands for all of them; ``owned`` are the
-    inputs each repetition has to itself (its layer's W and b), by repetition."""
+    inputs each repetition has to itself (its layer's W and b), by repetition (None where a tail
+    lacks the op that read one)."""
 
     repeat: Repeat
-    owned: list[list[Node]] = field(default_factory=list)
+    owned: list[list[Node | None]] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -126,9 +127,11 @@ def _folds(root: Group, dag: DAG) -> list[Fold]:
                     if e.src.kind == "input" and owner.setdefault(e.src.index, k) != k:
                         owner[e.src.index] = -1
         slots = [_owned_inputs(r.core(k), k, owner) for k in range(r.count)]
+        tail = [id(g) in r.tails for g in r.groups]  # (a tail may lack an op, and the input it read)
         common = [slot for slot in slots[0] if all(
-            slot in other and other[slot].shape == slots[0][slot].shape for other in slots[1:])]
-        owned = [[mine[slot] for slot in common] for mine in slots]
+            other[slot].shape == slots[0][slot].shape if slot in other else tail[k]
+            for k, other in enumerate(slots[1:], 1))]
+        owned = [[mine.get(slot) for slot in common] for mine in slots]
         chosen.append(Fold(r, owned))
     return chosen
 
@@ -299,7 +302,8 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
                 if n is not None:
                     stand[n.index] = s
             for n, s in zip(f.owned[k], f.owned[0]):
-                stand[n.index] = s
+                if n is not None:
+                    stand[n.index] = s
             if k:
                 for slot, c in _constant_slots(g, core).items():  # its constants: the first one's in their place
                     if slot in slots:
@@ -322,7 +326,8 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
     for number, f in enumerate(folds):
         for mine in f.owned:
             for n in mine:
-                owners[n.index] = -1 if owners.get(n.index, number) != number else number
+                if n is not None:
+                    owners[n.index] = -1 if owners.get(n.index, number) != number else number
     tied: dict[int, list[int]] = {}
     for i, s in stand.items():
         if i in owners:
@@ -359,7 +364,7 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
         for j, s in enumerate(f.owned[0]):
             got = stands_for.get(shown[s.index])
             if got is not None and len(got) > 1:
-                order = {mine[j].index: k for k, mine in enumerate(f.owned)}
+                order = {mine[j].index: k for k, mine in enumerate(f.owned) if mine[j] is not None}
                 if all(n.index in order and owners.get(n.index) != -1 for n in got):
                     got.sort(key=lambda n: order[n.index])  # (owned by two folds: in the inputs' order)
     homes = {drawn: boxes[drawn].group.parent if drawn in boxes else home.get(stand.get(nodes[0].index, nodes[0]).index)

@@ -184,28 +184,63 @@ def _edge_style(classes: tuple[str, ...], color: str, penwidth: float, style: st
 
 def _upward(scene: Scene) -> frozenset[str]:
     """The edges to the next repetition that can be drawn downwards with their arrow reversed, as
-    dot draws a block's own edges: all but those whose tail leads to their head along the drawing's
-    other edges (a value used in the next repetition by an op that also reads it, or a value made
-    from it, in this one), which would close a cycle. A node's edge to itself is one of them."""
+    dot draws a block's own edges: each in turn, unless its tail leads to its head along the
+    drawing's other edges and those reversed before it (a value used in the next repetition by an
+    op that also reads it, or a value made from it, in this one; two states that feed each other),
+    which would close a cycle. A node's edge to itself is one of them. Only edges within a frame are
+    reversed, and the search stays in the frame's nodes (nothing after a repeated block leads back
+    into it): a drawing of many folded loops is searched loop by loop."""
     back = [e for e in scene.edges if "recurrence" in e.classes]
-    if not back:
+    if not back or not scene.clusters:
         return frozenset()
+    parent = {c.id: c.parent for c in scene.clusters}
+    home = {n.id: n.group for n in scene.nodes}
     below: dict[str, list[str]] = {}
     for e in scene.edges:
         if "recurrence" not in e.classes:
             below.setdefault(e.src.partition(":")[0], []).append(e.dst.partition(":")[0])
+    inside: dict[str, set[str | None]] = {}  # the frames in each frame (itself too), made when asked
     upward = []
     for e in back:
-        goal, start = e.dst.partition(":")[0], e.src.partition(":")[0]
-        seen, todo = {start}, [start]
-        while todo and goal not in seen:
+        tail, head = e.src.partition(":")[0], e.dst.partition(":")[0]
+        if tail == head:
+            upward.append(e.id)
+            continue
+        frame = _around_both(home.get(tail), home.get(head), parent)
+        if frame is None:
+            continue
+        frames = inside.get(frame)
+        if frames is None:
+            frames = inside[frame] = {c for c in parent if _within(c, frame, parent)}
+        seen, todo = {tail}, [tail]
+        while todo and head not in seen:
             for n in below.get(todo.pop(), ()):
-                if n not in seen:
+                if n not in seen and home.get(n) in frames:
                     seen.add(n)
                     todo.append(n)
-        if goal not in seen or goal == start:
+        if head not in seen:
             upward.append(e.id)
+            below.setdefault(head, []).append(tail)  # ranked from now on: head above tail
     return frozenset(upward)
+
+
+def _around_both(a: str | None, b: str | None, parent: dict[str, str | None]) -> str | None:
+    """The innermost frame around both frames ``a`` and ``b`` (None: none)."""
+    around = set()
+    while a is not None:
+        around.add(a)
+        a = parent.get(a)
+    while b is not None and b not in around:
+        b = parent.get(b)
+    return b
+
+
+def _within(c: str | None, frame: str, parent: dict[str, str | None]) -> bool:
+    while c is not None:
+        if c == frame:
+            return True
+        c = parent.get(c)
+    return False
 
 
 @functools.lru_cache(maxsize=4096)  # a node's id is the end of all its edges

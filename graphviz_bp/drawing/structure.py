@@ -6,6 +6,7 @@ wiring, never by their names."""
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -362,11 +363,27 @@ def _tail(first: Group, second: Group, last: Group) -> list[Node | None] | None:
             return None
     if waiting is not None:
         return None
+    # what it lacks the trace made and dropped (no repetition follows to use it): not code that ran
+    # otherwise, as a last layer without its activation (``if i < depth - 1: h = tanh(h)``)
+    dag = mine[0].dag
+    lacking = Counter(n.op.name for n, m in zip(nodes, aligned) if m is None)  # type: ignore[union-attr]
+    made = Counter(name for scope, name in (dag.dropped if dag is not None else ()) if _inside(scope, last.scope))
+    if lacking - made:
+        return None
     kept = [n for n, m in zip(nodes, aligned) if m is not None]
     ours = {n.index for n in kept}
     if any(e.src.index not in ours and e.src.index in feeding for n in kept for e in n.in_edges):
         return None  # a kept op reads one left out: that one was not unused, the code ran otherwise
     return aligned if _signature_of(kept, first.scope) == last.signature else None
+
+
+def _inside(scope: Scope | None, outer: Scope | None) -> bool:
+    """Whether ``scope`` is ``outer`` or inside it."""
+    while scope is not None:
+        if scope is outer:
+            return True
+        scope = scope.parent
+    return False
 
 
 def _kind_of(n: Node, scope: Scope | None) -> Any:
