@@ -298,14 +298,15 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
         return ClaimVerdict(name, claim, "missing paths", f"{subject} has {has}: {adds}{also}", missing=missing)
     factor = _factor(draws)
     if factor is not None:
-        return ClaimVerdict(name, claim, "factor", f"off by a constant factor: {subject} is {factor:.6g} "
+        written, _ = _apart(factor, 1.0)  # (1.000004, not 1)
+        return ClaimVerdict(name, claim, "factor", f"off by a constant factor: {subject} is {written} "
                             f"times ∂L/∂{name}", factor=factor)
     first = next(k for k, d in enumerate(draws) if not _close(d.claim, d.gradient, d))
     value, gradient = draws[first].claim, draws[first].gradient
     diff = np.abs(value - gradient)
     worst = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(diff)), diff.shape)) \
         if diff.size and not np.all(np.isnan(diff)) else ((0,) * diff.ndim if diff.size else ())
-    at = f"at {name}{list(worst)}" if worst else "there"
+    at = f"at {name}{list(worst)} " if worst else ""  # (a number: no entry to name)
     lead = "" if first == 0 else f"{subject} equals ∂L/∂{name} at the traced inputs but not at fresh inputs " \
                                  f"near them: "
     gives = f"{subject} gives" if first == 0 else "it gives"
@@ -315,7 +316,7 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
     rough = draws[first].precision
     if rough != "float64":
         note += f" (compared as {rough}: within {TOLERANCES[rough][0]:g} relatively)"
-    return ClaimVerdict(name, claim, "wrong", f"wrong: {lead}{at} {gives} {mine} but ∂L/∂{name} is {true}{note}",
+    return ClaimVerdict(name, claim, "wrong", f"wrong: {lead}{at}{gives} {mine} but ∂L/∂{name} is {true}{note}",
                         worst=(worst, float(value[worst]), float(gradient[worst])))
 
 

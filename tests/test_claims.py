@@ -304,6 +304,24 @@ def test_float32_rounding_is_taken_from_what_the_gradient_goes_through_and_what_
     assert row.kind == "shape" and "its entries are right" in row.message
 
 
+def test_a_factor_near_1_is_written_apart_from_1_and_a_number_has_no_entry_named():
+    """A hand-written gradient 1.000004 times the true one (a loss's epsilon left out) read "1 times";
+    a wrong gradient of a number read "there the hand-written gradient gives …"."""
+    def near(w):
+        return np.sum(w ** 2), 1.000004 * 2 * w
+
+    verdict = gb.check_backward(near, w=np.array([1.0, 2.0]))["w"]
+    assert verdict.kind == "factor" and "is 1.000004 times ∂L/∂w" in verdict.message
+
+    def number(b):
+        return 3.0 * b ** 2, np.array(7.0)
+
+    verdict = gb.check_backward(number, b=np.array(0.5))["b"]
+    assert verdict.kind in ("wrong", "factor")
+    verdict = gb.check_backward(lambda b: (np.sin(b), np.array(7.0)), b=np.array(0.5))["b"]
+    assert verdict.message.startswith("wrong: the hand-written gradient gives 7 but ∂L/∂b is 0.877583")
+
+
 def test_a_gradient_right_only_at_the_traced_inputs_is_wrong_at_fresh_ones():
     def f(v):  # the gradient of Σv² evaluated once, at V0, and returned for every v
         return np.sum(v ** 2), 2 * V0
