@@ -1752,3 +1752,23 @@ def test_the_tooltip_of_an_edge_drawn_for_tied_weights_names_the_last_repetition
     decoder = next(e for e in scene.edges if e.src == w.id and "m₂" in e.text)
     last = max((e for i in range(L) for e in g.node(f"W{i}").out_edges[1:]), key=lambda e: e.dst.index)
     assert f"the last, {last.src.name} → {last.dst.name}," in str(decoder.tooltip)
+
+
+def _heads_in_layers(x, Wq, Wk):
+    for _ in range(3):
+        q, k = np.split(x @ Wq, 2, axis=-1), np.split(x @ Wk, 2, axis=-1)
+        heads = [np.tanh(qh @ kh.T) @ qh for qh, kh in zip(q, k)]
+        x = x + np.hstack(heads)
+    return np.sum(x ** 2)
+
+
+def test_a_repeat_drawn_once_inside_another_says_its_count_is_in_each():
+    """The heads' frame read "× 2" beside edges "into 3 of 6 repetitions": 2 in each of 3 layers."""
+    g = gb.trace(_heads_in_layers, x=RNG.normal(size=(3, 4)), Wq=RNG.normal(size=(4, 4)) * 0.3,
+                 Wk=RNG.normal(size=(4, 4)) * 0.3)
+    titles = {c.id: [s.text for line in c.lines for s in line] for c in g.draw(fold=True).scene().clusters
+              if "folded" in c.classes}
+    texts = ["\n".join(t) for t in titles.values()]
+    assert any("× 3, drawn once" in t and "in each" not in t for t in texts)
+    (inner,) = [t for t in texts if "× 2 in each of 3 (6 in all), drawn once" in t]
+    assert "per repetition, in the first of 3, log scale" in inner

@@ -431,7 +431,14 @@ def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
         # an iteration of a repeat of several at a time: drawn for the same one of each
         place = g.parent.children.index(g)  # type: ignore[union-attr]
         stands = [c.children[place].scope.index for c in around.repeat.groups if len(c.children) > place]
-    lines = group_title(g, fold, stands)
+    outer = 1  # a repeat drawn once inside another (a layer's heads): the repetitions around it
+    if fold is not None:
+        first = fold.repeat.first.nodes()
+        place = P.repetitions.get(first[0].index, []) if first else []
+        folds = list(P.folds.values())
+        for number, _ in place[:-1]:
+            outer *= folds[number].count
+    lines = group_title(g, fold, stands, outer)
     parent = g.parent
     while parent is not None and parent.scope is not None and parent.scope.kind == "loop":
         parent = parent.parent  # loops are not framed: their iterations are

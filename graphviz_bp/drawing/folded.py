@@ -58,10 +58,12 @@ def _clipped(text: str) -> str:
     return text if len(text) <= TITLE_LENGTH else text[:TITLE_LENGTH - 1] + "…"
 
 
-def group_title(g: Group, fold: Fold | None, stands: list[int] | None = None) -> list[str]:
+def group_title(g: Group, fold: Fold | None, stands: list[int] | None = None, outer: int = 1) -> list[str]:
     """The lines of a group's frame: what it is (a call, a block, a loop's iteration) and, for a
     repeat drawn once, "× N" and its strip of message norms. ``stands``: the iterations a loop's
-    iteration is drawn for (in a repeat of several iterations at a time, drawn once: one in each)."""
+    iteration is drawn for (in a repeat of several iterations at a time, drawn once: one in each).
+    ``outer``: the repetitions of the repeats drawn once around this one (a layer's heads, in each of
+    3 layers: "× 2 in each of 3"; its strip is the first's)."""
     assert g.scope is not None
     scope = g.scope
     label = _clipped(scope.label)
@@ -86,12 +88,14 @@ def group_title(g: Group, fold: Fold | None, stands: list[int] | None = None) ->
         what = f"{label} — iterations {first.index}…{last.last}, {first.period} at a time"
     else:
         what = f"{_clipped(scope.title)} — {n} calls" if scope.kind == "call" else f"{_clipped(scope.title)} and {n - 1} more like it"
-    lines = [f"{what}   × {n}, drawn once"]
+    each = f" in each of {outer} ({n * outer} in all)" if outer > 1 else ""
+    lines = [f"{what}   × {n}{each}, drawn once"]
     norms = fold.repeat.norms()
     known = [v for v in norms if v is not None]
     if known:
         lines.append(strip(norms))
-        lines.append(f"‖message in‖ per repetition, log scale: {_short(norms[0])} (first) → {_short(norms[-1])} (last)")
+        lines.append(f"‖message in‖ per repetition{', in the first of ' + str(outer) if outer > 1 else ''}, log "
+                     f"scale: {_short(norms[0])} (first) → {_short(norms[-1])} (last)")
     return lines
 
 
