@@ -13,6 +13,7 @@ the user's code that made it, naming the op, and the gradient when the backward 
 from __future__ import annotations
 
 import contextlib
+import dis
 import os
 import sys
 import warnings
@@ -63,10 +64,33 @@ def _heard(err: str, flag: int) -> None:
         if user is None and not code.co_filename.startswith(_PACKAGE):
             user = frame
         frame = frame.f_back
-    if user is not None:  # the user's own NumPy, on values not traced
-        _warn(f"{err} encountered", user.f_code.co_filename, user.f_lineno, user.f_globals)
+    what = _ufunc(sys._getframe(1))  # the user's own NumPy, on values not traced: what it called
+    message = f"{err} encountered in {what}" if what else f"{err} encountered"
+    if user is not None:
+        _warn(message, user.f_code.co_filename, user.f_lineno, user.f_globals)
     else:
-        warnings.warn(f"{err} encountered", RuntimeWarning, stacklevel=2)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+
+_OPERATORS = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "//": "floor_divide", "%": "remainder",
+              "**": "power", "@": "matmul"}
+
+
+def _ufunc(frame: Any) -> str | None:
+    """The NumPy function ``frame`` is calling (``np.log(x)``: log; ``x ** 3``: power), as NumPy
+    names it in its warnings; None when the bytecode does not tell."""
+    from .traced import _callee  # (the tracer's reading of a call, which imports this module's users)
+
+    ufunc = frame.f_locals.get("ufunc")  # NumPy's dispatch to an array type's __array_ufunc__
+    if isinstance(ufunc, np.ufunc):
+        return ufunc.__name__
+    name = _callee(frame)
+    if name is not None:
+        return name
+    for ins in dis.get_instructions(frame.f_code):
+        if ins.offset == frame.f_lasti and ins.opname == "BINARY_OP":
+            return _OPERATORS.get(ins.argrepr.rstrip("="))
+    return None
 
 
 _REGISTRIES: dict[str, dict[Any, Any]] = {}  # warnings already shown, by file (as each module's own)
@@ -76,5 +100,4 @@ def _warn(message: str, filename: str, lineno: int, module_globals: dict[str, An
     """A RuntimeWarning at ``filename:lineno``, shown once per place as Python's default does."""
     registry = module_globals.setdefault("__warningregistry__", {}) if module_globals is not None else \
         _REGISTRIES.setdefault(filename, {})
-    warnings.warn_explicit(message, RuntimeWarning, filename, lineno, registry=registry,
-                           module_globals=module_globals)
+    warnings.warn_explicit(message, RuntimeWarning, filename, lineno, registry=registry)
