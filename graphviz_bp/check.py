@@ -61,6 +61,7 @@ class CheckResult:
     inputs: tuple[InputCheck, ...]
     precision: str = "float64"  # the least precise floats the gradient goes through (see ``precision``)
     not_finite: str = ""  # where the traced gradient first stops being finite (see ``not_finite``)
+    again: float | None = None  # the value at the same inputs, called again, when it was not the same
 
     @property
     def hint(self) -> str:
@@ -69,6 +70,11 @@ class CheckResult:
         their rounding can fail a right gradient, and what to try. '' when it passed."""
         if self.passed:
             return ""
+        if self.again is not None:
+            return (f"the function gave {self.again:.6g}, not {self.value:.6g}, when called again at the same "
+                    f"inputs: it draws random numbers (np.random.choice?); seed them inside it "
+                    f"(rng = np.random.default_rng(0)) or pass them as inputs, so that central differences "
+                    f"compare one draw with itself")
         if self.not_finite:
             return self.not_finite
         if self.precision not in TOLERANCES or self.precision == "float64":
@@ -80,8 +86,9 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        """True when every input's relative error is within ``rtol``."""
-        return all(c.passed for c in self.inputs)
+        """True when every input's relative error is within ``rtol`` (and the function gives the
+        same value when called again at the same inputs)."""
+        return self.again is None and all(c.passed for c in self.inputs)
 
     def __getitem__(self, name: str) -> InputCheck:
         for c in self.inputs:
@@ -90,7 +97,8 @@ class CheckResult:
         raise KeyError(f"no input named {name!r}; inputs: {', '.join(c.name for c in self.inputs)}")
 
     def __repr__(self) -> str:
-        verdict = "passed" if self.passed else "FAILED: " + ", ".join(c.name for c in self.inputs if not c.passed)
+        failed = [c.name for c in self.inputs if not c.passed] or ["a different value each call"]
+        verdict = "passed" if self.passed else "FAILED: " + ", ".join(failed)
         hint = f" ({self.hint})" if self.hint else ""
         return f"<CheckResult {verdict}; rtol {self.rtol:g}{hint}>"
 
@@ -142,11 +150,24 @@ def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
 
 
 def not_finite(g: Graph) -> str:
-    """Where the backward pass first made a message that is not finite from a finite gradient (the
-    op, its line, the input it sends to); '' when every message is finite. An op's local
+    """Where the loss stopped being finite, when it is not (the first op whose value is not finite
+    from finite operands); else where the backward pass first made a message that is not finite from
+    a finite gradient (the op, its line, the input it sends to); '' when every message is finite. An op's local
     derivative is infinite or undefined there: ``exp`` overflowing in a branch ``np.where`` does
     not take (its zero message times ``exp(800) = inf`` is NaN), ``sqrt`` or ``log`` at 0."""
     dag = g._dag
+    if not np.all(np.isfinite(dag.output.value)):  # the loss itself: where a value first stopped being finite
+        for node in dag.nodes:
+            if node.op is None or np.all(np.isfinite(node.value)) or \
+                    not all(np.all(np.isfinite(e.src.value)) for e in node.in_edges):
+                continue
+            where = f" at line {node.source.lineno}" if node.source is not None else ""
+            code = f" ({node.source.line})" if node.source is not None and node.source.line else ""
+            bad = "NaN" if np.isnan(node.value).any() else "infinite"
+            loss = "NaN" if np.isnan(dag.output.value).any() else "infinite"
+            return (f"the loss is {loss}: {node.name}{where}{code} is {bad} from finite operands (exp "
+                    f"overflowing past 709, a division by 0, log of 0 or of a negative number), and so is "
+                    f"what is computed from it")
     for node in reversed(dag.nodes):  # the order the backward pass went in
         if node.op is None:
             continue
@@ -187,6 +208,8 @@ def compare(fn: Callable[..., Any], values: Mapping[str, np.ndarray], grads: Map
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the user's code, evaluated 2n times: its warnings were shown once
         value = f(**values)
+        again = f(**values)  # the same, unless it draws random numbers: then differences mean nothing
+        changed = again if again != value and not (again != again and value != value) else None
         for name, v in values.items():
             grad = grads.get(name)
             shape = tuple(np.shape(v))
@@ -195,7 +218,8 @@ def compare(fn: Callable[..., Any], values: Mapping[str, np.ndarray], grads: Map
                 continue
             results.append(_compare_one(f, values, name, np.asarray(grad, dtype=float), eps, rtol,
                                         max_coords, rng))
-    return CheckResult(value, rtol, eps, tuple(results), precision if precision in TOLERANCES else "float64")
+    return CheckResult(value, rtol, eps, tuple(results), precision if precision in TOLERANCES else "float64",
+                       again=changed)
 
 
 _RETRIED = 500  # entries (the worst) whose central difference is taken again with larger steps when

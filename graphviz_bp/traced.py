@@ -4,6 +4,7 @@ function on it records its op (or refuses, saying what to write instead)."""
 from __future__ import annotations
 
 import dis
+import linecache
 import sys
 import types
 from typing import TYPE_CHECKING, Any, Callable
@@ -308,8 +309,9 @@ class Traced:
     __irshift__ = _in_place(">>=", ">>")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if not self._tape.active:  # kept from a finished trace: its numbers, as the array NumPy made
-            value = kept_numbers(self)
+        if not self._tape.active or _sampling(sys._getframe(1)):
+            # kept from a finished trace, or given to a sampler: its numbers, as the array NumPy made
+            value = kept_numbers(self) if not self._tape.active else self._node.value
             return np.array(value, dtype=dtype, copy=True) if copy or (dtype is not None and dtype != value.dtype) \
                 else value
         raise TraceError(conversion_advice())
@@ -318,7 +320,7 @@ class Traced:
         raise TraceError(conversion_advice())
 
     def _array_protocol(self) -> Any:
-        if not self._tape.active:
+        if not self._tape.active or _sampling(sys._getframe(1)):
             raise AttributeError("__array_interface__")  # (NumPy then asks __array__)
         caller = sys._getframe(1).f_code
         if caller.co_name == "as_strided" and caller.co_filename.startswith(_NUMPY_DIR):
@@ -595,6 +597,58 @@ def _of_scalar(self: Traced, out: Any) -> Any:
     if self._scalar and type(out) is Traced and not out._node.value.ndim:
         out._scalar = True
     return out
+
+
+# NumPy's samplers of discrete values (np.random.choice(n, p=probs), rng.multinomial(1, probs)): given
+# a traced value, they draw with its numbers, and what they draw is a constant, with no gradient (a
+# policy gradient samples its action so, and writes the gradient of its log-probability itself).
+# Continuous ones (normal(mu, sigma)) are not: their draw has a gradient, mu + sigma * eps.
+_SAMPLERS = frozenset(("choice", "multinomial", "binomial", "poisson", "geometric", "negative_binomial",
+                       "hypergeometric", "multivariate_hypergeometric"))
+_PASSED = frozenset(("PRECALL", "KW_NAMES", "CACHE", "NOP", "EXTENDED_ARG"))
+
+
+def _sampling(frame: Any) -> bool:
+    """Whether ``frame`` (the code asking for a traced value's numbers, from C) is calling one of
+    NumPy's discrete samplers (``_SAMPLERS``), by the name of the function its current call calls."""
+    if frame is None or frame.f_code.co_filename.startswith(_NUMPY_DIR):
+        return False
+    name = _callee(frame)
+    return name in _SAMPLERS and f"{name}(" in (_caller_line(frame) or "").replace(" (", "(")
+
+
+def _callee(frame: Any) -> str | None:
+    """The name of what ``frame``'s current call calls (``choice`` for ``np.random.choice(n, p=p)`` or
+    ``rng.choice(...)``), read from its bytecode back from the call past its arguments; None when it
+    cannot tell (a call through ``*args``, a jump among the arguments)."""
+    instructions = list(dis.get_instructions(frame.f_code))
+    at = max((k for k, i in enumerate(instructions) if i.offset <= frame.f_lasti), default=-1)
+    if at < 0 or not instructions[at].opname.startswith("CALL") or instructions[at].opname == "CALL_FUNCTION_EX":
+        return None
+    depth = instructions[at].arg or 0  # the arguments on the stack above the callable
+    k = at - 1
+    while k >= 0 and instructions[k].opname in _PASSED:  # this call's own PRECALL, KW_NAMES
+        k -= 1
+    for j in range(k, -1, -1):
+        ins = instructions[j]
+        if ins.opname in ("CACHE", "NOP", "EXTENDED_ARG"):
+            continue
+        if ins.opcode in dis.hasjrel or ins.opcode in dis.hasjabs:
+            return None
+        try:
+            depth -= dis.stack_effect(ins.opcode, ins.arg if ins.opcode >= dis.HAVE_ARGUMENT else None)
+        except ValueError:
+            return None
+        if depth < 0:  # the callable, or the object whose attributes lead to it (np, then .log)
+            while j + 1 <= k and instructions[j + 1].opname in ("LOAD_ATTR", "LOAD_METHOD"):
+                j += 1
+            name = instructions[j].argval
+            return name if isinstance(name, str) else None
+    return None
+
+
+def _caller_line(frame: Any) -> str | None:
+    return linecache.getline(frame.f_code.co_filename, frame.f_lineno) or None
 
 
 def conversion_advice() -> str:

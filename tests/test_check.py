@@ -299,3 +299,35 @@ def test_a_check_failed_by_a_gradient_that_is_not_finite_says_where_it_stopped_b
     assert any(e.message is not None and np.isnan(e.message).any() for e in first.in_edges)
     assert f"at line {first.source.lineno}" in r.hint and "0 · inf" in r.hint
     assert not_finite(gb.trace(lambda x: np.sum(np.tanh(x)), x=x)) == ""
+
+
+def test_a_function_that_draws_new_random_numbers_each_call_fails_the_check_saying_so():
+    """Central differences of a function drawing unseeded random numbers compare different draws:
+    the check says so, and how to seed them, instead of reporting gradient errors."""
+    def noisy(w):
+        return np.sum(w * np.random.normal(size=w.shape))
+
+    result = gb.check(noisy, w=np.ones(3))
+    assert not result.passed and "when called again at the same inputs: it draws random numbers" in result.hint
+    assert "FAILED" in repr(result)
+
+    def seeded(w):
+        return np.sum(w * np.random.default_rng(0).normal(size=w.shape))
+
+    assert gb.check(seeded, w=np.ones(3)).passed
+
+
+def _naive_softmax_nll(W, s):
+    z = s @ W
+    e = np.exp(z)  # overflows for z = 800
+    p = e / np.sum(e)
+    return -np.log(p[0])
+
+
+def test_a_loss_that_is_not_finite_is_said_so_naming_where_it_stopped_being_finite():
+    """It blamed the gradient of the last log, guessing 0 · inf in a branch np.where does not take."""
+    with np.errstate(all="ignore"):
+        result = gb.check(_naive_softmax_nll, W=np.array([[800.0, 0.0], [0.0, 1.0]]), s=np.ones(2))
+    assert not result.passed
+    assert result.hint.startswith("the loss is NaN: exp#") and "(e = np.exp(z)" in result.hint
+    assert "is infinite from finite operands" in result.hint

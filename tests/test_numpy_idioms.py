@@ -44,6 +44,75 @@ def test_np_random_inside_the_function_is_a_constant():
     assert _op_names(g) == ["multiply", "multiply", "sum"]
 
 
+def _policy(W, s):
+    z = s @ W
+    return np.exp(z) / np.sum(np.exp(z))
+
+
+def _reinforce_global(W, s):
+    probs = _policy(W, s)
+    np.random.seed(5)
+    a = np.random.choice(len(probs), p=probs)  # REINFORCE's action, drawn with the policy's numbers
+    return -np.log(probs[a])
+
+
+def _reinforce_generator(W, s):
+    probs = _policy(W, s)
+    a = np.random.default_rng(5).choice(probs.shape[0], p=probs)
+    return -np.log(probs[a])
+
+
+def _reinforce_multinomial(W, s):
+    probs = _policy(W, s)
+    np.random.seed(5)
+    return -np.sum(np.random.multinomial(1, probs) * np.log(probs))
+
+
+@pytest.mark.parametrize("fn", [_reinforce_global, _reinforce_generator, _reinforce_multinomial])
+def test_a_discrete_sampler_draws_with_a_traced_values_numbers_and_its_draw_is_a_constant(fn):
+    """np.random.choice(n, p=probs) (REINFORCE's action) was refused as a conversion dropping probs
+    from the graph: it draws with probs' numbers, and what it draws has no gradient. The gradient of
+    −log π(a) is then softmax − onehot(a), through z = s W."""
+    rng = np.random.default_rng(2)
+    W, s = rng.normal(size=(4, 3)), rng.normal(size=4)
+    g = gb.trace(fn, W=W, s=s)
+    assert g.value == pytest.approx(fn(W, s))
+    probs = _policy(W, s)
+    np.random.seed(5)
+    a = {_reinforce_global: lambda: np.random.choice(3, p=probs),
+         _reinforce_generator: lambda: np.random.default_rng(5).choice(3, p=probs),
+         _reinforce_multinomial: lambda: int(np.argmax(np.random.multinomial(1, probs)))}[fn]()
+    np.testing.assert_allclose(g.grad("W"), np.outer(s, probs - np.eye(3)[a]), rtol=1e-12)
+    assert gb.check(fn, W=W, s=s).passed
+
+
+def test_a_continuous_sampler_of_a_traced_value_and_other_conversions_stay_refused():
+    """normal(mu, 1) has a gradient (mu + eps): drawn with mu's numbers it would lose it."""
+    def continuous(mu):
+        return np.sum(np.random.default_rng(0).normal(mu, 1.0))
+
+    def shuffled(p):  # a permutation of traced values would be a gradient's path, not a draw
+        return np.sum(np.random.default_rng(0).permutation(p) * np.arange(3.0))
+
+    with pytest.raises(gb.TraceError, match="drop it from the graph"):
+        gb.trace(continuous, mu=np.zeros(3))
+    with pytest.raises((gb.TraceError, gb.UnsupportedOpError)):
+        gb.trace(shuffled, p=np.full(3, 1 / 3))
+
+
+def test_a_reduction_in_a_float_dtype_reduces_the_cast():
+    """np.mean(x, dtype=np.float64), careful course code's, was refused: a float dtype is the cast's."""
+    def f(x):
+        return np.sum(x ** 2, dtype=np.float64) + np.mean(x.astype(np.float32) ** 2, dtype=np.float64) \
+            + (x ** 3).sum(dtype=float)
+
+    g = gb.trace(f, x=X)
+    assert g.value == f(X) and g.output.value.dtype == np.float64
+    assert gb.check(f, x=X, eps=1e-3, rtol=1e-4).passed  # (through float32: its rounding)
+    with pytest.raises(gb.UnsupportedOpError, match="dtype"):
+        gb.trace(lambda x: np.sum(x, dtype=np.int64), x=X)
+
+
 def test_split_gives_a_list_of_pieces_one_node_each():
     seen = {}
 

@@ -24,6 +24,13 @@ def _bind_reduction(name, extra=()):
         except TypeError as exc:
             raise TypeError(f"np.{name}: {exc}") from None
         given = {k: v for k, v in bound.arguments.items() if v is not np._NoValue}
+        dtype = given.get("dtype")
+        a = given.get("a")
+        if dtype is not None and "dtype" not in extra and hasattr(a, "dtype") and a.dtype.kind == "f" \
+                and np.dtype(dtype).kind == "f":  # np.mean(x, dtype=np.float64): reduced as its cast
+            if np.dtype(dtype) != a.dtype:
+                given["a"] = a.astype(dtype)
+            del given["dtype"]
         refused = sorted(k for k, v in given.items()
                          if k not in ("a", "axis", "keepdims", *extra) and v is not None)
         if refused:
