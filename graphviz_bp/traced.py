@@ -309,7 +309,7 @@ class Traced:
     __irshift__ = _in_place(">>=", ">>")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if not self._tape.active or _sampling(sys._getframe(1)):
+        if not self._tape.active or _sampling(sys._getframe(1), self._node.value):
             # kept from a finished trace, or given to a sampler: its numbers, as the array NumPy made
             value = kept_numbers(self) if not self._tape.active else self._node.value
             return np.array(value, dtype=dtype, copy=True) if copy or (dtype is not None and dtype != value.dtype) \
@@ -320,7 +320,7 @@ class Traced:
         raise TraceError(conversion_advice())
 
     def _array_protocol(self) -> Any:
-        if not self._tape.active or _sampling(sys._getframe(1)):
+        if not self._tape.active or _sampling(sys._getframe(1), self._node.value):
             raise AttributeError("__array_interface__")  # (NumPy then asks __array__)
         caller = sys._getframe(1).f_code
         if caller.co_name == "as_strided" and caller.co_filename.startswith(_NUMPY_DIR):
@@ -608,13 +608,22 @@ _SAMPLERS = frozenset(("choice", "multinomial", "binomial", "poisson", "geometri
 _PASSED = frozenset(("PRECALL", "KW_NAMES", "CACHE", "NOP", "EXTENDED_ARG"))
 
 
-def _sampling(frame: Any) -> bool:
+def _sampling(frame: Any, value: np.ndarray) -> bool:
     """Whether ``frame`` (the code asking for a traced value's numbers, from C) is calling one of
-    NumPy's discrete samplers (``_SAMPLERS``), by the name of the function its current call calls."""
+    NumPy's discrete samplers (``_SAMPLERS``), by the name of the function its current call calls,
+    with ``value`` as a distribution's parameter. ``choice`` and ``multinomial`` also take arrays to
+    draw elements of (``np.random.choice(x)`` picks entries of x: a path for the gradient), so for them
+    ``value`` must be probabilities: 1-D, at least 0, summing to 1."""
     if frame is None or frame.f_code.co_filename.startswith(_NUMPY_DIR):
         return False
     name = _callee(frame)
-    return name in _SAMPLERS and f"{name}(" in (_caller_line(frame) or "").replace(" (", "(")
+    if name not in _SAMPLERS or f"{name}(" not in (_caller_line(frame) or "").replace(" (", "("):
+        return False
+    if name in ("choice", "multinomial"):
+        with np.errstate(all="ignore"):
+            return value.ndim == 1 and value.dtype.kind == "f" and bool(np.all(value >= 0)) and \
+                abs(float(np.sum(value)) - 1.0) <= 1e-6
+    return True
 
 
 def _callee(frame: Any) -> str | None:

@@ -86,6 +86,22 @@ def test_a_discrete_sampler_draws_with_a_traced_values_numbers_and_its_draw_is_a
     assert gb.check(fn, W=W, s=s).passed
 
 
+def test_choosing_entries_of_a_traced_array_keeps_their_path():
+    """np.random.choice(x) picks entries of x: a path for the gradient (NumPy indexes x), not a draw
+    with x's numbers; x is not a probability vector, so it is never handed over as numbers either."""
+    def pick(x):
+        np.random.seed(0)
+        return np.sum(np.random.choice(x, size=2) * np.array([1.0, 10.0]))
+
+    x = np.array([0.5, 1.5, 2.0])
+    g = gb.trace(pick, x=x)
+    np.random.seed(0)
+    chosen = np.random.choice(3, size=2)
+    expected = np.zeros(3)
+    np.add.at(expected, chosen, [1.0, 10.0])
+    assert g.value == pick(x) and np.array_equal(g.grad("x"), expected)
+
+
 def test_a_continuous_sampler_of_a_traced_value_and_other_conversions_stay_refused():
     """normal(mu, 1) has a gradient (mu + eps): drawn with mu's numbers it would lose it."""
     def continuous(mu):
