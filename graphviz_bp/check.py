@@ -156,18 +156,22 @@ def not_finite(g: Graph) -> str:
     derivative is infinite or undefined there: ``exp`` overflowing in a branch ``np.where`` does
     not take (its zero message times ``exp(800) = inf`` is NaN), ``sqrt`` or ``log`` at 0."""
     dag = g._dag
-    if not np.all(np.isfinite(dag.output.value)):  # the loss itself: where a value first stopped being finite
-        for node in dag.nodes:
-            if node.op is None or np.all(np.isfinite(node.value)) or \
-                    not all(np.all(np.isfinite(e.src.value)) for e in node.in_edges):
-                continue
-            where = f" at line {node.source.lineno}" if node.source is not None else ""
-            code = f" ({node.source.line})" if node.source is not None and node.source.line else ""
-            bad = "NaN" if np.isnan(node.value).any() else "infinite"
-            loss = "NaN" if np.isnan(dag.output.value).any() else "infinite"
-            return (f"the loss is {loss}: {node.name}{where}{code} is {bad} from finite operands (exp "
-                    f"overflowing past 709, a division by 0, log of 0 or of a negative number), and so is "
-                    f"what is computed from it")
+    if not np.all(np.isfinite(dag.output.value)):  # the loss itself: where what it is made of stopped
+        node = dag.output                                # being finite, back through values not finite
+        while True:
+            bad = [e.src for e in node.in_edges if not np.all(np.isfinite(e.src.value))]
+            if not bad:
+                break
+            node = bad[0]
+        loss = "NaN" if np.isnan(dag.output.value).any() else "infinite"
+        what = "NaN" if np.isnan(node.value).any() else "infinite"
+        if node.op is None:  # an input, or a constant, holds it
+            return f"the loss is {loss}: {'input ' if node.kind == 'input' else ''}{node.name} holds {what} values"
+        where = f" at line {node.source.lineno}" if node.source is not None else ""
+        code = f" ({node.source.line})" if node.source is not None and node.source.line else ""
+        return (f"the loss is {loss}: {node.name}{where}{code} is {what} from finite operands (exp "
+                f"overflowing past 709, a division by 0, log of 0 or of a negative number), and so is "
+                f"what is computed from it")
     for node in reversed(dag.nodes):  # the order the backward pass went in
         if node.op is None:
             continue

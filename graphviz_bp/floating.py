@@ -2,12 +2,15 @@
 
 NumPy warns at the Python line that called the ufunc: in a trace that is graphviz_bp's (an op's
 forward in the tracer, its gradient rule in the backward pass), never the user's. While ``told()``
-is active, every error NumPy would warn about (and only those: what the program set to ignore or to
-raise stays so) calls ``_heard`` instead, which finds the op in the stack and warns at the line of
-the user's code that made it, naming the op, and the gradient when the backward pass met it::
+is active, every error NumPy would warn about calls ``_heard`` instead, which finds the op in the
+stack and warns at the line of the user's code that made it, naming the op, and the gradient when
+the backward pass met it::
 
-    loss.py:3: RuntimeWarning: invalid value encountered in the gradient of power
+    loss.py:3: RuntimeWarning: invalid value encountered in the gradient of sqrt
       r = np.sqrt(x ** 2)
+
+What the program set stays so: errors it ignores or raises are not touched, and those it sends to
+its own callback (``np.errstate(call=f)``, 'call' or 'log') still go there.
 """
 
 from __future__ import annotations
@@ -29,27 +32,44 @@ __all__ = ["told"]
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _FORWARD = apply.__code__
 _BACKWARD = backward.__code__
+_KINDS = {"divide by zero": "divide", "overflow": "over", "underflow": "under", "invalid value": "invalid"}
+
+# what each active told() found: the program's settings and its own callback (innermost last)
+_ACTIVE: list[tuple[dict[str, str], Any]] = []
 
 
 @contextlib.contextmanager
 def told() -> Iterator[None]:
     """NumPy's floating-point warnings told at the user's line while the block runs (a trace and
     its backward pass): see the module's documentation."""
-    settings = {k: ("call" if v == "warn" else v) for k, v in np.geterr().items() if k in _KINDS}
-    if "call" not in settings.values():  # nothing is warned about: nothing to move
+    settings = {k: v for k, v in np.geterr().items() if k in _KINDS.values()}
+    if "warn" not in settings.values():  # nothing is warned about: nothing to move
         yield
         return
-    with np.errstate(call=_heard, **settings):
-        yield
-
-
-_KINDS = ("divide", "over", "under", "invalid")
+    # every kind the program warns about, calls or logs comes here (NumPy has one callback for all)
+    moved = {k: ("call" if v in ("warn", "call", "log") else v) for k, v in settings.items()}
+    _ACTIVE.append((settings, np.geterrcall()))
+    try:
+        with np.errstate(call=_heard, **moved):
+            yield
+    finally:
+        _ACTIVE.pop()
 
 
 def _heard(err: str, flag: int) -> None:
-    """NumPy's call for a floating-point error ``err`` ("divide by zero"): a RuntimeWarning at the
-    user's line, naming the op (found in the stack: the tracer's or the backward pass's frame)."""
+    """NumPy's call for a floating-point error ``err`` ("divide by zero"): what the program set for
+    its kind (its own callback, or its log), or, where it warns, a RuntimeWarning at the user's line
+    naming the op (found in the stack: the tracer's or the backward pass's frame)."""
+    settings, theirs = _ACTIVE[-1] if _ACTIVE else ({}, None)
+    kind = settings.get(_KINDS.get(err, ""), "warn")
+    if kind == "call" and theirs is not None:
+        theirs(err, flag)
+        return
     frame = sys._getframe(1)
+    if kind == "log" and theirs is not None:
+        what = _ufunc(frame)
+        theirs.write(f"Warning: {err} encountered in {what}\n" if what else f"Warning: {err} encountered\n")
+        return
     user = None
     while frame is not None:
         code = frame.f_code
@@ -97,7 +117,23 @@ _REGISTRIES: dict[str, dict[Any, Any]] = {}  # warnings already shown, by file (
 
 
 def _warn(message: str, filename: str, lineno: int, module_globals: dict[str, Any] | None = None) -> None:
-    """A RuntimeWarning at ``filename:lineno``, shown once per place as Python's default does."""
+    """A RuntimeWarning at ``filename:lineno``, shown once per place as Python's default does, and
+    filtered by its module's name as a warning of that module (``filterwarnings(module=...)``)."""
+    if module_globals is None:
+        module_globals = _module_at(filename)
     registry = module_globals.setdefault("__warningregistry__", {}) if module_globals is not None else \
         _REGISTRIES.setdefault(filename, {})
-    warnings.warn_explicit(message, RuntimeWarning, filename, lineno, registry=registry)
+    module = module_globals.get("__name__") if module_globals is not None else None
+    if module is None:  # (passing module=None would match no filter, and show nothing)
+        warnings.warn_explicit(message, RuntimeWarning, filename, lineno, registry=registry)
+    else:
+        warnings.warn_explicit(message, RuntimeWarning, filename, lineno, module=module, registry=registry)
+
+
+def _module_at(filename: str) -> dict[str, Any] | None:
+    """The globals of the loaded module whose file is ``filename`` (None: none is)."""
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) == filename:
+            return vars(module)
+    main = sys.modules.get("__main__")
+    return vars(main) if main is not None and getattr(main, "__file__", None) == filename else None

@@ -635,6 +635,8 @@ def _callee(frame: Any) -> str | None:
     if at < 0 or not instructions[at].opname.startswith("CALL") or instructions[at].opname == "CALL_FUNCTION_EX":
         return None
     depth = instructions[at].arg or 0  # the arguments on the stack above the callable
+    if instructions[at].opname in ("CALL_FUNCTION_KW", "CALL_KW"):  # (3.10, 3.13: the keywords' names too)
+        depth += 1
     k = at - 1
     while k >= 0 and instructions[k].opname in _PASSED:  # this call's own PRECALL, KW_NAMES
         k -= 1

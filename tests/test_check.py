@@ -331,3 +331,17 @@ def test_a_loss_that_is_not_finite_is_said_so_naming_where_it_stopped_being_fini
     assert not result.passed
     assert result.hint.startswith("the loss is NaN: exp#") and "(e = np.exp(z)" in result.hint
     assert "is infinite from finite operands" in result.hint
+
+
+def _where_then_divide(x):
+    safe = np.where(x > 0, np.log(x), 0.0)  # log(0) is -inf in the branch where does not take
+    d = x - x
+    return np.sum(safe) + np.sum(d / d)  # 0 / 0: what makes the loss NaN
+
+
+def test_a_loss_that_is_not_finite_is_traced_back_through_what_is_not_finite():
+    with np.errstate(all="ignore"):
+        result = gb.check(_where_then_divide, x=np.array([0.0, 1.0]))
+        data = gb.check(lambda x: np.sum(x ** 2), x=np.array([np.nan, 1.0]))
+    assert result.hint.startswith("the loss is NaN: divide#") and "(return np.sum(safe) + np.sum(d / d)" in result.hint
+    assert data.hint == "the loss is NaN: input x holds NaN values"

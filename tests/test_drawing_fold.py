@@ -1772,3 +1772,20 @@ def test_a_repeat_drawn_once_inside_another_says_its_count_is_in_each():
     assert any("× 3, drawn once" in t and "in each" not in t for t in texts)
     (inner,) = [t for t in texts if "× 2 in each of 3 (6 in all), drawn once" in t]
     assert "per repetition, in the first of 3, log scale" in inner
+
+
+def _heads_summed(W, X):
+    L = 0.0
+    for layer in range(3):
+        for head in range(2):
+            L = L + np.sum(np.tanh(W @ X[layer, head]))
+    return L
+
+
+def test_only_the_repeats_around_a_fold_count_in_its_title():
+    """A fold whose first node also starts the fold inside it counted that one as around it: the
+    layers' loop read "× 2 in each of 2"."""
+    g = gb.trace(_heads_summed, W=RNG.normal(size=(3, 3)), X=RNG.normal(size=(3, 2, 3)))
+    titles = [c.lines[0][0].text for c in g.draw(fold=True).scene().clusters if "drawn once" in c.lines[0][0].text]
+    layers = [t for t in titles if t.startswith("for layer")]
+    assert layers and not any("in each of" in t for t in layers), titles

@@ -61,3 +61,35 @@ def test_the_users_own_numpy_warns_at_its_line():
     assert [(str(w.message), w.filename, w.lineno) for w in heard] == \
         [("divide by zero encountered in log", __file__, _line_of(_own_numpy, "np.log"))]
     assert g.value == 0.0
+
+
+class _Log:
+    def __init__(self):
+        self.lines = []
+
+    def write(self, text):
+        self.lines.append(text)
+
+
+def test_errors_the_program_sends_to_its_own_callback_or_log_still_go_there():
+    """With divide errors logged (or called) and invalid ones warned, the trace crashed looking for
+    the told() handler's write method, or the program's callback heard nothing."""
+    log = _Log()
+    with np.errstate(divide="log", invalid="warn", call=log), warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        gb.trace(_inverse_distance, x=np.array([0.0, 1.0]))
+    assert log.lines and all(line.startswith("Warning: divide by zero encountered") for line in log.lines)
+    heard = []
+    with np.errstate(all="call", call=lambda err, flag: heard.append(err)), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gb.trace(_inverse_distance, x=np.array([0.0, 1.0]))
+    assert "divide by zero" in heard and not caught
+
+
+def test_a_warning_told_at_the_users_line_is_filtered_by_the_users_module():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", module=__name__)
+        gb.trace(_inverse_distance, x=np.array([0.0, 1.0]))
+    assert not [w for w in caught if w.filename == __file__]
