@@ -222,7 +222,8 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bo
                 while k is not None and instructions[k].opname == "EXTENDED_ARG":  # (before a FOR_ITER
                     k += 1                                                          # whose jump is far)
                     start = instructions[k].offset
-                header = _header(code, lines.get(start, code.co_firstlineno))
+                header = _header(code, lines.get(start, code.co_firstlineno),
+                                 k is not None and instructions[k].opname == "FOR_ITER")
                 text = _without_comment(linecache.getline(code.co_filename, header)) or f"loop at line {header}"
                 target = _target(instructions, at.get(start))
                 if code.co_name in _COMPREHENSIONS and target:  # [... for Wb in params for v in Wb]: its clause
@@ -514,11 +515,12 @@ def _again(now: tuple[Any, ...], first: tuple[Any, ...]) -> bool:
         v is w or (type(v) is int and type(w) is int and v == w) for v, w in zip(now, first))
 
 
-def _header(code: CodeType, line: int) -> int:
-    """The line of the ``for`` or ``while`` whose body starts at ``line`` (a ``while`` loop's
-    backward jump goes to its body), or ``line``."""
+def _header(code: CodeType, line: int, iterating: bool = False) -> int:
+    """The line of the ``for`` or ``while`` whose backward jump goes to ``line``, or ``line``: a
+    ``for`` loop's goes to its header (``iterating``: to its FOR_ITER), a ``while`` loop's to its
+    body, whose first line may be a ``for`` of its own (``while n < 2:`` then ``for i in ...``)."""
     text = linecache.getline(code.co_filename, line)
-    if text.lstrip().startswith(("for ", "while ", "async for ")) or not text.strip():
+    if iterating or text.lstrip().startswith("while ") or not text.strip():
         return line
     indent = len(text) - len(text.lstrip())
     for k in range(line - 1, max(code.co_firstlineno, line - 200) - 1, -1):
@@ -526,7 +528,7 @@ def _header(code: CodeType, line: int) -> int:
         if not above.strip():
             continue
         if len(above) - len(above.lstrip()) < indent:
-            return k if above.lstrip().startswith(("for ", "while ", "async for ")) else line
+            return k if above.lstrip().startswith("while ") else line
     return line
 
 

@@ -292,6 +292,24 @@ def test_nested_while_loops_count_the_outer_loops_iterations():
     assert steps == [(a, b) for a in range(3) for b in range(3)]
 
 
+def test_a_while_loop_whose_body_starts_with_a_for_is_titled_with_its_while():
+    """k-means' fit: the while loop's frames took its body's first line, the inner for's header."""
+    def fit(X):
+        c = np.zeros((2, 2))
+        count = 0
+        while count < 2:
+            for i in range(2):
+                c[i, :] = X[i::2].mean(axis=0) * (count + 1)
+            count += 1
+        return np.sum(c ** 2)
+
+    g = gb.trace(fit, X=RNG.normal(size=(4, 2)))
+    titles = [(s.kind, s.label) for n in ops_of(g, "multiply") for s in n.scope.chain if s.kind == "iteration"]
+    assert {label for _, label in titles} == {"while count < 2:", "for i in range(2):"}
+    chains = [[s.label for s in n.scope.chain if s.kind == "iteration"] for n in ops_of(g, "multiply")]
+    assert all(c == ["while count < 2:", "for i in range(2):"] for c in chains), chains
+
+
 def test_a_loops_title_leaves_its_comment_out():
     def f(h):
         for t in range(3):  # three steps, as the comment says
