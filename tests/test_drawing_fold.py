@@ -1789,3 +1789,21 @@ def test_only_the_repeats_around_a_fold_count_in_its_title():
     titles = [c.lines[0][0].text for c in g.draw(fold=True).scene().clusters if "drawn once" in c.lines[0][0].text]
     layers = [t for t in titles if t.startswith("for layer")]
     assert layers and not any("in each of" in t for t in layers), titles
+
+
+def _scaled_chain(x, a):
+    for _ in range(30):
+        x = a * x
+    return np.sum(x)
+
+
+def test_a_strip_ramps_only_where_norms_grow_tenfold_or_more():
+    """Scaled between its smallest and largest norm, a drift of 3 % (a = 1.001) and an explosion of
+    10²⁹ (a = 10) drew the same ramp, and rounding made a constant norm flicker from bottom to top."""
+    strips = {}
+    for a in (1.001, 10.0, 1.0):
+        g = gb.trace(_scaled_chain, x=np.ones(3), a=np.array(a))
+        (frame,) = [c for c in g.draw(fold=True).scene().clusters if "folded" in c.classes]
+        strips[a] = frame.lines[1][0].text
+    assert set(strips[1.001]) == {"█"} and set(strips[1.0]) == {"█"}
+    assert strips[10.0][0] == "█" and strips[10.0][-1] == "▁" and len(set(strips[10.0])) == 8  # (from the loss back)

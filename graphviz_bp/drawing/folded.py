@@ -19,12 +19,16 @@ _BARS = "▁▂▃▄▅▆▇█"
 
 def strip(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
     """One bar per repetition (per run of repetitions, beyond ``width``), its height the log of the
-    norm between the smallest and the largest; a blank where no message reached; ``0`` where it was 0.
+    norm between the smallest and the largest, over a decade at least, the largest at the top: norms
+    a few percent apart (or equal but for rounding) stand level, not from the bottom to the top, and
+    a ramp means a factor of 10 or more; a blank where no message reached; ``0`` where it was 0.
 
-    >>> strip([1.0, 10.0, 100.0])
-    '▁▅█'
-    >>> strip([2.0, 2.0, None])
-    '▅▅ '
+    >>> strip([1.0, 10.0, 100.0]), strip([1e-29, 1.0, 1e-20])
+    ('▁▅█', '▁█▃')
+    >>> strip([2.0, 2.0, None]), strip([1.78, 1.75, 1.73]), strip([3.0882290336106846, 3.088229033610685])
+    ('██ ', '███', '██')
+    >>> strip([1.0, 3.0])
+    '▅█'
     """
     if len(norms) > width:
         per = len(norms) / width
@@ -33,7 +37,8 @@ def strip(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
     positive = [v for v in norms if v is not None and v > 0 and math.isfinite(v)]
     if not positive:
         return "".join(" " if v is None else "0" for v in norms)
-    lo, hi = math.log10(min(positive)), math.log10(max(positive))
+    hi = math.log10(max(positive))
+    lo = min(math.log10(min(positive)), hi - 1.0)  # a decade at least
     out = []
     for v in norms:
         if v is None:
@@ -42,8 +47,6 @@ def strip(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
             out.append("0")
         elif not math.isfinite(v):
             out.append("!")
-        elif hi == lo:
-            out.append(_BARS[4])
         else:
             out.append(_BARS[round((math.log10(v) - lo) / (hi - lo) * (len(_BARS) - 1))])
     return "".join(out)
