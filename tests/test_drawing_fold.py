@@ -1807,3 +1807,13 @@ def test_a_strip_ramps_only_where_norms_grow_tenfold_or_more():
         strips[a] = frame.lines[1][0].text
     assert set(strips[1.001]) == {"█"} and set(strips[1.0]) == {"█"}
     assert strips[10.0][0] == "█" and strips[10.0][-1] == "▁" and len(set(strips[10.0])) == 8  # (from the loss back)
+
+
+def test_a_negative_number_after_an_operator_is_written_in_parentheses():
+    """It read "(·) − −0.4726" and "(·) + −½"."""
+    def f(x):
+        return np.sum(((x - (-0.4726)) + (-0.5)) * -2.0)
+
+    symbols = " | ".join(label_text(n) for n in all_nodes(parse(gb.trace(f, x=np.ones(3)).to_dot())))
+    assert "(·) − (−0.4726)" in symbols and "(·) + (−½)" in symbols and "× (−2)" in symbols
+    assert "− −" not in symbols and "+ −" not in symbols

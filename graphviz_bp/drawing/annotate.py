@@ -163,7 +163,7 @@ def _with_constant(node: Node, edge: Edge) -> str:
     name, c = node.op.name, _number(float(edge.src.value))
     first = edge.argnum == 0
     if name == "multiply":
-        return f"× {c}"
+        return f"× ({c})" if c.startswith("−") else f"× {c}"
     if name == "power":
         if not first:
             label = display_label(node.op, node.params, [None, edge.src.value[()]])
@@ -172,7 +172,7 @@ def _with_constant(node: Node, edge: Edge) -> str:
     if name in ("maximum", "minimum"):
         return f"{_INLINE[name]}({c}, ·)"
     sign = _INLINE[name]
-    return f"{c} {sign} (·)" if first else f"(·) {sign} {c}"
+    return f"{c} {sign} (·)" if first else f"(·) {sign} {'(' + c + ')' if c.startswith('−') else c}"  # (·) − (−0.5)
 
 
 def _output_name(dag: DAG) -> str:
