@@ -264,7 +264,9 @@ def test_astype_to_float_is_recorded_and_to_int_is_a_constant():
     ("reshape", {"shape": (2, 3)}, [None], "reshape 2×3"),
     ("reshape", {"shape": (6,)}, [None], "reshape 6"),
     ("reshape", {"shape": ()}, [None], "reshape scalar"),
-    ("max", {"axis": 0, "keepdims": False}, [None], "max"),
+    ("max", {"axis": 0, "keepdims": False}, [None], "max axis 0"),
+    ("max", {"axis": None, "keepdims": False}, [None], "max"),
+    ("maximum", {}, [None, None], "max(·, ·)"),
     ("matmul", {}, [None, None], "@"),
     ("exp", {}, [None], "exp"),
 ])

@@ -135,10 +135,10 @@ def _winner(x, y):
     return np.where(x == y, 0.5, (x > y).astype(np.result_type(x, y, np.float16)))
 
 
-_binary("maximum", "max", np.maximum,
+_binary("maximum", "max(·, ·)", np.maximum,
         lambda g, ans, a, p: g * _winner(a[0], a[1]),
         lambda g, ans, a, p: g * _winner(a[1], a[0]))
-_binary("minimum", "min", np.minimum,
+_binary("minimum", "min(·, ·)", np.minimum,
         lambda g, ans, a, p: g * _winner(a[1], a[0]),
         lambda g, ans, a, p: g * _winner(a[0], a[1]))
 _binary("logaddexp", "log(eᵃ+eᵇ)", np.logaddexp,

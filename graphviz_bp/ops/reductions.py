@@ -186,6 +186,7 @@ for _name, _fn, _sym in (("max", np.max, "max"), ("min", np.min, "min")):
         forward=(lambda f: lambda x, axis=None, keepdims=False: f(x, axis=axis, keepdims=keepdims))(_fn),
         vjps=(_extreme_vjp,), shape=_reduced_shape, numpy=(_fn, getattr(np, "a" + _name)),
         bind=_bind_reduction(_name), examples=_EXAMPLES, family="reductions", methods=(_name,),
+        label=axis_label(_sym),  # (max axis 1, as Σ axis 1: not the elementwise max(·, ·))
     ))
 register(Op(
     name="var", symbol="var",
