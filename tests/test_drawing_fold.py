@@ -1817,3 +1817,16 @@ def test_a_negative_number_after_an_operator_is_written_in_parentheses():
     symbols = " | ".join(label_text(n) for n in all_nodes(parse(gb.trace(f, x=np.ones(3)).to_dot())))
     assert "(·) − (−0.4726)" in symbols and "(·) + (−½)" in symbols and "× (−2)" in symbols
     assert "− −" not in symbols and "+ −" not in symbols
+
+
+def test_the_largest_messages_are_written_with_the_minus_sign_of_every_other_number():
+    def tiny(x):
+        y = x
+        for _ in range(12):
+            y = y * x
+        return np.sum(y)
+
+    g = gb.trace(tiny, x=np.full(2, 0.02))
+    text = g.draw().scene().node(g.node("x").id).text
+    line = text.split("largest messages: ")[1].split("\n")[0]
+    assert "e−" in line and "-" not in line

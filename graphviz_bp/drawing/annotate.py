@@ -524,7 +524,8 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
             lines.append((Span(f"‖m‖ by use {strip(each)}", color=pal.message, size=SMALL),))
             # the largest first; on a tie, the first use
             norms = sorted((-v, k) for k, v in enumerate(each) if v is not None)[:3]
-            lines.append((Span("largest messages: " + ", ".join(f"m{subscript(k + 1)} ‖{-v:.3g}‖" for v, k in norms),
+            largest = ", ".join(f"m{subscript(k + 1)} ‖{-v:.3g}‖" for v, k in norms).replace("-", "−")  # (e−16)
+            lines.append((Span("largest messages: " + largest,
                                color=pal.muted_text, size=SMALL),))
             return lines
         terms: list[Span] = [head, Span(" = ")]
