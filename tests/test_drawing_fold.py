@@ -330,7 +330,7 @@ def _rnn_running_loss(W, U, V, xs):
     return loss
 
 
-def test_an_rnns_last_step_folds_with_the_others_unless_it_makes_the_output():
+def test_an_rnns_last_step_folds_with_the_others_also_when_it_makes_the_output():
     rng = np.random.default_rng(4)
     inputs = dict(W=rng.normal(size=(6, 6)) / 3, U=rng.normal(size=(6, 3)), V=rng.normal(size=(2, 6)),
                   xs=rng.normal(size=(40, 3)))
@@ -340,11 +340,15 @@ def test_an_rnns_last_step_folds_with_the_others_unless_it_makes_the_output():
     assert len(steps) == 1 and "× 40, drawn once" in steps[0], frames
     g = gb.trace(_rnn_running_loss, **inputs)
     graph = parse(g.to_dot())
-    frames = [label_text(c) for c in clusters(graph) if "for t in range(len(xs)):" in label_text(c)]
-    assert len(frames) == 2 and "× 39, drawn once" in frames[0] and "iteration 39" in frames[1], frames
-    # the last step is drawn itself: it makes the output
+    frames = [c for c in clusters(graph) if "for t in range(len(xs)):" in label_text(c)]
+    # (it was drawn as 39 steps and a 40th: the output, made in it, told it apart)
+    assert len(frames) == 1 and "× 40, drawn once" in label_text(frames[0]), [label_text(c) for c in frames]
+    # the output is drawn after the loop, from its last two values
     out = [n for n in all_nodes(graph) if n.get_name() == g._dag.output.id]
     assert out and "output" in str(out[0].get("class"))
+    assert g._dag.output.id not in {n.get_name() for n in frames[0].get_nodes()}
+    into = sorted(label_text(e) for e in graph.get_edges() if e.get_destination() == g._dag.output.id)
+    assert any("from iteration 38 only" in t for t in into) and any("from iteration 39 only" in t for t in into)
 
 
 def test_clips_scalar_bounds_are_written_in_it_infinite_ones_too():
@@ -986,8 +990,8 @@ def test_calls_with_other_ops_between_them_are_not_folded():
 
 def test_items_each_read_by_the_same_op_of_a_later_loops_folded_passes_are_folded():
     """``outs = [layer(x, W) for W in Ws]`` then ``sum(np.sum(o ** 2) for o in outs)``: each item
-    goes to the same op of its own pass of the sum, and the passes fold, but the last, which makes
-    the output: the layers fold but the last, which goes to that pass, drawn apart."""
+    goes to the same op of its own pass of the sum, and the passes fold, the last too (the output it
+    makes is drawn after them): the layers fold, all five."""
     def layer(x, W):
         return np.tanh(W @ x)
 
@@ -998,9 +1002,8 @@ def test_items_each_read_by_the_same_op_of_a_later_loops_folded_passes_are_folde
     inputs = {f"W{i}": RNG.normal(size=(3, 3)) for i in range(5)}
     g = gb.trace(f, x=RNG.normal(size=3), **inputs)
     scene = g.draw(fold=True).scene()
-    assert scene.node(g.node("W0").id).text.splitlines()[0] == "W0 … W3"
-    assert scene.node(g.node("W4").id).text.splitlines()[0] == "W4"
-    assert [n.text.splitlines()[0] for n in scene.nodes].count("tanh") == 2
+    assert scene.node(g.node("W0").id).text.splitlines()[0] == "W0 … W4"
+    assert [n.text.splitlines()[0] for n in scene.nodes].count("tanh") == 1
 
 
 def test_blocks_that_feed_blocks_drawn_apart_are_drawn_apart():

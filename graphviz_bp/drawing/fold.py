@@ -199,7 +199,8 @@ _JOINS = frozenset(("concatenate", "stack", "hstack", "vstack", "dstack", "colum
 def _chain(r: Repeat) -> bool:
     """Whether each repetition of ``r`` reads the one before (a deep net's layers, an RNN's steps):
     drawn once, with the edge on to the next repetition."""
-    return all(_reads(r.groups[k], r.groups[k - 1]) for k in range(1, r.count))
+    return all(_reads(r.groups[k], r.groups[k - 1]) or id(r.groups[k]) in r.tails  # (a tail may lack
+               for k in range(1, r.count))                                          # the op that read it)
 
 
 def _reads(g: Group, before: Group) -> bool:

@@ -168,7 +168,7 @@ def group_tree(dag: DAG, periodic: bool = False) -> Group:
         return got
 
     for n in dag.nodes:
-        group_of(n.scope if n.kind != "input" else None).own.append(n)
+        group_of(_home_scope(n, dag)).own.append(n)
     for g in root.walk():
         g.children.sort(key=lambda c: min(n.index for n in c.nodes()))
     if periodic:
@@ -177,6 +177,24 @@ def group_tree(dag: DAG, periodic: bool = False) -> Group:
             if g.scope is not None and g.scope.kind == "loop" and len(g.children) >= 4:
                 g.children = _cycled(g, numbers)
     return root
+
+
+def _home_scope(n: Node, dag: DAG) -> Scope | None:
+    """The scope whose group holds ``n``: its own; none for an input; for the output made in a
+    loop (``loss = loss + term``, returned), the scope around the outermost loop: the last
+    iteration, without it, folds with the others (see ``_tail``), and the output is drawn after."""
+    if n.kind == "input":
+        return None
+    scope = n.scope
+    if n is dag.output:
+        s, looped, outside = scope, False, None
+        while s is not None:
+            if s.kind == "loop":
+                looped, outside = True, s.parent
+            s = s.parent
+        if looped:
+            return outside
+    return scope
 
 
 def _cycled(loop: Group, numbers: Iterator[int]) -> list[Group]:
@@ -368,6 +386,9 @@ def _tail(first: Group, second: Group, last: Group) -> list[Node | None] | None:
     dag = mine[0].dag
     lacking = Counter(n.op.name for n, m in zip(nodes, aligned) if m is None)  # type: ignore[union-attr]
     made = Counter(name for scope, name in (dag.dropped if dag is not None else ()) if _inside(scope, last.scope))
+    output = dag.output if dag is not None else None
+    if output is not None and output.op is not None and _inside(output.scope, last.scope):
+        made[output.op.name] += 1  # the output made in the last iteration is drawn after the loop
     if lacking - made:
         return None
     kept = [n for n, m in zip(nodes, aligned) if m is not None]
