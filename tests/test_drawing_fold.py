@@ -1833,3 +1833,21 @@ def test_the_largest_messages_are_written_with_the_minus_sign_of_every_other_num
     text = g.draw().scene().node(g.node("x").id).text
     line = text.split("largest messages: ")[1].split("\n")[0]
     assert "e−" in line and "-" not in line
+
+
+def _grid(w):
+    out = np.zeros((3, 4))
+    for i in range(3):
+        for j in range(4):
+            out[i, j] = np.sum(w[i:i + 2] * w[j:j + 2])
+    return np.sum(out ** 2)
+
+
+def test_an_edge_into_or_out_of_one_iteration_of_loops_in_loops_names_each_loops():
+    """One of 12 passes of a loop in a loop read "from iteration 3 only" (there are three of them)
+    and "into 1 of 12 repetitions"."""
+    g = gb.trace(_grid, w=np.linspace(0.1, 0.9, 6))
+    texts = [e.text.splitlines()[-1] for e in g.draw(fold=True).scene().edges]
+    assert any(t.endswith("from i = 2, j = 3 only") for t in texts), texts
+    assert any(t.endswith("into i = 0, j = 0 only") for t in texts), texts
+    assert not any(t.endswith("from iteration 3 only") for t in texts)

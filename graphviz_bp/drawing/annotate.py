@@ -7,6 +7,7 @@ highlighted); ``render`` only turns the Scene into DOT. No Graphviz here.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -988,6 +989,10 @@ def _some_repetitions(members: list[Edge], P: Plan | None, b: str) -> str:
             named = _iterations_named(members, groups)
             if named:
                 return named
+    if len(reached) == 1 and len(where[0]) > 1:  # one of the iterations of loops in loops: which
+        named = _in_loops(members[0].dst, "into")
+        if named:
+            return named
     return f"into {len(reached)} of {len(targets)} repetitions"
 
 
@@ -1035,11 +1040,32 @@ def _some_sources(members: list[Edge], P: Plan | None, a: str) -> str:
         number = place[-1][0]
         if any(f == number for m in members for f, _ in P.repetitions.get(m.dst.index, ())):  # type: ignore[union-attr]
             return ""  # within the block (h into a copy the last repetition does not make): not out of it
-        groups = list(P.folds.values())[number].repeat.groups  # type: ignore[union-attr]
-        named = _iterations_named(members, groups, "from")  # (of a loop inside a fold: in each of its runs)
+        folds = list(P.folds.values())  # type: ignore[union-attr]
+        around = 1  # the repetitions of the folds around this one: a loop inside runs once in each
+        for f, _ in place:
+            if f == number:
+                break
+            around *= folds[f].count
+        if len(left) == 1 and around > 1:  # one of all the runs' iterations: which, in every loop
+            named = _in_loops(members[0].src, "from")
+        else:
+            named = _iterations_named(members, folds[number].repeat.groups, "from")  # (in each run)
         if named:
             return named
     return f"from {len(left)} of {len(sources)} repetitions"
+
+
+def _in_loops(n: Node, way: str) -> str:
+    """``from i = 2, j = 3 only``: the iteration of each loop around ``n`` it was made in, by the
+    loop's counter where its header names one (``for i in ...``); '' when it is in no loop."""
+    parts = []
+    s = n.scope
+    while s is not None:
+        if s.kind == "iteration":
+            name = re.match(r"(?:async\s+)?for\s+([A-Za-z_]\w*)\s+in\b", s.label or "")
+            parts.append(f"{name.group(1)} = {s.index}" if name else f"iteration {s.index}")
+        s = s.parent
+    return f"{way} {', '.join(reversed(parts))} only" if parts else ""
 
 
 def _iterations_named(members: list[Edge], groups: list[Group], way: str = "into") -> str:
