@@ -281,6 +281,13 @@ class Traced:
         if view is not None and view.base is self and view.op is _INDEX and not arrays \
                 and same_basic_index(view.params["index"], index):
             return  # x[i] = x[i]: the values are there already (the end of x[i] += v)
+        if not arrays and type(value) is Traced and value.shape == self.shape and value.dtype == self.dtype \
+                and all(k is Ellipsis or (type(k) is slice and k == slice(None)) for k in index) \
+                and any(e.src is self._node for e in value._node.in_edges):
+            # x[...] = f(x, ...), every entry (a buffer's y += b): x shows the new value, as y = y + b
+            # would; a setitem would read x's old values a second time, all overwritten (a zero message)
+            write(self, value, None)
+            return
         if type(value) in (int, float, bool):  # NumPy converts a number to x's dtype, checked
             value = np.array(value, dtype=self.dtype)
         if arrays or any(isinstance(k, np.ndarray) for k in index):  # a mask or indices: as written

@@ -1800,3 +1800,22 @@ def test_remembering_plain_writes_stops_past_the_traces_budget(monkeypatch):
 
     g = verify(fresh_each_step, {"W": normal(7, 4, seed=6) / 2})  # (step 0 makes no op before its writes)
     assert len([n for n in ops_named(g, "setitem") if "_XS" in _line_of(n.source.lineno)]) == 5
+
+
+def _filled_then_added(x, b):
+    y = np.zeros((2, 3))
+    y[0] = x[0]
+    y[1] = x[1]
+    y += b  # every entry: y now shows y + b, as y = y + b would
+    return np.sum(y ** 2)
+
+
+def test_an_in_place_update_of_a_filled_buffer_reads_it_once():
+    """``y += b`` on a filled buffer was recorded as the add and then a write of every entry that
+    read y's old values again: y drawn as shared, its second message all 0."""
+    x, b = normal(2, 3), normal(3)
+    g = gb.trace(_filled_then_added, x=x, b=b)
+    assert not [n for n in g.shared_nodes() if n.kind == "op"]
+    np.testing.assert_allclose(g.grad("x"), 2 * (x + b), rtol=1e-12)
+    np.testing.assert_allclose(g.grad("b"), 2 * (x + b).sum(axis=0), rtol=1e-12)
+    assert g.value == pytest.approx(_filled_then_added(x, b))
