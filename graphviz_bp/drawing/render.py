@@ -152,7 +152,6 @@ def _node_style(classes: tuple[str, ...], border: str, fill: str, penwidth: floa
 
 def _edge(e: SceneEdge, upward: frozenset[str] = frozenset()) -> str:
     tip = _plain(e.tooltip)
-    label = f" {{}}={_label(e.lines, 9, 'LEFT')}" if e.lines else ""
     src, dst = _endpoint(e.src), _endpoint(e.dst)
     if e.id in upward:
         # an edge to the next repetition, back up to where the block starts: written downwards, from
@@ -167,7 +166,8 @@ def _edge(e: SceneEdge, upward: frozenset[str] = frozenset()) -> str:
         head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style)
     if e.head:  # which operand: a mark beside the arrow's head
         head += f" {end}={_quote_short(e.head)} labelangle=35 labeldistance=1.5 labelfontcolor={_quote_short(e.color)} labelfontsize=11"
-    return (f"\t{src} -> {dst} [{head} id={_quote(e.id)}{label.format(kind)} "
+    label = f" {kind}={_label(e.lines, 9, 'LEFT')}" if e.lines else ""
+    return (f"\t{src} -> {dst} [{head} id={_quote(e.id)}{label} "
             f"labeltooltip={tip} {tail} tooltip={tip}]\n")
 
 
