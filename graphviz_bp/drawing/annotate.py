@@ -435,10 +435,10 @@ def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
     outer = 1  # a repeat drawn once inside another (a layer's heads): the repetitions around it
     if fold is not None:
         first = fold.repeat.first.nodes()
-        place = P.repetitions.get(first[0].index, []) if first else []  # outermost first
+        nesting = P.repetitions.get(first[0].index, []) if first else []  # outermost first
         folds = list(P.folds.values())
         mine = next((k for k, f in enumerate(folds) if f is fold), None)
-        for number, _ in place:
+        for number, _ in nesting:
             if number == mine:  # (those after it: the repeats inside it, which its first node may start)
                 break
             outer *= folds[number].count
