@@ -400,6 +400,7 @@ def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: 
         calls[d] = call(d)
         if _same_loss(calls[d][0], draws.output(d)):
             kept.append(d)
+    left_out = len(draws) - len(kept)
     draws.keep(kept)
     again = calls[0][1]  # the same inputs, on plain arrays: the function must give the same gradients
     for name, key in matched:
@@ -425,6 +426,11 @@ def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: 
                                          f"near the given ones") from None
     verdicts = tuple(check_values(sp, draws, g.node(name), values[name], returned.label(key),
                                   "the hand-written gradient", limit) for name, key in matched)
+    if left_out:  # say why a right gradient was compared at fewer inputs than asked
+        note = (f" (not at {left_out} fresh input{'s' if left_out > 1 else ''} near them: the function took "
+                f"other branches there than the trace recorded, a ReLU's mask or a max's choice, so the "
+                f"graph is not its gradient there)")
+        verdicts = tuple(dataclasses.replace(v, message=v.message + note) if v.ok else v for v in verdicts)
     return BackwardCheck(float(g.value), verdicts)
 
 

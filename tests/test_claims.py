@@ -322,6 +322,21 @@ def test_a_factor_near_1_is_written_apart_from_1_and_a_number_has_no_entry_named
     assert verdict.message.startswith("wrong: the hand-written gradient gives 7 but ∂L/∂b is 0.877583")
 
 
+def _relu_layer(W, x):
+    h = W @ x
+    h[h <= 0] = 0  # a mask from the values: at other inputs, other entries
+    return np.sum(h ** 2), np.outer(2 * h, x)
+
+
+def test_a_right_gradient_compared_at_the_traced_inputs_only_says_why():
+    """At fresh inputs the ReLU's mask differs from the trace's: those draws are left out, which the
+    verdict now says (it read only "correct … at the traced inputs")."""
+    rng = np.random.default_rng(0)
+    verdict = gb.check_backward(_relu_layer, W=rng.normal(size=(5, 3)), x=rng.normal(size=3), grads="W")["W"]
+    assert verdict.ok and "equals ∂L/∂W at the traced inputs (not at " in verdict.message
+    assert "took other branches there than the trace recorded" in verdict.message
+
+
 def test_a_gradient_right_only_at_the_traced_inputs_is_wrong_at_fresh_ones():
     def f(v):  # the gradient of Σv² evaluated once, at V0, and returned for every v
         return np.sum(v ** 2), 2 * V0
