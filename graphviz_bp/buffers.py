@@ -383,8 +383,11 @@ class Buffer(np.ndarray):
         return out
 
     def __iter__(self) -> Iterator[Any]:
-        traced = traced_of(self)
-        return iter(traced) if traced is not None else np.ndarray.__iter__(self)
+        """Its rows, each read when it is reached (``for r in M: r += v``: the first write makes M
+        traced, and the rows after are read from its traced value)."""
+        if not self.shape:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self.shape[0]))
 
     def __repr__(self) -> str:
         return repr(_plain_view(self))

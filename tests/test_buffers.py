@@ -1819,3 +1819,21 @@ def test_an_in_place_update_of_a_filled_buffer_reads_it_once():
     np.testing.assert_allclose(g.grad("x"), 2 * (x + b), rtol=1e-12)
     np.testing.assert_allclose(g.grad("b"), 2 * (x + b).sum(axis=0), rtol=1e-12)
     assert g.value == pytest.approx(_filled_then_added(x, b))
+
+
+def _rows_written(W, x):
+    M = np.zeros((3, 3))
+    for r in M:  # rows are views of M: the first write makes M traced
+        r += np.tanh(W @ x)
+    for k, r in enumerate(M):
+        r *= k + 1.0
+    return np.sum(M ** 2)
+
+
+def test_the_rows_of_a_buffer_written_while_iterating_over_them():
+    """It stopped at the last row with a ShapeError: NumPy's row iterator reads until an IndexError."""
+    W, x = normal(3, 3) * 0.5, normal(3)
+    g = gb.trace(_rows_written, W=W, x=x)
+    assert g.value == pytest.approx(_rows_written(W, x))
+    t = np.tanh(W @ x)
+    np.testing.assert_allclose(g.grad("W"), np.outer(2 * 14.0 * t * (1 - t ** 2), x), rtol=1e-10)
