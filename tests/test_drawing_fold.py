@@ -1851,3 +1851,17 @@ def test_an_edge_into_or_out_of_one_iteration_of_loops_in_loops_names_each_loops
     assert any(t.endswith("from i = 2, j = 3 only") for t in texts), texts
     assert any(t.endswith("into i = 0, j = 0 only") for t in texts), texts
     assert not any(t.endswith("from iteration 3 only") for t in texts)
+
+
+def _labelled_layers(W, h):
+    for i in range(3):
+        with gb.group(f"layer {i}"):
+            h = np.tanh(W @ h)
+    return np.sum(h ** 2)
+
+
+def test_a_group_in_a_folded_loop_is_titled_with_its_first_and_last_labels():
+    """It read "layer 0" alone inside "iterations 0…2 × 3"."""
+    g = gb.trace(_labelled_layers, W=RNG.normal(size=(3, 3)), h=RNG.normal(size=3))
+    titles = [c.lines[0][0].text for c in g.draw(fold=True).scene().clusters]
+    assert "layer 0 … layer 2" in titles and "layer 0" not in titles, titles

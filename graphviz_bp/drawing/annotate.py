@@ -18,7 +18,7 @@ from ..graph import DAG, Edge, Node, Source, count_text
 from ..ops import display_label
 from ..scopes import Scope
 from .fold import Box, Fold, Plan, group_id, plan
-from .folded import box_lines, group_title, owned_name, strip
+from .folded import box_lines, clipped, group_title, owned_name, strip
 from .options import DrawOptions
 from .scene import Cluster, Deferred, Line, Once, Repetitions, Scene, SceneEdge, SceneNode, Span
 from .structure import Group, scaled_norm
@@ -425,13 +425,20 @@ def _repetitions(fold: Fold) -> Repetitions:
 def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
     """A group's frame: its title, and for a repeat drawn once its count and norm strip."""
     fold = P.folds.get(group_id(g))
-    stands = None
+    stands, named = None, None
     around = P.folds.get(group_id(g.parent)) if g.parent is not None and g.parent.scope is not None else None
     if fold is None and around is not None and g.scope is not None and g.scope.kind == "iteration" \
             and g.parent.scope.kind == "cycle":  # type: ignore[union-attr]
         # an iteration of a repeat of several at a time: drawn for the same one of each
         place = g.parent.children.index(g)  # type: ignore[union-attr]
         stands = [c.children[place].scope.index for c in around.repeat.groups if len(c.children) > place]
+    elif fold is None and around is not None and g.scope is not None and g.scope.kind == "group":
+        # a gb.group block in a repeat drawn once: labelled in each repetition, "layer 0 … layer 2"
+        place = g.parent.children.index(g)  # type: ignore[union-attr]
+        labels = [c.children[place].scope.label for c in around.repeat.groups
+                  if len(c.children) > place and c.children[place].scope is not None]
+        if labels and labels[-1] != labels[0]:
+            named = f"{labels[0]} … {labels[-1]}"
     outer = 1  # a repeat drawn once inside another (a layer's heads): the repetitions around it
     if fold is not None:
         first = fold.repeat.first.nodes()
@@ -442,7 +449,7 @@ def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
             if number == mine:  # (those after it: the repeats inside it, which its first node may start)
                 break
             outer *= folds[number].count
-    lines = group_title(g, fold, stands, outer)
+    lines = group_title(g, fold, stands, outer) if named is None else [clipped(named)]
     parent = g.parent
     while parent is not None and parent.scope is not None and parent.scope.kind == "loop":
         parent = parent.parent  # loops are not framed: their iterations are

@@ -10,7 +10,7 @@ from ..graph import Node
 from .fold import Box, Fold
 from .structure import Cycle, Group
 
-__all__ = ["STRIP_WIDTH", "box_lines", "group_title", "strip"]
+__all__ = ["STRIP_WIDTH", "box_lines", "clipped", "group_title", "strip"]
 
 TITLE_LENGTH = 60  # characters of the code a frame's title quotes (a generator's whole return line)
 STRIP_WIDTH = 32  # bars at most: more repetitions share a bar (the largest norm among them)
@@ -52,10 +52,10 @@ def strip(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
     return "".join(out)
 
 
-def _clipped(text: str) -> str:
+def clipped(text: str) -> str:
     """``text`` cut to ``TITLE_LENGTH`` characters, with … (a frame as wide as the line it quotes).
 
-    >>> _clipped("for t in range(T):"), len(_clipped("x" * 100))
+    >>> clipped("for t in range(T):"), len(clipped("x" * 100))
     ('for t in range(T):', 60)
     """
     return text if len(text) <= TITLE_LENGTH else text[:TITLE_LENGTH - 1] + "…"
@@ -69,7 +69,7 @@ def group_title(g: Group, fold: Fold | None, stands: list[int] | None = None, ou
     3 layers: "× 2 in each of 3"; its strip is the first's)."""
     assert g.scope is not None
     scope = g.scope
-    label = _clipped(scope.label)
+    label = clipped(scope.label)
     if fold is None:
         if scope.kind == "iteration" and stands is not None and len(stands) > 1:
             written = ", ".join(map(str, stands)) if len(stands) <= 3 else \
@@ -78,10 +78,10 @@ def group_title(g: Group, fold: Fold | None, stands: list[int] | None = None, ou
         if scope.kind == "iteration":
             return [f"{label} — iteration {scope.index}"]
         if scope.kind == "cycle":
-            return [f"{label} — {_clipped(scope.title)}"]
+            return [f"{label} — {clipped(scope.title)}"]
         if scope.kind == "loop":
             return [label]
-        return [_clipped(scope.title)]
+        return [clipped(scope.title)]
     n = fold.count
     first, last = fold.repeat.first.scope, fold.repeat.last.scope
     assert first is not None and last is not None
@@ -90,7 +90,7 @@ def group_title(g: Group, fold: Fold | None, stands: list[int] | None = None, ou
     elif isinstance(first, Cycle) and isinstance(last, Cycle):
         what = f"{label} — iterations {first.index}…{last.last}, {first.period} at a time"
     else:
-        what = f"{_clipped(scope.title)} — {n} calls" if scope.kind == "call" else f"{_clipped(scope.title)} and {n - 1} more like it"
+        what = f"{clipped(scope.title)} — {n} calls" if scope.kind == "call" else f"{clipped(scope.title)} and {n - 1} more like it"
     each = f" in each of {outer} ({n * outer} in all)" if outer > 1 else ""
     lines = [f"{what}   × {n}{each}, drawn once"]
     norms = fold.repeat.norms()
