@@ -224,7 +224,7 @@ def _loops(code: CodeType) -> list[tuple[int, int, str, int, tuple[str, ...], bo
                     start = instructions[k].offset
                 header = _header(code, lines.get(start, code.co_firstlineno),
                                  k is not None and instructions[k].opname == "FOR_ITER")
-                text = _without_comment(linecache.getline(code.co_filename, header)) or f"loop at line {header}"
+                text = _header_text(code.co_filename, header) or f"loop at line {header}"
                 target = _target(instructions, at.get(start))
                 if code.co_name in _COMPREHENSIONS and target:  # [... for Wb in params for v in Wb]: its clause
                     text = _clause(linecache.getline(code.co_filename, header), target,
@@ -413,6 +413,23 @@ def _clause(line: str, target: tuple[str, ...], column: int | None = None) -> st
                 break
         found.append(line[tokens[k].start[1]:tokens[end - 1].end[1]])
     return found[0] if len(found) == 1 else None
+
+
+def _header_text(filename: str, line: int) -> str:
+    """A loop's header, without its comment: its first line, and while a bracket is open (or a line
+    ends with a backslash) the lines it goes on to (``for (i,`` then ``j) in pairs:``), joined (at
+    most 8 lines)."""
+    parts: list[str] = []
+    depth = 0
+    for k in range(line, line + 8):
+        text = _without_comment(linecache.getline(filename, k))
+        if not text:
+            break
+        parts.append(text.rstrip("\\").rstrip())
+        depth += sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
+        if depth <= 0 and not text.endswith("\\"):
+            break
+    return " ".join(parts)
 
 
 def _without_comment(line: str) -> str:

@@ -310,6 +310,21 @@ def test_a_while_loop_whose_body_starts_with_a_for_is_titled_with_its_while():
     assert all(c == ["while count < 2:", "for i in range(2):"] for c in chains), chains
 
 
+def test_a_loop_header_on_two_lines_is_quoted_whole():
+    """It was quoted by its first line: "for (t,"."""
+    def f(W, xs):
+        h = np.zeros(3)
+        for (t,
+             x) in enumerate(xs):  # a header on two lines
+            h = np.tanh(W @ h + x)
+        for k in range(2): h = h * 2.0  # noqa: E701 - one line: the next line is not its header's
+        return np.sum(h)
+
+    g = gb.trace(f, W=np.eye(3) * 0.5, xs=np.ones((4, 3)))
+    labels = {s.label for n in g.nodes if n.scope for s in n.scope.chain}
+    assert labels == {"for (t, x) in enumerate(xs):", "for k in range(2): h = h * 2.0"}
+
+
 def test_a_loops_title_leaves_its_comment_out():
     def f(h):
         for t in range(3):  # three steps, as the comment says
