@@ -229,6 +229,29 @@ def test_a_folded_deep_net_steps_through_every_layer(tmp_path):
     assert len(text.encode()) < 2_000_000
 
 
+def _rnn_page(W, U, X):
+    h = np.zeros(3)
+    for x in X:
+        h = np.tanh(W @ h + U @ x)
+    return np.sum(h ** 2)
+
+
+def test_a_folded_edges_message_is_said_sent_at_the_step_that_sends_it():
+    """A folded edge showed the first repetition's message "sent at step 7", the step of the last
+    repetition's (the first the backward pass reaches): that step's panel sent other numbers."""
+    rng = np.random.default_rng(5)
+    g = gb.trace(_rnn_page, W=rng.normal(size=(3, 3)) * 0.5, U=rng.normal(size=(3, 2)), X=rng.normal(size=(30, 2)))
+    drawing = g.draw(fold=True)
+    data, scene = page_data(drawing.html()), drawing.scene()
+    folded = {eid: e for eid, e in data["edges"].items() if e.get("count", 1) > 1 and "message" in e}
+    assert len(folded) >= 4
+    for eid, e in folded.items():
+        first = g._dag.edges[scene.stands_for[eid][0]]  # the first repetition's, whose numbers are drawn
+        sent = [x["value"] for x in data["steps"][e["step"] - 1]["sent"] if x["edge"] == eid]
+        assert summarize(first.message) in sent, (eid, e["step"], sent)
+        assert e["step"] == max(data["edgeSteps"][eid])  # the pass reaches the first repetition last
+
+
 def test_jupyter_shows_the_page_in_a_frame_of_its_own():
     g = ae_graph()
     view = g.interactive()

@@ -213,8 +213,13 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
             w.reveal[node.id] = _node_reveal(node, dag, scene, w, page_step)
             w.nodes[node.id] = _node_info(node, dag, scene, index, absorbed, live, arrays)
     for edge in scene.edges:
-        w.reveal[edge.id] = _edge_reveal(edge, w)
-        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, absorbed, live, arrays)
+        # a drawn edge's numbers are one of its edges' (the first repetition's message, drawn): it is
+        # written, and said sent, at that one's step, not the first of them all (the last repetition's)
+        members = [dag.edges[i] for i in scene.stands_for.get(edge.id, ())]
+        told = next((m for m in members if m.src in live and m.message is not None), None)
+        at = page_step.get(bp.step_of(told.dst), w.edge_step.get(edge.id)) if told is not None else None
+        w.reveal[edge.id] = _edge_reveal(edge, at or 0)
+        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, absorbed, live, arrays, told, at)
     return w
 
 
@@ -285,9 +290,8 @@ def _node_reveal(node: SceneNode, dag: DAG, scene: Scene, w: Walk, page_step: di
     return out
 
 
-def _edge_reveal(edge: SceneEdge, w: Walk) -> list[list[Any]]:
+def _edge_reveal(edge: SceneEdge, at: int) -> list[list[Any]]:
     start, stop = edge.back
-    at = w.edge_step.get(edge.id, 0)
     return [[at if start <= i < stop else 0] * len(line) for i, line in enumerate(edge.lines)]
 
 
@@ -339,7 +343,10 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
 
 
 def _edge_info(edge: SceneEdge, dag: DAG, scene: Scene, w: Walk, with_formulas: bool,
-               absorbed: set[int] | frozenset[int], live: set[Node], arrays: _Arrays) -> dict[str, Any]:
+               absorbed: set[int] | frozenset[int], live: set[Node], arrays: _Arrays,
+               told: Edge | None = None, at: int | None = None) -> dict[str, Any]:
+    """What the page says of a drawn edge; ``told``: the edge whose message it shows (its first
+    with one), sent at page step ``at``."""
     ends = {"src": edge.src.partition(":")[0], "dst": edge.dst.partition(":")[0]}  # drawn ids, no port
     members = [dag.edges[i] for i in scene.stands_for.get(edge.id, ())]
     if not members:
@@ -348,9 +355,10 @@ def _edge_info(edge: SceneEdge, dag: DAG, scene: Scene, w: Walk, with_formulas: 
     info: dict[str, Any] = {**ends, "from": _name(e.src, absorbed), "to": _name(e.dst, absorbed),
                             "argnum": e.argnum, "count": len(members),
                             "jacobian": format_shape(e.dst.shape + e.src.shape)}
-    if e.message is not None and e.src in live:
+    if told is not None:
+        e = told
         info["message"] = arrays(e.message)
-        info["step"] = w.edge_step.get(edge.id)
+        info["step"] = at
         rule = _rule(e, with_formulas)
         if rule is not None:
             info["rule"] = rule
