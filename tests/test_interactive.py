@@ -252,6 +252,17 @@ def test_a_folded_edges_message_is_said_sent_at_the_step_that_sends_it():
         assert e["step"] == max(data["edgeSteps"][eid])  # the pass reaches the first repetition last
 
 
+def test_the_rules_in_the_panel_are_cut_to_a_line():
+    """A message's formula through 30 steps was written out whole: 667 characters in the panel."""
+    from graphviz_bp.drawing.walkthrough import RULE_LENGTH
+
+    rng = np.random.default_rng(5)
+    g = gb.trace(_rnn_page, W=rng.normal(size=(3, 3)) * 0.5, U=rng.normal(size=(3, 2)), X=rng.normal(size=(30, 2)))
+    data = page_data(g.draw(fold=True).html())
+    rules = [x["rule"] for s in data["steps"] for x in s["sent"] if x["rule"]]
+    assert rules and max(map(len, rules)) <= RULE_LENGTH and any(r.endswith("…") for r in rules)
+
+
 def test_jupyter_shows_the_page_in_a_frame_of_its_own():
     g = ae_graph()
     view = g.interactive()

@@ -227,12 +227,18 @@ def _name(n: Node, absorbed: set[int] | frozenset[int]) -> str:
     return shown(n) if n.user_named or n.op is None else _display_symbol(n, absorbed)
 
 
+RULE_LENGTH = 120  # characters of a message's formula in the page's panel
+
+
 def _rule(e: Edge, with_formulas: bool) -> str | None:
     if not with_formulas:
         return None
     try:
         f = e.formula
-        return f.short(120) if f is not None and f.verified else None
+        if f is None or not f.verified:
+            return None
+        text = f.short(RULE_LENGTH)  # (short() bounds the formula's depth, not its length: cut it too)
+        return text if len(text) <= RULE_LENGTH else text[:RULE_LENGTH - 1] + "…"
     except Exception:  # noqa: BLE001 - a formula that cannot be built or printed: the numbers still are
         return None
 
