@@ -138,3 +138,19 @@ def test_the_formula_glyphs_render_in_svg_pdf_and_png_with_dejavu(tmp_path, dot_
     assert b"DejaVuSans" in data and b"/Type3" not in data  # embedded DejaVu, no bitmap fallback font
     png = g.pipe("png", detail="formulas")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def _rnn_for_formulas(W, U, X):
+    h = np.zeros(3)
+    for x in X:
+        h = np.tanh(W @ h + U @ x)
+    return np.sum(h ** 2)
+
+
+def test_a_weight_read_by_many_is_summed_at_the_formulas_level_as_at_the_values_level():
+    """Folded, W's box wrote out m₁ = … through m₃₀ = …, as tall as the frame."""
+    rng = np.random.default_rng(6)
+    g = gb.trace(_rnn_for_formulas, W=rng.normal(size=(3, 3)) * 0.5, U=rng.normal(size=(3, 2)),
+                 X=rng.normal(size=(30, 2)))
+    text = g.draw(detail="formulas", fold=True).scene().node(g.node("W").id).text
+    assert "Σ of 30 messages m₁ … m₃₀" in text and "m₁₂ =" not in text

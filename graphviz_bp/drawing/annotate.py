@@ -510,7 +510,7 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
             lines.append((head, Span(" = " + _short(terms[0]), color=pal.message)))
             lines += [(Span(_plus(t), color=pal.message),) for t in terms[1:MAX_TERMS]]
             return lines
-        if written is not None and n.is_shared:
+        if written is not None and n.is_shared and len(written) <= MAX_TERMS:  # (more: summed as values are)
             sum_line: list[Span] = [head, Span(" = ")]
             for e, _ in written:
                 tag, color, _style = edge_tag[e]
