@@ -263,6 +263,29 @@ def test_the_rules_in_the_panel_are_cut_to_a_line():
     assert rules and max(map(len, rules)) <= RULE_LENGTH and any(r.endswith("…") for r in rules)
 
 
+def _running_loss(W, X):
+    h, loss = np.zeros(3), 0.0
+    for x in X:
+        h = np.tanh(W @ h + x)
+        loss = loss + np.sum(h ** 2)
+    return loss
+
+
+def test_a_node_drawn_for_several_is_named_on_the_page_as_drawn():
+    """The folded running sum is drawn "0 + (·) … +" (its first and last): the page named it "0 + (·)"."""
+    rng = np.random.default_rng(7)
+    g = gb.trace(_running_loss, W=rng.normal(size=(3, 3)) * 0.5, X=rng.normal(size=(12, 3)))
+    drawing = g.draw(fold=True)
+    data, scene = page_data(drawing.html()), drawing.scene()
+    several = [n for n in scene.nodes if len(scene.stands_for[n.id]) > 1 and n.id in data["nodes"]]
+    assert any(" … " in n.text.split("\n")[0] for n in several)
+    for n in several:
+        assert data["nodes"][n.id]["name"] == n.text.split("\n")[0]
+    for eid, e in data["edges"].items():
+        if e.get("src") in {n.id for n in several} and "from" in e:
+            assert e["from"] == scene.node(e["src"]).text.split("\n")[0]
+
+
 def test_jupyter_shows_the_page_in_a_frame_of_its_own():
     g = ae_graph()
     view = g.interactive()

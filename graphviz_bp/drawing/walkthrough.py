@@ -212,6 +212,7 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
         if node.id in scene.stands_for:
             w.reveal[node.id] = _node_reveal(node, dag, scene, w, page_step)
             w.nodes[node.id] = _node_info(node, dag, scene, index, absorbed, live, arrays)
+    titles = {n.id: n.text.split("\n")[0] for n in scene.nodes if len(scene.stands_for.get(n.id, ())) > 1}
     for edge in scene.edges:
         # a drawn edge's numbers are one of its edges' (the first repetition's message, drawn): it is
         # written, and said sent, at that one's step, not the first of them all (the last repetition's)
@@ -219,7 +220,7 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
         told = next((m for m in members if m.src in live and m.message is not None), None)
         at = page_step.get(bp.step_of(told.dst), w.edge_step.get(edge.id)) if told is not None else None
         w.reveal[edge.id] = _edge_reveal(edge, at or 0)
-        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, absorbed, live, arrays, told, at)
+        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, absorbed, live, arrays, told, at, titles)
     return w
 
 
@@ -319,7 +320,9 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
     bp = dag.backward_pass
     assert bp is not None
     title = node.text.split("\n")[0]  # a box's group, a constant's value, as drawn
-    info: dict[str, Any] = {"name": title if node.id.startswith("box_") or n.kind == "const" else _name(n, absorbed),
+    # a box's group, a constant's value, a node drawn for several (0 + (·) … +): as drawn
+    info: dict[str, Any] = {"name": title if node.id.startswith("box_") or n.kind == "const" or len(members) > 1
+                            else _name(n, absorbed),
                             "kind": n.kind, "op": n.op.name if n.op is not None else None,
                             "count": len(members), "value": arrays(n.value)}
     if n.source is not None:
@@ -350,15 +353,19 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
 
 def _edge_info(edge: SceneEdge, dag: DAG, scene: Scene, w: Walk, with_formulas: bool,
                absorbed: set[int] | frozenset[int], live: set[Node], arrays: _Arrays,
-               told: Edge | None = None, at: int | None = None) -> dict[str, Any]:
+               told: Edge | None = None, at: int | None = None,
+               titles: dict[str, str] | None = None) -> dict[str, Any]:
     """What the page says of a drawn edge; ``told``: the edge whose message it shows (its first
-    with one), sent at page step ``at``."""
+    with one), sent at page step ``at``; ``titles``: the drawn nodes that stand for several, by
+    id, as their labels name them."""
     ends = {"src": edge.src.partition(":")[0], "dst": edge.dst.partition(":")[0]}  # drawn ids, no port
     members = [dag.edges[i] for i in scene.stands_for.get(edge.id, ())]
     if not members:
         return ends
     e = members[0]
-    info: dict[str, Any] = {**ends, "from": _name(e.src, absorbed), "to": _name(e.dst, absorbed),
+    drawn = titles or {}  # the ends drawn for several: named as drawn
+    info: dict[str, Any] = {**ends, "from": drawn.get(ends["src"]) or _name(e.src, absorbed),
+                            "to": drawn.get(ends["dst"]) or _name(e.dst, absorbed),
                             "argnum": e.argnum, "count": len(members),
                             "jacobian": format_shape(e.dst.shape + e.src.shape)}
     if told is not None:
