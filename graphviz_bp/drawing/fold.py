@@ -333,7 +333,7 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
     for i, s in stand.items():
         if i in owners:
             tied.setdefault(s.index, [s.index]).append(i)
-    for s_index, members in tied.items():
+    for members in tied.values():
         if any(owners.get(i) == -1 for i in members) or len({owners.get(i) for i in members}) > 1:
             first = dag.nodes[min(members)]
             for i in members:
