@@ -1865,3 +1865,24 @@ def test_a_group_in_a_folded_loop_is_titled_with_its_first_and_last_labels():
     g = gb.trace(_labelled_layers, W=RNG.normal(size=(3, 3)), h=RNG.normal(size=3))
     titles = [c.lines[0][0].text for c in g.draw(fold=True).scene().clusters]
     assert "layer 0 … layer 2" in titles and "layer 0" not in titles, titles
+
+
+def _two_line_groups(W, h):
+    with gb.group("encoder\nstage 1"):
+        for _ in range(2):
+            with gb.group("block\nA"):
+                h = np.tanh(W @ h)
+    return np.sum(h ** 2)
+
+
+def test_a_group_label_written_over_two_lines_is_drawn_as_two_rows():
+    """A newline in a group's label was drawn as a literal ``\\n`` in its frame and in its box."""
+    g = gb.trace(_two_line_groups, W=RNG.normal(size=(3, 3)), h=RNG.normal(size=3))
+    rows = [[t.text for t in line] for c in g.draw(depth=None, fold=False).scene().clusters for line in c.lines]
+    assert ["encoder"] in rows and ["stage 1"] in rows and ["block"] in rows and ["A"] in rows, rows
+    boxes = [n for n in g.draw(depth=0).scene().nodes if "box" in n.classes]
+    assert [[t.text for t in line] for line in boxes[0].lines][:2] == [["encoder"], ["stage 1"]]
+    for src in (g.draw(depth=0).to_dot(), g.draw(depth=None, fold=False).to_dot()):
+        labels = re.findall(r"label=(<<.*?</TABLE>>)", src)
+        assert any("encoder</" in t for t in labels) and not any("encoder\\" in t for t in labels)
+        parse(src)

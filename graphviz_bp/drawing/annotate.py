@@ -455,8 +455,9 @@ def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
         parent = parent.parent  # loops are not framed: their iterations are
     parent = parent if parent is not None and parent.scope is not None else None
     color = ctx.pal.shared_border if fold is not None else ctx.pal.muted_text
-    return Cluster(group_id(g), tuple(_line(t, color, k == 0 and fold is not None, False, SMALL)
-                                      for k, t in enumerate(lines)),
+    # a title written over several lines (``gb.group("layer 3\\nencoder")``): a row each
+    return Cluster(group_id(g), tuple(_line(part, color, k == 0 and fold is not None, False, SMALL)
+                                      for k, t in enumerate(lines) for part in t.split("\n")),
                    group_id(parent) if parent is not None else None,
                    ("group", g.scope.kind) + (("folded",) if fold is not None else ()))
 
@@ -466,8 +467,8 @@ def _box_node(box: Box, ctx: _Ctx, group: str | None = None, fold: Fold | None =
     drawn once, its count) and what it holds; the messages that cross its boundary are on its edges."""
     pal = ctx.pal
     title, *rest = box_lines(box, fold)
-    lines = [_line(title, pal.text, True, False, TITLE - 2)] + [_line(t, pal.muted_text, False, False, SMALL)
-                                                                  for t in rest]
+    lines = [_line(t, pal.text, True, False, TITLE - 2) for t in title.split("\n")] + \
+        [_line(t, pal.muted_text, False, False, SMALL) for t in rest]
     return SceneNode(box.id, ("box", box.group.scope.kind if box.group.scope else "group"), tuple(lines), "box",
                      "#f4f4f5", pal.op_border, Deferred(_box_tip, box, title), "filled,rounded", 2, 1.0, group)
 
