@@ -151,22 +151,53 @@ def test_clusters_are_drawn_as_nested_subgraphs(dot_executable):
         to_dot(dataclasses.replace(scene, clusters=(Cluster("f", parent="g"), Cluster("g", parent="f"))))
 
 
+def _tanh_times(r):
+    return np.tanh(r) * r
+
+
 def test_a_shared_ops_gradient_is_written_without_its_internal_id():
     """A value read twice gets ``∂L/∂· = m₁ + m₂`` and the sum's norm (``matmul#2`` is the API's id,
-    kept for tooltips); at the formulas level, the name of the user's ``r = ...`` line."""
+    kept for tooltips); named by the user's ``r = ...`` line, ``∂L/∂r``, at every level."""
     def f(W, x):
         r = W @ x
         return np.sum(np.tanh(r) * r)
 
+    def unnamed(W, x):
+        return np.sum(_tanh_times(W @ x))
+
     W, x = np.random.default_rng(3).normal(size=(3, 3)), np.random.default_rng(4).normal(size=3)
-    g = gb.trace(f, W=W, x=x)
-    (shared,) = [n for n in g.nodes if n.kind == "op" and n.op.name == "matmul"]
     r = W @ x
     want = np.tanh(r) + r * (1 - np.tanh(r) ** 2)  # ∂L/∂r along both uses
-    text = g.draw().scene().node(shared.id).text
-    assert "∂L/∂· = m₁ + m₂" in text.splitlines()
-    assert "#" not in text
-    shown = re.search(r"= \[([^\]]*)\]", text.split("∂L/∂·")[1]).group(1)
-    np.testing.assert_allclose([float(v.replace("−", "-")) for v in shown.split(",")], want, rtol=5e-3)
-    assert "∂L/∂r = m₁ + m₂" in g.draw(detail="formulas").scene().node(shared.id).text
-    assert f"∂L/∂{shared.name} =" in str(g.draw().scene().node(shared.id).tooltip)
+    for fn, name in ((f, "r"), (unnamed, "·")):
+        g = gb.trace(fn, W=W, x=x)
+        (shared,) = [n for n in g.nodes if n.kind == "op" and n.op.name == "matmul"]
+        text = g.draw().scene().node(shared.id).text
+        assert f"∂L/∂{name} = m₁ + m₂" in text.splitlines()
+        assert (name in text.splitlines()[:2]) == (name == "r")  # the name under the symbol
+        assert "#" not in text
+        shown = re.search(r"= \[([^\]]*)\]", text.split(f"∂L/∂{name}")[1]).group(1)
+        np.testing.assert_allclose([float(v.replace("−", "-")) for v in shown.split(",")], want, rtol=5e-3)
+        assert f"∂L/∂{name} = m₁ + m₂" in g.draw(detail="formulas").scene().node(shared.id).text
+        assert f"∂L/∂{name} = m₁ + m₂" in g.draw(detail="structure").scene().node(shared.id).text
+        assert f"∂L/∂{shared.name} =" in str(g.draw().scene().node(shared.id).tooltip)
+
+
+def _layers(W, x):
+    z = W @ x
+    h = x
+    for _ in range(3):
+        h = np.tanh(W @ h)
+    return np.sum(h * z)
+
+
+def test_a_loops_line_names_only_the_value_it_leaves():
+    """``z = W @ h`` names z; ``h = tanh(W @ h)`` in a loop names the last tanh h, the value h holds
+    after the loop, not the others (h before them)."""
+    rng = np.random.default_rng(8)
+    g = gb.trace(_layers, W=rng.normal(size=(3, 3)), x=rng.normal(size=3))
+    scene = g.draw(fold=False, depth=None).scene()
+    tanhs = [n for n in g.nodes if n.kind == "op" and n.op.name == "tanh"]
+    names = [scene.node(n.id).text.splitlines()[1] for n in tanhs]
+    assert names[:2] == ["ℝ³"] * 2 and names[2] == "h", names
+    z = next(n for n in g.nodes if n.kind == "op" and n.op.name == "matmul")
+    assert scene.node(z.id).text.splitlines()[:2] == ["@", "z"]

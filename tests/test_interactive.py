@@ -373,3 +373,27 @@ def test_the_page_gives_the_norm_of_a_vanishing_gradient_not_0():
     expected = np.abs(grad).max() * np.linalg.norm(grad / np.abs(grad).max())
     assert info["gradient"]["norm"] == pytest.approx(expected, rel=1e-12, abs=0) and expected > 0
     assert info["value"]["norm"] == pytest.approx(np.sqrt(25.01) * 1e-170, rel=1e-12, abs=0)
+
+
+def _attention_scores(x, Wq, Wk):
+    q = x @ Wq
+    k = x @ Wk
+    return np.sum((q @ k.T) ** 2) + np.sum(q)
+
+
+def test_the_page_names_a_value_by_the_line_that_assigns_it_as_the_drawing_does():
+    """``q = x @ Wq``: the drawing writes q under the op and ∂L/∂q; the page said "@" and, in a
+    shared value's sum, "At matmul#3: ∂L/∂matmul#3"."""
+    rng = np.random.default_rng(5)
+    g = gb.trace(_attention_scores, x=rng.normal(size=(4, 3)), Wq=rng.normal(size=(3, 3)),
+                 Wk=rng.normal(size=(3, 3)))
+    q = next(n for n in g.nodes if n.kind == "op" and n.op.name == "matmul" and n.in_edges[1].src.name == "Wq")
+    scene = annotate(g._dag)
+    assert "∂L/∂q = m₁ + m₂" in scene.node(q.id).text.splitlines()
+    w = walk(g._dag, scene)
+    at_q = [s for s in w.steps if s["node"] == q.id]
+    assert [(s["name"], s["cotangent"]) for s in at_q] == [("q", "∂L/∂q")]
+    assert {m["toName"] for s in w.steps for m in s["sent"] if m["to"] == q.id} == {"q"}
+    sums = [x["name"] for s in w.steps for x in s["sums"] if x["node"] == q.id]
+    assert sums and set(sums) == {"q"}
+    assert "#" not in json.dumps([s["sums"] for s in w.steps])

@@ -21,6 +21,7 @@ from .fold import Box, Fold, Plan, group_id, plan
 from .folded import box_lines, clipped, group_title, owned_name, strip
 from .options import DrawOptions
 from .scene import Cluster, Deferred, Line, Once, Repetitions, Scene, SceneEdge, SceneNode, Span
+from ..symbolic.formulas import assigned_names
 from .structure import Group, scaled_norm
 from .text import (
     TOOLTIP_NAME,
@@ -212,7 +213,7 @@ class _Ctx:
     the messages' tags and the arrays' texts."""
 
     __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "arrow_span", "edge_tag", "texts", "shapes", "values",
-                 "formulas", "adjoints", "messages", "absorbed", "sources", "boxed", "around")
+                 "formulas", "adjoints", "messages", "absorbed", "sources", "boxed", "around", "assigned")
 
     def __init__(self, dag: DAG, opts: DrawOptions, drawn: list[Node] | None = None,
                  drawn_edges: list[Edge] | None = None, absorbed: set[int] | None = None) -> None:
@@ -223,6 +224,7 @@ class _Ctx:
         self.arrow = {"LR": "◀", "RL": "▶", "TB": "▲", "BT": "▼"}[opts.direction]
         self.arrow_span = _line(f"{self.arrow} ", pal.message, True, False, EDGE)[0]  # before an untagged message
         self.live = live = live_nodes(dag, opts.data)
+        self.assigned = assigned_names(dag)  # ``r = ...``: the value r names, written under its op
         self.shapes, self.values, self.formulas = opts.shows_shapes, opts.shows_values, opts.shows_formulas
         bp = dag.backward_pass
         self.adjoints = bp.adjoints if bp is not None else (None,) * len(dag.nodes)
@@ -503,7 +505,7 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
     formulas level, each message written out as a verified formula)."""
     opts, pal, L, edge_tag, texts = ctx.opts, ctx.pal, ctx.L, ctx.edge_tag, ctx.texts
     lines: list[Line] = []
-    head = Span(f"∂{L}/∂{_name(n, opts)}", pal.text, True)
+    head = Span(f"∂{L}/∂{_name(n, ctx.assigned)}", pal.text, True)
     if opts.shows_formulas:
         written = _written_out(n)
         if written is not None and not n.is_shared:
@@ -580,17 +582,14 @@ def _plus(term: str) -> str:
     return "− " + _short(term[1:]) if term.startswith("−") else "+ " + _short(term)
 
 
-def _name(n: Node, opts: DrawOptions) -> str:
-    """A node's name as drawn in ``∂L/∂…``: an input's or a value the user named; at the formulas
-    level a name from the user's ``r = ...`` line (drawn under the op's symbol); else ``·``, this
-    node's value, as the legend writes it (an op's id, ``matmul#8``, is for the API and tooltips)."""
+def _name(n: Node, assigned: dict[int, str]) -> str:
+    """A node's name as drawn in ``∂L/∂…``: an input's or a value the user named, or a name from
+    the user's ``r = ...`` line (``assigned``; drawn under the op's symbol); else ``·``, this node's
+    value, as the legend writes it (an op's id, ``matmul#8``, is for the API and tooltips)."""
     if n.kind != "op" or n.user_named:
         return shown(n)
-    if opts.shows_formulas and n.dag is not None and n.dag.formulas:
-        assigned = n.dag.formulas.assigned_name(n)
-        if assigned:
-            return visible(assigned)
-    return "·"
+    name = assigned.get(n.index)
+    return visible(name) if name else "·"
 
 
 def _forward_line(n: Node, pal: Palette) -> Line | None:
@@ -692,8 +691,7 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
         if many:  # one op per repetition: where theirs differ (an exponent, a scale, W[i]), the range
             symbol = _varying(symbol, members, ctx.absorbed)  # type: ignore[arg-type]
         lines = [_line(symbol, text_color, True, False, TITLE)]
-        assigned = n.dag.formulas.assigned_name(n) if ctx.formulas and n.dag is not None \
-            and n.dag.formulas is not None else None
+        assigned = ctx.assigned.get(n.index)
         if n.user_named or is_out or assigned:
             name = shown(n) if n.user_named else (L if is_out else visible(assigned))
             lines.append(_line(name, text_color, False, True))

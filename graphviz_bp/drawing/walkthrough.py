@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import PathLimitError
 from ..graph import DAG, Edge, Node
+from ..symbolic.formulas import assigned_names
 from .annotate import _display_symbol, absorbed_constants, live_nodes
 from .scene import Scene, SceneEdge, SceneNode
-from .text import _range, format_shape, shown, subscript, summarize
+from .text import _range, format_shape, shown, subscript, summarize, visible
 
 __all__ = ["Walk", "grid", "walk"]
 
@@ -135,7 +136,7 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
     if bp is None:
         raise ValueError("the graph has no backward pass to step through")
     index = _Index(scene)
-    absorbed = absorbed_constants(dag)
+    names = _Names(absorbed_constants(dag), assigned_names(dag))
     live = live_nodes(dag, data)
     L = shown(dag.output) if dag.output.user_named or dag.output.kind == "input" else "L"
     page_step: dict[int, int] = {}  # the pass's step -> the page's
@@ -161,7 +162,7 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
                 steps = w.edge_steps.setdefault(eid, [])
                 if not steps or steps[-1] != k:
                     steps.append(k)
-            sent.append(_sent(e, m.value, eid, index, with_formulas, absorbed))
+            sent.append(_sent(e, m.value, eid, index, with_formulas, names))
         sums = []
         for rec in dict.fromkeys(m.edge.src for m in s.sent):
             if len(rec.out_edges) < 2 or rec not in live:
@@ -169,11 +170,11 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
             got = bp.received(rec, until=s.index)
             total = [e for e in rec.out_edges if e.message is not None]
             partial = sum((x.value for x in got[1:]), got[0].value.copy()) if got else None
-            sums.append({"node": index.node.get(rec.index), "name": shown(rec), "have": len(got),
+            sums.append({"node": index.node.get(rec.index), "name": _name(rec, names), "have": len(got),
                          "of": len(total), "terms": _terms(rec, got, total),
                          "partial": summarize(partial) if partial is not None else "",
                          "complete": len(got) == len(total)})
-        name = _name(n, absorbed)
+        name = _name(n, names)
         w.steps.append({"node": drawn, "name": name, "cotangent": f"∂{L}/∂{L if n is dag.output else name}",
                         "adjoint": summarize(s.adjoint), "seed": n is dag.output, "sent": sent, "sums": sums})
 
@@ -211,7 +212,7 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
     for node in scene.nodes:
         if node.id in scene.stands_for:
             w.reveal[node.id] = _node_reveal(node, dag, scene, w, page_step)
-            w.nodes[node.id] = _node_info(node, dag, scene, index, absorbed, live, arrays)
+            w.nodes[node.id] = _node_info(node, dag, scene, index, names, live, arrays)
     titles = {n.id: n.text.split("\n")[0] for n in scene.nodes if len(scene.stands_for.get(n.id, ())) > 1}
     for edge in scene.edges:
         # a drawn edge's numbers are one of its edges' (the first repetition's message, drawn): it is
@@ -220,12 +221,25 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
         told = next((m for m in members if m.src in live and m.message is not None), None)
         at = page_step.get(bp.step_of(told.dst), w.edge_step.get(edge.id)) if told is not None else None
         w.reveal[edge.id] = _edge_reveal(edge, at or 0)
-        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, absorbed, live, arrays, told, at, titles)
+        w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, names, live, arrays, told, at, titles)
     return w
 
 
-def _name(n: Node, absorbed: set[int] | frozenset[int]) -> str:
-    return shown(n) if n.user_named or n.op is None else _display_symbol(n, absorbed)
+class _Names(NamedTuple):
+    """What a value is called on the page: the constants drawn inside their ops (``absorbed``), the
+    names from the user's ``r = ...`` lines (``assigned``, by node index)."""
+
+    absorbed: set[int] | frozenset[int]
+    assigned: dict[int, str]
+
+
+def _name(n: Node, names: _Names) -> str:
+    """A value as the drawing names it: an input's or a user's name, or the ``r`` of ``r = ...``;
+    else its op's symbol."""
+    if n.user_named or n.op is None:
+        return shown(n)
+    name = names.assigned.get(n.index)
+    return visible(name) if name else _display_symbol(n, names.absorbed)
 
 
 RULE_LENGTH = 120  # characters of a message's formula in the page's panel
@@ -245,11 +259,11 @@ def _rule(e: Edge, with_formulas: bool) -> str | None:
 
 
 def _sent(e: Edge, value: np.ndarray, eid: str | None, index: _Index, with_formulas: bool,
-          absorbed: set[int] | frozenset[int]) -> dict[str, Any]:
+          names: _Names) -> dict[str, Any]:
     src = e.src
     k = next((i for i, o in enumerate(src.out_edges) if o is e), 0)
     tag = f"m{subscript(k + 1)}" if len(src.out_edges) >= 2 else ""
-    return {"edge": eid, "to": index.node.get(src.index), "toName": _name(src, absorbed), "argnum": e.argnum,
+    return {"edge": eid, "to": index.node.get(src.index), "toName": _name(src, names), "argnum": e.argnum,
             "tag": tag, "rule": _rule(e, with_formulas), "value": summarize(value)}
 
 
@@ -302,15 +316,15 @@ def _edge_reveal(edge: SceneEdge, at: int) -> list[list[Any]]:
     return [[at if start <= i < stop else 0] * len(line) for i, line in enumerate(edge.lines)]
 
 
-def _route(nodes: tuple[Node, ...], absorbed: set[int] | frozenset[int]) -> str:
-    names = [_name(m, absorbed) for m in nodes]
-    if len(names) > ROUTE:
-        names = names[:ROUTE // 2] + [f"… {len(names) - ROUTE + 2} more …"] + names[-(ROUTE // 2 - 1):]
-    return " → ".join(names)
+def _route(nodes: tuple[Node, ...], names: _Names) -> str:
+    said = [_name(m, names) for m in nodes]
+    if len(said) > ROUTE:
+        said = said[:ROUTE // 2] + [f"… {len(said) - ROUTE + 2} more …"] + said[-(ROUTE // 2 - 1):]
+    return " → ".join(said)
 
 
 def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
-               absorbed: set[int] | frozenset[int], live: set[Node], arrays: _Arrays) -> dict[str, Any]:
+               names: _Names, live: set[Node], arrays: _Arrays) -> dict[str, Any]:
     """What clicking a drawn node shows: its value, its gradient, and for a value that depends on a
     parameter the paths to the output, each path's contribution; they sum to the gradient. (The
     page lights the edges on its paths itself: all the edges downstream of it.) A value with one
@@ -322,7 +336,7 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
     title = node.text.split("\n")[0]  # a box's group, a constant's value, as drawn
     # a box's group, a constant's value, a node drawn for several (0 + (·) … +): as drawn
     info: dict[str, Any] = {"name": title if node.id.startswith("box_") or n.kind == "const" or len(members) > 1
-                            else _name(n, absorbed),
+                            else _name(n, names),
                             "kind": n.kind, "op": n.op.name if n.op is not None else None,
                             "count": len(members), "value": arrays(n.value)}
     if n.source is not None:
@@ -342,7 +356,7 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
     paths = []
     for c in found:
         edges = [index.edge[e.index] for e in c.path if e.index in index.edge]
-        paths.append({"edges": list(dict.fromkeys(edges)), "route": _route(c.nodes, absorbed), **arrays(c.value)})
+        paths.append({"edges": list(dict.fromkeys(edges)), "route": _route(c.nodes, names), **arrays(c.value)})
     info["paths"] = paths
     with np.errstate(all="ignore"):
         total_sum = sum((c.value for c in found[1:]), found[0].value.copy()) if found else None
@@ -352,7 +366,7 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
 
 
 def _edge_info(edge: SceneEdge, dag: DAG, scene: Scene, w: Walk, with_formulas: bool,
-               absorbed: set[int] | frozenset[int], live: set[Node], arrays: _Arrays,
+               names: _Names, live: set[Node], arrays: _Arrays,
                told: Edge | None = None, at: int | None = None,
                titles: dict[str, str] | None = None) -> dict[str, Any]:
     """What the page says of a drawn edge; ``told``: the edge whose message it shows (its first
@@ -364,8 +378,8 @@ def _edge_info(edge: SceneEdge, dag: DAG, scene: Scene, w: Walk, with_formulas: 
         return ends
     e = members[0]
     drawn = titles or {}  # the ends drawn for several: named as drawn
-    info: dict[str, Any] = {**ends, "from": drawn.get(ends["src"]) or _name(e.src, absorbed),
-                            "to": drawn.get(ends["dst"]) or _name(e.dst, absorbed),
+    info: dict[str, Any] = {**ends, "from": drawn.get(ends["src"]) or _name(e.src, names),
+                            "to": drawn.get(ends["dst"]) or _name(e.dst, names),
                             "argnum": e.argnum, "count": len(members),
                             "jacobian": format_shape(e.dst.shape + e.src.shape)}
     if told is not None:

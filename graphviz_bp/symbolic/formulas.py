@@ -6,6 +6,7 @@ inputs near them."""
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -21,7 +22,7 @@ from .printing import latex as _latex
 from .sharing import SHARED, share
 from .simplify import _simplify, simplify
 
-__all__ = ["Formula", "Replay", "SymbolicPass", "Term"]
+__all__ = ["Formula", "Replay", "SymbolicPass", "Term", "assigned_names"]
 
 RTOL, ATOL = 1e-6, 1e-9
 _COTANGENT = "ḡ:"  # the environment's key prefix for a cotangent (never a user's name)
@@ -177,9 +178,10 @@ def _inline(e: Expr, roles: tuple[str, ...] = ("named", SHARED)) -> Expr:
     return simplify(memo[id(e)]) if "named" in roles else memo[id(e)]
 
 
-def _assigned_names(dag: DAG) -> dict[int, str]:
-    """Names from the user's source: the value of a line ``r = <expression>`` (the last node made on
-    that line, when that line made nodes once) is called ``r``."""
+def assigned_names(dag: DAG) -> dict[int, str]:
+    """Names from the user's source, by node index: the value of a line ``r = <expression>`` (the
+    last node made on that line, when that line made nodes once) is called ``r``. The drawing writes
+    them at every detail, the formulas use them."""
     taken = {n.name for n in dag.nodes if n.kind == "input" or getattr(n, "user_named", False)}
     last: dict[tuple[str, int], list[Node]] = {}
     calling: set[tuple[str, int]] = set()  # lines whose value a function they call made
@@ -216,6 +218,7 @@ def _calls(n: Node) -> set[int]:
     return {id(s) for s in n.scope.chain if s.kind == "call"} if n.scope is not None else set()
 
 
+@functools.lru_cache(maxsize=4096)  # a line's text: parsed once, however many drawings read it
 def _piece(line: str) -> int | None:
     """k for a line ``r = f(...)[k]`` (one piece of a call that returns several), else None."""
     try:
@@ -229,6 +232,7 @@ def _piece(line: str) -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _target(line: str) -> str | None:
     try:
         tree = ast.parse(line.strip())
@@ -247,7 +251,7 @@ class SymbolicPass:
         self.dag = dag
         self.bp = bp
         self._forward: dict[int, Expr] = {}
-        self._assigned = _assigned_names(dag)
+        self._assigned = assigned_names(dag)
         self.constants: dict[str, np.ndarray] = {}
         self._const_names: dict[int, str] = {}
         out = dag.output
