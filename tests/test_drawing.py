@@ -179,7 +179,9 @@ def test_a_shared_ops_gradient_is_written_without_its_internal_id():
         np.testing.assert_allclose([float(v.replace("−", "-")) for v in shown.split(",")], want, rtol=5e-3)
         assert f"∂L/∂{name} = m₁ + m₂" in g.draw(detail="formulas").scene().node(shared.id).text
         assert f"∂L/∂{name} = m₁ + m₂" in g.draw(detail="structure").scene().node(shared.id).text
-        assert f"∂L/∂{shared.name} =" in str(g.draw().scene().node(shared.id).tooltip)
+        tip = str(g.draw().scene().node(shared.id).tooltip)
+        assert f"∂L/∂{name if name == 'r' else shared.name} =" in tip  # the op's id, which g.node() reads
+        assert tip.startswith(f"r ({shared.name}): op (matmul)" if name == "r" else f"{shared.name}: op (matmul)")
 
 
 def _layers(W, x):

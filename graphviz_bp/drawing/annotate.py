@@ -735,14 +735,16 @@ def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None
     one value per repetition of a folded block, the last repetition's too."""
     value, texts, L = n.value, ctx.texts, ctx.L
     # written in parts, each array's text one of its own (render passes it through unescaped)
-    head = visible(n.name[:TOOLTIP_NAME]) + _what(n.kind, n.op.name if n.op else None, value.shape, value.dtype)
+    said = ctx.assigned.get(n.index)  # ``q = x @ Wq``: "q (matmul#3)", the id the API reads
+    head = (f"{visible(said)} ({visible(n.name[:TOOLTIP_NAME])})" if said else visible(n.name[:TOOLTIP_NAME])) + \
+        _what(n.kind, n.op.name if n.op else None, value.shape, value.dtype)
     if n.kind == "const":
         return tooltip_joined([head + "\n", texts.full_text(value)])
     tip = [head + "\nvalue =\n", texts.full_text(value)]
     more: list[str] = []  # the lines after the arrays
     adjoint = ctx.adjoints[n.index]
     if adjoint is not None and not muted:
-        tip += (f"\n∂{L}/∂{shown(n)} =\n", texts.full_text(adjoint))
+        tip += (f"\n∂{L}/∂{visible(said) if said else shown(n)} =\n", texts.full_text(adjoint))
         if n.kind == "input" and n.is_shared:
             with np.errstate(all="ignore"):  # made when render reads it, outside annotate()'s errstate
                 more += _path_tips(ctx.dag, n)
@@ -894,7 +896,7 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     return SceneEdge(ident, a, b, classes, tuple(lines), color,
                      Deferred(_edge_tip, shown_e, message, tag[0] if tag else "", ctx.L, ctx.texts, ctx.formulas,
                               max(members, key=_place) if members else None, len(members) if members else 1,
-                              len(summed)),
+                              len(summed), ctx.assigned),
                      style, penwidth, mark, back)
 
 
@@ -1152,18 +1154,20 @@ def _jacobian_line(shape: tuple[int, ...], color: str) -> Line:
 
 
 def _edge_tip(e: Edge, message: np.ndarray | None, tag: str, L: str, texts: ArrayTexts, formulas: bool = False,
-              last: Edge | None = None, count: int = 1, summed: int = 0) -> list[str] | str:
+              last: Edge | None = None, count: int = 1, summed: int = 0,
+              assigned: dict[int, str] | None = None) -> list[str] | str:
     """An edge's tooltip: which argument it is, its Jacobian's shape, its message (every entry of a
     small array; the summary and corners of a large one) and, at the formulas level, its formula and
-    whether it was verified; for an edge drawn once for ``count`` edges, the ``last`` one's message."""
+    whether it was verified; for an edge drawn once for ``count`` edges, the ``last`` one's message.
+    Its ends are named as drawn (``assigned``: the user's ``q = ...``), else by their ids."""
     src, dst = e.src, e.dst
-    s, d = shown(src), shown(dst)
+    s, d = _said(src, assigned), _said(dst, assigned)
     # written in parts, the message's text one of its own (render passes it through unescaped)
     head = f"{s} → {d} (argument {e.argnum})\nJacobian ∂{d}/∂{s}: {_shape_text(dst.value.shape + src.value.shape)}"
     formula = e.formula if formulas and message is not None else None
     if formula is not None:
         written = _short(formula.short(TIP_FORMULA_LENGTH), TIP_FORMULA_LENGTH)
-        head += (f"\nformula: {written}   (ḡ = ∂{L}/∂{shown(dst)})\n"
+        head += (f"\nformula: {written}   (ḡ = ∂{L}/∂{d})\n"
                  + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
                     else f"not shown: {formula.why}"))
     if message is not None and summed:
@@ -1175,9 +1179,15 @@ def _edge_tip(e: Edge, message: np.ndarray | None, tag: str, L: str, texts: Arra
     else:
         tip = [head]
     if last is not None and count > 1 and count != summed:
-        tip.append(f"\ndrawn once for {count} edges; the last, {shown(last.src)} → {shown(last.dst)}, carries "
+        tip.append(f"\ndrawn once for {count} edges; the last, {_said(last.src, assigned)} → {_said(last.dst, assigned)}, carries "
                    + (summarize(last.message) if last.message is not None else "no message"))
     return tooltip_joined(tip)
+
+
+def _said(n: Node, assigned: dict[int, str] | None) -> str:
+    """``n`` in a tooltip: the name of the user's ``q = ...`` line, else its name or id."""
+    name = assigned.get(n.index) if assigned else None
+    return visible(name) if name else shown(n)
 
 
 def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Node], P: Plan | None = None,
