@@ -182,6 +182,10 @@ def test_a_shared_ops_gradient_is_written_without_its_internal_id():
         tip = str(g.draw().scene().node(shared.id).tooltip)
         assert f"∂L/∂{name if name == 'r' else shared.name} =" in tip  # the op's id, which g.node() reads
         assert tip.startswith(f"r ({shared.name}): op (matmul)" if name == "r" else f"{shared.name}: op (matmul)")
+        into = [str(e.tooltip) for e in g.draw().scene().edges if str(e.tooltip).startswith("W → ")]
+        said = "r" if name == "r" else shared.name
+        assert len(into) == 1 and into[0].startswith(f"W → {said} (argument 0)\nJacobian ∂{said}/∂W: 3×3×3")
+        assert f"(∂L/∂{said} pulled back to W)" in into[0]
 
 
 def _layers(W, x):
