@@ -10,6 +10,8 @@ import pytest
 import graphviz_bp as gb
 from graphviz_bp import ops
 
+from .numerics import numerical_grad
+
 X = np.arange(12.0).reshape(3, 4) / 7 - 0.5
 
 
@@ -568,3 +570,29 @@ def test_stride_tricks_read_buffers_and_masks_laid_out_as_numpy_lays_them_out(ma
     x = np.random.default_rng(5).normal(size=(3, 4))
     g = verify(f, {"x": x})
     assert g.value == pytest.approx(f(x))
+
+
+def _adaptive_steps(w, y):
+    """Euler steps sized as scipy's RK45 sizes them: the step depends on the state, and its lower
+    bound on ``np.nextafter(t, inf) - t`` (``solve_ivp``'s ``min_step``), so t is traced."""
+    t = 0.0
+    while t < 1.0:
+        f = np.tanh(w @ y)
+        min_step = 10 * np.abs(np.nextafter(t, np.inf) - t)
+        h = np.minimum(np.maximum(0.3 / (1.0 + np.sqrt(np.sum(f ** 2))), min_step), 1.0 - t)
+        y = y + h * f
+        t = t + h
+    return np.sum(y ** 2)
+
+
+def test_a_step_bounded_by_nextafter_as_solve_ivp_bounds_it_traces_with_its_gradient():
+    """np.nextafter was refused, and with it every adaptive scipy.integrate.solve_ivp solve."""
+    w, y = np.array([[0.1, -1.0], [1.0, 0.1]]), np.array([1.0, 0.5])
+    g = gb.trace(_adaptive_steps, w=w, y=y)
+    assert g.value == pytest.approx(_adaptive_steps(w, y), rel=1e-14)
+    assert any(n.op is not None and n.op.name == "nextafter" for n in g.nodes)
+    np.testing.assert_allclose(g.grad("w"), numerical_grad(lambda w: _adaptive_steps(w, y), w), rtol=1e-6)
+    np.testing.assert_allclose(g.grad("y"), numerical_grad(lambda y: _adaptive_steps(w, y), y), rtol=1e-6)
+    t = np.array([0.3, 1.0, -2.0])
+    g = gb.trace(lambda t: np.sum(np.nextafter(t, np.array([1.0, 0.0, np.inf])) * t), t=t)
+    np.testing.assert_allclose(g.grad("t"), np.nextafter(t, [1.0, 0.0, np.inf]) + t, rtol=1e-15)

@@ -147,6 +147,11 @@ _binary("logaddexp", "log(eᵃ+eᵇ)", np.logaddexp,
 _binary("logaddexp2", "log₂(2ᵃ+2ᵇ)", np.logaddexp2,
         lambda g, ans, a, p: g * np.exp2(a[0] - ans),
         lambda g, ans, a, p: g * np.exp2(a[1] - ans))
+# nextafter(x, y): the float after x towards y, x moved by at most one unit in the last place: its
+# slope in x is 1 (scipy's solve_ivp steps by it), and nothing flows to the direction y
+_binary("nextafter", "nextafter", np.nextafter,
+        lambda g, ans, a, p: g,
+        None)
 # heaviside(x, h0): 0 below 0, 1 above, h0 at 0; nothing flows to x (its derivative is 0 or undefined),
 # and to h0 only where x is 0
 _binary("heaviside", "H", np.heaviside,
