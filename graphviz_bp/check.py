@@ -49,6 +49,8 @@ class InputCheck:
     coords: int = 0
     size: int = 0
     passed: bool = True
+    noise: float = 0.0  # failed: how far central differences of steps eps … 1000·eps disagree among
+    # themselves, relative to the gradient, where the gradient is off by about as much (rounding's mark)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,11 @@ class CheckResult:
                     f"compare one draw with itself")
         if self.not_finite:
             return self.not_finite
+        noisy = max((c.noise for c in self.inputs if not c.passed), default=0.0)
+        if noisy > self.rtol and (self.precision not in TOLERANCES or self.precision == "float64"):
+            return (f"central differences of steps {self.eps:g} to {1000 * self.eps:g} disagree among themselves "
+                    f"by {noisy:.2g} of the gradient: rounding (large inputs, or large values they meet) "
+                    f"swamps the step; check with a larger one, e.g. eps={min(1000 * self.eps, 1e-2):g}")
         if self.precision not in TOLERANCES or self.precision == "float64":
             return ""
         eps, rtol = TOLERANCES[self.precision]
@@ -128,7 +135,8 @@ def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
           memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, output: Any = None,
           **kw_inputs: Any) -> CheckResult:
     """Trace ``fn`` (inputs as for ``trace``; the output must be a scalar) and compare each input's
-    gradient with central differences of step ``eps`` on at most ``max_coords`` entries per input
+    gradient with central differences of step ``eps`` (``eps·|x|`` for an entry x larger than 1, whose
+    digits would round a smaller step) on at most ``max_coords`` entries per input
     (chosen at random with ``coords_seed`` when there are more). Where they disagree, an entry is
     differenced again with steps 10 and 100 times larger (and Richardson's extrapolations of them):
     it passes if the gradient lies within the spread of those estimates, i.e. rounding, not the
@@ -246,41 +254,51 @@ def _compare_one(f: Callable[..., float], values: dict[str, np.ndarray], name: s
         picked = rng.choice(len(coords), size=max_coords, replace=False)
         coords = [coords[i] for i in sorted(picked)]
     numeric = np.empty(len(coords))
-    for k, idx in enumerate(coords):
+    # each entry's step is eps, or eps times the entry where that is larger: an orbit's 5e6 m moved by
+    # 1e-6 is rounded to its last digits (a step of 1e-6 there is 1e-3 of a unit in the last place)
+    scales = [max(1.0, abs(float(base[idx]))) for idx in coords]
+
+    def difference(k: int, step: float) -> float:
+        idx = coords[k]
         up, down = base.copy(), base.copy()
-        up[idx] += eps
-        down[idx] -= eps
-        numeric[k] = (f(**{**values, name: up}) - f(**{**values, name: down})) / (2 * eps)
+        up[idx] += step * scales[k]
+        down[idx] -= step * scales[k]
+        # (divided by the step as the floats took it: up and down are rounded to the entry's digits)
+        return (f(**{**values, name: up}) - f(**{**values, name: down})) / float(up[idx] - down[idx])
+
+    for k in range(len(coords)):
+        numeric[k] = difference(k, eps)
     ana = np.array([analytic[idx] for idx in coords])
     diff, error = _disagreement(ana, numeric)
+    noise = 0.0
     if not error <= rtol:  # rounding may swamp a small step (a log of 1 − x + 1e-7): try larger ones
         scale = np.maximum(np.abs(ana), np.abs(numeric))
         off = np.flatnonzero(~(diff <= rtol * scale))  # the entries that disagree (nan included)
         for k in off[np.argsort(-np.nan_to_num(diff[off], nan=np.inf))][:_RETRIED].tolist():
-            idx = coords[k]
-            steps = [numeric[k]]
-            for step in (10 * eps, 100 * eps):
-                up, down = base.copy(), base.copy()
-                up[idx] += step
-                down[idx] -= step
-                steps.append((f(**{**values, name: up}) - f(**{**values, name: down})) / (2 * step))
+            steps = [numeric[k], difference(k, 10 * eps), difference(k, 100 * eps), difference(k, 1000 * eps)]
             # Richardson's extrapolation of each pair (the error of a central difference goes as step²)
-            steps += [(100 * steps[0] - steps[1]) / 99, (100 * steps[1] - steps[2]) / 99]
+            steps += [(100 * a - b) / 99 for a, b in zip(steps, steps[1:])]
             spread = max(steps) - min(steps)  # how much the estimates disagree among themselves
             best = min(steps, key=lambda v: abs(v - ana[k]))
             if abs(best - ana[k]) <= spread:  # the analytic value is within the differences' own noise
                 numeric[k] = best
+            # still off, by about as much as the plain differences disagree among themselves: rounding,
+            # it seems, not the gradient (a gradient half the right one is off far beyond their spread)
+            size = max(abs(ana[k]), abs(numeric[k]), np.finfo(float).tiny)
+            plain = (max(steps[:4]) - min(steps[:4])) / size
+            if abs(numeric[k] - ana[k]) > rtol * size and abs(numeric[k] - ana[k]) <= 10 * plain * size:
+                noise = max(noise, plain)
         diff, error = _disagreement(ana, numeric)
     passed = bool(np.isfinite(error) and error <= rtol)
     if not passed and np.isfinite(diff).all():
         # a small or vanished gradient (1e-10 under a loss of 8): entries that differ by less than
         # a central difference can tell at this loss (its rounding, |f|·ε/step) agree
-        floor = 10 * np.finfo(float).eps * abs(float(f(**values))) / eps
+        floor = 10 * np.finfo(float).eps * abs(float(f(**values))) / (eps * np.array(scales))
         passed = bool(np.all(diff <= floor))
     k = int(np.nanargmax(diff)) if np.isfinite(diff).any() else 0
     return InputCheck(name, base.shape, True, float(np.linalg.norm(ana)), float(np.linalg.norm(numeric)),
                       error, tuple(int(i) for i in coords[k]), float(ana[k]), float(numeric[k]),
-                      len(coords), base.size, passed)
+                      len(coords), base.size, passed, 0.0 if passed else noise)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -345,3 +345,37 @@ def test_a_loss_that_is_not_finite_is_traced_back_through_what_is_not_finite():
         data = gb.check(lambda x: np.sum(x ** 2), x=np.array([np.nan, 1.0]))
     assert result.hint.startswith("the loss is NaN: divide#") and "(return np.sum(safe) + np.sum(d / d)" in result.hint
     assert data.hint == "the loss is NaN: input x holds NaN values"
+
+
+def _orbit(p0, v0):
+    """Verlet steps of an orbit around Mars (positions about 5e6 m), as cam-ia-mars-lander takes them."""
+    gm, target = 6.673e-11 * 6.42e23, np.array([1.2e5, 4.99e6, 0.0])
+    prev, pos = p0, p0 + v0
+    for _ in range(40):
+        a = -gm * pos / np.sqrt(np.sum(pos ** 2)) ** 3
+        prev, pos = pos, 2 * pos - prev + a
+    return np.sum((pos - target) ** 2) * 1e-6
+
+
+def test_a_right_gradient_of_large_inputs_passes_with_steps_their_size():
+    """A step of 1e-6 on 5e6 is rounded to the entry's last digits: the orbit's right gradient
+    FAILED with relative errors of 4e-5 and 4e-6 and no hint."""
+    inputs = {"p0": np.array([1000.0, 5.0e6, 0.0]), "v0": np.array([3200.0, 0.0, 0.0])}
+    r = gb.check(_orbit, **inputs)
+    assert r.passed, r
+    assert r["p0"].error < 1e-6 and r["v0"].error < 1e-6
+    # a wrong gradient still fails: the gradient of the same orbit, half of it
+    g = gb.trace(_orbit, **inputs)
+    wrong = compare(_orbit, inputs, {"p0": g.grad("p0"), "v0": g.grad("v0") * 0.5})
+    assert not wrong.passed and not wrong["v0"].passed and wrong["p0"].passed
+    assert wrong.hint == ""  # the differences agree among themselves: the gradient is wrong, not the step
+
+
+def test_a_check_whose_differences_disagree_among_themselves_says_to_take_a_larger_step():
+    """Values of 1e10 squared: no step up to 1000·eps sees past their rounding, and the check says
+    so (it gave no hint)."""
+    big = np.array([1e10, -2e10])
+    r = gb.check(lambda v: np.sum((big + v) ** 2) - np.sum(big ** 2), v=np.array([0.5, 0.25]))
+    assert not r.passed
+    assert "disagree among themselves" in r.hint and "eps=0.001" in r.hint, r.hint
+    assert r["v"].noise > 1e-6
