@@ -458,6 +458,9 @@ class Buffer(np.ndarray):
                 (args[0]._gb_traced is not None or holds_traced(list(args[1:]) + list(kwargs.values()))):
             traced = _promote(args[0], _tape_of(_swap(list(args[1:]))))
             return func(traced, *_swap(args[1:]), **_swap(kwargs))  # recorded, as NumPy writes it
+        if func is _FILL_DIAGONAL and args and isinstance(args[0], Buffer) and \
+                (args[0]._gb_root._gb_traced is not None or holds_traced(list(args[1:]) + list(kwargs.values()))):
+            return _fill_diagonal(*args, **kwargs)  # its diagonal written, as a[i, i] = val writes it
         if func in _WRITES_INTO and args and isinstance(args[0], Buffer) and \
                 (args[0]._gb_root._gb_traced is not None or holds_traced(list(args[1:]))):
             raise UnsupportedOpError(f"np.{func.__name__} writes into its first argument in place, which "
@@ -526,7 +529,7 @@ _KEPT = {"shape", "dtype", "ndim", "size", "itemsize", "nbytes", "strides", "fla
 _WRITES_INTO = frozenset([np.put, np.place, np.putmask, np.fill_diagonal, np.put_along_axis])
 # NumPy's own, as its dispatch passes them (taken at import: NumPy's namespace may hold another
 # function of the name by the time a trace runs)
-_COPYTO, _PUT_ALONG_AXIS = np.copyto, np.put_along_axis
+_COPYTO, _PUT_ALONG_AXIS, _FILL_DIAGONAL = np.copyto, np.put_along_axis, np.fill_diagonal
 
 
 def _same_memory(b: Buffer, key: Any, value: Buffer) -> bool:
@@ -861,5 +864,5 @@ for _attr in sorted(set(dir(np.ndarray)) - _KEPT):
 
 # The value type, imported last: traced.py makes buffers for np.zeros_like(x) and friends.
 from .tracer import at  # noqa: E402
-from .traced import Traced, _plain_all, conversion_advice  # noqa: E402
+from .traced import Traced, _fill_diagonal, _plain_all, conversion_advice  # noqa: E402
 from .vectorized import vectorized_call  # noqa: E402

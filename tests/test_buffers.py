@@ -1837,3 +1837,42 @@ def test_the_rows_of_a_buffer_written_while_iterating_over_them():
     assert g.value == pytest.approx(_rows_written(W, x))
     t = np.tanh(W @ x)
     np.testing.assert_allclose(g.grad("W"), np.outer(2 * 14.0 * t * (1 - t ** 2), x), rtol=1e-10)
+
+
+def _diagonal_of_zeros(x):
+    a = np.zeros((3, 3))
+    np.fill_diagonal(a, x)
+    return np.sum(a @ a + a)
+
+
+def _diagonal_of_eye(x):
+    a = np.eye(3) * 2.0
+    np.fill_diagonal(a, x)
+    return np.sum(a @ a.T)
+
+
+def _diagonal_zeroed_after_a_row(x):
+    a = np.ones((3, 3))
+    a[0] = x
+    np.fill_diagonal(a, 0.0)
+    return np.sum((a @ a) ** 2)
+
+
+def _diagonal_of_a_wide_buffer(x):
+    a = np.zeros((2, 4))
+    np.fill_diagonal(a, x[:2], wrap=True)
+    return np.sum(a @ a.T) + np.sum(a[:, 3])
+
+
+@pytest.mark.parametrize("f, ag", [
+    (_diagonal_of_zeros, lambda x: anp.sum(anp.diag(x) @ anp.diag(x) + anp.diag(x))),
+    (_diagonal_of_eye, lambda x: anp.sum(anp.diag(x) @ anp.diag(x).T)),
+    (_diagonal_zeroed_after_a_row,
+     lambda x: anp.sum((anp.concatenate([(x * (1 - anp.eye(3)[0]))[None], 1 - anp.eye(3)[1:]]) @
+                        anp.concatenate([(x * (1 - anp.eye(3)[0]))[None], 1 - anp.eye(3)[1:]])) ** 2)),
+    (_diagonal_of_a_wide_buffer, lambda x: anp.sum(x[:2] ** 2)),
+])
+def test_fill_diagonal_writes_a_buffer_the_function_made_with_traced_values(f, ag):
+    """np.fill_diagonal(a, x) into the function's own np.zeros was refused ("writes into its first
+    argument in place ... for a traced array"), though a[i, i] = x traces."""
+    verify(f, {"x": np.array([1.0, -2.0, 0.5])}, ag=ag)
