@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
 __all__ = ["check_output_path", "ensure_directory", "write_atomic", "write_files"]
@@ -127,6 +128,11 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
         if not os.access(directory, os.W_OK | os.X_OK):
             read_only = getattr(os, "ST_RDONLY", 1) & os.statvfs(directory).f_flag
             raise OSError(errno.EROFS, "") if read_only else PermissionError(errno.EACCES, "")
+        # a file made and removed at once, as the write will make its temporary file: /proc, /sys
+        # and other file systems that let root "write" to a directory make none
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".graphviz-bp-")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         raise _error(p, exc) from None
     return p

@@ -484,6 +484,13 @@ def test_output_paths_are_checked_before_tracing_and_are_usage_errors(tmp_path):
     assert "not a directory" in err
 
 
+def test_an_output_path_where_no_file_can_be_made_is_a_usage_error_even_for_root():
+    """/proc lets root "write" to it (os.access says yes) but makes no file: the render failed
+    after the trace and Graphviz, with exit 1, where other bad paths are 2."""
+    err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", "/proc/graphviz-bp-test.svg"), 2)
+    assert "-o: cannot write '/proc/graphviz-bp-test.svg': no file can be created in '/proc'" in err, err
+
+
 def test_gallery_prints_one_line(tmp_path, dot_executable):
     r = run("gallery", "autoencoder", "shared_x", "-o", str(tmp_path / "new" / "dir"))
     assert r.exit_code == 0 and r.stderr.splitlines() == [f"wrote 2 file(s) to {tmp_path / 'new' / 'dir'}"]
