@@ -236,6 +236,13 @@ def test_dot_runs_under_the_time_limit(tmp_path, dot_executable, monkeypatch):
     assert time.monotonic() - started < 30  # three diagrams on index.rst and page.md, 1 s each
     lines = [w for w in warnings.splitlines() if "WARNING" in w]
     assert lines and all("did not finish within 1 s" in w for w in lines), warnings
+    # each at its directive's document and line (sphinx.ext.graphviz gives none)
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", w) for w in lines]  # (colours, when the terminal has them)
+    text = (src / "index.rst").read_text(encoding="utf-8").splitlines()
+    line = next(k for k, t in enumerate(text, 1) if t.startswith(".. backprop-graph:: sum(x*x)"))
+    assert any(w.startswith(f"{src / 'index.rst'}:{line}: WARNING: backprop-graph: dot did not finish")
+               for w in lines), warnings
+    assert all(re.match(r"\S+\.(rst|md):\d+: WARNING", w) for w in lines), warnings
 
 
 def test_memory_limit_option(tmp_path, dot_executable):
