@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -697,3 +698,22 @@ def test_a_loop_in_a_file_is_folded_by_default_and_drawn_whole_with_fold_off(tmp
     assert "× 60, drawn once" in out.read_text()
     assert run(*args, "--fold", "off").exit_code == 0
     assert out.read_text().count(">tanh<") == 60
+
+
+def test_the_readmes_refused_expression_fails_as_the_readme_says():
+    """The README quoted an older message (column 18, without .mT) for its example of an expression
+    that is never run."""
+    import shlex
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    command, said = re.search(r"^\$ (graphviz-bp render \"__import__.*)\n(graphviz-bp: error: .*)$", readme, re.M).groups()
+    args = shlex.split(command)[1:]
+    err = one_line_error(run(*args), 2)
+    assert err == said.replace("'graphviz-bp render --help'", "'main render --help'"), err
+
+
+def test_debug_after_the_command_says_where_it_goes():
+    err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", "-", "--debug"), 2)
+    assert err.endswith("(--debug goes before the command: 'main --debug render ...')"), err
+    err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", "-", "--dbug"), 2)
+    assert "goes before" not in err and "(see 'main render --help')" in err

@@ -1886,3 +1886,21 @@ def test_a_group_label_written_over_two_lines_is_drawn_as_two_rows():
         labels = re.findall(r"label=(<<.*?</TABLE>>)", src)
         assert any("encoder</" in t for t in labels) and not any("encoder\\" in t for t in labels)
         parse(src)
+
+
+def _grouped_loop(x, W):
+    h = x
+    for _ in range(6):
+        with gb.group("layer"):
+            h = np.tanh(W @ h)
+        h = h * 0.9
+    return np.sum(h ** 2)
+
+
+def test_depth_counts_a_loop_and_its_iterations_as_two_levels_as_the_readme_says():
+    g = gb.trace(_grouped_loop, x=np.ones(3), W=np.eye(3) * 0.5)
+    boxes = {d: [n.lines[0][0].text for n in g.draw(depth=d, fold=False).scene().nodes if "box" in n.classes]
+             for d in (0, 1, 2)}
+    assert boxes[0] == ["for _ in range(6):"]
+    assert boxes[1] == [f"for _ in range(6): — iteration {i}" for i in range(6)]
+    assert boxes[2] == ["layer"] * 6

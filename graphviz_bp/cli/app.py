@@ -92,6 +92,9 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 def _hint(exc: click.UsageError) -> str:
     ctx = exc.ctx
+    if isinstance(exc, click.NoSuchOption) and exc.option_name == "--debug" and ctx is not None \
+            and ctx.parent is not None:  # ``render ... --debug``: the program's flag, given to a command
+        return f" (--debug goes before the command: '{ctx.parent.command_path} --debug {ctx.info_name} ...')"
     return f" (see '{ctx.command_path} --help')" if ctx is not None else ""
 
 
