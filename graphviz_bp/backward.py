@@ -312,10 +312,14 @@ class BackwardPass:
         """The step at which ``node``'s adjoint is complete (0: it has none, no gradient flows)."""
         return self._step_of[node.index]
 
-    def received(self, node: Node, until: int | None = None) -> tuple[Message, ...]:
+    def received(self, node: Node, until: int | Step | None = None) -> tuple[Message, ...]:
         """The messages summed into ``node``'s adjoint, in the order of its outgoing edges; with
-        ``until``, only those produced at steps up to ``until`` (their sum is the partial adjoint
-        after that step; all of them have arrived by ``step_of(node)``)."""
+        ``until`` (a step's index, or the ``Step``), only those produced at steps up to it (their
+        sum is the partial adjoint after that step; all of them have arrived by ``step_of(node)``)."""
+        if isinstance(until, Step):
+            until = until.index
+        elif until is not None and (isinstance(until, bool) or not isinstance(until, (int, np.integer))):
+            raise TypeError(f"until is a step's index or a Step, not {type(until).__name__}")
         msgs = (self.message(e) for e in node.out_edges)
         return tuple(m for m in msgs if m is not None and (until is None or m.step <= until))
 

@@ -329,6 +329,11 @@ def test_autoencoder_steps_run_in_reverse_topological_order_and_W_is_complete_af
     assert bp.received(Wn, until=first.step - 1) == ()
     assert bp.received(Wn, until=second.step - 1) == (first,)
     assert set(bp.received(Wn, until=second.step)) == {first, second} == set(bp.received(Wn))
+    # the Step itself, as steps gives it (it raised: '<=' not supported between int and Step)
+    assert bp.received(Wn, until=steps[second.step - 2]) == (first,)
+    assert set(bp.received(Wn, until=steps[second.step - 1])) == {first, second}
+    with pytest.raises(TypeError, match="a step's index or a Step, not str"):
+        bp.received(Wn, until="3")
     term_a, term_b = _ae_terms(W, x)
     np.testing.assert_allclose(w_step.adjoint, term_a + term_b, atol=1e-12)
     np.testing.assert_allclose(first.value + second.value, term_a + term_b, atol=1e-12)
