@@ -74,7 +74,7 @@ class CheckResult:
             return ""
         if self.again is not None:
             return (f"the function gave {self.again:.6g}, not {self.value:.6g}, when called again at the same "
-                    f"inputs: it draws random numbers (np.random.choice?); seed them inside it "
+                    f"inputs: it draws random numbers (np.random.* unseeded?); seed them inside it "
                     f"(rng = np.random.default_rng(0)) or pass them as inputs, so that central differences "
                     f"compare one draw with itself")
         if self.not_finite:

@@ -321,7 +321,7 @@ class Traced:
             value = kept_numbers(self) if not self._tape.active else self._node.value
             return np.array(value, dtype=dtype, copy=True) if copy or (dtype is not None and dtype != value.dtype) \
                 else value
-        raise TraceError(conversion_advice())
+        raise TraceError(conversion_advice(sys._getframe(1)))
 
     def _refused_array(self, *args: Any) -> Any:
         raise TraceError(conversion_advice())
@@ -335,7 +335,7 @@ class Traced:
                 "as_strided imported by name before the trace (from numpy.lib.stride_tricks import "
                 "as_strided) is NumPy's own, which reads memory; call np.lib.stride_tricks.as_strided(...), "
                 "which the trace reads by indexing, or np.lib.stride_tricks.sliding_window_view" + _at_caller())
-        raise TraceError(conversion_advice())
+        raise TraceError(conversion_advice(sys._getframe(1)))
 
     __array_interface__ = property(_array_protocol)
     __array_struct__ = property(_array_protocol)
@@ -669,9 +669,45 @@ def _caller_line(frame: Any) -> str | None:
     return linecache.getline(frame.f_code.co_filename, frame.f_lineno) or None
 
 
-def conversion_advice() -> str:
+# NumPy's continuous samplers, each with its draw written so that the graph keeps the path to the
+# parameters (the reparameterization): refused with a traced parameter, saying how to write it
+_CONTINUOUS = {
+    "normal": "loc + scale * rng.standard_normal(size)",
+    "uniform": "low + (high - low) * rng.random(size)",
+    "exponential": "scale * rng.standard_exponential(size)",
+    "lognormal": "np.exp(mean + sigma * rng.standard_normal(size))",
+    "laplace": "loc + scale * rng.laplace(0.0, 1.0, size)",
+    "logistic": "loc + scale * rng.logistic(0.0, 1.0, size)",
+    "gumbel": "loc + scale * rng.gumbel(0.0, 1.0, size)",
+    "multivariate_normal": "mean + rng.standard_normal(size) @ np.linalg.cholesky(cov).T",
+    "rayleigh": "scale * rng.rayleigh(1.0, size)",
+    "weibull": "rng.standard_exponential(size) ** (1 / a)",
+}
+_OTHER_CONTINUOUS = frozenset(("gamma", "beta", "dirichlet", "chisquare", "standard_t", "f", "pareto", "vonmises",
+                               "wald", "triangular", "power", "noncentral_chisquare", "noncentral_f",
+                               "standard_gamma", "standard_cauchy"))
+
+
+def _sampler_advice(frame: Any, line: str) -> str | None:
+    """Advice for a continuous sampler given a traced parameter (``np.random.normal(mu, 1.0)``), when
+    ``frame``'s current call is one, on ``line``."""
+    if frame is None or frame.f_code.co_filename.startswith(_NUMPY_DIR):
+        return None
+    name = _callee(frame)
+    if name is None or (name not in _CONTINUOUS and name not in _OTHER_CONTINUOUS) or \
+            f"{name}(" not in line.replace(" (", "("):
+        return None
+    how = (f"write the draw from fixed ones, e.g. {_CONTINUOUS[name]} (rng = np.random.default_rng(seed)), "
+           f"whose gradient the graph keeps" if name in _CONTINUOUS else
+           "draw with fixed ones and transform the draw with the traced values, or pass the draw in as an input")
+    return (f"{name}() draws numbers with no path back to its traced parameters (NumPy's sampler reads "
+            f"their numbers only), which would drop them from the graph; {how}")
+
+
+def conversion_advice(frame: Any = None) -> str:
     """Why a traced value cannot become a plain array, with advice for what the user's line does
-    (``X.dot(W)`` with a plain X, or a traced value written into a plain buffer) and where it is."""
+    (``X.dot(W)`` with a plain X, a traced value written into a plain buffer, a continuous sampler
+    given a traced parameter: ``frame``, the code asking for its numbers) and where it is."""
     where = _caller()
     line = where.line if where is not None else ""
     text = ("converting a traced value to a NumPy array (np.asarray, np.array or a function "
@@ -689,6 +725,8 @@ def conversion_advice() -> str:
                 "the graph): write X @ W or np.dot(X, W), or pass X as an input")
     elif _assigns_into_subscript(line):
         text = STORE_ADVICE
+    else:
+        text = _sampler_advice(frame, line) or text
     return text + (f"\n  at {where}" if where is not None else "")
 
 

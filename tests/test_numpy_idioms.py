@@ -112,10 +112,39 @@ def test_a_continuous_sampler_of_a_traced_value_and_other_conversions_stay_refus
     def shuffled(p):  # a permutation of traced values would be a gradient's path, not a draw
         return np.sum(np.random.default_rng(0).permutation(p) * np.arange(3.0))
 
-    with pytest.raises(gb.TraceError, match="drop it from the graph"):
+    with pytest.raises(gb.TraceError, match="drop them from the graph"):
         gb.trace(continuous, mu=np.zeros(3))
     with pytest.raises((gb.TraceError, gb.UnsupportedOpError)):
         gb.trace(shuffled, p=np.full(3, 1 / 3))
+
+
+def _normal(mu):
+    return np.sum(np.random.normal(loc=mu, scale=1.0, size=3) ** 2)
+
+
+def _uniform(high):
+    rng = np.random.default_rng(0)
+    return np.sum(rng.uniform(0.0, high))
+
+
+def _gamma(k):
+    return np.sum(np.random.default_rng(0).gamma(k))
+
+
+@pytest.mark.parametrize("f, said", [
+    (_normal, "normal() draws numbers with no path back to its traced parameters"),
+    (_uniform, "e.g. low + (high - low) * rng.random(size)"),
+    (_gamma, "gamma() draws numbers with no path back to its traced parameters (NumPy's sampler reads their "
+             "numbers only), which would drop them from the graph; draw with fixed ones and transform"),
+])
+def test_a_continuous_sampler_given_a_traced_parameter_says_how_to_write_the_draw(f, said):
+    """The refusal was the generic "converting a traced value to a NumPy array ..."; the README says
+    it suggests the draw written from fixed parameters."""
+    with pytest.raises(gb.TraceError) as info:
+        gb.trace(f, **{f.__code__.co_varnames[0]: np.full(3, 2.0)})
+    assert said in str(info.value) and f"in {f.__name__}:" in str(info.value), str(info.value)
+    if f is _normal:
+        assert "loc + scale * rng.standard_normal(size)" in str(info.value)
 
 
 def test_a_reduction_in_a_float_dtype_reduces_the_cast():
