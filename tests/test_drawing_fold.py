@@ -1904,3 +1904,34 @@ def test_depth_counts_a_loop_and_its_iterations_as_two_levels_as_the_readme_says
     assert boxes[0] == ["for _ in range(6):"]
     assert boxes[1] == [f"for _ in range(6): — iteration {i}" for i in range(6)]
     assert boxes[2] == ["layer"] * 6
+
+
+def _data_first(x, **W):
+    h = x
+    for i in range(6):
+        hh = h[None]  # the first repetition's is made from data alone
+        h = np.tanh(hh @ W[f"W{i}"])[0] + np.sin(hh)[0] + hh[0] ** 2 * 0.1
+    return np.sum(h)
+
+
+def test_a_folded_value_whose_first_repetition_reads_data_shows_one_repetitions_numbers():
+    """Its label showed the first repetition's value (x's numbers) beside the second's gradient,
+    under one name, with nothing to say so; its tooltip, the first's gradient."""
+    rng = np.random.default_rng(0)
+    inputs = {"x": rng.normal(size=(4, 3)), **{f"W{i}": rng.normal(size=(3, 3)) for i in range(6)}}
+    g = gb.trace(_data_first, **inputs)
+    scene = g.draw(fold=True, data=["x"]).scene()
+    reps = [n for n in g.nodes if n.op is not None and n.op.name == "index" and n.shape == (1, 4, 3)]
+    assert len(reps) == 6
+    drawn = scene.node(reps[0].id)
+    text = drawn.text.splitlines()
+    assert "the 2nd repetition's (the 1st: data only)" in text
+    norms = [float(t.split()[1].rstrip(",")) for t in text if t.startswith("norm ")]
+    assert norms[0] == pytest.approx(np.linalg.norm(reps[1].value), rel=5e-3)  # the value: the 2nd's
+    assert norms[0] != pytest.approx(np.linalg.norm(reps[0].value), rel=5e-3)
+    grad = next(t for t in text if t.startswith("= norm "))
+    assert float(grad.split()[2].rstrip(",")) == pytest.approx(np.linalg.norm(reps[1].adjoint), rel=5e-3)
+    tip = str(drawn.tooltip)
+    assert tip.startswith(reps[1].name) and f"∂L/∂{reps[1].name} =" in tip
+    # with a gradient in the first repetition (no data= input), nothing is said
+    assert "data only)" not in g.draw(fold=True).scene().node(reps[0].id).text

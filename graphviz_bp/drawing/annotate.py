@@ -667,7 +667,7 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
         classes = (kind, "parameter" if not muted else "data") + (("shared",) if shared else ())
     else:
         classes = (kind, "shared") if shared else (kind,)
-    tip = Deferred(_node_tip, n, ctx, muted, members if many else None)
+    tip = Deferred(_node_tip, told, ctx, muted, members if many else None)
     if kind == "const":
         label = n.params.get("label")
         texts_ = [label] if label else constant_lines(n.value)
@@ -695,9 +695,13 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
         if n.user_named or is_out or assigned:
             name = shown(n) if n.user_named else (L if is_out else visible(assigned))
             lines.append(_line(name, text_color, False, True))
-    value = n.value
+    value = told.value  # (a later repetition's, with its gradient, where the first reads data only)
     if ctx.shapes:
         lines.append(_line(space_of(value.shape), pal.muted_text, False, False, SMALL + 1))
+    if told is not n and members and ctx.values:  # say so: the drawing's other numbers are the first's
+        nth = members.index(told) + 1
+        lines.append(_line(f"the {_ordinal(nth)} repetition's (the 1st: data only)", pal.muted_text,
+                           False, True, SMALL))
     if ctx.formulas and not muted:
         forward = _forward_line(n, pal)
         if forward is not None:
@@ -760,6 +764,12 @@ def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None
     if more:
         tip.append("\n" + "\n".join(more))
     return tooltip_joined(tip)
+
+
+def _ordinal(k: int) -> str:
+    """``2nd``, ``3rd``, ``11th``."""
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
 
 
 def _where(source: Source, seen: dict[tuple[str, int, str], str]) -> str:
