@@ -1935,3 +1935,29 @@ def test_a_folded_value_whose_first_repetition_reads_data_shows_one_repetitions_
     assert tip.startswith(reps[1].name) and f"∂L/∂{reps[1].name} =" in tip
     # with a gradient in the first repetition (no data= input), nothing is said
     assert "data only)" not in g.draw(fold=True).scene().node(reps[0].id).text
+
+
+def _rnn_into_a_buffer(W, X):
+    H = np.zeros(X.shape)
+    h = np.zeros(X.shape[1])
+    for t in range(len(X)):
+        h = np.tanh(W @ h + X[t])
+        H[t] = h  # a preallocated output buffer, as GRU and LSTM course code writes it
+    return np.sum(H * np.linspace(1.0, 2.0, X.size).reshape(X.shape))
+
+
+def test_the_strip_of_a_loop_writing_a_buffer_shows_the_recurrence_not_the_buffer():
+    """The buffer's gradient holds every row written before: the strip grew like √t (2.34 → 15.5)
+    while ‖∂L/∂hₜ‖ went 1.2 → 2."""
+    from graphviz_bp.drawing.fold import plan
+
+    rng = np.random.default_rng(0)
+    W, X = rng.normal(size=(4, 4)) * 0.3, rng.normal(size=(40, 4))
+    g = gb.trace(_rnn_into_a_buffer, W=W, X=X)
+    (fold,) = plan(g._dag, True, None).folds.values()
+    hs = [n for n in g.nodes if n.op is not None and n.op.name == "tanh"]
+    assert fold.count == len(hs) == 40
+    np.testing.assert_allclose(fold.repeat.norms(), [np.linalg.norm(h.adjoint) for h in hs], rtol=1e-12)
+    title = "\n".join(line[0].text for c in g.draw(fold=True).scene().clusters for line in c.lines)
+    first, last = np.linalg.norm(hs[0].adjoint), np.linalg.norm(hs[-1].adjoint)
+    assert f"log scale: {first:.3g} (first) → {last:.3g} (last)" in title, title

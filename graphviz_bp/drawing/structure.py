@@ -310,15 +310,35 @@ class Repeat:
 
     def norms(self) -> list[float | None]:
         """Per repetition, the norm of ∂L/∂(its outputs): the message that reaches it from the
-        loss (None where no message does). Along a deep net this is how gradients vanish or explode."""
+        loss (None where no message does). Along a deep net this is how gradients vanish or explode.
+
+        A buffer written row by row (``H[t] = h``) is carried from one repetition to the next too,
+        but its gradient holds the message of every row written before as well: it grows with t,
+        whatever the recurrence does. So the norm is of the state the repetitions carry otherwise,
+        by place (an RNN's h, in the last repetition too, where only the buffer leaves it); of every
+        output where the buffer is all they carry."""
+        slots: dict[int, None] = {}  # places in a repetition's core of outputs that are not buffers
+        for k in range(self.count):
+            leaving = {n.index for n in self.outputs(k)}
+            for p, n in enumerate(self.core(k)):
+                if n is not None and n.index in leaving and (n.op is None or n.op.name not in _WRITES):
+                    slots[p] = None
         out: list[float | None] = []
         for k in range(self.count):
-            parts = [np.ravel(n.adjoint) for n in self.outputs(k) if n.adjoint is not None]
+            if slots:
+                core = self.core(k)
+                made = [core[p] for p in slots if p < len(core)]
+                parts = [np.ravel(n.adjoint) for n in made if n is not None and n.adjoint is not None]
+            else:
+                parts = [np.ravel(n.adjoint) for n in self.outputs(k) if n.adjoint is not None]
             if not parts:
                 out.append(None)
                 continue
             out.append(scaled_norm(np.concatenate(parts)))
         return out
+
+
+_WRITES = frozenset(("setitem", "add_at", "put_along_axis"))  # ops that give a buffer back, updated
 
 
 def scaled_norm(x: np.ndarray) -> float:
