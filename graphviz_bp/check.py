@@ -19,7 +19,7 @@ import numpy as np
 
 from .api import Graph, trace
 from .backward import PATH_LIMIT
-from .claims import ClaimVerdict, Draws, check_values, squeezed
+from .claims import DRAWS, ClaimVerdict, Draws, check_values, squeezed, with_unrun
 from .errors import GraphvizBPError
 from .limits import DEFAULT_MEMORY_LIMIT
 from .tracer import pick_output
@@ -449,6 +449,8 @@ def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: 
                 f"other branches there than the trace recorded, a ReLU's mask or a max's choice, so the "
                 f"graph is not its gradient there)")
         verdicts = tuple(dataclasses.replace(v, message=v.message + note) if v.ok else v for v in verdicts)
+    unrun = DRAWS - (len(kept) + left_out)  # fresh draws the graph could not be replayed at
+    verdicts = tuple(with_unrun(v, unrun) for v in verdicts)
     return BackwardCheck(float(g.value), verdicts)
 
 

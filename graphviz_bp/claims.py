@@ -416,7 +416,18 @@ def check_claim(sp: SymbolicPass, node: Node, claim: str, evaluate: Any, limit: 
     intermediates) as ∂L/∂``node``. ``evaluate(claim, env)`` evaluates the expression language."""
     draws = Draws(sp)
     values = [evaluate(claim, env) for env in draws.envs]
-    return check_values(sp, draws, node, values, claim, "the claim", limit)
+    verdict = check_values(sp, draws, node, values, claim, "the claim", limit)
+    return with_unrun(verdict, DRAWS - len(draws))
+
+
+def with_unrun(verdict: ClaimVerdict, unrun: int) -> ClaimVerdict:
+    """``verdict``, a correct one saying why it was judged at fewer fresh inputs than asked: ``unrun``
+    draws where the graph could not be replayed."""
+    if not verdict.ok or not unrun:
+        return verdict
+    return replace(verdict, message=verdict.message + f" (not at {unrun} fresh input{'s' if unrun > 1 else ''} "
+                   f"near them: the graph could not be run there, a value turned infinite or NaN, or an "
+                   f"index went out of range)")
 
 
 # --------------------------------------------------------------------------------------------------

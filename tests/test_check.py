@@ -379,3 +379,46 @@ def test_a_check_whose_differences_disagree_among_themselves_says_to_take_a_larg
     assert not r.passed
     assert "disagree among themselves" in r.hint and "eps=0.001" in r.hint, r.hint
     assert r["v"].noise > 1e-6
+
+
+_LOWER = np.tril(np.ones((3, 3), dtype=bool))
+_COST = np.arange(9.0).reshape(3, 3)
+
+
+def _causal_softmax(s):
+    """A causal mask before a softmax, -inf by design (at any inputs), and its gradient by hand."""
+    z = np.where(_LOWER, s, -np.inf)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    p = e / e.sum(axis=-1, keepdims=True)
+    return np.sum(p * _COST), p * (_COST - np.sum(_COST * p, axis=-1, keepdims=True))
+
+
+def _at_the_edge(x):
+    """log(x − 1) a millionth above 1: inputs near it fall below 1, where the log is NaN."""
+    return np.sum(np.log(x - 1.0)), 1.0 / (x - 1.0)
+
+
+def test_a_value_infinite_by_design_keeps_the_checks_at_fresh_inputs():
+    """A causal mask's −inf made every fresh draw fail, silently: the check and the formulas said
+    "at the traced inputs" (or claimed fresh ones in the tooltip) with no reason."""
+    s = np.random.default_rng(0).normal(size=(3, 3))
+    r = gb.check_backward(_causal_softmax, s=s)
+    assert r.ok and r["s"].message.endswith("at the traced inputs and at 2 fresh ones"), r["s"].message
+    g = gb.trace(lambda s: _causal_softmax(s)[0], s=s)
+    assert g.formula("s").verified and g.formula("s").fresh
+    wrong = gb.check_backward(lambda s: (_causal_softmax(s)[0], _causal_softmax(s)[1] * 1.01), s=s)
+    assert not wrong.ok
+
+
+def test_a_check_that_could_not_run_at_fresh_inputs_says_so():
+    x = np.full(8, 1.0 + 1e-6)
+    r = gb.check_backward(_at_the_edge, x=x)
+    said = "(not at 2 fresh inputs near them: the graph could not be run there, a value turned infinite or NaN"
+    assert r.ok and said in r["x"].message, r["x"].message
+    g = gb.trace(lambda x: _at_the_edge(x)[0], x=x)
+    assert g.formula("x").verified and not g.formula("x").fresh
+    assert said in g.check_claim("x", "1/(x - 1)").message
+    tips = [str(e.tooltip) for e in g.draw(detail="formulas").scene().edges if e.tooltip is not None]
+    assert any("verified: equal to the message at the traced inputs (the graph could not be run at fresh ones"
+               in t for t in tips)
+    assert not any("and at fresh ones" in t for t in tips)

@@ -1178,7 +1178,9 @@ def _edge_tip(e: Edge, message: np.ndarray | None, tag: str, L: str, texts: Arra
     if formula is not None:
         written = _short(formula.short(TIP_FORMULA_LENGTH), TIP_FORMULA_LENGTH)
         head += (f"\nformula: {written}   (ḡ = ∂{L}/∂{d})\n"
-                 + ("verified: equal to the message at the traced inputs and at fresh ones" if formula.verified
+                 + (("verified: equal to the message at the traced inputs and at fresh ones" if formula.fresh else
+                     "verified: equal to the message at the traced inputs (the graph could not be run at fresh "
+                     "ones near them: a value turned infinite, or an index out of range)") if formula.verified
                     else f"not shown: {formula.why}"))
     if message is not None and summed:
         tip = [head + f"\nmessage {tag}: the sum of the {summed} messages from {s}'s uses in the box, its gradient "

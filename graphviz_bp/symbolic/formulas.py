@@ -98,7 +98,8 @@ class Term(_Printed):
 class Formula(_Printed):
     """A symbolic message or gradient: ``text`` (Unicode), ``latex``, ``expr`` (the expression
     language, in the inputs and the graph's constants only), ``terms`` (one per path; their sum is
-    the gradient), and whether it was verified numerically (``why`` says what failed)."""
+    the gradient), and whether it was verified numerically (``why`` says what failed; ``fresh``,
+    whether also at fresh inputs: False when the graph could not be replayed near the traced ones)."""
 
     tree: Expr
     terms: tuple[Term, ...] = ()
@@ -107,6 +108,7 @@ class Formula(_Printed):
     constants: Mapping[str, np.ndarray] = field(default_factory=dict)
     names: Mapping[str, Expr] = field(default_factory=dict)
     shared: tuple[Expr, ...] = ()
+    fresh: bool = True
 
     @property
     def inlined(self) -> str:
@@ -216,6 +218,17 @@ def assigned_names(dag: DAG) -> dict[int, str]:
 def _calls(n: Node) -> set[int]:
     """The call scopes ``n`` was made in (by identity)."""
     return {id(s) for s in n.scope.chain if s.kind == "call"} if n.scope is not None else set()
+
+
+def _finite_as_traced(value: np.ndarray, traced: np.ndarray) -> bool:
+    """Whether ``value`` (a replay's) is finite, or not finite just where ``traced`` is, and alike
+    there (a causal mask's −inf before a softmax, by design at any inputs)."""
+    finite = np.isfinite(value)
+    if finite.all():
+        return True
+    traced = np.asarray(traced)
+    return traced.shape == value.shape and bool(np.array_equal(finite, np.isfinite(traced))) and \
+        bool(np.array_equal(value[~finite], traced[~finite], equal_nan=True))
 
 
 @functools.lru_cache(maxsize=4096)  # a line's text: parsed once, however many drawings read it
@@ -357,13 +370,14 @@ class SymbolicPass:
         env[_COTANGENT + edge.dst.name] = self.bp.adjoint(edge.dst)
         ok, why = _close(tree, env, m.value)
         fresh = self._fresh_pass()
-        if ok and fresh is not None and edge.index in fresh[2]:
+        at_fresh = fresh is not None and edge.index in fresh[2]
+        if ok and at_fresh:
             env, adjoints, messages = fresh
             ok, why = _close(tree, {**env, _COTANGENT + edge.dst.name: adjoints[edge.dst.index]},
                              messages[edge.index], "at fresh inputs")
         tree, _, temporaries = share(tree, taken=self._taken())
         formula = self._edges[edge.index] = Formula(tree, verified=ok, why=why, constants=dict(self.constants),
-                                                    shared=tuple(temporaries))
+                                                    shared=tuple(temporaries), fresh=at_fresh)
         return formula
 
     def _taken(self) -> set[str]:
@@ -428,7 +442,7 @@ class SymbolicPass:
         total, trees, temporaries = share(total, [t.tree for t in terms], self._taken())
         terms = [replace(t, tree=tree) for t, tree in zip(terms, trees)]
         formula = self._nodes[node.index] = Formula(total, tuple(terms), verified, why, dict(self.constants),
-                                                    shared=tuple(temporaries))
+                                                    shared=tuple(temporaries), fresh=fresh is not None)
         return formula
 
 
@@ -485,7 +499,8 @@ class Replay:
     def fresh(self, seed: int = 1234, scales: tuple[float, ...] = (0.05, 0.01)) \
             -> tuple[dict[str, Any], Replay] | None:
         """Inputs moved randomly by about ``scale`` of their size (the first scale at which every
-        value stays finite), the graph run on them: ``(environment, self)``, or None."""
+        value stays finite, or not finite just where and as it was traced: a causal mask's −inf),
+        the graph run on them: ``(environment, self)``, or None."""
         rng = np.random.default_rng(seed)
         sp = self.sp
         for scale in scales:
@@ -511,7 +526,7 @@ class Replay:
                         ok = False
                         break
                     values[n.index] = np.asarray(out)
-                    if values[n.index].dtype.kind == "f" and not np.all(np.isfinite(values[n.index])):
+                    if values[n.index].dtype.kind == "f" and not _finite_as_traced(values[n.index], n.value):
                         ok = False
                         break
             if ok:
