@@ -408,3 +408,19 @@ def test_the_panel_hides_for_a_wider_drawing(browser, tmp_path, ae):
     assert state(browser)["step"] == 1
     browser.click("#panel-toggle")
     assert width() == pytest.approx(before, abs=1)
+
+
+def test_the_badges_of_values_at_the_drawings_edge_stay_in_its_view(browser, tmp_path, ae):
+    """W at the drawing's top: its "1/2" badge sits above its box, past Graphviz's bounds, and was
+    cut off under the toolbar in the whole view (fit) and when stepping panned to W."""
+    open_page(browser, tmp_path, ae)
+    inside = """const svg = document.querySelector('#view svg'), m = svg.getScreenCTM();
+        const h = svg.dataset.home.split(' ').map(Number);
+        const a = new DOMPoint(h[0], h[1]).matrixTransform(m), b = new DOMPoint(h[0] + h[2], h[1] + h[3]).matrixTransform(m);
+        const badges = Array.from(document.querySelectorAll('#view .badge'));
+        return [badges.length, badges.every((g) => { const r = g.getBoundingClientRect();
+          return r.top >= a.y - 1 && r.left >= a.x - 1 && r.right <= b.x + 1 && r.bottom <= b.y + 1; })];"""
+    browser.press("End")
+    browser.click("#fit")
+    count, fits = browser.run(inside)
+    assert count == 2 and fits  # W's and x's, both complete

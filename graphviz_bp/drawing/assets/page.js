@@ -294,7 +294,9 @@
 
   // --- pan and zoom --------------------------------------------------------------------------------
   const full = svg.viewBox.baseVal;
-  const home = { x: full.x, y: full.y, w: full.width, h: full.height };
+  // the drawing, with room above and to the right for the badges ("1/2") a value at its top or
+  // right edge gets: they sit over its box's corner, past Graphviz's bounds
+  const home = { x: full.x, y: full.y - 18, w: full.width + 56, h: full.height + 18 };
   let vb = { ...home };
   svg.removeAttribute("width");
   svg.removeAttribute("height");
