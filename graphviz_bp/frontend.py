@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import GraphvizBPError, UserCodeError, format_bytes
 from .expr import ExprError, parse
+from .graph import shown_path
 from .limits import DEFAULT_MEMORY_LIMIT
 
 __all__ = ["InputError", "MAX_DIMENSIONS", "MAX_ELEMENTS", "Target", "call_user", "parse_inputs", "resolve"]
@@ -285,7 +286,7 @@ def _user_frame(exc: BaseException) -> str | None:
         code = tb.tb_frame.f_code
         filename = os.path.abspath(code.co_filename)
         if not filename.startswith(_OURS) and not code.co_filename.startswith("<frozen"):
-            where = f"{os.path.basename(filename)}:{tb.tb_lineno} in {code.co_name}"
+            where = f"{shown_path(filename)}:{tb.tb_lineno} in {code.co_name}"
             if filename.startswith(_INSTALLED):
                 installed = where
             else:

@@ -24,6 +24,18 @@ class UnknownNodeError(GraphvizBPError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def shown_path(filename: str) -> str:
+    """``filename`` as an error names it: relative to the working directory when it is inside it
+    (``loss.py``, ``models/mlp.py``), else as it is."""
+    try:
+        here = os.getcwd()
+        rel = os.path.relpath(filename, here)
+    except (OSError, ValueError):  # no working directory any more; another drive (Windows)
+        return filename
+    outside = rel.startswith(os.pardir) or os.path.isabs(rel) or os.path.dirname(here) == here  # (in /)
+    return filename if outside else rel
+
+
 class Source:
     """Where in the user's code a node was made: file, line and function."""
 
@@ -39,8 +51,8 @@ class Source:
         """The source line's text, stripped ('' when the file cannot be read)."""
         return linecache.getline(self.filename, self.lineno).strip()
 
-    def __str__(self) -> str:
-        return self.describe(self.filename)
+    def __str__(self) -> str:  # (an error's: the file as the user would name it from here)
+        return self.describe(shown_path(self.filename))
 
     def short(self) -> str:
         """As ``str`` but with the file's base name only (drawings must not depend on the machine)."""

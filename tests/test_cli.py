@@ -717,3 +717,25 @@ def test_debug_after_the_command_says_where_it_goes():
     assert err.endswith("(--debug goes before the command: 'main --debug render ...')"), err
     err = one_line_error(run("render", "sum(x)", "-i", "x=3", "-o", "-", "--dbug"), 2)
     assert "goes before" not in err and "(see 'main render --help')" in err
+
+
+def test_errors_in_a_users_file_name_it_as_the_user_would_from_here(tmp_path, monkeypatch):
+    """A ShapeError named the file by its absolute path (/tmp/.../raises.py:3), an exception the
+    code raised by its base name alone, wherever it was."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "raises.py").write_text(
+        "import numpy as np\ndef f(W, x):\n    return np.sum(W @ x)\ndef g(x):\n    raise ValueError('bad')\n")
+    monkeypatch.chdir(tmp_path)
+    err = one_line_error(run("render", "models/raises.py:f", "-i", "W=3x5", "-i", "x=3", "-o", "-"), 1)
+    assert err.endswith(" at models/raises.py:3 in f: return np.sum(W @ x)"), err
+    err = one_line_error(run("render", "models/raises.py:g", "-i", "x=3", "-o", "-"), 1)
+    assert err == "graphviz-bp: error: models/raises.py:5 in g: ValueError: bad", err
+    monkeypatch.chdir(tmp_path / "models")
+    err = one_line_error(run("render", "raises.py:f", "-i", "W=3x5", "-i", "x=3", "-o", "-"), 1)
+    assert err.endswith(" at raises.py:3 in f: return np.sum(W @ x)"), err
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    target = str(tmp_path / "models" / "raises.py")
+    err = one_line_error(run("render", f"{target}:g", "-i", "x=3", "-o", "-"), 1)
+    assert err == f"graphviz-bp: error: {target}:5 in g: ValueError: bad", err
