@@ -207,3 +207,23 @@ def test_a_loops_line_names_only_the_value_it_leaves():
     assert names[:2] == ["ℝ³"] * 2 and names[2] == "h", names
     z = next(n for n in g.nodes if n.kind == "op" and n.op.name == "matmul")
     assert scene.node(z.id).text.splitlines()[:2] == ["@", "z"]
+
+
+def _gains_in_a_loop(x, W, **g):
+    h = carry = x
+    for i in range(5):
+        h = np.tanh(W @ carry)
+        carry = h * g[f"g{i}"]  # the last step's carry feeds nothing: g4 has no path to the loss
+    return np.sum(h ** 2)
+
+
+def test_an_input_with_no_path_to_the_loss_says_so():
+    """Drawn as a lone box with ∂L/∂g4 = [0, 0, 0] and nothing to say why."""
+    rng = np.random.default_rng(3)
+    inputs = dict(x=rng.normal(size=3), W=rng.normal(size=(3, 3)), **{f"g{i}": rng.normal(size=3) for i in range(5)})
+    g = gb.trace(_gains_in_a_loop, **inputs)
+    np.testing.assert_array_equal(g.grad("g4"), 0.0)
+    for options in ({}, {"fold": True}, {"detail": "structure"}):
+        scene = g.draw(**options).scene()
+        assert scene.node(g.node("g4").id).text.splitlines()[-1] == "no path to L: unused", options
+        assert not any("unused" in n.text for n in scene.nodes if n.id != g.node("g4").id)
