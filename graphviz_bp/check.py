@@ -49,8 +49,9 @@ class InputCheck:
     coords: int = 0
     size: int = 0
     passed: bool = True
-    noise: float = 0.0  # failed: how far central differences of steps eps … 1000·eps disagree among
-    # themselves, relative to the gradient, where the gradient is off by about as much (rounding's mark)
+    noise: float = 0.0  # failed: how far central differences of steps eps and 10·eps disagree, relative
+    # to the gradient, where they scatter more than larger steps and the gradient is off by about as
+    # much (rounding's mark)
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,10 @@ class CheckResult:
             return self.not_finite
         noisy = max((c.noise for c in self.inputs if not c.passed), default=0.0)
         if noisy > self.rtol and (self.precision not in TOLERANCES or self.precision == "float64"):
-            return (f"central differences of steps {self.eps:g} to {1000 * self.eps:g} disagree among themselves "
-                    f"by {noisy:.2g} of the gradient: rounding (large inputs, or large values they meet) "
-                    f"swamps the step; check with a larger one, e.g. eps={min(1000 * self.eps, 1e-2):g}")
+            return (f"central differences of steps {self.eps:g} and {10 * self.eps:g} disagree among themselves "
+                    f"by {noisy:.2g} of the gradient, more than larger steps do: rounding (large inputs, or "
+                    f"large values they meet) swamps the step; check with a larger one, e.g. "
+                    f"eps={min(1000 * self.eps, 1e-2):g}")
         if self.precision not in TOLERANCES or self.precision == "float64":
             return ""
         eps, rtol = TOLERANCES[self.precision]
@@ -135,10 +137,10 @@ def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
           memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT, output: Any = None,
           **kw_inputs: Any) -> CheckResult:
     """Trace ``fn`` (inputs as for ``trace``; the output must be a scalar) and compare each input's
-    gradient with central differences of step ``eps`` (``eps·|x|`` for an entry x larger than 1, whose
-    digits would round a smaller step) on at most ``max_coords`` entries per input
+    gradient with central differences of step ``eps`` on at most ``max_coords`` entries per input
     (chosen at random with ``coords_seed`` when there are more). Where they disagree, an entry is
-    differenced again with steps 10 and 100 times larger (and Richardson's extrapolations of them):
+    differenced again with steps 10, 100 and 1000 times larger, and for an entry x larger than 1 (whose
+    digits round a small step) steps ``eps·|x|`` and ``10·eps·|x|`` (and Richardson's extrapolations):
     it passes if the gradient lies within the spread of those estimates, i.e. rounding, not the
     gradient, made the difference. ``output`` picks the loss when ``fn`` returns several values, as
     for ``trace``. When the gradient goes through float32 (or float16) values, a failed result's
@@ -254,15 +256,12 @@ def _compare_one(f: Callable[..., float], values: dict[str, np.ndarray], name: s
         picked = rng.choice(len(coords), size=max_coords, replace=False)
         coords = [coords[i] for i in sorted(picked)]
     numeric = np.empty(len(coords))
-    # each entry's step is eps, or eps times the entry where that is larger: an orbit's 5e6 m moved by
-    # 1e-6 is rounded to its last digits (a step of 1e-6 there is 1e-3 of a unit in the last place)
-    scales = [max(1.0, abs(float(base[idx]))) for idx in coords]
 
     def difference(k: int, step: float) -> float:
         idx = coords[k]
         up, down = base.copy(), base.copy()
-        up[idx] += step * scales[k]
-        down[idx] -= step * scales[k]
+        up[idx] += step
+        down[idx] -= step
         # (divided by the step as the floats took it: up and down are rounded to the entry's digits)
         return (f(**{**values, name: up}) - f(**{**values, name: down})) / float(up[idx] - down[idx])
 
@@ -275,25 +274,30 @@ def _compare_one(f: Callable[..., float], values: dict[str, np.ndarray], name: s
         scale = np.maximum(np.abs(ana), np.abs(numeric))
         off = np.flatnonzero(~(diff <= rtol * scale))  # the entries that disagree (nan included)
         for k in off[np.argsort(-np.nan_to_num(diff[off], nan=np.inf))][:_RETRIED].tolist():
-            steps = [numeric[k], difference(k, 10 * eps), difference(k, 100 * eps), difference(k, 1000 * eps)]
+            plain = [numeric[k], difference(k, 10 * eps), difference(k, 100 * eps), difference(k, 1000 * eps)]
             # Richardson's extrapolation of each pair (the error of a central difference goes as step²)
-            steps += [(100 * a - b) / 99 for a, b in zip(steps, steps[1:])]
+            steps = plain + [(100 * a - b) / 99 for a, b in zip(plain, plain[1:])]
+            size_of = abs(float(base[coords[k]]))
+            if size_of > 1:  # a large entry (an orbit's 5e6 m) rounds a small step: steps its size too
+                own = [difference(k, eps * size_of), difference(k, 10 * eps * size_of)]
+                steps += own + [(100 * own[0] - own[1]) / 99]
             spread = max(steps) - min(steps)  # how much the estimates disagree among themselves
             best = min(steps, key=lambda v: abs(v - ana[k]))
             if abs(best - ana[k]) <= spread:  # the analytic value is within the differences' own noise
                 numeric[k] = best
-            # still off, by about as much as the plain differences disagree among themselves: rounding,
-            # it seems, not the gradient (a gradient half the right one is off far beyond their spread)
+            # still off, by about as much as the smallest steps scatter, which scatter more than the
+            # largest: rounding, not the gradient (nor the curvature a large step meets)
             size = max(abs(ana[k]), abs(numeric[k]), np.finfo(float).tiny)
-            plain = (max(steps[:4]) - min(steps[:4])) / size
-            if abs(numeric[k] - ana[k]) > rtol * size and abs(numeric[k] - ana[k]) <= 10 * plain * size:
-                noise = max(noise, plain)
+            small, large = abs(plain[0] - plain[1]), abs(plain[2] - plain[3])
+            if abs(numeric[k] - ana[k]) > rtol * size and small > large and small > rtol * size and \
+                    abs(numeric[k] - ana[k]) <= 10 * small:
+                noise = max(noise, small / size)
         diff, error = _disagreement(ana, numeric)
     passed = bool(np.isfinite(error) and error <= rtol)
     if not passed and np.isfinite(diff).all():
         # a small or vanished gradient (1e-10 under a loss of 8): entries that differ by less than
         # a central difference can tell at this loss (its rounding, |f|·ε/step) agree
-        floor = 10 * np.finfo(float).eps * abs(float(f(**values))) / (eps * np.array(scales))
+        floor = 10 * np.finfo(float).eps * abs(float(f(**values))) / eps
         passed = bool(np.all(diff <= floor))
     k = int(np.nanargmax(diff)) if np.isfinite(diff).any() else 0
     return InputCheck(name, base.shape, True, float(np.linalg.norm(ana)), float(np.linalg.norm(numeric)),

@@ -422,3 +422,14 @@ def test_a_check_that_could_not_run_at_fresh_inputs_says_so():
     assert any("verified: equal to the message at the traced inputs (the graph could not be run at fresh ones"
                in t for t in tips)
     assert not any("and at fresh ones" in t for t in tips)
+
+
+@pytest.mark.parametrize("offset", [1e3, 1e5, 1e6, 5e6])
+def test_a_large_input_with_curvature_at_its_own_scale_passes_and_a_wrong_gradient_gets_no_rounding_hint(offset):
+    """Steps of eps·|x| (0.1 to 5 here) met sin's curvature: right gradients failed; and a
+    gradient 10 % off was told that rounding swamped the step."""
+    f = lambda p: np.sum(np.sin(p - offset))  # noqa: E731
+    p = offset + np.array([0.3, 1.1, -0.7])
+    assert gb.check(f, p=p).passed
+    wrong = compare(f, {"p": p}, {"p": 0.9 * np.cos(p - offset)})
+    assert not wrong.passed and wrong.hint == "" and wrong["p"].error == pytest.approx(0.1, rel=1e-3)
