@@ -432,4 +432,4 @@ def test_a_large_input_with_curvature_at_its_own_scale_passes_and_a_wrong_gradie
     p = offset + np.array([0.3, 1.1, -0.7])
     assert gb.check(f, p=p).passed
     wrong = compare(f, {"p": p}, {"p": 0.9 * np.cos(p - offset)})
-    assert not wrong.passed and wrong.hint == "" and wrong["p"].error == pytest.approx(0.1, rel=1e-3)
+    assert not wrong.passed and wrong.hint == "" and wrong["p"].error > 0.03
