@@ -591,7 +591,9 @@ def _adopt(result: Any, args: Any, kwargs: Any) -> Any:
     """A NumPy function's result, with each plain array in it that shows a buffer's memory (as
     ``np.transpose(b)`` and ``np.split(b, 2)`` do) made a view of that buffer."""
     if isinstance(result, (list, tuple)) and any(type(r) is np.ndarray for r in result):
-        return type(result)(_adopt(r, args, kwargs) for r in result)
+        items = [_adopt(r, args, kwargs) for r in result]
+        # (NumPy's named tuples, eigh's EighResult and svd's SVDResult, take their fields one by one)
+        return type(result)(*items) if hasattr(result, "_fields") else type(result)(items)
     if type(result) is not np.ndarray:
         return result
     for root in _roots([args, list(kwargs.values())]):

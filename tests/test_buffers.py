@@ -1876,3 +1876,24 @@ def test_fill_diagonal_writes_a_buffer_the_function_made_with_traced_values(f, a
     """np.fill_diagonal(a, x) into the function's own np.zeros was refused ("writes into its first
     argument in place ... for a traced array"), though a[i, i] = x traces."""
     verify(f, {"x": np.array([1.0, -2.0, 0.5])}, ag=ag)
+
+
+def _eigh_of_a_made_matrix(x):
+    a = np.eye(3) * 2.0  # the function's own array, plain numbers
+    a[0, 1] = a[1, 0] = 0.5
+    w, v = np.linalg.eigh(a)  # NumPy's EighResult, a named tuple
+    u, s, vh = np.linalg.svd(a)  # SVDResult
+    return np.sum(x * w) + np.sum(x * s) + np.sum(v[0] * x) + np.sum(u[:, 0] * x)
+
+
+def test_numpys_named_tuple_results_of_a_made_array_come_back_whole():
+    """eigh and svd of an array the function made raised TypeError: SVDResult.__new__() missing 2
+    required positional arguments (the result was rebuilt from one generator)."""
+    x = np.array([1.0, -2.0, 0.5])
+    g = gb.trace(_eigh_of_a_made_matrix, x=x)
+    assert g.value == pytest.approx(_eigh_of_a_made_matrix(x), rel=1e-14)
+    a = np.eye(3) * 2.0
+    a[0, 1] = a[1, 0] = 0.5
+    w, v = np.linalg.eigh(a)
+    u, s, _ = np.linalg.svd(a)
+    np.testing.assert_allclose(g.grad("x"), w + s + v[0] + u[:, 0], rtol=1e-14)
