@@ -693,9 +693,17 @@ def _sampler_advice(frame: Any, line: str) -> str | None:
     ``frame``'s current call is one, on ``line``."""
     if frame is None or frame.f_code.co_filename.startswith(_NUMPY_DIR):
         return None
-    name = _callee(frame)
-    if name is None or (name not in _CONTINUOUS and name not in _OTHER_CONTINUOUS) or \
-            f"{name}(" not in line.replace(" (", "("):
+    called = _callee(frame)
+    if called is None or f"{called}(" not in line.replace(" (", "("):
+        return None
+    name: str | None = called
+    if f".{called}(" not in line.replace(" (", "("):  # a bare name (draw = rng.normal): what it is bound to
+        bound = frame.f_locals.get(called, frame.f_globals.get(called))
+        owner = getattr(bound, "__self__", None)
+        numpy_own = isinstance(owner, (np.random.Generator, np.random.RandomState)) or \
+            (getattr(bound, "__module__", None) or "").startswith("numpy.random")
+        name = getattr(bound, "__name__", None) if numpy_own else None
+    if name is None or (name not in _CONTINUOUS and name not in _OTHER_CONTINUOUS):
         return None
     how = (f"write the draw from fixed ones, e.g. {_CONTINUOUS[name]} (rng = np.random.default_rng(seed)), "
            f"whose gradient the graph keeps" if name in _CONTINUOUS else

@@ -131,8 +131,20 @@ def _gamma(k):
     return np.sum(np.random.default_rng(0).gamma(k))
 
 
+def _aliased(mu):
+    f = np.random.default_rng(0).normal  # a local named like a sampler (f) and bound to another
+    return np.sum(f(mu, 1.0))
+
+
+def _named_normal(mu):
+    normal = np.ones(3)  # a local named like a sampler, the sampler called as a method
+    return np.sum(np.random.default_rng(0).normal(mu)) + np.sum(normal)
+
+
 @pytest.mark.parametrize("f, said", [
     (_normal, "normal() draws numbers with no path back to its traced parameters"),
+    (_aliased, "normal() draws numbers with no path back to its traced parameters"),
+    (_named_normal, "normal() draws numbers with no path back to its traced parameters"),
     (_uniform, "e.g. low + (high - low) * rng.random(size)"),
     (_gamma, "gamma() draws numbers with no path back to its traced parameters (NumPy's sampler reads their "
              "numbers only), which would drop them from the graph; draw with fixed ones and transform"),
