@@ -135,12 +135,10 @@ class BackpropGraph(SphinxDirective):
             return self._warn(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
 
         node = graphviz()
-        node["code"] = dot
-        # where it is written: sphinx.ext.graphviz warns of a failed dot with the code alone
-        places = getattr(self.env, "graphviz_bp_places", None)
-        if places is None:
-            places = self.env.graphviz_bp_places = {}  # type: ignore[attr-defined]
-        places.setdefault(self.env.docname, {})[_digest(dot)] = self.lineno
+        # where the directive is (an included file's line too), as a comment in the source:
+        # sphinx.ext.graphviz warns of a failed dot with the source alone
+        place = " ".join(self.get_location().split())
+        node["code"] = dot.replace(_HEAD, f"{_HEAD}\t// {_PLACE}{place}\n", 1) if place else dot
         timeout = self.options.get("timeout", self.config.backprop_graph_timeout)
         # sphinx.ext.graphviz runs dot itself, with no time limit: it runs our wrapper instead
         node["options"] = {"docname": self.env.docname, "graphviz_dot": str(wrapper(
@@ -252,25 +250,21 @@ def _prefer_svg(app: Sphinx, config: Config) -> None:
 class _ShortDotWarnings(std_logging.Filter):
     """sphinx.ext.graphviz warns about a failed dot with the whole DOT source (kilobytes) and no
     place; for our diagrams, keep only dot's (or our wrapper's) one-line reason, at the document and
-    line of the directive that made that source (``app``: the build running)."""
-
-    app: Sphinx | None = None
+    line of the directive that made that source (a comment in it says where)."""
 
     def filter(self, record: std_logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) == 2 and isinstance(args[0], str) \
                 and args[0].startswith("digraph backprop {"):
             record.msg, record.args = "backprop-graph: %s", (_dot_reason(args[1]),)
-            env = self.app.env if self.app is not None else None
-            digest = _digest(args[0])
-            for docname, places in getattr(env, "graphviz_bp_places", {}).items():
-                if digest in places and getattr(record, "location", None) is None:
-                    record.location = (docname, places[digest])  # type: ignore[attr-defined]
+            head = args[0].split("\n", 2)[1] if args[0].count("\n") >= 2 else ""
+            if head.startswith(f"\t// {_PLACE}") and getattr(record, "location", None) is None:
+                record.location = head[len(_PLACE) + 4:]  # type: ignore[attr-defined]
         return True
 
 
-def _digest(dot: str) -> str:
-    return hashlib.sha1(dot.encode("utf-8")).hexdigest()
+_HEAD = "digraph backprop {\n"  # a drawing's first line
+_PLACE = "backprop-graph at "  # the comment after it, saying where its directive is
 
 
 def _dot_reason(error: object) -> str:
@@ -290,7 +284,7 @@ def _dot_reason(error: object) -> str:
 PAGES = "_interactive"  # the interactive pages' folder in an HTML build's output
 
 
-_PER_DOCUMENT = ("graphviz_bp_pages", "graphviz_bp_places")  # what the environment keeps, by document
+_PER_DOCUMENT = ("graphviz_bp_pages",)  # what the environment keeps, by document
 
 
 def _purge_pages(app: Sphinx, env: Any, docname: str) -> None:
@@ -335,5 +329,4 @@ def setup(app: Sphinx) -> dict[str, Any]:
     graphviz_logger = std_logging.getLogger("sphinx.sphinx.ext.graphviz")
     if not any(isinstance(f, _ShortDotWarnings) for f in graphviz_logger.filters):
         graphviz_logger.addFilter(_ShortDotWarnings())
-    _ShortDotWarnings.app = app  # the build running (one at a time in a process)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}

@@ -372,3 +372,32 @@ def test_the_interactive_option_embeds_or_links_the_page(tmp_path, dot_executabl
     assert "0.5*sum((W.T@W@x - x)**2)" in ae  # titled by its expression
     out, warnings = build(src, "latex")
     assert "iframe" not in "".join(p.read_text(encoding="utf-8") for p in out.glob("*.tex"))
+
+
+def test_a_failed_dot_is_warned_of_at_each_directive_that_made_it_included_files_too(tmp_path, dot_executable,
+                                                                                    monkeypatch):
+    """Two directives with the same drawing were both warned of at the first; one in an included
+    file at a line of the including document that does not exist."""
+    extra = textwrap.dedent("""
+
+    .. backprop-graph:: sum(x*x*x)
+       :inputs: x=3
+       :caption: first
+
+    .. include:: part.inc
+    """)
+    src = make_project(tmp_path, extra)
+    (src / "conf.py").write_text(CONF.format(here=str(src)) + "exclude_patterns = ['part.inc']\n")
+    (src / "other.rst").write_text("Other\n=====\n\n.. backprop-graph:: sum(x*x*x)\n   :inputs: x=3\n"
+                                   "   :caption: again\n")
+    (src / "part.inc").write_text("Included\n--------\n\n.. backprop-graph:: sum(sin(x))\n   :inputs: x=3\n")
+    from .test_dot import install_fake_dot
+
+    install_fake_dot(tmp_path, monkeypatch, "echo 'Error: a fake dot failure' >&2\nexit 1\n")
+    out, warnings = build(src)
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", w) for w in warnings.splitlines() if "a fake dot failure" in w]
+    index = (src / "index.rst").read_text(encoding="utf-8").splitlines()
+    first = next(k for k, t in enumerate(index, 1) if t.startswith(".. backprop-graph:: sum(x*x*x)"))
+    for where in (f"{src / 'index.rst'}:{first}", f"{src / 'other.rst'}:4", f"{src / 'part.inc'}:4"):
+        assert sum(w.startswith(f"{where}: WARNING: backprop-graph: Error: a fake dot failure") for w in lines) == 1, \
+            (where, warnings)
