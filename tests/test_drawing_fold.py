@@ -1961,3 +1961,22 @@ def test_the_strip_of_a_loop_writing_a_buffer_shows_the_recurrence_not_the_buffe
     title = "\n".join(line[0].text for c in g.draw(fold=True).scene().clusters for line in c.lines)
     first, last = np.linalg.norm(hs[0].adjoint), np.linalg.norm(hs[-1].adjoint)
     assert f"log scale: {first:.3g} (first) → {last:.3g} (last)" in title, title
+
+
+def _rnn_read_after(W, X):
+    h = np.zeros(4)
+    for t in range(len(X)):
+        a = W @ h + X[t]
+        h = np.tanh(a)
+    return np.sum(h ** 2) + 0.1 * np.sum(a)  # the last step's a is read after the loop too
+
+
+def test_the_strip_follows_the_state_when_the_last_repetition_also_sends_an_inner_value():
+    """a leaves the last repetition: every repetition's norm counted its ∂L/∂aₜ too."""
+    from graphviz_bp.drawing.fold import plan
+
+    rng = np.random.default_rng(0)
+    g = gb.trace(_rnn_read_after, W=rng.normal(size=(4, 4)) * 0.3, X=rng.normal(size=(12, 4)))
+    (fold,) = plan(g._dag, True, None).folds.values()
+    hs = [n for n in g.nodes if n.op is not None and n.op.name == "tanh"][-fold.count:]
+    np.testing.assert_allclose(fold.repeat.norms(), [np.linalg.norm(h.adjoint) for h in hs], rtol=1e-12)

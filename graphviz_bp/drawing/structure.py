@@ -315,14 +315,15 @@ class Repeat:
         A buffer written row by row (``H[t] = h``) is carried from one repetition to the next too,
         but its gradient holds the message of every row written before as well: it grows with t,
         whatever the recurrence does. So the norm is of the state the repetitions carry otherwise,
-        by place (an RNN's h, in the last repetition too, where only the buffer leaves it); of every
-        output where the buffer is all they carry."""
-        slots: dict[int, None] = {}  # places in a repetition's core of outputs that are not buffers
-        for k in range(self.count):
-            leaving = {n.index for n in self.outputs(k)}
-            for p, n in enumerate(self.core(k)):
-                if n is not None and n.index in leaving and (n.op is None or n.op.name not in _WRITES):
-                    slots[p] = None
+        by place: what every repetition but the last sends on (an RNN's h, in the last one too, where
+        only the buffer, or also a value the code after the loop reads, leaves it); of every output
+        where the buffer is all they carry."""
+        slots: list[int] | None = None  # places in a repetition's core of what each repetition but the
+        for k in range(max(1, self.count - 1)):  # last sends on, buffers aside (the last sends what the
+            leaving = {n.index for n in self.outputs(k)}  # loop's after reads: its own internal values too)
+            mine = [p for p, n in enumerate(self.core(k)) if n is not None and n.index in leaving
+                    and (n.op is None or n.op.name not in _WRITES)]
+            slots = mine if slots is None else [p for p in slots if p in set(mine)]
         out: list[float | None] = []
         for k in range(self.count):
             if slots:
