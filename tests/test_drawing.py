@@ -227,3 +227,57 @@ def test_an_input_with_no_path_to_the_loss_says_so():
         scene = g.draw(**options).scene()
         assert scene.node(g.node("g4").id).text.splitlines()[-1] == "no path to L: unused", options
         assert not any("unused" in n.text for n in scene.nodes if n.id != g.node("g4").id)
+
+
+def _named_L(W, x):
+    L = W @ x
+    return np.sum(L * L)
+
+
+def _a_list(W, x):
+    hs = [np.tanh(W @ x * k) for k in (1.0, 2.0)]
+    return np.sum(hs[0] + hs[1])
+
+
+def _a_lambda(W, x):
+    f = lambda z: z * 2.0  # noqa: E731
+    return np.sum(f(W @ x))
+
+
+def _twice(W, x):
+    h = W @ x
+    h = np.tanh(h)
+    return np.sum(h * h)
+
+
+def _keyword(W, x):
+    out = np.clip(
+        a=W @ x,
+        a_min=-1.0, a_max=1.0)
+    return np.sum(out)
+
+
+def _ligature(W, x):
+    ﬁx = W @ x  # noqa: PLC2401 - Python reads it as "fix"
+    return np.sum(ﬁx ** 2)
+
+
+@pytest.mark.parametrize("fn, names", [
+    (_named_L, {}),  # not a second L, whose ∂L/∂L is no 1
+    (_a_list, {}),  # hs is the list, not its last item
+    (_a_lambda, {}),
+    (_twice, {"tanh": "h"}),  # the value h holds after, not before, the second line
+    (_keyword, {}),  # a=W @ x, is a keyword argument
+    (_ligature, {"matmul": "ﬁx"}),
+])
+def test_a_value_is_named_by_the_line_that_assigns_it_and_by_no_other(fn, names):
+    rng = np.random.default_rng(1)
+    g = gb.trace(fn, W=rng.normal(size=(3, 3)), x=rng.normal(size=3))
+    scene = g.draw().scene()
+    got = {}
+    for n in g.nodes:
+        if n.kind == "op" and n is not g.output:
+            second = scene.node(n.id).text.splitlines()[1]
+            if not second.startswith("ℝ"):
+                got[n.op.name] = second
+    assert got == names

@@ -185,6 +185,7 @@ def assigned_names(dag: DAG) -> dict[int, str]:
     last node made on that line, when that line made nodes once) is called ``r``. The drawing writes
     them at every detail, the formulas use them."""
     taken = {n.name for n in dag.nodes if n.kind == "input" or getattr(n, "user_named", False)}
+    taken.add("L")  # the output's name in ∂L/∂…: a value named L by the user's line is not the output
     last: dict[tuple[str, int], list[Node]] = {}
     calling: set[tuple[str, int]] = set()  # lines whose value a function they call made
     run: list[Node] = []
@@ -202,16 +203,18 @@ def assigned_names(dag: DAG) -> dict[int, str]:
     if run and run[-1].source is not None:
         last.setdefault((run[-1].source.filename, run[-1].source.lineno), []).append(run[-1])
     names: dict[int, str] = {}
-    used: set[str] = set()
+    used: dict[str, int] = {}  # each name, the node it names
     for (filename, lineno), made in last.items():
         if len(made) != 1 or getattr(made[0], "user_named", False) or (filename, lineno) in calling:
             continue  # a loop's line, a value the user named, or a line whose value a call made
         if made[0].op.pieces is not None and _piece(made[0].source.line) != made[0].params.get("piece", 0):
             continue  # ``r = np.linalg.eigh(S)``: r is every piece, not the last one made
         target = _target(made[0].source.line)
-        if target and target not in taken and target not in used:
+        if target and target not in taken:
+            if target in used:  # ``h = W @ x`` then ``h = np.tanh(h)``: h is the value the later line gave it
+                del names[used[target]]
             names[made[0].index] = target
-            used.add(target)
+            used[target] = made[0].index
     return names
 
 
@@ -247,14 +250,23 @@ def _piece(line: str) -> int | None:
 
 @functools.lru_cache(maxsize=4096)
 def _target(line: str) -> str | None:
+    """``r`` for a line ``r = <expression>`` whose value is the expression's array: not a list, tuple
+    or comprehension of them, nor a lambda (nor ``a=W @ x,``, a call's keyword argument read alone);
+    spelled as written (Python reads the identifier ``ﬁx`` as ``fix``)."""
+    text = line.strip()
     try:
-        tree = ast.parse(line.strip())
+        tree = ast.parse(text)
     except SyntaxError:
         return None
     if len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign) and len(tree.body[0].targets) == 1 \
-            and isinstance(tree.body[0].targets[0], ast.Name):
-        return tree.body[0].targets[0].id
+            and isinstance(tree.body[0].targets[0], ast.Name) and not isinstance(tree.body[0].value, _NOT_ONE):
+        name = tree.body[0].targets[0]
+        return text.encode("utf-8")[name.col_offset:name.end_col_offset].decode("utf-8", "replace") or name.id
     return None
+
+
+_NOT_ONE = (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
+            ast.Lambda)  # a value a line's last node is not
 
 
 class SymbolicPass:
