@@ -528,6 +528,12 @@ def _fill_diagonal(a: Any, val: Any, wrap: bool = False) -> None:
         raise UnsupportedOpError("np.fill_diagonal(..., wrap=True) on a tall traced matrix is not supported; "
                                  "write the entries with a[rows, cols] = val" + _at_caller())
     k = np.arange(min(shape))
+    if np.ndim(val):  # as NumPy writes a.flat[::step] = val: val flattened, repeated or cut to length
+        val = np.ravel(val)
+        size = np.shape(val)[0]
+        if size and size < len(k):
+            val = np.tile(val, -(-len(k) // size))
+        val = val[:len(k)]
     a[(k,) * len(shape)] = val
 
 

@@ -1864,7 +1864,21 @@ def _diagonal_of_a_wide_buffer(x):
     return np.sum(a @ a.T) + np.sum(a[:, 3])
 
 
+def _diagonal_repeating_a_short_value(x):
+    a = np.zeros((3, 3))
+    np.fill_diagonal(a, x[:2])  # NumPy repeats it: x0, x1, x0
+    return np.sum(a * np.arange(1.0, 10.0).reshape(3, 3))
+
+
+def _diagonal_of_a_column_cut_short(x):
+    a = np.zeros((2, 2))
+    np.fill_diagonal(a, x[:, None])  # flattened, and cut to the diagonal's length: x0, x1
+    return np.sum(a * np.arange(1.0, 5.0).reshape(2, 2))
+
+
 @pytest.mark.parametrize("f, ag", [
+    (_diagonal_repeating_a_short_value, lambda x: x[0] * 1.0 + x[1] * 5.0 + x[0] * 9.0),
+    (_diagonal_of_a_column_cut_short, lambda x: x[0] * 1.0 + x[1] * 4.0),
     (_diagonal_of_zeros, lambda x: anp.sum(anp.diag(x) @ anp.diag(x) + anp.diag(x))),
     (_diagonal_of_eye, lambda x: anp.sum(anp.diag(x) @ anp.diag(x).T)),
     (_diagonal_zeroed_after_a_row,
