@@ -1963,7 +1963,7 @@ def test_the_strip_of_a_loop_writing_a_buffer_shows_the_recurrence_not_the_buffe
     assert f"log scale: {first:.3g} (first) → {last:.3g} (last)" in title, title
 
 
-def _rnn_read_after(W, X):
+def _rnn_whose_a_is_read_after(W, X):
     h = np.zeros(4)
     for t in range(len(X)):
         a = W @ h + X[t]
@@ -1976,7 +1976,27 @@ def test_the_strip_follows_the_state_when_the_last_repetition_also_sends_an_inne
     from graphviz_bp.drawing.fold import plan
 
     rng = np.random.default_rng(0)
-    g = gb.trace(_rnn_read_after, W=rng.normal(size=(4, 4)) * 0.3, X=rng.normal(size=(12, 4)))
+    g = gb.trace(_rnn_whose_a_is_read_after, W=rng.normal(size=(4, 4)) * 0.3, X=rng.normal(size=(12, 4)))
     (fold,) = plan(g._dag, True, None).folds.values()
     hs = [n for n in g.nodes if n.op is not None and n.op.name == "tanh"][-fold.count:]
     np.testing.assert_allclose(fold.repeat.norms(), [np.linalg.norm(h.adjoint) for h in hs], rtol=1e-12)
+
+
+def _two_line_layers(W, h):
+    for i in range(3):
+        with gb.group(f"layer {i}\nencoder"):
+            h = np.tanh(W @ h)
+    return np.sum(h ** 2)
+
+
+def test_a_two_line_group_label_in_a_folded_loop_is_ranged_line_by_line_and_named_whole_on_the_page():
+    """Titled "layer 0" / "encoder … layer 2" / "encoder"; the page named a box by its first row."""
+    from graphviz_bp.drawing.walkthrough import walk
+
+    g = gb.trace(_two_line_layers, W=RNG.normal(size=(3, 3)), h=RNG.normal(size=3))
+    rows = [[[t.text for t in line] for line in c.lines] for c in g.draw(fold=True).scene().clusters]
+    assert [["layer 0 … layer 2"], ["encoder"]] in rows, rows
+    g2 = gb.trace(_two_line_groups, W=RNG.normal(size=(3, 3)), h=RNG.normal(size=3))
+    scene = g2.draw(depth=0).scene()
+    (box,) = [n for n in scene.nodes if "box" in n.classes]
+    assert walk(g2._dag, scene).nodes[box.id]["name"] == "encoder stage 1"

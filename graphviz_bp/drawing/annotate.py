@@ -439,8 +439,11 @@ def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
         place = g.parent.children.index(g)  # type: ignore[union-attr]
         labels = [c.children[place].scope.label for c in around.repeat.groups
                   if len(c.children) > place and c.children[place].scope is not None]
-        if labels and labels[-1] != labels[0]:
-            named = f"{labels[0]} … {labels[-1]}"
+        if labels and labels[-1] != labels[0]:  # (line by line: "layer 0 … layer 2" over "encoder")
+            first, last = labels[0].split("\n"), labels[-1].split("\n")
+            rows = [a if a == b else f"{a} … {b}" for a, b in zip(first, last)]
+            named = "\n".join(rows) if len(first) == len(last) else \
+                " ".join(labels[0].split()) + " … " + " ".join(labels[-1].split())
     outer = 1  # a repeat drawn once inside another (a layer's heads): the repetitions around it
     if fold is not None:
         first = fold.repeat.first.nodes()
@@ -451,7 +454,7 @@ def _cluster(g: Group, P: Plan, ctx: _Ctx) -> Cluster:
             if number == mine:  # (those after it: the repeats inside it, which its first node may start)
                 break
             outer *= folds[number].count
-    lines = group_title(g, fold, stands, outer) if named is None else [clipped(named)]
+    lines = group_title(g, fold, stands, outer) if named is None else [clipped(r) for r in named.split("\n")]
     parent = g.parent
     while parent is not None and parent.scope is not None and parent.scope.kind == "loop":
         parent = parent.parent  # loops are not framed: their iterations are

@@ -13,6 +13,7 @@ forward pass, shown from step 0. Plain data throughout (JSON for the page), noth
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -213,7 +214,7 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
         if node.id in scene.stands_for:
             w.reveal[node.id] = _node_reveal(node, dag, scene, w, page_step)
             w.nodes[node.id] = _node_info(node, dag, scene, index, names, live, arrays)
-    titles = {n.id: n.text.split("\n")[0] for n in scene.nodes if len(scene.stands_for.get(n.id, ())) > 1}
+    titles = {n.id: _title(n) for n in scene.nodes if len(scene.stands_for.get(n.id, ())) > 1}
     for edge in scene.edges:
         # a drawn edge's numbers are one of its edges' (the first repetition's message, drawn): it is
         # written, and said sent, at that one's step, not the first of them all (the last repetition's)
@@ -223,6 +224,13 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
         w.reveal[edge.id] = _edge_reveal(edge, at or 0)
         w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, names, live, arrays, told, at, titles)
     return w
+
+
+def _title(node: SceneNode) -> str:
+    """A drawn node's title: its first line, and the bold lines after it (a box titled by a group
+    whose label has two lines, "encoder" over "stage 1"), on one line."""
+    rows = [node.lines[0]] + list(itertools.takewhile(lambda line: bool(line) and line[0].bold, node.lines[1:]))
+    return " ".join("".join(span.text for span in row) for row in rows)
 
 
 class _Names(NamedTuple):
@@ -333,7 +341,7 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
     n = members[0]
     bp = dag.backward_pass
     assert bp is not None
-    title = node.text.split("\n")[0]  # a box's group, a constant's value, as drawn
+    title = _title(node)  # a box's group, a constant's value, as drawn
     # a box's group, a constant's value, a node drawn for several (0 + (·) … +): as drawn
     info: dict[str, Any] = {"name": title if node.id.startswith("box_") or n.kind == "const" or len(members) > 1
                             else _name(n, names),
