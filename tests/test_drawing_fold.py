@@ -1935,6 +1935,9 @@ def test_a_folded_value_whose_first_repetition_reads_data_shows_one_repetitions_
     assert tip.startswith(reps[1].name) and f"∂L/∂{reps[1].name} =" in tip
     # with a gradient in the first repetition (no data= input), nothing is said
     assert "data only)" not in g.draw(fold=True).scene().node(reps[0].id).text
+    # the first two data alone (W0 data too): the 3rd's numbers, and the first two said to be data
+    text = g.draw(fold=True, data=["x", "W0"]).scene().node(reps[0].id).text.splitlines()
+    assert "the 3rd repetition's (the first 2: data only)" in text, text
 
 
 def _rnn_into_a_buffer(W, X):

@@ -703,7 +703,8 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
         lines.append(_line(space_of(value.shape), pal.muted_text, False, False, SMALL + 1))
     if told is not n and members and ctx.values:  # say so: the drawing's other numbers are the first's
         nth = members.index(told) + 1
-        lines.append(_line(f"the {_ordinal(nth)} repetition's (the 1st: data only)", pal.muted_text,
+        before = "the 1st" if nth == 2 else f"the first {nth - 1}"
+        lines.append(_line(f"the {_ordinal(nth)} repetition's ({before}: data only)", pal.muted_text,
                            False, True, SMALL))
     if ctx.formulas and not muted:
         forward = _forward_line(n, pal)
