@@ -143,7 +143,7 @@ class Draws:
                 gradient = np.asarray(adjoints.get(node.index, np.zeros(node.shape)), dtype=float)
                 terms = tuple(np.asarray(replay.path_value(p), dtype=float) for p in paths)
                 after = [adjoints.get(i) for i in consumers]
-            scale = max([0.0] + [float(np.max(np.abs(a))) for a in after
+            scale = max([0.0] + [_largest(a) for a in after
                                  if a is not None and np.size(a) and np.issubdtype(np.asarray(a).dtype, np.number)])
             out.append((gradient, terms, scale))
         return paths, out
@@ -227,12 +227,18 @@ def _close(a: np.ndarray, b: np.ndarray, draw: Draw | None = None) -> bool:
     centres away, is 0 up to their rounding). No floor of its own: a gradient that vanishes through
     a deep net (1e-17) is judged at its own scale, where a floor of 1e-9 passed any claim."""
     rtol, floor, cancelled = TOLERANCES[draw.precision if draw is not None else "float64"]
-    scale = float(np.max(np.abs(b))) if b.size else 0.0
-    atol = floor * scale
+    atol = floor * _largest(b)
     if draw is not None:
-        atol = max([atol, cancelled * draw.scale] + [cancelled * float(np.max(np.abs(t))) for t in draw.terms
-                                                      if t.size])
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+        atol = max([atol, cancelled * draw.scale] + [cancelled * _largest(t) for t in draw.terms])
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
+
+
+def _largest(x: np.ndarray) -> float:
+    """The largest finite |entry| of ``x`` (0 when none): a gradient NaN in a row a mask leaves empty
+    must not make every tolerance NaN, which judged equal numbers unequal."""
+    x = np.abs(np.asarray(x, dtype=float))
+    finite = x[np.isfinite(x)] if x.size else x
+    return float(np.max(finite)) if finite.size else 0.0
 
 
 CANCELLED = 1e-13  # rounding relative to what a sum cancels: float64's ε is 2.2e-16, with room for depth
@@ -304,8 +310,12 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
     first = next(k for k, d in enumerate(draws) if not _close(d.claim, d.gradient, d))
     value, gradient = draws[first].claim, draws[first].gradient
     diff = np.abs(value - gradient)
-    worst = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(diff)), diff.shape)) \
-        if diff.size and not np.all(np.isnan(diff)) else ((0,) * diff.ndim if diff.size else ())
+    apart = np.isnan(gradient) != np.isnan(value)  # a number against NaN: the entry that differs, first
+    if apart.any():
+        worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(apart)), diff.shape))
+    else:
+        worst = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(diff)), diff.shape)) \
+            if diff.size and not np.all(np.isnan(diff)) else ((0,) * diff.ndim if diff.size else ())
     at = f"at {name}{list(worst)} " if worst else ""  # (a number: no entry to name)
     lead = "" if first == 0 else f"{subject} equals ∂L/∂{name} at the traced inputs but not at fresh inputs " \
                                  f"near them: "
@@ -313,6 +323,9 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
     note = "" if unnamed_paths is None else \
         f" ({name} reaches the loss by {unnamed_paths} paths, too many to look for a missing one)"
     mine, true = _apart(float(value[worst]), float(gradient[worst]))
+    if diff.size and np.isnan(gradient[worst]) and not np.isnan(value[worst]):
+        note += (" (the traced gradient is NaN there: NaN computed on the way, a masked-out row's softmax "
+                 "or a 0/0, and left out of the value by np.where or a mask, still flows back, as NaN × 0 is NaN)")
     rough = draws[first].precision
     if rough != "float64":
         note += f" (compared as {rough}: within {TOLERANCES[rough][0]:g} relatively)"

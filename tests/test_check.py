@@ -433,3 +433,36 @@ def test_a_large_input_with_curvature_at_its_own_scale_passes_and_a_wrong_gradie
     assert gb.check(f, p=p).passed
     wrong = compare(f, {"p": p}, {"p": 0.9 * np.cos(p - offset)})
     assert not wrong.passed and wrong.hint == "" and wrong["p"].error > 0.03
+
+
+_NO_KEYS = np.array([[False, False, False], [True, False, False], [True, True, False]])  # row 0: none
+
+
+def _masked_rows(bad):
+    def f(s):
+        z = np.where(_NO_KEYS, s, -np.inf)
+        e = np.exp(z - np.max(z, axis=-1, keepdims=True))  # row 0: -inf - -inf, NaN
+        p = e / np.sum(e, axis=-1, keepdims=True)
+        q = np.where(np.isnan(p), 0.0, p)
+        g = np.where(_NO_KEYS, q * (_COST - np.sum(_COST * q, axis=-1, keepdims=True)), 0.0)
+        g[0] = bad
+        return np.sum(q * _COST), g
+    return f
+
+
+def test_a_traced_gradient_nan_in_a_masked_row_is_named_where_it_is_and_matches_nan():
+    """NaN in the traced gradient made every tolerance NaN: a check said "wrong at s[2, 1]: gives
+    0.242204094226039 but ∂L/∂s is 0.24220409422604", the same number."""
+    s = np.random.default_rng(0).normal(size=(3, 3))
+    with np.errstate(invalid="ignore"):
+        g = gb.trace(lambda s: _masked_rows(0.0)(s)[0], s=s)
+    assert np.isnan(g.grad("s")[0]).all() and np.isfinite(g.grad("s")[1:]).all()
+    for bad in (0.0, 5.0):
+        with np.errstate(invalid="ignore"):
+            r = gb.check_backward(_masked_rows(bad), s=s)
+        message = r["s"].message
+        assert not r.ok and message.startswith(f"wrong: at s[0, 0] the hand-written gradient gives {bad:g} but "
+                                               "∂L/∂s is nan (the traced gradient is NaN there"), message
+    with np.errstate(invalid="ignore"):
+        r = gb.check_backward(_masked_rows(np.nan), s=s)  # NaN where the graph's is: they agree
+    assert r.ok, r["s"].message
