@@ -55,15 +55,20 @@ def _numpy_frame() -> bool:
 def _refuse(what: str, instead: str = "keep it an array and use NumPy functions",
             outside: str | None = None) -> Callable[..., Any]:
     """A method refused while its trace runs; after it (a value kept on an object or in a global),
-    ``outside`` names the method of its numbers that answers instead, as NumPy would."""
+    ``outside`` names the method of its numbers that answers instead, as NumPy would. Integer and
+    boolean values (labels, indices: no gradient ever flows through them) answer so during the
+    trace too: ``int(y[i])``, ``range(y[i])``, ``y.tolist()``."""
     def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
         if outside is not None and not self._tape.active:
             return getattr(kept_numbers(self), outside)(*args, **kwargs)
+        if outside is not None and self._node.value.dtype.kind in _DISCRETE:
+            return getattr(self._node.value, outside)(*args, **kwargs)
         raise TraceError(f"{what} of a traced value would drop it from the graph "
                          f"(its gradient would be lost); {instead}" + _at_caller())
     return method
 
 
+_DISCRETE = "biu"  # dtype kinds no gradient flows through: their numbers may be read during a trace
 _FLOAT_REFUSED = _refuse("float()", "use it in array arithmetic as it is (a 0-d value), or read "
                                     "x.value for the number, which is not traced", "__float__")
 _INT_REFUSED = _refuse("int()", "read x.value for the number (not traced), or use x.astype(int) for "
@@ -316,8 +321,10 @@ class Traced:
     __irshift__ = _in_place(">>=", ">>")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if not self._tape.active or _sampling(sys._getframe(1), self._node.value):
-            # kept from a finished trace, or given to a sampler: its numbers, as the array NumPy made
+        if not self._tape.active or self._node.value.dtype.kind in _DISCRETE or \
+                _sampling(sys._getframe(1), self._node.value):
+            # kept from a finished trace, labels or indices (np.eye(C)[y]: no gradient flows through
+            # them), or given to a sampler: its numbers, as the array NumPy made
             value = kept_numbers(self) if not self._tape.active else self._node.value
             return np.array(value, dtype=dtype, copy=True) if copy or (dtype is not None and dtype != value.dtype) \
                 else value
@@ -327,7 +334,8 @@ class Traced:
         raise TraceError(conversion_advice())
 
     def _array_protocol(self) -> Any:
-        if not self._tape.active or _sampling(sys._getframe(1), self._node.value):
+        if not self._tape.active or self._node.value.dtype.kind in _DISCRETE or \
+                _sampling(sys._getframe(1), self._node.value):
             raise AttributeError("__array_interface__")  # (NumPy then asks __array__)
         caller = sys._getframe(1).f_code
         if caller.co_name == "as_strided" and caller.co_filename.startswith(_NUMPY_DIR):

@@ -637,3 +637,43 @@ def test_a_step_bounded_by_nextafter_as_solve_ivp_bounds_it_traces_with_its_grad
     t = np.array([0.3, 1.0, -2.0])
     g = gb.trace(lambda t: np.sum(np.nextafter(t, np.array([1.0, 0.0, np.inf])) * t), t=t)
     np.testing.assert_allclose(g.grad("t"), np.nextafter(t, [1.0, 0.0, np.inf]) + t, rtol=1e-15)
+
+
+def _one_hot_by_eye(S, y):
+    return np.sum(S * np.eye(S.shape[1])[y])  # cs231n's softmax: np.eye(C)[y]
+
+
+def _svm_margins(S, y):
+    M = (S > 0).astype(float)
+    M[range(len(y)), y] -= M.sum(axis=1)  # a plain array written at y
+    return np.sum(S * M)
+
+
+def _listed_labels(S, y):
+    return np.sum(S[range(len(y)), list(y)])
+
+
+def _counted_by_a_label(S, y):
+    return sum(S[0, j] for j in range(y[1])) + S[1, int(y[2])] + float(np.sum(y.tolist()))
+
+
+@pytest.mark.parametrize("f", [_one_hot_by_eye, _svm_margins, _listed_labels, _counted_by_a_label])
+def test_integer_labels_given_as_inputs_are_read_as_numbers_by_plain_numpy_and_python(f):
+    """np.eye(C)[y], plain[range(N), y] -= ..., list(y), range(y[i]), int(y[i]) were refused: "would
+    drop it from the graph (its gradient would be lost)", of labels that have none."""
+    rng = np.random.default_rng(0)
+    S, y = rng.normal(size=(3, 4)), np.array([0, 2, 1])
+    g = gb.trace(f, S=S, y=y)
+    assert g.value == pytest.approx(f(S, y), rel=1e-14)
+    np.testing.assert_allclose(g.grad("S"), numerical_grad(lambda S: f(S, y), S), rtol=1e-6, atol=1e-9)
+    assert "y" in g.inputs
+    with pytest.raises(gb.TraceError, match="'y' has no gradient"):
+        g.grad("y")
+    g.draw().to_dot()
+
+
+def test_a_float_value_still_refuses_to_become_plain_numbers():
+    with pytest.raises(gb.TraceError, match="would drop it from the graph"):
+        gb.trace(lambda x: np.sum(np.eye(3)[0] * np.asarray(list(x.tolist()))), x=np.ones(3))
+    with pytest.raises(gb.TraceError, match="int\\(\\) of a traced value"):
+        gb.trace(lambda x: x[int(x[0])], x=np.ones(3))
