@@ -16,7 +16,7 @@ import numpy as np
 
 from .backward import PATH_LIMIT
 from .errors import PathLimitError
-from .graph import Edge, Node, reachable
+from .graph import Edge, Node, count_text, reachable
 from .symbolic.expr import Expr
 from .symbolic.formulas import Formula, Replay, SymbolicPass
 from .symbolic.printing import latex, text
@@ -321,7 +321,7 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
                                  f"near them: "
     gives = f"{subject} gives" if first == 0 else "it gives"
     note = "" if unnamed_paths is None else \
-        f" ({name} reaches the loss by {unnamed_paths} paths, too many to look for a missing one)"
+        f" ({name} reaches the loss by {count_text(unnamed_paths)} paths, too many to look for a missing one)"
     mine, true = _apart(float(value[worst]), float(gradient[worst]))
     if diff.size and np.isnan(gradient[worst]) and not np.isnan(value[worst]):
         note += (" (the traced gradient is NaN there: NaN computed on the way, a masked-out row's softmax "

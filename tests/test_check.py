@@ -466,3 +466,22 @@ def test_a_traced_gradient_nan_in_a_masked_row_is_named_where_it_is_and_matches_
     with np.errstate(invalid="ignore"):
         r = gb.check_backward(_masked_rows(np.nan), s=s)  # NaN where the graph's is: they agree
     assert r.ok, r["s"].message
+
+
+def _doubling(steps):
+    def f(x):
+        h = x
+        for _ in range(steps):
+            h = (h + h) * 0.5  # two edges from h: the paths double each step
+        return np.sum(h ** 2), 2 * x + np.array([0.0, 1.0])  # wrong in its second entry
+    return f
+
+
+def test_a_wrong_gradient_reached_by_astronomically_many_paths_gets_its_verdict_with_the_count_in_powers_of_ten():
+    """The count was printed whole (a 121-digit number), and past 10^4300 paths Python refused to
+    print it: no verdict at all, a ValueError."""
+    for steps, said in ((400, "about 10^120 paths"), (14500, "about 10^4365 paths")):
+        r = gb.check_backward(_doubling(steps), x=np.array([1.0, 2.0]))
+        assert not r.ok and r["x"].message.startswith("wrong: at x[1] the hand-written gradient gives 5 but "
+                                                      "∂L/∂x is 4")
+        assert f"(x reaches the loss by {said}, too many to look for a missing one)" in r["x"].message

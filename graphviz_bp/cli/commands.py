@@ -22,6 +22,7 @@ from ..drawing.text import format_shape
 from ..expr import Expression
 from ..errors import GraphvizBPError, NonScalarOutputError, PathLimitError
 from ..files import check_output_path, ensure_directory
+from ..graph import count_text
 from ..frontend import InputError, call_user, parse_inputs, resolve
 from .app import line, main, warn
 from .derivations import as_latex, as_markdown, as_text
@@ -389,8 +390,8 @@ def derive(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, l
             derivations.append(g.derivation(name, max_paths))
         except PathLimitError:
             count = g.backward_pass.path_count(g.node(name))
-            raise click.ClickException(f"{name} reaches the loss by {count} paths, more than --max-paths "
-                                       f"{max_paths}: raise it, or leave {name} out with --wrt") from None
+            raise click.ClickException(f"{name} reaches the loss by {count_text(count)} paths, more than "
+                                       f"--max-paths {max_paths}: raise it, or leave {name} out with --wrt") from None
     source = None
     if isinstance(fn, Expression):
         loss_text = label
