@@ -10,7 +10,7 @@ import pytest
 import graphviz_bp as gb
 from graphviz_bp import ops
 
-from .numerics import numerical_grad
+from .numerics import numerical_grad, verify
 
 X = np.arange(12.0).reshape(3, 4) / 7 - 0.5
 
@@ -677,3 +677,30 @@ def test_a_float_value_still_refuses_to_become_plain_numbers():
         gb.trace(lambda x: np.sum(np.eye(3)[0] * np.asarray(list(x.tolist()))), x=np.ones(3))
     with pytest.raises(gb.TraceError, match="int\\(\\) of a traced value"):
         gb.trace(lambda x: x[int(x[0])], x=np.ones(3))
+
+
+def _fortran_orders(x):
+    a = x.reshape((4, 3), order="F") @ np.arange(3.0)
+    b = np.reshape(x, (2, 6), order="F")[1] ** 2
+    c = x.ravel("F")[:5] * np.arange(5.0)
+    d = x.flatten("F")[3:] ** 3
+    e = x.reshape((6, 2), order="A").sum(axis=0)
+    return np.sum(a) + np.sum(b) + np.sum(c) + np.sum(d) + np.sum(e ** 2)
+
+
+def _writes_through_orders(x):
+    y = x * 1.0
+    v = y.reshape((4, 3), order="F")  # a copy in NumPy: writing it leaves y as it is
+    v[0] = 0.0
+    z = y.reshape((2, 6), order="A")  # C order for y: a view, whose write y shows
+    z[0, 0] = 7.0
+    return np.sum(y ** 2) + np.sum(v * np.arange(12.0).reshape(4, 3))
+
+
+@pytest.mark.parametrize("f", [_fortran_orders, _writes_through_orders])
+def test_reshape_and_ravel_in_fortrans_order(f):
+    """reshape(order='F'), ravel('F'), flatten('F') and order='A' were refused: cs231n's
+    batchnorm_backward_alt reshapes with order='F' (and its layernorm and spatial batchnorm)."""
+    verify(f, {"x": np.arange(12.0).reshape(3, 4) / 7 - 0.3})
+    g = gb.trace(_fortran_orders, x=X)
+    assert "reshape 4×3 (F order)" in g.to_dot() and "ravel (F order)" in g.to_dot()

@@ -74,37 +74,54 @@ def _bind_reshape(a, *args, shape=None, newshape=None, order="C", copy=None):
         new = args[0] if len(args) == 1 else tuple(args)
     if new is None:
         raise TypeError("reshape needs a target shape")
-    if order != "C":
-        raise UnsupportedOpError(f"reshape(order={order!r}) is not supported; only order='C' is")
     new = (int(new),) if isinstance(new, (int, np.integer)) else tuple(int(d) for d in new)
-    return (a,), {"shape": new}
+    return (a,), {"shape": new, **_order(order, "reshape")}
+
+
+def _order(order, name):
+    """The params of an ``order=``: none for "C" (NumPy's default), else the order, "F" (Fortran's:
+    the first index fastest) or "A" (F for an array laid out so, else C)."""
+    if order is None or order == "C":
+        return {}
+    if order in ("F", "A"):
+        return {"order": order}
+    raise ValueError(f"{name}: order must be one of 'C', 'F', 'A' (got {order!r})")
 
 
 register(Op(
     name="reshape", symbol="reshape",
-    forward=lambda x, shape: np.reshape(x, shape),
-    vjps=(lambda g, ans, a, p: np.reshape(g, a[0].shape),),
+    forward=lambda x, shape, order="C": np.reshape(x, shape, order=order),
+    vjps=(lambda g, ans, a, p: np.reshape(g, a[0].shape, **_order(_read_order(a[0], p), "reshape")),),
     shape=_reshape_shape, numpy=(np.reshape,), bind=_bind_reshape, family="shape", methods=("reshape",),
-    label=lambda params, constants: f"reshape {format_shape(params['shape'])}",
+    label=lambda params, constants: f"reshape {format_shape(params['shape'])}"
+                                    + (f" ({params['order']} order)" if params.get("order") else ""),
     examples=(Example(((3, 4),), {"shape": (2, 6)}), Example(((3, 4),), {"shape": (-1,)}),
-              Example(((6,),), {"shape": (3, -1, 1)})),
+              Example(((6,),), {"shape": (3, -1, 1)}), Example(((3, 4),), {"shape": (2, 6), "order": "F"}),
+              Example(((2, 3, 2),), {"shape": (3, 4), "order": "F"})),
 ))
+
+
+def _read_order(x, p):
+    """The order a reshape read ``x`` in: "A" is F for an array laid out in Fortran's order (its
+    message is put back the same way, whatever the message's own layout)."""
+    order = p.get("order", "C")
+    if order == "A":
+        flags = getattr(x, "flags", None)
+        return "F" if flags is not None and flags.f_contiguous and not flags.c_contiguous else "C"
+    return order
 
 
 def _reshaped_back(g, ans, args, p):
-    return np.reshape(g, args[0].shape)
+    return np.reshape(g, args[0].shape, **_order(_read_order(args[0], p), "ravel"))
 
 
 register(Op(
-    name="ravel", symbol="ravel", forward=np.ravel, vjps=(_reshaped_back,), family="shape",
-    shape=lambda s, p: (math.prod(s[0]),), numpy=(np.ravel,), methods=("ravel",),
-    bind=lambda a, order="C": ((a,), {}) if order == "C" else _refuse_order("ravel", order),
-    examples=(Example(((3, 4),)), Example(((2, 3, 2),))),
+    name="ravel", symbol="ravel", forward=lambda x, order="C": np.ravel(x, order=order), vjps=(_reshaped_back,),
+    family="shape", shape=lambda s, p: (math.prod(s[0]),), numpy=(np.ravel,), methods=("ravel",),
+    bind=lambda a, order="C": ((a,), _order(order, "ravel")),
+    label=lambda params, constants: "ravel" + (f" ({params['order']} order)" if params.get("order") else ""),
+    examples=(Example(((3, 4),)), Example(((2, 3, 2),)), Example(((2, 3, 2),), {"order": "F"})),
 ))
-
-
-def _refuse_order(name, order):
-    raise UnsupportedOpError(f"{name}(order={order!r}) is not supported; only order='C' is")
 
 
 def _swapaxes_shape(shapes, params):
