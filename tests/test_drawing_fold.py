@@ -2003,3 +2003,36 @@ def test_a_two_line_group_label_in_a_folded_loop_is_ranged_line_by_line_and_name
     scene = g2.draw(depth=0).scene()
     (box,) = [n for n in scene.nodes if "box" in n.classes]
     assert walk(g2._dag, scene).nodes[box.id]["name"] == "encoder stage 1"
+
+
+def _stable_sigmoid(x):  # cs231n's rnn_layers.sigmoid: boolean-mask gathers and writes
+    pos_mask, neg_mask = x >= 0, x < 0
+    z = np.zeros_like(x)
+    z[pos_mask] = np.exp(-x[pos_mask])
+    z[neg_mask] = np.exp(x[neg_mask])
+    top = np.ones_like(x)
+    top[neg_mask] = z[neg_mask]
+    return top / (1 + z)
+
+
+def _masked_recurrence(W, h0, xs):
+    h = h0
+    for t in range(xs.shape[0]):
+        h = _stable_sigmoid(xs[t] + h @ W)
+    return np.sum(h)
+
+
+def test_a_recurrence_through_boolean_mask_gathers_folds_though_their_lengths_differ():
+    """x[pos_mask] is as long as the mask has True entries, different at each step: no two steps
+    matched, and a 30-step cs231n LSTM was drawn as 30 boxes, 10,000 px square."""
+    rng = np.random.default_rng(0)
+    inputs = dict(W=rng.normal(size=(4, 4)), h0=rng.normal(size=(2, 4)), xs=rng.normal(size=(40, 2, 4)))
+    g = gb.trace(_masked_recurrence, **inputs)
+    gathers = [n for n in g.nodes if n.op is not None and n.op.name == "index" and n.dtype.kind == "f"
+               and n.shape != (2, 4)]
+    assert len({n.shape for n in gathers}) > 1  # the lengths do differ
+    scene = g.draw().scene()
+    titles = [line[0].text for c in scene.clusters for line in c.lines]
+    assert any("iterations 0…39   × 40, drawn once" in t for t in titles), titles
+    assert len(scene.nodes) < 30
+    assert gb.check(_masked_recurrence, **inputs).passed

@@ -83,15 +83,30 @@ def _signature_of(nodes: list[Node], scope: Scope | None) -> Any:
     from outside, by its shape)."""
     local = {n.index: k for k, n in enumerate(nodes)}
     items: list[Any] = []
+    ragged: set[int] = set()  # values as long as a mask has entries: x[x >= 0], exp of it (a stable sigmoid)
     for n in nodes:
         if n.kind == "op":
             wires = tuple(("in", local[e.src.index]) if e.src.index in local else
                           ("out", e.src.shape, e.src.dtype.str) for e in n.in_edges)
-            item: tuple[Any, ...] = ("op", n.op.name, _frozen(n.params), n.shape, n.dtype.str, wires)
+            if _masked(n) or (n.op.family == "elementwise" and any(e.src.index in ragged for e in n.in_edges)):
+                ragged.add(n.index)
+            shape = ("ragged", len(n.shape)) if n.index in ragged else n.shape
+            item: tuple[Any, ...] = ("op", n.op.name, _frozen(n.params), shape, n.dtype.str, wires)
         else:
             item = (n.kind, n.shape, n.dtype.str)
         items.append(item + (n.dag is not None and n is n.dag.output, _shape_of_scopes(n.scope, scope)))
     return (scope.kind if scope else "", tuple(items))
+
+
+def _masked(n: Node) -> bool:
+    """Whether ``n`` gathers with a boolean mask (``x[pos_mask]``): its length is the mask's count of
+    True, which differs from one repetition to the next whatever the code does alike."""
+    if n.op is None or n.op.name != "index":
+        return False
+    index = n.params.get("index")
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(i, np.ndarray) and i.dtype == bool for i in parts) or \
+        any(e.src.dtype == bool for e in n.in_edges[1:])
 
 
 def _shape_of_scopes(scope: Scope | None, top: Scope | None) -> tuple[Any, ...]:
