@@ -39,7 +39,7 @@ class _Function:
 _KEYWORDS = frozenset(["axis", "keepdims", "ddof", "offset", "axis1", "axis2", "k", "axes", "shape",
                        "repeats", "ord", "upper", "mode", "M", "stop", "step", "fill_value",
                        "constant_values", "shift", "nan", "posinf", "neginf", "UPLO",
-                       "full_matrices", "compute_uv"])
+                       "full_matrices", "compute_uv", "order"])
 
 
 #: Keywords a NumPy function takes through ``**kwargs`` (its signature does not name them).

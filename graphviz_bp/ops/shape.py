@@ -96,8 +96,9 @@ register(Op(
     label=lambda params, constants: f"reshape {format_shape(params['shape'])}"
                                     + (f" ({params['order']} order)" if params.get("order") else ""),
     examples=(Example(((3, 4),), {"shape": (2, 6)}), Example(((3, 4),), {"shape": (-1,)}),
-              Example(((6,),), {"shape": (3, -1, 1)}), Example(((3, 4),), {"shape": (2, 6), "order": "F"}),
-              Example(((2, 3, 2),), {"shape": (3, 4), "order": "F"})),
+              Example(((6,),), {"shape": (3, -1, 1)}),
+              Example(((3, 4),), {"shape": (2, 6), "order": "F"}, call=lambda fn, a: fn(a, (2, 6), order="F")),
+              Example(((2, 3, 2),), {"shape": (3, 4), "order": "F"}, call=lambda fn, a: fn(a, (3, 4), order="F"))),
 ))
 
 
@@ -120,7 +121,8 @@ register(Op(
     family="shape", shape=lambda s, p: (math.prod(s[0]),), numpy=(np.ravel,), methods=("ravel",),
     bind=lambda a, order="C": ((a,), _order(order, "ravel")),
     label=lambda params, constants: "ravel" + (f" ({params['order']} order)" if params.get("order") else ""),
-    examples=(Example(((3, 4),)), Example(((2, 3, 2),)), Example(((2, 3, 2),), {"order": "F"})),
+    examples=(Example(((3, 4),)), Example(((2, 3, 2),)),
+              Example(((2, 3, 2),), {"order": "F"}, call=lambda fn, a: fn(a, order="F"))),
 ))
 
 
