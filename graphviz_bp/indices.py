@@ -4,6 +4,7 @@ traced index arrays as operands, and as text for the drawing."""
 from __future__ import annotations
 
 import ast
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -98,3 +99,36 @@ def source_index(text: str) -> str:
         return text
     segment = ast.get_source_segment(line, targets[0].slice)
     return f"[{segment}]" if segment and len(segment) <= 40 else text
+
+
+def source_gather(text: str) -> str:
+    """A gather's index as the user wrote it (``[pos_mask]``, where ``text`` would be ``[mask 2×4]``),
+    when the line being run reads one index only, outside what it assigns into; else ``text``."""
+    from .tracer import _caller
+
+    source = _caller()
+    line = source.line if source is not None and not hasattr(source, "column") else ""
+    read = _read_indices(line.strip()) if line else ()
+    return f"[{read[0]}]" if len(read) == 1 and len(read[0]) <= 40 else text
+
+
+@functools.lru_cache(maxsize=1024)  # a loop's line, read once
+def _read_indices(line: str) -> tuple[str, ...]:
+    """The distinct indices ``line`` reads with ``a[...]``, those of its assignment's targets aside."""
+    try:
+        tree = ast.parse(line)
+    except SyntaxError:
+        return ()
+    if len(tree.body) != 1:
+        return ()
+    stmt = tree.body[0]
+    # (an augmented assignment's target is read too: x[m] += v reads x[m])
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+    written = {id(t) for t in targets}
+    seen: dict[str, None] = {}
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Subscript) and id(node) not in written:
+            segment = ast.get_source_segment(line, node.slice)
+            if segment:
+                seen[segment] = None
+    return tuple(seen)

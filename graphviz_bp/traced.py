@@ -15,7 +15,7 @@ from . import ops
 from .errors import ShapeError, TraceError, UnsupportedOpError
 from .graph import Node, Source
 from .ops import Op
-from .indices import index_key, same_basic_index, source_index
+from .indices import index_key, same_basic_index, source_gather, source_index
 from .ops.indexing import fill
 
 if TYPE_CHECKING:
@@ -271,6 +271,9 @@ class Traced:
 
     def __getitem__(self, key: Any) -> Traced:
         index, arrays, text = index_key(key)
+        if any(isinstance(k, np.ndarray) and k.dtype == bool for k in index) or \
+                any(a.dtype == bool for a in arrays):  # a mask, which its numbers do not say: as written
+            text = source_gather(text)
         return apply(_INDEX, self, *arrays, index=index, text=text)
 
     def __setitem__(self, key: Any, value: Any) -> None:

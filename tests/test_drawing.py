@@ -281,3 +281,23 @@ def test_a_value_is_named_by_the_line_that_assigns_it_and_by_no_other(fn, names)
             if not second.startswith("ℝ"):
                 got[n.op.name] = second
     assert got == names
+
+
+def _two_masks(x, W):
+    s = x.dot(W)
+    pos_mask = s >= 0
+    neg_mask = s < 0
+    z = np.zeros_like(s)
+    z[pos_mask] = np.exp(-s[pos_mask])
+    z[neg_mask] = np.exp(s[neg_mask])
+    return np.sum(1 / (1 + z))
+
+
+def test_gathers_by_a_named_mask_are_titled_by_it_and_dot_is_spelled_out():
+    """x[pos_mask] and x[neg_mask] were both titled "[mask 2×4]" beside writes titled "[pos_mask] ←";
+    X.dot(W) was titled "·", a speck beside "∂L/∂·"."""
+    rng = np.random.default_rng(0)
+    g = gb.trace(_two_masks, x=rng.normal(size=(2, 3)), W=rng.normal(size=(3, 4)))
+    titles = sorted(n.text.splitlines()[0] for n in g.draw().scene().nodes if n.id.startswith("n"))
+    assert {"[pos_mask]", "[neg_mask]", "[pos_mask] ←", "[neg_mask] ←", "dot"} <= set(titles), titles
+    assert "[mask 2×4]" not in titles

@@ -124,7 +124,7 @@ def _bind_dot(a, b, out=None):
 
 
 register(Op(
-    name="dot", symbol="·", forward=np.dot, vjps=(_dot_vjp0, _dot_vjp1), shape=_dot_shape,
+    name="dot", symbol="dot", forward=np.dot, vjps=(_dot_vjp0, _dot_vjp1), shape=_dot_shape,
     numpy=(np.dot,), family="linalg", methods=("dot",),
     bind=_bind_dot,
     examples=_MATMUL_EXAMPLES[:4] + (
