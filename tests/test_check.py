@@ -485,3 +485,20 @@ def test_a_wrong_gradient_reached_by_astronomically_many_paths_gets_its_verdict_
         assert not r.ok and r["x"].message.startswith("wrong: at x[1] the hand-written gradient gives 5 but "
                                                       "∂L/∂x is 4")
         assert f"(x reaches the loss by {said}, too many to look for a missing one)" in r["x"].message
+
+
+@pytest.mark.parametrize("f, grad, x", [
+    (lambda x: np.sum(x ** 2) / 2, lambda x: x, np.array([1e9, -2e9, 3e9])),
+    (lambda x: np.sum(np.abs(x)), np.sign, np.array([1e9, -2e9, 3e9])),
+    (lambda x: np.sum(np.log(x)), lambda x: 1 / x, np.array([7e6, 6.9e6])),
+    (lambda x: -np.sum(4.3e13 / x), lambda x: 4.3e13 / x ** 2, np.array([7e6, 6.9e6])),  # an orbit's potential
+])
+def test_a_wrong_gradient_of_large_inputs_fails_and_the_right_one_passes(f, grad, x):
+    """Wrong gradients passed: sign-flipped at x ≈ 1e9, 1 % off in an orbit's potential. The loss's
+    rounding at a step of 1e-6 (its 'vanished gradient' floor) covered gradients that steps of the
+    entries' own size tell exactly, and noisy estimates' spread covered any gradient."""
+    assert compare(f, {"x": x}, {"x": grad(x)}).passed
+    for wrong in (-1.0, 0.0, 0.5, 0.99):
+        r = compare(f, {"x": x}, {"x": wrong * grad(x)})
+        assert not r.passed, wrong
+        assert r.hint == "", r.hint  # steps of the entry's size told: the gradient is off, not the step
