@@ -75,17 +75,25 @@ def _bind_reshape(a, *args, shape=None, newshape=None, order="C", copy=None):
     if new is None:
         raise TypeError("reshape needs a target shape")
     new = (int(new),) if isinstance(new, (int, np.integer)) else tuple(int(d) for d in new)
-    return (a,), {"shape": new, **_order(order, "reshape")}
+    if str(order).upper() == "K":
+        raise ValueError("reshape: order must be one of 'C', 'F', 'A' (got 'K')")
+    return (a,), {"shape": new, **_order(order, "reshape", a)}
 
 
-def _order(order, name):
-    """The params of an ``order=``: none for "C" (NumPy's default), else the order, "F" (Fortran's:
-    the first index fastest) or "A" (F for an array laid out so, else C)."""
-    if order is None or order == "C":
+def _order(order, name, a=None):
+    """The params of an ``order=``: none for "C" (NumPy's default), else "F" (Fortran's: the first
+    index fastest). "A" is F for ``a`` laid out in Fortran's order, else C, and "K" (ravel's) the
+    order of its memory: each made one of those here, by ``a``'s layout (a view written through then
+    shows the entries NumPy's does); NumPy takes the letters in either case."""
+    order = "C" if order is None else str(order).upper()
+    if order in ("A", "K") and a is not None:
+        value = getattr(getattr(a, "_node", None), "value", a)
+        order = "F" if np.isfortran(np.asarray(value)) else "C"
+    if order == "C":
         return {}
-    if order in ("F", "A"):
+    if order in ("F", "A", "K"):
         return {"order": order}
-    raise ValueError(f"{name}: order must be one of 'C', 'F', 'A' (got {order!r})")
+    raise ValueError(f"{name}: order must be one of 'C', 'F', 'A'{', K' if name == 'ravel' else ''} (got {order!r})")
 
 
 register(Op(
@@ -119,7 +127,7 @@ def _reshaped_back(g, ans, args, p):
 register(Op(
     name="ravel", symbol="ravel", forward=lambda x, order="C": np.ravel(x, order=order), vjps=(_reshaped_back,),
     family="shape", shape=lambda s, p: (math.prod(s[0]),), numpy=(np.ravel,), methods=("ravel",),
-    bind=lambda a, order="C": ((a,), _order(order, "ravel")),
+    bind=lambda a, order="C": ((a,), _order(order, "ravel", a)),
     label=lambda params, constants: "ravel" + (f" ({params['order']} order)" if params.get("order") else ""),
     examples=(Example(((3, 4),)), Example(((2, 3, 2),)),
               Example(((2, 3, 2),), {"order": "F"}, call=lambda fn, a: fn(a, order="F"))),
