@@ -397,3 +397,20 @@ def test_the_page_names_a_value_by_the_line_that_assigns_it_as_the_drawing_does(
     sums = [x["name"] for s in w.steps for x in s["sums"] if x["node"] == q.id]
     assert sums and set(sums) == {"q"}
     assert "#" not in json.dumps([s["sums"] for s in w.steps])
+
+
+def _euler(x):
+    h = x
+    for _ in range(60):
+        h = h + 1e-3 * np.sin(h)  # h reaches the next step twice: 2^60 paths from x
+    return np.sum(h ** 2)
+
+
+def test_the_page_writes_a_count_of_paths_past_javascripts_integers_as_a_power_of_ten():
+    """The count went into the page's JSON whole: past 10^4300 paths json.dumps raised, and past
+    1e308 the page would read Infinity."""
+    g = gb.trace(_euler, x=np.array([0.3, 0.7]))
+    w = walk(g._dag, annotate(g._dag))
+    assert w.nodes[g.node("x").id]["pathCount"] == "about 10^18"
+    text = json.dumps(w.data())
+    assert '"pathCount": "about 10^18"' in text

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import PathLimitError
-from ..graph import DAG, Edge, Node
+from ..graph import DAG, Edge, Node, count_text
 from ..symbolic.formulas import assigned_names
 from .annotate import _display_symbol, absorbed_constants, live_nodes
 from .scene import Scene, SceneEdge, SceneNode
@@ -354,7 +354,9 @@ def _node_info(node: SceneNode, dag: DAG, scene: Scene, index: _Index,
         return info
     info["gradient"] = arrays(adjoint)
     total = bp.path_count(n)
-    info["pathCount"] = total
+    # (a number while JavaScript holds it exactly; past that "about 10^4365", as messages write it:
+    # JSON cannot hold more than 4300 digits, nor JavaScript a number past 1e308)
+    info["pathCount"] = total if total <= 2 ** 53 else count_text(total)
     if total < 2 or total > PATHS or total * len(dag.descendants(n)) > PATH_EDGES:
         return info
     try:
