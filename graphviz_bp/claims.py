@@ -263,6 +263,9 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
     """
     value, gradient = draws[0].claim, draws[0].gradient
     shape = gradient.shape
+    if gradient.size and not np.isfinite(gradient).any():  # NaN agreeing with NaN would tell nothing
+        return ClaimVerdict(name, claim, "wrong", f"not judged: ∂L/∂{name} is {gradient.flat[0]:g} at every "
+                            f"entry, so {subject} cannot be compared with it")
     fresh = len(draws) - 1
     where = f"at the traced inputs and at {fresh} fresh one{'s' if fresh != 1 else ''}" if fresh else \
         "at the traced inputs"

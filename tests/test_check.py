@@ -502,3 +502,19 @@ def test_a_wrong_gradient_of_large_inputs_fails_and_the_right_one_passes(f, grad
         r = compare(f, {"x": x}, {"x": wrong * grad(x)})
         assert not r.passed, wrong
         assert r.hint == "", r.hint  # steps of the entry's size told: the gradient is off, not the step
+
+
+def _sqrt_below_zero(x):
+    return np.sum(np.sqrt(x) * 3), np.sqrt(x) * 123.0  # NaN loss, NaN gradient, a wrong formula
+
+
+def test_a_gradient_nan_at_every_entry_judges_no_claim_correct():
+    """NaN agreed with NaN: any claim that made NaN there was 'correct' (123·sqrt(x), log(x) − 7)."""
+    x = np.array([-1.0, -2.0])
+    with np.errstate(invalid="ignore"):
+        r = gb.check_backward(_sqrt_below_zero, x=x)
+        g = gb.trace(lambda x: _sqrt_below_zero(x)[0], x=x)
+        claims = [g.check_claim("x", c) for c in ("123 * sqrt(x)", "log(x) - 7")]
+    assert not r.ok and r["x"].message == ("not judged: ∂L/∂x is nan at every entry, so the hand-written "
+                                           "gradient cannot be compared with it")
+    assert all(not c.ok and c.message.startswith("not judged: ∂L/∂x is nan at every entry") for c in claims)
