@@ -722,7 +722,8 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
                 lines += _value_lines(texts.summary_lines(adjoint), pal.message, SMALL, prefix=f"∂{L}/∂{L} = ")
         elif kind == "input" or shared:
             lines += _gradient_lines(told, ctx, adjoint)
-    if kind == "input" and not n.out_edges and not is_out and not many:
+    if kind == "input" and not n.out_edges and not is_out and not many and n.differentiable:
+        # (labels and indices, integer inputs, may be read as plain numbers: no edge, yet used)
         # read by nothing the loss depends on (a gain only the loop's dropped last step read): its
         # gradient is 0 because no path leads from it, which a student may not have meant
         lines.append(_line(f"no path to {L}: unused", pal.muted_text, False, True, SMALL))
