@@ -244,7 +244,11 @@ class Traced:
     def __ge__(self, o): return self._node.value >= _plain(o)
     def __eq__(self, o): return self._node.value == _plain(o)  # type: ignore[override]
     def __ne__(self, o): return self._node.value != _plain(o)  # type: ignore[override]
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:
+        # a label's entry (y[i]) hashes as its number, as NumPy's integers do: set(y), Counter(y) and
+        # weights[y[i]] count and find it; other traced values are distinct objects
+        v = self._node.value
+        return hash(v.item()) if v.ndim == 0 and v.dtype.kind in _DISCRETE else object.__hash__(self)
 
     def __contains__(self, item: Any) -> bool:
         return _plain(item) in self._node.value

@@ -728,3 +728,22 @@ def test_order_a_and_k_read_the_layout_and_writes_through_such_views_land_where_
     g = gb.trace(_fortran_read, x=X)
     assert g.value == pytest.approx(_fortran_read(X), rel=1e-14)
     assert gb.check(_fortran_read, x=X).passed
+
+
+def _class_weighted(S, y):
+    from collections import Counter
+
+    counts = Counter(y)  # {0: 1, 2: 2}
+    w = np.array([1.0 / counts[label] for label in y])
+    weights = {0: 1.0, 1: 2.0, 2: 0.5}
+    return np.sum(w * S[np.arange(3), y]) + np.sum(S[:, :len(set(y))]) + sum(weights[y[i]] * S[i, y[i]]
+                                                                            for i in range(3))
+
+
+def test_a_labels_entries_hash_and_compare_as_their_numbers():
+    """set(y), Counter(y) and weights[y[i]] saw every traced label as another: 4.5 for NumPy's 2.7,
+    a ZeroDivisionError, a KeyError."""
+    S, y = np.arange(12.0).reshape(3, 4) / 10, np.array([0, 2, 2])
+    g = gb.trace(_class_weighted, S=S, y=y)
+    assert g.value == pytest.approx(_class_weighted(S, y), rel=1e-14)
+    np.testing.assert_allclose(g.grad("S"), numerical_grad(lambda S: _class_weighted(S, y), S), rtol=1e-6)
