@@ -37,7 +37,12 @@ def index_key(key: Any, operands: int = 1) -> tuple[tuple[Any, ...], list[Traced
             texts.append(k._node.name or "index")
         elif isinstance(k, slice):
             if any(type(v) is Traced for v in (k.start, k.stop, k.step)):
-                raise TraceError("slice bounds cannot be traced values")
+                bounds = [v for v in (k.start, k.stop, k.step) if type(v) is Traced]
+                if any(v.ndim or v.dtype.kind not in "iu" for v in bounds):
+                    raise TraceError("slice bounds cannot be traced values, but for integers (a length n[0] "
+                                     "given as an input), which are read as numbers")
+                # an integer bound (x[:n[0]]): its number, as NumPy reads it (no gradient flows through it)
+                k = slice(*(int(v._node.value) if type(v) is Traced else v for v in (k.start, k.stop, k.step)))
             index.append(k)
             texts.append(":".join("" if v is None else str(v) for v in (k.start, k.stop)) +
                          ("" if k.step is None else f":{k.step}"))

@@ -56,12 +56,13 @@ def _refuse(what: str, instead: str = "keep it an array and use NumPy functions"
             outside: str | None = None) -> Callable[..., Any]:
     """A method refused while its trace runs; after it (a value kept on an object or in a global),
     ``outside`` names the method of its numbers that answers instead, as NumPy would. Integer and
-    boolean values (labels, indices: no gradient ever flows through them) answer so during the
-    trace too: ``int(y[i])``, ``range(y[i])``, ``y.tolist()``."""
+    boolean values (labels, indices), and what is made from them alone (n[0] / 2): no gradient ever
+    flows through them, and they answer so during the trace too: ``int(y[i])``, ``range(y[i])``,
+    ``y.tolist()``."""
     def method(self: Traced, *args: Any, **kwargs: Any) -> Any:
         if outside is not None and not self._tape.active:
             return getattr(kept_numbers(self), outside)(*args, **kwargs)
-        if outside is not None and self._node.value.dtype.kind in _DISCRETE:
+        if outside is not None and not self._node.differentiable:
             return getattr(self._node.value, outside)(*args, **kwargs)
         raise TraceError(f"{what} of a traced value would drop it from the graph "
                          f"(its gradient would be lost); {instead}" + _at_caller())
@@ -328,7 +329,7 @@ class Traced:
     __irshift__ = _in_place(">>=", ">>")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if not self._tape.active or self._node.value.dtype.kind in _DISCRETE or \
+        if not self._tape.active or not self._node.differentiable or \
                 _sampling(sys._getframe(1), self._node.value):
             # kept from a finished trace, labels or indices (np.eye(C)[y]: no gradient flows through
             # them), or given to a sampler: its numbers, as the array NumPy made
@@ -341,7 +342,7 @@ class Traced:
         raise TraceError(conversion_advice())
 
     def _array_protocol(self) -> Any:
-        if not self._tape.active or self._node.value.dtype.kind in _DISCRETE or \
+        if not self._tape.active or not self._node.differentiable or \
                 _sampling(sys._getframe(1), self._node.value):
             raise AttributeError("__array_interface__")  # (NumPy then asks __array__)
         caller = sys._getframe(1).f_code

@@ -657,7 +657,13 @@ def _counted_by_a_label(S, y):
     return sum(S[0, j] for j in range(y[1])) + S[1, int(y[2])] + float(np.sum(y.tolist()))
 
 
-@pytest.mark.parametrize("f", [_one_hot_by_eye, _svm_margins, _listed_labels, _counted_by_a_label])
+def _lengths_from_labels(S, y):
+    n = y[1]  # a length given as an input
+    return np.sum(S[0, :n] ** 2) + np.sum(S[1, n:]) + np.sum(S[2, np.arange(n)]) + np.sum(S[0, :y[2] + 1 // 2])
+
+
+@pytest.mark.parametrize("f", [_one_hot_by_eye, _svm_margins, _listed_labels, _counted_by_a_label,
+                               _lengths_from_labels])
 def test_integer_labels_given_as_inputs_are_read_as_numbers_by_plain_numpy_and_python(f):
     """np.eye(C)[y], plain[range(N), y] -= ..., list(y), range(y[i]), int(y[i]) were refused: "would
     drop it from the graph (its gradient would be lost)", of labels that have none."""
