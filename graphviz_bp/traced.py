@@ -276,9 +276,9 @@ class Traced:
 
     def __getitem__(self, key: Any) -> Traced:
         index, arrays, text = index_key(key)
-        if any(isinstance(k, np.ndarray) and k.dtype == bool for k in index) or \
-                any(a.dtype == bool for a in arrays):  # a mask, which its numbers do not say: as written
-            text = source_gather(text)
+        if (any(isinstance(k, np.ndarray) and k.dtype == bool for k in index) or any(a.dtype == bool for a in arrays)) \
+                and not sys._getframe(1).f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
+            text = source_gather(text)  # a mask the user's line reads, which its numbers do not say: as written
         return apply(_INDEX, self, *arrays, index=index, text=text)
 
     def __setitem__(self, key: Any, value: Any) -> None:

@@ -301,3 +301,15 @@ def test_gathers_by_a_named_mask_are_titled_by_it_and_dot_is_spelled_out():
     titles = sorted(n.text.splitlines()[0] for n in g.draw().scene().nodes if n.id.startswith("n"))
     assert {"[pos_mask]", "[neg_mask]", "[pos_mask] ←", "[neg_mask] ←", "dot"} <= set(titles), titles
     assert "[mask 2×4]" not in titles
+
+
+def _piecewise_line(x, w):
+    return np.sum(np.piecewise(x, [x < 0], [lambda v: -v, lambda v: v ** 2]) * w[1])
+
+
+def test_a_mask_gather_inside_numpys_code_is_not_titled_by_the_users_other_index():
+    """np.piecewise's own x[cond] gathers were titled "[1]", from w[1] on the user's line."""
+    g = gb.trace(_piecewise_line, x=np.array([-1.0, 0.5, 2.0, -0.3]), w=np.array([1.0, 2.0]))
+    titles = [n.text.splitlines()[0] for n in g.draw().scene().nodes]
+    gathers = [n for n in g.nodes if n.op is not None and n.op.name == "index" and n.shape != ()]
+    assert gathers and titles.count("[1]") == 1, titles  # w[1] alone
