@@ -28,6 +28,7 @@ import ast
 import hashlib
 import html
 import logging as std_logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -137,7 +138,8 @@ class BackpropGraph(SphinxDirective):
         node = graphviz()
         # where the directive is (an included file's line too), as a comment in the source:
         # sphinx.ext.graphviz warns of a failed dot with the source alone
-        place = " ".join(self.get_location().split())
+        source, line = self.get_source_info()  # (an included file's, relative to the working directory)
+        place = " ".join(f"{os.path.abspath(source)}:{line}".split()) if source else ""
         node["code"] = dot.replace(_HEAD, f"{_HEAD}\t// {_PLACE}{place}\n", 1) if place else dot
         timeout = self.options.get("timeout", self.config.backprop_graph_timeout)
         # sphinx.ext.graphviz runs dot itself, with no time limit: it runs our wrapper instead
