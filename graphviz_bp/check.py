@@ -139,10 +139,14 @@ def check(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = None, /, *,
     """Trace ``fn`` (inputs as for ``trace``; the output must be a scalar) and compare each input's
     gradient with central differences of step ``eps`` on at most ``max_coords`` entries per input
     (chosen at random with ``coords_seed`` when there are more). Where they disagree, an entry is
-    differenced again with steps 10, 100 and 1000 times larger, and for an entry x larger than 1 (whose
-    digits round a small step) steps ``eps·|x|`` and ``10·eps·|x|`` (and Richardson's extrapolations):
-    it passes if the gradient lies within the spread of those estimates, i.e. rounding, not the
-    gradient, made the difference. ``output`` picks the loss when ``fn`` returns several values, as
+    differenced again with steps 10, 100 and 1000 times larger, for an entry x larger than 1 (whose
+    digits round a small step) with steps ``eps·|x|`` and ``10·eps·|x|``, for one smaller than
+    ``100·eps`` with steps of a ten-thousandth and a thousandth of it: where the estimates of a run
+    of steps (with Richardson's extrapolations) agree among themselves to a thousandth, the one
+    nearest the gradient stands for the entry. An entry passes within ``rtol`` (or, the whole within
+    ``rtol`` by the norms, within a thousand times it), or within what its estimate's step can tell
+    at this loss (the loss's rounding over the step); where no run of steps agrees, a gradient
+    that small (vanished) passes. ``output`` picks the loss when ``fn`` returns several values, as
     for ``trace``. When the gradient goes through float32 (or float16) values, a failed result's
     ``hint`` says so, with the step and tolerance that precision allows (``TOLERANCES``).
 
@@ -261,6 +265,7 @@ def _compare_one(f: Callable[..., float], values: dict[str, np.ndarray], name: s
     def difference(k: int, step: float) -> float:
         idx = coords[k]
         up, down = base.copy(order="K"), base.copy(order="K")  # (laid out as given: order='A' reads it)
+        step = max(step, 16 * float(np.spacing(abs(float(base[idx])))))  # (x ± 1e-6 is x past 2^34)
         up[idx] += step
         down[idx] -= step
         # (divided by the step as the floats took it: up and down are rounded to the entry's digits)
@@ -269,49 +274,62 @@ def _compare_one(f: Callable[..., float], values: dict[str, np.ndarray], name: s
     for k in range(len(coords)):
         numeric[k] = difference(k, eps)
     ana = np.array([analytic[idx] for idx in coords])
-    diff, error = _disagreement(ana, numeric)
-    noise = 0.0
+    loss = abs(float(f(**values)))
+    rounding = 10 * np.finfo(float).eps * loss  # what the loss's rounding makes of a difference, times its step
     used = np.full(len(coords), eps)  # the step of each entry's estimate
-    if not error <= rtol:  # rounding may swamp a small step (a log of 1 − x + 1e-7): try larger ones
-        scale = np.maximum(np.abs(ana), np.abs(numeric))
-        off = np.flatnonzero(~(diff <= rtol * scale))  # the entries that disagree (nan included)
-        for k in off[np.argsort(-np.nan_to_num(diff[off], nan=np.inf))][:_RETRIED].tolist():
-            plain = [numeric[k], difference(k, 10 * eps), difference(k, 100 * eps), difference(k, 1000 * eps)]
-            series = [(eps, plain)]
-            size_of = abs(float(base[coords[k]]))
-            if size_of > 1:  # a large entry (an orbit's 5e6 m) rounds a small step: steps its size too
-                series.append((eps * size_of, [difference(k, eps * size_of), difference(k, 10 * eps * size_of)]))
-            told: list[tuple[float, float, float]] = []  # (spread, best, step) of each series that can tell
-            for step, estimates in series:
-                # with Richardson's extrapolation of each pair (a central difference's error goes as
-                # step²): where they agree among themselves to a thousandth, their estimate nearest
-                # the gradient stands for the entry (rounding swamped the first step, and larger ones
-                # see past it); estimates further apart, curvature or noise, tell nothing. Of two
-                # series that can tell, the one that agrees more closely (an orbit's own-size steps)
-                steps = estimates + [(100 * a - b) / 99 for a, b in zip(estimates, estimates[1:])]
-                spread = max(steps) - min(steps)
-                best = min(steps, key=lambda v: abs(v - ana[k]))
-                if spread <= _AGREE * max(abs(ana[k]), abs(best)):
-                    told.append((spread, best, step))
-            if told:  # the closest agreeing series' estimate nearest the gradient, and its step (the floor's)
-                spread, numeric[k], used[k] = min(told)
-            # still off, by about as much as the smallest steps scatter, which scatter more than the
-            # largest: rounding, not the gradient (nor the curvature a large step meets)
-            size = max(abs(ana[k]), abs(numeric[k]), np.finfo(float).tiny)
-            small, large = abs(plain[0] - plain[1]), abs(plain[2] - plain[3])
-            if not told and abs(numeric[k] - ana[k]) > rtol * size and small > large and small > rtol * size \
-                    and abs(numeric[k] - ana[k]) <= 10 * small:  # (a series that told: the gradient is off)
-                noise = max(noise, small / size)
-        diff, error = _disagreement(ana, numeric)
-    passed = bool(np.isfinite(error) and error <= rtol)
-    if not passed and np.isfinite(diff).all():
-        # a small or vanished gradient (1e-10 under a loss of 8): entries that differ by less than
-        # a central difference can tell at this loss (its rounding, |f|·ε/step) agree
-        floor = 10 * np.finfo(float).eps * abs(float(f(**values))) / used
-        size = np.maximum(np.abs(ana), np.abs(numeric))
-        # each entry within rtol, or vanished: itself and its difference below what the loss's rounding
-        # lets a difference tell (a large gradient under a larger loss, an orbit's, is no vanished one)
-        passed = bool(np.all((diff <= rtol * size) | ((diff <= floor) & (size <= floor))))
+    told = np.zeros(len(coords), bool)  # retried, and a run of steps agreed on an estimate
+    noise = 0.0
+    diff = np.abs(ana - numeric)
+    size = np.maximum(np.abs(ana), np.abs(numeric))
+    # each entry on its own (a wrong small entry beside a large one is no rounding of the norm): those
+    # that disagree are differenced again with larger steps (rounding may swamp a small one: a log of
+    # 1 − x + 1e-7, an orbit's 5e6 m)
+    off = np.flatnonzero(~(diff <= rtol * size))  # (nan included)
+    for k in off[np.argsort(-np.nan_to_num(diff[off], nan=np.inf))][:_RETRIED].tolist():
+        plain = [numeric[k], difference(k, 10 * eps), difference(k, 100 * eps), difference(k, 1000 * eps)]
+        series = [(eps * 10 ** j, plain[j:]) for j in range(3)]  # the smallest steps may be noise alone
+        size_of = abs(float(base[coords[k]]))
+        if 0 < size_of < 100 * eps:  # an entry near 0 (sqrt at 1e-5): the first step meets curvature
+            series.append((size_of * 1e-4, [difference(k, size_of * 1e-4), difference(k, size_of * 1e-3)]))
+        if size_of > 1:  # a large entry rounds a small step: steps of its own size too
+            series.append((eps * size_of, [difference(k, eps * size_of), difference(k, 10 * eps * size_of)]))
+        found: list[tuple[float, float, float]] = []  # (spread, estimate, step) of each series that tells
+        for step, estimates in series:
+            # with Richardson's extrapolation of each pair (a central difference's error goes as
+            # step²): where they agree among themselves to a thousandth, their estimate nearest the
+            # gradient stands for the entry; estimates further apart, curvature or noise, tell
+            # nothing. Of the series that tell, the one that agrees most closely.
+            if not all(np.isfinite(estimates)):  # (a step past where the function is defined: sqrt at 1e-5)
+                continue
+            steps = estimates + [(100 * a - b) / 99 for a, b in zip(estimates, estimates[1:])]
+            spread = max(steps) - min(steps)
+            best = min(steps, key=lambda v: abs(v - ana[k]))
+            if spread <= _AGREE * max(abs(ana[k]), abs(best)):
+                found.append((spread, best, step))
+        if found:
+            _, numeric[k], used[k] = min(found)
+            told[k] = True
+        elif np.isfinite(plain[-1]):  # none tells: the largest step's, the least rounded, for the floor
+            numeric[k], used[k] = plain[-1], 1000 * eps
+        # still off, by about as much as the smallest steps scatter, which scatter more than the
+        # largest, and no series told: rounding, not the gradient (nor the curvature a large step meets)
+        entry = max(abs(ana[k]), abs(numeric[k]), np.finfo(float).tiny)
+        small, large = abs(plain[0] - plain[1]), abs(plain[2] - plain[3])
+        if not told[k] and abs(numeric[k] - ana[k]) > rtol * entry and small > large and small > rtol * entry \
+                and abs(numeric[k] - ana[k]) <= 10 * small:
+            noise = max(noise, small / entry)
+    diff = np.abs(ana - numeric)
+    size = np.maximum(np.abs(ana), np.abs(numeric))
+    with np.errstate(over="ignore", invalid="ignore"):
+        _, error = _disagreement(ana, numeric)
+    # an entry agrees within rtol, or within the rounding of the estimate that stands for it, the
+    # loss's rounding over its step: what a difference can tell (a vanished gradient, 1e-10 under a
+    # loss of 8, is 0 to it; with no run of steps agreeing, the largest step's estimate stands)
+    floors = diff <= rounding / used  # within what the estimate's step can tell at this loss
+    # every entry so, or the whole within rtol (by the norms, as error says) with no entry off by more
+    # than a thousand times rtol (a small entry's sign flipped beside a large one, 1e7·x₀ + x₁²/2)
+    passed = bool(np.all((diff <= rtol * size) | floors)) or \
+        bool(error <= rtol and np.all((diff <= 1000 * rtol * size) | floors))
     k = int(np.nanargmax(diff)) if np.isfinite(diff).any() else 0
     return InputCheck(name, base.shape, True, float(np.linalg.norm(ana)), float(np.linalg.norm(numeric)),
                       error, tuple(int(i) for i in coords[k]), float(ana[k]), float(numeric[k]),

@@ -518,3 +518,40 @@ def test_a_gradient_nan_at_every_entry_judges_no_claim_correct():
     assert not r.ok and r["x"].message == ("not judged: ∂L/∂x is nan at every entry, so the hand-written "
                                            "gradient cannot be compared with it")
     assert all(not c.ok and c.message.startswith("not judged: ∂L/∂x is nan at every entry") for c in claims)
+
+
+def test_entries_past_2_to_the_34_are_stepped_not_divided_by_zero():
+    """x ± 1e-6 rounds back to x past 2^34: ZeroDivisionError."""
+    for x in (np.array([1.8e10, 2.0]), np.array([3e15, 2.0])):
+        assert gb.check(lambda x: np.sum(np.log(x)), x=x).passed
+
+
+def test_entries_smaller_than_the_step_are_stepped_by_their_size():
+    """sqrt at 1e-5 and 3e-6: steps of 1e-6 meet its curvature, larger ones leave its domain."""
+    f = lambda x: np.sum(np.sqrt(x))  # noqa: E731
+    x = np.array([1e-5, 3e-6])
+    assert gb.check(f, x=x).passed
+    assert not compare(f, {"x": x}, {"x": 0.49 / np.sqrt(x)}).passed
+
+
+def test_a_small_entry_wrong_beside_a_large_one_fails():
+    """The norm's relative error hid x₁'s flipped sign beside 1e7 in x₀'s."""
+    f = lambda x: 1e7 * x[0] + 0.5 * x[1] ** 2  # noqa: E731
+    x = np.array([0.3, 0.7])
+    assert compare(f, {"x": x}, {"x": np.array([1e7, 0.7])}).passed
+    assert not compare(f, {"x": x}, {"x": np.array([1e7, -0.7])}).passed
+
+
+def test_under_a_loss_too_large_for_the_step_a_larger_step_tells_the_gradients_apart():
+    """Least squares near its optimum, a loss of 2e8 and gradients of 0.02 to 0.1: they were all
+    "vanished" below the loss's rounding at 1e-6, and a sign-flipped, a zero, a 3× gradient passed."""
+    rng = np.random.default_rng(1)
+    A, z = rng.normal(size=(200, 5)), rng.normal(size=200)
+    r = z - A @ np.linalg.lstsq(A, z, rcond=None)[0]
+    b = A @ np.full(5, 0.1) + 1e3 * r
+    f = lambda w: np.sum((A @ w - b) ** 2)  # noqa: E731
+    w = np.full(5, 0.1) + 2e-4 * rng.normal(size=5)
+    g = 2 * A.T @ (A @ w - b)
+    for wrong in (-g, 0 * g, 3 * g):
+        assert not compare(f, {"w": w}, {"w": wrong}).passed
+    assert compare(f, {"w": w}, {"w": g}).passed  # told by a step of 1e-3, within what it can tell
