@@ -17,6 +17,7 @@ from graphviz_bp.drawing.folded import strip
 from .dotgraph import all_nodes, clusters
 from .numerics import numerical_grad
 from .problems import deep_mlp, deep_mlp_inputs, examples_through_layers
+from .test_formulas import _stable_sigmoid  # cs231n's rnn_layers.sigmoid: boolean-mask gathers and writes
 
 RNG = np.random.default_rng(21)
 
@@ -2003,16 +2004,6 @@ def test_a_two_line_group_label_in_a_folded_loop_is_ranged_line_by_line_and_name
     scene = g2.draw(depth=0).scene()
     (box,) = [n for n in scene.nodes if "box" in n.classes]
     assert walk(g2._dag, scene).nodes[box.id]["name"] == "encoder stage 1"
-
-
-def _stable_sigmoid(x):  # cs231n's rnn_layers.sigmoid: boolean-mask gathers and writes
-    pos_mask, neg_mask = x >= 0, x < 0
-    z = np.zeros_like(x)
-    z[pos_mask] = np.exp(-x[pos_mask])
-    z[neg_mask] = np.exp(x[neg_mask])
-    top = np.ones_like(x)
-    top[neg_mask] = z[neg_mask]
-    return top / (1 + z)
 
 
 def _masked_recurrence(W, h0, xs):
