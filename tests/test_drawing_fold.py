@@ -2027,3 +2027,34 @@ def test_a_recurrence_through_boolean_mask_gathers_folds_though_their_lengths_di
     assert any("iterations 0…39   × 40, drawn once" in t for t in titles), titles
     assert len(scene.nodes) < 30
     assert gb.check(_masked_recurrence, **inputs).passed
+
+
+def _lstm_step(x, prev_h, prev_c, Wx, Wh, b):  # cs231n's lstm_step_forward
+    H = prev_h.shape[1]
+    a = x.dot(Wx) + prev_h.dot(Wh) + b
+    i, f, o = _stable_sigmoid(a[:, :H]), _stable_sigmoid(a[:, H:2 * H]), _stable_sigmoid(a[:, 2 * H:3 * H])
+    next_c = f * prev_c + i * np.tanh(a[:, 3 * H:])
+    return o * np.tanh(next_c), next_c
+
+
+def _cs231n_lstm(x, h0, Wx, Wh, b):  # cs231n's lstm_forward, into preallocated h and c
+    N, T, _ = x.shape
+    h, c = np.zeros((N, T, h0.shape[1])), np.zeros((N, T, h0.shape[1]))
+    for t in range(T):
+        if t == 0:
+            h[:, t, :], c[:, t, :] = _lstm_step(x[:, t, :], h0, np.zeros(h0.shape), Wx, Wh, b)
+        else:
+            h[:, t, :], c[:, t, :] = _lstm_step(x[:, t, :], h[:, t - 1, :], c[:, t - 1, :], Wx, Wh, b)
+    return np.sum(h * np.linspace(0.5, 1.5, h.size).reshape(h.shape))
+
+
+def test_a_cs231n_lstm_folds_its_last_step_with_the_others():
+    """The last step lacks its write into c, which no step reads after it: its masks' lengths made
+    it no tail of the others (the alignment compared their shapes), and it was drawn apart."""
+    rng = np.random.default_rng(5)
+    inputs = dict(x=rng.normal(size=(2, 9, 3)), h0=rng.normal(size=(2, 4)), Wx=rng.normal(size=(3, 16)) * 0.5,
+                  Wh=rng.normal(size=(4, 16)) * 0.5, b=rng.normal(size=16) * 0.1)
+    g = gb.trace(_cs231n_lstm, **inputs)
+    titles = [c.lines[0][0].text for c in g.draw(fold=True).scene().clusters]
+    assert any("iterations 1…8   × 8, drawn once" in t for t in titles), titles
+    assert not any(t.endswith("— iteration 8") for t in titles)

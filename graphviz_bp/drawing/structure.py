@@ -83,19 +83,28 @@ def _signature_of(nodes: list[Node], scope: Scope | None) -> Any:
     from outside, by its shape)."""
     local = {n.index: k for k, n in enumerate(nodes)}
     items: list[Any] = []
-    ragged: set[int] = set()  # values as long as a mask has entries: x[x >= 0], exp of it (a stable sigmoid)
+    ragged = _ragged(nodes)
     for n in nodes:
         if n.kind == "op":
             wires = tuple(("in", local[e.src.index]) if e.src.index in local else
                           ("out", e.src.shape, e.src.dtype.str) for e in n.in_edges)
-            if _masked(n) or (n.op.family == "elementwise" and any(e.src.index in ragged for e in n.in_edges)):
-                ragged.add(n.index)
             shape = ("ragged", len(n.shape)) if n.index in ragged else n.shape
             item: tuple[Any, ...] = ("op", n.op.name, _frozen(n.params), shape, n.dtype.str, wires)
         else:
             item = (n.kind, n.shape, n.dtype.str)
         items.append(item + (n.dag is not None and n is n.dag.output, _shape_of_scopes(n.scope, scope)))
     return (scope.kind if scope else "", tuple(items))
+
+
+def _ragged(nodes: list[Node]) -> set[int]:
+    """Of ``nodes`` (in trace order), the values as long as a mask has entries: ``x[x >= 0]`` and
+    what is made from it elementwise (a stable sigmoid's ``exp(-x[pos_mask])``), by index."""
+    ragged: set[int] = set()
+    for n in nodes:
+        if n.kind == "op" and (_masked(n) or (n.op.family == "elementwise"  # type: ignore[union-attr]
+                                              and any(e.src.index in ragged for e in n.in_edges))):
+            ragged.add(n.index)
+    return ragged
 
 
 def _masked(n: Node) -> bool:
@@ -398,6 +407,7 @@ def _tail(first: Group, second: Group, last: Group) -> list[Node | None] | None:
     if not 0 < len(nodes) - len(mine) < len(nodes):
         return None
     later = {n.index for n in second.nodes()}
+    ragged, ragged_mine = _ragged(nodes), _ragged([n for n in mine if n is not None])
     feeding: set[int] = set()  # ops of ``first`` whose values only go on to ``second``
     for n in reversed(nodes):
         if n.kind == "op" and n.out_edges and not (n.dag is not None and n is n.dag.output) and all(
@@ -408,7 +418,7 @@ def _tail(first: Group, second: Group, last: Group) -> list[Node | None] | None:
     given = iter(mine)
     waiting = next(given, None)
     for n in nodes:
-        if waiting is not None and _kind_of(waiting, last.scope) == _kind_of(n, first.scope):
+        if waiting is not None and _kind_of(waiting, last.scope, ragged_mine) == _kind_of(n, first.scope, ragged):
             aligned.append(waiting)
             waiting = next(given, None)
         elif n.index in feeding:
@@ -443,9 +453,10 @@ def _inside(scope: Scope | None, outer: Scope | None) -> bool:
     return False
 
 
-def _kind_of(n: Node, scope: Scope | None) -> Any:
-    """A node as ``_signature_of`` sees it, but for what it reads."""
-    return (n.kind, n.op.name if n.op is not None else None, _frozen(n.params) if n.kind == "op" else (), n.shape,
+def _kind_of(n: Node, scope: Scope | None, ragged: set[int] | frozenset[int] = frozenset()) -> Any:
+    """A node as ``_signature_of`` sees it, but for what it reads (``ragged``: ``_ragged``'s)."""
+    shape = ("ragged", len(n.shape)) if n.index in ragged else n.shape
+    return (n.kind, n.op.name if n.op is not None else None, _frozen(n.params) if n.kind == "op" else (), shape,
             n.dtype.str, _shape_of_scopes(n.scope, scope))
 
 
