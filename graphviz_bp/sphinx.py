@@ -286,21 +286,15 @@ def _dot_reason(error: object) -> str:
 PAGES = "_interactive"  # the interactive pages' folder in an HTML build's output
 
 
-_PER_DOCUMENT = ("graphviz_bp_pages",)  # what the environment keeps, by document
-
-
 def _purge_pages(app: Sphinx, env: Any, docname: str) -> None:
-    for kept in _PER_DOCUMENT:
-        getattr(env, kept, {}).pop(docname, None)
+    getattr(env, "graphviz_bp_pages", {}).pop(docname, None)
 
 
 def _merge_pages(app: Sphinx, env: Any, docnames: set[str], other: Any) -> None:
-    for kept in _PER_DOCUMENT:
-        mine = getattr(env, kept, None)
-        if mine is None:
-            mine = {}
-            setattr(env, kept, mine)
-        mine.update({d: p for d, p in getattr(other, kept, {}).items() if d in docnames})
+    pages = getattr(env, "graphviz_bp_pages", None)
+    if pages is None:
+        pages = env.graphviz_bp_pages = {}
+    pages.update({d: p for d, p in getattr(other, "graphviz_bp_pages", {}).items() if d in docnames})
 
 
 def _write_pages(app: Sphinx, exception: BaseException | None) -> None:

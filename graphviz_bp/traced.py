@@ -69,7 +69,7 @@ def _refuse(what: str, instead: str = "keep it an array and use NumPy functions"
     return method
 
 
-_DISCRETE = "biu"  # dtype kinds no gradient flows through: their numbers may be read during a trace
+_DISCRETE = "biu"  # dtype kinds no gradient flows through: a 0-d one hashes as its number
 _FLOAT_REFUSED = _refuse("float()", "use it in array arithmetic as it is (a 0-d value), or read "
                                     "x.value for the number, which is not traced", "__float__")
 _INT_REFUSED = _refuse("int()", "read x.value for the number (not traced), or use x.astype(int) for "

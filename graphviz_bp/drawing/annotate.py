@@ -17,11 +17,11 @@ from ..backward import contributions
 from ..graph import DAG, Edge, Node, Source, count_text
 from ..ops import display_label
 from ..scopes import Scope
+from ..symbolic.formulas import assigned_names
 from .fold import Box, Fold, Plan, group_id, plan
 from .folded import box_lines, clipped, group_title, owned_name, strip
 from .options import DrawOptions
 from .scene import Cluster, Deferred, Line, Once, Repetitions, Scene, SceneEdge, SceneNode, Span
-from ..symbolic.formulas import assigned_names
 from .structure import Group, scaled_norm
 from .text import (
     TOOLTIP_NAME,
@@ -723,9 +723,9 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
         elif kind == "input" or shared:
             lines += _gradient_lines(told, ctx, adjoint)
     if kind == "input" and not n.out_edges and not is_out and not many and n.differentiable:
-        # (labels and indices, integer inputs, may be read as plain numbers: no edge, yet used)
         # read by nothing the loss depends on (a gain only the loop's dropped last step read): its
-        # gradient is 0 because no path leads from it, which a student may not have meant
+        # gradient is 0 because no path leads from it, which a student may not have meant (integer
+        # inputs, labels, may be read as plain numbers: no edge, yet used)
         lines.append(_line(f"no path to {L}: unused", pal.muted_text, False, True, SMALL))
 
     if kind == "input":
@@ -1200,7 +1200,8 @@ def _edge_tip(e: Edge, message: np.ndarray | None, tag: str, L: str, texts: Arra
     else:
         tip = [head]
     if last is not None and count > 1 and count != summed:
-        tip.append(f"\ndrawn once for {count} edges; the last, {_said(last.src, assigned)} → {_said(last.dst, assigned)}, carries "
+        ends = f"{_said(last.src, assigned)} → {_said(last.dst, assigned)}"
+        tip.append(f"\ndrawn once for {count} edges; the last, {ends}, carries "
                    + (summarize(last.message) if last.message is not None else "no message"))
     return tooltip_joined(tip)
 

@@ -80,18 +80,18 @@ def _bind_reshape(a, *args, shape=None, newshape=None, order="C", copy=None):
     return (a,), {"shape": new, **_order(order, "reshape", a)}
 
 
-def _order(order, name, a=None):
+def _order(order, name, a):
     """The params of an ``order=``: none for "C" (NumPy's default), else "F" (Fortran's: the first
     index fastest). "A" is F for ``a`` laid out in Fortran's order, else C, and "K" (ravel's) the
     order of its memory: each made one of those here, by ``a``'s layout (a view written through then
     shows the entries NumPy's does); NumPy takes the letters in either case."""
     order = "C" if order is None else str(order).upper()
-    if order in ("A", "K") and a is not None:
+    if order in ("A", "K"):
         value = getattr(getattr(a, "_node", None), "value", a)
         order = "F" if np.isfortran(np.asarray(value)) else "C"
     if order == "C":
         return {}
-    if order in ("F", "A", "K"):
+    if order == "F":
         return {"order": order}
     raise ValueError(f"{name}: order must be one of 'C', 'F', 'A'{', K' if name == 'ravel' else ''} (got {order!r})")
 
@@ -99,7 +99,7 @@ def _order(order, name, a=None):
 register(Op(
     name="reshape", symbol="reshape",
     forward=lambda x, shape, order="C": np.reshape(x, shape, order=order),
-    vjps=(lambda g, ans, a, p: np.reshape(g, a[0].shape, **_order(_read_order(a[0], p), "reshape")),),
+    vjps=(lambda g, ans, a, p: np.reshape(g, a[0].shape, order=p.get("order", "C")),),
     shape=_reshape_shape, numpy=(np.reshape,), bind=_bind_reshape, family="shape", methods=("reshape",),
     label=lambda params, constants: f"reshape {format_shape(params['shape'])}"
                                     + (f" ({params['order']} order)" if params.get("order") else ""),
@@ -110,18 +110,8 @@ register(Op(
 ))
 
 
-def _read_order(x, p):
-    """The order a reshape read ``x`` in: "A" is F for an array laid out in Fortran's order (its
-    message is put back the same way, whatever the message's own layout)."""
-    order = p.get("order", "C")
-    if order == "A":
-        flags = getattr(x, "flags", None)
-        return "F" if flags is not None and flags.f_contiguous and not flags.c_contiguous else "C"
-    return order
-
-
 def _reshaped_back(g, ans, args, p):
-    return np.reshape(g, args[0].shape, **_order(_read_order(args[0], p), "ravel"))
+    return np.reshape(g, args[0].shape, order=p.get("order", "C"))  # (read back in the order read)
 
 
 register(Op(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -183,7 +184,18 @@ def _inline(e: Expr, roles: tuple[str, ...] = ("named", SHARED)) -> Expr:
 def assigned_names(dag: DAG) -> dict[int, str]:
     """Names from the user's source, by node index: the value of a line ``r = <expression>`` (the
     last node made on that line, when that line made nodes once) is called ``r``. The drawing writes
-    them at every detail, the formulas use them."""
+    them at every detail, the page and the formulas use them: found once per graph (do not change
+    the dict returned)."""
+    names = _NAMES.get(dag)
+    if names is None:
+        names = _NAMES[dag] = _assigned_names(dag)
+    return names
+
+
+_NAMES: weakref.WeakKeyDictionary[DAG, dict[int, str]] = weakref.WeakKeyDictionary()  # by graph
+
+
+def _assigned_names(dag: DAG) -> dict[int, str]:
     taken = {n.name for n in dag.nodes if n.kind == "input" or getattr(n, "user_named", False)}
     taken.add("L")  # the output's name in ∂L/∂…: a value named L by the user's line is not the output
     last: dict[tuple[str, int], list[Node]] = {}
