@@ -257,6 +257,14 @@ def _keyword(W, x):
     return np.sum(out)
 
 
+def _last_keyword(W, x):
+    out = np.clip(
+        a_min=-1.0, a_max=1.0,
+        a=W @ x
+    )
+    return np.sum(out)
+
+
 def _ligature(W, x):
     ﬁx = W @ x  # noqa: PLC2401 - Python reads it as "fix"
     return np.sum(ﬁx ** 2)
@@ -268,6 +276,7 @@ def _ligature(W, x):
     (_a_lambda, {}),
     (_twice, {"tanh": "h"}),  # the value h holds after, not before, the second line
     (_keyword, {}),  # a=W @ x, is a keyword argument
+    (_last_keyword, {}),  # and so is a=W @ x alone on its line, without a comma
     (_ligature, {"matmul": "ﬁx"}),
 ])
 def test_a_value_is_named_by_the_line_that_assigns_it_and_by_no_other(fn, names):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ast
 import functools
+import linecache
+import tokenize
 import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
@@ -222,7 +224,7 @@ def _assigned_names(dag: DAG) -> dict[int, str]:
         if made[0].op.pieces is not None and _piece(made[0].source.line) != made[0].params.get("piece", 0):
             continue  # ``r = np.linalg.eigh(S)``: r is every piece, not the last one made
         target = _target(made[0].source.line)
-        if target and target not in taken:
+        if target and target not in taken and not _continues(filename, lineno):
             if target in used:  # ``h = W @ x`` then ``h = np.tanh(h)``: h is the value the later line gave it
                 del names[used[target]]
             names[made[0].index] = target
@@ -275,6 +277,40 @@ def _target(line: str) -> str | None:
         name = tree.body[0].targets[0]
         return text.encode("utf-8")[name.col_offset:name.end_col_offset].decode("utf-8", "replace") or name.id
     return None
+
+
+def _continues(filename: str, lineno: int) -> bool:
+    """Whether line ``lineno`` of ``filename`` continues a statement begun on an earlier line: a
+    call's last keyword argument alone on its line, ``a=W @ x`` (without its comma), reads as an
+    assignment. False where the file cannot be read or tokenized."""
+    lines = linecache.getlines(filename)
+    known = _STARTS.get(filename)
+    if known is None or known[0] is not lines:  # (linecache keeps one list while the file is unchanged)
+        known = _STARTS[filename] = (lines, _statement_starts(lines))
+    return known[1] is not None and lineno not in known[1]
+
+
+_STARTS: dict[str, tuple[list[str], frozenset[int] | None]] = {}  # by file: its lines, where its statements start
+
+
+def _statement_starts(lines: list[str]) -> frozenset[int] | None:
+    """The numbers of the lines on which a logical line (a statement) begins; None where the text
+    cannot be tokenized (or is empty)."""
+    if not lines:
+        return None
+    starts = set()
+    begun = False
+    skip = (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING, tokenize.ENDMARKER)
+    try:
+        for tok in tokenize.generate_tokens(iter(lines).__next__):
+            if tok.type == tokenize.NEWLINE:
+                begun = False
+            elif tok.type not in skip and not begun:
+                starts.add(tok.start[0])
+                begun = True
+    except (tokenize.TokenError, SyntaxError, StopIteration):
+        return None
+    return frozenset(starts)
 
 
 _NOT_ONE = (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
