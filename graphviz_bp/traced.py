@@ -52,6 +52,15 @@ def _numpy_frame() -> bool:
     return False
 
 
+def _read_by_user(frame: Any) -> bool:
+    """Whether ``frame``, reading a traced value by an index, is the user's code, or an array the
+    user's function made (``z[neg]`` of a buffer) reading it for the user's code; not NumPy's own
+    code (``np.piecewise``) nor graphviz_bp's."""
+    if frame.f_code.co_name == "__getitem__" and frame.f_code.co_filename == _PACKAGE_DIR + "buffers.py":
+        frame = frame.f_back
+    return frame is not None and not frame.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR))
+
+
 def _refuse(what: str, instead: str = "keep it an array and use NumPy functions",
             outside: str | None = None) -> Callable[..., Any]:
     """A method refused while its trace runs; after it (a value kept on an object or in a global),
@@ -277,7 +286,7 @@ class Traced:
     def __getitem__(self, key: Any) -> Traced:
         index, arrays, text = index_key(key)
         if (any(isinstance(k, np.ndarray) and k.dtype == bool for k in index) or any(a.dtype == bool for a in arrays)) \
-                and not sys._getframe(1).f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
+                and _read_by_user(sys._getframe(1)):
             text = source_gather(text)  # a mask the user's line reads, which its numbers do not say: as written
         return apply(_INDEX, self, *arrays, index=index, text=text)
 

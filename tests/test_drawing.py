@@ -312,6 +312,25 @@ def test_gathers_by_a_named_mask_are_titled_by_it_and_dot_is_spelled_out():
     assert "[mask 2×4]" not in titles
 
 
+def _buffer_read_by_mask(x):
+    neg = x < 0
+    z = np.zeros_like(x)
+    z[neg] = np.exp(x[neg])
+    top = np.ones_like(x)
+    top[neg] = z[neg]  # z is an array the function made and wrote: read through it
+    return np.sum(top / (1 + z))
+
+
+def test_a_gather_by_a_mask_from_an_array_the_function_wrote_is_titled_as_written():
+    """z[neg] read from a buffer written in place was titled by the mask's numbers,
+    "[[False, True, False, False]]", and, folded, by two such masks."""
+    g = gb.trace(_buffer_read_by_mask, x=np.array([1.0, -2.0, 3.0, -4.0]))
+    gathers = [n for n in g.nodes if n.op is not None and n.op.name == "index"]
+    assert len(gathers) == 2
+    titles = {n.id: n.text.splitlines()[0] for n in g.draw().scene().nodes}
+    assert [titles[n.id] for n in gathers] == ["[neg]", "[neg]"]
+
+
 def _piecewise_line(x, w):
     return np.sum(np.piecewise(x, [x < 0], [lambda v: -v, lambda v: v ** 2]) * w[1])
 

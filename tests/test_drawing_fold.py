@@ -2029,6 +2029,36 @@ def test_a_recurrence_through_boolean_mask_gathers_folds_though_their_lengths_di
     assert gb.check(_masked_recurrence, **inputs).passed
 
 
+def test_a_folded_gather_by_masks_of_different_lengths_shows_the_range_of_its_shapes():
+    """Drawn once for 40 gathers of 0 to 8 entries, it read the first's shape alone (ℝ⁰ where the
+    first step's mask was empty), and its edges the first's Jacobian."""
+    rng = np.random.default_rng(0)
+    inputs = dict(W=rng.normal(size=(4, 4)), h0=rng.normal(size=(2, 4)), xs=rng.normal(size=(40, 2, 4)))
+    g = gb.trace(_masked_recurrence, **inputs)
+    scene = g.draw().scene()
+    checked = 0
+    for node in scene.nodes:
+        members = [g.nodes[i] for i in scene.stands_for.get(node.id, ())]
+        sizes = {m.value.size for m in members}
+        if len(sizes) > 1:  # a value of as many entries as a mask holds
+            low, high = min(sizes), max(sizes)
+            up = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+            assert f"ℝ{str(low).translate(up)} … ℝ{str(high).translate(up)}" in node.text.splitlines(), node.text
+            checked += 1
+    assert checked >= 2
+    spans = 0
+    for edge in scene.edges:
+        members = [g.edges[i] for i in scene.stands_for.get(edge.id, ())]
+        shapes = {m.dst.value.shape + m.src.value.shape for m in members}
+        if len(shapes) > 1 and "J" in edge.text:
+            first = edge.text.splitlines()[0]
+            low = min(shapes, key=lambda s: int(np.prod(s)))
+            high = max(shapes, key=lambda s: int(np.prod(s)))
+            assert first == f"J {'×'.join(map(str, low))} … {'×'.join(map(str, high))}", first
+            spans += 1
+    assert spans >= 2
+
+
 def _lstm_step(x, prev_h, prev_c, Wx, Wh, b):  # cs231n's lstm_step_forward
     H = prev_h.shape[1]
     a = x.dot(Wx) + prev_h.dot(Wh) + b

@@ -7,6 +7,7 @@ highlighted); ``render`` only turns the Scene into DOT. No Graphviz here.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -700,7 +701,9 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
             lines.append(_line(name, text_color, False, True))
     value = told.value  # (a later repetition's, with its gradient, where the first reads data only)
     if ctx.shapes:
-        lines.append(_line(space_of(value.shape), pal.muted_text, False, False, SMALL + 1))
+        spread = _spread([m.value.shape for m in members]) if many else None  # type: ignore[union-attr]
+        text = space_of(value.shape) if spread is None else f"{space_of(spread[0])} … {space_of(spread[1])}"
+        lines.append(_line(text, pal.muted_text, False, False, SMALL + 1))
     if told is not n and members and ctx.values:  # say so: the drawing's other numbers are the first's
         nth = members.index(told) + 1
         before = "the 1st" if nth == 2 else f"the first {nth - 1}"
@@ -839,7 +842,10 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
     lines: list[Line] = []
     into_box = key is not None and key[1].startswith("box_")  # the Jacobian of many ops: not written
     if ctx.shapes and not from_const and src.value.dtype.kind in "fc" and not into_box:  # integer/boolean: none
-        lines.append(_jacobian_line(dst.value.shape + src.value.shape, pal.jacobian))
+        spread = _spread([m.dst.value.shape + m.src.value.shape for m in members]) if many else None  # type: ignore[union-attr]
+        lines.append(_jacobian_line(dst.value.shape + src.value.shape, pal.jacobian) if spread is None else
+                     _line(f"J {format_shape(spread[0])} … {format_shape(spread[1])}", pal.jacobian, False, False,
+                           EDGE - 1))
     back = len(lines)
     formula = shown_e.formula if ctx.formulas and message is not None and not muted and not summed else None
     if formula is not None and formula.verified:
@@ -1165,6 +1171,17 @@ def _merged_tags(members: list[Edge], edge_tag: dict[Edge, tuple[str, str, str]]
     if len(tagged) == len(members) and at == list(range(at[0], at[0] + len(at))) and len(names) > 2:
         return f"{names[0]} … {names[-1]}, "
     return ", ".join(names) + ", " if len(names) <= 3 else f"{len(names)} of {names[0]} … {names[-1]}, "
+
+
+def _spread(shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The smallest and the largest of the shapes of the values (or Jacobians) one folded node (or
+    edge) stands for, when they differ (a gather by a mask, ``x[x < 0]``, in each repetition: as many
+    entries as that repetition's mask holds); else None."""
+    first = shapes[0]
+    if all(s == first for s in shapes):
+        return None
+    sizes = [math.prod(s) for s in shapes]
+    return shapes[sizes.index(min(sizes))], shapes[sizes.index(max(sizes))]
 
 
 @functools.lru_cache(maxsize=1024)  # shapes recur on every layer
