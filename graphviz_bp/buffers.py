@@ -336,7 +336,7 @@ class Buffer(np.ndarray):
     def __array_finalize__(self, obj: Any) -> None:
         root = getattr(obj, "_gb_root", None)
         if root is not None and root._gb_traced is not None:  # NumPy's code read its memory as numbers
-            raise TraceError(conversion_advice())
+            raise TraceError(conversion_advice(sys._getframe(1)))  # (a compiled sampler's: the user's frame)
         if root is not None and _overlaps(self, root):
             self._gb_root = root  # a view: reshape, .T, x[0], x[1:]...
             self._gb_read = None

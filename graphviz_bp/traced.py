@@ -168,7 +168,9 @@ class Traced:
 
     @shape.setter
     def shape(self, new: Any) -> None:
-        raise TraceError("assigning x.shape reshapes in place; write x = x.reshape(...) instead")
+        frame = sys._getframe(1)  # (NumPy's compiled samplers add no frame: the user's line calling one)
+        advice = _sampler_advice(frame, _caller_line(frame) or "")
+        raise TraceError(advice or "assigning x.shape reshapes in place; write x = x.reshape(...) instead")
 
     ndim = property(lambda self: self._node.value.ndim)
     size = property(lambda self: self._node.value.size)

@@ -83,9 +83,14 @@ def _traceback(exc: BaseException) -> list[tuple[Any, int]]:
     return frames
 
 
+# graphviz_bp's files, NumPy's, and the compiled parts of NumPy a traceback names by their sources
+# (``numpy/random/_generator.pyx``)
+_NOT_USERS = (_PACKAGE_DIR, _NUMPY_DIR, "numpy/", "numpy" + os.sep)
+
+
 def _innermost_user(frames: list[tuple[Any, int]]) -> int | None:
     """The index of the innermost of ``frames`` outside graphviz_bp and NumPy (None: none is)."""
-    users = [k for k, (f, _) in enumerate(frames) if not f.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR))]
+    users = [k for k, (f, _) in enumerate(frames) if not f.f_code.co_filename.startswith(_NOT_USERS)]
     return users[-1] if users else None
 
 
