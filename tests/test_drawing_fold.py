@@ -1342,6 +1342,37 @@ def test_a_collapsed_loops_outputs_stacked_are_one_edge():
     assert shown and shown[0] == pytest.approx(first.message.ravel()[0], rel=5e-3)
 
 
+def _stacked_layers(x, W0, U0, W1, U1):
+    seq = x
+    for W, U in [(W0, U0), (W1, U1)]:
+        h = np.zeros(4)
+        out = []
+        for t in range(30):
+            h = np.tanh(W @ h + U @ seq[t])
+            out.append(h)
+        seq = np.stack(out)
+    return np.sum(seq[-1] ** 2)
+
+
+def test_a_folded_loops_outputs_stacked_in_a_folded_block_are_one_edge():
+    """Two RNN layers, each stacking its 30 states (``out.append(h)``; ``np.stack(out)``), the steps
+    folded inside the folded layers: 30 edges ran into the stack drawn once for both layers, each
+    "from iteration k only", 91 in wide, their operand marks stopping at ⑨. One edge, × 60."""
+    rng = np.random.default_rng(0)
+    inputs = {"x": rng.normal(size=(30, 4)), **{k: rng.normal(size=(4, 4)) * .5 for k in ("W0", "U0", "W1", "U1")}}
+    g = gb.trace(_stacked_layers, **inputs)
+    scene = g.draw().scene()
+    (stack,) = [n.id for n in scene.nodes if n.text.splitlines()[0] == "stack"]
+    into = [e for e in scene.edges if e.dst == stack]
+    assert len(into) == 1, [e.text for e in into]
+    members = [g._dag.edges[i] for i in scene.stands_for[into[0].id]]
+    assert len(members) == 60 and {m.argnum for m in members} == set(range(30))
+    assert into[0].text.splitlines()[-1].endswith("× 60") and not into[0].head
+    first = min(members, key=lambda m: (m.dst.index, m.argnum))
+    shown = float(re.findall(r"-?[0-9.]+(?:e[-+]?[0-9]+)?", into[0].text.splitlines()[1].replace("−", "-"))[0])
+    assert shown == pytest.approx(first.message.ravel()[0], rel=5e-3)
+
+
 def _projections(x, Wq, Wk, Wv):
     return np.tanh(Wq @ x), np.sin(Wk @ x), Wv @ x
 

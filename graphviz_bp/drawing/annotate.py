@@ -359,7 +359,7 @@ def _fans_merged(lanes: dict[tuple[str, str, int], list[Edge]], P: Plan) -> dict
     sources: dict[tuple[str, str], set[int]] = {}  # the values the operands come from: one each
     shared: set[tuple[str, str]] = set()  # one value read as two operands (np.stack([z, z, z])): no fan
     for (a, b, argnum), es in lanes.items():
-        if argnum >= 0 and len(P.stands_for.get(a, ())) > 1 and len(P.stands_for.get(b, ())) <= 1:
+        if argnum >= 0 and len(P.stands_for.get(a, ())) > 1:
             mine = {e.src.index for e in es}
             seen = sources.setdefault((a, b), set())
             if mine & seen:
