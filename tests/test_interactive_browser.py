@@ -344,6 +344,42 @@ def test_a_folded_block_opens_into_its_repetitions(browser, tmp_path):
     assert browser.console_errors() == []
 
 
+def _stacked_rnn(x, W0, U0, W1, U1):
+    seq = x
+    for W, U in [(W0, U0), (W1, U1)]:
+        h = np.zeros(3)
+        out = []
+        for t in range(12):
+            h = np.tanh(W @ h + U @ seq[t])
+            out.append(h)
+        seq = np.stack(out)
+    return np.sum(seq[-1] ** 2)
+
+
+def test_a_step_in_a_repeat_folded_inside_another_names_where_it_is_in_both(browser, tmp_path):
+    """Two RNN layers folded, their 12 time steps folded inside: every step's caption named the
+    layer alone ("in iteration 1, repetition 2 of 2 of a block drawn once"), never the time step."""
+    rng = np.random.default_rng(2)
+    inputs = {"x": rng.normal(size=(12, 3)), **{k: rng.normal(size=(3, 3)) * .5 for k in ("W0", "U0", "W1", "U1")}}
+    g = gb.trace(_stacked_rnn, **inputs)
+    open_page(browser, tmp_path, g, "stacked.html", fold=True)
+    steps = browser.run("return graphvizBP.data.steps")
+    order = sending_order(g)
+    checked = set()
+    for k, n in enumerate(order, 1):
+        loops = [s for s in n.scope.chain if s.kind == "iteration"] if n.scope is not None else []
+        if len(loops) != 2 or n.op.name != "tanh":
+            continue
+        layer, t = loops[0].index, loops[1].index
+        browser.run(f"graphvizBP.setStep({k})")
+        assert f"in iteration {layer} ({layer + 1} of 2) › t = {t} ({t + 1} of 12) of blocks drawn once" \
+            in browser.text("#now"), (k, browser.text("#now"))
+        assert [r["index"] for r in steps[k - 1]["reps"]] == [layer, t]
+        checked.add((layer, t))
+    assert checked == {(a, b) for a in range(2) for b in range(12)}
+    assert browser.console_errors() == []
+
+
 def test_a_page_with_no_step_says_so(browser, tmp_path):
     """Every input drawn as data: no message is shown, so the page has step 0 only."""
     g = gb.trace(lambda x: np.sum(np.tanh(x)), x=np.arange(3.0))

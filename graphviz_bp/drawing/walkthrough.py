@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -192,22 +193,22 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
             if len(n.out_edges) >= 2 and drawn not in w.arrivals:
                 w.arrivals[drawn] = sorted(got)
 
-    rep_of: dict[int, tuple[str, int]] = {}  # a node in a folded repeat -> (its frame, repetition)
+    rep_of: dict[int, list[tuple[str, int]]] = {}  # a node in folded repeats -> (each frame, repetition)
     for cid, reps in scene.repeats.items():
         rows = []
         for k, (label, members, norm) in enumerate(zip(reps.labels, reps.nodes, reps.norms)):
             steps = sorted(page_step[bp.step_of(dag.nodes[i])] for i in members
                            if bp.step_of(dag.nodes[i]) in page_step)
             for i in members:
-                rep_of.setdefault(i, (cid, k))
+                rep_of.setdefault(i, []).append((cid, k))
             rows.append({"label": label, "steps": [steps[0], steps[-1]] if steps else None,
                          "norm": _number(norm) if norm is not None else None})
         w.groups[cid] = {"count": len(rows), "reps": rows}
+    loops = _folded_loops(scene, dag)
     for k, s in enumerate(sending, 1):
-        at = rep_of.get(s.node.index)
-        if at is not None:
-            w.steps[k - 1]["rep"] = {"group": at[0], "index": at[1], "count": w.groups[at[0]]["count"],
-                                     "label": w.groups[at[0]]["reps"][at[1]]["label"]}
+        places = rep_of.get(s.node.index)
+        if places:
+            w.steps[k - 1]["reps"] = _places(s.node, places, loops, w.groups)
 
     arrays = _Arrays(2 * len(scene.nodes) + len(scene.edges) + PATHS * len(w.arrivals))
     for node in scene.nodes:
@@ -224,6 +225,54 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
         w.reveal[edge.id] = _edge_reveal(edge, at or 0)
         w.edges[edge.id] = _edge_info(edge, dag, scene, w, with_formulas, names, live, arrays, told, at, titles)
     return w
+
+
+def _folded_loops(scene: Scene, dag: DAG) -> dict[str, tuple[int, tuple[str, int, str] | None]]:
+    """The folded repeats, by frame: the depth of their repetitions' scope and, where those are a
+    loop's iterations, the loop's header (file, line and text)."""
+    loops: dict[str, tuple[int, tuple[str, int, str] | None]] = {}
+    for cid, reps in scene.repeats.items():
+        first = dag.nodes[reps.nodes[0][0]] if reps.nodes and reps.nodes[0] else None
+        if first is None or first.scope is None or not cid[1:].isdigit():
+            continue
+        scope = next((c for c in first.scope.chain if c.number == int(cid[1:])), None)
+        if scope is None:
+            continue
+        loop = scope.parent if scope.kind == "iteration" else None
+        header = (loop.source.filename, loop.source.lineno, loop.label) if loop is not None and \
+            loop.source is not None else None
+        loops[cid] = (scope.depth, header)
+    return loops
+
+
+def _places(n: Node, places: list[tuple[str, int]], loops: dict[str, tuple[int, tuple[str, int, str] | None]],
+            groups: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where in the folded repeats ``n`` is, outermost first: each frame, the repetition (its index
+    in the frame's list, or None) and its label. A loop folded inside a folded repeat lists the
+    repetitions of its run in the first repetition only: in a later one, ``n``'s iteration is named by
+    its label (``iteration 15``), placed in the list where one repetition has that label."""
+    out = [{"group": cid, "index": k, "count": groups[cid]["count"], "label": groups[cid]["reps"][k]["label"]}
+           for cid, k in places]
+    known = {cid for cid, _ in places}
+    chain = n.scope.chain if n.scope is not None else ()
+    for cid, (depth, header) in loops.items():
+        if cid in known or header is None:
+            continue
+        for s in chain:  # the iteration of a run of that loop that n was made in, at the frame's depth
+            loop = s.parent
+            if s.kind == "iteration" and s.depth == depth and loop is not None and loop.source is not None \
+                    and (loop.source.filename, loop.source.lineno, loop.label) == header:
+                labels = [r["label"] for r in groups[cid]["reps"]]
+                label = s.title
+                out.append({"group": cid, "index": labels.index(label) if labels.count(label) == 1 else None,
+                            "count": groups[cid]["count"], "label": label})
+                break
+    for r in out:  # named by the loop's counter where its header has one: "t = 15"
+        header = loops.get(r["group"], (0, None))[1]
+        counter = re.match(r"(?:async\s+)?for\s+([A-Za-z_]\w*)\s+in\b", header[2]) if header is not None else None
+        r["named"] = f"{counter.group(1)} = {r['label'][10:]}" if counter is not None and \
+            r["label"].startswith("iteration ") else r["label"]
+    return sorted(out, key=lambda r: loops.get(r["group"], (0, None))[0])
 
 
 def _title(node: SceneNode) -> str:

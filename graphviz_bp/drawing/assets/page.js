@@ -84,7 +84,13 @@
     }
     const s = W.steps[step - 1];
     let h = `<h2>Step ${step} of ${N}: at <span class="name">${esc(s.name)}</span></h2>`;
-    if (s.rep) h += `<p class="hint">in ${esc(s.rep.label)}, repetition ${s.rep.index + 1} of ${s.rep.count} of a block drawn once</p>`;
+    if (s.reps && s.reps.length === 1) {
+      const r = s.reps[0];
+      h += `<p class="hint">in ${esc(r.label)}, repetition ${r.index + 1} of ${r.count} of a block drawn once</p>`;
+    } else if (s.reps) {  // a repeat folded inside another: where in each, outermost first
+      h += `<p class="hint">in ${s.reps.map((r) => esc(r.named) + (r.index === null ? "" : ` (${r.index + 1} of ${r.count})`))
+        .join(" › ")} of blocks drawn once</p>`;
+    }
     h += s.seed ? `<p>The backward pass starts here: ${esc(s.cotangent)} = ${esc(s.adjoint)}.</p>`
       : `<p>Its cotangent ḡ = ${esc(s.cotangent)} is complete: ${esc(s.adjoint)}.</p>`;
     h += `<p>Its rule sends ${s.sent.length === 1 ? "one message" : s.sent.length + " messages"}:</p><ul class="sent">`;
