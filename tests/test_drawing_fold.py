@@ -2090,6 +2090,35 @@ def test_a_folded_gather_by_masks_of_different_lengths_shows_the_range_of_its_sh
     assert spans >= 2
 
 
+def _dense_net(x, **W):
+    feats = x
+    for i in range(len(W)):
+        new = np.tanh(feats @ W[f"W{i}"])
+        feats = np.concatenate([feats, new], axis=1)  # each layer reads all before it: no two alike
+    return np.sum(feats ** 2)
+
+
+def test_a_dense_nets_layers_of_different_shapes_fit_the_default_drawing_their_weights_drawn_as_one():
+    """Layers each of its own shape, nothing folds; collapsed to one box, 200 weight leaves
+    stayed beside it: 204 nodes in a row 399 in wide, past what rsvg-convert can show."""
+    rng = np.random.default_rng(0)
+    W = {f"W{i}": rng.normal(size=(3 + 2 * i, 2)) * 0.3 for i in range(160)}
+    g = gb.trace(_dense_net, x=rng.normal(size=(4, 3)), **W)
+    scene = g.draw().scene()
+    assert len(scene.nodes) <= 150
+    (gathered,) = [n for n in scene.nodes if n.text.startswith("W0 … W159")]
+    members = [g.nodes[i] for i in scene.stands_for[gathered.id]]
+    assert [m.name for m in members] == [f"W{i}" for i in range(160)]
+    assert "160 inputs: W0's numbers" in gathered.text and "ℝ³ˣ² … ℝ³²¹ˣ²" in gathered.text
+    (edge,) = [e for e in scene.edges if e.src == gathered.id]
+    assert sorted(scene.stands_for[edge.id]) == sorted(e.index for m in members for e in m.out_edges)
+    assert edge.text.splitlines()[-1] == "× 160"
+    assert "drawn once for 160 inputs only the box beside it reads" in str(gathered.tooltip)
+    for options in ({"fold": False}, {"depth": 0}):  # asked for: each drawn
+        assert sum(n.text.splitlines()[0].startswith("W") for n in g.draw(**options).scene().nodes) == 160
+    g.draw().html()  # the page reads what the gathered node stands for
+
+
 def _lstm_step(x, prev_h, prev_c, Wx, Wh, b):  # cs231n's lstm_step_forward
     H = prev_h.shape[1]
     a = x.dot(Wx) + prev_h.dot(Wh) + b

@@ -214,7 +214,7 @@ class _Ctx:
     the messages' tags and the arrays' texts."""
 
     __slots__ = ("dag", "opts", "pal", "live", "L", "arrow", "arrow_span", "edge_tag", "texts", "shapes", "values",
-                 "formulas", "adjoints", "messages", "absorbed", "sources", "boxed", "around", "assigned")
+                 "formulas", "adjoints", "messages", "absorbed", "sources", "boxed", "around", "assigned", "gathered")
 
     def __init__(self, dag: DAG, opts: DrawOptions, drawn: list[Node] | None = None,
                  drawn_edges: list[Edge] | None = None, absorbed: set[int] | None = None) -> None:
@@ -233,6 +233,7 @@ class _Ctx:
         self.sources: dict[tuple[str, int, str], str] = {}  # the source lines the tooltips quote, by place
         self.boxed: dict[str, set[int]] = {}  # the nodes in each collapsed box (its own, not its repeats')
         self.around: dict[str, frozenset[int]] = {}  # the folded repeats each box is drawn once for (_around)
+        self.gathered: frozenset[str] = frozenset()  # inputs drawn as one, read by one box alone (Plan.gathered)
         # Messages on the edges out of a shared value are numbered m₁, m₂, ... in edge order, each in
         # its own colour; the node then shows their sum.
         self.edge_tag: dict[Edge, tuple[str, str, str]] = {}
@@ -314,7 +315,7 @@ def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     drawn = [dag.nodes[int(k[1:])] for k in kept if k not in P.boxes]
     drawn_edges = [es[0] for es in lanes.values()]
     ctx = _Ctx(dag, opts, drawn, drawn_edges, absorbed)
-    ctx.around = around
+    ctx.around, ctx.gathered = around, P.gathered
     into: dict[str, int] = {}  # drawn operands of each drawn node
     for (a, b, argnum) in lanes:
         into[b] = into.get(b, 0) + 1
@@ -704,6 +705,8 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
         spread = _spread([m.value.shape for m in members]) if many else None  # type: ignore[union-attr]
         text = space_of(value.shape) if spread is None else f"{space_of(spread[0])} … {space_of(spread[1])}"
         lines.append(_line(text, pal.muted_text, False, False, SMALL + 1))
+    if many and n.id in ctx.gathered and ctx.values:  # inputs the box alone reads: whose numbers are drawn
+        lines.append(_line(f"{len(members)} inputs: {shown(n)}'s numbers", pal.muted_text, False, True, SMALL))  # type: ignore[arg-type]
     if told is not n and members and ctx.values:  # say so: the drawing's other numbers are the first's
         nth = members.index(told) + 1
         before = "the 1st" if nth == 2 else f"the first {nth - 1}"
@@ -766,7 +769,9 @@ def _node_tip(n: Node, ctx: _Ctx, muted: bool, members: list[Node] | None = None
                 more += _path_tips(ctx.dag, n)
     if members:
         last = members[-1]
-        more += [f"drawn once for {len(members)} values, one per repetition; the last, {visible(last.name)}:",
+        why = "inputs only the box beside it reads (depth option)" if n.id in ctx.gathered else \
+            "values, one per repetition"
+        more += [f"drawn once for {len(members)} {why}; the last, {visible(last.name)}:",
                  f"value: {summarize(last.value)}"]
         adjoint = ctx.adjoints[last.index]
         if adjoint is not None and not muted:

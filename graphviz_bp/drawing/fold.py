@@ -67,6 +67,7 @@ class Plan:
     # its repetition's number), outermost first
     repetitions: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     chain: list[int] = field(default_factory=list)  # the graph's main chain (``structure.main_chain``)
+    gathered: frozenset[str] = frozenset()  # drawn inputs standing for the inputs only one box reads
 
     def repetitions_apart(self, src: Node, dst: Node) -> int:
         """How many repetitions of a folded repeat an edge from ``src`` to ``dst`` goes forward (in
@@ -108,10 +109,16 @@ def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", 
         chosen: int | None = None
         if big and fold is not False:  # fold=False: every node drawn
             deepest = min(max((g.depth for g in root.walk()), default=0), FRAME_DEPTH)
-            for d in [None, *range(deepest, -1, -1)]:
+            levels = [None, *range(deepest, -1, -1)]
+            for d in levels:
                 chosen = d
                 if _make(dag, root, folds, d, places, chain).size <= budget:
                     break
+            else:  # too big even collapsed: each box's own inputs drawn as one node (a dense net's W0 … W199)
+                for d in levels:
+                    made = _make(dag, root, folds, d, places, chain, gather=True)
+                    if made.size <= budget or d == levels[-1]:
+                        return made
         return _make(dag, root, folds, chosen, places, chain)
     return _make(dag, root, folds, depth, places, chain)  # type: ignore[arg-type]
 
@@ -281,7 +288,7 @@ def _owned_inputs(nodes: list[Node | None], k: int, owner: dict[int, int]) -> di
 
 
 def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
-          places: dict[int, list[tuple[int, int]]], chain: list[int]) -> Plan:
+          places: dict[int, list[tuple[int, int]]], chain: list[int], gather: bool = False) -> Plan:
     stand: dict[int, Node] = {}  # node index -> the node drawn for it in a folded repeat
     home: dict[int, Group] = {g_n.index: g for g in root.walk() for g_n in g.own}
     folded: dict[str, Fold] = {}
@@ -361,6 +368,7 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
             stands_for[drawn] = [n]
         else:
             got.append(n)
+    gathered = _gather_inputs(dag, shown, stands_for, stand, boxes) if gather and boxes else frozenset()
     for f in folds:  # a layer's own inputs in the order of the repetitions (W0 … W9), not of the inputs
         for j, s in enumerate(f.owned[0]):
             got = stands_for.get(shown[s.index])
@@ -378,7 +386,42 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
         levels = sorted(g.scope.depth for g in groups.values())  # type: ignore[union-attr]
         cluster_of, groups = _frames(homes, levels[MAX_FRAMES])
     return Plan(shown, stands_for, cluster_of, groups, folded, boxes, depth, root,
-                {i: s for i, s in stand.items() if s.index != i}, places, chain)
+                {i: s for i, s in stand.items() if s.index != i}, places, chain, gathered)
+
+
+GATHERED = 3  # inputs read by one box alone: this many or more are drawn as one node, when gathering
+
+
+def _gather_inputs(dag: DAG, shown: dict[int, str], stands_for: dict[str, list[Node]], stand: dict[int, Node],
+                   boxes: dict[str, Box]) -> frozenset[str]:
+    """Draw the inputs that only one collapsed box reads, alike (by the same ops, as the same
+    operand), ``GATHERED`` or more of them, as one node (``W0 … W199``: a dense net's layers, each
+    of its own shape, none folded), the first standing for the others (in the inputs' order), as a
+    folded layer's are; their edges into the box are one.
+    Returns the ids of the nodes drawn so."""
+    into: dict[tuple[str, tuple[tuple[str, int], ...]], list[Node]] = {}
+    for n in dag.nodes:
+        if n.kind != "input" or not n.out_edges or shown[n.index] != n.id or n is dag.output:
+            continue
+        targets = {shown[e.dst.index] for e in n.out_edges}
+        if len(targets) == 1:
+            (box,) = targets
+            if box in boxes:  # (read alike: the layers' W by their matmuls, not the data x beside them)
+                uses = tuple(sorted({(e.dst.op.name if e.dst.op is not None else e.dst.kind, e.argnum)
+                                     for e in n.out_edges}))
+                into.setdefault((box, uses), []).append(n)
+    gathered = []
+    for members in into.values():
+        if len(members) < GATHERED:
+            continue
+        first = members[0]
+        for n in members[1:]:
+            shown[n.index] = first.id
+            stand[n.index] = first
+            del stands_for[n.id]
+        stands_for[first.id] = list(members)
+        gathered.append(first.id)
+    return frozenset(gathered)
 
 
 def _outside(g: Group | None, boxed: set[int]) -> Group | None:
