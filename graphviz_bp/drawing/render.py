@@ -268,6 +268,10 @@ PLACED = 150  # nodes drawn: past this many, placing's network simplex stops aft
 # took 10.6 s there (29,601 iterations over 13,268 nodes), 1 s bounded; the gallery's drawings, all
 # smaller, are laid out the same either way except three, so small drawings keep the full search
 _PLACED = (("nslimit", "1"),)
+SPANNED = 120  # nodes drawn: from this many on, a drawing whose edges span many ranks is bounded too
+LONG = 2000  # ranks spanned past their first by all edges (dot's virtual nodes): past this, bounded.
+# A 30-step RNN drawn whole (156 nodes), its weights fanning out to every step, spans 2,640: dot
+# took 12 s routing its splines (50 steps: 85 s), 0.14 s bounded; 25 steps (1,825) took 1.2 s
 
 
 def to_dot(scene: Scene) -> str:
@@ -277,8 +281,9 @@ def to_dot(scene: Scene) -> str:
     # (without it a deep net drifts sideways layer after layer: a 20-layer MLP drawn whole was 31 in wide)
     chain = scene.chain
     size = len(scene.nodes)
+    bounded = size > LIMITED or (size >= SPANNED and _spanned(scene) > LONG)
     out = [_header(scene.background, scene.text_color, scene.font, scene.direction,
-                   _BOUNDED if size > LIMITED else _PLACED if size > PLACED else ())]
+                   _BOUNDED if bounded else _PLACED if size > PLACED else ())]
     _nodes(out, scene, chain)
     upward = _upward(scene)
     out += [_edge(e, upward) for e in scene.edges]
@@ -286,6 +291,33 @@ def to_dot(scene: Scene) -> str:
         out += ["\tsubgraph legend_rank {\n", "\t\trank=sink\n", "\t" + _node(scene.legend), "\t}\n"]
     out.append("}\n")
     return "".join(out)
+
+
+def _spanned(scene: Scene) -> int:
+    """How many ranks the edges of ``scene`` span past their first, in all: the virtual nodes dot
+    makes to route long edges (a weight used at every step of a loop, from the top), whose splines
+    it routes past every frame on the way. Ranks by the longest path from the drawing's sources,
+    each source then placed just above its first use, as dot's ranking places an input."""
+    succ: dict[str, list[str]] = {n.id: [] for n in scene.nodes}
+    into = dict.fromkeys(succ, 0)
+    for e in scene.edges:
+        if e.src != e.dst and e.src in succ and e.dst in succ:
+            succ[e.src].append(e.dst)
+            into[e.dst] += 1
+    rank = dict.fromkeys(succ, 0)
+    sources = [i for i, k in into.items() if k == 0]
+    order, left = list(sources), dict(into)
+    for u in order:  # (a cycle, an edge drawn back up: its nodes keep rank 0)
+        for v in succ[u]:
+            if rank[u] + 1 > rank[v]:
+                rank[v] = rank[u] + 1
+            left[v] -= 1
+            if left[v] == 0:
+                order.append(v)
+    for u in sources:
+        if succ[u]:
+            rank[u] = min(rank[v] for v in succ[u]) - 1
+    return sum(max(0, rank[v] - rank[u] - 1) for u, vs in succ.items() for v in vs)
 
 
 @functools.lru_cache(maxsize=64)  # the same few, drawing after drawing
