@@ -22,9 +22,10 @@ __all__ = ["DEFAULT_TIMEOUT", "GraphvizNotFoundError", "RenderError", "RenderTim
 
 #: Seconds dot may take by default; None or 0 means no limit.
 DEFAULT_TIMEOUT = 300.0
-#: Nodes plus edges from which progress is reported as dot starts: with dot 2.43 a chain of 8,000
-#: nodes (16,000 items) took 6 s, one of 5,000 took 3 s.
-PROGRESS_THRESHOLD = 15_000
+#: Nodes plus edges from which progress is reported as dot starts: with dot 2.43 a deep net of 3,000
+#: nodes drawn whole (6,000 items) took 2.9 s, one of 5,000 6.5 s; denser drawings of that size take longer
+#: (a 48-block GPT drawn whole, 7,900 items, 38 s).
+PROGRESS_THRESHOLD = 6_000
 #: Seconds after which a smaller graph is reported too: layout time is not size alone (50 steps
 #: sharing one weight, 254 items, took 10 s; 25 steps took 0.2 s).
 PROGRESS_DELAY = 5.0
