@@ -89,6 +89,11 @@ class CheckResult:
         if self.precision not in TOLERANCES or self.precision == "float64":
             return ""
         eps, rtol = TOLERANCES[self.precision]
+        if self.eps >= eps and self.rtol >= rtol:  # (its settings taken already: saying them again tells nothing)
+            return (f"the function computes with {self.precision} values, and this check already takes "
+                    f"{self.precision}'s step and tolerance (eps={self.eps:g}, rtol={self.rtol:g}): their rounding "
+                    f"can still swamp central differences of this loss; check the function in float64 (its "
+                    f"inputs, and the arrays it makes as {self.precision}, in float64), or with a larger rtol")
         return (f"the function computes with {self.precision} values: their rounding can make central "
                 f"differences of step {self.eps:g} disagree with a right gradient; a {self.precision} "
                 f"check is eps={eps:g}, rtol={rtol:g}")

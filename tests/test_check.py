@@ -252,6 +252,31 @@ def _float32_cache(W, x):
     return np.sum(cache ** 2)
 
 
+def _float32_lstm(Wh, Wx):  # deep-learning-from-scratch-2's TimeLSTM: float32 buffers, a 20-step loop
+    xs = np.random.default_rng(1).normal(size=(20, 6)).astype("f")
+    h, c = np.zeros(6, dtype="f"), np.zeros(6, dtype="f")
+    hs = np.empty((20, 6), dtype="f")
+    for t in range(20):
+        f, g, i, o = np.split(Wh @ h + Wx @ xs[t], 4)
+        f, i, o = 1 / (1 + np.exp(-f)), 1 / (1 + np.exp(-i)), 1 / (1 + np.exp(-o))
+        c = f * c + np.tanh(g) * i
+        h = o * np.tanh(c)
+        hs[t] = h
+    return np.mean(np.log(1 + hs ** 2))
+
+
+def test_a_float32_check_that_fails_at_float32s_settings_does_not_suggest_them_again():
+    """Run with eps=5e-3, rtol=3e-3 as the hint says, a right gradient through 20 float32 steps
+    failed, and the hint said to check with eps=0.005, rtol=0.003."""
+    rng = np.random.default_rng(1)
+    Wh, Wx = (rng.normal(size=(24, 6)) / np.sqrt(6)).astype("f"), (rng.normal(size=(24, 6)) / np.sqrt(6)).astype("f")
+    r = gb.check(_float32_lstm, Wh=Wh, Wx=Wx, eps=5e-3, rtol=3e-3)
+    assert not r.passed and r.precision == "float32"
+    assert "eps=0.005, rtol=0.003" in r.hint and "already takes float32's step and tolerance" in r.hint
+    assert "check the function in float64" in r.hint
+    assert gb.check(_float32_lstm, Wh=Wh, Wx=Wx, eps=1e-2, rtol=3e-2).passed  # (the gradient is right)
+
+
 def test_a_check_through_float32_values_says_what_a_float32_check_takes():
     """Central differences of step 1e-6 through a float32 cache disagreed with the (right) traced
     gradient by 1e-3 and the check failed, saying nothing of why. It still fails (its defaults are
