@@ -588,6 +588,21 @@ def _all_nodes(graph):
     return graph.get_node_list() + [n for sub in graph.get_subgraph_list() for n in _all_nodes(sub)]
 
 
+def test_a_mask_and_integers_are_not_drawn_as_real_numbers():
+    """np.where's condition, a boolean constant, read "const ℝ²ˣ³ range [0, 1]"; integers read ℝ."""
+    m = np.array([[1, 0, 1, 1], [0, 1, 1, 0]])
+
+    def f(x):
+        return np.sum(np.where(m == 0, 0.0, x) ** 2) + np.sum(x[0] * np.arange(4))
+
+    g = gb.trace(f, x=np.ones((2, 4)))
+    texts = [n.text for n in g.draw().scene().nodes]
+    assert "mask 2×4\n3 of 8 true" in texts and not [t for t in texts if "range [0, 1]" in t and "const" in t]
+    assert "[0, 1, 2, 3]" in texts  # (few integers: their numbers)
+    comparison = gb.trace(lambda x: np.sum(x * (x > 0.5)), x=np.array([0.2, 0.7, 0.9, 0.1, 0.6]))
+    assert "mask 5\n3 of 5 true" in [n.text for n in comparison.draw().scene().nodes]  # (x > 0.5: a constant)
+
+
 def test_a_constant_is_labelled_by_what_it_is_never_by_a_bare_shape():
     """A constant of many entries read "const 50" (a number, to a reader): it says where it lives,
     its range, or that it is all one number or a multiple of the identity."""
@@ -605,5 +620,5 @@ def test_a_constant_is_labelled_by_what_it_is_never_by_a_bare_shape():
         drawn = nodes_of(parse(g.to_dot(**options)))
         consts = sorted(text_of(label(n)[1:-1]) for n in drawn.values() if "const" in classes(n))
         expected = ["I, ℝ⁴ˣ⁴", "0.25 I, ℝ⁴ˣ⁴", "all 3, ℝ⁵⁰", "const ℝ⁵", "const ℝ⁵⁰" + ("range [−1, 2.5]" if ranges else ""),
-                    "const ℝ⁷" + ("range [0, 6]" if ranges else "")]
+                    "const ℤ⁷" + ("range [0, 6]" if ranges else "")]  # (np.arange(7): integers)
         assert consts == sorted(expected), options

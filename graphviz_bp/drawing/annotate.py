@@ -703,7 +703,9 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
     value = told.value  # (a later repetition's, with its gradient, where the first reads data only)
     if ctx.shapes:
         spread = _spread([m.value.shape for m in members]) if many else None  # type: ignore[union-attr]
-        text = space_of(value.shape) if spread is None else f"{space_of(spread[0])} … {space_of(spread[1])}"
+        field = value.dtype.kind
+        text = space_of(value.shape, field) if spread is None else \
+            f"{space_of(spread[0], field)} … {space_of(spread[1], field)}"
         lines.append(_line(text, pal.muted_text, False, False, SMALL + 1))
     if many and n.id in ctx.gathered and ctx.values:  # inputs the box alone reads: whose numbers are drawn
         lines.append(_line(f"{len(members)} inputs: {shown(n)}'s numbers", pal.muted_text, False, True, SMALL))  # type: ignore[arg-type]

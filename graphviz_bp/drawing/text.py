@@ -145,14 +145,18 @@ _SUPERSCRIPT = str.maketrans("0123456789×", "⁰¹²³⁴⁵⁶⁷⁸⁹ˣ")
 
 
 @functools.lru_cache(maxsize=1024)
-def space_of(shape: tuple[int, ...]) -> str:
+def space_of(shape: tuple[int, ...], kind: str = "f") -> str:
     """A shape as the space its value lives in, in Unicode superscripts (the same glyphs in every
-    renderer, unlike raised text).
+    renderer, unlike raised text), by the kind of its dtype (``kind``): integers in ℤ, complex
+    numbers in ℂ, and booleans as a mask of that shape.
 
-    >>> space_of((3, 5)), space_of((64,)), space_of(())
-    ('ℝ³ˣ⁵', 'ℝ⁶⁴', 'ℝ')
+    >>> space_of((3, 5)), space_of((64,)), space_of(()), space_of((50,), "i"), space_of((2, 3), "b")
+    ('ℝ³ˣ⁵', 'ℝ⁶⁴', 'ℝ', 'ℤ⁵⁰', 'mask 2×3')
     """
-    return "ℝ" + format_shape(shape).translate(_SUPERSCRIPT) if len(shape) else "ℝ"
+    if kind == "b":
+        return f"mask {format_shape(shape)}" if len(shape) else "bool"
+    field = "ℤ" if kind in "iu" else "ℂ" if kind == "c" else "ℝ"
+    return field + format_shape(shape).translate(_SUPERSCRIPT) if len(shape) else field
 
 
 def format_number(x: float) -> str:
@@ -279,8 +283,8 @@ def summarize(value: np.ndarray) -> str:
 
 def constant_lines(value: np.ndarray) -> list[str]:
     """What a constant's label says: its numbers when there are few (up to 4), else what it is and
-    where it lives (``all 1, ℝ⁵⁰``; ``0.1 I, ℝ⁵ˣ⁵``; ``const ℝ⁵⁰`` and its range on a second line):
-    never a bare shape, which reads as a number.
+    where it lives (``all 1, ℝ⁵⁰``; ``0.1 I, ℝ⁵ˣ⁵``; ``const ℝ⁵⁰`` and its range on a second line;
+    ``mask 2×3`` and how many of its entries are true): never a bare shape, which reads as a number.
 
     >>> constant_lines(np.ones(50)), constant_lines(0.1 * np.eye(5)), constant_lines(np.linspace(0, 1, 50))
     (['all 1, ℝ⁵⁰'], ['0.1 I, ℝ⁵ˣ⁵'], ['const ℝ⁵⁰', 'range [0, 1]'])
@@ -290,8 +294,10 @@ def constant_lines(value: np.ndarray) -> list[str]:
     v = np.asarray(value)
     if v.size <= 4:
         return [summarize(v)]
-    space = space_of(v.shape)
-    if v.dtype.kind not in "biuf":
+    space = space_of(v.shape, v.dtype.kind)
+    if v.dtype.kind == "b":  # a mask: how much of it holds
+        return [space, f"{np.count_nonzero(v)} of {v.size} true"]
+    if v.dtype.kind not in "iuf":
         return [f"const {space}"]
     first = v.flat[0]
     if np.all(v == first):
