@@ -341,3 +341,23 @@ def test_a_mask_gather_inside_numpys_code_is_not_titled_by_the_users_other_index
     titles = [n.text.splitlines()[0] for n in g.draw().scene().nodes]
     gathers = [n for n in g.nodes if n.op is not None and n.op.name == "index" and n.shape != ()]
     assert gathers and titles.count("[1]") == 1, titles  # w[1] alone
+
+
+def _some_uses_zero(x):
+    s = 0.0
+    for i in range(12):
+        s = s + (x[i % 4] * 0.0 if i % 3 == 0 else x[i % 4] ** 2)  # every third use: a message of 0
+    return s
+
+
+def test_a_strip_of_message_norms_says_what_its_zeros_mean():
+    """"‖m‖ by use 0▆▇0▄▆0█▄0▇█": the 0s read as digits, and nothing on the drawing said what they are."""
+    g = gb.trace(_some_uses_zero, x=np.arange(1.0, 5.0))
+    messages = [e.message for e in g.out_edges("x")]
+    zero = [not np.any(m) for m in messages]
+    assert len(messages) == 12 and sum(zero) == 4
+    lines = g.draw().scene().node(g.node("x").id).text.splitlines()
+    at = next(k for k, t in enumerate(lines) if t.startswith("‖m‖ by use "))
+    bars = lines[at][len("‖m‖ by use "):]
+    assert [b == "0" for b in bars] == zero
+    assert lines[at + 1] == "0: a message of 0"

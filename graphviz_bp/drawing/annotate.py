@@ -20,7 +20,7 @@ from ..ops import display_label
 from ..scopes import Scope
 from ..symbolic.formulas import assigned_names
 from .fold import Box, Fold, Plan, group_id, plan
-from .folded import box_lines, clipped, group_title, owned_name, strip
+from .folded import box_lines, clipped, group_title, owned_name, strip, strip_key
 from .options import DrawOptions
 from .scene import Cluster, Deferred, Line, Once, Repetitions, Scene, SceneEdge, SceneNode, Span
 from .structure import Group, scaled_norm
@@ -538,6 +538,9 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
             each = [scaled_norm(e.message) if e.message is not None else None
                     for e in n.out_edges]
             lines.append((Span(f"‖m‖ by use {strip(each)}", color=pal.message, size=SMALL),))
+            key = strip_key(each)
+            if key:  # what its 0s, !s and bars of several uses mean
+                lines.append((Span(key[2:], color=pal.muted_text, size=SMALL),))
             # the largest first; on a tie, the first use
             norms = sorted((-v, k) for k, v in enumerate(each) if v is not None)[:3]
             largest = ", ".join(f"m{subscript(k + 1)} ‖{-v:.3g}‖" for v, k in norms).replace("-", "−")  # (e−16)

@@ -52,6 +52,24 @@ def strip(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
     return "".join(out)
 
 
+def strip_key(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
+    """What the marks of ``strip(norms)`` other than bars mean, when it has any: ``; 0: a message
+    of 0``, ``; !: not finite``; and ``; a bar: the largest of k`` where one bar stands for several.
+
+    >>> strip_key([1.0, 0.0, 2.0]), strip_key([1.0, 2.0]), strip_key([1.0] * 64, 32), strip_key([1.0] * 37, 32)
+    ('; 0: a message of 0', '', '; a bar: the largest of 2', '; a bar: the largest of up to 2')
+    """
+    keys = []
+    if any(v == 0 for v in norms):
+        keys.append("0: a message of 0")
+    if any(v is not None and not math.isfinite(v) for v in norms):
+        keys.append("!: not finite")
+    if len(norms) > width:
+        most = math.ceil(len(norms) / width)
+        keys.append(f"a bar: the largest of {'' if len(norms) % width == 0 else 'up to '}{most}")
+    return "".join("; " + k for k in keys)
+
+
 def clipped(text: str) -> str:
     """``text`` cut to ``TITLE_LENGTH`` characters, with … (a frame as wide as the line it quotes).
 
@@ -98,7 +116,7 @@ def group_title(g: Group, fold: Fold | None, stands: list[int] | None = None, ou
     if known:
         lines.append(strip(norms))
         lines.append(f"‖message in‖ per repetition{', in the first of ' + str(outer) if outer > 1 else ''}, log "
-                     f"scale: {_short(norms[0])} (first) → {_short(norms[-1])} (last)")
+                     f"scale: {_short(norms[0])} (first) → {_short(norms[-1])} (last){strip_key(norms)}")
     return lines
 
 
