@@ -2119,6 +2119,65 @@ def test_a_dense_nets_layers_of_different_shapes_fit_the_default_drawing_their_w
     g.draw().html()  # the page reads what the gathered node stands for
 
 
+def _dense_block(feats, V, Ws):
+    h = np.tanh(feats @ V)
+    for W in Ws:  # alike iterations: folded, W{i}_0 drawn for W{i}_0 … W{i}_3
+        h = np.tanh(h @ W)
+    return h
+
+
+def _dense_blocks(x, **P):
+    feats = x
+    for i in range(sum(k.startswith("V") for k in P)):  # each layer of its own shape: not folded
+        feats = np.concatenate([feats, _dense_block(feats, P[f"V{i}"], [P[f"W{i}_{k}"] for k in range(4)])], axis=1)
+    return np.sum(feats ** 2)
+
+
+def test_inputs_drawn_for_a_folded_layers_are_not_gathered_again():
+    """The first of each folded layer's inputs (drawn for W{i}_0 … W{i}_3) was gathered with the
+    others' first: their other inputs were dropped, and 100 edges came from ids no node had (dot drew
+    them as bare ellipses)."""
+    rng = np.random.default_rng(0)
+    P = {}
+    for i in range(100):
+        P[f"V{i}"] = rng.normal(size=(3 + 2 * i, 2)) * .3
+        P.update({f"W{i}_{k}": rng.normal(size=(2, 2)) * .5 for k in range(4)})
+    g = gb.trace(_dense_blocks, x=rng.normal(size=(4, 3)), **P)
+    scene = g.draw().scene()
+    ids = {n.id for n in scene.nodes}
+    assert all(e.src in ids and e.dst in ids for e in scene.edges)
+    drawn_for = sorted(i for n in scene.nodes for i in scene.stands_for.get(n.id, ()))
+    absorbed = absorbed_constants(g._dag)  # (the 2 of feats ** 2, written in its op)
+    assert drawn_for == [i for i in range(len(g.nodes)) if i not in absorbed]  # every value drawn once
+    (gathered,) = [n for n in scene.nodes if n.text.startswith("V0 … V99")]
+    assert [g.nodes[i].name for i in scene.stands_for[gathered.id]] == [f"V{i}" for i in range(100)]
+
+
+def test_inputs_gathered_are_of_one_kind_and_named_alike():
+    """Drawn as one: W0 as data with W1 … W159 as parameters (its label then read "the 2nd
+    repetition's"), and V0 … U79, V and U read alike."""
+    rng = np.random.default_rng(0)
+    W = {f"W{i}": rng.normal(size=(3 + 2 * i, 2)) * 0.3 for i in range(160)}
+    g = gb.trace(_dense_net, x=rng.normal(size=(4, 3)), **W)
+    scene = g.draw(data=("W0",)).scene()
+    titles = {n.text.splitlines()[0]: n for n in scene.nodes}
+    assert "W0" in titles and "W1 … W159" in titles and "data" in titles["W0"].classes
+    assert "parameter" in titles["W1 … W159"].classes and "repetition" not in titles["W1 … W159"].text
+
+    def two_kinds(x, **P):
+        feats = x
+        for i in range(80):
+            feats = np.concatenate([feats, np.tanh(feats @ P[f"V{i}"]) @ P[f"U{i}"]], axis=1)
+        return np.sum(feats ** 2)
+
+    P = {}
+    for i in range(80):
+        P[f"V{i}"], P[f"U{i}"] = rng.normal(size=(3 + 2 * i, 3)) * .3, rng.normal(size=(3, 2)) * .3
+    scene = gb.trace(two_kinds, x=rng.normal(size=(4, 3)), **P).draw().scene()
+    titles = sorted(n.text.splitlines()[0] for n in scene.nodes if "input" in n.classes)
+    assert titles == ["U0 … U79", "V0 … V79", "x"], titles
+
+
 def _lstm_step(x, prev_h, prev_c, Wx, Wh, b):  # cs231n's lstm_step_forward
     H = prev_h.shape[1]
     a = x.dot(Wx) + prev_h.dot(Wh) + b
@@ -2148,3 +2207,11 @@ def test_a_cs231n_lstm_folds_its_last_step_with_the_others():
     titles = [c.lines[0][0].text for c in g.draw(fold=True).scene().clusters]
     assert any("iterations 1…8   × 8, drawn once" in t for t in titles), titles
     assert not any(t.endswith("— iteration 8") for t in titles)
+
+
+def test_a_folded_value_of_shapes_of_one_size_shows_both():
+    """Repetitions 1×3 and 3×1 (a ragged outer product) read "ℝ³ˣ¹ … ℝ³ˣ¹": the ends were picked by size alone."""
+    from graphviz_bp.drawing.annotate import _spread
+
+    assert _spread([(1, 3), (3, 1), (1, 3)]) == ((1, 3), (3, 1))
+    assert _spread([(2, 2), (2, 2)]) is None and _spread([(0, 4), (4, 4), (2, 4)]) == ((0, 4), (4, 4))

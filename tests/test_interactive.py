@@ -413,3 +413,39 @@ def test_the_page_writes_a_count_of_paths_past_javascripts_integers_as_a_power_o
     w = walk(g._dag, annotate(g._dag))
     assert w.nodes[g.node("x").id]["pathCount"] == str(2 ** 60)  # (JavaScript would round the number)
     assert f'"pathCount": "{2 ** 60}"' in json.dumps(w.data())
+
+
+def _two_runs(x, W0, W1):
+    out = 0
+    for W in [W0, W1]:  # W0 3×3, W1 5×5: the outer iterations differ, not folded; each inner loop folds
+        h = np.zeros(W.shape[0])
+        for t in range(10):
+            h = np.tanh(W @ h + x[t, :W.shape[0]])
+        out = out + np.sum(h ** 2)
+    return out
+
+
+def _backwards(x, W):
+    h = np.zeros(3)
+    for t in reversed(range(12)):  # numbered by passes, not by t
+        h = np.tanh(W @ h + x[t])
+    return np.sum(h ** 2)
+
+
+def test_a_steps_place_names_each_fold_it_is_in_once_and_a_counter_only_where_it_numbers_the_steps():
+    """A step of a loop folded in each of two runs of an unfolded loop was placed in both runs'
+    folds ("t = 9 (10 of 10) › t = 9 (10 of 10)"); one of reversed(range(12)) read "t = 11" where t
+    was 0."""
+    from graphviz_bp.drawing.walkthrough import walk
+
+    rng = np.random.default_rng(0)
+    g = gb.trace(_two_runs, x=rng.normal(size=(10, 5)), W0=rng.normal(size=(3, 3)) * .5,
+                 W1=rng.normal(size=(5, 5)) * .5)
+    w = walk(g._dag, g.draw(fold=True).scene())
+    placed = [st["reps"] for st in w.steps if st.get("reps")]
+    assert len(placed) >= 40 and all(len(reps) == 1 for reps in placed)
+    assert {reps[0]["named"] for reps in placed} >= {f"t = {t}" for t in range(1, 10)}
+    g = gb.trace(_backwards, x=rng.normal(size=(12, 3)), W=rng.normal(size=(3, 3)) * .5)
+    w = walk(g._dag, g.draw(fold=True).scene())
+    named = {st["reps"][0]["named"] for st in w.steps if st.get("reps")}
+    assert named and all(n.startswith("iteration ") for n in named), named

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ from ..ops import display_label
 from ..scopes import Scope
 from ..symbolic.formulas import assigned_names
 from .fold import Box, Fold, Plan, group_id, plan
-from .folded import box_lines, clipped, group_title, owned_name, strip, strip_key
+from .folded import box_lines, clipped, counter_name, group_title, owned_name, strip, strip_key
 from .options import DrawOptions
 from .scene import Cluster, Deferred, Line, Once, Repetitions, Scene, SceneEdge, SceneNode, Span
 from .structure import Group, scaled_norm
@@ -281,7 +280,7 @@ def _line(text: str, color: str | None = None, bold: bool = False, italic: bool 
 
 def _annotate(dag: DAG, opts: DrawOptions) -> Scene:
     opts.check_inputs(dag.inputs)
-    P = plan(dag, opts.folding, opts.levels)
+    P = plan(dag, opts.folding, opts.levels, data=tuple(opts.data))
     absorbed = absorbed_constants(dag)
     lanes: dict[tuple[str, str, int], list[Edge]] = {}  # drawn edge -> the graph's edges it stands for
     around: dict[str, frozenset[int]] = {}
@@ -1105,8 +1104,8 @@ def _in_loops(n: Node, way: str) -> str:
     s = n.scope
     while s is not None:
         if s.kind == "iteration":
-            name = re.match(r"(?:async\s+)?for\s+([A-Za-z_]\w*)\s+in\b", s.label or "")
-            parts.append(f"{name.group(1)} = {s.index}" if name else f"iteration {s.index}")
+            name = counter_name(s.label or "")  # (numbered by it: a loop over range or enumerate)
+            parts.append(f"{name} = {s.index}" if name else f"iteration {s.index}")
         s = s.parent
     return f"{way} {', '.join(reversed(parts))} only" if parts else ""
 
@@ -1190,8 +1189,8 @@ def _spread(shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ...], tuple[int, 
     first = shapes[0]
     if all(s == first for s in shapes):
         return None
-    sizes = [math.prod(s) for s in shapes]
-    return shapes[sizes.index(min(sizes))], shapes[sizes.index(max(sizes))]
+    order = sorted(set(shapes), key=lambda s: (math.prod(s), s))  # (by size, then by shape: 1×3 and 3×1)
+    return order[0], order[-1]
 
 
 @functools.lru_cache(maxsize=1024)  # shapes recur on every layer

@@ -5,6 +5,7 @@ stands for it in the picture."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -90,11 +91,12 @@ def group_id(g: Group) -> str:
     return "root" if g.scope is None else f"s{g.scope.number}"
 
 
-def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", budget: int = BUDGET) -> Plan:
+def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", budget: int = BUDGET,
+         data: tuple[str, ...] = ()) -> Plan:
     """The plan of a drawing. ``fold``: True, False or "auto" (fold when the graph has more than
     ``budget`` nodes); ``depth``: an int, None (every group open) or "auto" (the deepest that fits in
     ``budget`` nodes, when the graph is larger than that and ``fold`` is not False: ``fold=False``
-    alone draws every node)."""
+    alone draws every node). ``data``: the inputs drawn as data (never drawn as one with parameters)."""
     if depth != "auto" and depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise ValueError(f"depth must be a whole number of levels (0 or more), None or 'auto'; got {depth!r}")
     if fold not in (True, False, "auto"):
@@ -116,7 +118,7 @@ def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", 
                     break
             else:  # too big even collapsed: each box's own inputs drawn as one node (a dense net's W0 … W199)
                 for d in levels:
-                    made = _make(dag, root, folds, d, places, chain, gather=True)
+                    made = _make(dag, root, folds, d, places, chain, gather=frozenset(data))
                     if made.size <= budget or d == levels[-1]:
                         return made
         return _make(dag, root, folds, chosen, places, chain)
@@ -288,7 +290,7 @@ def _owned_inputs(nodes: list[Node | None], k: int, owner: dict[int, int]) -> di
 
 
 def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
-          places: dict[int, list[tuple[int, int]]], chain: list[int], gather: bool = False) -> Plan:
+          places: dict[int, list[tuple[int, int]]], chain: list[int], gather: frozenset[str] | None = None) -> Plan:
     stand: dict[int, Node] = {}  # node index -> the node drawn for it in a folded repeat
     home: dict[int, Group] = {g_n.index: g for g in root.walk() for g_n in g.own}
     folded: dict[str, Fold] = {}
@@ -368,7 +370,8 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
             stands_for[drawn] = [n]
         else:
             got.append(n)
-    gathered = _gather_inputs(dag, shown, stands_for, stand, boxes) if gather and boxes else frozenset()
+    gathered = _gather_inputs(dag, shown, stands_for, stand, boxes, gather) if gather is not None and boxes \
+        else frozenset()
     for f in folds:  # a layer's own inputs in the order of the repetitions (W0 … W9), not of the inputs
         for j, s in enumerate(f.owned[0]):
             got = stands_for.get(shown[s.index])
@@ -390,26 +393,29 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
 
 
 GATHERED = 3  # inputs read by one box alone: this many or more are drawn as one node, when gathering
+_STEM = re.compile(r"\d+")  # the numbers in an input's name: W0 … W199 are alike, V0 and U0 not
 
 
 def _gather_inputs(dag: DAG, shown: dict[int, str], stands_for: dict[str, list[Node]], stand: dict[int, Node],
-                   boxes: dict[str, Box]) -> frozenset[str]:
+                   boxes: dict[str, Box], data: frozenset[str]) -> frozenset[str]:
     """Draw the inputs that only one collapsed box reads, alike (by the same ops, as the same
     operand), ``GATHERED`` or more of them, as one node (``W0 … W199``: a dense net's layers, each
     of its own shape, none folded), the first standing for the others (in the inputs' order), as a
     folded layer's are; their edges into the box are one.
     Returns the ids of the nodes drawn so."""
-    into: dict[tuple[str, tuple[tuple[str, int], ...]], list[Node]] = {}
+    into: dict[tuple[object, ...], list[Node]] = {}
     for n in dag.nodes:
-        if n.kind != "input" or not n.out_edges or shown[n.index] != n.id or n is dag.output:
+        if n.kind != "input" or not n.out_edges or shown[n.index] != n.id or n is dag.output \
+                or len(stands_for[n.id]) > 1:  # (drawn for a folded layer's inputs already: left so)
             continue
         targets = {shown[e.dst.index] for e in n.out_edges}
         if len(targets) == 1:
             (box,) = targets
-            if box in boxes:  # (read alike: the layers' W by their matmuls, not the data x beside them)
+            if box in boxes:  # read alike (the layers' W by their matmuls, not the data x beside them),
                 uses = tuple(sorted({(e.dst.op.name if e.dst.op is not None else e.dst.kind, e.argnum)
-                                     for e in n.out_edges}))
-                into.setdefault((box, uses), []).append(n)
+                                     for e in n.out_edges}))  # of one kind (parameters or data), named alike
+                kind = n.differentiable and n.name not in data
+                into.setdefault((box, uses, kind, _STEM.sub("", n.name)), []).append(n)
     gathered = []
     for members in into.values():
         if len(members) < GATHERED:

@@ -5,6 +5,7 @@ slope), and a collapsed group's box."""
 from __future__ import annotations
 
 import math
+import re
 
 from ..graph import Node
 from .fold import Box, Fold
@@ -68,6 +69,23 @@ def strip_key(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
         most = math.ceil(len(norms) / width)
         keys.append(f"a bar: the largest of {'' if len(norms) % width == 0 else 'up to '}{most}")
     return "".join("; " + k for k in keys)
+
+
+_COUNTED = re.compile(r"(?:async\s+)?for\s+(?:([A-Za-z_]\w*)\s+in\s+range|\(?([A-Za-z_]\w*)\s*,.*\s+in\s+enumerate)\s*\(")
+
+
+def counter_name(header: str) -> str | None:
+    """The loop counter a loop's header names, where iterations are numbered by it: ``i`` for ``for
+    i in range(n):`` and ``for i, layer in enumerate(layers):``; None for another loop (``for t in
+    reversed(range(n))``, ``for row in X``: its iterations are numbered by passes, not by its value).
+
+    >>> counter_name("for t in range(T):"), counter_name("for i, (W, b) in enumerate(zip(Ws, bs)):")
+    ('t', 'i')
+    >>> counter_name("for t in reversed(range(12)):"), counter_name("for row in seq:")
+    (None, None)
+    """
+    m = _COUNTED.match(header.strip())
+    return (m.group(1) or m.group(2)) if m else None
 
 
 def clipped(text: str) -> str:

@@ -268,10 +268,11 @@ PLACED = 150  # nodes drawn: past this many, placing's network simplex stops aft
 # took 10.6 s there (29,601 iterations over 13,268 nodes), 1 s bounded; the gallery's drawings, all
 # smaller, are laid out the same either way except three, so small drawings keep the full search
 _PLACED = (("nslimit", "1"),)
-SPANNED = 120  # nodes drawn: from this many on, a drawing whose edges span many ranks is bounded too
+SPANNED = 40  # nodes drawn: from this many on, a drawing whose edges span many ranks is bounded too
 LONG = 2000  # ranks spanned past their first by all edges (dot's virtual nodes): past this, bounded.
 # A 30-step RNN drawn whole (156 nodes), its weights fanning out to every step, spans 2,640: dot
-# took 12 s routing its splines (50 steps: 85 s), 0.14 s bounded; 25 steps (1,825) took 1.2 s
+# took 12 s routing its splines (50 steps: 85 s), 0.14 s bounded; 25 steps (1,825) took 1.2 s. 28
+# steps each reading three shared weights (117 nodes, 4,536) took 10 s, 0.09 s bounded
 
 
 def to_dot(scene: Scene) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -25,6 +24,7 @@ from ..errors import PathLimitError
 from ..graph import DAG, Edge, Node, count_text
 from ..symbolic.formulas import assigned_names
 from .annotate import _display_symbol, absorbed_constants, live_nodes
+from .folded import counter_name
 from .scene import Scene, SceneEdge, SceneNode
 from .text import _range, format_shape, shown, subscript, summarize, visible
 
@@ -205,10 +205,11 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
                          "norm": _number(norm) if norm is not None else None})
         w.groups[cid] = {"count": len(rows), "reps": rows}
     loops = _folded_loops(scene, dag)
+    parents = {c.id: c.parent for c in scene.clusters}
     for k, s in enumerate(sending, 1):
         places = rep_of.get(s.node.index)
         if places:
-            w.steps[k - 1]["reps"] = _places(s.node, places, loops, w.groups)
+            w.steps[k - 1]["reps"] = _places(s.node, places, loops, w.groups, parents)
 
     arrays = _Arrays(2 * len(scene.nodes) + len(scene.edges) + PATHS * len(w.arrivals))
     for node in scene.nodes:
@@ -246,17 +247,19 @@ def _folded_loops(scene: Scene, dag: DAG) -> dict[str, tuple[int, tuple[str, int
 
 
 def _places(n: Node, places: list[tuple[str, int]], loops: dict[str, tuple[int, tuple[str, int, str] | None]],
-            groups: dict[str, Any]) -> list[dict[str, Any]]:
+            groups: dict[str, Any], parents: dict[str, str | None]) -> list[dict[str, Any]]:
     """Where in the folded repeats ``n`` is, outermost first: each frame, the repetition (its index
     in the frame's list, or None) and its label. A loop folded inside a folded repeat lists the
-    repetitions of its run in the first repetition only: in a later one, ``n``'s iteration is named by
-    its label (``iteration 15``), placed in the list where one repetition has that label."""
+    repetitions of its run in the first repetition only: in a later one (``places`` has it at
+    repetition 1 or on), ``n``'s iteration of that loop is named by its label (``iteration 15``),
+    placed in the list where one repetition has that label."""
     out = [{"group": cid, "index": k, "count": groups[cid]["count"], "label": groups[cid]["reps"][k]["label"]}
            for cid, k in places]
     known = {cid for cid, _ in places}
+    later = [cid for cid, k in places if k > 0]  # the folds n is in a later repetition of
     chain = n.scope.chain if n.scope is not None else ()
     for cid, (depth, header) in loops.items():
-        if cid in known or header is None:
+        if cid in known or header is None or not any(_inside(cid, outer, parents) for outer in later):
             continue
         for s in chain:  # the iteration of a run of that loop that n was made in, at the frame's depth
             loop = s.parent
@@ -267,12 +270,22 @@ def _places(n: Node, places: list[tuple[str, int]], loops: dict[str, tuple[int, 
                 out.append({"group": cid, "index": labels.index(label) if labels.count(label) == 1 else None,
                             "count": groups[cid]["count"], "label": label})
                 break
-    for r in out:  # named by the loop's counter where its header has one: "t = 15"
+    for r in out:  # named by the loop's counter where it numbers the iterations: "t = 15"
         header = loops.get(r["group"], (0, None))[1]
-        counter = re.match(r"(?:async\s+)?for\s+([A-Za-z_]\w*)\s+in\b", header[2]) if header is not None else None
-        r["named"] = f"{counter.group(1)} = {r['label'][10:]}" if counter is not None and \
+        counter = counter_name(header[2]) if header is not None else None
+        r["named"] = f"{counter} = {r['label'][10:]}" if counter is not None and \
             r["label"].startswith("iteration ") else r["label"]
     return sorted(out, key=lambda r: loops.get(r["group"], (0, None))[0])
+
+
+def _inside(cid: str, outer: str, parents: dict[str, str | None]) -> bool:
+    """Whether the frame ``cid`` is drawn inside the frame ``outer`` (``parents``: each frame's)."""
+    p = parents.get(cid)
+    while p is not None:
+        if p == outer:
+            return True
+        p = parents.get(p)
+    return False
 
 
 def _title(node: SceneNode) -> str:
