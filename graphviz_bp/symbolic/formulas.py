@@ -286,6 +286,8 @@ def _continues(filename: str, lineno: int) -> bool:
     lines = linecache.getlines(filename)
     known = _STARTS.get(filename)
     if known is None or known[0] is not lines:  # (linecache keeps one list while the file is unchanged)
+        if len(_STARTS) >= 256:  # (files read by many traces: forgotten now and then, not kept alive)
+            _STARTS.clear()
         known = _STARTS[filename] = (lines, _statement_starts(lines))
     return known[1] is not None and lineno not in known[1]
 
