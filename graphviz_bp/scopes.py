@@ -38,7 +38,7 @@ class Scope:
     ``parent`` is the enclosing scope (None: the traced function), ``number`` orders scopes by
     creation, ``source`` is where it starts (a call's line, a loop's header, a ``with`` line)."""
 
-    __slots__ = ("kind", "label", "parent", "index", "number", "source", "depth", "via", "glue")
+    __slots__ = ("kind", "label", "parent", "index", "number", "source", "depth", "via", "glue", "counter")
 
     def __init__(self, kind: str, label: str, parent: Scope | None, index: int, number: int,
                  source: Source | None) -> None:
@@ -51,6 +51,7 @@ class Scope:
         self.depth = 0 if parent is None else parent.depth + 1
         self.via: tuple[str, ...] = ()  # a call's callers that only called it (see ``merge_wrappers``)
         self.glue = False  # a call of a function that says nothing of its own as a wrapper (``_glue``)
+        self.counter: str | None = None  # an iteration numbered by its loop's counter: the counter's name
 
     @property
     def chain(self) -> tuple[Scope, ...]:
@@ -514,15 +515,16 @@ def _names(frame: FrameType, loop: tuple[Any, ...], offset: int, wanted: bool) -
     return _values(frame, loop[4])
 
 
-def _counter(frame: FrameType, loop: tuple[Any, ...], offset: int, passes: int) -> int:
+def _counter(frame: FrameType, loop: tuple[Any, ...], offset: int, passes: int) -> tuple[int, str | None]:
     """The number of an iteration of ``loop``: its counter's value in a loop over ``range`` or
     ``enumerate`` (``for i, layer in enumerate(layers)``: ``i``, also when a pass made no op, an
     identity layer's), else ``passes``, the passes that made ops before it. (Not when the header
-    itself made the op: its target does not yet hold this pass's value.)"""
+    itself made the op: its target does not yet hold this pass's value.) With the counter's name
+    when it numbers it, else None."""
     if not loop[8] or offset == loop[0]:
-        return passes
+        return passes, None
     value = frame.f_locals.get(loop[4][0])  # (range's target; enumerate's first)
-    return value if type(value) is int else passes
+    return (value, loop[4][0]) if type(value) is int else (passes, None)
 
 
 def _again(now: tuple[Any, ...], first: tuple[Any, ...]) -> bool:
@@ -890,7 +892,9 @@ class Scoper:
                     _settle(state, offset)
                 run[2] += 1
                 run[5] = (run[5] + (run[1].index,))[-2:]
-                run[1] = self._new("iteration", lp[2], run[0], _counter(frame, lp, offset, run[2]), run[0].source)
+                index, counter = _counter(frame, lp, offset, run[2])
+                run[1] = self._new("iteration", lp[2], run[0], index, run[0].source)
+                run[1].counter = counter
                 state.pending = (run[1], lp, run[5], frame.f_locals.get(lp[4][0], _UNSET)) \
                     if lp[8] and offset == lp[0] else None
                 run[3] = _names(frame, lp, offset, len(inside) > 1)
@@ -919,7 +923,9 @@ class Scoper:
         names = _names(state.frame, lp, offset, len(inside) > 1)
         if state.pending is not None:
             _settle(state, offset)
-        first = self._new("iteration", lp[2], loop, _counter(state.frame, lp, offset, 0), loop.source)
+        index, counter = _counter(state.frame, lp, offset, 0)
+        first = self._new("iteration", lp[2], loop, index, loop.source)
+        first.counter = counter
         if lp[8] and offset == lp[0]:
             state.pending = (first, lp, (), state.frame.f_locals.get(lp[4][0], _UNSET))
         # (the numbers of its last two iterations before the current one: see ``_settle``)
@@ -947,10 +953,12 @@ def _settle(state: _Frame, offset: int | None) -> None:
     state.pending = None
     if before and (offset is None or not loop[0] <= offset <= loop[1]):
         iteration.index = before[-1] + (before[-1] - before[-2] if len(before) > 1 else 1)
+        iteration.counter = loop[4][0]  # (the counter's next value, after the run's numbers by it)
         return
     value = state.frame.f_locals.get(loop[4][0])
     if type(value) is int:
         iteration.index = value
+        iteration.counter = loop[4][0]
 
 
 def _outer(state: _Frame, frame: FrameType, inside: tuple[Any, ...], turned: tuple[Any, ...]) -> tuple[Any, ...]:

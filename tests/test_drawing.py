@@ -361,3 +361,15 @@ def test_a_strip_of_message_norms_says_what_its_zeros_mean():
     bars = lines[at][len("‖m‖ by use "):]
     assert [b == "0" for b in bars] == zero
     assert lines[at + 1] == "0: a message of 0"
+
+
+def test_a_strips_key_names_only_the_marks_it_draws():
+    """Past 32 uses a bar is the largest of a run: a 0 in it is no mark, yet the key said
+    "0: a message of 0" (the gallery's long RNN); messages that overflowed were drawn as 0s."""
+    from graphviz_bp.drawing.folded import strip, strip_key
+
+    halves = [1.0, 0.0] * 32
+    assert "0" not in strip(halves) and "0:" not in strip_key(halves)
+    assert strip([float("inf")] * 3) == "!!!" and "!: not finite" in strip_key([float("inf")] * 3)
+    assert strip([1.0, float("nan")] * 32)[0] == "!"  # (a run's nan shown, not lost in its max)
+    assert strip([1.0, 0.0, 2.0])[1] == "0" and "0: a message of 0" in strip_key([1.0, 0.0, 2.0])

@@ -445,7 +445,18 @@ def test_a_steps_place_names_each_fold_it_is_in_once_and_a_counter_only_where_it
     placed = [st["reps"] for st in w.steps if st.get("reps")]
     assert len(placed) >= 40 and all(len(reps) == 1 for reps in placed)
     assert {reps[0]["named"] for reps in placed} >= {f"t = {t}" for t in range(1, 10)}
-    g = gb.trace(_backwards, x=rng.normal(size=(12, 3)), W=rng.normal(size=(3, 3)) * .5)
-    w = walk(g._dag, g.draw(fold=True).scene())
-    named = {st["reps"][0]["named"] for st in w.steps if st.get("reps")}
-    assert named and all(n.startswith("iteration ") for n in named), named
+    for f in (_backwards, _enumerated_reassigned):  # numbered by passes, not by the counter
+        g = gb.trace(f, x=rng.normal(size=(12, 3)), W=rng.normal(size=(3, 3)) * .5)
+        w = walk(g._dag, g.draw(fold=True).scene())
+        named = {st["reps"][0]["named"] for st in w.steps if st.get("reps")}
+        assert named and all(n.startswith("iteration ") for n in named), (f.__name__, named)
+
+
+def _enumerated_reassigned(x, W):
+    h = np.zeros(3)
+    for i, row in enumerate(x):
+        if i < 2:
+            continue  # i = 0, 1 make no op
+        row = row * 0.5  # the body assigns the item: its iterations are numbered by passes (0 where i is 2)
+        h = np.tanh(W @ h + row)
+    return np.sum(h ** 2)

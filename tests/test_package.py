@@ -11,7 +11,7 @@ import pytest
 
 import graphviz_bp
 from graphviz_bp import api, backward, claims, errors, functions, graph, limits
-from graphviz_bp.drawing import options, scene, text
+from graphviz_bp.drawing import folded, options, scene, text
 from graphviz_bp.ops import _broadcast
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def test_every_subpackage_ships():
     assert on_disk - listed == set()
 
 
-@pytest.mark.parametrize("module", [api, backward, check, claims, functions, _broadcast, errors, graph, limits,
+@pytest.mark.parametrize("module", [api, backward, check, claims, folded, functions, _broadcast, errors, graph, limits,
                                     options, scene, text],
                          ids=lambda m: m.__name__)
 def test_doctests(module):

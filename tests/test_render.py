@@ -619,6 +619,10 @@ def test_a_mask_and_integers_are_not_drawn_as_real_numbers():
     texts = [n.text for n in g.draw().scene().nodes]
     assert "mask 2×4\n3 of 8 true" in texts and not [t for t in texts if "range [0, 1]" in t and "const" in t]
     assert "[0, 1, 2, 3]" in texts  # (few integers: their numbers)
+    few = gb.trace(lambda x: np.sum(np.where(np.array([True, False, True]), x, 0.0)), x=np.ones(3))
+    assert "mask 3\n[true, false, true]" in [n.text for n in few.draw().scene().nodes]
+    given = gb.trace(lambda x, m: np.sum(x * m), x=np.ones(8), m=np.arange(8) % 3 > 0)
+    assert given.draw().scene().node(given.node("m").id).text == "m\nmask 8\n5 of 8 true"
     comparison = gb.trace(lambda x: np.sum(x * (x > 0.5)), x=np.array([0.2, 0.7, 0.9, 0.1, 0.6]))
     assert "mask 5\n3 of 5 true" in [n.text for n in comparison.draw().scene().nodes]  # (x > 0.5: a constant)
 

@@ -19,7 +19,7 @@ from ..ops import display_label
 from ..scopes import Scope
 from ..symbolic.formulas import assigned_names
 from .fold import Box, Fold, Plan, group_id, plan
-from .folded import box_lines, clipped, counter_name, group_title, owned_name, strip, strip_key
+from .folded import box_lines, clipped, group_title, owned_name, strip, strip_key
 from .options import DrawOptions
 from .scene import Cluster, Deferred, Line, Once, Repetitions, Scene, SceneEdge, SceneNode, Span
 from .structure import Group, scaled_norm
@@ -1104,8 +1104,7 @@ def _in_loops(n: Node, way: str) -> str:
     s = n.scope
     while s is not None:
         if s.kind == "iteration":
-            name = counter_name(s.label or "")  # (numbered by it: a loop over range or enumerate)
-            parts.append(f"{name} = {s.index}" if name else f"iteration {s.index}")
+            parts.append(f"{s.counter} = {s.index}" if s.counter else f"iteration {s.index}")  # (numbered by it)
         s = s.parent
     return f"{way} {', '.join(reversed(parts))} only" if parts else ""
 

@@ -5,7 +5,6 @@ slope), and a collapsed group's box."""
 from __future__ import annotations
 
 import math
-import re
 
 from ..graph import Node
 from .fold import Box, Fold
@@ -31,13 +30,10 @@ def strip(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
     >>> strip([1.0, 3.0])
     '▅█'
     """
-    if len(norms) > width:
-        per = len(norms) / width
-        runs = [norms[int(k * per):max(int((k + 1) * per), int(k * per) + 1)] for k in range(width)]
-        norms = [max((v for v in run if v is not None), default=None) for run in runs]
+    norms = _bars(norms, width)
     positive = [v for v in norms if v is not None and v > 0 and math.isfinite(v)]
     if not positive:
-        return "".join(" " if v is None else "0" for v in norms)
+        return "".join(" " if v is None else "0" if v == 0 else "!" for v in norms)
     hi = math.log10(max(positive))
     lo = min(math.log10(min(positive)), hi - 1.0)  # a decade at least
     out = []
@@ -53,39 +49,39 @@ def strip(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
     return "".join(out)
 
 
+def _bars(norms: list[float | None], width: int) -> list[float | None]:
+    """The norm each bar of a strip stands for: ``norms`` as they are, or past ``width`` of them the
+    largest of each run, or a run's norm that is not finite (nan or ∞: shown, not lost in the max)."""
+    if len(norms) <= width:
+        return norms
+    per = len(norms) / width
+    out: list[float | None] = []
+    for k in range(width):
+        run = [v for v in norms[int(k * per):max(int((k + 1) * per), int(k * per) + 1)] if v is not None]
+        odd = [v for v in run if not math.isfinite(v)]
+        out.append(odd[0] if odd else max(run, default=None))
+    return out
+
+
 def strip_key(norms: list[float | None], width: int = STRIP_WIDTH) -> str:
     """What the marks of ``strip(norms)`` other than bars mean, when it has any: ``; 0: a message
     of 0``, ``; !: not finite``; and ``; a bar: the largest of k`` where one bar stands for several.
 
     >>> strip_key([1.0, 0.0, 2.0]), strip_key([1.0, 2.0]), strip_key([1.0] * 64, 32), strip_key([1.0] * 37, 32)
     ('; 0: a message of 0', '', '; a bar: the largest of 2', '; a bar: the largest of up to 2')
+    >>> strip_key([1.0, 0.0] * 32, 32), strip([math.inf] * 3), strip_key([math.inf] * 3)
+    ('; a bar: the largest of 2', '!!!', '; !: not finite')
     """
     keys = []
-    if any(v == 0 for v in norms):
+    bars = _bars(norms, width)  # (the marks strip draws: a 0 in a run of several is not one)
+    if any(v == 0 for v in bars):
         keys.append("0: a message of 0")
-    if any(v is not None and not math.isfinite(v) for v in norms):
+    if any(v is not None and not math.isfinite(v) for v in bars):
         keys.append("!: not finite")
     if len(norms) > width:
         most = math.ceil(len(norms) / width)
         keys.append(f"a bar: the largest of {'' if len(norms) % width == 0 else 'up to '}{most}")
     return "".join("; " + k for k in keys)
-
-
-_COUNTED = re.compile(r"(?:async\s+)?for\s+(?:([A-Za-z_]\w*)\s+in\s+range|\(?([A-Za-z_]\w*)\s*,.*\s+in\s+enumerate)\s*\(")
-
-
-def counter_name(header: str) -> str | None:
-    """The loop counter a loop's header names, where iterations are numbered by it: ``i`` for ``for
-    i in range(n):`` and ``for i, layer in enumerate(layers):``; None for another loop (``for t in
-    reversed(range(n))``, ``for row in X``: its iterations are numbered by passes, not by its value).
-
-    >>> counter_name("for t in range(T):"), counter_name("for i, (W, b) in enumerate(zip(Ws, bs)):")
-    ('t', 'i')
-    >>> counter_name("for t in reversed(range(12)):"), counter_name("for row in seq:")
-    (None, None)
-    """
-    m = _COUNTED.match(header.strip())
-    return (m.group(1) or m.group(2)) if m else None
 
 
 def clipped(text: str) -> str:

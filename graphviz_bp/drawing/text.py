@@ -254,7 +254,7 @@ def _numbers_lines(a: np.ndarray) -> list[str]:
     if a.size == 0:
         return ["[]"]
     if a.ndim == 0:
-        return [format_number(a[()])]
+        return [_nested(a[()])]
     text = _nested(a.tolist())
     if len(text) <= WRAP:
         return [text]
@@ -292,11 +292,11 @@ def constant_lines(value: np.ndarray) -> list[str]:
     ['[2, 0.5]']
     """
     v = np.asarray(value)
+    if v.dtype.kind == "b" and v.ndim:  # a mask: its entries, or how much of it holds
+        return [space_of(v.shape, "b"), summarize(v) if v.size <= 4 else _mask_text(v)]
     if v.size <= 4:
         return [summarize(v)]
     space = space_of(v.shape, v.dtype.kind)
-    if v.dtype.kind == "b":  # a mask: how much of it holds
-        return [space, f"{np.count_nonzero(v)} of {v.size} true"]
     if v.dtype.kind not in "iuf":
         return [f"const {space}"]
     first = v.flat[0]
@@ -315,7 +315,14 @@ def constant_lines(value: np.ndarray) -> list[str]:
 def _nested(x: object) -> str:
     if isinstance(x, list):
         return "[" + ", ".join(_nested(v) for v in x) + "]"
+    if isinstance(x, (bool, np.bool_)):  # a mask's entries: true and false, not 1 and 0
+        return "true" if x else "false"
     return format_number(x)  # type: ignore[arg-type]
+
+
+def _mask_text(a: np.ndarray) -> str:
+    """How much of a boolean array holds: ``3 of 8 true``."""
+    return f"{np.count_nonzero(a)} of {a.size} true"
 
 
 TOOLTIP_NUMBERS = 400  # entries a tooltip writes out: all of an array this size or smaller, else its corners
@@ -863,6 +870,8 @@ class ArrayText:
             a = self.value
             if _small(a):
                 self._lines = _numbers_lines(a)
+            elif a.dtype.kind == "b":
+                self._lines = [_mask_text(a)]
             else:
                 words = self._finite_words()
                 if words is None or (self._stats[1] == 0 and self._stats[2] == 0):  # type: ignore[index]
@@ -894,6 +903,8 @@ class ArrayText:
 
     def _describe(self) -> str:
         """Norm, min and max (or what stands for them) on one line, for a tooltip."""
+        if self.value.dtype.kind == "b":
+            return _mask_text(self.value)
         words = self._finite_words()
         if words is None or (self._stats[1] == 0 and self._stats[2] == 0):  # type: ignore[index]
             return " ".join(_large_summary(self.value, self.stats()))
@@ -988,7 +999,8 @@ class ArrayTexts:
         text = ("%.3g %.3g %.3g\0" * len(finite) % tuple([x + 0.0 for t in finite for x in t._stats])).replace("-", "−")  # type: ignore
         for t, words in zip(finite, text.split("\0")):
             norm, lo, hi = t._words = tuple(words.split(" "))  # type: ignore[assignment]
-            if t._stats[1] or t._stats[2]:  # type: ignore[index]  # else all 0 (summary_lines says so)
+            if (t._stats[1] or t._stats[2]) and t.value.dtype.kind != "b":  # type: ignore[index]  # else all 0
+                # (summary_lines says so) or a mask (it says how much of it is true)
                 t._lines = ["norm " + norm + ",", "range [" + lo + ", " + hi + "]"]
 
     def _write(self) -> None:

@@ -24,7 +24,6 @@ from ..errors import PathLimitError
 from ..graph import DAG, Edge, Node, count_text
 from ..symbolic.formulas import assigned_names
 from .annotate import _display_symbol, absorbed_constants, live_nodes
-from .folded import counter_name
 from .scene import Scene, SceneEdge, SceneNode
 from .text import _range, format_shape, shown, subscript, summarize, visible
 
@@ -270,11 +269,11 @@ def _places(n: Node, places: list[tuple[str, int]], loops: dict[str, tuple[int, 
                 out.append({"group": cid, "index": labels.index(label) if labels.count(label) == 1 else None,
                             "count": groups[cid]["count"], "label": label})
                 break
-    for r in out:  # named by the loop's counter where it numbers the iterations: "t = 15"
-        header = loops.get(r["group"], (0, None))[1]
-        counter = counter_name(header[2]) if header is not None else None
-        r["named"] = f"{counter} = {r['label'][10:]}" if counter is not None and \
-            r["label"].startswith("iteration ") else r["label"]
+    at_depth = {s.depth: s for s in chain}
+    for r in out:  # named by the loop's counter where it numbers the iteration: "t = 15"
+        s = at_depth.get(loops.get(r["group"], (-1, None))[0])
+        r["named"] = f"{s.counter} = {s.index}" if s is not None and s.kind == "iteration" and s.counter \
+            and r["label"] == s.title else r["label"]
     return sorted(out, key=lambda r: loops.get(r["group"], (0, None))[0])
 
 
