@@ -310,6 +310,21 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
         written, _ = _apart(factor, 1.0)  # (1.000004, not 1)
         return ClaimVerdict(name, claim, "factor", f"off by a constant factor: {subject} is {written} "
                             f"times ∂L/∂{name}", factor=factor)
+    # a factor at every entry of the traced inputs (two or more: one number is a multiple of any),
+    # which fresh ones break (a clip, a branch)
+    alone = _factor(draws[:1]) if len(draws) > 1 and np.count_nonzero(draws[0].gradient) >= 2 else None
+    if alone is not None:
+        k = next(k for k, d in enumerate(draws) if not _close(d.claim, alone * d.gradient, d))
+        value, gradient = draws[k].claim, draws[k].gradient
+        diff = np.abs(value - alone * gradient)
+        worst = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(diff)), diff.shape)) if diff.ndim else ()
+        written, _ = _apart(alone, 1.0)
+        mine, true = _apart(float(value[worst]), float(gradient[worst]))
+        at = f"at {name}{list(worst)} " if worst else ""
+        return ClaimVerdict(name, claim, "wrong", f"wrong: {subject} is {written} times ∂L/∂{name} at the traced "
+                            f"inputs, but not at fresh inputs near them ({at}it gives {mine} where ∂L/∂{name} is "
+                            f"{true}): a factor, and something that depends on the inputs, such as a clip or a "
+                            f"branch", worst=(worst, float(value[worst]), float(gradient[worst])))
     first = next(k for k, d in enumerate(draws) if not _close(d.claim, d.gradient, d))
     value, gradient = draws[first].claim, draws[first].gradient
     diff = np.abs(value - gradient)

@@ -482,3 +482,17 @@ def test_a_path_is_named_by_a_bounded_formula_of_the_value_it_goes_through():
     lengths = [len(definition) for _, definition in d.where]  # h's definition, when h is named
     assert all(n < 5000 for n in lengths), lengths  # (written out: some 10⁸ characters)
     assert "…" in "".join(d.through) + "".join(definition for _, definition in d.where)
+
+
+def test_a_factor_that_holds_at_the_traced_inputs_only_is_said_so():
+    """hipsternet's GRU: its hand-written ∂L/∂bh was exactly 20 times the gradient at every entry
+    of the traced inputs, clipped at fresh ones; the verdict cited a traced entry 20 times off as
+    plainly "wrong"."""
+    from graphviz_bp.claims import Draw, diagnose
+
+    g1, g2 = np.array([0.01, -0.02, 0.015]), np.array([0.04, -0.01, 0.02])
+    verdict = diagnose("b", "db", [Draw(20 * g1, g1), Draw(np.clip(20 * g2, -0.5, 0.5), g2)], subject="db")
+    assert verdict.kind == "wrong"
+    assert verdict.message.startswith("wrong: db is 20 times ∂L/∂b at the traced inputs, but not at fresh inputs "
+                                      "near them (at b[0] it gives 0.5 where ∂L/∂b is 0.04)"), verdict.message
+    assert diagnose("b", "db", [Draw(20 * g1, g1), Draw(20 * g2, g2)]).kind == "factor"
