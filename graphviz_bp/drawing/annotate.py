@@ -1172,8 +1172,14 @@ def _merged_tags(members: list[Edge], edge_tag: dict[Edge, tuple[str, str, str]]
         if len(mine) == 1:
             return f"{mine[0]} of each, "
         at = sorted(int(t[1:].translate(_DIGITS)) for t in mine)
-        run = at == list(range(at[0], at[0] + len(at)))
-        return f"{mine[0]} … {mine[-1]} of each, " if run and len(mine) > 2 else f"{', '.join(mine)} of each, "
+        steps = {j - i for i, j in zip(at, at[1:])}
+        if len(mine) <= 3:
+            return f"{', '.join(mine)} of each, "
+        if steps == {1}:
+            return f"{mine[0]} … {mine[-1]} of each, "
+        if len(steps) == 1:  # every third use (m₃, m₆, … m₉₀): a label that does not grow with the loop
+            return f"{mine[0]}, {mine[1]}, … {mine[-1]} of each, "
+        return f"{len(mine)} of {mine[0]} … {mine[-1]} of each, "
     position = {id(e): k for k, e in enumerate(src.out_edges)}
     at = [position[id(m)] for m in tagged]
     if len(tagged) == len(members) and at == list(range(at[0], at[0] + len(at))) and len(names) > 2:
