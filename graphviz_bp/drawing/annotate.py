@@ -1173,10 +1173,10 @@ def _merged_tags(members: list[Edge], edge_tag: dict[Edge, tuple[str, str, str]]
             return f"{mine[0]} of each, "
         at = sorted(int(t[1:].translate(_DIGITS)) for t in mine)
         steps = {j - i for i, j in zip(at, at[1:])}
+        if steps == {1} and len(mine) > 2:
+            return f"{mine[0]} … {mine[-1]} of each, "
         if len(mine) <= 3:
             return f"{', '.join(mine)} of each, "
-        if steps == {1}:
-            return f"{mine[0]} … {mine[-1]} of each, "
         if len(steps) == 1:  # every third use (m₃, m₆, … m₉₀): a label that does not grow with the loop
             return f"{mine[0]}, {mine[1]}, … {mine[-1]} of each, "
         return f"{len(mine)} of {mine[0]} … {mine[-1]} of each, "
