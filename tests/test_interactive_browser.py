@@ -380,6 +380,25 @@ def test_a_step_in_a_repeat_folded_inside_another_names_where_it_is_in_both(brow
     assert browser.console_errors() == []
 
 
+def _encoded(W, x):
+    with gb.group("encoder"):
+        s = np.sum(np.exp(W @ x))
+    return np.log(s)
+
+
+def test_a_step_inside_a_collapsed_box_says_which_box(browser, tmp_path):
+    """depth=0: "Step 3: at exp" named an op not drawn, the box around it lit with no word of it."""
+    rng = np.random.default_rng(0)
+    g = gb.trace(_encoded, W=rng.normal(size=(3, 3)), x=rng.normal(size=3))
+    open_page(browser, tmp_path, g, "boxed.html", depth=0)
+    order = sending_order(g)
+    for k, n in enumerate(order, 1):
+        browser.run(f"graphvizBP.setStep({k})")
+        inside = n.scope is not None and n.scope.label == "encoder"
+        assert ("inside encoder, drawn as one box" in browser.text("#now")) == inside, (k, n.name)
+    assert sum(n.scope is not None for n in order) == 3 and browser.console_errors() == []
+
+
 def test_a_page_with_no_step_says_so(browser, tmp_path):
     """Every input drawn as data: no message is shown, so the page has step 0 only."""
     g = gb.trace(lambda x: np.sum(np.tanh(x)), x=np.arange(3.0))

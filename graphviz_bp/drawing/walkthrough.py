@@ -147,6 +147,7 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
     with_formulas = len(dag.edges) <= FORMULA_EDGES
     w = Walk(title=title, steps=[])
 
+    boxes = {node.id: _title(node) for node in scene.nodes if "box" in node.classes}  # (by id: their titles)
     for k, s in enumerate(sending, 1):
         n = s.node
         drawn = index.node.get(n.index)
@@ -176,8 +177,11 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
                          "partial": summarize(partial) if partial is not None else "",
                          "complete": len(got) == len(total)})
         name = _name(n, names)
-        w.steps.append({"node": drawn, "name": name, "cotangent": f"∂{L}/∂{L if n is dag.output else name}",
-                        "adjoint": summarize(s.adjoint), "seed": n is dag.output, "sent": sent, "sums": sums})
+        step = {"node": drawn, "name": name, "cotangent": f"∂{L}/∂{L if n is dag.output else name}",
+                "adjoint": summarize(s.adjoint), "seed": n is dag.output, "sent": sent, "sums": sums}
+        if drawn is not None and drawn in boxes:  # an op inside a group drawn as one box: which
+            step["box"] = boxes[drawn]
+        w.steps.append(step)
 
     # when each value's gradient is complete: the last message it receives
     for n in dag.nodes:
