@@ -899,7 +899,8 @@ def _scene_edge(e: Edge, ctx: _Ctx, key: tuple[str, str, int] | None = None, mem
             # and what the edge stands for in all (not "× 7" after a sum of three)
             reps = _repetitions_reached(members, P, key[1]) if key is not None else len(members)
             what = _merged_tags(members, ctx.edge_tag).rstrip(", ") or f"{len(members)} uses"
-            lines.append(_line(f"{what} into its {reps} repetitions", color, False, True, EDGE))
+            lines.append(_line(f"{what} into its {reps} repetitions" if reps != 1 else f"{what} into one repetition",
+                               color, False, True, EDGE))
     elif many:
         # to a later repetition: every edge goes from one repetition of a folded repeat to a later
         # one (an edge from a weight outside into each repetition does not; at a collapsed box, of
