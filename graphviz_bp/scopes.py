@@ -951,14 +951,15 @@ def _settle(state: _Frame, offset: int | None) -> None:
     had no other. Left numbered by passes when the counter is not an int."""
     iteration, loop, before, _ = state.pending  # type: ignore[misc]
     state.pending = None
-    if before and (offset is None or not loop[0] <= offset <= loop[1]):
+    inside = offset is not None and loop[0] <= offset <= loop[1]
+    if before and not inside:  # (a guess from the run's numbers: not said to be the counter's value)
         iteration.index = before[-1] + (before[-1] - before[-2] if len(before) > 1 else 1)
-        iteration.counter = loop[4][0]  # (the counter's next value, after the run's numbers by it)
         return
     value = state.frame.f_locals.get(loop[4][0])
     if type(value) is int:
         iteration.index = value
-        iteration.counter = loop[4][0]
+        if inside:  # (past the loop, a later loop may have assigned it since)
+            iteration.counter = loop[4][0]
 
 
 def _outer(state: _Frame, frame: FrameType, inside: tuple[Any, ...], turned: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -496,3 +496,21 @@ def test_a_factor_that_holds_at_the_traced_inputs_only_is_said_so():
     assert verdict.message.startswith("wrong: db is 20 times ∂L/∂b at the traced inputs, but not at fresh inputs "
                                       "near them (at b[0] it gives 0.5 where ∂L/∂b is 0.04)"), verdict.message
     assert diagnose("b", "db", [Draw(20 * g1, g1), Draw(20 * g2, g2)]).kind == "factor"
+
+
+def test_a_factor_at_the_traced_inputs_only_needs_entries_of_different_sizes_and_never_stops_the_check():
+    """At x = ones every entry of the gradient is equal, and any claim of equal entries was "0.5
+    times ∂L/∂x at the traced inputs"; a fresh draw within rounding of the factor raised
+    StopIteration."""
+    from graphviz_bp.claims import Draw, diagnose
+
+    g = np.full(3, 2.0)
+    verdict = diagnose("x", "c", [Draw(np.ones(3), g), Draw(np.array([1.0, 2.0, 3.0]), np.array([2.0, 1.0, 2.0]))])
+    assert verdict.message == "wrong: at x[0] the claim gives 1 but ∂L/∂x is 2", verdict.message
+    b = np.array([0.01, -0.02, 0.015])
+    inf = np.array([np.inf, 0.5, 1.0])
+    verdict = diagnose("b", "db", [Draw(20 * b, b), Draw(20 * inf, inf)], subject="db")
+    assert verdict.kind == "factor" and "20 times" in verdict.message
+    verdict = diagnose("b", "db", [Draw(20 * b, b), Draw(np.array([0.4, 0.3, 0.2]), np.array([0.02, 0.5, -0.3]))],
+                       subject="db")  # (every entry off at the fresh inputs: no factor kept)
+    assert verdict.message.startswith("wrong: at b"), verdict.message

@@ -395,7 +395,7 @@ def test_a_step_inside_a_collapsed_box_says_which_box(browser, tmp_path):
     for k, n in enumerate(order, 1):
         browser.run(f"graphvizBP.setStep({k})")
         inside = n.scope is not None and n.scope.label == "encoder"
-        assert ("inside encoder, drawn as one box" in browser.text("#now")) == inside, (k, n.name)
+        assert ("inside the box encoder" in browser.text("#now")) == inside, (k, n.name)
     assert sum(n.scope is not None for n in order) == 3 and browser.console_errors() == []
 
 

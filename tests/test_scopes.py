@@ -886,3 +886,37 @@ def test_a_loop_with_a_long_body_is_numbered_by_its_counter(tmp_path):
     assert any(i.opname == "EXTENDED_ARG" for i in dis.get_instructions(module.f))  # (what the test is about)
     g = gb.trace(module.f, x=RNG.normal(size=3))
     assert steps_of(g, "tanh") == [(1,), (2,), (3,)]
+
+
+def _rows(X):
+    for k in range(4):
+        yield None if k == 2 else X[k] * 2.0  # pass 2 makes no op
+
+
+def _uneven(X, w):
+    h, last = w, None
+    for i, x in enumerate(_rows(X)):
+        if x is None:
+            continue
+        if i == 3:
+            last = x  # the last pass: only its header (the generator) made an op
+            continue
+        h = h * x
+    return np.sum(h) + np.sum(last * w)
+
+
+def test_an_iteration_is_said_to_be_numbered_by_its_counter_only_where_it_was_read():
+    """The last pass, settled past the loop, is numbered by a guess from the run's numbers (2,
+    where i was 3): it was drawn "from i = 2 only", as if read from the counter."""
+    rng = np.random.default_rng(0)
+    g = gb.trace(_uneven, X=rng.normal(size=(4, 3)), w=rng.normal(size=3))
+    iterations = {}
+    for n in g.nodes:
+        s = n.scope
+        while s is not None:
+            if s.kind == "iteration" and s.label.startswith("for i, x in enumerate"):
+                iterations[s.number] = s
+            s = s.parent
+    named = sorted((s.index, s.counter) for s in iterations.values())
+    assert named[:2] == [(0, "i"), (1, "i")]  # read from i while the loop ran
+    assert all(counter is None for index, counter in named[2:]), named  # (guessed past the loop)

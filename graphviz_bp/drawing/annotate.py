@@ -1172,7 +1172,8 @@ def _merged_tags(members: list[Edge], edge_tag: dict[Edge, tuple[str, str, str]]
         (mine,) = uses
         if len(mine) == 1:
             return f"{mine[0]} of each, "
-        at = sorted(int(t[1:].translate(_DIGITS)) for t in mine)
+        mine = tuple(sorted(mine, key=lambda t: int(t[1:].translate(_DIGITS))))
+        at = [int(t[1:].translate(_DIGITS)) for t in mine]
         steps = {j - i for i, j in zip(at, at[1:])}
         if steps == {1} and len(mine) > 2:
             return f"{mine[0]} … {mine[-1]} of each, "

@@ -84,7 +84,7 @@
     }
     const s = W.steps[step - 1];
     let h = `<h2>Step ${step} of ${N}: at <span class="name">${esc(s.name)}</span></h2>`;
-    if (s.box) h += `<p class="hint">inside ${esc(s.box)}, drawn as one box (depth option)</p>`;
+    if (s.box) h += `<p class="hint">inside the box ${esc(s.box)}</p>`;
     if (s.reps && s.reps.length === 1) {
       const r = s.reps[0];
       h += `<p class="hint">in ${esc(r.label)}, repetition ${r.index + 1} of ${r.count} of a block drawn once</p>`;
