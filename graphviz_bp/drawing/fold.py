@@ -401,8 +401,7 @@ def _gather_inputs(dag: DAG, shown: dict[int, str], stands_for: dict[str, list[N
     """Draw the inputs that only one collapsed box reads, alike (by the same ops, as the same
     operand), ``GATHERED`` or more of them, as one node (``W0 … W199``: a dense net's layers, each
     of its own shape, none folded), the first standing for the others (in the inputs' order), as a
-    folded layer's are; their edges into the box are one.
-    Returns the ids of the nodes drawn so."""
+    folded layer's are; their edges into the box are one. Returns the ids of the nodes drawn so."""
     into: dict[tuple[object, ...], list[Node]] = {}
     for n in dag.nodes:
         if n.kind != "input" or not n.out_edges or shown[n.index] != n.id or n is dag.output \
