@@ -344,24 +344,14 @@ def test_a_folded_block_opens_into_its_repetitions(browser, tmp_path):
     assert browser.console_errors() == []
 
 
-def _stacked_rnn(x, W0, U0, W1, U1):
-    seq = x
-    for W, U in [(W0, U0), (W1, U1)]:
-        h = np.zeros(3)
-        out = []
-        for t in range(12):
-            h = np.tanh(W @ h + U @ seq[t])
-            out.append(h)
-        seq = np.stack(out)
-    return np.sum(seq[-1] ** 2)
-
-
 def test_a_step_in_a_repeat_folded_inside_another_names_where_it_is_in_both(browser, tmp_path):
-    """Two RNN layers folded, their 12 time steps folded inside: every step's caption named the
+    """Two RNN layers folded, their 30 time steps folded inside: every step's caption named the
     layer alone ("in iteration 1, repetition 2 of 2 of a block drawn once"), never the time step."""
+    from .test_drawing_fold import _stacked_layers  # (30 steps in each of 2 layers)
+
     rng = np.random.default_rng(2)
-    inputs = {"x": rng.normal(size=(12, 3)), **{k: rng.normal(size=(3, 3)) * .5 for k in ("W0", "U0", "W1", "U1")}}
-    g = gb.trace(_stacked_rnn, **inputs)
+    inputs = {"x": rng.normal(size=(30, 4)), **{k: rng.normal(size=(4, 4)) * .5 for k in ("W0", "U0", "W1", "U1")}}
+    g = gb.trace(_stacked_layers, **inputs)
     open_page(browser, tmp_path, g, "stacked.html", fold=True)
     steps = browser.run("return graphvizBP.data.steps")
     order = sending_order(g)
@@ -372,11 +362,11 @@ def test_a_step_in_a_repeat_folded_inside_another_names_where_it_is_in_both(brow
             continue
         layer, t = loops[0].index, loops[1].index
         browser.run(f"graphvizBP.setStep({k})")
-        assert f"in iteration {layer} ({layer + 1} of 2) › t = {t} ({t + 1} of 12) of blocks drawn once" \
+        assert f"in iteration {layer} ({layer + 1} of 2) › t = {t} ({t + 1} of 30) of blocks drawn once" \
             in browser.text("#now"), (k, browser.text("#now"))
         assert [r["index"] for r in steps[k - 1]["reps"]] == [layer, t]
         checked.add((layer, t))
-    assert checked == {(a, b) for a in range(2) for b in range(12)}
+    assert checked == {(a, b) for a in range(2) for b in range(30)}
     assert browser.console_errors() == []
 
 
