@@ -36,7 +36,8 @@ RTOL = 1e-6
 # right float32 BPTT gradient was called wrong, at entries equal to 6 digits
 TOLERANCES = {"float64": (RTOL, 1e-9, 1e-13), "float32": (1e-4, 1e-5, 1e-5), "float16": (1e-2, 1e-2, 1e-2)}
 DRAWS = 3  # the traced inputs and two fresh draws
-MOST_SUBSET_TESTS = 4096  # sets of missing paths tried, fewest missing first
+MOST_SUBSET_TESTS = 4096  # sets of missing paths tried, fewest missing first (then solved for: _missing_solved)
+SAID_MISSING = 3  # missing paths a verdict's message writes out (its ``missing`` holds them all)
 
 
 @dataclass(frozen=True)
@@ -301,7 +302,9 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
         has = (" and ".join(f"the path through {paths[k]}" for k in present) + f" but misses {len(missing)} "
                f"of the {count} paths to {name}") if len(present) <= 2 else \
             f"{len(present)} of the {count} paths to {name} but misses {len(missing)}"
-        adds = "; ".join(f"{d}, which adds {f}" if f else d for d, f in missing)
+        adds = "; ".join(f"{d}, which adds {f}" if f else d for d, f in missing[:SAID_MISSING])
+        if len(missing) > SAID_MISSING:  # (each path's route and formula: a drawing's worth; the rest listed by the API)
+            adds += f"; and {len(missing) - SAID_MISSING} more (the verdict's .missing lists them)"
         also = (" (another choice of paths gives the same sum here: their contributions are equal)"
                 if len(matches) > 1 else "")
         return ClaimVerdict(name, claim, "missing paths", f"{subject} has {has}: {adds}{also}", missing=missing)
@@ -348,6 +351,9 @@ def diagnose(name: str, claim: str, draws: Sequence[Draw], paths: Sequence[str] 
     gives = f"{subject} gives" if first == 0 else "it gives"
     note = "" if unnamed_paths is None else \
         f" ({name} reaches the loss by {count_text(unnamed_paths)} paths, too many to look for a missing one)"
+    if unnamed_paths is None and 2 ** count - 2 > MOST_SUBSET_TESTS:  # (the sets tried, then solved for)
+        note = (f" (no set of missing paths among the {MOST_SUBSET_TESTS:,} tried of {name}'s {count} paths, nor one "
+                f"solved for over its entries, gives it)")
     mine, true = _apart(float(value[worst]), float(gradient[worst]))
     if diff.size and np.isnan(gradient[worst]) and not np.isnan(value[worst]):
         note += (" (the traced gradient is NaN there: NaN computed on the way, a masked-out row's softmax "
@@ -396,7 +402,8 @@ def _factor(draws: Sequence[Draw]) -> float | None:
             return None
         cs.append(float(np.vdot(d.claim, d.gradient)) / norm)
     c = cs[0]
-    if abs(c) < 1e-12 or abs(c - 1) < 1e-9 or abs(c + 1) < 1e-9:
+    rtol = TOLERANCES[draws[0].precision][0]  # (a factor within rounding of 1: no factor, entries off by it)
+    if abs(c) < 1e-12 or abs(c - 1) < rtol or abs(c + 1) < 1e-9:
         return None
     if all(abs(x - c) <= 1e-6 * abs(c) for x in cs) and all(_close(d.claim, c * d.gradient, d) for d in draws):
         return c
@@ -415,13 +422,38 @@ def _missing(draws: Sequence[Draw], count: int) -> list[tuple[int, ...]]:
         for lacking in itertools.combinations(range(count), size):
             tests += 1
             if tests > MOST_SUBSET_TESTS:
-                return found
+                return found or _missing_solved(draws, count)
             if all(_close(d.claim, np.sum([d.terms[k] for k in range(count) if k not in lacking], axis=0), d)
                    for d in draws):
                 found.append(lacking)
         if found:
             return found
     return []
+
+
+def _missing_solved(draws: Sequence[Draw], count: int) -> list[tuple[int, ...]]:
+    """``_missing`` for more missing paths than a search of sets reaches (an RNN's hand-written BPTT
+    that drops the recurrence lacks half its paths): the claim solved, over every entry of every
+    draw, as a sum of the paths' contributions each taken 0 or 1 times; the paths taken 0 times,
+    when the least-squares solution is that (when it is not the only one, the contributions being
+    dependent, a second, empty, set says that another choice fits too), else none. A path whose
+    contribution is 0 at every draw (through a zero state) is never said to be missing."""
+    A = np.stack([np.concatenate([np.ravel(d.terms[k]) for d in draws]) for k in range(count)], axis=1)
+    b = np.concatenate([np.ravel(d.claim) for d in draws])
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(b))):
+        return []
+    live = np.flatnonzero(np.any(A != 0, axis=0))
+    if len(live) < 2 or A.shape[0] < len(live):
+        return []
+    a, _, rank, _ = np.linalg.lstsq(A[:, live], b, rcond=None)
+    taken = np.round(a)
+    if np.any(np.abs(a - taken) > 1e-6) or not set(taken.tolist()) <= {0.0, 1.0}:
+        return []
+    lacking = tuple(int(live[k]) for k in np.flatnonzero(taken == 0))
+    if not lacking or len(lacking) == len(live) or not all(
+            _close(d.claim, np.sum([d.terms[k] for k in range(count) if k not in lacking], axis=0), d) for d in draws):
+        return []
+    return [lacking] if rank == len(live) else [lacking, ()]
 
 
 def _precision(node: Node, values: Sequence[Any]) -> str:

@@ -514,3 +514,48 @@ def test_a_factor_at_the_traced_inputs_only_needs_entries_of_different_sizes_and
     verdict = diagnose("b", "db", [Draw(20 * b, b), Draw(np.array([0.4, 0.3, 0.2]), np.array([0.02, 0.5, -0.3]))],
                        subject="db")  # (every entry off at the fresh inputs: no factor kept)
     assert verdict.message.startswith("wrong: at b"), verdict.message
+
+
+def test_a_factor_within_rounding_of_1_is_no_factor():
+    """A hand-written BCE gradient leaving out a loss's +1e-7 is 1 + 1e-7 … 1e-6 times the gradient,
+    entry by entry: it read "off by a constant factor: 1.0000004 times"."""
+    from graphviz_bp.claims import Draw, diagnose
+
+    g = np.array([1.0, 2.0, 3.0, 4.0])
+    claim = g * (1 + np.array([2e-7, 9e-7, 1.3e-6, 5e-7]))
+    verdict = diagnose("x", "c", [Draw(claim, g)])
+    assert verdict.kind == "wrong" and verdict.message.startswith("wrong: at x[2]"), verdict.message
+
+
+def _rnn_without_recurrence(W, U):  # its hand-written BPTT never sends the gradient back through h
+    xs, rs = np.random.default_rng(0).normal(size=(6, 2)), np.random.default_rng(1).normal(size=(6, 3))
+    h = np.zeros(3)
+    hs = [h]
+    loss = 0.0
+    for t in range(6):
+        h = np.tanh(W @ h + U @ xs[t])
+        hs.append(h)
+        loss = loss + np.sum(h * rs[t])
+    dW, dU = np.zeros_like(W), np.zeros_like(U)
+    for t in reversed(range(6)):
+        da = rs[t] * (1 - hs[t + 1] ** 2)  # no "+ W.T @ da_next"
+        dW += np.outer(da, hs[t])
+        dU += np.outer(da, xs[t])
+    return loss, {"W": dW, "U": dU}
+
+
+def test_missing_paths_past_the_sets_a_search_reaches_are_solved_for_or_said_not_found():
+    """A BPTT without the recurrence lacks 10 of W's 21 paths: past the 4,096 sets tried it read
+    "wrong" at an entry, saying nothing of the search; U's 21 paths, over 6 entries, cannot be told apart."""
+    rng = np.random.default_rng(0)
+    inputs = dict(W=0.8 * rng.normal(size=(3, 3)), U=rng.normal(size=(3, 2)))
+    verdicts = gb.check_backward(_rnn_without_recurrence, inputs)
+    w = verdicts["W"]
+    assert w.kind == "missing paths" and "has 11 of the 21 paths to W but misses 10" in w.message, w.message
+    assert len(w.missing) == 10 and w.message.count("which adds") == 3 and "and 7 more" in w.message
+    g = gb.trace(_rnn_without_recurrence, inputs, output=0)
+    paths = g.contributions("W")
+    direct = [c.value for c in paths if sum(n.op is not None and n.op.name == "matmul" for n in c.nodes) == 1]
+    assert len(paths) == 21 and len(direct) == 6  # (one per step; the rest go on through W @ h)
+    np.testing.assert_allclose(np.sum(direct, axis=0), _rnn_without_recurrence(**inputs)[1]["W"], rtol=1e-12)
+    assert "no set of missing paths among the 4,096 tried of U's 21 paths" in verdicts["U"].message
