@@ -646,3 +646,27 @@ def test_a_constant_is_labelled_by_what_it_is_never_by_a_bare_shape():
         expected = ["I, ℝ⁴ˣ⁴", "0.25 I, ℝ⁴ˣ⁴", "all 3, ℝ⁵⁰", "const ℝ⁵", "const ℝ⁵⁰" + ("range [−1, 2.5]" if ranges else ""),
                     "const ℤ⁷" + ("range [0, 6]" if ranges else "")]  # (np.arange(7): integers)
         assert consts == sorted(expected), options
+
+
+def _stacked_weights(W, x):
+    h = x
+    for i in range(W.shape[0]):
+        h = np.tanh(W[i] @ h)  # one stacked input read by every layer
+    return np.sum(h ** 2)
+
+
+def test_a_layout_whose_edges_span_millions_of_ranks_is_refused_before_dot_runs(monkeypatch):
+    """1,000 layers drawn whole, each reading W[i] of one stacked W: dot passed 19 GB of memory
+    before its time limit. 400 layers (479,200 ranks) took 79 s and 3.2 GB."""
+    from graphviz_bp.drawing import render as render_mod
+
+    called = []
+    monkeypatch.setattr(render_mod._dot, "run", lambda *a, **k: called.append(k) or b"<svg/>")
+    big = gb.trace(_stacked_weights, W=np.zeros((1500, 2, 2)), x=np.ones(2))
+    with pytest.raises(gb.RenderError, match=r"span 2,2\d\d,\d{3} ranks .* draw it folded \(the default\)"):
+        big.pipe("svg", fold=False)
+    assert called == []
+    assert big.pipe("svg").startswith(b"<svg")  # folded: drawn
+    small = gb.trace(_stacked_weights, W=np.zeros((200, 2, 2)), x=np.ones(2))  # (39,800 ranks)
+    small.pipe("svg", fold=False)
+    assert called[-1]["spanned"] > render_mod._dot.SPANNED_THRESHOLD  # told as dot starts

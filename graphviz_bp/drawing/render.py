@@ -297,14 +297,30 @@ def to_dot(scene: Scene) -> str:
 def _spanned(scene: Scene) -> int:
     """How many ranks the edges of ``scene`` span past their first, in all: the virtual nodes dot
     makes to route long edges (a weight used at every step of a loop, from the top), whose splines
-    it routes past every frame on the way. Ranks by the longest path from the drawing's sources,
-    each source then placed just above its first use, as dot's ranking places an input."""
-    succ: dict[str, list[str]] = {n.id: [] for n in scene.nodes}
+    it routes past every frame on the way (see ``_ranks_spanned``)."""
+    return _ranks_spanned([n.id for n in scene.nodes], [(e.src, e.dst) for e in scene.edges])
+
+
+_EDGE = re.compile(r"^\t+(\w+) -> (\w+) \[", re.M)
+
+
+def _spanned_source(source: str) -> int:
+    """``_spanned`` of the drawing ``to_dot`` wrote as ``source`` (an edge drawn back up is written
+    from its head: no cycle)."""
+    pairs = _EDGE.findall(source)
+    return _ranks_spanned(list(dict.fromkeys(i for pair in pairs for i in pair)), pairs)
+
+
+def _ranks_spanned(ids: list[str], pairs: list[tuple[str, str]]) -> int:
+    """The ranks the edges ``pairs`` between the nodes ``ids`` span past their first, in all. Ranks
+    by the longest path from the sources, each source then placed just above its first use, as
+    dot's ranking places an input."""
+    succ: dict[str, list[str]] = {i: [] for i in ids}
     into = dict.fromkeys(succ, 0)
-    for e in scene.edges:
-        if e.src != e.dst and e.src in succ and e.dst in succ:
-            succ[e.src].append(e.dst)
-            into[e.dst] += 1
+    for a, b in pairs:
+        if a != b and a in succ and b in succ:
+            succ[a].append(b)
+            into[b] += 1
     rank = dict.fromkeys(succ, 0)
     sources = [i for i, k in into.items() if k == 0]
     order, left = list(sources), dict(into)
@@ -405,8 +421,15 @@ def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
     fmt = _check_format(fmt)
     if fmt == "dot":
         return source.encode("utf-8")
+    spanned = _spanned_source(source)
+    if spanned > TOO_LONG:
+        raise RenderError(
+            f"the drawing's edges span {spanned:,} ranks (a value read by every one of many layers or steps, drawn "
+            f"whole): Graphviz would take about {spanned * 7e-6:.0f} GB of memory and many minutes to lay it out; "
+            "draw it folded (the default) or with its groups collapsed to a depth, or write its DOT and run dot on "
+            "it yourself")
     run = functools.partial(_dot.run, fmt=fmt, renderer=_RENDERERS.get(fmt), timeout=timeout, progress=progress,
-                            size_hint=_size(source))
+                            size_hint=_size(source), spanned=spanned)
     # the main chain grouped among frames: dot usually lays it out in well under a second, but takes
     # minutes on some (60 loop iterations drawn whole, one weight read by each): past HINTED seconds
     # it lays out again without the group, which takes it a fraction of a second there
@@ -436,6 +459,9 @@ def _spaces_kept(svg: bytes) -> bytes:
 
 
 HINTED = 10.0  # seconds for a layout with the main chain grouped among frames, before one without
+TOO_LONG = 1_000_000  # ranks spanned past their first (dot's virtual nodes): past this, no layout is tried.
+# dot takes about 7 kB and 0.17 ms per rank spanned: a 400-layer net drawn whole, one stacked weight read
+# by every layer (479,200), took 79 s and 3.2 GB; 1,000 layers (3 million) passed 19 GB
 
 # dot's own failures in laying out a valid graph: an assertion in its ranking with clusters, or a crash
 _LAYOUT_BUG = re.compile(r"trouble in init_rank|killed by SIG|Assertion|assertion")
