@@ -739,3 +739,31 @@ def test_errors_in_a_users_file_name_it_as_the_user_would_from_here(tmp_path, mo
     target = str(tmp_path / "models" / "raises.py")
     err = one_line_error(run("render", f"{target}:g", "-i", "x=3", "-o", "-"), 1)
     assert err == f"graphviz-bp: error: {target}:5 in g: ValueError: bad", err
+
+
+def test_a_format_that_contradicts_the_files_suffix_is_refused(tmp_path):
+    """-o a.svg -f png wrote PNG bytes into a.svg, which no viewer opens."""
+    out = tmp_path / "a.svg"
+    err = one_line_error(run("render", AE, "-i", "W=3x5", "-i", "x=5", "-o", str(out), "-f", "png"), 2)
+    assert "-f png would write png into" in err and "name it .png" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_choices_are_read_whatever_their_case(tmp_path):
+    """--fold true was read, --fold True refused; --direction lr too."""
+    out = tmp_path / "x.dot"
+    r = run("render", "sum(x*x)", "-i", "x=3", "-o", str(out), "--fold", "True", "--direction", "lr")
+    assert r.exit_code == 0, r.stderr
+    assert "rankdir=LR" in out.read_text()
+
+
+def test_ctrl_c_exits_as_the_shell_counts_an_interrupt(tmp_path, monkeypatch):
+    """Click turns Ctrl-C into an Abort, which exited 1 "aborted", as a failure does."""
+    import graphviz_bp.cli.commands as commands
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "_prepare", interrupted)
+    err = one_line_error(run("render", AE, "-i", "W=3x5", "-i", "x=5", "-o", str(tmp_path / "a.svg")), 130)
+    assert err == "graphviz-bp: error: interrupted" and list(tmp_path.iterdir()) == []

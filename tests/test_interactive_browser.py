@@ -389,6 +389,28 @@ def test_a_step_inside_a_collapsed_box_says_which_box(browser, tmp_path):
     assert sum(n.scope is not None for n in order) == 3 and browser.console_errors() == []
 
 
+def _grouped_steps(W, x):
+    h = x
+    for i in range(12):
+        with gb.group("attn"):
+            h2 = np.tanh(W[i] @ h) * h
+        with gb.group("ffn"):
+            h = np.tanh(h2)
+    return np.sum(h ** 2)
+
+
+def test_a_step_in_a_box_drawn_once_for_a_folded_loop_says_both_in_one_line(browser, tmp_path):
+    """depth=1 over a folded loop: "inside the box for i in range(12): — iterations 0…11 × 12, drawn
+    once" ran into "in iteration 11, repetition 12 of 12 of a block drawn once"."""
+    rng = np.random.default_rng(0)
+    g = gb.trace(_grouped_steps, W=rng.normal(size=(12, 4, 4)) * .5, x=rng.normal(size=4))
+    open_page(browser, tmp_path, g, "grouped.html", fold=True, depth=1)
+    browser.run("graphvizBP.setStep(3)")
+    text = browser.text("#now")
+    assert text.count("inside the box") == 1 and "× 12, drawn once, in i = 11 (12 of 12)" in text, text
+    assert "of a block drawn once" not in browser.text("#now") and browser.console_errors() == []
+
+
 def test_a_page_with_no_step_says_so(browser, tmp_path):
     """Every input drawn as data: no message is shown, so the page has step 0 only."""
     g = gb.trace(lambda x: np.sum(np.tanh(x)), x=np.arange(3.0))

@@ -36,8 +36,9 @@ class _Group(click.Group):
             code = _fail(2, exc.format_message() + _hint(exc), debug)
         except click.ClickException as exc:
             code = _fail(exc.exit_code, exc.format_message(), debug)
-        except click.Abort:
-            code = _fail(1, "aborted", debug)
+        except click.Abort as exc:  # (click makes Ctrl-C an Abort: interrupted, as a shell counts it)
+            code = _fail(130, "interrupted", debug) if isinstance(exc.__context__, KeyboardInterrupt) \
+                else _fail(1, "aborted", debug)
         except KeyboardInterrupt:  # Ctrl-C: dot has been stopped, no file written
             code = _fail(130, "interrupted", debug)
         except MemoryLimitError as exc:

@@ -146,6 +146,12 @@ def render(target: str, inputs: tuple[str, ...], output: str | None, fmt: str | 
         raise click.BadParameter("the Markdown line cannot be printed in this terminal's encoding "
                                  f"({sys.stdout.encoding}); give plain --alt text", param_hint="--alt")
     out_fmt = fmt if frames_dir is None else None  # with --frames, -f is the frames' format
+    if out_fmt is not None and output not in (None, "-"):
+        suffix = Path(output).suffix.lstrip(".").lower()
+        suffix = "html" if suffix == "htm" else suffix
+        if suffix in OUTPUTS and suffix != out_fmt:  # (a .svg file holding a PNG: no viewer opens it)
+            raise click.BadParameter(f"-f {out_fmt} would write {out_fmt} into {output!r}, a .{suffix} file: "
+                                     f"name it .{out_fmt}, or leave -f out", param_hint="-f")
     if output == "-":
         out_fmt = out_fmt or "svg"
     elif output is not None:

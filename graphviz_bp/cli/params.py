@@ -85,7 +85,8 @@ def drawing_options(f: Callable[..., Any]) -> Callable[..., Any]:
                              show_default=True, metavar=f"{option.metavar}|{'|'.join(option.choices)}",
                              help=option.help)(f)
         elif option.choices:
-            f = click.option(f"--{option.name}", option.name, type=click.Choice(option.spellings),
+            f = click.option(f"--{option.name}", option.name,
+                             type=click.Choice(option.spellings, case_sensitive=False),  # (--fold True, lr)
                              default=option.default, show_default=True, help=option.help)(f)
         else:  # a list of names: the option repeated
             f = click.option(f"--{option.name}", option.name, multiple=True, metavar=option.metavar,

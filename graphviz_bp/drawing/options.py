@@ -58,8 +58,12 @@ class Option:
         if isinstance(value, str):
             if value in self.choices:
                 return value
+            low = value.strip().lower()  # (True as the shell spells it, lr for LR)
+            for choice in self.choices:
+                if choice.lower() == low:
+                    return choice
             for alias, choice in self.aliases:
-                if value == alias:
+                if alias.lower() == low:
                     return choice
         also = f" (or {', '.join(a for a, _ in self.aliases)})" if self.aliases else ""
         raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}{also}; got {value!r}")

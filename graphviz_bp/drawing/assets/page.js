@@ -84,13 +84,14 @@
     }
     const s = W.steps[step - 1];
     let h = `<h2>Step ${step} of ${N}: at <span class="name">${esc(s.name)}</span></h2>`;
-    if (s.box) h += `<p class="hint">inside the box ${esc(s.box)}</p>`;
-    if (s.reps && s.reps.length === 1) {
+    const where = (r) => esc(r.named) + (r.index === null ? "" : ` (${r.index + 1} of ${r.count})`);
+    if (s.box) {  // an op inside a group drawn as one box (which may stand for a folded repeat: where in it)
+      h += `<p class="hint">inside the box ${esc(s.box)}${s.reps ? ", in " + s.reps.map(where).join(" › ") : ""}</p>`;
+    } else if (s.reps && s.reps.length === 1) {
       const r = s.reps[0];
-      h += `<p class="hint">in ${esc(r.label)}, repetition ${r.index + 1} of ${r.count} of a block drawn once</p>`;
+      h += `<p class="hint">in ${esc(r.named)}, repetition ${r.index + 1} of ${r.count} of a block drawn once</p>`;
     } else if (s.reps) {  // a repeat folded inside another: where in each, outermost first
-      h += `<p class="hint">in ${s.reps.map((r) => esc(r.named) + (r.index === null ? "" : ` (${r.index + 1} of ${r.count})`))
-        .join(" › ")} of blocks drawn once</p>`;
+      h += `<p class="hint">in ${s.reps.map(where).join(" › ")} of blocks drawn once</p>`;
     }
     h += s.seed ? `<p>The backward pass starts here: ${esc(s.cotangent)} = ${esc(s.adjoint)}.</p>`
       : `<p>Its cotangent ḡ = ${esc(s.cotangent)} is complete: ${esc(s.adjoint)}.</p>`;
