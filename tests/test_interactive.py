@@ -460,3 +460,20 @@ def _enumerated_reassigned(x, W):
         row = row * 0.5  # the body assigns the item: its iterations are numbered by passes (0 where i is 2)
         h = np.tanh(W @ h + row)
     return np.sum(h ** 2)
+
+
+def test_a_node_drawn_for_several_inputs_counts_the_messages_of_them_all():
+    """W0 … W1, one node for both layers' weights, listed "0 of 30 messages" through the second
+    layer's steps, which send W1 its 30: it counted W0's alone, and was "complete" at 30 of 60."""
+    from graphviz_bp.drawing.walkthrough import walk
+
+    from .test_drawing_fold import _stacked_layers
+
+    rng = np.random.default_rng(2)
+    inputs = {"x": rng.normal(size=(30, 4)), **{k: rng.normal(size=(4, 4)) * .5 for k in ("W0", "U0", "W1", "U1")}}
+    g = gb.trace(_stacked_layers, **inputs)
+    scene = g.draw(fold=True).scene()
+    (node,) = [n for n in scene.nodes if n.text.startswith("W0 … W1")]
+    w = walk(g._dag, scene)
+    sent = sorted(k for k, st in enumerate(w.steps, 1) for m in st["sent"] if m["toName"] in ("W0", "W1"))
+    assert len(sent) == 60 and w.arrivals[node.id] == sent

@@ -193,8 +193,8 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
             w.complete.setdefault(drawn, 1)
         elif got:
             w.complete[drawn] = min(w.complete.get(drawn, max(got)), max(got))
-            if len(n.out_edges) >= 2 and drawn not in w.arrivals:
-                w.arrivals[drawn] = sorted(got)
+            if len(n.out_edges) >= 2:  # (a node drawn for several, W0 … W2: the messages of them all)
+                w.arrivals[drawn] = sorted(w.arrivals.get(drawn, []) + got)
 
     rep_of: dict[int, list[tuple[str, int]]] = {}  # a node in folded repeats -> (each frame, repetition)
     for cid, reps in scene.repeats.items():
