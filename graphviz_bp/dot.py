@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -97,7 +98,15 @@ def run(source: bytes, fmt: str, *, renderer: str | None = None, timeout: float 
     problem = _check_output(fmt, out)
     if problem:
         raise RenderError(f"dot {flag} produced no valid {problem} (it printed: {_excerpt(out, err)})")
+    scaled = _SCALED.search(err)
+    if scaled:  # (dot's other warnings on success are dropped: this one changes what is written)
+        warnings.warn(f"the drawing is too large for a {fmt.upper()} bitmap: Graphviz scaled it by {scaled.group(1).decode()} "
+                      f"to fit, which may leave its text unreadable; write SVG or PDF instead", UserWarning,
+                      stacklevel=2)
     return out
+
+
+_SCALED = re.compile(rb"too large for cairo-renderer bitmaps\. Scaling by ([0-9.]+)")
 
 
 def _wait(proc: subprocess.Popen[bytes], source: bytes, limit: float | None,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,13 @@ def test_dots_node_dump_after_a_ranking_failure_is_left_out_of_the_message():
     from graphviz_bp.dot import _one_line
 
     assert _one_line(b"Error: trouble in init_rank\n\t%0 2\n\t%0 10\n\t%0 27\n") == "Error: trouble in init_rank"
+
+
+def test_a_bitmap_graphviz_had_to_shrink_is_warned_of(dot_executable):
+    """A PNG past cairo's 32,767 pixels was scaled down (to 165 px wide, unreadable) and dot's notice dropped."""
+    with pytest.warns(UserWarning, match=r"too large for a PNG bitmap: Graphviz scaled it by 0\.\d+ .* write SVG"):
+        out = dot.run(b"digraph { a [width=600 height=1 fixedsize=true] }", "png", renderer="cairo")
+    assert out.startswith(b"\x89PNG")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a bitmap that fits: nothing said
+        dot.run(b"digraph { a }", "png", renderer="cairo")
