@@ -79,8 +79,8 @@ def run(source: bytes, fmt: str, *, renderer: str | None = None, timeout: float 
     PROGRESS_THRESHOLD on (or ``spanned``, the ranks its edges span past their first, from
     SPANNED_THRESHOLD on), ``progress`` is told as dot starts that layout may take a while (any
     graph still laying out after PROGRESS_DELAY seconds is told then), and every PROGRESS_INTERVAL
-    seconds after that it goes on. dot's warnings on success are dropped; its failure is one
-    RenderError line.
+    seconds after that it goes on. dot's warnings on success are dropped, but for a bitmap it had to
+    shrink (a UserWarning); its failure is one RenderError line.
     """
     limit = _limit(timeout)
     exe = shutil.which("dot")  # PATH as it is now
@@ -100,9 +100,9 @@ def run(source: bytes, fmt: str, *, renderer: str | None = None, timeout: float 
         raise RenderError(f"dot {flag} produced no valid {problem} (it printed: {_excerpt(out, err)})")
     scaled = _SCALED.search(err)
     if scaled:  # (dot's other warnings on success are dropped: this one changes what is written)
-        warnings.warn(f"the drawing is too large for a {fmt.upper()} bitmap: Graphviz scaled it by {scaled.group(1).decode()} "
-                      f"to fit, which may leave its text unreadable; write SVG or PDF instead", UserWarning,
-                      stacklevel=2)
+        warnings.warn(f"the drawing is too large for a {fmt.upper()} bitmap: Graphviz scaled it by "
+                      f"{scaled.group(1).decode()} to fit, which may leave its text unreadable; write SVG or PDF "
+                      "instead", UserWarning, stacklevel=2)
     return out
 
 
