@@ -21,7 +21,7 @@ from graphviz_bp.cli import main
 from graphviz_bp.drawing.annotate import absorbed_constants, annotate
 from graphviz_bp.drawing.page import frame, page
 from graphviz_bp.drawing.render import to_dot
-from graphviz_bp.drawing.text import summarize
+from graphviz_bp.drawing.text import subscript, summarize
 from graphviz_bp.drawing.walkthrough import grid, walk
 
 from .problems import autoencoder, deep_mlp, deep_mlp_inputs, swish_inputs, swish_net
@@ -72,6 +72,40 @@ def test_each_steps_partial_sums_are_the_messages_arrived_so_far(seed):
         msgs = [e.message for e in node.out_edges]
         np.testing.assert_allclose(msgs[0] + msgs[1], ref, rtol=1e-12)
         assert w.arrivals[node.id] == sorted(at[e.dst.index] for e in node.out_edges)
+
+
+def test_a_value_used_by_every_layer_sums_its_messages_step_by_step():
+    # W read by each of 12 layers (its slice W[i]), and h * h: two messages at one step
+    def f(W, x):
+        h = x * x
+        for i in range(12):
+            h = np.tanh(W[i] @ h)
+        return np.sum(h * h)
+
+    rng = np.random.default_rng(5)
+    g = gb.trace(f, W=rng.normal(size=(12, 3, 3)), x=rng.normal(size=3))
+    dag = g._dag
+    w = walk(dag, annotate(dag))
+    order = sending_order(g)
+    at = {n.index: k for k, n in enumerate(order, 1)}
+    seen = set()
+    for k, step in enumerate(w.steps, 1):
+        for s in step["sums"]:
+            node = dag.nodes[int(s["node"][1:])]
+            seen.add(node.kind + str(len(node.out_edges)))
+            uses = [j for j, e in enumerate(node.out_edges) if at[e.dst.index] <= k]
+            arrived = [node.out_edges[j].message for j in uses]
+            assert s["have"] == len(arrived) and s["of"] == len(node.out_edges)
+            assert s["complete"] == (len(arrived) == len(node.out_edges))
+            assert s["partial"] == summarize(sum(arrived[1:], arrived[0]))
+            names = [f"m{subscript(j + 1)}" for j in uses]
+            if len(names) > 8:
+                names = names[:3] + ["…"] + names[-2:]
+            assert s["terms"] == " + ".join(names) + ("" if s["complete"] else " + …")
+    assert seen >= {"input12", "input2"}
+    # the last sum of W is its gradient
+    last = [s for step in w.steps for s in step["sums"] if s["name"] == "W"][-1]
+    assert last["complete"] and last["partial"] == summarize(dag.backward_pass.adjoint(dag.node("W")))
 
 
 def test_messages_appear_on_their_edges_at_the_step_that_sends_them():
