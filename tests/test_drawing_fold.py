@@ -189,6 +189,32 @@ def _softmax_loss(W, b, X, Y):
     return -np.sum(Y * np.log(_stable_softmax(_dense(X, W, b))))
 
 
+def _loss_fn(h):
+    return 0.5 * np.sum(h ** 2)
+
+
+def _two_layers_then_a_loss(W0, W1, x):
+    h = np.tanh(W0 @ x)
+    h = np.tanh(W1 @ h)
+    return _loss_fn(h)
+
+
+def test_the_output_drawn_beside_its_collapsed_call_is_not_counted_in_it():
+    # depth=0: the call computing the output is one box and the output is drawn beside it (the backward
+    # pass starts there); the box counted the output among its ops ("3 ops: power, sum, multiply")
+    rng = np.random.default_rng(8)
+    g = gb.trace(_two_layers_then_a_loss, W0=rng.normal(size=(3, 3)), W1=rng.normal(size=(3, 3)), x=rng.normal(size=3))
+    scene = g.draw(depth=0).scene()
+    (box,) = [n for n in scene.nodes if "box" in n.classes]
+    out = g._dag.output
+    assert out.op.name == "multiply" and scene.stands_for[out.id] == (out.index,)
+    inside = [g._dag.nodes[i] for i in scene.stands_for[box.id]]
+    ops = [n.op.name for n in inside if n.kind == "op"]
+    assert sorted(ops) == ["power", "sum"]
+    assert "2 ops: power, sum" in box.text.split("\n")
+    assert "multiply" not in box.text and "multiply" not in str(box.tooltip)
+
+
 def test_edges_into_a_collapsed_call_are_plain_edges_not_recurrences(dot_executable):
     # a value used twice inside a collapsed call is one edge "× 2" into its box; it used to be drawn
     # as the dashed, unranked edge back to a folded repeat's start ("to the next repetition"), and

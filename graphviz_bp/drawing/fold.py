@@ -363,7 +363,8 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
             else:
                 drawn = f"box_s{top.scope.number}"  # type: ignore[union-attr]
                 if drawn not in boxes:
-                    boxes[drawn] = Box(drawn, top, top.nodes())
+                    # (the output is drawn itself, beside the box: not counted among its ops)
+                    boxes[drawn] = Box(drawn, top, [m for m in top.nodes() if m is not dag.output])
         shown[n.index] = drawn
         got = stands_for.get(drawn)
         if got is None:
