@@ -286,6 +286,42 @@ def test_vector_norm_over_two_axes_matches_numpy():
     _check(lambda x: np.linalg.vector_norm(x, axis=(0, 2)), {"x": _data(2, 3, 4)}, exact=False)
 
 
+@pytest.mark.parametrize("ord", [None, 1, 2, 3, -1, -2, 0.5, np.inf, -np.inf])
+@pytest.mark.parametrize("shape,axis,keepdims", [((6,), None, False), ((3, 5), 1, False), ((2, 3, 4), -1, True)])
+def test_every_vector_norm_order_is_numpys(ord, shape, axis, keepdims):
+    g = _check(lambda x: np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims), {"x": _data(*shape)}, exact=False)
+    ops = {n.op.name for n in g.nodes if n.op is not None}
+    assert ("norm" in ops) == (ord in (None, 2))  # the 2-norm is one op, ‖·‖; the others what NumPy does
+    if shape == (6,) and ord in (None, 2, 3):  # (the orders autograd differentiates)
+        x = _data(6)
+        want = autograd.grad(lambda v: anp.linalg.norm(v, ord=ord))(x)
+        np.testing.assert_allclose(gb.trace(lambda x: np.linalg.norm(x, ord=ord), x=x).grad("x"), want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("ord", [None, "fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf])
+@pytest.mark.parametrize("shape,axis,keepdims", [((3, 5), None, False), ((3, 4, 5), (2, 0), False), ((2, 3, 4), (0, 1), True)])
+def test_every_matrix_norm_order_is_numpys(ord, shape, axis, keepdims):
+    _check(lambda x: np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims), {"x": _data(*shape)}, exact=False)
+
+
+def test_the_other_norm_functions_take_every_order_and_norm_refuses_as_numpy_does():
+    x = _data(2, 3, 3)
+    _check(lambda x: np.linalg.vector_norm(x, ord=1, axis=(0, 2), keepdims=True), {"x": x}, exact=False)
+    _check(lambda x: np.linalg.vector_norm(x, ord=-np.inf), {"x": x}, exact=False)
+    _check(lambda x: np.linalg.matrix_norm(x, ord="nuc"), {"x": x}, exact=False)
+    for p in (1, -1, np.inf, -np.inf, "fro", "nuc"):
+        _check(lambda x: np.linalg.cond(x, p), {"x": x}, exact=False, atol=1e-5)
+    # ord=0 counts the entries that are not 0: a number, through which no gradient flows
+    g = gb.trace(lambda x: np.sum(x) * np.linalg.norm(x, 0), x=np.array([0.0, 2.0, -1.0]))
+    assert g.value == 2.0 and np.array_equal(g.grad("x"), [2.0, 2.0, 2.0])
+    for kw, error in [({"ord": "nuc"}, "improper number of dimensions"), ({"ord": "bad", "axis": (0, 1)}, "invalid norm order"),
+                      ({"ord": "fro", "axis": 0}, "invalid norm order 'fro' for vectors"), ({"axis": (1, 1), "ord": 1}, "duplicate axes")]:
+        with pytest.raises(ValueError, match=f"(?i){error}"):
+            np.linalg.norm(x, **kw)  # NumPy's refusal, and the trace's
+        with pytest.raises(ValueError, match=f"np.linalg.norm: {error}"):
+            gb.trace(lambda x: np.linalg.norm(x, **kw), x=x)
+
+
 def test_select_picks_the_first_choice_that_holds():
     x = _data(3, 4)
     _check(lambda x: np.select([x > 1, x < -1], [x ** 2, -x], default=0.5), {"x": x})

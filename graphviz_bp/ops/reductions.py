@@ -89,16 +89,9 @@ register(Op(
 ))
 
 
-def _bind_norm(x, ord=None, axis=None, keepdims=False):
-    ndim = len(x.shape) if hasattr(x, "shape") else np.ndim(x)
-    n_axes = ndim if axis is None else (len(axis) if isinstance(axis, tuple) else 1)
-    vector_2norm = ord == 2 and n_axes == 1
-    frobenius = ord == "fro" and n_axes == 2
-    if ord is not None and not (vector_2norm or frobenius):
-        raise UnsupportedOpError(f"np.linalg.norm(..., ord={ord!r}) over {n_axes} axes is not supported; "
-                                 f"graphviz_bp supports the 2-norm of vectors and the Frobenius norm")
-    if ord is None and axis is not None and n_axes > 2:
-        raise UnsupportedOpError("np.linalg.norm over more than two axes is not supported")
+def _bind_norm(x, axis=None, keepdims=False):
+    """The 2-norm over ``axis``: np.linalg.norm's call of it (its other orders are made of other ops:
+    ``ops.composed.matrices._linalg_norm``)."""
     return (x,), {"axis": axis, "keepdims": bool(keepdims)}
 
 

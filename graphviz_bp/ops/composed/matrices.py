@@ -1,5 +1,6 @@
 """Matrix functions made of others: np.tril, np.triu, np.kron, np.cross, np.linalg.matrix_power,
-multi_dot, lstsq, cond, NumPy 2's linalg norms, outer, trace, diagonal and matrix_transpose."""
+multi_dot, lstsq, cond, np.linalg.norm's other orders, NumPy 2's linalg norms, outer, trace,
+diagonal and matrix_transpose."""
 
 from __future__ import annotations
 
@@ -147,26 +148,102 @@ def _matrix_transpose(name: str, x: Any) -> Any:
     return np.swapaxes(x, -1, -2)
 
 
+@_composed(np.linalg.norm)
+def _linalg_norm(name: str, x: Any, ord: Any, axis: Any, keepdims: Any) -> Any:
+    """``np.linalg.norm`` as NumPy computes it, order by order: the 2-norm of vectors and the
+    Frobenius norm of matrices are the ``norm`` op (``‖·‖``); the others are made of the ops NumPy
+    uses (``ord=1``: a sum of magnitudes; ``inf``: their max; ``ord=2`` of a matrix: its largest
+    singular value; ``"nuc"``: their sum; any ``p``: ``Σ|x|ᵖ`` to the ``1/p``), drawn as a group
+    titled with the call (``np.linalg.norm(ord=1)``)."""
+    from ...scopes import called  # (the scopes import the ops: imported when called)
+
+    if _value(x).dtype.kind not in "fc":
+        x = x.astype(float)  # (as NumPy: integers are measured as floats)
+    nd = _ndim(x)
+    keepdims = bool(keepdims)
+    if axis is None:
+        if ord is None or (ord in ("f", "fro") and nd == 2) or (ord == 2 and nd == 1):
+            return _two_norm(x, None, keepdims)
+        axis = tuple(range(nd))
+    elif not isinstance(axis, tuple):
+        try:
+            axis = (operator.index(axis),)
+        except TypeError:
+            raise TypeError(f"{name}: 'axis' must be None, an integer or a tuple of integers") from None
+    if len(axis) == 1:
+        ax = _axis(axis[0], nd, name)
+        if isinstance(ord, str):
+            raise ValueError(f"{name}: invalid norm order '{ord}' for vectors")
+        if ord is None or ord == 2:
+            return _two_norm(x, ax, keepdims)
+        with called(f"{name}(ord={ord!r})"):
+            return _vector_norm_of(x, ord, ax, keepdims)
+    if len(axis) != 2:
+        raise ValueError(f"{name}: improper number of dimensions to norm")
+    row, col = (_axis(a, nd, name) for a in axis)
+    if row == col:
+        raise ValueError(f"{name}: duplicate axes given")
+    if ord in (None, "f", "fro"):
+        return _two_norm(x, (row, col), keepdims)
+    if ord not in (2, -2, "nuc", 1, -1, np.inf, -np.inf):
+        raise ValueError(f"{name}: invalid norm order {ord!r} for matrices")
+    with called(f"{name}(ord={ord!r})"):
+        ret = _matrix_norm_of(x, ord, row, col)
+        return _keep(ret, nd, tuple(sorted((row, col)))) if keepdims else ret
+
+
+def _vector_norm_of(x: Any, ord: Any, ax: int, keepdims: bool) -> Any:
+    """The norm of order ``ord`` (not 2) of the vectors along axis ``ax``, as NumPy computes it."""
+    if ord == 0:  # how many entries are not 0: a count, no gradient
+        return np.sum(np.not_equal(_value(x), 0).astype(_value(x).real.dtype), axis=ax, keepdims=keepdims)
+    size = np.abs(x)
+    if ord == np.inf:
+        return np.max(size, axis=ax, keepdims=keepdims)
+    if ord == -np.inf:
+        return np.min(size, axis=ax, keepdims=keepdims)
+    if ord == 1:
+        return np.sum(size, axis=ax, keepdims=keepdims)
+    return np.sum(size ** ord, axis=ax, keepdims=keepdims) ** (1.0 / ord)
+
+
+def _matrix_norm_of(x: Any, ord: Any, row: int, col: int) -> Any:
+    """The norm of order ``ord`` (2, -2, "nuc", ±1, ±inf) of the matrices on axes ``row`` and
+    ``col``, as NumPy computes it."""
+    if ord in (2, -2, "nuc"):  # of the singular values: the largest, the smallest, their sum
+        nd = _ndim(x)
+        s = np.linalg.svd(x if (row, col) == (nd - 2, nd - 1) else np.moveaxis(x, (row, col), (-2, -1)),
+                          compute_uv=False)
+        return np.max(s, axis=-1) if ord == 2 else np.min(s, axis=-1) if ord == -2 else np.sum(s, axis=-1)
+    if ord in (1, -1):  # the largest (smallest) column sum of magnitudes
+        sums = np.sum(np.abs(x), axis=row)
+        return (np.max if ord == 1 else np.min)(sums, axis=col - 1 if col > row else col)
+    sums = np.sum(np.abs(x), axis=col)  # ±inf: of the row sums
+    return (np.max if ord == np.inf else np.min)(sums, axis=row - 1 if row > col else row)
+
+
+def _two_norm(x: Any, axis: Any, keepdims: bool) -> Any:
+    """The ``norm`` op (``‖·‖``): the 2-norm over ``axis`` (all axes for None)."""
+    from ...tracer import call  # (the tracer imports the ops: imported when called)
+    from .. import get
+
+    return call(get("norm"), (x,), {"axis": axis, "keepdims": keepdims})
+
+
 @_composed(_since("linalg.vector_norm"))
 def _vector_norm(name: str, x: Any, axis: Any, keepdims: Any, ord: Any) -> Any:
-    if ord not in (2, 2.0):
-        raise UnsupportedOpError(f"{name}(..., ord={ord!r}) is not supported; graphviz_bp supports the 2-norm")
     ndim = _ndim(x)
     if axis is None or isinstance(axis, (tuple, list)):
         flat, axes, _ = _along_last(name, x, axis)
-        res = np.linalg.norm(flat, axis=-1)
+        res = _linalg_norm(name, flat, ord, -1, False)
     else:
         axes = (_axis(axis, ndim, name),)
-        res = np.linalg.norm(x, axis=axes[0])
+        res = _linalg_norm(name, x, ord, axes[0], False)
     return _keep(res, ndim, axes) if keepdims else res
 
 
 @_composed(_since("linalg.matrix_norm"))
 def _matrix_norm(name: str, x: Any, keepdims: Any, ord: Any) -> Any:
-    if ord != "fro":
-        raise UnsupportedOpError(f"{name}(..., ord={ord!r}) is not supported; graphviz_bp supports the "
-                                 f"Frobenius norm")
-    return np.linalg.norm(x, axis=(-2, -1), keepdims=bool(keepdims))
+    return _linalg_norm(name, x, ord, (-2, -1), keepdims)
 
 
 @_composed(_since("linalg.outer"))
@@ -215,9 +292,12 @@ def _lstsq(name: str, a: Any, b: Any, rcond: Any) -> Any:
 
 @_composed(np.linalg.cond, framed=True)
 def _cond(name: str, x: Any, p: Any) -> Any:
-    """The ratio of the largest singular value to the smallest (``p=-2``: the inverse)."""
+    """The ratio of the largest singular value to the smallest (``p=-2``: the inverse); for the other
+    orders, as NumPy: the norm of ``x`` times the norm of its inverse."""
     if p not in (None, 2, -2):
-        raise UnsupportedOpError(f"{name}(..., p={p!r}) is not supported; graphviz_bp supports p=None, 2 and -2")
+        if _ndim(x) < 2 or np.shape(x)[-1] != np.shape(x)[-2]:
+            raise np.linalg.LinAlgError(f"{name}: p={p!r} needs square matrices")
+        return _linalg_norm(name, x, p, (-2, -1), False) * _linalg_norm(name, np.linalg.inv(x), p, (-2, -1), False)
     s = np.linalg.svd(x, compute_uv=False)
     r = s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
     values = _value(r)
