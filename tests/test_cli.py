@@ -220,7 +220,7 @@ HOSTILE = [
     "(" * 1000 + "x" + ")" * 1000,
     "x" + "+x" * 10_000,
     "sum(x\x00)",
-    "np.linalg.qr(x)",  # not a function of the language (np.linalg.inv is, since issue 10)
+    "np.linalg.eig(x)",  # not a function of the language (np.linalg.inv is, since issue 10)
     "np.random.seed(0)",
     "np.fft.fft(x)",
     "x[x.__class__]",

@@ -109,8 +109,12 @@ def test_unsupported_function_names_the_function():
         gb.trace(lambda a: np.sum(np.fmod(a, 0.5)), a=np.ones(4))
     with pytest.raises(gb.UnsupportedOpError, match=r"np\.matvec is not supported.*use @ instead"):
         gb.trace(lambda a: np.sum(np.matvec(np.outer(a, a), a)), a=np.ones(4))
-    with pytest.raises(gb.UnsupportedOpError, match=r"np\.linalg\.qr is not supported"):
-        gb.trace(lambda a: np.sum(np.linalg.qr(a)), a=np.eye(2))
+    with pytest.raises(gb.UnsupportedOpError, match=r"np\.linalg\.eig is not supported.*np\.linalg\.eigh"):
+        gb.trace(lambda a: np.sum(np.linalg.eig(a)[0]), a=np.eye(2))
+    with pytest.raises(gb.UnsupportedOpError, match=r"mode='raw'.*use mode='reduced'\n  at .*test_tracer.py"):
+        gb.trace(lambda a: np.sum(np.linalg.qr(a, mode="raw")[0]), a=np.eye(2))
+    with pytest.raises(gb.UnsupportedOpError, match=r"3×2 matrix with mode='complete' is not supported"):
+        gb.trace(lambda a: np.sum(np.linalg.qr(a, mode="complete")[0]), a=np.ones((3, 2)))
     assert "np.linalg.slogdet" in gb.supported() and "np.einsum" in gb.supported()
 
 

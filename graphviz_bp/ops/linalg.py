@@ -1,4 +1,4 @@
-"""Matrix functions: trace, diag, and ``np.linalg``'s inv, solve, det, slogdet, cholesky, eigh, eigvalsh and svd."""
+"""Matrix functions: trace, diag, and ``np.linalg``'s inv, solve, det, slogdet, cholesky, eigh, eigvalsh, svd and qr."""
 
 from __future__ import annotations
 
@@ -421,4 +421,89 @@ register(Op(
                            call=(lambda k: lambda fn, a: fn(a, full_matrices=False)[k])(k))
                    for s in ((3, 3), (4, 2), (2, 4), (2, 3, 2)) for k in (0, 1, 2))
     + (Example(((4, 3),), {"compute_uv": False}, call=lambda fn, a: fn(a, compute_uv=False)),),
+))
+
+
+# --- qr: the reduced QR decomposition --------------------------------------------------------------------
+class QRResult(tuple):
+    """``(Q, R)`` like NumPy's ``QRResult``, each a node of its own."""
+
+    __slots__ = ()
+
+    def __new__(cls, Q, R):  # noqa: N803 - NumPy's names
+        return super().__new__(cls, (Q, R))
+
+    Q = property(lambda self: self[0])
+    R = property(lambda self: self[1])
+
+
+def _bind_qr(a, mode="reduced"):
+    shape = np.shape(a.value if hasattr(a, "value") else a)
+    if mode not in ("reduced", "complete", "r", "raw"):
+        raise ValueError(f"np.linalg.qr: unrecognized mode {mode!r}")
+    if mode == "raw":
+        raise UnsupportedOpError("np.linalg.qr(..., mode='raw') (LAPACK's Householder reflectors) is not "
+                                 "supported; use mode='reduced'")
+    if mode == "complete" and len(shape) >= 2 and shape[-2] > shape[-1]:
+        raise UnsupportedOpError(
+            f"np.linalg.qr of a {'×'.join(map(str, shape[-2:]))} matrix with mode='complete' is not "
+            f"supported: the extra columns of Q are not determined by the matrix, and neither is their "
+            f"gradient; use mode='reduced' (the default)")
+    return (a,), {"r_only": mode == "r"}
+
+
+def _qr_shape(shapes, params):
+    s = shapes[0]
+    if len(s) < 2:
+        raise ValueError(f"np.linalg.qr needs a matrix (shape (..., M, N)), got {s}")
+    m, n = s[-2:]
+    k = min(m, n)
+    return s[:-2] + ((m, k), (k, n))[params.get("piece", 1)]
+
+
+def _qr_forward(a, r_only=False, piece=1):
+    if r_only:
+        return np.linalg.qr(a, mode="r")
+    return np.linalg.qr(a)[piece]
+
+
+def _qr_vjp(g, ans, args, p):
+    """A = QR (Q with orthonormal columns, R upper triangular): for a tall or square A (m ≥ n), with
+    M = R R̄ᵀ − Q̄ᵀQ and copyltu(M) = tril(M) + tril(M, −1)ᵀ, Ā = (Q̄ + Q copyltu(M)) R⁻ᵀ (Walter and
+    Lehmann 2018; Seeger et al. 2017). A wide A = [X Y] = Q [U V] (U square): X = QU by that rule with
+    Q̄ + Y V̄ᵀ for Q̄ (Q reaches the loss through V = QᵀY too), and Ȳ = Q V̄. Not finite where R is
+    singular."""
+    a = args[0]
+    Q, R = np.linalg.qr(a)
+    piece = 1 if p.get("r_only") else p.get("piece", 1)
+    Qbar = g if piece == 0 else np.zeros_like(Q)
+    Rbar = g if piece == 1 else np.zeros_like(R)
+    m, n = a.shape[-2:]
+    if m >= n:
+        return _qr_square_vjp(Q, R, Qbar, Rbar)
+    X_bar = _qr_square_vjp(Q, R[..., :, :m], Qbar + a[..., :, m:] @ _swap(Rbar[..., :, m:]), Rbar[..., :, :m])
+    return np.concatenate([X_bar, Q @ Rbar[..., :, m:]], axis=-1)
+
+
+def _qr_square_vjp(Q, R, Qbar, Rbar):
+    """Ā for A = QR with R square (n×n) and invertible."""
+    M = R @ _swap(Rbar) - _swap(Qbar) @ Q
+    sym = np.tril(M) + _swap(np.tril(M, -1))
+    B = Qbar + Q @ sym  # Ā Rᵀ = B: Āᵀ = R⁻¹ Bᵀ
+    return _swap(np.linalg.solve(R, _swap(B)))
+
+
+def _qr_label(params, constants):
+    return "qr → " + ("R" if params.get("r_only") else ("Q", "R")[params.get("piece", 1)])
+
+
+register(Op(
+    name="qr", symbol="qr", forward=_qr_forward, vjps=(_qr_vjp,), shape=_qr_shape,
+    numpy=(np.linalg.qr,), bind=_bind_qr, family="linalg", label=_qr_label,
+    pieces=lambda params: None if params.get("r_only") else 2,
+    result=lambda pieces, values: QRResult(*pieces),
+    examples=tuple(Example((s,), {"r_only": False, "piece": k}, low=-1.0, high=1.0,
+                           call=(lambda k: lambda fn, a: fn(a)[k])(k))
+                   for s in ((3, 3), (4, 2), (2, 4), (2, 3, 2), (2, 2, 3)) for k in (0, 1))
+    + (Example(((4, 3),), {"r_only": True}, call=lambda fn, a: fn(a, mode="r")),),
 ))
