@@ -580,3 +580,28 @@ def test_under_a_loss_too_large_for_the_step_a_larger_step_tells_the_gradients_a
     for wrong in (-g, 0 * g, 3 * g):
         assert not compare(f, {"w": w}, {"w": wrong}).passed
     assert compare(f, {"w": w}, {"w": g}).passed  # told by a step of 1e-3, within what it can tell
+
+
+def _tiny_entry_beside_curvature(x):
+    # ∂/∂x₀ = 6e-8 + 0.005 (x₀ − 0.5)²: 6e-8 at x₀ = 0.5, where the third derivative is 0.01
+    return 0.6 + 6e-8 * x[0] + (0.01 / 6) * (x[0] - 0.5) ** 3 + x[1]
+
+
+def _a_floor_nearby(x):
+    # slope 1 between the jumps of the floor; the nearest is 5e-4 away from x = 0.5005
+    return 1e6 + x[0] + 1e-3 * np.floor(1000 * x[0])
+
+
+@pytest.mark.parametrize("f,x,wrong", [
+    (_tiny_entry_beside_curvature, np.array([0.5, 0.3]), np.array([6.2e-8, 1.0])),
+    (_a_floor_nearby, np.array([0.5005]), np.array([1.001])),
+])
+def test_a_right_gradient_passes_when_the_largest_retried_step_meets_curvature_or_a_kink(f, x, wrong):
+    """A tiny entry beside curvature (ML-From-Scratch's MLP, W3[2, 1] = −6.13e-8), or a floor within
+    the largest step the retry takes (autograd's fluidsim, advect's np.floor): the steps below it
+    agree with the gradient, but every series retried ended with that step, and failing all, its
+    estimate (2.0 against a slope of 1) stood for the entry. A gradient off by a few percent, or by
+    a thousandth of the slope, still fails."""
+    result = gb.check(f, x=x)
+    assert result.passed, result["x"]
+    assert not compare(f, {"x": x}, {"x": wrong}).passed
