@@ -195,6 +195,25 @@ def test_heat_map_grids_are_block_means():
     assert odd["data"] == ["inf", -1.0, "nan"] and odd["max"] == 1.0
 
 
+
+def test_a_cell_of_a_block_with_an_entry_not_finite_is_not_finite_and_says_nothing():
+    # sph-python's gradient, NaN at one entry of 300 × 300: the block's mean left it out (nanmean, with
+    # NaN as padding), and a block of NaN alone made NumPy warn "Mean of empty slice"
+    a = np.ones((95, 300))
+    a[0, 0], a[94, 299] = np.nan, np.inf
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gr = grid(a)
+        nan_only = grid(np.full((300, 300), np.nan))
+    cells = np.array([np.nan if x == "nan" else np.inf if x == "inf" else x for x in gr["data"]], float)
+    cells = cells.reshape(gr["rows"], gr["cols"])
+    assert np.isnan(cells[0, 0]) and cells[-1, -1] == np.inf  # (the last row's block: of one row)
+    assert np.isnan(cells).sum() == 1 and np.isinf(cells).sum() == 1 and np.all(cells[1:-1] == 1.0)
+    assert set(nan_only["data"]) == {"nan"}
+
+
 # --- the page -----------------------------------------------------------------------------------------
 
 def test_the_page_is_self_contained_and_small(tmp_path):

@@ -88,9 +88,13 @@ def grid(a: np.ndarray, side: int = GRID) -> dict[str, Any]:
     if rows > limit_r or cols > limit_c:
         br, bc = math.ceil(rows / limit_r), math.ceil(cols / limit_c)
         pr, pc = -rows % br, -cols % bc
-        padded = np.pad(m, ((0, pr), (0, pc)), constant_values=np.nan)
+        # the padding adds 0 and is not counted; an entry that is not finite makes its cell so (nanmean
+        # padded with NaN dropped a NaN gradient from its cell, and warned of a block of them)
+        blocks = (rows + pr) // br, br, (cols + pc) // bc, bc
+        total = np.pad(m, ((0, pr), (0, pc))).reshape(blocks).sum(axis=(1, 3))
+        count = np.pad(np.ones(m.shape), ((0, pr), (0, pc))).reshape(blocks).sum(axis=(1, 3))
         with np.errstate(all="ignore"):
-            m = np.nanmean(padded.reshape(padded.shape[0] // br, br, padded.shape[1] // bc, bc), axis=(1, 3))
+            m = total / count
         note = (note + "; " if note else "") + f"each cell the mean of a {br} × {bc} block"
     data = [_number(float(f"{x:.4g}")) if math.isfinite(x) else _number(x) for x in m.ravel().tolist()]
     top = max((abs(x) for x in data if isinstance(x, float)), default=0.0)  # of the cells as written
