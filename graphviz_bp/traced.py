@@ -3,6 +3,7 @@ function on it records its op (or refuses, saying what to write instead)."""
 
 from __future__ import annotations
 
+import builtins
 import dis
 import linecache
 import sys
@@ -427,10 +428,17 @@ class Traced:
         return Traced(flat._node, flat._tape)  # the same node, but not a view of x
 
     def view(self, dtype: Any = None, type: Any = None) -> Traced:
-        """The value itself (traced values are never written in place, so a view is the value)."""
-        if dtype is not None or type is not None:
-            raise UnsupportedOpError("x.view(dtype) reinterprets memory and is not supported; use "
-                                     "x.astype(dtype)")
+        """The value itself (traced values are never written in place, so a view is the value), as
+        ``x.view()``, ``x.view(np.ndarray)`` and ``x.view(x.dtype)`` are; a view as another dtype
+        reinterprets the bytes, and a view as a subclass of ndarray makes another kind of array: refused."""
+        if isinstance(dtype, builtins.type) and issubclass(dtype, np.ndarray):
+            dtype, type = None, dtype  # (as NumPy: a subclass of ndarray given first is the type)
+        if type is not None and type is not np.ndarray:
+            raise UnsupportedOpError(f"x.view({getattr(type, '__name__', type)}) makes another kind of array "
+                                     f"and is not supported; traced values are plain arrays")
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            raise UnsupportedOpError(f"x.view({np.dtype(dtype)}) reinterprets the bytes of {self.dtype} "
+                                     f"values and is not supported; use x.astype({np.dtype(dtype)})")
         return self
 
     def to_device(self, device: Any, /, *, stream: Any = None) -> Traced:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -572,7 +573,7 @@ def _masked_sum(z):
 
 
 @pytest.mark.parametrize("f, words", [
-    (_viewed, "x.view(dtype) reinterprets memory"),
+    (_viewed, "x.view(int64) reinterprets the bytes of float64 values"),
     (_reduced, "np.add.reduce (a ufunc method) is not supported"),
     (_masked_log, "numpy.ma (masked arrays) is not supported"),
     (_masked_sum, "numpy.ma (masked arrays) is not supported"),
@@ -618,5 +619,21 @@ def test_errors_that_are_not_the_tracers_on_masked_arrays_are_left_as_they_are()
     assert info.value.args == ("expected 4 rows",)
     with pytest.raises(gb.UnsupportedOpError) as info:
         gb.trace(through_callback, x=np.ones(3))
-    assert str(info.value).startswith("x.view(dtype) reinterprets memory")
+    assert str(info.value).startswith("x.view(int64) reinterprets the bytes")
     assert str(info.value).endswith("in per_column: return np.sum(col * x.view(np.int64))")
+
+
+def test_a_view_that_changes_nothing_is_the_value_and_dtype_questions_are_answered():
+    # autograd.numpy's hstack ends in .view(np.ndarray); scipy's logsumexp asks np.result_type
+    def f(x):
+        y = np.concatenate([x, x]).view(np.ndarray) + x.view(x.dtype).view(type=np.ndarray)[[0, 1, 2, 0, 1, 2]]
+        return np.sum(y.astype(np.result_type(x, 1.0)) ** 2) * (1.0 + np.iscomplexobj(x))
+
+    x = np.arange(3.0)
+    g = gb.trace(f, x=x)
+    assert g.value == f(x) == 40.0
+    np.testing.assert_array_equal(g.grad("x"), 16 * x)
+    for view, words in ((lambda x: x.view(np.int64), "x.view(int64) reinterprets the bytes of float64"),
+                        (lambda x: x.view(np.matrix), "x.view(matrix) makes another kind of array")):
+        with pytest.raises(gb.UnsupportedOpError, match=re.escape(words)):
+            gb.trace(lambda x: np.sum(view(x)), x=x)

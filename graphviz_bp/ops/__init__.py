@@ -200,6 +200,7 @@ CONSTANT_FUNCTIONS = frozenset([
     np.nanargmax, np.nanargmin, np.argwhere, np.flatnonzero, np.diag_indices_from,  # indices
     np.isin, np.isposinf, np.isneginf, np.isreal, np.iscomplex, np.array_equiv, np.digitize, np.lexsort,
     np.spacing, np.angle, np.linalg.matrix_rank,
+    np.result_type, np.min_scalar_type, np.can_cast, np.iscomplexobj, np.isrealobj,  # dtypes only
 ])
 
 #: ndarray methods whose result carries no gradient: on traced values they are computed on the
