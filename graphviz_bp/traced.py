@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import dis
 import linecache
+import os
 import sys
 import types
 from typing import TYPE_CHECKING, Any, Callable
@@ -764,7 +765,8 @@ def conversion_advice(frame: Any = None) -> str:
             "graphviz_bp records (graphviz_bp.supported()), or read x.value after tracing; a list of "
             "traced values given to a NumPy function is converted by NumPy itself: write "
             "np.array([...]) around it")
-    listed = None if ".dot(" in line or _assigns_into_subscript(line) else _list_argument(line)
+    listed = None if ".dot(" in line or _assigns_into_subscript(line) else \
+        _list_argument(line) or _numpy_function(frame)
     if listed is not None:
         text = (f"{listed} of a list holding traced values: NumPy converts the list itself, out of "
                 f"the tracer's sight (its dispatch does not look inside lists), which would drop them from "
@@ -796,6 +798,25 @@ def _list_argument(line: str) -> str | None:
             if name.startswith("np."):
                 return name
     return None
+
+
+def _numpy_function(frame: Any) -> str | None:
+    """The public NumPy function (``np.sum``, ``np.linalg.norm``) whose code, called by the user's
+    line, asks for a traced value's numbers (``frame``: the code asking), if any: a traced value
+    given to it directly would have reached the tracer, so it came inside a list or tuple."""
+    outermost = None
+    f = frame
+    while f is not None and f.f_code.co_filename.startswith(_NUMPY_CODE):
+        outermost = f
+        f = f.f_back
+    if outermost is None or f is None or outermost.f_code.co_name.startswith(("_", "<")):
+        return None
+    name = outermost.f_code.co_name
+    space = "np.linalg." if f"{os.sep}linalg{os.sep}" in outermost.f_code.co_filename else "np."
+    return f"{space}{name}" if getattr(np.linalg if space == "np.linalg." else np, name, None) is not None else None
+
+
+_NUMPY_CODE = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
 
 
 #: Why a traced value cannot be stored into a plain array, and what to write instead.
