@@ -41,7 +41,7 @@ def _at_caller() -> str:
     if listed is not None:
         return (f" ({listed} was given a list holding traced values, which NumPy's own code took "
                 f"in; make each such list an array first, e.g. {listed}(np.array([...])))\n  at {where}")
-    return f"\n  at {where}"
+    return f"\n  at {where}{called_from()}"
 
 
 def _numpy_frame() -> bool:
@@ -778,7 +778,7 @@ def conversion_advice(frame: Any = None) -> str:
         text = STORE_ADVICE
     else:
         text = _sampler_advice(frame, line) or text
-    return text + (f"\n  at {where}" if where is not None else "")
+    return text + (f"\n  at {where}{called_from()}" if where is not None else "")
 
 
 def _list_argument(line: str) -> str | None:
@@ -889,7 +889,7 @@ def _plain_all(items: Any) -> list[Any]:
 
 
 # The recording core, imported last: apply makes Traced values, so it imports this module.
-from .tracer import _NUMPY_DIR, _PACKAGE_DIR, _caller, apply, call  # noqa: E402
+from .tracer import _NUMPY_DIR, _PACKAGE_DIR, _caller, apply, call, called_from  # noqa: E402
 from .scopes import called  # noqa: E402
 from .writes import View, write  # noqa: E402
 from .buffers import Buffer, buffer_like, traced_full  # noqa: E402

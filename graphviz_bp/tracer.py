@@ -59,6 +59,32 @@ def _caller() -> Source | None:
     return Source(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
 
 
+def called_from() -> str:
+    """When the line an error names (``_caller``) is an installed library's (scipy's ``logpdf``
+    converting its argument), the end of the message naming the line outside the libraries that
+    called it, the user's: "called from loss.py:7 in f: ..."; else ""."""
+    if _SOURCE.get() is not None:
+        return ""
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
+        f = f.f_back
+    if f is None or not _installed(f.f_code.co_filename):
+        return ""
+    while f is not None and (_installed(f.f_code.co_filename) or f.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR))):
+        f = f.f_back
+    return "" if f is None else f"\n  called from {Source(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)}"
+
+
+def _installed(filename: str) -> bool:
+    """Whether ``filename`` is an installed package's (under a site-packages or dist-packages
+    folder) or the standard library's."""
+    parts = filename.split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts or filename.startswith(_STDLIB)
+
+
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+
+
 def _locate(exc: BaseException) -> None:
     """Give ``exc``, raised by the tracer on the user's code without saying where (``x.view(dtype)``,
     ``np.add.reduce``, NumPy's own code such as ``np.ma.log`` calling them), the user's line it was

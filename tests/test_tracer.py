@@ -637,3 +637,26 @@ def test_a_view_that_changes_nothing_is_the_value_and_dtype_questions_are_answer
                         (lambda x: x.view(np.matrix), "x.view(matrix) makes another kind of array")):
         with pytest.raises(gb.UnsupportedOpError, match=re.escape(words)):
             gb.trace(lambda x: np.sum(view(x)), x=x)
+
+
+def test_an_error_raised_in_an_installed_librarys_code_also_names_the_users_line(tmp_path, monkeypatch):
+    # scipy.stats.norm.logpdf(x) converts x itself: the error named scipy's line alone
+    lib = tmp_path / "site-packages" / "convertinglib"
+    lib.mkdir(parents=True)
+    (lib / "__init__.py").write_text("import numpy as np\n\n\ndef logpdf(x):\n    return np.log(np.asarray(x).tolist())\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site-packages"))
+    import convertinglib
+
+    def f(x):
+        return np.sum(x) + np.sum(convertinglib.logpdf(x))
+
+    with pytest.raises(gb.TraceError) as info:
+        gb.trace(f, x=np.ones(3))
+    lines = str(info.value).splitlines()
+    assert lines[-2].endswith("convertinglib/__init__.py:5 in logpdf: return np.log(np.asarray(x).tolist())")
+    assert lines[-1].startswith("  called from ") and lines[-1].endswith(
+        "test_tracer.py:" + str(inspect.getsourcelines(f)[1] + 1) + " in f: return np.sum(x) + np.sum(convertinglib.logpdf(x))")
+    # the user's own code calling it has no "called from"
+    with pytest.raises(gb.TraceError) as info:
+        gb.trace(lambda x: np.sum(np.asarray(x).tolist()), x=np.ones(3))
+    assert "called from" not in str(info.value)
