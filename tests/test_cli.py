@@ -145,6 +145,16 @@ def test_check_passes_for_correct_gradients_and_fails_for_a_kink(tmp_path):
     assert "shape (2,), not a scalar" in err and "sum(...)" in err
 
 
+@pytest.mark.parametrize("expression", ["sum(norm(W, 2, axis=1))", "sum(norm(W, None, 1, True))",
+                                        "sum(norm(W, 1, axis=0))", "norm(W, 'nuc') + sum(norm(ones((2, 3)), 1e999, axis=1))"])
+def test_norms_of_every_order_check_in_the_language(expression):
+    # the finite differences run the expression on plain arrays, bound by the norm op's binder (NumPy's
+    # arguments, in NumPy's order): "got multiple values for argument 'axis'"
+    r = run("check", expression, "-i", "W=3x4")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert next(line for line in r.stdout.splitlines() if line.startswith("W ")).endswith("yes")
+
+
 def test_check_through_float32_values_says_what_a_float32_check_takes(tmp_path):
     src = tmp_path / "cache.py"
     src.write_text("import numpy as np\n\n"

@@ -322,6 +322,31 @@ def test_the_other_norm_functions_take_every_order_and_norm_refuses_as_numpy_doe
             gb.trace(lambda x: np.linalg.norm(x, **kw), x=x)
 
 
+def test_norms_at_the_edges_numpy_answers_as_numpy_does():
+    rng = np.random.default_rng(11)  # (its own: the shared RNG's later draws stay as they were)
+    x32 = rng.uniform(-2, 2, 3).astype(np.float32)
+    for order in (np.float64(3), np.int64(3), 3):  # a NumPy number as the order: x's dtype kept
+        g = gb.trace(lambda x: np.linalg.norm(x, order) * 1.0, x=x32)
+        assert g.value.dtype == np.float32 and g.value == np.linalg.norm(x32, order)
+    x = rng.uniform(-2, 2, (2, 3))
+    g = gb.trace(lambda x: np.sum(np.linalg.norm(x, 1, axis=1.0)), x=x)  # (NumPy reads axis 1.0 as 1)
+    assert g.value == pytest.approx(np.sum(np.linalg.norm(x, 1, axis=1)))
+    # no entries: NumPy's 0, a constant
+    for shape, order, axis in (((0,), np.inf, None), ((0, 3), 2, None), ((2, 0), np.inf, 1), ((0, 3), "nuc", None)):
+        g = gb.trace(lambda x, y: np.sum(y) + np.sum(np.linalg.norm(x, order, axis)), x=np.ones(shape), y=np.ones(2))
+        assert g.value == 2.0 and g.grad("x").shape == shape
+    # cond of a singular matrix, or one with an entry not finite: NumPy's inf (and nan), no gradient to it
+    stack = np.array([[[2.0, 1.0], [1.0, 3.0]], [[1.0, 2.0], [2.0, 4.0]], [[1.0, np.inf], [0.0, 1.0]]])
+    with pytest.raises(np.linalg.LinAlgError):  # (NumPy's SVD of a singular matrix's "inverse" fails: alike)
+        gb.trace(lambda x: np.linalg.cond(x, "nuc") * 1.0, x=stack, seed=np.ones(3))
+    for p in (1, np.inf, "fro"):
+        with np.errstate(all="ignore"):
+            want = np.linalg.cond(stack, p)
+            g = gb.trace(lambda x: np.linalg.cond(x, p) * 1.0, x=stack, seed=np.eye(len(stack))[0])
+        np.testing.assert_allclose(g.value, want, rtol=1e-12)
+        assert np.all(g.grad("x")[1:] == 0) and np.all(np.isfinite(g.grad("x")[0]))
+
+
 def test_select_picks_the_first_choice_that_holds():
     x = _data(3, 4)
     _check(lambda x: np.select([x > 1, x < -1], [x ** 2, -x], default=0.5), {"x": x})

@@ -215,6 +215,29 @@ def test_the_output_drawn_beside_its_collapsed_call_is_not_counted_in_it():
     assert "multiply" not in box.text and "multiply" not in str(box.tooltip)
 
 
+def _dot_with_a_made_constant(h):
+    c = np.linspace(0.0, 1.0, 6)  # a constant made inside the call, read by the output alone
+    return np.dot(c, h)
+
+
+def _model_then_dot(W, x):
+    return _dot_with_a_made_constant(np.tanh(W @ x))
+
+
+def test_a_call_whose_only_op_is_the_output_is_not_drawn_as_a_box():
+    # its box read "0 ops: ", standing for the constant alone, beside the output drawn as itself
+    rng = np.random.default_rng(9)
+    g = gb.trace(lambda W, x: _model_then_dot(W, x), W=rng.normal(size=(6, 3)), x=rng.normal(size=3))
+    for depth in (0, 1):
+        scene = g.draw(depth=depth).scene()
+        boxes = [n for n in scene.nodes if "box" in n.classes]
+        assert all("0 ops" not in n.text for n in boxes)
+        assert all(any(g._dag.nodes[i].kind == "op" for i in scene.stands_for[n.id]) for n in boxes)
+        const = next(n for n in g._dag.nodes if n.kind == "const" and n.value.shape == (6,))
+        drawn = [n.id for n in scene.nodes if const.index in scene.stands_for[n.id]]
+        assert drawn == ([const.id] if depth == 1 else [b.id for b in boxes]), (depth, drawn)
+
+
 def test_edges_into_a_collapsed_call_are_plain_edges_not_recurrences(dot_executable):
     # a value used twice inside a collapsed call is one edge "× 2" into its box; it used to be drawn
     # as the dashed, unranked edge back to a folded repeat's start ("to the next repetition"), and

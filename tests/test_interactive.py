@@ -108,6 +108,16 @@ def test_a_value_used_by_every_layer_sums_its_messages_step_by_step():
     assert last["complete"] and last["partial"] == summarize(dag.backward_pass.adjoint(dag.node("W")))
 
 
+def test_a_complete_sum_reads_as_the_gradient_drawn_where_the_terms_cancel():
+    # 0.1 + 0.2 − 0.3: summed as the messages arrive (the last use first) it is 2.78e−17, as the
+    # backward pass sums them 5.55e−17, the gradient drawn on x
+    g = gb.trace(lambda x: np.sum(0.1 * x) + np.sum(0.2 * x) + np.sum(-0.3 * x), x=np.array([1.0]))
+    dag = g._dag
+    w = walk(dag, annotate(dag))
+    last = [s for step in w.steps for s in step["sums"] if s["name"] == "x"][-1]
+    assert last["complete"] and last["partial"] == summarize(g.grad("x")) == "[5.55e−17]"
+
+
 def test_messages_appear_on_their_edges_at_the_step_that_sends_them():
     g = ae_graph()
     dag = g._dag

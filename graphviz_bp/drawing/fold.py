@@ -371,6 +371,13 @@ def _make(dag: DAG, root: Group, folds: list[Fold], depth: int | None,
             stands_for[drawn] = [n]
         else:
             got.append(n)
+    for key, box in list(boxes.items()):  # a group whose only op is the output: no box (its constants drawn)
+        if not any(n.kind == "op" for n in box.nodes):
+            del boxes[key]
+            for n in stands_for.pop(key, []):
+                shown[n.index] = n.id
+                stands_for[n.id] = [n]
+                home[n.index] = box.group.parent
     gathered = _gather_inputs(dag, shown, stands_for, stand, boxes, gather) if gather is not None and boxes \
         else frozenset()
     for f in folds:  # a layer's own inputs in the order of the repetitions (W0 … W9), not of the inputs

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .. import ops
-from ..errors import ShapeError
+from ..errors import ShapeError, UnsupportedOpError
 from ..graph import ExpressionSource
 from ..limits import DEFAULT_MEMORY_LIMIT
 from ..tracer import Traced, at
@@ -221,7 +221,14 @@ class _Interpreter:
             operands = args[:spec.arrays]
         if not any(type(o) is Traced for o in operands):
             op = spec.op
-            bound_operands, params = op.bind(*args, **kwargs) if op.bind is not None else (operands, kwargs)
-            self._admit(op, bound_operands, params, node)
+            try:
+                bound_operands, params = op.bind(*args, **kwargs) if op.bind is not None else (operands, kwargs)
+            except UnsupportedOpError:
+                if op.grows:
+                    raise
+                # (arguments the op does not record, made of other ops: norm's other orders; on
+                # constants NumPy computes them, no larger than their operands: nothing to admit)
+            else:
+                self._admit(op, bound_operands, params, node)
         with at(self._source(node)):
             return spec.fn(*args, **kwargs)

@@ -89,10 +89,20 @@ register(Op(
 ))
 
 
-def _bind_norm(x, axis=None, keepdims=False):
-    """The 2-norm over ``axis``: np.linalg.norm's call of it (its other orders are made of other ops:
-    ``ops.composed.matrices._linalg_norm``)."""
-    return (x,), {"axis": axis, "keepdims": bool(keepdims)}
+def _bind_norm(x, ord=None, axis=None, keepdims=False):
+    """np.linalg.norm's arguments, for the 2-norm this op computes: of vectors (``ord`` None or 2
+    over one axis) and the Frobenius norm (``ord`` None, "fro" or "f" over two). The other orders
+    are made of other ops (``ops.composed.matrices._linalg_norm``, where a traced call goes): this
+    op refuses them (a symbolic or constant call that reaches it must not be read as ``‖·‖``)."""
+    ndim = len(x.shape) if hasattr(x, "shape") else np.ndim(x)
+    n_axes = ndim if axis is None else (len(axis) if isinstance(axis, (tuple, list)) else 1)
+    two = ord is None or (ord == 2 and n_axes == 1 and not isinstance(ord, str)) or (ord in ("fro", "f") and n_axes == 2)
+    if not two:
+        raise UnsupportedOpError(f"np.linalg.norm(..., ord={ord!r}) over {n_axes} axes is made of other ops, "
+                                 f"not the 2-norm ‖·‖")
+    if ord is None and axis is not None and n_axes > 2:
+        raise UnsupportedOpError("np.linalg.norm over more than two axes is not supported")
+    return (x,), {"axis": tuple(axis) if isinstance(axis, list) else axis, "keepdims": bool(keepdims)}
 
 
 def _norm(x, axis=None, keepdims=False):

@@ -157,6 +157,10 @@ def _linalg_norm(name: str, x: Any, ord: Any, axis: Any, keepdims: Any) -> Any:
     titled with the call (``np.linalg.norm(ord=1)``)."""
     from ...scopes import called  # (the scopes import the ops: imported when called)
 
+    if isinstance(ord, np.generic):  # (a NumPy number: as a Python one, so that x's dtype is kept)
+        ord = ord.item()
+    if _value(x).size == 0:  # no entries: NumPy's numbers (0, or its refusal), no gradient
+        return np.linalg.norm(_value(x), ord=ord, axis=axis, keepdims=keepdims)
     if _value(x).dtype.kind not in "fc":
         x = x.astype(float)  # (as NumPy: integers are measured as floats)
     nd = _ndim(x)
@@ -167,8 +171,8 @@ def _linalg_norm(name: str, x: Any, ord: Any, axis: Any, keepdims: Any) -> Any:
         axis = tuple(range(nd))
     elif not isinstance(axis, tuple):
         try:
-            axis = (operator.index(axis),)
-        except TypeError:
+            axis = (int(axis),)  # (as NumPy: 1.0 is axis 1)
+        except (TypeError, ValueError):
             raise TypeError(f"{name}: 'axis' must be None, an integer or a tuple of integers") from None
     if len(axis) == 1:
         ax = _axis(axis[0], nd, name)
@@ -297,7 +301,15 @@ def _cond(name: str, x: Any, p: Any) -> Any:
     if p not in (None, 2, -2):
         if _ndim(x) < 2 or np.shape(x)[-1] != np.shape(x)[-2]:
             raise np.linalg.LinAlgError(f"{name}: p={p!r} needs square matrices")
-        return _linalg_norm(name, x, p, (-2, -1), False) * _linalg_norm(name, np.linalg.inv(x), p, (-2, -1), False)
+        # a singular matrix (or one with an entry not finite) has NumPy's number, inf or nan, and no
+        # gradient: the identity stands in for it, as its inverse does not exist
+        with np.errstate(all="ignore"):
+            want = np.linalg.cond(_value(x), p)
+        bad = ~np.isfinite(want)
+        if np.any(bad):
+            x = np.where(np.reshape(bad, np.shape(bad) + (1, 1)), np.eye(np.shape(x)[-1]), x)
+        r = _linalg_norm(name, x, p, (-2, -1), False) * _linalg_norm(name, np.linalg.inv(x), p, (-2, -1), False)
+        return np.where(bad, want, r) if np.any(bad) else r
     s = np.linalg.svd(x, compute_uv=False)
     r = s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
     values = _value(r)
