@@ -154,3 +154,11 @@ def test_a_weight_read_by_many_is_summed_at_the_formulas_level_as_at_the_values_
                  X=rng.normal(size=(30, 2)))
     text = g.draw(detail="formulas", fold=True).scene().node(g.node("W").id).text
     assert "Σ of 30 messages m₁ … m₃₀" in text and "m₁₂ =" not in text
+
+
+def test_an_input_that_does_not_reach_the_output_is_drawn_at_the_formulas_level():
+    # its gradient has no terms: the label read the first of none (IndexError)
+    g = gb.trace(lambda x0, x1: np.sum(x1 ** 2), x0=np.ones(3), x1=np.arange(3.0))
+    scene = g.draw(detail="formulas").scene()
+    assert scene.node(g._dag.node("x0").id).text.splitlines()[-1] == "no path to L: unused"
+    assert "∂L/∂x1 = 2 x1" in scene.node(g._dag.node("x1").id).text

@@ -512,7 +512,7 @@ def _gradient_lines(n: Node, ctx: _Ctx, adjoint: np.ndarray | None) -> list[Line
     head = Span(f"∂{L}/∂{_name(n, ctx.assigned)}", pal.text, True)
     if opts.shows_formulas:
         written = _written_out(n)
-        if written is not None and not n.is_shared:
+        if written is not None and not n.is_shared and written[0][1]:  # (no terms: no path, its zeros below)
             terms = written[0][1]
             lines.append((head, Span(" = " + _short(terms[0]), color=pal.message)))
             lines += [(Span(_plus(t), color=pal.message),) for t in terms[1:MAX_TERMS]]
