@@ -461,11 +461,29 @@ def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: 
     # the function at each fresh draw; a draw where it computes another loss than the graph replayed
     # there is left out: the code branched on values (a ReLU's mask h[h <= 0] = 0, a max-pool's
     # argmax) and the graph, replayed with those frozen, is no longer the function
+    def same_branches(d: int) -> bool:
+        """Whether the function at draw ``d`` is the graph replayed there: the same loss, and traced
+        there, the same ops reading the same masks and indices (a ReLU whose input is within 1e-2
+        of 0 changes sides and the loss by less than its rounding; its gradient by more)."""
+        if not _same_loss(calls[d][0], draws.output(d)):
+            return False
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                again = trace(fn, {k: v.copy(order="K") for k, v in draws.inputs(d).items()}, output=output)
+            except Exception:  # noqa: BLE001 - it traces otherwise there: another branch
+                return False
+        return _same_graph(g._dag, again._dag)
+
     calls = {0: call(0)}
     kept = [0]
     for d in range(1, len(draws)):
         calls[d] = call(d)
-        if _same_loss(calls[d][0], draws.output(d)):
+        for scale in NEARER:  # nearer, where fewer of a net's ReLUs change sides (30 % moved every mask)
+            if same_branches(d) or not draws.redraw(d, scale):
+                break
+            calls[d] = call(d)
+        if same_branches(d):
             kept.append(d)
     left_out = len(draws) - len(kept)
     draws.keep(kept)
@@ -501,6 +519,41 @@ def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: 
     unrun = DRAWS - (len(kept) + left_out)  # fresh draws the graph could not be replayed at
     verdicts = tuple(with_unrun(v, unrun) for v in verdicts)
     return BackwardCheck(float(g.value), verdicts)
+
+
+#: How far fresh inputs are drawn again, in turn, where the function branched otherwise than the
+#: trace recorded (a fraction of each input's size): near enough that a net's ReLU masks mostly hold,
+#: far enough that a gradient right only at the traced inputs is told apart
+NEARER = (1e-2, 1e-3, 1e-4)
+
+
+def _same_graph(dag: Any, other: Any) -> bool:
+    """Whether ``other`` (the function traced at other inputs) records what ``dag`` does: the same
+    ops on the same operands with the same parameters, and the same constants (a mask computed from
+    the values, ``h > 0``, is one; so is a boolean index of a write, ``h[h <= 0] = 0``)."""
+    if len(dag.nodes) != len(other.nodes):
+        return False
+    for a, b in zip(dag.nodes, other.nodes):
+        if a.kind != b.kind or a.op is not b.op or [e.src.index for e in a.in_edges] != [e.src.index for e in b.in_edges]:
+            return False
+        if a.kind == "const" and not _same_value(a.value, b.value):
+            return False
+        if a.params.keys() != b.params.keys() or not all(_same_value(a.params[k], b.params[k]) for k in a.params):
+            return False
+    return True
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal parameters or constants: arrays entry by entry (NaN equal to NaN), sequences item by item."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
 
 
 def _same_loss(loss: Any, replayed: Any) -> bool:

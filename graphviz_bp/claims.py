@@ -105,6 +105,16 @@ class Draws:
     def __len__(self) -> int:
         return len(self.envs)
 
+    def redraw(self, d: int, scale: float) -> bool:
+        """Draw ``d`` again, nearer the traced inputs (moved by about ``scale`` of their size):
+        whether the graph could be replayed there (else the draw is as it was)."""
+        got = Replay(self.sp).fresh(seed=1000 + d, scales=(scale,))
+        if got is None:
+            return False
+        self.envs[d], self._replays[d] = got
+        self._adjoints.pop(d, None)
+        return True
+
     def output(self, d: int) -> np.ndarray:
         """The graph's output replayed at draw ``d`` (0: as traced)."""
         replay = self._replays[d]

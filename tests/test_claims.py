@@ -329,12 +329,36 @@ def _relu_layer(W, x):
 
 
 def test_a_right_gradient_compared_at_the_traced_inputs_only_says_why():
-    """At fresh inputs the ReLU's mask differs from the trace's: those draws are left out, which the
-    verdict now says (it read only "correct … at the traced inputs")."""
+    """At fresh inputs a mask differs from the trace's (here at any move: it compares with 0.5): those
+    draws are left out, which the verdict says (it read only "correct … at the traced inputs")."""
+    def f(W):
+        return np.sum(np.where(W == 0.5, 2 * W, W) ** 2), np.where(W == 0.5, 8 * W, 2 * W)
+
+    verdict = gb.check_backward(f, W=np.array([[0.5, -1.0], [2.0, 0.5]]))["W"]
+    assert verdict.ok and "equals ∂L/∂W at the traced inputs (not at 2 fresh inputs" in verdict.message
+    assert "took other branches there than the trace recorded" in verdict.message
+
+
+def test_a_relu_nets_gradient_is_compared_at_fresh_inputs_drawn_near_enough_to_keep_its_masks():
+    # drawn 30 % away every mask of a net moved (autograd's and ML-From-Scratch's ReLU nets were
+    # judged at the traced inputs alone); nearer, the function is the graph again
     rng = np.random.default_rng(0)
     verdict = gb.check_backward(_relu_layer, W=rng.normal(size=(5, 3)), x=rng.normal(size=3), grads="W")["W"]
-    assert verdict.ok and "equals ∂L/∂W at the traced inputs (not at " in verdict.message
-    assert "took other branches there than the trace recorded" in verdict.message
+    assert verdict.ok and verdict.message.endswith("at the traced inputs and at 2 fresh ones"), verdict.message
+    W0, X = rng.normal(size=(60, 20)), rng.normal(size=(20, 32))
+
+    def net(W, X, frozen=None):  # 1,920 ReLUs, their masks computed from the values
+        h = W @ X
+        mask = h > 0
+        a = h * mask
+        return 0.5 * np.sum(a ** 2), ((a * mask) @ X.T if frozen is None else frozen)
+
+    verdict = gb.check_backward(net, W=W0, X=X, grads="W")["W"]
+    assert verdict.ok and "at the traced inputs and at" in verdict.message, verdict.message
+    # a gradient right at the traced inputs alone (their numbers, returned for every W): wrong there
+    frozen = net(W0, X)[1]
+    verdict = gb.check_backward(lambda W, X: net(W, X, frozen), W=W0, X=X, grads="W")["W"]
+    assert verdict.kind == "wrong" and "but not at fresh inputs near them" in verdict.message
 
 
 def test_a_gradient_right_only_at_the_traced_inputs_is_wrong_at_fresh_ones():

@@ -181,8 +181,8 @@ def walk(dag: DAG, scene: Scene, title: str = "", data: tuple[str, ...] = ()) ->
             acc.add([m for m in s.sent if m.edge.src is rec])
             complete = acc.have == acc.total  # (then the gradient drawn: summed in the pass's order)
             sums.append({"node": index.node.get(rec.index), "name": _name(rec, names), "have": acc.have,
-                         "of": acc.total, "terms": acc.terms(), "complete": complete,
-                         "partial": summarize(bp.adjoint(rec) if complete else acc.partial)})
+                         "of": acc.total, "terms": acc.terms(),
+                         "partial": summarize(bp.adjoint(rec) if complete else acc.partial), "complete": complete})
         name = _name(n, names)
         step = {"node": drawn, "name": name, "cotangent": f"∂{L}/∂{L if n is dag.output else name}",
                 "adjoint": summarize(s.adjoint), "seed": n is dag.output, "sent": sent, "sums": sums}

@@ -27,6 +27,12 @@ class Slot:
     def __repr__(self) -> str:
         return f"Slot({self.k}{', mask' if self.mask else ''})"
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Slot) and (self.k, self.mask) == (other.k, other.mask)
+
+    def __hash__(self) -> int:
+        return hash((Slot, self.k, self.mask))
+
 
 def fill(index, args):
     """``index`` with each ``Slot`` replaced by the operand it stands for (``args``: all operands)."""
