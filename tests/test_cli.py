@@ -143,6 +143,10 @@ def test_check_passes_for_correct_gradients_and_fails_for_a_kink(tmp_path):
     assert r.exit_code == 1 and "NO" in r.stdout
     err = one_line_error(run("check", "W@x", "-i", "W=2x3", "-i", "x=3"), 1)
     assert "shape (2,), not a scalar" in err and "sum(...)" in err
+    # a file's function: what to change there (the command line cannot wrap it)
+    (tmp_path / "vector.py").write_text("import numpy as np\n\ndef model(x):\n    return np.tanh(x) * 2\n")
+    err = one_line_error(run("check", f"{tmp_path / 'vector.py'}:model", "-i", "x=3"), 1)
+    assert "shape (3,), not a scalar" in err and "make model return one, e.g. np.sum(...)" in err and "--loss" in err
 
 
 @pytest.mark.parametrize("expression", ["sum(norm(W, 2, axis=1))", "sum(norm(W, None, 1, True))",

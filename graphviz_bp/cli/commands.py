@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
+import types
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -59,9 +60,13 @@ def _trace(fn: Callable[..., Any], inputs: dict[str, np.ndarray], memory_limit: 
         try:
             g = call_user(trace, fn, inputs, memory_limit=memory_limit, output=loss)
         except NonScalarOutputError as exc:
+            name = getattr(fn, "__name__", "")
+            how = (f"make {name} return one, e.g. np.sum(...) or np.mean(...) of it, or return (loss, ...) "
+                   f"and pick it with --loss" if isinstance(fn, types.FunctionType) and name else
+                   "wrap it, e.g. sum(...) or mean(...)")
             raise click.ClickException(
                 f"the value has shape {exc.shape}, not a scalar: the backward pass starts from a scalar "
-                f"loss; wrap it, e.g. sum(...) or mean(...)") from None
+                f"loss; {how}") from None
     for message in sorted({str(w.message) for w in caught}):
         warn(message)
     return g
