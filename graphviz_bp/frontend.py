@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import io
 import os
 import re
 import sys
@@ -67,6 +68,9 @@ def _check_size(name: str, what: str, shape: tuple[int, ...], dtype: np.dtype, l
                          f"{format_bytes(limit)}; raise the limit or load a smaller array")
 
 
+_HEADER_ROOM = 1 << 20  # bytes a file may hold besides its arrays' (headers, a zip's directory)
+
+
 def _load_array(spec: str, name: str, base: Path, limit: int) -> np.ndarray:
     """``@file.npy``, ``@file.npz`` (the array called ``name``, or the only one) or ``@file.npz:key``.
 
@@ -78,12 +82,21 @@ def _load_array(spec: str, name: str, base: Path, limit: int) -> np.ndarray:
     if text.count(":") == 1 and not re.match(r"^[A-Za-z]:[\\/]", text):
         path, key = text.split(":")
     p = Path(path) if Path(path).is_absolute() else base / path
-    if not p.is_file():
+    if not p.exists():
         raise InputError(f"{name}: no such file {path!r}")
+    if p.is_dir():
+        raise InputError(f"{name}: {path!r} is a folder, not a .npy or .npz file")
     what = repr(path)
     try:
-        if zipfile.is_zipfile(p):
-            with zipfile.ZipFile(p) as zf:
+        source: Path | io.BytesIO = p
+        if not p.is_file():  # a pipe (-i x=@<(make_x)): read once, as far as the memory limit allows
+            with open(p, "rb") as stream:
+                raw = stream.read(limit + _HEADER_ROOM + 1)
+            if len(raw) > limit + _HEADER_ROOM:
+                raise InputError(f"{name}: {path!r} holds more than the memory limit of {format_bytes(limit)}")
+            source = io.BytesIO(raw)
+        if zipfile.is_zipfile(source):
+            with zipfile.ZipFile(source) as zf:
                 keys = [k[:-4] for k in zf.namelist() if k.endswith(".npy")]
                 choice = key or (name if name in keys else (keys[0] if len(keys) == 1 else None))
                 if choice not in keys:
@@ -98,7 +111,8 @@ def _load_array(spec: str, name: str, base: Path, limit: int) -> np.ndarray:
         else:
             if key:
                 raise InputError(f"{name}: {path!r} is not a .npz file; ':{key}' is for .npz files")
-            with open(p, "rb") as f:
+            with (open(p, "rb") if isinstance(source, Path) else source) as f:
+                f.seek(0)
                 shape, dtype = _npy_header(f, what)
                 _check_size(name, what, shape, dtype, limit)
                 f.seek(0)

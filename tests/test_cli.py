@@ -403,6 +403,35 @@ def _npy_header_only(path: Path, shape: tuple[int, ...]) -> None:
         np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": shape})
 
 
+def test_an_input_read_from_a_pipe_is_an_array_and_a_folder_is_refused(tmp_path):
+    # -i x=@<(make_x) hands the command /dev/fd/63, a pipe: it was "no such file"
+    import io
+    import os
+    import threading
+
+    pipe = tmp_path / "x.pipe"
+    os.mkfifo(pipe)
+    values = np.array([1.0, -2.0, 3.0])
+
+    def write():
+        made = io.BytesIO()
+        np.save(made, values)
+        with open(pipe, "wb") as f:
+            f.write(made.getvalue())
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    r = run("render", "sum(x*x)", "-i", f"x=@{pipe}", "-f", "dot", "-o", "-")
+    if writer.is_alive():  # the command did not read the pipe: read it here, so that the writer ends
+        with open(pipe, "rb") as f:
+            f.read()
+    writer.join()
+    assert r.exit_code == 0, r.output
+    assert "14" in r.stdout  # Σx² of the piped values
+    err = one_line_error(run("render", "sum(x*x)", "-i", f"x=@{tmp_path}", "-o", str(tmp_path / "a.svg")), 2)
+    assert "is a folder, not a .npy or .npz file" in err
+
+
 def test_input_files_are_checked_from_their_header_and_corrupt_ones_are_usage_errors(tmp_path):
     import zipfile
 
