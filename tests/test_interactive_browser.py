@@ -5,6 +5,7 @@ use; the grey theme telling steps apart without colour; pan and zoom; a folded d
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import numpy as np
@@ -491,3 +492,26 @@ def test_the_badges_of_values_at_the_drawings_edge_stay_in_its_view(browser, tmp
     browser.click("#fit")
     count, fits = browser.run(inside)
     assert count == 2 and fits  # W's and x's, both complete
+
+
+def _three_steps(W, h0):
+    h = h0
+    total = 0.0
+    for t in range(3):
+        h = np.tanh(W @ h)  # each step's tanh read twice: by the next step and by the loss
+        total = total + np.sum(h ** 2)
+    return total
+
+
+def test_values_of_one_name_in_the_list_of_sums_are_told_apart(browser, tmp_path):
+    """An RNN drawn whole listed "tanh", "tanh", … under "Values used more than once" (autograd's
+    rnn.py: dot, tanh, advect()), nothing telling them apart."""
+    rng = np.random.default_rng(0)
+    g = gb.trace(_three_steps, W=rng.normal(size=(3, 3)) * 0.5, h0=rng.normal(size=3))
+    open_page(browser, tmp_path, g, "steps.html", fold=False)
+    browser.run(f"graphvizBP.setStep({len(sending_order(g))})")
+    items = browser.run("return [...document.querySelectorAll('ul.sums li')].map((li) => li.textContent)")
+    tanh = [t.split("): ")[0] + ")" for t in items if t.startswith("tanh")]
+    line = inspect.getsourcelines(_three_steps)[1] + 4
+    assert tanh == [f"tanh (test_interactive_browser.py:{line} in _three_steps, #{k})" for k in (1, 2)], items
+    assert any(t.startswith("W: ") for t in items) and browser.console_errors() == []

@@ -110,14 +110,32 @@
     nowBox.innerHTML = h;
   }
 
+  // values of one name in the list of sums (tanh, dot in each step) told apart by their line, then
+  // by their order there
+  const sumHints = (() => {
+    const ids = Object.keys(W.arrivals).filter((id) => W.nodes[id]), byName = {}, hints = {};
+    for (const id of ids) (byName[W.nodes[id].name] = byName[W.nodes[id].name] || []).push(id);
+    for (const alike of Object.values(byName)) {
+      if (alike.length < 2) continue;
+      const bySource = {};
+      for (const id of alike) (bySource[W.nodes[id].source || ""] = bySource[W.nodes[id].source || ""] || []).push(id);
+      for (const [source, same] of Object.entries(bySource)) {
+        same.forEach((id, k) => {
+          const where = source ? source.split(": ")[0] : "";
+          const parts = [where, same.length > 1 ? `#${k + 1}` : ""].filter((x) => x);
+          hints[id] = parts.length ? ` (${parts.join(", ")})` : "";
+        });
+      }
+    }
+    return hints;
+  })();
+
   function showSums() {
-    const rows = [];
-    for (const id in W.arrivals) {
+    const rows = [], ids = Object.keys(W.arrivals).filter((id) => W.nodes[id]);
+    for (const id of ids) {
       const arr = W.arrivals[id], have = arr.filter((s) => s <= step).length;
-      const info = W.nodes[id];
-      if (!info) continue;
-      rows.push(`<li data-node="${esc(id)}"><b>${esc(info.name)}</b>: ${have} of ${arr.length} messages` +
-        (have === arr.length ? " — complete" : "") + `</li>`);
+      rows.push(`<li data-node="${esc(id)}"><b>${esc(W.nodes[id].name)}</b>${esc(sumHints[id] || "")}: ` +
+        `${have} of ${arr.length} messages` + (have === arr.length ? " — complete" : "") + `</li>`);
     }
     sumsBox.innerHTML = rows.length ? `<h2>Values used more than once</h2><ul class="sums">${rows.join("")}</ul>` : "";
   }
