@@ -429,6 +429,11 @@ def test_masks_writes_and_gathers_print_as_the_printing_module_says():
 
     picked = message("index", 0, sym("g", (3,), "seed"), [x], {"index": (slice(1, 4),), "text": "[1:4]"})
     assert (text(picked), latex(picked)) == ("ḡ → [1:4]", "\\bar{g} \\to \\text{[1:4]}")
+    # in a sum, each such term in parentheses, the second as the first (rosenbrock's gradient read
+    # "(200 t₁ → [1]) + −400 t₁ x[0] → [0]")
+    other = message("index", 0, sym("h", (3,), "seed"), [x], {"index": (slice(0, 3),), "text": "[0:3]"})
+    assert text(picked + other) == "(ḡ → [1:4]) + (ḡ → [0:3])"
+    assert text(picked + -other) == "(ḡ → [1:4]) − (ḡ → [0:3])"
     written = message("setitem", 0, G, [x, a], {"index": (slice(1, 3),), "text": "[1:3]"})
     assert text(written) == "(ḡ with [1:3] ← 0)"
     assert text(message("clip", 0, G, [x, a, b], {})) == "ḡ ⊙ [x ≥ a ∧ max(x, a) ≤ b]"
