@@ -5,9 +5,12 @@
 
 The MLP of bench/bench_mlp.py (width 64, batch 8, ``h = tanh(W_i @ h + b_i)``, loss
 ``0.5*sum(h**2)``; about 5 nodes per layer). Only the drawing is timed, never the trace or the
-backward pass: ``g.draw(detail=...).to_dot()`` (a fresh Drawing each time, so nothing is reused),
-and its two parts, annotate (graph -> Scene, tooltips made when read) and render (Scene -> DOT
-text, every tooltip made; the first render of a Scene, as to_dot does it). Every node is drawn:
+backward pass: ``g.draw(detail=...).to_dot()`` (a fresh Drawing each time, so nothing of it is
+reused; the drawing modules' memos of texts that recur, ``∂L/∂W =``, a shape, a style, stay filled
+as in a session that has drawn before); the same with those memos emptied first ("first
+µs/node": a session's first drawing, its tables of characters aside); and its two parts, annotate
+(graph -> Scene, tooltips made when read) and render (Scene -> DOT text, every tooltip made; the
+first render of a Scene, as to_dot does it). Every node is drawn:
 where the drawing options fold repeats or collapse groups, the bench passes ``fold=False`` and
 ``depth=None``. Each time is the best of as many runs as fit in ``--seconds`` (at least three). The
 last lines compare the time per node at the largest depth with that at depth 100 (about 500
@@ -32,8 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import graphviz_bp as gb  # noqa: E402
 from bench_mlp import make_params, mlp  # noqa: E402
-from graphviz_bp.drawing import render  # noqa: E402
+from graphviz_bp.drawing import annotate, fold, render, scene, structure, text  # noqa: E402
 from graphviz_bp.drawing.options import OPTIONS  # noqa: E402
+
+_DRAWING_MODULES = (annotate, fold, render, scene, structure, text)
 
 #: draw every node: no folding of repeats, no collapsed groups (when the options exist)
 UNFOLDED = {k: v for k, v in (("fold", False), ("depth", None)) if k in {o.name for o in OPTIONS}}
@@ -94,7 +99,8 @@ def main() -> None:
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
-    cols = ["depth", "nodes", "detail", "to_dot ms", "µs/node", "annotate µs/node", "render µs/node", "DOT MB"]
+    cols = ["depth", "nodes", "detail", "to_dot ms", "µs/node", "first µs/node", "annotate µs/node",
+            "render µs/node", "DOT MB"]
     if not args.no_torchviz:
         cols += ["torchviz ms", "torchviz µs/node"]
     print(f"tanh MLP, width 64, batch 8; graph -> DOT, best of runs within {args.seconds:g} s; "
@@ -111,12 +117,13 @@ def main() -> None:
             kw = dict(UNFOLDED) if detail == "default" else {**UNFOLDED, "detail": detail}
             gc.collect()
             t_all = best_of(lambda: g.draw(**kw).to_dot(), args.seconds)
+            t_first = best_of(lambda: _first_drawing(g, kw), args.seconds)
             t_ann = best_of(lambda: g.draw(**kw).scene(), args.seconds)
             t_ren = best_of(lambda: _render_fresh(g, kw), args.seconds)
             size = len(g.draw(**kw).to_dot().encode("utf-8")) / 1e6
             per_node[detail, depth] = t_all / n
             row = [str(depth), str(n), detail, f"{t_all * 1e3:.1f}", f"{t_all / n * 1e6:.1f}",
-                   f"{t_ann / n * 1e6:.1f}", f"{t_ren / n * 1e6:.1f}", f"{size:.2f}"]
+                   f"{t_first / n * 1e6:.1f}", f"{t_ann / n * 1e6:.1f}", f"{t_ren / n * 1e6:.1f}", f"{size:.2f}"]
             if not args.no_torchviz:
                 row += ["—", "—"] if tv is None else [f"{tv * 1e3:.1f}", f"{tv / n * 1e6:.1f}"]
             rows.append(row)
@@ -127,6 +134,22 @@ def main() -> None:
         if base is not None and depths[-1] != base:
             ratio = per_node[detail, depths[-1]] / per_node[detail, base]
             print(f"{detail}: µs/node at depth {depths[-1]} vs depth {base}: {ratio:.2f}x (1.0 = linear)")
+
+
+def _first_drawing(g, kw: dict) -> float:
+    """Seconds for ``to_dot`` with the drawing modules' memos emptied first (their bounded
+    ``functools.lru_cache``-s and the tables of lines and rows; not the unbounded tables of
+    characters and layouts, built once per process); the emptying is not counted."""
+    for module in _DRAWING_MODULES:
+        for value in vars(module).values():
+            params = getattr(value, "cache_parameters", None)
+            if params is not None and params()["maxsize"] is not None:
+                value.cache_clear()
+    annotate._LINES.clear()
+    render._ROWS.clear()
+    t0 = time.perf_counter()
+    g.draw(**kw).to_dot()
+    return time.perf_counter() - t0
 
 
 def _render_fresh(g, kw: dict) -> float:
