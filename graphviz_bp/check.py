@@ -479,11 +479,13 @@ def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: 
     kept = [0]
     for d in range(1, len(draws)):
         calls[d] = call(d)
+        same = same_branches(d)
         for scale in NEARER:  # nearer, where fewer of a net's ReLUs change sides (30 % moved every mask)
-            if same_branches(d) or not draws.redraw(d, scale):
+            if same or not draws.redraw(d, scale):
                 break
             calls[d] = call(d)
-        if same_branches(d):
+            same = same_branches(d)
+        if same:
             kept.append(d)
     left_out = len(draws) - len(kept)
     draws.keep(kept)
