@@ -1654,6 +1654,17 @@ def test_a_number_one_rounding_off_a_short_decimal_is_written_short_and_a_guard_
     assert "min(0.999999999999999" in symbols
 
 
+def test_a_constant_near_a_whole_number_is_not_written_as_it_and_rounding_noise_is_not_written_out():
+    # Adam's bias correction m / (1 − 0.9¹⁰⁰) was drawn "(·) ÷ 1", a no-op; 1 − 0.999² =
+    # 0.001998999999999973 was drawn with its 19 digits
+    g = gb.trace(lambda w: np.sum(w / (1 - 0.9 ** 100)) + np.sum(w / (1 - 0.999 ** 2)) + np.sum(w * 2.00001),
+                 w=np.array([1.0, 2.0]))
+    symbols = " | ".join(label_text(n) for n in all_nodes(parse(g.to_dot())))
+    assert "(·) ÷ 0.99997<" in symbols and "(·) ÷ 1<" not in symbols
+    assert "(·) ÷ 0.001999<" in symbols and "0.00199899" not in symbols
+    assert "× 2.00001<" in symbols
+
+
 def _tied_autoencoder(x, **W):
     h = x
     for i in range(len(W)):  # the encoder reads W0 … W4
