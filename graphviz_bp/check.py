@@ -22,7 +22,7 @@ from .backward import PATH_LIMIT
 from .claims import DRAWS, ClaimVerdict, Draws, check_values, squeezed, with_unrun
 from .errors import GraphvizBPError
 from .limits import DEFAULT_MEMORY_LIMIT
-from .tracer import pick_output
+from .tracer import Traced, pick_output
 
 __all__ = ["TOLERANCES", "BackwardCheck", "CheckResult", "GradientMatchError", "InputCheck", "check",
            "check_backward", "check_returned", "compare", "not_finite", "precision"]
@@ -435,13 +435,14 @@ def check_backward(fn: Callable[..., Any], inputs: Mapping[str, Any] | None = No
     ∂L/∂x (returned[1]): correct: the hand-written gradient equals ∂L/∂x at the traced inputs and at 2 fresh ones
     """
     g = trace(fn, inputs, memory_limit=memory_limit, output=output, **kw_inputs)
-    return check_returned(g, fn, output=output, grads=grads, limit=limit)
+    return check_returned(g, fn, output=output, grads=grads, limit=limit, memory_limit=memory_limit)
 
 
 def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: Any = None,
-                   limit: int = PATH_LIMIT) -> BackwardCheck:
+                   limit: int = PATH_LIMIT, memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT) -> BackwardCheck:
     """``check_backward`` on a graph already traced from ``fn`` with ``output=`` (its ``extra`` holds
-    the hand-written gradients at the traced inputs)."""
+    the hand-written gradients at the traced inputs); ``memory_limit`` as it was traced with (``fn``
+    is traced again at fresh inputs where it may have branched otherwise)."""
     fn_name = getattr(fn, "__name__", "the function")
     inputs = g.inputs
     returned = _Returned(g.extra, output)
@@ -470,8 +471,9 @@ def check_returned(g: Graph, fn: Callable[..., Any], *, output: Any = 0, grads: 
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                again = trace(fn, {k: v.copy(order="K") for k, v in draws.inputs(d).items()}, output=output)
-            except Exception:  # noqa: BLE001 - it traces otherwise there: another branch
+                again = trace(fn, {k: v.copy(order="K") for k, v in draws.inputs(d).items()}, output=output,
+                              memory_limit=memory_limit)
+            except Exception:  # noqa: BLE001 - it traces otherwise there (raises where the trace did not)
                 return False
         return _same_graph(g._dag, again._dag)
 
@@ -546,14 +548,19 @@ def _same_graph(dag: Any, other: Any) -> bool:
 
 
 def _same_value(a: Any, b: Any) -> bool:
-    """Equal parameters or constants: arrays entry by entry (NaN equal to NaN), sequences item by item."""
+    """Equal parameters or constants: arrays entry by entry (a traced index by its numbers), NaN
+    equal to NaN (``np.pad(x, 1, constant_values=np.nan)``), sequences item by item."""
+    a, b = (x.value if type(x) is Traced else x for x in (a, b))
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
         return a.shape == b.shape and a.dtype == b.dtype and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, (float, np.floating)) and isinstance(b, (float, np.floating)) and a != a and b != b:
+        return True
     try:
-        return bool(a == b)
+        same = a == b
+        return bool(same) if isinstance(same, (bool, np.bool_)) else a is b
     except (TypeError, ValueError):
         return a is b
 

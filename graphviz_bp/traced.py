@@ -433,13 +433,15 @@ class Traced:
         ``x.view()``, ``x.view(np.ndarray)`` and ``x.view(x.dtype)`` are; a view as another dtype
         reinterprets the bytes, and a view as a subclass of ndarray makes another kind of array: refused."""
         if isinstance(dtype, builtins.type) and issubclass(dtype, np.ndarray):
+            if type is not None:
+                raise TypeError("Cannot specify output type twice.")  # (NumPy's words)
             dtype, type = None, dtype  # (as NumPy: a subclass of ndarray given first is the type)
         if type is not None and type is not np.ndarray:
             raise UnsupportedOpError(f"x.view({getattr(type, '__name__', type)}) makes another kind of array "
                                      f"and is not supported; traced values are plain arrays")
         if dtype is not None and np.dtype(dtype) != self.dtype:
-            raise UnsupportedOpError(f"x.view({np.dtype(dtype)}) reinterprets the bytes of {self.dtype} "
-                                     f"values and is not supported; use x.astype({np.dtype(dtype)})")
+            raise UnsupportedOpError(f"x.view({np.dtype(dtype).name}) reinterprets the bytes of {self.dtype.name} "
+                                     f"values and is not supported; use x.astype(np.{np.dtype(dtype).name})")
         return self
 
     def to_device(self, device: Any, /, *, stream: Any = None) -> Traced:
@@ -811,9 +813,12 @@ def _numpy_function(frame: Any) -> str | None:
         f = f.f_back
     if outermost is None or f is None or outermost.f_code.co_name.startswith(("_", "<")):
         return None
-    name = outermost.f_code.co_name
-    space = "np.linalg." if f"{os.sep}linalg{os.sep}" in outermost.f_code.co_filename else "np."
-    return f"{space}{name}" if getattr(np.linalg if space == "np.linalg." else np, name, None) is not None else None
+    name, where = outermost.f_code.co_name, outermost.f_code.co_filename
+    for space, module in (("linalg", np.linalg), ("fft", np.fft), ("", np)):
+        if (not space or f"{os.sep}{space}{os.sep}" in where) and callable(getattr(module, name, None)) \
+                and not isinstance(getattr(module, name), types.ModuleType):
+            return f"np.{space + '.' if space else ''}{name}"
+    return None
 
 
 _NUMPY_CODE = os.path.dirname(os.path.abspath(np.__file__)) + os.sep

@@ -583,3 +583,53 @@ def test_missing_paths_past_the_sets_a_search_reaches_are_solved_for_or_said_not
     assert len(paths) == 21 and len(direct) == 6  # (one per step; the rest go on through W @ h)
     np.testing.assert_allclose(np.sum(direct, axis=0), _rnn_without_recurrence(**inputs)[1]["W"], rtol=1e-12)
     assert "no set of missing paths among the 4,096 tried of U's 21 paths" in verdicts["U"].message
+
+
+def _labels_by_list(S, y, S0=None):
+    # the labels indexed through list(y): the gather's index holds the traced labels
+    z = S - S.max(axis=1, keepdims=True)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    loss = -np.sum(np.log(p[range(len(y)), list(y)])) / len(y)
+    dS = p.copy()
+    dS[np.arange(len(y)), y] -= 1
+    dS /= len(y)
+    return loss, (dS if S0 is None else dS + 0.3 * (S - S0) ** 2)  # (the second: right at S0 alone)
+
+
+def _padded_with_nan(x, x0=None):
+    loss = np.nansum(np.pad(x, 1, constant_values=np.nan) ** 2)  # a parameter that is NaN
+    return loss, (2 * x if x0 is None else 2 * x + 3 * (x - x0))
+
+
+@pytest.mark.parametrize("f, inputs", [
+    (_labels_by_list, {"S": np.random.default_rng(4).normal(size=(4, 3)), "y": np.array([0, 2, 1, 2])}),
+    (_padded_with_nan, {"x": np.array([0.3, -0.7, 1.2, 0.4])}),
+], ids=["labels-by-list", "nan-parameter"])
+def test_a_function_traced_again_alike_is_compared_at_its_fresh_inputs(f, inputs):
+    """Traced again at fresh inputs, a graph whose parameters hold a traced index or a NaN compared
+    unequal to itself: every fresh draw was left out as "other branches", and a gradient right at
+    the traced inputs alone passed."""
+    first = next(iter(inputs))
+    right = gb.check_backward(f, inputs, grads=first)[first]
+    assert right.ok and right.message.endswith("at the traced inputs and at 2 fresh ones"), right.message
+    at = inputs[first].copy()
+    stale = gb.check_backward(lambda **kw: f(**kw, **{("S0" if first == "S" else "x0"): at}), inputs, grads=first)[first]
+    assert stale.kind == "wrong" and "but not at fresh inputs near them" in stale.message
+
+
+def test_a_mask_that_flips_within_rounding_of_the_loss_leaves_that_draw_out():
+    """A ReLU whose input is 0 at the traced inputs changes sides at fresh ones, the loss (of 1e9)
+    by less than its rounding: compared there, the right gradient (with the flipped mask) read
+    "wrong". Traced again there, the function reads another mask: that draw is left out."""
+    rng = np.random.default_rng(0)
+    W, x = rng.normal(size=(6, 4)), rng.normal(size=4)
+    W[5] = 0.0
+
+    def relu_net(W, x):
+        h = W @ x
+        mask = h > 0
+        a = h * mask
+        return 1e9 * np.sum(x ** 2) + np.sum(a ** 2), {"W": 2 * np.outer(a * mask, x)}
+
+    verdict = gb.check_backward(relu_net, W=W, x=x, grads="W")["W"]
+    assert verdict.ok and "took other branches there" in verdict.message, verdict.message

@@ -263,7 +263,7 @@ def check(target: str, inputs: tuple[str, ...], seed: int, memory_limit: int, lo
     returned = None
     if backward:
         try:
-            returned = call_user(check_returned, g, fn, output=loss, grads=chosen)
+            returned = call_user(check_returned, g, fn, output=loss, grads=chosen, memory_limit=memory_limit)
         except GradientMatchError as exc:
             raise click.ClickException(exc.explain("--grads")) from None
     grads = {name: g.node(name).adjoint for name in values}

@@ -315,7 +315,7 @@ def _add(p: _Printer, e: Expr) -> tuple[str, int]:
     a, b = e.args
     right, prec = p.run(b)
     if prec < SUM:  # (a message put back where a gather read, ``ḡ → [0]``: in parentheses, as on the left)
-        return f"{p.wrap(a, SUM)} + {p.wrap(b, SUM)}", SUM
+        return f"{p.wrap(a, SUM)} + {p.s.paren(right)}", SUM
     if right.startswith(p.s.minus) and prec >= UNARY:
         return f"{p.wrap(a, SUM)} {p.s.minus} {right[len(p.s.minus):]}", SUM
     return f"{p.wrap(a, SUM)} + {right}", SUM
