@@ -265,6 +265,12 @@ def _last_keyword(W, x):
     return np.sum(out)
 
 
+def _updated_in_place(W, x):
+    p = np.exp(W @ x)
+    p /= np.sum(p)  # numpy-gpt's softmax: p is now the quotient, the exp is no longer p
+    return -np.log(p[0])
+
+
 def _ligature(W, x):
     ﬁx = W @ x  # noqa: PLC2401 - Python reads it as "fix"
     return np.sum(ﬁx ** 2)
@@ -278,6 +284,7 @@ def _ligature(W, x):
     (_keyword, {}),  # a=W @ x, is a keyword argument
     (_last_keyword, {}),  # and so is a=W @ x alone on its line, without a comma
     (_ligature, {"matmul": "ﬁx"}),
+    (_updated_in_place, {"divide": "p"}),
 ])
 def test_a_value_is_named_by_the_line_that_assigns_it_and_by_no_other(fn, names):
     rng = np.random.default_rng(1)

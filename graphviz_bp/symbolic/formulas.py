@@ -266,17 +266,25 @@ def _piece(line: str) -> int | None:
 def _target(line: str) -> str | None:
     """``r`` for a line ``r = <expression>`` whose value is the expression's array: not a list, tuple
     or comprehension of them, nor a lambda (nor ``a=W @ x,``, a call's keyword argument read alone);
-    spelled as written (Python reads the identifier ``ﬁx`` as ``fix``)."""
+    or ``r += <expression>`` (``r`` is then what the line made of it); spelled as written (Python
+    reads the identifier ``ﬁx`` as ``fix``)."""
     text = line.strip()
     try:
         tree = ast.parse(text)
     except SyntaxError:
         return None
-    if len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign) and len(tree.body[0].targets) == 1 \
-            and isinstance(tree.body[0].targets[0], ast.Name) and not isinstance(tree.body[0].value, _NOT_ONE):
-        name = tree.body[0].targets[0]
-        return text.encode("utf-8")[name.col_offset:name.end_col_offset].decode("utf-8", "replace") or name.id
-    return None
+    if len(tree.body) != 1:
+        return None
+    statement = tree.body[0]
+    name = None
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
+            and not isinstance(statement.value, _NOT_ONE):
+        name = statement.targets[0]
+    elif isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
+        name = statement.target  # ``p /= np.sum(p)``: p is now the quotient, no longer what it was
+    if name is None:
+        return None
+    return text.encode("utf-8")[name.col_offset:name.end_col_offset].decode("utf-8", "replace") or name.id
 
 
 def _continues(filename: str, lineno: int) -> bool:
