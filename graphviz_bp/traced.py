@@ -840,15 +840,20 @@ def stored_outside(exc: BaseException) -> TraceError | None:
     into one entry of a plain array (``out[i, j] = np.sum(...)``): our advice, naming the line."""
     if type(exc) is not ValueError or str(exc) != "setting an array element with a sequence.":
         return None
-    tb, where = exc.__traceback__, None
+    tb, where, storing = exc.__traceback__, None, False
     while tb is not None:
         code = tb.tb_frame.f_code
         if not code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
             where = Source(code.co_filename, tb.tb_lineno, code.co_name)
+            # (by its bytecode too: a function made by exec of a string has no line to read)
+            storing = 0 <= tb.tb_lasti < len(code.co_code) and code.co_code[tb.tb_lasti] == _STORE_SUBSCR
         tb = tb.tb_next
-    if where is None or not (_assigns_into_subscript(where.line) or ".fill(" in where.line):
+    if where is None or not (storing or _assigns_into_subscript(where.line) or ".fill(" in where.line):
         return None
     return TraceError(f"{STORE_ADVICE}\n  at {where}")
+
+
+_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
 
 
 def _assigns_into_subscript(line: str) -> bool:

@@ -1911,3 +1911,13 @@ def test_numpys_named_tuple_results_of_a_made_array_come_back_whole():
     w, v = np.linalg.eigh(a)
     u, s, _ = np.linalg.svd(a)
     np.testing.assert_allclose(g.grad("x"), w + s + v[0] + u[:, 0], rtol=1e-14)
+
+
+def test_a_store_into_a_plain_array_is_named_where_the_function_has_no_source_to_read():
+    # a function made by exec of a string (a notebook runner, python -c): NumPy's bare "setting an
+    # array element with a sequence." came out, with no line, where a file's function got the advice
+    source = "def f(w):\n    out = Y.copy()\n    out[0] = np.sum(w * w)\n    return np.sum(out ** 2)\n"
+    namespace = {"np": np, "Y": np.linspace(0.0, 1.0, 3)}
+    exec(source, namespace)  # noqa: S102 - the case itself
+    with pytest.raises(TraceError, match=r"cannot be stored into this NumPy array.*\n  at <string>:3 in f$"):
+        gb.trace(namespace["f"], w=np.array([0.3, 0.4]))
