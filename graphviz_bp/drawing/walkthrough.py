@@ -332,8 +332,11 @@ def _rule(e: Edge, with_formulas: bool) -> str | None:
         f = e.formula
         if f is None or not f.verified:
             return None
-        text = f.short(RULE_LENGTH)  # (short() bounds the formula's depth, not its length: cut it too)
-        return text if len(text) <= RULE_LENGTH else text[:RULE_LENGTH - 1] + "…"
+        text = f.short(RULE_LENGTH)  # (short() bounds the formula's depth, not its length: cut it too,
+        if len(text) <= RULE_LENGTH:  # between its words: "… + b20 − mea…" read as a name)
+            return text
+        cut = text.rfind(" ", 0, RULE_LENGTH - 1)
+        return (text[:cut] if cut > RULE_LENGTH // 2 else text[:RULE_LENGTH - 2]) + " …"
     except Exception:  # noqa: BLE001 - a formula that cannot be built or printed: the numbers still are
         return None
 
