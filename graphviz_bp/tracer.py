@@ -199,9 +199,10 @@ class _Tape:
                                    str(source) if source is not None else None)
 
     def leaf(self, kind: str, value: Any, name: str | None = None, source: Source | None = None,
-             label: str | None = None) -> Node:
-        """A leaf node (an input or a constant; ``label``: how a constant is drawn). A constant is a
-        copy of a writable array, so that a later write into the array cannot change it."""
+             label: str | None = None, var: str | None = None) -> Node:
+        """A leaf node (an input or a constant; ``label``: how a constant is drawn; ``var``: the
+        user's variable that holds it, ``X``). A constant is a copy of a writable array, so that a
+        later write into the array cannot change it."""
         at = f"\n  at {source}" if source is not None else ""
         if type(value) in (list, tuple) and holds_traced(value):  # (apply stacks them: not a constant)
             raise TraceError(f"a list holding traced values cannot be a constant: {_short(value)}{at}")
@@ -223,7 +224,7 @@ class _Tape:
             arr = arr.copy(order="K")  # (laid out as it was: x.T * (x.T > 0) keeps NumPy's layout)
         differentiable = kind == "input" and arr.dtype.kind == "f"
         node = Node(kind, arr, name=name, differentiable=differentiable, source=source,
-                    params={"label": label} if label else None)
+                    params={"label": label} if label else {"var": var} if var else None)
         if kind == "const":
             node.scope = self.scoper.current()
         self.nodes.append(node)
@@ -280,7 +281,8 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
     values = []
     differentiable = False
     for a in operands:
-        n = a._node if type(a) is Traced else tape.leaf("const", _constant(a, operands), source=source)
+        n = a._node if type(a) is Traced else tape.leaf("const", _constant(a, operands), source=source,
+                                                        var=_bound_name(a, tape.scoper.innermost))
         srcs.append(n)
         values.append(n.value)
         differentiable = differentiable or n.differentiable
@@ -311,6 +313,19 @@ def apply(op: Op, *operands: Any, **params: Any) -> Any:
                 note_view(result, op, operands, values, params)
                 break
     return result
+
+
+def _bound_name(value: Any, frame: Any) -> str | None:
+    """The name the user's frame binds the array ``value`` to (its locals, then its module's
+    globals: data a loss reads from its module, ``X @ W - Y``), if any; a private name (``_cache``)
+    is none."""
+    if type(value) is not np.ndarray or frame is None:
+        return None
+    for names in (frame.f_locals, frame.f_globals):
+        for key, bound in names.items():
+            if bound is value and key.isidentifier() and not key.startswith("_"):
+                return key
+    return None
 
 
 def _constant(value: Any, operands: tuple[Any, ...]) -> Any:

@@ -836,3 +836,37 @@ def _add_at_loss(x, w):
     out = np.zeros((3, 3))
     np.add.at(out, (np.array([0, 2, 0]), np.array([1, 1, 2])), (x * w).ravel()[:3])  # a repeated index adds
     return np.sum(out ** 2)
+
+
+_DATA = np.random.default_rng(12).normal(size=(20, 3))
+_TARGETS = np.random.default_rng(13).normal(size=20)
+
+
+def _least_squares(w):
+    return 0.5 * np.sum((_DATA @ w - _TARGETS) ** 2)
+
+
+DATA, TARGETS = _DATA.copy(), _TARGETS.copy()
+
+
+def _least_squares_named(w):
+    return 0.5 * np.sum((DATA @ w - TARGETS) ** 2)
+
+
+def test_a_constant_is_called_by_the_variable_that_holds_it():
+    """Data a loss reads from its module (X @ w − Y): the formula read c2ᵀ(c2 w − c1) and the drawing
+    "const ℝ²⁰ˣ³"; now Xᵀ(Xw − Y), the nodes titled X and Y. A private name, or one an input
+    takes, is not used."""
+    g = gb.trace(_least_squares_named, w=np.ones(3))
+    f = g.formula("w")
+    assert f.verified and f.text == "DATAᵀ (DATA w − TARGETS)"
+    np.testing.assert_allclose(f.evaluate(w=np.ones(3)), DATA.T @ (DATA @ np.ones(3) - TARGETS), rtol=1e-12)
+    titles = {n.text.splitlines()[0] for n in g.draw().scene().nodes if "const" in n.classes}
+    assert titles == {"DATA", "TARGETS"}
+    assert gb.trace(_least_squares, w=np.ones(3)).formula("w").text == "c2ᵀ (c2 w − c1)"  # (_DATA: private)
+
+    def clash(DATA, w):  # an input named DATA: the module's DATA is not written DATA
+        return np.sum(DATA * w) + np.sum(_least_squares_named(w))
+
+    text = gb.trace(clash, DATA=np.ones(3), w=np.ones(3)).formula("w").text
+    assert "TARGETS" in text and "DATA w" not in text

@@ -643,8 +643,10 @@ def test_a_constant_is_labelled_by_what_it_is_never_by_a_bare_shape():
     for options, ranges in (({}, True), ({"detail": "structure"}, False)):
         drawn = nodes_of(parse(g.to_dot(**options)))
         consts = sorted(text_of(label(n)[1:-1]) for n in drawn.values() if "const" in classes(n))
-        expected = ["I, ℝ⁴ˣ⁴", "0.25 I, ℝ⁴ˣ⁴", "all 3, ℝ⁵⁰", "const ℝ⁵", "const ℝ⁵⁰" + ("range [−1, 2.5]" if ranges else ""),
-                    "const ℤ⁷" + ("range [0, 6]" if ranges else "")]  # (np.arange(7): integers)
+        # (under the name of the variable that holds it, where one does: grid, steps, noise, wild)
+        expected = ["I, ℝ⁴ˣ⁴", "noise0.25 I, ℝ⁴ˣ⁴", "all 3, ℝ⁵⁰", "wildconst ℝ⁵",
+                    "gridconst ℝ⁵⁰" + ("range [−1, 2.5]" if ranges else ""),
+                    "stepsconst ℤ⁷" + ("range [0, 6]" if ranges else "")]  # (np.arange(7): integers)
         assert consts == sorted(expected), options
 
 

@@ -686,6 +686,9 @@ def _scene_node(n: Node, ctx: _Ctx, members: list[Node] | None = None, group: st
                 texts_ = [formula_text(e)]
         lines = [_line(texts_[0], pal.muted_text)] + [_line(t, pal.muted_text, size=SMALL) for t in texts_[1:]
                                                      if ctx.values]
+        var = n.params.get("var")
+        if var and not label:  # the user's variable that holds it (X, read from the module), above what it is
+            lines.insert(0, _line(visible(var), pal.muted_text, True))
         return SceneNode(id=n.id, classes=classes, lines=tuple(lines), shape="plaintext",
                          fill="none", border=pal.const_edge, tooltip=tip, style="solid", group=group)
 

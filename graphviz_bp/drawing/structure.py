@@ -135,7 +135,8 @@ def _frozen(params: dict[str, Any]) -> Any:
         return ()
     from ..symbolic.expr import freeze
 
-    return freeze({k: (_form(v) if k == "index" else v) for k, v in params.items() if k not in ("label", "text")})
+    return freeze({k: (_form(v) if k == "index" else v) for k, v in params.items()
+                   if k not in ("label", "text", "var")})
 
 
 def _form(index: Any) -> Any:

@@ -337,6 +337,7 @@ class SymbolicPass:
         self._assigned = assigned_names(dag)
         self.constants: dict[str, np.ndarray] = {}
         self._const_names: dict[int, str] = {}
+        self._in_use: set[str] | None = None  # names constants may not take (``_const_name``)
         out = dag.output
         self.seed_value = bp.adjoint(out)
         self.seed = num(1.0) if out.shape == () and float(np.asarray(self.seed_value)) == 1.0 \
@@ -382,6 +383,21 @@ class SymbolicPass:
             self._forward[n.index] = self._make(n)
         return self._forward[node.index]
 
+    def _const_name(self, n: Node) -> str:
+        """A constant's name in formulas: the user's variable that held it (``X``), unless an input,
+        a named value or another constant takes that name; else ``c1``, ``c2``, …"""
+        if self._in_use is None:  # the inputs' names and the named values' (found once)
+            self._in_use = {*self.dag.inputs, *self._assigned.values(),
+                           *(m.name for m in self.dag.nodes if getattr(m, "user_named", False))}
+        var = n.params.get("var")
+        if var and var not in self._in_use and \
+                (var not in self.constants or np.array_equal(self.constants[var], n.value)):
+            return var
+        k = len(self._const_names) + 1
+        while f"c{k}" in self.constants or f"c{k}" in self._in_use:
+            k += 1
+        return f"c{k}"
+
     def _make(self, n: Node) -> Expr:
         if n.kind == "input":
             return sym(n.name, n.shape, "input")
@@ -392,7 +408,7 @@ class SymbolicPass:
                 return array_const(v)  # a number, a mask or indices, c·I: written as they are
             name = self._const_names.get(n.index)
             if name is None:
-                name = self._const_names[n.index] = f"c{len(self._const_names) + 1}"
+                name = self._const_names[n.index] = self._const_name(n)
                 self.constants[name] = v
             return sym(name, n.shape, "const")
         expr = call(n.op, [self._forward[e.src.index] for e in n.in_edges], dict(n.params))
