@@ -36,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import graphviz_bp as gb  # noqa: E402
 from bench_mlp import make_params, mlp  # noqa: E402
 from graphviz_bp.drawing import annotate, fold, render, scene, structure, text  # noqa: E402
+from graphviz_bp.symbolic import formulas  # noqa: E402
 from graphviz_bp.drawing.options import OPTIONS  # noqa: E402
 
-_DRAWING_MODULES = (annotate, fold, render, scene, structure, text)
+_DRAWING_MODULES = (annotate, fold, render, scene, structure, text, formulas)
 
 #: draw every node: no folding of repeats, no collapsed groups (when the options exist)
 UNFOLDED = {k: v for k, v in (("fold", False), ("depth", None)) if k in {o.name for o in OPTIONS}}
@@ -138,8 +139,9 @@ def main() -> None:
 
 def _first_drawing(g, kw: dict) -> float:
     """Seconds for ``to_dot`` with the drawing modules' memos emptied first (their bounded
-    ``functools.lru_cache``-s and the tables of lines and rows; not the unbounded tables of
-    characters and layouts, built once per process); the emptying is not counted."""
+    ``functools.lru_cache``-s, the tables of lines and rows, the names found for the graph's values
+    and the source lines read for them; not the unbounded tables of characters and layouts, built
+    once per process); the emptying is not counted."""
     for module in _DRAWING_MODULES:
         for value in vars(module).values():
             params = getattr(value, "cache_parameters", None)
@@ -147,6 +149,8 @@ def _first_drawing(g, kw: dict) -> float:
                 value.cache_clear()
     annotate._LINES.clear()
     render._ROWS.clear()
+    formulas._NAMES.clear()  # (the names a graph's lines give its values, found once per graph)
+    formulas._STARTS.clear()
     t0 = time.perf_counter()
     g.draw(**kw).to_dot()
     return time.perf_counter() - t0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import re
 import shlex
@@ -18,8 +19,8 @@ from typing import Callable
 from .errors import GraphvizBPError
 from .files import write_atomic
 
-__all__ = ["DEFAULT_TIMEOUT", "GraphvizNotFoundError", "RenderError", "RenderTimeoutError", "run",
-           "wrapper", "wrapper_main"]
+__all__ = ["DEFAULT_TIMEOUT", "GraphvizNotFoundError", "RenderError", "RenderTimeoutError", "fit_svg_text",
+           "run", "wrapper", "wrapper_main"]
 
 #: Seconds dot may take by default; None or 0 means no limit.
 DEFAULT_TIMEOUT = 300.0
@@ -246,6 +247,68 @@ def _set_own_death_signal() -> None:
             pass
 
 
+# --- text in SVG, as dot measured it -----------------------------------------------------------
+
+_TEXT = re.compile(rb'<text ([^>]*?)font-family="([^"]*)"((?: font-weight="bold")?)((?: font-style="italic")?) '
+                   rb'font-size="([0-9.]+)"')  # (the match ends with the size's closing quote)
+
+
+def fit_svg_text(svg: bytes) -> bytes:
+    """dot's SVG with each text's font size made as much smaller as dot measured such text short.
+    dot measures text with its advances rounded to whole pixels (Graphviz's Pango layout hints
+    metrics), browsers and librsvg draw it unrounded: DejaVu Sans digits at 10 pt are drawn 5 %
+    wider than measured, and the widest line of a label ran past its box ("range [−0.0692,
+    0.0487]", a strip of message norms). Each size, weight and style is measured once, by dot,
+    against its measure at 100 pt (``_shortfall``)."""
+    styles = {(m[2].decode(), bool(m[3]), bool(m[4]), float(m[5])) for m in _TEXT.finditer(svg)}
+    factors = _shortfall(frozenset(styles))
+    if all(f == 1.0 for f in factors.values()):
+        return svg
+
+    def fitted(m: re.Match[bytes]) -> bytes:
+        size = float(m[5])
+        factor = factors.get((m[2].decode(), bool(m[3]), bool(m[4]), size), 1.0)
+        return m[0] if factor == 1.0 else m[0][:m.start(5) - m.start(0)] + f'{size * factor:.2f}"'.encode()
+    return _TEXT.sub(fitted, svg)
+
+
+# text that labels carry: digits and brackets (dot measures them shortest), words, symbols, a strip
+_SAMPLES = ("range [−0.0692, 0.0487] norm 22.9, 0.0378", "largest messages: m₄₁ ‖0.0378‖, m₃₉",
+            "∂L/∂W0 = Σ of 100 messages m₁ … m₁₀₀ ℝ⁶⁴ˣ⁸", "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            "‖m‖ by use 0▁▂▃▄▅▆▇█████ (·) ÷ × ⊙ − + @ [0] … [99]")
+_FACTORS: dict[tuple[str, bool, bool, float], float] = {}
+
+
+def _shortfall(styles: frozenset[tuple[str, bool, bool, float]]) -> dict[tuple[str, bool, bool, float], float]:
+    """For each (font, bold, italic, size) of ``styles``: the least, over ``_SAMPLES``, of the width
+    dot measures for the text at that size over its width measured at 100 pt and scaled (where
+    rounding to pixels is a hundredth of a pixel a letter, no more), at most 1; a little less for
+    dot's own rounding of a width to points. Asked of dot once per process for each style; 1 where
+    dot cannot say."""
+    new = sorted(styles - _FACTORS.keys())
+    if new:
+        lines = ["digraph {", "\tnode [shape=plaintext margin=0]"]
+        for k, (font, bold, italic, size) in enumerate(new):
+            for j, sample in enumerate(_SAMPLES):
+                text = html.escape(sample).replace("]", "&#93;")
+                text = f"<I>{text}</I>" if italic else text
+                text = f"<B>{text}</B>" if bold else text
+                for tag, points in (("s", size), ("r", 100)):
+                    lines.append(f'\t{tag}{k}_{j} [fontname="{html.escape(font)}" fontsize={points:g} label=<{text}>]')
+        lines.append("}")
+        try:
+            xdot = run("\n".join(lines).encode("utf-8"), fmt="xdot", timeout=30).decode("utf-8")
+        except Exception:  # noqa: BLE001 - dot could not say (not run, failed): the text as it is
+            xdot = ""
+        widths = {m[1]: float(m[2]) for m in re.finditer(r'(?m)^\t([sr]\d+_\d+)\s+\[_ldraw_="[^"]*? T [-\d.]+ '
+                                                          r'[-\d.]+ -?\d+ ([\d.]+) ', xdot)}
+        for k, style in enumerate(new):
+            ratios = [widths[f"s{k}_{j}"] / (widths[f"r{k}_{j}"] * style[3] / 100) - 0.5 / widths[f"s{k}_{j}"]
+                      for j in range(len(_SAMPLES)) if widths.get(f"s{k}_{j}") and widths.get(f"r{k}_{j}")]
+            _FACTORS[style] = min([1.0, *ratios]) if len(ratios) == len(_SAMPLES) else 1.0
+    return {style: _FACTORS[style] for style in styles}
+
+
 def wrapper(directory: Path, timeout: float | None, dot: str = "dot") -> Path:
     """An executable in ``directory`` that runs ``dot`` with its arguments under ``timeout`` seconds.
 
@@ -305,4 +368,22 @@ def wrapper_main(dot: str, timeout: float | None, argv: list[str]) -> int:
     except BaseException:
         _stop(proc)
         raise
+    if status == 0:
+        _fit_written_svg(argv)
     return status if status >= 0 else 128 - status
+
+
+def _fit_written_svg(argv: list[str]) -> None:
+    """After ``dot -Tsvg -o FILE`` (as sphinx.ext.graphviz runs it): FILE's text fitted as
+    ``fit_svg_text`` fits it (left as dot wrote it where it cannot be read or written)."""
+    formats = [a[2:] for a in argv if a.startswith("-T")]
+    outputs = [a[2:] or (argv[k + 1] if k + 1 < len(argv) else "") for k, a in enumerate(argv) if a.startswith("-o")]
+    if formats != ["svg"] or len(outputs) != 1 or not outputs[0]:
+        return
+    try:
+        svg = Path(outputs[0]).read_bytes()
+        fitted = fit_svg_text(svg)
+        if fitted is not svg:
+            write_atomic(Path(outputs[0]), fitted)
+    except OSError:
+        pass

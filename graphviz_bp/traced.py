@@ -8,6 +8,7 @@ import dis
 import linecache
 import os
 import sys
+import threading
 import types
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -75,6 +76,10 @@ def _refuse(what: str, instead: str = "keep it an array and use NumPy functions"
             return getattr(kept_numbers(self), outside)(*args, **kwargs)
         if outside is not None and not self._node.differentiable:
             return getattr(self._node.value, outside)(*args, **kwargs)
+        caller = sys._getframe(1)  # (NumPy's store into a plain array asks for the number, then says
+        while caller is not None and caller.f_code.co_filename.startswith(_PACKAGE_DIR):  # only "setting an
+            caller = caller.f_back  # array element with a sequence": where it asked, the user's frame)
+        _refused.at = (id(caller), caller.f_lasti) if caller is not None else None
         raise TraceError(f"{what} of a traced value would drop it from the graph "
                          f"(its gradient would be lost); {instead}" + _at_caller())
     return method
@@ -845,8 +850,10 @@ def stored_outside(exc: BaseException) -> TraceError | None:
         code = tb.tb_frame.f_code
         if not code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR)):
             where = Source(code.co_filename, tb.tb_lineno, code.co_name)
-            # (by its bytecode too: a function made by exec of a string has no line to read)
-            storing = 0 <= tb.tb_lasti < len(code.co_code) and code.co_code[tb.tb_lasti] == _STORE_SUBSCR
+            # (by its bytecode too, where a traced value was just asked for its number there: a
+            # function made by exec of a string has no line to read)
+            storing = 0 <= tb.tb_lasti < len(code.co_code) and code.co_code[tb.tb_lasti] == _STORE_SUBSCR \
+                and getattr(_refused, "at", None) == (id(tb.tb_frame), tb.tb_lasti)
         tb = tb.tb_next
     if where is None or not (storing or _assigns_into_subscript(where.line) or ".fill(" in where.line):
         return None
@@ -854,6 +861,7 @@ def stored_outside(exc: BaseException) -> TraceError | None:
 
 
 _STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+_refused = threading.local()  # .at: (the frame, its instruction) where a traced value last refused its number
 
 
 def _assigns_into_subscript(line: str) -> bool:

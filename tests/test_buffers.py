@@ -1921,3 +1921,7 @@ def test_a_store_into_a_plain_array_is_named_where_the_function_has_no_source_to
     exec(source, namespace)  # noqa: S102 - the case itself
     with pytest.raises(TraceError, match=r"cannot be stored into this NumPy array.*\n  at <string>:3 in f$"):
         gb.trace(namespace["f"], w=np.array([0.3, 0.4]))
+    # a store of plain numbers of the wrong shape there is NumPy's error, not this advice
+    exec("def g(w):\n    out = np.zeros(3)\n    out[0] = np.ones(2)\n    return np.sum(w)\n", namespace)  # noqa: S102
+    with pytest.raises(ValueError, match=r"^setting an array element with a sequence"):
+        gb.trace(namespace["g"], w=np.array([0.3, 0.4]))

@@ -271,6 +271,12 @@ def _updated_in_place(W, x):
     return -np.log(p[0])
 
 
+def _extended(W, x):
+    losses = []
+    losses += [np.sum(np.tanh(W @ x))]  # the list extended: its item is not "losses"
+    return losses[0] * 2.0
+
+
 def _ligature(W, x):
     ﬁx = W @ x  # noqa: PLC2401 - Python reads it as "fix"
     return np.sum(ﬁx ** 2)
@@ -285,6 +291,7 @@ def _ligature(W, x):
     (_last_keyword, {}),  # and so is a=W @ x alone on its line, without a comma
     (_ligature, {"matmul": "ﬁx"}),
     (_updated_in_place, {"divide": "p"}),
+    (_extended, {}),
 ])
 def test_a_value_is_named_by_the_line_that_assigns_it_and_by_no_other(fn, names):
     rng = np.random.default_rng(1)

@@ -870,3 +870,12 @@ def test_a_constant_is_called_by_the_variable_that_holds_it():
 
     text = gb.trace(clash, DATA=np.ones(3), w=np.ones(3)).formula("w").text
     assert "TARGETS" in text and "DATA w" not in text
+
+
+def test_a_number_is_not_written_as_a_whole_one_or_a_power_of_ten_it_is_not():
+    from graphviz_bp.symbolic.printing import number
+
+    assert number(1 - 0.9 ** 100) == "0.99997" and number(9999.99) == "9999.99" and number(2.00001) == "2.00001"
+    assert number(1234.5678) == "1234.6" and number(12345.678) == "1.235e+04"  # (plainly rounded: as they were)
+    assert number(1 - 0.999 ** 2) == "0.001999"  # a computation's rounding of 0.001999
+    assert number(0.1 + 1e-10) == "0.1000000001"  # further off: a near miss written in full

@@ -696,7 +696,7 @@ def test_svg_text_is_drawn_no_wider_than_dot_measured_it(dot_executable):
     written = {float(v) for v in re.findall(r'POINT-SIZE="([\d.]+)"', source)} | {11.0, 9.0}
     assert all(any(abs(size - w) / w < 0.06 and size <= w for w in written) for _, size in sizes), sizes
     assert any(size < 10 for bold, size in sizes if not bold)  # the 10 pt lines: made smaller here
-    fitted = render_mod._shortfall(frozenset({("DejaVu Sans", False, False, 10.0), ("DejaVu Sans", True, False, 14.0)}))
+    fitted = dot_mod._shortfall(frozenset({("DejaVu Sans", False, False, 10.0), ("DejaVu Sans", True, False, 14.0)}))
     for text, size, bold in (("norm 0.0879, range [−1.91e−56, 1.08e−56]", 10.0, False),
                              ("Σ of 300 messages m₁ … m₃₀₀, 0123456789", 10.0, False), ("∂L/∂W0123", 14.0, True)):
         measured = _xdot_width(dot_executable, text, size, bold)

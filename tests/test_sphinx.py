@@ -106,6 +106,16 @@ def test_rst_directive_renders_svg_with_caption_and_alt(project):
     assert "∂L/∂W" in text and "m₁" in text and "How to read this graph" in text
     assert re.search(r'<figcaption>\s*<p><span class="caption-text">Two paths to W</span>', html)
     assert "The autoencoder, two messages to W &amp; their sum" in html  # alt text, escaped
+    # its text sized as Drawing.pipe sizes it, to be drawn within the widths dot measured (Sphinx
+    # runs dot itself, through graphviz_bp's wrapper)
+    from graphviz_bp.dot import _shortfall
+
+    styles = {("DejaVu Sans", bold, italic, size) for size in (8.0, 9.0, 10.0, 11.0, 14.0)
+              for bold in (False, True) for italic in (False, True)}
+    fitted = {(bold, italic, f"{size * factor:.2f}") for (_, bold, italic, size), factor in _shortfall(frozenset(styles)).items()}
+    texts = list(ET.fromstring(svg.read_bytes()).iter("{http://www.w3.org/2000/svg}text"))
+    assert texts and all((t.get("font-weight") == "bold", t.get("font-style") == "italic", t.get("font-size")) in fitted
+                         for t in texts), {t.get("font-size") for t in texts}
 
 
 def test_myst_directive_and_function_option(project):

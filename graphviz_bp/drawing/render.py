@@ -6,7 +6,6 @@ Reads only the Scene (never the graph): what is drawn was decided by ``annotate`
 from __future__ import annotations
 
 import functools
-import html
 import os
 import re
 import time
@@ -449,7 +448,7 @@ def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
             data = run(plain.encode("utf-8"))
         except RenderError:
             raise exc from None
-    return _reproducible_pdf(data) if fmt == "pdf" else _text_fitted(_spaces_kept(data)) if fmt == "svg" else data
+    return _reproducible_pdf(data) if fmt == "pdf" else _dot.fit_svg_text(_spaces_kept(data)) if fmt == "svg" else data
 
 
 def _spaces_kept(svg: bytes) -> bytes:
@@ -457,66 +456,6 @@ def _spaces_kept(svg: bytes) -> bytes:
     own, placed where dot measured it, and librsvg drops spaces at either end of each, no-break ones
     too (``label_text`` writes those, which browsers keep), unless told to keep them."""
     return svg.replace(b"<svg ", b'<svg xml:space="preserve" ', 1) if b"<svg xml:space" not in svg else svg
-
-
-_TEXT = re.compile(rb'<text ([^>]*?)font-family="([^"]*)"((?: font-weight="bold")?)((?: font-style="italic")?) '
-                   rb'font-size="([0-9.]+)"')  # (the match ends with the size's closing quote)
-
-
-def _text_fitted(svg: bytes) -> bytes:
-    """dot's SVG with each text's font size made as much smaller as dot measured such text short.
-    dot measures text with its advances rounded to whole pixels (Graphviz's Pango layout hints
-    metrics), browsers and librsvg draw it unrounded: DejaVu Sans digits at 10 pt are drawn 5 %
-    wider than measured, and the widest line of a label ran past its box ("range [−0.0692,
-    0.0487]", a strip of message norms). Each size, weight and style is measured once, by dot,
-    against its measure at 100 pt (``_shortfall``)."""
-    styles = {(m[2].decode(), bool(m[3]), bool(m[4]), float(m[5])) for m in _TEXT.finditer(svg)}
-    factors = _shortfall(frozenset(styles))
-    if all(f == 1.0 for f in factors.values()):
-        return svg
-
-    def fitted(m: re.Match[bytes]) -> bytes:
-        size = float(m[5])
-        factor = factors.get((m[2].decode(), bool(m[3]), bool(m[4]), size), 1.0)
-        return m[0] if factor == 1.0 else m[0][:m.start(5) - m.start(0)] + f'{size * factor:.2f}"'.encode()
-    return _TEXT.sub(fitted, svg)
-
-
-# text that labels carry: digits and brackets (dot measures them shortest), words, symbols, a strip
-_SAMPLES = ("range [−0.0692, 0.0487] norm 22.9, 0.0378", "largest messages: m₄₁ ‖0.0378‖, m₃₉",
-            "∂L/∂W0 = Σ of 100 messages m₁ … m₁₀₀ ℝ⁶⁴ˣ⁸", "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-            "‖m‖ by use 0▁▂▃▄▅▆▇█████ (·) ÷ × ⊙ − + @ [0] … [99]")
-_FACTORS: dict[tuple[str, bool, bool, float], float] = {}
-
-
-def _shortfall(styles: frozenset[tuple[str, bool, bool, float]]) -> dict[tuple[str, bool, bool, float], float]:
-    """For each (font, bold, italic, size) of ``styles``: the least, over ``_SAMPLES``, of the width
-    dot measures for the text at that size over its width measured at 100 pt and scaled (where
-    rounding to pixels is a hundredth of a pixel a letter, no more), at most 1; a little less for
-    dot's own rounding of a width to points. Asked of dot once per process for each style; 1 where
-    dot cannot say."""
-    new = sorted(styles - _FACTORS.keys())
-    if new:
-        lines = ["digraph {", "\tnode [shape=plaintext margin=0]"]
-        for k, (font, bold, italic, size) in enumerate(new):
-            for j, sample in enumerate(_SAMPLES):
-                text = html.escape(sample).replace("]", "&#93;")
-                text = f"<I>{text}</I>" if italic else text
-                text = f"<B>{text}</B>" if bold else text
-                for tag, points in (("s", size), ("r", 100)):
-                    lines.append(f'\t{tag}{k}_{j} [fontname={_quote(font)} fontsize={points:g} label=<{text}>]')
-        lines.append("}")
-        try:
-            xdot = _dot.run("\n".join(lines).encode("utf-8"), fmt="xdot", timeout=30).decode("utf-8")
-        except (RenderError, OSError):
-            xdot = ""
-        widths = {m[1]: float(m[2]) for m in re.finditer(r'(?m)^\t([sr]\d+_\d+)\s+\[_ldraw_="[^"]*? T [-\d.]+ '
-                                                          r'[-\d.]+ -?\d+ ([\d.]+) ', xdot)}
-        for k, style in enumerate(new):
-            ratios = [widths[f"s{k}_{j}"] / (widths[f"r{k}_{j}"] * style[3] / 100) - 0.5 / widths[f"s{k}_{j}"]
-                      for j in range(len(_SAMPLES)) if widths.get(f"s{k}_{j}") and widths.get(f"r{k}_{j}")]
-            _FACTORS[style] = min([1.0, *ratios]) if len(ratios) == len(_SAMPLES) else 1.0
-    return {style: _FACTORS[style] for style in styles}
 
 
 HINTED = 10.0  # seconds for a layout with the main chain grouped among frames, before one without

@@ -280,7 +280,8 @@ def _target(line: str) -> str | None:
     if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
             and not isinstance(statement.value, _NOT_ONE):
         name = statement.targets[0]
-    elif isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
+    elif isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name) \
+            and not isinstance(statement.value, _NOT_ONE):  # (losses += [loss]: the list, not its item)
         name = statement.target  # ``p /= np.sum(p)``: p is now the quotient, no longer what it was
     if name is None:
         return None

@@ -189,14 +189,17 @@ def _number(v: float, style: _Style) -> str:
         body = f"\\frac{{{f.numerator}}}{{{f.denominator}}}" if style.latex else f"{f.numerator}/{f.denominator}"
     else:
         body = f"{abs(v):.4g}"
-        # a number that would read as a whole one it is not, 1 or 0 (Adam's 1 − 0.9¹⁰⁰ = 0.99997 as
-        # "÷ 1", a guard 1 − 1e-15), is written with the digits that tell it apart; one within
-        # rounding of a short decimal as that (0.1 ** 2 = 0.010000000000000002 is 0.01, 1 − 0.999²
-        # = 0.001998999999999973 is 0.001999)
+        # a number that would read as a whole one it is not, or a power of ten (Adam's 1 − 0.9¹⁰⁰ =
+        # 0.99997 as "÷ 1", a guard 1 − 1e-15, 9999.99 as "1e+04"), is written with the digits that
+        # tell it apart; one within a computation's rounding of a short decimal as that (0.1 ** 2 =
+        # 0.010000000000000002 is 0.01, 1 − 0.999² = 0.001998999999999973 is 0.001999), one further
+        # off in full (0.1 + 1e-10)
         digits = 4
-        while "e" not in body and float(body) == int(float(body)) and float(body) != abs(v) and digits < 17:
+        while "." not in body.split("e")[0] and float(body) != abs(v) and digits < 17:
             digits += 1
             body = f"{abs(v):.{digits}g}"
+        if 1e-12 * abs(v) < abs(float(body) - abs(v)) <= 1e-9 * abs(v):
+            body = repr(abs(v))
     return (style.minus if negative else "") + body
 
 
