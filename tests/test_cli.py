@@ -422,10 +422,14 @@ def test_an_input_read_from_a_pipe_is_an_array_and_a_folder_is_refused(tmp_path)
     writer = threading.Thread(target=write)
     writer.start()
     r = run("render", "sum(x*x)", "-i", f"x=@{pipe}", "-f", "dot", "-o", "-")
-    if writer.is_alive():  # the command did not read the pipe: read it here, so that the writer ends
-        with open(pipe, "rb") as f:
-            f.read()
-    writer.join()
+    writer.join(timeout=10)
+    if writer.is_alive():  # the command never opened the pipe: open it here (that cannot wait for a
+        fd = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # writer), so that the writer ends
+        os.set_blocking(fd, True)
+        while os.read(fd, 1 << 16):
+            pass
+        os.close(fd)
+        writer.join()
     assert r.exit_code == 0, r.output
     assert "14" in r.stdout  # Σx² of the piped values
     err = one_line_error(run("render", "sum(x*x)", "-i", f"x=@{tmp_path}", "-o", str(tmp_path / "a.svg")), 2)

@@ -277,6 +277,12 @@ def _extended(W, x):
     return losses[0] * 2.0
 
 
+def _entry_updated(W, x):
+    y = W @ x
+    y[0] += np.sum(x)  # y is now the array written: the product before it is not "y"
+    return np.sum(np.tanh(y))
+
+
 def _ligature(W, x):
     ﬁx = W @ x  # noqa: PLC2401 - Python reads it as "fix"
     return np.sum(ﬁx ** 2)
@@ -292,6 +298,7 @@ def _ligature(W, x):
     (_ligature, {"matmul": "ﬁx"}),
     (_updated_in_place, {"divide": "p"}),
     (_extended, {}),
+    (_entry_updated, {"setitem": "y"}),
 ])
 def test_a_value_is_named_by_the_line_that_assigns_it_and_by_no_other(fn, names):
     rng = np.random.default_rng(1)

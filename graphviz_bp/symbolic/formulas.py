@@ -277,12 +277,12 @@ def _target(line: str) -> str | None:
         return None
     statement = tree.body[0]
     name = None
-    if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name) \
-            and not isinstance(statement.value, _NOT_ONE):
-        name = statement.targets[0]
-    elif isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name) \
-            and not isinstance(statement.value, _NOT_ONE):  # (losses += [loss]: the list, not its item)
-        name = statement.target  # ``p /= np.sum(p)``: p is now the quotient, no longer what it was
+    target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else \
+        statement.target if isinstance(statement, ast.AugAssign) else None
+    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+        name = target.value  # ``y[0] += s``: y is now the array written, no longer what it was
+    elif isinstance(target, ast.Name) and not isinstance(statement.value, _NOT_ONE):  # (losses += [loss]:
+        name = target  # the list, not its item; ``p /= np.sum(p)``: p is now the quotient)  # ``p /= np.sum(p)``: p is now the quotient, no longer what it was
     if name is None:
         return None
     return text.encode("utf-8")[name.col_offset:name.end_col_offset].decode("utf-8", "replace") or name.id
