@@ -538,7 +538,8 @@ def _same_graph(dag: Any, other: Any) -> bool:
     if len(dag.nodes) != len(other.nodes):
         return False
     for a, b in zip(dag.nodes, other.nodes):
-        if a.kind != b.kind or a.op is not b.op or [e.src.index for e in a.in_edges] != [e.src.index for e in b.in_edges]:
+        if a.kind != b.kind or a.op is not b.op or \
+                [e.src.index for e in a.in_edges] != [e.src.index for e in b.in_edges]:
             return False
         if a.kind == "const" and not _same_value(a.value, b.value):
             return False

@@ -1,4 +1,5 @@
-"""Matrix functions: trace, diag, and ``np.linalg``'s inv, solve, det, slogdet, cholesky, eigh, eigvalsh, svd and qr."""
+"""Matrix functions: trace, diag, and ``np.linalg``'s inv, solve, det, slogdet, cholesky, eigh, eigvalsh,
+svd and qr."""
 
 from __future__ import annotations
 

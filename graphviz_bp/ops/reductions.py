@@ -96,7 +96,8 @@ def _bind_norm(x, ord=None, axis=None, keepdims=False):
     op refuses them (a symbolic or constant call that reaches it must not be read as ``‖·‖``)."""
     ndim = len(x.shape) if hasattr(x, "shape") else np.ndim(x)
     n_axes = ndim if axis is None else (len(axis) if isinstance(axis, (tuple, list)) else 1)
-    two = ord is None or (ord == 2 and n_axes == 1 and not isinstance(ord, str)) or (ord in ("fro", "f") and n_axes == 2)
+    two = ord is None or (ord == 2 and n_axes == 1 and not isinstance(ord, str)) or \
+        (ord in ("fro", "f") and n_axes == 2)
     if not two:
         raise UnsupportedOpError(f"np.linalg.norm(..., ord={ord!r}) over {n_axes} axes is made of other ops, "
                                  f"not the 2-norm ‖·‖")

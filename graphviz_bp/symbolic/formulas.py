@@ -266,8 +266,9 @@ def _piece(line: str) -> int | None:
 def _target(line: str) -> str | None:
     """``r`` for a line ``r = <expression>`` whose value is the expression's array: not a list, tuple
     or comprehension of them, nor a lambda (nor ``a=W @ x,``, a call's keyword argument read alone);
-    or ``r += <expression>`` (``r`` is then what the line made of it); spelled as written (Python
-    reads the identifier ``ﬁx`` as ``fix``)."""
+    or ``r += <expression>`` and ``r[i] = <expression>`` (``r`` is then what the line made: ``p /=
+    np.sum(p)``, the quotient; ``y[0] += s``, the array written); spelled as written (Python reads
+    the identifier ``ﬁx`` as ``fix``)."""
     text = line.strip()
     try:
         tree = ast.parse(text)
@@ -280,9 +281,9 @@ def _target(line: str) -> str | None:
     target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else \
         statement.target if isinstance(statement, ast.AugAssign) else None
     if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
-        name = target.value  # ``y[0] += s``: y is now the array written, no longer what it was
+        name = target.value
     elif isinstance(target, ast.Name) and not isinstance(statement.value, _NOT_ONE):  # (losses += [loss]:
-        name = target  # the list, not its item; ``p /= np.sum(p)``: p is now the quotient)  # ``p /= np.sum(p)``: p is now the quotient, no longer what it was
+        name = target  # the list, not its item)
     if name is None:
         return None
     return text.encode("utf-8")[name.col_offset:name.end_col_offset].decode("utf-8", "replace") or name.id
