@@ -813,7 +813,7 @@ def _numpy_function(frame: Any) -> str | None:
     given to it directly would have reached the tracer, so it came inside a list or tuple."""
     outermost = None
     f = frame
-    while f is not None and f.f_code.co_filename.startswith(_NUMPY_CODE):
+    while f is not None and f.f_code.co_filename.startswith(_NUMPY_DIR):
         outermost = f
         f = f.f_back
     if outermost is None or f is None or outermost.f_code.co_name.startswith(("_", "<")):
@@ -825,8 +825,6 @@ def _numpy_function(frame: Any) -> str | None:
             return f"np.{space + '.' if space else ''}{name}"
     return None
 
-
-_NUMPY_CODE = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
 
 
 #: Why a traced value cannot be stored into a plain array, and what to write instead.
