@@ -240,9 +240,10 @@ def _describe(op: Op, shapes: list[tuple[int, ...]]) -> str:
 def _op_error(op: Op, values: list[np.ndarray], params: dict[str, Any], source: Source | None,
               numpy_error: Exception) -> GraphvizBPError:
     """A ShapeError when the op's shape rule refuses the shapes (its reason names the axes), else
-    an OpError with NumPy's reason (a singular matrix, say)."""
+    an OpError with NumPy's reason (a singular matrix, say). Raised in an installed library's code
+    (scipy's), it names the user's line that called the library too."""
     shapes = [v.shape for v in values]
-    where = str(source) if source is not None else None
+    where = str(source) + called_from() if source is not None else None
     try:
         op.shape(shapes, params)
     except (ValueError, IndexError) as exc:

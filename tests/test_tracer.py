@@ -660,3 +660,38 @@ def test_an_error_raised_in_an_installed_librarys_code_also_names_the_users_line
     with pytest.raises(gb.TraceError) as info:
         gb.trace(lambda x: np.sum(np.asarray(x).tolist()), x=np.ones(3))
     assert "called from" not in str(info.value)
+
+
+def test_a_shape_or_op_error_raised_in_an_installed_librarys_code_names_the_users_line(tmp_path, monkeypatch):
+    lib = tmp_path / "site-packages" / "shapelib"
+    lib.mkdir(parents=True)
+    (lib / "__init__.py").write_text("import numpy as np\n\n\ndef project(x, W):\n    return W @ x\n\n\n"
+                                     "def inv(A):\n    return np.linalg.inv(A)\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site-packages"))
+    import shapelib
+
+    def f(x):
+        return np.sum(shapelib.project(x, np.ones((2, 4))))
+
+    def g(x):
+        return np.sum(shapelib.inv(np.outer(x, x)))
+
+    line = inspect.getsourcelines(f)[1]
+    with pytest.raises(gb.ShapeError) as info:
+        gb.trace(f, x=np.ones(3))
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("matmul (@) on shapes (2, 4) and (3,): inner dimensions differ")
+    assert lines[1].endswith("shapelib/__init__.py:5 in project: return W @ x")
+    assert lines[2].startswith("  called from ") and lines[2].endswith(
+        f"test_tracer.py:{line + 1} in f: return np.sum(shapelib.project(x, np.ones((2, 4))))")
+    with pytest.raises(gb.OpError) as info:
+        gb.trace(g, x=np.ones(3))
+    lines = str(info.value).splitlines()
+    assert lines[0] == "inv ((·)⁻¹) on shape (3, 3) failed: Singular matrix"
+    assert lines[1].endswith("shapelib/__init__.py:9 in inv: return np.linalg.inv(A)")
+    assert lines[2].startswith("  called from ") and lines[2].endswith(
+        f"test_tracer.py:{line + 4} in g: return np.sum(shapelib.inv(np.outer(x, x)))")
+    # the user's own line: no "called from"
+    with pytest.raises(gb.ShapeError) as info:
+        gb.trace(lambda x: np.sum(np.ones((2, 4)) @ x), x=np.ones(3))
+    assert "called from" not in str(info.value)
