@@ -2174,7 +2174,10 @@ def test_a_dense_nets_layers_of_different_shapes_fit_the_default_drawing_their_w
     assert sorted(scene.stands_for[edge.id]) == sorted(e.index for m in members for e in m.out_edges)
     assert edge.text.splitlines()[-1] == "× 160"
     assert "drawn once for 160 inputs only the box beside it reads" in str(gathered.tooltip)
-    for options in ({"fold": False}, {"depth": 0}):  # asked for: each drawn
+    # collapsed on request, they are gathered too (a row of 160 inputs into one box is unreadable);
+    # fold=False draws each
+    assert sum(n.text.startswith("W0 … W159") for n in g.draw(depth=0).scene().nodes) == 1
+    for options in ({"fold": False}, {"fold": False, "depth": 0}):
         assert sum(n.text.splitlines()[0].startswith("W") for n in g.draw(**options).scene().nodes) == 160
     g.draw().html()  # the page reads what the gathered node stands for
 
@@ -2295,3 +2298,44 @@ def test_a_folded_edge_of_every_third_use_of_each_weight_is_labelled_by_its_patt
     scene = g.draw().scene()
     labels = [e.text.splitlines()[-1] for e in scene.edges if "of each, × 120" in e.text]
     assert sorted(labels) == ["m₂, m₅, … m₈₉ of each, × 120", "m₃, m₆, … m₉₀ of each, × 120"], labels
+
+
+def _layer(h, W, b):
+    return np.tanh(W @ h + b)
+
+
+def _uneven_net(x, **p):
+    h = x
+    for i in range(len(p) // 2):
+        h = _layer(h, p[f"W{i}"], p[f"b{i}"])
+    return 0.5 * np.sum(h ** 2)
+
+
+def test_inputs_of_repeats_inside_a_collapsed_box_are_gathered_with_the_others():
+    """Layers of uneven widths: runs of alike iterations fold, the others not. Collapsed to one box,
+    the box's 60 weights and 60 biases were 110 nodes in a row (26,000 px wide): the ones drawn for
+    a folded run stayed apart, and W0 … W59 stood for 51 of them. The legend explained neither the
+    repeats nor the operand marks hidden in the box."""
+    rng = np.random.default_rng(3)
+    sizes = [4] + [int(v) for v in rng.integers(3, 9, 60)]
+    p = {}
+    for i in range(60):
+        p[f"W{i}"] = rng.normal(size=(sizes[i + 1], sizes[i])) * 0.5
+        p[f"b{i}"] = rng.normal(size=sizes[i + 1])
+    g = gb.trace(_uneven_net, x=rng.normal(size=4), **p)
+    assert g.draw(depth=None, fold=True).scene().repeats  # some runs fold
+    for options in ({}, {"depth": 0}):
+        scene = g.draw(**options).scene()
+        inputs = [n for n in scene.nodes if "input" in n.classes]
+        assert [n.text.splitlines()[0] for n in inputs] == ["x", "W0 … W59", "b0 … b59"]
+        for n, stem in zip(inputs[1:], "Wb"):
+            assert [g.nodes[i].name for i in scene.stands_for[n.id]] == [f"{stem}{i}" for i in range(60)]
+            assert "60 inputs" in n.text
+            (edge,) = [e for e in scene.edges if e.src == n.id]
+            assert edge.text.splitlines()[-1] == "× 60"
+        legend = scene.legend.text
+        assert "repeated N times" not in legend and "operand" not in legend
+    # opened one level, the folded runs are boxes "× N": the legend explains them
+    legend = g.draw(depth=1).scene().legend.text
+    assert "a block repeated N times, drawn once" in legend
+    assert "operand" in g.draw(depth=None).scene().legend.text

@@ -1252,8 +1252,8 @@ def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Nod
             absorbed: set[int] | frozenset[int] = frozenset(), drawn_edges: list[Edge] | None = None) -> SceneNode:
     """The key to the drawing: what its marks and colours mean (only those it uses; ``drawn_edges``:
     the edges drawn, whose formulas it reads; default every edge)."""
-    operands = any(n.op is not None and n.op.name not in _COMMUTATIVE and
-                   sum(1 for e in n.in_edges if e.src.index not in absorbed) >= 2 for n in dag.nodes)
+    operands = any(n.op is not None and n.op.name not in _COMMUTATIVE and (P is None or P.shown[n.index] == n.id)
+                   and sum(1 for e in n.in_edges if e.src.index not in absorbed) >= 2 for n in dag.nodes)
     shared = dag.shared_nodes()
     drawn = [_short(e.formula.short(FORMULA_LENGTH)) for e in (dag.edges if drawn_edges is None else drawn_edges)
              if e.message is not None
@@ -1262,10 +1262,17 @@ def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Nod
         _output_name(dag), pal, arrow, any(n not in live for n in dag.inputs.values()), operands,
         opts.shows_shapes, opts.shows_values, opts.shows_formulas,
         max(len(n.out_edges) for n in shared) if shared else 0,
-        P is not None and bool(P.folds), P is not None and bool(P.boxes), P.depth if P is not None else None,
+        P is not None and _folds_drawn(P), P is not None and bool(P.boxes), P.depth if P is not None else None,
         any("→" in t for t in drawn),
         any("[" in t and ("<" in t or ">" in t or "≥" in t or "≤" in t) for t in drawn),
         any("…" in t for t in drawn))
+
+
+def _folds_drawn(P: Plan) -> bool:
+    """Whether a repeat drawn once is seen: as a frame, or as a box ("× N"); not one inside a
+    collapsed box, which the legend would explain where nothing shows it."""
+    seen = set(P.groups) | {group_id(b.group) for b in P.boxes.values()}
+    return any(fid in seen for fid in P.folds)
 
 
 @functools.lru_cache(maxsize=256)  # the same few legends, drawing after drawing

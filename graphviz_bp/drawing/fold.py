@@ -107,22 +107,21 @@ def plan(dag: DAG, fold: bool | str = "auto", depth: int | str | None = "auto", 
     folds = _folds(root, dag) if folding else []
     places = _repetitions(folds)  # (the same for every depth tried)
     chain = main_chain(dag)
+    # where groups are collapsed, the inputs one box alone reads, alike, are drawn as one node (a
+    # dense net's W0 … W199 beside its box; drawn apart, 120 inputs into one box made a picture
+    # 26,000 px wide), unless fold=False asks for every node
+    gather = None if fold is False else frozenset(data)
     if depth == "auto":
-        chosen: int | None = None
         if big and fold is not False:  # fold=False: every node drawn
             deepest = min(max((g.depth for g in root.walk()), default=0), FRAME_DEPTH)
             levels = [None, *range(deepest, -1, -1)]
-            for d in levels:
-                chosen = d
-                if _make(dag, root, folds, d, places, chain).size <= budget:
+            for d in levels:  # the deepest that fits (or the most collapsed)
+                made = _make(dag, root, folds, d, places, chain, gather)
+                if made.size <= budget:
                     break
-            else:  # too big even collapsed: each box's own inputs drawn as one node (a dense net's W0 … W199)
-                for d in levels:
-                    made = _make(dag, root, folds, d, places, chain, gather=frozenset(data))
-                    if made.size <= budget or d == levels[-1]:
-                        return made
-        return _make(dag, root, folds, chosen, places, chain)
-    return _make(dag, root, folds, depth, places, chain)  # type: ignore[arg-type]
+            return made
+        return _make(dag, root, folds, None, places, chain, gather)
+    return _make(dag, root, folds, depth, places, chain, gather)  # type: ignore[arg-type]
 
 
 def _folds(root: Group, dag: DAG) -> list[Fold]:
@@ -411,9 +410,8 @@ def _gather_inputs(dag: DAG, shown: dict[int, str], stands_for: dict[str, list[N
     of its own shape, none folded), the first standing for the others (in the inputs' order), as a
     folded layer's are; their edges into the box are one. Returns the ids of the nodes drawn so."""
     into: dict[tuple[object, ...], list[Node]] = {}
-    for n in dag.nodes:
-        if n.kind != "input" or not n.out_edges or shown[n.index] != n.id or n is dag.output \
-                or len(stands_for[n.id]) > 1:  # (drawn for a folded layer's inputs already: left so)
+    for n in dag.nodes:  # (a node drawn for the inputs of a repeat the box holds is gathered with them)
+        if n.kind != "input" or not n.out_edges or shown[n.index] != n.id or n is dag.output:
             continue
         targets = {shown[e.dst.index] for e in n.out_edges}
         if len(targets) == 1:
@@ -424,15 +422,16 @@ def _gather_inputs(dag: DAG, shown: dict[int, str], stands_for: dict[str, list[N
                 kind = n.differentiable and n.name not in data
                 into.setdefault((box, uses, kind, _STEM.sub("", n.name)), []).append(n)
     gathered = []
-    for members in into.values():
+    for drawn in into.values():
+        members = sorted((m for n in drawn for m in stands_for[n.id]), key=lambda m: m.index)
         if len(members) < GATHERED:
             continue
-        first = members[0]
-        for n in members[1:]:
-            shown[n.index] = first.id
-            stand[n.index] = first
-            del stands_for[n.id]
-        stands_for[first.id] = list(members)
+        first = drawn[0]
+        for n in drawn[1:]:
+            for m in stands_for.pop(n.id):
+                shown[m.index] = first.id
+                stand[m.index] = first
+        stands_for[first.id] = members
         gathered.append(first.id)
     return frozenset(gathered)
 
