@@ -23,3 +23,16 @@ def clusters(graph):
             out.append(g)
         stack += g.get_subgraphs()
     return out
+
+
+def frame_title(frame):
+    """The title of a frame (a cluster subgraph): its label, or, for a folded block's frame, whose
+    title is a node at its top (``title_`` and the frame's id), that node's label."""
+    label = str(frame.get("label") or "")
+    if label.strip('"'):
+        return label
+    name = "title_" + frame.get_name().strip('"')[len("cluster_"):]
+    for node in frame.get_nodes():
+        if node.get_name().strip('"') == name:
+            return str(node.get("label") or "")
+    return label

@@ -28,7 +28,7 @@ from graphviz_bp import buffers
 from graphviz_bp.errors import TraceError, UnsupportedOpError
 
 from .numerics import verify
-from .dotgraph import all_nodes
+from .dotgraph import all_nodes, frame_title
 
 RTOL = 1e-6
 THIS_FILE = "test_buffers.py"
@@ -1519,7 +1519,7 @@ def _frames(src):
     while stack:
         gr = stack.pop()
         for sub in gr.get_subgraphs():
-            label = re.sub(r"<[^>]*>", "", str(sub.get("label") or "")).replace("&#160;", " ").strip("<> ")
+            label = re.sub(r"<[^>]*>", "", frame_title(sub)).replace("&#160;", " ").strip("<> ")
             out.append({"label": re.sub(r"\s+×.*", "", label)})
             stack.append(sub)
     return out

@@ -14,7 +14,7 @@ import graphviz_bp as gb
 from graphviz_bp.drawing.annotate import absorbed_constants
 from graphviz_bp.drawing.folded import strip
 
-from .dotgraph import all_nodes, clusters
+from .dotgraph import all_nodes, clusters, frame_title
 from .numerics import numerical_grad
 from .problems import deep_mlp, deep_mlp_inputs, examples_through_layers
 from .test_formulas import _stable_sigmoid  # cs231n's rnn_layers.sigmoid: boolean-mask gathers and writes
@@ -28,7 +28,7 @@ def parse(src):
 
 
 def label_text(x):
-    return str(x.get("label") or "")
+    return frame_title(x) if isinstance(x, pydot.Subgraph) else str(x.get("label") or "")
 
 
 def test_a_deep_net_is_drawn_as_one_folded_layer_with_its_norm_strip():
@@ -2339,3 +2339,95 @@ def test_inputs_of_repeats_inside_a_collapsed_box_are_gathered_with_the_others()
     legend = g.draw(depth=1).scene().legend.text
     assert "a block repeated N times, drawn once" in legend
     assert "operand" in g.draw(depth=None).scene().legend.text
+
+
+def _data_rnn(W, U, X):
+    h = np.zeros(W.shape[0])
+    for t in range(X.shape[0]):
+        h = np.tanh(W @ h + U @ X[t])
+    return np.sum(h ** 2)
+
+
+def _nested_blocks(x, W1, W2, V):
+    h = x
+    for t in range(12):
+        with gb.group("block"):
+            h = h + np.tanh(W1 @ np.tanh(W2 @ h))
+        for k in range(3):
+            h = np.tanh(V @ h)
+    return 0.5 * np.sum(h ** 2)
+
+
+def _bezier_points(draw):
+    """Points along each cubic Bézier curve of an xdot ``_draw_`` list (dot -Tjson), 20 a segment."""
+    out = []
+    for op in draw:
+        if op["op"] in ("b", "B"):
+            pts = op["points"]
+            for k in range(0, len(pts) - 3, 3):
+                (x0, y0), (x1, y1), (x2, y2), (x3, y3) = pts[k:k + 4]
+                for t in np.linspace(0, 1, 21):
+                    u = 1 - t
+                    out.append((u ** 3 * x0 + 3 * u * u * t * x1 + 3 * u * t * t * x2 + t ** 3 * x3,
+                                u ** 3 * y0 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t ** 3 * y3))
+    return out
+
+
+@pytest.mark.parametrize("case", ["rnn", "nested"])
+def test_no_edge_or_edge_label_crosses_a_folded_frames_title_and_strip(case, dot_executable):
+    """A folded block's title and strip of message norms were its frame's label, which dot lets edges
+    cross: the data X's edge into the folded step ran through "iterations 0…59 × 60", the strip and
+    its scale line. Drawn as a node at the frame's top, above all it holds, edges go around it."""
+    import json
+    import subprocess
+
+    rng = np.random.default_rng(11)
+    if case == "rnn":
+        g = gb.trace(_data_rnn, W=rng.normal(size=(8, 8)) / 3, U=rng.normal(size=(8, 3)), X=rng.normal(size=(60, 3)))
+    else:
+        g = gb.trace(_nested_blocks, x=rng.normal(size=(6, 2)), W1=rng.normal(size=(6, 6)) * 0.3,
+                     W2=rng.normal(size=(6, 6)) * 0.3, V=rng.normal(size=(6, 6)) * 0.3)
+    scene = g.draw(fold=True).scene()
+    folded = [c for c in scene.clusters if "folded" in c.classes]
+    assert len(folded) == (1 if case == "rnn" else 2) and all(c.lines for c in folded)
+    source = g.to_dot(fold=True)
+    graph = parse(source)
+    titled = {c.get_name().strip('"')[len("cluster_"):]: c for c in clusters(graph) if "folded" in str(c.get("class"))}
+    assert set(titled) == {c.id for c in folded}
+    for cid, frame in titled.items():
+        assert str(frame.get("label")).strip('"') == ""  # the title is the node's, not the frame's
+        assert "drawn once" in frame_title(frame)
+    laid = json.loads(subprocess.run([dot_executable, "-Tjson"], input=source.encode(), capture_output=True,
+                                     check=True).stdout)
+    objects = {o["name"]: o for o in laid["objects"]}
+    boxes = {}
+    for name, o in objects.items():
+        if "pos" in o:
+            x, y = map(float, o["pos"].split(","))
+            w, h = float(o["width"]) * 36, float(o["height"]) * 36
+            boxes[name] = (x - w, y - h, x + w, y + h)
+    held = {c.id: [n.id for n in scene.nodes if n.group == c.id or _inside(scene, n.group, c.id)] for c in folded}
+    for c in folded:
+        x0, y0, x1, y1 = boxes[f"title_{c.id}"]
+        fx0, fy0, fx1, fy1 = map(float, objects[f"cluster_{c.id}"]["bb"].split(","))
+        assert fx0 <= x0 and x1 <= fx1 and fy0 <= y0 and y1 <= fy1  # inside its frame
+        assert all(boxes[i][3] <= y0 for i in held[c.id])  # above all it holds (dot's y grows upwards)
+        for e in laid.get("edges", []):
+            if e.get("style") == "invis":
+                continue
+            crossing = [p for p in _bezier_points(e.get("_draw_", [])) if x0 + 1 < p[0] < x1 - 1 and y0 + 1 < p[1] < y1 - 1]
+            assert not crossing, (c.id, e.get("id"), crossing[:3])
+            for key in ("lp", "xlp", "head_lp"):
+                if key in e:
+                    lx, ly = map(float, e[key].split(","))
+                    assert not (x0 < lx < x1 and y0 < ly < y1), (c.id, e.get("id"), key)
+
+
+def _inside(scene, group, outer):
+    """Whether the cluster ``group`` is inside the cluster ``outer`` (at any depth)."""
+    parent = {c.id: c.parent for c in scene.clusters}
+    while group is not None:
+        group = parent.get(group)
+        if group == outer:
+            return True
+    return False

@@ -342,6 +342,17 @@ def test_a_folded_block_opens_into_its_repetitions(browser, tmp_path):
     step = browser.run("return graphvizBP.step")
     assert step == group["reps"][4]["steps"][0]
     assert f"repetition 5 of {depth}" in browser.text("#now")
+    # the frame's title (a node at its top: edges go around it) opens the list too, and is not
+    # dimmed while a value is picked
+    title = browser.element(f"#title_{cid}")
+    browser.run("graphvizBP.pickNode(arguments[0])", outputs[0].id)
+    assert browser.run("return document.querySelector('#view > svg').classList.contains('picking')")
+    assert browser.run("return getComputedStyle(arguments[0]).opacity", title) == "1"
+    assert browser.run("return document.querySelectorAll('#detail tr[data-rep]').length") == 0
+    box = browser.run("const r = arguments[0].querySelector('text').getBoundingClientRect();"
+                      "return [r.left, r.top, r.width, r.height];", title)
+    click_at(browser, box[0] + box[2] / 2, box[1] + box[3] / 2)  # on its first line's letters
+    assert browser.run("return document.querySelectorAll('#detail tr[data-rep]').length") == depth
     assert browser.console_errors() == []
 
 

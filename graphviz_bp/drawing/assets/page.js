@@ -452,8 +452,8 @@
     g.addEventListener("click", (ev) => { if (drag && drag.moved) return; ev.stopPropagation(); go(); });
     g.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); go(); } });
   });
-  svg.querySelectorAll("g.cluster.folded").forEach((g) => {
-    const id = g.id.replace(/^cluster_/, "");
+  svg.querySelectorAll("g.cluster.folded, g.node.frame-title").forEach((g) => {  // a folded frame, or its title
+    const id = g.id.replace(/^(cluster|title)_/, "");
     if (!W.groups[id]) return;
     g.setAttribute("tabindex", "0");
     g.setAttribute("role", "button");
