@@ -2431,3 +2431,57 @@ def _inside(scene, group, outer):
         if group == outer:
             return True
     return False
+
+
+def _net_with_penalty(x, Ws):
+    h, reg = x, 0.0
+    for k in range(Ws.shape[0]):
+        h = np.tanh(Ws[k] @ h)
+        reg = reg + 1e-4 * np.sum(Ws[k] ** 2)  # a running sum beside the state
+    return 0.5 * np.sum(h ** 2) + reg
+
+
+def _rnn_loss_summed(W, U, X):
+    h, loss = np.zeros(W.shape[0]), 0.0
+    for t in range(X.shape[0]):
+        h = np.tanh(W @ h + U @ X[t])
+        loss += np.sum(h ** 2)  # min-char-rnn's loss += ...: what the function returns
+    return loss
+
+
+def _total_cost(W, X, Y):
+    cost = 0.0
+    for x, y in zip(X, Y):  # Nielsen's network2.total_cost: the repetitions carry the cost alone
+        a = np.tanh(W @ x)
+        cost += 0.5 * np.sum((a - y) ** 2) / len(X)
+    return cost
+
+
+def test_the_strip_is_the_states_message_not_a_running_sum_carried_beside_it():
+    """A penalty or a loss summed in the loop is carried from step to step too, with the loss's own
+    gradient, 1: each bar was √(‖∂L/∂h‖² + 1), and a gradient vanishing over three decades was drawn
+    flat (and the last bar, where the sum is the output, was ‖∂L/∂h‖ alone). A loop carrying the sum
+    alone has it for its strip, its last bar too (it was blank, "–": the last sum is the output,
+    drawn outside the frame)."""
+    rng = np.random.default_rng(5)
+    cases = [
+        (_net_with_penalty, {"x": rng.normal(size=(8, 2)), "Ws": rng.normal(size=(40, 8, 8)) * 0.25}),
+        (_rnn_loss_summed, {"W": rng.normal(size=(8, 8)) * 0.9, "U": rng.normal(size=(8, 3)), "X": rng.normal(size=(30, 3))}),
+    ]
+    for fn, inputs in cases:
+        g = gb.trace(fn, **inputs)
+        scene = g.draw(fold=True).scene()
+        (rep,) = scene.repeats.values()
+        tanhs = [n for n in g.nodes if n.op is not None and n.op.name == "tanh"]
+        assert len(tanhs) == len(rep.norms)
+        np.testing.assert_allclose(rep.norms, [np.linalg.norm(n.adjoint) for n in tanhs], rtol=1e-12)
+    # the penalty's net vanishes: its bars span decades
+    g = gb.trace(_net_with_penalty, **cases[0][1])
+    (rep,) = g.draw(fold=True).scene().repeats.values()
+    assert rep.norms[0] < 1e-2 * rep.norms[-1]
+    g = gb.trace(_total_cost, W=rng.normal(size=(6, 6)), X=rng.normal(size=(40, 6)), Y=rng.normal(size=(40, 6)))
+    scene = g.draw(fold=True).scene()
+    (rep,) = scene.repeats.values()
+    assert rep.norms == (1.0,) * 40  # ∂L/∂(the cost after each sample)
+    (frame,) = [c for c in scene.clusters if c.id in scene.repeats]
+    assert "1 (first) → 1 (last)" in frame.lines[-1][0].text
