@@ -227,6 +227,23 @@ def test_progress_for_small_graphs_that_take_long(tmp_path, monkeypatch):
     assert len(heard) >= 2 and all(m.startswith("still laying out: ") for m in heard[1:])
 
 
+def test_a_layout_long_for_the_ranks_its_edges_span_says_why_and_about_how_long(tmp_path, monkeypatch):
+    """A 1,000-layer net drawn whole, one stacked weight read by every layer: "still laying out" for
+    2 min 17 s, never saying why."""
+    install_fake_dot(tmp_path, monkeypatch, "cat > /dev/null; echo '<svg></svg>'\n")
+    heard: list[str] = []
+    dot.run(SMALL, "svg", timeout=300, progress=heard.append, size_hint=3000, spanned=999_000)
+    assert heard == ["laying out 3000 nodes and edges with dot; its edges span 999,000 ranks (a value read by "
+                     "layers or steps far apart, drawn whole): about 2 min and 7 GB of memory (time limit 300 s); "
+                     "drawn folded, or with its groups collapsed, it takes a moment"]
+    heard.clear()
+    dot.run(SMALL, "svg", timeout=None, progress=heard.append, size_hint=900, spanned=dot.SPANNED_THRESHOLD)
+    assert heard and "span 20,000 ranks" in heard[0] and "about 3 s and 140 MB" in heard[0]
+    heard.clear()  # below the threshold: nothing said while dot is quick
+    dot.run(SMALL, "svg", timeout=None, progress=heard.append, size_hint=900, spanned=dot.SPANNED_THRESHOLD - 1)
+    assert heard == []
+
+
 def test_wrapper_runs_dot_with_its_arguments(tmp_path, dot_executable):
     script = dot.wrapper(tmp_path / "bin", timeout=60)
     assert os.access(script, os.X_OK) and script.parent == tmp_path / "bin"
