@@ -2485,3 +2485,19 @@ def test_the_strip_is_the_states_message_not_a_running_sum_carried_beside_it():
     assert rep.norms == (1.0,) * 40  # ∂L/∂(the cost after each sample)
     (frame,) = [c for c in scene.clusters if c.id in scene.repeats]
     assert "1 (first) → 1 (last)" in frame.lines[-1][0].text
+
+
+def test_a_loop_collapsed_to_a_box_says_how_many_times_it_ran():
+    """picoGPT at depth=1: "for block in blocks: 768 ops … 252 groups inside", never × 12."""
+    rng = np.random.default_rng(8)
+    sizes = [4] + [int(v) for v in rng.integers(3, 9, 20)]
+    p = {}
+    for i in range(20):
+        p[f"W{i}"] = rng.normal(size=(sizes[i + 1], sizes[i])) * 0.5
+        p[f"b{i}"] = rng.normal(size=sizes[i + 1])
+    g = gb.trace(_uneven_net, x=rng.normal(size=4), **p)
+    (box,) = [n for n in g.draw(depth=0).scene().nodes if "box" in n.classes]
+    assert box.text.splitlines()[1:] == ["60 ops: matmul, add, tanh", "20 iterations, 20 groups in them"]
+    g = gb.trace(_data_rnn, W=rng.normal(size=(4, 4)), U=rng.normal(size=(4, 2)), X=rng.normal(size=(7, 2)))
+    (box,) = [n for n in g.draw(depth=0).scene().nodes if "box" in n.classes]
+    assert box.text.splitlines()[-1] == "7 iterations"

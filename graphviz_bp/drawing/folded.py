@@ -148,7 +148,12 @@ def box_lines(box: Box, fold: Fold | None = None) -> list[str]:
     what = f"{len(ops)} op{'s' if len(ops) != 1 else ''}: {shown}"
     title = group_title(box.group, fold) if box.group.scope is not None else [box.group.title]
     lines = [title[0], what]
-    if inner:
+    passes = sum(1 for g in box.group.children if g.scope is not None and g.scope.kind == "iteration")
+    if passes:  # a loop: how many times it ran (a GPT's "for block in blocks:" box, × 12)
+        more = inner - passes
+        lines.append(f"{passes} iteration{'s' if passes != 1 else ''}"
+                     + (f", {more} group{'s' if more != 1 else ''} in them" if more else ""))
+    elif inner:
         lines.append(f"{inner} group{'s' if inner != 1 else ''} inside")
     return lines + title[1:2]  # the strip, under the box's contents
 
