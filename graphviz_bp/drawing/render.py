@@ -397,15 +397,22 @@ def _emit(out: list[str], indent: str, key: str | None, members: dict[str | None
         out += [f"{indent}\tsubgraph {name} {{\n", f"{indent}\t\t{head} id={name} label={label} {tail}\n"]
         if _titled(c):
             title = _quote(f"title_{c.id}")
-            tops = [_quote(i) for i in _tops(c.id, members, inner)]
+            held = _held(c.id, members, inner)
+            spine = [i for i in held if i in chain]
+            anchor = min(spine, key=_made) if spine else held[0] if held else None
             out.append(f"{indent}\t\t{title} [label={_label(c.lines, 11, 'LEFT')} class=\"frame-title\" "
                        f"id={title} margin=0 shape=plaintext]\n")
-            # above all it holds, drawn at the first (the others, weight 0, do not pull it aside); as
-            # edges to sets, which _spanned_source does not count among the drawing's edges
-            if tops:
-                out.append(f"{indent}\t\t{title} -> {{{tops[0]}}} [style=invis]\n")
-            if len(tops) > 1:
-                out.append(f"{indent}\t\t{title} -> {{{' '.join(tops[1:])}}} [style=invis weight=0]\n")
+            # drawn over the first made of the main chain's nodes in the frame (else its first node),
+            # above the frame's own nodes and the titles of the folded frames in it (weight 0: they do
+            # not pull it aside; edges to every node of the frames inside, or a pull toward a weight
+            # drawn at the frame's side, made a GPT's frame a third again as wide); written as edges
+            # to sets, which _spanned_source does not count among the drawing's edges
+            if anchor is not None:
+                out.append(f"{indent}\t\t{title} -> {{{_quote(anchor)}}} [style=invis]\n")
+            rest = [_quote(n.id) for n in members[c.id] if n.id != anchor] + \
+                [_quote(f"title_{k.id}") for k in inner[c.id] if _titled(k)]
+            if rest:
+                out.append(f"{indent}\t\t{title} -> {{{' '.join(rest)}}} [style=invis weight=0]\n")
         _emit(out, indent + "\t", c.id, members, inner, drawn, chain)
         out.append(f"{indent}\t}}\n")
 
@@ -419,12 +426,16 @@ def _titled(c: Cluster) -> bool:
     return bool(c.lines) and "folded" in c.classes
 
 
-def _tops(key: str, members: dict[str | None, list[SceneNode]], inner: dict[str | None, list[Cluster]]) -> list[str]:
-    """What a frame's title is drawn above: the nodes of cluster ``key``, the titles of the
-    folded frames inside it, and the tops of the others."""
+def _made(node_id: str) -> int:
+    """When a drawn node's value was made: its index in the graph (``n12``); a box's, after all."""
+    return int(node_id[1:]) if node_id[1:].isdigit() else 1 << 62
+
+
+def _held(key: str, members: dict[str | None, list[SceneNode]], inner: dict[str | None, list[Cluster]]) -> list[str]:
+    """The ids of the nodes of cluster ``key`` and of the clusters inside it, in the scene's order."""
     ids = [n.id for n in members[key]]
     for c in inner[key]:
-        ids += [f"title_{c.id}"] if _titled(c) else _tops(c.id, members, inner)
+        ids += _held(c.id, members, inner)
     return ids
 
 
