@@ -2501,3 +2501,49 @@ def test_a_loop_collapsed_to_a_box_says_how_many_times_it_ran():
     g = gb.trace(_data_rnn, W=rng.normal(size=(4, 4)), U=rng.normal(size=(4, 2)), X=rng.normal(size=(7, 2)))
     (box,) = [n for n in g.draw(depth=0).scene().nodes if "box" in n.classes]
     assert box.text.splitlines()[-1] == "7 iterations"
+
+
+class _Dense:
+    def __init__(self, W):
+        self.W = W
+
+    def __call__(self, h):
+        return self.W @ h
+
+
+class _Tanh:
+    def __call__(self, h):
+        return np.tanh(h)
+
+
+def _stem_and_layers(x, S, Ws):
+    layers = [_Dense(S)]
+    for k in range(Ws.shape[0]):
+        layers += [_Dense(Ws[k]), _Tanh()]  # the iterations repeat two at a time: folded in cycles
+    h = x
+    for layer in layers:
+        h = layer(h)
+    return 0.5 * np.sum(h ** 2)
+
+
+def _branchy(x, W):
+    h = x
+    for t in range(10):
+        h = np.tanh(W @ h)
+        if t % 3 == 0:
+            h = h * 0.5
+        h = h + 0.1
+    return np.sum(h ** 2)
+
+
+def test_a_collapsed_loop_counts_its_iterations_also_when_they_fold_a_few_at_a_time():
+    """Folded, a loop's iterations sit in cycles of two or three: its box said "1 iteration, 151
+    groups in them" for 61 iterations."""
+    rng = np.random.default_rng(9)
+    g = gb.trace(_stem_and_layers, x=rng.normal(size=4), S=rng.normal(size=(4, 4)), Ws=rng.normal(size=(30, 4, 4)) * .5)
+    h = gb.trace(_branchy, x=rng.normal(size=4), W=rng.normal(size=(4, 4)) * .5)
+    for options in ({"depth": 0}, {"depth": 0, "fold": True}):
+        texts = [n.text.splitlines() for n in g.draw(**options).scene().nodes if "box" in n.classes]
+        assert ["for layer in layers:", "61 ops: matmul, tanh", "61 iterations, 61 groups in them"] in texts, texts
+        (box,) = [n for n in h.draw(**options).scene().nodes if "box" in n.classes]
+        assert box.text.splitlines()[-1] == "10 iterations"

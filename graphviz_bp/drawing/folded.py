@@ -148,9 +148,13 @@ def box_lines(box: Box, fold: Fold | None = None) -> list[str]:
     what = f"{len(ops)} op{'s' if len(ops) != 1 else ''}: {shown}"
     title = group_title(box.group, fold) if box.group.scope is not None else [box.group.title]
     lines = [title[0], what]
-    passes = sum(1 for g in box.group.children if g.scope is not None and g.scope.kind == "iteration")
-    if passes:  # a loop: how many times it ran (a GPT's "for block in blocks:" box, × 12)
-        more = inner - passes
+    loop = box.group.scope if box.group.scope is not None and box.group.scope.kind == "loop" else None
+    # a loop: how many of its passes made ops (a GPT's "for block in blocks:" box, × 12); folded ones
+    # are in cycles of a few passes each, which are no groups of the code's
+    passes = sum(1 for g in box.group.walk() if g.scope is not None and g.scope.kind == "iteration"
+                 and g.scope.parent is loop) if loop is not None else 0
+    if passes:
+        more = inner - passes - sum(1 for g in box.group.walk() if g.scope is not None and g.scope.kind == "cycle")
         lines.append(f"{passes} iteration{'s' if passes != 1 else ''}"
                      + (f", {more} group{'s' if more != 1 else ''} in them" if more else ""))
     elif inner:
