@@ -2547,3 +2547,25 @@ def test_a_collapsed_loop_counts_its_iterations_also_when_they_fold_a_few_at_a_t
         assert ["for layer in layers:", "61 ops: matmul, tanh", "61 iterations, 61 groups in them"] in texts, texts
         (box,) = [n for n in h.draw(**options).scene().nodes if "box" in n.classes]
         assert box.text.splitlines()[-1] == "10 iterations"
+
+
+def _many_parts_then_an_rnn(x, W, **p):
+    total = 0.0
+    for i in range(85):
+        with gb.group(f"part{i}"):
+            total = total + np.sum(np.tanh(p[f"a{i}"]) ** 2)  # each of its own shape: none folds
+    with gb.group("rnn"):
+        h = x
+        for t in range(20):
+            h = np.tanh(W @ h)
+    return total + np.sum(h ** 2)
+
+
+def test_the_legend_explains_a_repeat_drawn_once_also_when_too_many_frames_leave_its_frame_out():
+    rng = np.random.default_rng(0)
+    p = {f"a{i}": rng.normal(size=i + 1) for i in range(85)}
+    g = gb.trace(_many_parts_then_an_rnn, x=rng.normal(size=4), W=rng.normal(size=(4, 4)) * .4, **p)
+    scene = g.draw(fold=True, depth=None).scene()
+    assert not [c for c in scene.clusters if "folded" in c.classes]  # past the frames drawn at most
+    assert any("× 19 (to the next repetition)" in e.text for e in scene.edges)
+    assert "a block repeated N times, drawn once" in scene.legend.text

@@ -1269,10 +1269,17 @@ def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Nod
 
 
 def _folds_drawn(P: Plan) -> bool:
-    """Whether a repeat drawn once is seen: as a frame, or as a box ("× N"); not one inside a
-    collapsed box, which the legend would explain where nothing shows it."""
-    seen = set(P.groups) | {group_id(b.group) for b in P.boxes.values()}
-    return any(fid in seen for fid in P.folds)
+    """Whether a repeat drawn once is seen (in a frame, as a box "× N", or unframed in a drawing of
+    too many frames: its edges say "× N"); not one inside a collapsed box, which the legend would
+    explain where nothing shows it."""
+    boxed = {id(b.group) for b in P.boxes.values()}
+    for f in P.folds.values():
+        g = f.repeat.first.parent
+        while g is not None and id(g) not in boxed:
+            g = g.parent
+        if g is None:
+            return True
+    return False
 
 
 @functools.lru_cache(maxsize=256)  # the same few legends, drawing after drawing
