@@ -2503,7 +2503,7 @@ def test_a_loop_collapsed_to_a_box_says_how_many_times_it_ran():
     assert box.text.splitlines()[-1] == "7 iterations"
 
 
-class _Dense:
+class _CalledDense:
     def __init__(self, W):
         self.W = W
 
@@ -2511,15 +2511,15 @@ class _Dense:
         return self.W @ h
 
 
-class _Tanh:
+class _CalledTanh:
     def __call__(self, h):
         return np.tanh(h)
 
 
 def _stem_and_layers(x, S, Ws):
-    layers = [_Dense(S)]
+    layers = [_CalledDense(S)]
     for k in range(Ws.shape[0]):
-        layers += [_Dense(Ws[k]), _Tanh()]  # the iterations repeat two at a time: folded in cycles
+        layers += [_CalledDense(Ws[k]), _CalledTanh()]  # the iterations repeat two at a time: folded in cycles
     h = x
     for layer in layers:
         h = layer(h)
@@ -2569,3 +2569,27 @@ def test_the_legend_explains_a_repeat_drawn_once_also_when_too_many_frames_leave
     assert not [c for c in scene.clusters if "folded" in c.classes]  # past the frames drawn at most
     assert any("× 19 (to the next repetition)" in e.text for e in scene.edges)
     assert "a block repeated N times, drawn once" in scene.legend.text
+
+
+def _scaled_layers(x, **p):
+    h = x
+    for i in range(len(p) // 2):
+        h = _layer(h, p[f"W{i}"], p[f"b{i}"])
+        h = h * 0.9
+    return 0.5 * np.sum(h ** 2)
+
+
+def test_a_folded_loops_own_inputs_read_by_a_box_inside_its_frame_are_not_called_gathered():
+    """At depth=2 a layer call inside a folded loop is a box in the frame: W0 … W39, drawn once for
+    the 40 repetitions, were said to be "40 inputs only the box beside it reads (depth option)"."""
+    rng = np.random.default_rng(0)
+    p = {}
+    for i in range(40):
+        p[f"W{i}"] = rng.normal(size=(5, 5)) * .5
+        p[f"b{i}"] = rng.normal(size=5)
+    g = gb.trace(_scaled_layers, x=rng.normal(size=5), **p)
+    scene = g.draw(depth=2).scene()
+    assert [n.text.splitlines()[0] for n in scene.nodes if "box" in n.classes] == ["_layer()"]
+    (w,) = [n for n in scene.nodes if n.text.startswith("W0 … W39")]
+    assert "inputs" not in w.text
+    assert "drawn once for 40 values, one per repetition" in str(w.tooltip)

@@ -424,7 +424,7 @@ def _gather_inputs(dag: DAG, shown: dict[int, str], stands_for: dict[str, list[N
     gathered = []
     for drawn in into.values():
         members = sorted((m for n in drawn for m in stands_for[n.id]), key=lambda m: m.index)
-        if len(members) < GATHERED:
+        if len(members) < GATHERED or len(drawn) < 2:  # (one node drawn for a repeat's inputs: left so)
             continue
         first = drawn[0]
         for n in drawn[1:]:
