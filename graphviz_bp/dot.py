@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import GraphvizBPError
 from .files import write_atomic
@@ -71,8 +71,12 @@ def _seconds(limit: float | None) -> str:
     return "no time limit" if limit is None else f"time limit {limit:g} s"
 
 
+_SAME: Any = object()  # run's ``said``: the timeout itself
+
+
 def run(source: bytes, fmt: str, *, renderer: str | None = None, timeout: float | None = DEFAULT_TIMEOUT,
-        progress: Callable[[str], None] | None = None, size_hint: int = 0, spanned: int = 0) -> bytes:
+        progress: Callable[[str], None] | None = None, size_hint: int = 0, spanned: int = 0,
+        said: float | None = _SAME, begun: float | None = None, told: bool = False) -> bytes:
     """Run ``dot -T{fmt}[:renderer]`` on ``source`` and return its checked output.
 
     ``timeout`` seconds (None or 0: no limit) bound the run: past it dot is killed and
@@ -82,8 +86,14 @@ def run(source: bytes, fmt: str, *, renderer: str | None = None, timeout: float 
     graph still laying out after PROGRESS_DELAY seconds is told then), and every PROGRESS_INTERVAL
     seconds after that it goes on. dot's warnings on success are dropped, but for a bitmap it had to
     shrink (a UserWarning); its failure is one RenderError line.
+
+    A layout tried in parts (a first try given part of the time): ``said`` is the time limit the
+    messages name (the whole, not this try's part); a later try gets ``begun`` (``time.monotonic()``
+    as the first began: "still laying out" counts from there) and ``told`` (the first said it
+    starts: not said again).
     """
     limit = _limit(timeout)
+    named = limit if said is _SAME else _limit(said)
     exe = shutil.which("dot")  # PATH as it is now
     if exe is None:
         raise GraphvizNotFoundError(INSTALL_HINT)
@@ -93,7 +103,8 @@ def run(source: bytes, fmt: str, *, renderer: str | None = None, timeout: float 
                                 stderr=subprocess.PIPE, preexec_fn=_die_with_parent(), start_new_session=True)
     except OSError as exc:
         raise GraphvizNotFoundError(f"{INSTALL_HINT} (running {exe!r} failed: {exc.strerror or exc})") from None
-    out, err = _wait(proc, source, limit, progress, size_hint, spanned if spanned >= SPANNED_THRESHOLD else 0)
+    out, err = _wait(proc, source, limit, progress, size_hint, spanned if spanned >= SPANNED_THRESHOLD else 0,
+                     named, begun, told)
     if proc.returncode != 0:
         raise RenderError(f"dot {flag} {_failure(proc.returncode)}: {_one_line(err) or 'no message'}")
     problem = _check_output(fmt, out)
@@ -111,17 +122,20 @@ _SCALED = re.compile(rb"too large for cairo-renderer bitmaps\. Scaling by ([0-9.
 
 
 def _wait(proc: subprocess.Popen[bytes], source: bytes, limit: float | None,
-          report: Callable[[str], None] | None, size_hint: int, long: int = 0) -> tuple[bytes, bytes]:
+          report: Callable[[str], None] | None, size_hint: int, long: int = 0, named: float | None = None,
+          begun: float | None = None, told: bool = False) -> tuple[bytes, bytes]:
     """dot's stdout and stderr once it exits; killed and reaped on timeout or on any exception
-    (``long``: the ranks the graph's edges span, when that is what makes the layout long)."""
+    (``long``: the ranks the graph's edges span, when that is what makes the layout long; ``named``,
+    ``begun``, ``told``: see ``run``)."""
     start = time.monotonic()
+    since = start if begun is None else begun
     deadline = None if limit is None else start + limit
-    announced = report is not None and (size_hint >= PROGRESS_THRESHOLD or long > 0)
+    announced = report is not None and (told or size_hint >= PROGRESS_THRESHOLD or long > 0)
     next_report = start + (PROGRESS_INTERVAL if announced else PROGRESS_DELAY)
     data: bytes | None = source
     try:
-        if announced:
-            report(_announcement(size_hint, limit, long))
+        if announced and not told:
+            report(_announcement(size_hint, named, long))
         while True:
             now = time.monotonic()
             waits = [t - now for t in (deadline, next_report if report else None) if t is not None]
@@ -136,7 +150,8 @@ def _wait(proc: subprocess.Popen[bytes], source: bytes, limit: float | None,
                         f"{f'{size_hint} nodes and edges' if size_hint else 'the graph'}; raise the limit with "
                         "--timeout (timeout= in the API, :timeout: in Sphinx) or draw less") from None
                 if report is not None and now >= next_report:
-                    report(f"still laying out: {now - start:.0f} s" if announced else _announcement(size_hint, limit, long))
+                    report(f"still laying out: {now - since:.0f} s" if announced else
+                           _announcement(size_hint, named, long))
                     announced = True
                     next_report = now + PROGRESS_INTERVAL
     except BaseException:
@@ -145,32 +160,20 @@ def _wait(proc: subprocess.Popen[bytes], source: bytes, limit: float | None,
 
 
 def _announcement(size_hint: int, limit: float | None, spanned: int = 0) -> str:
-    """What stderr hears as a long layout starts; for one whose edges span many ranks, why, and
-    about how long and how much memory it takes (``RANK_SECONDS``, ``RANK_BYTES``)."""
+    """What stderr hears as a long layout starts; for one whose edges span many ranks, why, and a
+    measured example of what that costs (``SPANNED_EXAMPLE``: the cost per rank varies tenfold
+    with the drawing, so no estimate is made)."""
     what = f"{size_hint} nodes and edges" if size_hint else "the graph"
     if spanned:
         return (f"laying out {what} with dot; its edges span {spanned:,} ranks (a value read by layers or steps "
-                f"far apart, drawn whole): about {_duration(spanned * RANK_SECONDS)} and "
-                f"{_amount(spanned * RANK_BYTES)} of memory ({_seconds(limit)}); drawn folded, or with its groups "
-                "collapsed, it takes a moment")
+                f"far apart, drawn whole), and dot's time and memory grow with them ({SPANNED_EXAMPLE}) "
+                f"({_seconds(limit)}); drawn folded, or with its groups collapsed, it takes a moment")
     return f"laying out {what} with dot; this may take a while ({_seconds(limit)})"
 
 
-#: dot's time and memory per rank an edge spans (a virtual node each): a 1,000-layer net drawn
-#: whole, one stacked weight read by every layer (999,000 ranks), took 137 s; a 400-layer one
-#: (479,200) 79 s and 3.2 GB
-RANK_SECONDS = 1.5e-4
-RANK_BYTES = 7e3
-
-
-def _duration(seconds: float) -> str:
-    """``40 s``, ``3 min``."""
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
-def _amount(size: float) -> str:
-    """``300 MB``, ``7 GB``."""
-    return f"{size / 1e6:.0f} MB" if size < 1e9 else f"{size / 1e9:.0f} GB"
+#: A layout's cost for the ranks its edges span, measured with dot 2.43: a 400-layer net drawn whole,
+#: one stacked weight read by every layer (``for W in Ws``); 1,000 such layers, 999,000 ranks, took 137 s
+SPANNED_EXAMPLE = "159,600 ranks took 11 s and 1.1 GB"
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -227,21 +227,43 @@ def test_progress_for_small_graphs_that_take_long(tmp_path, monkeypatch):
     assert len(heard) >= 2 and all(m.startswith("still laying out: ") for m in heard[1:])
 
 
-def test_a_layout_long_for_the_ranks_its_edges_span_says_why_and_about_how_long(tmp_path, monkeypatch):
+def test_a_layout_long_for_the_ranks_its_edges_span_says_why(tmp_path, monkeypatch):
     """A 1,000-layer net drawn whole, one stacked weight read by every layer: "still laying out" for
     2 min 17 s, never saying why."""
     install_fake_dot(tmp_path, monkeypatch, "cat > /dev/null; echo '<svg></svg>'\n")
     heard: list[str] = []
     dot.run(SMALL, "svg", timeout=300, progress=heard.append, size_hint=3000, spanned=999_000)
     assert heard == ["laying out 3000 nodes and edges with dot; its edges span 999,000 ranks (a value read by "
-                     "layers or steps far apart, drawn whole): about 2 min and 7 GB of memory (time limit 300 s); "
-                     "drawn folded, or with its groups collapsed, it takes a moment"]
+                     "layers or steps far apart, drawn whole), and dot's time and memory grow with them "
+                     f"({dot.SPANNED_EXAMPLE}) (time limit 300 s); drawn folded, or with its groups collapsed, "
+                     "it takes a moment"]
     heard.clear()
     dot.run(SMALL, "svg", timeout=None, progress=heard.append, size_hint=900, spanned=dot.SPANNED_THRESHOLD)
-    assert heard and "span 20,000 ranks" in heard[0] and "about 3 s and 140 MB" in heard[0]
+    assert heard and "span 20,000 ranks" in heard[0] and heard[0].endswith("(no time limit); drawn folded, or "
+                                                                            "with its groups collapsed, it takes a moment")
     heard.clear()  # below the threshold: nothing said while dot is quick
     dot.run(SMALL, "svg", timeout=None, progress=heard.append, size_hint=900, spanned=dot.SPANNED_THRESHOLD - 1)
     assert heard == []
+
+
+def test_a_layout_tried_in_two_parts_is_announced_once_with_the_whole_time_limit(tmp_path, monkeypatch):
+    """The main chain grouped among frames: the first try gets 10 s, the second the rest. The
+    announcement named "time limit 10 s" (the layout would outrun it), then came again."""
+    from graphviz_bp.drawing import render as render_mod
+
+    install_fake_dot(tmp_path, monkeypatch, "cat > /dev/null; sleep 0.6; echo '<svg></svg>'\n")
+    monkeypatch.setattr(render_mod, "HINTED", 0.3)
+    monkeypatch.setattr(dot, "PROGRESS_INTERVAL", 0.25)
+    source = ("digraph { graph [rankdir=TB]\n\tsubgraph cluster_s1 {\n\t\ta [label=x group=chain]\n\t}\n"
+              + "".join(f"\tn{k} [label=x]\n" for k in range(dot.PROGRESS_THRESHOLD)) + "}\n")
+    heard: list[str] = []
+    render_mod.pipe(source, "svg", timeout=30, progress=heard.append)
+    assert heard[0] == (f"laying out {dot.PROGRESS_THRESHOLD} nodes and edges with dot; this may take a while "
+                        "(time limit 30 s)")
+    assert [m for m in heard if m.startswith("laying out")] == heard[:1]  # said once
+    later = [float(m.split(": ")[1][:-2]) for m in heard[1:]]
+    assert later and all(m.startswith("still laying out: ") for m in heard[1:])
+    assert later == sorted(later) and later[-1] >= 0.5  # counted from the first try's start
 
 
 def test_wrapper_runs_dot_with_its_arguments(tmp_path, dot_executable):

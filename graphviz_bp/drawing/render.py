@@ -474,12 +474,17 @@ def pipe(source: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT,
     # minutes on some (60 loop iterations drawn whole, one weight read by each): past HINTED seconds
     # it lays out again without the group, which takes it a fraction of a second there
     hinted = " group=chain" in source and "\tsubgraph cluster_" in source and (not timeout or timeout > HINTED)
+    heard: list[str] = []  # what the first try said (its messages name the whole time limit; the
+    begun = time.monotonic()  # second's go on from there, not starting again)
+    told = (lambda message: heard.append(message) or progress(message)) if progress is not None else None
     try:
-        data = run(source.encode("utf-8"), timeout=HINTED) if hinted else run(source.encode("utf-8"))
+        data = run(source.encode("utf-8"), timeout=HINTED, said=timeout, progress=told) if hinted else \
+            run(source.encode("utf-8"))
     except RenderTimeoutError:
         if not hinted:
             raise
-        data = run(source.replace(" group=chain", "").encode("utf-8"), timeout=timeout - HINTED if timeout else None)
+        data = run(source.replace(" group=chain", "").encode("utf-8"), timeout=timeout - HINTED if timeout else None,
+                   said=timeout, begun=begun, told=bool(heard))
     except RenderError as exc:
         plain = _plainer(source) if _LAYOUT_BUG.search(str(exc)) else None
         if plain is None:
