@@ -70,10 +70,12 @@ def called_from() -> str:
         f = f.f_back
     if f is None or not _installed(f.f_code.co_filename):
         return ""
-    while f is not None and (_installed(f.f_code.co_filename)
-                             or f.f_code.co_filename.startswith((_PACKAGE_DIR, _NUMPY_DIR))):
+    while f is not None and (_installed(f.f_code.co_filename) or f.f_code.co_filename.startswith(_NUMPY_DIR)):
         f = f.f_back
-    return "" if f is None else f"\n  called from {Source(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)}"
+    # graphviz_bp's own frame there: the traced function is the library's own, called by the tracer
+    if f is None or f.f_code.co_filename.startswith(_PACKAGE_DIR):
+        return ""
+    return f"\n  called from {Source(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)}"
 
 
 def _installed(filename: str) -> bool:

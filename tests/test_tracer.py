@@ -695,3 +695,8 @@ def test_a_shape_or_op_error_raised_in_an_installed_librarys_code_names_the_user
     with pytest.raises(gb.ShapeError) as info:
         gb.trace(lambda x: np.sum(np.ones((2, 4)) @ x), x=np.ones(3))
     assert "called from" not in str(info.value)
+    # the library's function traced itself: nothing of the user's called it (the tracer did; on the
+    # command line the launcher script was named)
+    with pytest.raises(gb.ShapeError) as info:
+        gb.trace(shapelib.project, x=np.ones(3), W=np.ones((2, 4)))
+    assert str(info.value).splitlines()[-1].endswith("shapelib/__init__.py:5 in project: return W @ x")
