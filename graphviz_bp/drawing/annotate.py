@@ -1265,7 +1265,7 @@ def _legend(dag: DAG, opts: DrawOptions, pal: Palette, arrow: str, live: set[Nod
         P is not None and _folds_drawn(P), P is not None and bool(P.boxes), P.depth if P is not None else None,
         any("→" in t for t in drawn),
         any("[" in t and ("<" in t or ">" in t or "≥" in t or "≤" in t) for t in drawn),
-        any("…" in t for t in drawn))
+        any("…" in t for t in drawn), P is not None and bool(P.gathered))
 
 
 def _folds_drawn(P: Plan) -> bool:
@@ -1285,7 +1285,7 @@ def _folds_drawn(P: Plan) -> bool:
 @functools.lru_cache(maxsize=256)  # the same few legends, drawing after drawing
 def _legend_node(L: str, pal: Palette, arrow: str, data: bool, operands: bool, shapes: bool, values: bool,
                  formulas: bool, fanout: int, folds: bool, boxes: bool, depth: int | None, scatter: bool,
-                 indicator: bool, cut: bool) -> SceneNode:
+                 indicator: bool, cut: bool, gathered: bool = False) -> SceneNode:
     rows: list[Line] = [(Span("How to read this graph", bold=True, color=pal.text),)]
 
     def row(key: str, color: str, text: str, *more: Span) -> None:
@@ -1316,6 +1316,9 @@ def _legend_node(L: str, pal: Palette, arrow: str, data: bool, operands: bool, s
         rows.append((Span("    repetition, log scale", color=pal.text),))
     if boxes:
         row("▭", pal.op_border, f"a group drawn as one box (depth={depth})")
+    if gathered:
+        row("× N", pal.text, "N inputs only the box reads, alike,")
+        rows.append((Span("    drawn as one (the first's numbers)", color=pal.text),))
     if values:
         row("norm", pal.muted_text, "of a larger array; hover (SVG)")
         rows.append((Span("    for every entry", color=pal.text),))
