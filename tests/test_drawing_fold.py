@@ -2398,6 +2398,8 @@ def test_no_edge_or_edge_label_crosses_a_folded_frames_title_and_strip(case, dot
     for cid, frame in titled.items():
         assert str(frame.get("label")).strip('"') == ""  # the title is the node's, not the frame's
         assert "drawn once" in frame_title(frame)
+        (node,) = [n for n in frame.get_nodes() if n.get_name() == f"title_{cid}"]
+        assert "drawn once" in node.get("tooltip") and "per repetition" in node.get("tooltip")  # not its id
     laid = json.loads(subprocess.run([dot_executable, "-Tjson"], input=source.encode(), capture_output=True,
                                      check=True).stdout)
     objects = {o["name"]: o for o in laid["objects"]}

@@ -15,7 +15,7 @@ from typing import Callable
 from .. import dot as _dot
 from ..dot import DEFAULT_TIMEOUT, GraphvizNotFoundError, RenderError, RenderTimeoutError
 from ..files import check_output_path, write_atomic
-from .scene import Cluster, Deferred, Line, Once, Scene, SceneEdge, SceneNode, Span
+from .scene import Cluster, Deferred, Line, Once, Scene, SceneEdge, SceneNode, Span, line_text
 from .text import Verbatim, attribute_text, label_text
 
 __all__ = ["DEFAULT_TIMEOUT", "FORMATS", "GraphvizNotFoundError", "RenderError", "RenderTimeoutError", "pipe",
@@ -400,8 +400,9 @@ def _emit(out: list[str], indent: str, key: str | None, members: dict[str | None
             held = _held(c.id, members, inner)
             spine = [i for i in held if i in chain]
             anchor = min(spine, key=_made) if spine else held[0] if held else None
+            tip = _plain("\n".join(line_text(line) for line in c.lines))  # (hovered: not the id title_s2)
             out.append(f"{indent}\t\t{title} [label={_label(c.lines, 11, 'LEFT')} class=\"frame-title\" "
-                       f"id={title} margin=0 shape=plaintext]\n")
+                       f"id={title} margin=0 shape=plaintext tooltip={tip}]\n")
             # drawn over the first made of the main chain's nodes in the frame (else its first node),
             # above the frame's own nodes and the titles of the folded frames in it (weight 0: they do
             # not pull it aside; edges to every node of the frames inside, or a pull toward a weight
