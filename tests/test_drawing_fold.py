@@ -2506,27 +2506,8 @@ def test_a_loop_collapsed_to_a_box_says_how_many_times_it_ran():
     assert box.text.splitlines()[-1] == "7 iterations"
 
 
-class _CalledDense:
-    def __init__(self, W):
-        self.W = W
-
-    def __call__(self, h):
-        return self.W @ h
-
-
-class _CalledTanh:
-    def __call__(self, h):
-        return np.tanh(h)
-
-
-def _stem_and_layers(x, S, Ws):
-    layers = [_CalledDense(S)]
-    for k in range(Ws.shape[0]):
-        layers += [_CalledDense(Ws[k]), _CalledTanh()]  # the iterations repeat two at a time: folded in cycles
-    h = x
-    for layer in layers:
-        h = layer(h)
-    return 0.5 * np.sum(h ** 2)
+_stem_and_layers = _stacked(lambda p: [_Dense(p["S"])] + [layer for k in range(p["Ws"].shape[0])
+                                                          for layer in (_Dense(p["Ws"][k]), _Tanh())])
 
 
 def _branchy(x, W):
@@ -2543,11 +2524,11 @@ def test_a_collapsed_loop_counts_its_iterations_also_when_they_fold_a_few_at_a_t
     """Folded, a loop's iterations sit in cycles of two or three: its box said "1 iteration, 151
     groups in them" for 61 iterations."""
     rng = np.random.default_rng(9)
-    g = gb.trace(_stem_and_layers, x=rng.normal(size=4), S=rng.normal(size=(4, 4)), Ws=rng.normal(size=(30, 4, 4)) * .5)
+    g = gb.trace(_stem_and_layers, X=rng.normal(size=4), S=rng.normal(size=(4, 4)), Ws=rng.normal(size=(30, 4, 4)) * .5)
     h = gb.trace(_branchy, x=rng.normal(size=4), W=rng.normal(size=(4, 4)) * .5)
     for options in ({"depth": 0}, {"depth": 0, "fold": True}):
         texts = [n.text.splitlines() for n in g.draw(**options).scene().nodes if "box" in n.classes]
-        assert ["for layer in layers:", "61 ops: matmul, tanh", "61 iterations, 61 groups in them"] in texts, texts
+        assert ["for layer in layers_of(p):", "61 ops: matmul, tanh", "61 iterations, 61 groups in them"] in texts, texts
         (box,) = [n for n in h.draw(**options).scene().nodes if "box" in n.classes]
         assert box.text.splitlines()[-1] == "10 iterations"
 
