@@ -334,8 +334,12 @@ class Repeat:
         return [n for n in self.groups[k].nodes() if any(e.dst.index not in mine for e in n.out_edges)]
 
     def norms(self) -> list[float | None]:
-        """Per repetition, the norm of ∂L/∂(its outputs): the message that reaches it from the
-        loss (None where no message does). Along a deep net this is how gradients vanish or explode.
+        """Per repetition, the norm of ∂L/∂(the state it hands on): the message that reaches it from
+        the loss (None where none does). Along a deep net this is how gradients vanish or explode.
+        Each part of the state counts the messages it receives but those that reach it through
+        another part made in the same step: where a step makes q from the new p (a leapfrog step),
+        p's whole gradient holds that path too, and the bars read otherwise than the messages on the
+        edges between repetitions (a falling last bar where they rose).
 
         A buffer written row by row (``H[t] = h``) is carried from one repetition to the next too,
         but its gradient holds the message of every row written before as well: it grows with t,
@@ -360,14 +364,16 @@ class Repeat:
             slots = carried or slots
         out: list[float | None] = []
         for k in range(self.count):
+            mine = {n.index for n in self.groups[k].nodes()}
             if slots:
                 core = self.core(k)
                 made = [core[p] if p < len(core) else None for p in slots]
                 if k == self.count - 1 and None in made:
                     made = [n if n is not None else self._output_at(p) for n, p in zip(made, slots)]
-                parts = [np.ravel(n.adjoint) for n in made if n is not None and n.adjoint is not None]
             else:
-                parts = [np.ravel(n.adjoint) for n in self.outputs(k) if n.adjoint is not None]
+                made = list(self.outputs(k))
+            state = {n.index for n in made if n is not None}
+            parts = [m for m in (_received(n, mine, state) for n in made if n is not None) if m is not None]
             if not parts:
                 out.append(None)
                 continue
@@ -406,6 +412,37 @@ class Repeat:
             if any(e.dst is not after for e in n.out_edges):
                 return False
         return True
+
+
+def _received(n: Node, mine: set[int], state: set[int]) -> np.ndarray | None:
+    """The messages ``n`` (a part of a repetition's ``state``, node indices; ``mine``: the
+    repetition's nodes) receives, summed and flat, but those from ops of the repetition that lead
+    to another part of the state; the output's gradient for the output (read by nothing); None
+    where none carries one."""
+    if n.dag is not None and n is n.dag.output:
+        return None if n.adjoint is None else np.ravel(n.adjoint)
+    others = state - {n.index}
+    sent = [e.message for e in n.out_edges if e.message is not None
+            and (e.dst.index not in mine or not (others and _leads(e.dst, others, mine)))]
+    if not sent:
+        return None
+    return np.ravel(sent[0] if len(sent) == 1 else np.add.reduce(sent))
+
+
+def _leads(n: Node, targets: set[int], mine: set[int]) -> bool:
+    """Whether ``n`` is one of ``targets`` or leads to one along ops within ``mine``."""
+    seen: set[int] = set()
+    todo = [n]
+    while todo:
+        m = todo.pop()
+        if m.index in targets:
+            return True
+        for e in m.out_edges:
+            d = e.dst
+            if d.index in mine and d.index not in seen:
+                seen.add(d.index)
+                todo.append(d)
+    return False
 
 
 _SUMS = frozenset(("add", "subtract"))
