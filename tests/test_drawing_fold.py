@@ -2618,3 +2618,60 @@ def test_the_strip_of_a_step_that_makes_one_part_of_its_state_from_another_is_th
     assert len(rep.norms) == _STEPS
     np.testing.assert_allclose(rep.norms, expected, rtol=1e-12)
     assert expected[-1] > expected[0]
+
+
+_KF_F = np.array([[1.0, 0.5], [0.0, 1.0]])
+_KF_H = np.array([[1.0, 0.0]])
+_KF_Z = np.linspace(0.0, 1.0, 6)[:, None]
+
+
+def _kalman_step(x, P, Q, R, z):
+    x = _KF_F @ x
+    P = _KF_F @ P @ _KF_F.T + Q
+    S = _KF_H @ P @ _KF_H.T + R
+    K = P @ _KF_H.T @ np.linalg.inv(S)
+    x = x + K @ (z - _KF_H @ x)
+    P = P - K @ _KF_H @ P
+    return x, P
+
+
+def _kalman_loss(x0, P0, Q, R):
+    x, P, loss = x0, P0, 0.0
+    for t in range(6):
+        x, P = _kalman_step(x, P, Q, R, _KF_Z[t])
+        loss = loss + np.sum(x ** 2)  # a running cost beside the state (x, P)
+    return loss
+
+
+def test_a_folded_loop_collapsed_to_a_box_keeps_its_loops_labels_off_the_box_and_says_its_strips_ends(dot_executable):
+    """A Kalman filter's loop at depth=1: one box × 6 with three edges from the box to itself (x, P
+    and the cost to the next repetition). Their labels, placed after the layout, fell on the box's
+    title; the box's strip had no numbers."""
+    import json
+    import subprocess
+
+    from graphviz_bp.drawing.fold import plan
+
+    g = gb.trace(_kalman_loss, x0=np.zeros(2), P0=np.eye(2), Q=0.1 * np.eye(2) + 0.01, R=np.array([[0.05]]))
+    scene = g.draw(depth=1).scene()
+    (box,) = [n for n in scene.nodes if "box" in n.classes]
+
+    (fold,) = plan(g._dag, "auto", 1).folds.values()
+    norms = fold.repeat.norms()
+    short = lambda v: f"{v:.3g}".replace("-", "−")  # noqa: E731
+    assert box.text.splitlines()[-1] == f"‖message in‖ {short(norms[0])} → {short(norms[-1])}"
+    loops = [e for e in scene.edges if e.src == e.dst == box.id]
+    assert len(loops) == 3
+    source = g.to_dot(depth=1)
+    laid = json.loads(subprocess.run([dot_executable, "-Tjson"], input=source.encode(), capture_output=True,
+                                     check=True).stdout)
+    (o,) = [o for o in laid["objects"] if o["name"] == box.id]
+    x, y = map(float, o["pos"].split(","))
+    w, h = float(o["width"]) * 36, float(o["height"]) * 36
+    edges = [e for e in laid["edges"] if e.get("id") in {s.id for s in loops}]
+    assert len(edges) == 3
+    for e in edges:  # a label, or an external label (_xldraw_) placed after the layout
+        labels = _label_boxes(e) + _label_boxes({"_ldraw_": e.get("_xldraw_", [])})
+        assert labels
+        for x0, y0, x1, y1 in labels:
+            assert x1 <= x - w or x0 >= x + w or y1 <= y - h or y0 >= y + h, (e["id"], (x0, y0, x1, y1))

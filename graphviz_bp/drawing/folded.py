@@ -159,7 +159,12 @@ def box_lines(box: Box, fold: Fold | None = None) -> list[str]:
                      + (f", {more} group{'s' if more != 1 else ''} in them" if more else ""))
     elif inner:
         lines.append(f"{inner} group{'s' if inner != 1 else ''} inside")
-    return lines + title[1:2]  # the strip, under the box's contents
+    if len(title) < 3 or fold is None:
+        return lines
+    # the strip, under the box's contents, and its first and last norms (the frame's caption is too
+    # long for a box: without them the bars said nothing of scale)
+    norms = fold.repeat.norms()
+    return lines + [title[1], f"‖message in‖ {_short(norms[0])} → {_short(norms[-1])}"]
 
 
 def _short(v: float | None) -> str:

@@ -162,7 +162,7 @@ def _edge(e: SceneEdge, upward: frozenset[str] = frozenset()) -> str:
     else:
         # one whose tail leads to its head is not ranked (constraint=false), and dot put such an
         # edge's label across the block's frame: an external label is placed beside it instead
-        kind, end = ("xlabel" if "recurrence" in e.classes else "label"), "headlabel"
+        kind, end = ("xlabel" if "recurrence" in e.classes and e.src != e.dst else "label"), "headlabel"
         head, tail = _edge_style(tuple(e.classes), e.color, e.penwidth, e.style)
     if e.head:  # which operand: a mark beside the arrow's head
         head += f" {end}={_quote_short(e.head)} labelangle=35 labeldistance=1.5 labelfontcolor={_quote_short(e.color)} labelfontsize=11"
