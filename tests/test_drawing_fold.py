@@ -2335,7 +2335,7 @@ def test_inputs_of_repeats_inside_a_collapsed_box_are_gathered_with_the_others()
             assert edge.text.splitlines()[-1] == "× 60"
         legend = scene.legend.text
         assert "repeated N times" not in legend and "operand" not in legend
-        assert "× N N inputs only the box reads, alike," in legend  # the × 60 on their edges
+        assert "x₀ … xₙ inputs only one box reads, alike," in legend  # W0 … W59, b0 … b59
     # opened one level, the folded runs are boxes "× N": the legend explains them
     legend = g.draw(depth=1).scene().legend.text
     assert "a block repeated N times, drawn once" in legend

@@ -1316,8 +1316,8 @@ def _legend_node(L: str, pal: Palette, arrow: str, data: bool, operands: bool, s
         rows.append((Span("    repetition, log scale", color=pal.text),))
     if boxes:
         row("▭", pal.op_border, f"a group drawn as one box (depth={depth})")
-    if gathered:
-        row("× N", pal.text, "N inputs only the box reads, alike,")
+    if gathered:  # (named by the first and the last: W0 … W199; the edge may say × N, or their sum)
+        row("x₀ … xₙ", pal.param_border, "inputs only one box reads, alike,")
         rows.append((Span("    drawn as one (the first's numbers)", color=pal.text),))
     if values:
         row("norm", pal.muted_text, "of a larger array; hover (SVG)")
