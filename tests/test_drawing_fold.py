@@ -2675,3 +2675,49 @@ def test_a_folded_loop_collapsed_to_a_box_keeps_its_loops_labels_off_the_box_and
         assert labels
         for x0, y0, x1, y1 in labels:
             assert x1 <= x - w or x0 >= x + w or y1 <= y - h or y0 >= y + h, (e["id"], (x0, y0, x1, y1))
+
+
+def _fed_back_sum(x, acc, W):
+    for _ in range(6):
+        x = np.tanh(W @ x + acc)
+        acc = acc + np.sum(x)  # read by the next step: state, not a running sum; the last is the output
+    return acc
+
+
+def _damped(h):
+    for _ in range(6):
+        h = 0.5 * h + np.sin(h)  # the last is the output, made from the step before's h through two ops
+    return h
+
+
+def test_the_strips_last_bar_where_the_last_repetitions_value_is_the_output():
+    """The output is drawn outside the last repetition's frame: the path to it through another part
+    of the state was counted (the last bar doubled, 1 → 2, where the gradient is flat), and an output
+    made from the step before's value through two ops was not found (the last bar blank, "–")."""
+    import autograd
+    import autograd.numpy as anp
+
+    rng = np.random.default_rng(1)
+    W, x0 = rng.normal(size=(3, 3)) * 0.6, rng.normal(size=3)
+    g = gb.trace(_fed_back_sum, x=x0, acc=np.float64(0.0), W=W)
+    (rep,) = g.draw(fold=True).scene().repeats.values()
+
+    def rest(x, acc, k):  # the loss from the state after step k, its parts apart
+        for _ in range(k + 1, 6):
+            x = anp.tanh(anp.dot(W, x) + acc)
+            acc = acc + anp.sum(x)
+        return acc
+
+    x, acc, expected = x0, 0.0, []
+    for k in range(6):
+        x = np.tanh(W @ x + acc)
+        acc = acc + np.sum(x)
+        gx, ga = autograd.grad(rest, argnum=(0, 1))(x, acc, k)
+        expected.append(np.sqrt(np.sum(gx ** 2) + ga ** 2))
+    np.testing.assert_allclose(rep.norms, expected, rtol=1e-9)
+    assert rep.norms[-1] == 1.0
+    h = gb.trace(_damped, h=np.float64(0.3))
+    (rep,) = h.draw(fold=True).scene().repeats.values()
+    assert rep.norms[-1] == 1.0 and None not in rep.norms
+    (box,) = [n for n in h.draw(fold=True, depth=1).scene().nodes if "box" in n.classes]
+    assert box.text.splitlines()[-1].endswith("→ 1")

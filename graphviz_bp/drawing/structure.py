@@ -389,18 +389,16 @@ class Repeat:
         return n if n is not None or k + 2 < self.count else self._output_at(p)
 
     def _output_at(self, p: int) -> Node | None:
-        """The graph's output, when it is the last repetition's value in place ``p`` (made by the
-        op the others make there, from the repetition before's value in that place)."""
-        before = self.core(self.count - 2) if self.count >= 2 else []
+        """The graph's output, when it is the last repetition's value in place ``p``: made in the
+        last repetition (drawn outside its frame) by the op the others make there."""
         first = self.core(0)
-        mine = before[p] if p < len(before) else None
-        if mine is None or p >= len(first) or first[p] is None or first[p].op is None:
+        if p >= len(first) or first[p] is None or first[p].op is None or first[p].dag is None:
             return None
-        for e in mine.out_edges:
-            out = e.dst
-            if out.dag is not None and out is out.dag.output and out.op is not None and out.op.name == first[p].op.name:
-                return out
-        return None
+        out = first[p].dag.output
+        last = self.groups[-1].scope
+        if out.op is None or out.op.name != first[p].op.name or out.scope is None or last is None:
+            return None
+        return out if any(s is last for s in out.scope.chain) else None
 
     def _running_sum(self, p: int) -> bool:
         """Whether the value in place ``p`` is a running sum: in each repetition but the last, read
@@ -430,15 +428,18 @@ def _received(n: Node, mine: set[int], state: set[int]) -> np.ndarray | None:
 
 
 def _leads(n: Node, targets: set[int], mine: set[int]) -> bool:
-    """Whether ``n`` is one of ``targets`` or leads to one along ops within ``mine``."""
+    """Whether ``n`` is one of ``targets`` or leads to one along ops within ``mine`` (a target
+    outside it, the graph's output drawn outside the last repetition's frame, too)."""
+    if n.index in targets:
+        return True
     seen: set[int] = set()
     todo = [n]
     while todo:
         m = todo.pop()
-        if m.index in targets:
-            return True
         for e in m.out_edges:
             d = e.dst
+            if d.index in targets:
+                return True
             if d.index in mine and d.index not in seen:
                 seen.add(d.index)
                 todo.append(d)
