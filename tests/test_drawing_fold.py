@@ -2721,3 +2721,42 @@ def test_the_strips_last_bar_where_the_last_repetitions_value_is_the_output():
     assert rep.norms[-1] == 1.0 and None not in rep.norms
     (box,) = [n for n in h.draw(fold=True, depth=1).scene().nodes if "box" in n.classes]
     assert box.text.splitlines()[-1].endswith("→ 1")
+
+
+def _leapfrog_with_a_cost(q, p, W):
+    loss = 0.0
+    for _ in range(_STEPS):
+        p = p - _EPS * (W @ q)
+        u = np.tanh(p)
+        q = q + _EPS * u  # q made from p within the step, through u
+        loss = loss + np.sum(u ** 2)  # u also feeds a running cost
+    return loss + np.sum(q ** 2)
+
+
+def test_an_op_leading_to_another_part_of_the_state_and_to_a_running_cost_keeps_the_costs_share():
+    """tanh(p) feeds q (another part of the state) and the running cost: its whole message was left
+    out of p's, the cost's share with it, where a step whose cost reads p apart kept that share."""
+    import autograd
+    import autograd.numpy as anp
+
+    rng = np.random.default_rng(4)
+    W, q0, p0 = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3), rng.normal(size=3)
+    g = gb.trace(_leapfrog_with_a_cost, q=q0, p=p0, W=W)
+    (rep,) = g.draw(fold=True).scene().repeats.values()
+
+    def after(q, p, k):  # step k's own cost read from p, then the steps after k (the parts apart)
+        loss = anp.sum(anp.tanh(p) ** 2)
+        for _ in range(k + 1, _STEPS):
+            p = p - _EPS * anp.dot(W, q)
+            u = anp.tanh(p)
+            q = q + _EPS * u
+            loss = loss + anp.sum(u ** 2)
+        return loss + anp.sum(q ** 2)
+
+    q, p, expected = q0, p0, []
+    for k in range(_STEPS):
+        p = p - _EPS * (W @ q)
+        q = q + _EPS * np.tanh(p)
+        gq, gp = autograd.grad(after, argnum=(0, 1))(q, p, k)
+        expected.append(np.sqrt(np.sum(gq ** 2) + np.sum(gp ** 2)))
+    np.testing.assert_allclose(rep.norms, expected, rtol=1e-9)

@@ -373,7 +373,7 @@ class Repeat:
             else:
                 made = list(self.outputs(k))
             state = {n.index for n in made if n is not None}
-            parts = [m for m in (_received(n, mine, state) for n in made if n is not None) if m is not None]
+            parts = [m for m in _received([n for n in made if n is not None], mine, state) if m is not None]
             if not parts:
                 out.append(None)
                 continue
@@ -412,19 +412,50 @@ class Repeat:
         return True
 
 
-def _received(n: Node, mine: set[int], state: set[int]) -> np.ndarray | None:
-    """The messages ``n`` (a part of a repetition's ``state``, node indices; ``mine``: the
-    repetition's nodes) receives, summed and flat, but those from ops of the repetition that lead
-    to another part of the state; the output's gradient for the output (read by nothing); None
-    where none carries one."""
-    if n.dag is not None and n is n.dag.output:
-        return None if n.adjoint is None else np.ravel(n.adjoint)
-    others = state - {n.index}
-    sent = [e.message for e in n.out_edges if e.message is not None
-            and (e.dst.index not in mine or not (others and _leads(e.dst, others, mine)))]
-    if not sent:
-        return None
-    return np.ravel(sent[0] if len(sent) == 1 else np.add.reduce(sent))
+def _received(parts: list[Node], mine: set[int], state: set[int]) -> list[np.ndarray | None]:
+    """For each of ``parts`` (a repetition's ``state``, node indices; ``mine``: the repetition's
+    nodes), ∂L/∂(that part) with the state's parts apart: the messages it receives, but what
+    reaches it through another part made in the same step; flat, None where nothing reaches it.
+    The output (read by nothing): its gradient. Where no part leads to another within the step
+    (most loops), each is the sum of the messages on its edges; else the step is run backward
+    from the messages its values receive from outside it, the other parts cut off (an op
+    leading to both another part and a running cost keeps the cost's share)."""
+    out: list[np.ndarray | None] = []
+    cut = False
+    for n in parts:
+        if n.dag is not None and n is n.dag.output:
+            out.append(None if n.adjoint is None else np.ravel(n.adjoint))
+            continue
+        others = state - {n.index}
+        if others and any(e.dst.index in mine and _leads(e.dst, others, mine) for e in n.out_edges):
+            cut = True
+            break
+        sent = [e.message for e in n.out_edges if e.message is not None]
+        out.append(np.ravel(sent[0] if len(sent) == 1 else np.add.reduce(sent)) if sent else None)
+    if not cut:
+        return out
+    from ..backward import message  # (drawing reads the pass's messages; this one step is run again)
+
+    dag = parts[0].dag
+    assert dag is not None
+    g: dict[int, np.ndarray | None] = {}
+    for i in sorted(mine | {n.index for n in parts}, reverse=True):  # (indices: the order ops were made)
+        node = dag.nodes[i]
+        total = None
+        for e in node.out_edges:
+            d = e.dst
+            if d.index in state and d is not node:  # another part of the state: cut off
+                continue
+            if d.index in mine:
+                cotangent = g.get(d.index)
+                m = None if cotangent is None else message(e, cotangent)
+            else:
+                m = e.message  # from outside the step: as the pass computed it
+            if m is not None:
+                total = m if total is None else total + m
+        g[i] = total
+    return [None if n.adjoint is None else np.ravel(n.adjoint) if n.dag is not None and n is n.dag.output
+            else None if g.get(n.index) is None else np.ravel(g[n.index]) for n in parts]
 
 
 def _leads(n: Node, targets: set[int], mine: set[int]) -> bool:
