@@ -2311,18 +2311,23 @@ def _uneven_net(x, **p):
     return 0.5 * np.sum(h ** 2)
 
 
+def _uneven_layers(rng, count):
+    """W0, b0 … of ``count`` layers of random widths 3 to 8 (from 4 inputs): runs of alike layers only."""
+    sizes = [4] + [int(v) for v in rng.integers(3, 9, count)]
+    p = {}
+    for i in range(count):
+        p[f"W{i}"] = rng.normal(size=(sizes[i + 1], sizes[i])) * 0.5
+        p[f"b{i}"] = rng.normal(size=sizes[i + 1])
+    return p
+
+
 def test_inputs_of_repeats_inside_a_collapsed_box_are_gathered_with_the_others():
     """Layers of uneven widths: runs of alike iterations fold, the others not. Collapsed to one box,
     the box's 60 weights and 60 biases were 110 nodes in a row (26,000 px wide): the ones drawn for
     a folded run stayed apart, and W0 … W59 stood for 51 of them. The legend explained neither the
     repeats nor the operand marks hidden in the box."""
     rng = np.random.default_rng(3)
-    sizes = [4] + [int(v) for v in rng.integers(3, 9, 60)]
-    p = {}
-    for i in range(60):
-        p[f"W{i}"] = rng.normal(size=(sizes[i + 1], sizes[i])) * 0.5
-        p[f"b{i}"] = rng.normal(size=sizes[i + 1])
-    g = gb.trace(_uneven_net, x=rng.normal(size=4), **p)
+    g = gb.trace(_uneven_net, x=rng.normal(size=4), **_uneven_layers(rng, 60))
     assert g.draw(depth=None, fold=True).scene().repeats  # some runs fold
     for options in ({}, {"depth": 0}):
         scene = g.draw(**options).scene()
@@ -2493,12 +2498,7 @@ def test_the_strip_is_the_states_message_not_a_running_sum_carried_beside_it():
 def test_a_loop_collapsed_to_a_box_says_how_many_times_it_ran():
     """picoGPT at depth=1: "for block in blocks: 768 ops … 252 groups inside", never × 12."""
     rng = np.random.default_rng(8)
-    sizes = [4] + [int(v) for v in rng.integers(3, 9, 20)]
-    p = {}
-    for i in range(20):
-        p[f"W{i}"] = rng.normal(size=(sizes[i + 1], sizes[i])) * 0.5
-        p[f"b{i}"] = rng.normal(size=sizes[i + 1])
-    g = gb.trace(_uneven_net, x=rng.normal(size=4), **p)
+    g = gb.trace(_uneven_net, x=rng.normal(size=4), **_uneven_layers(rng, 20))
     (box,) = [n for n in g.draw(depth=0).scene().nodes if "box" in n.classes]
     assert box.text.splitlines()[1:] == ["60 ops: matmul, add, tanh", "20 iterations, 20 groups in them"]
     g = gb.trace(_data_rnn, W=rng.normal(size=(4, 4)), U=rng.normal(size=(4, 2)), X=rng.normal(size=(7, 2)))

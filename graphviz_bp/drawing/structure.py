@@ -309,6 +309,7 @@ class Repeat:
 
     groups: list[Group]
     tails: dict[int, list[Node | None]] = field(default_factory=dict)
+    _norms: list[float | None] | None = field(default=None, repr=False)  # made once (frame, box, page)
 
     def core(self, k: int) -> list[Node | None]:
         """Repetition ``k``'s ``Group.core()``, each node in the place of its counterpart in the
@@ -353,6 +354,11 @@ class Repeat:
         and three decades of vanishing gradient were drawn flat. It is left out unless it is all
         they carry. Where the last repetition's value is the output (drawn outside its frame), its
         gradient is the output's."""
+        if self._norms is None:
+            self._norms = self._made_norms()
+        return list(self._norms)
+
+    def _made_norms(self) -> list[float | None]:
         slots: list[int] | None = None  # places in a repetition's core of what each repetition but the
         for k in range(max(1, self.count - 1)):  # last sends on, buffers aside (the last sends what the
             leaving = {n.index for n in self.outputs(k)}  # loop's after reads: its own internal values too)

@@ -357,12 +357,17 @@ def _bind_svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     return (a,), {"compute_uv": bool(compute_uv)}
 
 
+def _matrix_dims(s, name):
+    """M, N and min(M, N) of a stack of matrices of shape ``s``; a ValueError naming ``name`` else."""
+    if len(s) < 2:
+        raise ValueError(f"np.linalg.{name} needs a matrix (shape (..., M, N)), got {s}")
+    m, n = s[-2:]
+    return m, n, min(m, n)
+
+
 def _svd_shape(shapes, params):
     s = shapes[0]
-    if len(s) < 2:
-        raise ValueError(f"np.linalg.svd needs a matrix (shape (..., M, N)), got {s}")
-    m, n = s[-2:]
-    k = min(m, n)
+    m, n, k = _matrix_dims(s, "svd")
     piece = params.get("piece", 1)
     return s[:-2] + ((m, k), (k,), (k, n))[piece]
 
@@ -455,10 +460,7 @@ def _bind_qr(a, mode="reduced"):
 
 def _qr_shape(shapes, params):
     s = shapes[0]
-    if len(s) < 2:
-        raise ValueError(f"np.linalg.qr needs a matrix (shape (..., M, N)), got {s}")
-    m, n = s[-2:]
-    k = min(m, n)
+    m, n, k = _matrix_dims(s, "qr")
     return s[:-2] + ((m, k), (k, n))[params.get("piece", 1)]
 
 
